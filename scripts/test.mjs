@@ -1,30 +1,39 @@
 #!/usr/bin/env node
-// Runs the test suites with Node's own test runner (TypeScript through tsx).
-// `npm test` runs everything; `npm test -- unit` or `npm test -- e2e` runs one suite;
-// a path argument runs just those files.
-import { readdirSync, statSync } from 'node:fs';
+// The whole test suite, as CI and a newcomer run it: type-check, lint, then every test file with Node's test runner
+// (TypeScript through tsx) in one run, so one summary closes it.
+//   npm test             everything (the e2e suites need root: they install and start their own daemons)
+//   npm test -- unit     only tests/unit;  npm test -- e2e   only tests/e2e;  npm test -- <file…>   those files
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
+const root = new URL('..', import.meta.url).pathname;
 const suites = { unit: ['tests/unit'], e2e: ['tests/e2e'] };
 
 function findTests(dir) {
-  let found = [];
-  for (const entry of readdirSync(dir)) {
+  if (!existsSync(join(root, dir))) return [];
+  return readdirSync(join(root, dir)).flatMap((entry) => {
     const path = join(dir, entry);
-    if (statSync(path).isDirectory()) found = found.concat(findTests(path));
-    else if (/\.test\.tsx?$/.test(entry)) found.push(path);
-  }
-  return found.sort();
+    if (statSync(join(root, path)).isDirectory()) return findTests(path);
+    return /\.test\.tsx?$/.test(entry) ? [path] : [];
+  }).sort();
+}
+
+function run(command, args) {
+  console.log(`\n> ${command} ${args.join(' ')}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+  return result.status ?? 1;
 }
 
 const args = process.argv.slice(2);
-const wanted = args.length === 0 ? Object.keys(suites) : args;
-const files = wanted.flatMap((arg) => (suites[arg] ? suites[arg].flatMap(findTests) : [arg]));
-// e2e suites share one cluster, one Docker engine and one emulator port range: run files one at a time.
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
-);
-process.exit(result.status ?? 1);
+const whole = args.length === 0;
+const files = (whole ? Object.keys(suites) : args).flatMap((arg) => (suites[arg] ? suites[arg].flatMap(findTests) : [arg]));
+
+if (whole) {
+  const bin = join(root, 'node_modules', '.bin');
+  if (run(join(bin, 'tsc'), ['-p', 'tsconfig.json', '--noEmit']) !== 0) process.exit(1);
+  if (run(join(bin, 'eslint'), ['.']) !== 0) process.exit(1);
+}
+// One file at a time: the e2e suites share one cluster, one Docker engine and the machine's two cores.
+const status = run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files]);
+process.exit(status);

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// Builds the extension's contents into dist/extension: one self-contained bundle per task (no node_modules in the
+// .vsix) next to its task.json, plus the manifest's files. azure-pipelines-task-lib 5 embeds its message strings
+// (lib-resource.js), so a bundle needs no resource files beside it.
+import { build } from 'esbuild';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const root = new URL('..', import.meta.url).pathname;
+export const stage = join(root, 'dist', 'extension');
+export const taskNames = readdirSync(join(root, 'tasks')).filter((name) => existsSync(join(root, 'tasks', name, 'task.json')));
+
+export async function buildExtension() {
+  rmSync(stage, { recursive: true, force: true });
+  for (const task of taskNames) {
+    const out = join(stage, 'tasks', task);
+    await build({
+      entryPoints: [join(root, 'tasks', task, 'index.ts')],
+      outfile: join(out, 'index.js'),
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      minify: true,
+      legalComments: 'external',
+      logLevel: 'warning',
+    });
+    cpSync(join(root, 'tasks', task, 'task.json'), join(out, 'task.json'));
+    // The bundle is CommonJS wherever the task folder is unpacked, even below an ES-module package.json.
+    writeFileSync(join(out, 'package.json'), '{ "type": "commonjs" }\n');
+    cpSync(join(root, 'assets', 'icon.png'), join(out, 'icon.png'));
+  }
+  mkdirSync(join(stage, 'assets'), { recursive: true });
+  cpSync(join(root, 'assets', 'icon.png'), join(stage, 'assets', 'icon.png'));
+  cpSync(join(root, 'overview.md'), join(stage, 'overview.md'));
+  cpSync(join(root, 'LICENSE'), join(stage, 'LICENSE'));
+}
+
+if (process.argv[1] === new URL(import.meta.url).pathname) {
+  await buildExtension();
+  console.log(`built ${taskNames.join(', ')} into ${stage}`);
+}

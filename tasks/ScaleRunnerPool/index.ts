@@ -1,0 +1,9 @@
+// ScaleRunnerPool task entry: reads and validates the inputs through the core; the action itself is not built yet.
+import { runTask } from '../common/azdo-host.js';
+import { InputReader } from '../common/src/inputs.js';
+import { readScaleOptions } from '../common/src/scale-pool.js';
+
+void runTask(async (host) => {
+  readScaleOptions(new InputReader(host));
+  throw new Error('ScaleRunnerPool: inputs are valid, but this version of the task cannot act on them yet.');
+});

@@ -1,0 +1,48 @@
+// The TaskHost backed by azure-pipelines-task-lib, and the one way every task entry runs and reports failure.
+import * as tl from 'azure-pipelines-task-lib/task.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ServiceEndpoint, TaskHost } from './src/host.js';
+
+function endpoint(id: string): ServiceEndpoint | undefined {
+  const auth = tl.getEndpointAuthorization(id, true);
+  if (auth === undefined) return undefined;
+  const dataKeys = ['authorizationType', 'acceptUntrustedCerts', 'clusterContext', 'registrytype'];
+  const data: Record<string, string> = {};
+  for (const key of dataKeys) {
+    const value = tl.getEndpointDataParameter(id, key, true);
+    if (value !== undefined) data[key] = value;
+  }
+  return { url: tl.getEndpointUrl(id, true), scheme: auth.scheme, parameters: auth.parameters, data };
+}
+
+export function taskLibHost(): TaskHost {
+  return {
+    getInput: (name) => tl.getInput(name, false)?.trim() || undefined,
+    getEndpoint: endpoint,
+    getVariable: (name) => tl.getVariable(name),
+    setOutput: (name, value) => tl.setVariable(name, value, false, true),
+    setSecret: (value) => tl.setSecret(value),
+    info: (message) => console.log(message),
+    warning: (message) => tl.warning(message),
+    debug: (message) => tl.debug(message),
+    addSummary: (title, markdown) => {
+      const dir = mkdtempSync(join(tl.getVariable('Agent.TempDirectory') ?? tmpdir(), 'summary-'));
+      const file = join(dir, `${title.replace(/[^A-Za-z0-9-]+/g, '-')}.md`);
+      writeFileSync(file, markdown);
+      tl.addAttachment('Distributedtask.Core.Summary', title, file);
+    },
+  };
+}
+
+/** Runs a task's body; any error fails the task with its message, and the process exits non-zero. */
+export async function runTask(body: (host: TaskHost) => Promise<void>): Promise<void> {
+  try {
+    await body(taskLibHost());
+    tl.setResult(tl.TaskResult.Succeeded, '');
+  } catch (error) {
+    tl.setResult(tl.TaskResult.Failed, error instanceof Error ? error.message : String(error));
+    process.exitCode = 1;
+  }
+}

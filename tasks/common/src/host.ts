@@ -1,0 +1,27 @@
+// The pipeline host as the core sees it: inputs, outputs, secrets and logs. The task adapters implement it with
+// azure-pipelines-task-lib; tests implement it in memory. Nothing in the core imports the task library.
+
+/** A service connection's data as the agent hands it to a task. */
+export interface ServiceEndpoint {
+  url?: string;
+  scheme: string;
+  parameters: Record<string, string>;
+  data: Record<string, string>;
+}
+
+export interface TaskHost {
+  /** The raw value of an input, trimmed; undefined when it is empty or absent. */
+  getInput(name: string): string | undefined;
+  getEndpoint(id: string): ServiceEndpoint | undefined;
+  /** The value of a pipeline variable such as `Agent.TempDirectory`. */
+  getVariable(name: string): string | undefined;
+  /** Sets an output variable that later steps and jobs can read. */
+  setOutput(name: string, value: string): void;
+  /** Masks a value in every later log line. */
+  setSecret(value: string): void;
+  info(message: string): void;
+  warning(message: string): void;
+  debug(message: string): void;
+  /** Attaches a markdown summary to the run. */
+  addSummary(title: string, markdown: string): void;
+}

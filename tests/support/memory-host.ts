@@ -1,0 +1,43 @@
+// An in-memory TaskHost for unit tests: inputs from a record, everything the task reports kept for assertions.
+import type { ServiceEndpoint, TaskHost } from '../../tasks/common/src/host.js';
+
+export class MemoryHost implements TaskHost {
+  readonly outputs: Record<string, string> = {};
+  readonly secrets: string[] = [];
+  readonly log: string[] = [];
+  readonly warnings: string[] = [];
+  readonly summaries: Array<{ title: string; markdown: string }> = [];
+
+  constructor(
+    private readonly inputs: Record<string, string> = {},
+    private readonly endpoints: Record<string, ServiceEndpoint> = {},
+    private readonly variables: Record<string, string> = {},
+  ) {}
+
+  getInput(name: string): string | undefined {
+    const value = this.inputs[name]?.trim();
+    return value === '' ? undefined : value;
+  }
+  getEndpoint(id: string): ServiceEndpoint | undefined {
+    return this.endpoints[id];
+  }
+  getVariable(name: string): string | undefined {
+    return this.variables[name];
+  }
+  setOutput(name: string, value: string): void {
+    this.outputs[name] = value;
+  }
+  setSecret(value: string): void {
+    this.secrets.push(value);
+  }
+  info(message: string): void {
+    this.log.push(message);
+  }
+  warning(message: string): void {
+    this.warnings.push(message);
+  }
+  debug(): void {}
+  addSummary(title: string, markdown: string): void {
+    this.summaries.push({ title, markdown });
+  }
+}

@@ -1,0 +1,77 @@
+// The packaged extension as a black box: each bundled task run the way the agent runs it (node + INPUT_* variables),
+// and the .vsix holding exactly what the agent needs.
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, taskFolders } from '../support/task-manifests.js';
+import { zipEntries } from '../support/zip.js';
+
+const stage = join(repoRoot, 'dist', 'extension');
+const version = JSON.parse(readFileSync(join(repoRoot, 'vss-extension.json'), 'utf8')).version as string;
+
+/** Runs a bundled task with only the given inputs (plus PATH), as the agent's Node handler does. */
+function runTask(task: string, inputs: Record<string, string>) {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  const result = spawnSync(process.execPath, [join(stage, 'tasks', task, 'index.js')], { env, encoding: 'utf8', timeout: 30_000 });
+  return { status: result.status, stdout: result.stdout, complete: /##vso\[task\.complete result=(\w+);\](.*)/.exec(result.stdout) };
+}
+
+describe('bundled tasks and the .vsix', () => {
+  before(() => {
+    const result = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'package.mjs')], { cwd: repoRoot, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+  });
+
+  const required: Record<string, string> = {
+    BuildRunnerImage: 'imageRepository',
+    DeployRunnerPool: 'kubernetesServiceConnection',
+    ScaleRunnerPool: 'runnerName',
+  };
+  for (const task of taskFolders()) {
+    it(`${task} without inputs fails, naming a missing required input`, () => {
+      const run = runTask(task, {});
+      assert.equal(run.status, 1);
+      assert.equal(run.complete?.[1], 'Failed');
+      assert.match(run.complete?.[2] ?? '', new RegExp(`Input '${required[task]}': is required but was empty`));
+    });
+  }
+
+  it('DeployRunnerPool reads INPUT_* variables and reports each bad value', () => {
+    const run = runTask('DeployRunnerPool', {
+      kubernetesServiceConnection: 'aks',
+      poolName: 'Linux',
+      azureDevOpsUrl: 'https://dev.azure.com/contoso',
+      image: 'runner:1',
+      personalAccessToken: 'pat',
+      replicas: 'many',
+      dockerMode: 'rootful',
+    });
+    assert.equal(run.status, 1);
+    assert.equal(run.complete?.[2], "Input 'replicas': must be a whole number from 0 to 500; got 'many'.%0AInput 'dockerMode': must be one of none, hostSocket, dind; got 'rootful'.");
+  });
+
+  for (const id of ['azure-devops-runner', 'azure-devops-runner-dev']) {
+    it(`${id}.vsix is under 5 MB and holds task.json and one bundle per task, no node_modules`, () => {
+      const vsix = join(repoRoot, 'dist', `${id}-${version}.vsix`);
+      assert.ok(statSync(vsix).size < 5 * 1024 * 1024);
+      const entries = zipEntries(vsix);
+      for (const task of taskFolders()) {
+        for (const file of ['task.json', 'index.js']) assert.ok(entries.includes(`tasks/${task}/${file}`), `${task}/${file}`);
+        assert.deepEqual(entries.filter((e) => e.startsWith(`tasks/${task}/`) && e.endsWith('.js')), [`tasks/${task}/index.js`]);
+      }
+      assert.ok(!entries.some((e) => e.includes('node_modules')));
+    });
+  }
+
+  it('the dev package has its own task ids', () => {
+    for (const task of taskFolders()) {
+      const release = JSON.parse(readFileSync(join(stage, 'tasks', task, 'task.json'), 'utf8'));
+      const dev = JSON.parse(readFileSync(join(repoRoot, 'dist', 'extension-dev', 'tasks', task, 'task.json'), 'utf8'));
+      assert.notEqual(dev.id, release.id);
+      assert.match(dev.id, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    }
+  });
+});
