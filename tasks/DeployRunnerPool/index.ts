@@ -1,9 +1,27 @@
-// DeployRunnerPool task entry: reads and validates the inputs through the core; the action itself is not built yet.
+// DeployRunnerPool task entry: reads the inputs, deploys the pool through the core, sets the outputs.
+import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { runTask } from '../common/azdo-host.js';
 import { InputReader } from '../common/src/inputs.js';
-import { readDeployOptions } from '../common/src/deploy-pool.js';
+import { deployRunnerPool, readDeployOptions } from '../common/src/deploy-pool.js';
+import { openClusterSession } from '../common/src/kube/session.js';
+import { credentialSecrets } from '../common/src/model.js';
 
 void runTask(async (host) => {
-  readDeployOptions(new InputReader(host));
-  throw new Error('DeployRunnerPool: inputs are valid, but this version of the task cannot act on them yet.');
+  const options = readDeployOptions(new InputReader(host));
+  for (const secret of credentialSecrets(options.pool.credential)) host.setSecret(secret);
+  const session = openClusterSession(options.target.connection, host);
+  try {
+    const result = await deployRunnerPool(options, {
+      host,
+      connect: () => session.connect(),
+      writeFile: (path, text) => writeFileSync(path, text),
+      sleep: (ms) => sleep(ms),
+    });
+    host.setOutput('statefulSetName', result.statefulSetName);
+    host.setOutput('replicas', String(result.replicas));
+    if (result.manifestPath) host.setOutput('manifestPath', result.manifestPath);
+  } finally {
+    session.close();
+  }
 });

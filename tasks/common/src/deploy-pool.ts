@@ -2,6 +2,11 @@
 import type { InputReader } from './inputs.js';
 import { readClusterTarget, type ClusterTarget } from './connection-inputs.js';
 import type { AgentCredential, DockerMode, RunnerPoolSpec, Toleration } from './model.js';
+import type { TaskHost } from './host.js';
+import { KubeApiError, type KubeClient, type KubeObject } from './kube/client.js';
+import { poolLabels, renderRegistrationSecret, renderRunnerPool, selectorKeys } from './manifests.js';
+import { podTable, summarizePod, type PodSummary } from './pod-status.js';
+import { dump } from 'js-yaml';
 
 export type DeployAction = 'apply' | 'render';
 
@@ -73,6 +78,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   const target = readClusterTarget(inputs);
   const action = inputs.choice('action', ['apply', 'render'] as const, 'apply');
   const poolName = inputs.required('poolName');
+  const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind'], 'none');
   const pool: RunnerPoolSpec = {
     namespace: target.namespace,
     poolName,
@@ -91,7 +97,8 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     nodeSelector: inputs.keyValues('nodeSelector', /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'a label key'),
     tolerations: readTolerations(inputs),
     env: inputs.keyValues('env'),
-    dockerMode: inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind'], 'none'),
+    dockerMode,
+    dockerSocketGroupId: dockerMode === 'hostSocket' ? inputs.integer('dockerSocketGroupId', { min: 0, max: 2 ** 31 - 1 }, 999) : undefined,
     workVolumeSize: inputs.quantity('workVolumeSize'),
   };
   for (const name of Object.keys(pool.env)) {
@@ -106,4 +113,114 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   };
   inputs.finish();
   return options;
+}
+
+export const fieldManager = 'azure-devops-runner';
+
+export interface DeployServices {
+  host: TaskHost;
+  /** Opens the cluster connection; never called for `render`. */
+  connect(): Promise<KubeClient>;
+  writeFile(path: string, text: string): void;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface DeployResult {
+  statefulSetName: string;
+  replicas: number;
+  manifestPath?: string;
+  pods: PodSummary[];
+}
+
+/** The manifests as a multi-document YAML file, without the Secret: its values must never reach a file or a log. */
+export function manifestFile(options: DeployOptions): string {
+  const secret = renderRegistrationSecret(options.pool);
+  const objects = renderRunnerPool(options.pool).filter((o) => o.kind !== 'Secret');
+  const header = secret
+    ? `# The agents read their registration credential from the Secret '${secret.metadata.name}', which is not written here.\n` +
+      `# Create it yourself, e.g.: kubectl -n ${options.pool.namespace} create secret generic ${secret.metadata.name} --from-literal=token=<PAT>\n`
+    : '';
+  return header + objects.map((o) => `---\n${dump(o, { noRefs: true, lineWidth: -1 })}`).join('');
+}
+
+function describeApiError(error: unknown, options: DeployOptions): Error {
+  if (!(error instanceof KubeApiError)) return error instanceof Error ? error : new Error(String(error));
+  const ns = options.pool.namespace;
+  if (error.status === 401) return new Error(`The cluster rejected the credentials of the service connection (401 Unauthorized).`);
+  if (error.status === 403) return new Error(`The service connection may not manage the runner pool in namespace '${ns}' (403 Forbidden): ${error.message}`);
+  if (error.status === 404 && /namespaces? .*not found/i.test(error.message)) return new Error(`The namespace '${ns}' does not exist. Create it first (kubectl create namespace ${ns}).`);
+  return new Error(`The cluster refused the runner pool: ${error.message}`);
+}
+
+/** True when the server kept the container restart rules that give every job a fresh pod (Kubernetes >= 1.35). */
+export function keepsRestartRules(stored: KubeObject): boolean {
+  const containers = (stored as { spec?: { template?: { spec?: { containers?: Array<{ name: string; restartPolicyRules?: unknown[] }> } } } }).spec?.template?.spec?.containers;
+  return containers?.find((c) => c.name === 'agent')?.restartPolicyRules !== undefined;
+}
+
+export async function deployRunnerPool(options: DeployOptions, services: DeployServices): Promise<DeployResult> {
+  const { host } = services;
+  const { pool } = options;
+  if (pool.dockerMode === 'hostSocket') {
+    host.warning('dockerMode hostSocket gives every job root-equivalent access to the node through its Docker socket.');
+  } else if (pool.dockerMode === 'dind') {
+    host.warning('dockerMode dind runs a privileged Docker sidecar in every runner pod; jobs can use it to gain root on the node.');
+  }
+  const manifests = manifestFile(options);
+  if (options.manifestPath) services.writeFile(options.manifestPath, manifests);
+  if (options.action === 'render') {
+    host.info(`Rendered the manifests of runner pool '${pool.runnerName}' to ${options.manifestPath}.`);
+    return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, pods: [] };
+  }
+
+  const kube = await services.connect();
+  const objects = renderRunnerPool(pool);
+  // A server-side dry run of everything first: a missing namespace, a missing permission or an invalid field stops
+  // the task before any object changes.
+  let stored: KubeObject[];
+  try {
+    stored = [];
+    for (const object of objects) stored.push(await kube.apply(object, { fieldManager, dryRun: true }));
+  } catch (error) {
+    throw describeApiError(error, options);
+  }
+  const statefulSet = stored.find((o) => o.kind === 'StatefulSet')!;
+  if (!keepsRestartRules(statefulSet)) {
+    host.warning(
+      'This cluster dropped the container restart rules (Kubernetes < 1.35, or the ContainerRestartRules feature is off): ' +
+        'an agent that finishes its job is restarted in the same pod with growing back-off instead of getting a fresh pod.',
+    );
+  }
+  try {
+    for (const object of objects) {
+      await kube.apply(object, { fieldManager });
+      host.info(`Applied ${object.kind} ${pool.namespace}/${object.metadata.name}.`);
+    }
+  } catch (error) {
+    throw describeApiError(error, options);
+  }
+  const pods = await waitForPods(kube, options, services);
+  host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${pool.poolName})\n\n${podTable(pods)}\n`);
+  return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, pods };
+}
+
+/** Polls the pool's pods until `replicas` of them are ready, reporting each change, or fails after the timeout. */
+async function waitForPods(kube: KubeClient, options: DeployOptions, services: DeployServices): Promise<PodSummary[]> {
+  const { pool } = options;
+  const labels = poolLabels(pool.runnerName);
+  const selector = selectorKeys.map((key) => `${key}=${labels[key]}`).join(',');
+  const deadline = Date.now() + options.rolloutTimeoutSeconds * 1000;
+  let last = '';
+  for (;;) {
+    const pods = (await kube.list('v1', 'Pod', pool.namespace, selector)).map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+    const ready = pods.filter((p) => p.ready && !p.deleting).length;
+    const progress = `${ready}/${pool.replicas} pods ready` + pods.filter((p) => p.waitingReason).map((p) => `; ${p.name}: ${p.waitingReason}`).join('');
+    if (progress !== last) services.host.info(progress);
+    last = progress;
+    if (ready >= pool.replicas || options.rolloutTimeoutSeconds === 0) return pods;
+    if (Date.now() >= deadline) {
+      throw new Error(`Timed out after ${options.rolloutTimeoutSeconds} s waiting for the runner pods: ${progress}.`);
+    }
+    await services.sleep(2000);
+  }
 }

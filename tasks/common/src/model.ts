@@ -38,6 +38,8 @@ export interface RunnerPoolSpec {
   tolerations: Toleration[];
   env: Record<string, string>;
   dockerMode: DockerMode;
+  /** The node's group that owns /var/run/docker.sock, for `hostSocket`. */
+  dockerSocketGroupId?: number;
   workVolumeSize?: string;
 }
 
@@ -95,4 +97,11 @@ export interface ScaleDecision {
   busyAgents: number;
   /** Why the decision is what it is, in one sentence a person can read. */
   reason: string;
+}
+
+/** The secret values of a credential, to be masked in every log. */
+export function credentialSecrets(credential: AgentCredential): string[] {
+  if (credential.kind === 'pat') return [credential.token];
+  if (credential.kind === 'servicePrincipal') return [credential.clientSecret];
+  return [];
 }

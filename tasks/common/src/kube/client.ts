@@ -1,0 +1,50 @@
+// The Kubernetes client as the core sees it: a few verbs on plain objects. Implemented over HTTPS in http-client.ts.
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  resourceVersion?: string;
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  [field: string]: unknown;
+}
+
+/** An error answered by the API server, with its HTTP status and Status reason (e.g. 403 Forbidden). */
+export class KubeApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KubeApiError';
+  }
+}
+
+export interface KubeClient {
+  /** Server-side apply under one field manager; `dryRun` asks the server what it would store, changing nothing. */
+  apply(object: KubeObject, options: { fieldManager: string; dryRun?: boolean }): Promise<KubeObject>;
+  /** A JSON merge patch, for fields another manager does not own (replica count, pod annotations). */
+  mergePatch(ref: ObjectRef, patch: object, fieldManager: string): Promise<KubeObject>;
+  get(ref: ObjectRef): Promise<KubeObject | undefined>;
+  list(apiVersion: string, kind: string, namespace: string, labelSelector?: string): Promise<KubeObject[]>;
+  delete(ref: ObjectRef): Promise<void>;
+  /** The API server's version, e.g. { major: 1, minor: 36 }. */
+  version(): Promise<{ major: number; minor: number; gitVersion: string }>;
+}
+
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+}

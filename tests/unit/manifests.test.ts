@@ -1,0 +1,118 @@
+// The runner pool's rendered objects: the properties the product's promises rest on.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadAll } from 'js-yaml';
+import { renderRunnerPool, renderStatefulSet } from '../../tasks/common/src/manifests.js';
+import { deployRunnerPool, manifestFile, readDeployOptions } from '../../tasks/common/src/deploy-pool.js';
+import { InputReader } from '../../tasks/common/src/inputs.js';
+import type { RunnerPoolSpec } from '../../tasks/common/src/model.js';
+import { MemoryHost } from '../support/memory-host.js';
+
+const spec: RunnerPoolSpec = {
+  namespace: 'runners',
+  runnerName: 'linux',
+  poolName: 'Linux Private',
+  organizationUrl: 'https://dev.azure.com/contoso',
+  replicas: 3,
+  image: 'registry.example.com/runner@sha256:' + 'a'.repeat(64),
+  credential: { kind: 'pat', token: 'pat-value-123' },
+  resources: { cpuRequest: '500m', memoryLimit: '2Gi' },
+  nodeSelector: { agentpool: 'ci' },
+  tolerations: [],
+  env: { TOOL_HOME: '/opt/tool' },
+  dockerMode: 'none',
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+const podSpec = (s: RunnerPoolSpec): Any => (renderStatefulSet(s).spec as Any).template.spec;
+
+describe('runner pool manifests', () => {
+  it('is a StatefulSet that never stalls and never kills a running job on update', () => {
+    const sts = renderStatefulSet(spec).spec as Any;
+    assert.equal(sts.replicas, 3);
+    assert.equal(sts.podManagementPolicy, 'Parallel');
+    assert.deepEqual(sts.updateStrategy, { type: 'OnDelete' });
+    assert.equal(sts.template.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict'], 'false');
+  });
+
+  it('replaces the pod after a successful job and backs off on failures', () => {
+    const agent = podSpec(spec).containers[0];
+    assert.equal(agent.name, 'agent');
+    assert.equal(agent.restartPolicy, 'Never');
+    assert.deepEqual(agent.restartPolicyRules, [{ action: 'Restart', exitCodes: { operator: 'NotIn', values: [0] } }]);
+  });
+
+  it('runs non-root with no Kubernetes token and no credential in the agent container', () => {
+    const pod = podSpec(spec);
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.securityContext.runAsUser, 10001);
+    const agent = pod.containers[0];
+    assert.equal(agent.securityContext.allowPrivilegeEscalation, false);
+    const agentText = JSON.stringify(agent);
+    assert.doesNotMatch(agentText, /registration|AZP_TOKEN|secret/i);
+    const register = pod.initContainers.find((c: Any) => c.name === 'register');
+    assert.ok(register.volumeMounts.some((m: Any) => m.name === 'registration' && m.readOnly));
+    assert.ok(register.env.some((e: Any) => e.name === 'AZP_TOKEN_FILE'));
+  });
+
+  it('passes the pod identity to the agent so it becomes agent capabilities', () => {
+    const env = podSpec(spec).containers[0].env as Any[];
+    const byName = Object.fromEntries(env.map((e) => [e.name, e.value ?? e.valueFrom.fieldRef.fieldPath]));
+    assert.equal(byName.RUNNER_POD_NAME, 'metadata.name');
+    assert.equal(byName.RUNNER_POD_UID, 'metadata.uid');
+    assert.equal(byName.RUNNER_NODE_NAME, 'spec.nodeName');
+    assert.equal(byName.RUNNER_IMAGE, spec.image);
+    assert.equal(byName.AZP_AGENT_NAME, 'metadata.name');
+    assert.equal(byName.TOOL_HOME, '/opt/tool');
+  });
+
+  it('keeps the PAT in a Secret, and a service principal\'s id outside the file mount', () => {
+    const [secret] = renderRunnerPool(spec);
+    assert.equal(secret.kind, 'Secret');
+    assert.deepEqual(secret.stringData, { token: 'pat-value-123' });
+    const sp = renderRunnerPool({ ...spec, credential: { kind: 'servicePrincipal', tenantId: 't', clientId: 'c', clientSecret: 's' } });
+    assert.deepEqual(sp[0].stringData, { clientId: 'c', tenantId: 't', clientSecret: 's' });
+    assert.equal(renderRunnerPool({ ...spec, credential: { kind: 'existingSecret', secretName: 'mine' } }).length, 1);
+  });
+
+  it('adds docker only when asked: a privileged native sidecar, or the host socket with its group', () => {
+    assert.equal(podSpec(spec).initContainers.length, 1);
+    const dind = podSpec({ ...spec, dockerMode: 'dind' });
+    const sidecar = dind.initContainers.find((c: Any) => c.name === 'docker');
+    assert.equal(sidecar.restartPolicy, 'Always');
+    assert.equal(sidecar.securityContext.privileged, true);
+    assert.ok(dind.containers[0].env.some((e: Any) => e.name === 'DOCKER_HOST'));
+    const host = podSpec({ ...spec, dockerMode: 'hostSocket', dockerSocketGroupId: 998 });
+    assert.deepEqual(host.securityContext.supplementalGroups, [998]);
+    assert.ok(host.volumes.some((v: Any) => v.hostPath?.path === '/var/run/docker.sock'));
+  });
+
+  it('writes no secret value into the rendered file, and says how to create the Secret', () => {
+    const options = readDeployOptions(new InputReader(new MemoryHost({ kubernetesServiceConnection: 'x', poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'pat-value-123' })));
+    const text = manifestFile(options);
+    assert.doesNotMatch(text, /pat-value-123/);
+    assert.match(text, /create secret generic linux-registration/);
+    const docs = loadAll(text) as Any[];
+    assert.deepEqual(docs.map((d) => d.kind), ['StatefulSet']);
+    assert.deepEqual(docs[0], JSON.parse(JSON.stringify(renderStatefulSet(options.pool))));
+  });
+
+  it('render writes the file and never opens the cluster', async () => {
+    const host = new MemoryHost();
+    const files: Record<string, string> = {};
+    const options = readDeployOptions(
+      new InputReader(new MemoryHost({ kubernetesServiceConnection: 'x', poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'p', action: 'render', manifestPath: '/tmp/m.yaml', dockerMode: 'dind' })),
+    );
+    const result = await deployRunnerPool(options, {
+      host,
+      connect: () => assert.fail('render must not connect'),
+      writeFile: (path, text) => (files[path] = text),
+      sleep: async () => {},
+    });
+    assert.equal(result.manifestPath, '/tmp/m.yaml');
+    assert.match(files['/tmp/m.yaml'], /kind: StatefulSet/);
+    assert.match(host.warnings[0], /privileged Docker sidecar/);
+  });
+});
