@@ -74,7 +74,7 @@ describe('runner pool manifests', () => {
     assert.deepEqual(secret.stringData, { token: 'pat-value-123' });
     const sp = renderRunnerPool({ ...spec, credential: { kind: 'servicePrincipal', tenantId: 't', clientId: 'c', clientSecret: 's' } });
     assert.deepEqual(sp[0].stringData, { clientId: 'c', tenantId: 't', clientSecret: 's' });
-    assert.equal(renderRunnerPool({ ...spec, credential: { kind: 'existingSecret', secretName: 'mine' } }).length, 1);
+    assert.deepEqual(renderRunnerPool({ ...spec, credential: { kind: 'existingSecret', secretName: 'mine' } }).map((o) => o.kind), ['PodDisruptionBudget', 'StatefulSet']);
   });
 
   it('adds docker only when asked: a privileged native sidecar, or the host socket with its group', () => {
@@ -95,8 +95,8 @@ describe('runner pool manifests', () => {
     assert.doesNotMatch(text, /pat-value-123/);
     assert.match(text, /create secret generic linux-registration/);
     const docs = loadAll(text) as Any[];
-    assert.deepEqual(docs.map((d) => d.kind), ['StatefulSet']);
-    assert.deepEqual(docs[0], JSON.parse(JSON.stringify(renderStatefulSet(options.pool))));
+    assert.deepEqual(docs.map((d) => d.kind), ['PodDisruptionBudget', 'StatefulSet']);
+    assert.deepEqual(docs[1], JSON.parse(JSON.stringify(renderStatefulSet(options.pool))));
   });
 
   it('render writes the file and never opens the cluster', async () => {

@@ -13,6 +13,9 @@ export function poolLabels(runnerName: string): Record<string, string> {
 
 export const selectorKeys = ['app.kubernetes.io/name', 'app.kubernetes.io/instance'] as const;
 
+/** Set by ScaleRunnerPool on pods whose agent runs a job; the pool's PodDisruptionBudget protects them. */
+export const busyLabel = 'azure-devops-runner/busy';
+
 export const annotations = {
   pool: 'azure-devops-runner/pool',
   organization: 'azure-devops-runner/organization',
@@ -194,8 +197,22 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
   };
 }
 
+/** Node drains may not evict a pod that ScaleRunnerPool has labelled busy (its agent is running a job). */
+export function renderDisruptionBudget(spec: RunnerPoolSpec): KubeObject {
+  const labels = poolLabels(spec.runnerName);
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: { name: `${spec.runnerName}-busy`, namespace: spec.namespace, labels },
+    spec: {
+      maxUnavailable: 0,
+      selector: { matchLabels: { ...Object.fromEntries(selectorKeys.map((key) => [key, labels[key]])), [busyLabel]: 'true' } },
+    },
+  };
+}
+
 /** Every object of the pool, in apply order. */
 export function renderRunnerPool(spec: RunnerPoolSpec): KubeObject[] {
   const secret = renderRegistrationSecret(spec);
-  return [...(secret ? [secret] : []), renderStatefulSet(spec)];
+  return [...(secret ? [secret] : []), renderDisruptionBudget(spec), renderStatefulSet(spec)];
 }

@@ -2,7 +2,13 @@
 import type { InputReader } from './inputs.js';
 import { readClusterTarget, type ClusterTarget } from './connection-inputs.js';
 import { maxReplicas } from './deploy-pool.js';
-import type { ScaleLimits, ScaleMode } from './model.js';
+import type { AgentInfo, ScaleDecision, ScaleLimits, ScaleMode } from './model.js';
+import type { TaskHost } from './host.js';
+import type { KubeClient } from './kube/client.js';
+import type { AdoClient, JobRequest } from './ado/client.js';
+import { decideScale, slotOrdinal, staleRegistrations, type ScaleTarget } from './scale-decision.js';
+import { agentSatisfiesDemands } from './demands.js';
+import { annotations, busyLabel } from './manifests.js';
 
 export interface ScaleOptions {
   target: ClusterTarget;
@@ -52,4 +58,96 @@ export function readScaleOptions(inputs: InputReader): ScaleOptions {
   };
   inputs.finish();
   return options;
+}
+
+export const scaleFieldManager = 'azure-devops-runner-scale';
+
+export interface ScaleServices {
+  host: TaskHost;
+  connect(): Promise<KubeClient>;
+  /** Undefined when the task has no Azure DevOps access (fixed mode without registration hygiene). */
+  ado?: AdoClient;
+  sleep(ms: number): Promise<void>;
+  now(): number;
+}
+
+/** What one look at Azure DevOps says about this runner's slots and the pool's queue. */
+export function observePool(runnerName: string, agents: AgentInfo[], jobs: JobRequest[]): { busyOrdinals: number[]; queuedJobs: number; ours: AgentInfo[] } {
+  const ours = agents.filter((a) => slotOrdinal(runnerName, a.name) !== undefined);
+  const busy = new Set<number>();
+  for (const agent of ours) if (agent.busyWith !== undefined) busy.add(slotOrdinal(runnerName, agent.name)!);
+  // A job already reserved for one of our agents makes that slot busy even before the agent reports it.
+  for (const job of jobs) {
+    const ordinal = job.reservedAgentName === undefined ? undefined : slotOrdinal(runnerName, job.reservedAgentName);
+    if (ordinal !== undefined) busy.add(ordinal);
+  }
+  // Count a waiting job only if one of our registrations could take it: the service would not give it to us otherwise.
+  const waiting = jobs.filter((j) => j.reservedAgentName === undefined && j.assignTime === undefined);
+  const queuedJobs = waiting.filter((j) => ours.some((a) => agentSatisfiesDemands(a.capabilities, j.demands))).length;
+  return { busyOrdinals: [...busy].sort((a, b) => a - b), queuedJobs, ours };
+}
+
+export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServices): Promise<ScaleDecision> {
+  const { host, ado } = services;
+  const kube = await services.connect();
+  const ref = { apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: options.target.namespace, name: options.runnerName };
+  let poolId: number | undefined;
+  if (ado) {
+    const pool = await ado.findPool(options.poolName);
+    if (pool === undefined) throw new Error(`Input 'poolName': the agent pool '${options.poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
+    poolId = pool.id;
+  } else {
+    host.warning('Without Azure DevOps access the task cannot see which agents are busy; it cannot protect them from a scale-down.');
+  }
+  const target: ScaleTarget = options.mode === 'fixed' ? { mode: 'fixed', replicas: options.replicas } : { mode: 'queue', limits: options.limits };
+  const stopAt = services.now() + options.watchSeconds * 1000;
+  for (;;) {
+    const statefulSet = await kube.get(ref);
+    if (statefulSet === undefined) {
+      throw new Error(`Input 'runnerName': there is no StatefulSet '${options.runnerName}' in namespace '${options.target.namespace}'. Run DeployRunnerPool first.`);
+    }
+    const currentReplicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
+    const observed = poolId === undefined || ado === undefined
+      ? { busyOrdinals: [], queuedJobs: 0, ours: [] as AgentInfo[] }
+      : observePool(options.runnerName, await ado.listAgents(poolId), await ado.listUnfinishedJobs(poolId));
+    const decision = decideScale(target, { currentReplicas, ...observed });
+    host.info(`${options.dryRun ? '[dry run] ' : ''}${decision.reason}.`);
+    if (!options.dryRun) {
+      if (decision.replicas !== currentReplicas) await kube.mergePatch(ref, { spec: { replicas: decision.replicas } }, scaleFieldManager);
+      await markBusyPods(kube, options, new Set(observed.busyOrdinals));
+      if (options.removeStaleRegistrations && ado !== undefined && poolId !== undefined) {
+        const keep = options.mode === 'queue' ? options.limits.maxReplicas : options.replicas;
+        for (const agent of staleRegistrations(options.runnerName, observed.ours, keep)) {
+          await ado.deleteAgent(poolId, agent.id);
+          host.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
+        }
+      }
+    }
+    if (services.now() + options.intervalSeconds * 1000 > stopAt) {
+      if (ado !== undefined && ado.throttledSeconds > 0) host.warning(`Azure DevOps throttled this run: ${Math.round(ado.throttledSeconds)} s spent waiting.`);
+      host.addSummary(
+        'Runner pool scaling',
+        `### Scaling ${options.runnerName}\n\n| | |\n|---|---|\n| replicas | ${decision.previousReplicas} → ${decision.replicas} |\n| busy agents | ${decision.busyAgents} |\n| queued jobs | ${decision.queuedJobs} |\n| reason | ${decision.reason} |\n`,
+      );
+      return decision;
+    }
+    await services.sleep(options.intervalSeconds * 1000);
+  }
+}
+
+/** Labels and annotates each pod by its agent's state: busy pods are kept by node drains and the cluster autoscaler. */
+async function markBusyPods(kube: KubeClient, options: ScaleOptions, busy: Set<number>): Promise<void> {
+  const pods = await kube.list('v1', 'Pod', options.target.namespace, `app.kubernetes.io/instance=${options.runnerName}`);
+  for (const pod of pods) {
+    const ordinal = slotOrdinal(options.runnerName, pod.metadata.name);
+    if (ordinal === undefined || pod.metadata.deletionTimestamp !== undefined) continue;
+    const isBusy = busy.has(ordinal) ? 'true' : 'false';
+    const evictable = busy.has(ordinal) ? 'false' : 'true';
+    if (pod.metadata.labels?.[busyLabel] === isBusy && pod.metadata.annotations?.[annotations.safeToEvict] === evictable) continue;
+    await kube.mergePatch(
+      { apiVersion: 'v1', kind: 'Pod', namespace: options.target.namespace, name: pod.metadata.name },
+      { metadata: { labels: { [busyLabel]: isBusy }, annotations: { [annotations.safeToEvict]: evictable } } },
+      scaleFieldManager,
+    );
+  }
 }

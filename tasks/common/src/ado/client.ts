@@ -1,0 +1,34 @@
+// The Azure DevOps client as the core sees it: the few agent-pool calls the tasks make.
+import type { AgentInfo } from '../model.js';
+
+export interface JobRequest {
+  requestId: number;
+  demands: string[];
+  /** Set once the service has picked an agent for the job. */
+  reservedAgentName?: string;
+  assignTime?: string;
+  receiveTime?: string;
+  result?: string;
+}
+
+export interface AdoClient {
+  findPool(name: string): Promise<{ id: number; name: string } | undefined>;
+  /** Every agent of the pool, with capabilities and the request it runs. One call whatever the pool size. */
+  listAgents(poolId: number): Promise<AgentInfo[]>;
+  /** The pool's queued and running job requests (unfinished only), in one call whatever their number. */
+  listUnfinishedJobs(poolId: number): Promise<JobRequest[]>;
+  deleteAgent(poolId: number, agentId: number): Promise<void>;
+  /** Seconds spent waiting on throttling (429, Retry-After) so far. */
+  readonly throttledSeconds: number;
+}
+
+/** Azure DevOps refused or failed a call, with a message a person can act on. */
+export class AdoError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AdoError';
+  }
+}
