@@ -10,6 +10,11 @@ export const root = new URL('..', import.meta.url).pathname;
 export const stage = join(root, 'dist', 'extension');
 export const taskNames = readdirSync(join(root, 'tasks')).filter((name) => existsSync(join(root, 'tasks', name, 'task.json')));
 
+// Files a task carries besides its bundle: BuildRunnerImage builds the runner image from its own copy of the sources.
+const taskFiles = {
+  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker']],
+};
+
 export async function buildExtension() {
   rmSync(stage, { recursive: true, force: true });
   for (const task of taskNames) {
@@ -29,6 +34,9 @@ export async function buildExtension() {
     // The bundle is CommonJS wherever the task folder is unpacked, even below an ES-module package.json.
     writeFileSync(join(out, 'package.json'), '{ "type": "commonjs" }\n');
     cpSync(join(root, 'assets', 'icon.png'), join(out, 'icon.png'));
+    for (const [from, to] of taskFiles[task] ?? []) {
+      if (existsSync(join(root, from))) cpSync(join(root, from), join(out, to), { recursive: true });
+    }
   }
   mkdirSync(join(stage, 'assets'), { recursive: true });
   cpSync(join(root, 'assets', 'icon.png'), join(stage, 'assets', 'icon.png'));
