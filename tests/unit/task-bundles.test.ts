@@ -50,7 +50,7 @@ describe('bundled tasks and the .vsix', () => {
       dockerMode: 'rootful',
     });
     assert.equal(run.status, 1);
-    assert.equal(run.complete?.[2], "Input 'replicas': must be a whole number from 0 to 500; got 'many'.%0AInput 'dockerMode': must be one of none, hostSocket, dind; got 'rootful'.");
+    assert.equal(run.complete?.[2], "Input 'dockerMode': must be one of none, hostSocket, dind; got 'rootful'.%0AInput 'replicas': must be a whole number from 0 to 500; got 'many'.");
   });
 
   for (const id of ['azure-devops-runner', 'azure-devops-runner-dev']) {
