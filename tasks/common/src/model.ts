@@ -105,3 +105,42 @@ export function credentialSecrets(credential: AgentCredential): string[] {
   if (credential.kind === 'servicePrincipal') return [credential.clientSecret];
   return [];
 }
+
+/** A runner pod as Kubernetes reports it, reduced to what the tasks and the hub show. */
+export interface PodSummary {
+  name: string;
+  uid: string;
+  phase: string;
+  ready: boolean;
+  restarts: number;
+  node?: string;
+  image?: string;
+  revision?: string;
+  createdAt?: string;
+  deleting: boolean;
+  /** Why the pod is not running yet, e.g. ImagePullBackOff or CrashLoopBackOff. */
+  waitingReason?: string;
+}
+
+/**
+ * What only the cluster knows about a pool, published by the tasks (which already hold cluster credentials) into the
+ * extension's data storage, where the hub reads it with the user's own token. One document per runner.
+ */
+export interface PoolSnapshot {
+  /** `<namespace>.<runnerName>`. */
+  id: string;
+  runnerName: string;
+  namespace: string;
+  poolName: string;
+  organizationUrl: string;
+  /** When the snapshot was taken (ISO 8601): the hub shows its age. */
+  publishedAt: string;
+  publishedBy: 'DeployRunnerPool' | 'ScaleRunnerPool';
+  /** The StatefulSet's replica count. */
+  replicas: number;
+  pods: PodSummary[];
+  lastDecision?: ScaleDecision;
+}
+
+/** The extension data collection (scope Default/Current) that holds the PoolSnapshot documents. */
+export const snapshotCollection = 'runner-pools';

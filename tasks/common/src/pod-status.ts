@@ -1,20 +1,8 @@
 // What a runner pod's Kubernetes status says, reduced to what the tasks and the hub show.
 import type { KubeObject } from './kube/client.js';
+import type { PodSummary } from './model.js';
 
-export interface PodSummary {
-  name: string;
-  uid: string;
-  phase: string;
-  ready: boolean;
-  restarts: number;
-  node?: string;
-  image?: string;
-  revision?: string;
-  createdAt?: string;
-  deleting: boolean;
-  /** Why the pod is not running yet, e.g. ImagePullBackOff or CrashLoopBackOff. */
-  waitingReason?: string;
-}
+export type { PodSummary };
 
 interface PodShape {
   spec?: { nodeName?: string; containers?: Array<{ name: string; image: string }> };
