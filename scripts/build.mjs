@@ -3,11 +3,12 @@
 // .vsix) next to its task.json, plus the manifest's files. azure-pipelines-task-lib 5 embeds its message strings
 // (lib-resource.js), so a bundle needs no resource files beside it.
 import { build } from 'esbuild';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const root = new URL('..', import.meta.url).pathname;
 export const stage = join(root, 'dist', 'extension');
+const manifest = JSON.parse(readFileSync(join(root, 'vss-extension.json'), 'utf8'));
 export const taskNames = readdirSync(join(root, 'tasks')).filter((name) => existsSync(join(root, 'tasks', name, 'task.json')));
 
 // Files a task carries besides its bundle: BuildRunnerImage builds the runner image from its own copy of the sources.
@@ -31,6 +32,8 @@ export async function buildExtension() {
       logLevel: 'warning',
     });
     cpSync(join(root, 'tasks', task, 'task.json'), join(out, 'task.json'));
+    // Which extension the task belongs to: the data storage it publishes the hub's snapshots into.
+    writeFileSync(join(out, 'extension.json'), JSON.stringify({ publisher: manifest.publisher, id: manifest.id }) + '\n');
     // The bundle is CommonJS wherever the task folder is unpacked, even below an ES-module package.json.
     writeFileSync(join(out, 'package.json'), '{ "type": "commonjs" }\n');
     cpSync(join(root, 'assets', 'icon.png'), join(out, 'icon.png'));

@@ -53,5 +53,7 @@ for (const task of readdirSync(join(devStage, 'tasks'))) {
   taskJson.id = devTaskId(taskJson.id);
   taskJson.friendlyName = `${taskJson.friendlyName} (dev)`;
   writeFileSync(file, JSON.stringify(taskJson, null, 2));
+  const dev = JSON.parse(readFileSync(join(root, 'configs', 'dev.json'), 'utf8'));
+  writeFileSync(join(devStage, 'tasks', task, 'extension.json'), JSON.stringify({ publisher: manifest.publisher, id: dev.id }) + '\n');
 }
 tfx(devStage, 'dev.json');

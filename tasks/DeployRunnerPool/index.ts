@@ -1,7 +1,7 @@
 // DeployRunnerPool task entry: reads the inputs, deploys the pool through the core, sets the outputs.
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runTask } from '../common/azdo-host.js';
+import { adoClient, runTask } from '../common/azdo-host.js';
 import { InputReader } from '../common/src/inputs.js';
 import { deployRunnerPool, readDeployOptions } from '../common/src/deploy-pool.js';
 import { openClusterSession } from '../common/src/kube/session.js';
@@ -12,8 +12,11 @@ void runTask(async (host) => {
   for (const secret of credentialSecrets(options.pool.credential)) host.setSecret(secret);
   const session = openClusterSession(options.target.connection, host);
   try {
+    const { credential, organizationUrl } = options.pool;
     const result = await deployRunnerPool(options, {
       host,
+      ado: credential.kind === 'pat' ? adoClient(host, organizationUrl, credential.token) : undefined,
+      now: () => new Date(),
       connect: () => session.connect(),
       writeFile: (path, text) => writeFileSync(path, text),
       sleep: (ms) => sleep(ms),

@@ -1,9 +1,11 @@
 // The TaskHost backed by azure-pipelines-task-lib, and the one way every task entry runs and reports failure.
 import * as tl from 'azure-pipelines-task-lib/task.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceEndpoint, TaskHost } from './src/host.js';
+import { RestAdoClient } from './src/ado/rest-client.js';
 
 function endpoint(id: string): ServiceEndpoint | undefined {
   const auth = tl.getEndpointAuthorization(id, true);
@@ -45,4 +47,16 @@ export async function runTask(body: (host: TaskHost) => Promise<void>): Promise<
     tl.setResult(tl.TaskResult.Failed, error instanceof Error ? error.message : String(error));
     process.exitCode = 1;
   }
+}
+
+/** The extension this task was packaged in (scripts/build.mjs writes extension.json beside each bundle). */
+function extensionIdentity(): { publisher: string; id: string } | undefined {
+  const file = join(__dirname, 'extension.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { publisher: string; id: string }) : undefined;
+}
+
+/** The Azure DevOps client the tasks use with a PAT. */
+export function adoClient(host: TaskHost, organizationUrl: string, token: string): RestAdoClient {
+  host.setSecret(token);
+  return new RestAdoClient({ organizationUrl, token, extension: extensionIdentity(), sleep: (ms) => sleep(ms), log: (message) => host.info(message) });
 }

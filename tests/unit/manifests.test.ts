@@ -108,6 +108,7 @@ describe('runner pool manifests', () => {
     const result = await deployRunnerPool(options, {
       host,
       connect: () => assert.fail('render must not connect'),
+      now: () => new Date(),
       writeFile: (path, text) => (files[path] = text),
       sleep: async () => {},
     });

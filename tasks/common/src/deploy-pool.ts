@@ -7,6 +7,8 @@ import { KubeApiError, type KubeClient, type KubeObject } from './kube/client.js
 import { poolLabels, renderRegistrationSecret, renderRunnerPool, selectorKeys } from './manifests.js';
 import { podTable, summarizePod, type PodSummary } from './pod-status.js';
 import { dump } from 'js-yaml';
+import type { AdoClient } from './ado/client.js';
+import { buildSnapshot } from './snapshot.js';
 
 export type DeployAction = 'apply' | 'render';
 
@@ -119,6 +121,9 @@ export const fieldManager = 'azure-devops-runner';
 
 export interface DeployServices {
   host: TaskHost;
+  /** Azure DevOps, when the task holds a PAT: to spare busy agents when updating and to publish the hub's snapshot. */
+  ado?: AdoClient;
+  now(): Date;
   /** Opens the cluster connection; never called for `render`. */
   connect(): Promise<KubeClient>;
   writeFile(path: string, text: string): void;
@@ -199,7 +204,11 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   } catch (error) {
     throw describeApiError(error, options);
   }
+  await replaceIdleOutdatedPods(kube, options, services);
   const pods = await waitForPods(kube, options, services);
+  if (services.ado) {
+    await services.ado.publishSnapshot(buildSnapshot(pool, pods, 'DeployRunnerPool', services.now()));
+  }
   host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${pool.poolName})\n\n${podTable(pods)}\n`);
   return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, pods };
 }
@@ -222,5 +231,36 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
       throw new Error(`Timed out after ${options.rolloutTimeoutSeconds} s waiting for the runner pods: ${progress}.`);
     }
     await services.sleep(2000);
+  }
+}
+
+/**
+ * Pods still on the previous template take the new one when they are replaced after their next job (OnDelete).
+ * An idle one would run that job on the old template, so it is replaced now; a busy one is left to finish.
+ */
+async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices): Promise<void> {
+  const { pool } = options;
+  const statefulSet = await kube.get({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: pool.namespace, name: pool.runnerName });
+  const updateRevision = (statefulSet?.status as { updateRevision?: string } | undefined)?.updateRevision;
+  const labels = poolLabels(pool.runnerName);
+  const selector = selectorKeys.map((key) => `${key}=${labels[key]}`).join(',');
+  const outdated = (await kube.list('v1', 'Pod', pool.namespace, selector))
+    .map(summarizePod)
+    .filter((p) => updateRevision !== undefined && p.revision !== undefined && p.revision !== updateRevision && !p.deleting);
+  if (outdated.length === 0) return;
+  if (services.ado === undefined) {
+    services.host.info(`${outdated.length} pod(s) run the previous template; each takes the new one after its next job.`);
+    return;
+  }
+  const found = await services.ado.findPool(pool.poolName);
+  const agents = found === undefined ? [] : await services.ado.listAgents(found.id);
+  for (const pod of outdated) {
+    const agent = agents.find((a) => a.name === pod.name);
+    if (agent?.busyWith !== undefined) {
+      services.host.info(`${pod.name} is running a job; it takes the new template when that job ends.`);
+      continue;
+    }
+    await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name });
+    services.host.info(`Replaced idle ${pod.name} so that its next job runs on the new template.`);
   }
 }

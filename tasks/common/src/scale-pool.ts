@@ -9,6 +9,8 @@ import type { AdoClient, JobRequest } from './ado/client.js';
 import { decideScale, slotOrdinal, staleRegistrations, type ScaleTarget } from './scale-decision.js';
 import { agentSatisfiesDemands } from './demands.js';
 import { annotations, busyLabel } from './manifests.js';
+import { buildSnapshot } from './snapshot.js';
+import { summarizePod, type PodSummary } from './pod-status.js';
 
 export interface ScaleOptions {
   target: ClusterTarget;
@@ -114,7 +116,11 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
     host.info(`${options.dryRun ? '[dry run] ' : ''}${decision.reason}.`);
     if (!options.dryRun) {
       if (decision.replicas !== currentReplicas) await kube.mergePatch(ref, { spec: { replicas: decision.replicas } }, scaleFieldManager);
-      await markBusyPods(kube, options, new Set(observed.busyOrdinals));
+      const pods = await markBusyPods(kube, options, new Set(observed.busyOrdinals));
+      if (ado !== undefined) {
+        const pool = { runnerName: options.runnerName, namespace: options.target.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
+        await ado.publishSnapshot(buildSnapshot(pool, pods, 'ScaleRunnerPool', new Date(services.now()), decision));
+      }
       if (options.removeStaleRegistrations && ado !== undefined && poolId !== undefined) {
         const keep = options.mode === 'queue' ? options.limits.maxReplicas : options.replicas;
         for (const agent of staleRegistrations(options.runnerName, observed.ours, keep)) {
@@ -136,7 +142,7 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
 }
 
 /** Labels and annotates each pod by its agent's state: busy pods are kept by node drains and the cluster autoscaler. */
-async function markBusyPods(kube: KubeClient, options: ScaleOptions, busy: Set<number>): Promise<void> {
+async function markBusyPods(kube: KubeClient, options: ScaleOptions, busy: Set<number>): Promise<PodSummary[]> {
   const pods = await kube.list('v1', 'Pod', options.target.namespace, `app.kubernetes.io/instance=${options.runnerName}`);
   for (const pod of pods) {
     const ordinal = slotOrdinal(options.runnerName, pod.metadata.name);
@@ -150,4 +156,5 @@ async function markBusyPods(kube: KubeClient, options: ScaleOptions, busy: Set<n
       scaleFieldManager,
     );
   }
+  return pods.map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }

@@ -1,5 +1,5 @@
 // The Azure DevOps client as the core sees it: the few agent-pool calls the tasks make.
-import type { AgentInfo } from '../model.js';
+import type { AgentInfo, PoolSnapshot } from '../model.js';
 
 export interface JobRequest {
   requestId: number;
@@ -18,6 +18,8 @@ export interface AdoClient {
   /** The pool's queued and running job requests (unfinished only), in one call whatever their number. */
   listUnfinishedJobs(poolId: number): Promise<JobRequest[]>;
   deleteAgent(poolId: number, agentId: number): Promise<void>;
+  /** Stores the pool's snapshot in the extension's data storage (last write wins), for the hub. */
+  publishSnapshot(snapshot: PoolSnapshot): Promise<void>;
   /** Seconds spent waiting on throttling (429, Retry-After) so far. */
   readonly throttledSeconds: number;
 }

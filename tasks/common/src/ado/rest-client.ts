@@ -1,10 +1,12 @@
 // AdoClient over Azure DevOps REST with a PAT: honours Retry-After and X-RateLimit-*, retries 5xx with back-off.
-import type { AgentInfo } from '../model.js';
+import { snapshotCollection, type AgentInfo, type PoolSnapshot } from '../model.js';
 import { AdoError, type AdoClient, type JobRequest } from './client.js';
 
 export interface RestClientOptions {
   organizationUrl: string;
   token: string;
+  /** The installed extension whose data storage holds the pool snapshots. */
+  extension?: { publisher: string; id: string };
   /** Waits; injectable so tests need not sleep. */
   sleep(ms: number): Promise<void>;
   log(message: string): void;
@@ -12,7 +14,15 @@ export interface RestClientOptions {
 }
 
 // What each call needs, for the error a 403 turns into.
-const scopes = { read: 'Agent Pools (Read)', manage: 'Agent Pools (Read & manage)' } as const;
+const scopes = { read: 'Agent Pools (Read)', manage: 'Agent Pools (Read & manage)', extensionData: 'Extension Data (Read & write)' } as const;
+
+/** Extension data is served from the organization's extension-management host. */
+export function extensionManagementUrl(organizationUrl: string): string {
+  const url = new URL(organizationUrl);
+  if (url.hostname === 'dev.azure.com') url.hostname = 'extmgmt.dev.azure.com';
+  else if (url.hostname.endsWith('.visualstudio.com')) url.hostname = url.hostname.replace(/\.visualstudio\.com$/, '.extmgmt.visualstudio.com');
+  return url.toString().replace(/\/+$/, '');
+}
 
 interface WireAgent {
   id: number;
@@ -51,14 +61,18 @@ export class RestAdoClient implements AdoClient {
     await this.options.sleep(ms);
   }
 
-  private async call<T>(method: string, path: string, query: Record<string, string>, scope: keyof typeof scopes): Promise<T | undefined> {
-    const url = `${this.base}/_apis/${path}?${new URLSearchParams(query)}`;
+  private async call<T>(method: string, path: string, query: Record<string, string>, scope: keyof typeof scopes, payload?: object, base = this.base): Promise<T | undefined> {
+    const url = `${base}/_apis/${path}?${new URLSearchParams(query)}`;
     const attempts = this.options.maxAttempts ?? 6;
     for (let attempt = 1; ; attempt++) {
       await this.wait(this.notBefore - Date.now());
       let response: Response;
       try {
-        response = await fetch(url, { method, headers: { authorization: this.authorization, accept: 'application/json' } });
+        response = await fetch(url, {
+          method,
+          headers: { authorization: this.authorization, accept: 'application/json', ...(payload && { 'content-type': 'application/json' }) },
+          body: payload && JSON.stringify(payload),
+        });
       } catch (error) {
         if (attempt >= attempts) throw new AdoError(0, `Cannot reach Azure DevOps at ${this.base}: ${(error as Error).message}`);
         await this.wait(1000 * 2 ** (attempt - 1));
@@ -141,6 +155,13 @@ export class RestAdoClient implements AdoClient {
         assignTime: j.assignTime,
         receiveTime: j.receiveTime,
       }));
+  }
+
+  async publishSnapshot(snapshot: PoolSnapshot): Promise<void> {
+    const extension = this.options.extension;
+    if (extension === undefined) return; // Not running from a packaged extension: there is no data storage to write to.
+    const path = `ExtensionManagement/InstalledExtensions/${extension.publisher}/${extension.id}/Data/Scopes/Default/Current/Collections/${snapshotCollection}/Documents`;
+    await this.call('PUT', path, { 'api-version': '7.1-preview.1' }, 'extensionData', { ...snapshot, __etag: -1 }, extensionManagementUrl(this.base));
   }
 
   async deleteAgent(poolId: number, agentId: number): Promise<void> {
