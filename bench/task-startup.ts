@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { repoRoot, taskFolders } from '../tests/support/task-manifests.js';
 
@@ -25,7 +26,7 @@ for (const task of taskFolders()) {
   for (let i = 0; i < runs; i++) {
     const start = performance.now();
     const result = spawnSync(process.execPath, [join(repoRoot, 'dist', 'extension', 'tasks', task, 'index.js')], {
-      env: { PATH: process.env.PATH ?? '' },
+      env: { PATH: process.env.PATH ?? '', AGENT_TEMPDIRECTORY: tmpdir() },
       encoding: 'utf8',
     });
     times.push(performance.now() - start);

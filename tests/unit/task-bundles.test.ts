@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { repoRoot, taskFolders } from '../support/task-manifests.js';
 import { zipEntries } from '../support/zip.js';
 
@@ -13,7 +14,8 @@ const version = JSON.parse(readFileSync(join(repoRoot, 'vss-extension.json'), 'u
 
 /** Runs a bundled task with only the given inputs (plus PATH), as the agent's Node handler does. */
 function runTask(task: string, inputs: Record<string, string>) {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
+  // The agent's temp folder, where the task library keeps its key file (never the repository).
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', AGENT_TEMPDIRECTORY: tmpdir() };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
   const result = spawnSync(process.execPath, [join(stage, 'tasks', task, 'index.js')], { env, encoding: 'utf8', timeout: 30_000 });
   return { status: result.status, stdout: result.stdout, complete: /##vso\[task\.complete result=(\w+);\](.*)/.exec(result.stdout) };
