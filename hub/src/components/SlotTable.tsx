@@ -43,8 +43,8 @@ const cells: Array<{ id: string; name: string; width: number; render: CellRender
     render: (slot, now) => ({
       line1: (
         <span className={`slot-state slot-state-${slot.state} flex-row flex-center`}>
-          <Status {...stateStatus[slot.state]} size={StatusSize.m} className="margin-right-4" ariaLabel={stateLabels[slot.state]} />
-          <span>{stateLabels[slot.state]}</span>
+          <Status {...stateStatus[slot.state]} size={StatusSize.m} className="margin-right-4" />
+          <span className="slot-state-label">{stateLabels[slot.state]}</span>
         </span>
       ),
       line2: slot.staleRegistration ? 'registration from an earlier pod' : slot.waitingReason ?? ago(slot.agent?.statusChangedOn, now),
@@ -70,7 +70,7 @@ const cells: Array<{ id: string; name: string; width: number; render: CellRender
       return {
         line1: (
           <span className="slot-last flex-row flex-center">
-            <Status {...status} size={StatusSize.s} className="margin-right-4" ariaLabel={resultLabel(job.result)} />
+            <Status {...status} size={StatusSize.s} className="margin-right-4" />
             {job.url ? <Link href={job.url} target="_blank" rel="noopener noreferrer">{job.name}</Link> : job.name}
           </span>
         ),
