@@ -41,7 +41,7 @@ describe('buildPoolViews', () => {
       agent('linux-0'),
       agent('linux-1', { enabled: false }),
     ];
-    const pods = [pod('linux-0'), pod('linux-1'), pod('linux-2'), pod('linux-3', { phase: 'Pending', ready: false, waitingReason: 'ContainerCreating' })];
+    const pods = [pod('linux-0'), pod('linux-1'), pod('linux-2'), pod('linux-3', { phase: 'Pending', ready: false, waitingReason: 'ImagePullBackOff' })];
     const [view, ...rest] = buildPoolViews(agents, { 'Linux Private': 4 }, [snapshot(pods, 4)], now);
     assert.equal(rest.length, 0);
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [
@@ -60,8 +60,10 @@ describe('buildPoolViews', () => {
   });
 
   it('shows a pod whose agent has not registered as starting, and a slot with neither as missing', () => {
-    const [view] = buildPoolViews([], {}, [snapshot([pod('linux-0', { ready: false })], 2)], now);
+    const [view] = buildPoolViews([], {}, [snapshot([pod('linux-0', { ready: false, waitingReason: 'ContainerCreating' })], 2)], now);
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [['linux-0', 'starting'], ['linux-1', 'missing']]);
+    const [crashing] = buildPoolViews([agent('linux-0', { status: 'offline' })], {}, [snapshot([pod('linux-0', { ready: false, waitingReason: 'CrashLoopBackOff' })], 1)], now);
+    assert.equal(crashing.slots[0].state, 'failing');
     assert.deepEqual(view.counters, { online: 0, busy: 0, idle: 0, offline: 0, disabled: 0, queued: 0 });
     assert.equal(view.poolId, undefined);
   });

@@ -77,14 +77,22 @@ function agentPodName(agent: HubAgent): string {
   return agent.capabilities[identityVariables.podName] ?? agent.name;
 }
 
+/** Waiting reasons that mean the pod will not start by itself (others, like ContainerCreating, are progress). */
+const failureReasons = new Set(['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CrashLoopBackOff', 'CreateContainerConfigError',
+  'CreateContainerError', 'RunContainerError']);
+
+function failing(pod: PodSummary | undefined): boolean {
+  return Boolean(pod && !pod.ready && pod.waitingReason && failureReasons.has(pod.waitingReason));
+}
+
 function slotState(agent: HubAgent | undefined, pod: PodSummary | undefined, missing: boolean): SlotState {
   if (agent) {
     if (!agent.enabled) return 'disabled';
     if (agent.status === 'online') return agent.runningJob || agent.busyWith !== undefined ? 'busy' : 'idle';
-    if (pod?.waitingReason && !pod.ready) return 'failing';
+    if (failing(pod)) return 'failing';
     return 'offline';
   }
-  if (pod) return pod.waitingReason && !pod.ready ? 'failing' : 'starting';
+  if (pod) return failing(pod) ? 'failing' : 'starting';
   return missing ? 'missing' : 'offline';
 }
 
