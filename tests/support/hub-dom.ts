@@ -10,9 +10,10 @@ import { repoRoot } from './task-manifests.js';
 export type Harness = typeof import('./hub-harness.js');
 
 let loaded: Promise<Harness> | undefined;
+let dom: JSDOM | undefined;
 
 function installDom(): void {
-  const dom = new JSDOM('<!DOCTYPE html><html><body></body></html>', { pretendToBeVisual: true, url: 'http://127.0.0.1/' });
+  dom = new JSDOM('<!DOCTYPE html><html><body></body></html>', { pretendToBeVisual: true, url: 'http://127.0.0.1/' });
   const window = dom.window as unknown as Record<string, unknown>;
   const scope = globalThis as unknown as Record<string, unknown>;
   for (const key of Object.getOwnPropertyNames(window)) {
@@ -20,6 +21,8 @@ function installDom(): void {
     scope[key] = window[key];
   }
   scope.window = dom.window;
+  // React's scheduler prefers a MessageChannel, and Node's keeps the process alive; without one it uses timers.
+  delete scope.MessageChannel;
   // azure-devops-ui measures elements and watches them scroll into view; jsdom has neither.
   class NoIntersection {
     observe(): void {}
@@ -29,6 +32,11 @@ function installDom(): void {
   }
   (dom.window as unknown as Record<string, unknown>).IntersectionObserver = NoIntersection;
   scope.IntersectionObserver = NoIntersection;
+}
+
+/** Closes the jsdom window (its animation-frame timer would keep the test process alive). */
+export function closeDom(): void {
+  dom?.window.close();
 }
 
 /** The bundled components, loaded once per test process into a jsdom global scope. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { HubAgent } from '../../tasks/common/src/hub-model.js';
 import type { PoolSnapshot } from '../../tasks/common/src/model.js';
 import type { RunnerPoolData } from '../../hub/src/services/RunnerPoolService.js';
-import { eventually, loadHub, type Harness } from '../support/hub-dom.js';
+import { closeDom, eventually, loadHub, type Harness } from '../support/hub-dom.js';
 
 const now = new Date('2026-11-28T10:00:00Z');
 const identity = (pod: string) => ({
@@ -46,7 +46,10 @@ describe('Runner pools page', () => {
   before(async () => {
     hub = await loadHub();
   });
-  after(() => hub?.ReactDOM.unmountComponentAtNode(container));
+  after(() => {
+    if (container) hub.ReactDOM.unmountComponentAtNode(container);
+    closeDom();
+  });
 
   function render(service: InstanceType<Harness['LocalRunnerPoolService']>, refreshMs = 0): HTMLElement {
     if (container) hub.ReactDOM.unmountComponentAtNode(container);
@@ -75,7 +78,7 @@ describe('Runner pools page', () => {
     await eventually(() => assert.equal(rows(root).length, 5));
     assert.deepEqual(rows(root).map((r) => r.querySelector('.slot-pod')?.textContent), ['linux-0', 'linux-1', 'linux-2', 'linux-3', 'linux-4']);
     assert.deepEqual(rows(root).map((r) => r.querySelector('.slot-state-label')?.textContent),
-      ['Idle', 'Busy', 'Offline', 'Disabled', 'Pod starting, no agent yet']);
+      ['Idle', 'Busy', 'Offline', 'Disabled', 'Pod starting']);
     const busy = rowOf(root, 'linux-1');
     const link = busy.querySelector('a.slot-job') as HTMLAnchorElement;
     assert.equal(link.textContent, 'CI · 20261128.4');
@@ -145,14 +148,17 @@ describe('Runner pools page', () => {
     assert.equal(rows(root).length, 0);
   });
 
-  it('names the missing permission on 401/403, and retries on request', async () => {
+  it('names the missing permission on 403, asks to sign in again on 401, and retries on request', async () => {
     const service = new hub.LocalRunnerPoolService(new hub.RunnerPoolError('agentPools', 403,
       'Access Denied: The Personal Access Token used has not been granted the scope required for this request (vso.agentpools).'));
     const root = render(service);
     await eventually(() => assert.match(root.querySelector('.hub-error')?.textContent ?? '', /This page needs Agent Pools \(read\).*HTTP 403/));
-    service.set(new hub.RunnerPoolError('extensionData', 401, 'TF400813: not authorized.'));
+    service.set(new hub.RunnerPoolError('extensionData', 403, 'Access Denied (vso.extension.data).'));
     (root.querySelector('.hub-error button') as HTMLButtonElement).click();
     await eventually(() => assert.match(root.querySelector('.hub-error')?.textContent ?? '', /This page needs Extension Data \(read\)/));
+    service.set(new hub.RunnerPoolError('agentPools', 401, 'TF400813: not authorized.'));
+    (root.querySelector('.hub-error button') as HTMLButtonElement).click();
+    await eventually(() => assert.match(root.querySelector('.hub-error')?.textContent ?? '', /did not accept your sign-in.*Reload the page/));
     service.set(fixture());
     (root.querySelector('.hub-error button') as HTMLButtonElement).click();
     await eventually(() => assert.equal(rows(root).length, 5));

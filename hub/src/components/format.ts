@@ -25,7 +25,7 @@ export const stateLabels: Record<SlotState, string> = {
   offline: 'Offline',
   disabled: 'Disabled',
   failing: 'Pod failing',
-  starting: 'Pod starting, no agent yet',
+  starting: 'Pod starting',
   missing: 'No pod',
 };
 

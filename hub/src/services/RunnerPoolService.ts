@@ -31,20 +31,25 @@ export class RunnerPoolError extends Error {
   }
 }
 
-const permissionNames: Record<DataSource, string> = {
-  agentPools: 'Agent Pools (read)',
-  extensionData: 'Extension Data (read)',
+const permissions: Record<DataSource, { name: string; grant: string }> = {
+  agentPools: { name: 'Agent Pools (read)', grant: 'the Reader role on the organisation\'s agent pools (Organization settings → Agent pools → Security)' },
+  extensionData: { name: 'Extension Data (read)', grant: 'access to this extension\'s data (an administrator accepts its scopes when installing or updating it)' },
 };
 
 /** A failed load as the page tells it: a title and what to do next. */
 export function describeLoadError(error: unknown): { title: string; detail: string } {
   if (error instanceof RunnerPoolError) {
-    const permission = permissionNames[error.source];
-    if (error.status === 401 || error.status === 403) {
+    if (error.status === 401) {
       return {
-        title: `This page needs ${permission}`,
-        detail: `Azure DevOps refused the request (HTTP ${error.status}): ${error.message} Ask an administrator to grant you ` +
-          `${permission} on the organisation's agent pools, or to accept the extension's updated scopes.`,
+        title: 'Azure DevOps did not accept your sign-in',
+        detail: `The request was refused (HTTP 401): ${error.message} Reload the page to sign in again.`,
+      };
+    }
+    if (error.status === 403) {
+      const permission = permissions[error.source];
+      return {
+        title: `This page needs ${permission.name}`,
+        detail: `Azure DevOps refused the request (HTTP 403): ${error.message} Ask an administrator for ${permission.grant}.`,
       };
     }
     if (error.status === undefined) {
