@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '**/*.js', '!scripts/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tmp/**', '**/*.js', '!scripts/**'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

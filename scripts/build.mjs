@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the extension's contents into dist/extension: one self-contained bundle per task (no node_modules in the
-// .vsix) next to its task.json, plus the manifest's files. azure-pipelines-task-lib 5 embeds its message strings
+// .vsix) next to its task.json, the hub page (one minified browser bundle, its CSS and fonts), plus the manifest's files. azure-pipelines-task-lib 5 embeds its message strings
 // (lib-resource.js), so a bundle needs no resource files beside it.
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,8 +16,29 @@ const taskFiles = {
   BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker']],
 };
 
+/** The Runner pools hub: React + azure-devops-ui in one IIFE; esbuild gathers the CSS the components import. */
+export async function buildHub(out = join(stage, 'hub')) {
+  await build({
+    entryPoints: [join(root, 'hub', 'src', 'runner-pools.tsx')],
+    outdir: out,
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2020',
+    minify: true,
+    legalComments: 'external',
+    define: { 'process.env.NODE_ENV': '"production"' },
+    // Icon fonts only (the colours and layout are CSS); files beside the bundle, addressable from the page.
+    loader: { '.woff': 'file', '.woff2': 'file' },
+    assetNames: 'fonts/[name]-[hash]',
+    logLevel: 'warning',
+  });
+  cpSync(join(root, 'hub', 'runner-pools.html'), join(out, 'runner-pools.html'));
+}
+
 export async function buildExtension() {
   rmSync(stage, { recursive: true, force: true });
+  await buildHub();
   for (const task of taskNames) {
     const out = join(stage, 'tasks', task);
     await build({
@@ -49,5 +70,5 @@ export async function buildExtension() {
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {
   await buildExtension();
-  console.log(`built ${taskNames.join(', ')} into ${stage}`);
+  console.log(`built ${taskNames.join(', ')} and the hub into ${stage}`);
 }

@@ -68,6 +68,28 @@ describe('bundled tasks and the .vsix', () => {
     });
   }
 
+  it('each .vsix carries the hub page: its HTML, one script, its CSS and fonts, and nothing unminified', () => {
+    for (const id of ['azure-devops-runner', 'azure-devops-runner-dev']) {
+      const entries = zipEntries(join(repoRoot, 'dist', `${id}-${version}.vsix`));
+      for (const file of ['hub/runner-pools.html', 'hub/runner-pools.js', 'hub/runner-pools.css']) assert.ok(entries.includes(file), `${id}: ${file}`);
+      assert.deepEqual(entries.filter((e) => e.startsWith('hub/') && e.endsWith('.js')), ['hub/runner-pools.js']);
+      assert.ok(entries.some((e) => /^hub\/fonts\/.+\.woff2?$/.test(e)), `${id}: icon fonts`);
+    }
+    assert.ok(statSync(join(stage, 'hub', 'runner-pools.js')).size < 1024 * 1024, 'hub bundle under 1 MB');
+  });
+
+  it('the hub contribution points at a page in the package that loads files that exist, under exactly the scopes it reads with', () => {
+    const manifest = JSON.parse(readFileSync(join(repoRoot, 'vss-extension.json'), 'utf8'));
+    const hub = manifest.contributions.find((c: { type: string }) => c.type === 'ms.vss-web.hub');
+    assert.deepEqual(hub.targets, ['ms.vss-build-web.build-release-hub-group']);
+    assert.equal(hub.properties.name, 'Runner pools');
+    const page = readFileSync(join(stage, hub.properties.uri), 'utf8');
+    for (const [, src] of page.matchAll(/(?:src|href)="([^"]+)"/g)) statSync(join(stage, 'hub', src));
+    statSync(join(stage, hub.properties.icon.light));
+    assert.ok(manifest.files.some((f: { path: string; addressable?: boolean }) => f.path === 'hub' && f.addressable === true));
+    assert.deepEqual(manifest.scopes, ['vso.agentpools', 'vso.extension.data']);
+  });
+
   it('the dev package has its own task ids', () => {
     for (const task of taskFolders()) {
       const release = JSON.parse(readFileSync(join(stage, 'tasks', task, 'task.json'), 'utf8'));

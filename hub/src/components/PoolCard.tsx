@@ -1,0 +1,85 @@
+// One runner pool: its counters, how fresh the cluster's view is, and its slots.
+import * as React from 'react';
+import { Card } from 'azure-devops-ui/Card.js';
+import { Link } from 'azure-devops-ui/Link.js';
+import type { PoolCounters, PoolView, SlotView } from '../../../tasks/common/src/hub-model.js';
+import { formatDuration, stateLabels } from './format.js';
+import { SlotTable } from './SlotTable.js';
+
+const counterLabels: Array<[keyof PoolCounters, string]> = [
+  ['online', 'Online'], ['busy', 'Busy'], ['idle', 'Idle'], ['offline', 'Offline'], ['disabled', 'Disabled'], ['queued', 'Queued jobs'],
+];
+
+/** Snapshots older than this are flagged: no task has run for a while, so pod data may be out of date. */
+const staleAfterMs = 60 * 60_000;
+
+export function Counters(props: { counters: PoolCounters }): JSX.Element {
+  return (
+    <div className="pool-counters flex-row flex-wrap" role="list" aria-label="Pool counters">
+      {counterLabels.map(([key, label]) => (
+        <div key={key} className={`pool-counter pool-counter-${key}`} role="listitem" data-counter={key}>
+          <span className="pool-counter-value title-m">{props.counters[key]}</span>
+          <span className="pool-counter-label secondary-text">{label}</span>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function SnapshotLine(props: { view: PoolView }): JSX.Element {
+  const { snapshot } = props.view;
+  if (!snapshot) {
+    return <div className="pool-snapshot secondary-text">No pod data yet: DeployRunnerPool and ScaleRunnerPool publish it after each run.</div>;
+  }
+  const stale = snapshot.ageMs > staleAfterMs;
+  return (
+    <div className={`pool-snapshot secondary-text${stale ? ' pool-snapshot-stale' : ''}`}>
+      Pod data from {formatDuration(snapshot.ageMs)} ago ({snapshot.publishedBy}){stale ? ' — run ScaleRunnerPool to refresh it' : ''}.
+      {snapshot.lastDecision ? ` Last scale decision: ${snapshot.lastDecision.reason}` : ''}
+    </div>
+  );
+}
+
+export function matchesFilter(slot: SlotView, filter: string): boolean {
+  if (!filter) return true;
+  const agent = slot.agent;
+  const text = [slot.podName, agent?.name, stateLabels[slot.state], slot.state, slot.node, slot.image, slot.podPhase, slot.waitingReason,
+    agent?.runningJob?.name, agent?.lastJob?.name, agent?.lastJob?.result].filter(Boolean).join(' ').toLowerCase();
+  return filter.toLowerCase().split(/\s+/).filter(Boolean).every((word) => text.includes(word));
+}
+
+export function PoolCard(props: { view: PoolView; filter: string; now: Date; organizationUrl?: string }): JSX.Element {
+  const { view, filter, now, organizationUrl } = props;
+  const slots = React.useMemo(() => view.slots.filter((slot) => matchesFilter(slot, filter)), [view.slots, filter]);
+  const poolLink = organizationUrl && view.poolId !== undefined ? `${organizationUrl}/_settings/agentpools?poolId=${view.poolId}&view=agents` : undefined;
+  return (
+    <Card
+      className="pool-card bolt-card-white flex-grow"
+      titleProps={{ text: `${view.runnerName}${view.namespace ? ` in ${view.namespace}` : ''}`, ariaLevel: 2 }}
+      headerDescriptionProps={{
+        text: (
+          <span className="pool-name">
+            Agent pool {poolLink ? <Link href={poolLink} target="_blank" rel="noopener noreferrer">{view.poolName}</Link> : view.poolName}
+            {view.replicas !== undefined ? ` · ${view.replicas} replica${view.replicas === 1 ? '' : 's'}` : ''}
+          </span>
+        ),
+      }}
+      contentProps={{ contentPadding: false }}
+    >
+      <div className="pool-body flex-column flex-grow" data-pool={view.key}>
+        <Counters counters={view.counters} />
+        <SnapshotLine view={view} />
+        {view.slots.length === 0 ? (
+          <div className="pool-empty">
+            This pool has no slots: the StatefulSet has 0 replicas and no agent is registered. ScaleRunnerPool adds pods when jobs
+            are queued, or run DeployRunnerPool with replicas above 0.
+          </div>
+        ) : slots.length === 0 ? (
+          <div className="pool-empty">No slot matches “{filter}”.</div>
+        ) : (
+          <SlotTable slots={slots} now={now} />
+        )}
+      </div>
+    </Card>
+  );
+}

@@ -1,0 +1,43 @@
+// How the hub words states and times; plain functions so every component says them the same way.
+import type { SlotState } from '../../../tasks/common/src/hub-model.js';
+
+/** "12 s", "3 min", "2 h", "4 d": compact, for table cells. */
+export function formatDuration(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h`;
+  return `${Math.floor(hours / 24)} d`;
+}
+
+/** "3 min ago" for an ISO time, or undefined when there is none. */
+export function ago(time: string | undefined, now: Date): string | undefined {
+  if (!time) return undefined;
+  const at = Date.parse(time);
+  return Number.isNaN(at) ? undefined : `${formatDuration(now.getTime() - at)} ago`;
+}
+
+export const stateLabels: Record<SlotState, string> = {
+  busy: 'Busy',
+  idle: 'Idle',
+  offline: 'Offline',
+  disabled: 'Disabled',
+  failing: 'Pod failing',
+  starting: 'Pod starting',
+  missing: 'No pod',
+};
+
+const resultLabels: Record<string, string> = {
+  succeeded: 'Succeeded',
+  succeededWithIssues: 'Succeeded with issues',
+  failed: 'Failed',
+  canceled: 'Canceled',
+  skipped: 'Skipped',
+  abandoned: 'Abandoned',
+};
+
+export function resultLabel(result: string | undefined): string {
+  return result ? resultLabels[result] ?? result : 'Finished';
+}

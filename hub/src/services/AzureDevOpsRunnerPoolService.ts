@@ -1,0 +1,116 @@
+// Reads runner pools inside Azure DevOps: agents and job requests over REST with the user's token (the SDK resolves the
+// organisation's URL through the host's location service), pool snapshots from the extension's data storage.
+import * as SDK from 'azure-devops-extension-sdk';
+import { getClient, type IExtensionDataService } from 'azure-devops-extension-api';
+import { TaskAgentRestClient, type TaskAgent, type TaskAgentJobRequest, type TaskAgentPool } from 'azure-devops-extension-api/TaskAgent';
+import { identityVariables } from '../../../tasks/common/src/manifests.js';
+import { snapshotCollection, type PoolSnapshot } from '../../../tasks/common/src/model.js';
+import type { HubAgent, JobLink } from '../../../tasks/common/src/hub-model.js';
+import { RunnerPoolError, type DataSource, type RunnerPoolData, type RunnerPoolService } from './RunnerPoolService.js';
+
+// The service writes enums as numbers and wraps nothing when asked (the client asks), but older servers and proxies
+// answer with names and {count, value}: accept both.
+const results = ['succeeded', 'succeededWithIssues', 'failed', 'canceled', 'skipped', 'abandoned'];
+
+function asList<T>(value: T[] | { value: T[] } | null | undefined): T[] {
+  if (!value) return [];
+  return Array.isArray(value) ? value : value.value ?? [];
+}
+
+function isoTime(value: Date | string | undefined | null): string | undefined {
+  if (!value) return undefined;
+  const date = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
+function resultName(result: unknown): string | undefined {
+  if (typeof result === 'number') return results[result] ?? String(result);
+  return typeof result === 'string' ? result : undefined;
+}
+
+function jobLink(request: TaskAgentJobRequest | undefined, time: 'receiveTime' | 'finishTime'): JobLink | undefined {
+  if (!request) return undefined;
+  const name = [request.definition?.name, request.owner?.name].filter(Boolean).join(' · ') || request.jobName || `Request ${request.requestId}`;
+  const href: unknown = request.owner?._links?.web?.href ?? request.definition?._links?.web?.href;
+  return {
+    requestId: request.requestId,
+    name,
+    url: typeof href === 'string' ? href : undefined,
+    time: isoTime(request[time] ?? request.assignTime),
+    result: resultName(request.result),
+  };
+}
+
+export function toHubAgent(pool: { id: number; name: string }, agent: TaskAgent): HubAgent {
+  const status: unknown = agent.status;
+  return {
+    id: agent.id,
+    name: agent.name,
+    status: status === 2 || status === 'online' ? 'online' : 'offline',
+    enabled: agent.enabled !== false,
+    busyWith: agent.assignedRequest?.requestId,
+    capabilities: { ...agent.systemCapabilities, ...agent.userCapabilities },
+    poolId: pool.id,
+    poolName: pool.name,
+    statusChangedOn: isoTime(agent.statusChangedOn),
+    runningJob: jobLink(agent.assignedRequest, 'receiveTime'),
+    lastJob: jobLink(agent.lastCompletedRequest, 'finishTime'),
+  };
+}
+
+/** The client plus the one route it has no method for: a pool's unfinished job requests. */
+class RunnerTaskAgentClient extends TaskAgentRestClient {
+  getUnfinishedRequests(poolId: number): Promise<TaskAgentJobRequest[] | { value: TaskAgentJobRequest[] }> {
+    return this.beginRequest({
+      apiVersion: '7.2-preview.1',
+      routeTemplate: '_apis/distributedtask/pools/{poolId}/jobrequests',
+      routeValues: { poolId },
+      queryParams: { completedRequestCount: 0 },
+    });
+  }
+}
+
+async function reading<T>(source: DataSource, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    const { status, message, name } = error as { status?: number; message?: string; name?: string };
+    const text = message || String(error);
+    throw new RunnerPoolError(source, name === 'NetworkException' || status === undefined ? undefined : status, text);
+  }
+}
+
+export class AzureDevOpsRunnerPoolService implements RunnerPoolService {
+  private readonly client = getClient(RunnerTaskAgentClient);
+
+  async load(): Promise<RunnerPoolData> {
+    const [pools, snapshots] = await Promise.all([
+      reading('agentPools', async () => asList(await this.client.getAgentPools()).filter((pool: TaskAgentPool) => !pool.isHosted)),
+      this.snapshots(),
+    ]);
+    const snapshotPools = new Set(snapshots.map((snapshot) => snapshot.poolName.toLowerCase()));
+    // Only agents that carry the runner's identity capability: the server filters them with a demand.
+    const agentsByPool = await Promise.all(pools.map((pool) => reading('agentPools', async () =>
+      asList(await this.client.getAgents(pool.id, undefined, true, true, true, undefined, [identityVariables.runnerName]))
+        .map((agent) => toHubAgent(pool, agent)))));
+    const agents = agentsByPool.flat();
+    const runnerPools = pools.filter((pool, index) => agentsByPool[index].length > 0 || snapshotPools.has(pool.name.toLowerCase()));
+    const queued = await Promise.all(runnerPools.map((pool) => reading('agentPools', async () =>
+      asList(await this.client.getUnfinishedRequests(pool.id)).filter((request) => request.result == null && !request.assignTime).length)));
+    return { agents, queuedJobsByPool: Object.fromEntries(runnerPools.map((pool, index) => [pool.name, queued[index]])), snapshots };
+  }
+
+  private snapshots(): Promise<PoolSnapshot[]> {
+    return reading('extensionData', async () => {
+      const dataService = await SDK.getService<IExtensionDataService>('ms.vss-features.extension-data-service');
+      const manager = await dataService.getExtensionDataManager(SDK.getExtensionContext().id, await SDK.getAccessToken());
+      try {
+        return (await manager.getDocuments(snapshotCollection, { scopeType: 'Default', scopeValue: 'Current', defaultValue: [] })) as PoolSnapshot[];
+      } catch (error) {
+        // No task has published yet: the collection does not exist.
+        if ((error as { status?: number }).status === 404) return [];
+        throw error;
+      }
+    });
+  }
+}

@@ -1,0 +1,140 @@
+// The BUILT hub in Debian's Chromium, framed by an emulated Azure DevOps host, reading the emulator: what a user sees in
+// every agent state, both themes, and the failure paths (missing permission, server down, a pool of zero slots).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FrameLocator, Page } from 'playwright-core';
+import { buildHub } from '../../scripts/build.mjs';
+import { launchChromium, type TestBrowser } from '../support/browser.js';
+import { startEmulator, type TestEmulator } from '../support/emulator.js';
+import { issueUserToken, seedRunnerPool } from '../support/hub-fixture.js';
+import { darkTheme, startHubHost, type HubHost } from '../support/hub-host.js';
+import { repoRoot } from '../support/task-manifests.js';
+
+const hubDir = join(repoRoot, 'dist', 'extension', 'hub');
+const readScopes = ['vso.agentpools', 'vso.extension.data'];
+
+describe('Runner pools hub in Chromium', () => {
+  let emulator: TestEmulator;
+  let host: HubHost;
+  let chromium: TestBrowser;
+
+  before(async () => {
+    await buildHub(hubDir);
+    emulator = await startEmulator({ sessionExpiryMs: 30 * 60_000 });
+    host = await startHubHost(hubDir, emulator.url);
+    chromium = await launchChromium();
+  });
+  after(async () => {
+    await chromium?.close();
+    await host?.stop();
+    await emulator?.stop();
+  });
+
+  async function open(token: string, theme?: Record<string, string>): Promise<{ page: Page; hub: FrameLocator }> {
+    const page = await chromium.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(host.pageUrl({ token, theme }));
+    const hub = page.frameLocator('#hub');
+    // Whatever the page ends up showing, it tells the host it loaded.
+    await page.waitForFunction(() => (window as unknown as { hubLoaded?: string }).hubLoaded !== undefined, undefined, { timeout: 20_000 });
+    assert.deepEqual(errors, []);
+    return { page, hub };
+  }
+
+  const slotRow = (hub: FrameLocator, pod: string) => hub.locator('.bolt-table-row', { has: hub.locator('.slot-pod', { hasText: new RegExp(`^${pod}$`) }) });
+  const counter = (hub: FrameLocator, pool: string, key: string) => hub.locator(`[data-pool="${pool}"] [data-counter="${key}"] .pool-counter-value`).innerText();
+
+  it('shows every slot of the pool with its agent, job, pod and counters, in light and dark themes', async () => {
+    await seedRunnerPool(emulator, {
+      poolName: 'Linux Private', runnerName: 'linux', queued: 2,
+      slots: [{ state: 'idle' }, { state: 'busy' }, { state: 'offline' }, { state: 'disabled' }, { state: 'podOnly' }],
+    });
+    const { page, hub } = await open(issueUserToken(emulator, readScopes));
+    const pool = 'azure-pipelines.linux';
+    await hub.locator('.slot-pod').first().waitFor();
+    assert.deepEqual(await hub.locator(`[data-pool="${pool}"] .slot-pod`).allInnerTexts(), ['linux-0', 'linux-1', 'linux-2', 'linux-3', 'linux-4']);
+    assert.deepEqual(await hub.locator(`[data-pool="${pool}"] .slot-state-label`).allInnerTexts(),
+      ['Idle', 'Busy', 'Offline', 'Disabled', 'Pod starting']);
+
+    const busy = slotRow(hub, 'linux-1');
+    const job = busy.locator('a.slot-job');
+    assert.match(await job.innerText(), /^CI · \d{8}\.2$/);
+    assert.equal(await job.getAttribute('href'), `${emulator.orgUrl}/${emulator.store.jobs.get(2)!.projectId}/_build/results?buildId=2`);
+    assert.match(await busy.locator('.slot-last').innerText(), /CI · \d{8}\.1/);
+    assert.match(await busy.innerText(), /Failed · \d+ s ago/);
+    assert.match(await slotRow(hub, 'linux-2').innerText(), /Running · not ready\s+2 restarts/);
+    assert.match(await slotRow(hub, 'linux-4').innerText(), /ContainerCreating[\s\S]*Pending · not ready/);
+    assert.match(await slotRow(hub, 'linux-0').innerText(), /node-0[\s\S]*registry\.example\/runner/);
+
+    assert.deepEqual(await Promise.all(['online', 'busy', 'idle', 'offline', 'disabled', 'queued'].map((key) => counter(hub, pool, key))),
+      ['3', '1', '1', '1', '1', '2']);
+    assert.match(await hub.locator(`[data-pool="${pool}"] .pool-snapshot`).innerText(), /Pod data from 3 min ago \(ScaleRunnerPool\)/);
+
+    // Filtering narrows the rows to what matches.
+    await hub.locator('.hub-filter input').fill('disabled');
+    assert.deepEqual(await hub.locator(`[data-pool="${pool}"] .slot-pod`).allInnerTexts(), ['linux-3']);
+    await hub.locator('.hub-filter input').fill('');
+
+    const background = () => hub.locator('body').evaluate((body) => getComputedStyle(body).backgroundColor);
+    const light = await background();
+    await page.evaluate((theme) => (window as unknown as { setHubTheme(t: Record<string, string>): Promise<void> }).setHubTheme(theme), darkTheme);
+    assert.equal(await background(), 'rgb(32, 31, 30)');
+    assert.notEqual(light, 'rgb(32, 31, 30)');
+    mkdirSync(join(repoRoot, 'docs'), { recursive: true });
+    await page.screenshot({ path: join(repoRoot, 'docs', 'hub-dark.png') });
+    await page.evaluate(() => (window as unknown as { setHubTheme(t: Record<string, string>): Promise<void> }).setHubTheme({}));
+    assert.equal(await background(), light);
+    await page.screenshot({ path: join(repoRoot, 'docs', 'hub.png') });
+    await page.close();
+  });
+
+  it('follows the pool live: a refresh shows an agent that went offline', async () => {
+    const { page, hub } = await open(issueUserToken(emulator, readScopes));
+    await slotRow(hub, 'linux-0').waitFor();
+    const agent = [...emulator.store.agents.values()].find((a) => a.name === 'linux-0')!;
+    emulator.store.deleteSession(emulator.store.sessionOf(agent.id)!.sessionId);
+    await hub.getByText('Refresh', { exact: true }).click();
+    await hub.locator('.bolt-table-row', { hasText: 'linux-0' }).locator('.slot-state-label', { hasText: 'Offline' }).waitFor({ timeout: 10_000 });
+    await page.close();
+  });
+
+  it('shows a pool scaled to zero slots with its queue and what brings pods back', async () => {
+    await seedRunnerPool(emulator, { poolName: 'Windows Private', runnerName: 'win', slots: [] });
+    const { page, hub } = await open(issueUserToken(emulator, readScopes));
+    const pool = hub.locator('[data-pool="azure-pipelines.win"]');
+    await pool.waitFor();
+    assert.match(await pool.locator('.pool-empty').innerText(), /no slots.*0 replicas/);
+    assert.equal(await counter(hub, 'azure-pipelines.win', 'online'), '0');
+    await page.close();
+  });
+
+  it('names the missing permission when Azure DevOps answers 403, and the sign-in problem on 401', async () => {
+    const noPools = await open(issueUserToken(emulator, ['vso.extension.data']));
+    const error = noPools.hub.locator('.hub-error');
+    await error.waitFor();
+    assert.match(await error.innerText(), /This page needs Agent Pools \(read\)[\s\S]*HTTP 403[\s\S]*vso\.agentpools/);
+    await noPools.page.close();
+
+    const noData = await open(issueUserToken(emulator, ['vso.agentpools']));
+    await noData.hub.locator('.hub-error').waitFor();
+    assert.match(await noData.hub.locator('.hub-error').innerText(), /This page needs Extension Data \(read\)[\s\S]*HTTP 403/);
+    await noData.page.close();
+
+    const expired = await open('not-a-token');
+    await expired.hub.locator('.hub-error').waitFor();
+    assert.match(await expired.hub.locator('.hub-error').innerText(), /did not accept your sign-in[\s\S]*HTTP 401[\s\S]*Reload the page/);
+    await expired.page.close();
+  });
+
+  it('says Azure DevOps cannot be reached when the server is down', async () => {
+    const token = issueUserToken(emulator, readScopes);
+    await emulator.stop();
+    const { page, hub } = await open(token);
+    await hub.locator('.hub-error').waitFor();
+    assert.match(await hub.locator('.hub-error').innerText(), /Cannot reach Azure DevOps[\s\S]*Check your network connection/);
+    await page.close();
+  });
+});

@@ -1,0 +1,114 @@
+// Puts a runner pool into the emulator the way the product would: agents register over REST with the pod identity
+// capabilities, come online through sessions, take and finish jobs; the pool snapshot is written as the tasks write it.
+import { generateKeyPairSync } from 'node:crypto';
+import type { Principal } from '../../emulator/src/types.js';
+import { snapshotCollection, type PodSummary, type PoolSnapshot } from '../../tasks/common/src/model.js';
+import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
+
+export const extension = { publisher: 'azure-devops-runner', id: 'azure-devops-runner' };
+
+const basic = `Basic ${Buffer.from(`:${DEFAULT_PAT.token}`).toString('base64')}`;
+// One key for every agent: the emulator only needs a well-formed RSA public key to register one.
+const publicKey = (() => {
+  const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+  return { exponent: Buffer.from(jwk.e!, 'base64url').toString('base64'), modulus: Buffer.from(jwk.n!, 'base64url').toString('base64') };
+})();
+
+async function rest(emulator: TestEmulator, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const response = await fetch(`${emulator.orgUrl}/${path}`, {
+    method, headers: { Authorization: basic, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${text}`);
+  return text ? JSON.parse(text) : {};
+}
+
+/** A bearer token for the page (what the SDK's getAccessToken hands out), holding exactly `scopes`. */
+export function issueUserToken(emulator: TestEmulator, scopes: string[]): string {
+  const token = `hub-user-${scopes.join('+')}-${Math.random().toString(36).slice(2)}`;
+  const principal: Principal = { kind: 'pat', user: 'reader@emulated.example', scopes };
+  emulator.store.tokens.set(token, { principal, expires: Date.now() + 60 * 60_000 });
+  return token;
+}
+
+export interface SlotPlan {
+  state: 'idle' | 'busy' | 'offline' | 'disabled' | 'podOnly';
+  /** Extra capabilities (e.g. one that queued jobs demand). */
+  capabilities?: Record<string, string>;
+}
+
+export interface SeededPool {
+  poolId: number;
+  poolName: string;
+  runnerName: string;
+  namespace: string;
+}
+
+const day = new Date().toISOString().slice(0, 10).replace(/-/g, '');
+
+/**
+ * Creates the pool `poolName` with runner `runnerName`: one slot per plan entry (pod `<runner>-<i>`), `queued` jobs that
+ * wait for an agent, and the PoolSnapshot document (published `snapshotAgeMs` ago) unless `snapshot` is false.
+ */
+export async function seedRunnerPool(emulator: TestEmulator, options: {
+  poolName: string; runnerName: string; namespace?: string; slots: SlotPlan[]; queued?: number; snapshot?: boolean; snapshotAgeMs?: number;
+}): Promise<SeededPool> {
+  const { poolName, runnerName, slots } = options;
+  const namespace = options.namespace ?? 'azure-pipelines';
+  const { store } = emulator;
+  const pool = store.createPool(poolName);
+  const image = 'registry.example/runner:4.266.2';
+  // Queued jobs demand a capability only an offline agent has, so they wait instead of going to an idle agent.
+  const waitDemand = `waits-for-${runnerName}`;
+  const agents = [];
+  for (const [ordinal, plan] of slots.entries()) {
+    if (plan.state === 'podOnly') continue;
+    const podName = `${runnerName}-${ordinal}`;
+    const capabilities = {
+      'Agent.Name': podName, 'Agent.OS': 'Linux', RUNNER_NAME: runnerName, RUNNER_NAMESPACE: namespace, RUNNER_POD_NAME: podName,
+      RUNNER_POD_UID: `uid-${podName}`, RUNNER_NODE_NAME: `node-${ordinal % 3}`, RUNNER_IMAGE: image,
+      ...(plan.state === 'offline' && options.queued ? { [waitDemand]: 'yes' } : {}), ...plan.capabilities,
+    };
+    const registered = await rest(emulator, 'POST', `_apis/distributedtask/pools/${pool.id}/agents?api-version=7.1`, {
+      name: podName, version: '4.266.2', osDescription: 'Linux', maxParallelism: 1, systemCapabilities: capabilities, authorization: { publicKey },
+    });
+    agents.push({ plan, agent: store.agents.get(registered.id as number)!, ordinal });
+  }
+  // Busy agents first come online alone, run one job to a failure (their last job), then take the job they are busy with.
+  let run = 1;
+  for (const { agent } of agents.filter((a) => a.plan.state === 'busy')) {
+    store.createSession(agent, agent.name);
+    const owner = (n: number) => ({ owner: { id: n, name: `${day}.${n}` }, definition: { id: 7, name: 'CI' } });
+    const first = store.queueJob(pool.id, { name: 'Build', script: 'make' }, owner(run++));
+    if ('rejected' in first) throw new Error(first.rejected);
+    store.finishJob(first, 'failed');
+    const current = store.queueJob(pool.id, { name: 'Build', script: 'make' }, owner(run++));
+    if ('rejected' in current) throw new Error(current.rejected);
+    current.receiveTime = new Date().toISOString();
+  }
+  for (const { plan, agent } of agents) {
+    if (plan.state === 'idle' || plan.state === 'disabled') store.createSession(agent, agent.name);
+    if (plan.state === 'disabled') await rest(emulator, 'PATCH', `_apis/distributedtask/pools/${pool.id}/agents/${agent.id}?api-version=7.1`, { id: agent.id, enabled: false });
+  }
+  for (let i = 0; i < (options.queued ?? 0); i++) {
+    const job = store.queueJob(pool.id, { name: `Waiting ${i + 1}`, script: 'true', demands: [waitDemand] });
+    if ('rejected' in job) throw new Error(job.rejected);
+  }
+  if (options.snapshot !== false) {
+    const publishedAt = new Date(Date.now() - (options.snapshotAgeMs ?? 3 * 60_000)).toISOString();
+    const pods: PodSummary[] = slots.map((plan, ordinal) => ({
+      name: `${runnerName}-${ordinal}`, uid: `uid-${runnerName}-${ordinal}`,
+      phase: plan.state === 'podOnly' ? 'Pending' : 'Running', ready: plan.state !== 'podOnly' && plan.state !== 'offline',
+      restarts: plan.state === 'offline' ? 2 : 0, node: `node-${ordinal % 3}`, image, createdAt: new Date(Date.now() - 40 * 60_000).toISOString(), deleting: false,
+      waitingReason: plan.state === 'podOnly' ? 'ContainerCreating' : undefined,
+    }));
+    const snapshot: PoolSnapshot = {
+      id: `${namespace}.${runnerName}`, runnerName, namespace, poolName, organizationUrl: emulator.orgUrl, publishedAt,
+      publishedBy: 'ScaleRunnerPool', replicas: slots.length, pods,
+      lastDecision: { previousReplicas: slots.length, replicas: slots.length, queuedJobs: options.queued ?? 0, busyAgents: agents.filter((a) => a.plan.state === 'busy').length, reason: 'Replicas stay at the busy and queued count plus standby.' },
+    };
+    await rest(emulator, 'PUT', `_apis/ExtensionManagement/InstalledExtensions/${extension.publisher}/${extension.id}/Data/Scopes/Default/Current/Collections/${snapshotCollection}/Documents?api-version=7.1-preview.1`,
+      { ...snapshot, __etag: -1 });
+  }
+  return { poolId: pool.id, poolName, runnerName, namespace };
+}
