@@ -163,9 +163,10 @@ empty_dir() {
 # Removes what an earlier run left in this container's filesystem (Docker restarts a container in place).
 clean_slate() {
   local dir
-  for dir in "$agent_dir" /tmp /var/tmp; do empty_dir "$dir" -user "$(id -u)"; done
+  for dir in "$agent_dir" /tmp /var/tmp /run/lock /dev/shm; do empty_dir "$dir" -user "$(id -u)"; done
   empty_dir "$(work_dir)"
   empty_dir "$HOME"
+  [ ! -d /etc/skel ] || cp -a /etc/skel/. "$HOME/"
 }
 
 # Runs config.sh with the credential in its environment only (the agent takes --token/--clientSecret from there).
