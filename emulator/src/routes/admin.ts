@@ -1,0 +1,127 @@
+// Test controls under /_admin (no auth, not logged): pools, PATs, jobs, pipelines, the request log, faults, reset.
+import { list, parseJsonBody, queryValue, sendEmpty, sendJson, VssError, type Ctx } from '../http.js';
+import type { Route } from '../router.js';
+import { agentJson } from '../serialize.js';
+import type { Store } from '../store.js';
+import type { Fault, Job, JobSpec, Pat, ServicePrincipal } from '../types.js';
+
+const OPEN = { anonymous: true };
+
+export interface AdminJob {
+  requestId: number;
+  jobId: string;
+  name: string;
+  poolId: number;
+  demands: string[];
+  state: 'queued' | 'assigned' | 'running' | 'finished';
+  result?: string;
+  agentId?: number;
+  agentName?: string;
+  queueTime: string;
+  assignTime?: string;
+  receiveTime?: string;
+  finishTime?: string;
+  log: string[];
+}
+
+export function adminJob(store: Store, job: Job): AdminJob {
+  const agent = job.reservedAgentId === undefined ? undefined : store.agents.get(job.reservedAgentId);
+  const state = job.result !== undefined ? 'finished' : job.receiveTime ? 'running' : job.assignTime ? 'assigned' : 'queued';
+  return {
+    requestId: job.requestId, jobId: job.jobId, name: job.jobName, poolId: job.poolId, demands: job.demands, state, result: job.result,
+    agentId: job.reservedAgentId, agentName: agent?.name, queueTime: job.queueTime, assignTime: job.assignTime,
+    receiveTime: job.receiveTime, finishTime: job.finishTime, log: job.log,
+  };
+}
+
+function job(store: Store, ctx: Ctx): Job {
+  const found = store.jobs.get(Number(ctx.params.requestId));
+  if (!found) throw new VssError(404, 'TaskAgentJobNotFoundException', `No job ${ctx.params.requestId}.`);
+  return found;
+}
+
+function poolId(store: Store, pool: string | number | undefined): number {
+  const found = typeof pool === 'number' ? store.pools.get(pool) : store.poolByName(String(pool ?? ''));
+  if (!found) throw new VssError(404, 'TaskAgentPoolNotFoundException', `Agent pool ${String(pool)} could not be found.`);
+  return found.id;
+}
+
+/** `seed` restores the configured PATs, service principals and pools after a reset. */
+export function adminRoutes(seed: () => void): Route[] {
+  const route = (method: string, path: string, handle: Route['handle']): Route => ({ method, pattern: `/_admin${path}`, access: OPEN, version: 'none', handle });
+  return [
+    route('POST', '/reset', (ctx, store) => {
+      store.reset();
+      seed();
+      sendEmpty(ctx.res, 204);
+    }),
+    route('POST', '/pools', (ctx, store) => {
+      const pool = store.createPool(parseJsonBody<{ name: string }>(ctx).name);
+      sendJson(ctx.res, 200, { id: pool.id, name: pool.name });
+    }),
+    route('GET', '/pools/{pool}/agents', (ctx, store) => {
+      const id = poolId(store, /^\d+$/.test(ctx.params.pool) ? Number(ctx.params.pool) : ctx.params.pool);
+      sendJson(ctx.res, 200, list(store.poolAgents(id).map((agent) => agentJson(store, agent, { capabilities: true, assignedRequest: true }))));
+    }),
+    route('POST', '/pats', (ctx, store) => {
+      const pat = parseJsonBody<Partial<Pat> & { token: string }>(ctx);
+      store.pats.set(pat.token, { token: pat.token, user: pat.user ?? 'tester@emulated.example', scopes: pat.scopes ?? ['app_token'] });
+      sendEmpty(ctx.res, 204);
+    }),
+    route('POST', '/service-principals', (ctx, store) => {
+      const sp = parseJsonBody<ServicePrincipal>(ctx);
+      store.servicePrincipals.set(sp.clientId, sp);
+      sendEmpty(ctx.res, 204);
+    }),
+    route('POST', '/jobs', (ctx, store) => {
+      const spec = parseJsonBody<JobSpec & { pool: string | number }>(ctx);
+      if (typeof spec.script !== 'string') throw new VssError(400, 'ArgumentException', 'A job needs a script.', 'System');
+      const queued = store.queueJob(poolId(store, spec.pool), spec);
+      if ('rejected' in queued) return sendJson(ctx.res, 400, { rejected: queued.rejected });
+      sendJson(ctx.res, 200, adminJob(store, queued));
+    }),
+    route('GET', '/jobs', (ctx, store) => {
+      sendJson(ctx.res, 200, list([...store.jobs.values()].map((found) => adminJob(store, found))));
+    }),
+    route('GET', '/jobs/{requestId}', (ctx, store) => sendJson(ctx.res, 200, adminJob(store, job(store, ctx)))),
+    route('GET', '/jobs/{requestId}/log', (ctx, store) => {
+      const text = job(store, ctx).log.map((line) => `${line}\n`).join('');
+      ctx.res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      ctx.res.end(text);
+    }),
+    route('POST', '/jobs/{requestId}/cancel', (ctx, store) => {
+      const found = job(store, ctx);
+      store.cancelJob(found);
+      sendJson(ctx.res, 200, adminJob(store, found));
+    }),
+    route('POST', '/pipelines', (ctx, store) => {
+      const body = parseJsonBody<{ project: string; name: string; pool: string; demands?: string[]; script: string; env?: Record<string, string>; folder?: string }>(ctx);
+      const project = store.ensureProject(body.project);
+      const pipeline = {
+        id: store.id('pipeline'), projectId: project.id, name: body.name, folder: body.folder ?? '\\', revision: 1, pool: body.pool,
+        demands: body.demands ?? [], script: body.script, env: body.env ?? {},
+      };
+      store.pipelines.set(pipeline.id, pipeline);
+      sendJson(ctx.res, 200, { id: pipeline.id, projectId: project.id, project: project.name });
+    }),
+    route('GET', '/requests', (ctx, store) => {
+      const since = Number(queryValue(ctx.query, 'since') ?? 0);
+      sendJson(ctx.res, 200, list(store.served.filter((entry) => entry.seq > since)));
+    }),
+    route('DELETE', '/requests', (ctx, store) => {
+      store.served.length = 0;
+      sendEmpty(ctx.res, 204);
+    }),
+    route('POST', '/faults', (ctx, store) => {
+      const body = parseJsonBody<Omit<Fault, 'id' | 'remaining'> & { count?: number }>(ctx);
+      new RegExp(body.path);
+      const fault: Fault = { ...body, method: body.method?.toUpperCase(), id: store.id('fault'), remaining: body.count ?? Number.POSITIVE_INFINITY };
+      store.faults.push(fault);
+      sendJson(ctx.res, 200, { id: fault.id });
+    }),
+    route('DELETE', '/faults', (ctx, store) => {
+      store.faults.length = 0;
+      sendEmpty(ctx.res, 204);
+    }),
+  ];
+}

@@ -1,0 +1,216 @@
+// The emulator's HTTP server: routing, authentication, api-version checks, fault injection and the served-request log.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { forbiddenScope, patHasScope, patPrincipal, readCredential, unauthorized, type Credential } from './auth.js';
+import { checkApiVersion, readBody, requestedApiVersion, sendJson, VssError, type Ctx } from './http.js';
+import { newInstanceId } from './locations.js';
+import { Router, type Route } from './router.js';
+import { adminRoutes } from './routes/admin.js';
+import { coreRoutes } from './routes/core.js';
+import { distributedTaskRoutes, packageRoutes, planLogRoutes, type AgentPackage } from './routes/distributedtask.js';
+import { extensionDataRoutes } from './routes/extension-data.js';
+import { pipelineRoutes } from './routes/pipelines.js';
+import { Store } from './store.js';
+import type { Fault, Pat, Principal, ServedRequest, ServicePrincipal } from './types.js';
+
+export interface EmulatorOptions {
+  /** 0 (default) = a free port. */
+  port?: number;
+  /** Listen address; loopback by default. */
+  host?: string;
+  organization?: string;
+  pollTimeoutMs?: number;
+  lockDurationMs?: number;
+  sessionExpiryMs?: number;
+  /** PATs accepted from the start; default: one full-access PAT `emulator-pat`. */
+  pats?: Pat[];
+  servicePrincipals?: ServicePrincipal[];
+  /** Pools created at start (and again after an admin reset). */
+  pools?: string[];
+  agentPackage?: AgentPackage;
+}
+
+export interface RunningEmulator {
+  /** Server origin, e.g. http://127.0.0.1:41234 (admin API lives under /_admin). */
+  url: string;
+  /** Organisation URL to give the agent and the tasks, e.g. http://127.0.0.1:41234/emulated-org. */
+  orgUrl: string;
+  port: number;
+  store: Store;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_PAT: Pat = { token: 'emulator-pat', user: 'tester@emulated.example', scopes: ['app_token'] };
+
+function authKind(credential: Credential): ServedRequest['auth'] {
+  return credential.kind;
+}
+
+function describe(principal: Principal | undefined): string | undefined {
+  switch (principal?.kind) {
+    case 'pat': return `pat:${principal.user}`;
+    case 'sp': return `sp:${principal.clientId}`;
+    case 'agent': return `agent:${principal.agentId}`;
+    case 'job': return `job:${principal.requestId}`;
+    default: return undefined;
+  }
+}
+
+function authenticate(store: Store, credential: Credential, orgUrl: string): Principal | undefined {
+  if (credential.kind === 'none') return undefined;
+  if (credential.kind === 'basic') {
+    const pat = store.pats.get(credential.password);
+    if (!pat) throw unauthorized(orgUrl, credential.user);
+    return patPrincipal(pat);
+  }
+  if (credential.kind === 'bearer') {
+    const entry = store.tokens.get(credential.token);
+    if (!entry || entry.expires < Date.now()) throw unauthorized(orgUrl);
+    return entry.principal;
+  }
+  throw unauthorized(orgUrl);
+}
+
+function authorize(route: Route, principal: Principal | undefined, orgUrl: string): void {
+  const access = route.access;
+  if (access.anonymous) return;
+  if (!principal) throw unauthorized(orgUrl);
+  const scopes = access.scopes;
+  const allowed = principal.kind === 'pat' ? scopes !== undefined && (scopes.length === 0 || patHasScope(principal, scopes))
+    : principal.kind === 'sp' ? scopes !== undefined
+    : principal.kind === 'agent' ? access.agent === true
+    : access.job === true;
+  if (allowed) return;
+  if (principal.kind === 'pat' && scopes) throw forbiddenScope(scopes);
+  throw new VssError(403, 'AccessDeniedException', 'Access denied: this credential cannot use this resource.');
+}
+
+function findFault(store: Store, method: string, path: string): Fault | undefined {
+  const fault = store.faults.find((candidate) => candidate.remaining > 0 && (!candidate.method || candidate.method === method) && new RegExp(candidate.path, 'i').test(path));
+  if (fault) fault.remaining--;
+  return fault;
+}
+
+/** Applies a fault; returns true when it answered (or dropped) the request itself. */
+async function applyFault(fault: Fault, res: ServerResponse, req: IncomingMessage): Promise<boolean> {
+  if (fault.kind === 'latency') {
+    await new Promise((resolve) => setTimeout(resolve, fault.delayMs ?? 1000));
+    return false;
+  }
+  if (fault.kind === 'drop') {
+    req.socket.destroy();
+    return true;
+  }
+  if (fault.kind === 'rateLimit') {
+    const retryAfter = fault.retryAfterSeconds ?? 10;
+    const error = new VssError(429, 'RequestBlockedException',
+      'TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource \'ATCPU\' in namespace \'User\'.',
+      'Microsoft.TeamFoundation.Framework.Server');
+    sendJson(res, 429, error.toBody(), {
+      'Retry-After': String(retryAfter), 'X-RateLimit-Resource': 'ATCPU', 'X-RateLimit-Delay': '0', 'X-RateLimit-Limit': '200',
+      'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(Math.ceil(Date.now() / 1000) + retryAfter),
+    });
+    return true;
+  }
+  const status = fault.status ?? 503;
+  sendJson(res, status, new VssError(status, 'ServiceUnavailableException', `Injected fault: HTTP ${status}.`, 'Microsoft.VisualStudio.Services.WebApi').toBody());
+  return true;
+}
+
+export async function startEmulatorServer(options: EmulatorOptions = {}): Promise<RunningEmulator> {
+  const organization = options.organization ?? 'emulated-org';
+  const store = new Store({
+    pollTimeoutMs: options.pollTimeoutMs ?? 50_000,
+    lockDurationMs: options.lockDurationMs ?? 5 * 60_000,
+    sessionExpiryMs: options.sessionExpiryMs ?? 2 * 60_000,
+  });
+  const seed = () => {
+    for (const pat of options.pats ?? [DEFAULT_PAT]) store.pats.set(pat.token, pat);
+    for (const sp of options.servicePrincipals ?? []) store.servicePrincipals.set(sp.clientId, sp);
+    for (const pool of options.pools ?? []) store.createPool(pool);
+  };
+  seed();
+  const router = new Router();
+  const instanceId = newInstanceId();
+  const agentPackage = () => options.agentPackage;
+  router.add(...adminRoutes(seed), ...coreRoutes(instanceId, agentPackage), ...distributedTaskRoutes, ...packageRoutes(agentPackage),
+    ...planLogRoutes, ...extensionDataRoutes, ...pipelineRoutes);
+
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const url = new URL(req.url ?? '/', 'http://emulator');
+    const path = url.pathname;
+    const admin = path.toLowerCase().startsWith('/_admin/');
+    const credential = readCredential(req);
+    let principal: Principal | undefined;
+    if (!admin) {
+      const entry: ServedRequest = {
+        seq: store.id('served'), time: new Date().toISOString(), method, path, query: Object.fromEntries(url.searchParams), status: 0,
+        auth: authKind(credential),
+      };
+      store.served.push(entry);
+      res.on('close', () => {
+        entry.status = res.headersSent ? res.statusCode : 0;
+        entry.principal = describe(principal);
+      });
+    }
+    const origin = `http://${req.headers.host ?? 'localhost'}`;
+    try {
+      const body = await readBody(req);
+      if (!admin) {
+        const fault = findFault(store, method, path);
+        if (fault && (await applyFault(fault, res, req))) return;
+      }
+      const found = router.match(method, path);
+      if (!('route' in found)) {
+        if (found.methodMismatch) throw new VssError(405, 'HttpMethodNotAllowedException', `The requested resource does not support http method '${method}'.`, 'System.Web.Http');
+        throw new VssError(404, 'NotFoundException', `The resource ${path} does not exist.`, 'Microsoft.VisualStudio.Services.WebApi');
+      }
+      const { route, params } = found;
+      if (params.org !== undefined && params.org.toLowerCase() !== organization.toLowerCase()) {
+        throw new VssError(404, 'OrganizationNotFoundException', `The organization ${params.org} does not exist.`, 'Microsoft.VisualStudio.Services.WebApi');
+      }
+      const orgUrl = `${origin}/${organization}`;
+      principal = authenticate(store, credential, store.orgUrl);
+      authorize(route, principal, orgUrl);
+      if (route.version !== 'none') checkApiVersion(method, requestedApiVersion(req, url.searchParams), route.version);
+      const ctx: Ctx = { req, res, method, path, query: url.searchParams, params, principal, origin, orgUrl, body };
+      await route.handle(ctx, store);
+    } catch (error) {
+      if (res.headersSent) return;
+      if (error instanceof VssError) {
+        sendJson(res, error.status, error.toBody(), error.headers);
+        return;
+      }
+      sendJson(res, 500, new VssError(500, 'Exception', String((error as Error)?.message ?? error), 'System').toBody());
+    }
+  }
+
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const visibleHost = host === '0.0.0.0' ? '127.0.0.1' : host;
+  const url = `http://${visibleHost}:${port}`;
+  store.orgUrl = `${url}/${organization}`;
+  const sweeper = setInterval(() => store.sweep(), 500);
+  sweeper.unref();
+  return {
+    url,
+    orgUrl: store.orgUrl,
+    port,
+    store,
+    async stop() {
+      clearInterval(sweeper);
+      store.reset();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

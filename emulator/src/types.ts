@@ -1,0 +1,169 @@
+// The emulator's in-memory model of an Azure DevOps organisation: pools, agents, job requests, sessions, documents, runs.
+import type { ServerResponse } from 'node:http';
+
+export type TaskResult = 'succeeded' | 'succeededWithIssues' | 'failed' | 'canceled' | 'skipped' | 'abandoned';
+
+export interface Pool {
+  id: number;
+  name: string;
+  scope: string;
+  createdOn: string;
+}
+
+export interface PublicKey {
+  /** Base64, as the agent sends it (the spec's byte-array typing is not what goes over the wire). */
+  exponent: string;
+  modulus: string;
+}
+
+export interface Agent {
+  id: number;
+  poolId: number;
+  name: string;
+  version: string;
+  osDescription: string;
+  enabled: boolean;
+  createdOn: string;
+  statusChangedOn: string;
+  systemCapabilities: Record<string, string>;
+  userCapabilities: Record<string, string>;
+  publicKey: PublicKey;
+  /** OAuth client id; a new one on every registration or replacement, which revokes older tokens. */
+  clientId: string;
+  assignedRequestId?: number;
+  lastCompletedRequestId?: number;
+}
+
+export interface Session {
+  sessionId: string;
+  agentId: number;
+  poolId: number;
+  ownerName: string;
+  lastPoll: number;
+}
+
+export interface Message {
+  messageId: number;
+  messageType: 'PipelineAgentJobRequest' | 'JobCancellation';
+  body: string;
+  /** The job this message is about; a job message is withdrawn when its job is cancelled before delivery. */
+  requestId: number;
+}
+
+/** What a test (or a pipeline run) queues: a bash script run as the job's only step. */
+export interface JobSpec {
+  name?: string;
+  demands?: string[];
+  script: string;
+  env?: Record<string, string>;
+  /** Seconds the agent gets to stop the job after a cancellation. */
+  cancelTimeoutSeconds?: number;
+}
+
+export interface Job {
+  requestId: number;
+  jobId: string;
+  planId: string;
+  timelineId: string;
+  jobName: string;
+  poolId: number;
+  demands: string[];
+  script: string;
+  env: Record<string, string>;
+  cancelTimeoutSeconds: number;
+  queueTime: string;
+  assignTime?: string;
+  receiveTime?: string;
+  lockedUntil?: string;
+  finishTime?: string;
+  result?: TaskResult;
+  reservedAgentId?: number;
+  /** Bearer token handed to the agent in the job message (SystemVssConnection), valid for the job's plan routes. */
+  accessToken: string;
+  log: string[];
+  cancelRequested: boolean;
+  owner?: { id: number; name: string };
+  definition?: { id: number; name: string };
+  projectId: string;
+}
+
+export interface Project {
+  id: string;
+  name: string;
+}
+
+export interface Pipeline {
+  id: number;
+  projectId: string;
+  name: string;
+  folder: string;
+  revision: number;
+  pool: string;
+  demands: string[];
+  script: string;
+  env: Record<string, string>;
+}
+
+export interface Run {
+  id: number;
+  pipelineId: number;
+  name: string;
+  createdDate: string;
+  finishedDate?: string;
+  requestId?: number;
+  /** Set when the job could not even be queued (no agent could ever satisfy its demands). */
+  failedAtQueue?: boolean;
+  templateParameters: Record<string, string>;
+  variables: Record<string, { value?: string; isSecret?: boolean }>;
+}
+
+/** A personal access token and the scopes it carries ("app_token" = full access, as the service names it). */
+export interface Pat {
+  token: string;
+  user: string;
+  scopes: string[];
+}
+
+export interface ServicePrincipal {
+  clientId: string;
+  tenantId: string;
+  secret: string;
+}
+
+/** Who made a request, after authentication. */
+export type Principal =
+  | { kind: 'pat'; user: string; scopes: string[] }
+  | { kind: 'sp'; clientId: string }
+  | { kind: 'agent'; agentId: number; poolId: number }
+  | { kind: 'job'; requestId: number };
+
+export interface PendingPoll {
+  sessionId: string;
+  response: ServerResponse;
+  timer: NodeJS.Timeout;
+  lastMessageId: number;
+}
+
+/** A fault a test injects: the next `count` requests matching `method`/`path` get it instead of (or before) the real answer. */
+export interface Fault {
+  id: number;
+  method?: string;
+  /** Regular expression matched against the path (query excluded). */
+  path: string;
+  kind: 'error' | 'rateLimit' | 'latency' | 'drop';
+  status?: number;
+  delayMs?: number;
+  retryAfterSeconds?: number;
+  remaining: number;
+}
+
+export interface ServedRequest {
+  seq: number;
+  time: string;
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  status: number;
+  auth: 'none' | 'basic' | 'bearer' | 'invalid';
+  principal?: string;
+}
