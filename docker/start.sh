@@ -164,9 +164,12 @@ empty_dir() {
 clean_slate() {
   local dir
   for dir in "$agent_dir" /tmp /var/tmp /run/lock /dev/shm; do empty_dir "$dir" -user "$(id -u)"; done
-  empty_dir "$(work_dir)"
-  empty_dir "$HOME"
-  [ ! -d /etc/skel ] || cp -a /etc/skel/. "$HOME/"
+  # Only directories this user owns: a work folder or HOME set to / or /etc must not be emptied.
+  if [ -O "$(work_dir)" ]; then empty_dir "$(work_dir)"; fi
+  if [ -O "$HOME" ]; then
+    empty_dir "$HOME"
+    [ ! -d /etc/skel ] || cp -a /etc/skel/. "$HOME/"
+  fi
 }
 
 # Runs config.sh with the credential in its environment only (the agent takes --token/--clientSecret from there).

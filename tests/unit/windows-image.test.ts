@@ -30,7 +30,7 @@ function parseDockerfile(text: string): Instruction[] {
 
 function argDefaults(instructions: Instruction[]): Map<string, string> {
   const args = new Map<string, string>();
-  for (const { keyword, args: text } of instructions.filter((i) => i.keyword === 'ARG')) {
+  for (const { args: text } of instructions.filter((i) => i.keyword === 'ARG')) {
     const [name, ...value] = text.split('=');
     args.set(name.trim(), value.join('='));
   }
