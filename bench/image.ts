@@ -27,6 +27,7 @@ async function main() {
     await ensureBaseImage();
     const pkg = await discoverAgentPackage(emulator.orgUrl, token);
     const build = { tag: IMAGE, packageUrl: pkg.downloadUrl, sha256: pkg.hashValue };
+    // Cold = no layer cache (the Debian base is imported once and cached; its first debootstrap is not counted).
     console.log(`image-build-cold-s: ${(await seconds(() => buildRunnerImage({ ...build, noCache: true }))).toFixed(1)}`);
     console.log(`image-build-cached-s: ${(await seconds(() => buildRunnerImage(build))).toFixed(1)}`);
 
