@@ -77,6 +77,15 @@ async function runToEnd(agentName: string, options: AgentContainer = {}) {
   return run('docker', ['run', '--rm', ...args], { env, timeoutMs: 120_000 });
 }
 
+/** Starts a runner container and waits until its agent is online (a pool without agents rejects jobs). */
+async function startOnline(agentName: string, options: AgentContainer = {}): Promise<string> {
+  const container = await startAgent(agentName, options);
+  await waitOnline(agentName).catch(async (error: Error) => {
+    throw new Error(`${error.message}\ncontainer log:\n${await logs(container)}`);
+  });
+  return container;
+}
+
 async function exitCode(container: string, timeoutMs = 60_000): Promise<number> {
   const result = await run('docker', ['wait', container], { timeoutMs });
   assert.equal(result.code, 0, `container ${container} did not exit within ${timeoutMs} ms`);
@@ -108,7 +117,7 @@ async function runJob(script: string, env?: Record<string, string>, timeoutMs = 
 const split = (secret: string) => `'${secret.slice(0, 8)}''${secret.slice(8)}'`;
 
 test('the container registers under its name, runs one job, reports the result and exits 0', async () => {
-  const container = await startAgent('slot-0');
+  const container = await startOnline('slot-0');
   const { job, log } = await runJob('echo "hello from $(id -un)"');
   assert.equal(job.result, 'succeeded');
   assert.equal(job.agentName, 'slot-0');
@@ -129,7 +138,7 @@ test('a restarted or new container with the same name reuses the registration an
   ].join('\n');
   const look = 'for d in /azp/agent/_work "$HOME" /tmp /azp/agent; do [ -e "$d/job1-marker" ] && echo "left:$d"; done; echo "looked:$((1 + 1))"';
 
-  const container = await startAgent('slot-1');
+  const container = await startOnline('slot-1');
   const first = await runJob(leave);
   assert.equal(first.job.result, 'succeeded');
   for (const dir of ['/azp/agent/_work', '/home/agent', '/tmp', '/azp/agent']) assert.ok(first.log.includes(`wrote:${dir}\n`), dir);
@@ -140,13 +149,14 @@ test('a restarted or new container with the same name reuses the registration an
 
   // Docker's restart policy restarts the same container in place: same filesystem, so the entrypoint must clean it.
   await docker(['start', container]);
+  await waitOnline('slot-1');
   const second = await runJob(look);
   assert.equal(second.job.result, 'succeeded');
   assert.match(second.log, /looked:2/);
   assert.doesNotMatch(second.log, /left:\//);
   assert.equal(await exitCode(container), 0);
 
-  const fresh = await startAgent('slot-1');
+  const fresh = await startOnline('slot-1');
   const third = await runJob(look);
   assert.match(third.log, /looked:2/);
   assert.doesNotMatch(third.log, /left:\//);
@@ -179,7 +189,7 @@ echo "UIDS $(awk '/^Uid:/ {print $2, $3}' /proc/[0-9]*/status | tr ' ' '\\n' | s
 echo "PID1 $(tr '\\0' ' ' < /proc/1/cmdline)"
 echo "SCAN-$((6 * 7))"`;
   for (const [credential, secret] of [['pat', token], ['sp', sp.secret]] as const) {
-    const container = await startAgent(`scan-${credential}`, { credential });
+    const container = await startOnline(`scan-${credential}`, { credential });
     const { job, log } = await runJob(scan(secret), { SCAN_CANARY: canary });
     assert.equal(job.result, 'succeeded', log);
     assert.match(log, /SCAN-42/);
@@ -206,7 +216,7 @@ test('SIGTERM while idle stops the container within a few seconds', async () => 
 });
 
 test('SIGTERM during a job ends the job as canceled, then the container', async () => {
-  const container = await startAgent('busy-0');
+  const container = await startOnline('busy-0');
   const queued = await emulator.admin.queueJob({ pool: POOL, script: 'echo started; sleep 300' });
   assert.ok(!('rejected' in queued));
   await emulator.admin.waitFor(() => emulator.admin.job(queued.requestId), (job) => job.state === 'running', 60_000, 'job running');
@@ -230,7 +240,7 @@ test('register and run in separate containers: the run container never has the c
     mounts: [`${tokenFile}:/run/secrets/azp-token:ro`, `${config}:/azp/config`],
   });
   assert.equal(registered.code, 0, registered.stderr);
-  const container = await startAgent('split-0', { credential: 'none', mode: 'run', env: { AZP_CONFIG_DIR: '/azp/config' }, mounts: [`${config}:/azp/config:ro`] });
+  const container = await startOnline('split-0', { credential: 'none', mode: 'run', env: { AZP_CONFIG_DIR: '/azp/config' }, mounts: [`${config}:/azp/config:ro`] });
   const { job, log } = await runJob(`grep -rlsF --exclude-dir=proc --exclude-dir=sys ${split(token)} / && echo "FOUND-$((1))"; echo "searched-$((2))"`);
   assert.equal(job.result, 'succeeded');
   assert.equal(job.agentName, 'split-0');
@@ -248,12 +258,12 @@ test('register and run in separate containers: the run container never has the c
 });
 
 test('the registration is removed only when the slot is retired', async () => {
-  const container = await startAgent('retire-0', { env: { AZP_REMOVE_ON_EXIT: 'true' } });
+  const container = await startOnline('retire-0', { env: { AZP_REMOVE_ON_EXIT: 'true' } });
   assert.equal((await runJob('true')).job.result, 'succeeded');
   assert.equal(await exitCode(container), 0);
   assert.equal((await agentsNamed('retire-0')).length, 0, 'AZP_REMOVE_ON_EXIT=true removed it');
 
-  const kept = await startAgent('retire-1');
+  const kept = await startOnline('retire-1');
   assert.equal((await runJob('true')).job.result, 'succeeded');
   assert.equal(await exitCode(kept), 0);
   assert.equal((await agentsNamed('retire-1')).length, 1);
