@@ -39,6 +39,7 @@ async function main() {
     console.log(`agent-online-s: ${online.toFixed(2)}`);
   } finally {
     await run('docker', ['rm', '-f', container]);
+    await run('docker', ['rmi', '-f', IMAGE]);
     await emulator.stop();
     await engine.stop();
   }

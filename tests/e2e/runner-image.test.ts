@@ -37,6 +37,8 @@ before(async () => {
 
 after(async () => {
   for (const name of containers) await run('docker', ['rm', '-f', name]);
+  // Each run bakes in a package from a new emulator port, so the image is never reused: don't let them pile up.
+  await run('docker', ['rmi', '-f', IMAGE]);
   await emulator?.stop();
   rmSync(scratch, { recursive: true, force: true });
   await engine?.stop();

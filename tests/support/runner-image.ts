@@ -26,7 +26,7 @@ export interface RunnerImageBuild {
  * emulator on 127.0.0.1; the base already holds every apt package, so nothing else is reached.
  */
 export async function buildRunnerImage(build: RunnerImageBuild): Promise<string> {
-  const args = ['build', '--network', 'host', '-f', join(root, 'images/linux/Dockerfile'), '-t', build.tag,
+  const args = ['build', '--force-rm', '--network', 'host', '-f', join(root, 'images/linux/Dockerfile'), '-t', build.tag,
     '--build-arg', `BASE_IMAGE=${BASE_IMAGE}`, '--build-arg', `AGENT_PACKAGE_URL=${build.packageUrl}`];
   if (build.sha256) args.push('--build-arg', `AGENT_PACKAGE_SHA256=${build.sha256}`);
   if (build.version) args.push('--build-arg', `AGENT_VERSION=${build.version}`);
