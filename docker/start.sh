@@ -124,12 +124,20 @@ descendants_of() {
   done
 }
 
-# SIGTERM/SIGINT: the agent listener (run.sh's child) gets it and cancels its job; anything else is ended outright.
+# The agent listener: run.sh's child (the real run.sh forks it), or run.sh itself once it has exec'd the listener.
+listener_of() {
+  local cmdline
+  { cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline"); } 2>/dev/null || return 0
+  if [[ $cmdline == *run.sh* ]]; then children_of "$1"; else echo "$1"; fi
+}
+
+# SIGTERM/SIGINT: the agent listener gets it and cancels its job (not the job's processes: the agent stops those);
+# config.sh is ended outright.
 on_signal() {
   stopping=true
   [ "$child" != 0 ] || return 0
   local targets
-  if $agent_running; then targets=$(children_of "$child"); else targets=$(descendants_of "$child"); fi
+  if $agent_running; then targets=$(listener_of "$child"); else targets=$(descendants_of "$child"); fi
   log "stopping"
   kill -TERM ${targets:-$child} 2>/dev/null || true
 }
