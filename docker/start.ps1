@@ -1,0 +1,205 @@
+# Entrypoint of the Windows runner image: the same modes, settings and exit codes as docker/start.sh (untested, see README).
+# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire.
+param([string]$Mode = 'all')
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+
+$AgentDir = 'C:\azp\agent'
+$ConfigError = 78 # as start.sh: a setting is wrong; restarting won't help
+$SecretNames = 'AZP_TOKEN,AZP_TOKEN_FILE,AZP_CLIENT_ID,AZP_TENANT_ID,AZP_CLIENT_SECRET,AZP_CLIENT_SECRET_FILE'
+
+function Write-Log([string]$Message) { Write-Host "start.ps1: $Message" }
+function Stop-WithError([string]$Message) {
+  [Console]::Error.WriteLine("start.ps1: error: $Message")
+  exit $ConfigError
+}
+function Get-Setting([string]$Name, [string]$Default = '') {
+  $value = [Environment]::GetEnvironmentVariable($Name)
+  if ([string]::IsNullOrEmpty($value)) { return $Default }
+  return $value
+}
+
+# Take the credential settings out of the environment first: every child from here on starts without them.
+$Token = Get-Setting 'AZP_TOKEN'
+$TokenFile = Get-Setting 'AZP_TOKEN_FILE'
+$ClientId = Get-Setting 'AZP_CLIENT_ID'
+$TenantId = Get-Setting 'AZP_TENANT_ID'
+$ClientSecret = Get-Setting 'AZP_CLIENT_SECRET'
+$ClientSecretFile = Get-Setting 'AZP_CLIENT_SECRET_FILE'
+foreach ($name in ($SecretNames -split ',')) { [Environment]::SetEnvironmentVariable($name, $null) }
+Get-ChildItem Env: | Where-Object Name -like 'VSTS_AGENT_INPUT_*' | ForEach-Object { Remove-Item "Env:$($_.Name)" }
+
+if ($Mode -notin @('all', 'register', 'run', 'retire')) {
+  Stop-WithError "unknown mode '$Mode' (expected all, register, run or retire)"
+}
+
+# --- settings ---
+$AZP_URL = Get-Setting 'AZP_URL'
+$AZP_POOL = Get-Setting 'AZP_POOL' 'Default'
+$AZP_AGENT_NAME = Get-Setting 'AZP_AGENT_NAME' $env:COMPUTERNAME
+$AZP_WORK = Get-Setting 'AZP_WORK' '_work'
+$AZP_REMOVE_ON_EXIT = Get-Setting 'AZP_REMOVE_ON_EXIT' 'false'
+$AZP_CONFIG_DIR = Get-Setting 'AZP_CONFIG_DIR'
+
+if (-not $AZP_URL) { Stop-WithError 'AZP_URL is required: the organisation URL, e.g. https://dev.azure.com/contoso' }
+if ($AZP_URL -notmatch '^https?://[^/\s]+(/\S*)?$') {
+  Stop-WithError "AZP_URL='$AZP_URL' is not an http(s) organisation URL, e.g. https://dev.azure.com/contoso"
+}
+if ($AZP_POOL -notmatch '^[^\p{Cc}]{1,128}$') { Stop-WithError 'AZP_POOL must be a pool name (1-128 printable characters)' }
+if ($AZP_AGENT_NAME -cnotmatch '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$') {
+  Stop-WithError "AZP_AGENT_NAME='$AZP_AGENT_NAME' must be 1-64 letters, digits, '.', '_' or '-' (default: the host name)"
+}
+if ($AZP_WORK -match '\p{Cc}' -or $AZP_WORK -match '(^|[\\/])\.\.([\\/]|$)') {
+  Stop-WithError "AZP_WORK='$AZP_WORK' must be a directory path without '..'"
+}
+if ($AZP_REMOVE_ON_EXIT -cnotin @('true', 'false')) { Stop-WithError 'AZP_REMOVE_ON_EXIT must be true or false' }
+if ($Mode -eq 'run' -and $AZP_REMOVE_ON_EXIT -eq 'true') {
+  Stop-WithError 'AZP_REMOVE_ON_EXIT=true needs the credential, which run mode never has: use the retire mode instead'
+}
+if ($Mode -in @('register', 'run') -and -not $AZP_CONFIG_DIR) {
+  Stop-WithError "AZP_CONFIG_DIR is required in $Mode mode: the directory shared by register and run"
+}
+if ($AZP_CONFIG_DIR -and $Mode -ne 'run' -and -not (Test-Path -PathType Container $AZP_CONFIG_DIR)) {
+  Stop-WithError "AZP_CONFIG_DIR='$AZP_CONFIG_DIR' is not a writable directory"
+}
+
+function Read-SecretFile([string]$Setting, [string]$Path) {
+  if (-not (Test-Path -PathType Leaf $Path)) { Stop-WithError "$Setting='$Path' is not a readable file" }
+  $value = ((Get-Content -Raw $Path) -replace '\s', '')
+  if (-not $value) { Stop-WithError "$Setting='$Path' is empty" }
+  if ($Mode -eq 'all') {
+    Remove-Item -Force $Path -ErrorAction SilentlyContinue
+    if (Test-Path $Path) {
+      Stop-WithError ("$Setting='$Path' can't be deleted after use, so job steps could read it: in the default mode pass " +
+        'the secret in a deletable file or as an environment variable, or run the register and run modes in separate containers')
+    }
+  }
+  return $value
+}
+
+$Auth = 'none'
+$anyPat = [bool]($Token + $TokenFile)
+$anySp = [bool]($ClientId + $TenantId + $ClientSecret + $ClientSecretFile)
+if ($Mode -eq 'run') {
+  if ($anyPat -or $anySp) {
+    Stop-WithError "run mode takes no credential ($($SecretNames -replace ',', ', ')): the job would run next to it; register in register mode"
+  }
+} elseif ($anyPat -and $anySp) {
+  Stop-WithError 'set either a PAT (AZP_TOKEN or AZP_TOKEN_FILE) or a service principal (AZP_CLIENT_ID, AZP_TENANT_ID, AZP_CLIENT_SECRET), not both'
+} elseif ($anyPat) {
+  if ($Token -and $TokenFile) { Stop-WithError 'set AZP_TOKEN or AZP_TOKEN_FILE, not both' }
+  if ($TokenFile) { $Token = Read-SecretFile 'AZP_TOKEN_FILE' $TokenFile }
+  $Auth = 'pat'
+} elseif ($anySp) {
+  if (-not $ClientId) { Stop-WithError 'AZP_CLIENT_ID is required for service principal registration' }
+  if (-not $TenantId) { Stop-WithError 'AZP_TENANT_ID is required for service principal registration' }
+  if (-not ($ClientSecret + $ClientSecretFile)) {
+    Stop-WithError 'AZP_CLIENT_SECRET or AZP_CLIENT_SECRET_FILE is required for service principal registration'
+  }
+  if ($ClientSecret -and $ClientSecretFile) { Stop-WithError 'set AZP_CLIENT_SECRET or AZP_CLIENT_SECRET_FILE, not both' }
+  if ($ClientSecretFile) { $ClientSecret = Read-SecretFile 'AZP_CLIENT_SECRET_FILE' $ClientSecretFile }
+  $Auth = 'sp'
+} else {
+  Stop-WithError ('no credential: set AZP_TOKEN_FILE or AZP_TOKEN (a PAT with Agent Pools read & manage), or AZP_CLIENT_ID, ' +
+    'AZP_TENANT_ID and AZP_CLIENT_SECRET (a service principal)')
+}
+
+# --- steps ---
+function Get-WorkDir { if ([IO.Path]::IsPathRooted($AZP_WORK)) { $AZP_WORK } else { Join-Path $AgentDir $AZP_WORK } }
+
+# Removes what an earlier run left behind: the agent's settings and logs, the work folder, temp files.
+function Clear-Slate {
+  $pristine = Get-Content (Join-Path $AgentDir '.pristine')
+  Get-ChildItem -Force $AgentDir | Where-Object Name -notin $pristine | Remove-Item -Recurse -Force
+  foreach ($dir in @((Get-WorkDir), $env:TEMP)) {
+    if (Test-Path $dir) { Get-ChildItem -Force $dir | Remove-Item -Recurse -Force -ErrorAction SilentlyContinue }
+  }
+}
+
+# Runs config.cmd with the credential in its environment only (the agent takes --token/--clientSecret from there).
+function Invoke-ConfigWithCredential([string[]]$Arguments) {
+  if ($Auth -eq 'pat') {
+    $env:VSTS_AGENT_INPUT_TOKEN = $Token
+    $Arguments += @('--auth', 'pat')
+  } else {
+    $env:VSTS_AGENT_INPUT_CLIENTSECRET = $ClientSecret
+    $Arguments += @('--auth', 'SP', '--clientId', $ClientId, '--tenantId', $TenantId)
+  }
+  try {
+    & (Join-Path $AgentDir 'config.cmd') @Arguments
+    return $LASTEXITCODE
+  } finally {
+    Remove-Item Env:VSTS_AGENT_INPUT_TOKEN, Env:VSTS_AGENT_INPUT_CLIENTSECRET -ErrorAction SilentlyContinue
+  }
+}
+
+function Register-Agent {
+  Write-Log "registering agent '$AZP_AGENT_NAME' in pool '$AZP_POOL' at $AZP_URL"
+  $rc = Invoke-ConfigWithCredential @('--unattended', '--url', $AZP_URL, '--pool', $AZP_POOL, '--agent', $AZP_AGENT_NAME,
+    '--work', $AZP_WORK, '--replace')
+  if ($rc -ne 0) {
+    [Console]::Error.WriteLine("start.ps1: error: registration failed (config.cmd exited $rc)")
+    exit $rc
+  }
+}
+
+# The agent's settings are the files in the agent root that the package didn't bring.
+function Get-AgentSettings {
+  $pristine = Get-Content (Join-Path $AgentDir '.pristine')
+  Get-ChildItem -Force -File $AgentDir | Where-Object Name -notin $pristine
+}
+
+function Save-Settings {
+  Get-ChildItem -Force $AZP_CONFIG_DIR | Remove-Item -Recurse -Force
+  Get-AgentSettings | Copy-Item -Destination $AZP_CONFIG_DIR
+}
+
+function Restore-Settings {
+  if (-not (Test-Path (Join-Path $AZP_CONFIG_DIR '.agent'))) {
+    Stop-WithError "AZP_CONFIG_DIR='$AZP_CONFIG_DIR' holds no registration: run the register mode first"
+  }
+  Get-ChildItem -Force -File $AZP_CONFIG_DIR | Copy-Item -Destination $AgentDir
+}
+
+function Remove-Registration {
+  foreach ($attempt in 1..5) {
+    Write-Log "removing agent '$AZP_AGENT_NAME' from pool '$AZP_POOL' (attempt $attempt)"
+    if ((Invoke-ConfigWithCredential @('remove', '--unattended')) -eq 0) { return $true }
+    Start-Sleep -Seconds 10
+  }
+  [Console]::Error.WriteLine('start.ps1: error: could not remove the agent registration')
+  return $false
+}
+
+function Invoke-Agent {
+  Write-Log "running agent '$AZP_AGENT_NAME' for one job"
+  # agent.disableupdate: the agent ignores update requests (the image pins the agent; an update would use up --once).
+  $env:VSO_AGENT_IGNORE = (@($env:VSO_AGENT_IGNORE, $SecretNames) | Where-Object { $_ }) -join ','
+  [Environment]::SetEnvironmentVariable('agent.disableupdate', 'true')
+  & (Join-Path $AgentDir 'run.cmd') --once
+  $rc = $LASTEXITCODE
+  Write-Log "agent exited with code $rc"
+  return $rc
+}
+
+Set-Location $AgentDir
+switch ($Mode) {
+  'register' {
+    Clear-Slate
+    Register-Agent
+    Save-Settings
+    Write-Log "registration saved in $AZP_CONFIG_DIR"
+  }
+  'retire' {
+    Clear-Slate
+    Register-Agent
+    if (-not (Remove-Registration)) { exit 1 }
+  }
+  default {
+    Clear-Slate
+    if ($Mode -eq 'all') { Register-Agent } else { Restore-Settings }
+    $rc = Invoke-Agent
+    if ($AZP_REMOVE_ON_EXIT -eq 'true' -and -not (Remove-Registration)) { $rc = 1 }
+    exit $rc
+  }
+}

@@ -1,0 +1,273 @@
+#!/bin/bash
+# Entrypoint of the runner image: registers the agent under its fixed name, runs one job, keeps the credential from jobs.
+# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire.
+# The image starts it as `init -- bash start.sh MODE` from execute-only copies of tini and bash, so neither PID 1
+# nor this shell is dumpable and a job step (same uid) can't read their environment or memory. docker/README.md.
+set -euo pipefail
+
+readonly agent_dir=/azp/agent
+readonly config_error=78 # EX_CONFIG: a setting is wrong; restarting won't help.
+readonly secret_names=AZP_TOKEN,AZP_TOKEN_FILE,AZP_CLIENT_ID,AZP_TENANT_ID,AZP_CLIENT_SECRET,AZP_CLIENT_SECRET_FILE
+
+log() { echo "start.sh: $*"; }
+fail() {
+  echo "start.sh: error: $*" >&2
+  exit "$config_error"
+}
+
+# Take the credential settings out of the environment first: every child from here on starts without them.
+token=${AZP_TOKEN:-}
+token_file=${AZP_TOKEN_FILE:-}
+client_id=${AZP_CLIENT_ID:-}
+tenant_id=${AZP_TENANT_ID:-}
+client_secret=${AZP_CLIENT_SECRET:-}
+client_secret_file=${AZP_CLIENT_SECRET_FILE:-}
+unset AZP_TOKEN AZP_TOKEN_FILE AZP_CLIENT_ID AZP_TENANT_ID AZP_CLIENT_SECRET AZP_CLIENT_SECRET_FILE
+# The agent also reads any flag from VSTS_AGENT_INPUT_*; only this script passes those, and only to config.sh.
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^VSTS_AGENT_INPUT_' || true)
+
+mode=${1:-all}
+case $mode in
+  all | register | run | retire) ;;
+  *) fail "unknown mode '$mode' (expected all, register, run or retire)" ;;
+esac
+
+[ "$(id -u)" != 0 ] || fail "running as root: job steps could read the credential; run as the image's user (10001)"
+
+# --- settings -----------------------------------------------------------------------------------------------------
+AZP_URL=${AZP_URL:-}
+AZP_POOL=${AZP_POOL:-Default}
+AZP_AGENT_NAME=${AZP_AGENT_NAME:-$HOSTNAME}
+AZP_WORK=${AZP_WORK:-_work}
+AZP_REMOVE_ON_EXIT=${AZP_REMOVE_ON_EXIT:-false}
+AZP_CONFIG_DIR=${AZP_CONFIG_DIR:-}
+
+[ -n "$AZP_URL" ] || fail "AZP_URL is required: the organisation URL, e.g. https://dev.azure.com/contoso"
+[[ $AZP_URL =~ ^https?://[^/[:space:]]+(/[^[:space:]]*)?$ ]] \
+  || fail "AZP_URL='$AZP_URL' is not an http(s) organisation URL, e.g. https://dev.azure.com/contoso"
+[[ $AZP_POOL =~ ^[^[:cntrl:]]{1,128}$ ]] || fail "AZP_POOL must be a pool name (1-128 printable characters)"
+[[ $AZP_AGENT_NAME =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] \
+  || fail "AZP_AGENT_NAME='$AZP_AGENT_NAME' must be 1-64 letters, digits, '.', '_' or '-' (default: the host name)"
+[[ $AZP_WORK =~ ^[^[:cntrl:]]+$ && ! $AZP_WORK =~ (^|/)\.\.(/|$) ]] \
+  || fail "AZP_WORK='$AZP_WORK' must be a directory path without '..'"
+[[ $AZP_REMOVE_ON_EXIT =~ ^(true|false)$ ]] || fail "AZP_REMOVE_ON_EXIT must be true or false"
+[ "$mode:$AZP_REMOVE_ON_EXIT" != run:true ] \
+  || fail "AZP_REMOVE_ON_EXIT=true needs the credential, which run mode never has: use the retire mode instead"
+case $mode in
+  register | run) [ -n "$AZP_CONFIG_DIR" ] || fail "AZP_CONFIG_DIR is required in $mode mode: the directory shared by register and run" ;;
+esac
+if [ -n "$AZP_CONFIG_DIR" ]; then
+  [ -d "$AZP_CONFIG_DIR" ] && [ -w "$AZP_CONFIG_DIR" ] || [ "$mode" = run ] \
+    || fail "AZP_CONFIG_DIR='$AZP_CONFIG_DIR' is not a writable directory"
+fi
+
+# Reads a secret file, then makes sure a job can't read it later (all mode runs jobs in this container).
+read_secret_file() {
+  local setting=$1 path=$2 value
+  [ -f "$path" ] && [ -r "$path" ] || fail "$setting='$path' is not a readable file"
+  value=$(<"$path")
+  value=${value//[$'\r\n\t ']/}
+  [ -n "$value" ] || fail "$setting='$path' is empty"
+  if [ "$mode" = all ]; then
+    rm -f "$path" 2>/dev/null || true
+    [ ! -e "$path" ] || fail "$setting='$path' can't be deleted after use, so job steps could read it: in the default" \
+      "mode pass the secret in a deletable file or as an environment variable, or run the register and run modes" \
+      "in separate containers"
+  fi
+  printf '%s' "$value"
+}
+
+auth=none
+if [ "$mode" = run ]; then
+  [ -z "$token$token_file$client_id$tenant_id$client_secret$client_secret_file" ] \
+    || fail "run mode takes no credential (${secret_names//,/, }): the job would run next to it; register in register mode"
+else
+  if [ -n "$token$token_file" ] && [ -n "$client_id$tenant_id$client_secret$client_secret_file" ]; then
+    fail "set either a PAT (AZP_TOKEN or AZP_TOKEN_FILE) or a service principal (AZP_CLIENT_ID, AZP_TENANT_ID, AZP_CLIENT_SECRET), not both"
+  elif [ -n "$token$token_file" ]; then
+    [ -z "$token" ] || [ -z "$token_file" ] || fail "set AZP_TOKEN or AZP_TOKEN_FILE, not both"
+    [ -z "$token_file" ] || token=$(read_secret_file AZP_TOKEN_FILE "$token_file")
+    auth=pat
+  elif [ -n "$client_id$tenant_id$client_secret$client_secret_file" ]; then
+    [ -n "$client_id" ] || fail "AZP_CLIENT_ID is required for service principal registration"
+    [ -n "$tenant_id" ] || fail "AZP_TENANT_ID is required for service principal registration"
+    [ -n "$client_secret$client_secret_file" ] || fail "AZP_CLIENT_SECRET or AZP_CLIENT_SECRET_FILE is required for service principal registration"
+    [ -z "$client_secret" ] || [ -z "$client_secret_file" ] || fail "set AZP_CLIENT_SECRET or AZP_CLIENT_SECRET_FILE, not both"
+    [ -z "$client_secret_file" ] || client_secret=$(read_secret_file AZP_CLIENT_SECRET_FILE "$client_secret_file")
+    auth=sp
+  else
+    fail "no credential: set AZP_TOKEN_FILE or AZP_TOKEN (a PAT with Agent Pools read & manage), or AZP_CLIENT_ID," \
+      "AZP_TENANT_ID and AZP_CLIENT_SECRET (a service principal)"
+  fi
+fi
+
+# --- child processes and signals ----------------------------------------------------------------------------------
+child=0
+agent_running=false
+stopping=false
+
+children_of() {
+  local stat rest fields
+  for stat in /proc/[0-9]*/stat; do
+    { rest=$(<"$stat"); } 2>/dev/null || continue
+    rest=${rest##*) }
+    read -ra fields <<<"$rest"
+    [ "${fields[1]}" != "$1" ] || { stat=${stat#/proc/}; echo "${stat%/stat}"; }
+  done
+}
+
+descendants_of() {
+  local pid
+  for pid in $(children_of "$1"); do
+    echo "$pid"
+    descendants_of "$pid"
+  done
+}
+
+# The agent listener: run.sh's child (the real run.sh forks it), or run.sh itself once it has exec'd the listener.
+listener_of() {
+  local cmdline
+  { cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline"); } 2>/dev/null || return 0
+  if [[ $cmdline == *run.sh* ]]; then children_of "$1"; else echo "$1"; fi
+}
+
+# SIGTERM/SIGINT: the agent listener gets it and cancels its job (not the job's processes: the agent stops those);
+# config.sh is ended outright.
+on_signal() {
+  stopping=true
+  [ "$child" != 0 ] || return 0
+  local targets
+  if $agent_running; then targets=$(listener_of "$child"); else targets=$(descendants_of "$child"); fi
+  log "stopping"
+  kill -TERM ${targets:-$child} 2>/dev/null || true
+}
+trap on_signal TERM INT
+
+# Runs a command in the background and waits for it, so signals reach on_signal while it runs.
+run_child() {
+  "$@" &
+  child=$!
+  local rc
+  while :; do
+    wait "$child" && rc=0 || rc=$?
+    kill -0 "$child" 2>/dev/null || break # else a trapped signal interrupted the wait
+  done
+  child=0
+  return "$rc"
+}
+
+# --- steps --------------------------------------------------------------------------------------------------------
+work_dir() { if [[ $AZP_WORK == /* ]]; then echo "$AZP_WORK"; else echo "$agent_dir/$AZP_WORK"; fi; }
+
+# Empties a directory of the entries that match the find tests given (a job may have left them read-only).
+empty_dir() {
+  local dir=$1
+  shift
+  [ -d "$dir" ] || return 0
+  find "$dir" -mindepth 1 -maxdepth 1 "$@" -exec chmod -R u+rwx {} + 2>/dev/null || true
+  find "$dir" -mindepth 1 -maxdepth 1 "$@" -exec rm -rf {} + || fail "could not clean $dir"
+}
+
+# Removes what an earlier run left in this container's filesystem (Docker restarts a container in place).
+clean_slate() {
+  local dir
+  for dir in "$agent_dir" /tmp /var/tmp /run/lock /dev/shm; do empty_dir "$dir" -user "$(id -u)"; done
+  # Only directories this user owns: a work folder or HOME set to / or /etc must not be emptied.
+  if [ -O "$(work_dir)" ]; then empty_dir "$(work_dir)"; fi
+  if [ -O "$HOME" ]; then
+    empty_dir "$HOME"
+    [ ! -d /etc/skel ] || cp -a /etc/skel/. "$HOME/"
+  fi
+}
+
+# Runs config.sh with the credential in its environment only (the agent takes --token/--clientSecret from there).
+config_with_credential() {
+  local args=("$@")
+  if [ "$auth" = pat ]; then
+    VSTS_AGENT_INPUT_TOKEN=$token run_child ./config.sh "${args[@]}" --auth pat
+  else
+    VSTS_AGENT_INPUT_CLIENTSECRET=$client_secret run_child ./config.sh "${args[@]}" --auth SP \
+      --clientId "$client_id" --tenantId "$tenant_id"
+  fi
+}
+
+register() {
+  log "registering agent '$AZP_AGENT_NAME' in pool '$AZP_POOL' at $AZP_URL"
+  config_with_credential --unattended --url "$AZP_URL" --pool "$AZP_POOL" --agent "$AZP_AGENT_NAME" \
+    --work "$AZP_WORK" --replace --acceptTeeEula || {
+    local rc=$?
+    $stopping && exit 143
+    echo "start.sh: error: registration failed (config.sh exited $rc)" >&2
+    exit "$rc"
+  }
+}
+
+# The files config.sh wrote are the only regular files in the agent root that belong to this user.
+agent_settings() { find "$agent_dir" -mindepth 1 -maxdepth 1 -type f -user "$(id -u)"; }
+
+save_settings() {
+  find "$AZP_CONFIG_DIR" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+  agent_settings | xargs -r cp -p -t "$AZP_CONFIG_DIR"
+}
+
+restore_settings() {
+  [ -f "$AZP_CONFIG_DIR/.agent" ] || fail "AZP_CONFIG_DIR='$AZP_CONFIG_DIR' holds no registration: run the register mode first"
+  find "$AZP_CONFIG_DIR" -mindepth 1 -maxdepth 1 -type f -exec cp -p -t "$agent_dir" {} +
+}
+
+remove_registration() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    log "removing agent '$AZP_AGENT_NAME' from pool '$AZP_POOL' (attempt $attempt)"
+    if config_with_credential remove --unattended; then return 0; fi
+    sleep 10
+  done
+  echo "start.sh: error: could not remove the agent registration" >&2
+  return 1
+}
+
+run_agent() {
+  log "running agent '$AZP_AGENT_NAME' for one job"
+  agent_running=true
+  local rc=0
+  # agent.disableupdate: the agent ignores update requests (the image pins the agent; an update would use up --once).
+  run_child env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$secret_names" \
+    ./run.sh --once || rc=$?
+  agent_running=false
+  log "agent exited with code $rc"
+  return "$rc"
+}
+
+# Ends whatever a job left running before the credential is used again. Only when our init is PID 1 (a private PID
+# namespace): with a shared one, kill -1 would reach other containers' processes.
+end_leftovers() {
+  [ "$PPID" != 1 ] || kill -KILL -1 2>/dev/null || true
+}
+
+cd "$agent_dir"
+case $mode in
+  register)
+    clean_slate
+    register
+    save_settings
+    log "registration saved in $AZP_CONFIG_DIR"
+    ;;
+  retire)
+    clean_slate
+    register
+    remove_registration
+    ;;
+  run | all)
+    clean_slate
+    if [ "$mode" = all ]; then register; else restore_settings; fi
+    $stopping && exit 143
+    rc=0
+    run_agent || rc=$?
+    if [ "$AZP_REMOVE_ON_EXIT" = true ]; then
+      end_leftovers
+      remove_registration || rc=1
+    fi
+    if $stopping; then exit 143; fi
+    exit "$rc"
+    ;;
+esac

@@ -1,0 +1,31 @@
+#!/bin/bash
+# Builds the local Debian base image for image tests (no registry here): debootstrap once, cache the tarball, docker import.
+# Usage: base-image.sh [tag]   (default localhost/debian:bookworm). Needs root, debootstrap and a running Docker engine.
+set -euo pipefail
+
+tag=${1:-localhost/debian:bookworm}
+suite=bookworm
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# What the runner image needs at build time, so its Dockerfile skips apt (tests reach nothing but loopback).
+include=ca-certificates,curl,git,jq,tini
+cache_dir=${ADR_CACHE_DIR:-/var/cache/adr}/base-image
+key=$(printf '%s\n' "$suite" "$mirror" "$include" minbase | sha256sum | cut -c1-12)
+tarball=$cache_dir/debian-$suite-$key.tar
+
+if [ ! -s "$tarball" ]; then
+  mkdir -p "$cache_dir"
+  root=$(mktemp -d "$cache_dir/rootfs.XXXXXX")
+  trap 'rm -rf "$root"' EXIT
+  debootstrap --variant=minbase --include="$include" "$suite" "$root" "$mirror" >"$root.log" 2>&1 \
+    || { tail -20 "$root.log" >&2; exit 1; }
+  rm -f "$root.log"
+  # Drop the package lists and caches: they only make the tarball bigger.
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
+  tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
+  mv "$tarball.tmp" "$tarball"
+fi
+
+if ! docker image inspect "$tag" >/dev/null 2>&1; then
+  docker import "$tarball" "$tag" >/dev/null
+fi
+echo "$tag"
