@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 import type { AgentPackage } from '../src/routes/distributedtask.js';
 import { AGENT_VERSION } from './settings.js';
 
-const SOURCE_DIR = __dirname;
+const SOURCE_DIR = new URL('.', import.meta.url).pathname;
 const PLATFORM = 'linux-x64';
 
 function sourceFiles(dir: string): string[] {

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { docker, run } from './docker.js';
 
-const root = join(__dirname, '..', '..');
+const root = new URL('../..', import.meta.url).pathname;
 export const BASE_IMAGE = 'localhost/debian:bookworm';
 
 /** Imports the debootstrapped Debian base (built once, cached under /var/cache/adr). */
