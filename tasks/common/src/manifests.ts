@@ -70,6 +70,8 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
     { name: 'AZP_POOL', value: spec.poolName },
     fieldEnv('AZP_AGENT_NAME', 'metadata.name'),
     { name: 'AZP_CONFIG_DIR', value: configDir },
+    // The work folder is part of the registration (config.sh --work), so both steps name it.
+    { name: 'AZP_WORK', value: workDir },
   ];
   // Only the register step sees the credential: as files of the Secret, mounted into that container alone.
   const credentialEnv =
@@ -95,7 +97,6 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
   const hostSocket = spec.dockerMode === 'hostSocket';
   const agentEnv = [
     ...common,
-    { name: 'AZP_WORK', value: workDir },
     fieldEnv(identityVariables.podName, 'metadata.name'),
     fieldEnv(identityVariables.podUid, 'metadata.uid'),
     fieldEnv(identityVariables.nodeName, 'spec.nodeName'),
