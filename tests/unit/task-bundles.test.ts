@@ -5,21 +5,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { repoRoot, taskFolders } from '../support/task-manifests.js';
+import { runBundledTask } from '../support/run-task.js';
 import { zipEntries } from '../support/zip.js';
 
 const stage = join(repoRoot, 'dist', 'extension');
 const version = JSON.parse(readFileSync(join(repoRoot, 'vss-extension.json'), 'utf8')).version as string;
-
-/** Runs a bundled task with only the given inputs (plus PATH), as the agent's Node handler does. */
-function runTask(task: string, inputs: Record<string, string>) {
-  // The agent's temp folder, where the task library keeps its key file (never the repository).
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', AGENT_TEMPDIRECTORY: tmpdir() };
-  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
-  const result = spawnSync(process.execPath, [join(stage, 'tasks', task, 'index.js')], { env, encoding: 'utf8', timeout: 30_000 });
-  return { status: result.status, stdout: result.stdout, complete: /##vso\[task\.complete result=(\w+);\](.*)/.exec(result.stdout) };
-}
 
 describe('bundled tasks and the .vsix', () => {
   before(() => {
@@ -33,16 +24,16 @@ describe('bundled tasks and the .vsix', () => {
     ScaleRunnerPool: 'runnerName',
   };
   for (const task of taskFolders()) {
-    it(`${task} without inputs fails, naming a missing required input`, () => {
-      const run = runTask(task, {});
+    it(`${task} without inputs fails, naming a missing required input`, async () => {
+      const run = await runBundledTask(task, {});
       assert.equal(run.status, 1);
-      assert.equal(run.complete?.[1], 'Failed');
-      assert.match(run.complete?.[2] ?? '', new RegExp(`Input '${required[task]}': is required but was empty`));
+      assert.equal(run.result, 'Failed');
+      assert.match(run.message ?? '', new RegExp(`Input '${required[task]}': is required but was empty`));
     });
   }
 
-  it('DeployRunnerPool reads INPUT_* variables and reports each bad value', () => {
-    const run = runTask('DeployRunnerPool', {
+  it('DeployRunnerPool reads INPUT_* variables and reports each bad value', async () => {
+    const run = await runBundledTask('DeployRunnerPool', {
       kubernetesServiceConnection: 'aks',
       poolName: 'Linux',
       azureDevOpsUrl: 'https://dev.azure.com/contoso',
@@ -52,7 +43,7 @@ describe('bundled tasks and the .vsix', () => {
       dockerMode: 'rootful',
     });
     assert.equal(run.status, 1);
-    assert.equal(run.complete?.[2], "Input 'dockerMode': must be one of none, hostSocket, dind; got 'rootful'.%0AInput 'replicas': must be a whole number from 0 to 500; got 'many'.");
+    assert.equal(run.message, "Input 'dockerMode': must be one of none, hostSocket, dind; got 'rootful'.%0AInput 'replicas': must be a whole number from 0 to 500; got 'many'.");
   });
 
   for (const id of ['azure-devops-runner', 'azure-devops-runner-dev']) {

@@ -1,0 +1,49 @@
+// Runs a bundled task the way the agent's Node handler does: `node index.js` with INPUT_* and ENDPOINT_* variables.
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from './task-manifests.js';
+
+export interface TaskRun {
+  status: number | null;
+  stdout: string;
+  /** The task's final result and message (`##vso[task.complete]`). */
+  result?: string;
+  message?: string;
+  /** Output variables the task set. */
+  outputs: Record<string, string>;
+  warnings: string[];
+}
+
+/** A Kubernetes service connection of the kubeconfig kind, as the agent hands it to a task. */
+export function kubeconfigEndpoint(id: string, kubeconfig: string): Record<string, string> {
+  const upper = id.toUpperCase();
+  return {
+    [`ENDPOINT_AUTH_${upper}`]: JSON.stringify({ scheme: 'Kubeconfig', parameters: { kubeconfig } }),
+    [`ENDPOINT_DATA_${upper}_AUTHORIZATIONTYPE`]: 'Kubeconfig',
+    [`ENDPOINT_URL_${upper}`]: 'https://cluster.invalid',
+  };
+}
+
+/** Runs dist/extension/tasks/<task>/index.js (build it first with scripts/build.mjs) and collects what it reported. */
+export function runBundledTask(task: string, inputs: Record<string, string>, extraEnv: Record<string, string> = {}, timeoutMs = 600_000): Promise<TaskRun> {
+  // The agent's temp folder, where the task library keeps its key file and the task its temporary kubeconfig.
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', AGENT_TEMPDIRECTORY: mkdtempSync(join(tmpdir(), 'task-')), ...extraEnv };
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'extension', 'tasks', task, 'index.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      const complete = /##vso\[task\.complete result=(\w+);\](.*)/.exec(stdout);
+      const outputs: Record<string, string> = {};
+      for (const [, name, value] of stdout.matchAll(/##vso\[task\.setvariable variable=([^;]+);[^\]]*isOutput=true[^\]]*\](.*)/g)) outputs[name] = value;
+      const warnings = [...stdout.matchAll(/##vso\[task\.issue type=warning[^\]]*\](.*)/g)].map((m) => m[1]);
+      resolve({ status, stdout, result: complete?.[1], message: complete?.[2], outputs, warnings });
+    });
+  });
+}
