@@ -20,7 +20,7 @@ k() { "$KUBECTL" --kubeconfig "$ADMIN" "$@"; }
 # Starts a daemon in its own session; its pid is recorded so `down` stops exactly what `up` started.
 start() {
   local name=$1; shift
-  setsid "$@" >"$S/logs/$name.log" 2>&1 </dev/null &
+  setsid "$@" >"$S/logs/$name.log" 2>&1 </dev/null 8>&- &   # without the lock fd: daemons must not hold it
   echo $! >"$S/pids/$name"
 }
 
@@ -301,12 +301,14 @@ cmd_down() {
   log "down: nothing left running"
 }
 
+# Exit status 0 when every component runs, 3 otherwise.
 cmd_status() {
-  local c
+  local c rc=0
   for c in "${COMPONENTS[@]}"; do
-    if alive "$c"; then echo "$c: running (pid $(pid_of "$c"))"; else echo "$c: stopped"; fi
+    if alive "$c"; then echo "$c: running (pid $(pid_of "$c"))"; else echo "$c: stopped"; rc=3; fi
   done
   if alive kube-apiserver; then k get nodes -o wide 2>&1 || true; fi
+  return $rc
 }
 
 # KEY=VALUE lines for tests/support/cluster.ts.
@@ -318,11 +320,21 @@ cmd_env() {
   echo "K8S_VERSION=$K8S_VERSION"
 }
 
-# Pushes an image from our buildah storage to the local registry (plain HTTP on loopback).
+# Pushes an image from our buildah storage to a registry (plain HTTP: the local one is on loopback).
+# The destination is registry/name:tag, or just name:tag for the local registry.
 cmd_push() {
-  [ $# -eq 2 ] || { log "usage: cluster.sh push <buildah-image> <name:tag>"; exit 2; }
-  buildah "${BUILDAH_OPTS[@]}" push -q --tls-verify=false "$1" "docker://$REGISTRY_ADDR/$2"
+  [ $# -eq 2 ] || { log "usage: cluster.sh push <buildah-image> [<registry>/]<name:tag>"; exit 2; }
+  local dest=$2
+  case ${dest%%/*} in *[.:]*) ;; *) dest=$REGISTRY_ADDR/$dest ;; esac
+  buildah "${BUILDAH_OPTS[@]}" push -q --tls-verify=false "$1" "docker://$dest"
 }
+
+# One `up` or `down` at a time (e2e files, the benchmark and CI may call them back to back).
+if [ "${1:-}" = up ] || [ "${1:-}" = down ]; then
+  mkdir -p "$ADR_CACHE"
+  exec 8>"$ADR_CACHE/.cluster.lock"
+  flock 8
+fi
 
 case ${1:-} in
   build) "$here/build.sh" ;;
@@ -332,5 +344,5 @@ case ${1:-} in
   env) cmd_env ;;
   push) shift; cmd_push "$@" ;;
   buildah) shift; exec buildah "${BUILDAH_OPTS[@]}" "$@" ;;
-  *) echo "usage: $0 build|up|down|status|env|push <buildah-image> <name:tag>|buildah <args...>" >&2; exit 2 ;;
+  *) echo "usage: $0 build|up|down|status|env|push <buildah-image> [<registry>/]<name:tag>|buildah <args...>" >&2; exit 2 ;;
 esac
