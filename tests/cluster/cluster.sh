@@ -118,6 +118,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # This machine lacks CAP_SYS_RESOURCE: lowering the pause container's oom_score_adj would fail every sandbox.
   restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
+  # Pod network namespaces under our state directory, not /run/netns.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$S/cni"
@@ -162,7 +164,6 @@ remember_host() {
   mkdir -p "$S/found"
   cat /proc/sys/net/ipv4/ip_forward >"$S/found/ip_forward"
   for d in /var/log/containers /var/lib/cni /run/netns; do [ -e "$d" ] && echo "$d"; done >"$S/found/dirs"
-  ls /run/netns 2>/dev/null >"$S/found/netns" || true
 }
 
 running() { for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done; }
@@ -285,10 +286,6 @@ cmd_down() {
   local c
   for c in kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop "$c"; done
   unmount_under "$S/|$RUN_DIR/"
-  # Pod network namespaces left by an unclean stop (containerd names them cni-<uuid>).
-  for c in $(ls /run/netns 2>/dev/null); do
-    case $c in cni-*) grep -qx "$c" "$S/found/netns" 2>/dev/null || { umount -l "/run/netns/$c" 2>/dev/null; rm -f "/run/netns/$c"; } ;; esac
-  done
   ip link del adr-cni0 2>/dev/null || true
   ip link del adr-node-h 2>/dev/null || true
   ip netns del "$NODE_NETNS" 2>/dev/null || true

@@ -31,7 +31,7 @@ async function buildBusyboxImage(): Promise<string> {
       join(context, 'Containerfile'),
       'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n',
     );
-    await buildah(['bud', '--quiet', '--isolation', 'chroot', '-t', 'localhost/adr-smoke-busybox:1', context]);
+    await buildah(['bud', '--quiet', '--layers', '--isolation', 'chroot', '-t', 'localhost/adr-smoke-busybox:1', context]);
   } finally {
     await rm(context, { recursive: true, force: true });
   }
