@@ -82,6 +82,8 @@ EOF
 }
 
 node_network() {
+  ip link del adr-node-h 2>/dev/null || true   # left over from an interrupted run
+  ip netns del "$NODE_NETNS" 2>/dev/null || true
   ip netns add "$NODE_NETNS"
   ip link add adr-node-h type veth peer name adr-node-n
   ip link set adr-node-n netns "$NODE_NETNS"
