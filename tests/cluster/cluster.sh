@@ -165,7 +165,7 @@ EOF
 remember_host() {
   mkdir -p "$S/found"
   cat /proc/sys/net/ipv4/ip_forward >"$S/found/ip_forward"
-  for d in /var/log/containers /var/lib/cni /run/netns; do [ -e "$d" ] && echo "$d"; done >"$S/found/dirs"
+  for d in /var/log/containers /var/lib/cni /run/netns; do if [ -e "$d" ]; then echo "$d"; fi; done >"$S/found/dirs"
 }
 
 running() { for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done; }
