@@ -161,11 +161,14 @@ evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.availa
 EOF
 }
 
+# Paths the kubelet, CNI and ip-netns create whatever their configuration (device-plugins is a fixed kubelet path).
+HOST_DIRS=(/var/log/containers /var/lib/cni /var/lib/kubelet /run/netns)
+
 # What `down` must restore: remembered before `up` changes it.
 remember_host() {
   mkdir -p "$S/found"
   cat /proc/sys/net/ipv4/ip_forward >"$S/found/ip_forward"
-  for d in /var/log/containers /var/lib/cni /run/netns; do if [ -e "$d" ]; then echo "$d"; fi; done >"$S/found/dirs"
+  for d in "${HOST_DIRS[@]}"; do if [ -e "$d" ]; then echo "$d"; fi; done >"$S/found/dirs"
 }
 
 running() { for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done; }
@@ -208,7 +211,7 @@ cmd_up() {
   start kube-scheduler "$B/kube-scheduler" --kubeconfig="$S/scheduler.kubeconfig" --leader-elect=false \
     --bind-address=127.0.0.1 --profiling=false
   start kubelet "$B/kubelet" --config="$S/kubelet.yaml" --kubeconfig="$S/kubelet.kubeconfig" \
-    --root-dir="$S/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
+    --root-dir="$S/kubelet" --cert-dir="$S/kubelet/pki" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
   wait_for registry 20 registry curl -sf "http://$REGISTRY_ADDR/v2/"
   wait_for "node $NODE_NAME" 90 kubelet k wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s
   wait_for "default ServiceAccount" 60 kube-controller-manager k get serviceaccount default
@@ -287,14 +290,15 @@ cmd_down() {
   kill_our_shims
   local c
   for c in kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop "$c"; done
-  unmount_under "$S/|$RUN_DIR/"
+  unmount_under "$S/|$RUN_DIR/|/var/lib/kubelet/"
   ip link del adr-cni0 2>/dev/null || true
   ip link del adr-node-h 2>/dev/null || true
   ip netns del "$NODE_NETNS" 2>/dev/null || true
   remove_cgroups
   if [ -f "$S/found/ip_forward" ]; then cat "$S/found/ip_forward" >/proc/sys/net/ipv4/ip_forward; fi
-  for c in /var/log/containers /var/lib/cni /run/netns; do
-    if ! grep -qx "$c" "$S/found/dirs" 2>/dev/null; then rm -rf "$c"; fi
+  for c in "${HOST_DIRS[@]}"; do
+    # `ip netns add` makes /run/netns a mount point of its own.
+    if ! grep -qx "$c" "$S/found/dirs" 2>/dev/null; then umount "$c" 2>/dev/null || true; rm -rf "$c"; fi
   done
   rm -rf "$S" "$RUN_DIR"
   log "down: nothing left running"
