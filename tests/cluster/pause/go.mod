@@ -1,0 +1,3 @@
+module example.invalid/adr-pause
+
+go 1.26
