@@ -1,0 +1,182 @@
+// E2E: DeployRunnerPool, run as the bundled task, on the real cluster with the real runner image, against the emulator:
+// every job in a brand-new pod, nothing carried over, no credential reachable, updates that kill no job.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kubectl, kubectlJson } from '../support/cluster.js';
+import { runBundledTask } from '../support/run-task.js';
+import { createNamespace, deleteNamespace, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import type { AdminJob } from '../support/emulator.js';
+
+const POOL = 'Linux Private';
+const NS = 'adr-deploy-e2e';
+const RENDER_NS = 'adr-render-e2e';
+let world: PoolWorld;
+const scratch = mkdtempSync(join(tmpdir(), 'adr-deploy-e2e-'));
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
+function deploy(inputs: Record<string, string>) {
+  return runBundledTask(
+    'DeployRunnerPool',
+    {
+      connectionType: 'kubernetesServiceConnection',
+      kubernetesServiceConnection: 'K8S',
+      namespace: NS,
+      poolName: POOL,
+      runnerName: 'linux',
+      azureDevOpsUrl: world.emulator.orgUrl,
+      image: world.image,
+      personalAccessToken: world.token,
+      rolloutStatusTimeout: '180',
+      ...inputs,
+    },
+    world.endpointEnv,
+  );
+}
+
+/**
+ * A job that reports its pod, looks for what earlier jobs left and for any credential, then leaves a marker.
+ * The PAT is only in the script base64-encoded, so finding the script itself does not count as a leak.
+ */
+function probeScript(seconds = 0): string {
+  const encoded = Buffer.from(world.token).toString('base64');
+  return [
+    'echo "pod-uid=$RUNNER_POD_UID image=$RUNNER_IMAGE"',
+    'ls "$AGENT_WORKFOLDER"/marker-* >/dev/null 2>&1 && echo "FOUND-EARLIER-MARKER"',
+    'touch "$AGENT_WORKFOLDER/marker-$RUNNER_POD_UID"',
+    `secret=$(echo ${encoded} | base64 -d)`,
+    'env | grep -qF "$secret" && echo "LEAK-ENV"',
+    'for f in /proc/[0-9]*/environ; do grep -qaF "$secret" "$f" 2>/dev/null && echo "LEAK-PROC $f"; done',
+    'grep -rqaF "$secret" /azp "$HOME" /tmp 2>/dev/null && echo "LEAK-FILE"',
+    'ls /var/run/secrets/kubernetes.io/serviceaccount/token >/dev/null 2>&1 && echo "KUBERNETES-TOKEN"',
+    ...(seconds > 0 ? [`sleep ${seconds}`] : []),
+    'echo done-probe',
+  ].join('\n');
+}
+
+async function queue(count: number, seconds = 0): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const job = (await world.emulator.admin.queueJob({ pool: POOL, name: `probe-${i}`, script: probeScript(seconds) })) as AdminJob;
+    ids.push(job.requestId);
+  }
+  return ids;
+}
+
+async function finished(ids: number[], timeoutMs: number): Promise<Array<{ job: AdminJob; log: string }>> {
+  const results = [];
+  for (const id of ids) {
+    const job = await world.emulator.admin.waitForJob(id, timeoutMs);
+    results.push({ job, log: await world.emulator.admin.jobLog(id) });
+  }
+  return results;
+}
+
+const field = (log: string, name: string) => new RegExp(`${name}=(\\S+)`).exec(log)?.[1];
+
+describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
+  before(async () => {
+    world = await startPoolWorld(POOL, 'deploy-e2e');
+    await createNamespace(NS);
+    await createNamespace(RENDER_NS);
+  });
+
+  after(async () => {
+    await deleteNamespace(NS);
+    await deleteNamespace(RENDER_NS);
+    await world?.stop();
+  });
+
+  it('fails on bad input, or a missing namespace, before changing anything', async () => {
+    await world.emulator.admin.clearRequests();
+    const bad = await deploy({ replicas: 'three', dockerMode: 'rootful' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.message ?? '', /Input 'dockerMode'.*%0AInput 'replicas'/);
+    const missing = await deploy({ namespace: 'adr-does-not-exist', replicas: '1' });
+    assert.equal(missing.status, 1);
+    assert.match(missing.message ?? '', /The namespace 'adr-does-not-exist' does not exist/);
+    const objects = await kubectl(['get', 'statefulsets,secrets,poddisruptionbudgets', '-n', NS, '-l', 'app.kubernetes.io/instance=linux', '-o', 'name']);
+    assert.equal(objects.trim(), '');
+    assert.deepEqual(await world.emulator.admin.requests(), [], 'no Azure DevOps call either');
+  });
+
+  it('renders manifests that kubectl applies to the same objects, with no secret value in the file', async () => {
+    const manifest = join(scratch, 'pool.yaml');
+    const rendered = await deploy({ action: 'render', manifestPath: manifest, namespace: RENDER_NS, replicas: '0' });
+    assert.equal(rendered.result, 'Succeeded', rendered.message);
+    const text = readFileSync(manifest, 'utf8');
+    assert.doesNotMatch(text, new RegExp(world.token));
+    assert.equal(await kubectl(['get', 'statefulsets', '-n', RENDER_NS, '-o', 'name']), '', 'render changed nothing');
+    await kubectl(['apply', '-f', manifest]);
+    const applied = await deploy({ namespace: NS, replicas: '0' });
+    assert.equal(applied.result, 'Succeeded', applied.message);
+    const viaTask = await kubectlJson<Any>(['get', 'statefulset', 'linux', '-n', NS]);
+    const viaKubectl = await kubectlJson<Any>(['get', 'statefulset', 'linux', '-n', RENDER_NS]);
+    assert.deepEqual(viaKubectl.spec, viaTask.spec);
+    assert.equal(viaTask.spec.template.spec.containers[0].restartPolicyRules.length, 1, 'the cluster kept the restart rules');
+  });
+
+  it('gives 30 jobs on 3 slots 30 fresh pods, with nothing carried over and no credential in reach', async () => {
+    const deployed = await deploy({ replicas: '3' });
+    assert.equal(deployed.result, 'Succeeded', deployed.message);
+    assert.deepEqual(deployed.warnings, []);
+    assert.equal(deployed.outputs.statefulSetName, 'linux');
+    assert.equal(deployed.outputs.replicas, '3');
+
+    // Watch the pods while the jobs run: none may ever be in back-off.
+    const seen = new Set<string>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const pods = await kubectlJson<Any>(['get', 'pods', '-n', NS]);
+        for (const pod of pods.items) {
+          for (const status of [...(pod.status.containerStatuses ?? []), ...(pod.status.initContainerStatuses ?? [])]) {
+            if (status.state?.waiting?.reason) seen.add(status.state.waiting.reason);
+            if (status.restartCount > 0) seen.add(`restarted:${pod.metadata.name}/${status.name}`);
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    })();
+    const results = await finished(await queue(30), 10 * 60_000);
+    watching = false;
+    await watcher;
+
+    for (const { job, log } of results) {
+      assert.equal(job.result, 'succeeded', log);
+      assert.match(log, /done-probe/);
+      assert.doesNotMatch(log, /FOUND-EARLIER-MARKER|LEAK-|KUBERNETES-TOKEN/, log);
+    }
+    const uids = results.map(({ log }) => field(log, 'pod-uid'));
+    assert.ok(uids.every((uid) => uid && uid.length > 10), 'every job knows its pod');
+    assert.equal(new Set(uids).size, 30, 'every job ran in a new pod');
+    assert.ok(![...seen].some((s) => /CrashLoopBackOff|restarted:/.test(s)), `no back-off: ${[...seen].join(', ')}`);
+    const agents = await world.emulator.admin.agents(POOL);
+    assert.deepEqual(agents.map((a) => a.name).sort(), ['linux-0', 'linux-1', 'linux-2']);
+  });
+
+  it('rolls out a new image without killing a running job; later jobs run on it', async () => {
+    const newImage = await imageVariant(world, 'deploy-e2e-b', 'b');
+    const running = await queue(3, 25);
+    await world.emulator.admin.waitFor(
+      async () => Promise.all(running.map((id) => world.emulator.admin.job(id))),
+      (jobs) => jobs.every((j) => j.state === 'running' || j.state === 'finished'),
+      120_000,
+      'the long jobs to start',
+    );
+    const updated = await deploy({ replicas: '3', image: newImage, rolloutStatusTimeout: '0' });
+    assert.equal(updated.result, 'Succeeded', updated.message);
+    for (const { job, log } of await finished(running, 180_000)) {
+      assert.equal(job.result, 'succeeded', `a running job was not killed: ${log}`);
+      assert.equal(field(log, 'image'), world.image);
+    }
+    for (const { job, log } of await finished(await queue(6), 300_000)) {
+      assert.equal(job.result, 'succeeded', log);
+      assert.equal(field(log, 'image'), newImage);
+    }
+  });
+});

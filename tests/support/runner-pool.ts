@@ -1,0 +1,75 @@
+// Shared set-up of the pool e2e suites: the real cluster, the emulator where pods can reach it, the runner image
+// pushed to the cluster's registry, and the bundled tasks ready to run against them.
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cluster, kubectl, pushImage, type Cluster } from './cluster.js';
+import { docker, run, startDocker, type DockerEngine } from './docker.js';
+import { startEmulator, type TestEmulator } from './emulator.js';
+import { agentPackage } from './agent-package.js';
+import { buildRunnerImage, discoverAgentPackage, ensureBaseImage } from './runner-image.js';
+import { kubeconfigEndpoint } from './run-task.js';
+import { repoRoot } from './task-manifests.js';
+
+// The node's address on the cluster's own veth (tests/cluster/cluster.sh): pods reach the host there.
+export const nodeAddress = '10.250.0.1';
+
+export interface PoolWorld {
+  cluster: Cluster;
+  emulator: TestEmulator;
+  token: string;
+  /** The runner image in the cluster's registry. */
+  image: string;
+  /** Environment that hands the tasks a Kubernetes service connection named K8S. */
+  endpointEnv: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startPoolWorld(pool: string, tag: string): Promise<PoolWorld> {
+  const k = await cluster();
+  const built = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'build.mjs')], { encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
+  const engine: DockerEngine = await startDocker();
+  await ensureBaseImage();
+  const token = `pat-${randomBytes(20).toString('hex')}`;
+  const emulator = await startEmulator({
+    host: k.local ? nodeAddress : '127.0.0.1',
+    pats: [{ token, user: 'pool@e2e.example', scopes: ['vso.agentpools_manage', 'vso.extension.data_write'] }],
+    pools: [pool],
+    agentPackage: await agentPackage(),
+    pollTimeoutMs: 20_000,
+  });
+  const pkg = await discoverAgentPackage(emulator.orgUrl, token);
+  const local = `localhost/azp-runner:${tag}`;
+  await buildRunnerImage({ tag: local, packageUrl: pkg.downloadUrl, sha256: pkg.hashValue });
+  const image = await pushImage(local, `azp-runner:${tag}`, 'docker');
+  return {
+    cluster: k,
+    emulator,
+    token,
+    image,
+    endpointEnv: kubeconfigEndpoint('K8S', readFileSync(k.kubeconfig, 'utf8')),
+    async stop() {
+      await emulator.stop();
+      await run('docker', ['rmi', '-f', local]);
+      await engine.stop();
+    },
+  };
+}
+
+/** A variant of `image` with one more label: another digest, the same contents. */
+export async function imageVariant(world: PoolWorld, tag: string, label: string): Promise<string> {
+  const local = `localhost/azp-runner:${tag}`;
+  await docker(['build', '-t', local, '-'], { input: `FROM ${world.image}\nLABEL variant=${label}\n`, env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+  return pushImage(local, `azp-runner:${tag}`, 'docker');
+}
+
+export async function createNamespace(name: string): Promise<void> {
+  await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=true'], { timeoutMs: 180_000 });
+  await kubectl(['create', 'namespace', name]);
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=true'], { timeoutMs: 180_000 });
+}
