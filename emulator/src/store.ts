@@ -188,8 +188,9 @@ export class Store {
       return;
     }
     const job = this.jobs.get(message.requestId);
+    // Delivered is not yet received: an agent may leave a job message undeleted (a --once agent after its job),
+    // and then the job goes back to the queue when its session ends. Receiving is the agent's ack (deleteMessage).
     if (job && message.messageType === 'PipelineAgentJobRequest') {
-      job.receiveTime ??= new Date().toISOString();
       job.lockedUntil = new Date(Date.now() + this.options.lockDurationMs).toISOString();
     }
     const body = message.messageType === 'PipelineAgentJobRequest' && job ? JSON.stringify(jobMessage(job, this.orgUrl)) : message.body;
@@ -198,6 +199,9 @@ export class Store {
 
   deleteMessage(sessionId: string, messageId: number): void {
     const queue = this.messages.get(sessionId) ?? [];
+    const acked = queue.find((message) => message.messageId === messageId);
+    const job = acked?.messageType === 'PipelineAgentJobRequest' ? this.jobs.get(acked.requestId) : undefined;
+    if (job) job.receiveTime ??= new Date().toISOString();
     this.messages.set(sessionId, queue.filter((message) => message.messageId !== messageId));
   }
 
@@ -227,6 +231,7 @@ export class Store {
       const job = agent.assignedRequestId === undefined ? undefined : this.jobs.get(agent.assignedRequestId);
       if (job && job.receiveTime === undefined) {
         job.assignTime = undefined;
+        job.lockedUntil = undefined;
         job.reservedAgentId = undefined;
         agent.assignedRequestId = undefined;
       }

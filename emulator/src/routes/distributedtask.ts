@@ -258,7 +258,10 @@ export const distributedTaskRoutes: Route[] = [
         throw new VssError(404, 'TaskAgentJobTokenExpiredException', `The job request ${job.requestId} has already finished.`);
       }
       if (body.result !== undefined || body.finishTime !== undefined) store.finishJob(job, body.result ?? 'succeeded');
-      else job.lockedUntil = new Date(Date.now() + store.options.lockDurationMs).toISOString();
+      else {
+        job.receiveTime ??= new Date().toISOString();
+        job.lockedUntil = new Date(Date.now() + store.options.lockDurationMs).toISOString();
+      }
       sendJson(ctx.res, 200, jobJson(store, job, { matchedAgents: false }));
     },
   },
