@@ -1,0 +1,107 @@
+// Service behaviours the product relies on: job-request list shapes, PAT scopes, api-version rules, extension data etags, faults.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { publicKeyOf } from '../../emulator/agent/settings.js';
+import { startEmulator, type TestEmulator } from '../support/emulator.js';
+
+let emulator: TestEmulator;
+const basic = (pat: string) => ({ Authorization: `Basic ${Buffer.from(`:${pat}`).toString('base64')}` });
+
+async function call(method: string, path: string, options: { pat?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+  const response = await fetch(`${emulator.orgUrl}${path}`, {
+    method, headers: { ...basic(options.pat ?? 'emulator-pat'), 'Content-Type': 'application/json', ...options.headers },
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) as Record<string, any> : undefined };
+}
+
+before(async () => {
+  emulator = await startEmulator({ pools: ['P'], pollTimeoutMs: 100 });
+  const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const agent = await call('POST', '/_apis/distributedtask/pools/1/agents?api-version=7.1', { body: { name: 'offline-1', authorization: { publicKey: publicKeyOf(key) } } });
+  assert.equal(agent.status, 200);
+});
+after(() => emulator.stop());
+
+test('job requests: completedRequestCount=0 lists only unfinished ones with matchedAgents; $top wins, drops matchedAgents, caps at 200', async () => {
+  const queued = [];
+  for (let i = 0; i < 3; i++) queued.push(await emulator.admin.queueJob({ pool: 'P', script: 'true' }));
+  const first = queued[0];
+  assert.ok('requestId' in first);
+  await emulator.admin.cancelJob(first.requestId);
+  const pending = await call('GET', '/_apis/distributedtask/pools/1/jobrequests?completedRequestCount=0');
+  assert.equal(pending.json?.count, 2);
+  assert.deepEqual(pending.json?.value[0].matchedAgents.map((a: { name: string }) => a.name), ['offline-1']);
+  assert.equal(pending.json?.value[0].demands.length, 0);
+  const top = await call('GET', '/_apis/distributedtask/pools/1/jobrequests?$top=250&completedRequestCount=0');
+  assert.equal(top.json?.count, 3);
+  assert.equal(top.json?.value.some((r: Record<string, unknown>) => 'matchedAgents' in r), false);
+  assert.equal(top.json?.value.find((r: { requestId: number }) => r.requestId === first.requestId).result, 'canceled');
+  for (let i = 0; i < 200; i++) await emulator.admin.queueJob({ pool: 'P', script: 'true' });
+  assert.equal((await call('GET', '/_apis/distributedtask/pools/1/jobrequests?$top=1000')).json?.count, 200);
+});
+
+test('PAT scopes: a read-only PAT reads pools but gets 403 on agent management; an unknown PAT gets 401', async () => {
+  await emulator.admin.addPat({ token: 'read-only', scopes: ['vso.agentpools'] });
+  assert.equal((await call('GET', '/_apis/distributedtask/pools', { pat: 'read-only' })).status, 200);
+  const denied = await call('DELETE', '/_apis/distributedtask/pools/1/agents/1?api-version=7.1', { pat: 'read-only' });
+  assert.equal(denied.status, 403);
+  assert.equal(denied.json?.typeKey, 'UnauthorizedRequestException');
+  const unknown = await call('GET', '/_apis/distributedtask/pools', { pat: 'nope' });
+  assert.equal(unknown.status, 401);
+  assert.match(unknown.json?.message, /TF400813/);
+});
+
+test('api-version: required on writes, accepted from the Accept header, -preview needed above the released version', async () => {
+  assert.equal((await call('POST', '/_apis/distributedtask/pools', { body: { name: 'A' } })).json?.typeKey, 'VssVersionNotSpecifiedException');
+  assert.equal((await call('POST', '/_apis/distributedtask/pools', { body: { name: 'A' }, headers: { Accept: 'application/json; api-version=7.1' } })).status, 200);
+  assert.equal((await call('GET', '/_apis/distributedtask/pools?api-version=7.2')).json?.typeKey, 'VssInvalidPreviewVersionException');
+  assert.equal((await call('GET', '/_apis/distributedtask/pools?api-version=7.2-preview.1')).status, 200);
+  assert.equal((await call('GET', '/_apis/distributedtask/pools?api-version=9.0')).json?.typeKey, 'VssVersionOutOfRangeException');
+});
+
+test('extension data: missing collection 404, create/duplicate, __etag concurrency, -1 last write wins, User/Me per identity', async () => {
+  const docs = '/_apis/ExtensionManagement/InstalledExtensions/pub/ext/Data/Scopes/Default/Current/Collections/pools/Documents';
+  const v = '?api-version=7.1-preview.1';
+  assert.equal((await call('GET', docs + v)).json?.typeKey, 'DocumentCollectionDoesNotExistException');
+  const created = await call('POST', docs + v, { body: { id: 'p1', size: 2 } });
+  assert.equal(created.json?.__etag, 1);
+  assert.equal((await call('POST', docs + v, { body: { id: 'p1' } })).status, 409);
+  assert.equal((await call('PUT', docs + v, { body: { id: 'p1', size: 3, __etag: 1 } })).json?.__etag, 2);
+  const stale = await call('PUT', docs + v, { body: { id: 'p1', size: 4, __etag: 1 } });
+  assert.equal(stale.json?.typeKey, 'InvalidDocumentVersionException');
+  assert.equal((await call('PUT', docs + v, { body: { id: 'p1', size: 5, __etag: -1 } })).json?.size, 5);
+  assert.equal((await call('GET', docs + v)).json?.count, 1);
+  assert.equal((await call('DELETE', `${docs}/p1${v}`)).status, 204);
+  assert.equal((await call('PATCH', docs + v, { body: { id: 'p1' } })).json?.typeKey, 'DocumentDoesNotExistException');
+  await emulator.admin.addPat({ token: 'other-user', user: 'someone@else', scopes: ['vso.extension.data_write'] });
+  const mine = docs.replace('Default/Current', 'User/Me');
+  await call('PUT', mine + v, { body: { id: 'pref', value: 'a' } });
+  assert.equal((await call('GET', mine + v, { pat: 'other-user' })).status, 404);
+});
+
+test('faults: 429 with Retry-After and X-RateLimit-*, 5xx for N requests, latency, and the request log counts them', async () => {
+  await emulator.admin.clearRequests();
+  await emulator.admin.addFault({ path: '/pools$', kind: 'rateLimit', retryAfterSeconds: 7, count: 1 });
+  const limited = await call('GET', '/_apis/distributedtask/pools');
+  assert.equal(limited.status, 429);
+  assert.equal(limited.headers.get('retry-after'), '7');
+  assert.equal(limited.headers.get('x-ratelimit-remaining'), '0');
+  assert.ok(limited.headers.get('x-ratelimit-reset'));
+  assert.match(limited.json?.message, /TF400733/);
+  assert.equal((await call('GET', '/_apis/distributedtask/pools')).status, 200);
+  await emulator.admin.addFault({ path: '/pools/1$', kind: 'error', status: 503, count: 2 });
+  assert.deepEqual([(await call('GET', '/_apis/distributedtask/pools/1')).status, (await call('GET', '/_apis/distributedtask/pools/1')).status,
+    (await call('GET', '/_apis/distributedtask/pools/1')).status], [503, 503, 200]);
+  await emulator.admin.addFault({ path: '/agents$', kind: 'latency', delayMs: 300, count: 1 });
+  const started = Date.now();
+  assert.equal((await call('GET', '/_apis/distributedtask/pools/1/agents')).status, 200);
+  assert.ok(Date.now() - started >= 290);
+  await emulator.admin.addFault({ path: '/agents$', kind: 'drop', count: 1 });
+  await assert.rejects(call('GET', '/_apis/distributedtask/pools/1/agents'));
+  const served = await emulator.admin.requests();
+  assert.deepEqual(served.map((entry) => entry.status), [429, 200, 503, 503, 200, 200, 0]);
+  assert.ok(served.every((entry) => entry.auth === 'basic'));
+});
