@@ -14,6 +14,7 @@ async function call(method: string, path: string, options: { pat?: string; body?
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
   const text = await response.text();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test reads of loosely shaped JSON answers
   return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) as Record<string, any> : undefined };
 }
 
