@@ -34,6 +34,17 @@ if (whole) {
   if (run(join(bin, 'tsc'), ['-p', 'tsconfig.json', '--noEmit']) !== 0) process.exit(1);
   if (run(join(bin, 'eslint'), ['.']) !== 0) process.exit(1);
 }
+// The e2e suites bring their own Kubernetes, Docker engine and browser: install them (root, idempotent) unless the
+// user points the suites at an existing cluster, and stop the local cluster afterwards if this run started it.
+const e2e = files.some((file) => file.startsWith('tests/e2e/'));
+const clusterScript = join(root, 'tests', 'cluster', 'cluster.sh');
+let stopCluster = false;
+if (e2e && process.getuid?.() === 0) {
+  if (run('bash', [join(root, 'tests', 'install-deps.sh')]) !== 0) process.exit(1);
+  stopCluster = !process.env.KUBECONFIG && spawnSync(clusterScript, ['status'], { stdio: 'ignore' }).status !== 0;
+}
 // One file at a time: the e2e suites share one cluster, one Docker engine and the machine's two cores.
 const status = run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files]);
+// Quietly, so the test runner's summary stays the last thing printed.
+if (stopCluster && spawnSync(clusterScript, ['down'], { stdio: 'ignore' }).status !== 0) console.error('tests/cluster/cluster.sh down failed');
 process.exit(status);

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Installs what the local test cluster needs (Debian packages) and builds its binaries (cached by version).
+# Installs what the e2e suites need from Debian's packages (cluster, Docker engine, base-image bootstrap, Chromium)
+# and builds the test cluster's binaries (cached by version). Idempotent; needs root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-pkgs=(containerd runc containernetworking-plugins docker-registry buildah busybox-static iproute2 openssl curl)
+pkgs=(containerd runc containernetworking-plugins docker-registry buildah busybox-static iproute2 openssl curl
+  docker.io debootstrap chromium)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
-  # Packaged services (containerd, docker-registry) must not start: cluster.sh runs its own instances.
+  # Packaged services (containerd, docker, docker-registry) must not start: the tests run their own instances.
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d.adr && chmod +x /usr/sbin/policy-rc.d.adr
   if [ ! -e /usr/sbin/policy-rc.d ]; then mv /usr/sbin/policy-rc.d.adr /usr/sbin/policy-rc.d; added=1; else rm /usr/sbin/policy-rc.d.adr; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   if [ "${added:-0}" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
-"$here/build.sh"
+"$here/cluster/build.sh"
