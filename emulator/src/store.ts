@@ -1,6 +1,7 @@
 // The emulator's state and its behaviour: sessions, long polls, job queueing, assignment, locks, cancellation, expiry.
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { agentSatisfiesDemands } from '../../tasks/common/src/demands.js';
 import { newAccessToken } from './auth.js';
 import { sendEmpty, sendJson, VssError } from './http.js';
 import { jobMessage } from './serialize.js';
@@ -94,7 +95,9 @@ export class Store {
   }
 
   sessionOf(agentId: number): Session | undefined {
-    return [...this.sessions.values()].find((session) => session.agentId === agentId);
+    // A loop, not a spread: this runs for every agent a listing serializes.
+    for (const session of this.sessions.values()) if (session.agentId === agentId) return session;
+    return undefined;
   }
 
   isOnline(agent: Agent): boolean {
@@ -114,7 +117,8 @@ export class Store {
 
   /** Agents whose capabilities satisfy a job's demands (the request's matchedAgents). */
   matchedAgents(job: Job): Agent[] {
-    return this.views(job.poolId).filter((view) => queueRejection('', [view], job.demands) === undefined).map((view) => view.agent);
+    // Capabilities only: online and busy state do not matter here, and are costly to compute for every agent of every job.
+    return this.poolAgents(job.poolId).filter((agent) => agentSatisfiesDemands(this.capabilities(agent), job.demands));
   }
 
   /** Queues a job like the service: rejected at once when no registered agent could ever satisfy it, else it waits or runs. */

@@ -1,5 +1,6 @@
 // The BUILT hub in Debian's Chromium, framed by an emulated Azure DevOps host, reading the emulator: what a user sees in
-// every agent state, both themes, and the failure paths (missing permission, server down, a pool of zero slots).
+// every agent state, both themes, a large pool rendered a window at a time, and the failure paths (missing permission,
+// server down, a pool of zero slots).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -108,6 +109,32 @@ describe('Runner pools hub in Chromium', () => {
     await pool.waitFor();
     assert.match(await pool.locator('.pool-empty').innerText(), /no slots.*0 replicas/);
     assert.equal(await counter(hub, 'azure-pipelines.win', 'online'), '0');
+    await page.close();
+  });
+
+  it('renders only the rows near the viewport of a large pool; scrolling and filtering reach a far slot', async () => {
+    const slots = 240;
+    const states = ['idle', 'busy', 'offline', 'disabled'] as const;
+    await seedRunnerPool(emulator, { poolName: 'Large Private', runnerName: 'large', slots: Array.from({ length: slots }, (_, i) => ({ state: states[i % states.length] })) });
+    const { page, hub } = await open(issueUserToken(emulator, readScopes));
+    const pool = 'azure-pipelines.large';
+    const pods = hub.locator(`[data-pool="${pool}"] .slot-pod`);
+    await pods.first().waitFor();
+    assert.equal(await counter(hub, pool, 'busy'), String(slots / 4));
+    const rendered = await pods.count();
+    assert.ok(rendered > 0 && rendered < slots / 2, `${rendered} of ${slots} rows in the page`);
+
+    // The page scrolls itself; at its end the last slot is there, with its state.
+    await hub.locator('.runner-pools-page').evaluate((page) => page.scrollTo({ top: page.scrollHeight }));
+    const last = slotRow(hub, `large-${slots - 1}`);
+    await last.waitFor();
+    assert.equal(await last.locator('.slot-state-label').innerText(), 'Disabled');
+    assert.ok(await pods.count() < slots / 2);
+
+    await hub.locator('.runner-pools-page').evaluate((page) => page.scrollTo({ top: 0 }));
+    await hub.locator('.hub-filter input').fill('large-137');
+    assert.deepEqual(await pods.allInnerTexts(), ['large-137']);
+    assert.equal(await slotRow(hub, 'large-137').locator('.slot-state-label').innerText(), 'Busy');
     await page.close();
   });
 

@@ -67,6 +67,12 @@ describe('Runner pools page', () => {
     return row;
   };
   const counter = (root: HTMLElement, key: string) => root.querySelector(`[data-counter="${key}"] .pool-counter-value`)?.textContent;
+  /** Types into the filter box the way React hears it: the native value setter, then an input event. */
+  const typeFilter = (root: HTMLElement, text: string) => {
+    const input = root.querySelector('.hub-filter input') as HTMLInputElement;
+    Object.getOwnPropertyDescriptor(window.HTMLInputElement.prototype, 'value')!.set!.call(input, text);
+    input.dispatchEvent(new window.Event('input', { bubbles: true }));
+  };
 
   it('shows a spinner while the first load is on its way', () => {
     const root = render(new hub.LocalRunnerPoolService(() => new Promise(() => {})));
@@ -103,14 +109,23 @@ describe('Runner pools page', () => {
   it('filters rows by what they show', async () => {
     const root = render(new hub.LocalRunnerPoolService(fixture()));
     await eventually(() => assert.equal(rows(root).length, 5));
-    const input = root.querySelector('.hub-filter input') as HTMLInputElement;
-    const setValue = Object.getOwnPropertyDescriptor(window.HTMLInputElement.prototype, 'value')!.set!;
-    setValue.call(input, 'busy');
-    input.dispatchEvent(new window.Event('input', { bubbles: true }));
+    typeFilter(root, 'busy');
     await eventually(() => assert.deepEqual(rows(root).map((r) => r.querySelector('.slot-pod')?.textContent), ['linux-1']));
-    setValue.call(input, 'nothing-like-this');
-    input.dispatchEvent(new window.Event('input', { bubbles: true }));
+    typeFilter(root, 'nothing-like-this');
     await eventually(() => assert.match(root.textContent ?? '', /No slot matches “nothing-like-this”/));
+  });
+
+  it('renders the first rows of a large pool, not all of them, and the filter reaches any slot', async () => {
+    const data = fixture();
+    const slots = 300;
+    data.agents = Array.from({ length: slots }, (_, ordinal) => agent(ordinal, {}));
+    data.snapshots[0] = { ...data.snapshots[0], replicas: slots, pods: [] };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.equal(rows(root)[0]?.querySelector('.slot-pod')?.textContent, 'linux-0'));
+    assert.ok(rows(root).length < slots / 4, `${rows(root).length} of ${slots} rows in the DOM`);
+    assert.equal(counter(root, 'idle'), String(slots));
+    typeFilter(root, 'linux-287');
+    await eventually(() => assert.deepEqual(rows(root).map((r) => r.querySelector('.slot-pod')?.textContent), ['linux-287']));
   });
 
   it('refreshes on its own and shows what changed', async () => {

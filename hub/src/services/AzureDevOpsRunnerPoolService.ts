@@ -84,20 +84,34 @@ export class AzureDevOpsRunnerPoolService implements RunnerPoolService {
   private readonly client = getClient(RunnerTaskAgentClient);
 
   async load(): Promise<RunnerPoolData> {
-    const [pools, snapshots] = await Promise.all([
-      reading('agentPools', async () => asList(await this.client.getAgentPools()).filter((pool: TaskAgentPool) => !pool.isHosted)),
-      this.snapshots(),
-    ]);
-    const snapshotPools = new Set(snapshots.map((snapshot) => snapshot.poolName.toLowerCase()));
+    // Every read starts as soon as what it depends on is known: snapshots at once, each pool's agents once the pools are
+    // listed, and its queue alongside its agents when a snapshot names the pool (else only once it shows runner agents).
+    const snapshotsRead = this.snapshots();
+    const poolsRead = reading('agentPools', async () => asList(await this.client.getAgentPools()).filter((pool: TaskAgentPool) => !pool.isHosted));
+    const [snapshots, pools] = await Promise.all([snapshotsRead, poolsRead.then((all) => Promise.all(all.map((pool) => this.readPool(pool, snapshotsRead))))]);
+    return {
+      agents: pools.flatMap((pool) => pool.agents),
+      queuedJobsByPool: Object.fromEntries(pools.flatMap((pool) => (pool.queued === undefined ? [] : [[pool.name, pool.queued]]))),
+      snapshots,
+    };
+  }
+
+  /** One pool's runner agents, and its queued jobs when it is a runner pool (undefined otherwise). */
+  private async readPool(pool: TaskAgentPool, snapshotsRead: Promise<PoolSnapshot[]>): Promise<{ name: string; agents: HubAgent[]; queued?: number }> {
+    const name = pool.name.toLowerCase();
     // Only agents that carry the runner's identity capability: the server filters them with a demand.
-    const agentsByPool = await Promise.all(pools.map((pool) => reading('agentPools', async () =>
-      asList(await this.client.getAgents(pool.id, undefined, true, true, true, undefined, [identityVariables.runnerName]))
-        .map((agent) => toHubAgent(pool, agent)))));
-    const agents = agentsByPool.flat();
-    const runnerPools = pools.filter((pool, index) => agentsByPool[index].length > 0 || snapshotPools.has(pool.name.toLowerCase()));
-    const queued = await Promise.all(runnerPools.map((pool) => reading('agentPools', async () =>
-      asList(await this.client.getUnfinishedRequests(pool.id)).filter((request) => request.result == null && !request.assignTime).length)));
-    return { agents, queuedJobsByPool: Object.fromEntries(runnerPools.map((pool, index) => [pool.name, queued[index]])), snapshots };
+    const agentsRead = reading('agentPools', async () =>
+      asList(await this.client.getAgents(pool.id, undefined, true, true, true, undefined, [identityVariables.runnerName])).map((agent) => toHubAgent(pool, agent)));
+    const queuedRead = snapshotsRead.then(async (snapshots) =>
+      snapshots.some((snapshot) => snapshot.poolName.toLowerCase() === name) || (await agentsRead).length > 0 ? this.queued(pool.id) : undefined);
+    const [agents, queued] = await Promise.all([agentsRead, queuedRead]);
+    return { name: pool.name, agents, queued };
+  }
+
+  /** Jobs waiting for an agent: unfinished requests not yet assigned. */
+  private queued(poolId: number): Promise<number> {
+    return reading('agentPools', async () =>
+      asList(await this.client.getUnfinishedRequests(poolId)).filter((request) => request.result == null && !request.assignTime).length);
   }
 
   private snapshots(): Promise<PoolSnapshot[]> {
