@@ -126,6 +126,15 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(deployed.warnings, []);
     assert.equal(deployed.outputs.statefulSetName, 'linux');
     assert.equal(deployed.outputs.replicas, '3');
+    // The hub's view of the pods, published into the extension's data storage with the task's PAT.
+    const document = await fetch(
+      `${world.emulator.orgUrl}/_apis/ExtensionManagement/InstalledExtensions/azure-devops-runner/azure-devops-runner/Data/Scopes/Default/Current/Collections/runner-pools/Documents/${NS}.linux?api-version=7.1-preview.1`,
+      { headers: { authorization: `Basic ${Buffer.from(`:${world.token}`).toString('base64')}` } },
+    );
+    assert.equal(document.status, 200);
+    const snapshot = (await document.json()) as Any;
+    assert.equal(snapshot.publishedBy, 'DeployRunnerPool');
+    assert.deepEqual(snapshot.pods.map((p: Any) => p.name), ['linux-0', 'linux-1', 'linux-2']);
 
     // Watch the pods while the jobs run: none may ever be in back-off.
     const seen = new Set<string>();
