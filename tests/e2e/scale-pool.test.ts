@@ -2,7 +2,7 @@
 // queue, counting only jobs the pool can run, never removing a busy slot, and converging while throttled.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { run } from '../support/docker.js';
 import { kubectl, kubectlJson } from '../support/cluster.js';
 import { runBundledTask } from '../support/run-task.js';
 import { unpackAgent } from '../support/agent-package.js';
@@ -69,12 +69,13 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
   it('counts only queued jobs this pool can run', async () => {
     // Another agent of the pool has a GPU, so the service accepts GPU jobs; our runners cannot take them.
     const dir = await unpackAgent('gpu-agent-');
-    const configured = spawnSync(
-      './config.sh',
+    // Asynchronously: the emulator answering config.sh runs in this very process.
+    const configured = await run(
+      `${dir}/config.sh`,
       ['--unattended', '--url', world.emulator.orgUrl, '--auth', 'pat', '--token', world.token, '--pool', POOL, '--agent', 'gpu-box', '--acceptTeeEula'],
-      { cwd: dir, env: { ...process.env, AGENT_ALLOW_RUNASROOT: '1', gpu: 'yes' }, encoding: 'utf8' },
+      { env: { ...process.env, AGENT_ALLOW_RUNASROOT: '1', gpu: 'yes' }, timeoutMs: 60_000 },
     );
-    assert.equal(configured.status, 0, configured.stderr);
+    assert.equal(configured.code, 0, configured.stderr);
     const jobs = [await queue(), await queue(), await queue(['gpu']), await queue(['gpu']), await queue(['gpu'])];
     const decision = await scale({ mode: 'queue', minReplicas: '0', maxReplicas: '10', dryRun: 'true' });
     assert.equal(decision.result, 'Succeeded', decision.message);
