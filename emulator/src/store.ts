@@ -142,9 +142,16 @@ export class Store {
 
   /** Hands every waiting job, oldest first, to an online, enabled, idle, matching agent. */
   schedule(): void {
+    // Pools with no online, enabled, idle agent are skipped whole: thousands of waiting jobs stay cheap.
+    const full = new Set<number>();
     for (const job of [...this.jobs.values()].sort((a, b) => a.requestId - b.requestId)) {
-      if (job.result !== undefined || job.reservedAgentId !== undefined) continue;
-      const chosen = pickAgent(this.views(job.poolId), job.demands);
+      if (job.result !== undefined || job.reservedAgentId !== undefined || full.has(job.poolId)) continue;
+      const views = this.views(job.poolId);
+      if (!views.some((view) => view.online && view.enabled && !view.busy)) {
+        full.add(job.poolId);
+        continue;
+      }
+      const chosen = pickAgent(views, job.demands);
       if (!chosen) continue;
       const session = this.sessionOf(chosen.id);
       if (!session) continue;
