@@ -93,6 +93,8 @@ async function main() {
     await kubectl(['scale', 'statefulset', 'ours', '-n', NS, '--replicas=0']);
 
     await kubectl(['apply', '-f', '-'], { input: seedManifest(world) });
+    // The service takes jobs for a pool only once an agent that could run them is registered.
+    await world.emulator.admin.waitFor(() => world.emulator.admin.agents(SEED), (agents) => agents.some((a) => a.status === 'online'), 120_000, 'the seed agent online');
     const seed = await gaps(world, SEED, seedJobs);
     console.log(`recycle-seed-gaps-s: ${seed.map((g) => g.toFixed(1)).join(' ')} (${seedJobs} jobs)`);
 
