@@ -86,26 +86,38 @@ export class AzureDevOpsRunnerPoolService implements RunnerPoolService {
   async load(): Promise<RunnerPoolData> {
     // Every read starts as soon as what it depends on is known: snapshots at once, each pool's agents once the pools are
     // listed, and its queue alongside its agents when a snapshot names the pool (else only once it shows runner agents).
+    // The load answers without waiting for the queues: they are by far the largest answers.
     const snapshotsRead = this.snapshots();
     const poolsRead = reading('agentPools', async () => asList(await this.client.getAgentPools()).filter((pool: TaskAgentPool) => !pool.isHosted));
     const [snapshots, pools] = await Promise.all([snapshotsRead, poolsRead.then((all) => Promise.all(all.map((pool) => this.readPool(pool, snapshotsRead))))]);
-    return {
-      agents: pools.flatMap((pool) => pool.agents),
-      queuedJobsByPool: Object.fromEntries(pools.flatMap((pool) => (pool.queued === undefined ? [] : [[pool.name, pool.queued]]))),
-      snapshots,
-    };
+    // A snapshot may spell its pool in another case, or name a pool that no longer exists (nothing can queue there).
+    const queuedJobsByPool: Record<string, Promise<number>> = Object.fromEntries(snapshots.map((snapshot) => [snapshot.poolName, Promise.resolve(0)]));
+    for (const { pool, queued } of pools) {
+      if (!queued) continue;
+      queuedJobsByPool[pool.name] = queued;
+      for (const snapshot of snapshots) if (snapshot.poolName.toLowerCase() === pool.name.toLowerCase()) queuedJobsByPool[snapshot.poolName] = queued;
+    }
+    return { agents: pools.flatMap((pool) => pool.agents), queuedJobsByPool, snapshots };
   }
 
-  /** One pool's runner agents, and its queued jobs when it is a runner pool (undefined otherwise). */
-  private async readPool(pool: TaskAgentPool, snapshotsRead: Promise<PoolSnapshot[]>): Promise<{ name: string; agents: HubAgent[]; queued?: number }> {
+  /** One pool's runner agents, and the read of its queued jobs when it is a runner pool. */
+  private async readPool(pool: TaskAgentPool, snapshotsRead: Promise<PoolSnapshot[]>): Promise<{ pool: TaskAgentPool; agents: HubAgent[]; queued?: Promise<number> }> {
     const name = pool.name.toLowerCase();
     // Only agents that carry the runner's identity capability: the server filters them with a demand.
     const agentsRead = reading('agentPools', async () =>
       asList(await this.client.getAgents(pool.id, undefined, true, true, true, undefined, [identityVariables.runnerName])).map((agent) => toHubAgent(pool, agent)));
-    const queuedRead = snapshotsRead.then(async (snapshots) =>
-      snapshots.some((snapshot) => snapshot.poolName.toLowerCase() === name) || (await agentsRead).length > 0 ? this.queued(pool.id) : undefined);
-    const [agents, queued] = await Promise.all([agentsRead, queuedRead]);
-    return { name: pool.name, agents, queued };
+    const named = snapshotsRead.then((snapshots) => snapshots.some((snapshot) => snapshot.poolName.toLowerCase() === name), () => false);
+    let queued: Promise<number> | undefined;
+    const readQueue = () => {
+      if (queued) return;
+      queued = this.queued(pool.id);
+      // When the load fails elsewhere nobody waits for this read: its failure is not an unhandled one.
+      queued.catch(() => undefined);
+    };
+    void named.then((yes) => yes && readQueue());
+    const agents = await agentsRead;
+    if (agents.length > 0 || (await named)) readQueue();
+    return { pool, agents, queued };
   }
 
   /** Jobs waiting for an agent: unfinished requests not yet assigned. */
