@@ -46,7 +46,13 @@ describe('Runner pools hub in Chromium', () => {
   }
 
   const slotRow = (hub: FrameLocator, pod: string) => hub.locator('.bolt-table-row', { has: hub.locator('.slot-pod', { hasText: new RegExp(`^${pod}$`) }) });
-  const counter = (hub: FrameLocator, pool: string, key: string) => hub.locator(`[data-pool="${pool}"] [data-counter="${key}"] .pool-counter-value`).innerText();
+  const counterValue = (hub: FrameLocator, pool: string, key: string) => hub.locator(`[data-pool="${pool}"] [data-counter="${key}"] .pool-counter-value`);
+  const counter = (hub: FrameLocator, pool: string, key: string) => counterValue(hub, pool, key).innerText();
+  /** The queue arrives after the slots: waits until its counter shows a count. */
+  const queueCount = async (hub: FrameLocator, pool: string) => {
+    await counterValue(hub, pool, 'queued').filter({ hasText: /^\d+$/ }).waitFor({ timeout: 10_000 });
+    return counter(hub, pool, 'queued');
+  };
 
   it('shows every slot of the pool with its agent, job, pod and counters, in light and dark themes', async () => {
     await seedRunnerPool(emulator, {
@@ -70,8 +76,9 @@ describe('Runner pools hub in Chromium', () => {
     assert.match(await slotRow(hub, 'linux-4').innerText(), /ContainerCreating[\s\S]*Pending · not ready/);
     assert.match(await slotRow(hub, 'linux-0').innerText(), /node-0[\s\S]*registry\.example\/runner/);
 
-    assert.deepEqual(await Promise.all(['online', 'busy', 'idle', 'offline', 'disabled', 'queued'].map((key) => counter(hub, pool, key))),
-      ['3', '1', '1', '1', '1', '2']);
+    assert.equal(await queueCount(hub, pool), '2');
+    assert.deepEqual(await Promise.all(['online', 'busy', 'idle', 'offline', 'disabled'].map((key) => counter(hub, pool, key))),
+      ['3', '1', '1', '1', '1']);
     assert.match(await hub.locator(`[data-pool="${pool}"] .pool-snapshot`).innerText(), /Pod data from 3 min ago \(ScaleRunnerPool\)/);
 
     // Filtering narrows the rows to what matches.
@@ -90,6 +97,38 @@ describe('Runner pools hub in Chromium', () => {
     assert.equal(await background(), light);
     await page.screenshot({ path: join(repoRoot, 'docs', 'hub.png') });
     await page.close();
+  });
+
+  it('shows the slots while the job requests are still on their way, then fills the queued counter', async () => {
+    const pool = 'azure-pipelines.linux';
+    await emulator.admin.addFault({ path: 'jobrequests', kind: 'latency', delayMs: 5000 });
+    try {
+      const started = Date.now();
+      const { page, hub } = await open(issueUserToken(emulator, readScopes));
+      await slotRow(hub, 'linux-4').waitFor();
+      assert.equal(await counter(hub, pool, 'queued'), '…');
+      assert.equal(await counter(hub, pool, 'online'), '3');
+      assert.ok(Date.now() - started < 5000, `rows shown after ${Date.now() - started} ms, before the queue's 5 s`);
+      assert.equal(await queueCount(hub, pool), '2');
+      await page.close();
+    } finally {
+      await emulator.admin.clearFaults();
+    }
+  });
+
+  it('shows a failed queue read in the queued counter, and the slots as usual', async () => {
+    const pool = 'azure-pipelines.linux';
+    await emulator.admin.addFault({ path: 'jobrequests', kind: 'error', status: 500 });
+    try {
+      const { page, hub } = await open(issueUserToken(emulator, readScopes));
+      await counterValue(hub, pool, 'queued').filter({ hasText: '!' }).waitFor({ timeout: 10_000 });
+      assert.match(await hub.locator(`[data-pool="${pool}"] [data-counter="queued"]`).innerText(), /Not loaded: Azure DevOps answered HTTP 500/);
+      assert.equal(await hub.locator('.hub-error').count(), 0);
+      assert.equal(await slotRow(hub, 'linux-1').locator('.slot-state-label').innerText(), 'Busy');
+      await page.close();
+    } finally {
+      await emulator.admin.clearFaults();
+    }
   });
 
   it('follows the pool live: a refresh shows an agent that went offline', async () => {

@@ -1,7 +1,7 @@
 // The hub's model: runner agents and snapshot pods merged into slots by pod name, with the counters the page shows.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildPoolViews, slotOrdinal, type HubAgent } from '../../tasks/common/src/hub-model.js';
+import { buildPoolViews, slotOrdinal, withQueuedJobs, type HubAgent } from '../../tasks/common/src/hub-model.js';
 import type { PodSummary, PoolSnapshot } from '../../tasks/common/src/model.js';
 
 const now = new Date('2026-11-28T10:00:00Z');
@@ -60,7 +60,7 @@ describe('buildPoolViews', () => {
   });
 
   it('shows a pod whose agent has not registered as starting, and a slot with neither as missing', () => {
-    const [view] = buildPoolViews([], {}, [snapshot([pod('linux-0', { ready: false, waitingReason: 'ContainerCreating' })], 2)], now);
+    const [view] = buildPoolViews([], { 'Linux Private': 0 }, [snapshot([pod('linux-0', { ready: false, waitingReason: 'ContainerCreating' })], 2)], now);
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [['linux-0', 'starting'], ['linux-1', 'missing']]);
     const [crashing] = buildPoolViews([agent('linux-0', { status: 'offline' })], {}, [snapshot([pod('linux-0', { ready: false, waitingReason: 'CrashLoopBackOff' })], 1)], now);
     assert.equal(crashing.slots[0].state, 'failing');
@@ -86,12 +86,22 @@ describe('buildPoolViews', () => {
     assert.equal(view.slots[0].agent?.id, 2);
   });
 
-  it('keeps a pool of zero slots, and sorts pools by pool name', () => {
+  it('keeps a pool of zero slots, and sorts pools by pool name; a queue not known yet is undefined', () => {
     const views = buildPoolViews([], { Zeta: 2 }, [
       snapshot([], 0, { id: 'ci.z', runnerName: 'z', poolName: 'Zeta' }),
       snapshot([], 0, { id: 'ci.a', runnerName: 'a', poolName: 'Alpha' }),
     ], now);
-    assert.deepEqual(views.map((v) => [v.poolName, v.slots.length, v.counters.queued]), [['Alpha', 0, 0], ['Zeta', 0, 2]]);
+    assert.deepEqual(views.map((v) => [v.poolName, v.slots.length, v.counters.queued]), [['Alpha', 0, undefined], ['Zeta', 0, 2]]);
+  });
+
+  it('fills one pool\'s queue when it arrives, keeping every slot list as it was', () => {
+    const views = buildPoolViews([agent('linux-0', {})], {}, [
+      snapshot([], 0, { id: 'ci.z', runnerName: 'z', poolName: 'Zeta' }),
+    ], now);
+    const filled = withQueuedJobs(views, 'Zeta', 7);
+    assert.deepEqual(filled.map((v) => [v.poolName, v.counters.queued]), views.map((v) => [v.poolName, v.poolName === 'Zeta' ? 7 : undefined]));
+    assert.ok(filled.every((v, i) => v.slots === views[i].slots));
+    assert.equal(views.find((v) => v.poolName === 'Zeta')?.counters.queued, undefined);
   });
 
   it('never reports a negative snapshot age (clock skew)', () => {

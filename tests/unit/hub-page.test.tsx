@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HubAgent } from '../../tasks/common/src/hub-model.js';
 import type { PoolSnapshot } from '../../tasks/common/src/model.js';
-import type { RunnerPoolData } from '../../hub/src/services/RunnerPoolService.js';
+import type { LocalPoolData } from '../../hub/src/services/LocalRunnerPoolService.js';
 import { closeDom, eventually, loadHub, type Harness } from '../support/hub-dom.js';
 
 const now = new Date('2026-11-28T10:00:00Z');
@@ -16,7 +16,7 @@ const agent = (ordinal: number, overrides: Partial<HubAgent>): HubAgent => ({
   capabilities: identity(`linux-${ordinal}`), statusChangedOn: '2026-11-28T09:50:00Z', ...overrides,
 });
 
-function fixture(): RunnerPoolData {
+function fixture(): LocalPoolData {
   const snapshot: PoolSnapshot = {
     id: 'ci.linux', runnerName: 'linux', namespace: 'ci', poolName: 'Linux Private', organizationUrl: 'https://dev.azure.com/contoso',
     publishedAt: '2026-11-28T09:57:00Z', publishedBy: 'ScaleRunnerPool', replicas: 5,
@@ -98,12 +98,35 @@ describe('Runner pools page', () => {
 
   it('counts agents online, busy, idle, offline and disabled, and the pool\'s queued jobs; names the snapshot\'s age', async () => {
     const root = render(new hub.LocalRunnerPoolService(fixture()));
-    await eventually(() => assert.equal(counter(root, 'online'), '3'));
-    assert.deepEqual(['busy', 'idle', 'offline', 'disabled', 'queued'].map((key) => counter(root, key)), ['1', '1', '1', '1', '2']);
+    await eventually(() => assert.equal(counter(root, 'queued'), '2'));
+    assert.deepEqual(['online', 'busy', 'idle', 'offline', 'disabled'].map((key) => counter(root, key)), ['3', '1', '1', '1', '1']);
     assert.match(root.textContent ?? '', /Pod data from 3 min ago \(ScaleRunnerPool\)/);
     assert.match(root.textContent ?? '', /1 busy \+ 2 queued \+ 1 standby = 5 replicas/);
     const poolLink = root.querySelector('.pool-name a') as HTMLAnchorElement;
     assert.equal(poolLink.href, 'https://dev.azure.com/contoso/_settings/agentpools?poolId=3&view=agents');
+  });
+
+  it('shows the slots before the queue arrives, "…" in its counter meanwhile, then the count', async () => {
+    let answer!: (count: number) => void;
+    const data = fixture();
+    data.queuedJobsByPool = { 'Linux Private': new Promise<number>((resolve) => { answer = resolve; }) };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.equal(rows(root).length, 5));
+    assert.equal(counter(root, 'queued'), '…');
+    assert.equal(counter(root, 'online'), '3');
+    answer(6);
+    await eventually(() => assert.equal(counter(root, 'queued'), '6'));
+    assert.equal(rows(root).length, 5);
+  });
+
+  it('shows a failed queue read in its counter, not as a page error', async () => {
+    const data = fixture();
+    data.queuedJobsByPool = { 'Linux Private': new hub.RunnerPoolError('agentPools', 500, 'TF400898: An internal error occurred.') };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.equal(counter(root, 'queued'), '!'));
+    assert.match(root.querySelector('[data-counter="queued"]')?.textContent ?? '', /Not loaded: Azure DevOps answered HTTP 500/);
+    assert.equal(root.querySelector('.hub-error'), null);
+    assert.equal(rows(root).length, 5);
   });
 
   it('filters rows by what they show', async () => {
@@ -159,7 +182,7 @@ describe('Runner pools page', () => {
     data.snapshots[0] = { ...data.snapshots[0], replicas: 0, pods: [], lastDecision: undefined };
     const root = render(new hub.LocalRunnerPoolService(data));
     await eventually(() => assert.match(root.querySelector('.pool-empty')?.textContent ?? '', /has no slots.*ScaleRunnerPool adds pods/));
-    assert.equal(counter(root, 'queued'), '2');
+    await eventually(() => assert.equal(counter(root, 'queued'), '2'));
     assert.equal(rows(root).length, 0);
   });
 

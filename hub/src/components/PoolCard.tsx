@@ -3,6 +3,7 @@ import * as React from 'react';
 import { Card } from 'azure-devops-ui/Card.js';
 import { Link } from 'azure-devops-ui/Link.js';
 import type { PoolCounters, PoolView, SlotView } from '../../../tasks/common/src/hub-model.js';
+import { describeLoadError } from '../services/RunnerPoolService.js';
 import { formatDuration, stateLabels } from './format.js';
 import { SlotTable } from './SlotTable.js';
 
@@ -13,13 +14,27 @@ const counterLabels: Array<[keyof PoolCounters, string]> = [
 /** Snapshots older than this are flagged: no task has run for a while, so pod data may be out of date. */
 const staleAfterMs = 60 * 60_000;
 
-export function Counters(props: { counters: PoolCounters }): JSX.Element {
+/** A counter's number; the queue arrives after the rest, so it may still be loading or have failed. */
+function CounterValue(props: { value: number | undefined; error?: unknown }): JSX.Element {
+  if (props.error !== undefined) {
+    const { title, detail } = describeLoadError(props.error);
+    return <span className="pool-counter-value pool-counter-failed title-m" title={`${title}: ${detail}`}>!</span>;
+  }
+  if (props.value === undefined) return <span className="pool-counter-value pool-counter-loading title-m" aria-label="loading">…</span>;
+  return <span className="pool-counter-value title-m">{props.value}</span>;
+}
+
+export function Counters(props: { counters: PoolCounters; queueError?: unknown }): JSX.Element {
+  const { counters, queueError } = props;
   return (
     <div className="pool-counters flex-row flex-wrap" role="list" aria-label="Pool counters">
       {counterLabels.map(([key, label]) => (
         <div key={key} className={`pool-counter pool-counter-${key}`} role="listitem" data-counter={key}>
-          <span className="pool-counter-value title-m">{props.counters[key]}</span>
+          <CounterValue value={counters[key]} error={key === 'queued' ? queueError : undefined} />
           <span className="pool-counter-label secondary-text">{label}</span>
+          {key === 'queued' && queueError !== undefined && (
+            <span className="pool-counter-error secondary-text">Not loaded: {describeLoadError(queueError).title}</span>
+          )}
         </div>
       ))}
     </div>
@@ -48,8 +63,8 @@ export function matchesFilter(slot: SlotView, filter: string): boolean {
   return filter.toLowerCase().split(/\s+/).filter(Boolean).every((word) => text.includes(word));
 }
 
-export function PoolCard(props: { view: PoolView; filter: string; now: Date; organizationUrl?: string }): JSX.Element {
-  const { view, filter, now, organizationUrl } = props;
+export function PoolCard(props: { view: PoolView; queueError?: unknown; filter: string; now: Date; organizationUrl?: string }): JSX.Element {
+  const { view, queueError, filter, now, organizationUrl } = props;
   const slots = React.useMemo(() => view.slots.filter((slot) => matchesFilter(slot, filter)), [view.slots, filter]);
   const poolLink = organizationUrl && view.poolId !== undefined ? `${organizationUrl}/_settings/agentpools?poolId=${view.poolId}&view=agents` : undefined;
   return (
@@ -67,7 +82,7 @@ export function PoolCard(props: { view: PoolView; filter: string; now: Date; org
       contentProps={{ contentPadding: false }}
     >
       <div className="pool-body flex-column flex-grow" data-pool={view.key}>
-        <Counters counters={view.counters} />
+        <Counters counters={view.counters} queueError={queueError} />
         <SnapshotLine view={view} />
         {view.slots.length === 0 ? (
           <div className="pool-empty">

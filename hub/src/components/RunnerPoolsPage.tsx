@@ -5,7 +5,7 @@ import { MessageCard, MessageCardSeverity } from 'azure-devops-ui/MessageCard.js
 import { Page } from 'azure-devops-ui/Page.js';
 import { Spinner, SpinnerSize } from 'azure-devops-ui/Spinner.js';
 import { TextField } from 'azure-devops-ui/TextField.js';
-import { buildPoolViews, type PoolView } from '../../../tasks/common/src/hub-model.js';
+import { buildPoolViews, withQueuedJobs, type PoolView } from '../../../tasks/common/src/hub-model.js';
 import { describeLoadError, type RunnerPoolService } from '../services/RunnerPoolService.js';
 import { PoolCard } from './PoolCard.js';
 
@@ -23,7 +23,7 @@ export interface RunnerPoolsPageProps {
 type LoadState =
   | { phase: 'loading' }
   | { phase: 'failed'; error: unknown }
-  | { phase: 'loaded'; views: PoolView[]; at: Date; refreshError?: unknown };
+  | { phase: 'loaded'; views: PoolView[]; at: Date; refreshError?: unknown; queueErrors: Record<string, unknown> };
 
 export function RunnerPoolsPage(props: RunnerPoolsPageProps): JSX.Element {
   const { service, refreshMs = 15_000, organizationUrl, clock = () => new Date(), onFirstLoad } = props;
@@ -32,13 +32,32 @@ export function RunnerPoolsPage(props: RunnerPoolsPageProps): JSX.Element {
   const firstLoad = React.useRef(onFirstLoad);
   const clockRef = React.useRef(clock);
   clockRef.current = clock;
+  /** Counts from the previous load's queues: a refresh shows them until its own arrive, rather than "…" again. */
+  const knownQueues = React.useRef<Record<string, number>>({});
+  /** Bumped by each load that renders, so the queues of a load already replaced are ignored. */
+  const rendered = React.useRef(0);
 
   const load = React.useCallback(async () => {
     try {
       const data = await service.load();
       const at = clockRef.current();
-      setState({ phase: 'loaded', views: buildPoolViews(data.agents, data.queuedJobsByPool, data.snapshots, at), at });
+      const generation = ++rendered.current;
+      const known = Object.fromEntries(Object.keys(data.queuedJobsByPool).flatMap((pool) =>
+        knownQueues.current[pool] === undefined ? [] : [[pool, knownQueues.current[pool]]]));
+      knownQueues.current = known;
+      setState({ phase: 'loaded', views: buildPoolViews(data.agents, known, data.snapshots, at), at, queueErrors: {} });
       firstLoad.current?.(true);
+      // Each pool's queued counter fills when its job requests arrive; a failed read shows in that counter only.
+      for (const [pool, queued] of Object.entries(data.queuedJobsByPool)) {
+        queued.then((count) => {
+          if (generation !== rendered.current) return;
+          knownQueues.current = { ...knownQueues.current, [pool]: count };
+          setState((previous) => (previous.phase === 'loaded' ? { ...previous, views: withQueuedJobs(previous.views, pool, count) } : previous));
+        }, (error: unknown) => {
+          if (generation !== rendered.current) return;
+          setState((previous) => (previous.phase === 'loaded' ? { ...previous, queueErrors: { ...previous.queueErrors, [pool]: error } } : previous));
+        });
+      }
     } catch (error) {
       // After a good load, keep showing it and say the refresh failed; before, the error is the page.
       setState((previous) => (previous.phase === 'loaded' ? { ...previous, refreshError: error } : { phase: 'failed', error }));
@@ -111,7 +130,7 @@ export function RunnerPoolsPage(props: RunnerPoolsPageProps): JSX.Element {
             placeholder="Filter by pod, state, node, image or job" prefixIconProps={{ iconName: 'Filter' }} ariaLabel="Filter slots" />
           <span className="hub-updated secondary-text margin-left-16">Updated {state.at.toLocaleTimeString()}</span>
         </div>
-        {state.views.map((view) => <PoolCard key={view.key} view={view} filter={filter} now={state.at} organizationUrl={organizationUrl} />)}
+        {state.views.map((view) => <PoolCard key={view.key} view={view} queueError={state.queueErrors[view.poolName]} filter={filter} now={state.at} organizationUrl={organizationUrl} />)}
       </>
     );
   }

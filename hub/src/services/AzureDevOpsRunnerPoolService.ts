@@ -84,28 +84,27 @@ export class AzureDevOpsRunnerPoolService implements RunnerPoolService {
   private readonly client = getClient(RunnerTaskAgentClient);
 
   async load(): Promise<RunnerPoolData> {
-    // Every read starts as soon as what it depends on is known: snapshots at once, each pool's agents once the pools are
-    // listed, and its queue alongside its agents when a snapshot names the pool (else only once it shows runner agents).
+    // Snapshots and pools are read at once, each pool's agents once the pools are listed. Queues are read only when all
+    // that is in, and the load answers without them: they are by far the largest answers, and downloading and parsing
+    // them alongside would hold back the slot tables.
     const snapshotsRead = this.snapshots();
     const poolsRead = reading('agentPools', async () => asList(await this.client.getAgentPools()).filter((pool: TaskAgentPool) => !pool.isHosted));
-    const [snapshots, pools] = await Promise.all([snapshotsRead, poolsRead.then((all) => Promise.all(all.map((pool) => this.readPool(pool, snapshotsRead))))]);
-    return {
-      agents: pools.flatMap((pool) => pool.agents),
-      queuedJobsByPool: Object.fromEntries(pools.flatMap((pool) => (pool.queued === undefined ? [] : [[pool.name, pool.queued]]))),
-      snapshots,
-    };
+    const [snapshots, pools] = await Promise.all([snapshotsRead, poolsRead.then((all) => Promise.all(all.map(async (pool) => ({ pool, agents: await this.agents(pool) }))))]);
+    // A snapshot may spell its pool in another case, or name a pool that no longer exists (nothing can queue there).
+    const queuedJobsByPool: Record<string, Promise<number>> = Object.fromEntries(snapshots.map((snapshot) => [snapshot.poolName, Promise.resolve(0)]));
+    for (const { pool, agents } of pools) {
+      const named = snapshots.filter((snapshot) => snapshot.poolName.toLowerCase() === pool.name.toLowerCase());
+      if (agents.length === 0 && named.length === 0) continue;
+      const queued = this.queued(pool.id);
+      for (const name of [pool.name, ...named.map((snapshot) => snapshot.poolName)]) queuedJobsByPool[name] = queued;
+    }
+    return { agents: pools.flatMap((pool) => pool.agents), queuedJobsByPool, snapshots };
   }
 
-  /** One pool's runner agents, and its queued jobs when it is a runner pool (undefined otherwise). */
-  private async readPool(pool: TaskAgentPool, snapshotsRead: Promise<PoolSnapshot[]>): Promise<{ name: string; agents: HubAgent[]; queued?: number }> {
-    const name = pool.name.toLowerCase();
-    // Only agents that carry the runner's identity capability: the server filters them with a demand.
-    const agentsRead = reading('agentPools', async () =>
+  /** One pool's runner agents: only those that carry the runner's identity capability (the server filters with a demand). */
+  private agents(pool: TaskAgentPool): Promise<HubAgent[]> {
+    return reading('agentPools', async () =>
       asList(await this.client.getAgents(pool.id, undefined, true, true, true, undefined, [identityVariables.runnerName])).map((agent) => toHubAgent(pool, agent)));
-    const queuedRead = snapshotsRead.then(async (snapshots) =>
-      snapshots.some((snapshot) => snapshot.poolName.toLowerCase() === name) || (await agentsRead).length > 0 ? this.queued(pool.id) : undefined);
-    const [agents, queued] = await Promise.all([agentsRead, queuedRead]);
-    return { name: pool.name, agents, queued };
   }
 
   /** Jobs waiting for an agent: unfinished requests not yet assigned. */

@@ -1,15 +1,22 @@
 // An in-memory RunnerPoolService: the page outside Azure DevOps (component tests, local development) reads what it is given.
 import type { RunnerPoolData, RunnerPoolService } from './RunnerPoolService.js';
 
+/** What a load answers: queues as counts, as errors to fail with, or as promises the caller settles when it likes. */
+export interface LocalPoolData extends Omit<RunnerPoolData, 'queuedJobsByPool'> {
+  queuedJobsByPool: Record<string, number | Error | Promise<number>>;
+}
+
+type Answer = LocalPoolData | Error;
+
 export class LocalRunnerPoolService implements RunnerPoolService {
   /** How many times the page has loaded; tests use it to see refreshes. */
   loads = 0;
 
   /** `next` is data to answer with, an error to fail with, or a function giving either per call. */
-  constructor(private next: RunnerPoolData | Error | (() => RunnerPoolData | Error | Promise<RunnerPoolData>)) {}
+  constructor(private next: Answer | (() => Answer | Promise<Answer>)) {}
 
   /** Changes what the following loads answer. */
-  set(next: RunnerPoolData | Error | (() => RunnerPoolData | Error | Promise<RunnerPoolData>)): void {
+  set(next: Answer | (() => Answer | Promise<Answer>)): void {
     this.next = next;
   }
 
@@ -17,6 +24,14 @@ export class LocalRunnerPoolService implements RunnerPoolService {
     this.loads++;
     const answer = typeof this.next === 'function' ? await this.next() : this.next;
     if (answer instanceof Error) throw answer;
-    return structuredClone(answer);
+    const { agents, snapshots, queuedJobsByPool } = answer;
+    // Like Azure DevOps, every pool named by an agent or a snapshot has a queue; one not given has nothing queued.
+    const pools = [...agents, ...snapshots].map((item) => item.poolName);
+    const queues = { ...Object.fromEntries(pools.map((pool) => [pool, 0])), ...queuedJobsByPool };
+    return {
+      ...structuredClone({ agents, snapshots }),
+      queuedJobsByPool: Object.fromEntries(Object.entries(queues).map(([pool, queued]) =>
+        [pool, queued instanceof Error ? Promise.reject(queued) : Promise.resolve(queued)])),
+    };
   }
 }

@@ -6,8 +6,12 @@ import type { PoolSnapshot } from '../../../tasks/common/src/model.js';
 export interface RunnerPoolData {
   /** Runner agents (those with a RUNNER_NAME capability) of every self-hosted pool, with their current and last job. */
   agents: HubAgent[];
-  /** Jobs waiting for an agent, by Azure DevOps pool name, for the pools that hold runners or snapshots. */
-  queuedJobsByPool: Record<string, number>;
+  /**
+   * Jobs waiting for an agent, by pool name as agents and snapshots spell it, for every pool that holds runners or
+   * snapshots. Still on their way when the rest has arrived: a pool's job requests carry every unfinished job with all
+   * the agents that could take it, many megabytes for a large pool, and only feed a counter.
+   */
+  queuedJobsByPool: Record<string, Promise<number>>;
   /** The PoolSnapshot documents the tasks published. */
   snapshots: PoolSnapshot[];
 }

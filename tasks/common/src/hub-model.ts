@@ -49,8 +49,8 @@ export interface PoolCounters {
   idle: number;
   offline: number;
   disabled: number;
-  /** Jobs of the Azure DevOps pool waiting for an agent (the whole pool, not only this runner's share). */
-  queued: number;
+  /** Jobs of the Azure DevOps pool waiting for an agent (the whole pool, not only this runner's share); undefined until known. */
+  queued: number | undefined;
 }
 
 export interface PoolView {
@@ -117,7 +117,7 @@ function buildSlot(podName: string, ordinal: number, agent: HubAgent | undefined
   };
 }
 
-function countersOf(slots: SlotView[], queued: number): PoolCounters {
+function countersOf(slots: SlotView[], queued: number | undefined): PoolCounters {
   const agents = slots.flatMap((slot) => (slot.agent ? [slot.agent] : []));
   const online = agents.filter((a) => a.status === 'online');
   const busy = online.filter((a) => a.runningJob || a.busyWith !== undefined);
@@ -133,7 +133,8 @@ function countersOf(slots: SlotView[], queued: number): PoolCounters {
 
 /**
  * Groups runner agents (recognised by their RUNNER_NAME capability) and snapshot pods by runner, one slot per pod name,
- * ordered by ordinal; pools sorted by pool name, then runner name. `queuedJobsByPool` is keyed by Azure DevOps pool name.
+ * ordered by ordinal; pools sorted by pool name, then runner name. `queuedJobsByPool` holds the queues known so far, by pool
+ * name as agents and snapshots spell it; a pool missing there has its queued counter undefined.
  */
 export function buildPoolViews(agents: HubAgent[], queuedJobsByPool: Record<string, number>, snapshots: PoolSnapshot[], now: Date): PoolView[] {
   interface Group { key: string; runnerName: string; namespace?: string; poolName: string; poolId?: number; snapshot?: PoolSnapshot; agents: HubAgent[] }
@@ -174,7 +175,6 @@ export function buildPoolViews(agents: HubAgent[], queuedJobsByPool: Record<stri
       .filter((slot): slot is { podName: string; ordinal: number } => slot.ordinal !== undefined)
       .sort((a, b) => a.ordinal - b.ordinal)
       .map(({ podName, ordinal }) => buildSlot(podName, ordinal, byPod.get(podName), pods.get(podName), replicas));
-    const queued = queuedJobsByPool[group.poolName] ?? 0;
     return {
       key: group.key,
       runnerName: group.runnerName,
@@ -189,8 +189,13 @@ export function buildPoolViews(agents: HubAgent[], queuedJobsByPool: Record<stri
         lastDecision: group.snapshot.lastDecision,
       },
       slots,
-      counters: countersOf(slots, queued),
+      counters: countersOf(slots, queuedJobsByPool[group.poolName]),
     };
   });
   return views.sort((a, b) => a.poolName.localeCompare(b.poolName) || a.runnerName.localeCompare(b.runnerName) || a.key.localeCompare(b.key));
+}
+
+/** The views with one Azure DevOps pool's queue now known; every other view, and every slot list, stays as it was. */
+export function withQueuedJobs(views: PoolView[], poolName: string, queued: number): PoolView[] {
+  return views.map((view) => (view.poolName === poolName ? { ...view, counters: { ...view.counters, queued } } : view));
 }
