@@ -1,6 +1,7 @@
 #!/bin/bash
 # Entrypoint of the runner image: registers the agent under its fixed name, runs one job, keeps the credential from jobs.
-# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire.
+# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire,
+# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters).
 # The image starts it as `init -- bash start.sh MODE` from execute-only copies of tini and bash, so neither PID 1
 # nor this shell is dumpable and a job step (same uid) can't read their environment or memory. docker/README.md.
 set -euo pipefail
@@ -28,11 +29,48 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^VSTS_AGENT_IN
 
 mode=${1:-all}
 case $mode in
-  all | register | run | retire) ;;
-  *) fail "unknown mode '$mode' (expected all, register, run or retire)" ;;
+  all | register | run | retire | recycle) ;;
+  *) fail "unknown mode '$mode' (expected all, register, run, retire or recycle)" ;;
 esac
 
 [ "$(id -u)" != 0 ] || fail "running as root: job steps could read the credential; run as the image's user (10001)"
+
+# --- recycle mode -------------------------------------------------------------------------------------------------
+# The agent container (run mode with AZP_RECYCLE_DIR) leaves job-done in the volume it shares with this sidecar. The
+# sidecar alone holds a Kubernetes token, allowed to delete the pool's pods; it deletes its own pod, with the pod's
+# UID as a precondition so that a successor with the same name is never hit, and the StatefulSet makes a fresh pod.
+if [ "$mode" = recycle ]; then
+  recycle_dir=${AZP_RECYCLE_DIR:-}
+  credentials=${AZP_RECYCLE_CREDENTIAL_DIR:-}
+  [ -d "$recycle_dir" ] || fail "AZP_RECYCLE_DIR='$recycle_dir' is not a directory (the volume shared with the agent container)"
+  [ -r "$credentials/token" ] && [ -r "$credentials/ca.crt" ] \
+    || fail "AZP_RECYCLE_CREDENTIAL_DIR='$credentials' holds no readable token and ca.crt (a projected service account token)"
+  [ -n "${RUNNER_POD_NAME:-}" ] && [ -n "${RUNNER_POD_UID:-}" ] && [ -n "${RUNNER_NAMESPACE:-}" ] \
+    || fail "recycle mode needs RUNNER_POD_NAME, RUNNER_POD_UID and RUNNER_NAMESPACE (from the downward API)"
+  api_host=${KUBERNETES_SERVICE_HOST:-}
+  [ -n "$api_host" ] || fail "KUBERNETES_SERVICE_HOST is not set: recycle mode runs in a Kubernetes pod"
+  [[ $api_host != *:* ]] || api_host="[$api_host]"
+  pod_url="https://$api_host:${KUBERNETES_SERVICE_PORT:-443}/api/v1/namespaces/$RUNNER_NAMESPACE/pods/$RUNNER_POD_NAME"
+  trap 'exit 0' TERM INT
+  until [ -e "$recycle_dir/job-done" ]; do sleep 0.5; done
+  log "the agent's job is done: deleting pod $RUNNER_POD_NAME so that the next job gets a fresh one"
+  delay=2
+  while :; do
+    # The token reaches curl on stdin, as a config line: never on a command line.
+    status=$(printf 'header = "Authorization: Bearer %s"\n' "$(<"$credentials/token")" \
+      | curl -sS --config - --cacert "$credentials/ca.crt" -X DELETE -H 'Content-Type: application/json' \
+        --data "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\",\"preconditions\":{\"uid\":\"$RUNNER_POD_UID\"}}" \
+        -o /tmp/recycle-response -w '%{http_code}' "$pod_url") || status=000
+    case $status in
+      200 | 202) log "pod deletion accepted"; break ;;
+      404 | 409) log "the pod is already gone or replaced (HTTP $status)"; break ;;
+    esac
+    echo "start.sh: error: deleting pod $RUNNER_POD_NAME failed (HTTP $status): $(head -c 400 /tmp/recycle-response 2>/dev/null)" >&2
+    sleep "$delay"
+    delay=$((delay < 30 ? delay * 2 : 60))
+  done
+  while :; do sleep 1; done # Kubernetes stops this container with the pod
+fi
 
 # --- settings -----------------------------------------------------------------------------------------------------
 AZP_URL=${AZP_URL:-}
@@ -56,6 +94,10 @@ AZP_CONFIG_DIR=${AZP_CONFIG_DIR:-}
 case $mode in
   register | run) [ -n "$AZP_CONFIG_DIR" ] || fail "AZP_CONFIG_DIR is required in $mode mode: the directory shared by register and run" ;;
 esac
+AZP_RECYCLE_DIR=${AZP_RECYCLE_DIR:-}
+[ -z "$AZP_RECYCLE_DIR" ] || [ "$mode" = run ] || fail "AZP_RECYCLE_DIR is for run mode, next to a recycle sidecar"
+[ -z "$AZP_RECYCLE_DIR" ] || { [ -d "$AZP_RECYCLE_DIR" ] && [ -w "$AZP_RECYCLE_DIR" ]; } \
+  || fail "AZP_RECYCLE_DIR='$AZP_RECYCLE_DIR' is not a writable directory (the volume shared with the recycle sidecar)"
 if [ -n "$AZP_CONFIG_DIR" ]; then
   [ -d "$AZP_CONFIG_DIR" ] && [ -w "$AZP_CONFIG_DIR" ] || [ "$mode" = run ] \
     || fail "AZP_CONFIG_DIR='$AZP_CONFIG_DIR' is not a writable directory"
@@ -268,6 +310,13 @@ case $mode in
       remove_registration || rc=1
     fi
     if $stopping; then exit 143; fi
+    if [ -n "$AZP_RECYCLE_DIR" ] && [ "$rc" = 0 ]; then
+      # Exiting would restart the agent in this same pod: the sidecar deletes the pod instead.
+      : >"$AZP_RECYCLE_DIR/job-done"
+      log "job done: waiting for the recycle sidecar to replace this pod"
+      until $stopping; do run_child sleep 1 || true; done
+      exit 0
+    fi
     exit "$rc"
     ;;
 esac

@@ -24,6 +24,7 @@ void runTask(async (host) => {
     host.setOutput('statefulSetName', result.statefulSetName);
     host.setOutput('replicas', String(result.replicas));
     if (result.manifestPath) host.setOutput('manifestPath', result.manifestPath);
+    host.setOutput('podRecycling', result.podRecycling);
   } finally {
     session.close();
   }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts and stops a real single-node Kubernetes (etcd, control plane, containerd, kubelet, local registry) for e2e tests.
-# Usage: cluster.sh build|up|down|status|env|push <buildah-image> <repo:tag>|buildah <args...>
+# Usage: cluster.sh build|up|down|status|env|legacy|push <buildah-image> <repo:tag>|buildah <args...>
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
@@ -219,6 +219,32 @@ cmd_up() {
   print_usage
 }
 
+# A second API server on the same etcd, started on demand (`cluster.sh legacy`). It plays an older cluster: the
+# container restart rules are off (as on Kubernetes 1.30-1.34, where the server drops those fields), and it enforces
+# RBAC. It listens on the kubernetes Service's address (10.96.0.1:443, added to the node's host-side link), so it is
+# also the API server that pods reach through KUBERNETES_SERVICE_HOST, as in-cluster clients do on a real cluster.
+LEGACY_IP=10.96.0.1
+cmd_legacy() {
+  alive kube-apiserver || { log "the cluster is not running: cluster.sh up first"; exit 1; }
+  if ! alive legacy-apiserver; then
+    local P=$S/pki
+    ip addr replace "$LEGACY_IP/32" dev adr-node-h
+    start legacy-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+      --bind-address=$LEGACY_IP --secure-port=443 --advertise-address=$LEGACY_IP --endpoint-reconciler-type=none \
+      --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
+      --token-auth-file="$P/tokens.csv" --authorization-mode=RBAC --allow-privileged=true \
+      --feature-gates=ContainerRestartRules=false,RestartAllContainersOnContainerExits=false \
+      --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+      --service-account-key-file="$P/sa.key" --service-account-signing-key-file="$P/sa.key" \
+      --service-cluster-ip-range=10.96.0.0/24 --kubelet-preferred-address-types=InternalIP --profiling=false
+    sed "s#https://127.0.0.1:6443#https://$LEGACY_IP:443#" "$ADMIN" >"$S/legacy.kubeconfig"
+    chmod 600 "$S/legacy.kubeconfig"
+  fi
+  wait_for legacy-apiserver 60 legacy-apiserver "$KUBECTL" --kubeconfig "$S/legacy.kubeconfig" get --raw /readyz
+  log "legacy: API server without container restart rules, with RBAC, on https://$LEGACY_IP:443"
+  echo "LEGACY_KUBECONFIG=$S/legacy.kubeconfig"
+}
+
 print_usage() {
   log "up: node $NODE_NAME Ready, registry on $REGISTRY_ADDR"
   log "use: export KUBECONFIG=$ADMIN; $KUBECTL get nodes"
@@ -289,7 +315,7 @@ cmd_down() {
   stop containerd
   kill_our_shims
   local c
-  for c in kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop "$c"; done
+  for c in kube-scheduler kube-controller-manager legacy-apiserver kube-apiserver etcd registry; do stop "$c"; done
   unmount_under "$S/|$RUN_DIR/|/var/lib/kubelet/"
   ip link del adr-cni0 2>/dev/null || true
   ip link del adr-node-h 2>/dev/null || true
@@ -333,7 +359,7 @@ cmd_push() {
 }
 
 # One `up` or `down` at a time (e2e files, the benchmark and CI may call them back to back).
-if [ "${1:-}" = up ] || [ "${1:-}" = down ]; then
+if [ "${1:-}" = up ] || [ "${1:-}" = down ] || [ "${1:-}" = legacy ]; then
   mkdir -p "$ADR_CACHE"
   exec 8>"$ADR_CACHE/.cluster.lock"
   flock 8
@@ -345,7 +371,8 @@ case ${1:-} in
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  legacy) cmd_legacy ;;
   push) shift; cmd_push "$@" ;;
   buildah) shift; exec buildah "${BUILDAH_OPTS[@]}" "$@" ;;
-  *) echo "usage: $0 build|up|down|status|env|push <buildah-image> [<registry>/]<name:tag>|buildah <args...>" >&2; exit 2 ;;
+  *) echo "usage: $0 build|up|down|status|env|legacy|push <buildah-image> [<registry>/]<name:tag>|buildah <args...>" >&2; exit 2 ;;
 esac

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { kubectl, kubectlJson } from '../support/cluster.js';
 import { runBundledTask } from '../support/run-task.js';
 import { createNamespace, deleteNamespace, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
-import type { AdminJob } from '../support/emulator.js';
+import { finished as finishedJobs, probeField as field, queueProbes, watchPodTrouble } from '../support/pool-jobs.js';
 
 const POOL = 'Linux Private';
 const NS = 'adr-deploy-e2e';
@@ -38,45 +38,8 @@ function deploy(inputs: Record<string, string>) {
   );
 }
 
-/**
- * A job that reports its pod, looks for what earlier jobs left and for any credential, then leaves a marker.
- * The PAT is only in the script base64-encoded, so finding the script itself does not count as a leak.
- */
-function probeScript(seconds = 0): string {
-  const encoded = Buffer.from(world.token).toString('base64');
-  return [
-    'echo "pod-uid=$RUNNER_POD_UID image=$RUNNER_IMAGE"',
-    'ls "$AGENT_WORKFOLDER"/marker-* >/dev/null 2>&1 && echo "FOUND-EARLIER-MARKER"',
-    'touch "$AGENT_WORKFOLDER/marker-$RUNNER_POD_UID"',
-    `secret=$(echo ${encoded} | base64 -d)`,
-    'env | grep -qF "$secret" && echo "LEAK-ENV"',
-    'for f in /proc/[0-9]*/environ; do grep -qaF "$secret" "$f" 2>/dev/null && echo "LEAK-PROC $f"; done',
-    'grep -rqaF "$secret" /azp "$HOME" /tmp 2>/dev/null && echo "LEAK-FILE"',
-    'ls /var/run/secrets/kubernetes.io/serviceaccount/token >/dev/null 2>&1 && echo "KUBERNETES-TOKEN"',
-    ...(seconds > 0 ? [`sleep ${seconds}`] : []),
-    'echo done-probe',
-  ].join('\n');
-}
-
-async function queue(count: number, seconds = 0): Promise<number[]> {
-  const ids: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const job = (await world.emulator.admin.queueJob({ pool: POOL, name: `probe-${i}`, script: probeScript(seconds) })) as AdminJob;
-    ids.push(job.requestId);
-  }
-  return ids;
-}
-
-async function finished(ids: number[], timeoutMs: number): Promise<Array<{ job: AdminJob; log: string }>> {
-  const results = [];
-  for (const id of ids) {
-    const job = await world.emulator.admin.waitForJob(id, timeoutMs);
-    results.push({ job, log: await world.emulator.admin.jobLog(id) });
-  }
-  return results;
-}
-
-const field = (log: string, name: string) => new RegExp(`${name}=(\\S+)`).exec(log)?.[1];
+const queue = (count: number, seconds = 0) => queueProbes(world, POOL, count, seconds);
+const finished = (ids: number[], timeoutMs: number) => finishedJobs(world, ids, timeoutMs);
 
 describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
   before(async () => {
@@ -137,23 +100,9 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(snapshot.pods.map((p: Any) => p.name), ['linux-0', 'linux-1', 'linux-2']);
 
     // Watch the pods while the jobs run: none may ever be in back-off.
-    const seen = new Set<string>();
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const pods = await kubectlJson<Any>(['get', 'pods', '-n', NS]);
-        for (const pod of pods.items) {
-          for (const status of [...(pod.status.containerStatuses ?? []), ...(pod.status.initContainerStatuses ?? [])]) {
-            if (status.state?.waiting?.reason) seen.add(status.state.waiting.reason);
-            if (status.restartCount > 0) seen.add(`restarted:${pod.metadata.name}/${status.name}`);
-          }
-        }
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
-    })();
+    const trouble = watchPodTrouble(NS);
     const results = await finished(await queue(30), 10 * 60_000);
-    watching = false;
-    await watcher;
+    const seen = await trouble.stop();
 
     for (const { job, log } of results) {
       assert.equal(job.result, 'succeeded', log);

@@ -81,6 +81,19 @@ export function cluster(): Promise<Cluster> {
   return shared;
 }
 
+/**
+ * The local cluster's second API server (`cluster.sh legacy`): container restart rules off, as on Kubernetes
+ * 1.30-1.34, and RBAC enforced. Pods reach it as the kubernetes Service. Returns its admin kubeconfig's path.
+ */
+export async function legacyApiServer(): Promise<string> {
+  const c = await cluster();
+  if (!c.local) throw new Error('the legacy API server exists only on the local test cluster');
+  const printed = parseEnv(await run(clusterScript, ['legacy'], { timeoutMs: 120_000 }));
+  const kubeconfig = printed.get('LEGACY_KUBECONFIG');
+  if (!kubeconfig) throw new Error('cluster.sh legacy printed no LEGACY_KUBECONFIG');
+  return kubeconfig;
+}
+
 /** Runs kubectl against the test cluster and returns its stdout. */
 export async function kubectl(args: readonly string[], options: RunOptions = {}): Promise<string> {
   const c = await cluster();

@@ -21,6 +21,7 @@ const spec: RunnerPoolSpec = {
   tolerations: [],
   env: { TOOL_HOME: '/opt/tool' },
   dockerMode: 'none',
+  podRecycling: 'restartRules',
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -41,6 +42,30 @@ describe('runner pool manifests', () => {
     assert.equal(agent.name, 'agent');
     assert.equal(agent.restartPolicy, 'Never');
     assert.deepEqual(agent.restartPolicyRules, [{ action: 'Restart', exitCodes: { operator: 'NotIn', values: [0] } }]);
+  });
+
+  it('with the recycle sidecar, only the sidecar holds a Kubernetes token, allowed to delete the pool\'s pods', () => {
+    const recycling = { ...spec, podRecycling: 'sidecar' as const };
+    const pod = podSpec(recycling);
+    const agent = pod.containers[0];
+    assert.equal(agent.restartPolicy, undefined, 'the agent waits for the sidecar instead of exiting');
+    assert.equal(agent.restartPolicyRules, undefined);
+    assert.ok(agent.env.some((e: Any) => e.name === 'AZP_RECYCLE_DIR'));
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.serviceAccountName, 'linux-recycler');
+    const tokenVolume = pod.volumes.find((v: Any) => v.projected?.sources.some((s: Any) => s.serviceAccountToken));
+    const sidecar = pod.initContainers.find((c: Any) => c.name === 'recycle');
+    assert.equal(sidecar.restartPolicy, 'Always');
+    assert.deepEqual(sidecar.args, ['recycle']);
+    const mountsToken = (c: Any) => (c.volumeMounts ?? []).some((m: Any) => m.name === tokenVolume.name);
+    assert.deepEqual([...pod.initContainers, ...pod.containers].filter(mountsToken).map((c: Any) => c.name), ['recycle']);
+    const objects = renderRunnerPool(recycling);
+    assert.deepEqual(objects.map((o) => o.kind), ['Secret', 'ServiceAccount', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'StatefulSet']);
+    const role = objects.find((o) => o.kind === 'Role') as Any;
+    assert.deepEqual(role.rules.map((r: Any) => [r.resources, r.verbs]), [[['pods'], ['delete']]]);
+    assert.equal(role.rules[0].resourceNames[0], 'linux-0');
+    assert.ok(role.rules[0].resourceNames.every((n: string) => /^linux-\d+$/.test(n)));
+    assert.equal((objects.find((o) => o.kind === 'ServiceAccount') as Any).automountServiceAccountToken, false);
   });
 
   it('runs non-root with no Kubernetes token and no credential in the agent container', () => {
@@ -91,7 +116,7 @@ describe('runner pool manifests', () => {
 
   it('writes no secret value into the rendered file, and says how to create the Secret', () => {
     const options = readDeployOptions(new InputReader(new MemoryHost({ kubernetesServiceConnection: 'x', poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'pat-value-123' })));
-    const text = manifestFile(options);
+    const text = manifestFile(options.pool);
     assert.doesNotMatch(text, /pat-value-123/);
     assert.match(text, /create secret generic linux-registration/);
     const docs = loadAll(text) as Any[];

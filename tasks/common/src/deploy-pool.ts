@@ -1,10 +1,10 @@
 // DeployRunnerPool: from validated inputs to the pool's specification.
 import type { InputReader } from './inputs.js';
 import { readClusterTarget, type ClusterTarget } from './connection-inputs.js';
-import type { AgentCredential, DockerMode, RunnerPoolSpec, Toleration } from './model.js';
+import { maxReplicas, type AgentCredential, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
 import type { TaskHost } from './host.js';
 import { KubeApiError, type KubeClient, type KubeObject } from './kube/client.js';
-import { poolLabels, renderRegistrationSecret, renderRunnerPool, selectorKeys } from './manifests.js';
+import { poolLabels, renderRecycleAccess, renderRegistrationSecret, renderRunnerPool, selectorKeys } from './manifests.js';
 import { podTable, summarizePod, type PodSummary } from './pod-status.js';
 import { dump } from 'js-yaml';
 import type { AdoClient } from './ado/client.js';
@@ -15,14 +15,14 @@ export type DeployAction = 'apply' | 'render';
 export interface DeployOptions {
   target: ClusterTarget;
   action: DeployAction;
+  /** `auto`: restart rules where the cluster keeps them, else the recycle sidecar. */
+  podRecycling: PodRecycling | 'auto';
+  /** With `auto`, the pool is rendered with restart rules until the cluster has been asked. */
   pool: RunnerPoolSpec;
   /** Where `render` writes the manifests (and `apply` a copy of what it applied). */
   manifestPath?: string;
   rolloutTimeoutSeconds: number;
 }
-
-// The largest pool we accept; a guard against typos such as 1000 for 10.
-export const maxReplicas = 500;
 
 /** A StatefulSet name derived from the Azure DevOps pool name when none is given. */
 export function defaultRunnerName(poolName: string): string {
@@ -81,6 +81,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   const action = inputs.choice('action', ['apply', 'render'] as const, 'apply');
   const poolName = inputs.required('poolName');
   const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind'], 'none');
+  const podRecycling = inputs.choice<PodRecycling | 'auto'>('podRecycling', ['auto', 'restartRules', 'sidecar'], 'auto');
   const pool: RunnerPoolSpec = {
     namespace: target.namespace,
     poolName,
@@ -100,6 +101,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     tolerations: readTolerations(inputs),
     env: inputs.keyValues('env'),
     dockerMode,
+    podRecycling: podRecycling === 'sidecar' ? 'sidecar' : 'restartRules',
     dockerSocketGroupId: dockerMode === 'hostSocket' ? inputs.integer('dockerSocketGroupId', { min: 0, max: 2 ** 31 - 1 }, 999) : undefined,
     workVolumeSize: inputs.quantity('workVolumeSize'),
   };
@@ -109,6 +111,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   const options: DeployOptions = {
     target,
     action,
+    podRecycling,
     pool,
     manifestPath: action === 'render' ? inputs.required('manifestPath') : inputs.optional('manifestPath'),
     rolloutTimeoutSeconds: inputs.integer('rolloutStatusTimeout', { min: 0, max: 86400 }, 600),
@@ -134,18 +137,23 @@ export interface DeployResult {
   statefulSetName: string;
   replicas: number;
   manifestPath?: string;
+  podRecycling: PodRecycling;
   pods: PodSummary[];
 }
 
 /** The manifests as a multi-document YAML file, without the Secret: its values must never reach a file or a log. */
-export function manifestFile(options: DeployOptions): string {
-  const secret = renderRegistrationSecret(options.pool);
-  const objects = renderRunnerPool(options.pool).filter((o) => o.kind !== 'Secret');
+export function manifestFile(pool: RunnerPoolSpec): string {
+  const secret = renderRegistrationSecret(pool);
+  const objects = renderRunnerPool(pool).filter((o) => o.kind !== 'Secret');
   const header = secret
     ? `# The agents read their registration credential from the Secret '${secret.metadata.name}', which is not written here.\n` +
-      `# Create it yourself, e.g.: kubectl -n ${options.pool.namespace} create secret generic ${secret.metadata.name} --from-literal=token=<PAT>\n`
+      `# Create it yourself, e.g.: kubectl -n ${pool.namespace} create secret generic ${secret.metadata.name} --from-literal=token=<PAT>\n`
     : '';
-  return header + objects.map((o) => `---\n${dump(o, { noRefs: true, lineWidth: -1 })}`).join('');
+  const recycling = pool.podRecycling === 'restartRules'
+    ? '# Every job gets a fresh pod through container restart rules (Kubernetes >= 1.35); for older clusters render with\n' +
+      '# podRecycling: sidecar (docs/fresh-pod-per-job.md).\n'
+    : '';
+  return header + recycling + objects.map((o) => `---\n${dump(o, { noRefs: true, lineWidth: -1 })}`).join('');
 }
 
 function describeApiError(error: unknown, options: DeployOptions): Error {
@@ -171,36 +179,22 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   } else if (pool.dockerMode === 'dind') {
     host.warning('dockerMode dind runs a privileged Docker sidecar in every runner pod; jobs can use it to gain root on the node.');
   }
-  const manifests = manifestFile(options);
-  if (options.manifestPath) services.writeFile(options.manifestPath, manifests);
   if (options.action === 'render') {
+    if (options.manifestPath) services.writeFile(options.manifestPath, manifestFile(pool));
     host.info(`Rendered the manifests of runner pool '${pool.runnerName}' to ${options.manifestPath}.`);
-    return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, pods: [] };
+    return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, podRecycling: pool.podRecycling, pods: [] };
   }
 
   const kube = await services.connect();
-  const objects = renderRunnerPool(pool);
-  // A server-side dry run of everything first: a missing namespace, a missing permission or an invalid field stops
-  // the task before any object changes.
-  let stored: KubeObject[];
-  try {
-    stored = [];
-    for (const object of objects) stored.push(await kube.apply(object, { fieldManager, dryRun: true }));
-  } catch (error) {
-    throw describeApiError(error, options);
-  }
-  const statefulSet = stored.find((o) => o.kind === 'StatefulSet')!;
-  if (!keepsRestartRules(statefulSet)) {
-    host.warning(
-      'This cluster dropped the container restart rules (Kubernetes < 1.35, or the ContainerRestartRules feature is off): ' +
-        'an agent that finishes its job is restarted in the same pod with growing back-off instead of getting a fresh pod.',
-    );
-  }
+  const { objects, recycling } = await dryRun(kube, options, host);
+  const applied = { ...pool, podRecycling: recycling };
+  if (options.manifestPath) services.writeFile(options.manifestPath, manifestFile(applied));
   try {
     for (const object of objects) {
       await kube.apply(object, { fieldManager });
       host.info(`Applied ${object.kind} ${pool.namespace}/${object.metadata.name}.`);
     }
+    if (recycling === 'restartRules') await removeRecycleAccess(kube, applied);
   } catch (error) {
     throw describeApiError(error, options);
   }
@@ -210,7 +204,42 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
     await services.ado.publishSnapshot(buildSnapshot(pool, pods, 'DeployRunnerPool', services.now()));
   }
   host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${pool.poolName})\n\n${podTable(pods)}\n`);
-  return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, pods };
+  return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, podRecycling: recycling, pods };
+}
+
+/**
+ * A server-side dry run of every object first: a missing namespace, a missing permission or an invalid field stops
+ * the task before any object changes. It also shows whether the cluster keeps the container restart rules, which
+ * decides how pods are recycled.
+ */
+async function dryRun(kube: KubeClient, options: DeployOptions, host: TaskHost): Promise<{ objects: KubeObject[]; recycling: PodRecycling }> {
+  const check = async (pool: RunnerPoolSpec) => {
+    const objects = renderRunnerPool(pool);
+    const stored: KubeObject[] = [];
+    try {
+      for (const object of objects) stored.push(await kube.apply(object, { fieldManager, dryRun: true }));
+    } catch (error) {
+      throw describeApiError(error, options);
+    }
+    return { objects, keepsRules: keepsRestartRules(stored.find((o) => o.kind === 'StatefulSet')!) };
+  };
+  const first = await check(options.pool);
+  if (options.pool.podRecycling === 'sidecar' || first.keepsRules) return { objects: first.objects, recycling: options.pool.podRecycling };
+  const dropped = 'This cluster drops container restart rules (Kubernetes < 1.35, or the ContainerRestartRules feature is off)';
+  if (options.podRecycling === 'restartRules') {
+    throw new Error(`Input 'podRecycling': ${dropped}, so an agent would be restarted in its old pod after each job. Use auto or sidecar.`);
+  }
+  host.info(`${dropped}: a recycle sidecar replaces each pod after its job.`);
+  const sidecar = await check({ ...options.pool, podRecycling: 'sidecar' });
+  return { objects: sidecar.objects, recycling: 'sidecar' };
+}
+
+/** The recycle sidecar's ServiceAccount, Role and RoleBinding, once restart rules do its work (e.g. after an upgrade). */
+async function removeRecycleAccess(kube: KubeClient, pool: RunnerPoolSpec): Promise<void> {
+  for (const object of renderRecycleAccess(pool).reverse()) {
+    const ref = { apiVersion: object.apiVersion, kind: object.kind, namespace: pool.namespace, name: object.metadata.name };
+    if (await kube.get(ref)) await kube.delete(ref);
+  }
 }
 
 /** Polls the pool's pods until `replicas` of them are ready, reporting each change, or fails after the timeout. */

@@ -1,6 +1,6 @@
 // Pool spec → the Kubernetes objects of a runner pool. Pure: the same spec always renders the same objects.
 import type { KubeObject } from './kube/client.js';
-import type { RunnerPoolSpec } from './model.js';
+import { maxReplicas, type RunnerPoolSpec } from './model.js';
 
 /** Labels every object of a pool carries; the selector uses the first two. */
 export function poolLabels(runnerName: string): Record<string, string> {
@@ -37,6 +37,9 @@ export const runnerUid = 10001;
 const configDir = '/azp/config';
 const workDir = '/azp/work';
 const secretDir = '/azp/secret';
+// Sidecar recycling: the agent leaves a file here after its job; the sidecar, alone with the token, deletes the pod.
+const recycleDir = '/azp/recycle';
+const recycleCredentialDir = '/var/run/secrets/azure-devops-runner';
 
 export function registrationSecretName(spec: RunnerPoolSpec): string {
   return spec.credential.kind === 'existingSecret' ? spec.credential.secretName : `${spec.runnerName}-registration`;
@@ -60,6 +63,36 @@ export function renderRegistrationSecret(spec: RunnerPoolSpec): KubeObject | und
 }
 
 const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
+
+/** The ServiceAccount (and Role) of the recycle sidecar. */
+export function recyclerName(spec: RunnerPoolSpec): string {
+  return `${spec.runnerName}-recycler`;
+}
+
+/**
+ * What the recycle sidecar may do: delete the pool's own pods, by name, and nothing else. The ServiceAccount mounts no
+ * token anywhere; the pod asks for a short-lived one in the sidecar's projected volume only.
+ */
+export function renderRecycleAccess(spec: RunnerPoolSpec): KubeObject[] {
+  const metadata = { name: recyclerName(spec), namespace: spec.namespace, labels: poolLabels(spec.runnerName) };
+  const slots = Array.from({ length: maxReplicas }, (_, ordinal) => `${spec.runnerName}-${ordinal}`);
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata, automountServiceAccountToken: false },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata,
+      rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['delete'], resourceNames: slots }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: metadata.name },
+      subjects: [{ kind: 'ServiceAccount', name: metadata.name, namespace: spec.namespace }],
+    },
+  ];
+}
 const dropAll = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
 export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
@@ -95,6 +128,7 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
   };
   const dind = spec.dockerMode === 'dind';
   const hostSocket = spec.dockerMode === 'hostSocket';
+  const sidecar = spec.podRecycling === 'sidecar';
   const agentEnv = [
     ...common,
     fieldEnv(identityVariables.podName, 'metadata.name'),
@@ -104,6 +138,7 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
     { name: identityVariables.image, value: spec.image },
     { name: identityVariables.runnerName, value: spec.runnerName },
     ...(dind ? [{ name: 'DOCKER_HOST', value: 'tcp://127.0.0.1:2375' }] : []),
+    ...(sidecar ? [{ name: 'AZP_RECYCLE_DIR', value: recycleDir }] : []),
     ...Object.entries(spec.env).map(([name, value]) => ({ name, value })),
   ];
   const volumes: object[] = [
@@ -111,6 +146,21 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
     { name: 'work', emptyDir: spec.workVolumeSize ? { sizeLimit: spec.workVolumeSize } : {} },
     { name: 'registration', secret: { secretName: registrationSecretName(spec), defaultMode: 0o440 } },
     ...(hostSocket ? [{ name: 'docker-socket', hostPath: { path: '/var/run/docker.sock', type: 'Socket' } }] : []),
+    ...(sidecar
+      ? [
+          { name: 'recycle', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+          {
+            name: 'recycle-credential',
+            projected: {
+              defaultMode: 0o440,
+              sources: [
+                { serviceAccountToken: { path: 'token', expirationSeconds: 600 } },
+                { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+              ],
+            },
+          },
+        ]
+      : []),
   ];
   const initContainers: object[] = [
     {
@@ -125,6 +175,29 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
       securityContext: dropAll,
     },
   ];
+  if (sidecar) {
+    // A native sidecar, the only container with a Kubernetes credential: when the agent says its job is done, it
+    // deletes this pod (by UID, never a successor) and the StatefulSet creates a fresh one.
+    initContainers.push({
+      name: 'recycle',
+      image: spec.image,
+      args: ['recycle'],
+      restartPolicy: 'Always',
+      env: [
+        fieldEnv(identityVariables.podName, 'metadata.name'),
+        fieldEnv(identityVariables.podUid, 'metadata.uid'),
+        fieldEnv(identityVariables.namespace, 'metadata.namespace'),
+        { name: 'AZP_RECYCLE_DIR', value: recycleDir },
+        { name: 'AZP_RECYCLE_CREDENTIAL_DIR', value: recycleCredentialDir },
+      ],
+      volumeMounts: [
+        { name: 'recycle', mountPath: recycleDir },
+        { name: 'recycle-credential', mountPath: recycleCredentialDir, readOnly: true },
+      ],
+      resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+      securityContext: dropAll,
+    });
+  }
   if (dind) {
     // A native sidecar: it stops when the agent exits, so the pod still completes after one job.
     initContainers.push({
@@ -158,6 +231,7 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
         metadata: { labels, annotations: { [annotations.safeToEvict]: 'false' } },
         spec: {
           automountServiceAccountToken: false,
+          ...(sidecar && { serviceAccountName: recyclerName(spec) }),
           enableServiceLinks: false,
           terminationGracePeriodSeconds: 60,
           securityContext: {
@@ -179,12 +253,16 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
               args: ['run'],
               env: agentEnv,
               // Exit 0 after one job ends the pod, and the StatefulSet creates a fresh one (Kubernetes ≥ 1.35);
-              // any other exit is a broken setup: restart in place with the kubelet's back-off.
-              restartPolicy: 'Never',
-              restartPolicyRules: [{ action: 'Restart', exitCodes: { operator: 'NotIn', values: [0] } }],
+              // any other exit is a broken setup: restart in place with the kubelet's back-off. With the sidecar,
+              // the agent waits for the sidecar to delete the pod instead of exiting.
+              ...(!sidecar && {
+                restartPolicy: 'Never',
+                restartPolicyRules: [{ action: 'Restart', exitCodes: { operator: 'NotIn', values: [0] } }],
+              }),
               volumeMounts: [
                 { name: 'config', mountPath: configDir },
                 { name: 'work', mountPath: workDir },
+                ...(sidecar ? [{ name: 'recycle', mountPath: recycleDir }] : []),
                 ...(hostSocket ? [{ name: 'docker-socket', mountPath: '/var/run/docker.sock' }] : []),
               ],
               ...(Object.keys(resources).length > 0 && { resources }),
@@ -215,5 +293,6 @@ export function renderDisruptionBudget(spec: RunnerPoolSpec): KubeObject {
 /** Every object of the pool, in apply order. */
 export function renderRunnerPool(spec: RunnerPoolSpec): KubeObject[] {
   const secret = renderRegistrationSecret(spec);
-  return [...(secret ? [secret] : []), renderDisruptionBudget(spec), renderStatefulSet(spec)];
+  const access = spec.podRecycling === 'sidecar' ? renderRecycleAccess(spec) : [];
+  return [...(secret ? [secret] : []), ...access, renderDisruptionBudget(spec), renderStatefulSet(spec)];
 }

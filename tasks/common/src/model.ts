@@ -3,6 +3,15 @@
 
 export type DockerMode = 'none' | 'hostSocket' | 'dind';
 
+/**
+ * How a pod is replaced after its one job (docs/fresh-pod-per-job.md): container restart rules (Kubernetes >= 1.35),
+ * or a sidecar that holds the pod's only Kubernetes credential and deletes its own pod (older clusters).
+ */
+export type PodRecycling = 'restartRules' | 'sidecar';
+
+// The largest pool we accept; a guard against typos such as 1000 for 10. The recycle sidecar's Role names each slot.
+export const maxReplicas = 500;
+
 /** How the agent proves itself to Azure DevOps when it registers. */
 export type AgentCredential =
   | { kind: 'pat'; token: string }
@@ -38,6 +47,7 @@ export interface RunnerPoolSpec {
   tolerations: Toleration[];
   env: Record<string, string>;
   dockerMode: DockerMode;
+  podRecycling: PodRecycling;
   /** The node's group that owns /var/run/docker.sock, for `hostSocket`. */
   dockerSocketGroupId?: number;
   workVolumeSize?: string;

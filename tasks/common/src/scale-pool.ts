@@ -1,8 +1,7 @@
 // ScaleRunnerPool: from validated inputs to what the scaler should do.
 import type { InputReader } from './inputs.js';
 import { readClusterTarget, type ClusterTarget } from './connection-inputs.js';
-import { maxReplicas } from './deploy-pool.js';
-import type { AgentInfo, ScaleDecision, ScaleLimits, ScaleMode } from './model.js';
+import { maxReplicas, type AgentInfo, type ScaleDecision, type ScaleLimits, type ScaleMode } from './model.js';
 import type { TaskHost } from './host.js';
 import type { KubeClient } from './kube/client.js';
 import type { AdoClient, JobRequest } from './ado/client.js';

@@ -1,0 +1,115 @@
+// E2E: DeployRunnerPool on a cluster that drops container restart rules, as Kubernetes 1.30-1.34 do (the local
+// cluster's second API server, which also enforces RBAC). The recycle sidecar must give every job a fresh pod, hold
+// the pod's only Kubernetes token, be allowed to delete nothing but the pool's pods; a failing agent must back off.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { cluster, kubectl, kubectlJson, legacyApiServer } from '../support/cluster.js';
+import { run } from '../support/docker.js';
+import { kubeconfigEndpoint, runBundledTask } from '../support/run-task.js';
+import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { finished, probeField, probeScript, queueProbes, watchPodTrouble } from '../support/pool-jobs.js';
+
+const POOL = 'Legacy Pool';
+const NS = 'adr-legacy-e2e';
+let world: PoolWorld;
+let legacyKubeconfig: string;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
+function deploy(inputs: Record<string, string>) {
+  return runBundledTask(
+    'DeployRunnerPool',
+    {
+      kubernetesServiceConnection: 'K8S',
+      namespace: NS,
+      poolName: POOL,
+      runnerName: 'legacy',
+      azureDevOpsUrl: world.emulator.orgUrl,
+      image: world.image,
+      personalAccessToken: world.token,
+      rolloutStatusTimeout: '180',
+      ...inputs,
+    },
+    kubeconfigEndpoint('K8S', readFileSync(legacyKubeconfig, 'utf8')),
+  );
+}
+
+describe('DeployRunnerPool on a cluster without container restart rules', { timeout: 20 * 60_000 }, () => {
+  before(async () => {
+    world = await startPoolWorld(POOL, 'legacy-e2e');
+    legacyKubeconfig = await legacyApiServer();
+    await createNamespace(NS);
+  });
+
+  after(async () => {
+    await deleteNamespace(NS);
+    await world?.stop();
+  });
+
+  it('refuses podRecycling restartRules there, before changing anything', async () => {
+    const refused = await deploy({ replicas: '1', podRecycling: 'restartRules' });
+    assert.equal(refused.status, 1);
+    assert.match(refused.message ?? '', /Input 'podRecycling': This cluster drops container restart rules/);
+    assert.equal(await kubectl(['get', 'statefulsets,secrets,serviceaccounts,roles', '-n', NS, '-l', 'app.kubernetes.io/instance=legacy', '-o', 'name']), '');
+  });
+
+  it('gives 30 jobs on 3 slots 30 fresh pods through the recycle sidecar, with no credential in reach', async () => {
+    const deployed = await deploy({ replicas: '3' });
+    assert.equal(deployed.result, 'Succeeded', deployed.message);
+    assert.equal(deployed.outputs.podRecycling, 'sidecar');
+    assert.match(deployed.stdout, /drops container restart rules .*: a recycle sidecar replaces each pod/);
+    const template = (await kubectlJson<Any>(['get', 'statefulset', 'legacy', '-n', NS])).spec.template.spec;
+    assert.equal(template.containers[0].restartPolicyRules, undefined);
+    assert.ok(template.initContainers.some((c: Any) => c.name === 'recycle' && c.restartPolicy === 'Always'));
+
+    const trouble = watchPodTrouble(NS);
+    const results = await finished(world, await queueProbes(world, POOL, 30), 10 * 60_000);
+    const seen = await trouble.stop();
+    for (const { job, log } of results) {
+      assert.equal(job.result, 'succeeded', log);
+      assert.match(log, /done-probe/);
+      assert.doesNotMatch(log, /FOUND-EARLIER-MARKER|LEAK-|KUBERNETES-TOKEN/, log);
+    }
+    const uids = results.map(({ log }) => probeField(log, 'pod-uid'));
+    assert.ok(uids.every((uid) => uid && uid.length > 10), 'every job knows its pod');
+    assert.equal(new Set(uids).size, 30, 'every job ran in a new pod');
+    assert.ok(![...seen].some((s) => /CrashLoopBackOff|restarted:/.test(s)), `no back-off, no restart: ${[...seen].join(', ')}`);
+    const agents = await world.emulator.admin.agents(POOL);
+    assert.deepEqual(agents.map((a) => a.name).sort(), ['legacy-0', 'legacy-1', 'legacy-2']);
+  });
+
+  it('keeps the token in the sidecar, allowed to delete only the pool\'s own pods', async () => {
+    // The probe's own token search, run in both containers of a pod: it finds the sidecar's token, and only there.
+    const search = probeScript(world.token).split('\n').find((line) => line.includes('-name token'))!;
+    const inContainer = (container: string) => kubectl(['exec', '-n', NS, 'legacy-0', '-c', container, '--', 'bash', '-c', `${search}; true`]);
+    assert.match(await inContainer('recycle'), /KUBERNETES-TOKEN/);
+    assert.doesNotMatch(await inContainer('agent'), /KUBERNETES-TOKEN/);
+
+    const sa = `system:serviceaccount:${NS}:legacy-recycler`;
+    // `can-i` answers yes or no on stdout, and exits 1 for no.
+    const can = async (...args: string[]) => (await run((await cluster()).kubectlPath, ['--kubeconfig', legacyKubeconfig, 'auth', 'can-i', '--as', sa, ...args])).stdout.trim();
+    assert.equal(await can('delete', 'pod/legacy-2', '-n', NS), 'yes');
+    assert.equal(await can('delete', 'pod/someone-else', '-n', NS), 'no');
+    assert.equal(await can('delete', 'pod/legacy-0', '-n', 'default'), 'no');
+    assert.equal(await can('get', 'secrets', '-n', NS), 'no');
+    assert.equal(await can('create', 'pods', '-n', NS), 'no');
+  });
+
+  it('lets a failing agent back off in its pod instead of looping through new pods', async () => {
+    await kubectl(['create', 'secret', 'generic', 'wrong-pat', '-n', NS, '--from-literal=token=not-a-valid-pat']);
+    const broken = await deploy({ runnerName: 'broken', replicas: '1', credentialType: 'existingSecret', existingSecretName: 'wrong-pat', rolloutStatusTimeout: '0' });
+    assert.equal(broken.result, 'Succeeded', broken.message);
+    const pod = async () => kubectlJson<Any>(['get', 'pod', 'broken-0', '-n', NS]).catch(() => undefined);
+    const registerRestarts = (p: Any) => p?.status?.initContainerStatuses?.find((s: Any) => s.name === 'register')?.restartCount ?? 0;
+    let first: Any;
+    await world.emulator.admin.waitFor(pod, (p) => registerRestarts(p) >= 1 && (first = p) !== undefined, 60_000, 'the registration to fail once');
+    await new Promise((resolve) => setTimeout(resolve, 25_000));
+    const later = await pod();
+    assert.equal(later.metadata.uid, first.metadata.uid, 'the same pod: no new pod per failure');
+    // The kubelet's back-off (10 s, 20 s, 40 s…) allows at most 3 more attempts in 25 s; a 2 s loop would make 12.
+    assert.ok(registerRestarts(later) - registerRestarts(first) <= 3, `restarts ${registerRestarts(first)} → ${registerRestarts(later)}`);
+    assert.ok(!(await world.emulator.admin.agents(POOL)).some((a) => a.name === 'broken-0'), 'never registered');
+  });
+});

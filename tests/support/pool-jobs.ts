@@ -1,0 +1,75 @@
+// Jobs that probe the runner pods they run in, shared by the pool e2e suites: what pod a job ran in, whether an
+// earlier job's marker or any credential is within its reach, and a watcher that notes every back-off and restart.
+import { kubectlJson } from './cluster.js';
+import type { AdminJob } from './emulator.js';
+import type { PoolWorld } from './runner-pool.js';
+
+/**
+ * A job that reports its pod, looks for what earlier jobs left and for any credential, then leaves a marker.
+ * The PAT is only in the script base64-encoded, so finding the script itself does not count as a leak.
+ */
+export function probeScript(token: string, seconds = 0): string {
+  const encoded = Buffer.from(token).toString('base64');
+  return [
+    'echo "pod-uid=$RUNNER_POD_UID image=$RUNNER_IMAGE"',
+    'ls "$AGENT_WORKFOLDER"/marker-* >/dev/null 2>&1 && echo "FOUND-EARLIER-MARKER"',
+    'touch "$AGENT_WORKFOLDER/marker-$RUNNER_POD_UID"',
+    `secret=$(echo ${encoded} | base64 -d)`,
+    'env | grep -qF "$secret" && echo "LEAK-ENV"',
+    'for f in /proc/[0-9]*/environ; do grep -qaF "$secret" "$f" 2>/dev/null && echo "LEAK-PROC $f"; done',
+    'grep -rqaF "$secret" /azp "$HOME" /tmp 2>/dev/null && echo "LEAK-FILE"',
+    // Any service-account token, wherever a volume could have put it (the recycle sidecar's stays in the sidecar).
+    'find -H /var/run /run /var/lib /azp /home /tmp /etc -name token -path "*secrets*" 2>/dev/null | grep -q . && echo "KUBERNETES-TOKEN"',
+    ...(seconds > 0 ? [`sleep ${seconds}`] : []),
+    'echo done-probe',
+  ].join('\n');
+}
+
+export async function queueProbes(world: PoolWorld, pool: string, count: number, seconds = 0): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const job = (await world.emulator.admin.queueJob({ pool, name: `probe-${i}`, script: probeScript(world.token, seconds) })) as AdminJob;
+    ids.push(job.requestId);
+  }
+  return ids;
+}
+
+export async function finished(world: PoolWorld, ids: number[], timeoutMs: number): Promise<Array<{ job: AdminJob; log: string }>> {
+  const results = [];
+  for (const id of ids) {
+    const job = await world.emulator.admin.waitForJob(id, timeoutMs);
+    results.push({ job, log: await world.emulator.admin.jobLog(id) });
+  }
+  return results;
+}
+
+/** A `name=value` field a probe printed. */
+export const probeField = (log: string, name: string) => new RegExp(`${name}=(\\S+)`).exec(log)?.[1];
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
+/** Polls a namespace's pods every second until stopped; returns every waiting reason and container restart seen. */
+export function watchPodTrouble(namespace: string): { stop(): Promise<Set<string>> } {
+  const seen = new Set<string>();
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      const pods = await kubectlJson<Any>(['get', 'pods', '-n', namespace]);
+      for (const pod of pods.items) {
+        for (const status of [...(pod.status.containerStatuses ?? []), ...(pod.status.initContainerStatuses ?? [])]) {
+          if (status.state?.waiting?.reason) seen.add(status.state.waiting.reason);
+          if (status.restartCount > 0) seen.add(`restarted:${pod.metadata.name}/${status.name}`);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  })();
+  return {
+    async stop() {
+      watching = false;
+      await watcher;
+      return seen;
+    },
+  };
+}
