@@ -14,6 +14,17 @@ export interface TaskRun {
   /** Output variables the task set. */
   outputs: Record<string, string>;
   warnings: string[];
+  /** The agent temp folder the task was given (Agent.TempDirectory). */
+  tempDirectory: string;
+}
+
+/** What a task reported through the agent's logging commands on its standard output. */
+export function parseTaskOutput(stdout: string): Pick<TaskRun, 'stdout' | 'result' | 'message' | 'outputs' | 'warnings'> {
+  const complete = /##vso\[task\.complete result=(\w+);\](.*)/.exec(stdout);
+  const outputs: Record<string, string> = {};
+  for (const [, name, value] of stdout.matchAll(/##vso\[task\.setvariable variable=([^;]+);[^\]]*isOutput=true[^\]]*\](.*)/g)) outputs[name] = value;
+  const warnings = [...stdout.matchAll(/##vso\[task\.issue type=warning[^\]]*\](.*)/g)].map((m) => m[1]);
+  return { stdout, result: complete?.[1], message: complete?.[2], outputs, warnings };
 }
 
 /** A Kubernetes service connection of the kubeconfig kind, as the agent hands it to a task. */
@@ -29,7 +40,8 @@ export function kubeconfigEndpoint(id: string, kubeconfig: string): Record<strin
 /** Runs dist/extension/tasks/<task>/index.js (build it first with scripts/build.mjs) and collects what it reported. */
 export function runBundledTask(task: string, inputs: Record<string, string>, extraEnv: Record<string, string> = {}, timeoutMs = 600_000): Promise<TaskRun> {
   // The agent's temp folder, where the task library keeps its key file and the task its temporary kubeconfig.
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', AGENT_TEMPDIRECTORY: mkdtempSync(join(tmpdir(), 'task-')), ...extraEnv };
+  const tempDirectory = mkdtempSync(join(tmpdir(), 'task-'));
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', AGENT_TEMPDIRECTORY: tempDirectory, ...extraEnv };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(repoRoot, 'dist', 'extension', 'tasks', task, 'index.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -39,11 +51,7 @@ export function runBundledTask(task: string, inputs: Record<string, string>, ext
     child.on('error', reject);
     child.on('close', (status) => {
       clearTimeout(timer);
-      const complete = /##vso\[task\.complete result=(\w+);\](.*)/.exec(stdout);
-      const outputs: Record<string, string> = {};
-      for (const [, name, value] of stdout.matchAll(/##vso\[task\.setvariable variable=([^;]+);[^\]]*isOutput=true[^\]]*\](.*)/g)) outputs[name] = value;
-      const warnings = [...stdout.matchAll(/##vso\[task\.issue type=warning[^\]]*\](.*)/g)].map((m) => m[1]);
-      resolve({ status, stdout, result: complete?.[1], message: complete?.[2], outputs, warnings });
+      resolve({ status, tempDirectory, ...parseTaskOutput(stdout) });
     });
   });
 }
