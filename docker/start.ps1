@@ -1,5 +1,6 @@
 # Entrypoint of the Windows runner image: the same modes, settings and exit codes as docker/start.sh (untested, see README).
-# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire.
+# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire,
+# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters).
 param([string]$Mode = 'all')
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
@@ -29,8 +30,46 @@ $ClientSecretFile = Get-Setting 'AZP_CLIENT_SECRET_FILE'
 foreach ($name in ($SecretNames -split ',')) { [Environment]::SetEnvironmentVariable($name, $null) }
 Get-ChildItem Env: | Where-Object Name -like 'VSTS_AGENT_INPUT_*' | ForEach-Object { Remove-Item "Env:$($_.Name)" }
 
-if ($Mode -notin @('all', 'register', 'run', 'retire')) {
-  Stop-WithError "unknown mode '$Mode' (expected all, register, run or retire)"
+if ($Mode -notin @('all', 'register', 'run', 'retire', 'recycle')) {
+  Stop-WithError "unknown mode '$Mode' (expected all, register, run, retire or recycle)"
+}
+
+# --- recycle mode: as in start.sh, the sidecar alone holds the token and deletes its own pod, by UID ---
+if ($Mode -eq 'recycle') {
+  $RecycleDir = Get-Setting 'AZP_RECYCLE_DIR'
+  $Credentials = Get-Setting 'AZP_RECYCLE_CREDENTIAL_DIR'
+  if (-not (Test-Path -PathType Container $RecycleDir)) {
+    Stop-WithError "AZP_RECYCLE_DIR='$RecycleDir' is not a directory (the volume shared with the agent container)"
+  }
+  if (-not (Test-Path -PathType Leaf (Join-Path $Credentials 'token')) -or -not (Test-Path -PathType Leaf (Join-Path $Credentials 'ca.crt'))) {
+    Stop-WithError "AZP_RECYCLE_CREDENTIAL_DIR='$Credentials' holds no readable token and ca.crt (a projected service account token)"
+  }
+  $PodName = Get-Setting 'RUNNER_POD_NAME'
+  $PodUid = Get-Setting 'RUNNER_POD_UID'
+  $Namespace = Get-Setting 'RUNNER_NAMESPACE'
+  if (-not ($PodName -and $PodUid -and $Namespace)) {
+    Stop-WithError 'recycle mode needs RUNNER_POD_NAME, RUNNER_POD_UID and RUNNER_NAMESPACE (from the downward API)'
+  }
+  $ApiHost = Get-Setting 'KUBERNETES_SERVICE_HOST'
+  if (-not $ApiHost) { Stop-WithError 'KUBERNETES_SERVICE_HOST is not set: recycle mode runs in a Kubernetes pod' }
+  if ($ApiHost.Contains(':')) { $ApiHost = "[$ApiHost]" }
+  $PodUrl = "https://${ApiHost}:$(Get-Setting 'KUBERNETES_SERVICE_PORT' '443')/api/v1/namespaces/$Namespace/pods/$PodName"
+  while (-not (Test-Path (Join-Path $RecycleDir 'job-done'))) { Start-Sleep -Milliseconds 500 }
+  Write-Log "the agent's job is done: deleting pod $PodName so that the next job gets a fresh one"
+  $Body = '{"apiVersion":"v1","kind":"DeleteOptions","preconditions":{"uid":"' + $PodUid + '"}}'
+  $Delay = 2
+  while ($true) {
+    # The token reaches curl.exe on stdin, as a config line: never on a command line.
+    $Status = "header = `"Authorization: Bearer $((Get-Content -Raw (Join-Path $Credentials 'token')).Trim())`"" |
+      curl.exe -sS --config - --cacert (Join-Path $Credentials 'ca.crt') -X DELETE -H 'Content-Type: application/json' `
+        --data $Body -o "$env:TEMP\recycle-response" -w '%{http_code}' $PodUrl
+    if ($Status -in @('200', '202')) { Write-Log 'pod deletion accepted'; break }
+    if ($Status -in @('404', '409')) { Write-Log "the pod is already gone or replaced (HTTP $Status)"; break }
+    [Console]::Error.WriteLine("start.ps1: error: deleting pod $PodName failed (HTTP $Status)")
+    Start-Sleep -Seconds $Delay
+    $Delay = [Math]::Min($Delay * 2, 60)
+  }
+  while ($true) { Start-Sleep -Seconds 1 } # Kubernetes stops this container with the pod
 }
 
 # --- settings ---
@@ -58,6 +97,11 @@ if ($Mode -eq 'run' -and $AZP_REMOVE_ON_EXIT -eq 'true') {
 }
 if ($Mode -in @('register', 'run') -and -not $AZP_CONFIG_DIR) {
   Stop-WithError "AZP_CONFIG_DIR is required in $Mode mode: the directory shared by register and run"
+}
+$AZP_RECYCLE_DIR = Get-Setting 'AZP_RECYCLE_DIR'
+if ($AZP_RECYCLE_DIR -and $Mode -ne 'run') { Stop-WithError 'AZP_RECYCLE_DIR is for run mode, next to a recycle sidecar' }
+if ($AZP_RECYCLE_DIR -and -not (Test-Path -PathType Container $AZP_RECYCLE_DIR)) {
+  Stop-WithError "AZP_RECYCLE_DIR='$AZP_RECYCLE_DIR' is not a writable directory (the volume shared with the recycle sidecar)"
 }
 if ($AZP_CONFIG_DIR -and $Mode -ne 'run' -and -not (Test-Path -PathType Container $AZP_CONFIG_DIR)) {
   Stop-WithError "AZP_CONFIG_DIR='$AZP_CONFIG_DIR' is not a writable directory"
@@ -200,6 +244,12 @@ switch ($Mode) {
     if ($Mode -eq 'all') { Register-Agent } else { Restore-Settings }
     $rc = Invoke-Agent
     if ($AZP_REMOVE_ON_EXIT -eq 'true' -and -not (Remove-Registration)) { $rc = 1 }
+    if ($AZP_RECYCLE_DIR -and $rc -eq 0) {
+      # Exiting would restart the agent in this same pod: the sidecar deletes the pod instead.
+      New-Item -ItemType File -Force (Join-Path $AZP_RECYCLE_DIR 'job-done') | Out-Null
+      Write-Log 'job done: waiting for the recycle sidecar to replace this pod'
+      while ($true) { Start-Sleep -Seconds 1 }
+    }
     exit $rc
   }
 }
