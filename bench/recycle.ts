@@ -1,13 +1,15 @@
 // Benchmark: from a job's end to a fresh agent online in the same slot — ours (a new pod per job) against the seed's
 // plain StatefulSet (the container restarted in place, with the kubelet's back-off) on the same cluster and image,
-// and the floor (a pod deleted while idle: pod creation + container start + registration).
-import { kubectl } from '../tests/support/cluster.js';
+// and the floor (a pod deleted while idle: pod creation + container start + registration). Also our fallback for
+// clusters without container restart rules: the recycle sidecar that deletes its own pod.
+import { kubectl, legacyApiServer } from '../tests/support/cluster.js';
 import { runBundledTask } from '../tests/support/run-task.js';
 import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../tests/support/runner-pool.js';
 import type { AdminJob } from '../tests/support/emulator.js';
 
 const OURS = 'Recycle ours';
 const SEED = 'Recycle seed';
+const SIDECAR = 'Recycle sidecar';
 const NS = 'adr-recycle-bench';
 const jobs = Number(process.env.RECYCLE_JOBS ?? 20);
 // The seed's back-off doubles toward 300 s: 20 jobs would take over an hour, so it gets fewer unless asked.
@@ -66,14 +68,20 @@ function seedManifest(world: PoolWorld): string {
 async function main() {
   const world = await startPoolWorld(OURS, 'recycle-bench');
   await world.emulator.admin.createPool(SEED);
+  await world.emulator.admin.createPool(SIDECAR);
+  // The sidecar reaches the API server as the kubernetes Service: on the local cluster, its second API server.
+  await legacyApiServer();
   await createNamespace(NS);
-  try {
+  const deploy = async (poolName: string, runnerName: string, extra: Record<string, string> = {}) => {
     const deployed = await runBundledTask(
       'DeployRunnerPool',
-      { kubernetesServiceConnection: 'K8S', namespace: NS, poolName: OURS, runnerName: 'ours', azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token, replicas: '1' },
+      { kubernetesServiceConnection: 'K8S', namespace: NS, poolName, runnerName, azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token, replicas: '1', ...extra },
       world.endpointEnv,
     );
     if (deployed.result !== 'Succeeded') throw new Error(`deploy failed: ${deployed.message}`);
+  };
+  try {
+    await deploy(OURS, 'ours');
     const ours = await gaps(world, OURS, jobs);
     console.log(`recycle-ours-gaps-s: ${ours.map((g) => g.toFixed(1)).join(' ')}`);
 
@@ -92,6 +100,11 @@ async function main() {
     }
     await kubectl(['scale', 'statefulset', 'ours', '-n', NS, '--replicas=0']);
 
+    await deploy(SIDECAR, 'sidecar', { podRecycling: 'sidecar' });
+    const sidecar = await gaps(world, SIDECAR, jobs);
+    console.log(`recycle-sidecar-gaps-s: ${sidecar.map((g) => g.toFixed(1)).join(' ')}`);
+    await kubectl(['scale', 'statefulset', 'sidecar', '-n', NS, '--replicas=0']);
+
     await kubectl(['apply', '-f', '-'], { input: seedManifest(world) });
     // The service takes jobs for a pool only once an agent that could run them is registered.
     await world.emulator.admin.waitFor(() => world.emulator.admin.agents(SEED), (agents) => agents.some((a) => a.status === 'online'), 120_000, 'the seed agent online');
@@ -99,6 +112,7 @@ async function main() {
     console.log(`recycle-seed-gaps-s: ${seed.map((g) => g.toFixed(1)).join(' ')} (${seedJobs} jobs)`);
 
     console.log(`recycle-ours-s: ${stats(ours)}`);
+    console.log(`recycle-sidecar-s: ${stats(sidecar)}`);
     console.log(`recycle-seed-s: ${stats(seed)}`);
     console.log(`recycle-floor-s: ${median(floor).toFixed(1)}`);
     console.log(`recycle-ratio-seed-over-ours: ${(median(seed) / median(ours)).toFixed(1)}`);
