@@ -8,7 +8,7 @@ import { cluster, kubectl, kubectlJson, legacyApiServer } from '../support/clust
 import { run } from '../support/docker.js';
 import { kubeconfigEndpoint, runBundledTask } from '../support/run-task.js';
 import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
-import { finished, probeField, probeScript, queueProbes, watchPodTrouble } from '../support/pool-jobs.js';
+import { assertFreshPodPerJob, probeScript } from '../support/pool-jobs.js';
 
 const POOL = 'Legacy Pool';
 const NS = 'adr-legacy-e2e';
@@ -64,20 +64,7 @@ describe('DeployRunnerPool on a cluster without container restart rules', { time
     assert.equal(template.containers[0].restartPolicyRules, undefined);
     assert.ok(template.initContainers.some((c: Any) => c.name === 'recycle' && c.restartPolicy === 'Always'));
 
-    const trouble = watchPodTrouble(NS);
-    const results = await finished(world, await queueProbes(world, POOL, 30), 10 * 60_000);
-    const seen = await trouble.stop();
-    for (const { job, log } of results) {
-      assert.equal(job.result, 'succeeded', log);
-      assert.match(log, /done-probe/);
-      assert.doesNotMatch(log, /FOUND-EARLIER-MARKER|LEAK-|KUBERNETES-TOKEN/, log);
-    }
-    const uids = results.map(({ log }) => probeField(log, 'pod-uid'));
-    assert.ok(uids.every((uid) => uid && uid.length > 10), 'every job knows its pod');
-    assert.equal(new Set(uids).size, 30, 'every job ran in a new pod');
-    assert.ok(![...seen].some((s) => /CrashLoopBackOff|restarted:/.test(s)), `no back-off, no restart: ${[...seen].join(', ')}`);
-    const agents = await world.emulator.admin.agents(POOL);
-    assert.deepEqual(agents.map((a) => a.name).sort(), ['legacy-0', 'legacy-1', 'legacy-2']);
+    await assertFreshPodPerJob(world, POOL, NS, 30, ['legacy-0', 'legacy-1', 'legacy-2']);
   });
 
   it('keeps the token in the sidecar, allowed to delete only the pool\'s own pods', async () => {

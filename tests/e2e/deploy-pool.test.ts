@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { kubectl, kubectlJson } from '../support/cluster.js';
 import { runBundledTask } from '../support/run-task.js';
 import { createNamespace, deleteNamespace, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
-import { finished as finishedJobs, probeField as field, queueProbes, watchPodTrouble } from '../support/pool-jobs.js';
+import { assertFreshPodPerJob, finished as finishedJobs, probeField as field, queueProbes } from '../support/pool-jobs.js';
 
 const POOL = 'Linux Private';
 const NS = 'adr-deploy-e2e';
@@ -99,22 +99,7 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.equal(snapshot.publishedBy, 'DeployRunnerPool');
     assert.deepEqual(snapshot.pods.map((p: Any) => p.name), ['linux-0', 'linux-1', 'linux-2']);
 
-    // Watch the pods while the jobs run: none may ever be in back-off.
-    const trouble = watchPodTrouble(NS);
-    const results = await finished(await queue(30), 10 * 60_000);
-    const seen = await trouble.stop();
-
-    for (const { job, log } of results) {
-      assert.equal(job.result, 'succeeded', log);
-      assert.match(log, /done-probe/);
-      assert.doesNotMatch(log, /FOUND-EARLIER-MARKER|LEAK-|KUBERNETES-TOKEN/, log);
-    }
-    const uids = results.map(({ log }) => field(log, 'pod-uid'));
-    assert.ok(uids.every((uid) => uid && uid.length > 10), 'every job knows its pod');
-    assert.equal(new Set(uids).size, 30, 'every job ran in a new pod');
-    assert.ok(![...seen].some((s) => /CrashLoopBackOff|restarted:/.test(s)), `no back-off: ${[...seen].join(', ')}`);
-    const agents = await world.emulator.admin.agents(POOL);
-    assert.deepEqual(agents.map((a) => a.name).sort(), ['linux-0', 'linux-1', 'linux-2']);
+    await assertFreshPodPerJob(world, POOL, NS, 30, ['linux-0', 'linux-1', 'linux-2']);
   });
 
   it('rolls out a new image without killing a running job; later jobs run on it', async () => {

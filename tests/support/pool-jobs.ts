@@ -1,5 +1,6 @@
 // Jobs that probe the runner pods they run in, shared by the pool e2e suites: what pod a job ran in, whether an
 // earlier job's marker or any credential is within its reach, and a watcher that notes every back-off and restart.
+import assert from 'node:assert/strict';
 import { kubectlJson } from './cluster.js';
 import type { AdminJob } from './emulator.js';
 import type { PoolWorld } from './runner-pool.js';
@@ -72,4 +73,26 @@ export function watchPodTrouble(namespace: string): { stop(): Promise<Set<string
       return seen;
     },
   };
+}
+
+/**
+ * The fresh-pod-per-job promise, checked end to end: `count` probe jobs on the pool's slots all succeed, each in a pod
+ * no earlier job ran in, none finds an earlier job's marker or any credential, no container backs off or restarts,
+ * and the pool holds exactly the registrations of its slots.
+ */
+export async function assertFreshPodPerJob(world: PoolWorld, pool: string, namespace: string, count: number, slots: string[]): Promise<void> {
+  const trouble = watchPodTrouble(namespace);
+  const results = await finished(world, await queueProbes(world, pool, count), 10 * 60_000);
+  const seen = await trouble.stop();
+  for (const { job, log } of results) {
+    assert.equal(job.result, 'succeeded', log);
+    assert.match(log, /done-probe/);
+    assert.doesNotMatch(log, /FOUND-EARLIER-MARKER|LEAK-|KUBERNETES-TOKEN/, log);
+  }
+  const uids = results.map(({ log }) => probeField(log, 'pod-uid'));
+  assert.ok(uids.every((uid) => uid && uid.length > 10), 'every job knows its pod');
+  assert.equal(new Set(uids).size, count, 'every job ran in a new pod');
+  assert.ok(![...seen].some((s) => /CrashLoopBackOff|restarted:/.test(s)), `no back-off, no restart: ${[...seen].join(', ')}`);
+  const agents = await world.emulator.admin.agents(pool);
+  assert.deepEqual(agents.map((a) => a.name).sort(), [...slots].sort());
 }

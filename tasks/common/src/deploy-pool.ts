@@ -217,7 +217,12 @@ async function dryRun(kube: KubeClient, options: DeployOptions, host: TaskHost):
     const objects = renderRunnerPool(pool);
     const stored: KubeObject[] = [];
     try {
-      for (const object of objects) stored.push(await kube.apply(object, { fieldManager, dryRun: true }));
+      for (const object of objects) {
+        // RBAC checks a new RoleBinding against its Role, which a dry run does not create: that binding is checked
+        // when it is applied, right after its Role.
+        if (object.kind === 'RoleBinding' && !(await roleExists(kube, object))) continue;
+        stored.push(await kube.apply(object, { fieldManager, dryRun: true }));
+      }
     } catch (error) {
       throw describeApiError(error, options);
     }
@@ -232,6 +237,11 @@ async function dryRun(kube: KubeClient, options: DeployOptions, host: TaskHost):
   host.info(`${dropped}: a recycle sidecar replaces each pod after its job.`);
   const sidecar = await check({ ...options.pool, podRecycling: 'sidecar' });
   return { objects: sidecar.objects, recycling: 'sidecar' };
+}
+
+async function roleExists(kube: KubeClient, binding: KubeObject): Promise<boolean> {
+  const { name } = binding.roleRef as { name: string };
+  return (await kube.get({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', namespace: binding.metadata.namespace, name })) !== undefined;
 }
 
 /** The recycle sidecar's ServiceAccount, Role and RoleBinding, once restart rules do its work (e.g. after an upgrade). */
