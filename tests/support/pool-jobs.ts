@@ -51,7 +51,7 @@ export const probeField = (log: string, name: string) => new RegExp(`${name}=(\\
 type Any = any;
 
 /** Polls a namespace's pods every second until stopped; returns every waiting reason and container restart seen. */
-export function watchPodTrouble(namespace: string): { stop(): Promise<Set<string>> } {
+function watchPodTrouble(namespace: string): { stop(): Promise<Set<string>> } {
   const seen = new Set<string>();
   let watching = true;
   const watcher = (async () => {
