@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { cluster, kubectl, kubectlJson, legacyApiServer } from '../support/cluster.js';
+import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { run } from '../support/docker.js';
 import { kubeconfigEndpoint, runBundledTask } from '../support/run-task.js';
 import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
@@ -70,6 +70,11 @@ describe('DeployRunnerPool on a cluster without container restart rules', { time
   it('keeps the token in the sidecar, allowed to delete only the pool\'s own pods', async () => {
     // The probe's own token search, run in both containers of a pod: it finds the sidecar's token, and only there.
     const search = probeScript(world.token).split('\n').find((line) => line.includes('-name token'))!;
+    // legacy-0 may be a pod being replaced after the last job: wait for its successor.
+    await waitFor('legacy-0 to be ready', 120_000, async () => {
+      const pod = await kubectlJson<Any>(['get', 'pod', 'legacy-0', '-n', NS]);
+      return !pod.metadata.deletionTimestamp && pod.status.conditions?.some((c: Any) => c.type === 'Ready' && c.status === 'True') ? pod : undefined;
+    });
     const inContainer = (container: string) => kubectl(['exec', '-n', NS, 'legacy-0', '-c', container, '--', 'bash', '-c', `${search}; true`]);
     assert.match(await inContainer('recycle'), /KUBERNETES-TOKEN/);
     assert.doesNotMatch(await inContainer('agent'), /KUBERNETES-TOKEN/);
