@@ -208,12 +208,11 @@ export async function buildRunnerImage(options: BuildImageOptions, services: Bui
   }
 }
 
+/** The unpacked size: docker's own figure; for buildah, the sum of the layers of the stored (uncompressed) manifest. */
 async function imageSize(builder: 'docker' | 'buildah', ref: string, exec: (args: string[], what: string) => Promise<string>): Promise<number | undefined> {
-  const text = builder === 'docker'
-    ? await exec(['image', 'inspect', '--format', '{{.Size}}', ref], 'Reading the image size')
-    : await exec(['images', '--json', ref], 'Reading the image size');
-  const size = builder === 'docker' ? Number(text.trim()) : (JSON.parse(text) as Array<{ size?: number }>)[0]?.size;
-  return size || undefined;
+  if (builder === 'docker') return Number((await exec(['image', 'inspect', '--format', '{{.Size}}', ref], 'Reading the image size')).trim()) || undefined;
+  const manifest = JSON.parse(await exec(['inspect', '--type', 'image', '--format', '{{.Manifest}}', ref], 'Reading the image size')) as { layers?: Array<{ size: number }> };
+  return manifest.layers?.reduce((sum, layer) => sum + layer.size, 0) || undefined;
 }
 
 export function buildSummary(options: BuildImageOptions, result: BuildImageResult): string {
