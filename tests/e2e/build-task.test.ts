@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { docker } from '../support/docker.js';
 import { POOL, startBuildTaskWorld, type BuildTaskWorld } from '../support/build-task-world.js';
@@ -53,6 +53,11 @@ for (const builder of builders) {
     assert.equal(run.outputs.imageDigest, digest);
     assert.equal(run.outputs.imageReference, `${world.registry.address}/${name}@${digest}`);
     assert.equal(run.outputs.imageTags, 'one,two');
+    const summaryFile = /##vso\[task\.addattachment type=Distributedtask\.Core\.Summary;name=Runner image;\](.+)/.exec(run.stdout)?.[1];
+    assert.ok(summaryFile, 'the run attaches a summary');
+    const summary = readFileSync(summaryFile, 'utf8');
+    for (const row of [`| digest | ${digest} |`, `| builder | ${builder} |`, '| base image | localhost/debian:bookworm |']) assert.ok(summary.includes(row), `${row} in\n${summary}`);
+    assert.match(summary, /\| size \| [1-9]\d+ MB \|/);
 
     await world.removeLocalImages(name);
     await world.pull(run.outputs.imageReference);
