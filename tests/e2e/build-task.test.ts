@@ -4,9 +4,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { docker } from '../support/docker.js';
+import { docker, run } from '../support/docker.js';
 import { POOL, startBuildTaskWorld, type BuildTaskWorld } from '../support/build-task-world.js';
 import { checkCredentialUnreachable, checkRunsOneJob, RunnerContainers } from '../support/runner-checks.js';
 import type { TaskRun } from '../support/run-task.js';
@@ -29,7 +29,7 @@ after(async () => {
   await world?.stop();
 });
 
-const succeeded = (run: TaskRun) => assert.equal(run.result, 'Succeeded', `${run.message}\n${run.stdout.slice(-3000)}`);
+const succeeded = (task: TaskRun) => assert.equal(task.result, 'Succeeded', `${task.message}\n${task.stdout.slice(-3000)}`);
 
 /** The digest the registry serves for every tag; fails unless all tags have the same. */
 async function servedDigest(name: string, tags: string[]): Promise<string> {
@@ -42,28 +42,28 @@ for (const builder of builders) {
   test(`${builder}: builds the runner image, pushes every tag, and the outputs name the digest the registry serves`, async () => {
     // No registry in the repository: the task puts the connection's in front, as Docker@2 does.
     const name = `e2e/runner-${builder}`;
-    const run = await world.runTask(world.builtinInputs(builder, name, 'one\ntwo'));
-    succeeded(run);
-    assert.match(run.stdout, new RegExp(`Building with ${builder}\\.`));
+    const task = await world.runTask(world.builtinInputs(builder, name, 'one\ntwo'));
+    succeeded(task);
+    assert.match(task.stdout, new RegExp(`Building with ${builder}\\.`));
     // The one line that names the password is the agent's instruction to mask it.
-    const logged = run.stdout.split('\n').filter((line) => line.includes(world.registry.password));
+    const logged = task.stdout.split('\n').filter((line) => line.includes(world.registry.password));
     assert.deepEqual(logged, [`##vso[task.setsecret]${world.registry.password}`], 'the registry password is never logged');
     assert.deepEqual((await world.registry.tags(name)).sort(), ['one', 'two']);
     const digest = await servedDigest(name, ['one', 'two']);
-    assert.equal(run.outputs.imageDigest, digest);
-    assert.equal(run.outputs.imageReference, `${world.registry.address}/${name}@${digest}`);
-    assert.equal(run.outputs.imageTags, 'one,two');
-    const summaryFile = /##vso\[task\.addattachment type=Distributedtask\.Core\.Summary;name=Runner image;\](.+)/.exec(run.stdout)?.[1];
+    assert.equal(task.outputs.imageDigest, digest);
+    assert.equal(task.outputs.imageReference, `${world.registry.address}/${name}@${digest}`);
+    assert.equal(task.outputs.imageTags, 'one,two');
+    const summaryFile = /##vso\[task\.addattachment type=Distributedtask\.Core\.Summary;name=Runner image;\](.+)/.exec(task.stdout)?.[1];
     assert.ok(summaryFile, 'the run attaches a summary');
     const summary = readFileSync(summaryFile, 'utf8');
     for (const row of [`| digest | ${digest} |`, `| builder | ${builder} |`, '| base image | localhost/debian:bookworm |']) assert.ok(summary.includes(row), `${row} in\n${summary}`);
     assert.match(summary, /\| size \| [1-9]\d+ MB \|/);
 
     await world.removeLocalImages(name);
-    await world.pull(run.outputs.imageReference);
-    const labels = JSON.parse(await docker(['image', 'inspect', '--format', '{{json .Config.Labels}}', run.outputs.imageReference])) as Record<string, string>;
+    await world.pull(task.outputs.imageReference);
+    const labels = JSON.parse(await docker(['image', 'inspect', '--format', '{{json .Config.Labels}}', task.outputs.imageReference])) as Record<string, string>;
     assert.equal(labels['org.opencontainers.image.title'], 'Azure DevOps Runner agent');
-    built[builder] = run.outputs.imageReference;
+    built[builder] = task.outputs.imageReference;
   });
 }
 
@@ -79,35 +79,67 @@ test('the pulled images pass the runner image checks: non-root, registers and ru
   }
 });
 
-test('your own Dockerfile FROM the built image adds a tool, with either builder', async () => {
+/** A Dockerfile FROM the image in RUNNER_IMAGE that adds a tool, in a folder of the world's scratch. */
+function derivedDockerfile(): string {
   const context = join(world.scratch, 'derived');
-  mkdirSync(context);
-  writeFileSync(join(context, 'Dockerfile'), 'ARG RUNNER_IMAGE\nFROM ${RUNNER_IMAGE}\nCOPY hello-tool /usr/local/bin/hello-tool\n');
-  writeFileSync(join(context, 'hello-tool'), '#!/bin/sh\necho "hello-tool runs as $(id -u) on $(jq --version)"\n');
-  chmodSync(join(context, 'hello-tool'), 0o755);
+  if (!existsSync(context)) {
+    mkdirSync(context);
+    writeFileSync(join(context, 'Dockerfile'), 'ARG RUNNER_IMAGE\nFROM ${RUNNER_IMAGE}\nCOPY hello-tool /usr/local/bin/hello-tool\n');
+    writeFileSync(join(context, 'hello-tool'), '#!/bin/sh\necho "hello-tool runs as $(id -u) on $(jq --version)"\n');
+    chmodSync(join(context, 'hello-tool'), 0o755);
+  }
+  return join(context, 'Dockerfile');
+}
+
+const runsHelloTool = async (image: string) =>
+  assert.match(await docker(['run', '--rm', '--entrypoint', 'hello-tool', image]), /^hello-tool runs as 10001 on jq-1\.\d+/);
+
+test('your own Dockerfile FROM the built image adds a tool, with either builder', async () => {
   for (const builder of builders) {
     // The tag the previous build pushed: local to buildah's storage; docker pulls it back with the task's login.
     const runner = `${world.registry.address}/e2e/runner-${builder}:one`;
     const name = `e2e/runner-${builder}-tools`;
-    const run = await world.runTask({
-      imageRepository: name, tags: 'tools', builder, dockerfileSource: 'custom', dockerfile: join(context, 'Dockerfile'),
+    const task = await world.runTask({
+      imageRepository: name, tags: 'tools', builder, dockerfileSource: 'custom', dockerfile: derivedDockerfile(),
       buildArguments: `RUNNER_IMAGE=${runner}`, dockerRegistryServiceConnection: 'registry',
     });
-    succeeded(run);
-    assert.equal(run.outputs.imageDigest, await servedDigest(name, ['tools']));
-    await world.pull(run.outputs.imageReference);
-    const output = await docker(['run', '--rm', '--entrypoint', 'hello-tool', run.outputs.imageReference]);
-    assert.match(output, /^hello-tool runs as 10001 on jq-1\.\d+/);
+    succeeded(task);
+    assert.equal(task.outputs.imageDigest, await servedDigest(name, ['tools']));
+    await world.pull(task.outputs.imageReference);
+    await runsHelloTool(task.outputs.imageReference);
+  }
+});
+
+test("without a push, docker keeps the agent's own login (DOCKER_CONFIG) to pull a private FROM image", async () => {
+  const local = 'localhost/adr-e2e-private-from';
+  const inputs = {
+    imageRepository: local, tags: 'local', builder: 'docker', push: 'false', dockerfileSource: 'custom', dockerfile: derivedDockerfile(),
+    buildArguments: `RUNNER_IMAGE=${world.registry.address}/e2e/runner-docker:one`,
+  };
+  try {
+    await world.removeLocalImages('e2e/runner-docker');
+    const anonymous = await world.runTask(inputs);
+    assert.equal(anonymous.result, 'Failed');
+    assert.match(anonymous.message ?? '', /^The image build failed \(docker exited 1\):.*no basic auth credentials/s);
+
+    const task = await world.runTask(inputs, { env: { DOCKER_CONFIG: world.dockerConfig } });
+    succeeded(task);
+    assert.equal(task.outputs.imageReference, `${local}:local`);
+    assert.equal(task.outputs.imageDigest, undefined);
+    await runsHelloTool(task.outputs.imageReference);
+    assert.deepEqual(readdirSync(world.dockerConfig), ['config.json'], 'the agent user\'s docker config is left as it was');
+  } finally {
+    await run('docker', ['rmi', '-f', `${local}:local`]);
   }
 });
 
 test('wrong registry credentials: a clear error before anything is built, and no tag in the registry', async () => {
   for (const builder of builders) {
     const name = `e2e/refused-${builder}`;
-    const run = await world.runTask(world.builtinInputs(builder, name, 'refused'), { password: 'not-the-password' });
-    assert.equal(run.result, 'Failed');
-    assert.match(run.message ?? '', new RegExp(`^Logging in to ${world.registry.address.replace(/\./g, '\\.')} failed \\(${builder} exited \\d+\\):.*(unauthorized|invalid username/password)`, 'i'));
-    assert.ok(!run.stdout.includes(`[command]${builder} build`), 'nothing was built');
+    const task = await world.runTask(world.builtinInputs(builder, name, 'refused'), { password: 'not-the-password' });
+    assert.equal(task.result, 'Failed');
+    assert.match(task.message ?? '', new RegExp(`^Logging in to ${world.registry.address.replace(/\./g, '\\.')} failed \\(${builder} exited \\d+\\):.*(unauthorized|invalid username/password)`, 'i'));
+    assert.ok(!task.stdout.includes(`[command]${builder} build`), 'nothing was built');
     assert.deepEqual(await world.registry.tags(name), []);
   }
 });
@@ -121,9 +153,9 @@ test('a missing builder is a clear error naming the input', async () => {
     ['auto', /^Input 'builder': no image builder on this agent: install Docker \(with a running engine\) or buildah\.$/],
   ];
   for (const [builder, message] of expected) {
-    const run = await world.runTask({ ...world.builtinInputs('docker', 'e2e/no-builder', 'x'), builder }, { path: emptyPath });
-    assert.equal(run.result, 'Failed', builder);
-    assert.match(run.message ?? '', message);
+    const task = await world.runTask({ ...world.builtinInputs('docker', 'e2e/no-builder', 'x'), builder }, { env: { PATH: emptyPath } });
+    assert.equal(task.result, 'Failed', builder);
+    assert.match(task.message ?? '', message);
   }
   assert.deepEqual(await world.registry.tags('e2e/no-builder'), []);
 });

@@ -24,7 +24,9 @@ export interface BuildTaskWorld {
   /** The inputs of a built-in build baking in the emulator's agent package (host network: it is on loopback). */
   builtinInputs(builder: 'docker' | 'buildah', name: string, tags: string): Record<string, string>;
   /** Runs the bundled task with the registry connection (its password replaced when given) and the buildah storage. */
-  runTask(inputs: Record<string, string>, options?: { password?: string; path?: string }): Promise<TaskRun>;
+  runTask(inputs: Record<string, string>, options?: { password?: string; env?: Record<string, string> }): Promise<TaskRun>;
+  /** The docker config pull() logs in with. */
+  dockerConfig: string;
   /** `docker pull` with the registry's credentials (in a private docker config). */
   pull(reference: string): Promise<void>;
   /** Removes this registry's images (of one repository, when named) from Docker, so that a pull really fetches them. */
@@ -65,7 +67,7 @@ export async function startBuildTaskWorld(port: number): Promise<BuildTaskWorld>
     await engine.stop();
   };
   const world: BuildTaskWorld = {
-    emulator, registry, token, scratch, buildah, stop,
+    emulator, registry, token, scratch, buildah, stop, dockerConfig,
     builtinInputs(builder, name, tags) {
       return {
         imageRepository: name, tags, builder, baseImage: BASE_IMAGE, network: 'host', dockerRegistryServiceConnection: CONNECTION,
@@ -79,7 +81,7 @@ export async function startBuildTaskWorld(port: number): Promise<BuildTaskWorld>
         ...dockerRegistryEndpoint(CONNECTION, `http://${registry.address}/`, registry.username, options.password ?? registry.password),
         ...buildahEnv,
         AGENT_TEMPDIRECTORY: agentTemp,
-        ...(options.path === undefined ? {} : { PATH: options.path }),
+        ...options.env,
       });
     },
     async pull(reference) {
@@ -87,10 +89,13 @@ export async function startBuildTaskWorld(port: number): Promise<BuildTaskWorld>
       await docker(['pull', '--quiet', reference], { env: dockerEnv });
     },
     async removeLocalImages(name) {
-      const ours = (repository = '') => (name === undefined ? repository.startsWith(`${registry.address}/`) : repository === `${registry.address}/${name}`);
-      const images = (await docker(['images', '--format', '{{.ID}} {{.Repository}}'])).split('\n');
-      const ids = images.filter((line) => ours(line.split(' ')[1])).map((line) => line.split(' ')[0]);
-      if (ids.length > 0) await run('docker', ['rmi', '-f', ...new Set(ids)]);
+      const ours = (repository: string) => (name === undefined ? repository.startsWith(`${registry.address}/`) : repository === `${registry.address}/${name}`);
+      // By name, not by id: an image that a derived image builds on can be untagged, though not deleted.
+      const lines = (await docker(['images', '--digests', '--format', '{{.Repository}} {{.Tag}} {{.Digest}}'])).split('\n');
+      const refs = lines.map((line) => line.split(' ')).filter(([repository]) => repository && ours(repository))
+        .flatMap(([repository, tag, digest]) => [tag !== '<none>' && `${repository}:${tag}`, digest !== '<none>' && `${repository}@${digest}`])
+        .filter((ref): ref is string => typeof ref === 'string');
+      if (refs.length > 0) await run('docker', ['rmi', '-f', ...new Set(refs)]);
     },
   };
   try {

@@ -1,5 +1,5 @@
 // BuildRunnerImage: from validated inputs to what to build and where to push it.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InputReader } from './inputs.js';
 import type { ServiceEndpoint, TaskHost } from './host.js';
@@ -71,6 +71,11 @@ export interface BuildImageServices {
   /** The folder holding the built-in Dockerfile (images/linux/Dockerfile) and what it copies in. */
   builtinContext: string;
   tempDir: string;
+  /**
+   * Where each builder finds the agent user's existing registry logins (e.g. from a Docker@2 login step), first
+   * existing file wins: the build keeps them for private base images, in a copy the task's own login is added to.
+   */
+  existingLogins: Record<'docker' | 'buildah', string[]>;
 }
 
 export interface BuildImageResult {
@@ -167,7 +172,10 @@ export async function buildRunnerImage(options: BuildImageOptions, services: Bui
   host.info(`Building with ${builder}.`);
   const authDir = mkdtempSync(join(services.tempDir, 'registry-auth-'));
   // A private credential store for this run only: nothing is left in the agent user's docker config.
-  const env: Record<string, string> = builder === 'docker' ? { DOCKER_CONFIG: authDir } : { REGISTRY_AUTH_FILE: join(authDir, 'auth.json') };
+  const authFile = join(authDir, builder === 'docker' ? 'config.json' : 'auth.json');
+  const existing = services.existingLogins[builder].find((file) => existsSync(file));
+  if (existing) copyFileSync(existing, authFile);
+  const env: Record<string, string> = builder === 'docker' ? { DOCKER_CONFIG: authDir } : { REGISTRY_AUTH_FILE: authFile };
   const exec = async (args: string[], what: string, stdin?: string) => {
     const result = await commands.run(builder, args, { env, stdin, echo: stdin === undefined });
     if (result.code !== 0) throw new Error(`${what} failed (${builder} exited ${result.code}): ${result.stderr.trim().split('\n').slice(-5).join('\n')}`);
