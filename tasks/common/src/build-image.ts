@@ -171,7 +171,7 @@ export async function buildRunnerImage(options: BuildImageOptions, services: Bui
   const builder = await pickBuilder(options.builder, commands);
   host.info(`Building with ${builder}.`);
   const authDir = mkdtempSync(join(services.tempDir, 'registry-auth-'));
-  // A private credential store for this run only: nothing is left in the agent user's docker config.
+  // A private credential store for this run only, starting from a copy of the agent user's: nothing is left in theirs.
   const authFile = join(authDir, builder === 'docker' ? 'config.json' : 'auth.json');
   const existing = services.existingLogins[builder].find((file) => existsSync(file));
   if (existing) copyFileSync(existing, authFile);
