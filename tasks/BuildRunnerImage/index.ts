@@ -1,10 +1,24 @@
 // BuildRunnerImage task entry: reads the inputs, builds and pushes through the core, sets the outputs.
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTask } from '../common/azdo-host.js';
 import { processCommands } from '../common/process-commands.js';
 import { InputReader } from '../common/src/inputs.js';
 import { buildRunnerImage, buildSummary, readBuildImageOptions } from '../common/src/build-image.js';
+
+/** Where docker and buildah (containers/image) look for the agent user's logins, in their order. */
+function existingLogins() {
+  const { DOCKER_CONFIG, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR } = process.env;
+  const dockerConfig = join(DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
+  const containersAuth = REGISTRY_AUTH_FILE
+    ? [REGISTRY_AUTH_FILE]
+    : [
+      XDG_RUNTIME_DIR ? join(XDG_RUNTIME_DIR, 'containers', 'auth.json') : `/run/containers/${process.getuid?.() ?? 0}/auth.json`,
+      join(homedir(), '.config', 'containers', 'auth.json'),
+      join(homedir(), '.docker', 'config.json'),
+    ];
+  return { docker: [dockerConfig], buildah: containersAuth };
+}
 
 void runTask(async (host) => {
   const options = readBuildImageOptions(new InputReader(host));
@@ -14,6 +28,7 @@ void runTask(async (host) => {
     // The built-in Dockerfile and entrypoint ship inside the task folder (scripts/build.mjs puts them there).
     builtinContext: join(__dirname, 'runner-image'),
     tempDir: host.getVariable('Agent.TempDirectory') ?? tmpdir(),
+    existingLogins: existingLogins(),
   });
   host.setOutput('imageReference', result.imageReference);
   if (result.digest) host.setOutput('imageDigest', result.digest);

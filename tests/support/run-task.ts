@@ -37,11 +37,22 @@ export function kubeconfigEndpoint(id: string, kubeconfig: string): Record<strin
   };
 }
 
+/** A Docker registry service connection with a user name and password, as the agent hands it to a task. */
+export function dockerRegistryEndpoint(id: string, registryUrl: string, username: string, password: string): Record<string, string> {
+  const upper = id.toUpperCase();
+  return {
+    [`ENDPOINT_AUTH_${upper}`]: JSON.stringify({ scheme: 'UsernamePassword', parameters: { registry: registryUrl, username, password, email: '' } }),
+    [`ENDPOINT_DATA_${upper}_REGISTRYTYPE`]: 'Others',
+    [`ENDPOINT_URL_${upper}`]: registryUrl,
+  };
+}
+
 /** Runs dist/extension/tasks/<task>/index.js (build it first with scripts/build.mjs) and collects what it reported. */
 export function runBundledTask(task: string, inputs: Record<string, string>, extraEnv: Record<string, string> = {}, timeoutMs = 600_000): Promise<TaskRun> {
   // The agent's temp folder, where the task library keeps its key file and the task its temporary kubeconfig.
-  const tempDirectory = mkdtempSync(join(tmpdir(), 'task-'));
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', AGENT_TEMPDIRECTORY: tempDirectory, ...extraEnv };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', ...extraEnv };
+  env.AGENT_TEMPDIRECTORY ??= mkdtempSync(join(tmpdir(), 'task-'));
+  const tempDirectory = env.AGENT_TEMPDIRECTORY;
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(repoRoot, 'dist', 'extension', 'tasks', task, 'index.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
