@@ -1,7 +1,8 @@
 // Benchmark of the local test cluster: cold build time of its binaries and warm `up` time.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { localClusterEnv, run } from '../tests/support/cluster.js';
+import { localClusterEnv } from '../tests/support/cluster.js';
+import { output as run } from '../tests/support/process.js';
 
 const script = new URL('../tests/cluster/cluster.sh', import.meta.url).pathname;
 

@@ -1,6 +1,7 @@
 // Benchmark: runner image build time (no layer cache, then cached) and container start → agent online on the emulator.
 import { randomBytes } from 'node:crypto';
-import { docker, run, startDocker } from '../tests/support/docker.js';
+import { docker, startDocker } from '../tests/support/docker.js';
+import { run } from '../tests/support/process.js';
 import { startEmulator } from '../tests/support/emulator.js';
 import { agentPackage } from '../tests/support/agent-package.js';
 import { buildRunnerImage, discoverAgentPackage, ensureBaseImage } from '../tests/support/runner-image.js';

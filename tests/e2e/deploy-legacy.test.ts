@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
-import { run } from '../support/docker.js';
+import { run } from '../support/process.js';
 import { kubeconfigEndpoint, runBundledTask } from '../support/run-task.js';
 import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { assertFreshPodPerJob, probeScript } from '../support/pool-jobs.js';

@@ -2,7 +2,7 @@
 // queue, counting only jobs the pool can run, never removing a busy slot, and converging while throttled.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { run } from '../support/docker.js';
+import { run } from '../support/process.js';
 import { kubectl, kubectlJson } from '../support/cluster.js';
 import { runBundledTask } from '../support/run-task.js';
 import { unpackAgent } from '../support/agent-package.js';

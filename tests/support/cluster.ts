@@ -1,5 +1,5 @@
 // Gives e2e suites a Kubernetes cluster: the one $KUBECONFIG names, or the local one of tests/cluster/cluster.sh.
-import { execFile } from 'node:child_process';
+import { output, type RunOptions } from './process.js';
 
 const clusterScript = new URL('../cluster/cluster.sh', import.meta.url).pathname;
 
@@ -14,28 +14,6 @@ export interface Cluster {
   local: boolean;
 }
 
-export interface RunOptions {
-  env?: NodeJS.ProcessEnv;
-  timeoutMs?: number;
-  input?: string;
-}
-
-/** Runs a program and returns its stdout; rejects with its stderr when it fails. */
-export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      file,
-      args,
-      { env: options.env ?? process.env, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`${file} ${args.join(' ')} failed (${error.message.split('\n')[0]}):\n${stderr}`));
-        else resolve(stdout);
-      },
-    );
-    if (options.input !== undefined) child.stdin?.end(options.input);
-  });
-}
-
 function parseEnv(text: string): Map<string, string> {
   const entries = text
     .split('\n')
@@ -46,7 +24,7 @@ function parseEnv(text: string): Map<string, string> {
 
 /** KEY=VALUE facts of the local cluster (paths, versions), from `cluster.sh env`. */
 export async function localClusterEnv(): Promise<Map<string, string>> {
-  return parseEnv(await run(clusterScript, ['env']));
+  return parseEnv(await output(clusterScript, ['env']));
 }
 
 let shared: Promise<Cluster> | undefined;
@@ -69,7 +47,7 @@ export function cluster(): Promise<Cluster> {
       };
     }
     if (process.getuid?.() !== 0) throw new Error('the local test cluster needs root (or set KUBECONFIG)');
-    await run(clusterScript, ['up'], { timeoutMs: 20 * 60_000 });
+    await output(clusterScript, ['up'], { timeoutMs: 20 * 60_000 });
     const env = await localClusterEnv();
     const get = (key: string): string => {
       const value = env.get(key);
@@ -88,7 +66,7 @@ export function cluster(): Promise<Cluster> {
 export async function legacyApiServer(): Promise<string> {
   const c = await cluster();
   if (!c.local) throw new Error('the legacy API server exists only on the local test cluster');
-  const printed = parseEnv(await run(clusterScript, ['legacy'], { timeoutMs: 120_000 }));
+  const printed = parseEnv(await output(clusterScript, ['legacy'], { timeoutMs: 120_000 }));
   const kubeconfig = printed.get('LEGACY_KUBECONFIG');
   if (!kubeconfig) throw new Error('cluster.sh legacy printed no LEGACY_KUBECONFIG');
   return kubeconfig;
@@ -97,7 +75,7 @@ export async function legacyApiServer(): Promise<string> {
 /** Runs kubectl against the test cluster and returns its stdout. */
 export async function kubectl(args: readonly string[], options: RunOptions = {}): Promise<string> {
   const c = await cluster();
-  return run(c.kubectlPath, args, { ...options, env: { ...process.env, ...options.env, KUBECONFIG: c.kubeconfig } });
+  return output(c.kubectlPath, args, { ...options, env: { ...process.env, ...options.env, KUBECONFIG: c.kubeconfig } });
 }
 
 /** kubectl with `-o json`, parsed. */
@@ -107,7 +85,7 @@ export async function kubectlJson<T>(args: readonly string[]): Promise<T> {
 
 /** Runs buildah on the image storage the local cluster's scripts use (so `pushImage` finds what it built). */
 export function buildah(args: readonly string[]): Promise<string> {
-  return run(clusterScript, ['buildah', ...args], { timeoutMs: 10 * 60_000 });
+  return output(clusterScript, ['buildah', ...args], { timeoutMs: 10 * 60_000 });
 }
 
 /**
@@ -120,10 +98,10 @@ export async function pushImage(image: string, nameTag: string, from: 'buildah' 
   if (!registry) throw new Error('no registry for this cluster: set ADR_TEST_REGISTRY to one its nodes pull from');
   const ref = `${registry}/${nameTag}`;
   if (from === 'docker') {
-    await run('docker', ['tag', image, ref]);
-    await run('docker', ['push', '--quiet', ref], { timeoutMs: 10 * 60_000 });
+    await output('docker', ['tag', image, ref]);
+    await output('docker', ['push', '--quiet', ref], { timeoutMs: 10 * 60_000 });
   } else {
-    await run(clusterScript, ['push', image, ref], { timeoutMs: 10 * 60_000 });
+    await output(clusterScript, ['push', image, ref], { timeoutMs: 10 * 60_000 });
   }
   return ref;
 }

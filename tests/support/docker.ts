@@ -1,53 +1,14 @@
 // Test support: a Docker engine for e2e tests (starts Debian's dockerd if none answers) and a `docker` CLI helper.
 import { spawn } from 'node:child_process';
+import { output, run, type RunOptions } from './process.js';
 import { existsSync, openSync, closeSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export interface RunOptions {
-  input?: string;
-  env?: NodeJS.ProcessEnv;
-  timeoutMs?: number;
-}
-
-/** Runs a command to completion and captures its output (never throws on a non-zero exit). */
-export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const input = options.input;
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = options.timeoutMs
-      ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs)
-      : undefined;
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-    if (input !== undefined && child.stdin) {
-      child.stdin.on('error', () => {}); // a command may exit without reading its input
-      child.stdin.end(input);
-    }
-  });
-}
-
 /** `docker …`; throws with the command's stderr when it fails. */
-export async function docker(args: string[], options: RunOptions = {}): Promise<string> {
-  const result = await run('docker', args, options);
-  if (result.code !== 0) {
-    throw new Error(`docker ${args.join(' ')} exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
-  }
-  return result.stdout;
+export function docker(args: string[], options: RunOptions = {}): Promise<string> {
+  return output('docker', args, { ...options, timeoutMs: options.timeoutMs ?? 30 * 60_000 });
 }
 
 export interface DockerEngine {

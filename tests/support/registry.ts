@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from './docker.js';
+import { run } from './process.js';
 
 export interface TestRegistry {
   /** host:port, e.g. 127.0.0.1:5055 */

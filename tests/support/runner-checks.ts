@@ -1,7 +1,8 @@
 // Test support: runner containers of an image on Docker against the emulator, and the image's core checks, shared by
 // the runner image's own tests and the tests of images built by BuildRunnerImage.
 import assert from 'node:assert/strict';
-import { docker, run } from './docker.js';
+import { docker } from './docker.js';
+import { run } from './process.js';
 import type { TestEmulator } from './emulator.js';
 
 export interface AgentContainer {

@@ -1,6 +1,7 @@
 // Test support: the local Debian base image and builds of images/linux/Dockerfile (nothing is pulled).
 import { join } from 'node:path';
-import { docker, run } from './docker.js';
+import { docker } from './docker.js';
+import { run } from './process.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 export const BASE_IMAGE = 'localhost/debian:bookworm';
