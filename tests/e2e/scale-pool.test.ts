@@ -1,9 +1,10 @@
 // E2E: ScaleRunnerPool, run as the bundled task, on the real cluster against the emulator: scaling from zero on the
 // queue, counting only jobs the pool can run, never removing a busy slot, and converging while throttled.
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { run } from '../support/docker.js';
-import { kubectl, kubectlJson } from '../support/cluster.js';
+import { kubectlJson } from '../support/cluster.js';
 import { runBundledTask } from '../support/run-task.js';
 import { unpackAgent } from '../support/agent-package.js';
 import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
@@ -58,12 +59,17 @@ async function slotPods(): Promise<Map<number, SlotPod>> {
   return new Map(pods.items.map((pod) => [slotOrdinal('scale', pod.metadata.name)!, { uid: pod.metadata.uid, terminating: pod.metadata.deletionTimestamp !== undefined }]));
 }
 
-/** Slots whose agent is online and idle in a live pod that has not had a job yet: a pinned job starts there now. */
+async function scaleTo(count: number): Promise<void> {
+  const result = await scale({ mode: 'fixed', replicas: String(count) });
+  assert.equal(result.result, 'Succeeded', result.message);
+}
+
+/** Slots whose agent is online, enabled and idle in a live pod that has not had a job yet: a pinned job starts there now. */
 async function freeSlots(busy: Map<number, unknown>, spent: Set<string>): Promise<number[]> {
   const pods = await slotPods();
   const agents = await world.emulator.admin.agents(POOL);
   return agents
-    .filter((a) => a.status === 'online' && a.assignedRequest === undefined)
+    .filter((a) => a.status === 'online' && a.enabled === true && a.assignedRequest === undefined)
     .map((a) => slotOrdinal('scale', String(a.name)))
     .filter((slot): slot is number => slot !== undefined && !busy.has(slot))
     .filter((slot) => { const pod = pods.get(slot); return pod !== undefined && !pod.terminating && !spent.has(pod.uid); });
@@ -142,11 +148,11 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     /** Pods whose agent has ended its job or that a scale-down removes: they take no new job. */
     const spent = new Set<string>();
     let deferred = 0;
-    await kubectl(['scale', 'statefulset', 'scale', '-n', NS, `--replicas=${slots}`]);
+    await scaleTo(slots);
     await world.emulator.admin.waitFor(onlineAgents, (names) => names.length === slots, 180_000, `${slots} slots online`);
     for (let trial = 0; trial < trials; trial++) {
-      // Re-create only the slots the last scale-down removed; nobody waits for them.
-      if ((await replicas()) < slots) await kubectl(['scale', 'statefulset', 'scale', '-n', NS, `--replicas=${slots}`]);
+      // Re-create only the slots the last scale-down removed (the task enables their agents again); nobody waits for them.
+      if ((await replicas()) < slots) await scaleTo(slots);
       if (busy.size >= 4 || (busy.size > 0 && random() < 0.4)) {
         const slot = pick([...busy.keys()]);
         await world.emulator.admin.cancelJob(busy.get(slot)!.job);
@@ -183,6 +189,40 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     assert.ok(deferred > 0 && deferred < trials, `the trials cover both deferred and plain scale-downs (${deferred} of ${trials} deferred)`);
     for (const { job } of busy.values()) await world.emulator.admin.cancelJob(job);
     for (const { job } of busy.values()) assert.equal((await world.emulator.admin.waitForJob(job, 60_000)).result, 'canceled');
+  });
+
+  it('keeps a slot that takes a job while the scale-down drains it', async () => {
+    await scaleTo(5);
+    const ready = async () => (await freeSlots(new Map(), new Set())).filter((slot) => slot < 5).length;
+    await world.emulator.admin.waitFor(ready, (count) => count === 5, 180_000, '5 idle slots');
+    // The task's first drain call is held up: the job below lands on slot 4 after the task's look and before the drain.
+    await world.emulator.admin.clearRequests();
+    await world.emulator.admin.addFault({ method: 'PATCH', path: 'agents/\\d+$', kind: 'latency', delayMs: 4000, count: 1 });
+    const scaling = scale({ mode: 'fixed', replicas: '2' });
+    await world.emulator.admin.waitFor(() => world.emulator.admin.requests(), (served) => served.some((r) => r.method === 'PATCH'), 60_000, 'the task to drain slots 2-4');
+    const job = await queue(['Agent.Name -equals scale-4'], 'sleep 600');
+    await world.emulator.admin.waitFor(() => world.emulator.admin.job(job), (j) => j.state === 'running', 3000, 'the job to start on slot 4 before its drain');
+    const uid = (await slotPods()).get(4)!.uid;
+    const result = await scaling;
+    await world.emulator.admin.clearFaults();
+    assert.equal(result.result, 'Succeeded', result.message);
+    assert.match(result.stdout, /deferred: slot 4 is busy/);
+    assert.equal(await replicas(), 5);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await assertBusySlotsSurvive(new Map([[4, { job, uid }]]), 'after the drain');
+    const agents = await world.emulator.admin.agents(POOL);
+    assert.deepEqual([2, 3, 4].map((slot) => agents.find((a) => a.name === `scale-${slot}`)?.enabled), [true, true, true], 'the slots kept take jobs again');
+    await world.emulator.admin.cancelJob(job);
+    assert.equal((await world.emulator.admin.waitForJob(job, 60_000)).result, 'canceled');
+  });
+
+  it('scales down with a token that may only read the pool, warning that it cannot drain', async () => {
+    const token = `pat-${randomBytes(20).toString('hex')}`;
+    await world.emulator.admin.addPat({ token, user: 'reader@e2e.example', scopes: ['vso.agentpools', 'vso.extension.data_write'] });
+    const result = await scale({ mode: 'queue', minReplicas: '1', maxReplicas: '1', personalAccessToken: token, removeStaleRegistrations: 'false' });
+    assert.equal(result.result, 'Succeeded', result.message);
+    assert.equal(await replicas(), 1);
+    assert.ok(result.warnings.some((w) => /lacks the scope Agent Pools \(Read & manage\).*cannot drain/s.test(w)), result.warnings.join('\n'));
   });
 
   it('converges while Azure DevOps throttles, and reports the delay', async () => {
