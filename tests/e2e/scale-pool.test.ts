@@ -33,6 +33,15 @@ function scale(inputs: Record<string, string>) {
   );
 }
 
+async function deploy(count: number): Promise<void> {
+  const deployed = await runBundledTask(
+    'DeployRunnerPool',
+    { kubernetesServiceConnection: 'K8S', namespace: NS, poolName: POOL, runnerName: 'scale', azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token, replicas: String(count) },
+    world.endpointEnv,
+  );
+  assert.equal(deployed.result, 'Succeeded', deployed.message);
+}
+
 async function replicas(): Promise<number> {
   return (await kubectlJson<{ spec: { replicas: number } }>(['get', 'statefulset', 'scale', '-n', NS])).spec.replicas;
 }
@@ -88,12 +97,7 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
   before(async () => {
     world = await startPoolWorld(POOL, 'scale-e2e');
     await createNamespace(NS);
-    const deployed = await runBundledTask(
-      'DeployRunnerPool',
-      { kubernetesServiceConnection: 'K8S', namespace: NS, poolName: POOL, runnerName: 'scale', azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token, replicas: '1' },
-      world.endpointEnv,
-    );
-    assert.equal(deployed.result, 'Succeeded', deployed.message);
+    await deploy(1);
     // Slot 0 is registered now; at zero replicas its offline registration is what lets jobs queue.
     const down = await scale({ mode: 'fixed', replicas: '0' });
     assert.equal(down.result, 'Succeeded', down.message);
@@ -148,47 +152,57 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     /** Pods whose agent has ended its job or that a scale-down removes: they take no new job. */
     const spent = new Set<string>();
     let deferred = 0;
-    await scaleTo(slots);
-    await world.emulator.admin.waitFor(onlineAgents, (names) => names.length === slots, 180_000, `${slots} slots online`);
-    for (let trial = 0; trial < trials; trial++) {
-      // Re-create only the slots the last scale-down removed (the task enables their agents again); nobody waits for them.
-      if ((await replicas()) < slots) await scaleTo(slots);
-      if (busy.size >= 4 || (busy.size > 0 && random() < 0.4)) {
-        const slot = pick([...busy.keys()]);
-        await world.emulator.admin.cancelJob(busy.get(slot)!.job);
-        spent.add(busy.get(slot)!.uid);
-        busy.delete(slot);
-      }
-      const free = await freeSlots(busy, spent);
-      const started = new Map<number, number>();
-      for (let n = busy.size < 2 ? 2 : 1; n > 0 && free.length > 0; n--) {
-        const slot = free.splice(Math.floor(random() * free.length), 1)[0];
-        started.set(slot, await queue([`Agent.Name -equals scale-${slot}`], 'sleep 600'));
-      }
-      await world.emulator.admin.waitFor(() => Promise.all([...started.values()].map((id) => world.emulator.admin.job(id))), (all) => all.every((j) => j.state === 'running'), 120_000, `trial ${trial}: the new jobs to run`);
-      const podsNow = await slotPods();
-      for (const [slot, job] of started) busy.set(slot, { job, uid: podsNow.get(slot)!.uid });
+    const floors = new Set<number>();
+    try {
+      await scaleTo(slots);
+      await world.emulator.admin.waitFor(onlineAgents, (names) => names.length === slots, 180_000, `${slots} slots online`);
+      for (let trial = 0; trial < trials; trial++) {
+        // Re-create only the slots the last scale-down removed (the task enables their agents again); nobody waits for them.
+        if ((await replicas()) < slots) await scaleTo(slots);
+        if (busy.size >= 4 || (busy.size > 0 && random() < 0.4)) {
+          const slot = pick([...busy.keys()]);
+          // Until its cancelled job has ended, the slot is still busy.
+          await world.emulator.admin.cancelJob(busy.get(slot)!.job);
+          assert.equal((await world.emulator.admin.waitForJob(busy.get(slot)!.job, 60_000)).result, 'canceled');
+          spent.add(busy.get(slot)!.uid);
+          busy.delete(slot);
+        }
+        const free = await freeSlots(busy, spent);
+        const started = new Map<number, number>();
+        for (let n = busy.size < 2 ? 2 : 1; n > 0 && free.length > 0; n--) {
+          // Half the time the highest free slot: scale-downs remove the high slots first, which would keep the floor low.
+          const slot = free.splice(random() < 0.5 ? free.indexOf(Math.max(...free)) : Math.floor(random() * free.length), 1)[0];
+          started.set(slot, await queue([`Agent.Name -equals scale-${slot}`], 'sleep 600'));
+        }
+        await world.emulator.admin.waitFor(() => Promise.all([...started.values()].map((id) => world.emulator.admin.job(id))), (all) => all.every((j) => j.state === 'running'), 120_000, `trial ${trial}: the new jobs to run`);
+        const podsNow = await slotPods();
+        for (const [slot, job] of started) busy.set(slot, { job, uid: podsNow.get(slot)!.uid });
 
-      const target = Math.floor(random() * slots);
-      const floor = busy.size === 0 ? 0 : Math.max(...busy.keys()) + 1;
-      const result = await scale({ mode: 'fixed', replicas: String(target) });
-      assert.equal(result.result, 'Succeeded', result.message);
-      const kept = await replicas();
-      assert.equal(kept, Math.max(target, floor), `trial ${trial}: busy ${[...busy.keys()]}, target ${target}`);
-      if (floor > target) {
-        deferred++;
-        assert.match(result.stdout, /deferred: slot \d+ is busy/);
+        const target = Math.floor(random() * slots);
+        const floor = busy.size === 0 ? 0 : Math.max(...busy.keys()) + 1;
+        floors.add(floor);
+        const result = await scale({ mode: 'fixed', replicas: String(target) });
+        assert.equal(result.result, 'Succeeded', result.message);
+        const kept = await replicas();
+        assert.equal(kept, Math.max(target, floor), `trial ${trial}: busy ${[...busy.keys()]}, target ${target}; the task: ${result.stdout.match(/fixed at .*/)?.[0]}`);
+        if (floor > target) {
+          deferred++;
+          assert.match(result.stdout, /deferred: slot \d+ is busy/);
+        }
+        for (const [slot, pod] of await slotPods()) if (slot >= kept) spent.add(pod.uid);
+        await assertBusySlotsSurvive(busy, `trial ${trial}`);
       }
-      for (const [slot, pod] of await slotPods()) if (slot >= kept) spent.add(pod.uid);
-      await assertBusySlotsSurvive(busy, `trial ${trial}`);
+      // A pod the StatefulSet controller deletes late would show by now.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await assertBusySlotsSurvive(busy, 'after the last trial');
+      t.diagnostic(`${deferred} of ${trials} trials deferred the scale-down for a busy slot; highest busy slot + 1 took the values ${[...floors].sort()}`);
+      assert.ok(deferred > 0 && deferred < trials, `the trials cover both deferred and plain scale-downs (${deferred} of ${trials} deferred)`);
+      if (trials >= 50) assert.ok(floors.size >= 5, `the busy slots vary enough: highest busy slot + 1 took the values ${[...floors].sort()}`);
+    } finally {
+      // The later tests need idle slots, after a failure here too.
+      for (const { job } of busy.values()) await world.emulator.admin.cancelJob(job);
+      for (const { job } of busy.values()) await world.emulator.admin.waitForJob(job, 60_000);
     }
-    // A pod the StatefulSet controller deletes late would show by now.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    await assertBusySlotsSurvive(busy, 'after the last trial');
-    t.diagnostic(`${deferred} of ${trials} trials deferred the scale-down for a busy slot`);
-    assert.ok(deferred > 0 && deferred < trials, `the trials cover both deferred and plain scale-downs (${deferred} of ${trials} deferred)`);
-    for (const { job } of busy.values()) await world.emulator.admin.cancelJob(job);
-    for (const { job } of busy.values()) assert.equal((await world.emulator.admin.waitForJob(job, 60_000)).result, 'canceled');
   });
 
   it('keeps a slot that takes a job while the scale-down drains it', async () => {
@@ -214,6 +228,15 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     assert.deepEqual([2, 3, 4].map((slot) => agents.find((a) => a.name === `scale-${slot}`)?.enabled), [true, true, true], 'the slots kept take jobs again');
     await world.emulator.admin.cancelJob(job);
     assert.equal((await world.emulator.admin.waitForJob(job, 60_000)).result, 'canceled');
+  });
+
+  it('DeployRunnerPool enables the agents of the slots it deploys that a scale-down drained', async () => {
+    await scaleTo(1);
+    const enabled = async () => new Map((await world.emulator.admin.agents(POOL)).map((a) => [String(a.name), a.enabled]));
+    assert.deepEqual([(await enabled()).get('scale-1'), (await enabled()).get('scale-2')], [false, false], 'the scale-down drained slots 1 and 2');
+    await deploy(3);
+    assert.deepEqual([(await enabled()).get('scale-1'), (await enabled()).get('scale-2')], [true, true]);
+    assert.equal(await replicas(), 3);
   });
 
   it('scales down with a token that may only read the pool, warning that it cannot drain', async () => {
