@@ -1,6 +1,6 @@
 // Benchmark: Azure DevOps calls per scaling decision for pools of 1, 50 and 500 agents with 0, 200 and 2000 queued
 // jobs (the emulator counts every request), and 20 jobs queued at zero replicas to 20 agents online in watch mode on
-// the real cluster (BURST=0 skips that part).
+// the real cluster, with where that time goes (BURST=0 skips that part).
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cluster, kubectl } from '../tests/support/cluster.js';
@@ -11,6 +11,7 @@ import { createNamespace, deleteNamespace, startPoolWorld } from '../tests/suppo
 import { scaleRunnerPool } from '../tasks/common/src/scale-pool.js';
 import { RestAdoClient } from '../tasks/common/src/ado/rest-client.js';
 import { HttpKubeClient, loadKubeConfig } from '../tasks/common/src/kube/http-client.js';
+import type { KubeObject } from '../tasks/common/src/kube/client.js';
 import { InputReader } from '../tasks/common/src/inputs.js';
 import { readScaleOptions } from '../tasks/common/src/scale-pool.js';
 import { DEFAULT_PAT } from '../tests/support/emulator.js';
@@ -66,9 +67,21 @@ async function burst(): Promise<void> {
     await world.emulator.admin.waitFor(() => world.emulator.admin.agents(pool), (a) => a.every((x) => x.status === 'offline'), 60_000, 'offline');
     for (let i = 0; i < 20; i++) await world.emulator.admin.queueJob({ pool, script: 'sleep 20' });
     const started = performance.now();
+    const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
     const watch = runBundledTask('ScaleRunnerPool', { ...common, mode: 'queue', maxReplicas: '20', watchMinutes: '2', intervalSeconds: '5' }, world.endpointEnv);
+    // Where the time goes: the task's decision, the pods' start (scheduling, the registering init container), the agents.
+    const kube = new HttpKubeClient(loadKubeConfig(world.cluster.kubeconfig));
+    const milestones = (async () => {
+      const statefulSet = { apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: ns, name: 'burst' };
+      while (((await kube.get(statefulSet))?.spec as { replicas?: number } | undefined)?.replicas !== 20) await sleep(100);
+      console.log(`burst-20-scaled-s: ${seconds()}`);
+      const agentRunning = (pod: KubeObject) => (pod.status as { containerStatuses?: Array<{ name: string; state?: { running?: object } }> } | undefined)?.containerStatuses?.some((c) => c.name === 'agent' && c.state?.running !== undefined);
+      while ((await kube.list('v1', 'Pod', ns, 'app.kubernetes.io/instance=burst')).filter(agentRunning).length < 20) await sleep(250);
+      console.log(`burst-20-agent-containers-running-s: ${seconds()}`);
+    })();
     await world.emulator.admin.waitFor(() => world.emulator.admin.agents(pool), (a) => a.filter((x) => x.status === 'online').length >= 20, 300_000, '20 agents online');
-    console.log(`burst-20-from-zero-s: ${((performance.now() - started) / 1000).toFixed(1)}`);
+    console.log(`burst-20-from-zero-s: ${seconds()}`);
+    await milestones;
     await watch;
   } finally {
     await deleteNamespace(ns);

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decideScale, slotOrdinal, staleRegistrations, type PoolObservation, type ScaleTarget } from '../../tasks/common/src/scale-decision.js';
+import { decideScale, enabledChanges, registeredSlots, slotOrdinal, staleRegistrations, type PoolObservation, type ScaleTarget } from '../../tasks/common/src/scale-decision.js';
 import type { AgentInfo } from '../../tasks/common/src/model.js';
 
 const queue = (minReplicas: number, maxReplicas: number, standby = 0): ScaleTarget => ({ mode: 'queue', limits: { minReplicas, maxReplicas, standby } });
@@ -84,7 +84,33 @@ describe('slots and registrations', () => {
     assert.equal(slotOrdinal('linux', 'other-1'), undefined);
   });
 
-  const agent = (name: string, status: 'online' | 'offline', busyWith?: number): AgentInfo => ({ id: 1, name, status, enabled: true, busyWith, capabilities: {} });
+  const agent = (name: string, status: 'online' | 'offline', busyWith?: number, enabled = true): AgentInfo => ({ id: 1, name, status, enabled, busyWith, capabilities: {} });
+
+  it('drains the slots a scale-down removes and enables again the slots the pool keeps', () => {
+    const agents = [agent('linux-0', 'online', undefined, false), agent('linux-1', 'online'), agent('linux-2', 'online'), agent('linux-3', 'offline', undefined, false), agent('manual-9', 'online')];
+    const changes = enabledChanges('linux', agents, 2);
+    assert.deepEqual(changes.disable.map((a) => a.name), ['linux-2']);
+    assert.deepEqual(changes.enable.map((a) => a.name), ['linux-0']);
+  });
+
+  it('a job that reaches a draining slot before its drain keeps the slot, and the slot takes jobs again', () => {
+    // First look: slot 4 idle, so fixed 2 scales 5 → 2 and drains slots 2-4. Second look: slot 4 took a job meanwhile.
+    const target: ScaleTarget = { mode: 'fixed', replicas: 2 };
+    const first = decideScale(target, { currentReplicas: 5, busyOrdinals: [], queuedJobs: 0 });
+    const drained = enabledChanges('linux', ['linux-0', 'linux-1', 'linux-2', 'linux-3', 'linux-4'].map((name) => agent(name, 'online')), first.replicas).disable;
+    assert.deepEqual(drained.map((a) => a.name), ['linux-2', 'linux-3', 'linux-4']);
+    const second = decideScale(target, { currentReplicas: 5, busyOrdinals: [4], queuedJobs: 0 });
+    assert.equal(second.replicas, 5);
+    const afterDrain = ['linux-0', 'linux-1'].map((name) => agent(name, 'online')).concat(drained.map((a) => ({ ...a, enabled: false, busyWith: a.name === 'linux-4' ? 7 : undefined })));
+    assert.deepEqual(enabledChanges('linux', afterDrain, second.replicas).enable.map((a) => a.name), ['linux-2', 'linux-3', 'linux-4']);
+  });
+
+  it('keeps the registrations of every slot the pool keeps, above a fixed count or the maximum too', () => {
+    assert.equal(registeredSlots({ mode: 'fixed', replicas: 2 }, 5), 5);
+    assert.equal(registeredSlots({ mode: 'fixed', replicas: 3 }, 3), 3);
+    assert.equal(registeredSlots(queue(0, 10), 4), 10);
+    assert.equal(registeredSlots(queue(0, 2), 8), 8);
+  });
 
   it('removes only offline, idle registrations of this runner at or above the kept slots', () => {
     const agents = [agent('linux-0', 'offline'), agent('linux-3', 'offline'), agent('linux-4', 'online'), agent('linux-5', 'offline', 7), agent('linux-6', 'offline'), agent('manual-9', 'offline')];

@@ -8,6 +8,7 @@ import { poolLabels, renderRecycleAccess, renderRegistrationSecret, renderRunner
 import { podTable, summarizePod, type PodSummary } from './pod-status.js';
 import { dump } from 'js-yaml';
 import type { AdoClient } from './ado/client.js';
+import { enabledChanges } from './scale-decision.js';
 import { buildSnapshot } from './snapshot.js';
 
 export type DeployAction = 'apply' | 'render';
@@ -198,6 +199,7 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   } catch (error) {
     throw describeApiError(error, options);
   }
+  await enableDeployedSlots(options, services);
   await replaceIdleOutdatedPods(kube, options, services);
   const pods = await waitForPods(kube, options, services);
   if (services.ado) {
@@ -249,6 +251,17 @@ async function removeRecycleAccess(kube: KubeClient, pool: RunnerPoolSpec): Prom
   for (const object of renderRecycleAccess(pool).reverse()) {
     const ref = { apiVersion: object.apiVersion, kind: object.kind, namespace: pool.namespace, name: object.metadata.name };
     if (await kube.get(ref)) await kube.delete(ref);
+  }
+}
+
+/** The deployed slots take jobs: a ScaleRunnerPool scale-down disabled the agents of the slots it removed. */
+async function enableDeployedSlots(options: DeployOptions, services: DeployServices): Promise<void> {
+  const { pool } = options;
+  const found = services.ado === undefined ? undefined : await services.ado.findPool(pool.poolName);
+  if (services.ado === undefined || found === undefined) return;
+  for (const agent of enabledChanges(pool.runnerName, await services.ado.listAgents(found.id), pool.replicas).enable) {
+    await services.ado.setAgentEnabled(found.id, agent.id, true);
+    services.host.info(`Enabled the agent ${agent.name}: a scale-down had drained its slot.`);
   }
 }
 

@@ -48,6 +48,23 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
 }
 
 /**
+ * The enabled flags to flip so that only the slots the pool keeps take jobs. Disabling the slots a scale-down removes
+ * before the scale call drains them: the service hands a disabled agent no new job.
+ */
+export function enabledChanges(runnerName: string, agents: AgentInfo[], replicas: number): { disable: AgentInfo[]; enable: AgentInfo[] } {
+  const ours = agents.filter((agent) => slotOrdinal(runnerName, agent.name) !== undefined);
+  return {
+    disable: ours.filter((agent) => agent.enabled && slotOrdinal(runnerName, agent.name)! >= replicas),
+    enable: ours.filter((agent) => !agent.enabled && slotOrdinal(runnerName, agent.name)! < replicas),
+  };
+}
+
+/** How many slots keep their registration: the configured size, and any slot a busy one keeps above it. */
+export function registeredSlots(target: ScaleTarget, replicas: number): number {
+  return Math.max(target.mode === 'queue' ? target.limits.maxReplicas : target.replicas, replicas);
+}
+
+/**
  * Registrations to remove: this runner's offline, idle agents whose slot is at or above `keepSlots`. The slots below
  * stay registered while offline: they are what lets jobs queue when the pool is at zero.
  */

@@ -4,8 +4,8 @@ import { readClusterTarget, type ClusterTarget } from './connection-inputs.js';
 import { maxReplicas, type AgentInfo, type ScaleDecision, type ScaleLimits, type ScaleMode } from './model.js';
 import type { TaskHost } from './host.js';
 import type { KubeClient } from './kube/client.js';
-import type { AdoClient, JobRequest } from './ado/client.js';
-import { decideScale, slotOrdinal, staleRegistrations, type ScaleTarget } from './scale-decision.js';
+import { AdoError, type AdoClient, type JobRequest } from './ado/client.js';
+import { decideScale, enabledChanges, registeredSlots, slotOrdinal, staleRegistrations, type ScaleTarget } from './scale-decision.js';
 import { agentSatisfiesDemands } from './demands.js';
 import { annotations, busyLabel } from './manifests.js';
 import { buildSnapshot } from './snapshot.js';
@@ -102,27 +102,39 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
   }
   const target: ScaleTarget = options.mode === 'fixed' ? { mode: 'fixed', replicas: options.replicas } : { mode: 'queue', limits: options.limits };
   const stopAt = services.now() + options.watchSeconds * 1000;
+  // Draining needs Agent Pools (Read & manage); with a read-only token the task scales without it.
+  let drains = true;
   for (;;) {
     const statefulSet = await kube.get(ref);
     if (statefulSet === undefined) {
       throw new Error(`Input 'runnerName': there is no StatefulSet '${options.runnerName}' in namespace '${options.target.namespace}'. Run DeployRunnerPool first.`);
     }
     const currentReplicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
-    const observed = poolId === undefined || ado === undefined
+    const observe = async () => poolId === undefined || ado === undefined
       ? { busyOrdinals: [], queuedJobs: 0, ours: [] as AgentInfo[] }
       : observePool(options.runnerName, await ado.listAgents(poolId), await ado.listUnfinishedJobs(poolId));
-    const decision = decideScale(target, { currentReplicas, ...observed });
+    let observed = await observe();
+    let decision = decideScale(target, { currentReplicas, ...observed });
+    if (!options.dryRun && ado !== undefined && poolId !== undefined && drains) {
+      const { disable } = enabledChanges(options.runnerName, observed.ours, decision.replicas);
+      if (disable.length > 0 && (drains = await setEnabled(ado, host, poolId, disable, false))) {
+        // A job may have reached a slot between the first look and its drain: look again before scaling.
+        observed = await observe();
+        decision = decideScale(target, { currentReplicas, ...observed });
+      }
+    }
     host.info(`${options.dryRun ? '[dry run] ' : ''}${decision.reason}.`);
     if (!options.dryRun) {
       if (decision.replicas !== currentReplicas) await kube.mergePatch(ref, { spec: { replicas: decision.replicas } }, scaleFieldManager);
       const pods = await markBusyPods(kube, options, new Set(observed.busyOrdinals));
-      if (ado !== undefined) {
+      if (ado !== undefined && poolId !== undefined) {
+        // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
+        const { enable } = enabledChanges(options.runnerName, observed.ours, decision.replicas);
+        if (drains && enable.length > 0) drains = await setEnabled(ado, host, poolId, enable, true);
         const pool = { runnerName: options.runnerName, namespace: options.target.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
         await ado.publishSnapshot(buildSnapshot(pool, pods, 'ScaleRunnerPool', new Date(services.now()), decision));
-      }
-      if (options.removeStaleRegistrations && ado !== undefined && poolId !== undefined) {
-        const keep = options.mode === 'queue' ? options.limits.maxReplicas : options.replicas;
-        for (const agent of staleRegistrations(options.runnerName, observed.ours, keep)) {
+        const keep = registeredSlots(target, decision.replicas);
+        for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, observed.ours, keep) : []) {
           await ado.deleteAgent(poolId, agent.id);
           host.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
         }
@@ -137,6 +149,18 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
       return decision;
     }
     await services.sleep(options.intervalSeconds * 1000);
+  }
+}
+
+/** Sets the agents' enabled flag; false, with a warning, when the token may only read the pool. */
+async function setEnabled(ado: AdoClient, host: TaskHost, poolId: number, agents: AgentInfo[], enabled: boolean): Promise<boolean> {
+  try {
+    for (const agent of agents) await ado.setAgentEnabled(poolId, agent.id, enabled);
+    return true;
+  } catch (error) {
+    if (!(error instanceof AdoError) || error.status !== 403) throw error;
+    host.warning(`${error.message}. Without it the task cannot drain the slots a scale-down removes: a job that starts on one just before the scale-down is cut off.`);
+    return false;
   }
 }
 

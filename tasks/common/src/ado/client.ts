@@ -18,6 +18,8 @@ export interface AdoClient {
   /** The pool's queued and running job requests (unfinished only), in one call whatever their number. */
   listUnfinishedJobs(poolId: number): Promise<JobRequest[]>;
   deleteAgent(poolId: number, agentId: number): Promise<void>;
+  /** A disabled agent stays registered but the service hands it no new job. */
+  setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void>;
   /** Stores the pool's snapshot in the extension's data storage (last write wins), for the hub. */
   publishSnapshot(snapshot: PoolSnapshot): Promise<void>;
   /** Seconds spent waiting on throttling (429, Retry-After) so far. */

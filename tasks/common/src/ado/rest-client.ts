@@ -164,6 +164,10 @@ export class RestAdoClient implements AdoClient {
     await this.call('PUT', path, { 'api-version': '7.1-preview.1' }, 'extensionData', { ...snapshot, __etag: -1 }, extensionManagementUrl(this.base));
   }
 
+  async setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void> {
+    await this.call('PATCH', `distributedtask/pools/${poolId}/agents/${agentId}`, { 'api-version': '7.1' }, 'manage', { id: agentId, enabled });
+  }
+
   async deleteAgent(poolId: number, agentId: number): Promise<void> {
     await this.call('DELETE', `distributedtask/pools/${poolId}/agents/${agentId}`, { 'api-version': '7.1' }, 'manage');
   }
