@@ -14,6 +14,8 @@ const POOL = 'Legacy Pool';
 const NS = 'adr-legacy-e2e';
 let world: PoolWorld;
 let legacyKubeconfig: string;
+/** The pods the probe jobs ran in: each is deleted by its sidecar once its job is done. */
+let usedPods = new Set<string>();
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
@@ -64,16 +66,17 @@ describe('DeployRunnerPool on a cluster without container restart rules', { time
     assert.equal(template.containers[0].restartPolicyRules, undefined);
     assert.ok(template.initContainers.some((c: Any) => c.name === 'recycle' && c.restartPolicy === 'Always'));
 
-    await assertFreshPodPerJob(world, POOL, NS, 30, ['legacy-0', 'legacy-1', 'legacy-2']);
+    usedPods = await assertFreshPodPerJob(world, POOL, NS, 30, ['legacy-0', 'legacy-1', 'legacy-2']);
   });
 
   it('keeps the token in the sidecar, allowed to delete only the pool\'s own pods', async () => {
     // The probe's own token search, run in both containers of a pod: it finds the sidecar's token, and only there.
     const search = probeScript(world.token).split('\n').find((line) => line.includes('-name token'))!;
-    // legacy-0 may be a pod being replaced after the last job: wait for its successor.
-    await waitFor('legacy-0 to be ready', 120_000, async () => {
+    // Not a pod a job ran in (its sidecar deletes it any moment), but its ready successor.
+    await waitFor('a fresh legacy-0 to be ready', 120_000, async () => {
       const pod = await kubectlJson<Any>(['get', 'pod', 'legacy-0', '-n', NS]);
-      return !pod.metadata.deletionTimestamp && pod.status.conditions?.some((c: Any) => c.type === 'Ready' && c.status === 'True') ? pod : undefined;
+      const ready = pod.status.conditions?.some((c: Any) => c.type === 'Ready' && c.status === 'True');
+      return ready && !pod.metadata.deletionTimestamp && !usedPods.has(pod.metadata.uid) ? pod : undefined;
     });
     const inContainer = (container: string) => kubectl(['exec', '-n', NS, 'legacy-0', '-c', container, '--', 'bash', '-c', `${search}; true`]);
     assert.match(await inContainer('recycle'), /KUBERNETES-TOKEN/);

@@ -78,9 +78,9 @@ function watchPodTrouble(namespace: string): { stop(): Promise<Set<string>> } {
 /**
  * The fresh-pod-per-job promise, checked end to end: `count` probe jobs on the pool's slots all succeed, each in a pod
  * no earlier job ran in, none finds an earlier job's marker or any credential, no container backs off or restarts,
- * and the pool holds exactly the registrations of its slots.
+ * and the pool holds exactly the registrations of its slots. Returns the UIDs of the pods the jobs ran in.
  */
-export async function assertFreshPodPerJob(world: PoolWorld, pool: string, namespace: string, count: number, slots: string[]): Promise<void> {
+export async function assertFreshPodPerJob(world: PoolWorld, pool: string, namespace: string, count: number, slots: string[]): Promise<Set<string>> {
   const trouble = watchPodTrouble(namespace);
   const results = await finished(world, await queueProbes(world, pool, count), 10 * 60_000);
   const seen = await trouble.stop();
@@ -95,4 +95,5 @@ export async function assertFreshPodPerJob(world: PoolWorld, pool: string, names
   assert.ok(![...seen].some((s) => /CrashLoopBackOff|restarted:/.test(s)), `no back-off, no restart: ${[...seen].join(', ')}`);
   const agents = await world.emulator.admin.agents(pool);
   assert.deepEqual(agents.map((a) => a.name).sort(), [...slots].sort());
+  return new Set(uids as string[]);
 }
