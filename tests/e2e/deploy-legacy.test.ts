@@ -8,7 +8,7 @@ import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../supp
 import { run } from '../support/process.js';
 import { kubeconfigEndpoint, runBundledTask } from '../support/run-task.js';
 import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
-import { assertFreshPodPerJob, probeScript } from '../support/pool-jobs.js';
+import { assertFreshPodPerJob, assertRolloutKillsNoJob, probeScript } from '../support/pool-jobs.js';
 
 const POOL = 'Legacy Pool';
 const NS = 'adr-legacy-e2e';
@@ -90,6 +90,10 @@ describe('DeployRunnerPool on a cluster without container restart rules', { time
     assert.equal(await can('delete', 'pod/legacy-0', '-n', 'default'), 'no');
     assert.equal(await can('get', 'secrets', '-n', NS), 'no');
     assert.equal(await can('create', 'pods', '-n', NS), 'no');
+  });
+
+  it('rolls out a new image without killing a running job; later jobs run on it', async () => {
+    await assertRolloutKillsNoJob(world, POOL, 'legacy-e2e-b', (image) => deploy({ replicas: '3', image, rolloutStatusTimeout: '0' }));
   });
 
   it('lets a failing agent back off in its pod instead of looping through new pods', async () => {

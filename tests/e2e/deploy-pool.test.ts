@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubectl, kubectlJson } from '../support/cluster.js';
 import { runBundledTask } from '../support/run-task.js';
-import { createNamespace, deleteNamespace, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
-import { assertFreshPodPerJob, finished as finishedJobs, probeField as field, queueProbes } from '../support/pool-jobs.js';
+import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { assertFreshPodPerJob, assertRolloutKillsNoJob } from '../support/pool-jobs.js';
 
 const POOL = 'Linux Private';
 const NS = 'adr-deploy-e2e';
@@ -37,9 +37,6 @@ function deploy(inputs: Record<string, string>) {
     world.endpointEnv,
   );
 }
-
-const queue = (count: number, seconds = 0) => queueProbes(world, POOL, count, seconds);
-const finished = (ids: number[], timeoutMs: number) => finishedJobs(world, ids, timeoutMs);
 
 describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
   before(async () => {
@@ -103,23 +100,6 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
   });
 
   it('rolls out a new image without killing a running job; later jobs run on it', async () => {
-    const newImage = await imageVariant(world, 'deploy-e2e-b', 'b');
-    const running = await queue(3, 25);
-    await world.emulator.admin.waitFor(
-      async () => Promise.all(running.map((id) => world.emulator.admin.job(id))),
-      (jobs) => jobs.every((j) => j.state === 'running' || j.state === 'finished'),
-      120_000,
-      'the long jobs to start',
-    );
-    const updated = await deploy({ replicas: '3', image: newImage, rolloutStatusTimeout: '0' });
-    assert.equal(updated.result, 'Succeeded', updated.message);
-    for (const { job, log } of await finished(running, 180_000)) {
-      assert.equal(job.result, 'succeeded', `a running job was not killed: ${log}`);
-      assert.equal(field(log, 'image'), world.image);
-    }
-    for (const { job, log } of await finished(await queue(6), 300_000)) {
-      assert.equal(job.result, 'succeeded', log);
-      assert.equal(field(log, 'image'), newImage);
-    }
+    await assertRolloutKillsNoJob(world, POOL, 'deploy-e2e-b', (image) => deploy({ replicas: '3', image, rolloutStatusTimeout: '0' }));
   });
 });

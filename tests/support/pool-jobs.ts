@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { kubectlJson } from './cluster.js';
 import type { AdminJob } from './emulator.js';
-import type { PoolWorld } from './runner-pool.js';
+import { imageVariant, type PoolWorld } from './runner-pool.js';
+import type { TaskRun } from './run-task.js';
 
 /**
  * A job that reports its pod, looks for what earlier jobs left and for any credential, then leaves a marker.
@@ -96,4 +97,29 @@ export async function assertFreshPodPerJob(world: PoolWorld, pool: string, names
   const agents = await world.emulator.admin.agents(pool);
   assert.deepEqual(agents.map((a) => a.name).sort(), [...slots].sort());
   return new Set(uids as string[]);
+}
+
+/**
+ * The update promise, checked end to end: while three long jobs run, `deploy` (DeployRunnerPool with the given image,
+ * not waiting for the rollout) kills none of them, they finish on the old image, and the next six jobs run on the new one.
+ */
+export async function assertRolloutKillsNoJob(world: PoolWorld, pool: string, variantTag: string, deploy: (image: string) => Promise<TaskRun>): Promise<void> {
+  const newImage = await imageVariant(world, variantTag, variantTag);
+  const running = await queueProbes(world, pool, 3, 25);
+  await world.emulator.admin.waitFor(
+    async () => Promise.all(running.map((id) => world.emulator.admin.job(id))),
+    (jobs) => jobs.every((j) => j.state === 'running' || j.state === 'finished'),
+    120_000,
+    'the long jobs to start',
+  );
+  const updated = await deploy(newImage);
+  assert.equal(updated.result, 'Succeeded', updated.message);
+  for (const { job, log } of await finished(world, running, 180_000)) {
+    assert.equal(job.result, 'succeeded', `a running job was not killed: ${log}`);
+    assert.equal(probeField(log, 'image'), world.image);
+  }
+  for (const { job, log } of await finished(world, await queueProbes(world, pool, 6), 300_000)) {
+    assert.equal(job.result, 'succeeded', log);
+    assert.equal(probeField(log, 'image'), newImage);
+  }
 }
