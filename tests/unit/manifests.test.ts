@@ -124,6 +124,16 @@ describe('runner pool manifests', () => {
     assert.deepEqual(docs[1], JSON.parse(JSON.stringify(renderStatefulSet(options.pool))));
   });
 
+  it('renders the recycle sidecar\'s objects when asked, and says how to get it otherwise', () => {
+    const inputs = { kubernetesServiceConnection: 'x', poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'p' };
+    const rules = readDeployOptions(new InputReader(new MemoryHost(inputs)));
+    assert.match(manifestFile(rules.pool), /podRecycling: sidecar/);
+    const sidecar = readDeployOptions(new InputReader(new MemoryHost({ ...inputs, podRecycling: 'sidecar' })));
+    const docs = loadAll(manifestFile(sidecar.pool)) as Any[];
+    assert.deepEqual(docs.map((d) => d.kind), ['ServiceAccount', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'StatefulSet']);
+    assert.ok(docs[4].spec.template.spec.initContainers.some((c: Any) => c.name === 'recycle'));
+  });
+
   it('render writes the file and never opens the cluster', async () => {
     const host = new MemoryHost();
     const files: Record<string, string> = {};
