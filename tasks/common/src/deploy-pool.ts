@@ -1,7 +1,7 @@
 // DeployRunnerPool: from validated inputs to the pool's specification.
 import type { InputReader } from './inputs.js';
 import { readClusterTarget, type ClusterTarget } from './connection-inputs.js';
-import { maxReplicas, type AgentCredential, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
+import { maxReplicas, type AgentCredential, type AgentInfo, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
 import type { TaskHost } from './host.js';
 import { KubeApiError, type KubeClient, type KubeObject } from './kube/client.js';
 import { poolLabels, renderRecycleAccess, renderRegistrationSecret, renderRunnerPool, selectorKeys } from './manifests.js';
@@ -199,8 +199,10 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   } catch (error) {
     throw describeApiError(error, options);
   }
-  await enableDeployedSlots(options, services);
-  await replaceIdleOutdatedPods(kube, options, services);
+  // One look at the pool's registrations serves both: re-enabling drained slots and sparing busy ones.
+  const registered = await registeredAgents(pool, services.ado);
+  if (registered && services.ado) await enableDeployedSlots(pool, registered, services.ado, services.host);
+  await replaceIdleOutdatedPods(kube, options, services, registered?.agents);
   const pods = await waitForPods(kube, options, services);
   if (services.ado) {
     await services.ado.publishSnapshot(buildSnapshot(pool, pods, 'DeployRunnerPool', services.now()));
@@ -254,14 +256,21 @@ async function removeRecycleAccess(kube: KubeClient, pool: RunnerPoolSpec): Prom
   }
 }
 
+interface RegisteredAgents {
+  poolId: number;
+  agents: AgentInfo[];
+}
+
+async function registeredAgents(pool: RunnerPoolSpec, ado: AdoClient | undefined): Promise<RegisteredAgents | undefined> {
+  const found = ado === undefined ? undefined : await ado.findPool(pool.poolName);
+  return ado === undefined || found === undefined ? undefined : { poolId: found.id, agents: await ado.listAgents(found.id) };
+}
+
 /** The deployed slots take jobs: a ScaleRunnerPool scale-down disabled the agents of the slots it removed. */
-async function enableDeployedSlots(options: DeployOptions, services: DeployServices): Promise<void> {
-  const { pool } = options;
-  const found = services.ado === undefined ? undefined : await services.ado.findPool(pool.poolName);
-  if (services.ado === undefined || found === undefined) return;
-  for (const agent of enabledChanges(pool.runnerName, await services.ado.listAgents(found.id), pool.replicas).enable) {
-    await services.ado.setAgentEnabled(found.id, agent.id, true);
-    services.host.info(`Enabled the agent ${agent.name}: a scale-down had drained its slot.`);
+async function enableDeployedSlots(pool: RunnerPoolSpec, registered: RegisteredAgents, ado: AdoClient, host: TaskHost): Promise<void> {
+  for (const agent of enabledChanges(pool.runnerName, registered.agents, pool.replicas).enable) {
+    await ado.setAgentEnabled(registered.poolId, agent.id, true);
+    host.info(`Enabled the agent ${agent.name}: a scale-down had drained its slot.`);
   }
 }
 
@@ -290,7 +299,7 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
  * Pods still on the previous template take the new one when they are replaced after their next job (OnDelete).
  * An idle one would run that job on the old template, so it is replaced now; a busy one is left to finish.
  */
-async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices): Promise<void> {
+async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, agents: AgentInfo[] | undefined): Promise<void> {
   const { pool } = options;
   const statefulSet = await kube.get({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: pool.namespace, name: pool.runnerName });
   const updateRevision = (statefulSet?.status as { updateRevision?: string } | undefined)?.updateRevision;
@@ -304,10 +313,8 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
     services.host.info(`${outdated.length} pod(s) run the previous template; each takes the new one after its next job.`);
     return;
   }
-  const found = await services.ado.findPool(pool.poolName);
-  const agents = found === undefined ? [] : await services.ado.listAgents(found.id);
   for (const pod of outdated) {
-    const agent = agents.find((a) => a.name === pod.name);
+    const agent = agents?.find((a) => a.name === pod.name);
     if (agent?.busyWith !== undefined) {
       services.host.info(`${pod.name} is running a job; it takes the new template when that job ends.`);
       continue;
