@@ -1,5 +1,7 @@
 // An in-memory TaskHost for unit tests: inputs from a record, everything the task reports kept for assertions.
+import assert from 'node:assert/strict';
 import type { ServiceEndpoint, TaskHost } from '../../tasks/common/src/host.js';
+import { InputError } from '../../tasks/common/src/inputs.js';
 
 export class MemoryHost implements TaskHost {
   readonly outputs: Record<string, string> = {};
@@ -40,4 +42,15 @@ export class MemoryHost implements TaskHost {
   addSummary(title: string, markdown: string): void {
     this.summaries.push({ title, markdown });
   }
+}
+
+/** The problems (`input: message`) an input reading rejects with; fails unless it throws an InputError. */
+export function inputProblems(read: () => unknown): string[] {
+  try {
+    read();
+  } catch (error) {
+    assert.ok(error instanceof InputError, `expected InputError, got ${String(error)}`);
+    return error.problems.map((p) => `${p.input}: ${p.message}`);
+  }
+  assert.fail('expected an InputError');
 }

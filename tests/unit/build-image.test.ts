@@ -5,21 +5,13 @@ import {
   buildSummary, isLoopbackRegistry, qualifiedRepository, readBuildImageOptions, registryLogin, registryOf,
   type BuildImageOptions,
 } from '../../tasks/common/src/build-image.js';
-import { InputError, InputReader } from '../../tasks/common/src/inputs.js';
+import { InputReader } from '../../tasks/common/src/inputs.js';
 import type { ServiceEndpoint } from '../../tasks/common/src/host.js';
-import { MemoryHost } from '../support/memory-host.js';
+import { inputProblems, MemoryHost } from '../support/memory-host.js';
 
 const read = (inputs: Record<string, string>) => readBuildImageOptions(new InputReader(new MemoryHost(inputs)));
 
-function problems(inputs: Record<string, string>): string[] {
-  try {
-    read(inputs);
-  } catch (error) {
-    assert.ok(error instanceof InputError, `expected InputError, got ${String(error)}`);
-    return error.problems.map((p) => `${p.input}: ${p.message}`);
-  }
-  assert.fail('expected an InputError');
-}
+const problems = (inputs: Record<string, string>) => inputProblems(() => read(inputs));
 
 const minimal = { imageRepository: 'registry.example.com/runner', dockerRegistryServiceConnection: 'registry' };
 

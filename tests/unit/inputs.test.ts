@@ -1,21 +1,12 @@
 // Input validation: every problem is named, with the input and what is wrong, before anything happens.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { InputError, InputReader } from '../../tasks/common/src/inputs.js';
+import { InputReader } from '../../tasks/common/src/inputs.js';
 import { defaultRunnerName, readDeployOptions } from '../../tasks/common/src/deploy-pool.js';
 import { readScaleOptions } from '../../tasks/common/src/scale-pool.js';
 import { readBuildImageOptions } from '../../tasks/common/src/build-image.js';
-import { MemoryHost } from '../support/memory-host.js';
+import { inputProblems, MemoryHost } from '../support/memory-host.js';
 
-function problems(read: () => unknown): string[] {
-  try {
-    read();
-  } catch (error) {
-    assert.ok(error instanceof InputError, `expected InputError, got ${String(error)}`);
-    return error.problems.map((p) => `${p.input}: ${p.message}`);
-  }
-  assert.fail('expected an InputError');
-}
 
 const reader = (inputs: Record<string, string>) => new InputReader(new MemoryHost(inputs));
 
@@ -36,7 +27,7 @@ describe('InputReader', () => {
     inputs.choice('kind', ['a', 'b'] as const);
     inputs.quantity('size');
     inputs.required('missing');
-    const found = problems(() => inputs.finish());
+    const found = inputProblems(() => inputs.finish());
     assert.deepEqual(found, [
       "replicas: must be a whole number from 0 to 5; got 'ten'.",
       "flag: must be true or false; got 'maybe'.",
@@ -59,14 +50,14 @@ describe('InputReader', () => {
     inputs.finish();
     const bad = reader({ env: 'A=1\nnot a pair' });
     bad.keyValues('env');
-    assert.deepEqual(problems(() => bad.finish()), ["env: line 2 must look like KEY=value with KEY a variable name; got 'not a pair'."]);
+    assert.deepEqual(inputProblems(() => bad.finish()), ["env: line 2 must look like KEY=value with KEY a variable name; got 'not a pair'."]);
   });
 
   it('rejects URLs that are not http(s) and trims a trailing slash', () => {
     assert.equal(reader({ u: 'https://dev.azure.com/x//' }).url('u'), 'https://dev.azure.com/x');
     const inputs = reader({ u: 'dev.azure.com/x' });
     inputs.url('u');
-    assert.match(problems(() => inputs.finish())[0], /^u: must be an http\(s\) URL/);
+    assert.match(inputProblems(() => inputs.finish())[0], /^u: must be an http\(s\) URL/);
   });
 });
 
@@ -84,7 +75,7 @@ describe('DeployRunnerPool inputs', () => {
   });
 
   it('names all missing inputs at once', () => {
-    assert.deepEqual(problems(() => readDeployOptions(reader({}))), [
+    assert.deepEqual(inputProblems(() => readDeployOptions(reader({}))), [
       'kubernetesServiceConnection: is required but was empty.',
       'poolName: is required but was empty.',
       'azureDevOpsUrl: is required but was empty.',
@@ -98,7 +89,7 @@ describe('DeployRunnerPool inputs', () => {
     const options = readDeployOptions(reader(inputs));
     assert.deepEqual(options.target.connection, { kind: 'inCluster' });
     assert.deepEqual(options.pool.credential, { kind: 'existingSecret', secretName: 'runner-pat' });
-    assert.deepEqual(problems(() => readDeployOptions(reader({ ...validDeploy, credentialType: 'servicePrincipal' }))), [
+    assert.deepEqual(inputProblems(() => readDeployOptions(reader({ ...validDeploy, credentialType: 'servicePrincipal' }))), [
       'servicePrincipalTenantId: is required but was empty.',
       'servicePrincipalClientId: is required but was empty.',
       'servicePrincipalClientSecret: is required but was empty.',
@@ -106,7 +97,7 @@ describe('DeployRunnerPool inputs', () => {
   });
 
   it('rejects bad names, counts, quantities and reserved variables', () => {
-    const found = problems(() =>
+    const found = inputProblems(() =>
       readDeployOptions(
         reader({
           ...validDeploy,
@@ -129,7 +120,7 @@ describe('DeployRunnerPool inputs', () => {
   });
 
   it('requires a manifest path for render', () => {
-    assert.deepEqual(problems(() => readDeployOptions(reader({ ...validDeploy, action: 'render' }))), ['manifestPath: is required but was empty.']);
+    assert.deepEqual(inputProblems(() => readDeployOptions(reader({ ...validDeploy, action: 'render' }))), ['manifestPath: is required but was empty.']);
   });
 
   it('parses tolerations and node selectors', () => {
@@ -162,7 +153,7 @@ describe('ScaleRunnerPool inputs', () => {
   });
 
   it('rejects min above max', () => {
-    assert.deepEqual(problems(() => readScaleOptions(reader({ ...base, minReplicas: '5', maxReplicas: '2' }))), [
+    assert.deepEqual(inputProblems(() => readScaleOptions(reader({ ...base, minReplicas: '5', maxReplicas: '2' }))), [
       'minReplicas: (5) must not exceed maxReplicas (2).',
     ]);
   });
@@ -187,7 +178,7 @@ describe('BuildRunnerImage inputs', () => {
   });
 
   it('rejects uppercase repositories, bad tags and versions', () => {
-    const found = problems(() =>
+    const found = inputProblems(() =>
       readBuildImageOptions(reader({ imageRepository: 'Registry/Runner', tags: 'ok bad/tag', agentVersion: 'latest', push: 'false' })),
     );
     assert.equal(found.length, 3);
