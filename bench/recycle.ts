@@ -3,8 +3,7 @@
 // and the floor (a pod deleted while idle: pod creation + container start + registration). Also our fallback for
 // clusters without container restart rules: the recycle sidecar that deletes its own pod.
 import { kubectl, legacyApiServer } from '../tests/support/cluster.js';
-import { runBundledTask } from '../tests/support/run-task.js';
-import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../tests/support/runner-pool.js';
+import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../tests/support/runner-pool.js';
 import type { AdminJob } from '../tests/support/emulator.js';
 
 const OURS = 'Recycle ours';
@@ -73,11 +72,7 @@ async function main() {
   await legacyApiServer();
   await createNamespace(NS);
   const deploy = async (poolName: string, runnerName: string, extra: Record<string, string> = {}) => {
-    const deployed = await runBundledTask(
-      'DeployRunnerPool',
-      { kubernetesServiceConnection: 'K8S', namespace: NS, poolName, runnerName, azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token, replicas: '1', ...extra },
-      world.endpointEnv,
-    );
+    const deployed = await deployPool(world, { namespace: NS, poolName, runnerName, replicas: '1', ...extra });
     if (deployed.result !== 'Succeeded') throw new Error(`deploy failed: ${deployed.message}`);
   };
   try {

@@ -8,8 +8,8 @@ import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump, loadAll } from 'js-yaml';
 import { kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
-import { kubeconfigEndpoint, parseTaskOutput, runBundledTask } from '../support/run-task.js';
-import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { kubeconfigEndpoint, parseTaskOutput } from '../support/run-task.js';
+import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { repoRoot } from '../support/task-manifests.js';
 
 const POOL = 'In Cluster Pool';
@@ -120,11 +120,11 @@ describe('DeployRunnerPool connections', { timeout: 15 * 60_000 }, () => {
 
   it('names an unreachable cluster, and leaves no kubeconfig behind whatever the outcome', async () => {
     const unreachable = kubeconfigEndpoint('K8S', readFileSync(world.cluster.kubeconfig, 'utf8').replace(/server: .*/, 'server: https://127.0.0.1:9'));
-    const inputs = { kubernetesServiceConnection: 'K8S', namespace: NS, poolName: POOL, runnerName: 'unreachable', azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token };
-    const failed = await runBundledTask('DeployRunnerPool', inputs, unreachable);
+    const inputs = { namespace: NS, poolName: POOL, runnerName: 'unreachable' };
+    const failed = await deployPool(world, inputs, unreachable);
     assert.equal(failed.result, 'Failed');
     assert.match(failed.message ?? '', /cannot reach the cluster at https:\/\/127\.0\.0\.1:9/);
-    const applied = await runBundledTask('DeployRunnerPool', { ...inputs, runnerName: 'reachable', replicas: '0' }, world.endpointEnv);
+    const applied = await deployPool(world, { ...inputs, runnerName: 'reachable', replicas: '0' });
     assert.equal(applied.result, 'Succeeded', applied.message);
     for (const run of [failed, applied]) {
       assert.deepEqual(readdirSync(run.tempDirectory).filter((entry) => entry.startsWith('kubeconfig-')), [], 'the temporary kubeconfig is removed');

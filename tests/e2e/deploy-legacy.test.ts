@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { run } from '../support/process.js';
-import { kubeconfigEndpoint, runBundledTask } from '../support/run-task.js';
-import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { kubeconfigEndpoint } from '../support/run-task.js';
+import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { assertFreshPodPerJob, assertRolloutKillsNoJob, probeScript } from '../support/pool-jobs.js';
 
 const POOL = 'Legacy Pool';
@@ -21,21 +21,8 @@ let usedPods = new Set<string>();
 type Any = any;
 
 function deploy(inputs: Record<string, string>) {
-  return runBundledTask(
-    'DeployRunnerPool',
-    {
-      kubernetesServiceConnection: 'K8S',
-      namespace: NS,
-      poolName: POOL,
-      runnerName: 'legacy',
-      azureDevOpsUrl: world.emulator.orgUrl,
-      image: world.image,
-      personalAccessToken: world.token,
-      rolloutStatusTimeout: '180',
-      ...inputs,
-    },
-    kubeconfigEndpoint('K8S', readFileSync(legacyKubeconfig, 'utf8')),
-  );
+  const legacy = kubeconfigEndpoint('K8S', readFileSync(legacyKubeconfig, 'utf8'));
+  return deployPool(world, { namespace: NS, poolName: POOL, runnerName: 'legacy', rolloutStatusTimeout: '180', ...inputs }, legacy);
 }
 
 describe('DeployRunnerPool on a cluster without container restart rules', { timeout: 20 * 60_000 }, () => {

@@ -6,8 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubectl, kubectlJson } from '../support/cluster.js';
-import { runBundledTask } from '../support/run-task.js';
-import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { assertFreshPodPerJob, assertRolloutKillsNoJob } from '../support/pool-jobs.js';
 
 const POOL = 'Linux Private';
@@ -20,22 +19,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'adr-deploy-e2e-'));
 type Any = any;
 
 function deploy(inputs: Record<string, string>) {
-  return runBundledTask(
-    'DeployRunnerPool',
-    {
-      connectionType: 'kubernetesServiceConnection',
-      kubernetesServiceConnection: 'K8S',
-      namespace: NS,
-      poolName: POOL,
-      runnerName: 'linux',
-      azureDevOpsUrl: world.emulator.orgUrl,
-      image: world.image,
-      personalAccessToken: world.token,
-      rolloutStatusTimeout: '180',
-      ...inputs,
-    },
-    world.endpointEnv,
-  );
+  return deployPool(world, { connectionType: 'kubernetesServiceConnection', namespace: NS, poolName: POOL, runnerName: 'linux', rolloutStatusTimeout: '180', ...inputs });
 }
 
 describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {

@@ -7,7 +7,7 @@ import { run } from '../support/process.js';
 import { kubectlJson } from '../support/cluster.js';
 import { runBundledTask } from '../support/run-task.js';
 import { unpackAgent } from '../support/agent-package.js';
-import { createNamespace, deleteNamespace, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import type { AdminJob } from '../support/emulator.js';
 import { slotOrdinal } from '../../tasks/common/src/scale-decision.js';
 
@@ -34,11 +34,7 @@ function scale(inputs: Record<string, string>) {
 }
 
 async function deploy(count: number): Promise<void> {
-  const deployed = await runBundledTask(
-    'DeployRunnerPool',
-    { kubernetesServiceConnection: 'K8S', namespace: NS, poolName: POOL, runnerName: 'scale', azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token, replicas: String(count) },
-    world.endpointEnv,
-  );
+  const deployed = await deployPool(world, { namespace: NS, poolName: POOL, runnerName: 'scale', replicas: String(count) });
   assert.equal(deployed.result, 'Succeeded', deployed.message);
 }
 

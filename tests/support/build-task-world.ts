@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { buildExtension } from '../../scripts/build.mjs';
 import { agentPackage } from './agent-package.js';
 import { docker, startDocker, type DockerEngine } from './docker.js';
-import { run } from './process.js';
+import { output, run } from './process.js';
 import { startEmulator, type TestEmulator } from './emulator.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 import { BASE_IMAGE, discoverAgentPackage, ensureBaseImage } from './runner-image.js';
@@ -48,11 +48,7 @@ export async function startBuildTaskWorld(port: number): Promise<BuildTaskWorld>
   mkdirSync(storage);
   writeFileSync(join(storage, 'storage.conf'), `[storage]\ndriver = "overlay"\ngraphroot = "${storage}/root"\nrunroot = "${storage}/run"\n`);
   const buildahEnv = { CONTAINERS_STORAGE_CONF: join(storage, 'storage.conf') };
-  const buildah = async (args: string[]) => {
-    const result = await run('buildah', args, { env: { ...process.env, ...buildahEnv } });
-    if (result.code !== 0) throw new Error(`buildah ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
-    return result.stdout;
-  };
+  const buildah = (args: string[]) => output('buildah', args, { env: { ...process.env, ...buildahEnv }, timeoutMs: 10 * 60_000 });
   const dockerConfig = join(scratch, 'docker-config');
   mkdirSync(dockerConfig);
   const dockerEnv = { ...process.env, DOCKER_CONFIG: dockerConfig };

@@ -1,15 +1,15 @@
 // Test support: the local Debian base image and builds of images/linux/Dockerfile (nothing is pulled).
 import { join } from 'node:path';
 import { docker } from './docker.js';
-import { run } from './process.js';
+import { output } from './process.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 export const BASE_IMAGE = 'localhost/debian:bookworm';
 
 /** Imports the debootstrapped Debian base (built once, cached under /var/cache/adr). */
 export async function ensureBaseImage(): Promise<string> {
-  const result = await run('bash', [join(root, 'tests/support/base-image.sh'), BASE_IMAGE]);
-  if (result.code !== 0) throw new Error(`base-image.sh failed: ${result.stderr.trim()}`);
+  // A first debootstrap takes minutes.
+  await output('bash', [join(root, 'tests/support/base-image.sh'), BASE_IMAGE], { timeoutMs: 30 * 60_000 });
   return BASE_IMAGE;
 }
 

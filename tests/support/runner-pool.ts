@@ -10,7 +10,7 @@ import { run } from './process.js';
 import { startEmulator, type TestEmulator } from './emulator.js';
 import { agentPackage } from './agent-package.js';
 import { buildRunnerImage, discoverAgentPackage, ensureBaseImage } from './runner-image.js';
-import { kubeconfigEndpoint } from './run-task.js';
+import { kubeconfigEndpoint, runBundledTask, type TaskRun } from './run-task.js';
 import { repoRoot } from './task-manifests.js';
 
 // The node's address on the cluster's own veth (tests/cluster/cluster.sh): pods reach the host there.
@@ -57,6 +57,15 @@ export async function startPoolWorld(pool: string, tag: string): Promise<PoolWor
       await engine.stop();
     },
   };
+}
+
+/**
+ * Runs the bundled DeployRunnerPool with the world's organization, image and PAT on the service connection K8S
+ * (the world's cluster unless `endpointEnv` says otherwise); `inputs` add the pool's own and override these.
+ */
+export function deployPool(world: PoolWorld, inputs: Record<string, string>, endpointEnv = world.endpointEnv): Promise<TaskRun> {
+  const base = { kubernetesServiceConnection: 'K8S', azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token };
+  return runBundledTask('DeployRunnerPool', { ...base, ...inputs }, endpointEnv);
 }
 
 /** A variant of `image` with one more label: another digest, the same contents. */

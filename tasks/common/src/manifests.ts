@@ -40,6 +40,7 @@ const secretDir = '/azp/secret';
 // Sidecar recycling: the agent leaves a file here after its job; the sidecar, alone with the token, deletes the pod.
 const recycleDir = '/azp/recycle';
 const recycleCredentialDir = '/var/run/secrets/azure-devops-runner';
+const recycleDirEnv = { name: 'AZP_RECYCLE_DIR', value: recycleDir };
 
 export function registrationSecretName(spec: RunnerPoolSpec): string {
   return spec.credential.kind === 'existingSecret' ? spec.credential.secretName : `${spec.runnerName}-registration`;
@@ -65,7 +66,7 @@ export function renderRegistrationSecret(spec: RunnerPoolSpec): KubeObject | und
 const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 
 /** The ServiceAccount (and Role) of the recycle sidecar. */
-export function recyclerName(spec: RunnerPoolSpec): string {
+function recyclerName(spec: RunnerPoolSpec): string {
   return `${spec.runnerName}-recycler`;
 }
 
@@ -138,7 +139,7 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
     { name: identityVariables.image, value: spec.image },
     { name: identityVariables.runnerName, value: spec.runnerName },
     ...(dind ? [{ name: 'DOCKER_HOST', value: 'tcp://127.0.0.1:2375' }] : []),
-    ...(sidecar ? [{ name: 'AZP_RECYCLE_DIR', value: recycleDir }] : []),
+    ...(sidecar ? [recycleDirEnv] : []),
     ...Object.entries(spec.env).map(([name, value]) => ({ name, value })),
   ];
   const volumes: object[] = [
@@ -187,7 +188,7 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
         fieldEnv(identityVariables.podName, 'metadata.name'),
         fieldEnv(identityVariables.podUid, 'metadata.uid'),
         fieldEnv(identityVariables.namespace, 'metadata.namespace'),
-        { name: 'AZP_RECYCLE_DIR', value: recycleDir },
+        recycleDirEnv,
         { name: 'AZP_RECYCLE_CREDENTIAL_DIR', value: recycleCredentialDir },
       ],
       volumeMounts: [
