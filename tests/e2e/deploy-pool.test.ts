@@ -6,8 +6,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubectl, kubectlJson } from '../support/cluster.js';
-import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
-import { assertFreshPodPerJob, assertRolloutKillsNoJob } from '../support/pool-jobs.js';
+import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { assertFreshPodPerJob, assertRolloutKillsNoJob, finished, probeField, probeScript } from '../support/pool-jobs.js';
+import type { AdminJob } from '../support/emulator.js';
 
 const POOL = 'Linux Private';
 const NS = 'adr-deploy-e2e';
@@ -85,5 +86,35 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
 
   it('rolls out a new image without killing a running job; later jobs run on it', async () => {
     await assertRolloutKillsNoJob(world, POOL, 'deploy-e2e-b', (image) => deploy({ replicas: '3', image, rolloutStatusTimeout: '0' }));
+  });
+
+  it('replaces idle pods on a new image, sparing one that takes a job while it is drained', async () => {
+    const pods = async () => new Map<string, Any>((await kubectlJson<Any>(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=linux'])).items.map((p: Any) => [p.metadata.name, p]));
+    await world.emulator.admin.waitFor(() => world.emulator.admin.agents(POOL), (agents) => agents.filter((a) => a.status === 'online' && !a.assignedRequest).length === 3, 300_000, '3 idle agents');
+    const before = await pods();
+    // The first drain call (linux-0) is held up: the job below reaches linux-0 after the task's look, before its drain.
+    await world.emulator.admin.clearRequests();
+    await world.emulator.admin.addFault({ method: 'PATCH', path: 'agents/\\d+$', kind: 'latency', delayMs: 4000, count: 1 });
+    const image = await imageVariant(world, 'deploy-e2e-drain', 'deploy-e2e-drain');
+    const deploying = deploy({ replicas: '3', image });
+    await world.emulator.admin.waitFor(() => world.emulator.admin.requests(), (served) => served.some((r) => r.method === 'PATCH'), 120_000, 'the task to drain the idle pods');
+    const job = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world.token, 20) })) as AdminJob;
+    await world.emulator.admin.waitFor(() => world.emulator.admin.job(job.requestId), (j) => j.state === 'running', 3000, 'the job to start on linux-0 before its drain');
+    const updated = await deploying;
+    await world.emulator.admin.clearFaults();
+    assert.equal(updated.result, 'Succeeded', updated.message);
+    assert.match(updated.stdout, /linux-0 took a job while being drained/);
+    assert.match(updated.stdout, /Replaced idle linux-1[\s\S]*Replaced idle linux-2/);
+    const after = await pods();
+    assert.equal(after.get('linux-0').metadata.uid, before.get('linux-0').metadata.uid, 'the busy pod was kept');
+    for (const name of ['linux-1', 'linux-2']) {
+      assert.notEqual(after.get(name).metadata.uid, before.get(name).metadata.uid, `${name} was replaced`);
+      assert.equal(after.get(name).spec.containers[0].image, image);
+    }
+    const [{ job: done, log }] = await finished(world, [job.requestId], 120_000);
+    assert.equal(done.result, 'succeeded', log);
+    assert.equal(probeField(log, 'image'), before.get('linux-0').spec.containers[0].image, 'the job ran to its end on the old template');
+    const agents = await world.emulator.admin.agents(POOL);
+    assert.deepEqual(agents.map((a) => a.enabled), [true, true, true], 'the drained agents take jobs again');
   });
 });

@@ -4,11 +4,12 @@ import { readClusterTarget, type ClusterTarget } from './connection-inputs.js';
 import { maxReplicas, type AgentCredential, type AgentInfo, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
 import type { TaskHost } from './host.js';
 import { KubeApiError, type KubeClient, type KubeObject } from './kube/client.js';
-import { poolLabels, renderRecycleAccess, renderRegistrationSecret, renderRunnerPool, selectorKeys } from './manifests.js';
+import { poolLabels, renderRecycleAccess, terminationGraceSeconds, renderRegistrationSecret, renderRunnerPool, selectorKeys } from './manifests.js';
 import { podTable, summarizePod, type PodSummary } from './pod-status.js';
 import { dump } from 'js-yaml';
 import type { AdoClient } from './ado/client.js';
-import { enabledChanges } from './scale-decision.js';
+import { enabledChanges, slotOrdinal } from './scale-decision.js';
+import { setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from './snapshot.js';
 
 export type DeployAction = 'apply' | 'render';
@@ -202,7 +203,7 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   // One look at the pool's registrations serves both: re-enabling drained slots and sparing busy ones.
   const registered = await registeredAgents(pool, services.ado);
   if (registered && services.ado) await enableDeployedSlots(pool, registered, services.ado, services.host);
-  await replaceIdleOutdatedPods(kube, options, services, registered?.agents);
+  await replaceIdleOutdatedPods(kube, options, services, registered);
   const pods = await waitForPods(kube, options, services);
   if (services.ado) {
     await services.ado.publishSnapshot(buildSnapshot(pool, pods, 'DeployRunnerPool', services.now()));
@@ -277,12 +278,10 @@ async function enableDeployedSlots(pool: RunnerPoolSpec, registered: RegisteredA
 /** Polls the pool's pods until `replicas` of them are ready, reporting each change, or fails after the timeout. */
 async function waitForPods(kube: KubeClient, options: DeployOptions, services: DeployServices): Promise<PodSummary[]> {
   const { pool } = options;
-  const labels = poolLabels(pool.runnerName);
-  const selector = selectorKeys.map((key) => `${key}=${labels[key]}`).join(',');
   const deadline = Date.now() + options.rolloutTimeoutSeconds * 1000;
   let last = '';
   for (;;) {
-    const pods = (await kube.list('v1', 'Pod', pool.namespace, selector)).map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+    const pods = await listPoolPods(kube, pool);
     const ready = pods.filter((p) => p.ready && !p.deleting).length;
     const progress = `${ready}/${pool.replicas} pods ready` + pods.filter((p) => p.waitingReason).map((p) => `; ${p.name}: ${p.waitingReason}`).join('');
     if (progress !== last) services.host.info(progress);
@@ -298,28 +297,60 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
 /**
  * Pods still on the previous template take the new one when they are replaced after their next job (OnDelete).
  * An idle one would run that job on the old template, so it is replaced now; a busy one is left to finish.
+ * An idle agent is drained first and looked at again: a job that reached it meanwhile runs to its end.
  */
-async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, agents: AgentInfo[] | undefined): Promise<void> {
+async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined): Promise<void> {
   const { pool } = options;
+  const { ado, host } = services;
   const statefulSet = await kube.get({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: pool.namespace, name: pool.runnerName });
   const updateRevision = (statefulSet?.status as { updateRevision?: string } | undefined)?.updateRevision;
-  const labels = poolLabels(pool.runnerName);
-  const selector = selectorKeys.map((key) => `${key}=${labels[key]}`).join(',');
-  const outdated = (await kube.list('v1', 'Pod', pool.namespace, selector))
-    .map(summarizePod)
+  const outdated = (await listPoolPods(kube, pool))
     .filter((p) => updateRevision !== undefined && p.revision !== undefined && p.revision !== updateRevision && !p.deleting);
   if (outdated.length === 0) return;
-  if (services.ado === undefined) {
-    services.host.info(`${outdated.length} pod(s) run the previous template; each takes the new one after its next job.`);
+  if (ado === undefined) {
+    host.info(`${outdated.length} pod(s) run the previous template; each takes the new one after its next job.`);
     return;
   }
-  for (const pod of outdated) {
-    const agent = agents?.find((a) => a.name === pod.name);
-    if (agent?.busyWith !== undefined) {
-      services.host.info(`${pod.name} is running a job; it takes the new template when that job ends.`);
-      continue;
+  const agentOf = (agents: AgentInfo[] | undefined, pod: PodSummary) => agents?.find((a) => a.name === pod.name);
+  const idle = outdated.filter((pod) => agentOf(registered?.agents, pod)?.busyWith === undefined);
+  for (const pod of outdated.filter((p) => !idle.includes(p))) host.info(`${pod.name} is running a job; it takes the new template when that job ends.`);
+  if (idle.length === 0) return;
+  const toDrain = idle.map((pod) => agentOf(registered?.agents, pod)).filter((a) => a !== undefined);
+  const drained = registered !== undefined && (await setAgentsEnabled(ado, host, registered.poolId, toDrain, false, 'the idle pods it replaces')) ? toDrain : [];
+  // Slots above the pool's size stay drained: the StatefulSet removes them.
+  const reEnable = drained.filter((agent) => slotOrdinal(pool.runnerName, agent.name)! < pool.replicas);
+  const replaced: PodSummary[] = [];
+  try {
+    const now = registered === undefined ? undefined : await ado.listAgents(registered.poolId);
+    for (const pod of idle) {
+      if (agentOf(now, pod)?.busyWith !== undefined) {
+        host.info(`${pod.name} took a job while being drained; it takes the new template when that job ends.`);
+      } else if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, pod.uid)) {
+        replaced.push(pod);
+        host.info(`Replaced idle ${pod.name} so that its next job runs on the new template.`);
+      }
     }
-    await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name });
-    services.host.info(`Replaced idle ${pod.name} so that its next job runs on the new template.`);
+    // Its agent stays disabled until the old pod is gone: re-enabled sooner, it could still be handed a job.
+    await waitUntilGone(kube, pool, replaced, services);
+  } finally {
+    if (registered !== undefined) await setAgentsEnabled(ado, host, registered.poolId, reEnable, true, 'the idle pods it replaces');
   }
+}
+
+/** Waits until each pod has left (its name free or held by a successor), at most its grace period and some. */
+async function waitUntilGone(kube: KubeClient, pool: RunnerPoolSpec, pods: PodSummary[], services: DeployServices): Promise<void> {
+  const deadline = Date.now() + (terminationGraceSeconds + 30) * 1000;
+  for (const pod of pods) {
+    while ((await kube.get({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }))?.metadata.uid === pod.uid) {
+      if (Date.now() >= deadline) throw new Error(`The replaced pod ${pod.name} has not stopped within ${terminationGraceSeconds + 30} s.`);
+      await services.sleep(1000);
+    }
+  }
+}
+
+/** The pool's pods, by slot order. */
+async function listPoolPods(kube: KubeClient, pool: RunnerPoolSpec): Promise<PodSummary[]> {
+  const labels = poolLabels(pool.runnerName);
+  const selector = selectorKeys.map((key) => `${key}=${labels[key]}`).join(',');
+  return (await kube.list('v1', 'Pod', pool.namespace, selector)).map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }

@@ -3,6 +3,9 @@ import type { KubeObject } from './kube/client.js';
 import { maxReplicas, type RunnerPoolSpec } from './model.js';
 
 /** Labels every object of a pool carries; the selector uses the first two. */
+/** How long a runner pod may take to stop once deleted. */
+export const terminationGraceSeconds = 60;
+
 export function poolLabels(runnerName: string): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'azure-devops-runner',
@@ -234,7 +237,7 @@ export function renderStatefulSet(spec: RunnerPoolSpec): KubeObject {
           automountServiceAccountToken: false,
           ...(sidecar && { serviceAccountName: recyclerName(spec) }),
           enableServiceLinks: false,
-          terminationGracePeriodSeconds: 60,
+          terminationGracePeriodSeconds: terminationGraceSeconds,
           securityContext: {
             runAsNonRoot: true,
             runAsUser: runnerUid,

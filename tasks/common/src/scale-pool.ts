@@ -3,8 +3,9 @@ import type { InputReader } from './inputs.js';
 import { readClusterTarget, type ClusterTarget } from './connection-inputs.js';
 import { maxReplicas, type AgentInfo, type ScaleDecision, type ScaleLimits, type ScaleMode } from './model.js';
 import type { TaskHost } from './host.js';
-import type { KubeClient } from './kube/client.js';
-import { AdoError, type AdoClient, type JobRequest } from './ado/client.js';
+import { KubeApiError, type KubeClient } from './kube/client.js';
+import type { AdoClient, JobRequest } from './ado/client.js';
+import { setAgentsEnabled } from './agent-drain.js';
 import { decideScale, enabledChanges, registeredSlots, slotOrdinal, staleRegistrations, type ScaleTarget } from './scale-decision.js';
 import { agentSatisfiesDemands } from './demands.js';
 import { annotations, busyLabel } from './manifests.js';
@@ -62,6 +63,7 @@ export function readScaleOptions(inputs: InputReader): ScaleOptions {
 }
 
 export const scaleFieldManager = 'azure-devops-runner-scale';
+const drainPurpose = 'the slots a scale-down removes';
 
 export interface ScaleServices {
   host: TaskHost;
@@ -117,7 +119,7 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
     let decision = decideScale(target, { currentReplicas, ...observed });
     if (!options.dryRun && ado !== undefined && poolId !== undefined && drains) {
       const { disable } = enabledChanges(options.runnerName, observed.ours, decision.replicas);
-      if (disable.length > 0 && (drains = await setEnabled(ado, host, poolId, disable, false))) {
+      if (disable.length > 0 && (drains = await setAgentsEnabled(ado, host, poolId, disable, false, drainPurpose))) {
         // A job may have reached a slot between the first look and its drain: look again before scaling.
         observed = await observe();
         decision = decideScale(target, { currentReplicas, ...observed });
@@ -130,7 +132,7 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
       if (ado !== undefined && poolId !== undefined) {
         // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
         const { enable } = enabledChanges(options.runnerName, observed.ours, decision.replicas);
-        if (drains && enable.length > 0) drains = await setEnabled(ado, host, poolId, enable, true);
+        if (drains && enable.length > 0) drains = await setAgentsEnabled(ado, host, poolId, enable, true, drainPurpose);
         const pool = { runnerName: options.runnerName, namespace: options.target.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
         await ado.publishSnapshot(buildSnapshot(pool, pods, 'ScaleRunnerPool', new Date(services.now()), decision));
         const keep = registeredSlots(target, decision.replicas);
@@ -152,18 +154,6 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
   }
 }
 
-/** Sets the agents' enabled flag; false, with a warning, when the token may only read the pool. */
-async function setEnabled(ado: AdoClient, host: TaskHost, poolId: number, agents: AgentInfo[], enabled: boolean): Promise<boolean> {
-  try {
-    for (const agent of agents) await ado.setAgentEnabled(poolId, agent.id, enabled);
-    return true;
-  } catch (error) {
-    if (!(error instanceof AdoError) || error.status !== 403) throw error;
-    host.warning(`${error.message}. Without it the task cannot drain the slots a scale-down removes: a job that starts on one just before the scale-down is cut off.`);
-    return false;
-  }
-}
-
 /** Labels and annotates each pod by its agent's state: busy pods are kept by node drains and the cluster autoscaler. */
 async function markBusyPods(kube: KubeClient, options: ScaleOptions, busy: Set<number>): Promise<PodSummary[]> {
   const pods = await kube.list('v1', 'Pod', options.target.namespace, `app.kubernetes.io/instance=${options.runnerName}`);
@@ -173,11 +163,16 @@ async function markBusyPods(kube: KubeClient, options: ScaleOptions, busy: Set<n
     const isBusy = busy.has(ordinal) ? 'true' : 'false';
     const evictable = busy.has(ordinal) ? 'false' : 'true';
     if (pod.metadata.labels?.[busyLabel] === isBusy && pod.metadata.annotations?.[annotations.safeToEvict] === evictable) continue;
-    await kube.mergePatch(
-      { apiVersion: 'v1', kind: 'Pod', namespace: options.target.namespace, name: pod.metadata.name },
-      { metadata: { labels: { [busyLabel]: isBusy }, annotations: { [annotations.safeToEvict]: evictable } } },
-      scaleFieldManager,
-    );
+    try {
+      await kube.mergePatch(
+        { apiVersion: 'v1', kind: 'Pod', namespace: options.target.namespace, name: pod.metadata.name },
+        { metadata: { labels: { [busyLabel]: isBusy }, annotations: { [annotations.safeToEvict]: evictable } } },
+        scaleFieldManager,
+      );
+    } catch (error) {
+      // The pod ended its job and went since the list: its successor starts unmarked and is marked next time.
+      if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+    }
   }
   return pods.map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }

@@ -37,7 +37,11 @@ export interface KubeClient {
   mergePatch(ref: ObjectRef, patch: object, fieldManager: string): Promise<KubeObject>;
   get(ref: ObjectRef): Promise<KubeObject | undefined>;
   list(apiVersion: string, kind: string, namespace: string, labelSelector?: string): Promise<KubeObject[]>;
-  delete(ref: ObjectRef): Promise<void>;
+  /**
+   * Deletes the object; with `uid`, only that incarnation of the name (a pod its StatefulSet has since recreated is
+   * left alone). False when there was nothing to delete.
+   */
+  delete(ref: ObjectRef, uid?: string): Promise<boolean>;
   /** The API server's version, e.g. { major: 1, minor: 36 }. */
   version(): Promise<{ major: number; minor: number; gitVersion: string }>;
 }

@@ -111,11 +111,14 @@ export class HttpKubeClient implements KubeClient {
     return result.items;
   }
 
-  async delete(ref: ObjectRef): Promise<void> {
+  async delete(ref: ObjectRef, uid?: string): Promise<boolean> {
     try {
-      await this.call('DELETE', resourcePath(ref));
+      await this.call('DELETE', resourcePath(ref), uid === undefined ? undefined : { preconditions: { uid } });
+      return true;
     } catch (error) {
-      if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+      // 404: already gone; 409 (with a uid): the name now belongs to a newer object.
+      if (error instanceof KubeApiError && (error.status === 404 || (error.status === 409 && uid !== undefined))) return false;
+      throw error;
     }
   }
 

@@ -1,0 +1,19 @@
+// Draining: a disabled agent gets no new job, so its pod can be removed without cutting one off.
+import { AdoError, type AdoClient } from './ado/client.js';
+import type { TaskHost } from './host.js';
+import type { AgentInfo } from './model.js';
+
+/**
+ * Sets the agents' enabled flag. False, with a warning naming `purpose`, when the token may only read the pool
+ * (draining needs Agent Pools: Read & manage).
+ */
+export async function setAgentsEnabled(ado: AdoClient, host: TaskHost, poolId: number, agents: AgentInfo[], enabled: boolean, purpose: string): Promise<boolean> {
+  try {
+    for (const agent of agents) await ado.setAgentEnabled(poolId, agent.id, enabled);
+    return true;
+  } catch (error) {
+    if (!(error instanceof AdoError) || error.status !== 403) throw error;
+    host.warning(`${error.message}. Without it the task cannot drain ${purpose}: a job that starts on one just before it goes is cut off.`);
+    return false;
+  }
+}
