@@ -1,5 +1,6 @@
 // The TaskHost backed by azure-pipelines-task-lib, and the one way every task entry runs and reports failure.
 import * as tl from 'azure-pipelines-task-lib/task.js';
+import * as taskLibInternal from 'azure-pipelines-task-lib/internal.js';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,12 @@ function endpoint(id: string): ServiceEndpoint | undefined {
 export function taskLibHost(): TaskHost {
   return {
     getInput: (name) => tl.getInput(name, false)?.trim() || undefined,
+    getSecretInput: (name) => {
+      // tl.getInput writes every value to the debug log, before it could be masked: read the library's store as it does.
+      const value = taskLibInternal._vault.retrieveSecret(`INPUT_${taskLibInternal._getVariableKey(name)}`)?.trim() || undefined;
+      if (value !== undefined) tl.setSecret(value);
+      return value;
+    },
     getEndpoint: endpoint,
     getVariable: (name) => tl.getVariable(name),
     setOutput: (name, value) => tl.setVariable(name, value, false, true),

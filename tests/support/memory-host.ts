@@ -20,6 +20,11 @@ export class MemoryHost implements TaskHost {
     const value = this.inputs[name]?.trim();
     return value === '' ? undefined : value;
   }
+  getSecretInput(name: string): string | undefined {
+    const value = this.getInput(name);
+    if (value !== undefined) this.setSecret(value);
+    return value;
+  }
   getEndpoint(id: string): ServiceEndpoint | undefined {
     return this.endpoints[id];
   }

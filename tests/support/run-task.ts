@@ -18,8 +18,16 @@ export interface TaskRun {
   tempDirectory: string;
 }
 
-/** What a task reported through the agent's logging commands on its standard output. */
-export function parseTaskOutput(stdout: string): Pick<TaskRun, 'stdout' | 'result' | 'message' | 'outputs' | 'warnings'> {
+/**
+ * What a task reported through the agent's logging commands on its standard output. Throws when a value the task
+ * masked (`##vso[task.setsecret]`) appears on any other line: the real agent masks only the lines after that command,
+ * and a debug line is shown to anyone who turns on system.debug.
+ */
+export function parseTaskOutput(stdout: string, knownSecrets: string[] = []): Pick<TaskRun, 'stdout' | 'result' | 'message' | 'outputs' | 'warnings'> {
+  const lines = stdout.split('\n');
+  const secrets = [...knownSecrets, ...lines.flatMap((line) => /^##vso\[task\.setsecret\](.+)$/.exec(line)?.[1] ?? [])];
+  const leaks = lines.flatMap((line, index) => (!line.startsWith('##vso[task.setsecret]') && secrets.some((secret) => line.includes(secret)) ? [index + 1] : []));
+  if (leaks.length > 0) throw new Error(`The task printed a value it masks, on output line(s) ${leaks.join(', ')}.`);
   const complete = /##vso\[task\.complete result=(\w+);\](.*)/.exec(stdout);
   const outputs: Record<string, string> = {};
   for (const [, name, value] of stdout.matchAll(/##vso\[task\.setvariable variable=([^;]+);[^\]]*isOutput=true[^\]]*\](.*)/g)) outputs[name] = value;
@@ -47,6 +55,9 @@ export function dockerRegistryEndpoint(id: string, registryUrl: string, username
   };
 }
 
+/** The tasks' credential inputs: never printed, even when the task stops on a bad input before masking them. */
+const credentialInputs = ['personalAccessToken', 'servicePrincipalClientSecret'];
+
 /** Runs dist/extension/tasks/<task>/index.js (build it first with scripts/build.mjs) and collects what it reported. */
 export function runBundledTask(task: string, inputs: Record<string, string>, extraEnv: Record<string, string> = {}, timeoutMs = 600_000): Promise<TaskRun> {
   // The agent's temp folder, where the task library keeps its key file and the task its temporary kubeconfig.
@@ -62,7 +73,12 @@ export function runBundledTask(task: string, inputs: Record<string, string>, ext
     child.on('error', reject);
     child.on('close', (status) => {
       clearTimeout(timer);
-      resolve({ status, tempDirectory, ...parseTaskOutput(stdout) });
+      try {
+        const secrets = credentialInputs.map((name) => inputs[name]).filter((value) => value !== undefined && value.trim() !== '');
+        resolve({ status, tempDirectory, ...parseTaskOutput(stdout, secrets) });
+      } catch (error) {
+        reject(error as Error);
+      }
     });
   });
 }

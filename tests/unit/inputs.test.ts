@@ -74,6 +74,15 @@ describe('DeployRunnerPool inputs', () => {
     assert.equal(options.rolloutTimeoutSeconds, 600);
   });
 
+  it('masks each credential as it reads it, even when other inputs are bad', () => {
+    const host = new MemoryHost({ personalAccessToken: 'secret-pat' });
+    assert.ok(inputProblems(() => readDeployOptions(new InputReader(host))).length > 0);
+    assert.deepEqual(host.secrets, ['secret-pat']);
+    const principal = new MemoryHost({ ...validDeploy, credentialType: 'servicePrincipal', servicePrincipalTenantId: 't', servicePrincipalClientId: 'c', servicePrincipalClientSecret: 'sp-secret' });
+    readDeployOptions(new InputReader(principal));
+    assert.deepEqual(principal.secrets, ['sp-secret']);
+  });
+
   it('names all missing inputs at once', () => {
     assert.deepEqual(inputProblems(() => readDeployOptions(reader({}))), [
       'kubernetesServiceConnection: is required but was empty.',

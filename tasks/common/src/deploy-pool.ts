@@ -41,13 +41,13 @@ function readCredential(inputs: InputReader): AgentCredential {
   const kind = inputs.choice('credentialType', ['pat', 'servicePrincipal', 'existingSecret'] as const, 'pat');
   switch (kind) {
     case 'pat':
-      return { kind, token: inputs.required('personalAccessToken') };
+      return { kind, token: inputs.secret('personalAccessToken') };
     case 'servicePrincipal':
       return {
         kind,
         tenantId: inputs.required('servicePrincipalTenantId'),
         clientId: inputs.required('servicePrincipalClientId'),
-        clientSecret: inputs.required('servicePrincipalClientSecret'),
+        clientSecret: inputs.secret('servicePrincipalClientSecret'),
       };
     case 'existingSecret':
       return { kind, secretName: inputs.dnsLabel('existingSecretName') };

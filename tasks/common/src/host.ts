@@ -12,6 +12,8 @@ export interface ServiceEndpoint {
 export interface TaskHost {
   /** The raw value of an input, trimmed; undefined when it is empty or absent. */
   getInput(name: string): string | undefined;
+  /** Like getInput, for a credential: the value is masked before anything could log it, and never echoed. */
+  getSecretInput(name: string): string | undefined;
   getEndpoint(id: string): ServiceEndpoint | undefined;
   /** The value of a pipeline variable such as `Agent.TempDirectory`. */
   getVariable(name: string): string | undefined;

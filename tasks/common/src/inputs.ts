@@ -23,7 +23,7 @@ const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export class InputReader {
   private readonly problems: InputProblem[] = [];
 
-  constructor(private readonly host: Pick<TaskHost, 'getInput'>) {}
+  constructor(private readonly host: Pick<TaskHost, 'getInput' | 'getSecretInput'>) {}
 
   problem(input: string, message: string): void {
     this.problems.push({ input, message });
@@ -35,6 +35,13 @@ export class InputReader {
 
   required(name: string): string {
     const value = this.host.getInput(name);
+    if (value === undefined) this.problem(name, 'is required but was empty.');
+    return value ?? '';
+  }
+
+  /** A required credential: masked as soon as it is read. */
+  secret(name: string): string {
+    const value = this.host.getSecretInput(name);
     if (value === undefined) this.problem(name, 'is required but was empty.');
     return value ?? '';
   }

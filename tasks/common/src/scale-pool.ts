@@ -52,7 +52,7 @@ export function readScaleOptions(inputs: InputReader): ScaleOptions {
     limits,
     organizationUrl: needsAzureDevOps ? inputs.url('azureDevOpsUrl') : inputs.optional('azureDevOpsUrl') ?? '',
     poolName: needsAzureDevOps ? inputs.required('poolName') : inputs.optional('poolName') ?? '',
-    token: needsAzureDevOps ? inputs.required('personalAccessToken') : undefined,
+    token: needsAzureDevOps ? inputs.secret('personalAccessToken') : undefined,
     watchSeconds: inputs.integer('watchMinutes', { min: 0, max: 360 }, 0) * 60,
     intervalSeconds: inputs.integer('intervalSeconds', { min: 5, max: 3600 }, 15),
     dryRun: inputs.boolean('dryRun', false),
