@@ -3,7 +3,8 @@
 // server down, a pool of zero slots).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { buildHub } from '../../scripts/build.mjs';
@@ -14,6 +15,8 @@ import { darkTheme, startHubHost, type HubHost } from '../support/hub-host.js';
 import { repoRoot } from '../support/task-manifests.js';
 
 const hubDir = join(repoRoot, 'dist', 'extension', 'hub');
+// The README's screenshots come from this test: `UPDATE_SCREENSHOTS=1` writes them into docs/, otherwise a temp folder.
+const screenshots = process.env.UPDATE_SCREENSHOTS === '1' ? join(repoRoot, 'docs') : mkdtempSync(join(tmpdir(), 'adr-hub-shots-'));
 const readScopes = ['vso.agentpools', 'vso.extension.data'];
 
 describe('Runner pools hub in Chromium', () => {
@@ -91,11 +94,10 @@ describe('Runner pools hub in Chromium', () => {
     await page.evaluate((theme) => (window as unknown as { setHubTheme(t: Record<string, string>): Promise<void> }).setHubTheme(theme), darkTheme);
     assert.equal(await background(), 'rgb(32, 31, 30)');
     assert.notEqual(light, 'rgb(32, 31, 30)');
-    mkdirSync(join(repoRoot, 'docs'), { recursive: true });
-    await page.screenshot({ path: join(repoRoot, 'docs', 'hub-dark.png') });
+    await page.screenshot({ path: join(screenshots, 'hub-dark.png') });
     await page.evaluate(() => (window as unknown as { setHubTheme(t: Record<string, string>): Promise<void> }).setHubTheme({}));
     assert.equal(await background(), light);
-    await page.screenshot({ path: join(repoRoot, 'docs', 'hub.png') });
+    await page.screenshot({ path: join(screenshots, 'hub.png') });
     await page.close();
   });
 
