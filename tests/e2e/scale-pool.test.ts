@@ -1,11 +1,13 @@
 // E2E: ScaleRunnerPool, run as the bundled task, on the real cluster against the emulator: scaling from zero on the
 // queue, counting only jobs the pool can run, never removing a busy slot, and converging while throttled.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { run } from '../support/process.js';
 import { kubectlJson } from '../support/cluster.js';
-import { runBundledTask } from '../support/run-task.js';
+import { kubeconfigEndpoint, runBundledTask } from '../support/run-task.js';
+import { startTcpRelay } from '../support/tcp-relay.js';
 import { unpackAgent } from '../support/agent-package.js';
 import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import type { AdminJob } from '../support/emulator.js';
@@ -17,20 +19,10 @@ const NS = 'adr-scale-e2e';
 const trials = Number(process.env.SCALE_TRIALS ?? 100);
 let world: PoolWorld;
 
-function scale(inputs: Record<string, string>) {
-  return runBundledTask(
-    'ScaleRunnerPool',
-    {
-      kubernetesServiceConnection: 'K8S',
-      namespace: NS,
-      runnerName: 'scale',
-      azureDevOpsUrl: world.emulator.orgUrl,
-      poolName: POOL,
-      personalAccessToken: world.token,
-      ...inputs,
-    },
-    world.endpointEnv,
-  );
+/** The bundled ScaleRunnerPool on this suite's pool; `endpointEnv` is the service connection K8S. */
+function scale(inputs: Record<string, string>, endpointEnv = world.endpointEnv) {
+  const base = { kubernetesServiceConnection: 'K8S', namespace: NS, runnerName: 'scale', azureDevOpsUrl: world.emulator.orgUrl, poolName: POOL, personalAccessToken: world.token };
+  return runBundledTask('ScaleRunnerPool', { ...base, ...inputs }, endpointEnv);
 }
 
 async function deploy(count: number): Promise<void> {
@@ -251,5 +243,40 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     assert.equal(result.result, 'Succeeded', result.message);
     assert.equal(await replicas(), Math.max(1, Number(result.outputs.replicas)));
     assert.ok(result.warnings.some((w) => /throttled this run: [1-9]\d* s/.test(w)), result.warnings.join('\n'));
+  });
+  it('keeps watching through a short cluster outage, and fails when it lasts', async () => {
+    const kubeconfig = readFileSync(world.cluster.kubeconfig, 'utf8');
+    const server = /server: https:\/\/([^:\s]+):(\d+)/.exec(kubeconfig);
+    assert.ok(server, 'the kubeconfig names its API server');
+    const relay = await startTcpRelay({ host: server[1], port: Number(server[2]) });
+    try {
+      const viaRelay = kubeconfigEndpoint('K8S', kubeconfig.replace(server[0], `server: https://${server[1]}:${relay.port}`));
+      const count = String(await replicas());
+      const watch = () => scale({ mode: 'fixed', replicas: count, watchMinutes: '1', intervalSeconds: '5' }, viaRelay);
+      // An outage of 8 s, after the first pass: at most two passes fail, later ones get through.
+      await world.emulator.admin.clearRequests();
+      const watching = watch();
+      await world.emulator.admin.waitFor(() => world.emulator.admin.requests(), (served) => served.some((r) => /Documents/.test(r.path)), 60_000, 'the first pass to publish');
+      relay.cut();
+      await new Promise((resolve) => setTimeout(resolve, 8000));
+      relay.restore();
+      const watched = await watching;
+      assert.equal(watched.result, 'Succeeded', watched.message);
+      const failed = watched.warnings.filter((w) => /This pass failed; the next one is in 5 s\. cannot reach the cluster/.test(w));
+      assert.ok(failed.length >= 1 && failed.length <= 2, watched.warnings.join('\n'));
+      const passes = watched.stdout.match(new RegExp(`^fixed at ${count}; no change\\.$`, 'gm')) ?? [];
+      assert.ok(passes.length >= 8, `the watch went on after the outage: ${passes.length} passes decided`);
+      assert.equal(await replicas(), Number(count));
+      // An outage that lasts: three failed passes in a row end the watch.
+      relay.cut();
+      const started = Date.now();
+      const broken = await watch();
+      assert.equal(broken.result, 'Failed');
+      assert.match(broken.message ?? '', /cannot reach the cluster/);
+      assert.equal(broken.warnings.filter((w) => /This pass failed/.test(w)).length, 2);
+      assert.ok(Date.now() - started < 40_000, 'it gave up after three passes, not at the end of the watch');
+    } finally {
+      await relay.stop();
+    }
   });
 });

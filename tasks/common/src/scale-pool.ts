@@ -4,7 +4,7 @@ import { readClusterTarget, type ClusterTarget } from './connection-inputs.js';
 import { maxReplicas, type AgentInfo, type ScaleDecision, type ScaleLimits, type ScaleMode } from './model.js';
 import type { TaskHost } from './host.js';
 import { KubeApiError, type KubeClient } from './kube/client.js';
-import type { AdoClient, JobRequest } from './ado/client.js';
+import { AdoError, type AdoClient, type JobRequest } from './ado/client.js';
 import { setAgentsEnabled } from './agent-drain.js';
 import { decideScale, enabledChanges, registeredSlots, slotOrdinal, staleRegistrations, type ScaleTarget } from './scale-decision.js';
 import { agentSatisfiesDemands } from './demands.js';
@@ -93,7 +93,6 @@ export function observePool(runnerName: string, agents: AgentInfo[], jobs: JobRe
 export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServices): Promise<ScaleDecision> {
   const { host, ado } = services;
   const kube = await services.connect();
-  const ref = { apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: options.target.namespace, name: options.runnerName };
   let poolId: number | undefined;
   if (ado) {
     const pool = await ado.findPool(options.poolName);
@@ -104,45 +103,23 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
   }
   const target: ScaleTarget = options.mode === 'fixed' ? { mode: 'fixed', replicas: options.replicas } : { mode: 'queue', limits: options.limits };
   const stopAt = services.now() + options.watchSeconds * 1000;
-  // Draining needs Agent Pools (Read & manage); with a read-only token the task scales without it.
-  let drains = true;
+  const state: PassState = { kube, poolId, target, drains: true };
+  let decision: ScaleDecision | undefined;
+  let failure: unknown;
+  let failedInARow = 0;
   for (;;) {
-    const statefulSet = await kube.get(ref);
-    if (statefulSet === undefined) {
-      throw new Error(`Input 'runnerName': there is no StatefulSet '${options.runnerName}' in namespace '${options.target.namespace}'. Run DeployRunnerPool first.`);
-    }
-    const currentReplicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
-    const observe = async () => poolId === undefined || ado === undefined
-      ? { busyOrdinals: [], queuedJobs: 0, ours: [] as AgentInfo[] }
-      : observePool(options.runnerName, await ado.listAgents(poolId), await ado.listUnfinishedJobs(poolId));
-    let observed = await observe();
-    let decision = decideScale(target, { currentReplicas, ...observed });
-    if (!options.dryRun && ado !== undefined && poolId !== undefined && drains) {
-      const { disable } = enabledChanges(options.runnerName, observed.ours, decision.replicas);
-      if (disable.length > 0 && (drains = await setAgentsEnabled(ado, host, poolId, disable, false, drainPurpose))) {
-        // A job may have reached a slot between the first look and its drain: look again before scaling.
-        observed = await observe();
-        decision = decideScale(target, { currentReplicas, ...observed });
-      }
-    }
-    host.info(`${options.dryRun ? '[dry run] ' : ''}${decision.reason}.`);
-    if (!options.dryRun) {
-      if (decision.replicas !== currentReplicas) await kube.mergePatch(ref, { spec: { replicas: decision.replicas } }, scaleFieldManager);
-      const pods = await markBusyPods(kube, options, new Set(observed.busyOrdinals));
-      if (ado !== undefined && poolId !== undefined) {
-        // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
-        const { enable } = enabledChanges(options.runnerName, observed.ours, decision.replicas);
-        if (drains && enable.length > 0) drains = await setAgentsEnabled(ado, host, poolId, enable, true, drainPurpose);
-        const pool = { runnerName: options.runnerName, namespace: options.target.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
-        await ado.publishSnapshot(buildSnapshot(pool, pods, 'ScaleRunnerPool', new Date(services.now()), decision));
-        const keep = registeredSlots(target, decision.replicas);
-        for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, observed.ours, keep) : []) {
-          await ado.deleteAgent(poolId, agent.id);
-          host.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
-        }
-      }
+    try {
+      decision = await scalePass(options, services, state);
+      failure = undefined;
+      failedInARow = 0;
+    } catch (error) {
+      // A watch outlives a blip of the cluster or of Azure DevOps; a refusal, or a failure that lasts, still ends it.
+      if (options.watchSeconds === 0 || !isTransient(error) || ++failedInARow >= maxFailedPassesInARow) throw error;
+      failure = error;
+      host.warning(`This pass failed; the next one is in ${options.intervalSeconds} s. ${(error as Error).message}`);
     }
     if (services.now() + options.intervalSeconds * 1000 > stopAt) {
+      if (failure !== undefined || decision === undefined) throw failure;
       if (ado !== undefined && ado.throttledSeconds > 0) host.warning(`Azure DevOps throttled this run: ${Math.round(ado.throttledSeconds)} s spent waiting.`);
       host.addSummary(
         'Runner pool scaling',
@@ -152,6 +129,64 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
     }
     await services.sleep(options.intervalSeconds * 1000);
   }
+}
+
+/** How many passes of a watch may fail one after another, each on a transient error, before the task fails. */
+const maxFailedPassesInARow = 3;
+
+/** No answer, throttling or a server error: worth another pass. A refusal (401, 403, 404, 422) is not. */
+function isTransient(error: unknown): boolean {
+  return (error instanceof KubeApiError || error instanceof AdoError) && (error.status === 0 || error.status === 429 || error.status >= 500);
+}
+
+interface PassState {
+  kube: KubeClient;
+  poolId?: number;
+  target: ScaleTarget;
+  /** Draining needs Agent Pools (Read & manage); with a read-only token the task scales without it. */
+  drains: boolean;
+}
+
+/** One look at the pool and what follows from it: drain, scale, mark busy pods, publish, tidy registrations. */
+async function scalePass(options: ScaleOptions, services: ScaleServices, state: PassState): Promise<ScaleDecision> {
+  const { host, ado } = services;
+  const { kube, poolId, target } = state;
+  const ref = { apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: options.target.namespace, name: options.runnerName };
+  const statefulSet = await kube.get(ref);
+  if (statefulSet === undefined) {
+    throw new Error(`Input 'runnerName': there is no StatefulSet '${options.runnerName}' in namespace '${options.target.namespace}'. Run DeployRunnerPool first.`);
+  }
+  const currentReplicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
+  const observe = async () => poolId === undefined || ado === undefined
+    ? { busyOrdinals: [], queuedJobs: 0, ours: [] as AgentInfo[] }
+    : observePool(options.runnerName, await ado.listAgents(poolId), await ado.listUnfinishedJobs(poolId));
+  let observed = await observe();
+  let decision = decideScale(target, { currentReplicas, ...observed });
+  if (!options.dryRun && ado !== undefined && poolId !== undefined && state.drains) {
+    const { disable } = enabledChanges(options.runnerName, observed.ours, decision.replicas);
+    if (disable.length > 0 && (state.drains = await setAgentsEnabled(ado, host, poolId, disable, false, drainPurpose))) {
+      // A job may have reached a slot between the first look and its drain: look again before scaling.
+      observed = await observe();
+      decision = decideScale(target, { currentReplicas, ...observed });
+    }
+  }
+  host.info(`${options.dryRun ? '[dry run] ' : ''}${decision.reason}.`);
+  if (options.dryRun) return decision;
+  if (decision.replicas !== currentReplicas) await kube.mergePatch(ref, { spec: { replicas: decision.replicas } }, scaleFieldManager);
+  const pods = await markBusyPods(kube, options, new Set(observed.busyOrdinals));
+  if (ado !== undefined && poolId !== undefined) {
+    // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
+    const { enable } = enabledChanges(options.runnerName, observed.ours, decision.replicas);
+    if (state.drains && enable.length > 0) state.drains = await setAgentsEnabled(ado, host, poolId, enable, true, drainPurpose);
+    const pool = { runnerName: options.runnerName, namespace: options.target.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
+    await ado.publishSnapshot(buildSnapshot(pool, pods, 'ScaleRunnerPool', new Date(services.now()), decision));
+    const keep = registeredSlots(target, decision.replicas);
+    for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, observed.ours, keep) : []) {
+      await ado.deleteAgent(poolId, agent.id);
+      host.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
+    }
+  }
+  return decision;
 }
 
 /** Labels and annotates each pod by its agent's state: busy pods are kept by node drains and the cluster autoscaler. */

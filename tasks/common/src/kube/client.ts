@@ -18,7 +18,7 @@ export interface KubeObject {
   [field: string]: unknown;
 }
 
-/** An error answered by the API server, with its HTTP status and Status reason (e.g. 403 Forbidden). */
+/** An error answered by the API server, with its HTTP status and Status reason (e.g. 403 Forbidden); status 0: no answer. */
 export class KubeApiError extends Error {
   constructor(
     readonly status: number,

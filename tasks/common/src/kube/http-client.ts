@@ -72,7 +72,7 @@ export class HttpKubeClient implements KubeClient {
         });
       });
       req.on('timeout', () => req.destroy(new Error(`no answer from ${this.server.origin} within 30 s`)));
-      req.on('error', (error) => reject(new Error(`cannot reach the cluster at ${this.server.origin}: ${error.message}`)));
+      req.on('error', (error) => reject(new KubeApiError(0, 'Unreachable', `cannot reach the cluster at ${this.server.origin}: ${error.message}`)));
       req.end(payload);
     });
   }
