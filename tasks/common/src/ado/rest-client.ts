@@ -43,6 +43,15 @@ interface WireJobRequest {
   result?: string | null;
 }
 
+/** How long one call may take, answer included (the job requests of a large pool are a large answer). */
+const answerTimeoutMs = 120_000;
+
+/** fetch says only "fetch failed"; the reason (ECONNREFUSED, a TLS error, the timeout) is in its cause. */
+function describeFetchError(error: unknown): string {
+  const { message, cause } = error as Error & { cause?: unknown };
+  return cause instanceof Error ? `${message} (${cause.message})` : message;
+}
+
 export class RestAdoClient implements AdoClient {
   throttledSeconds = 0;
   private readonly base: string;
@@ -67,14 +76,18 @@ export class RestAdoClient implements AdoClient {
     for (let attempt = 1; ; attempt++) {
       await this.wait(this.notBefore - Date.now());
       let response: Response;
+      let body: string;
       try {
+        // A connection that stalls or drops, before or during the answer, counts as no answer.
         response = await fetch(url, {
           method,
           headers: { authorization: this.authorization, accept: 'application/json', ...(payload && { 'content-type': 'application/json' }) },
           body: payload && JSON.stringify(payload),
+          signal: AbortSignal.timeout(answerTimeoutMs),
         });
+        body = await response.text();
       } catch (error) {
-        if (attempt >= attempts) throw new AdoError(0, `Cannot reach Azure DevOps at ${this.base}: ${(error as Error).message}`);
+        if (attempt >= attempts) throw new AdoError(0, `Cannot reach Azure DevOps at ${this.base}: ${describeFetchError(error)}`);
         await this.wait(1000 * 2 ** (attempt - 1));
         continue;
       }
@@ -84,11 +97,7 @@ export class RestAdoClient implements AdoClient {
       if (remaining !== null && Number(remaining) < Number(response.headers.get('x-ratelimit-limit') ?? 200) / 10) {
         this.options.log(`Azure DevOps rate limit nearly used: ${remaining} left (${response.headers.get('x-ratelimit-resource') ?? 'unknown resource'}).`);
       }
-      if (response.ok) {
-        const text = await response.text();
-        return text === '' ? undefined : (JSON.parse(text) as T);
-      }
-      const body = await response.text();
+      if (response.ok) return body === '' ? undefined : (JSON.parse(body) as T);
       const detail = (() => {
         try {
           return (JSON.parse(body) as { message?: string }).message ?? body;

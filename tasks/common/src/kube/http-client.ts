@@ -56,10 +56,16 @@ export class HttpKubeClient implements KubeClient {
     await this.config.applyToHTTPSOptions(options);
     const send = this.server.protocol === 'https:' ? httpsRequest : httpRequest;
     const payload = body === undefined ? undefined : JSON.stringify(body);
+    const unreachable = (why: string) => new KubeApiError(0, 'Unreachable', `cannot reach the cluster at ${this.server.origin}: ${why}`);
     return new Promise((resolve, reject) => {
       const req = send(options, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        // A connection that drops mid-answer ends neither the request nor the answer: without this the call never settles.
+        res.on('error', (error) => reject(unreachable(error.message)));
+        res.on('close', () => {
+          if (!res.complete) reject(unreachable('the connection closed before the answer was complete'));
+        });
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           let json: unknown;
@@ -72,7 +78,7 @@ export class HttpKubeClient implements KubeClient {
         });
       });
       req.on('timeout', () => req.destroy(new Error(`no answer from ${this.server.origin} within 30 s`)));
-      req.on('error', (error) => reject(new KubeApiError(0, 'Unreachable', `cannot reach the cluster at ${this.server.origin}: ${error.message}`)));
+      req.on('error', (error) => reject(unreachable(error.message)));
       req.end(payload);
     });
   }
