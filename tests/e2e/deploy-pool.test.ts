@@ -94,12 +94,12 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     const before = await pods();
     // The first drain call (linux-0) is held up: the job below reaches linux-0 after the task's look, before its drain.
     await world.emulator.admin.clearRequests();
-    await world.emulator.admin.addFault({ method: 'PATCH', path: 'agents/\\d+$', kind: 'latency', delayMs: 4000, count: 1 });
+    await world.emulator.admin.addFault({ method: 'PATCH', path: 'agents/\\d+$', kind: 'latency', delayMs: 10_000, count: 1 });
     const image = await imageVariant(world, 'deploy-e2e-drain', 'deploy-e2e-drain');
     const deploying = deploy({ replicas: '3', image });
     await world.emulator.admin.waitFor(() => world.emulator.admin.requests(), (served) => served.some((r) => r.method === 'PATCH'), 120_000, 'the task to drain the idle pods');
     const job = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world.token, 20) })) as AdminJob;
-    await world.emulator.admin.waitFor(() => world.emulator.admin.job(job.requestId), (j) => j.state !== 'queued', 3000, 'the job to be given to linux-0 before its drain');
+    await world.emulator.admin.waitFor(() => world.emulator.admin.job(job.requestId), (j) => j.state !== 'queued', 8000, 'the job to be given to linux-0 before its drain');
     const updated = await deploying;
     await world.emulator.admin.clearFaults();
     assert.equal(updated.result, 'Succeeded', updated.message);

@@ -17,3 +17,17 @@ export async function setAgentsEnabled(ado: AdoClient, host: TaskHost, poolId: n
     return false;
   }
 }
+
+/**
+ * Enables drained agents again, each on its own: one that fails is reported, the others are still enabled, and the
+ * error that ended the drain (if any) is not hidden. A later DeployRunnerPool or ScaleRunnerPool run enables it.
+ */
+export async function enableAgain(ado: AdoClient, host: TaskHost, poolId: number, agents: AgentInfo[]): Promise<void> {
+  for (const agent of agents) {
+    try {
+      await ado.setAgentEnabled(poolId, agent.id, true);
+    } catch (error) {
+      host.warning(`Could not enable the agent ${agent.name} again: ${(error as Error).message}. The next DeployRunnerPool or ScaleRunnerPool run enables it.`);
+    }
+  }
+}

@@ -9,7 +9,7 @@ import { podTable, summarizePod, type PodSummary } from './pod-status.js';
 import { dump } from 'js-yaml';
 import type { AdoClient } from './ado/client.js';
 import { enabledChanges, slotOrdinal } from './scale-decision.js';
-import { setAgentsEnabled } from './agent-drain.js';
+import { enableAgain, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from './snapshot.js';
 
 export type DeployAction = 'apply' | 'render';
@@ -317,11 +317,13 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
   for (const pod of outdated.filter((p) => !idle.includes(p))) host.info(`${pod.name} is running a job; it takes the new template when that job ends.`);
   if (idle.length === 0) return;
   const toDrain = idle.map((pod) => agentOf(registered?.agents, pod)).filter((a) => a !== undefined);
-  const drained = registered !== undefined && (await setAgentsEnabled(ado, host, registered.poolId, toDrain, false, 'the idle pods it replaces')) ? toDrain : [];
   // Slots above the pool's size stay drained: the StatefulSet removes them.
-  const reEnable = drained.filter((agent) => slotOrdinal(pool.runnerName, agent.name)! < pool.replicas);
+  const kept = toDrain.filter((agent) => slotOrdinal(pool.runnerName, agent.name)! < pool.replicas);
+  // True from the first call on: a failure halfway through the drain still re-enables those it disabled.
+  let drains = registered !== undefined;
   const replaced: PodSummary[] = [];
   try {
+    if (registered !== undefined) drains = await setAgentsEnabled(ado, host, registered.poolId, toDrain, false, 'the idle pods it replaces');
     const now = registered === undefined ? undefined : await ado.listAgents(registered.poolId);
     for (const pod of idle) {
       if (agentOf(now, pod)?.busyWith !== undefined) {
@@ -334,7 +336,7 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
     // Its agent stays disabled until the old pod is gone: re-enabled sooner, it could still be handed a job.
     await waitUntilGone(kube, pool, replaced, services);
   } finally {
-    if (registered !== undefined) await setAgentsEnabled(ado, host, registered.poolId, reEnable, true, 'the idle pods it replaces');
+    if (registered !== undefined && drains) await enableAgain(ado, host, registered.poolId, kept);
   }
 }
 

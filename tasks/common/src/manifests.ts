@@ -2,10 +2,10 @@
 import type { KubeObject } from './kube/client.js';
 import { maxReplicas, type RunnerPoolSpec } from './model.js';
 
-/** Labels every object of a pool carries; the selector uses the first two. */
 /** How long a runner pod may take to stop once deleted. */
 export const terminationGraceSeconds = 60;
 
+/** Labels every object of a pool carries; the selector uses the first two. */
 export function poolLabels(runnerName: string): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'azure-devops-runner',

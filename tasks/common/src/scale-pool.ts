@@ -110,7 +110,6 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
   for (;;) {
     try {
       decision = await scalePass(options, services, state);
-      failure = undefined;
       failedInARow = 0;
     } catch (error) {
       // A watch outlives a blip of the cluster or of Azure DevOps; a refusal, or a failure that lasts, still ends it.
@@ -119,7 +118,8 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
       host.warning(`This pass failed; the next one is in ${options.intervalSeconds} s. ${(error as Error).message}`);
     }
     if (services.now() + options.intervalSeconds * 1000 > stopAt) {
-      if (failure !== undefined || decision === undefined) throw failure;
+      // A last pass that failed leaves the pool as the pass before it decided.
+      if (decision === undefined) throw failure;
       if (ado !== undefined && ado.throttledSeconds > 0) host.warning(`Azure DevOps throttled this run: ${Math.round(ado.throttledSeconds)} s spent waiting.`);
       host.addSummary(
         'Runner pool scaling',
@@ -176,7 +176,9 @@ async function scalePass(options: ScaleOptions, services: ScaleServices, state: 
   const pods = await markBusyPods(kube, options, new Set(observed.busyOrdinals));
   if (ado !== undefined && poolId !== undefined) {
     // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
-    const { enable } = enabledChanges(options.runnerName, observed.ours, decision.replicas);
+    // A pod on its way out (DeployRunnerPool replacing it) keeps its agent drained: a job handed to it would be cut off.
+    const leaving = new Set(pods.filter((pod) => pod.deleting).map((pod) => pod.name));
+    const enable = enabledChanges(options.runnerName, observed.ours, decision.replicas).enable.filter((agent) => !leaving.has(agent.name));
     if (state.drains && enable.length > 0) state.drains = await setAgentsEnabled(ado, host, poolId, enable, true, drainPurpose);
     const pool = { runnerName: options.runnerName, namespace: options.target.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
     await ado.publishSnapshot(buildSnapshot(pool, pods, 'ScaleRunnerPool', new Date(services.now()), decision));
