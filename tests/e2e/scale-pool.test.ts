@@ -73,8 +73,8 @@ async function freeSlots(busy: Map<number, unknown>, spent: Set<string>): Promis
 }
 
 /** Every busy slot's job still runs, in the very pod it started in, and nothing is deleting that pod. */
-async function assertBusySlotsSurvive(busy: Map<number, { job: number; uid: string }>, when: string): Promise<void> {
-  const pods = await slotPods();
+async function assertBusySlotsSurvive(busy: Map<number, { job: number; uid: string }>, when: string, pods?: Map<number, SlotPod>): Promise<void> {
+  pods ??= await slotPods();
   for (const [slot, { job, uid }] of busy) {
     assert.equal((await world.emulator.admin.job(job)).state, 'running', `${when}: the job on busy slot ${slot} still runs`);
     assert.deepEqual(pods.get(slot), { uid, terminating: false }, `${when}: busy slot ${slot} keeps its pod`);
@@ -87,8 +87,7 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     await createNamespace(NS);
     await deploy(1);
     // Slot 0 is registered now; at zero replicas its offline registration is what lets jobs queue.
-    const down = await scale({ mode: 'fixed', replicas: '0' });
-    assert.equal(down.result, 'Succeeded', down.message);
+    await scaleTo(0);
     await world.emulator.admin.waitFor(onlineAgents, (names) => names.length === 0, 60_000, 'slot 0 to go offline');
   });
 
@@ -144,9 +143,10 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     try {
       await scaleTo(slots);
       await world.emulator.admin.waitFor(onlineAgents, (names) => names.length === slots, 180_000, `${slots} slots online`);
+      let kept = slots;
       for (let trial = 0; trial < trials; trial++) {
         // Re-create only the slots the last scale-down removed (the task enables their agents again); nobody waits for them.
-        if ((await replicas()) < slots) await scaleTo(slots);
+        if (kept < slots) await scaleTo(slots);
         if (busy.size >= 4 || (busy.size > 0 && random() < 0.4)) {
           const slot = pick([...busy.keys()]);
           // Until its cancelled job has ended, the slot is still busy.
@@ -171,14 +171,15 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
         floors.add(floor);
         const result = await scale({ mode: 'fixed', replicas: String(target) });
         assert.equal(result.result, 'Succeeded', result.message);
-        const kept = await replicas();
+        kept = await replicas();
         assert.equal(kept, Math.max(target, floor), `trial ${trial}: busy ${[...busy.keys()]}, target ${target}; the task: ${result.stdout.match(/fixed at .*/)?.[0]}`);
         if (floor > target) {
           deferred++;
           assert.match(result.stdout, /deferred: slot \d+ is busy/);
         }
-        for (const [slot, pod] of await slotPods()) if (slot >= kept) spent.add(pod.uid);
-        await assertBusySlotsSurvive(busy, `trial ${trial}`);
+        const podsAfter = await slotPods();
+        for (const [slot, pod] of podsAfter) if (slot >= kept) spent.add(pod.uid);
+        await assertBusySlotsSurvive(busy, `trial ${trial}`, podsAfter);
       }
       // A pod the StatefulSet controller deletes late would show by now.
       await new Promise((resolve) => setTimeout(resolve, 3000));
@@ -221,9 +222,11 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
   it('DeployRunnerPool enables the agents of the slots it deploys that a scale-down drained', async () => {
     await scaleTo(1);
     const enabled = async () => new Map((await world.emulator.admin.agents(POOL)).map((a) => [String(a.name), a.enabled]));
-    assert.deepEqual([(await enabled()).get('scale-1'), (await enabled()).get('scale-2')], [false, false], 'the scale-down drained slots 1 and 2');
+    const drained = await enabled();
+    assert.deepEqual([drained.get('scale-1'), drained.get('scale-2')], [false, false], 'the scale-down drained slots 1 and 2');
     await deploy(3);
-    assert.deepEqual([(await enabled()).get('scale-1'), (await enabled()).get('scale-2')], [true, true]);
+    const deployed = await enabled();
+    assert.deepEqual([deployed.get('scale-1'), deployed.get('scale-2')], [true, true]);
     assert.equal(await replicas(), 3);
   });
 

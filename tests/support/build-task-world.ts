@@ -32,7 +32,6 @@ export interface BuildTaskWorld {
   pull(reference: string): Promise<void>;
   /** Removes this registry's images (of one repository, when named) from Docker, so that a pull really fetches them. */
   removeLocalImages(name?: string): Promise<void>;
-  buildah(args: string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -48,7 +47,8 @@ export async function startBuildTaskWorld(port: number): Promise<BuildTaskWorld>
   mkdirSync(storage);
   writeFileSync(join(storage, 'storage.conf'), `[storage]\ndriver = "overlay"\ngraphroot = "${storage}/root"\nrunroot = "${storage}/run"\n`);
   const buildahEnv = { CONTAINERS_STORAGE_CONF: join(storage, 'storage.conf') };
-  const buildah = (args: string[]) => output('buildah', args, { env: { ...process.env, ...buildahEnv }, timeoutMs: 10 * 60_000 });
+  const buildahProcessEnv = { ...process.env, ...buildahEnv };
+  const buildah = (args: string[]) => output('buildah', args, { env: buildahProcessEnv, timeoutMs: 10 * 60_000 });
   const dockerConfig = join(scratch, 'docker-config');
   mkdirSync(dockerConfig);
   const dockerEnv = { ...process.env, DOCKER_CONFIG: dockerConfig };
@@ -56,7 +56,7 @@ export async function startBuildTaskWorld(port: number): Promise<BuildTaskWorld>
   let pkg = { downloadUrl: '', hashValue: '' };
 
   const stop = async () => {
-    await run('buildah', ['rm', '--all'], { env: { ...process.env, ...buildahEnv } });
+    await run('buildah', ['rm', '--all'], { env: buildahProcessEnv });
     await world.removeLocalImages();
     await registry.stop();
     await emulator.stop();
@@ -64,7 +64,7 @@ export async function startBuildTaskWorld(port: number): Promise<BuildTaskWorld>
     await engine.stop();
   };
   const world: BuildTaskWorld = {
-    emulator, registry, token, scratch, buildah, stop, dockerConfig,
+    emulator, registry, token, scratch, stop, dockerConfig,
     builtinInputs(builder, name, tags) {
       return {
         imageRepository: name, tags, builder, baseImage: BASE_IMAGE, network: 'host', dockerRegistryServiceConnection: CONNECTION,

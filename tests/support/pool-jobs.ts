@@ -27,7 +27,7 @@ export function probeScript(token: string, seconds = 0): string {
   ].join('\n');
 }
 
-export async function queueProbes(world: PoolWorld, pool: string, count: number, seconds = 0): Promise<number[]> {
+async function queueProbes(world: PoolWorld, pool: string, count: number, seconds = 0): Promise<number[]> {
   const ids: number[] = [];
   for (let i = 0; i < count; i++) {
     const job = (await world.emulator.admin.queueJob({ pool, name: `probe-${i}`, script: probeScript(world.token, seconds) })) as AdminJob;
