@@ -8,12 +8,13 @@ import { startEmulator } from '../tests/support/emulator.js';
 import { seedRunnerPool } from '../tests/support/hub-fixture.js';
 import { runBundledTask } from '../tests/support/run-task.js';
 import { createNamespace, deleteNamespace, startPoolWorld } from '../tests/support/runner-pool.js';
-import { scaleRunnerPool } from '../tasks/common/src/scale-pool.js';
-import { RestAdoClient } from '../tasks/common/src/ado/rest-client.js';
-import { HttpKubeClient, loadKubeConfig } from '../tasks/common/src/kube/http-client.js';
-import type { KubeObject } from '../tasks/common/src/kube/client.js';
-import { InputReader } from '../tasks/common/src/inputs.js';
-import { readScaleOptions } from '../tasks/common/src/scale-pool.js';
+import { scaleRunnerPool } from '../src/flows/scale-pool.js';
+import { RestAdoClient } from '../src/clients/ado-rest.js';
+import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
+import type { KubeObject } from '../src/core/ports/kube.js';
+import { InputReader } from '../src/core/inputs.js';
+import { readScaleOptions } from '../src/core/scale-options.js';
+import { systemClock } from '../src/clients/system-clock.js';
 import { DEFAULT_PAT } from '../tests/support/emulator.js';
 import { MemoryHost } from '../tests/support/memory-host.js';
 
@@ -41,7 +42,7 @@ async function callsPerDecision(): Promise<void> {
         const ado = new RestAdoClient({ organizationUrl: emulator.orgUrl, token: DEFAULT_PAT.token, sleep, log: () => {} });
         await emulator.admin.clearRequests();
         const started = performance.now();
-        const decision = await scaleRunnerPool(options, { host, ado, connect: async () => kube, sleep, now: () => Date.now() });
+        const decision = await scaleRunnerPool(options, { host, ado, connect: async () => kube, clock: systemClock });
         const ms = performance.now() - started;
         const calls = (await emulator.admin.requests()).length;
         if (decision.queuedJobs !== jobs) throw new Error(`counted ${decision.queuedJobs} of ${jobs} queued jobs`);

@@ -2,13 +2,19 @@
 // The whole test suite, as CI and a newcomer run it: type-check, lint, then every test file with Node's test runner
 // (TypeScript through tsx) in one run, so one summary closes it.
 //   npm test             everything (the e2e suites need root: they install and start their own daemons)
-//   npm test -- unit     only tests/unit;  npm test -- e2e   only tests/e2e;  npm test -- <file…>   those files
+//   npm test -- unit     the fast tiers (tests/unit, tests/component, tests/contract), no root needed
+//   npm test -- component | contract | e2e   one tier;  npm test -- <file…>   those files
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
-const suites = { unit: ['tests/unit'], e2e: ['tests/e2e'] };
+const suites = {
+  unit: ['tests/unit', 'tests/component', 'tests/contract'],
+  component: ['tests/component'],
+  contract: ['tests/contract'],
+  e2e: ['tests/e2e'],
+};
 
 function findTests(dir) {
   if (!existsSync(join(root, dir))) return [];
@@ -27,7 +33,7 @@ function run(command, args) {
 
 const args = process.argv.slice(2);
 const whole = args.length === 0;
-const files = (whole ? Object.keys(suites) : args).flatMap((arg) => (suites[arg] ? suites[arg].flatMap(findTests) : [arg]));
+const files = (whole ? ['unit', 'e2e'] : args).flatMap((arg) => (suites[arg] ? suites[arg].flatMap(findTests) : [arg]));
 
 if (whole) {
   const bin = join(root, 'node_modules', '.bin');

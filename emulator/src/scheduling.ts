@@ -1,5 +1,5 @@
 // Pure job-assignment rules: which agents could ever run a job, and which one gets it now.
-import { agentSatisfiesDemands } from '../../tasks/common/src/demands.js';
+import { agentSatisfiesDemands } from '../../src/core/index.js';
 
 export interface AgentView {
   id: number;

@@ -1,7 +1,7 @@
 // The emulator's state and its behaviour: sessions, long polls, job queueing, assignment, locks, cancellation, expiry.
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { agentSatisfiesDemands } from '../../tasks/common/src/demands.js';
+import { agentSatisfiesDemands } from '../../src/core/index.js';
 import { newAccessToken } from './auth.js';
 import { sendEmpty, sendJson, VssError } from './http.js';
 import { jobMessage } from './serialize.js';

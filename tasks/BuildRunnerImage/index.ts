@@ -1,10 +1,11 @@
 // BuildRunnerImage task entry: reads the inputs, builds and pushes through the core, sets the outputs.
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTask } from '../common/azdo-host.js';
-import { processCommands } from '../common/process-commands.js';
-import { InputReader } from '../common/src/inputs.js';
-import { buildRunnerImage, buildSummary, readBuildImageOptions } from '../common/src/build-image.js';
+import { runTask } from '../../src/clients/task-lib-host.js';
+import { processCommands } from '../../src/clients/process-commands.js';
+import { nodeFiles } from '../../src/clients/node-files.js';
+import { buildRunnerImage } from '../../src/flows/build-image.js';
+import { buildSummary, InputReader, readBuildImageOptions } from '../../src/core/index.js';
 
 /** Where docker and buildah (containers/image) look for the agent user's logins, in their order. */
 function existingLogins() {
@@ -25,6 +26,7 @@ void runTask(async (host) => {
   const result = await buildRunnerImage(options, {
     host,
     commands: processCommands,
+    files: nodeFiles,
     // The built-in Dockerfile and entrypoint ship inside the task folder (scripts/build.mjs puts them there).
     builtinContext: join(__dirname, 'runner-image'),
     tempDir: host.getVariable('Agent.TempDirectory') ?? tmpdir(),

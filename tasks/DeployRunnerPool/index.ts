@@ -1,11 +1,10 @@
 // DeployRunnerPool task entry: reads the inputs, deploys the pool through the core, sets the outputs.
-import { writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { adoClient, runTask } from '../common/azdo-host.js';
-import { InputReader } from '../common/src/inputs.js';
-import { deployRunnerPool, readDeployOptions } from '../common/src/deploy-pool.js';
-import { openClusterSession } from '../common/src/kube/session.js';
-import { credentialSecrets } from '../common/src/model.js';
+import { adoClient, runTask } from '../../src/clients/task-lib-host.js';
+import { openClusterSession } from '../../src/clients/cluster-session.js';
+import { nodeFiles } from '../../src/clients/node-files.js';
+import { systemClock } from '../../src/clients/system-clock.js';
+import { deployRunnerPool } from '../../src/flows/deploy-pool.js';
+import { credentialSecrets, InputReader, readDeployOptions } from '../../src/core/index.js';
 
 void runTask(async (host) => {
   const options = readDeployOptions(new InputReader(host));
@@ -16,10 +15,9 @@ void runTask(async (host) => {
     const result = await deployRunnerPool(options, {
       host,
       ado: credential.kind === 'pat' ? adoClient(host, organizationUrl, credential.token) : undefined,
-      now: () => new Date(),
       connect: () => session.connect(),
-      writeFile: (path, text) => writeFileSync(path, text),
-      sleep: (ms) => sleep(ms),
+      files: nodeFiles,
+      clock: systemClock,
     });
     host.setOutput('statefulSetName', result.statefulSetName);
     host.setOutput('replicas', String(result.replicas));

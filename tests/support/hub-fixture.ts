@@ -2,7 +2,7 @@
 // capabilities, come online through sessions, take and finish jobs; the pool snapshot is written as the tasks write it.
 import { generateKeyPairSync } from 'node:crypto';
 import type { Principal } from '../../emulator/src/types.js';
-import { snapshotCollection, type PodSummary, type PoolSnapshot } from '../../tasks/common/src/model.js';
+import { snapshotCollection, type PodSummary, type PoolSnapshot } from '../../src/core/model.js';
 import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
 
 export const extension = { publisher: 'azure-devops-runner', id: 'azure-devops-runner' };

@@ -1,7 +1,7 @@
 // An in-memory TaskHost for unit tests: inputs from a record, everything the task reports kept for assertions.
 import assert from 'node:assert/strict';
-import type { ServiceEndpoint, TaskHost } from '../../tasks/common/src/host.js';
-import { InputError } from '../../tasks/common/src/inputs.js';
+import type { ServiceEndpoint, TaskHost } from '../../src/core/ports/host.js';
+import { InputError } from '../../src/core/inputs.js';
 
 export class MemoryHost implements TaskHost {
   readonly outputs: Record<string, string> = {};

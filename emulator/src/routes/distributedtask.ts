@@ -1,6 +1,6 @@
 // distributedtask routes: pools, agents, user capabilities, job requests, sessions, messages, agent packages, plan logs.
 import { randomUUID } from 'node:crypto';
-import { agentSatisfiesDemands } from '../../../tasks/common/src/demands.js';
+import { agentSatisfiesDemands } from '../../../src/core/index.js';
 import { flag, list, parseJsonBody, queryValue, sendEmpty, sendJson, VssError, type Ctx } from '../http.js';
 import type { Route } from '../router.js';
 import { agentJson, jobJson, poolJson } from '../serialize.js';

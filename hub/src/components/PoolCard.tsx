@@ -2,7 +2,7 @@
 import * as React from 'react';
 import { Card } from 'azure-devops-ui/Card.js';
 import { Link } from 'azure-devops-ui/Link.js';
-import type { PoolCounters, PoolView, SlotView } from '../../../tasks/common/src/hub-model.js';
+import type { PoolCounters, PoolView, SlotView } from '../../../src/core/index.js';
 import { describeLoadError } from '../services/RunnerPoolService.js';
 import { formatDuration, stateLabels } from './format.js';
 import { SlotTable } from './SlotTable.js';

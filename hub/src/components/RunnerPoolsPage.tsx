@@ -5,7 +5,7 @@ import { MessageCard, MessageCardSeverity } from 'azure-devops-ui/MessageCard.js
 import { Page } from 'azure-devops-ui/Page.js';
 import { Spinner, SpinnerSize } from 'azure-devops-ui/Spinner.js';
 import { TextField } from 'azure-devops-ui/TextField.js';
-import { buildPoolViews, withQueuedJobs, type PoolView } from '../../../tasks/common/src/hub-model.js';
+import { buildPoolViews, withQueuedJobs, type PoolView } from '../../../src/core/index.js';
 import { describeLoadError, type RunnerPoolService } from '../services/RunnerPoolService.js';
 import { PoolCard } from './PoolCard.js';
 

@@ -4,7 +4,7 @@ import { Link } from 'azure-devops-ui/Link.js';
 import { Status, Statuses, StatusSize, type IStatusProps } from 'azure-devops-ui/Status.js';
 import { SimpleTableCell, Table, TwoLineTableCell, type ITableColumn } from 'azure-devops-ui/Table.js';
 import { ArrayItemProvider } from 'azure-devops-ui/Utilities/Provider.js';
-import type { SlotState, SlotView } from '../../../tasks/common/src/hub-model.js';
+import type { SlotState, SlotView } from '../../../src/core/index.js';
 import { ago, resultLabel, stateLabels } from './format.js';
 
 const stateStatus: Record<SlotState, IStatusProps> = {

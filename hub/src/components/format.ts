@@ -1,5 +1,5 @@
 // How the hub words states and times; plain functions so every component says them the same way.
-import type { SlotState } from '../../../tasks/common/src/hub-model.js';
+import type { SlotState } from '../../../src/core/index.js';
 
 /** "12 s", "3 min", "2 h", "4 d": compact, for table cells. */
 export function formatDuration(ms: number): string {

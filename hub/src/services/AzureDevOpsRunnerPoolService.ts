@@ -3,9 +3,9 @@
 import * as SDK from 'azure-devops-extension-sdk';
 import { getClient, type IExtensionDataService } from 'azure-devops-extension-api';
 import { TaskAgentRestClient, type TaskAgent, type TaskAgentJobRequest, type TaskAgentPool } from 'azure-devops-extension-api/TaskAgent';
-import { identityVariables } from '../../../tasks/common/src/manifests.js';
-import { snapshotCollection, type PoolSnapshot } from '../../../tasks/common/src/model.js';
-import type { HubAgent, JobLink } from '../../../tasks/common/src/hub-model.js';
+import { identityVariables } from '../../../src/core/index.js';
+import { snapshotCollection, type PoolSnapshot } from '../../../src/core/index.js';
+import type { HubAgent, JobLink } from '../../../src/core/index.js';
 import { RunnerPoolError, type DataSource, type RunnerPoolData, type RunnerPoolService } from './RunnerPoolService.js';
 
 // The service writes enums as numbers and wraps nothing when asked (the client asks), but older servers and proxies

@@ -1,6 +1,6 @@
 // The page's only door to data: what it reads about runner pools, and how a failed read is told to the user.
-import type { HubAgent } from '../../../tasks/common/src/hub-model.js';
-import type { PoolSnapshot } from '../../../tasks/common/src/model.js';
+import type { HubAgent } from '../../../src/core/index.js';
+import type { PoolSnapshot } from '../../../src/core/index.js';
 
 /** Everything one refresh of the page reads. */
 export interface RunnerPoolData {

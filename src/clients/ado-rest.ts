@@ -1,0 +1,183 @@
+// AdoClient over Azure DevOps REST with a PAT: honours Retry-After and X-RateLimit-*, retries 5xx with back-off.
+import { snapshotCollection, type AgentInfo, type PoolSnapshot } from '../core/model.js';
+import { AdoError, type AdoClient, type JobRequest } from '../core/ports/ado.js';
+
+export interface RestClientOptions {
+  organizationUrl: string;
+  token: string;
+  /** The installed extension whose data storage holds the pool snapshots. */
+  extension?: { publisher: string; id: string };
+  /** Waits; injectable so tests need not sleep. */
+  sleep(ms: number): Promise<void>;
+  log(message: string): void;
+  maxAttempts?: number;
+}
+
+// What each call needs, for the error a 403 turns into.
+const scopes = { read: 'Agent Pools (Read)', manage: 'Agent Pools (Read & manage)', extensionData: 'Extension Data (Read & write)' } as const;
+
+/** Extension data is served from the organization's extension-management host. */
+export function extensionManagementUrl(organizationUrl: string): string {
+  const url = new URL(organizationUrl);
+  if (url.hostname === 'dev.azure.com') url.hostname = 'extmgmt.dev.azure.com';
+  else if (url.hostname.endsWith('.visualstudio.com')) url.hostname = url.hostname.replace(/\.visualstudio\.com$/, '.extmgmt.visualstudio.com');
+  return url.toString().replace(/\/+$/, '');
+}
+
+interface WireAgent {
+  id: number;
+  name: string;
+  status: string;
+  enabled: boolean;
+  systemCapabilities?: Record<string, string>;
+  userCapabilities?: Record<string, string> | null;
+  assignedRequest?: { requestId: number } | null;
+}
+
+interface WireJobRequest {
+  requestId: number;
+  demands?: Array<string | { name: string; value?: string }>;
+  reservedAgent?: { name: string } | null;
+  assignTime?: string;
+  receiveTime?: string;
+  result?: string | null;
+}
+
+/** How long one call may take, answer included (the job requests of a large pool are a large answer). */
+const answerTimeoutMs = 120_000;
+
+/** fetch says only "fetch failed"; the reason (ECONNREFUSED, a TLS error, the timeout) is in its cause. */
+function describeFetchError(error: unknown): string {
+  const { message, cause } = error as Error & { cause?: unknown };
+  return cause instanceof Error ? `${message} (${cause.message})` : message;
+}
+
+export class RestAdoClient implements AdoClient {
+  throttledSeconds = 0;
+  private readonly base: string;
+  private readonly authorization: string;
+  // Retry-After may come on a successful answer too: the next call waits until then.
+  private notBefore = 0;
+
+  constructor(private readonly options: RestClientOptions) {
+    this.base = options.organizationUrl.replace(/\/+$/, '');
+    this.authorization = `Basic ${Buffer.from(`:${options.token}`).toString('base64')}`;
+  }
+
+  private async wait(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    this.throttledSeconds += ms / 1000;
+    await this.options.sleep(ms);
+  }
+
+  private async call<T>(method: string, path: string, query: Record<string, string>, scope: keyof typeof scopes, payload?: object, base = this.base): Promise<T | undefined> {
+    const url = `${base}/_apis/${path}?${new URLSearchParams(query)}`;
+    const attempts = this.options.maxAttempts ?? 6;
+    for (let attempt = 1; ; attempt++) {
+      await this.wait(this.notBefore - Date.now());
+      let response: Response;
+      let body: string;
+      try {
+        // A connection that stalls or drops, before or during the answer, counts as no answer.
+        response = await fetch(url, {
+          method,
+          headers: { authorization: this.authorization, accept: 'application/json', ...(payload && { 'content-type': 'application/json' }) },
+          body: payload && JSON.stringify(payload),
+          signal: AbortSignal.timeout(answerTimeoutMs),
+        });
+        body = await response.text();
+      } catch (error) {
+        if (attempt >= attempts) throw new AdoError(0, `Cannot reach Azure DevOps at ${this.base}: ${describeFetchError(error)}`);
+        await this.wait(1000 * 2 ** (attempt - 1));
+        continue;
+      }
+      const retryAfter = Number(response.headers.get('retry-after'));
+      if (retryAfter > 0) this.notBefore = Date.now() + Math.min(retryAfter, 300) * 1000;
+      const remaining = response.headers.get('x-ratelimit-remaining');
+      if (remaining !== null && Number(remaining) < Number(response.headers.get('x-ratelimit-limit') ?? 200) / 10) {
+        this.options.log(`Azure DevOps rate limit nearly used: ${remaining} left (${response.headers.get('x-ratelimit-resource') ?? 'unknown resource'}).`);
+      }
+      if (response.ok) return body === '' ? undefined : (JSON.parse(body) as T);
+      const detail = (() => {
+        try {
+          return (JSON.parse(body) as { message?: string }).message ?? body;
+        } catch {
+          return body;
+        }
+      })();
+      if (response.status === 401) {
+        throw new AdoError(401, `Azure DevOps rejected the personal access token (401): it is wrong, expired or revoked.`);
+      }
+      if (response.status === 403) {
+        throw new AdoError(403, `The personal access token lacks the scope ${scopes[scope]} (403 on ${method} ${path}): ${detail}`);
+      }
+      if (response.status === 404) return undefined;
+      const retryable = response.status === 429 || response.status >= 500;
+      if (!retryable || attempt >= attempts) {
+        throw new AdoError(response.status, `Azure DevOps answered ${response.status} to ${method} ${path}: ${detail}`);
+      }
+      if (response.status === 429) {
+        this.options.log(`Azure DevOps is throttling (429); waiting ${retryAfter > 0 ? retryAfter : 2 ** attempt} s as it asks.`);
+        if (!(retryAfter > 0)) await this.wait(1000 * 2 ** attempt);
+      } else {
+        await this.wait(Math.max(0, 1000 * 2 ** (attempt - 1) - Math.max(0, this.notBefore - Date.now())));
+      }
+    }
+  }
+
+  async findPool(name: string): Promise<{ id: number; name: string } | undefined> {
+    const pools = await this.call<{ value: Array<{ id: number; name: string }> }>('GET', 'distributedtask/pools', { poolName: name, 'api-version': '7.1' }, 'read');
+    return pools?.value.find((p) => p.name.toLowerCase() === name.toLowerCase());
+  }
+
+  async listAgents(poolId: number): Promise<AgentInfo[]> {
+    const agents = await this.call<{ value: WireAgent[] }>(
+      'GET',
+      `distributedtask/pools/${poolId}/agents`,
+      { includeCapabilities: 'true', includeAssignedRequest: 'true', 'api-version': '7.1' },
+      'read',
+    );
+    return (agents?.value ?? []).map((a) => ({
+      id: a.id,
+      name: a.name,
+      status: a.status === 'online' ? 'online' : 'offline',
+      enabled: a.enabled,
+      busyWith: a.assignedRequest?.requestId,
+      capabilities: { ...a.systemCapabilities, ...a.userCapabilities },
+    }));
+  }
+
+  async listUnfinishedJobs(poolId: number): Promise<JobRequest[]> {
+    // completedRequestCount=0 returns only pending and running requests, with no 200-item ceiling ($top would add one).
+    const jobs = await this.call<{ value: WireJobRequest[] }>(
+      'GET',
+      `distributedtask/pools/${poolId}/jobrequests`,
+      { completedRequestCount: '0', 'api-version': '7.2-preview.1' },
+      'read',
+    );
+    return (jobs?.value ?? [])
+      .filter((j) => j.result == null)
+      .map((j) => ({
+        requestId: j.requestId,
+        demands: (j.demands ?? []).map((d) => (typeof d === 'string' ? d : d.value === undefined ? d.name : `${d.name} -equals ${d.value}`)),
+        reservedAgentName: j.reservedAgent?.name,
+        assignTime: j.assignTime,
+        receiveTime: j.receiveTime,
+      }));
+  }
+
+  async publishSnapshot(snapshot: PoolSnapshot): Promise<void> {
+    const extension = this.options.extension;
+    if (extension === undefined) return; // Not running from a packaged extension: there is no data storage to write to.
+    const path = `ExtensionManagement/InstalledExtensions/${extension.publisher}/${extension.id}/Data/Scopes/Default/Current/Collections/${snapshotCollection}/Documents`;
+    await this.call('PUT', path, { 'api-version': '7.1-preview.1' }, 'extensionData', { ...snapshot, __etag: -1 }, extensionManagementUrl(this.base));
+  }
+
+  async setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void> {
+    await this.call('PATCH', `distributedtask/pools/${poolId}/agents/${agentId}`, { 'api-version': '7.1' }, 'manage', { id: agentId, enabled });
+  }
+
+  async deleteAgent(poolId: number, agentId: number): Promise<void> {
+    await this.call('DELETE', `distributedtask/pools/${poolId}/agents/${agentId}`, { 'api-version': '7.1' }, 'manage');
+  }
+}

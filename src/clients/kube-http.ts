@@ -1,0 +1,135 @@
+// KubeClient over the API server's REST interface. @kubernetes/client-node supplies only the kubeconfig handling
+// (auth, TLS); requests are plain JSON so that no typed serializer drops fields newer than the library.
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../core/ports/kube.js';
+
+// The kinds the product touches, and their REST resource names.
+const resources: Record<string, string> = {
+  Namespace: 'namespaces',
+  Secret: 'secrets',
+  Pod: 'pods',
+  ServiceAccount: 'serviceaccounts',
+  ConfigMap: 'configmaps',
+  StatefulSet: 'statefulsets',
+  PodDisruptionBudget: 'poddisruptionbudgets',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
+};
+const clusterScoped = new Set(['Namespace']);
+
+export function resourcePath(ref: Omit<ObjectRef, 'name'> & { name?: string }): string {
+  const resource = resources[ref.kind];
+  if (resource === undefined) throw new Error(`unsupported kind ${ref.kind}`);
+  const base = ref.apiVersion.includes('/') ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`;
+  const scope = clusterScoped.has(ref.kind) ? '' : `/namespaces/${encodeURIComponent(ref.namespace ?? 'default')}`;
+  return `${base}${scope}/${resource}${ref.name === undefined ? '' : `/${encodeURIComponent(ref.name)}`}`;
+}
+
+/** Loads a kubeconfig file, or the pod's own service account when `path` is undefined. */
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const config = new KubeConfig();
+  if (path === undefined) config.loadFromCluster();
+  else config.loadFromFile(path);
+  if (config.getCurrentCluster() === null) throw new Error('the kubeconfig names no current cluster');
+  return config;
+}
+
+export class HttpKubeClient implements KubeClient {
+  private readonly server: URL;
+
+  constructor(private readonly config: KubeConfig) {
+    this.server = new URL(config.getCurrentCluster()!.server);
+  }
+
+  private async send(method: string, path: string, body?: object, contentType = 'application/json'): Promise<{ status: number; json: unknown }> {
+    const options: RequestOptions = {
+      method,
+      protocol: this.server.protocol,
+      hostname: this.server.hostname.replace(/^\[|\]$/g, ''),
+      port: this.server.port,
+      path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
+      headers: { accept: 'application/json', ...(body && { 'content-type': contentType }) },
+      timeout: 30_000,
+    };
+    await this.config.applyToHTTPSOptions(options);
+    const send = this.server.protocol === 'https:' ? httpsRequest : httpRequest;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const unreachable = (why: string) => new KubeApiError(0, 'Unreachable', `cannot reach the cluster at ${this.server.origin}: ${why}`);
+    return new Promise((resolve, reject) => {
+      const req = send(options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        // A connection that drops mid-answer ends neither the request nor the answer: without this the call never settles.
+        res.on('error', (error) => reject(unreachable(error.message)));
+        res.on('close', () => {
+          if (!res.complete) reject(unreachable('the connection closed before the answer was complete'));
+        });
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            json = { message: text };
+          }
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${this.server.origin} within 30 s`)));
+      req.on('error', (error) => reject(unreachable(error.message)));
+      req.end(payload);
+    });
+  }
+
+  private async call(method: string, path: string, body?: object, contentType?: string): Promise<unknown> {
+    const { status, json } = await this.send(method, path, body, contentType);
+    if (status >= 200 && status < 300) return json;
+    const error = (json ?? {}) as { reason?: string; message?: string };
+    throw new KubeApiError(status, error.reason ?? String(status), `${method} ${path}: ${status} ${error.reason ?? ''}: ${error.message ?? ''}`.trim());
+  }
+
+  async apply(object: KubeObject, options: { fieldManager: string; dryRun?: boolean }): Promise<KubeObject> {
+    const query = new URLSearchParams({ fieldManager: options.fieldManager, force: 'true' });
+    if (options.dryRun) query.set('dryRun', 'All');
+    const path = `${resourcePath({ ...object, namespace: object.metadata.namespace, name: object.metadata.name })}?${query}`;
+    return (await this.call('PATCH', path, object, 'application/apply-patch+yaml')) as KubeObject;
+  }
+
+  async mergePatch(ref: ObjectRef, patch: object, fieldManager: string): Promise<KubeObject> {
+    const path = `${resourcePath(ref)}?${new URLSearchParams({ fieldManager })}`;
+    return (await this.call('PATCH', path, patch, 'application/merge-patch+json')) as KubeObject;
+  }
+
+  async get(ref: ObjectRef): Promise<KubeObject | undefined> {
+    try {
+      return (await this.call('GET', resourcePath(ref))) as KubeObject;
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async list(apiVersion: string, kind: string, namespace: string, labelSelector?: string): Promise<KubeObject[]> {
+    const query = labelSelector ? `?${new URLSearchParams({ labelSelector })}` : '';
+    const result = (await this.call('GET', `${resourcePath({ apiVersion, kind, namespace })}${query}`)) as { items: KubeObject[] };
+    return result.items;
+  }
+
+  async delete(ref: ObjectRef, uid?: string): Promise<boolean> {
+    try {
+      await this.call('DELETE', resourcePath(ref), uid === undefined ? undefined : { preconditions: { uid } });
+      return true;
+    } catch (error) {
+      // 404: already gone; 409 (with a uid): the name now belongs to a newer object.
+      if (error instanceof KubeApiError && (error.status === 404 || (error.status === 409 && uid !== undefined))) return false;
+      throw error;
+    }
+  }
+
+  async version(): Promise<{ major: number; minor: number; gitVersion: string }> {
+    const info = (await this.call('GET', '/version')) as { major: string; minor: string; gitVersion: string };
+    return { major: Number(info.major), minor: parseInt(info.minor, 10), gitVersion: info.gitVersion };
+  }
+}

@@ -1,0 +1,69 @@
+// The TaskHost backed by azure-pipelines-task-lib, and the one way every task entry runs and reports failure.
+import * as tl from 'azure-pipelines-task-lib/task.js';
+import * as taskLibInternal from 'azure-pipelines-task-lib/internal.js';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ServiceEndpoint, TaskHost } from '../core/ports/host.js';
+import { RestAdoClient } from './ado-rest.js';
+
+function endpoint(id: string): ServiceEndpoint | undefined {
+  const auth = tl.getEndpointAuthorization(id, true);
+  if (auth === undefined) return undefined;
+  const dataKeys = ['authorizationType', 'acceptUntrustedCerts', 'clusterContext', 'registrytype'];
+  const data: Record<string, string> = {};
+  for (const key of dataKeys) {
+    const value = tl.getEndpointDataParameter(id, key, true);
+    if (value !== undefined) data[key] = value;
+  }
+  return { url: tl.getEndpointUrl(id, true), scheme: auth.scheme, parameters: auth.parameters, data };
+}
+
+export function taskLibHost(): TaskHost {
+  return {
+    getInput: (name) => tl.getInput(name, false)?.trim() || undefined,
+    getSecretInput: (name) => {
+      // tl.getInput writes every value to the debug log, before it could be masked: read the library's store as it does.
+      const value = taskLibInternal._vault.retrieveSecret(`INPUT_${taskLibInternal._getVariableKey(name)}`)?.trim() || undefined;
+      if (value !== undefined) tl.setSecret(value);
+      return value;
+    },
+    getEndpoint: endpoint,
+    getVariable: (name) => tl.getVariable(name),
+    setOutput: (name, value) => tl.setVariable(name, value, false, true),
+    setSecret: (value) => tl.setSecret(value),
+    info: (message) => console.log(message),
+    warning: (message) => tl.warning(message),
+    debug: (message) => tl.debug(message),
+    addSummary: (title, markdown) => {
+      const dir = mkdtempSync(join(tl.getVariable('Agent.TempDirectory') ?? tmpdir(), 'summary-'));
+      const file = join(dir, `${title.replace(/[^A-Za-z0-9-]+/g, '-')}.md`);
+      writeFileSync(file, markdown);
+      tl.addAttachment('Distributedtask.Core.Summary', title, file);
+    },
+  };
+}
+
+/** Runs a task's body; any error fails the task with its message, and the process exits non-zero. */
+export async function runTask(body: (host: TaskHost) => Promise<void>): Promise<void> {
+  try {
+    await body(taskLibHost());
+    tl.setResult(tl.TaskResult.Succeeded, '');
+  } catch (error) {
+    tl.setResult(tl.TaskResult.Failed, error instanceof Error ? error.message : String(error));
+    process.exitCode = 1;
+  }
+}
+
+/** The extension this task was packaged in (scripts/build.mjs writes extension.json beside each bundle). */
+function extensionIdentity(): { publisher: string; id: string } | undefined {
+  const file = join(__dirname, 'extension.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { publisher: string; id: string }) : undefined;
+}
+
+/** The Azure DevOps client the tasks use with a PAT. */
+export function adoClient(host: TaskHost, organizationUrl: string, token: string): RestAdoClient {
+  host.setSecret(token);
+  return new RestAdoClient({ organizationUrl, token, extension: extensionIdentity(), sleep: (ms) => sleep(ms), log: (message) => host.info(message) });
+}

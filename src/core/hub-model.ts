@@ -1,0 +1,196 @@
+// What the Runner pools hub shows, computed from what it can read: runner agents from Azure DevOps and the pool snapshots
+// the tasks publish. Pure, so the page only fetches and renders.
+import { identityVariables } from './manifests.js';
+import { slotOrdinal } from './scale-decision.js';
+import type { AgentInfo, PodSummary, PoolSnapshot, ScaleDecision, SlotStatus } from './model.js';
+
+/** A job request as the hub links to it. */
+export interface JobLink {
+  requestId: number;
+  /** The pipeline (definition) and the job, e.g. "CI · Build". */
+  name: string;
+  /** The run's web page in Azure DevOps, when the request names one. */
+  url?: string;
+  /** When the agent took it (running jobs) or when it finished (last job). */
+  time?: string;
+  result?: string;
+}
+
+/** A runner agent as the hub reads it: AgentInfo plus its pool and its current and last job. */
+export interface HubAgent extends AgentInfo {
+  poolId: number;
+  poolName: string;
+  statusChangedOn?: string;
+  runningJob?: JobLink;
+  lastJob?: JobLink;
+}
+
+/**
+ * What a slot is doing, most telling first: an agent's state when it has one, else its pod's.
+ * `failing` = the pod waits on an error (image pull, crash loop); `starting` = a pod whose agent has not registered yet;
+ * `missing` = below the replica count but no pod and no agent.
+ */
+export type SlotState = 'busy' | 'idle' | 'offline' | 'disabled' | 'failing' | 'starting' | 'missing';
+
+export interface SlotView extends SlotStatus {
+  agent?: HubAgent;
+  state: SlotState;
+  waitingReason?: string;
+  /** The pod is being deleted (scale-in or a finished job's restart). */
+  deleting: boolean;
+  /** Above the StatefulSet's replica count: an agent registration left from a larger pool. */
+  beyondReplicas: boolean;
+  /** The agent registered from an earlier pod with this name; the current pod has not registered yet. */
+  staleRegistration: boolean;
+}
+
+export interface PoolCounters {
+  online: number;
+  busy: number;
+  idle: number;
+  offline: number;
+  disabled: number;
+  /** Jobs of the Azure DevOps pool waiting for an agent (the whole pool, not only this runner's share); undefined until known. */
+  queued: number | undefined;
+}
+
+export interface PoolView {
+  /** `<namespace>.<runnerName>` (the snapshot id); stable across refreshes. */
+  key: string;
+  runnerName: string;
+  namespace?: string;
+  poolName: string;
+  poolId?: number;
+  replicas?: number;
+  /** When the tasks last published the cluster's view, and which task did. Absent: no snapshot yet. */
+  snapshot?: { publishedAt: string; publishedBy: PoolSnapshot['publishedBy']; ageMs: number; lastDecision?: ScaleDecision };
+  slots: SlotView[];
+  counters: PoolCounters;
+}
+
+function agentPodName(agent: HubAgent): string {
+  return agent.capabilities[identityVariables.podName] ?? agent.name;
+}
+
+/** Waiting reasons that mean the pod will not start by itself (others, like ContainerCreating, are progress). */
+const failureReasons = new Set(['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CrashLoopBackOff', 'CreateContainerConfigError',
+  'CreateContainerError', 'RunContainerError']);
+
+function failing(pod: PodSummary | undefined): boolean {
+  return Boolean(pod && !pod.ready && pod.waitingReason && failureReasons.has(pod.waitingReason));
+}
+
+function slotState(agent: HubAgent | undefined, pod: PodSummary | undefined, missing: boolean): SlotState {
+  if (agent) {
+    if (!agent.enabled) return 'disabled';
+    if (agent.status === 'online') return agent.runningJob || agent.busyWith !== undefined ? 'busy' : 'idle';
+    if (failing(pod)) return 'failing';
+    return 'offline';
+  }
+  if (pod) return failing(pod) ? 'failing' : 'starting';
+  return missing ? 'missing' : 'offline';
+}
+
+function buildSlot(podName: string, ordinal: number, agent: HubAgent | undefined, pod: PodSummary | undefined,
+  replicas: number | undefined): SlotView {
+  const podUid = agent?.capabilities[identityVariables.podUid];
+  return {
+    podName,
+    ordinal,
+    agent,
+    podPhase: pod?.phase,
+    ready: pod?.ready,
+    restarts: pod?.restarts,
+    node: pod?.node ?? agent?.capabilities[identityVariables.nodeName],
+    image: pod?.image ?? agent?.capabilities[identityVariables.image],
+    startedAt: pod?.createdAt,
+    state: slotState(agent, pod, replicas !== undefined && ordinal < replicas),
+    waitingReason: pod?.waitingReason,
+    deleting: pod?.deleting ?? false,
+    beyondReplicas: replicas !== undefined && ordinal >= replicas,
+    staleRegistration: Boolean(agent && pod && podUid && pod.uid && podUid !== pod.uid && agent.status === 'offline'),
+  };
+}
+
+function countersOf(slots: SlotView[], queued: number | undefined): PoolCounters {
+  const agents = slots.flatMap((slot) => (slot.agent ? [slot.agent] : []));
+  const online = agents.filter((a) => a.status === 'online');
+  const busy = online.filter((a) => a.runningJob || a.busyWith !== undefined);
+  return {
+    online: online.length,
+    busy: busy.length,
+    idle: online.filter((a) => a.enabled && !busy.includes(a)).length,
+    offline: agents.filter((a) => a.status === 'offline').length,
+    disabled: agents.filter((a) => !a.enabled).length,
+    queued,
+  };
+}
+
+/**
+ * Groups runner agents (recognised by their RUNNER_NAME capability) and snapshot pods by runner, one slot per pod name,
+ * ordered by ordinal; pools sorted by pool name, then runner name. `queuedJobsByPool` holds the queues known so far, by pool
+ * name as agents and snapshots spell it; a pool missing there has its queued counter undefined.
+ */
+export function buildPoolViews(agents: HubAgent[], queuedJobsByPool: Record<string, number>, snapshots: PoolSnapshot[], now: Date): PoolView[] {
+  interface Group { key: string; runnerName: string; namespace?: string; poolName: string; poolId?: number; snapshot?: PoolSnapshot; agents: HubAgent[] }
+  const groups = new Map<string, Group>();
+  const groupKey = (poolName: string, namespace: string | undefined, runnerName: string) =>
+    `${poolName.toLowerCase()}\n${namespace ?? ''}\n${runnerName}`;
+
+  for (const snapshot of snapshots) {
+    groups.set(groupKey(snapshot.poolName, snapshot.namespace, snapshot.runnerName), {
+      key: snapshot.id, runnerName: snapshot.runnerName, namespace: snapshot.namespace, poolName: snapshot.poolName, snapshot, agents: [],
+    });
+  }
+  for (const agent of agents) {
+    const runnerName = agent.capabilities[identityVariables.runnerName];
+    if (!runnerName) continue;
+    const namespace = agent.capabilities[identityVariables.namespace];
+    const key = groupKey(agent.poolName, namespace, runnerName);
+    const group = groups.get(key) ?? { key: namespace ? `${namespace}.${runnerName}` : runnerName, runnerName, namespace, poolName: agent.poolName, agents: [] };
+    group.poolId = agent.poolId;
+    group.agents.push(agent);
+    groups.set(key, group);
+  }
+
+  const views = [...groups.values()].map((group): PoolView => {
+    const replicas = group.snapshot?.replicas;
+    const pods = new Map((group.snapshot?.pods ?? []).map((pod) => [pod.name, pod]));
+    const byPod = new Map<string, HubAgent>();
+    for (const agent of group.agents) {
+      const podName = agentPodName(agent);
+      const known = byPod.get(podName);
+      // Two registrations under one pod name only happen when one was made without --replace; show the live one.
+      if (!known || (known.status === 'offline' && agent.status === 'online')) byPod.set(podName, agent);
+    }
+    const names = new Set([...pods.keys(), ...byPod.keys()]);
+    for (let ordinal = 0; ordinal < (replicas ?? 0); ordinal++) names.add(`${group.runnerName}-${ordinal}`);
+    const slots = [...names]
+      .map((podName) => ({ podName, ordinal: slotOrdinal(group.runnerName, podName) }))
+      .filter((slot): slot is { podName: string; ordinal: number } => slot.ordinal !== undefined)
+      .sort((a, b) => a.ordinal - b.ordinal)
+      .map(({ podName, ordinal }) => buildSlot(podName, ordinal, byPod.get(podName), pods.get(podName), replicas));
+    return {
+      key: group.key,
+      runnerName: group.runnerName,
+      namespace: group.namespace,
+      poolName: group.poolName,
+      poolId: group.poolId,
+      replicas,
+      snapshot: group.snapshot && {
+        publishedAt: group.snapshot.publishedAt,
+        publishedBy: group.snapshot.publishedBy,
+        ageMs: Math.max(0, now.getTime() - Date.parse(group.snapshot.publishedAt)),
+        lastDecision: group.snapshot.lastDecision,
+      },
+      slots,
+      counters: countersOf(slots, queuedJobsByPool[group.poolName]),
+    };
+  });
+  return views.sort((a, b) => a.poolName.localeCompare(b.poolName) || a.runnerName.localeCompare(b.runnerName) || a.key.localeCompare(b.key));
+}
+
+/** The views with one Azure DevOps pool's queue now known; every other view, and every slot list, stays as it was. */
+export function withQueuedJobs(views: PoolView[], poolName: string, queued: number): PoolView[] {
+  return views.map((view) => (view.poolName === poolName ? { ...view, counters: { ...view.counters, queued } } : view));
+}

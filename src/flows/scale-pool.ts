@@ -1,0 +1,70 @@
+// ScaleRunnerPool's flow: find the pool, then one pass, or passes for the length of a watch that rides out blips.
+import type { ScaleOptions } from '../core/scale-options.js';
+import type { ScaleDecision } from '../core/model.js';
+import type { TaskHost } from '../core/ports/host.js';
+import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
+import { AdoError, type AdoClient } from '../core/ports/ado.js';
+import type { ScaleTarget } from '../core/scale-decision.js';
+import type { Clock } from '../core/ports/clock.js';
+import { scalePass, type PassState } from './scale-pass.js';
+
+export { scaleFieldManager } from './scale-pass.js';
+
+
+export interface ScaleServices {
+  host: TaskHost;
+  connect(): Promise<KubeClient>;
+  /** Undefined when the task has no Azure DevOps access (fixed mode without registration hygiene). */
+  ado?: AdoClient;
+  clock: Clock;
+}
+
+export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServices): Promise<ScaleDecision> {
+  const { host, ado } = services;
+  const kube = await services.connect();
+  let poolId: number | undefined;
+  if (ado) {
+    const pool = await ado.findPool(options.poolName);
+    if (pool === undefined) throw new Error(`Input 'poolName': the agent pool '${options.poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
+    poolId = pool.id;
+  } else {
+    host.warning('Without Azure DevOps access the task cannot see which agents are busy; it cannot protect them from a scale-down.');
+  }
+  const target: ScaleTarget = options.mode === 'fixed' ? { mode: 'fixed', replicas: options.replicas } : { mode: 'queue', limits: options.limits };
+  const stopAt = services.clock.now() + options.watchSeconds * 1000;
+  const state: PassState = { kube, poolId, target, drains: true };
+  let decision: ScaleDecision | undefined;
+  let failure: unknown;
+  let failedInARow = 0;
+  for (;;) {
+    try {
+      decision = await scalePass(options, services, state);
+      failedInARow = 0;
+    } catch (error) {
+      // A watch outlives a blip of the cluster or of Azure DevOps; a refusal, or a failure that lasts, still ends it.
+      if (options.watchSeconds === 0 || !isTransient(error) || ++failedInARow >= maxFailedPassesInARow) throw error;
+      failure = error;
+      host.warning(`This pass failed; the next one is in ${options.intervalSeconds} s. ${(error as Error).message}`);
+    }
+    if (services.clock.now() + options.intervalSeconds * 1000 > stopAt) {
+      // A last pass that failed leaves the pool as the pass before it decided.
+      if (decision === undefined) throw failure;
+      if (ado !== undefined && ado.throttledSeconds > 0) host.warning(`Azure DevOps throttled this run: ${Math.round(ado.throttledSeconds)} s spent waiting.`);
+      host.addSummary(
+        'Runner pool scaling',
+        `### Scaling ${options.runnerName}\n\n| | |\n|---|---|\n| replicas | ${decision.previousReplicas} → ${decision.replicas} |\n| busy agents | ${decision.busyAgents} |\n| queued jobs | ${decision.queuedJobs} |\n| reason | ${decision.reason} |\n`,
+      );
+      return decision;
+    }
+    await services.clock.sleep(options.intervalSeconds * 1000);
+  }
+}
+
+/** How many passes of a watch may fail one after another, each on a transient error, before the task fails. */
+const maxFailedPassesInARow = 3;
+
+/** No answer, throttling or a server error: worth another pass. A refusal (401, 403, 404, 422) is not. */
+function isTransient(error: unknown): boolean {
+  return (error instanceof KubeApiError || error instanceof AdoError) && (error.status === 0 || error.status === 429 || error.status >= 500);
+}
+

@@ -1,0 +1,111 @@
+// The hub's model: runner agents and snapshot pods merged into slots by pod name, with the counters the page shows.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildPoolViews, withQueuedJobs, type HubAgent } from '../../../src/core/hub-model.js';
+import type { PodSummary, PoolSnapshot } from '../../../src/core/model.js';
+
+const now = new Date('2026-11-28T10:00:00Z');
+
+function agent(podName: string, overrides: Partial<HubAgent> = {}, runner = 'linux', namespace = 'ci'): HubAgent {
+  return {
+    id: Number(podName.split('-').pop()) + 100,
+    name: podName,
+    status: 'online',
+    enabled: true,
+    poolId: 7,
+    poolName: 'Linux Private',
+    capabilities: {
+      RUNNER_NAME: runner, RUNNER_NAMESPACE: namespace, RUNNER_POD_NAME: podName, RUNNER_POD_UID: `uid-${podName}`,
+      RUNNER_NODE_NAME: 'node-a', RUNNER_IMAGE: 'runner:1',
+    },
+    ...overrides,
+  };
+}
+
+function pod(name: string, overrides: Partial<PodSummary> = {}): PodSummary {
+  return { name, uid: `uid-${name}`, phase: 'Running', ready: true, restarts: 0, node: 'node-b', image: 'runner:2', createdAt: '2026-11-28T09:00:00Z', deleting: false, ...overrides };
+}
+
+function snapshot(pods: PodSummary[], replicas: number, overrides: Partial<PoolSnapshot> = {}): PoolSnapshot {
+  return {
+    id: 'ci.linux', runnerName: 'linux', namespace: 'ci', poolName: 'Linux Private', organizationUrl: 'https://dev.azure.com/contoso',
+    publishedAt: '2026-11-28T09:57:00Z', publishedBy: 'ScaleRunnerPool', replicas, pods, ...overrides,
+  };
+}
+
+describe('buildPoolViews', () => {
+  it('merges agents and pods by pod name into slots ordered by ordinal, with counters', () => {
+    const agents = [
+      agent('linux-10', { status: 'offline' }),
+      agent('linux-2', { runningJob: { requestId: 5, name: 'CI · Build', url: 'https://x/_build/results?buildId=5' } }),
+      agent('linux-0'),
+      agent('linux-1', { enabled: false }),
+    ];
+    const pods = [pod('linux-0'), pod('linux-1'), pod('linux-2'), pod('linux-3', { phase: 'Pending', ready: false, waitingReason: 'ImagePullBackOff' })];
+    const [view, ...rest] = buildPoolViews(agents, { 'Linux Private': 4 }, [snapshot(pods, 4)], now);
+    assert.equal(rest.length, 0);
+    assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [
+      ['linux-0', 'idle'], ['linux-1', 'disabled'], ['linux-2', 'busy'], ['linux-3', 'failing'], ['linux-10', 'offline'],
+    ]);
+    assert.deepEqual(view.counters, { online: 3, busy: 1, idle: 1, offline: 1, disabled: 1, queued: 4 });
+    assert.equal(view.slots[4].beyondReplicas, true);
+    assert.equal(view.slots[0].beyondReplicas, false);
+    // Pod facts win over the agent's registration-time capabilities.
+    assert.equal(view.slots[0].node, 'node-b');
+    assert.equal(view.slots[0].image, 'runner:2');
+    assert.equal(view.slots[4].node, 'node-a');
+    assert.equal(view.snapshot?.ageMs, 3 * 60_000);
+    assert.equal(view.poolId, 7);
+    assert.equal(view.key, 'ci.linux');
+  });
+
+  it('shows a pod whose agent has not registered as starting, and a slot with neither as missing', () => {
+    const [view] = buildPoolViews([], { 'Linux Private': 0 }, [snapshot([pod('linux-0', { ready: false, waitingReason: 'ContainerCreating' })], 2)], now);
+    assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [['linux-0', 'starting'], ['linux-1', 'missing']]);
+    const [crashing] = buildPoolViews([agent('linux-0', { status: 'offline' })], {}, [snapshot([pod('linux-0', { ready: false, waitingReason: 'CrashLoopBackOff' })], 1)], now);
+    assert.equal(crashing.slots[0].state, 'failing');
+    assert.deepEqual(view.counters, { online: 0, busy: 0, idle: 0, offline: 0, disabled: 0, queued: 0 });
+    assert.equal(view.poolId, undefined);
+  });
+
+  it('flags a registration left by an earlier pod of the same name', () => {
+    const [view] = buildPoolViews([agent('linux-0', { status: 'offline' })], {}, [snapshot([pod('linux-0', { uid: 'new' })], 1)], now);
+    assert.equal(view.slots[0].staleRegistration, true);
+    assert.equal(view.slots[0].state, 'offline');
+  });
+
+  it('finds runner pools from agents alone, ignores agents without RUNNER_NAME, and separates runners and namespaces', () => {
+    const plain: HubAgent = { ...agent('build-box'), capabilities: { 'Agent.Name': 'build-box' } };
+    const views = buildPoolViews([agent('linux-0'), agent('gpu-0', {}, 'gpu'), agent('linux-0', { id: 9 }, 'linux', 'other'), plain], {}, [], now);
+    assert.deepEqual(views.map((v) => v.key), ['ci.gpu', 'ci.linux', 'other.linux']);
+    assert.ok(views.every((v) => v.snapshot === undefined && v.replicas === undefined && v.slots.length === 1));
+  });
+
+  it('prefers the online registration when two share a pod name', () => {
+    const [view] = buildPoolViews([agent('linux-0', { id: 1, status: 'offline' }), agent('linux-0', { id: 2 })], {}, [], now);
+    assert.equal(view.slots[0].agent?.id, 2);
+  });
+
+  it('keeps a pool of zero slots, and sorts pools by pool name; a queue not known yet is undefined', () => {
+    const views = buildPoolViews([], { Zeta: 2 }, [
+      snapshot([], 0, { id: 'ci.z', runnerName: 'z', poolName: 'Zeta' }),
+      snapshot([], 0, { id: 'ci.a', runnerName: 'a', poolName: 'Alpha' }),
+    ], now);
+    assert.deepEqual(views.map((v) => [v.poolName, v.slots.length, v.counters.queued]), [['Alpha', 0, undefined], ['Zeta', 0, 2]]);
+  });
+
+  it('fills one pool\'s queue when it arrives, keeping every slot list as it was', () => {
+    const views = buildPoolViews([agent('linux-0', {})], {}, [
+      snapshot([], 0, { id: 'ci.z', runnerName: 'z', poolName: 'Zeta' }),
+    ], now);
+    const filled = withQueuedJobs(views, 'Zeta', 7);
+    assert.deepEqual(filled.map((v) => [v.poolName, v.counters.queued]), views.map((v) => [v.poolName, v.poolName === 'Zeta' ? 7 : undefined]));
+    assert.ok(filled.every((v, i) => v.slots === views[i].slots));
+    assert.equal(views.find((v) => v.poolName === 'Zeta')?.counters.queued, undefined);
+  });
+
+  it('never reports a negative snapshot age (clock skew)', () => {
+    const [view] = buildPoolViews([], {}, [snapshot([], 0, { publishedAt: '2026-11-28T10:00:05Z' })], now);
+    assert.equal(view.snapshot?.ageMs, 0);
+  });
+});

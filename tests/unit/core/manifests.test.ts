@@ -1,0 +1,157 @@
+// The runner pool's rendered objects: the properties the product's promises rest on.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadAll } from 'js-yaml';
+import { renderRunnerPool, renderStatefulSet } from '../../../src/core/manifests.js';
+import { manifestFile } from '../../../src/core/manifest-file.js';
+import { readDeployOptions } from '../../../src/core/deploy-options.js';
+import { deployRunnerPool } from '../../../src/flows/deploy-pool.js';
+import { InputReader } from '../../../src/core/inputs.js';
+import type { RunnerPoolSpec } from '../../../src/core/model.js';
+import { MemoryHost } from '../../support/memory-host.js';
+import { MemoryFiles } from '../../support/memory-files.js';
+
+const spec: RunnerPoolSpec = {
+  namespace: 'runners',
+  runnerName: 'linux',
+  poolName: 'Linux Private',
+  organizationUrl: 'https://dev.azure.com/contoso',
+  replicas: 3,
+  image: 'registry.example.com/runner@sha256:' + 'a'.repeat(64),
+  credential: { kind: 'pat', token: 'pat-value-123' },
+  resources: { cpuRequest: '500m', memoryLimit: '2Gi' },
+  nodeSelector: { agentpool: 'ci' },
+  tolerations: [],
+  env: { TOOL_HOME: '/opt/tool' },
+  dockerMode: 'none',
+  podRecycling: 'restartRules',
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+const podSpec = (s: RunnerPoolSpec): Any => (renderStatefulSet(s).spec as Any).template.spec;
+
+describe('runner pool manifests', () => {
+  it('is a StatefulSet that never stalls and never kills a running job on update', () => {
+    const sts = renderStatefulSet(spec).spec as Any;
+    assert.equal(sts.replicas, 3);
+    assert.equal(sts.podManagementPolicy, 'Parallel');
+    assert.deepEqual(sts.updateStrategy, { type: 'OnDelete' });
+    assert.equal(sts.template.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict'], 'false');
+  });
+
+  it('replaces the pod after a successful job and backs off on failures', () => {
+    const agent = podSpec(spec).containers[0];
+    assert.equal(agent.name, 'agent');
+    assert.equal(agent.restartPolicy, 'Never');
+    assert.deepEqual(agent.restartPolicyRules, [{ action: 'Restart', exitCodes: { operator: 'NotIn', values: [0] } }]);
+  });
+
+  it('with the recycle sidecar, only the sidecar holds a Kubernetes token, allowed to delete the pool\'s pods', () => {
+    const recycling = { ...spec, podRecycling: 'sidecar' as const };
+    const pod = podSpec(recycling);
+    const agent = pod.containers[0];
+    assert.equal(agent.restartPolicy, undefined, 'the agent waits for the sidecar instead of exiting');
+    assert.equal(agent.restartPolicyRules, undefined);
+    assert.ok(agent.env.some((e: Any) => e.name === 'AZP_RECYCLE_DIR'));
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.serviceAccountName, 'linux-recycler');
+    const tokenVolume = pod.volumes.find((v: Any) => v.projected?.sources.some((s: Any) => s.serviceAccountToken));
+    const sidecar = pod.initContainers.find((c: Any) => c.name === 'recycle');
+    assert.equal(sidecar.restartPolicy, 'Always');
+    assert.deepEqual(sidecar.args, ['recycle']);
+    const mountsToken = (c: Any) => (c.volumeMounts ?? []).some((m: Any) => m.name === tokenVolume.name);
+    assert.deepEqual([...pod.initContainers, ...pod.containers].filter(mountsToken).map((c: Any) => c.name), ['recycle']);
+    const objects = renderRunnerPool(recycling);
+    assert.deepEqual(objects.map((o) => o.kind), ['Secret', 'ServiceAccount', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'StatefulSet']);
+    const role = objects.find((o) => o.kind === 'Role') as Any;
+    assert.deepEqual(role.rules.map((r: Any) => [r.resources, r.verbs]), [[['pods'], ['delete']]]);
+    assert.equal(role.rules[0].resourceNames[0], 'linux-0');
+    assert.ok(role.rules[0].resourceNames.every((n: string) => /^linux-\d+$/.test(n)));
+    assert.equal((objects.find((o) => o.kind === 'ServiceAccount') as Any).automountServiceAccountToken, false);
+  });
+
+  it('runs non-root with no Kubernetes token and no credential in the agent container', () => {
+    const pod = podSpec(spec);
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.securityContext.runAsUser, 10001);
+    const agent = pod.containers[0];
+    assert.equal(agent.securityContext.allowPrivilegeEscalation, false);
+    const agentText = JSON.stringify(agent);
+    assert.doesNotMatch(agentText, /registration|AZP_TOKEN|secret/i);
+    const register = pod.initContainers.find((c: Any) => c.name === 'register');
+    assert.ok(register.volumeMounts.some((m: Any) => m.name === 'registration' && m.readOnly));
+    assert.ok(register.env.some((e: Any) => e.name === 'AZP_TOKEN_FILE'));
+  });
+
+  it('passes the pod identity to the agent so it becomes agent capabilities', () => {
+    const env = podSpec(spec).containers[0].env as Any[];
+    const byName = Object.fromEntries(env.map((e) => [e.name, e.value ?? e.valueFrom.fieldRef.fieldPath]));
+    assert.equal(byName.RUNNER_POD_NAME, 'metadata.name');
+    assert.equal(byName.RUNNER_POD_UID, 'metadata.uid');
+    assert.equal(byName.RUNNER_NODE_NAME, 'spec.nodeName');
+    assert.equal(byName.RUNNER_IMAGE, spec.image);
+    assert.equal(byName.AZP_AGENT_NAME, 'metadata.name');
+    assert.equal(byName.TOOL_HOME, '/opt/tool');
+  });
+
+  it('keeps the PAT in a Secret, and a service principal\'s id outside the file mount', () => {
+    const [secret] = renderRunnerPool(spec);
+    assert.equal(secret.kind, 'Secret');
+    assert.deepEqual(secret.stringData, { token: 'pat-value-123' });
+    const sp = renderRunnerPool({ ...spec, credential: { kind: 'servicePrincipal', tenantId: 't', clientId: 'c', clientSecret: 's' } });
+    assert.deepEqual(sp[0].stringData, { clientId: 'c', tenantId: 't', clientSecret: 's' });
+    assert.deepEqual(renderRunnerPool({ ...spec, credential: { kind: 'existingSecret', secretName: 'mine' } }).map((o) => o.kind), ['PodDisruptionBudget', 'StatefulSet']);
+  });
+
+  it('adds docker only when asked: a privileged native sidecar, or the host socket with its group', () => {
+    assert.equal(podSpec(spec).initContainers.length, 1);
+    const dind = podSpec({ ...spec, dockerMode: 'dind' });
+    const sidecar = dind.initContainers.find((c: Any) => c.name === 'docker');
+    assert.equal(sidecar.restartPolicy, 'Always');
+    assert.equal(sidecar.securityContext.privileged, true);
+    assert.ok(dind.containers[0].env.some((e: Any) => e.name === 'DOCKER_HOST'));
+    const host = podSpec({ ...spec, dockerMode: 'hostSocket', dockerSocketGroupId: 998 });
+    assert.deepEqual(host.securityContext.supplementalGroups, [998]);
+    assert.ok(host.volumes.some((v: Any) => v.hostPath?.path === '/var/run/docker.sock'));
+  });
+
+  it('writes no secret value into the rendered file, and says how to create the Secret', () => {
+    const options = readDeployOptions(new InputReader(new MemoryHost({ kubernetesServiceConnection: 'x', poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'pat-value-123' })));
+    const text = manifestFile(options.pool);
+    assert.doesNotMatch(text, /pat-value-123/);
+    assert.match(text, /create secret generic linux-registration/);
+    const docs = loadAll(text) as Any[];
+    assert.deepEqual(docs.map((d) => d.kind), ['PodDisruptionBudget', 'StatefulSet']);
+    assert.deepEqual(docs[1], JSON.parse(JSON.stringify(renderStatefulSet(options.pool))));
+  });
+
+  it('renders the recycle sidecar\'s objects when asked, and says how to get it otherwise', () => {
+    const inputs = { kubernetesServiceConnection: 'x', poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'p' };
+    const rules = readDeployOptions(new InputReader(new MemoryHost(inputs)));
+    assert.match(manifestFile(rules.pool), /podRecycling: sidecar/);
+    const sidecar = readDeployOptions(new InputReader(new MemoryHost({ ...inputs, podRecycling: 'sidecar' })));
+    const docs = loadAll(manifestFile(sidecar.pool)) as Any[];
+    assert.deepEqual(docs.map((d) => d.kind), ['ServiceAccount', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'StatefulSet']);
+    assert.ok(docs[4].spec.template.spec.initContainers.some((c: Any) => c.name === 'recycle'));
+  });
+
+  it('render writes the file and never opens the cluster', async () => {
+    const host = new MemoryHost();
+    const files = new MemoryFiles();
+    files.directories.add('/tmp');
+    const options = readDeployOptions(
+      new InputReader(new MemoryHost({ kubernetesServiceConnection: 'x', poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'p', action: 'render', manifestPath: '/tmp/m.yaml', dockerMode: 'dind' })),
+    );
+    const result = await deployRunnerPool(options, {
+      host,
+      connect: () => assert.fail('render must not connect'),
+      files,
+      clock: { now: () => 0, sleep: async () => {} },
+    });
+    assert.equal(result.manifestPath, '/tmp/m.yaml');
+    assert.match(files.read('/tmp/m.yaml'), /kind: StatefulSet/);
+    assert.match(host.warnings[0], /privileged Docker sidecar/);
+  });
+});

@@ -1,0 +1,41 @@
+// Reading the pool's state from Azure DevOps: which slots are busy and which queued jobs this runner can take.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { observePool } from '../../../src/core/scale-decision.js';
+import type { AgentInfo } from '../../../src/core/model.js';
+
+const agent = (name: string, busyWith?: number, capabilities: Record<string, string> = {}): AgentInfo => ({
+  id: 1,
+  name,
+  status: busyWith === undefined ? 'offline' : 'online',
+  enabled: true,
+  busyWith,
+  capabilities: { 'Agent.Name': name, 'Agent.Version': '4.266.2', ...capabilities },
+});
+
+describe('observePool', () => {
+  const agents = [agent('linux-0', 11, { java: '/usr/bin/java' }), agent('linux-1', undefined, { java: '/usr/bin/java' }), agent('other-0', 12, { gpu: 'yes' })];
+
+  it('counts only waiting jobs that one of this runner\'s registrations can run', () => {
+    const observed = observePool('linux', agents, [
+      { requestId: 1, demands: [] },
+      { requestId: 2, demands: ['java'] },
+      { requestId: 3, demands: ['gpu'] },
+      { requestId: 4, demands: ['Agent.Version -gtVersion 4.200.0'] },
+      { requestId: 5, demands: ['Agent.Version -gtVersion 5.0.0'] },
+      { requestId: 6, demands: [], reservedAgentName: 'other-0', assignTime: '2026-11-28T00:00:00Z' },
+    ]);
+    assert.equal(observed.queuedJobs, 3);
+    assert.deepEqual(observed.ours.map((a) => a.name), ['linux-0', 'linux-1']);
+  });
+
+  it('treats a slot with a job reserved for it as busy before its agent reports it', () => {
+    const observed = observePool('linux', agents, [{ requestId: 7, demands: [], reservedAgentName: 'linux-1', assignTime: '2026-11-28T00:00:00Z' }]);
+    assert.deepEqual(observed.busyOrdinals, [0, 1]);
+    assert.equal(observed.queuedJobs, 0);
+  });
+
+  it('counts nothing when the runner has no registration at all', () => {
+    assert.equal(observePool('linux', [agent('other-0')], [{ requestId: 1, demands: [] }]).queuedJobs, 0);
+  });
+});

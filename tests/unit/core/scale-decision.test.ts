@@ -1,0 +1,125 @@
+// The scaling decision, checked on examples and as properties over random pool states.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { decideScale, enabledChanges, registeredSlots, slotOrdinal, staleRegistrations, type PoolObservation, type ScaleTarget } from '../../../src/core/scale-decision.js';
+import type { AgentInfo } from '../../../src/core/model.js';
+
+const queue = (minReplicas: number, maxReplicas: number, standby = 0): ScaleTarget => ({ mode: 'queue', limits: { minReplicas, maxReplicas, standby } });
+
+describe('decideScale', () => {
+  it('adds busy, queued and standby', () => {
+    const d = decideScale(queue(0, 10, 1), { currentReplicas: 2, busyOrdinals: [0, 1], queuedJobs: 3 });
+    assert.equal(d.replicas, 6);
+    assert.equal(d.reason, '2 busy + 3 queued + 1 standby = 6; scale up from 2 to 6');
+  });
+
+  it('clamps to the limits', () => {
+    assert.equal(decideScale(queue(0, 5), { currentReplicas: 0, busyOrdinals: [], queuedJobs: 2000 }).replicas, 5);
+    assert.equal(decideScale(queue(2, 5), { currentReplicas: 0, busyOrdinals: [], queuedJobs: 0 }).replicas, 2);
+  });
+
+  it('defers a scale-down while a high slot is busy, and says so', () => {
+    const d = decideScale(queue(0, 10), { currentReplicas: 5, busyOrdinals: [4], queuedJobs: 0 });
+    assert.equal(d.replicas, 5);
+    assert.match(d.reason, /scale-down to 1 deferred: slot 4 is busy, so 5 stay until its job ends/);
+  });
+
+  it('keeps a busy slot above a lowered maximum or a fixed count', () => {
+    assert.equal(decideScale(queue(0, 2), { currentReplicas: 8, busyOrdinals: [7], queuedJobs: 0 }).replicas, 8);
+    assert.equal(decideScale({ mode: 'fixed', replicas: 0 }, { currentReplicas: 3, busyOrdinals: [1], queuedJobs: 9 }).replicas, 2);
+  });
+
+  const observation = fc.record({
+    currentReplicas: fc.integer({ min: 0, max: 600 }),
+    busyOrdinals: fc.uniqueArray(fc.integer({ min: 0, max: 599 }), { maxLength: 40 }),
+    queuedJobs: fc.integer({ min: 0, max: 5000 }),
+  });
+  const target = fc.oneof(
+    fc.record({ mode: fc.constant('fixed' as const), replicas: fc.integer({ min: 0, max: 500 }) }),
+    fc
+      .tuple(fc.integer({ min: 0, max: 500 }), fc.integer({ min: 0, max: 500 }), fc.integer({ min: 0, max: 20 }))
+      .map(([a, b, standby]) => queue(Math.min(a, b), Math.max(a, b), standby)),
+  );
+
+  it('never goes below the highest busy slot + 1', () => {
+    fc.assert(
+      fc.property(target, observation, (t, o: PoolObservation) => {
+        const floor = o.busyOrdinals.length === 0 ? 0 : Math.max(...o.busyOrdinals) + 1;
+        assert.ok(decideScale(t, o).replicas >= floor);
+      }),
+    );
+  });
+
+  it('stays within min and max unless a busy slot needs more', () => {
+    fc.assert(
+      fc.property(target, observation, (t, o) => {
+        if (t.mode !== 'queue') return;
+        const floor = o.busyOrdinals.length === 0 ? 0 : Math.max(...o.busyOrdinals) + 1;
+        const { replicas } = decideScale(t, o);
+        assert.ok(replicas >= t.limits.minReplicas);
+        assert.ok(replicas <= Math.max(t.limits.maxReplicas, floor));
+      }),
+    );
+  });
+
+  it('is idempotent: applying the decision and deciding again changes nothing', () => {
+    fc.assert(
+      fc.property(target, observation, (t, o) => {
+        const first = decideScale(t, o);
+        const second = decideScale(t, { ...o, currentReplicas: first.replicas });
+        assert.equal(second.replicas, first.replicas);
+        assert.match(second.reason, /no change|deferred/);
+      }),
+    );
+  });
+});
+
+describe('slots and registrations', () => {
+  it('reads the slot ordinal only from this runner\'s names', () => {
+    assert.equal(slotOrdinal('linux', 'linux-0'), 0);
+    assert.equal(slotOrdinal('linux', 'linux-12'), 12);
+    assert.equal(slotOrdinal('linux', 'linux-gpu-1'), undefined);
+    assert.equal(slotOrdinal('linux', 'linux-01'), undefined);
+    assert.equal(slotOrdinal('linux', 'other-1'), undefined);
+    assert.equal(slotOrdinal('linux', 'linux'), undefined);
+    assert.equal(slotOrdinal('linux-x', 'linux-x-0'), 0);
+  });
+
+  const agent = (name: string, status: 'online' | 'offline', busyWith?: number, enabled = true): AgentInfo => ({ id: 1, name, status, enabled, busyWith, capabilities: {} });
+
+  it('drains the slots a scale-down removes and enables again the slots the pool keeps', () => {
+    const agents = [agent('linux-0', 'online', undefined, false), agent('linux-1', 'online'), agent('linux-2', 'online'), agent('linux-3', 'offline', undefined, false), agent('manual-9', 'online')];
+    const changes = enabledChanges('linux', agents, 2);
+    assert.deepEqual(changes.disable.map((a) => a.name), ['linux-2']);
+    assert.deepEqual(changes.enable.map((a) => a.name), ['linux-0']);
+  });
+
+  it('a job that reaches a draining slot before its drain keeps the slot, and the slot takes jobs again', () => {
+    // First look: slot 4 idle, so fixed 2 scales 5 → 2 and drains slots 2-4. Second look: slot 4 took a job meanwhile.
+    const target: ScaleTarget = { mode: 'fixed', replicas: 2 };
+    const first = decideScale(target, { currentReplicas: 5, busyOrdinals: [], queuedJobs: 0 });
+    const drained = enabledChanges('linux', ['linux-0', 'linux-1', 'linux-2', 'linux-3', 'linux-4'].map((name) => agent(name, 'online')), first.replicas).disable;
+    assert.deepEqual(drained.map((a) => a.name), ['linux-2', 'linux-3', 'linux-4']);
+    const second = decideScale(target, { currentReplicas: 5, busyOrdinals: [4], queuedJobs: 0 });
+    assert.equal(second.replicas, 5);
+    const afterDrain = ['linux-0', 'linux-1'].map((name) => agent(name, 'online')).concat(drained.map((a) => ({ ...a, enabled: false, busyWith: a.name === 'linux-4' ? 7 : undefined })));
+    assert.deepEqual(enabledChanges('linux', afterDrain, second.replicas).enable.map((a) => a.name), ['linux-2', 'linux-3', 'linux-4']);
+  });
+
+  it('keeps the registrations of every slot the pool keeps, above a fixed count or the maximum too', () => {
+    assert.equal(registeredSlots({ mode: 'fixed', replicas: 2 }, 5), 5);
+    assert.equal(registeredSlots({ mode: 'fixed', replicas: 3 }, 3), 3);
+    assert.equal(registeredSlots(queue(0, 10), 4), 10);
+    assert.equal(registeredSlots(queue(0, 2), 8), 8);
+  });
+
+  it('removes only offline, idle registrations of this runner at or above the kept slots', () => {
+    const agents = [agent('linux-0', 'offline'), agent('linux-3', 'offline'), agent('linux-4', 'online'), agent('linux-5', 'offline', 7), agent('linux-6', 'offline'), agent('manual-9', 'offline')];
+    assert.deepEqual(staleRegistrations('linux', agents, 3).map((a) => a.name), ['linux-3', 'linux-6']);
+  });
+
+  it('always keeps slot 0 as the placeholder that lets jobs queue at zero', () => {
+    assert.deepEqual(staleRegistrations('linux', [agent('linux-0', 'offline'), agent('linux-1', 'offline')], 0).map((a) => a.name), ['linux-1']);
+  });
+});

@@ -1,0 +1,209 @@
+// The Runner pools page rendered in a DOM against the in-memory service: rows, states, links, counters, filter, refresh,
+// and the loading, empty and error states.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { HubAgent } from '../../../src/core/hub-model.js';
+import type { PoolSnapshot } from '../../../src/core/model.js';
+import type { LocalPoolData } from '../../../hub/src/services/LocalRunnerPoolService.js';
+import { closeDom, eventually, loadHub, type Harness } from '../../support/hub-dom.js';
+
+const now = new Date('2026-11-28T10:00:00Z');
+const identity = (pod: string) => ({
+  RUNNER_NAME: 'linux', RUNNER_NAMESPACE: 'ci', RUNNER_POD_NAME: pod, RUNNER_POD_UID: `uid-${pod}`, RUNNER_NODE_NAME: 'kind-worker', RUNNER_IMAGE: 'registry.local/runner:1',
+});
+const agent = (ordinal: number, overrides: Partial<HubAgent>): HubAgent => ({
+  id: ordinal + 1, name: `linux-${ordinal}`, status: 'online', enabled: true, poolId: 3, poolName: 'Linux Private',
+  capabilities: identity(`linux-${ordinal}`), statusChangedOn: '2026-11-28T09:50:00Z', ...overrides,
+});
+
+function fixture(): LocalPoolData {
+  const snapshot: PoolSnapshot = {
+    id: 'ci.linux', runnerName: 'linux', namespace: 'ci', poolName: 'Linux Private', organizationUrl: 'https://dev.azure.com/contoso',
+    publishedAt: '2026-11-28T09:57:00Z', publishedBy: 'ScaleRunnerPool', replicas: 5,
+    pods: [0, 1, 2, 3].map((n) => ({ name: `linux-${n}`, uid: `uid-linux-${n}`, phase: 'Running', ready: true, restarts: n === 2 ? 3 : 0, node: 'kind-worker', image: 'registry.local/runner:1', createdAt: '2026-11-28T08:00:00Z', deleting: false }))
+      .concat({ name: 'linux-4', uid: 'uid-linux-4', phase: 'Pending', ready: false, restarts: 0, node: 'kind-worker', image: 'registry.local/runner:1', createdAt: '2026-11-28T09:59:00Z', deleting: false }),
+    lastDecision: { previousReplicas: 4, replicas: 5, queuedJobs: 2, busyAgents: 1, reason: '1 busy + 2 queued + 1 standby = 5 replicas.' },
+  };
+  return {
+    agents: [
+      agent(0, {}),
+      agent(1, {
+        busyWith: 41,
+        runningJob: { requestId: 41, name: 'CI · 20261128.4', url: 'https://dev.azure.com/contoso/p/_build/results?buildId=41', time: '2026-11-28T09:58:00Z' },
+        lastJob: { requestId: 40, name: 'CI · 20261128.3', url: 'https://dev.azure.com/contoso/p/_build/results?buildId=40', time: '2026-11-28T09:40:00Z', result: 'failed' },
+      }),
+      agent(2, { status: 'offline' }),
+      agent(3, { enabled: false }),
+    ],
+    queuedJobsByPool: { 'Linux Private': 2 },
+    snapshots: [snapshot],
+  };
+}
+
+describe('Runner pools page', () => {
+  let hub: Harness;
+  let container: HTMLElement;
+  before(async () => {
+    hub = await loadHub();
+  });
+  after(() => {
+    if (container) hub.ReactDOM.unmountComponentAtNode(container);
+    closeDom();
+  });
+
+  function render(service: InstanceType<Harness['LocalRunnerPoolService']>, refreshMs = 0): HTMLElement {
+    if (container) hub.ReactDOM.unmountComponentAtNode(container);
+    container = document.createElement('div');
+    document.body.replaceChildren(container);
+    hub.ReactDOM.render(hub.React.createElement(hub.RunnerPoolsPage, { service, refreshMs, clock: () => now, organizationUrl: 'https://dev.azure.com/contoso' }), container);
+    return container;
+  }
+
+  const rows = (root: HTMLElement) => [...root.querySelectorAll('.slot-table tr[role="row"], .slot-table .bolt-table-row')]
+    .filter((row) => row.querySelector('.slot-pod'));
+  const rowOf = (root: HTMLElement, pod: string) => {
+    const row = rows(root).find((r) => r.querySelector('.slot-pod')?.textContent === pod);
+    assert.ok(row, `a row for ${pod}`);
+    return row;
+  };
+  const counter = (root: HTMLElement, key: string) => root.querySelector(`[data-counter="${key}"] .pool-counter-value`)?.textContent;
+  /** Types into the filter box the way React hears it: the native value setter, then an input event. */
+  const typeFilter = (root: HTMLElement, text: string) => {
+    const input = root.querySelector('.hub-filter input') as HTMLInputElement;
+    Object.getOwnPropertyDescriptor(window.HTMLInputElement.prototype, 'value')!.set!.call(input, text);
+    input.dispatchEvent(new window.Event('input', { bubbles: true }));
+  };
+
+  it('shows a spinner while the first load is on its way', () => {
+    const root = render(new hub.LocalRunnerPoolService(() => new Promise(() => {})));
+    assert.match(root.textContent ?? '', /Loading runner pools/);
+  });
+
+  it('shows one row per slot in ordinal order, each with its agent state, job, pod and node', async () => {
+    const root = render(new hub.LocalRunnerPoolService(fixture()));
+    await eventually(() => assert.equal(rows(root).length, 5));
+    assert.deepEqual(rows(root).map((r) => r.querySelector('.slot-pod')?.textContent), ['linux-0', 'linux-1', 'linux-2', 'linux-3', 'linux-4']);
+    assert.deepEqual(rows(root).map((r) => r.querySelector('.slot-state-label')?.textContent),
+      ['Idle', 'Busy', 'Offline', 'Disabled', 'Pod starting']);
+    const busy = rowOf(root, 'linux-1');
+    const link = busy.querySelector('a.slot-job') as HTMLAnchorElement;
+    assert.equal(link.textContent, 'CI · 20261128.4');
+    assert.equal(link.href, 'https://dev.azure.com/contoso/p/_build/results?buildId=41');
+    assert.match(busy.textContent ?? '', /started 2 min ago/);
+    assert.match(busy.textContent ?? '', /Failed · 20 min ago/);
+    assert.match(rowOf(root, 'linux-2').textContent ?? '', /3 restarts/);
+    assert.match(rowOf(root, 'linux-4').textContent ?? '', /Pending · not ready/);
+    assert.match(rowOf(root, 'linux-0').textContent ?? '', /kind-worker.*registry\.local\/runner:1.*2 h/);
+  });
+
+  it('counts agents online, busy, idle, offline and disabled, and the pool\'s queued jobs; names the snapshot\'s age', async () => {
+    const root = render(new hub.LocalRunnerPoolService(fixture()));
+    await eventually(() => assert.equal(counter(root, 'queued'), '2'));
+    assert.deepEqual(['online', 'busy', 'idle', 'offline', 'disabled'].map((key) => counter(root, key)), ['3', '1', '1', '1', '1']);
+    assert.match(root.textContent ?? '', /Pod data from 3 min ago \(ScaleRunnerPool\)/);
+    assert.match(root.textContent ?? '', /1 busy \+ 2 queued \+ 1 standby = 5 replicas/);
+    const poolLink = root.querySelector('.pool-name a') as HTMLAnchorElement;
+    assert.equal(poolLink.href, 'https://dev.azure.com/contoso/_settings/agentpools?poolId=3&view=agents');
+  });
+
+  it('shows the slots before the queue arrives, "…" in its counter meanwhile, then the count', async () => {
+    let answer!: (count: number) => void;
+    const data = fixture();
+    data.queuedJobsByPool = { 'Linux Private': new Promise<number>((resolve) => { answer = resolve; }) };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.equal(rows(root).length, 5));
+    assert.equal(counter(root, 'queued'), '…');
+    assert.equal(counter(root, 'online'), '3');
+    answer(6);
+    await eventually(() => assert.equal(counter(root, 'queued'), '6'));
+    assert.equal(rows(root).length, 5);
+  });
+
+  it('shows a failed queue read in its counter, not as a page error', async () => {
+    const data = fixture();
+    data.queuedJobsByPool = { 'Linux Private': new hub.RunnerPoolError('agentPools', 500, 'TF400898: An internal error occurred.') };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.equal(counter(root, 'queued'), '!'));
+    assert.match(root.querySelector('[data-counter="queued"]')?.textContent ?? '', /Not loaded: Azure DevOps answered HTTP 500/);
+    assert.equal(root.querySelector('.hub-error'), null);
+    assert.equal(rows(root).length, 5);
+  });
+
+  it('filters rows by what they show', async () => {
+    const root = render(new hub.LocalRunnerPoolService(fixture()));
+    await eventually(() => assert.equal(rows(root).length, 5));
+    typeFilter(root, 'busy');
+    await eventually(() => assert.deepEqual(rows(root).map((r) => r.querySelector('.slot-pod')?.textContent), ['linux-1']));
+    typeFilter(root, 'nothing-like-this');
+    await eventually(() => assert.match(root.textContent ?? '', /No slot matches “nothing-like-this”/));
+  });
+
+  it('renders the first rows of a large pool, not all of them, and the filter reaches any slot', async () => {
+    const data = fixture();
+    const slots = 300;
+    data.agents = Array.from({ length: slots }, (_, ordinal) => agent(ordinal, {}));
+    data.snapshots[0] = { ...data.snapshots[0], replicas: slots, pods: [] };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.equal(rows(root)[0]?.querySelector('.slot-pod')?.textContent, 'linux-0'));
+    assert.ok(rows(root).length < slots / 4, `${rows(root).length} of ${slots} rows in the DOM`);
+    assert.equal(counter(root, 'idle'), String(slots));
+    typeFilter(root, 'linux-287');
+    await eventually(() => assert.deepEqual(rows(root).map((r) => r.querySelector('.slot-pod')?.textContent), ['linux-287']));
+  });
+
+  it('refreshes on its own and shows what changed', async () => {
+    const data = fixture();
+    const service = new hub.LocalRunnerPoolService(data);
+    const root = render(service, 30);
+    await eventually(() => assert.equal(rowOf(root, 'linux-0').querySelector('.slot-state-label')?.textContent, 'Idle'));
+    data.agents[0] = agent(0, { status: 'offline' });
+    service.set(data);
+    await eventually(() => assert.equal(rowOf(root, 'linux-0').querySelector('.slot-state-label')?.textContent, 'Offline'));
+    assert.ok(service.loads >= 2);
+  });
+
+  it('keeps the last data when a refresh fails, and says so', async () => {
+    const service = new hub.LocalRunnerPoolService(fixture());
+    const root = render(service, 30);
+    await eventually(() => assert.equal(rows(root).length, 5));
+    service.set(new hub.RunnerPoolError('agentPools', undefined, 'TF400893: Unable to contact the server.'));
+    await eventually(() => assert.match(root.querySelector('.hub-refresh-error')?.textContent ?? '', /Cannot reach Azure DevOps\. Showing data from/));
+    assert.equal(rows(root).length, 5);
+  });
+
+  it('with no runner pool, tells the user to run DeployRunnerPool', async () => {
+    const root = render(new hub.LocalRunnerPoolService({ agents: [], queuedJobsByPool: {}, snapshots: [] }));
+    await eventually(() => assert.match(root.querySelector('.hub-empty')?.textContent ?? '', /No runner pool found.*Run the DeployRunnerPool task/));
+  });
+
+  it('shows a pool scaled to zero with its counters and what brings pods back', async () => {
+    const data = fixture();
+    data.agents = [];
+    data.snapshots[0] = { ...data.snapshots[0], replicas: 0, pods: [], lastDecision: undefined };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.match(root.querySelector('.pool-empty')?.textContent ?? '', /has no slots.*ScaleRunnerPool adds pods/));
+    await eventually(() => assert.equal(counter(root, 'queued'), '2'));
+    assert.equal(rows(root).length, 0);
+  });
+
+  it('names the missing permission on 403, asks to sign in again on 401, and retries on request', async () => {
+    const service = new hub.LocalRunnerPoolService(new hub.RunnerPoolError('agentPools', 403,
+      'Access Denied: The Personal Access Token used has not been granted the scope required for this request (vso.agentpools).'));
+    const root = render(service);
+    await eventually(() => assert.match(root.querySelector('.hub-error')?.textContent ?? '', /This page needs Agent Pools \(read\).*HTTP 403/));
+    service.set(new hub.RunnerPoolError('extensionData', 403, 'Access Denied (vso.extension.data).'));
+    (root.querySelector('.hub-error button') as HTMLButtonElement).click();
+    await eventually(() => assert.match(root.querySelector('.hub-error')?.textContent ?? '', /This page needs Extension Data \(read\)/));
+    service.set(new hub.RunnerPoolError('agentPools', 401, 'TF400813: not authorized.'));
+    (root.querySelector('.hub-error button') as HTMLButtonElement).click();
+    await eventually(() => assert.match(root.querySelector('.hub-error')?.textContent ?? '', /did not accept your sign-in.*Reload the page/));
+    service.set(fixture());
+    (root.querySelector('.hub-error button') as HTMLButtonElement).click();
+    await eventually(() => assert.equal(rows(root).length, 5));
+  });
+
+  it('says the server cannot be reached when the connection fails', async () => {
+    const root = render(new hub.LocalRunnerPoolService(new hub.RunnerPoolError('agentPools', undefined, 'TF400893: Unable to contact the server.')));
+    await eventually(() => assert.match(root.querySelector('.hub-error')?.textContent ?? '', /Cannot reach Azure DevOps.*Check your network connection/));
+  });
+});
