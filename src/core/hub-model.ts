@@ -1,6 +1,6 @@
 // What the Runner pools hub shows, computed from what it can read: runner agents from Azure DevOps and the pool snapshots
 // the tasks publish. Pure, so the page only fetches and renders.
-import { identityVariables } from './manifests.js';
+import { identityVariables } from './manifests/index.js';
 import { slotOrdinal } from './scale-decision.js';
 import type { AgentInfo, PodSummary, PoolSnapshot, ScaleDecision, SlotStatus } from './model.js';
 

@@ -8,7 +8,7 @@ export * from './scale-options.js';
 export * from './build-options.js';
 export * from './demands.js';
 export * from './scale-decision.js';
-export * from './manifests.js';
+export * from './manifests/index.js';
 export * from './manifest-file.js';
 export * from './kubeconfig.js';
 export * from './pod-status.js';

@@ -4,7 +4,7 @@ import type { AgentInfo, PodRecycling, RunnerPoolSpec } from '../core/model.js';
 import type { TaskHost } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
 import { manifestFile } from '../core/manifest-file.js';
-import { keepsRestartRules, poolLabels, renderRecycleAccess, renderRunnerPool, selectorKeys, terminationGraceSeconds } from '../core/manifests.js';
+import { keepsRestartRules, poolLabels, renderRecycleAccess, renderRunnerPool, selectorKeys, terminationGraceSeconds } from '../core/manifests/index.js';
 import { podTable, summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';

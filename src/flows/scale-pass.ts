@@ -5,7 +5,7 @@ import type { TaskHost } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
 import type { AdoClient } from '../core/ports/ado.js';
 import { decideScale, enabledChanges, observePool, registeredSlots, slotOrdinal, staleRegistrations, type ScaleTarget } from '../core/scale-decision.js';
-import { annotations, busyLabel } from '../core/manifests.js';
+import { annotations, busyLabel } from '../core/manifests/index.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { Clock } from '../core/ports/clock.js';

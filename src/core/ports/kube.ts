@@ -1,4 +1,4 @@
-// The Kubernetes client as the core sees it: a few verbs on plain objects. Implemented over HTTPS in http-client.ts.
+// The Kubernetes client as the core sees it: a few verbs on plain objects. Implemented over HTTPS in src/clients/kube-http.ts.
 
 export interface ObjectMeta {
   name: string;
