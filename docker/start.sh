@@ -1,7 +1,8 @@
 #!/bin/bash
 # Entrypoint of the runner image: registers the agent under its fixed name, runs one job, keeps the credential from jobs.
-# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire,
-# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters).
+# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR, or registered by
+# the in-cluster autoscaler with AZP_REGISTRATION=autoscaler), retire, recycle (a sidecar that deletes its own pod once
+# the agent has run its job: fresh pod per job on older clusters), autoscaler (the pool's in-cluster autoscaler).
 # The image starts it as `init -- bash start.sh MODE` from execute-only copies of tini and bash, so neither PID 1
 # nor this shell is dumpable and a job step (same uid) can't read their environment or memory. docker/README.md.
 set -euo pipefail
@@ -29,11 +30,29 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^VSTS_AGENT_IN
 
 mode=${1:-all}
 case $mode in
-  all | register | run | retire | recycle) ;;
-  *) fail "unknown mode '$mode' (expected all, register, run, retire or recycle)" ;;
+  all | register | run | retire | recycle | autoscaler) ;;
+  *) fail "unknown mode '$mode' (expected all, register, run, retire, recycle or autoscaler)" ;;
 esac
 
 [ "$(id -u)" != 0 ] || fail "running as root: job steps could read the credential; run as the image's user (10001)"
+
+# The agent's own Node (the newest the package ships: externals/node24, node20_1, …): it runs the image's programs.
+node_bin() {
+  local dir best='' best_version=-1 version
+  for dir in "$agent_dir"/externals/node*/; do
+    [ -x "${dir}bin/node" ] || continue
+    version=$(basename "$dir"); version=${version#node}; version=${version%%_*}; version=${version:-0}
+    if [ "$version" -gt "$best_version" ]; then best=${dir}bin/node; best_version=$version; fi
+  done
+  [ -n "$best" ] || fail "no Node under $agent_dir/externals: the agent package is incomplete"
+  echo "$best"
+}
+
+# --- autoscaler mode ----------------------------------------------------------------------------------------------
+# The pool's in-cluster autoscaler (autoscaler/DESIGN.md): its settings come from its Deployment's environment.
+if [ "$mode" = autoscaler ]; then
+  exec "$(node_bin)" /usr/local/lib/azp/autoscaler.js
+fi
 
 # --- recycle mode -------------------------------------------------------------------------------------------------
 # The agent container (run mode with AZP_RECYCLE_DIR) leaves job-done in the volume it shares with this sidecar. The
@@ -94,6 +113,9 @@ AZP_CONFIG_DIR=${AZP_CONFIG_DIR:-}
 case $mode in
   register | run) [ -n "$AZP_CONFIG_DIR" ] || fail "AZP_CONFIG_DIR is required in $mode mode: the directory shared by register and run" ;;
 esac
+AZP_REGISTRATION=${AZP_REGISTRATION:-pod}
+[[ $AZP_REGISTRATION =~ ^(pod|autoscaler)$ ]] || fail "AZP_REGISTRATION must be pod or autoscaler"
+[ "$AZP_REGISTRATION" = pod ] || [ "$mode" = run ] || fail "AZP_REGISTRATION=autoscaler is for run mode: the autoscaler registers the agent"
 AZP_RECYCLE_DIR=${AZP_RECYCLE_DIR:-}
 [ -z "$AZP_RECYCLE_DIR" ] || [ "$mode" = run ] || fail "AZP_RECYCLE_DIR is for run mode, next to a recycle sidecar"
 [ -z "$AZP_RECYCLE_DIR" ] || { [ -d "$AZP_RECYCLE_DIR" ] && [ -w "$AZP_RECYCLE_DIR" ]; } \
@@ -301,7 +323,18 @@ case $mode in
     ;;
   run | all)
     clean_slate
-    if [ "$mode" = all ]; then register; else restore_settings; fi
+    if [ "$mode" = all ]; then
+      register
+    elif [ "$AZP_REGISTRATION" = autoscaler ]; then
+      # The autoscaler registers this pod's agent with the key made here: no PAT ever reaches this pod.
+      run_child "$(node_bin)" /usr/local/lib/azp/runner.js handshake "$agent_dir" || {
+        rc=$?
+        $stopping && exit 143
+        exit "$rc"
+      }
+    else
+      restore_settings
+    fi
     $stopping && exit 143
     rc=0
     run_agent || rc=$?

@@ -124,3 +124,22 @@ export function registrationGrant(
     oauthEndpointUrl: endpoint.toString(),
   };
 }
+
+/** Why a pod must not take a grant: it names another agent, pool or organization than the pod was deployed for. */
+export function grantProblem(grant: RegistrationGrant, pod: { agentName: string; poolName: string; organizationUrl: string }): string | undefined {
+  const trim = (url: string) => url.replace(/\/+$/, '').toLowerCase();
+  if (grant.agentName !== pod.agentName) return `it is for the agent ${grant.agentName}, not ${pod.agentName}`;
+  if (grant.poolName.toLowerCase() !== pod.poolName.toLowerCase()) return `it is for the pool ${grant.poolName}, not ${pod.poolName}`;
+  if (trim(grant.serverUrl) !== trim(pod.organizationUrl)) return `it is for ${grant.serverUrl}, not ${pod.organizationUrl}`;
+  if (!Number.isInteger(grant.agentId) || !Number.isInteger(grant.poolId) || !grant.clientId || !/^https?:\/\//.test(grant.authorizationUrl) || !/^https?:\/\//.test(grant.oauthEndpointUrl)) {
+    return 'it lacks the agent id, pool id, client id or token URLs';
+  }
+  return undefined;
+}
+
+/** The agent's settings files (`.agent`, `.credentials`) as config.sh would write them for this grant. */
+export function agentSettingsFiles(grant: RegistrationGrant, workFolder: string): { '.agent': string; '.credentials': string } {
+  const settings = { agentId: grant.agentId, agentName: grant.agentName, poolId: grant.poolId, poolName: grant.poolName, serverUrl: grant.serverUrl, workFolder };
+  const credentials = { scheme: 'OAuth', data: { clientId: grant.clientId, authorizationUrl: grant.authorizationUrl, oauthEndpointUrl: grant.oauthEndpointUrl } };
+  return { '.agent': JSON.stringify(settings, null, 2), '.credentials': JSON.stringify(credentials, null, 2) };
+}

@@ -49,7 +49,8 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   let nextPass = 0;
   try {
     while (!stop.stopped) {
-      await registrations.registerNewPods();
+      // A new registration is news the next look must see (the agents of an idle pool are otherwise read every 30 s).
+      if (await registrations.registerNewPods()) state.agents = undefined;
       if (clock.now() >= nextPass) {
         const started = clock.now();
         try {
@@ -142,7 +143,8 @@ class Registrations {
     return Math.min(...[...this.backoff.values()].map((entry) => entry.at));
   }
 
-  async registerNewPods(): Promise<void> {
+  /** Registers the pods that wait for it; true when it registered any. */
+  async registerNewPods(): Promise<boolean> {
     const now = this.services.clock.now();
     const targets = handshakeTargets(this.options.runnerName, this.pods);
     const alive = new Set(targets.map((target) => target.uid));
@@ -153,7 +155,7 @@ class Registrations {
       }
     }
     const due = targets.filter((target) => this.granted.get(target.uid) !== target.restarts && (this.backoff.get(target.uid)?.at ?? 0) <= now);
-    if (due.length === 0) return;
+    if (due.length === 0) return false;
     // Ask every due pod for its request first; one look at the pool's agents then serves all who asked.
     const asked = await Promise.all(due.map(async (target) => ({ target, request: await this.services.handshake.request(target.ip).catch(() => undefined) })));
     const waiting = asked.filter(({ target, request }) => {
@@ -161,14 +163,15 @@ class Registrations {
       if (request === undefined) this.retryLater(target, false);
       return request !== undefined;
     });
-    if (waiting.length === 0) return;
+    if (waiting.length === 0) return false;
     let agents;
     try {
       agents = await this.services.ado.listAgents(this.pool.id);
     } catch (error) {
       for (const { target } of waiting) this.failed(target, error as Error);
-      return;
+      return false;
     }
+    let registered = false;
     for (let i = 0; i < waiting.length; i += handshakeConcurrency) {
       await Promise.all(waiting.slice(i, i + handshakeConcurrency).map(async ({ target, request }) => {
         try {
@@ -179,6 +182,7 @@ class Registrations {
           await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent));
           this.granted.set(target.uid, target.restarts);
           this.backoff.delete(target.uid);
+          registered = true;
           this.events.registered(target.name);
           this.services.log.info(`Registered the agent of ${target.name} (${existing ? 'a new key for its registration' : 'a new registration'}).`);
         } catch (error) {
@@ -186,6 +190,7 @@ class Registrations {
         }
       }));
     }
+    return registered;
   }
 
   private failed(target: HandshakeTarget, error: Error): void {
