@@ -103,13 +103,16 @@ const statefulSetRef = (pool: RunnerPoolSpec) => ({ apiVersion: 'apps/v1', kind:
  * The StatefulSet as applied: with the replica count it has now (a new one: the initial count), guarded by the
  * version read, so a scale between the read and the apply makes the apply fail instead of undoing that scale.
  */
-function withCurrentCount(object: KubeObject, existing: KubeObject | undefined): KubeObject {
+function withCurrentCount(object: KubeObject, existing: KubeObject | undefined, guarded = true): KubeObject {
   if (object.kind !== 'StatefulSet' || existing === undefined) return object;
   const spec = { ...(object.spec as object), replicas: (existing.spec as { replicas?: number }).replicas ?? 1 };
-  return { ...object, metadata: { ...object.metadata, resourceVersion: existing.metadata.resourceVersion }, spec };
+  return { ...object, metadata: { ...object.metadata, ...(guarded && { resourceVersion: existing.metadata.resourceVersion }) }, spec };
 }
 
-/** Applies one object; a StatefulSet scaled meanwhile (409) is read again and applied with its new count. */
+/**
+ * Applies one object; a StatefulSet changed meanwhile (409: scaled, or its status updated) is read again and applied
+ * with its new count.
+ */
 async function applyObject(kube: KubeClient, object: KubeObject, host: TaskHost): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const current = object.kind === 'StatefulSet' ? await kube.get({ ...object, namespace: object.metadata.namespace, name: object.metadata.name }) : undefined;
@@ -118,7 +121,7 @@ async function applyObject(kube: KubeClient, object: KubeObject, host: TaskHost)
       host.info(`Applied ${object.kind} ${object.metadata.namespace}/${object.metadata.name}.`);
       return;
     } catch (error) {
-      if (!(error instanceof KubeApiError && error.status === 409 && object.kind === 'StatefulSet' && attempt < 5)) throw error;
+      if (!(error instanceof KubeApiError && error.status === 409 && object.kind === 'StatefulSet' && attempt < 10)) throw error;
     }
   }
 }
@@ -182,7 +185,8 @@ async function dryRun(kube: KubeClient, options: DeployOptions, host: TaskHost, 
         // RBAC checks a new RoleBinding against its Role, which a dry run does not create: that binding is checked
         // when it is applied, right after its Role.
         if (object.kind === 'RoleBinding' && !(await roleExists(kube, object))) continue;
-        stored.push(await kube.apply(withCurrentCount(object, existing), { fieldManager, dryRun: true }));
+        // A dry run changes nothing: no need to guard it against a concurrent scale.
+        stored.push(await kube.apply(withCurrentCount(object, existing, false), { fieldManager, dryRun: true }));
       }
     } catch (error) {
       throw describeApiError(error, options);
