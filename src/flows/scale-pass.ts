@@ -3,7 +3,7 @@ import type { ScaleOptions } from '../core/scale-options.js';
 import type { AgentInfo, ScaleDecision } from '../core/model.js';
 import type { TaskHost } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
-import type { AdoClient } from '../core/ports/ado.js';
+import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import { decideScale, enabledChanges, observePool, registeredSlots, slotOrdinal, staleRegistrations, type ScaleTarget } from '../core/scale-decision.js';
 import { annotations, busyLabel } from '../core/manifests/index.js';
 import { buildSnapshot } from '../core/snapshot.js';
@@ -65,7 +65,15 @@ export async function scalePass(options: ScaleOptions, services: PassServices, s
     await ado.publishSnapshot(buildSnapshot(pool, pods, 'ScaleRunnerPool', new Date(services.clock.now()), decision));
     const keep = registeredSlots(target, decision.replicas);
     for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, observed.ours, keep) : []) {
-      await ado.deleteAgent(poolId, agent.id);
+      try {
+        await ado.deleteAgent(poolId, agent.id);
+      } catch (error) {
+        // The service keeps an agent that holds a job (400, TaskAgentJobStillRunningException): it took one since the
+        // look, or its pod died mid-job and the job's lock has not run out yet. A later pass finds it idle.
+        if (!(error instanceof AdoError && error.status === 400)) throw error;
+        host.warning(`Kept the offline registration ${agent.name} for now: ${error.message}. A later pass removes it once it holds no job.`);
+        continue;
+      }
       host.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
     }
   }
