@@ -3,7 +3,7 @@
 import type { AgentInfo, PoolSnapshot, ReplicasOwner, ScaleDecision } from '../core/model.js';
 import type { Log } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
-import type { AdoClient } from '../core/ports/ado.js';
+import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
 import { decideScale, enabledChanges, observePool, registeredSlots, staleRegistrations, type PoolLook, type ScaleTarget } from '../core/scale-decision.js';
 import { annotations, busyLabel, poolLabelSelector } from '../core/manifests/index.js';
@@ -120,7 +120,15 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     }
     const keep = registeredSlots(options.target, decision.replicas);
     for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, look.ours, keep) : []) {
-      await ado.deleteAgent(poolId, agent.id);
+      try {
+        await ado.deleteAgent(poolId, agent.id);
+      } catch (error) {
+        // The service keeps an agent that holds a job (400, TaskAgentJobStillRunningException): it took one since the
+        // look, or its pod died mid-job and the job's lock has not run out yet. A later pass finds it idle.
+        if (!(error instanceof AdoError && error.status === 400)) throw error;
+        log.warning(`Kept the offline registration ${agent.name} for now: ${error.message}. A later pass removes it once it holds no job.`);
+        continue;
+      }
       log.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
     }
   }
