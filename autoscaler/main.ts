@@ -20,13 +20,29 @@ const log: Log = {
 
 /** SIGTERM or SIGINT: the loop ends after the step it is in (never in the middle of a drain) and cuts its wait short. */
 function stopOnSignals(): StopSignal {
-  const controller = new AbortController();
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => controller.abort());
+  let stopped = false;
+  const wakers = new Set<() => void>();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      stopped = true;
+      for (const wake of wakers) wake();
+    });
+  }
   return {
     get stopped() {
-      return controller.signal.aborted;
+      return stopped;
     },
-    wait: (ms) => sleep(ms, undefined, { signal: controller.signal }).catch(() => {}),
+    wait: (ms, until) => new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      wakers.add(done);
+      void until?.then(done, done);
+      if (stopped) done();
+    }),
   };
 }
 

@@ -16,19 +16,23 @@ export interface PoolRunner {
   priority: number;
   /** How many distinct capabilities its agents offer: among equals, the runner offering least takes the job. */
   capabilityCount: number;
+  /** An in-cluster autoscaler scales it. A runner that does not take part only gets what none of those can take. */
+  scaled: boolean;
 }
 
 /**
- * The pool's runners: every runner named by an agent's RUNNER_NAME capability, whose agents are its slots
- * (`<name>-<n>`), plus `self` (whose own registrations may not carry capabilities yet).
+ * The runners that share the pool's waiting jobs: every runner an in-cluster autoscaler scales (its agents say so in
+ * RUNNER_NAME and RUNNER_SCALING), whose agents are its slots (`<name>-<n>`), and `self`, the runner counting. A
+ * runner with a fixed count (or scaled by ScaleRunnerPool) takes no share from them: it would not grow for the job.
  */
-export function poolRunners(agents: AgentInfo[], self: string): PoolRunner[] {
-  const names = new Set([self, ...agents.map((agent) => agent.capabilities[identityVariables.runnerName]).filter((name) => name !== undefined && name !== '')]);
-  return [...names].sort().map((name) => {
+export function poolRunners(agents: AgentInfo[], self: { name: string; scaled: boolean }): PoolRunner[] {
+  const scaled = new Set(agents.filter((agent) => agent.capabilities[identityVariables.scaling] === 'autoscaler').map((agent) => agent.capabilities[identityVariables.runnerName]).filter((name) => !!name));
+  if (self.scaled) scaled.add(self.name);
+  return [...new Set([self.name, ...scaled])].sort().map((name) => {
     const own = agents.filter((agent) => slotOrdinal(name, agent.name) !== undefined);
     const priorities = own.map((agent) => Number.parseInt(agent.capabilities[identityVariables.priority] ?? '', 10)).filter(Number.isFinite);
     const capabilities = new Set(own.flatMap((agent) => Object.keys(agent.capabilities).map((key) => key.toLowerCase())));
-    return { name, agents: own, priority: priorities.length > 0 ? Math.max(...priorities) : 0, capabilityCount: capabilities.size };
+    return { name, agents: own, priority: priorities.length > 0 ? Math.max(...priorities) : 0, capabilityCount: capabilities.size, scaled: scaled.has(name) };
   });
 }
 
@@ -39,11 +43,12 @@ export function waitingJobs(jobs: JobRequest[]): JobRequest[] {
 
 /**
  * The runner that counts each waiting job some runner can take: among the runners with a registration that satisfies
- * its demands, the highest priority, then the fewest capabilities (the most general runner keeps the specialised ones
- * free), then the name. A job only one runner can take always goes to that runner; a job none can take is left out.
+ * its demands, those an autoscaler scales first, then the highest priority, then the fewest capabilities (the most
+ * general runner keeps the specialised ones free), then the name. A job only one runner can take always goes to that
+ * runner; a job none can take is left out.
  */
 export function assignWaitingJobs(runners: PoolRunner[], jobs: JobRequest[]): Map<number, string> {
-  const ranked = [...runners].sort((a, b) => b.priority - a.priority || a.capabilityCount - b.capabilityCount || a.name.localeCompare(b.name));
+  const ranked = [...runners].sort((a, b) => Number(b.scaled) - Number(a.scaled) || b.priority - a.priority || a.capabilityCount - b.capabilityCount || a.name.localeCompare(b.name));
   const assignment = new Map<number, string>();
   for (const job of waitingJobs(jobs)) {
     const taker = ranked.find((runner) => runner.agents.some((agent) => agentSatisfiesDemands(agent.capabilities, job.demands)));

@@ -95,7 +95,8 @@ export interface PoolLook {
   ours: AgentInfo[];
 }
 
-export function observePool(runnerName: string, agents: AgentInfo[], jobs: JobRequest[]): PoolLook {
+/** `scaled`: the in-cluster autoscaler runs this look (false: ScaleRunnerPool, or DeployRunnerPool's fixed count). */
+export function observePool(runnerName: string, agents: AgentInfo[], jobs: JobRequest[], scaled = false): PoolLook {
   const ours = agents.filter((a) => slotOrdinal(runnerName, a.name) !== undefined);
   const busy = new Set<number>();
   for (const agent of ours) if (agent.busyWith !== undefined) busy.add(slotOrdinal(runnerName, agent.name)!);
@@ -106,7 +107,7 @@ export function observePool(runnerName: string, agents: AgentInfo[], jobs: JobRe
   }
   // A waiting job counts only if one of our registrations could take it (the service would not give it to us
   // otherwise), and only if the pool's rule picks us among the runners that could.
-  const assignment = assignWaitingJobs(poolRunners(agents, runnerName), jobs);
+  const assignment = assignWaitingJobs(poolRunners(agents, { name: runnerName, scaled }), jobs);
   const ourCandidates = waitingJobs(jobs).filter((j) => ours.some((a) => agentSatisfiesDemands(a.capabilities, j.demands)));
   const queuedJobs = ourCandidates.filter((j) => assignment.get(j.requestId) === runnerName).length;
   return { busyOrdinals: [...busy].sort((a, b) => a - b), queuedJobs, leftToOthers: ourCandidates.length - queuedJobs, ours };

@@ -74,7 +74,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       }
       // Sleep until the next pass or the next look at a starting pod, or until a pod changes.
       const woken = new Promise<void>((resolve) => (wake = resolve));
-      await Promise.race([stop.wait(Math.max(0, Math.min(nextPass, registrations.nextTry()) - clock.now())), woken]);
+      await stop.wait(Math.max(0, Math.min(nextPass, registrations.nextTry()) - clock.now()), woken);
     }
   } finally {
     watching.abort();
@@ -199,10 +199,10 @@ class Registrations {
     this.retryLater(target, true);
   }
 
-  /** Looks again soon at a pod that is starting (250 ms, doubling to 4 s); after a failure, 1 s doubling to 30 s. */
+  /** Looks again soon at a pod that is starting (250 ms, doubling to 4 s); after a failure, 500 ms doubling to 8 s. */
   private retryLater(target: HandshakeTarget, failed: boolean): void {
     const tries = (this.backoff.get(target.uid)?.tries ?? 0) + 1;
-    const delay = failed ? Math.min(30_000, 1000 * 2 ** (tries - 1)) : Math.min(4000, 250 * 2 ** (tries - 1));
+    const delay = failed ? Math.min(8000, 500 * 2 ** (tries - 1)) : Math.min(4000, 250 * 2 ** (tries - 1));
     this.backoff.set(target.uid, { at: this.services.clock.now() + delay, tries });
   }
 }

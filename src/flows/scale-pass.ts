@@ -80,7 +80,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < snapshotRefreshMs;
     const agents = reuse ? cached.list : await ado.listAgents(poolId);
     if (!reuse) state.agents = { list: agents, at: services.clock.now() };
-    return observePool(options.runnerName, agents, jobs);
+    return observePool(options.runnerName, agents, jobs, options.actor === 'autoscaler');
   };
   const decide = (look: PoolLook) => decideScale(options.target, { currentReplicas, ...look, registered: ado === undefined || look.ours.length > 0 });
   let look = await observe(false);

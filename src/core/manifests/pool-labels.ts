@@ -49,4 +49,6 @@ export const identityVariables = {
   runnerName: 'RUNNER_NAME',
   /** DeployRunnerPool's `priority`: which runner of a shared pool counts a job several could take (src/core/assignment.ts). */
   priority: 'RUNNER_PRIORITY',
+  /** `autoscaler` when the in-cluster autoscaler scales the runner: only such runners take part in sharing a pool's jobs. */
+  scaling: 'RUNNER_SCALING',
 } as const;

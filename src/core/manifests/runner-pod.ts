@@ -103,6 +103,7 @@ function agentEnv(spec: RunnerPoolSpec): V1EnvVar[] {
     { name: identityVariables.image, value: spec.image },
     { name: identityVariables.runnerName, value: spec.runnerName },
     { name: identityVariables.priority, value: String(spec.priority) },
+    { name: identityVariables.scaling, value: registeredByAutoscaler(spec) ? 'autoscaler' : 'fixed' },
     ...(registeredByAutoscaler(spec) ? [{ name: 'AZP_REGISTRATION', value: 'autoscaler' }] : []),
     ...(spec.dockerMode === 'dind' ? [{ name: 'DOCKER_HOST', value: dockerHost }] : []),
     ...(usesRecycleSidecar(spec) ? [recycleDirEnv] : []),

@@ -9,6 +9,6 @@ export interface Clock {
 /** A long-running flow's stop request: checked between steps (never in the middle of one), and it cuts a wait short. */
 export interface StopSignal {
   readonly stopped: boolean;
-  /** Waits `ms`, or less when the flow is asked to stop. */
-  wait(ms: number): Promise<void>;
+  /** Waits `ms`, or less when the flow is asked to stop or `until` settles first. */
+  wait(ms: number, until?: Promise<void>): Promise<void>;
 }

@@ -53,7 +53,10 @@ describe('bundled tasks and the .vsix', () => {
       const entries = zipEntries(vsix);
       for (const task of taskFolders()) {
         for (const file of ['task.json', 'index.js']) assert.ok(entries.includes(`tasks/${task}/${file}`), `${task}/${file}`);
-        assert.deepEqual(entries.filter((e) => e.startsWith(`tasks/${task}/`) && e.endsWith('.js')), [`tasks/${task}/index.js`]);
+        // One bundle per task; BuildRunnerImage also carries the programs its image holds (the pod's helper, the autoscaler).
+        const image = `tasks/${task}/runner-image/`;
+        assert.deepEqual(entries.filter((e) => e.startsWith(`tasks/${task}/`) && !e.startsWith(image) && e.endsWith('.js')), [`tasks/${task}/index.js`]);
+        if (task === 'BuildRunnerImage') assert.deepEqual(entries.filter((e) => e.startsWith(image) && e.endsWith('.js')).sort(), [`${image}dist/runtime/autoscaler.js`, `${image}dist/runtime/runner.js`]);
       }
       assert.ok(!entries.some((e) => e.includes('node_modules')));
     });
