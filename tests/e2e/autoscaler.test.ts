@@ -220,9 +220,10 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     try {
       await kubectl(['patch', 'secret', 'auto-registration', '-n', NS, '--type=merge', '-p', JSON.stringify({ stringData: { token: rotated } })]);
       world.emulator.store.pats.delete(world.token);
-      const since = (await world.emulator.admin.requests()).length;
+      const since = Math.max(0, ...(await world.emulator.admin.requests()).map((r) => r.seq));
+      // The kubelet refreshes a Secret volume within its sync period (about a minute) plus its cache's.
       await waitFor('a call with the rotated PAT', 240_000, async () =>
-        (await world.emulator.admin.requests(since)).some((r) => r.principal === 'rotated@e2e.example' && r.status === 200) ? true : undefined);
+        (await world.emulator.admin.requests(since)).some((r) => r.principal === 'pat:rotated@e2e.example' && r.status === 200) ? true : undefined);
       assert.equal((await autoscalerPod()).metadata.uid, pod.metadata.uid, 'the same pod');
     } finally {
       world.emulator.store.pats.set(world.token, old);
