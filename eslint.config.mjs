@@ -63,6 +63,11 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', forbidden(['**/flows/**', '**/tasks/**', '**/hub/**'])] },
   },
   {
+    // The runner image's helper is bundled on its own and runs inside runner pods: none of the product goes with it.
+    files: ['runner/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/src/**', '**/tasks/**', '**/hub/**', '**/emulator/**', '@kubernetes/*', 'azure-pipelines-task-lib', 'azure-pipelines-task-lib/*'], message: 'runner/ is bundled into the runner image on its own (README, "Repository map").' }] }] },
+  },
+  {
     // The browser page and the Azure DevOps stand-in see the product through the core's public entry only.
     files: ['hub/**', 'emulator/**'],
     rules: {
