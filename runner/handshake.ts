@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import { agentSettingsFiles, grantProblem, handshakePort, type RegistrationGrant, type RegistrationRequest } from '../src/core/index.js';
+import { SettingError } from './settings.js';
 
 /** Variables the agent never reports as capabilities, whatever VSO_AGENT_IGNORE says. */
 const alwaysIgnored = ['VSO_AGENT_IGNORE', 'AGENT_PROXYPASSWORD', 'AGENT_CLIENTCERTIFICATE_PASSWORD_ARCHIVE'];
@@ -55,6 +56,25 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('end', () => resolve(text));
     req.on('error', reject);
   });
+}
+
+/** The pod's identity and pool, from the agent container's environment (the downward API and DeployRunnerPool). */
+export function readHandshakeSettings(env: NodeJS.ProcessEnv, agentDir: string): Omit<HandshakeSettings, 'log'> {
+  const required = (name: string) => {
+    const value = env[name];
+    if (!value) throw new SettingError(`${name} is not set: handshake mode runs in a runner pod deployed with autoscaling inCluster`);
+    return value;
+  };
+  const work = env.AZP_WORK ?? '_work';
+  return {
+    agentDir,
+    agentName: required('AZP_AGENT_NAME'),
+    podUid: required('RUNNER_POD_UID'),
+    poolName: required('AZP_POOL'),
+    organizationUrl: required('AZP_URL'),
+    workFolder: work.startsWith('/') ? work : `${agentDir}/${work}`,
+    env,
+  };
 }
 
 export interface HandshakeSettings {
