@@ -30,8 +30,15 @@ $ClientSecretFile = Get-Setting 'AZP_CLIENT_SECRET_FILE'
 foreach ($name in ($SecretNames -split ',')) { [Environment]::SetEnvironmentVariable($name, $null) }
 Get-ChildItem Env: | Where-Object Name -like 'VSTS_AGENT_INPUT_*' | ForEach-Object { Remove-Item "Env:$($_.Name)" }
 
-if ($Mode -notin @('all', 'register', 'run', 'retire', 'recycle')) {
-  Stop-WithError "unknown mode '$Mode' (expected all, register, run, retire or recycle)"
+if ($Mode -notin @('all', 'register', 'run', 'retire', 'recycle', 'autoscaler')) {
+  Stop-WithError "unknown mode '$Mode' (expected all, register, run, retire, recycle or autoscaler)"
+}
+# The in-cluster autoscaler runs from a Linux runner image, and registers Linux agents only: on Windows the agent's key
+# is protected for the machine that made it (DPAPI), so it cannot be made for a pod the way start.sh does.
+if ($Mode -eq 'autoscaler') { Stop-WithError 'the autoscaler runs from the Linux runner image' }
+$AZP_REGISTRATION = Get-Setting 'AZP_REGISTRATION'
+if ($AZP_REGISTRATION -and $AZP_REGISTRATION -ne 'pod') {
+  Stop-WithError 'AZP_REGISTRATION must be pod on Windows: the in-cluster autoscaler registers Linux agents only'
 }
 
 # The newest Node the agent package ships (externals\node20_1, node24, …), which runs runner.js (runner/main.ts).

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Entrypoint of the runner image: registers the agent under its fixed name, runs one job, keeps the credential from jobs.
-# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire,
-# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters).
+# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR, or registered by
+# the in-cluster autoscaler with AZP_REGISTRATION=autoscaler), retire, recycle (a sidecar that deletes its own pod once
+# the agent has run its job: fresh pod per job on older clusters), autoscaler (the pool's in-cluster autoscaler).
 # The image starts it as `init -- bash start.sh MODE` from execute-only copies of tini and bash, so neither PID 1
 # nor this shell is dumpable and a job step (same uid) can't read their environment or memory. docker/README.md.
 # What needs no credential is typed code (runner/, bundled as runner.js), run on the agent's own Node.
@@ -31,8 +32,8 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^VSTS_AGENT_IN
 
 mode=${1:-all}
 case $mode in
-  all | register | run | retire | recycle) ;;
-  *) fail "unknown mode '$mode' (expected all, register, run, retire or recycle)" ;;
+  all | register | run | retire | recycle | autoscaler) ;;
+  *) fail "unknown mode '$mode' (expected all, register, run, retire, recycle or autoscaler)" ;;
 esac
 
 [ "$(id -u)" != 0 ] || fail "running as root: job steps could read the credential; run as the image's user (10001)"
@@ -49,6 +50,12 @@ agent_node() {
   [ -n "$newest" ] || fail "no Node.js under $agent_dir/externals (node*/bin/node): is $agent_dir an agent package?"
   echo "${newest#* }"
 }
+
+# --- autoscaler mode ----------------------------------------------------------------------------------------------
+# The pool's in-cluster autoscaler (autoscaler/DESIGN.md): its settings come from its Deployment's environment.
+if [ "$mode" = autoscaler ]; then
+  exec "$(agent_node)" /usr/local/lib/azp/autoscaler.js
+fi
 
 # --- recycle mode -------------------------------------------------------------------------------------------------
 # The sidecar that deletes its own pod once the agent has run its job (runner/recycle.ts). It holds no credential
@@ -80,6 +87,9 @@ AZP_CONFIG_DIR=${AZP_CONFIG_DIR:-}
 case $mode in
   register | run) [ -n "$AZP_CONFIG_DIR" ] || fail "AZP_CONFIG_DIR is required in $mode mode: the directory shared by register and run" ;;
 esac
+AZP_REGISTRATION=${AZP_REGISTRATION:-pod}
+[[ $AZP_REGISTRATION =~ ^(pod|autoscaler)$ ]] || fail "AZP_REGISTRATION must be pod or autoscaler"
+[ "$AZP_REGISTRATION" = pod ] || [ "$mode" = run ] || fail "AZP_REGISTRATION=autoscaler is for run mode: the autoscaler registers the agent"
 AZP_RECYCLE_DIR=${AZP_RECYCLE_DIR:-}
 [ -z "$AZP_RECYCLE_DIR" ] || [ "$mode" = run ] || fail "AZP_RECYCLE_DIR is for run mode, next to a recycle sidecar"
 [ -z "$AZP_RECYCLE_DIR" ] || { [ -d "$AZP_RECYCLE_DIR" ] && [ -w "$AZP_RECYCLE_DIR" ]; } \
@@ -262,7 +272,18 @@ case $mode in
   run | all)
     node=$(agent_node)
     clean_slate
-    if [ "$mode" = all ]; then register; else restore_settings; fi
+    if [ "$mode" = all ]; then
+      register
+    elif [ "$AZP_REGISTRATION" = autoscaler ]; then
+      # The autoscaler registers this pod's agent with the key made here: no PAT ever reaches this pod.
+      run_child "$node" "$runner" handshake "$agent_dir" || {
+        rc=$?
+        $stopping && exit 143
+        exit "$rc"
+      }
+    else
+      restore_settings
+    fi
     $stopping && exit 143
     rc=0
     run_agent || rc=$?

@@ -2,11 +2,13 @@
 // (docker/start.sh, docker/start.ps1) on the Node that ships with the agent: `node runner.js <command> [args…]`.
 //   recycle                  the recycle sidecar: deletes its own pod once the agent has run its job
 //   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
+//   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deletePodOverHttps, readRecycleSettings, recycleWhenDone } from './recycle.js';
 import { supervise } from './supervise.js';
+import { awaitRegistration, readHandshakeSettings } from './handshake.js';
 import { configError, SettingError, UsageError } from './settings.js';
 
 const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
@@ -28,12 +30,18 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     return new Promise(() => setInterval(() => {}, 60_000));
   },
   supervise: (args) => supervise(args, { log: log('supervise') }),
+  async handshake([agentDir = '/azp/agent']) {
+    const settings = readHandshakeSettings(process.env, agentDir);
+    process.once('SIGTERM', () => process.exit(143));
+    await awaitRegistration({ ...settings, log: log('handshake') });
+    return 0;
+  },
 };
 
 async function main([name = '', ...args]: string[]): Promise<number> {
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   try {
-    if (command === undefined) throw new UsageError(`unknown command '${name}' (expected ${Object.keys(commands).join(' or ')})`);
+    if (command === undefined) throw new UsageError(`unknown command '${name}' (expected ${new Intl.ListFormat('en', { type: 'disjunction' }).format(Object.keys(commands))})`);
     return await command(args);
   } catch (caught) {
     if (caught instanceof SettingError || caught instanceof UsageError) {

@@ -10,12 +10,14 @@ import { join } from 'node:path';
 export const root = new URL('..', import.meta.url).pathname;
 export const stage = join(root, 'dist', 'extension');
 export const runnerBundle = join(root, 'dist', 'runner', 'runner.js');
+/** The in-cluster autoscaler, also carried by the runner image and run on the agent's Node (autoscaler/DESIGN.md). */
+export const autoscalerBundle = join(root, 'dist', 'runner', 'autoscaler.js');
 const manifest = JSON.parse(readFileSync(join(root, 'vss-extension.json'), 'utf8'));
 export const taskNames = readdirSync(join(root, 'tasks')).filter((name) => existsSync(join(root, 'tasks', name, 'task.json')));
 
 // Files a task carries besides its bundle: BuildRunnerImage builds the runner image from its own copy of the sources.
 const taskFiles = {
-  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker'], ['dist/runner/runner.js', 'runner-image/dist/runner/runner.js']],
+  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker'], ['dist/runner/runner.js', 'runner-image/dist/runner/runner.js'], ['dist/runner/autoscaler.js', 'runner-image/dist/runner/autoscaler.js']],
 };
 
 /** The Runner pools hub: React + azure-devops-ui in one IIFE; esbuild gathers the CSS the components import. */
@@ -39,17 +41,22 @@ export async function buildHub(out = join(stage, 'hub')) {
 }
 
 /**
- * The runner image's helper, one CommonJS file with nothing to install: it runs on the Node the agent package ships,
- * which may be older than ours. Not minified: it is small, and its stack traces are read inside runner pods.
+ * The programs the runner image carries, each one CommonJS file with nothing to install, run on the Node the agent
+ * package ships: the image's helper (runner/; that Node may be older than ours; not minified: it is small, and its
+ * stack traces are read inside runner pods) and the in-cluster autoscaler (autoscaler/; Node 20 at least, as the
+ * Kubernetes client needs).
  */
 export async function buildRunner(outfile = runnerBundle) {
+  await build({ entryPoints: [join(root, 'runner', 'main.ts')], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node16', logLevel: 'warning' });
   await build({
-    entryPoints: [join(root, 'runner', 'main.ts')],
-    outfile,
+    entryPoints: [join(root, 'autoscaler', 'main.ts')],
+    outfile: join(outfile, '..', 'autoscaler.js'),
     bundle: true,
     platform: 'node',
     format: 'cjs',
-    target: 'node16',
+    target: 'node20',
+    minify: true,
+    legalComments: 'external',
     logLevel: 'warning',
   });
   // CommonJS here too, below the repository's ES-module package.json.

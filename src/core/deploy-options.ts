@@ -1,7 +1,8 @@
 // DeployRunnerPool's inputs: from what the user typed to a validated pool specification (pure).
 import type { InputReader } from './inputs.js';
 import { readClusterTarget, type ClusterTarget } from './cluster-target.js';
-import { maxReplicas, type AgentCredential, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
+import { maxReplicas, type AgentCredential, type AutoscalerSettings, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
+import { readScaleLimits } from './scale-options.js';
 
 export type DeployAction = 'apply' | 'render';
 
@@ -69,6 +70,15 @@ function readTolerations(inputs: InputReader): Toleration[] {
   return result;
 }
 
+/** The in-cluster autoscaler's settings, or undefined for `autoscaling: none` (the count is the task's `replicas`). */
+function readAutoscaler(inputs: InputReader, credential: AgentCredential): AutoscalerSettings | undefined {
+  if (inputs.choice('autoscaling', ['none', 'inCluster'] as const, 'none') === 'none') return undefined;
+  if (credential.kind === 'servicePrincipal') {
+    inputs.problem('credentialType', 'must be pat or existingSecret with autoscaling inCluster: the autoscaler reads the queue and registers agents with a PAT.');
+  }
+  return { ...readScaleLimits(inputs), pollSeconds: inputs.integer('pollSeconds', { min: 1, max: 300 }, 5) };
+}
+
 export function readDeployOptions(inputs: InputReader): DeployOptions {
   const target = readClusterTarget(inputs);
   const action = inputs.choice('action', ['apply', 'render'] as const, 'apply');
@@ -80,7 +90,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     poolName,
     runnerName: inputs.dnsLabel('runnerName', defaultRunnerName(poolName)),
     organizationUrl: inputs.url('azureDevOpsUrl'),
-    replicas: inputs.integer('replicas', { min: 0, max: maxReplicas }, 1),
+    replicas: 0,
     image: inputs.matching('image', /^[^\s@]+(@sha256:[a-f0-9]{64})?$/, 'an image reference such as registry.example.com/runner:1.0 or repo@sha256:<digest>'),
     imagePullSecret: inputs.optional('imagePullSecret'),
     credential: readCredential(inputs),
@@ -97,7 +107,11 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     podRecycling: podRecycling === 'sidecar' ? 'sidecar' : 'restartRules',
     dockerSocketGroupId: dockerMode === 'hostSocket' ? inputs.integer('dockerSocketGroupId', { min: 0, max: 2 ** 31 - 1 }, 999) : undefined,
     workVolumeSize: inputs.quantity('workVolumeSize'),
+    priority: inputs.integer('priority', { min: -1000, max: 1000 }, 0),
   };
+  pool.autoscaler = readAutoscaler(inputs, pool.credential);
+  // With the autoscaler the count is its own; the pool starts at its minimum.
+  pool.replicas = pool.autoscaler?.minReplicas ?? inputs.integer('replicas', { min: 0, max: maxReplicas }, 1);
   for (const name of Object.keys(pool.env)) {
     if (name.startsWith('AZP_')) inputs.problem('env', `${name} is set by the task itself and cannot be overridden.`);
   }

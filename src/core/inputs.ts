@@ -23,10 +23,14 @@ const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export class InputReader {
   private readonly problems: InputProblem[] = [];
 
-  constructor(private readonly host: Pick<TaskHost, 'getInput' | 'getSecretInput'>) {}
+  /** `display` names an input in problems as its source calls it (an environment variable, a command-line flag). */
+  constructor(
+    private readonly host: Pick<TaskHost, 'getInput' | 'getSecretInput'>,
+    private readonly display: (input: string) => string = (input) => input,
+  ) {}
 
   problem(input: string, message: string): void {
-    this.problems.push({ input, message });
+    this.problems.push({ input: this.display(input), message });
   }
 
   optional(name: string): string | undefined {

@@ -1,6 +1,7 @@
 // What a runner pod's Kubernetes status says, reduced to what the tasks and the hub show.
 import type { KubeObject } from './ports/kube.js';
 import type { PodSummary } from './model.js';
+import { annotations } from './manifests/pool-labels.js';
 
 export type { PodSummary };
 
@@ -28,6 +29,7 @@ export function summarizePod(pod: KubeObject): PodSummary {
     revision: pod.metadata.labels?.['controller-revision-hash'],
     createdAt: pod.metadata.creationTimestamp,
     deleting: pod.metadata.deletionTimestamp !== undefined,
+    ...(pod.metadata.annotations?.[annotations.draining] === 'true' && { draining: true }),
     waitingReason: containers.map((c) => c.state?.waiting?.reason).find((r) => r !== undefined && r !== 'PodInitializing'),
   };
 }

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { namespace, RunnerWorld, runnerName } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
-import { slotOrdinal } from '../../src/core/scale-decision.js';
+import { slotOrdinal } from '../../src/core/slots.js';
 
 let emulator: TestEmulator;
 before(async () => {

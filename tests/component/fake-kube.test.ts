@@ -10,7 +10,7 @@ import type { RunnerPoolSpec } from '../../src/core/model.js';
 
 const spec: RunnerPoolSpec = {
   namespace: 'ns', runnerName: 'r', poolName: 'P', organizationUrl: 'https://dev.azure.com/o', replicas: 3, image: 'img:1',
-  credential: { kind: 'pat', token: 't' }, resources: {}, nodeSelector: {}, tolerations: [], env: {}, dockerMode: 'none', podRecycling: 'restartRules',
+  credential: { kind: 'pat', token: 't' }, resources: {}, nodeSelector: {}, tolerations: [], env: {}, dockerMode: 'none', podRecycling: 'restartRules', priority: 0,
 };
 const fieldManager = 'test';
 const podRef = (name: string) => ({ apiVersion: 'v1', kind: 'Pod', namespace: 'ns', name });

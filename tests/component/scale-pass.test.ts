@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { namespace, RunnerWorld, runnerName, type AdoMethod } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
-import { slotOrdinal } from '../../src/core/scale-decision.js';
+import { slotOrdinal } from '../../src/core/slots.js';
 import { busyLabel } from '../../src/core/manifests/index.js';
 
 let emulator: TestEmulator;
@@ -67,14 +67,14 @@ describe('a scaling pass', () => {
     world.ado.before('setAgentEnabled', () => {
       late ??= world.queueJobFor(2);
     });
-    const callsBefore = world.ado.calls.length;
+    const callsBefore = world.ado.called.length;
     const decision = await world.scale({ mode: 'fixed', replicas: '1' });
     assert.equal(world.agentOfJob(late!), `${runnerName}-2`);
     assert.equal(decision.replicas, 3, 'the second look saw slot 2 busy');
     assert.deepEqual(livePods(world), [0, 1, 2]);
     assert.deepEqual(enabledSlots(world), [0, 1, 2], 'the drained slots it keeps take jobs again; slot 3 stays drained');
     assert.deepEqual(world.cutOff, []);
-    assert.equal(world.ado.calls.slice(callsBefore).filter((c) => c === 'listAgents').length, 2, 'it looked twice');
+    assert.equal(world.ado.called.slice(callsBefore).filter((c) => c === 'listAgents').length, 2, 'it looked twice');
   });
 
   it('marks busy pods so that node drains and the cluster autoscaler spare them', async () => {

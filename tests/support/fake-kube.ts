@@ -6,7 +6,7 @@
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../../src/core/ports/kube.js';
 import type { FakeClock } from './fake-clock.js';
 
-export type KubeVerb = 'apply' | 'mergePatch' | 'get' | 'list' | 'delete' | 'version';
+export type KubeVerb = 'apply' | 'mergePatch' | 'scale' | 'get' | 'list' | 'watch' | 'delete' | 'version';
 
 export interface KubeCall {
   verb: KubeVerb;
@@ -89,6 +89,8 @@ export class FakeKube implements KubeClient {
   private readonly podListeners: Array<(event: PodEvent, pod: KubeObject) => void> = [];
   private uids = 0;
   private resourceVersion = 0;
+  /** Open watches: each gets the whole current list of what it watches after every change. */
+  private readonly watches = new Set<{ kind: string; namespace: string; labelSelector: string; onChange: (items: KubeObject[]) => void }>();
 
   constructor(private readonly options: FakeKubeOptions) {
     this.namespaces = new Set(options.namespaces);
@@ -128,6 +130,25 @@ export class FakeKube implements KubeClient {
       .map(clone);
   }
 
+  private put(key: string, object: KubeObject): void {
+    this.objects.set(key, object);
+    this.changed(object);
+  }
+
+  private drop(key: string): void {
+    const object = this.objects.get(key);
+    this.objects.delete(key);
+    if (object) this.changed(object);
+  }
+
+  private changed(object: KubeObject): void {
+    for (const watch of this.watches) {
+      if (watch.kind === object.kind && watch.namespace === object.metadata.namespace) {
+        watch.onChange(this.all(watch.kind, watch.namespace).filter((o) => matchesSelector(o.metadata.labels, watch.labelSelector)));
+      }
+    }
+  }
+
   private key(kind: string, namespace: string | undefined, name: string): string {
     return `${kind}/${namespace ?? ''}/${name}`;
   }
@@ -152,6 +173,11 @@ export class FakeKube implements KubeClient {
     if (namespace === undefined || !this.namespaces.has(namespace)) throw new KubeApiError(404, 'NotFound', `namespaces "${namespace}" not found`);
     const key = this.key(object.kind, namespace, name);
     const existing = this.objects.get(key);
+    // A resourceVersion in the applied object is a precondition, as on the API server.
+    const expected = object.metadata.resourceVersion;
+    if (expected !== undefined && existing?.metadata.resourceVersion !== expected) {
+      throw new KubeApiError(409, 'Conflict', `Operation cannot be fulfilled on ${object.kind.toLowerCase()}s "${name}": the object has been modified`);
+    }
     const applied = this.admit(clone(object));
     // One manager owns everything it applies (DeployRunnerPool's applies): its fields replace the stored ones; the
     // server's metadata, the status, and labels or annotations other writers added stay.
@@ -169,7 +195,7 @@ export class FakeKube implements KubeClient {
       ...(existing?.status !== undefined && { status: existing.status }),
     };
     if (options.dryRun) return clone(stored);
-    this.objects.set(key, stored);
+    this.put(key, stored);
     if (stored.kind === 'StatefulSet') this.reconcile(stored);
     return clone(stored);
   }
@@ -191,9 +217,29 @@ export class FakeKube implements KubeClient {
     if (existing === undefined) throw this.notFound(ref.kind, ref.name);
     const patched = jsonMergePatch(existing, patch) as KubeObject;
     patched.metadata.resourceVersion = String(++this.resourceVersion);
-    this.objects.set(key, patched);
+    this.put(key, patched);
     if (patched.kind === 'StatefulSet') this.reconcile(patched);
     return clone(patched);
+  }
+
+  async scale(ref: ObjectRef, replicas: number, _fieldManager: string): Promise<void> {
+    await this.enter({ verb: 'scale', kind: ref.kind, name: ref.name });
+    const key = this.key(ref.kind, ref.namespace, ref.name);
+    const existing = this.objects.get(key);
+    if (existing === undefined) throw this.notFound(ref.kind, ref.name);
+    const scaled = jsonMergePatch(existing, { spec: { replicas } }) as KubeObject;
+    scaled.metadata.resourceVersion = String(++this.resourceVersion);
+    this.put(key, scaled);
+    this.reconcile(scaled);
+  }
+
+  async watch(_apiVersion: string, kind: string, namespace: string, labelSelector: string, onChange: (items: KubeObject[]) => void, signal: AbortSignal): Promise<void> {
+    await this.enter({ verb: 'watch', kind });
+    const watch = { kind, namespace, labelSelector, onChange };
+    onChange(this.all(kind, namespace).filter((o) => matchesSelector(o.metadata.labels, labelSelector)));
+    this.watches.add(watch);
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.watches.delete(watch);
   }
 
   async get(ref: ObjectRef): Promise<KubeObject | undefined> {
@@ -214,7 +260,7 @@ export class FakeKube implements KubeClient {
     // The port's answer to a 404, and to a 409 of a UID precondition: the name is free or belongs to a newer object.
     if (stored === undefined || (uid !== undefined && stored.metadata.uid !== uid)) return false;
     if (stored.kind === 'Pod') this.deletePod(stored);
-    else this.objects.delete(key);
+    else this.drop(key);
     return true;
   }
 
@@ -259,7 +305,7 @@ export class FakeKube implements KubeClient {
   }
 
   private removePod(pod: KubeObject): void {
-    this.objects.delete(this.key('Pod', pod.metadata.namespace, pod.metadata.name));
+    this.drop(this.key('Pod', pod.metadata.namespace, pod.metadata.name));
     this.emit('gone', pod);
     const owner = (pod.metadata as { ownerReferences?: Array<{ name: string }> }).ownerReferences?.[0]?.name;
     const statefulSet = owner && this.objects.get(this.key('StatefulSet', pod.metadata.namespace, owner));
@@ -301,7 +347,7 @@ export class FakeKube implements KubeClient {
       spec: { ...clone(template.spec), nodeName: 'node-1' },
       status: { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] },
     };
-    this.objects.set(this.key('Pod', namespace, name), pod);
+    this.put(this.key('Pod', namespace, name), pod);
     const uid = pod.metadata.uid!;
     this.clock.at(this.clock.now() + (this.options.podStartSeconds ?? 0) * 1000, () => {
       const current = this.incarnation(namespace, name, uid);

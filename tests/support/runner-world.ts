@@ -9,7 +9,7 @@ import type { KubeObject } from '../../src/core/ports/kube.js';
 import { InputReader } from '../../src/core/inputs.js';
 import { readDeployOptions } from '../../src/core/deploy-options.js';
 import { readScaleOptions } from '../../src/core/scale-options.js';
-import { slotOrdinal } from '../../src/core/scale-decision.js';
+import { slotOrdinal } from '../../src/core/slots.js';
 import { deployRunnerPool, type DeployResult } from '../../src/flows/deploy-pool.js';
 import { scaleRunnerPool } from '../../src/flows/scale-pool.js';
 import type { ScaleDecision } from '../../src/core/model.js';
@@ -20,17 +20,26 @@ import { FakeKube, type FakeKubeOptions } from './fake-kube.js';
 import { MemoryHost } from './memory-host.js';
 import { MemoryFiles } from './memory-files.js';
 
-export type AdoMethod = Exclude<keyof AdoClient, 'throttledSeconds'>;
+export type AdoMethod = Exclude<keyof AdoClient, 'throttledSeconds' | 'calls' | 'rateLimit'>;
 
 /** The real client, with a test's hook before each call: where the world moves between a flow's looks and acts. */
 class HookedAdo implements AdoClient {
   private readonly hooks: Array<{ method: AdoMethod; run: (args: unknown[]) => void | Promise<void> }> = [];
-  readonly calls: AdoMethod[] = [];
+  /** The methods called so far, in order. */
+  readonly called: AdoMethod[] = [];
 
   constructor(private readonly inner: AdoClient) {}
 
   get throttledSeconds(): number {
     return this.inner.throttledSeconds;
+  }
+
+  get calls(): number {
+    return this.inner.calls;
+  }
+
+  get rateLimit() {
+    return this.inner.rateLimit;
   }
 
   /** Runs `run` with the call's arguments before every call of `method`. */
@@ -39,7 +48,7 @@ class HookedAdo implements AdoClient {
   }
 
   private async enter(method: AdoMethod, ...args: unknown[]): Promise<void> {
-    this.calls.push(method);
+    this.called.push(method);
     for (const hook of this.hooks) if (hook.method === method) await hook.run(args);
   }
 
@@ -62,6 +71,10 @@ class HookedAdo implements AdoClient {
   async setAgentEnabled(poolId: number, agentId: number, enabled: boolean) {
     await this.enter('setAgentEnabled', poolId, agentId, enabled);
     return this.inner.setAgentEnabled(poolId, agentId, enabled);
+  }
+  async registerAgent(...args: Parameters<AdoClient['registerAgent']>) {
+    await this.enter('registerAgent', ...args);
+    return this.inner.registerAgent(...args);
   }
   async publishSnapshot(snapshot: Parameters<AdoClient['publishSnapshot']>[0]) {
     await this.enter('publishSnapshot', snapshot);

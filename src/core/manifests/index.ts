@@ -6,6 +6,7 @@ import { renderRegistrationSecret } from './registration-secret.js';
 import { renderRecycleAccess } from './recycle-access.js';
 import { renderDisruptionBudget } from './disruption-budget.js';
 import { renderStatefulSet } from './stateful-set.js';
+import { renderAutoscalerAccess, renderAutoscalerDeployment } from './autoscaler.js';
 
 export * from './pool-labels.js';
 export * from './registration-secret.js';
@@ -13,10 +14,12 @@ export * from './recycle-access.js';
 export * from './disruption-budget.js';
 export * from './runner-pod.js';
 export * from './stateful-set.js';
+export * from './autoscaler.js';
 
 /** Every object of the pool, in apply order. */
 export function renderRunnerPool(spec: RunnerPoolSpec): KubeObject[] {
   const secret = renderRegistrationSecret(spec);
-  const access = spec.podRecycling === 'sidecar' ? renderRecycleAccess(spec) : [];
-  return [...(secret ? [secret] : []), ...access, renderDisruptionBudget(spec), renderStatefulSet(spec)];
+  const access = [...(spec.podRecycling === 'sidecar' ? renderRecycleAccess(spec) : []), ...(spec.autoscaler ? renderAutoscalerAccess(spec) : [])];
+  const autoscaler = spec.autoscaler ? [renderAutoscalerDeployment(spec)] : [];
+  return [...(secret ? [secret] : []), ...access, renderDisruptionBudget(spec), renderStatefulSet(spec), ...autoscaler];
 }

@@ -1,5 +1,6 @@
 // The Azure DevOps client as the core sees it: the few agent-pool calls the tasks make.
 import type { AgentInfo, PoolSnapshot } from '../model.js';
+import type { AgentRegistration } from '../registration.js';
 
 export interface JobRequest {
   requestId: number;
@@ -18,12 +19,21 @@ export interface AdoClient {
   /** The pool's queued and running job requests (unfinished only), in one call whatever their number. */
   listUnfinishedJobs(poolId: number): Promise<JobRequest[]>;
   deleteAgent(poolId: number, agentId: number): Promise<void>;
+  /**
+   * Registers an agent with its public key: adds it, or with `agentId` re-keys that registration (as `config.sh
+   * --replace` does: the old key stops working). Returns what the agent needs to get its tokens.
+   */
+  registerAgent(poolId: number, agent: AgentRegistration, agentId?: number): Promise<{ id: number; name: string; clientId: string; authorizationUrl: string }>;
   /** A disabled agent stays registered but the service hands it no new job. */
   setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void>;
   /** Stores the pool's snapshot in the extension's data storage (last write wins), for the hub. */
   publishSnapshot(snapshot: PoolSnapshot): Promise<void>;
   /** Seconds spent waiting on throttling (429, Retry-After) so far. */
   readonly throttledSeconds: number;
+  /** Calls sent so far (each attempt counts). */
+  readonly calls: number;
+  /** The last X-RateLimit-Remaining and -Limit seen, if the service sent them. */
+  readonly rateLimit?: { remaining: number; limit: number };
 }
 
 /** Azure DevOps refused or failed a call, with a message a person can act on. */

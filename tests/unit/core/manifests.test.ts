@@ -25,6 +25,7 @@ const spec: RunnerPoolSpec = {
   env: { TOOL_HOME: '/opt/tool' },
   dockerMode: 'none',
   podRecycling: 'restartRules',
+  priority: 0,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

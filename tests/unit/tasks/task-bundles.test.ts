@@ -57,7 +57,7 @@ describe('bundled tasks and the .vsix', () => {
         const bundles = entries.filter((e) => e.startsWith(`tasks/${task}/`) && !e.startsWith(`tasks/${task}/runner-image/`) && e.endsWith('.js'));
         assert.deepEqual(bundles, [`tasks/${task}/index.js`]);
       }
-      for (const file of ['Dockerfile', 'install.sh'].map((f) => `images/linux/${f}`).concat('docker/start.sh', 'dist/runner/runner.js')) {
+      for (const file of ['Dockerfile', 'install.sh'].map((f) => `images/linux/${f}`).concat('docker/start.sh', 'dist/runner/runner.js', 'dist/runner/autoscaler.js')) {
         assert.ok(entries.includes(`tasks/BuildRunnerImage/runner-image/${file}`), `BuildRunnerImage ships ${file}`);
       }
       assert.ok(!entries.some((e) => e.includes('node_modules')));
