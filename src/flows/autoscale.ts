@@ -199,10 +199,14 @@ class Registrations {
     this.retryLater(target, true);
   }
 
-  /** Looks again soon at a pod that is starting (250 ms, doubling to 4 s); after a failure, 500 ms doubling to 8 s. */
+  /**
+   * Looks again at a pod that is starting every 250 ms for its first minute (a refused connection to a pod costs
+   * nothing, and every second here is a second of the pod's start), then every 2 s; after a failure, 500 ms doubling
+   * to 8 s.
+   */
   private retryLater(target: HandshakeTarget, failed: boolean): void {
     const tries = (this.backoff.get(target.uid)?.tries ?? 0) + 1;
-    const delay = failed ? Math.min(8000, 500 * 2 ** (tries - 1)) : Math.min(4000, 250 * 2 ** (tries - 1));
+    const delay = failed ? Math.min(8000, 500 * 2 ** (tries - 1)) : tries <= 240 ? 250 : 2000;
     this.backoff.set(target.uid, { at: this.services.clock.now() + delay, tries });
   }
 }

@@ -88,6 +88,7 @@ export class FakeKube implements KubeClient {
   private readonly hooks: Array<{ verb: KubeVerb; run: (call: KubeCall) => void | Promise<void> }> = [];
   private readonly podListeners: Array<(event: PodEvent, pod: KubeObject) => void> = [];
   private uids = 0;
+  private ips = 0;
   private resourceVersion = 0;
   /** Open watches: each gets the whole current list of what it watches after every change. */
   private readonly watches = new Set<{ kind: string; namespace: string; labelSelector: string; onChange: (items: KubeObject[]) => void }>();
@@ -289,6 +290,8 @@ export class FakeKube implements KubeClient {
 
   private emit(event: PodEvent, pod: KubeObject): void {
     for (const listener of this.podListeners) listener(event, clone(pod));
+    // A watch sees every change of a pod, as the API server sends it.
+    this.changed(pod);
   }
 
   /** Graceful deletion: the pod is marked at once and leaves when it has stopped. */
@@ -354,6 +357,7 @@ export class FakeKube implements KubeClient {
       if (current === undefined || current.metadata.deletionTimestamp !== undefined) return;
       current.status = {
         phase: 'Running',
+        podIP: `10.0.${Math.floor(this.ips / 250)}.${(this.ips++ % 250) + 1}`,
         conditions: [{ type: 'Ready', status: 'True' }],
         containerStatuses: [{ name: 'agent', restartCount: 0, state: { running: {} } }],
       };

@@ -15,6 +15,9 @@ import { scaleRunnerPool } from '../../src/flows/scale-pool.js';
 import type { ScaleDecision } from '../../src/core/model.js';
 import type { Agent } from '../../emulator/src/types.js';
 import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
+import type { RunnerHandshake } from '../../src/core/ports/handshake.js';
+import { identityVariables } from '../../src/core/manifests/index.js';
+import { generateKeyPairSync } from 'node:crypto';
 import { FakeClock } from './fake-clock.js';
 import { FakeKube, type FakeKubeOptions } from './fake-kube.js';
 import { MemoryHost } from './memory-host.js';
@@ -82,6 +85,13 @@ class HookedAdo implements AdoClient {
   }
 }
 
+/** A runner pod's public key as it serves it: one real 2048-bit key serves every fake pod. */
+const podKey = (() => {
+  const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+  const base64 = (value: string | undefined) => Buffer.from(value ?? '', 'base64url').toString('base64');
+  return { exponent: base64(jwk.e), modulus: base64(jwk.n) };
+})();
+
 export const namespace = 'runners';
 export const poolName = 'Linux Private';
 export const runnerName = 'linux-private';
@@ -128,12 +138,39 @@ export class RunnerWorld {
     return this.emulator.store;
   }
 
+  /**
+   * Runner pods of an autoscaled pool (AZP_REGISTRATION=autoscaler) wait for their registration instead of making one:
+   * a ready pod serves its request at its IP, as runner/handshake.ts does, until the autoscaler grants it.
+   */
+  readonly handshake: RunnerHandshake = {
+    request: async (ip) => {
+      const pod = this.serving.get(ip);
+      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), systemCapabilities: { RUNNER_NAME: runnerName, RUNNER_SCALING: 'autoscaler', [identityVariables.podUid]: pod.metadata.uid! } };
+    },
+    grant: async (ip, grant) => {
+      const pod = this.serving.get(ip);
+      if (pod === undefined || pod.metadata.name !== grant.agentName) throw new Error(`no pod at ${ip} waits for ${grant.agentName}`);
+      this.serving.delete(ip);
+      this.granted.push(grant.agentName);
+      const agent = this.store.agents.get(grant.agentId)!;
+      this.store.createSession(agent, `${grant.agentName}-listener`);
+    },
+  };
+  /** Pods serving their registration request, by IP. */
+  private readonly serving = new Map<string, KubeObject>();
+  /** The agents the autoscaler registered, in order. */
+  readonly granted: string[] = [];
+
   private podChanged(event: string, pod: KubeObject): void {
     const name = pod.metadata.name;
-    if (event === 'ready') {
+    const byAutoscaler = JSON.stringify(pod.spec).includes('"AZP_REGISTRATION"');
+    if (event === 'ready' && byAutoscaler) {
+      this.serving.set((pod.status as { podIP: string }).podIP, pod);
+    } else if (event === 'ready') {
       const agent = this.agent(name) ?? this.register(name);
       if (this.store.sessionOf(agent.id) === undefined) this.store.createSession(agent, `${name}-listener`);
     } else if (event === 'deleting') {
+      for (const [ip, serving] of this.serving) if (serving.metadata.uid === pod.metadata.uid) this.serving.delete(ip);
       const agent = this.agent(name);
       if (agent?.assignedRequestId !== undefined) this.cutOff.push({ pod: name, requestId: agent.assignedRequestId });
       const session = agent && this.store.sessionOf(agent.id);
