@@ -77,8 +77,9 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   const poolId = services.ado && (await services.ado.findPool(pool.poolName))?.id;
   const currentReplicas = (existing?.spec as { replicas?: number } | undefined)?.replicas ?? pool.replicas;
   // The count has one owner. With the autoscaler it is the autoscaler's; once ScaleRunnerPool scaled the pool, its;
-  // otherwise this task's `replicas`, reached through the same pass (drain, busy floor) as every other scale-down.
-  const owner = pool.autoscaler ? 'autoscaler' : existing && replicasOwner(existing);
+  // otherwise (autoscaling just turned off included) this task's `replicas`, reached through the same pass (drain,
+  // busy floor) as every other scale-down.
+  const owner = pool.autoscaler ? 'autoscaler' : existing && replicasOwner(existing) === 'ScaleRunnerPool' ? 'ScaleRunnerPool' : undefined;
   let look: PoolLook | undefined;
   let replicas = currentReplicas;
   if (owner === undefined) {
