@@ -62,7 +62,9 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   }
 
   const kube = await services.connect();
-  const existing = await kube.get(statefulSetRef(pool));
+  const existing = await kube.get(statefulSetRef(pool)).catch((error: unknown) => {
+    throw describeApiError(error, options);
+  });
   const { objects, recycling } = await dryRun(kube, options, host, existing);
   const applied = { ...pool, podRecycling: recycling };
   if (options.manifestPath) services.files.write(options.manifestPath, manifestFile(applied));
@@ -70,7 +72,7 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
     for (const object of objects) await applyObject(kube, object, host);
     if (recycling === 'restartRules') await removeObjects(kube, pool.namespace, renderRecycleAccess(applied));
     // Autoscaling turned off: the autoscaler goes, and the count is the task's again.
-    if (pool.autoscaler === undefined) await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
+    if (pool.autoscaler === undefined && existing && replicasOwner(existing) === 'autoscaler') await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
   } catch (error) {
     throw describeApiError(error, options);
   }
