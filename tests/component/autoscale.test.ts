@@ -135,10 +135,9 @@ describe('the in-cluster autoscaler', () => {
     const job = world.queueJob();
     await autoscale(() => world.agentOfJob(job) !== undefined, 300);
     world.finishJob(job);
-    let stop: ReturnType<typeof stopWhen> | undefined;
-    world.ado.before('setAgentEnabled', () => stop?.stop());
+    const stop = stopWhen(() => false);
+    world.ado.before('setAgentEnabled', () => stop.stop());
     const log = new MemoryHost();
-    stop = stopWhen(() => false);
     await runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log }, stop, quiet);
     assert.ok(log.log.some((line) => /scale down from 1 to 0/.test(line)), `the drain it was in ended with the scale: ${log.log.join('\n')}`);
     assert.equal(world.replicas(), 0);
