@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceEndpoint, TaskHost } from '../core/ports/host.js';
 import { RestAdoClient } from './ado-rest.js';
+import { logLine, withoutLoggingCommands } from '../core/log-text.js';
 
 function endpoint(id: string): ServiceEndpoint | undefined {
   const auth = tl.getEndpointAuthorization(id, true);
@@ -33,9 +34,10 @@ export function taskLibHost(): TaskHost {
     getVariable: (name) => tl.getVariable(name),
     setOutput: (name, value) => tl.setVariable(name, value, false, true),
     setSecret: (value) => tl.setSecret(value),
-    info: (message) => console.log(message),
-    warning: (message) => tl.warning(message),
-    debug: (message) => tl.debug(message),
+    // Every message may carry an input's value: none may reach the agent as a logging command.
+    info: (message) => console.log(logLine(message)),
+    warning: (message) => tl.warning(withoutLoggingCommands(message)),
+    debug: (message) => tl.debug(withoutLoggingCommands(message)),
     addSummary: (title, markdown) => {
       const dir = mkdtempSync(join(tl.getVariable('Agent.TempDirectory') ?? tmpdir(), 'summary-'));
       const file = join(dir, `${title.replace(/[^A-Za-z0-9-]+/g, '-')}.md`);
@@ -51,7 +53,7 @@ export async function runTask(body: (host: TaskHost) => Promise<void>): Promise<
     await body(taskLibHost());
     tl.setResult(tl.TaskResult.Succeeded, '');
   } catch (error) {
-    tl.setResult(tl.TaskResult.Failed, error instanceof Error ? error.message : String(error));
+    tl.setResult(tl.TaskResult.Failed, withoutLoggingCommands(error instanceof Error ? error.message : String(error)));
     process.exitCode = 1;
   }
 }

@@ -1,6 +1,7 @@
 // BuildRunnerImage's inputs and pure rules: what to build, where to push it, the registry login a connection holds.
 import type { InputReader } from './inputs.js';
 import type { ServiceEndpoint } from './ports/host.js';
+import { markdownTable } from './log-text.js';
 
 export type Builder = 'auto' | 'docker' | 'buildah';
 /** `host`: the build's RUN steps share the agent's network, e.g. to fetch the agent from a mirror on its loopback. */
@@ -137,5 +138,5 @@ export function buildSummary(options: BuildImageOptions, result: BuildImageResul
     ['digest', result.digest ?? 'not pushed'],
     ['builder', result.builder],
   ];
-  return `### Runner image\n\n| | |\n|---|---|\n${rows.map(([k, v]) => `| ${k} | ${v} |`).join('\n')}\n`;
+  return `### Runner image\n\n${markdownTable(['', ''], rows)}\n`;
 }

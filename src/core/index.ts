@@ -15,6 +15,7 @@ export * from './pod-status.js';
 export * from './snapshot.js';
 export * from './hub-model.js';
 export * from './base64.js';
+export * from './log-text.js';
 export * from './ports/host.js';
 export * from './ports/kube.js';
 export * from './ports/ado.js';

@@ -12,6 +12,7 @@ import type { Files } from '../core/ports/files.js';
 import { enabledChanges, slotOrdinal } from '../core/scale-decision.js';
 import { enableAgain, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from '../core/snapshot.js';
+import { markdownCell } from '../core/log-text.js';
 
 export const fieldManager = 'azure-devops-runner';
 
@@ -78,7 +79,7 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   if (services.ado) {
     await services.ado.publishSnapshot(buildSnapshot(pool, pods, 'DeployRunnerPool', new Date(services.clock.now())));
   }
-  host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${pool.poolName})\n\n${podTable(pods)}\n`);
+  host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${markdownCell(pool.poolName)})\n\n${podTable(pods)}\n`);
   return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, podRecycling: recycling, pods };
 }
 

@@ -82,7 +82,7 @@ async function deployFromPod(name: string, namespace: string) {
     const phase = (await kubectlJson<Any>(['get', 'pod', name, '-n', NS])).status.phase;
     return phase === 'Succeeded' || phase === 'Failed' ? phase : undefined;
   });
-  return parseTaskOutput(await kubectl(['logs', name, '-n', NS]));
+  return parseTaskOutput('DeployRunnerPool', await kubectl(['logs', name, '-n', NS]));
 }
 
 describe('DeployRunnerPool connections', { timeout: 15 * 60_000 }, () => {

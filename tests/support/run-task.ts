@@ -3,11 +3,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from './task-manifests.js';
+import { readTask, repoRoot } from './task-manifests.js';
 
 export interface TaskRun {
   status: number | null;
   stdout: string;
+  stderr: string;
   /** The task's final result and message (`##vso[task.complete]`). */
   result?: string;
   message?: string;
@@ -18,21 +19,60 @@ export interface TaskRun {
   tempDirectory: string;
 }
 
+/** The logging commands a task means to write; `outputs` are the output variables its task.json declares. */
+function isIntended(command: string, properties: Record<string, string>, outputs: string[]): boolean {
+  switch (command) {
+    case 'task.debug':
+    case 'task.setsecret':
+    case 'task.complete':
+      return true;
+    case 'task.issue':
+      return properties.type === 'warning' || properties.type === 'error';
+    case 'task.setvariable':
+      return outputs.includes(properties.variable) && properties.isOutput === 'true';
+    case 'task.addattachment':
+      return properties.type === 'Distributedtask.Core.Summary';
+    default:
+      return false;
+  }
+}
+
+/**
+ * The lines of a task's output on which the agent would run a logging command the task did not mean to write. The
+ * agent splits output at \n, \r and \r\n and acts on the first `##vso[` in a line, found by a culture-aware search
+ * that skips control and default-ignorable characters (azure-pipelines-agent, Command.TryParse).
+ */
+export function unintendedCommands(task: string, output: string): string[] {
+  const outputs = (readTask(task).outputVariables ?? []).map((o) => o.name);
+  return output.split(/\r\n|\r|\n/).filter((line) => {
+    if (!/##vso/i.test(line.replace(/[\p{Cc}\p{Default_Ignorable_Code_Point}]/gu, ''))) return false;
+    const command = /^##vso\[([^\]]*)\]/.exec(line);
+    if (command === null) return true;
+    const [name, ...pairs] = command[1].split(' ');
+    const properties = Object.fromEntries(pairs.join(' ').split(';').filter((p) => p.includes('=')).map((p) => [p.slice(0, p.indexOf('=')).trim(), p.slice(p.indexOf('=') + 1)]));
+    return !isIntended(name, properties, outputs);
+  });
+}
+
 /**
  * What a task reported through the agent's logging commands on its standard output. Throws when a value the task
- * masked (`##vso[task.setsecret]`) appears on any other line: the real agent masks only the lines after that command,
- * and a debug line is shown to anyone who turns on system.debug.
+ * masked (`##vso[task.setsecret]`) appears on any other line, of stdout or stderr: the real agent masks only the
+ * lines after that command, and a debug line is shown to anyone who turns on system.debug. Throws as well on any
+ * logging command the task did not mean to write (an input's value read by the agent as a command).
  */
-export function parseTaskOutput(stdout: string, knownSecrets: string[] = []): Pick<TaskRun, 'stdout' | 'result' | 'message' | 'outputs' | 'warnings'> {
-  const lines = stdout.split('\n');
+export function parseTaskOutput(task: string, stdout: string, knownSecrets: string[] = [], stderr = ''): Pick<TaskRun, 'stdout' | 'stderr' | 'result' | 'message' | 'outputs' | 'warnings'> {
+  const lines = [...stdout.split('\n'), ...stderr.split('\n')];
   const secrets = [...knownSecrets, ...lines.flatMap((line) => /^##vso\[task\.setsecret\](.+)$/.exec(line)?.[1] ?? [])];
   const leaks = lines.flatMap((line, index) => (!line.startsWith('##vso[task.setsecret]') && secrets.some((secret) => line.includes(secret)) ? [index + 1] : []));
   if (leaks.length > 0) throw new Error(`The task printed a value it masks, on output line(s) ${leaks.join(', ')}.`);
-  const complete = /##vso\[task\.complete result=(\w+);\](.*)/.exec(stdout);
+  const injected = unintendedCommands(task, `${stdout}\n${stderr}`);
+  if (injected.length > 0) throw new Error(`The task wrote logging commands it did not mean to:\n${injected.join('\n')}`);
+  // Each command where the agent reads it, at the start of a line: a value may hold command-like text in its data.
+  const complete = /^##vso\[task\.complete result=(\w+);\](.*)$/m.exec(stdout);
   const outputs: Record<string, string> = {};
-  for (const [, name, value] of stdout.matchAll(/##vso\[task\.setvariable variable=([^;]+);[^\]]*isOutput=true[^\]]*\](.*)/g)) outputs[name] = value;
-  const warnings = [...stdout.matchAll(/##vso\[task\.issue type=warning[^\]]*\](.*)/g)].map((m) => m[1]);
-  return { stdout, result: complete?.[1], message: complete?.[2], outputs, warnings };
+  for (const [, name, value] of stdout.matchAll(/^##vso\[task\.setvariable variable=([^;\]]+);[^\]\n]*isOutput=true[^\]\n]*\](.*)$/gm)) outputs[name] = value;
+  const warnings = [...stdout.matchAll(/^##vso\[task\.issue type=warning[^\]\n]*\](.*)$/gm)].map((m) => m[1]);
+  return { stdout, stderr, result: complete?.[1], message: complete?.[2], outputs, warnings };
 }
 
 /** A Kubernetes service connection of the kubeconfig kind, as the agent hands it to a task. */
@@ -66,16 +106,21 @@ export function runBundledTask(task: string, inputs: Record<string, string>, ext
   const tempDirectory = env.AGENT_TEMPDIRECTORY;
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'extension', 'tasks', task, 'index.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'extension', 'tasks', task, 'index.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
+      process.stderr.write(text);
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('close', (status) => {
       clearTimeout(timer);
       try {
         const secrets = credentialInputs.map((name) => inputs[name]).filter((value) => value !== undefined && value.trim() !== '');
-        resolve({ status, tempDirectory, ...parseTaskOutput(stdout, secrets) });
+        resolve({ status, tempDirectory, ...parseTaskOutput(task, stdout, secrets, stderr) });
       } catch (error) {
         reject(error as Error);
       }
