@@ -2,6 +2,7 @@
 import type { InputReader } from './inputs.js';
 import type { ServiceEndpoint } from './ports/host.js';
 import { markdownTable } from './log-text.js';
+import { connectionError } from './connections.js';
 
 export type Builder = 'auto' | 'docker' | 'buildah';
 /** `host`: the build's RUN steps share the agent's network, e.g. to fetch the agent from a mirror on its loopback. */
@@ -79,7 +80,7 @@ export interface RegistryLogin {
   password: string;
 }
 
-const connectionInput = 'dockerRegistryServiceConnection';
+export const registryConnectionInput = 'dockerRegistryServiceConnection';
 const dockerHubHosts = ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
 
 /**
@@ -87,10 +88,7 @@ const dockerHubHosts = ['docker.io', 'index.docker.io', 'registry-1.docker.io', 
  * `registry`/`username`/`password` for a user name and password connection, `loginServer`/`serviceprincipalid`/
  * `serviceprincipalkey` for an Azure Container Registry one (data `registrytype` ACR).
  */
-export function registryLogin(endpointId: string, endpoint: ServiceEndpoint | undefined): RegistryLogin {
-  if (endpoint === undefined) {
-    throw new Error(`Input '${connectionInput}': the service connection '${endpointId}' was not found or is not authorized for this pipeline.`);
-  }
+export function registryLogin(endpointId: string, endpoint: ServiceEndpoint): RegistryLogin {
   // The agent keeps the parameter names' case as the connection type defines them; compare without it.
   const parameter = (name: string) => Object.entries(endpoint.parameters).find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1] || undefined;
   const acr = endpoint.data.registrytype?.toUpperCase() === 'ACR';
@@ -99,14 +97,14 @@ export function registryLogin(endpointId: string, endpoint: ServiceEndpoint | un
     : [['registry', parameter('registry') ?? endpoint.url], ['username', parameter('username')], ['password', parameter('password')]];
   const missing = fields.filter(([, value]) => value === undefined).map(([name]) => name);
   if (missing.length > 0) {
-    throw new Error(`Input '${connectionInput}': the service connection '${endpointId}' (${endpoint.scheme}) lacks ${missing.join(', ')}; use a Docker registry connection with a user name and password, or an Azure Container Registry one with a service principal.`);
+    throw connectionError(registryConnectionInput, endpointId, `(${endpoint.scheme}) lacks ${missing.join(', ')}; use a Docker registry connection with a user name and password, or an Azure Container Registry one with a service principal.`);
   }
   const [server, username, password] = fields.map(([, value]) => value!);
   let host: string;
   try {
     host = new URL(/^[a-z]+:\/\//i.test(server) ? server : `https://${server}`).host;
   } catch {
-    throw new Error(`Input '${connectionInput}': the service connection '${endpointId}' names the registry '${server}', which is not a host name or URL.`);
+    throw connectionError(registryConnectionInput, endpointId, 'names a registry that is not a host name or URL.');
   }
   return { registry: dockerHubHosts.includes(host) ? 'docker.io' : host, username, password };
 }

@@ -39,10 +39,11 @@ export class InputReader {
     return value ?? '';
   }
 
-  /** A required credential: masked as soon as it is read. */
+  /** A required credential: masked as soon as it is read (line by line), never quoted in a problem. */
   secret(name: string): string {
     const value = this.host.getSecretInput(name);
     if (value === undefined) this.problem(name, 'is required but was empty.');
+    else if (/[\r\n]/.test(value)) this.problem(name, 'must be one line; it holds a line break (a secret variable pasted with a newline?).');
     return value ?? '';
   }
 
@@ -108,6 +109,11 @@ export class InputReader {
   url(name: string): string {
     const value = this.required(name);
     if (value === '') return value;
+    // user:password@ would reach logs, errors and the manifests: refused, and never quoted.
+    if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value)) {
+      this.problem(name, 'must not hold a user name or password (…@host): the tasks authenticate with the personalAccessToken input.');
+      return '';
+    }
     try {
       const parsed = new URL(value);
       if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new Error('scheme');

@@ -2,7 +2,8 @@
 import type { TaskHost } from '../core/ports/host.js';
 import type { CommandRunner } from '../core/ports/commands.js';
 import type { Files } from '../core/ports/files.js';
-import { isLoopbackRegistry, qualifiedRepository, registryLogin, registryOf, type BuildImageOptions, type BuildImageResult, type Builder } from '../core/build-options.js';
+import { readEndpoint } from '../core/connections.js';
+import { isLoopbackRegistry, qualifiedRepository, registryConnectionInput, registryLogin, registryOf, type BuildImageOptions, type BuildImageResult, type Builder } from '../core/build-options.js';
 
 export interface BuildImageServices {
   host: TaskHost;
@@ -40,8 +41,7 @@ export async function buildRunnerImage(options: BuildImageOptions, services: Bui
   if (files.kind(dockerfile) === undefined) throw new Error(`Input 'dockerfile': there is no file '${dockerfile}'.`);
   const context = options.context ?? (options.dockerfile ? files.dirname(dockerfile) : services.builtinContext);
   if (files.kind(context) === undefined) throw new Error(`Input 'buildContext': there is no folder '${context}'.`);
-  const login = options.push ? registryLogin(options.registryEndpointId!, host.getEndpoint(options.registryEndpointId!)) : undefined;
-  if (login) host.setSecret(login.password);
+  const login = options.push ? registryLogin(options.registryEndpointId!, readEndpoint(host, registryConnectionInput, options.registryEndpointId!)) : undefined;
 
   const builder = await pickBuilder(options.builder, commands);
   host.info(`Building with ${builder}.`);

@@ -59,6 +59,18 @@ describe('InputReader', () => {
     inputs.url('u');
     assert.match(inputProblems(() => inputs.finish())[0], /^u: must be an http\(s\) URL/);
   });
+
+  it('refuses a URL with credentials without quoting it', () => {
+    const inputs = reader({ u: 'https://user:pw@dev.azure.com/x' });
+    assert.equal(inputs.url('u'), '');
+    assert.deepEqual(inputProblems(() => inputs.finish()), ['u: must not hold a user name or password (…@host): the tasks authenticate with the personalAccessToken input.']);
+  });
+
+  it('names a secret with a line break without quoting it', () => {
+    const inputs = reader({ pat: 'one\ntwo' });
+    inputs.secret('pat');
+    assert.deepEqual(inputProblems(() => inputs.finish()), ['pat: must be one line; it holds a line break (a secret variable pasted with a newline?).']);
+  });
 });
 
 describe('DeployRunnerPool inputs', () => {
