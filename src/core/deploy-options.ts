@@ -14,6 +14,8 @@ export interface DeployOptions {
   pool: RunnerPoolSpec;
   /** Where `render` writes the manifests (and `apply` a copy of what it applied). */
   manifestPath?: string;
+  /** Lets manifestPath point outside the agent's working folders. */
+  allowManifestOutsideWorkspace: boolean;
   rolloutTimeoutSeconds: number;
 }
 
@@ -107,6 +109,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     podRecycling,
     pool,
     manifestPath: action === 'render' ? inputs.required('manifestPath') : inputs.optional('manifestPath'),
+    allowManifestOutsideWorkspace: inputs.boolean('allowManifestOutsideWorkspace', false),
     rolloutTimeoutSeconds: inputs.integer('rolloutStatusTimeout', { min: 0, max: 86400 }, 600),
   };
   inputs.finish();

@@ -13,6 +13,7 @@ import { enabledChanges, slotOrdinal } from '../core/scale-decision.js';
 import { enableAgain, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { markdownCell } from '../core/log-text.js';
+import { manifestTarget } from './manifest-path.js';
 
 export const fieldManager = 'azure-devops-runner';
 
@@ -52,8 +53,9 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   } else if (pool.dockerMode === 'dind') {
     host.warning('dockerMode dind runs a privileged Docker sidecar in every runner pod; jobs can use it to gain root on the node.');
   }
+  const manifestPath = manifestTarget(options, host, services.files);
   if (options.action === 'render') {
-    if (options.manifestPath) services.files.write(options.manifestPath, manifestFile(pool));
+    if (manifestPath) services.files.write(manifestPath, manifestFile(pool));
     host.info(`Rendered the manifests of runner pool '${pool.runnerName}' to ${options.manifestPath}.`);
     return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, podRecycling: pool.podRecycling, pods: [] };
   }
@@ -61,7 +63,7 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   const kube = await services.connect();
   const { objects, recycling } = await dryRun(kube, options, host);
   const applied = { ...pool, podRecycling: recycling };
-  if (options.manifestPath) services.files.write(options.manifestPath, manifestFile(applied));
+  if (manifestPath) services.files.write(manifestPath, manifestFile(applied));
   try {
     for (const object of objects) {
       await kube.apply(object, { fieldManager });
@@ -80,7 +82,7 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
     await services.ado.publishSnapshot(buildSnapshot(pool, pods, 'DeployRunnerPool', new Date(services.clock.now())));
   }
   host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${markdownCell(pool.poolName)})\n\n${podTable(pods)}\n`);
-  return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, podRecycling: recycling, pods };
+  return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: manifestPath && options.manifestPath, podRecycling: recycling, pods };
 }
 
 /**

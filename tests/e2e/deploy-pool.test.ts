@@ -19,8 +19,8 @@ const scratch = mkdtempSync(join(tmpdir(), 'adr-deploy-e2e-'));
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 
-function deploy(inputs: Record<string, string>) {
-  return deployPool(world, { connectionType: 'kubernetesServiceConnection', namespace: NS, poolName: POOL, runnerName: 'linux', rolloutStatusTimeout: '180', ...inputs });
+function deploy(inputs: Record<string, string>, env: Record<string, string> = {}) {
+  return deployPool(world, { connectionType: 'kubernetesServiceConnection', namespace: NS, poolName: POOL, runnerName: 'linux', rolloutStatusTimeout: '180', ...inputs }, { ...world.endpointEnv, ...env });
 }
 
 describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
@@ -51,7 +51,8 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
 
   it('renders manifests that kubectl applies to the same objects, with no secret value in the file', async () => {
     const manifest = join(scratch, 'pool.yaml');
-    const rendered = await deploy({ action: 'render', manifestPath: manifest, namespace: RENDER_NS, replicas: '0' });
+    // The scratch folder is the pipeline's workspace: the task writes manifests below the agent's folders only.
+    const rendered = await deploy({ action: 'render', manifestPath: manifest, namespace: RENDER_NS, replicas: '0' }, { PIPELINE_WORKSPACE: scratch });
     assert.equal(rendered.result, 'Succeeded', rendered.message);
     const text = readFileSync(manifest, 'utf8');
     assert.doesNotMatch(text, new RegExp(world.token));

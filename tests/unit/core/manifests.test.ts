@@ -138,7 +138,7 @@ describe('runner pool manifests', () => {
   });
 
   it('render writes the file and never opens the cluster', async () => {
-    const host = new MemoryHost();
+    const host = new MemoryHost({}, {}, { 'Agent.TempDirectory': '/tmp' });
     const files = new MemoryFiles();
     files.directories.add('/tmp');
     const options = readDeployOptions(
