@@ -38,9 +38,15 @@ async function pickBuilder(wanted: Builder, commands: CommandRunner): Promise<'d
 export async function buildRunnerImage(options: BuildImageOptions, services: BuildImageServices): Promise<BuildImageResult> {
   const { host, commands, files } = services;
   const dockerfile = options.dockerfile ?? files.join(services.builtinContext, 'images', 'linux', 'Dockerfile');
-  if (files.kind(dockerfile) === undefined) throw new Error(`Input 'dockerfile': there is no file '${dockerfile}'.`);
+  const dockerfileKind = files.kind(dockerfile);
+  if (dockerfileKind !== 'file') {
+    throw new Error(`Input 'dockerfile': ${dockerfileKind === 'directory' ? `'${dockerfile}' is a folder; name the Dockerfile in it` : `there is no file '${dockerfile}'`}.`);
+  }
   const context = options.context ?? (options.dockerfile ? files.dirname(dockerfile) : services.builtinContext);
-  if (files.kind(context) === undefined) throw new Error(`Input 'buildContext': there is no folder '${context}'.`);
+  const contextKind = files.kind(context);
+  if (contextKind !== 'directory') {
+    throw new Error(`Input 'buildContext': ${contextKind === 'file' ? `'${context}' is a file; name the folder the build reads` : `there is no folder '${context}'`}.`);
+  }
   const login = options.push ? registryLogin(options.registryEndpointId!, readEndpoint(host, registryConnectionInput, options.registryEndpointId!)) : undefined;
 
   const builder = await pickBuilder(options.builder, commands);
