@@ -10,7 +10,7 @@ import type { AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
 import type { Files } from '../core/ports/files.js';
 import { enabledChanges, slotOrdinal } from '../core/scale-decision.js';
-import { enableAgain, setAgentsEnabled } from './agent-drain.js';
+import { enableAgain, publishForHub, setAgentEnabled, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { markdownCell } from '../core/log-text.js';
 import { manifestTarget } from './manifest-path.js';
@@ -79,7 +79,7 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   await replaceIdleOutdatedPods(kube, options, services, registered);
   const pods = await waitForPods(kube, options, services);
   if (services.ado) {
-    await services.ado.publishSnapshot(buildSnapshot(pool, pods, 'DeployRunnerPool', new Date(services.clock.now())));
+    await publishForHub(services.ado, host, buildSnapshot(pool, pods, 'DeployRunnerPool', new Date(services.clock.now())));
   }
   host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${markdownCell(pool.poolName)})\n\n${podTable(pods)}\n`);
   return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: manifestPath && options.manifestPath, podRecycling: recycling, pods };
@@ -143,8 +143,7 @@ async function registeredAgents(pool: RunnerPoolSpec, ado: AdoClient | undefined
 /** The deployed slots take jobs: a ScaleRunnerPool scale-down disabled the agents of the slots it removed. */
 async function enableDeployedSlots(pool: RunnerPoolSpec, registered: RegisteredAgents, ado: AdoClient, host: TaskHost): Promise<void> {
   for (const agent of enabledChanges(pool.runnerName, registered.agents, pool.replicas).enable) {
-    await ado.setAgentEnabled(registered.poolId, agent.id, true);
-    host.info(`Enabled the agent ${agent.name}: a scale-down had drained its slot.`);
+    if (await setAgentEnabled(ado, host, registered.poolId, agent, true)) host.info(`Enabled the agent ${agent.name}: a scale-down had drained its slot.`);
   }
 }
 

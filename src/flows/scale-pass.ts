@@ -9,7 +9,7 @@ import { annotations, busyLabel } from '../core/manifests.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { Clock } from '../core/ports/clock.js';
-import { setAgentsEnabled } from './agent-drain.js';
+import { publishForHub, setAgentsEnabled } from './agent-drain.js';
 
 export const scaleFieldManager = 'azure-devops-runner-scale';
 const drainPurpose = 'the slots a scale-down removes';
@@ -62,11 +62,10 @@ export async function scalePass(options: ScaleOptions, services: PassServices, s
     const enable = enabledChanges(options.runnerName, observed.ours, decision.replicas).enable.filter((agent) => !leaving.has(agent.name));
     if (state.drains && enable.length > 0) state.drains = await setAgentsEnabled(ado, host, poolId, enable, true, drainPurpose);
     const pool = { runnerName: options.runnerName, namespace: options.target.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
-    await ado.publishSnapshot(buildSnapshot(pool, pods, 'ScaleRunnerPool', new Date(services.clock.now()), decision));
+    await publishForHub(ado, host, buildSnapshot(pool, pods, 'ScaleRunnerPool', new Date(services.clock.now()), decision));
     const keep = registeredSlots(target, decision.replicas);
     for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, observed.ours, keep) : []) {
-      await ado.deleteAgent(poolId, agent.id);
-      host.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
+      if (await ado.deleteAgent(poolId, agent.id)) host.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
     }
   }
   return decision;
