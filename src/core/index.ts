@@ -16,6 +16,7 @@ export * from './snapshot.js';
 export * from './hub-model.js';
 export * from './base64.js';
 export * from './log-text.js';
+export * from './pool-selector.js';
 export * from './ports/host.js';
 export * from './ports/kube.js';
 export * from './ports/ado.js';

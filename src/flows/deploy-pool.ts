@@ -4,7 +4,8 @@ import type { AgentInfo, PodRecycling, RunnerPoolSpec } from '../core/model.js';
 import type { TaskHost } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
 import { manifestFile } from '../core/manifest-file.js';
-import { keepsRestartRules, poolLabels, renderRecycleAccess, renderRunnerPool, selectorKeys, terminationGraceSeconds } from '../core/manifests.js';
+import { keepsRestartRules, renderRecycleAccess, renderRunnerPool, terminationGraceSeconds } from '../core/manifests.js';
+import { poolPodSelector } from '../core/pool-selector.js';
 import { podTable, summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
@@ -224,7 +225,5 @@ async function waitUntilGone(kube: KubeClient, pool: RunnerPoolSpec, pods: PodSu
 
 /** The pool's pods, by slot order. */
 async function listPoolPods(kube: KubeClient, pool: RunnerPoolSpec): Promise<PodSummary[]> {
-  const labels = poolLabels(pool.runnerName);
-  const selector = selectorKeys.map((key) => `${key}=${labels[key]}`).join(',');
-  return (await kube.list('v1', 'Pod', pool.namespace, selector)).map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return (await kube.list('v1', 'Pod', pool.namespace, poolPodSelector(pool.runnerName))).map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }

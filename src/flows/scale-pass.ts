@@ -6,6 +6,7 @@ import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
 import type { AdoClient } from '../core/ports/ado.js';
 import { decideScale, enabledChanges, observePool, registeredSlots, slotOrdinal, staleRegistrations, type ScaleTarget } from '../core/scale-decision.js';
 import { annotations, busyLabel } from '../core/manifests.js';
+import { poolPodSelector } from '../core/pool-selector.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { Clock } from '../core/ports/clock.js';
@@ -73,7 +74,7 @@ export async function scalePass(options: ScaleOptions, services: PassServices, s
 
 /** Labels and annotates each pod by its agent's state: busy pods are kept by node drains and the cluster autoscaler. */
 async function markBusyPods(kube: KubeClient, options: ScaleOptions, busy: Set<number>): Promise<PodSummary[]> {
-  const pods = await kube.list('v1', 'Pod', options.target.namespace, `app.kubernetes.io/instance=${options.runnerName}`);
+  const pods = await kube.list('v1', 'Pod', options.target.namespace, poolPodSelector(options.runnerName));
   for (const pod of pods) {
     const ordinal = slotOrdinal(options.runnerName, pod.metadata.name);
     if (ordinal === undefined || pod.metadata.deletionTimestamp !== undefined) continue;
