@@ -1,10 +1,12 @@
-// DeployRunnerPool's flow: dry run, apply, re-enable drained slots, replace idle pods of an old template, wait, publish.
+// DeployRunnerPool's flow: dry run, apply, re-enable drained slots, replace idle pods of an old template, wait, tidy
+// the recycle sidecar's access once unused, publish.
 import { type DeployOptions } from '../core/deploy-options.js';
 import type { AgentInfo, PodRecycling, RunnerPoolSpec } from '../core/model.js';
 import type { TaskHost } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
 import { manifestFile } from '../core/manifest-file.js';
-import { keepsRestartRules, renderRecycleAccess, renderRunnerPool, terminationGraceSeconds } from '../core/manifests.js';
+import { keepsRestartRules, renderRunnerPool, terminationGraceSeconds } from '../core/manifests.js';
+import { removeRecycleAccessWhenUnused } from './recycle-access.js';
 import { poolPodSelector } from '../core/pool-selector.js';
 import { podTable, summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { AdoClient } from '../core/ports/ado.js';
@@ -70,7 +72,6 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
       await kube.apply(object, { fieldManager });
       host.info(`Applied ${object.kind} ${pool.namespace}/${object.metadata.name}.`);
     }
-    if (recycling === 'restartRules') await removeRecycleAccess(kube, applied);
   } catch (error) {
     throw describeApiError(error, options);
   }
@@ -79,6 +80,13 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   if (registered && services.ado) await enableDeployedSlots(pool, registered, services.ado, services.host);
   await replaceIdleOutdatedPods(kube, options, services, registered);
   const pods = await waitForPods(kube, options, services);
+  if (recycling === 'restartRules') {
+    try {
+      await removeRecycleAccessWhenUnused(kube, applied, host);
+    } catch (error) {
+      throw describeApiError(error, options);
+    }
+  }
   if (services.ado) {
     await publishForHub(services.ado, host, buildSnapshot(pool, pods, 'DeployRunnerPool', new Date(services.clock.now())));
   }
@@ -121,14 +129,6 @@ async function dryRun(kube: KubeClient, options: DeployOptions, host: TaskHost):
 async function roleExists(kube: KubeClient, binding: KubeObject): Promise<boolean> {
   const { name } = binding.roleRef as { name: string };
   return (await kube.get({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', namespace: binding.metadata.namespace, name })) !== undefined;
-}
-
-/** The recycle sidecar's ServiceAccount, Role and RoleBinding, once restart rules do its work (e.g. after an upgrade). */
-async function removeRecycleAccess(kube: KubeClient, pool: RunnerPoolSpec): Promise<void> {
-  for (const object of renderRecycleAccess(pool).reverse()) {
-    const ref = { apiVersion: object.apiVersion, kind: object.kind, namespace: pool.namespace, name: object.metadata.name };
-    if (await kube.get(ref)) await kube.delete(ref);
-  }
 }
 
 interface RegisteredAgents {
