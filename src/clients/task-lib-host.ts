@@ -35,7 +35,10 @@ function endpoint(id: string): ServiceEndpoint | undefined {
   return found;
 }
 
-/** An input's raw value from task-lib's store: tl.getInput writes every value to the debug log, secrets and URLs too. */
+/**
+ * An input's raw value from task-lib's store: tl.getInput writes every value to the debug log, secrets and URLs too.
+ * _vault and _getVariableKey are task-lib internals: package.json pins its exact version, and a unit test checks them.
+ */
 function rawInput(name: string): string | undefined {
   return taskLibInternal._vault.retrieveSecret(`INPUT_${taskLibInternal._getVariableKey(name)}`)?.trim() || undefined;
 }
