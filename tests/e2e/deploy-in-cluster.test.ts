@@ -119,7 +119,7 @@ describe('DeployRunnerPool connections', { timeout: 15 * 60_000 }, () => {
   });
 
   it('names an unreachable cluster, and leaves no kubeconfig behind whatever the outcome', async () => {
-    const unreachable = kubeconfigEndpoint('K8S', readFileSync(world.cluster.kubeconfig, 'utf8').replace(/server: .*/, 'server: https://127.0.0.1:9'));
+    const unreachable = kubeconfigEndpoint(readFileSync(world.cluster.kubeconfig, 'utf8').replace(/server: .*/, 'server: https://127.0.0.1:9'));
     const inputs = { namespace: NS, poolName: POOL, runnerName: 'unreachable' };
     const failed = await deployPool(world, inputs, unreachable);
     assert.equal(failed.result, 'Failed');

@@ -21,7 +21,7 @@ let usedPods = new Set<string>();
 type Any = any;
 
 function deploy(inputs: Record<string, string>) {
-  const legacy = kubeconfigEndpoint('K8S', readFileSync(legacyKubeconfig, 'utf8'));
+  const legacy = kubeconfigEndpoint(readFileSync(legacyKubeconfig, 'utf8'));
   return deployPool(world, { namespace: NS, poolName: POOL, runnerName: 'legacy', rolloutStatusTimeout: '180', ...inputs }, legacy);
 }
 

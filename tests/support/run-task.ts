@@ -75,24 +75,44 @@ export function parseTaskOutput(task: string, stdout: string, knownSecrets: stri
   return { stdout, stderr, result: complete?.[1], message: complete?.[2], outputs, warnings };
 }
 
-/** A Kubernetes service connection of the kubeconfig kind, as the agent hands it to a task. */
-export function kubeconfigEndpoint(id: string, kubeconfig: string): Record<string, string> {
-  const upper = id.toUpperCase();
+/** The ids the tests give their service connections: the agent names every connection by its GUID. */
+export const kubernetesConnectionId = '3f2b8c1e-6d4a-4e7b-9a1c-5e8d2f0b7a64';
+export const registryConnectionId = 'a7c4e9d2-1b3f-4a6e-8d5c-2f9b0e1a3c75';
+
+export interface AgentEndpoint {
+  url?: string;
+  scheme: string;
+  parameters: Record<string, string>;
+  data?: Record<string, string>;
+}
+
+/**
+ * A service connection's variables exactly as the agent sets them for a task (azure-pipelines-agent, Handler.cs
+ * AddEndpointsToEnvironment): named by the connection's GUID as Guid.ToString() writes it (lower case), each
+ * parameter and data key upper-cased with . and space as _.
+ */
+export function endpointEnv(id: string, endpoint: AgentEndpoint): Record<string, string> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) throw new Error(`the agent names connections by their GUID, in lower case; got '${id}'`);
+  const key = (name: string) => name.replace(/[. ]/g, '_').toUpperCase();
+  const data = endpoint.data ?? {};
   return {
-    [`ENDPOINT_AUTH_${upper}`]: JSON.stringify({ scheme: 'Kubeconfig', parameters: { kubeconfig } }),
-    [`ENDPOINT_DATA_${upper}_AUTHORIZATIONTYPE`]: 'Kubeconfig',
-    [`ENDPOINT_URL_${upper}`]: 'https://cluster.invalid',
+    ...(endpoint.url !== undefined && { [`ENDPOINT_URL_${id}`]: endpoint.url }),
+    [`ENDPOINT_AUTH_${id}`]: JSON.stringify({ scheme: endpoint.scheme, parameters: endpoint.parameters }),
+    [`ENDPOINT_AUTH_SCHEME_${id}`]: endpoint.scheme,
+    ...Object.fromEntries(Object.entries(endpoint.parameters).map(([name, value]) => [`ENDPOINT_AUTH_PARAMETER_${id}_${key(name)}`, value])),
+    [`ENDPOINT_DATA_${id}`]: JSON.stringify(data),
+    ...Object.fromEntries(Object.entries(data).map(([name, value]) => [`ENDPOINT_DATA_${id}_${key(name)}`, value])),
   };
 }
 
+/** A Kubernetes service connection of the kubeconfig kind, as the agent hands it to a task. */
+export function kubeconfigEndpoint(kubeconfig: string, id = kubernetesConnectionId): Record<string, string> {
+  return endpointEnv(id, { url: 'https://cluster.invalid', scheme: 'Kubeconfig', parameters: { kubeconfig }, data: { authorizationType: 'Kubeconfig' } });
+}
+
 /** A Docker registry service connection with a user name and password, as the agent hands it to a task. */
-export function dockerRegistryEndpoint(id: string, registryUrl: string, username: string, password: string): Record<string, string> {
-  const upper = id.toUpperCase();
-  return {
-    [`ENDPOINT_AUTH_${upper}`]: JSON.stringify({ scheme: 'UsernamePassword', parameters: { registry: registryUrl, username, password, email: '' } }),
-    [`ENDPOINT_DATA_${upper}_REGISTRYTYPE`]: 'Others',
-    [`ENDPOINT_URL_${upper}`]: registryUrl,
-  };
+export function dockerRegistryEndpoint(registryUrl: string, username: string, password: string, id = registryConnectionId): Record<string, string> {
+  return endpointEnv(id, { url: registryUrl, scheme: 'UsernamePassword', parameters: { registry: registryUrl, username, password, email: '' }, data: { registrytype: 'Others' } });
 }
 
 /** The tasks' credential inputs: never printed, even when the task stops on a bad input before masking them. */

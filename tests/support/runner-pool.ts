@@ -10,7 +10,7 @@ import { run } from './process.js';
 import { startEmulator, type TestEmulator } from './emulator.js';
 import { agentPackage } from './agent-package.js';
 import { buildRunnerImage, discoverAgentPackage, ensureBaseImage } from './runner-image.js';
-import { kubeconfigEndpoint, runBundledTask, type TaskRun } from './run-task.js';
+import { kubeconfigEndpoint, kubernetesConnectionId, runBundledTask, type TaskRun } from './run-task.js';
 import { repoRoot } from './task-manifests.js';
 
 // The node's address on the cluster's own veth (tests/cluster/cluster.sh): pods reach the host there.
@@ -22,7 +22,7 @@ export interface PoolWorld {
   token: string;
   /** The runner image in the cluster's registry. */
   image: string;
-  /** Environment that hands the tasks a Kubernetes service connection named K8S. */
+  /** Environment that hands the tasks the Kubernetes service connection kubernetesConnectionId. */
   endpointEnv: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -50,7 +50,7 @@ export async function startPoolWorld(pool: string, tag: string): Promise<PoolWor
     emulator,
     token,
     image,
-    endpointEnv: kubeconfigEndpoint('K8S', readFileSync(k.kubeconfig, 'utf8')),
+    endpointEnv: kubeconfigEndpoint(readFileSync(k.kubeconfig, 'utf8')),
     async stop() {
       await emulator.stop();
       await run('docker', ['rmi', '-f', local]);
@@ -60,11 +60,11 @@ export async function startPoolWorld(pool: string, tag: string): Promise<PoolWor
 }
 
 /**
- * Runs the bundled DeployRunnerPool with the world's organization, image and PAT on the service connection K8S
+ * Runs the bundled DeployRunnerPool with the world's organization, image and PAT on the service connection kubernetesConnectionId
  * (the world's cluster unless `endpointEnv` says otherwise); `inputs` add the pool's own and override these.
  */
 export function deployPool(world: PoolWorld, inputs: Record<string, string>, endpointEnv = world.endpointEnv): Promise<TaskRun> {
-  const base = { kubernetesServiceConnection: 'K8S', azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token };
+  const base = { kubernetesServiceConnection: kubernetesConnectionId, azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token };
   return runBundledTask('DeployRunnerPool', { ...base, ...inputs }, endpointEnv);
 }
 

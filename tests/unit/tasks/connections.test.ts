@@ -3,7 +3,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildExtension } from '../../../scripts/build.mjs';
-import { kubeconfigEndpoint, runBundledTask, type TaskRun } from '../../support/run-task.js';
+import { endpointEnv, kubeconfigEndpoint, kubernetesConnectionId, runBundledTask, type TaskRun } from '../../support/run-task.js';
 
 const token = 'kubeconfig-token-7f3a9c1e5d';
 const keyLine = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7';
@@ -27,31 +27,27 @@ const pemOf = (kind: string, body: string) => b64(`-----BEGIN ${kind}-----\n${bo
 
 const broken: Record<string, { endpoint: Record<string, string>; message: RegExp }> = {
   'YAML that does not parse (around a token)': {
-    endpoint: kubeconfigEndpoint('K8S', `${kubeconfig()}\nusers: [\n  token: ${token}\n  : :`),
+    endpoint: kubeconfigEndpoint(`${kubeconfig()}\nusers: [\n  token: ${token}\n  : :`),
     message: /holds a kubeconfig that is not valid YAML \(line \d+, column \d+\)\.$/,
   },
-  'text that is no kubeconfig': { endpoint: kubeconfigEndpoint('K8S', `just ${token}`), message: /holds a kubeconfig that is not a YAML mapping/ },
-  'no current context': { endpoint: kubeconfigEndpoint('K8S', kubeconfig({ currentContext: null })), message: /holds a kubeconfig with no current context/ },
-  'a server that is not a URL': { endpoint: kubeconfigEndpoint('K8S', kubeconfig({ server: 'not a url' })), message: /has a cluster whose server is not an http\(s\) URL\.$/ },
-  'a token with CRLF': { endpoint: kubeconfigEndpoint('K8S', kubeconfig({ user: { token: `${token}\r\n` } })), message: /has a user whose token holds a line break/ },
+  'text that is no kubeconfig': { endpoint: kubeconfigEndpoint(`just ${token}`), message: /holds a kubeconfig that is not a YAML mapping/ },
+  'no current context': { endpoint: kubeconfigEndpoint(kubeconfig({ currentContext: null })), message: /holds a kubeconfig with no current context/ },
+  'a server that is not a URL': { endpoint: kubeconfigEndpoint(kubeconfig({ server: 'not a url' })), message: /has a cluster whose server is not an http\(s\) URL\.$/ },
+  'a token with CRLF': { endpoint: kubeconfigEndpoint(kubeconfig({ user: { token: `${token}\r\n` } })), message: /has a user whose token holds a line break/ },
   'a client key that is not base64': {
-    endpoint: kubeconfigEndpoint('K8S', kubeconfig({ user: { 'client-certificate-data': pemOf('CERTIFICATE', 'x'), 'client-key-data': `${keyLine}!` } })),
+    endpoint: kubeconfigEndpoint(kubeconfig({ user: { 'client-certificate-data': pemOf('CERTIFICATE', 'x'), 'client-key-data': `${keyLine}!` } })),
     message: /has a user whose client-key-data is not base64\.$/,
   },
   'a client certificate TLS cannot load': {
-    endpoint: kubeconfigEndpoint('K8S', kubeconfig({ user: { 'client-certificate-data': pemOf('CERTIFICATE', 'bm90IGEgY2VydA=='), 'client-key-data': pemOf('PRIVATE KEY', keyLine) } })),
+    endpoint: kubeconfigEndpoint(kubeconfig({ user: { 'client-certificate-data': pemOf('CERTIFICATE', 'bm90IGEgY2VydA=='), 'client-key-data': pemOf('PRIVATE KEY', keyLine) } })),
     message: /has a client certificate, client key or certificate authority that TLS cannot use \(.+\)\.$/,
   },
   'authorization that is not JSON': {
-    endpoint: { ENDPOINT_AUTH_K8S: `{"scheme":"Kubeconfig","parameters":{"kubeconfig":"token: ${token}"`, ENDPOINT_URL_K8S: 'https://cluster.invalid' },
+    endpoint: { ...kubeconfigEndpoint('unused'), [`ENDPOINT_AUTH_${kubernetesConnectionId}`]: `{"scheme":"Kubeconfig","parameters":{"kubeconfig":"token: ${token}"` },
     message: /holds authorization data that is not valid JSON\.$/,
   },
   'a service account token that is not base64': {
-    endpoint: {
-      ENDPOINT_AUTH_K8S: JSON.stringify({ scheme: 'Token', parameters: { apiToken: `${token}!` } }),
-      ENDPOINT_DATA_K8S_AUTHORIZATIONTYPE: 'ServiceAccount',
-      ENDPOINT_URL_K8S: 'https://127.0.0.1:9',
-    },
+    endpoint: endpointEnv(kubernetesConnectionId, { url: 'https://127.0.0.1:9', scheme: 'Token', parameters: { apiToken: `${token}!` }, data: { authorizationType: 'ServiceAccount' } }),
     message: /has a service account token that is not base64\.$/,
   },
 };
@@ -60,7 +56,7 @@ const broken: Record<string, { endpoint: Record<string, string>; message: RegExp
 function assertNothingQuoted(run: TaskRun, endpoint: Record<string, string>): void {
   const printed = run.stdout.split('\n').filter((line) => !line.startsWith('##vso[task.setsecret]')).join('\n') + run.stderr;
   for (const secret of [token, keyLine, 'pw-in-url']) assert.ok(!printed.includes(secret), `printed ${secret}`);
-  const auth = Object.entries(endpoint).find(([name]) => name.startsWith('ENDPOINT_AUTH_'))?.[1] ?? '';
+  const auth = endpoint[`ENDPOINT_AUTH_${kubernetesConnectionId}`] ?? '';
   assert.ok(auth === '' || !printed.includes(auth), 'printed the authorization');
 }
 
@@ -69,14 +65,14 @@ describe('service connections and credentials', () => {
 
   for (const task of ['DeployRunnerPool', 'ScaleRunnerPool']) {
     const inputs = {
-      kubernetesServiceConnection: 'K8S', poolName: 'Linux', runnerName: 'linux', azureDevOpsUrl: 'https://dev.azure.com/contoso',
+      kubernetesServiceConnection: kubernetesConnectionId, poolName: 'Linux', runnerName: 'linux', azureDevOpsUrl: 'https://dev.azure.com/contoso',
       image: 'registry.example.com/runner:1', personalAccessToken: 'pat-value',
     };
     for (const [what, { endpoint, message }] of Object.entries(broken)) {
       it(`${task}: a connection with ${what} fails naming the input, quoting nothing it holds`, async () => {
         const run = await runBundledTask(task, inputs, endpoint);
         assert.equal(run.result, 'Failed');
-        assert.match(run.message ?? '', /^Input 'kubernetesServiceConnection': the service connection 'K8S' /);
+        assert.ok((run.message ?? '').startsWith(`Input 'kubernetesServiceConnection': the service connection '${kubernetesConnectionId}' `), run.message);
         assert.match(run.message ?? '', message);
         assertNothingQuoted(run, endpoint);
       });
@@ -100,9 +96,21 @@ describe('service connections and credentials', () => {
     });
   }
 
+  it('the harness names a connection\'s variables as the agent does: by the lower-case GUID, keys upper-cased', () => {
+    assert.deepEqual(endpointEnv('0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011', { url: 'https://x', scheme: 'Token', parameters: { apiToken: 't' }, data: { 'cluster.Context': 'c' } }), {
+      'ENDPOINT_URL_0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011': 'https://x',
+      'ENDPOINT_AUTH_0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011': '{"scheme":"Token","parameters":{"apiToken":"t"}}',
+      'ENDPOINT_AUTH_SCHEME_0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011': 'Token',
+      'ENDPOINT_AUTH_PARAMETER_0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011_APITOKEN': 't',
+      'ENDPOINT_DATA_0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011': '{"cluster.Context":"c"}',
+      'ENDPOINT_DATA_0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011_CLUSTER_CONTEXT': 'c',
+    });
+    assert.throws(() => endpointEnv('K8S', { scheme: 'Token', parameters: {} }), /by their GUID, in lower case/);
+  });
+
   it('every credential of a kubeconfig connection is masked as soon as it is read', async () => {
-    const endpoint = kubeconfigEndpoint('K8S', kubeconfig({ user: { token, password: 'kube-password-1', 'client-key-data': pemOf('PRIVATE KEY', keyLine) } }));
-    const run = await runBundledTask('ScaleRunnerPool', { kubernetesServiceConnection: 'K8S', runnerName: 'linux', mode: 'fixed', replicas: '1', removeStaleRegistrations: 'false' }, endpoint);
+    const endpoint = kubeconfigEndpoint(kubeconfig({ user: { token, password: 'kube-password-1', 'client-key-data': pemOf('PRIVATE KEY', keyLine) } }));
+    const run = await runBundledTask('ScaleRunnerPool', { kubernetesServiceConnection: kubernetesConnectionId, runnerName: 'linux', mode: 'fixed', replicas: '1', removeStaleRegistrations: 'false' }, endpoint);
     const masked = [...run.stdout.matchAll(/^##vso\[task\.setsecret\](.*)$/gm)].map((m) => m[1]);
     for (const secret of [token, 'kube-password-1', keyLine, pemOf('PRIVATE KEY', keyLine)]) assert.ok(masked.includes(secret), secret);
     assert.equal(run.result, 'Failed');
