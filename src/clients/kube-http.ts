@@ -16,6 +16,7 @@ const resources: Record<string, string> = {
   PodDisruptionBudget: 'poddisruptionbudgets',
   Role: 'roles',
   RoleBinding: 'rolebindings',
+  NetworkPolicy: 'networkpolicies',
 };
 const clusterScoped = new Set(['Namespace']);
 

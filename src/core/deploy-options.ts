@@ -114,6 +114,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     podRecycling: podRecycling === 'sidecar' ? 'sidecar' : 'restartRules',
     dockerSocketGroupId: dockerMode === 'hostSocket' ? inputs.integer('dockerSocketGroupId', { min: 0, max: 2 ** 31 - 1 }, 999) : undefined,
     workVolumeSize: inputs.quantity('workVolumeSize'),
+    restrictEgress: inputs.boolean('restrictEgress', true),
   };
   for (const [request, limit] of [['cpuRequest', 'cpuLimit'], ['memoryRequest', 'memoryLimit']] as const) {
     const [wanted, most] = [pool.resources[request], pool.resources[limit]];

@@ -17,6 +17,7 @@ export * from './hub-model.js';
 export * from './base64.js';
 export * from './log-text.js';
 export * from './pool-selector.js';
+export * from './network-policy.js';
 export * from './ports/host.js';
 export * from './ports/kube.js';
 export * from './ports/ado.js';

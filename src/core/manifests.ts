@@ -1,6 +1,7 @@
 // Pool spec → the Kubernetes objects of a runner pool. Pure: the same spec always renders the same objects.
 import type { KubeObject } from './ports/kube.js';
 import { maxReplicas, type RunnerPoolSpec } from './model.js';
+import { renderEgressPolicy } from './network-policy.js';
 
 /** How long a runner pod may take to stop once deleted. */
 export const terminationGraceSeconds = 60;
@@ -298,7 +299,9 @@ export function renderDisruptionBudget(spec: RunnerPoolSpec): KubeObject {
 export function renderRunnerPool(spec: RunnerPoolSpec): KubeObject[] {
   const secret = renderRegistrationSecret(spec);
   const access = spec.podRecycling === 'sidecar' ? renderRecycleAccess(spec) : [];
-  return [...(secret ? [secret] : []), ...access, renderDisruptionBudget(spec), renderStatefulSet(spec)];
+  const labels = poolLabels(spec.runnerName);
+  const egress = spec.restrictEgress === false ? [] : [renderEgressPolicy(spec, Object.fromEntries(selectorKeys.map((key) => [key, labels[key]])), labels)];
+  return [...(secret ? [secret] : []), ...access, ...egress, renderDisruptionBudget(spec), renderStatefulSet(spec)];
 }
 
 /** True when the server kept the container restart rules that give every job a fresh pod (Kubernetes >= 1.35). */

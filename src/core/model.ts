@@ -51,6 +51,8 @@ export interface RunnerPoolSpec {
   /** The node's group that owns /var/run/docker.sock, for `hostSocket`. */
   dockerSocketGroupId?: number;
   workVolumeSize?: string;
+  /** The egress NetworkPolicy (src/core/network-policy.ts): on unless false. */
+  restrictEgress?: boolean;
 }
 
 export interface Toleration {

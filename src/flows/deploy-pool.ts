@@ -7,6 +7,7 @@ import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/ku
 import { manifestFile } from '../core/manifest-file.js';
 import { keepsRestartRules, renderRunnerPool, terminationGraceSeconds } from '../core/manifests.js';
 import { removeRecycleAccessWhenUnused } from './recycle-access.js';
+import { egressPolicyName } from '../core/network-policy.js';
 import { poolPodSelector } from '../core/pool-selector.js';
 import { podTable, summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { AdoClient } from '../core/ports/ado.js';
@@ -72,6 +73,8 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
       await kube.apply(object, { fieldManager });
       host.info(`Applied ${object.kind} ${pool.namespace}/${object.metadata.name}.`);
     }
+    const egress = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespace: pool.namespace, name: egressPolicyName(pool.runnerName) };
+    if (pool.restrictEgress === false && (await kube.delete(egress))) host.info(`Removed the NetworkPolicy ${pool.namespace}/${egress.name}: restrictEgress is off.`);
   } catch (error) {
     throw describeApiError(error, options);
   }
