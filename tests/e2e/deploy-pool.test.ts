@@ -99,7 +99,7 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     const image = await imageVariant(world, 'deploy-e2e-drain', 'deploy-e2e-drain');
     const deploying = deploy({ replicas: '3', image });
     await world.emulator.admin.waitFor(() => world.emulator.admin.requests(), (served) => served.some((r) => r.method === 'PATCH'), 120_000, 'the task to drain the idle pods');
-    const job = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world.token, 20) })) as AdminJob;
+    const job = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world, 20) })) as AdminJob;
     await world.emulator.admin.waitFor(() => world.emulator.admin.job(job.requestId), (j) => j.state !== 'queued', 8000, 'the job to be given to linux-0 before its drain');
     const updated = await deploying;
     await world.emulator.admin.clearFaults();
@@ -118,4 +118,5 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     const agents = await world.emulator.admin.agents(POOL);
     assert.deepEqual(agents.map((a) => a.enabled), [true, true, true], 'the drained agents take jobs again');
   });
+
 });

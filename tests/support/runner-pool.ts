@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cluster, kubectl, pushImage, type Cluster } from './cluster.js';
+import { cluster, kubectl, kubectlJson, pushImage, type Cluster } from './cluster.js';
 import { docker, startDocker, type DockerEngine } from './docker.js';
 import { run } from './process.js';
 import { startEmulator, type TestEmulator } from './emulator.js';
@@ -22,6 +22,8 @@ export interface PoolWorld {
   token: string;
   /** The runner image in the cluster's registry. */
   image: string;
+  /** The node's InternalIP, where its kubelet listens (port 10250). */
+  kubeletAddress: string;
   /** Environment that hands the tasks the Kubernetes service connection kubernetesConnectionId. */
   endpointEnv: Record<string, string>;
   stop(): Promise<void>;
@@ -45,11 +47,13 @@ export async function startPoolWorld(pool: string, tag: string): Promise<PoolWor
   const local = `localhost/azp-runner:${tag}`;
   await buildRunnerImage({ tag: local, packageUrl: pkg.downloadUrl, sha256: pkg.hashValue });
   const image = await pushImage(local, `azp-runner:${tag}`, 'docker');
+  const nodes = await kubectlJson<{ items: Array<{ status: { addresses: Array<{ type: string; address: string }> } }> }>(['get', 'nodes']);
   return {
     cluster: k,
     emulator,
     token,
     image,
+    kubeletAddress: nodes.items[0].status.addresses.find((a) => a.type === 'InternalIP')!.address,
     endpointEnv: kubeconfigEndpoint(readFileSync(k.kubeconfig, 'utf8')),
     async stop() {
       await emulator.stop();
