@@ -11,6 +11,8 @@ export * from './scale-decision.js';
 export * from './manifests.js';
 export * from './manifest-file.js';
 export * from './kubeconfig.js';
+export * from './connections.js';
+export * from './kube-syntax.js';
 export * from './pod-status.js';
 export * from './snapshot.js';
 export * from './hub-model.js';
