@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kubectl, kubectlJson } from '../support/cluster.js';
+import { kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { assertFreshPodPerJob, assertRolloutKillsNoJob, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import type { AdminJob } from '../support/emulator.js';
@@ -119,4 +119,35 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(agents.map((a) => a.enabled), [true, true, true], 'the drained agents take jobs again');
   });
 
+  it('moves a pool from the recycle sidecar to restart rules without wedging a busy sidecar slot', async () => {
+    // The sidecar deletes its pod through the kubernetes Service; on the local cluster an API server listens there
+    // only once the legacy one is started (it takes the sidecar's token and enforces RBAC).
+    if (world.cluster.local) await legacyApiServer();
+    const recycler = () => kubectl(['get', 'serviceaccount,role,rolebinding', '-n', NS, '-l', 'app.kubernetes.io/instance=linux', '-o', 'name']);
+    const sidecar = await deploy({ replicas: '1', podRecycling: 'sidecar' });
+    assert.equal(sidecar.result, 'Succeeded', sidecar.message);
+    const busy = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world, 30) })) as AdminJob;
+    await world.emulator.admin.waitFor(() => world.emulator.admin.job(busy.requestId), (j) => j.state === 'running', 180_000, 'the job to run on the sidecar pod');
+    const podOf = async () => kubectlJson<Any>(['get', 'pod', 'linux-0', '-n', NS]);
+    const sidecarPod = await podOf();
+    assert.equal(sidecarPod.spec.serviceAccountName, 'linux-recycler');
+
+    const moved = await deploy({ replicas: '1', podRecycling: 'auto', rolloutStatusTimeout: '0' });
+    assert.equal(moved.result, 'Succeeded', moved.message);
+    assert.equal(moved.outputs.podRecycling, 'restartRules');
+    assert.match(moved.stdout, /Kept the recycle sidecar's ServiceAccount, Role and RoleBinding: linux-0 still run/);
+    assert.equal((await recycler()).trim().split('\n').length, 3, 'the busy pod\'s sidecar keeps its identity');
+
+    const [{ job, log }] = await finished(world, [busy.requestId], 180_000);
+    assert.equal(job.result, 'succeeded', log);
+    // The sidecar deleted its own pod after the job: the slot comes back on the new template.
+    await waitFor('linux-0 on restart rules', 180_000, async () => {
+      const pod = await podOf();
+      return pod.metadata.uid !== sidecarPod.metadata.uid && pod.spec.serviceAccountName !== 'linux-recycler' ? pod : undefined;
+    });
+    const tidied = await deploy({ replicas: '1', podRecycling: 'auto' });
+    assert.equal(tidied.result, 'Succeeded', tidied.message);
+    assert.match(tidied.stdout, /Removed the recycle sidecar's ServiceAccount, Role and RoleBinding/);
+    assert.equal((await recycler()).trim(), '');
+  });
 });
