@@ -4,9 +4,17 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = ['node:*', 'fs', 'fs/*', 'path', 'os', 'http', 'https', 'net', 'child_process', 'crypto', 'timers', 'timers/*', 'stream', 'url', 'util'];
-const ioPackages = ['azure-pipelines-task-lib', 'azure-pipelines-task-lib/*', '@kubernetes/client-node'];
+const ioPackages = ['azure-pipelines-task-lib', 'azure-pipelines-task-lib/*'];
+const layerMessage = 'This import crosses a layer boundary the wrong way (see README, "Repository map").';
 /** The layers a file may not import from, by the folder it is in. */
-const forbidden = (...groups) => ({ patterns: [{ group: groups.flat(), message: 'This import crosses a layer boundary the wrong way (see README, "Repository map").' }] });
+const forbidden = (...groups) => ({ patterns: [{ group: groups.flat(), message: layerMessage }] });
+/** The pure layers' imports: the Kubernetes client's object types, but none of its code. */
+const pureImports = (...groups) => ({
+  patterns: [
+    ...forbidden(nodeBuiltins, ioPackages, ...groups).patterns,
+    { group: ['@kubernetes/client-node', '@kubernetes/client-node/*'], allowTypeImports: true, message: `${layerMessage} Its types are allowed: import type.` },
+  ],
+});
 // What makes code impure: the process, the network, the clock, timers. The core and the flows get these through ports.
 const impureGlobals = ['process', 'fetch', 'Buffer', 'require', 'setTimeout', 'setInterval', '__dirname'].map((name) => ({ name, message: 'Pure layers reach the outside through ports (src/core/ports).' }));
 const clockCalls = [
@@ -35,7 +43,7 @@ export default tseslint.config(
   {
     files: ['src/core/**'],
     rules: {
-      'no-restricted-imports': ['error', forbidden(nodeBuiltins, ioPackages, ['**/clients/**', '**/flows/**', '**/tasks/**', '**/hub/**'])],
+      '@typescript-eslint/no-restricted-imports': ['error', pureImports(['**/clients/**', '**/flows/**', '**/tasks/**', '**/hub/**'])],
       'no-restricted-globals': ['error', ...impureGlobals],
       'no-restricted-properties': ['error', ...clockCalls],
       'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Take the time from the Clock port.' }],
@@ -44,7 +52,7 @@ export default tseslint.config(
   {
     files: ['src/flows/**'],
     rules: {
-      'no-restricted-imports': ['error', forbidden(nodeBuiltins, ioPackages, ['**/clients/**', '**/tasks/**', '**/hub/**'])],
+      '@typescript-eslint/no-restricted-imports': ['error', pureImports(['**/clients/**', '**/tasks/**', '**/hub/**'])],
       'no-restricted-globals': ['error', ...impureGlobals],
       'no-restricted-properties': ['error', ...clockCalls],
       'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Take the time from the Clock port.' }],
@@ -53,6 +61,17 @@ export default tseslint.config(
   {
     files: ['src/clients/**'],
     rules: { 'no-restricted-imports': ['error', forbidden(['**/flows/**', '**/tasks/**', '**/hub/**'])] },
+  },
+  {
+    // The runner image's helper is bundled on its own and runs inside runner pods: of the product, only the pure core's
+    // public entry goes with it (the registration handshake's rules, shared with the autoscaler).
+    files: ['runner/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: '(^|/)src/(clients|flows)/|(^|/)src/core/(?!index\\.js$)', message: 'runner/ takes the product through src/core/index.js only.' },
+        { group: ['**/tasks/**', '**/hub/**', '**/emulator/**', '@kubernetes/*', 'azure-pipelines-task-lib', 'azure-pipelines-task-lib/*'], message: 'runner/ is bundled into the runner image on its own (README, "Repository map").' },
+      ] }],
+    },
   },
   {
     // The browser page and the Azure DevOps stand-in see the product through the core's public entry only.

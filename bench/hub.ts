@@ -30,7 +30,7 @@ const chromium = await launchChromium();
 try {
   for (const agents of [10, 500]) {
     const emulator = await startEmulator({ sessionExpiryMs: 30 * 60_000 });
-    const host = await startHubHost(hubDir, emulator.url);
+    const host = await startHubHost(hubDir, emulator.orgUrl);
     try {
       const states: SlotPlan['state'][] = ['idle', 'busy', 'offline', 'disabled'];
       await seedRunnerPool(emulator, { poolName: 'Bench', runnerName: 'bench', queued: 3, slots: Array.from({ length: agents }, (_, i) => ({ state: states[i % states.length] })) });

@@ -1,19 +1,23 @@
 #!/usr/bin/env node
 // Builds the extension's contents into dist/extension: one self-contained bundle per task (no node_modules in the
 // .vsix) next to its task.json, the hub page (one minified browser bundle, its CSS and fonts), plus the manifest's files. azure-pipelines-task-lib 5 embeds its message strings
-// (lib-resource.js), so a bundle needs no resource files beside it.
+// (lib-resource.js), so a bundle needs no resource files beside it. First the runner image's helper (runner/) into
+// dist/runner/runner.js: the image builds copy it from there, and BuildRunnerImage ships it.
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const root = new URL('..', import.meta.url).pathname;
 export const stage = join(root, 'dist', 'extension');
+export const runnerBundle = join(root, 'dist', 'runner', 'runner.js');
+/** The in-cluster autoscaler, also carried by the runner image and run on the agent's Node (autoscaler/DESIGN.md). */
+export const autoscalerBundle = join(root, 'dist', 'runner', 'autoscaler.js');
 const manifest = JSON.parse(readFileSync(join(root, 'vss-extension.json'), 'utf8'));
 export const taskNames = readdirSync(join(root, 'tasks')).filter((name) => existsSync(join(root, 'tasks', name, 'task.json')));
 
 // Files a task carries besides its bundle: BuildRunnerImage builds the runner image from its own copy of the sources.
 const taskFiles = {
-  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker']],
+  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker'], ['dist/runner/runner.js', 'runner-image/dist/runner/runner.js'], ['dist/runner/autoscaler.js', 'runner-image/dist/runner/autoscaler.js']],
 };
 
 /** The Runner pools hub: React + azure-devops-ui in one IIFE; esbuild gathers the CSS the components import. */
@@ -36,7 +40,31 @@ export async function buildHub(out = join(stage, 'hub')) {
   cpSync(join(root, 'hub', 'runner-pools.html'), join(out, 'runner-pools.html'));
 }
 
+/**
+ * The programs the runner image carries, each one CommonJS file with nothing to install, run on the Node the agent
+ * package ships: the image's helper (runner/; that Node may be older than ours; not minified: it is small, and its
+ * stack traces are read inside runner pods) and the in-cluster autoscaler (autoscaler/; Node 20 at least, as the
+ * Kubernetes client needs).
+ */
+export async function buildRunner(outfile = runnerBundle) {
+  await build({ entryPoints: [join(root, 'runner', 'main.ts')], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node16', logLevel: 'warning' });
+  await build({
+    entryPoints: [join(root, 'autoscaler', 'main.ts')],
+    outfile: join(outfile, '..', 'autoscaler.js'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: true,
+    legalComments: 'external',
+    logLevel: 'warning',
+  });
+  // CommonJS here too, below the repository's ES-module package.json.
+  writeFileSync(join(outfile, '..', 'package.json'), '{ "type": "commonjs" }\n');
+}
+
 export async function buildExtension() {
+  await buildRunner();
   rmSync(stage, { recursive: true, force: true });
   await buildHub();
   for (const task of taskNames) {

@@ -1,6 +1,7 @@
 // HTTP plumbing shared by the routes: the request context, JSON answers, the service's error shape, api-version rules.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from './types.js';
+import { sendWire, type WireFormat } from './wire.js';
 
 export interface Ctx {
   req: IncomingMessage;
@@ -16,6 +17,8 @@ export interface Ctx {
   /** The organisation URL, e.g. http://127.0.0.1:8090/emulated-org. */
   orgUrl: string;
   body: Buffer;
+  /** The answer format the client asked for in its Accept header. */
+  format: WireFormat;
 }
 
 /** An error the service answers with `{message, typeKey, ...}`; routes throw it. */
@@ -54,9 +57,9 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Record<s
   res.end();
 }
 
-/** The `{count, value}` envelope every list answer uses. */
-export function list<T>(values: T[]): { count: number; value: T[] } {
-  return { count: values.length, value: values };
+/** A JSON answer in the format the client asked for: an array is a list answer ({count, value} unless noArrayWrap). */
+export function reply(ctx: Ctx, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  sendWire(ctx.res, ctx.format, status, value, headers);
 }
 
 export function parseJsonBody<T>(ctx: Ctx): T {

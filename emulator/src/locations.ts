@@ -1,4 +1,5 @@
-// Resource locations the emulator publishes in connectionData, so clients build URLs from route templates as against the service.
+// Resource locations the emulator publishes (connectionData, area discovery, resource areas), so clients build URLs from
+// route templates and negotiate api-versions as against the service.
 import { randomUUID } from 'node:crypto';
 
 export interface ResourceLocation {
@@ -31,7 +32,28 @@ export const LOCATIONS = {
   logs: { id: '46f5667d-263a-4684-91b1-dff7fdcf64e2', area: 'distributedtask', resourceName: 'logs', routeTemplate: '{scopeIdentifier}/_apis/{area}/hubs/{hubName}/plans/{planId}/{resource}/{logId}', resourceVersion: 1 },
   documents: { id: 'bbe06c18-1c8b-4fcd-b9c6-1535aaab8749', area: 'ExtensionManagement', resourceName: 'Documents', routeTemplate: '_apis/{area}/InstalledExtensions/{publisherName}/{extensionName}/Data/Scopes/{scopeType}/{scopeValue}/Collections/{collectionName}/{resource}/{documentId}', resourceVersion: 1 },
   runs: { id: '7859261e-d2e9-4a68-b820-a5d84cc5bb3d', area: 'pipelines', resourceName: 'runs', routeTemplate: '{project}/_apis/{area}/{pipelineId}/{resource}/{runId}', released: '7.1', resourceVersion: 1 },
+  // azure-devops-node-api LocationsApi.js: how WebApi finds each area's host before its first call.
+  resourceAreas: { id: 'e81700f7-3be2-46de-8624-2eb35882fcaa', area: 'Location', resourceName: 'ResourceAreas', routeTemplate: '_apis/{resource}/{areaId}', resourceVersion: 1 },
 } satisfies Record<string, ResourceLocation>;
+
+/** The versions every location is served at. */
+const MIN_VERSION = '1.0';
+const MAX_VERSION = '7.2';
+
+/** The ApiResourceLocation entries `OPTIONS _apis[/{area}]` answers (VssApiResourceLocation; node client VsoBaseInterfaces). */
+export function apiResourceLocations(area?: string): Record<string, unknown>[] {
+  return Object.values(LOCATIONS as Record<string, ResourceLocation>)
+    .filter((location) => area === undefined || location.area.toLowerCase() === area.toLowerCase())
+    .map((location) => ({
+      id: location.id, area: location.area, resourceName: location.resourceName, routeTemplate: location.routeTemplate,
+      resourceVersion: location.resourceVersion, minVersion: MIN_VERSION, maxVersion: MAX_VERSION, releasedVersion: location.released ?? '0.0',
+    }));
+}
+
+/** The `_apis/ResourceAreas` entries: every area served at this organisation's URL (ExtensionManagement included, see README). */
+export function resourceAreas(orgUrl: string): { id: string; name: string; locationUrl: string }[] {
+  return Object.entries(AREAS).map(([name, id]) => ({ id, name, locationUrl: `${orgUrl}/` }));
+}
 
 /** The service owner GUID of Azure DevOps Services (not the on-premises one), so clients treat us as hosted. */
 const SERVICE_OWNER = '00025394-6065-48ca-87d9-7f5672854ef7';
@@ -67,7 +89,7 @@ export function connectionData(orgUrl: string, instanceId: string, user: Identit
     ...Object.values(LOCATIONS).map((location: ResourceLocation) => ({
       serviceType: location.area, identifier: location.id, displayName: location.resourceName, description: 'Resource Location',
       relativeToSetting: 'context', relativePath: location.routeTemplate, serviceOwner: SERVICE_OWNER, locationMappings: [],
-      resourceVersion: location.resourceVersion, minVersion: '1.0', maxVersion: '7.2', releasedVersion: location.released ?? '0.0',
+      resourceVersion: location.resourceVersion, minVersion: MIN_VERSION, maxVersion: MAX_VERSION, releasedVersion: location.released ?? '0.0',
     })),
   ];
   return {

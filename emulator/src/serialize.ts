@@ -1,15 +1,18 @@
-// The emulator's objects as the service writes them on the wire (camelCase, optional members left out).
+// The emulator's objects as the service writes them on the wire (camelCase, optional members left out); dates and enums
+// are Date and WireEnum values, written in the client's format by sendWire.
+import { formatServiceDemand } from './demands.js';
 import type { Store } from './store.js';
 import type { Agent, Job, Pool } from './types.js';
+import { TaskAgentPoolOptions, TaskAgentPoolType, TaskAgentStatus, TaskResult, wireDate, wireEnum } from './wire.js';
 
 const EMULATOR_USER = { displayName: 'Emulated Administrator', id: '6f1f7f37-86f1-4a64-8c5c-4c1e0a000001', uniqueName: 'admin@emulated.example', descriptor: 'aad.emulated-admin' };
 
 export function poolJson(store: Store, pool: Pool): Record<string, unknown> {
   return {
-    createdOn: pool.createdOn, autoProvision: false, autoUpdate: true, autoSize: true, targetSize: null, agentCloudId: null,
+    createdOn: wireDate(pool.createdOn), autoProvision: false, autoUpdate: true, autoSize: true, targetSize: null, agentCloudId: null,
     createdBy: EMULATOR_USER, owner: EMULATOR_USER,
-    id: pool.id, scope: pool.scope, name: pool.name, isHosted: false, poolType: 'automation', size: store.poolAgents(pool.id).length,
-    isLegacy: false, options: 'none',
+    id: pool.id, scope: pool.scope, name: pool.name, isHosted: false, poolType: wireEnum(TaskAgentPoolType, 'automation'),
+    size: store.poolAgents(pool.id).length, isLegacy: false, options: wireEnum(TaskAgentPoolOptions, 'none'),
   };
 }
 
@@ -18,7 +21,7 @@ export function agentReference(store: Store, agent: Agent): Record<string, unkno
   return {
     _links: { self: { href }, web: { href: `${store.orgUrl}/_settings/agentpools?poolId=${agent.poolId}&agentId=${agent.id}` } },
     id: agent.id, name: agent.name, version: agent.version, osDescription: agent.osDescription, enabled: agent.enabled,
-    status: store.isOnline(agent) ? 'online' : 'offline', provisioningState: 'Provisioned', accessPoint: 'CodexAccessMapping',
+    status: wireEnum(TaskAgentStatus, store.isOnline(agent) ? 'online' : 'offline'), provisioningState: 'Provisioned', accessPoint: 'CodexAccessMapping',
   };
 }
 
@@ -32,7 +35,7 @@ export interface AgentIncludes {
 export function agentJson(store: Store, agent: Agent, include: AgentIncludes = {}): Record<string, unknown> {
   const json: Record<string, unknown> = {
     ...(include.capabilities ? { systemCapabilities: agent.systemCapabilities, userCapabilities: agent.userCapabilities } : {}),
-    maxParallelism: 1, createdOn: agent.createdOn, statusChangedOn: agent.statusChangedOn,
+    maxParallelism: 1, createdOn: wireDate(agent.createdOn), statusChangedOn: wireDate(agent.statusChangedOn),
     authorization: include.authorization
       ? { authorizationUrl: `${store.orgUrl}/_apis/oauth2/token`, clientId: agent.clientId, publicKey: agent.publicKey }
       : { clientId: agent.clientId, publicKey: agent.publicKey },
@@ -54,19 +57,19 @@ export function jobJson(store: Store, job: Job, options: { matchedAgents: boolea
   const matched = store.matchedAgents(job);
   return {
     requestId: job.requestId,
-    queueTime: job.queueTime,
-    ...(job.assignTime ? { assignTime: job.assignTime } : {}),
-    ...(job.receiveTime ? { receiveTime: job.receiveTime } : {}),
-    ...(job.lockedUntil ? { lockedUntil: job.lockedUntil } : {}),
-    ...(job.finishTime ? { finishTime: job.finishTime } : {}),
-    ...(job.result ? { result: job.result } : {}),
+    queueTime: wireDate(job.queueTime),
+    ...(job.assignTime ? { assignTime: wireDate(job.assignTime) } : {}),
+    ...(job.receiveTime ? { receiveTime: wireDate(job.receiveTime) } : {}),
+    ...(job.lockedUntil ? { lockedUntil: wireDate(job.lockedUntil) } : {}),
+    ...(job.finishTime ? { finishTime: wireDate(job.finishTime) } : {}),
+    ...(job.result ? { result: wireEnum(TaskResult, job.result) } : {}),
     serviceOwner: '00025394-6065-48ca-87d9-7f5672854ef7',
     hostId: '2e1ba3c4-5b0c-4d9e-8e0b-000000000001',
     scopeId: job.projectId,
     planType: 'Build',
     planId: job.planId,
     jobId: job.jobId,
-    demands: job.demands,
+    demands: job.demands.map(formatServiceDemand),
     ...(reserved ? { reservedAgent: agentReference(store, reserved) } : {}),
     ...(options.matchedAgents ? { matchedAgents: matched.map((agent) => agentReference(store, agent)) } : {}),
     definition: { ...links(definition.id), id: definition.id, name: definition.name },

@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { forbiddenScope, patHasScope, patPrincipal, readCredential, unauthorized, type Credential } from './auth.js';
+import { allowOrigin, answerPreflight, isPreflight, withholdOrigin } from './cors.js';
 import { checkApiVersion, readBody, requestedApiVersion, sendJson, VssError, type Ctx } from './http.js';
 import { newInstanceId } from './locations.js';
 import { Router, type Route } from './router.js';
@@ -12,6 +13,7 @@ import { extensionDataRoutes } from './routes/extension-data.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { Store } from './store.js';
 import type { Fault, Pat, Principal, ServedRequest, ServicePrincipal } from './types.js';
+import { wireFormat } from './wire.js';
 
 export interface EmulatorOptions {
   /** 0 (default) = a free port. */
@@ -161,6 +163,9 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
     const origin = `http://${req.headers.host ?? 'localhost'}`;
     try {
       const body = await readBody(req);
+      // Before faults and authentication: a preflight carries no credentials, and an injected fault stands for the API's answer.
+      if (!admin && isPreflight(req)) return answerPreflight(req, res);
+      if (!admin) allowOrigin(req, res);
       if (!admin) {
         const fault = findFault(store, method, path);
         if (fault && (await applyFault(fault, res, req))) return;
@@ -178,11 +183,12 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
       principal = authenticate(store, credential, store.orgUrl);
       authorize(route, principal, orgUrl);
       if (route.version !== 'none') checkApiVersion(method, requestedApiVersion(req, url.searchParams), route.version);
-      const ctx: Ctx = { req, res, method, path, query: url.searchParams, params, principal, origin, orgUrl, body };
+      const ctx: Ctx = { req, res, method, path, query: url.searchParams, params, principal, origin, orgUrl, body, format: wireFormat(req) };
       await route.handle(ctx, store);
     } catch (error) {
       if (res.headersSent) return;
       if (error instanceof VssError) {
+        if (error.status === 401) withholdOrigin(res);
         sendJson(res, error.status, error.toBody(), error.headers);
         return;
       }

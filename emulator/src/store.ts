@@ -1,8 +1,8 @@
 // The emulator's state and its behaviour: sessions, long polls, job queueing, assignment, locks, cancellation, expiry.
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { agentSatisfiesDemands } from '../../src/core/index.js';
 import { newAccessToken } from './auth.js';
+import { Capabilities, parseServiceDemands, satisfiesAll } from './demands.js';
 import { sendEmpty, sendJson, VssError } from './http.js';
 import { jobMessage } from './serialize.js';
 import { pickAgent, queueRejection, type AgentView } from './scheduling.js';
@@ -104,8 +104,9 @@ export class Store {
     return this.sessionOf(agent.id) !== undefined;
   }
 
-  capabilities(agent: Agent): Record<string, string> {
-    return { ...agent.systemCapabilities, ...agent.userCapabilities };
+  /** One dictionary of system and user capabilities, names compared ignoring case; user capabilities win (guess). */
+  capabilities(agent: Agent): Capabilities {
+    return new Capabilities(agent.systemCapabilities, agent.userCapabilities);
   }
 
   private views(poolId: number): (AgentView & { agent: Agent })[] {
@@ -118,13 +119,15 @@ export class Store {
   /** Agents whose capabilities satisfy a job's demands (the request's matchedAgents). */
   matchedAgents(job: Job): Agent[] {
     // Capabilities only: online and busy state do not matter here, and are costly to compute for every agent of every job.
-    return this.poolAgents(job.poolId).filter((agent) => agentSatisfiesDemands(this.capabilities(agent), job.demands));
+    return this.poolAgents(job.poolId).filter((agent) => satisfiesAll(this.capabilities(agent), job.demands));
   }
 
   /** Queues a job like the service: rejected at once when no registered agent could ever satisfy it, else it waits or runs. */
   queueJob(poolId: number, spec: JobSpec, extra: Pick<Job, 'owner' | 'definition'> & { projectId?: string } = {}): Job | { rejected: string } {
     const pool = this.pool(poolId);
-    const demands = spec.demands ?? [];
+    const parsed = parseServiceDemands(spec.demands ?? []);
+    if ('invalid' in parsed) return { rejected: `The demand "${parsed.invalid}" is not valid: write a capability name, optionally followed by -equals or -gtVersion and a value.` };
+    const demands = parsed.demands;
     const rejected = queueRejection(pool.name, this.views(poolId), demands);
     if (rejected) return { rejected };
     const requestId = this.id('request');

@@ -1,7 +1,9 @@
 // The emulator's in-memory model of an Azure DevOps organisation: pools, agents, job requests, sessions, documents, runs.
 import type { ServerResponse } from 'node:http';
+import type { ServiceDemand } from './demands.js';
+import type { TaskResult as TaskResultMembers } from './wire.js';
 
-export type TaskResult = 'succeeded' | 'succeededWithIssues' | 'failed' | 'canceled' | 'skipped' | 'abandoned';
+export type TaskResult = keyof typeof TaskResultMembers;
 
 export interface Pool {
   id: number;
@@ -67,7 +69,7 @@ export interface Job {
   timelineId: string;
   jobName: string;
   poolId: number;
-  demands: string[];
+  demands: ServiceDemand[];
   script: string;
   env: Record<string, string>;
   cancelTimeoutSeconds: number;

@@ -2,10 +2,12 @@
 // with back-off within one time budget per call.
 import { snapshotCollection, type AgentInfo, type PoolSnapshot } from '../core/model.js';
 import { AdoError, type AdoClient, type JobRequest } from '../core/ports/ado.js';
+import type { AgentRegistration } from '../core/registration.js';
 
 export interface RestClientOptions {
   organizationUrl: string;
-  token: string;
+  /** The PAT; a function when it can change under a running client (the autoscaler's Secret, rotated in place). */
+  token: string | (() => string);
   /** The installed extension whose data storage holds the pool snapshots. */
   extension?: { publisher: string; id: string };
   /** Waits; injectable so tests need not sleep. */
@@ -63,16 +65,21 @@ function describeFetchError(error: unknown): string {
 
 export class RestAdoClient implements AdoClient {
   throttledSeconds = 0;
+  calls = 0;
+  rateLimit?: { remaining: number; limit: number };
   private readonly base: string;
-  private readonly authorization: string;
   private readonly now: () => number;
   // Retry-After may come on a successful answer too: the next call waits until then.
   private notBefore = 0;
 
   constructor(private readonly options: RestClientOptions) {
     this.base = options.organizationUrl.replace(/\/+$/, '');
-    this.authorization = `Basic ${Buffer.from(`:${options.token}`).toString('base64')}`;
     this.now = options.now ?? Date.now;
+  }
+
+  private authorization(): string {
+    const token = typeof this.options.token === 'string' ? this.options.token : this.options.token();
+    return `Basic ${Buffer.from(`:${token}`).toString('base64')}`;
   }
 
   private async wait(ms: number, throttled: boolean): Promise<void> {
@@ -100,9 +107,10 @@ export class RestAdoClient implements AdoClient {
       let failure: string;
       try {
         // A connection that stalls or drops, before or during the answer, counts as no answer.
+        this.calls++;
         response = await fetch(url, {
           method,
-          headers: { authorization: this.authorization, accept: 'application/json', ...(payload && { 'content-type': 'application/json' }) },
+          headers: { authorization: this.authorization(), accept: 'application/json', ...(payload && { 'content-type': 'application/json' }) },
           body: payload && JSON.stringify(payload),
           signal: AbortSignal.timeout(Math.max(1, Math.min(attemptTimeoutMs, deadline - this.now()))),
         });
@@ -119,6 +127,7 @@ export class RestAdoClient implements AdoClient {
         const retryAfter = Number(response.headers.get('retry-after'));
         if (retryAfter > 0) this.notBefore = this.now() + Math.min(retryAfter, 300) * 1000;
         const remaining = response.headers.get('x-ratelimit-remaining');
+        if (remaining !== null) this.rateLimit = { remaining: Number(remaining), limit: Number(response.headers.get('x-ratelimit-limit') ?? 200) };
         if (remaining !== null && Number(remaining) < Number(response.headers.get('x-ratelimit-limit') ?? 200) / 10) {
           this.options.log(`Azure DevOps rate limit nearly used: ${remaining} left (${response.headers.get('x-ratelimit-resource') ?? 'unknown resource'}).`);
         }
@@ -199,6 +208,29 @@ export class RestAdoClient implements AdoClient {
 
   async setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void> {
     await this.call('PATCH', `distributedtask/pools/${poolId}/agents/${agentId}`, { 'api-version': '7.1' }, 'manage', { id: agentId, enabled });
+  }
+
+  async registerAgent(poolId: number, agent: AgentRegistration, agentId?: number): Promise<{ id: number; name: string; clientId: string; authorizationUrl: string }> {
+    // The body config.sh sends: the new key only (no client id), one job at a time, the capabilities it scanned.
+    const body = {
+      ...(agentId !== undefined && { id: agentId }),
+      name: agent.name,
+      version: agent.version,
+      osDescription: agent.osDescription,
+      maxParallelism: 1,
+      provisioningState: 'Provisioned',
+      authorization: { publicKey: agent.publicKey },
+      systemCapabilities: agent.systemCapabilities,
+    };
+    const path = `distributedtask/pools/${poolId}/agents${agentId === undefined ? '' : `/${agentId}`}`;
+    const registered = await this.call<WireAgent & { authorization?: { clientId?: string; authorizationUrl?: string } }>(
+      agentId === undefined ? 'POST' : 'PUT', path, { 'api-version': '7.1' }, 'manage', body);
+    const clientId = registered?.authorization?.clientId;
+    const authorizationUrl = registered?.authorization?.authorizationUrl;
+    if (registered === undefined || !clientId || !authorizationUrl) {
+      throw new AdoError(0, `Azure DevOps did not return the OAuth client of the agent ${agent.name} it registered.`);
+    }
+    return { id: registered.id, name: registered.name, clientId, authorizationUrl };
   }
 
   async deleteAgent(poolId: number, agentId: number): Promise<boolean> {

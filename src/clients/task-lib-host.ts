@@ -80,7 +80,7 @@ export async function runTask(body: (host: TaskHost) => Promise<void>): Promise<
 }
 
 /** The extension this task was packaged in (scripts/build.mjs writes extension.json beside each bundle). */
-function extensionIdentity(): { publisher: string; id: string } | undefined {
+export function extensionIdentity(): { publisher: string; id: string } | undefined {
   const file = join(__dirname, 'extension.json');
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { publisher: string; id: string }) : undefined;
 }

@@ -2,7 +2,8 @@
 import type { InputReader } from './inputs.js';
 import { dnsSubdomainProblem, imageReferenceProblem, labelKeyProblem, labelValueProblem, quantityExceeds, quantityProblem } from './kube-syntax.js';
 import { readClusterTarget, type ClusterTarget } from './cluster-target.js';
-import { maxReplicas, type AgentCredential, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
+import { maxReplicas, type AgentCredential, type AutoscalerSettings, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
+import { readScaleLimits } from './scale-options.js';
 
 export type DeployAction = 'apply' | 'render';
 
@@ -86,6 +87,15 @@ function readTolerations(inputs: InputReader): Toleration[] {
   return result;
 }
 
+/** The in-cluster autoscaler's settings, or undefined for `autoscaling: none` (the count is the task's `replicas`). */
+function readAutoscaler(inputs: InputReader, credential: AgentCredential): AutoscalerSettings | undefined {
+  if (inputs.choice('autoscaling', ['none', 'inCluster'] as const, 'none') === 'none') return undefined;
+  if (credential.kind === 'servicePrincipal') {
+    inputs.problem('credentialType', 'must be pat or existingSecret with autoscaling inCluster: the autoscaler reads the queue and registers agents with a PAT.');
+  }
+  return { ...readScaleLimits(inputs), pollSeconds: inputs.integer('pollSeconds', { min: 1, max: 300 }, 5) };
+}
+
 export function readDeployOptions(inputs: InputReader): DeployOptions {
   const target = readClusterTarget(inputs);
   const action = inputs.choice('action', ['apply', 'render'] as const, 'apply');
@@ -97,7 +107,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     poolName,
     runnerName: inputs.dnsLabel('runnerName', defaultRunnerName(poolName), maxRunnerNameLength),
     organizationUrl: inputs.url('azureDevOpsUrl', '$(System.CollectionUri)'),
-    replicas: inputs.integer('replicas', { min: 0, max: maxReplicas }, 1),
+    replicas: 0,
     image: inputs.checked('image', imageReferenceProblem) ?? '',
     imagePullSecret: inputs.checked('imagePullSecret', dnsSubdomainProblem, { optional: true }),
     credential: readCredential(inputs),
@@ -115,7 +125,11 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     dockerSocketGroupId: dockerMode === 'hostSocket' ? inputs.integer('dockerSocketGroupId', { min: 0, max: 2 ** 31 - 1 }, 999) : undefined,
     workVolumeSize: inputs.quantity('workVolumeSize'),
     restrictEgress: inputs.boolean('restrictEgress', true),
+    priority: inputs.integer('priority', { min: -1000, max: 1000 }, 0),
   };
+  pool.autoscaler = readAutoscaler(inputs, pool.credential);
+  // With the autoscaler the count is its own; the pool starts at its minimum.
+  pool.replicas = pool.autoscaler?.minReplicas ?? inputs.integer('replicas', { min: 0, max: maxReplicas }, 1);
   for (const [request, limit] of [['cpuRequest', 'cpuLimit'], ['memoryRequest', 'memoryLimit']] as const) {
     const [wanted, most] = [pool.resources[request], pool.resources[limit]];
     if (wanted && most && quantityProblem(wanted) === undefined && quantityProblem(most) === undefined && quantityExceeds(wanted, most)) {

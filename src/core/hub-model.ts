@@ -1,7 +1,7 @@
 // What the Runner pools hub shows, computed from what it can read: runner agents from Azure DevOps and the pool snapshots
 // the tasks publish. Pure, so the page only fetches and renders.
-import { identityVariables } from './manifests.js';
-import { slotOrdinal } from './scale-decision.js';
+import { identityVariables } from './manifests/index.js';
+import { slotOrdinal } from './slots.js';
 import type { AgentInfo, PodSummary, PoolSnapshot, ScaleDecision, SlotStatus } from './model.js';
 
 /** A job request as the hub links to it. */

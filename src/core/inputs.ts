@@ -27,10 +27,14 @@ export type Rule = (value: string) => string | undefined;
 export class InputReader {
   private readonly problems: InputProblem[] = [];
 
-  constructor(private readonly host: Pick<TaskHost, 'getInput' | 'getSecretInput'> & Partial<Pick<TaskHost, 'getVariable'>>) {}
+  /** `display` names an input in problems as its source calls it (an environment variable, a command-line flag). */
+  constructor(
+    private readonly host: Pick<TaskHost, 'getInput' | 'getSecretInput'> & Partial<Pick<TaskHost, 'getVariable'>>,
+    private readonly display: (input: string) => string = (input) => input,
+  ) {}
 
   problem(input: string, message: string): void {
-    this.problems.push({ input, message });
+    this.problems.push({ input: this.display(input), message });
   }
 
   /** The value, or the default when the input is empty. */

@@ -1,7 +1,7 @@
 // The pool's manifests as one YAML file (DeployRunnerPool's render action): every object but the Secret's values.
 import { dump } from 'js-yaml';
 import type { RunnerPoolSpec } from './model.js';
-import { renderRegistrationSecret, renderRunnerPool } from './manifests.js';
+import { renderRegistrationSecret, renderRunnerPool } from './manifests/index.js';
 
 /** The manifests as a multi-document YAML file, without the Secret: its values must never reach a file or a log. */
 export function manifestFile(pool: RunnerPoolSpec): string {

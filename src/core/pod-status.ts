@@ -2,6 +2,7 @@
 import type { KubeObject } from './ports/kube.js';
 import type { PodSummary } from './model.js';
 import { markdownTable } from './log-text.js';
+import { annotations } from './manifests/pool-labels.js';
 
 export type { PodSummary };
 
@@ -29,6 +30,7 @@ export function summarizePod(pod: KubeObject): PodSummary {
     revision: pod.metadata.labels?.['controller-revision-hash'],
     createdAt: pod.metadata.creationTimestamp,
     deleting: pod.metadata.deletionTimestamp !== undefined,
+    ...(pod.metadata.annotations?.[annotations.draining] === 'true' && { draining: true }),
     waitingReason: containers.map((c) => c.state?.waiting?.reason).find((r) => r !== undefined && r !== 'PodInitializing'),
   };
 }

@@ -1,13 +1,13 @@
 // Draining: a disabled agent gets no new job, so its pod can be removed without cutting one off.
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
-import type { TaskHost } from '../core/ports/host.js';
+import type { Log } from '../core/ports/host.js';
 import type { AgentInfo, PoolSnapshot } from '../core/model.js';
 
 /**
  * Sets one agent's enabled flag. An agent whose registration went meanwhile (404: its pod ended and another run
  * removed it) takes no job either way: reported, not a failure. False then.
  */
-export async function setAgentEnabled(ado: AdoClient, host: TaskHost, poolId: number, agent: AgentInfo, enabled: boolean): Promise<boolean> {
+export async function setAgentEnabled(ado: AdoClient, host: Log, poolId: number, agent: AgentInfo, enabled: boolean): Promise<boolean> {
   try {
     await ado.setAgentEnabled(poolId, agent.id, enabled);
     return true;
@@ -22,7 +22,7 @@ export async function setAgentEnabled(ado: AdoClient, host: TaskHost, poolId: nu
  * Sets the agents' enabled flag. False, with a warning naming `purpose`, when the token may only read the pool
  * (draining needs Agent Pools: Read & manage).
  */
-export async function setAgentsEnabled(ado: AdoClient, host: TaskHost, poolId: number, agents: AgentInfo[], enabled: boolean, purpose: string): Promise<boolean> {
+export async function setAgentsEnabled(ado: AdoClient, host: Log, poolId: number, agents: AgentInfo[], enabled: boolean, purpose: string): Promise<boolean> {
   try {
     for (const agent of agents) await setAgentEnabled(ado, host, poolId, agent, enabled);
     return true;
@@ -37,7 +37,7 @@ export async function setAgentsEnabled(ado: AdoClient, host: TaskHost, poolId: n
  * Enables drained agents again, each on its own: one that fails is reported, the others are still enabled, and the
  * error that ended the drain (if any) is not hidden. A later DeployRunnerPool or ScaleRunnerPool run enables it.
  */
-export async function enableAgain(ado: AdoClient, host: TaskHost, poolId: number, agents: AgentInfo[]): Promise<void> {
+export async function enableAgain(ado: AdoClient, host: Log, poolId: number, agents: AgentInfo[]): Promise<void> {
   for (const agent of agents) {
     try {
       await setAgentEnabled(ado, host, poolId, agent, true);
@@ -48,7 +48,7 @@ export async function enableAgain(ado: AdoClient, host: TaskHost, poolId: number
 }
 
 /** Publishes the hub's snapshot. A 404 (the extension is not installed in this organization) costs the hub, not the run. */
-export async function publishForHub(ado: AdoClient, host: TaskHost, snapshot: PoolSnapshot): Promise<void> {
+export async function publishForHub(ado: AdoClient, host: Log, snapshot: PoolSnapshot): Promise<void> {
   try {
     await ado.publishSnapshot(snapshot);
   } catch (error) {

@@ -4,8 +4,7 @@
 import type { TaskHost } from '../core/ports/host.js';
 import type { KubeClient } from '../core/ports/kube.js';
 import type { RunnerPoolSpec } from '../core/model.js';
-import { renderRecycleAccess } from '../core/manifests.js';
-import { poolPodSelector } from '../core/pool-selector.js';
+import { poolLabelSelector, recyclerName, renderRecycleAccess } from '../core/manifests/index.js';
 
 export async function removeRecycleAccessWhenUnused(kube: KubeClient, pool: RunnerPoolSpec, host: TaskHost): Promise<void> {
   const access = renderRecycleAccess(pool);
@@ -14,8 +13,8 @@ export async function removeRecycleAccessWhenUnused(kube: KubeClient, pool: Runn
   for (const ref of refs) if (await kube.get(ref)) present.push(ref);
   if (present.length === 0) return;
   // A pod on its way out has done its sidecar's work; any other pod running as the recycler still needs it.
-  const serviceAccount = access.find((object) => object.kind === 'ServiceAccount')!.metadata.name;
-  const users = (await kube.list('v1', 'Pod', pool.namespace, poolPodSelector(pool.runnerName)))
+  const serviceAccount = recyclerName(pool);
+  const users = (await kube.list('v1', 'Pod', pool.namespace, poolLabelSelector(pool.runnerName)))
     .filter((pod) => (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName === serviceAccount && pod.metadata.deletionTimestamp === undefined);
   if (users.length > 0) {
     host.info(`Kept the recycle sidecar's ServiceAccount, Role and RoleBinding: ${users.map((pod) => pod.metadata.name).join(', ')} still run(s) the previous template, whose sidecar needs them after its job. A later run removes them.`);

@@ -6,11 +6,10 @@ import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { ScaleTarget } from '../core/scale-decision.js';
 import type { Clock } from '../core/ports/clock.js';
-import { scalePass, type PassState } from './scale-pass.js';
+import { scalePass, type PassOptions, type PassState } from './scale-pass.js';
 import { markdownTable } from '../core/log-text.js';
 
 export { scaleFieldManager } from './scale-pass.js';
-
 
 export interface ScaleServices {
   host: TaskHost;
@@ -33,13 +32,18 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
   }
   const target: ScaleTarget = options.mode === 'fixed' ? { mode: 'fixed', replicas: options.replicas } : { mode: 'queue', limits: options.limits };
   const stopAt = services.clock.now() + options.watchSeconds * 1000;
-  const state: PassState = { kube, poolId, target, drains: true };
+  const pass: PassOptions = {
+    namespace: options.target.namespace, runnerName: options.runnerName, poolName: options.poolName, organizationUrl: options.organizationUrl,
+    target, dryRun: options.dryRun, removeStaleRegistrations: options.removeStaleRegistrations, actor: 'ScaleRunnerPool',
+  };
+  const state: PassState = { kube, poolId, drains: true };
   let decision: ScaleDecision | undefined;
   let failure: unknown;
   let failedInARow = 0;
   for (;;) {
     try {
-      decision = await scalePass(options, services, state);
+      decision = (await scalePass(pass, { log: host, ado, clock: services.clock }, state)).decision;
+      host.info(`${options.dryRun ? '[dry run] ' : ''}${decision.reason}.`);
       failedInARow = 0;
     } catch (error) {
       // A watch outlives a blip of the cluster or of Azure DevOps; a refusal, or a failure that lasts, still ends it.
@@ -70,7 +74,7 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
 const maxFailedPassesInARow = 3;
 
 /** No answer, throttling or a server error: worth another pass. A refusal (401, 403, 404, 422) is not. */
-function isTransient(error: unknown): boolean {
+export function isTransient(error: unknown): boolean {
   return (error instanceof KubeApiError || error instanceof AdoError) && (error.status === 0 || error.status === 429 || error.status >= 500);
 }
 

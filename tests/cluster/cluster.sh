@@ -171,6 +171,13 @@ evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.availa
 EOF
 }
 
+# Pods on the node talk to each other over the CNI bridge (the autoscaler to a starting runner pod). A Docker engine
+# on the same machine sets the FORWARD policy to DROP, and br_netfilter sends bridged frames through it: this one rule,
+# removed by `down`, lets the bridge's own traffic through whatever else the host's firewall says.
+POD_BRIDGE_RULE=(FORWARD -i adr-cni0 -o adr-cni0 -m comment --comment adr-cluster -j ACCEPT)
+allow_pod_bridge() { ! command -v iptables >/dev/null || iptables -w -C "${POD_BRIDGE_RULE[@]}" 2>/dev/null || iptables -w -I "${POD_BRIDGE_RULE[@]}"; }
+remove_pod_bridge_rule() { ! command -v iptables >/dev/null || while iptables -w -D "${POD_BRIDGE_RULE[@]}" 2>/dev/null; do :; done; }
+
 # Paths the kubelet, CNI and ip-netns create whatever their configuration (device-plugins is a fixed kubelet path).
 HOST_DIRS=(/var/log/containers /var/lib/cni /var/lib/kubelet /run/netns)
 
@@ -195,6 +202,7 @@ cmd_up() {
   pki
   write_configs
   node_network
+  allow_pod_bridge
   local P=$S/pki B=$K8S_BIN
 
   start registry docker-registry serve "$S/registry.yml"
@@ -329,6 +337,7 @@ cmd_down() {
   local c
   for c in kube-scheduler kube-controller-manager legacy-apiserver kube-apiserver etcd registry; do stop "$c"; done
   unmount_under "$S/|$RUN_DIR/|/var/lib/kubelet/"
+  remove_pod_bridge_rule
   ip link del adr-cni0 2>/dev/null || true
   ip link del adr-node-h 2>/dev/null || true
   ip netns del "$NODE_NETNS" 2>/dev/null || true

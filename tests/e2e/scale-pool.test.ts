@@ -11,7 +11,7 @@ import { startTcpRelay } from '../support/tcp-relay.js';
 import { unpackAgent } from '../support/agent-package.js';
 import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import type { AdminJob } from '../support/emulator.js';
-import { slotOrdinal } from '../../src/core/scale-decision.js';
+import { slotOrdinal } from '../../src/core/slots.js';
 
 const POOL = 'Scale Pool';
 const NS = 'adr-scale-e2e';

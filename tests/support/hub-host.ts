@@ -1,6 +1,7 @@
 // Stands in for Azure DevOps around the hub in a real browser: a host page that frames the BUILT hub and answers the SDK's
-// XDM handshake and service calls, plus the organisation's REST paths proxied to the emulator.
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+// XDM handshake and service calls. As in production, the page is served from one origin (the extension's CDN) and calls
+// the organisation on another (the emulator), so every REST call is a CORS request.
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
@@ -46,8 +47,10 @@ function serialize(value) {
   return value;
 }
 function post(message) { frame.contentWindow.postMessage(JSON.stringify({ ...message, handshakeToken: token }), '*'); }
+// The host's data service asks as azure-devops-extension-api's clients do (Common/RestClientBase.js): bare arrays back.
 async function rest(path, init = {}) {
-  const response = await fetch(config.orgUrl + '/' + path, { ...init, headers: { Authorization: 'Bearer ' + config.token, Accept: 'application/json', 'Content-Type': 'application/json' } });
+  const accept = 'application/json;api-version=7.1-preview.1;excludeUrls=true;enumsAsNumbers=true;msDateFormat=true;noArrayWrap=true';
+  const response = await fetch(config.orgUrl + '/' + path, { ...init, headers: { Authorization: 'Bearer ' + config.token, Accept: accept, 'Content-Type': 'application/json' } });
   const text = await response.text();
   if (!response.ok) { const error = new Error(text ? (JSON.parse(text).message || text) : response.statusText); error.status = response.status; throw error; }
   return text ? JSON.parse(text) : undefined;
@@ -56,8 +59,8 @@ function dataManager() {
   const base = (scope, collection) => '_apis/ExtensionManagement/InstalledExtensions/' + config.extension.publisher + '/' + config.extension.id +
     '/Data/Scopes/' + (scope && scope.scopeType || 'Default') + '/' + (scope && scope.scopeValue || 'Current') + '/Collections/' + encodeURIComponent(collection) + '/Documents';
   return {
-    getDocuments: async (collection, options) => (await rest(base(options, collection) + '?api-version=7.1-preview.1')).value,
-    getDocument: (collection, id, options) => rest(base(options, collection) + '/' + encodeURIComponent(id) + '?api-version=7.1-preview.1'),
+    getDocuments: (collection, options) => rest(base(options, collection)),
+    getDocument: (collection, id, options) => rest(base(options, collection) + '/' + encodeURIComponent(id)),
   };
 }
 const services = {
@@ -112,26 +115,17 @@ export interface HubHost {
   stop(): Promise<void>;
 }
 
-/** Serves dist/extension/hub, the host page, and `/<org>/…` proxied to `emulatorUrl` (dropped connections if it is down). */
-export async function startHubHost(hubDir: string, emulatorUrl: string, organization = 'emulated-org'): Promise<HubHost> {
+/**
+ * Serves dist/extension/hub and the host page on `localhost` (the CDN's stand-in); the page's location service points
+ * the hub at `orgUrl`, the emulator's organisation on 127.0.0.1: another origin.
+ */
+export async function startHubHost(hubDir: string, orgUrl: string): Promise<HubHost> {
   const pages = new Map<string, string>();
   let origin = '';
-
-  function proxy(req: IncomingMessage, res: ServerResponse): void {
-    const target = new URL(req.url ?? '/', emulatorUrl);
-    const upstream = httpRequest(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    // The emulator is down: the browser sees what an unreachable server gives it, a failed connection.
-    upstream.on('error', () => req.socket.destroy());
-    req.pipe(upstream);
-  }
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://host');
     void (async () => {
-      if (url.pathname.startsWith(`/${organization}/`)) return proxy(req, res);
       if (url.pathname === '/host.html') {
         const page = pages.get(url.searchParams.get('page') ?? '');
         if (!page) return void res.writeHead(404).end();
@@ -153,14 +147,14 @@ export async function startHubHost(hubDir: string, emulatorUrl: string, organiza
     })();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = `http://localhost:${(server.address() as AddressInfo).port}`;
   return {
     origin,
     pageUrl({ token, theme = {} }) {
       const id = String(pages.size + 1);
       pages.set(id, `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Azure DevOps (emulated host)</title>
 <style>html,body{margin:0;height:100%}iframe{border:0;width:100%;height:100%;display:block}</style></head>
-<body><iframe id="hub" src="/hub/runner-pools.html"></iframe><script>${hostScript({ orgUrl: `${origin}/${organization}`, token, theme })}</script></body></html>`);
+<body><iframe id="hub" src="/hub/runner-pools.html"></iframe><script>${hostScript({ orgUrl, token, theme })}</script></body></html>`);
       return `${origin}/host.html?page=${id}`;
     },
     async stop() {

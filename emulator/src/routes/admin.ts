@@ -1,6 +1,7 @@
 // Test controls under /_admin (no auth, not logged): pools, PATs, jobs, pipelines, the request log, faults, reset.
-import { list, parseJsonBody, queryValue, sendEmpty, sendJson, VssError, type Ctx } from '../http.js';
+import { parseJsonBody, queryValue, reply, sendEmpty, VssError, type Ctx } from '../http.js';
 import type { Route } from '../router.js';
+import { formatServiceDemand } from '../demands.js';
 import { agentJson } from '../serialize.js';
 import type { Store } from '../store.js';
 import type { Fault, Job, JobSpec, Pat, ServicePrincipal } from '../types.js';
@@ -28,7 +29,7 @@ export function adminJob(store: Store, job: Job): AdminJob {
   const agent = job.reservedAgentId === undefined ? undefined : store.agents.get(job.reservedAgentId);
   const state = job.result !== undefined ? 'finished' : job.receiveTime ? 'running' : job.assignTime ? 'assigned' : 'queued';
   return {
-    requestId: job.requestId, jobId: job.jobId, name: job.jobName, poolId: job.poolId, demands: job.demands, state, result: job.result,
+    requestId: job.requestId, jobId: job.jobId, name: job.jobName, poolId: job.poolId, demands: job.demands.map(formatServiceDemand), state, result: job.result,
     agentId: job.reservedAgentId, agentName: agent?.name, queueTime: job.queueTime, assignTime: job.assignTime,
     receiveTime: job.receiveTime, finishTime: job.finishTime, log: job.log,
   };
@@ -57,11 +58,11 @@ export function adminRoutes(seed: () => void): Route[] {
     }),
     route('POST', '/pools', (ctx, store) => {
       const pool = store.createPool(parseJsonBody<{ name: string }>(ctx).name);
-      sendJson(ctx.res, 200, { id: pool.id, name: pool.name });
+      reply(ctx, 200, { id: pool.id, name: pool.name });
     }),
     route('GET', '/pools/{pool}/agents', (ctx, store) => {
       const id = poolId(store, /^\d+$/.test(ctx.params.pool) ? Number(ctx.params.pool) : ctx.params.pool);
-      sendJson(ctx.res, 200, list(store.poolAgents(id).map((agent) => agentJson(store, agent, { capabilities: true, assignedRequest: true }))));
+      reply(ctx, 200, store.poolAgents(id).map((agent) => agentJson(store, agent, { capabilities: true, assignedRequest: true })));
     }),
     route('POST', '/pats', (ctx, store) => {
       const pat = parseJsonBody<Partial<Pat> & { token: string }>(ctx);
@@ -77,13 +78,13 @@ export function adminRoutes(seed: () => void): Route[] {
       const spec = parseJsonBody<JobSpec & { pool: string | number }>(ctx);
       if (typeof spec.script !== 'string') throw new VssError(400, 'ArgumentException', 'A job needs a script.', 'System');
       const queued = store.queueJob(poolId(store, spec.pool), spec);
-      if ('rejected' in queued) return sendJson(ctx.res, 400, { rejected: queued.rejected });
-      sendJson(ctx.res, 200, adminJob(store, queued));
+      if ('rejected' in queued) return reply(ctx, 400, { rejected: queued.rejected });
+      reply(ctx, 200, adminJob(store, queued));
     }),
     route('GET', '/jobs', (ctx, store) => {
-      sendJson(ctx.res, 200, list([...store.jobs.values()].map((found) => adminJob(store, found))));
+      reply(ctx, 200, [...store.jobs.values()].map((found) => adminJob(store, found)));
     }),
-    route('GET', '/jobs/{requestId}', (ctx, store) => sendJson(ctx.res, 200, adminJob(store, job(store, ctx)))),
+    route('GET', '/jobs/{requestId}', (ctx, store) => reply(ctx, 200, adminJob(store, job(store, ctx)))),
     route('GET', '/jobs/{requestId}/log', (ctx, store) => {
       const text = job(store, ctx).log.map((line) => `${line}\n`).join('');
       ctx.res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -92,7 +93,7 @@ export function adminRoutes(seed: () => void): Route[] {
     route('POST', '/jobs/{requestId}/cancel', (ctx, store) => {
       const found = job(store, ctx);
       store.cancelJob(found);
-      sendJson(ctx.res, 200, adminJob(store, found));
+      reply(ctx, 200, adminJob(store, found));
     }),
     route('POST', '/pipelines', (ctx, store) => {
       const body = parseJsonBody<{ project: string; name: string; pool: string; demands?: string[]; script: string; env?: Record<string, string>; folder?: string }>(ctx);
@@ -102,11 +103,11 @@ export function adminRoutes(seed: () => void): Route[] {
         demands: body.demands ?? [], script: body.script, env: body.env ?? {},
       };
       store.pipelines.set(pipeline.id, pipeline);
-      sendJson(ctx.res, 200, { id: pipeline.id, projectId: project.id, project: project.name });
+      reply(ctx, 200, { id: pipeline.id, projectId: project.id, project: project.name });
     }),
     route('GET', '/requests', (ctx, store) => {
       const since = Number(queryValue(ctx.query, 'since') ?? 0);
-      sendJson(ctx.res, 200, list(store.served.filter((entry) => entry.seq > since)));
+      reply(ctx, 200, store.served.filter((entry) => entry.seq > since));
     }),
     route('DELETE', '/requests', (ctx, store) => {
       store.served.length = 0;
@@ -117,7 +118,7 @@ export function adminRoutes(seed: () => void): Route[] {
       new RegExp(body.path);
       const fault: Fault = { ...body, method: body.method?.toUpperCase(), id: store.id('fault'), remaining: body.count ?? Number.POSITIVE_INFINITY };
       store.faults.push(fault);
-      sendJson(ctx.res, 200, { id: fault.id });
+      reply(ctx, 200, { id: fault.id });
     }),
     route('DELETE', '/faults', (ctx, store) => {
       store.faults.length = 0;

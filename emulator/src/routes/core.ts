@@ -1,9 +1,10 @@
-// Location and identity routes: connectionData, the agent OAuth token endpoint, the service-principal token endpoint.
+// Location and identity routes: connectionData, area discovery and resource areas, the agent OAuth token endpoint, the
+// service-principal token endpoint.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { newAccessToken, verifyClientAssertion } from '../auth.js';
-import { queryValue, sendJson, VssError, type Ctx } from '../http.js';
-import { connectionData } from '../locations.js';
+import { queryValue, reply, sendJson, VssError, type Ctx } from '../http.js';
+import { apiResourceLocations, connectionData, resourceAreas } from '../locations.js';
 import type { Route } from '../router.js';
 import type { Store } from '../store.js';
 import type { AgentPackage } from './distributedtask.js';
@@ -39,7 +40,30 @@ export function coreRoutes(instanceId: string, agentPackage: () => AgentPackage 
     {
       method: 'GET', pattern: '/{org}/_apis/connectionData', access: { scopes: [], agent: true, job: true }, version: undefined,
       handle(ctx, store) {
-        sendJson(ctx.res, 200, connectionData(ctx.orgUrl, instanceId, identityOf(ctx, store), queryValue(ctx.query, 'connectOptions') === '1'));
+        reply(ctx, 200, connectionData(ctx.orgUrl, instanceId, identityOf(ctx, store), queryValue(ctx.query, 'connectOptions') === '1'));
+      },
+    },
+    {
+      // Every resource location at once (the Go client; the .NET client when connectionData lists none).
+      method: 'OPTIONS', pattern: '/{org}/_apis', access: { anonymous: true }, version: 'none',
+      handle: (ctx) => reply(ctx, 200, apiResourceLocations()),
+    },
+    {
+      // One area's locations: what the Node client asks before its first call to an area (VsoClient.beginGetAreaLocations).
+      method: 'OPTIONS', pattern: '/{org}/_apis/{area}', access: { anonymous: true }, version: 'none',
+      handle: (ctx) => reply(ctx, 200, apiResourceLocations(ctx.params.area)),
+    },
+    {
+      // Microsoft's docs (extend/develop/work-with-urls.md): resource areas are looked up without credentials.
+      method: 'GET', pattern: '/{org}/_apis/ResourceAreas', access: { anonymous: true }, version: undefined,
+      handle: (ctx) => reply(ctx, 200, resourceAreas(ctx.orgUrl)),
+    },
+    {
+      method: 'GET', pattern: '/{org}/_apis/ResourceAreas/{areaId}', access: { anonymous: true }, version: undefined,
+      handle(ctx) {
+        const area = resourceAreas(ctx.orgUrl).find((candidate) => candidate.id === ctx.params.areaId.toLowerCase());
+        if (!area) throw new VssError(404, 'ResourceAreaNotFoundException', `The resource area ${ctx.params.areaId} does not exist.`, 'Microsoft.VisualStudio.Services.WebApi');
+        reply(ctx, 200, area);
       },
     },
     {

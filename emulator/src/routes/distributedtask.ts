@@ -1,11 +1,12 @@
 // distributedtask routes: pools, agents, user capabilities, job requests, sessions, messages, agent packages, plan logs.
 import { randomUUID } from 'node:crypto';
-import { agentSatisfiesDemands } from '../../../src/core/index.js';
-import { flag, list, parseJsonBody, queryValue, sendEmpty, sendJson, VssError, type Ctx } from '../http.js';
+import { flag, parseJsonBody, queryValue, reply, sendEmpty, VssError, type Ctx } from '../http.js';
+import { parseServiceDemands, satisfiesAll } from '../demands.js';
 import type { Route } from '../router.js';
 import { agentJson, jobJson, poolJson } from '../serialize.js';
 import type { Store } from '../store.js';
-import type { Agent, Job, PublicKey, TaskResult } from '../types.js';
+import type { Agent, Job, PublicKey } from '../types.js';
+import { enumMember, TaskAgentPoolType, TaskResult } from '../wire.js';
 
 const READ = { scopes: ['vso.agentpools'] };
 const MANAGE = { scopes: ['vso.agentpools_manage'] };
@@ -106,12 +107,16 @@ export const distributedTaskRoutes: Route[] = [
     handle(ctx, store) {
       const name = queryValue(ctx.query, 'poolName');
       const ids = queryValue(ctx.query, 'poolIds')?.split(',').map(Number);
-      const type = queryValue(ctx.query, 'poolType');
+      const typeText = queryValue(ctx.query, 'poolType');
+      // The service binds an enum from its name or its number (the Node client sends poolType=1).
+      const type = typeText === undefined ? undefined : enumMember(TaskAgentPoolType, typeText);
+      if (typeText !== undefined && type === undefined) throw new VssError(400, 'ArgumentException', `The value '${typeText}' is not valid for poolType.`, 'System');
+      // Every emulated pool is an automation pool.
       const pools = [...store.pools.values()]
         .filter((pool) => name === undefined || pool.name.toLowerCase() === name.toLowerCase())
         .filter((pool) => !ids || ids.includes(pool.id))
-        .filter(() => type === undefined || type.toLowerCase() === 'automation');
-      sendJson(ctx.res, 200, list(pools.map((pool) => poolJson(store, pool))));
+        .filter(() => type === undefined || type === 'automation');
+      reply(ctx, 200, pools.map((pool) => poolJson(store, pool)));
     },
   },
   {
@@ -119,13 +124,13 @@ export const distributedTaskRoutes: Route[] = [
     handle(ctx, store) {
       const body = parseJsonBody<{ name?: string }>(ctx);
       if (!body.name) throw new VssError(400, 'ArgumentException', 'The pool name must be specified.', 'System');
-      sendJson(ctx.res, 200, poolJson(store, store.createPool(body.name)));
+      reply(ctx, 200, poolJson(store, store.createPool(body.name)));
     },
   },
   {
     method: 'GET', pattern: `${POOLS}/{poolId}`, access: { ...READ, agent: true }, version: '7.1',
     handle(ctx, store) {
-      sendJson(ctx.res, 200, poolJson(store, store.pool(intParam(ctx, 'poolId'))));
+      reply(ctx, 200, poolJson(store, store.pool(intParam(ctx, 'poolId'))));
     },
   },
   {
@@ -142,12 +147,13 @@ export const distributedTaskRoutes: Route[] = [
     handle(ctx, store) {
       const pool = store.pool(intParam(ctx, 'poolId'));
       const name = queryValue(ctx.query, 'agentName');
-      const demands = queryValue(ctx.query, 'demands')?.split(',').filter((demand) => demand.trim() !== '');
+      const demands = parseServiceDemands(queryValue(ctx.query, 'demands')?.split(',').map((demand) => demand.trim()).filter((demand) => demand !== '') ?? []);
+      if ('invalid' in demands) throw new VssError(400, 'ArgumentException', `The demand '${demands.invalid}' is not valid.`, 'System');
       const agents = store.poolAgents(pool.id)
         .filter((agent) => name === undefined || agent.name.toLowerCase() === name.toLowerCase())
-        .filter((agent) => !demands || agentSatisfiesDemands(store.capabilities(agent), demands))
+        .filter((agent) => satisfiesAll(store.capabilities(agent), demands.demands))
         .sort((a, b) => a.id - b.id);
-      sendJson(ctx.res, 200, list(agents.map((agent) => agentJson(store, agent, includes(ctx)))));
+      reply(ctx, 200, agents.map((agent) => agentJson(store, agent, includes(ctx))));
     },
   },
   {
@@ -167,15 +173,15 @@ export const distributedTaskRoutes: Route[] = [
       };
       store.agents.set(agent.id, agent);
       store.schedule();
-      sendJson(ctx.res, 200, agentJson(store, agent, { capabilities: true, authorization: true }));
+      reply(ctx, 200, agentJson(store, agent, { capabilities: true, authorization: true }));
     },
   },
   {
     method: 'GET', pattern: `${POOLS}/{poolId}/agents/{agentId}`, access: { ...READ, agent: true }, version: '7.1',
     handle(ctx, store) {
       const agent = store.agent(intParam(ctx, 'poolId'), intParam(ctx, 'agentId'));
-      if (flag(ctx.query, 'isCheckPermissions')) return sendJson(ctx.res, 200, true);
-      sendJson(ctx.res, 200, agentJson(store, agent, includes(ctx)));
+      if (flag(ctx.query, 'isCheckPermissions')) return reply(ctx, 200, true);
+      reply(ctx, 200, agentJson(store, agent, includes(ctx)));
     },
   },
   {
@@ -198,7 +204,7 @@ export const distributedTaskRoutes: Route[] = [
       agent.osDescription = body.osDescription ?? agent.osDescription;
       agent.systemCapabilities = body.systemCapabilities ?? agent.systemCapabilities;
       store.schedule();
-      sendJson(ctx.res, 200, agentJson(store, agent, { capabilities: true, authorization: true }));
+      reply(ctx, 200, agentJson(store, agent, { capabilities: true, authorization: true }));
     },
   },
   {
@@ -208,13 +214,18 @@ export const distributedTaskRoutes: Route[] = [
       const body = parseJsonBody<AgentBody>(ctx);
       if (typeof body.enabled === 'boolean') agent.enabled = body.enabled;
       store.schedule();
-      sendJson(ctx.res, 200, agentJson(store, agent));
+      reply(ctx, 200, agentJson(store, agent));
     },
   },
   {
     method: 'DELETE', pattern: `${POOLS}/{poolId}/agents/{agentId}`, access: MANAGE, version: '7.1',
     handle(ctx, store) {
-      store.deleteAgent(store.agent(intParam(ctx, 'poolId'), intParam(ctx, 'agentId')));
+      const agent = store.agent(intParam(ctx, 'poolId'), intParam(ctx, 'agentId'));
+      // An agent holding a job request is not removed, even when it went offline mid-job (its lock has not run out yet).
+      if (agent.assignedRequestId !== undefined) {
+        throw new VssError(400, 'TaskAgentJobStillRunningException', `Agent "${agent.name}" is running a job for pool "${store.pool(agent.poolId).name}"`);
+      }
+      store.deleteAgent(agent);
       sendEmpty(ctx.res, 204);
     },
   },
@@ -225,14 +236,14 @@ export const distributedTaskRoutes: Route[] = [
       const body = parseJsonBody<Record<string, unknown>>(ctx);
       agent.userCapabilities = Object.fromEntries(Object.entries(body).map(([key, value]) => [key, String(value ?? '')]));
       store.schedule();
-      sendJson(ctx.res, 200, agentJson(store, agent, { capabilities: true }));
+      reply(ctx, 200, agentJson(store, agent, { capabilities: true }));
     },
   },
   {
     method: 'GET', pattern: `${POOLS}/{poolId}/jobrequests`, access: READ, version: undefined,
     handle(ctx, store) {
       const pool = store.pool(intParam(ctx, 'poolId'));
-      sendJson(ctx.res, 200, list(listJobRequests(store, pool.id, ctx.query)));
+      reply(ctx, 200, listJobRequests(store, pool.id, ctx.query));
     },
   },
   {
@@ -240,7 +251,7 @@ export const distributedTaskRoutes: Route[] = [
     handle(ctx, store) {
       const poolId = intParam(ctx, 'poolId');
       assertAgentPool(ctx, poolId);
-      sendJson(ctx.res, 200, jobJson(store, jobOf(store, poolId, intParam(ctx, 'requestId')), { matchedAgents: true }));
+      reply(ctx, 200, jobJson(store, jobOf(store, poolId, intParam(ctx, 'requestId')), { matchedAgents: true }));
     },
   },
   {
@@ -253,16 +264,18 @@ export const distributedTaskRoutes: Route[] = [
       if (ctx.principal?.kind === 'agent' && job.reservedAgentId !== ctx.principal.agentId) {
         throw new VssError(404, 'TaskAgentJobNotFoundException', `No job request with ID ${job.requestId} is assigned to this agent.`);
       }
-      const body = parseJsonBody<{ result?: TaskResult; finishTime?: string }>(ctx);
-      if (job.result !== undefined && body.result === undefined) {
+      const body = parseJsonBody<{ result?: string | number | null; finishTime?: string }>(ctx);
+      const result = body.result == null ? undefined : enumMember(TaskResult, body.result);
+      if (body.result != null && result === undefined) throw new VssError(400, 'ArgumentException', `The value '${body.result}' is not valid for result.`, 'System');
+      if (job.result !== undefined && result === undefined) {
         throw new VssError(404, 'TaskAgentJobTokenExpiredException', `The job request ${job.requestId} has already finished.`);
       }
-      if (body.result !== undefined || body.finishTime !== undefined) store.finishJob(job, body.result ?? 'succeeded');
+      if (result !== undefined || body.finishTime !== undefined) store.finishJob(job, result ?? 'succeeded');
       else {
         job.receiveTime ??= new Date().toISOString();
         job.lockedUntil = new Date(Date.now() + store.options.lockDurationMs).toISOString();
       }
-      sendJson(ctx.res, 200, jobJson(store, job, { matchedAgents: false }));
+      reply(ctx, 200, jobJson(store, job, { matchedAgents: false }));
     },
   },
   {
@@ -276,7 +289,7 @@ export const distributedTaskRoutes: Route[] = [
       if (ctx.principal?.kind === 'agent' && ctx.principal.agentId !== agent.id) throw new VssError(403, 'AccessDeniedException', 'Not your agent.');
       if (body.systemCapabilities) agent.systemCapabilities = body.systemCapabilities;
       const created = store.createSession(agent, body.ownerName ?? '');
-      sendJson(ctx.res, 201, {
+      reply(ctx, 201, {
         sessionId: created.sessionId, ownerName: created.ownerName,
         agent: { id: agent.id, name: agent.name, version: agent.version, osDescription: agent.osDescription, enabled: agent.enabled, status: 'online', provisioningState: 'Provisioned' },
       });
@@ -319,7 +332,7 @@ export function packageRoutes(agentPackage: () => AgentPackage | undefined): Rou
   const answer = (ctx: Ctx, platform: string | undefined) => {
     const pkg = agentPackage();
     const packages = pkg && (platform === undefined || platform.toLowerCase() === pkg.platform) ? [metadata(ctx, pkg)] : [];
-    sendJson(ctx.res, 200, list(packages));
+    reply(ctx, 200, packages);
   };
   return [
     { method: 'GET', pattern: '/{org}/_apis/distributedtask/packages/{packageType}', access: READ, version: undefined,
@@ -335,7 +348,7 @@ export const planLogRoutes: Route[] = [
     method: 'POST', pattern: '/{org}/{project}/_apis/distributedtask/hubs/{hub}/plans/{planId}/logs', access: { job: true }, version: undefined,
     handle(ctx, store) {
       const job = jobForPlan(ctx, store);
-      sendJson(ctx.res, 200, { id: 1, path: 'logs\\1', lineCount: job.log.length, createdOn: job.queueTime, location: `${ctx.orgUrl}/${job.projectId}/_apis/distributedtask/hubs/build/plans/${job.planId}/logs/1` });
+      reply(ctx, 200, { id: 1, path: 'logs\\1', lineCount: job.log.length, createdOn: job.queueTime, location: `${ctx.orgUrl}/${job.projectId}/_apis/distributedtask/hubs/build/plans/${job.planId}/logs/1` });
     },
   },
   {
@@ -344,7 +357,7 @@ export const planLogRoutes: Route[] = [
       const job = jobForPlan(ctx, store);
       const text = ctx.body.toString('utf8');
       job.log.push(...text.split('\n').filter((line, index, lines) => index < lines.length - 1 || line !== ''));
-      sendJson(ctx.res, 200, { id: 1, path: 'logs\\1', lineCount: job.log.length });
+      reply(ctx, 200, { id: 1, path: 'logs\\1', lineCount: job.log.length });
     },
   },
 ];

@@ -1,6 +1,6 @@
 // Extension data service: collections of JSON documents with __etag optimistic concurrency (Default/Current and User/Me scopes).
 import { randomUUID } from 'node:crypto';
-import { list, parseJsonBody, sendEmpty, sendJson, VssError, type Ctx } from '../http.js';
+import { parseJsonBody, reply, sendEmpty, VssError, type Ctx } from '../http.js';
 import type { Route } from '../router.js';
 import type { ExtensionDocument, Store } from '../store.js';
 
@@ -64,7 +64,7 @@ export const extensionDataRoutes: Route[] = [
   {
     method: 'GET', pattern: BASE, access: READ, version: undefined,
     handle(ctx, store) {
-      sendJson(ctx.res, 200, list([...existing(store, ctx).values()]));
+      reply(ctx, 200, [...existing(store, ctx).values()]);
     },
   },
   {
@@ -72,7 +72,7 @@ export const extensionDataRoutes: Route[] = [
     handle(ctx, store) {
       const document = existing(store, ctx).get(ctx.params.documentId.toLowerCase());
       if (!document) throw documentNotFound(ctx.params.documentId);
-      sendJson(ctx.res, 200, document);
+      reply(ctx, 200, document);
     },
   },
   {
@@ -84,7 +84,7 @@ export const extensionDataRoutes: Route[] = [
       if (collection.has(id.toLowerCase())) {
         throw new VssError(409, 'DocumentExistsException', `A document with id ${id} already exists.`, NAMESPACE);
       }
-      sendJson(ctx.res, 200, write(collection, { ...incoming, __etag: undefined }, id));
+      reply(ctx, 200, write(collection, { ...incoming, __etag: undefined }, id));
     },
   },
   {
@@ -92,7 +92,7 @@ export const extensionDataRoutes: Route[] = [
     handle(ctx, store) {
       const incoming = body(ctx);
       const id = typeof incoming.id === 'string' && incoming.id !== '' ? incoming.id : randomUUID();
-      sendJson(ctx.res, 200, write(ensure(store, ctx), incoming, id));
+      reply(ctx, 200, write(ensure(store, ctx), incoming, id));
     },
   },
   {
@@ -102,7 +102,7 @@ export const extensionDataRoutes: Route[] = [
       const id = String(incoming.id ?? '');
       const collection = existing(store, ctx);
       if (!collection.has(id.toLowerCase())) throw documentNotFound(id);
-      sendJson(ctx.res, 200, write(collection, incoming, id));
+      reply(ctx, 200, write(collection, incoming, id));
     },
   },
   {

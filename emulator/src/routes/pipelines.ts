@@ -1,8 +1,9 @@
 // Pipelines runs: queueing a run of an emulated pipeline queues its job; the run's state follows the job.
-import { list, parseJsonBody, queryValue, sendJson, VssError, type Ctx } from '../http.js';
+import { parseJsonBody, queryValue, reply, VssError, type Ctx } from '../http.js';
 import type { Route } from '../router.js';
 import type { Store } from '../store.js';
 import type { Pipeline, Run } from '../types.js';
+import { RunResult, RunState, wireDate, wireEnum } from '../wire.js';
 
 const NAMESPACE = 'Microsoft.Azure.Pipelines.WebApi';
 const RUNS = '/{org}/{project}/_apis/pipelines/{pipelineId}/runs';
@@ -31,10 +32,10 @@ export function runJson(store: Store, ctx: Ctx, pipeline: Pipeline, run: Run): R
     templateParameters: run.templateParameters,
     variables: run.variables,
     pipeline: { url: `${base}?revision=${pipeline.revision}`, id: pipeline.id, revision: pipeline.revision, name: pipeline.name, folder: pipeline.folder },
-    state,
-    ...(result ? { result } : {}),
-    createdDate: run.createdDate,
-    ...(run.finishedDate ? { finishedDate: run.finishedDate } : {}),
+    state: wireEnum(RunState, state),
+    ...(result ? { result: wireEnum(RunResult, result) } : {}),
+    createdDate: wireDate(run.createdDate),
+    ...(run.finishedDate ? { finishedDate: wireDate(run.finishedDate) } : {}),
     url: `${base}/runs/${run.id}`,
     resources: { repositories: { self: { repository: { type: 'azureReposGit' }, refName: 'refs/heads/main', version: '0000000000000000000000000000000000000000' } } },
     id: run.id,
@@ -49,7 +50,7 @@ export const pipelineRoutes: Route[] = [
       const pipeline = pipelineOf(store, ctx);
       const body = parseJsonBody<{ templateParameters?: Record<string, string>; variables?: Run['variables']; previewRun?: boolean }>(ctx);
       if (body.previewRun) {
-        sendJson(ctx.res, 200, { ...runJson(store, ctx, pipeline, { id: -1, pipelineId: pipeline.id, name: '', createdDate: new Date().toISOString(), templateParameters: body.templateParameters ?? {}, variables: {} }), finalYaml: `steps:\n- script: ${JSON.stringify(pipeline.script)}\n` });
+        reply(ctx, 200, { ...runJson(store, ctx, pipeline, { id: -1, pipelineId: pipeline.id, name: '', createdDate: new Date().toISOString(), templateParameters: body.templateParameters ?? {}, variables: {} }), finalYaml: `steps:\n- script: ${JSON.stringify(pipeline.script)}\n` });
         return;
       }
       const id = store.id('run');
@@ -72,7 +73,7 @@ export const pipelineRoutes: Route[] = [
         run.requestId = queued.requestId;
       }
       store.runs.set(id, run);
-      sendJson(ctx.res, 200, runJson(store, ctx, pipeline, run));
+      reply(ctx, 200, runJson(store, ctx, pipeline, run));
     },
   },
   {
@@ -81,7 +82,7 @@ export const pipelineRoutes: Route[] = [
       const pipeline = pipelineOf(store, ctx);
       const runs = [...store.runs.values()].filter((run) => run.pipelineId === pipeline.id).sort((a, b) => b.id - a.id);
       const top = Number(queryValue(ctx.query, '$top') ?? 10_000);
-      sendJson(ctx.res, 200, list(runs.slice(0, top).map((run) => runJson(store, ctx, pipeline, run))));
+      reply(ctx, 200, runs.slice(0, top).map((run) => runJson(store, ctx, pipeline, run)));
     },
   },
   {
@@ -90,7 +91,7 @@ export const pipelineRoutes: Route[] = [
       const pipeline = pipelineOf(store, ctx);
       const run = store.runs.get(Number(ctx.params.runId));
       if (!run || run.pipelineId !== pipeline.id) throw new VssError(404, 'PipelineRunNotFoundException', `Pipeline run ${ctx.params.runId} not found.`, NAMESPACE);
-      sendJson(ctx.res, 200, runJson(store, ctx, pipeline, run));
+      reply(ctx, 200, runJson(store, ctx, pipeline, run));
     },
   },
 ];

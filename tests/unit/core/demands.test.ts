@@ -1,8 +1,7 @@
-// Demand parsing and matching (the rules the emulator and ScaleRunnerPool share).
+// Demand parsing and matching as ScaleRunnerPool does it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { agentSatisfiesDemands, formatDemand, parseDemand } from '../../../src/core/demands.js';
-import { pickAgent, queueRejection } from '../../../emulator/src/scheduling.js';
 
 test('parses the three demand forms the service writes', () => {
   assert.deepEqual(parseDemand('java'), { kind: 'exists', name: 'java' });
@@ -20,28 +19,21 @@ test('matches names and -equals values case-insensitively', () => {
   assert.equal(agentSatisfiesDemands(caps, ['os -equals windows']), false);
   assert.equal(agentSatisfiesDemands(caps, ['docker']), false);
   assert.equal(agentSatisfiesDemands(caps, []), true);
+  // The value is compared as written, and case is ignored one character at a time (.NET OrdinalIgnoreCase).
+  assert.equal(agentSatisfiesDemands(caps, ['os -equals linux ']), false);
+  assert.equal(agentSatisfiesDemands({ unit: 'k' }, ['unit -equals \u212A']), false);
 });
 
-test('-gtVersion is a minimum version compared numerically', () => {
-  assert.equal(agentSatisfiesDemands({ 'Agent.Version': '2.182.1' }, ['Agent.Version -gtVersion 2.182.1']), true);
-  assert.equal(agentSatisfiesDemands({ 'Agent.Version': '2.190.0' }, ['Agent.Version -gtVersion 2.182.1']), true);
-  assert.equal(agentSatisfiesDemands({ 'Agent.Version': '2.99.9' }, ['Agent.Version -gtVersion 2.182.1']), false);
-  assert.equal(agentSatisfiesDemands({ 'Agent.Version': '3' }, ['Agent.Version -gtVersion 2.182.1']), true);
-  assert.equal(agentSatisfiesDemands({ 'Agent.Version': 'abc' }, ['Agent.Version -gtVersion 1.0']), false);
-});
-
-test('a job goes to the lowest-id online, enabled, idle, matching agent', () => {
-  const agent = (id: number, extra: Partial<{ enabled: boolean; online: boolean; busy: boolean }>, capabilities: Record<string, string> = { sh: '/bin/sh' }) =>
-    ({ id, enabled: true, online: true, busy: false, capabilities, ...extra });
-  const agents = [agent(1, { online: false }), agent(2, { busy: true }), agent(3, { enabled: false }), agent(5, {}), agent(4, {}, {})];
-  assert.equal(pickAgent(agents, ['sh'])?.id, 5);
-  assert.equal(pickAgent(agents, [])?.id, 4);
-  assert.equal(pickAgent(agents, ['docker']), undefined);
-});
-
-test('queueing is refused only when no registered agent could ever satisfy the demands', () => {
-  const offline = { id: 1, enabled: true, online: false, busy: false, capabilities: { docker: '/usr/bin/docker' } };
-  assert.equal(queueRejection('P', [offline], ['docker']), undefined);
-  assert.equal(queueRejection('P', [offline], ['gpu']), 'No agent found in pool P which satisfies the specified demands: gpu');
-  assert.match(queueRejection('P', [], []) ?? '', /No agents were found in pool P/);
+test('-gtVersion is a minimum version, read as a .NET System.Version', () => {
+  const meets = (have: string, want: string) => agentSatisfiesDemands({ 'Agent.Version': have }, [`Agent.Version -gtVersion ${want}`]);
+  assert.equal(meets('2.182.1', '2.182.1'), true);
+  assert.equal(meets('2.190.0', '2.182.1'), true);
+  assert.equal(meets('2.99.9', '2.182.1'), false);
+  assert.equal(meets('4.266.2-preview', '4.266.2'), true);
+  // A single number is no System.Version, and an unwritten component counts below 0.
+  assert.equal(meets('3', '2.182.1'), false);
+  assert.equal(meets('1.2', '1.2.0'), false);
+  assert.equal(meets('abc', '1.0'), false);
+  // The service sorts an unreadable version below every other: a demand it cannot read is met by any value.
+  assert.equal(meets('abc', 'v2'), true);
 });

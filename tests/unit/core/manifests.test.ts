@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadAll } from 'js-yaml';
-import { renderRunnerPool, renderStatefulSet } from '../../../src/core/manifests.js';
+import { renderRunnerPool, renderStatefulSet } from '../../../src/core/manifests/index.js';
 import { manifestFile } from '../../../src/core/manifest-file.js';
 import { readDeployOptions } from '../../../src/core/deploy-options.js';
 import { deployRunnerPool } from '../../../src/flows/deploy-pool.js';
@@ -25,6 +25,7 @@ const spec: RunnerPoolSpec = {
   env: { TOOL_HOME: '/opt/tool' },
   dockerMode: 'none',
   podRecycling: 'restartRules',
+  priority: 0,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { InputReader } from '../../../src/core/inputs.js';
 import { readDeployOptions } from '../../../src/core/deploy-options.js';
-import { renderRunnerPool, renderStatefulSet } from '../../../src/core/manifests.js';
+import { renderRunnerPool, renderStatefulSet } from '../../../src/core/manifests/index.js';
 import { MemoryHost } from '../../support/memory-host.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

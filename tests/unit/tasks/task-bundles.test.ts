@@ -53,7 +53,12 @@ describe('bundled tasks and the .vsix', () => {
       const entries = zipEntries(vsix);
       for (const task of taskFolders()) {
         for (const file of ['task.json', 'index.js']) assert.ok(entries.includes(`tasks/${task}/${file}`), `${task}/${file}`);
-        assert.deepEqual(entries.filter((e) => e.startsWith(`tasks/${task}/`) && e.endsWith('.js')), [`tasks/${task}/index.js`]);
+        // BuildRunnerImage's image context is no part of the task: the runner image's helper goes into the image.
+        const bundles = entries.filter((e) => e.startsWith(`tasks/${task}/`) && !e.startsWith(`tasks/${task}/runner-image/`) && e.endsWith('.js'));
+        assert.deepEqual(bundles, [`tasks/${task}/index.js`]);
+      }
+      for (const file of ['Dockerfile', 'install.sh'].map((f) => `images/linux/${f}`).concat('docker/start.sh', 'dist/runner/runner.js', 'dist/runner/autoscaler.js')) {
+        assert.ok(entries.includes(`tasks/BuildRunnerImage/runner-image/${file}`), `BuildRunnerImage ships ${file}`);
       }
       assert.ok(!entries.some((e) => e.includes('node_modules')));
     });

@@ -2,8 +2,9 @@
 // reaches, except the cloud metadata endpoints, which hand out the node's cloud identity, and the kubelet's ports.
 // It takes effect only where the network plugin enforces NetworkPolicy (Azure CNI with Azure or Calico network
 // policy, Cilium, Calico; not kubenet without one, nor a plain bridge).
-import type { KubeObject } from './ports/kube.js';
-import type { RunnerPoolSpec } from './model.js';
+import type { V1NetworkPolicy } from '@kubernetes/client-node';
+import type { RunnerPoolSpec } from '../model.js';
+import { poolLabels, poolSelector, type Manifest } from './pool-labels.js';
 
 /** Cloud metadata endpoints: Azure's IMDS and the link-local one of other clouds, Azure's WireServer, AWS over IPv6. */
 export const blockedAddresses = { ipv4: ['169.254.169.254/32', '168.63.129.16/32'], ipv6: ['fd00:ec2::254/128'] } as const;
@@ -24,8 +25,8 @@ function tcpPortsExcept(blocked: readonly number[]): Array<{ protocol: 'TCP'; po
 
 export const egressPolicyName = (runnerName: string) => `${runnerName}-egress`;
 
-/** The egress policy of a pool's pods; `podLabels` is the StatefulSet's pod selector. */
-export function renderEgressPolicy(spec: RunnerPoolSpec, podLabels: Record<string, string>, labels: Record<string, string>): KubeObject {
+/** The egress policy of the pool's runner pods (the StatefulSet's selector). */
+export function renderEgressPolicy(spec: RunnerPoolSpec): Manifest<V1NetworkPolicy> {
   const to = [
     // Pods and services in the cluster, whichever way the plugin treats ipBlocks for pod addresses.
     { namespaceSelector: {} },
@@ -35,9 +36,9 @@ export function renderEgressPolicy(spec: RunnerPoolSpec, podLabels: Record<strin
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: { name: egressPolicyName(spec.runnerName), namespace: spec.namespace, labels },
+    metadata: { name: egressPolicyName(spec.runnerName), namespace: spec.namespace, labels: poolLabels(spec.runnerName) },
     spec: {
-      podSelector: { matchLabels: podLabels },
+      podSelector: { matchLabels: poolSelector(spec.runnerName) },
       policyTypes: ['Egress'],
       // UDP on every port (DNS included); TCP on every port but the kubelet's.
       egress: [{ to, ports: [...tcpPortsExcept(blockedTcpPorts), { protocol: 'UDP' }] }],

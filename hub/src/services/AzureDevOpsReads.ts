@@ -1,0 +1,112 @@
+// What the hub reads from Azure DevOps and how, apart from the SDK that wires it up in the browser (so the contract tests
+// drive the same calls from Node): agents and job requests over REST, pool snapshots from the extension's data storage.
+import type { IExtensionDataManager } from 'azure-devops-extension-api';
+import { TaskAgentRestClient, TaskAgentStatus, TaskResult, type TaskAgent, type TaskAgentJobRequest, type TaskAgentPool } from 'azure-devops-extension-api/TaskAgent';
+import { identityVariables, snapshotCollection, type HubAgent, type JobLink, type PoolSnapshot } from '../../../src/core/index.js';
+import { RunnerPoolError, type DataSource, type RunnerPoolData } from './RunnerPoolService.js';
+
+// The client asks for enumsAsNumbers, msDateFormat and noArrayWrap, and hands the answer back as parsed: results are
+// numbers, times are Dates (Util/Serialization.js), lists are arrays.
+const resultNames: Record<TaskResult, string> = {
+  [TaskResult.Succeeded]: 'succeeded', [TaskResult.SucceededWithIssues]: 'succeededWithIssues', [TaskResult.Failed]: 'failed',
+  [TaskResult.Canceled]: 'canceled', [TaskResult.Skipped]: 'skipped', [TaskResult.Abandoned]: 'abandoned',
+  [TaskResult.ManuallyQueued]: 'manuallyQueued', [TaskResult.DependentOnManualQueue]: 'dependentOnManualQueue',
+};
+
+function jobLink(request: TaskAgentJobRequest | undefined, time: 'receiveTime' | 'finishTime'): JobLink | undefined {
+  if (!request) return undefined;
+  const name = [request.definition?.name, request.owner?.name].filter(Boolean).join(' · ') || request.jobName || `Request ${request.requestId}`;
+  // Optional: which members excludeUrls=true strips is not documented (the emulator keeps _links; see emulator/README.md).
+  const href: unknown = request.owner?._links?.web?.href ?? request.definition?._links?.web?.href;
+  return {
+    requestId: request.requestId,
+    name,
+    url: typeof href === 'string' ? href : undefined,
+    time: (request[time] ?? request.assignTime)?.toISOString(),
+    result: request.result == null ? undefined : resultNames[request.result],
+  };
+}
+
+export function toHubAgent(pool: { id: number; name: string }, agent: TaskAgent): HubAgent {
+  return {
+    id: agent.id,
+    name: agent.name,
+    status: agent.status === TaskAgentStatus.Online ? 'online' : 'offline',
+    enabled: agent.enabled !== false,
+    busyWith: agent.assignedRequest?.requestId,
+    capabilities: { ...agent.systemCapabilities, ...agent.userCapabilities },
+    poolId: pool.id,
+    poolName: pool.name,
+    statusChangedOn: agent.statusChangedOn?.toISOString(),
+    runningJob: jobLink(agent.assignedRequest, 'receiveTime'),
+    lastJob: jobLink(agent.lastCompletedRequest, 'finishTime'),
+  };
+}
+
+/** The client plus the one route it has no method for: a pool's unfinished job requests. */
+export class RunnerTaskAgentClient extends TaskAgentRestClient {
+  getUnfinishedRequests(poolId: number): Promise<TaskAgentJobRequest[]> {
+    return this.beginRequest({
+      apiVersion: '7.2-preview.1',
+      routeTemplate: '_apis/distributedtask/pools/{poolId}/jobrequests',
+      routeValues: { poolId },
+      queryParams: { completedRequestCount: 0 },
+    });
+  }
+}
+
+async function reading<T>(source: DataSource, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    const { status, message, name } = error as { status?: number; message?: string; name?: string };
+    const text = message || String(error);
+    throw new RunnerPoolError(source, name === 'NetworkException' || status === undefined ? undefined : status, text);
+  }
+}
+
+/** One pool's runner agents: only those that carry the runner's identity capability (the server filters with a demand). */
+function runnerAgents(client: RunnerTaskAgentClient, pool: TaskAgentPool): Promise<HubAgent[]> {
+  return reading('agentPools', async () =>
+    (await client.getAgents(pool.id, undefined, true, true, true, undefined, [identityVariables.runnerName])).map((agent) => toHubAgent(pool, agent)));
+}
+
+/** Jobs waiting for an agent: unfinished requests not yet assigned. */
+function queuedJobs(client: RunnerTaskAgentClient, poolId: number): Promise<number> {
+  return reading('agentPools', async () =>
+    (await client.getUnfinishedRequests(poolId)).filter((request) => request.result == null && !request.assignTime).length);
+}
+
+function snapshots(openDataManager: () => Promise<IExtensionDataManager>): Promise<PoolSnapshot[]> {
+  return reading('extensionData', async () => {
+    const manager = await openDataManager();
+    try {
+      return (await manager.getDocuments(snapshotCollection, { scopeType: 'Default', scopeValue: 'Current', defaultValue: [] })) as PoolSnapshot[];
+    } catch (error) {
+      // No task has published yet: the collection does not exist. Kept whatever the host's data service does with
+      // defaultValue, which is not documented.
+      if ((error as { status?: number }).status === 404) return [];
+      throw error;
+    }
+  });
+}
+
+/**
+ * Snapshots and pools are read at once, each pool's agents once the pools are listed. Queues are read only when all that
+ * is in, and the load answers without them: they are by far the largest answers, and downloading and parsing them
+ * alongside would hold back the slot tables.
+ */
+export async function loadRunnerPools(client: RunnerTaskAgentClient, openDataManager: () => Promise<IExtensionDataManager>): Promise<RunnerPoolData> {
+  const snapshotsRead = snapshots(openDataManager);
+  const poolsRead = reading('agentPools', async () => (await client.getAgentPools()).filter((pool) => !pool.isHosted));
+  const [published, pools] = await Promise.all([snapshotsRead, poolsRead.then((all) => Promise.all(all.map(async (pool) => ({ pool, agents: await runnerAgents(client, pool) }))))]);
+  // A snapshot may spell its pool in another case, or name a pool that no longer exists (nothing can queue there).
+  const queuedJobsByPool: Record<string, Promise<number>> = Object.fromEntries(published.map((snapshot) => [snapshot.poolName, Promise.resolve(0)]));
+  for (const { pool, agents } of pools) {
+    const named = published.filter((snapshot) => snapshot.poolName.toLowerCase() === pool.name.toLowerCase());
+    if (agents.length === 0 && named.length === 0) continue;
+    const queued = queuedJobs(client, pool.id);
+    for (const name of [pool.name, ...named.map((snapshot) => snapshot.poolName)]) queuedJobsByPool[name] = queued;
+  }
+  return { agents: pools.flatMap((pool) => pool.agents), queuedJobsByPool, snapshots: published };
+}

@@ -1,0 +1,55 @@
+// The runner image's typed helper, bundled into one file (scripts/build.mjs) and run by the image's entrypoints
+// (docker/start.sh, docker/start.ps1) on the Node that ships with the agent: `node runner.js <command> [args…]`.
+//   recycle                  the recycle sidecar: deletes its own pod once the agent has run its job
+//   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
+//   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { deletePodOverHttps, readRecycleSettings, recycleWhenDone } from './recycle.js';
+import { supervise } from './supervise.js';
+import { awaitRegistration, readHandshakeSettings } from './handshake.js';
+import { configError, SettingError, UsageError } from './settings.js';
+
+const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
+const error = (command: string) => (message: string) => console.error(`runner ${command}: error: ${message}`);
+
+/** Each command: its arguments in, its exit code out. */
+const commands: Record<string, (args: string[]) => Promise<number>> = {
+  async recycle() {
+    const settings = readRecycleSettings(process.env);
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
+    await recycleWhenDone(settings, {
+      jobDone: () => existsSync(join(settings.recycleDir, 'job-done')),
+      deletePod: () => deletePodOverHttps(settings),
+      sleep: (ms) => sleep(ms),
+      log: log('recycle'),
+      error: error('recycle'),
+    });
+    // Kubernetes stops this container with the pod; exiting sooner would restart the sidecar.
+    return new Promise(() => setInterval(() => {}, 60_000));
+  },
+  supervise: (args) => supervise(args, { log: log('supervise') }),
+  async handshake([agentDir = '/azp/agent']) {
+    const settings = readHandshakeSettings(process.env, agentDir);
+    process.once('SIGTERM', () => process.exit(143));
+    await awaitRegistration({ ...settings, log: log('handshake') });
+    return 0;
+  },
+};
+
+async function main([name = '', ...args]: string[]): Promise<number> {
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  try {
+    if (command === undefined) throw new UsageError(`unknown command '${name}' (expected ${new Intl.ListFormat('en', { type: 'disjunction' }).format(Object.keys(commands))})`);
+    return await command(args);
+  } catch (caught) {
+    if (caught instanceof SettingError || caught instanceof UsageError) {
+      error(name || 'runner')(caught.message);
+      return caught instanceof SettingError ? configError : 64;
+    }
+    throw caught;
+  }
+}
+
+void main(process.argv.slice(2)).then((code) => process.exit(code));

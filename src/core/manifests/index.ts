@@ -1,0 +1,28 @@
+// Pool spec → the Kubernetes objects of a runner pool, one file per object family. Pure: the same spec always renders
+// the same objects.
+import type { KubeObject } from '../ports/kube.js';
+import type { RunnerPoolSpec } from '../model.js';
+import { renderRegistrationSecret } from './registration-secret.js';
+import { renderRecycleAccess } from './recycle-access.js';
+import { renderDisruptionBudget } from './disruption-budget.js';
+import { renderStatefulSet } from './stateful-set.js';
+import { renderAutoscalerAccess, renderAutoscalerDeployment } from './autoscaler.js';
+import { renderEgressPolicy } from './network-policy.js';
+
+export * from './pool-labels.js';
+export * from './registration-secret.js';
+export * from './recycle-access.js';
+export * from './disruption-budget.js';
+export * from './runner-pod.js';
+export * from './stateful-set.js';
+export * from './autoscaler.js';
+export * from './network-policy.js';
+
+/** Every object of the pool, in apply order. */
+export function renderRunnerPool(spec: RunnerPoolSpec): KubeObject[] {
+  const secret = renderRegistrationSecret(spec);
+  const access = [...(spec.podRecycling === 'sidecar' ? renderRecycleAccess(spec) : []), ...(spec.autoscaler ? renderAutoscalerAccess(spec) : [])];
+  const autoscaler = spec.autoscaler ? [renderAutoscalerDeployment(spec)] : [];
+  const egress = spec.restrictEgress === false ? [] : [renderEgressPolicy(spec)];
+  return [...(secret ? [secret] : []), ...access, ...egress, renderDisruptionBudget(spec), renderStatefulSet(spec), ...autoscaler];
+}

@@ -1,0 +1,54 @@
+// The names every object of a runner pool shares: labels, annotations, the pod identity's variables.
+import type { KubeObject } from '../ports/kube.js';
+
+/** A rendered object: the client library's type of its kind, and a KubeObject the KubeClient port can apply. */
+export type Manifest<T> = T & KubeObject;
+
+/** Labels every object of a pool carries; the selector uses the first two. */
+export function poolLabels(runnerName: string): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'azure-devops-runner',
+    'app.kubernetes.io/instance': runnerName,
+    'app.kubernetes.io/managed-by': 'azure-devops-runner',
+  };
+}
+
+export const selectorKeys = ['app.kubernetes.io/name', 'app.kubernetes.io/instance'] as const;
+
+/** The labels that select a pool's pods. */
+export function poolSelector(runnerName: string): Record<string, string> {
+  const labels = poolLabels(runnerName);
+  return Object.fromEntries(selectorKeys.map((key) => [key, labels[key]]));
+}
+
+/** The same, as a label selector for a list or a watch. */
+export function poolLabelSelector(runnerName: string): string {
+  return Object.entries(poolSelector(runnerName)).map(([key, value]) => `${key}=${value}`).join(',');
+}
+
+/** Set by ScaleRunnerPool on pods whose agent runs a job; the pool's PodDisruptionBudget protects them. */
+export const busyLabel = 'azure-devops-runner/busy';
+
+export const annotations = {
+  pool: 'azure-devops-runner/pool',
+  organization: 'azure-devops-runner/organization',
+  safeToEvict: 'cluster-autoscaler.kubernetes.io/safe-to-evict',
+  /** On the StatefulSet: who sets its replica count (ReplicasOwner); absent, DeployRunnerPool's `replicas`. */
+  replicasOwner: 'azure-devops-runner/replicas-owner',
+  /** On a pod DeployRunnerPool is about to replace: its agent stays disabled, whoever else looks at the pool. */
+  draining: 'azure-devops-runner/draining',
+} as const;
+
+/** The environment variables through which a pod's identity reaches Azure DevOps as agent capabilities. */
+export const identityVariables = {
+  podName: 'RUNNER_POD_NAME',
+  podUid: 'RUNNER_POD_UID',
+  nodeName: 'RUNNER_NODE_NAME',
+  namespace: 'RUNNER_NAMESPACE',
+  image: 'RUNNER_IMAGE',
+  runnerName: 'RUNNER_NAME',
+  /** DeployRunnerPool's `priority`: which runner of a shared pool counts a job several could take (src/core/assignment.ts). */
+  priority: 'RUNNER_PRIORITY',
+  /** `autoscaler` when the in-cluster autoscaler scales the runner: only such runners take part in sharing a pool's jobs. */
+  scaling: 'RUNNER_SCALING',
+} as const;

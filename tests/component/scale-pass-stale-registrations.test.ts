@@ -1,0 +1,89 @@
+// ScaleRunnerPool's clean-up of stale registrations against the emulator, which refuses to remove an agent holding a job
+// as the service does: a refusal skips that agent with a warning, the pass goes on, and a later pass removes it.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { RestAdoClient } from '../../src/clients/ado-rest.js';
+import type { KubeClient, KubeObject } from '../../src/core/ports/kube.js';
+import { scalePass, type PassOptions } from '../../src/flows/scale-pass.js';
+import { DEFAULT_PAT, startEmulator, type TestEmulator } from '../support/emulator.js';
+import { seedRunnerPool, type SeededPool } from '../support/hub-fixture.js';
+import { MemoryHost } from '../support/memory-host.js';
+
+let emulator: TestEmulator;
+let pool: SeededPool;
+
+before(async () => {
+  emulator = await startEmulator({ sessionExpiryMs: 30 * 60_000 });
+  // Two slots kept; linux-2 and linux-3 are offline registrations above them.
+  pool = await seedRunnerPool(emulator, { poolName: 'P', runnerName: 'linux', namespace: 'ci', snapshot: false, slots: [{ state: 'idle' }, { state: 'idle' }, { state: 'offline' }, { state: 'offline' }] });
+});
+after(() => emulator.stop());
+
+/** A cluster holding the runner's StatefulSet at two replicas and no pods: all a pass reads and writes there. */
+const kube: KubeClient = {
+  get: async (ref) => ({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name }, spec: { replicas: 2 } }),
+  mergePatch: async (ref) => ({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name } }),
+  scale: async () => {},
+  watch: () => Promise.reject(new Error('not used')),
+  list: async (): Promise<KubeObject[]> => [],
+  apply: () => Promise.reject(new Error('not used')),
+  delete: () => Promise.reject(new Error('not used')),
+  version: () => Promise.reject(new Error('not used')),
+};
+
+const options: PassOptions = {
+  namespace: 'ci', runnerName: 'linux', poolName: 'P', organizationUrl: '', target: { mode: 'fixed', replicas: 2 },
+  dryRun: false, removeStaleRegistrations: true, actor: 'ScaleRunnerPool',
+};
+
+const agentNamed = (name: string) => [...emulator.store.agents.values()].find((agent) => agent.name === name);
+
+/**
+ * linux-2's pod comes back and takes a job (handed over in the moment before the pass drained it), then dies mid-job:
+ * offline, but holding the job until its lock runs out.
+ */
+function takeJobAndDie(): number {
+  const agent = agentNamed('linux-2')!;
+  agent.enabled = true;
+  const session = emulator.store.createSession(agent, agent.name);
+  const job = emulator.store.queueJob(pool.poolId, { script: 'sleep 600', demands: ['Agent.Name -equals linux-2'] });
+  assert.ok('requestId' in job && job.reservedAgentId === agent.id);
+  job.receiveTime = new Date().toISOString();
+  emulator.store.deleteSession(session.sessionId);
+  return job.requestId;
+}
+
+/** The pool changes once, just before the first delete: what may happen between a pass's look and its clean-up. */
+class RacingClient extends RestAdoClient {
+  race?: () => void;
+
+  override deleteAgent(poolId: number, agentId: number): Promise<boolean> {
+    this.race?.();
+    this.race = undefined;
+    return super.deleteAgent(poolId, agentId);
+  }
+}
+
+test('a registration the service refuses to remove is kept with a warning, the others go, and a later pass removes it', async () => {
+  const ado = new RacingClient({ organizationUrl: emulator.orgUrl, token: DEFAULT_PAT.token, sleep: async () => {}, log: () => {} });
+  let requestId: number | undefined;
+  // The race: after the pass looked at the pool, linux-2 takes a job.
+  ado.race = () => (requestId = takeJobAndDie());
+  const host = new MemoryHost();
+  const state = { kube, poolId: pool.poolId, drains: true };
+  const clock = { now: () => Date.now(), sleep: async () => {} };
+
+  await scalePass(options, { log: host, ado, clock }, state);
+  assert.deepEqual(host.warnings, [`Kept the offline registration linux-2 for now: Azure DevOps answered 400 to DELETE distributedtask/pools/${pool.poolId}/agents/${agentNamed('linux-2')!.id}: Agent "linux-2" is running a job for pool "P". A later pass removes it once it holds no job.`]);
+  assert.ok(host.log.includes('Removed the offline registration linux-3: its slot is above 1.'), host.log.join('\n'));
+  assert.ok(agentNamed('linux-2') && !agentNamed('linux-3'));
+  assert.equal(emulator.store.jobs.get(requestId!)?.result, undefined, 'the job was not abandoned by a delete');
+
+  // The job's lock runs out (the service abandons it); the next pass finds linux-2 idle and removes it.
+  emulator.store.finishJob(emulator.store.jobs.get(requestId!)!, 'abandoned');
+  const next = new MemoryHost();
+  await scalePass(options, { log: next, ado, clock }, state);
+  assert.deepEqual(next.warnings, []);
+  assert.ok(next.log.includes('Removed the offline registration linux-2: its slot is above 1.'), next.log.join('\n'));
+  assert.equal(agentNamed('linux-2'), undefined);
+});
