@@ -10,7 +10,7 @@ import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../supp
 import { run } from '../support/process.js';
 import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { finished, probeField, probeScript } from '../support/pool-jobs.js';
-import { runBundledTask } from '../support/run-task.js';
+import { kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
 import type { AdminJob } from '../support/emulator.js';
 
 const POOL = 'Autoscaled';
@@ -149,7 +149,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     assert.equal(redeployed.result, 'Succeeded', redeployed.message);
     assert.equal(await replicas(), before, 'the count is still the autoscaler\'s');
     const scaled = await runBundledTask('ScaleRunnerPool', {
-      kubernetesServiceConnection: 'K8S', namespace: NS, runnerName: 'auto', poolName: POOL, azureDevOpsUrl: world.emulator.orgUrl,
+      kubernetesServiceConnection: kubernetesConnectionId, namespace: NS, runnerName: 'auto', poolName: POOL, azureDevOpsUrl: world.emulator.orgUrl,
       personalAccessToken: world.token, mode: 'fixed', replicas: '0',
     }, world.endpointEnv);
     assert.equal(scaled.result, 'Failed');
