@@ -17,6 +17,7 @@ const resources: Record<string, string> = {
   PodDisruptionBudget: 'poddisruptionbudgets',
   Role: 'roles',
   RoleBinding: 'rolebindings',
+  NetworkPolicy: 'networkpolicies',
 };
 const clusterScoped = new Set(['Namespace']);
 

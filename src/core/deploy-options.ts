@@ -1,10 +1,20 @@
 // DeployRunnerPool's inputs: from what the user typed to a validated pool specification (pure).
 import type { InputReader } from './inputs.js';
+import { dnsSubdomainProblem, imageReferenceProblem, labelKeyProblem, labelValueProblem, quantityExceeds, quantityProblem } from './kube-syntax.js';
 import { readClusterTarget, type ClusterTarget } from './cluster-target.js';
 import { maxReplicas, type AgentCredential, type AutoscalerSettings, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
 import { readScaleLimits } from './scale-options.js';
 
 export type DeployAction = 'apply' | 'render';
+
+/**
+ * The longest runner name a StatefulSet's pods can carry: each pod's controller-revision-hash label is
+ * `<name>-<hash>` with a hash of up to 10 characters (an FNV-32 in decimal), and a label value holds at most 63.
+ * (The pod-name label, `<name>-<ordinal>` with ordinals below 500, allows 59.)
+ */
+export const maxRunnerNameLength = 52;
+
+const guidProblem = (value: string) => (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value) ? undefined : `must be a GUID such as 00000000-0000-0000-0000-000000000000; got '${value}'`);
 
 export interface DeployOptions {
   target: ClusterTarget;
@@ -15,6 +25,8 @@ export interface DeployOptions {
   pool: RunnerPoolSpec;
   /** Where `render` writes the manifests (and `apply` a copy of what it applied). */
   manifestPath?: string;
+  /** Lets manifestPath point outside the agent's working folders. */
+  allowManifestOutsideWorkspace: boolean;
   rolloutTimeoutSeconds: number;
 }
 
@@ -37,12 +49,12 @@ function readCredential(inputs: InputReader): AgentCredential {
     case 'servicePrincipal':
       return {
         kind,
-        tenantId: inputs.required('servicePrincipalTenantId'),
-        clientId: inputs.required('servicePrincipalClientId'),
+        tenantId: inputs.checked('servicePrincipalTenantId', guidProblem) ?? '',
+        clientId: inputs.checked('servicePrincipalClientId', guidProblem) ?? '',
         clientSecret: inputs.secret('servicePrincipalClientSecret'),
       };
     case 'existingSecret':
-      return { kind, secretName: inputs.dnsLabel('existingSecretName') };
+      return { kind, secretName: inputs.checked('existingSecretName', dnsSubdomainProblem) ?? '' };
   }
 }
 
@@ -60,6 +72,11 @@ function readTolerations(inputs: InputReader): Toleration[] {
       continue;
     }
     const [, key, value] = match;
+    const problem = (key === '' ? undefined : labelKeyProblem(key)) ?? (value === undefined ? undefined : labelValueProblem(value));
+    if (problem !== undefined) {
+      inputs.problem('tolerations', `line '${line}': ${problem}.`);
+      continue;
+    }
     result.push({
       ...(key !== '' && { key }),
       operator: value === undefined ? 'Exists' : 'Equal',
@@ -88,11 +105,11 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   const pool: RunnerPoolSpec = {
     namespace: target.namespace,
     poolName,
-    runnerName: inputs.dnsLabel('runnerName', defaultRunnerName(poolName)),
-    organizationUrl: inputs.url('azureDevOpsUrl'),
+    runnerName: inputs.dnsLabel('runnerName', defaultRunnerName(poolName), maxRunnerNameLength),
+    organizationUrl: inputs.url('azureDevOpsUrl', '$(System.CollectionUri)'),
     replicas: 0,
-    image: inputs.matching('image', /^[^\s@]+(@sha256:[a-f0-9]{64})?$/, 'an image reference such as registry.example.com/runner:1.0 or repo@sha256:<digest>'),
-    imagePullSecret: inputs.optional('imagePullSecret'),
+    image: inputs.checked('image', imageReferenceProblem) ?? '',
+    imagePullSecret: inputs.checked('imagePullSecret', dnsSubdomainProblem, { optional: true }),
     credential: readCredential(inputs),
     resources: {
       cpuRequest: inputs.quantity('cpuRequest'),
@@ -100,18 +117,25 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
       cpuLimit: inputs.quantity('cpuLimit'),
       memoryLimit: inputs.quantity('memoryLimit'),
     },
-    nodeSelector: inputs.keyValues('nodeSelector', /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'a label key'),
+    nodeSelector: inputs.keyValues('nodeSelector', { key: labelKeyProblem, value: labelValueProblem }),
     tolerations: readTolerations(inputs),
     env: inputs.keyValues('env'),
     dockerMode,
     podRecycling: podRecycling === 'sidecar' ? 'sidecar' : 'restartRules',
     dockerSocketGroupId: dockerMode === 'hostSocket' ? inputs.integer('dockerSocketGroupId', { min: 0, max: 2 ** 31 - 1 }, 999) : undefined,
     workVolumeSize: inputs.quantity('workVolumeSize'),
+    restrictEgress: inputs.boolean('restrictEgress', true),
     priority: inputs.integer('priority', { min: -1000, max: 1000 }, 0),
   };
   pool.autoscaler = readAutoscaler(inputs, pool.credential);
   // With the autoscaler the count is its own; the pool starts at its minimum.
   pool.replicas = pool.autoscaler?.minReplicas ?? inputs.integer('replicas', { min: 0, max: maxReplicas }, 1);
+  for (const [request, limit] of [['cpuRequest', 'cpuLimit'], ['memoryRequest', 'memoryLimit']] as const) {
+    const [wanted, most] = [pool.resources[request], pool.resources[limit]];
+    if (wanted && most && quantityProblem(wanted) === undefined && quantityProblem(most) === undefined && quantityExceeds(wanted, most)) {
+      inputs.problem(request, `(${wanted}) must not exceed ${limit} (${most}).`);
+    }
+  }
   for (const name of Object.keys(pool.env)) {
     if (name.startsWith('AZP_')) inputs.problem('env', `${name} is set by the task itself and cannot be overridden.`);
   }
@@ -121,6 +145,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     podRecycling,
     pool,
     manifestPath: action === 'render' ? inputs.required('manifestPath') : inputs.optional('manifestPath'),
+    allowManifestOutsideWorkspace: inputs.boolean('allowManifestOutsideWorkspace', false),
     rolloutTimeoutSeconds: inputs.integer('rolloutStatusTimeout', { min: 0, max: 86400 }, 600),
   };
   inputs.finish();

@@ -51,6 +51,8 @@ export interface RunnerPoolSpec {
   /** The node's group that owns /var/run/docker.sock, for `hostSocket`. */
   dockerSocketGroupId?: number;
   workVolumeSize?: string;
+  /** The egress NetworkPolicy (src/core/manifests/network-policy.ts): on unless false. */
+  restrictEgress?: boolean;
   /**
    * The in-cluster autoscaler (autoscaling: inCluster): it owns the replica count and registers each pod's agent itself,
    * so no runner pod holds the registration credential. Undefined: the count is the task's, each pod registers itself.

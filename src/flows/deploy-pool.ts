@@ -1,11 +1,12 @@
 // DeployRunnerPool's flow: dry run, apply, set the count (unless another owner sets it), replace idle pods of an old
-// template, wait for the pods (or the autoscaler), publish.
+// template, wait for the pods (or the autoscaler), tidy the recycle sidecar's access once unused, publish.
 import { type DeployOptions } from '../core/deploy-options.js';
 import type { AgentInfo, PodRecycling, RunnerPoolSpec } from '../core/model.js';
 import type { TaskHost } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
 import { manifestFile } from '../core/manifest-file.js';
-import { annotations, keepsRestartRules, poolLabelSelector, renderRecycleAccess, renderRunnerPool, terminationGraceSeconds } from '../core/manifests/index.js';
+import { annotations, egressPolicyName, keepsRestartRules, poolLabelSelector, renderRunnerPool, terminationGraceSeconds } from '../core/manifests/index.js';
+import { removeRecycleAccessWhenUnused } from './recycle-access.js';
 import { podTable, summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
@@ -14,8 +15,10 @@ import type { PoolLook } from '../core/scale-decision.js';
 import { autoscalerName, renderAutoscalerAccess, renderAutoscalerDeployment } from '../core/manifests/autoscaler.js';
 import { replicasOwner, scalePass } from './scale-pass.js';
 import { slotOrdinal } from '../core/slots.js';
-import { enableAgain, setAgentsEnabled } from './agent-drain.js';
+import { enableAgain, publishForHub, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from '../core/snapshot.js';
+import { markdownCell } from '../core/log-text.js';
+import { manifestTarget } from './manifest-path.js';
 
 export const fieldManager = 'azure-devops-runner';
 
@@ -55,8 +58,9 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   } else if (pool.dockerMode === 'dind') {
     host.warning('dockerMode dind runs a privileged Docker sidecar in every runner pod; jobs can use it to gain root on the node.');
   }
+  const manifestPath = manifestTarget(options, host, services.files);
   if (options.action === 'render') {
-    if (options.manifestPath) services.files.write(options.manifestPath, manifestFile(pool));
+    if (manifestPath) services.files.write(manifestPath, manifestFile(pool));
     host.info(`Rendered the manifests of runner pool '${pool.runnerName}' to ${options.manifestPath}.`);
     return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, podRecycling: pool.podRecycling, pods: [] };
   }
@@ -67,10 +71,11 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   });
   const { objects, recycling } = await dryRun(kube, options, host, existing);
   const applied = { ...pool, podRecycling: recycling };
-  if (options.manifestPath) services.files.write(options.manifestPath, manifestFile(applied));
+  if (manifestPath) services.files.write(manifestPath, manifestFile(applied));
   try {
     for (const object of objects) await applyObject(kube, object, host);
-    if (recycling === 'restartRules') await removeObjects(kube, pool.namespace, renderRecycleAccess(applied));
+    const egress = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespace: pool.namespace, name: egressPolicyName(pool.runnerName) };
+    if (pool.restrictEgress === false && (await kube.delete(egress))) host.info(`Removed the NetworkPolicy ${pool.namespace}/${egress.name}: restrictEgress is off.`);
     // Autoscaling turned off: the autoscaler goes, and the count is the task's again.
     if (pool.autoscaler === undefined && existing && replicasOwner(existing) === 'autoscaler') await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
   } catch (error) {
@@ -93,11 +98,18 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   const registered = poolId === undefined || agents === undefined ? undefined : { poolId, agents };
   await replaceIdleOutdatedPods(kube, options, services, registered, replicas);
   const pods = pool.autoscaler ? await waitForAutoscaler(kube, options, services) : await waitForPods(kube, options, services, replicas);
-  if (services.ado) {
-    await services.ado.publishSnapshot(buildSnapshot({ ...pool, replicas }, pods, 'DeployRunnerPool', new Date(services.clock.now())));
+  if (recycling === 'restartRules') {
+    try {
+      await removeRecycleAccessWhenUnused(kube, applied, host);
+    } catch (error) {
+      throw describeApiError(error, options);
+    }
   }
-  host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${pool.poolName})\n\n${podTable(pods)}\n`);
-  return { statefulSetName: pool.runnerName, replicas, manifestPath: options.manifestPath, podRecycling: recycling, pods };
+  if (services.ado) {
+    await publishForHub(services.ado, host, buildSnapshot({ ...pool, replicas }, pods, 'DeployRunnerPool', new Date(services.clock.now())));
+  }
+  host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${markdownCell(pool.poolName)})\n\n${podTable(pods)}\n`);
+  return { statefulSetName: pool.runnerName, replicas, manifestPath: manifestPath && options.manifestPath, podRecycling: recycling, pods };
 }
 
 const statefulSetRef = (pool: RunnerPoolSpec) => ({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: pool.namespace, name: pool.runnerName });

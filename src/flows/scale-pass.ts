@@ -10,7 +10,7 @@ import { annotations, busyLabel, poolLabelSelector } from '../core/manifests/ind
 import { buildSnapshot, snapshotDue, snapshotRefreshMs } from '../core/snapshot.js';
 import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import { slotOrdinal } from '../core/slots.js';
-import { setAgentsEnabled } from './agent-drain.js';
+import { publishForHub, setAgentsEnabled } from './agent-drain.js';
 
 export const scaleFieldManager = 'azure-devops-runner-scale';
 const drainPurpose = 'the slots a scale-down removes';
@@ -115,13 +115,14 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     const pool = { runnerName: options.runnerName, namespace: options.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
     const snapshot = buildSnapshot(pool, pods, options.actor, new Date(services.clock.now()), decision);
     if (snapshotDue(state.published, snapshot, services.clock.now())) {
-      await ado.publishSnapshot(snapshot);
+      await publishForHub(ado, log, snapshot);
       state.published = { snapshot, at: services.clock.now() };
     }
     const keep = registeredSlots(options.target, decision.replicas);
     for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, look.ours, keep) : []) {
       try {
-        await ado.deleteAgent(poolId, agent.id);
+        // Already gone (another run removed it): nothing to report.
+        if (!(await ado.deleteAgent(poolId, agent.id))) continue;
       } catch (error) {
         // The service keeps an agent that holds a job (400, TaskAgentJobStillRunningException): it took one since the
         // look, or its pod died mid-job and the job's lock has not run out yet. A later pass finds it idle.

@@ -7,6 +7,7 @@ import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { ScaleTarget } from '../core/scale-decision.js';
 import type { Clock } from '../core/ports/clock.js';
 import { scalePass, type PassOptions, type PassState } from './scale-pass.js';
+import { markdownTable } from '../core/log-text.js';
 
 export { scaleFieldManager } from './scale-pass.js';
 
@@ -56,7 +57,12 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
       if (ado !== undefined && ado.throttledSeconds > 0) host.warning(`Azure DevOps throttled this run: ${Math.round(ado.throttledSeconds)} s spent waiting.`);
       host.addSummary(
         'Runner pool scaling',
-        `### Scaling ${options.runnerName}\n\n| | |\n|---|---|\n| replicas | ${decision.previousReplicas} → ${decision.replicas} |\n| busy agents | ${decision.busyAgents} |\n| queued jobs | ${decision.queuedJobs} |\n| reason | ${decision.reason} |\n`,
+        `### Scaling ${options.runnerName}\n\n${markdownTable(['', ''], [
+          ['replicas', `${decision.previousReplicas} → ${decision.replicas}`],
+          ['busy agents', String(decision.busyAgents)],
+          ['queued jobs', String(decision.queuedJobs)],
+          ['reason', decision.reason],
+        ])}\n`,
       );
       return decision;
     }

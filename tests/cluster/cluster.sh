@@ -11,6 +11,8 @@ ADMIN=$S/admin.kubeconfig
 SOCK=$RUN_DIR/containerd.sock
 # Started in this order, stopped in the reverse one.
 COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet)
+# How both API servers reach the kubelet (which refuses anonymous callers).
+KUBELET_CLIENT=(--kubelet-client-certificate="$S/pki/apiserver-kubelet-client.crt" --kubelet-client-key="$S/pki/apiserver-kubelet-client.key")
 
 log() { echo "cluster: $*" >&2; }
 pid_of() { cat "$S/pids/$1" 2>/dev/null || true; }
@@ -61,6 +63,12 @@ pki() {
   openssl x509 -req -in "$p/apiserver.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" -CAcreateserial -days 30 \
     -out "$p/apiserver.crt" -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.96.0.1') 2>/dev/null
   openssl genrsa -out "$p/sa.key" 2048 2>/dev/null
+  # The API servers' client certificate for the kubelet (logs, exec, port-forward), as kubeadm issues it: the
+  # kubelet takes no anonymous caller, and asks the API server whether a caller it knows may do what it asks.
+  openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    -keyout "$p/apiserver-kubelet-client.key" -out "$p/apiserver-kubelet-client.csr" 2>/dev/null
+  openssl x509 -req -in "$p/apiserver-kubelet-client.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" -CAcreateserial -days 30 \
+    -out "$p/apiserver-kubelet-client.crt" -extfile <(printf 'extendedKeyUsage=clientAuth') 2>/dev/null
   # Static tokens (a development authenticator, fine for a throw-away cluster); fresh on every `up`.
   local user uid groups tok
   : >"$p/tokens.csv"
@@ -152,8 +160,10 @@ address: $NODE_IP
 healthzBindAddress: 127.0.0.1
 readOnlyPort: 0
 podLogsDir: $S/pod-logs
-authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
-authorization: {mode: AlwaysAllow}
+# As kubeadm, AKS and every managed cluster set it up: no anonymous access to the kubelet's API; callers are
+# authenticated by token review or client certificate and authorized by the API server (SubjectAccessReview).
+authentication: {anonymous: {enabled: false}, webhook: {enabled: true}, x509: {clientCAFile: $S/pki/ca.crt}}
+authorization: {mode: Webhook}
 # containerd 1.6 does not pin the sandbox image: keep image GC away from it.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
@@ -209,7 +219,8 @@ cmd_up() {
     --token-auth-file="$P/tokens.csv" --authorization-mode=AlwaysAllow --allow-privileged=true \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$P/sa.key" --service-account-signing-key-file="$P/sa.key" \
-    --service-cluster-ip-range=10.96.0.0/24 --kubelet-preferred-address-types=InternalIP --profiling=false
+    --service-cluster-ip-range=10.96.0.0/24 --kubelet-preferred-address-types=InternalIP --profiling=false \
+    "${KUBELET_CLIENT[@]}"
   wait_for containerd 30 containerd ctr --address "$SOCK" version
   ctr --address "$SOCK" -n k8s.io images import "$PAUSE_TAR" >/dev/null
   wait_for kube-apiserver 60 kube-apiserver k get --raw /readyz
@@ -244,7 +255,8 @@ cmd_legacy() {
       --feature-gates=ContainerRestartRules=false,RestartAllContainersOnContainerExits=false \
       --service-account-issuer=https://kubernetes.default.svc.cluster.local \
       --service-account-key-file="$P/sa.key" --service-account-signing-key-file="$P/sa.key" \
-      --service-cluster-ip-range=10.96.0.0/24 --kubelet-preferred-address-types=InternalIP --profiling=false
+      --service-cluster-ip-range=10.96.0.0/24 --kubelet-preferred-address-types=InternalIP --profiling=false \
+      "${KUBELET_CLIENT[@]}"
     sed "s#https://127.0.0.1:6443#https://$LEGACY_IP:443#" "$ADMIN" >"$S/legacy.kubeconfig"
     chmod 600 "$S/legacy.kubeconfig"
   fi

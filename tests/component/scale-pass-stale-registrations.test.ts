@@ -57,7 +57,7 @@ function takeJobAndDie(): number {
 class RacingClient extends RestAdoClient {
   race?: () => void;
 
-  override deleteAgent(poolId: number, agentId: number): Promise<void> {
+  override deleteAgent(poolId: number, agentId: number): Promise<boolean> {
     this.race?.();
     this.race = undefined;
     return super.deleteAgent(poolId, agentId);

@@ -10,7 +10,7 @@ import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../supp
 import { run } from '../support/process.js';
 import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { finished, probeField, probeScript } from '../support/pool-jobs.js';
-import { runBundledTask } from '../support/run-task.js';
+import { kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
 import type { AdminJob } from '../support/emulator.js';
 
 const POOL = 'Autoscaled';
@@ -103,7 +103,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     // A pool with no registration rejects every job: the autoscaler starts slot 0 once so that it registers.
     await world.emulator.admin.waitFor(() => world.emulator.admin.agents(POOL), (agents) => agents.some((a) => a.name === 'auto-0'), 90_000, 'auto-0 registered');
     await waitFor('the pool back at zero', 120_000, async () => ((await replicas()) === 0 ? true : undefined));
-    const [id] = await queue(1, probeScript(world.token));
+    const [id] = await queue(1, probeScript(world));
     const [{ job, log }] = await finished(world, [id], 180_000);
     assert.equal(job.result, 'succeeded', log);
     assert.doesNotMatch(log, /LEAK-|KUBERNETES-TOKEN/, 'no PAT and no Kubernetes token within a job\'s reach');
@@ -111,7 +111,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
 
   it('runs 20 jobs queued at zero, each in a fresh pod, and returns to zero', async () => {
     await waitFor('the pool back at zero', 120_000, async () => ((await replicas()) === 0 ? true : undefined));
-    const ids = await queue(20, `${probeScript(world.token)}\nsleep 5`);
+    const ids = await queue(20, `${probeScript(world)}\nsleep 5`);
     const results = await finished(world, ids, 10 * 60_000);
     for (const { job, log } of results) assert.equal(job.result, 'succeeded', log);
     const uids = new Set(results.map(({ log }) => probeField(log, 'pod-uid')));
@@ -140,7 +140,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
   });
 
   it('owns the count: DeployRunnerPool with a new image leaves it, ScaleRunnerPool refuses the pool', async () => {
-    const ids = await queue(4, `${probeScript(world.token)}\nsleep 40`);
+    const ids = await queue(4, `${probeScript(world)}\nsleep 40`);
     await world.emulator.admin.waitFor(async () => Promise.all(ids.map((id) => world.emulator.admin.job(id))), (jobs) => jobs.every((j) => j.state === 'running'), 180_000, 'four jobs running');
     const before = await replicas();
     assert.ok(before >= 4);
@@ -149,7 +149,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     assert.equal(redeployed.result, 'Succeeded', redeployed.message);
     assert.equal(await replicas(), before, 'the count is still the autoscaler\'s');
     const scaled = await runBundledTask('ScaleRunnerPool', {
-      kubernetesServiceConnection: 'K8S', namespace: NS, runnerName: 'auto', poolName: POOL, azureDevOpsUrl: world.emulator.orgUrl,
+      kubernetesServiceConnection: kubernetesConnectionId, namespace: NS, runnerName: 'auto', poolName: POOL, azureDevOpsUrl: world.emulator.orgUrl,
       personalAccessToken: world.token, mode: 'fixed', replicas: '0',
     }, world.endpointEnv);
     assert.equal(scaled.result, 'Failed');
@@ -172,7 +172,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
 
   it('killed in the middle of a burst and of a scale-down, kills no busy job and converges', async () => {
     await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
-    const long = await queue(4, `${probeScript(world.token)}\nsleep 45`);
+    const long = await queue(4, `${probeScript(world)}\nsleep 45`);
     const short = await queue(6, 'sleep 3');
     await waitFor('the burst under way', 120_000, async () => ((await replicas()) >= 4 ? true : undefined));
     await killAutoscaler();

@@ -82,7 +82,7 @@ async function deployFromPod(name: string, namespace: string) {
     const phase = (await kubectlJson<Any>(['get', 'pod', name, '-n', NS])).status.phase;
     return phase === 'Succeeded' || phase === 'Failed' ? phase : undefined;
   });
-  return parseTaskOutput(await kubectl(['logs', name, '-n', NS]));
+  return parseTaskOutput('DeployRunnerPool', await kubectl(['logs', name, '-n', NS]));
 }
 
 describe('DeployRunnerPool connections', { timeout: 15 * 60_000 }, () => {
@@ -119,7 +119,7 @@ describe('DeployRunnerPool connections', { timeout: 15 * 60_000 }, () => {
   });
 
   it('names an unreachable cluster, and leaves no kubeconfig behind whatever the outcome', async () => {
-    const unreachable = kubeconfigEndpoint('K8S', readFileSync(world.cluster.kubeconfig, 'utf8').replace(/server: .*/, 'server: https://127.0.0.1:9'));
+    const unreachable = kubeconfigEndpoint(readFileSync(world.cluster.kubeconfig, 'utf8').replace(/server: .*/, 'server: https://127.0.0.1:9'));
     const inputs = { namespace: NS, poolName: POOL, runnerName: 'unreachable' };
     const failed = await deployPool(world, inputs, unreachable);
     assert.equal(failed.result, 'Failed');

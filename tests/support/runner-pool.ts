@@ -4,13 +4,13 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cluster, kubectl, pushImage, type Cluster } from './cluster.js';
+import { cluster, kubectl, kubectlJson, pushImage, type Cluster } from './cluster.js';
 import { docker, startDocker, type DockerEngine } from './docker.js';
 import { run } from './process.js';
 import { startEmulator, type TestEmulator } from './emulator.js';
 import { agentPackage } from './agent-package.js';
 import { buildRunnerImage, discoverAgentPackage, ensureBaseImage } from './runner-image.js';
-import { kubeconfigEndpoint, runBundledTask, type TaskRun } from './run-task.js';
+import { kubeconfigEndpoint, kubernetesConnectionId, runBundledTask, type TaskRun } from './run-task.js';
 import { repoRoot } from './task-manifests.js';
 
 // The node's address on the cluster's own veth (tests/cluster/cluster.sh): pods reach the host there.
@@ -22,7 +22,9 @@ export interface PoolWorld {
   token: string;
   /** The runner image in the cluster's registry. */
   image: string;
-  /** Environment that hands the tasks a Kubernetes service connection named K8S. */
+  /** The node's InternalIP, where its kubelet listens (port 10250). */
+  kubeletAddress: string;
+  /** Environment that hands the tasks the Kubernetes service connection kubernetesConnectionId. */
   endpointEnv: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -45,12 +47,14 @@ export async function startPoolWorld(pool: string, tag: string): Promise<PoolWor
   const local = `localhost/azp-runner:${tag}`;
   await buildRunnerImage({ tag: local, packageUrl: pkg.downloadUrl, sha256: pkg.hashValue });
   const image = await pushImage(local, `azp-runner:${tag}`, 'docker');
+  const nodes = await kubectlJson<{ items: Array<{ status: { addresses: Array<{ type: string; address: string }> } }> }>(['get', 'nodes']);
   return {
     cluster: k,
     emulator,
     token,
     image,
-    endpointEnv: kubeconfigEndpoint('K8S', readFileSync(k.kubeconfig, 'utf8')),
+    kubeletAddress: nodes.items[0].status.addresses.find((a) => a.type === 'InternalIP')!.address,
+    endpointEnv: kubeconfigEndpoint(readFileSync(k.kubeconfig, 'utf8')),
     async stop() {
       await emulator.stop();
       await run('docker', ['rmi', '-f', local]);
@@ -60,11 +64,11 @@ export async function startPoolWorld(pool: string, tag: string): Promise<PoolWor
 }
 
 /**
- * Runs the bundled DeployRunnerPool with the world's organization, image and PAT on the service connection K8S
+ * Runs the bundled DeployRunnerPool with the world's organization, image and PAT on the service connection kubernetesConnectionId
  * (the world's cluster unless `endpointEnv` says otherwise); `inputs` add the pool's own and override these.
  */
 export function deployPool(world: PoolWorld, inputs: Record<string, string>, endpointEnv = world.endpointEnv): Promise<TaskRun> {
-  const base = { kubernetesServiceConnection: 'K8S', azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token };
+  const base = { kubernetesServiceConnection: kubernetesConnectionId, azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token };
   return runBundledTask('DeployRunnerPool', { ...base, ...inputs }, endpointEnv);
 }
 

@@ -7,6 +7,7 @@ import { renderRecycleAccess } from './recycle-access.js';
 import { renderDisruptionBudget } from './disruption-budget.js';
 import { renderStatefulSet } from './stateful-set.js';
 import { renderAutoscalerAccess, renderAutoscalerDeployment } from './autoscaler.js';
+import { renderEgressPolicy } from './network-policy.js';
 
 export * from './pool-labels.js';
 export * from './registration-secret.js';
@@ -15,11 +16,13 @@ export * from './disruption-budget.js';
 export * from './runner-pod.js';
 export * from './stateful-set.js';
 export * from './autoscaler.js';
+export * from './network-policy.js';
 
 /** Every object of the pool, in apply order. */
 export function renderRunnerPool(spec: RunnerPoolSpec): KubeObject[] {
   const secret = renderRegistrationSecret(spec);
   const access = [...(spec.podRecycling === 'sidecar' ? renderRecycleAccess(spec) : []), ...(spec.autoscaler ? renderAutoscalerAccess(spec) : [])];
   const autoscaler = spec.autoscaler ? [renderAutoscalerDeployment(spec)] : [];
-  return [...(secret ? [secret] : []), ...access, renderDisruptionBudget(spec), renderStatefulSet(spec), ...autoscaler];
+  const egress = spec.restrictEgress === false ? [] : [renderEgressPolicy(spec)];
+  return [...(secret ? [secret] : []), ...access, ...egress, renderDisruptionBudget(spec), renderStatefulSet(spec), ...autoscaler];
 }

@@ -1,4 +1,5 @@
-// The Azure DevOps client as the core sees it: the few agent-pool calls the tasks make.
+// The Azure DevOps client as the core sees it: the few agent-pool calls the tasks make. A read of something missing
+// answers undefined (or nothing); a write to something missing fails with AdoError 404.
 import type { AgentInfo, PoolSnapshot } from '../model.js';
 import type { AgentRegistration } from '../registration.js';
 
@@ -18,15 +19,16 @@ export interface AdoClient {
   listAgents(poolId: number): Promise<AgentInfo[]>;
   /** The pool's queued and running job requests (unfinished only), in one call whatever their number. */
   listUnfinishedJobs(poolId: number): Promise<JobRequest[]>;
-  deleteAgent(poolId: number, agentId: number): Promise<void>;
+  /** False when the agent was already gone. */
+  deleteAgent(poolId: number, agentId: number): Promise<boolean>;
   /**
    * Registers an agent with its public key: adds it, or with `agentId` re-keys that registration (as `config.sh
    * --replace` does: the old key stops working). Returns what the agent needs to get its tokens.
    */
   registerAgent(poolId: number, agent: AgentRegistration, agentId?: number): Promise<{ id: number; name: string; clientId: string; authorizationUrl: string }>;
-  /** A disabled agent stays registered but the service hands it no new job. */
+  /** A disabled agent stays registered but the service hands it no new job. An AdoError 404: no such agent. */
   setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void>;
-  /** Stores the pool's snapshot in the extension's data storage (last write wins), for the hub. */
+  /** Stores the pool's snapshot in the extension's data storage (last write wins), for the hub. AdoError 404: no such extension. */
   publishSnapshot(snapshot: PoolSnapshot): Promise<void>;
   /** Seconds spent waiting on throttling (429, Retry-After) so far. */
   readonly throttledSeconds: number;

@@ -20,6 +20,10 @@ export interface TaskHost extends Log {
   getInput(name: string): string | undefined;
   /** Like getInput, for a credential: the value is masked before anything could log it, and never echoed. */
   getSecretInput(name: string): string | undefined;
+  /**
+   * A service connection; every credential it holds is masked before it is returned. Undefined when there is none;
+   * throws, with a message that quotes none of its contents, when it cannot be read.
+   */
   getEndpoint(id: string): ServiceEndpoint | undefined;
   /** The value of a pipeline variable such as `Agent.TempDirectory`. */
   getVariable(name: string): string | undefined;

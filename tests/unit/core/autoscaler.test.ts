@@ -55,7 +55,7 @@ describe('the autoscaler\'s objects', () => {
 
   it('are the pool\'s, with its own ServiceAccount, Role, RoleBinding and Deployment', () => {
     assert.deepEqual(kinds, [
-      'Secret/linux-registration', 'ServiceAccount/linux-autoscaler', 'Role/linux-autoscaler', 'RoleBinding/linux-autoscaler',
+      'Secret/linux-registration', 'ServiceAccount/linux-autoscaler', 'Role/linux-autoscaler', 'RoleBinding/linux-autoscaler', 'NetworkPolicy/linux-egress',
       'PodDisruptionBudget/linux-busy', 'StatefulSet/linux', 'Deployment/linux-autoscaler',
     ]);
   });
