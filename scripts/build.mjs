@@ -47,20 +47,15 @@ export async function buildHub(out = join(stage, 'hub')) {
  * Kubernetes client needs).
  */
 export async function buildRunner(outfile = runnerBundle) {
-  await build({ entryPoints: [join(root, 'runner', 'main.ts')], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node16', logLevel: 'warning' });
-  await build({
-    entryPoints: [join(root, 'autoscaler', 'main.ts')],
-    outfile: join(outfile, '..', 'autoscaler.js'),
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    minify: true,
-    legalComments: 'external',
-    logLevel: 'warning',
-  });
+  await nodeBundle(join(root, 'runner', 'main.ts'), outfile, { target: 'node16', minify: false });
+  await nodeBundle(join(root, 'autoscaler', 'main.ts'), join(outfile, '..', 'autoscaler.js'));
   // CommonJS here too, below the repository's ES-module package.json.
   writeFileSync(join(outfile, '..', 'package.json'), '{ "type": "commonjs" }\n');
+}
+
+/** One self-contained CommonJS file for Node (a task, the autoscaler, the runner's helper): no node_modules needed. */
+function nodeBundle(entry, outfile, { target = 'node20', minify = true } = {}) {
+  return build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'cjs', target, minify, ...(minify && { legalComments: 'external' }), logLevel: 'warning' });
 }
 
 export async function buildExtension() {
@@ -69,17 +64,7 @@ export async function buildExtension() {
   await buildHub();
   for (const task of taskNames) {
     const out = join(stage, 'tasks', task);
-    await build({
-      entryPoints: [join(root, 'tasks', task, 'index.ts')],
-      outfile: join(out, 'index.js'),
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      minify: true,
-      legalComments: 'external',
-      logLevel: 'warning',
-    });
+    await nodeBundle(join(root, 'tasks', task, 'index.ts'), join(out, 'index.js'));
     cpSync(join(root, 'tasks', task, 'task.json'), join(out, 'task.json'));
     // Which extension the task belongs to: the data storage it publishes the hub's snapshots into.
     writeFileSync(join(out, 'extension.json'), JSON.stringify({ publisher: manifest.publisher, id: manifest.id }) + '\n');

@@ -62,7 +62,9 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   }
 
   const kube = await services.connect();
-  const existing = await kube.get(statefulSetRef(pool));
+  const existing = await kube.get(statefulSetRef(pool)).catch((error: unknown) => {
+    throw describeApiError(error, options);
+  });
   const { objects, recycling } = await dryRun(kube, options, host, existing);
   const applied = { ...pool, podRecycling: recycling };
   if (options.manifestPath) services.files.write(options.manifestPath, manifestFile(applied));
@@ -70,15 +72,16 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
     for (const object of objects) await applyObject(kube, object, host);
     if (recycling === 'restartRules') await removeObjects(kube, pool.namespace, renderRecycleAccess(applied));
     // Autoscaling turned off: the autoscaler goes, and the count is the task's again.
-    if (pool.autoscaler === undefined) await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
+    if (pool.autoscaler === undefined && existing && replicasOwner(existing) === 'autoscaler') await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
   } catch (error) {
     throw describeApiError(error, options);
   }
   const poolId = services.ado && (await services.ado.findPool(pool.poolName))?.id;
   const currentReplicas = (existing?.spec as { replicas?: number } | undefined)?.replicas ?? pool.replicas;
   // The count has one owner. With the autoscaler it is the autoscaler's; once ScaleRunnerPool scaled the pool, its;
-  // otherwise this task's `replicas`, reached through the same pass (drain, busy floor) as every other scale-down.
-  const owner = pool.autoscaler ? 'autoscaler' : existing && replicasOwner(existing);
+  // otherwise (autoscaling just turned off included) this task's `replicas`, reached through the same pass (drain,
+  // busy floor) as every other scale-down.
+  const owner = pool.autoscaler ? 'autoscaler' : existing && replicasOwner(existing) === 'ScaleRunnerPool' ? 'ScaleRunnerPool' : undefined;
   let look: PoolLook | undefined;
   let replicas = currentReplicas;
   if (owner === undefined) {

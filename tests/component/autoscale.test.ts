@@ -117,6 +117,18 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(calls.length <= looks * 1.5, `calls: ${calls.length} for ${looks} looks (${[...new Set(calls)].join(', ')})`);
   });
 
+  it('hands the count back to DeployRunnerPool when autoscaling is turned off, drained and above any busy slot', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const jobs = [world.queueJob(), world.queueJob(), world.queueJob()];
+    await autoscale(() => jobs.every((id) => world.agentOfJob(id) !== undefined), 300);
+    const busy = world.busySlots();
+    const off = await world.deploy({ runnerName, autoscaling: 'none', replicas: '0', rolloutStatusTimeout: '0' });
+    assert.equal(off.replicas, Math.max(...busy) + 1, 'down to the highest busy slot, not below');
+    assert.deepEqual(world.cutOff, []);
+    assert.equal(world.kube.peek('Deployment', namespace, `${runnerName}-autoscaler`), undefined, 'the autoscaler is gone');
+  });
+
   it('asked to stop in the middle of a drain, finishes the drain (second look, scale) before it ends', async () => {
     await deployAutoscaled();
     await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);

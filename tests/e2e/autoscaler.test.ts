@@ -46,10 +46,10 @@ async function metric(name: string): Promise<number> {
   return Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
-/** Restarts the API server pods talk to (the kubernetes Service's address), as an upgrade or a crash would. */
+/** Restarts the API server pods talk to (the kubernetes Service's address), as a crash would: killed, then started. */
 async function restartPodsApiServer(): Promise<void> {
   const pid = Number(readFileSync('/var/lib/adr-cluster/pids/legacy-apiserver', 'utf8').trim());
-  process.kill(pid, 'SIGTERM');
+  process.kill(pid, 'SIGKILL');
   await waitFor('the old API server to exit', 90_000, async () => {
     try {
       process.kill(pid, 0);

@@ -62,8 +62,16 @@ export function jsonMergePatch(target: unknown, patch: unknown): unknown {
   return result;
 }
 
-const merged = (stored?: Record<string, string>, applied?: Record<string, string>) =>
-  stored === undefined && applied === undefined ? undefined : { ...stored, ...applied };
+/**
+ * Server-side apply of a string map: the applier's keys replace the stored ones, and a key it applied last time but
+ * applies no more is removed (it owned it); keys other writers set stay.
+ */
+function merged(stored: Record<string, string> | undefined, applied: Record<string, string> | undefined, appliedBefore: string[] = []): Record<string, string> | undefined {
+  if (stored === undefined && applied === undefined) return undefined;
+  const result = { ...stored };
+  for (const key of appliedBefore) if (!(applied && key in applied)) delete result[key];
+  return { ...result, ...applied };
+}
 
 /** The controller's template hash: the same template always gives the same revision, another one a new revision. */
 function revisionHash(template: unknown): string {
@@ -89,6 +97,8 @@ export class FakeKube implements KubeClient {
   private readonly podListeners: Array<(event: PodEvent, pod: KubeObject) => void> = [];
   private uids = 0;
   private ips = 0;
+  /** The label and annotation keys the applier last applied, per object: what it owns. */
+  private readonly appliedKeys = new Map<string, string[]>();
   private resourceVersion = 0;
   /** Open watches: each gets the whole current list of what it watches after every change. */
   private readonly watches = new Set<{ kind: string; namespace: string; labelSelector: string; onChange: (items: KubeObject[]) => void }>();
@@ -187,8 +197,8 @@ export class FakeKube implements KubeClient {
       metadata: {
         ...existing?.metadata,
         ...applied.metadata,
-        labels: merged(existing?.metadata.labels, applied.metadata.labels),
-        annotations: merged(existing?.metadata.annotations, applied.metadata.annotations),
+        labels: merged(existing?.metadata.labels, applied.metadata.labels, this.appliedKeys.get(`${key}/labels`)),
+        annotations: merged(existing?.metadata.annotations, applied.metadata.annotations, this.appliedKeys.get(`${key}/annotations`)),
         uid: existing?.metadata.uid ?? this.newUid(),
         creationTimestamp: existing?.metadata.creationTimestamp ?? new Date(this.clock.now()).toISOString(),
         resourceVersion: String(++this.resourceVersion),
@@ -196,6 +206,8 @@ export class FakeKube implements KubeClient {
       ...(existing?.status !== undefined && { status: existing.status }),
     };
     if (options.dryRun) return clone(stored);
+    this.appliedKeys.set(`${key}/labels`, Object.keys(applied.metadata.labels ?? {}));
+    this.appliedKeys.set(`${key}/annotations`, Object.keys(applied.metadata.annotations ?? {}));
     this.put(key, stored);
     if (stored.kind === 'StatefulSet') this.reconcile(stored);
     return clone(stored);
