@@ -1,6 +1,7 @@
 // AdoClient over Azure DevOps REST with a PAT: honours Retry-After and X-RateLimit-*, retries no answer, 429 and 5xx
 // with back-off within one time budget per call.
 import { snapshotCollection, type AgentInfo, type PoolSnapshot } from '../core/model.js';
+import { demandText } from '../core/demands.js';
 import { AdoError, type AdoClient, type JobRequest } from '../core/ports/ado.js';
 import type { AgentRegistration } from '../core/registration.js';
 
@@ -192,7 +193,7 @@ export class RestAdoClient implements AdoClient {
       .filter((j) => j.result == null)
       .map((j) => ({
         requestId: j.requestId,
-        demands: (j.demands ?? []).map((d) => (typeof d === 'string' ? d : d.value === undefined ? d.name : `${d.name} -equals ${d.value}`)),
+        demands: (j.demands ?? []).map(demandText),
         reservedAgentName: j.reservedAgent?.name,
         assignTime: j.assignTime,
         receiveTime: j.receiveTime,

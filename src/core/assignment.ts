@@ -37,7 +37,7 @@ export function poolRunners(agents: AgentInfo[], self: { name: string; scaled: b
 }
 
 /** Jobs that wait for an agent: not yet reserved for or assigned to one. */
-export function waitingJobs(jobs: JobRequest[]): JobRequest[] {
+export function waitingJobs<J extends JobRequest>(jobs: J[]): J[] {
   return jobs.filter((job) => job.reservedAgentName === undefined && job.assignTime === undefined);
 }
 
@@ -55,4 +55,25 @@ export function assignWaitingJobs(runners: PoolRunner[], jobs: JobRequest[]): Ma
     if (taker) assignment.set(job.requestId, taker.name);
   }
   return assignment;
+}
+
+/** One runner's part of the pool's waiting jobs. */
+export interface RunnerShare<J extends JobRequest> {
+  /** The waiting jobs this runner counts. */
+  counted: J[];
+  /** Waiting jobs this runner could take that another runner of the pool counts. */
+  leftToOthers: J[];
+}
+
+/**
+ * The waiting jobs `runnerName` counts, as its scaler sees them (`observePool`) and the hub shows them. A waiting job
+ * counts only if one of its registrations could take it (the service would not give it to the runner otherwise), and
+ * only if the pool's rule picks it among the runners that could. `scaled`: an in-cluster autoscaler scales it.
+ */
+export function runnerShare<J extends JobRequest>(runnerName: string, agents: AgentInfo[], jobs: J[], scaled = false): RunnerShare<J> {
+  const assignment = assignWaitingJobs(poolRunners(agents, { name: runnerName, scaled }), jobs);
+  const ours = agents.filter((agent) => slotOrdinal(runnerName, agent.name) !== undefined);
+  const candidates = waitingJobs(jobs).filter((job) => ours.some((agent) => agentSatisfiesDemands(agent.capabilities, job.demands)));
+  const counted = candidates.filter((job) => assignment.get(job.requestId) === runnerName);
+  return { counted, leftToOthers: candidates.filter((job) => assignment.get(job.requestId) !== runnerName) };
 }

@@ -1,8 +1,7 @@
 // The scaling decision: pool state in, replica count and reason out. Pure, so it can be tested exhaustively.
 import type { AgentInfo, ScaleDecision, ScaleLimits } from './model.js';
 import type { JobRequest } from './ports/ado.js';
-import { agentSatisfiesDemands } from './demands.js';
-import { assignWaitingJobs, poolRunners, waitingJobs } from './assignment.js';
+import { runnerShare } from './assignment.js';
 import { slotOrdinal } from './slots.js';
 
 export interface PoolObservation {
@@ -105,10 +104,6 @@ export function observePool(runnerName: string, agents: AgentInfo[], jobs: JobRe
     const ordinal = job.reservedAgentName === undefined ? undefined : slotOrdinal(runnerName, job.reservedAgentName);
     if (ordinal !== undefined) busy.add(ordinal);
   }
-  // A waiting job counts only if one of our registrations could take it (the service would not give it to us
-  // otherwise), and only if the pool's rule picks us among the runners that could.
-  const assignment = assignWaitingJobs(poolRunners(agents, { name: runnerName, scaled }), jobs);
-  const ourCandidates = waitingJobs(jobs).filter((j) => ours.some((a) => agentSatisfiesDemands(a.capabilities, j.demands)));
-  const queuedJobs = ourCandidates.filter((j) => assignment.get(j.requestId) === runnerName).length;
-  return { busyOrdinals: [...busy].sort((a, b) => a - b), queuedJobs, leftToOthers: ourCandidates.length - queuedJobs, ours };
+  const share = runnerShare(runnerName, agents, jobs, scaled);
+  return { busyOrdinals: [...busy].sort((a, b) => a - b), queuedJobs: share.counted.length, leftToOthers: share.leftToOthers.length, ours };
 }

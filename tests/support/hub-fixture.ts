@@ -47,8 +47,9 @@ export interface SeededPool {
 const day = new Date().toISOString().slice(0, 10).replace(/-/g, '');
 
 /**
- * Creates the pool `poolName` with runner `runnerName`: one slot per plan entry (pod `<runner>-<i>`), `queued` jobs that
- * wait for an agent, and the PoolSnapshot document (published `snapshotAgeMs` ago) unless `snapshot` is false.
+ * Creates the pool `poolName` (or joins it: several runners can share one) with runner `runnerName`: one slot per plan
+ * entry (pod `<runner>-<i>`), `queued` jobs that wait for an agent, and the PoolSnapshot document (published
+ * `snapshotAgeMs` ago) unless `snapshot` is false.
  */
 export async function seedRunnerPool(emulator: TestEmulator, options: {
   poolName: string; runnerName: string; namespace?: string; slots: SlotPlan[]; queued?: number; snapshot?: boolean; snapshotAgeMs?: number;
@@ -56,7 +57,7 @@ export async function seedRunnerPool(emulator: TestEmulator, options: {
   const { poolName, runnerName, slots } = options;
   const namespace = options.namespace ?? 'azure-pipelines';
   const { store } = emulator;
-  const pool = store.createPool(poolName);
+  const pool = store.poolByName(poolName) ?? store.createPool(poolName);
   const image = 'registry.example/runner:4.266.2';
   // Queued jobs demand a capability only an offline agent has, so they wait instead of going to an idle agent.
   const waitDemand = `waits-for-${runnerName}`;
