@@ -13,6 +13,8 @@ export const runnerBundle = join(root, 'dist', 'runner', 'runner.js');
 /** The in-cluster autoscaler, also carried by the runner image and run on the agent's Node (autoscaler/DESIGN.md). */
 export const autoscalerBundle = join(root, 'dist', 'runner', 'autoscaler.js');
 const manifest = JSON.parse(readFileSync(join(root, 'vss-extension.json'), 'utf8'));
+/** The command line (cli/): one CommonJS file with nothing to install, run with plain `node` (bin/azure-devops-runner.js). */
+export const cliBundle = join(root, 'dist', 'cli', 'azure-devops-runner.cjs');
 export const taskNames = readdirSync(join(root, 'tasks')).filter((name) => existsSync(join(root, 'tasks', name, 'task.json')));
 
 // Files a task carries besides its bundle: BuildRunnerImage builds the runner image from its own copy of the sources.
@@ -40,6 +42,11 @@ export async function buildHub(out = join(stage, 'hub')) {
   cpSync(join(root, 'hub', 'runner-pools.html'), join(out, 'runner-pools.html'));
 }
 
+/** A Node program as one minified CommonJS file for Node 20 and later, with nothing to install beside it. */
+function nodeBundle(entry, outfile) {
+  return build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node20', minify: true, legalComments: 'external', logLevel: 'warning' });
+}
+
 /**
  * The programs the runner image carries, each one CommonJS file with nothing to install, run on the Node the agent
  * package ships: the image's helper (runner/; that Node may be older than ours; not minified: it is small, and its
@@ -48,19 +55,13 @@ export async function buildHub(out = join(stage, 'hub')) {
  */
 export async function buildRunner(outfile = runnerBundle) {
   await build({ entryPoints: [join(root, 'runner', 'main.ts')], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node16', logLevel: 'warning' });
-  await build({
-    entryPoints: [join(root, 'autoscaler', 'main.ts')],
-    outfile: join(outfile, '..', 'autoscaler.js'),
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    minify: true,
-    legalComments: 'external',
-    logLevel: 'warning',
-  });
+  await nodeBundle(join(root, 'autoscaler', 'main.ts'), join(outfile, '..', 'autoscaler.js'));
   // CommonJS here too, below the repository's ES-module package.json.
   writeFileSync(join(outfile, '..', 'package.json'), '{ "type": "commonjs" }\n');
+}
+
+export async function buildCli(outfile = cliBundle) {
+  await nodeBundle(join(root, 'cli', 'main.ts'), outfile);
 }
 
 export async function buildExtension() {
@@ -69,17 +70,7 @@ export async function buildExtension() {
   await buildHub();
   for (const task of taskNames) {
     const out = join(stage, 'tasks', task);
-    await build({
-      entryPoints: [join(root, 'tasks', task, 'index.ts')],
-      outfile: join(out, 'index.js'),
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      minify: true,
-      legalComments: 'external',
-      logLevel: 'warning',
-    });
+    await nodeBundle(join(root, 'tasks', task, 'index.ts'), join(out, 'index.js'));
     cpSync(join(root, 'tasks', task, 'task.json'), join(out, 'task.json'));
     // Which extension the task belongs to: the data storage it publishes the hub's snapshots into.
     writeFileSync(join(out, 'extension.json'), JSON.stringify({ publisher: manifest.publisher, id: manifest.id }) + '\n');
@@ -98,5 +89,6 @@ export async function buildExtension() {
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {
   await buildExtension();
-  console.log(`built ${taskNames.join(', ')} and the hub into ${stage}`);
+  await buildCli();
+  console.log(`built ${taskNames.join(', ')} and the hub into ${stage}, the command line into ${cliBundle}`);
 }

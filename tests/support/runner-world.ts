@@ -80,6 +80,10 @@ class HookedAdo implements AdoClient {
     await this.enter('publishSnapshot', snapshot);
     return this.inner.publishSnapshot(snapshot);
   }
+  async deleteSnapshot(id: string) {
+    await this.enter('deleteSnapshot', id);
+    return this.inner.deleteSnapshot(id);
+  }
 }
 
 export const namespace = 'runners';
