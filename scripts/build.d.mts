@@ -6,3 +6,5 @@ export declare const taskNames: string[];
 export declare function buildRunner(outfile?: string): Promise<void>;
 export declare function buildHub(out?: string): Promise<void>;
 export declare function buildExtension(): Promise<void>;
+export declare const cliBundle: string;
+export declare function buildCli(outfile?: string): Promise<void>;

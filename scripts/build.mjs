@@ -13,6 +13,8 @@ export const runnerBundle = join(root, 'dist', 'runner', 'runner.js');
 /** The in-cluster autoscaler, also carried by the runner image and run on the agent's Node (autoscaler/DESIGN.md). */
 export const autoscalerBundle = join(root, 'dist', 'runner', 'autoscaler.js');
 const manifest = JSON.parse(readFileSync(join(root, 'vss-extension.json'), 'utf8'));
+/** The command line (cli/): one CommonJS file with nothing to install, run with plain `node` (bin/azure-devops-runner.js). */
+export const cliBundle = join(root, 'dist', 'cli', 'azure-devops-runner.cjs');
 export const taskNames = readdirSync(join(root, 'tasks')).filter((name) => existsSync(join(root, 'tasks', name, 'task.json')));
 
 // Files a task carries besides its bundle: BuildRunnerImage builds the runner image from its own copy of the sources.
@@ -40,6 +42,11 @@ export async function buildHub(out = join(stage, 'hub')) {
   cpSync(join(root, 'hub', 'runner-pools.html'), join(out, 'runner-pools.html'));
 }
 
+/** One self-contained CommonJS file for Node (a task, the autoscaler, the runner's helper): no node_modules needed. */
+function nodeBundle(entry, outfile, { target = 'node20', minify = true } = {}) {
+  return build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'cjs', target, minify, ...(minify && { legalComments: 'external' }), logLevel: 'warning' });
+}
+
 /**
  * The programs the runner image carries, each one CommonJS file with nothing to install, run on the Node the agent
  * package ships: the image's helper (runner/; that Node may be older than ours; not minified: it is small, and its
@@ -53,9 +60,8 @@ export async function buildRunner(outfile = runnerBundle) {
   writeFileSync(join(outfile, '..', 'package.json'), '{ "type": "commonjs" }\n');
 }
 
-/** One self-contained CommonJS file for Node (a task, the autoscaler, the runner's helper): no node_modules needed. */
-function nodeBundle(entry, outfile, { target = 'node20', minify = true } = {}) {
-  return build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'cjs', target, minify, ...(minify && { legalComments: 'external' }), logLevel: 'warning' });
+export async function buildCli(outfile = cliBundle) {
+  await nodeBundle(join(root, 'cli', 'main.ts'), outfile);
 }
 
 export async function buildExtension() {
@@ -83,5 +89,6 @@ export async function buildExtension() {
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {
   await buildExtension();
-  console.log(`built ${taskNames.join(', ')} and the hub into ${stage}`);
+  await buildCli();
+  console.log(`built ${taskNames.join(', ')} and the hub into ${stage}, the command line into ${cliBundle}`);
 }

@@ -45,6 +45,8 @@ interface WireJobRequest {
   requestId: number;
   demands?: Array<string | { name: string; value?: string }>;
   reservedAgent?: { name: string } | null;
+  definition?: { name?: string } | null;
+  owner?: { name?: string } | null;
   assignTime?: string;
   receiveTime?: string;
   result?: string | null;
@@ -193,6 +195,8 @@ export class RestAdoClient implements AdoClient {
       .filter((j) => j.result == null)
       .map((j) => ({
         requestId: j.requestId,
+        // Named as the hub names a job: the pipeline, then the run.
+        ...(j.definition?.name || j.owner?.name ? { name: [j.definition?.name, j.owner?.name].filter(Boolean).join(' · ') } : {}),
         demands: (j.demands ?? []).map(demandText),
         reservedAgentName: j.reservedAgent?.name,
         assignTime: j.assignTime,
@@ -200,11 +204,22 @@ export class RestAdoClient implements AdoClient {
       }));
   }
 
-  async publishSnapshot(snapshot: PoolSnapshot): Promise<void> {
+  /** The snapshots' collection in the extension's data storage; none when not running from a packaged extension. */
+  private snapshotDocuments(): string | undefined {
     const extension = this.options.extension;
-    if (extension === undefined) return; // Not running from a packaged extension: there is no data storage to write to.
-    const path = `ExtensionManagement/InstalledExtensions/${extension.publisher}/${extension.id}/Data/Scopes/Default/Current/Collections/${snapshotCollection}/Documents`;
+    return extension && `ExtensionManagement/InstalledExtensions/${extension.publisher}/${extension.id}/Data/Scopes/Default/Current/Collections/${snapshotCollection}/Documents`;
+  }
+
+  async publishSnapshot(snapshot: PoolSnapshot): Promise<void> {
+    const path = this.snapshotDocuments();
+    if (path === undefined) return; // Not running from a packaged extension: there is no data storage to write to.
     await this.call('PUT', path, { 'api-version': '7.1-preview.1' }, 'extensionData', { ...snapshot, __etag: -1 }, extensionManagementUrl(this.base));
+  }
+
+  async deleteSnapshot(id: string): Promise<void> {
+    const path = this.snapshotDocuments();
+    if (path === undefined) return;
+    await this.call('DELETE', `${path}/${encodeURIComponent(id)}`, { 'api-version': '7.1-preview.1' }, 'extensionData', undefined, extensionManagementUrl(this.base));
   }
 
   async setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void> {

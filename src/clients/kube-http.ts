@@ -2,6 +2,9 @@
 // (auth, TLS); requests are plain JSON so that no typed serializer drops fields newer than the library.
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../core/ports/kube.js';
 
@@ -35,6 +38,30 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   if (path === undefined) config.loadFromCluster();
   else config.loadFromFile(path);
   if (config.getCurrentCluster() === null) throw new Error('the kubeconfig names no current cluster');
+  return config;
+}
+
+/**
+ * The cluster a person's own tools reach, found as kubectl finds it: `path`, else $KUBECONFIG (a list of files, merged),
+ * else ~/.kube/config, else the pod's own service account; `context` instead of the kubeconfig's current context.
+ */
+export function loadUserKubeConfig(options: { path?: string; context?: string }): KubeConfig {
+  const config = new KubeConfig();
+  if (options.path) {
+    config.loadFromFile(options.path);
+  } else {
+    // Without any of these the library would fall back to http://localhost:8080: say what is missing instead.
+    const found = process.env.KUBECONFIG || existsSync(join(homedir(), '.kube', 'config')) || existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token');
+    if (!found) throw new Error('no kubeconfig: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config.');
+    config.loadFromDefault();
+  }
+  if (options.context) {
+    if (config.getContextObject(options.context) === null) {
+      throw new Error(`the kubeconfig has no context '${options.context}' (it has ${config.getContexts().map((c) => `'${c.name}'`).join(', ') || 'none'}).`);
+    }
+    config.setCurrentContext(options.context);
+  }
+  if (config.getCurrentCluster() === null) throw new Error('the kubeconfig names no current cluster: pass --context.');
   return config;
 }
 

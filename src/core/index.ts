@@ -6,6 +6,7 @@ export * from './cluster-target.js';
 export * from './deploy-options.js';
 export * from './scale-options.js';
 export * from './build-options.js';
+export * from './cli-options.js';
 export * from './demands.js';
 export * from './scale-decision.js';
 export * from './slots.js';

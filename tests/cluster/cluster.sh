@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts and stops a real single-node Kubernetes (etcd, control plane, containerd, kubelet, local registry) for e2e tests.
-# Usage: cluster.sh build|up|down|status|env|legacy|push <buildah-image> <repo:tag>|buildah <args...>
+# Usage: cluster.sh build|up|down|status|env|legacy|legacy-down|push <buildah-image> <repo:tag>|buildah <args...>
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
@@ -265,6 +265,14 @@ cmd_legacy() {
   echo "LEGACY_KUBECONFIG=$S/legacy.kubeconfig"
 }
 
+# Stops the second API server alone (the local trial stops what it started); `down` stops it too.
+cmd_legacy_down() {
+  stop legacy-apiserver
+  ip addr del "$LEGACY_IP/32" dev adr-node-h 2>/dev/null || true
+  rm -f "$S/legacy.kubeconfig"
+  log "legacy: stopped"
+}
+
 print_usage() {
   log "up: node $NODE_NAME Ready, registry on $REGISTRY_ADDR"
   log "use: export KUBECONFIG=$ADMIN; $KUBECTL get nodes"
@@ -357,6 +365,8 @@ cmd_status() {
   for c in "${COMPONENTS[@]}"; do
     if alive "$c"; then echo "$c: running (pid $(pid_of "$c"))"; else echo "$c: stopped"; rc=3; fi
   done
+  # Started on demand (`legacy`): reported, but the cluster runs without it.
+  if alive legacy-apiserver; then echo "legacy-apiserver: running (pid $(pid_of legacy-apiserver))"; else echo "legacy-apiserver: stopped"; fi
   if alive kube-apiserver; then k get nodes -o wide 2>&1 || true; fi
   return $rc
 }
@@ -380,7 +390,7 @@ cmd_push() {
 }
 
 # One `up` or `down` at a time (e2e files, the benchmark and CI may call them back to back).
-if [ "${1:-}" = up ] || [ "${1:-}" = down ] || [ "${1:-}" = legacy ]; then
+if [ "${1:-}" = up ] || [ "${1:-}" = down ] || [ "${1:-}" = legacy ] || [ "${1:-}" = legacy-down ]; then
   mkdir -p "$ADR_CACHE"
   exec 8>"$ADR_CACHE/.cluster.lock"
   flock 8
@@ -393,7 +403,8 @@ case ${1:-} in
   status) cmd_status ;;
   env) cmd_env ;;
   legacy) cmd_legacy ;;
+  legacy-down) cmd_legacy_down ;;
   push) shift; cmd_push "$@" ;;
   buildah) shift; exec buildah "${BUILDAH_OPTS[@]}" "$@" ;;
-  *) echo "usage: $0 build|up|down|status|env|legacy|push <buildah-image> [<registry>/]<name:tag>|buildah <args...>" >&2; exit 2 ;;
+  *) echo "usage: $0 build|up|down|status|env|legacy|legacy-down|push <buildah-image> [<registry>/]<name:tag>|buildah <args...>" >&2; exit 2 ;;
 esac

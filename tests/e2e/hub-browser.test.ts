@@ -13,7 +13,7 @@ import { buildHub } from '../../scripts/build.mjs';
 import { launchChromium, type TestBrowser } from '../support/browser.js';
 import { startEmulator, type AdminJob, type TestEmulator } from '../support/emulator.js';
 import { issueUserToken, seedRunnerPool } from '../support/hub-fixture.js';
-import { darkTheme, startHubHost, type HubHost } from '../support/hub-host.js';
+import { darkTheme, startHubHost, type HubHost } from '../../trial/hub-host.js';
 import { repoRoot } from '../support/task-manifests.js';
 
 const hubDir = join(repoRoot, 'dist', 'extension', 'hub');

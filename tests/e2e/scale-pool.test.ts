@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { run } from '../support/process.js';
 import { kubectlJson } from '../support/cluster.js';
 import { kubeconfigEndpoint, kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
-import { startTcpRelay } from '../support/tcp-relay.js';
+import { startTcpRelay } from '../../trial/tcp-relay.js';
 import { unpackAgent } from '../support/agent-package.js';
 import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import type { AdminJob } from '../support/emulator.js';

@@ -5,7 +5,9 @@ import type { Principal } from '../../emulator/src/types.js';
 import { snapshotCollection, type PodSummary, type PoolSnapshot } from '../../src/core/model.js';
 import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
 
-export const extension = { publisher: 'azure-devops-runner', id: 'azure-devops-runner' };
+import { extension } from '../../trial/hub-host.js';
+
+export { extension };
 
 const basic = `Basic ${Buffer.from(`:${DEFAULT_PAT.token}`).toString('base64')}`;
 // One key for every agent: the emulator only needs a well-formed RSA public key to register one.

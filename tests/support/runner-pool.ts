@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { dump, loadAll } from 'js-yaml';
 import { join } from 'node:path';
 import { cluster, kubectl, kubectlJson, pushImage, type Cluster } from './cluster.js';
 import { docker, startDocker, type DockerEngine } from './docker.js';
@@ -86,4 +87,16 @@ export async function createNamespace(name: string): Promise<void> {
 
 export async function deleteNamespace(name: string): Promise<void> {
   await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=true'], { timeoutMs: 180_000 });
+}
+
+/** configs/deployer-rbac.yaml with the namespace a user would put in. */
+export function deployerRbac(namespace: string): string {
+  const text = readFileSync(join(repoRoot, 'configs', 'deployer-rbac.yaml'), 'utf8');
+  return (loadAll(text) as Array<{ metadata: { namespace: string }; subjects?: Array<{ namespace: string }> }>)
+    .map((object) => {
+      object.metadata.namespace = namespace;
+      for (const subject of object.subjects ?? []) subject.namespace = namespace;
+      return `---\n${dump(object)}`;
+    })
+    .join('');
 }

@@ -83,6 +83,10 @@ class HookedAdo implements AdoClient {
     await this.enter('publishSnapshot', snapshot);
     return this.inner.publishSnapshot(snapshot);
   }
+  async deleteSnapshot(id: string) {
+    await this.enter('deleteSnapshot', id);
+    return this.inner.deleteSnapshot(id);
+  }
 }
 
 /** A runner pod's public key as it serves it: one real 2048-bit key serves every fake pod. */

@@ -5,6 +5,8 @@ import type { AgentRegistration } from '../registration.js';
 
 export interface JobRequest {
   requestId: number;
+  /** The pipeline and the job as the hub names them, e.g. "CI · Build", when the service says. */
+  name?: string;
   demands: string[];
   /** Set once the service has picked an agent for the job. */
   reservedAgentName?: string;
@@ -30,6 +32,8 @@ export interface AdoClient {
   setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void>;
   /** Stores the pool's snapshot in the extension's data storage (last write wins), for the hub. AdoError 404: no such extension. */
   publishSnapshot(snapshot: PoolSnapshot): Promise<void>;
+  /** Removes a runner's snapshot (`<namespace>.<runnerName>`), once the runner is gone; none there is no error. */
+  deleteSnapshot(id: string): Promise<void>;
   /** Seconds spent waiting on throttling (429, Retry-After) so far. */
   readonly throttledSeconds: number;
   /** Calls sent so far (each attempt counts). */

@@ -3,7 +3,8 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, taskFolders } from '../../support/task-manifests.js';
 import { runBundledTask } from '../../support/run-task.js';
@@ -93,5 +94,17 @@ describe('bundled tasks and the .vsix', () => {
       assert.notEqual(dev.id, release.id);
       assert.match(dev.id, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     }
+  });
+
+  it('the command line, a release asset next to the .vsix, runs with plain node wherever it is copied', () => {
+    const away = join(mkdtempSync(join(tmpdir(), 'cli-asset-')), 'azure-devops-runner.cjs');
+    copyFileSync(join(repoRoot, 'dist', `azure-devops-runner-${version}-cli.cjs`), away);
+    const run = (args: string[]) => spawnSync(process.execPath, [away, ...args], { cwd: tmpdir(), encoding: 'utf8', env: { PATH: process.env.PATH } });
+    assert.equal(run(['--version']).stdout, `${version}\n`);
+    const deploy = run(['deploy', '--poolName', 'Linux']);
+    assert.equal(deploy.status, 2);
+    assert.match(deploy.stderr, /Input '--azureDevOpsUrl': is required but was empty/);
+    // The repository's `bin` runs the same bundle.
+    assert.equal(spawnSync(process.execPath, [join(repoRoot, 'bin', 'azure-devops-runner.js'), '--version'], { encoding: 'utf8' }).stdout, `${version}\n`);
   });
 });
