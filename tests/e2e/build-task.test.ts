@@ -10,7 +10,7 @@ import { docker } from '../support/docker.js';
 import { run } from '../support/process.js';
 import { POOL, startBuildTaskWorld, type BuildTaskWorld } from '../support/build-task-world.js';
 import { checkCredentialUnreachable, checkRunsOneJob, RunnerContainers } from '../support/runner-checks.js';
-import type { TaskRun } from '../support/run-task.js';
+import { registryConnectionId, type TaskRun } from '../support/run-task.js';
 
 const PORT = 5055;
 const builders = ['docker', 'buildah'] as const;
@@ -102,7 +102,7 @@ test('your own Dockerfile FROM the built image adds a tool, with either builder'
     const name = `e2e/runner-${builder}-tools`;
     const task = await world.runTask({
       imageRepository: name, tags: 'tools', builder, dockerfileSource: 'custom', dockerfile: derivedDockerfile(),
-      buildArguments: `RUNNER_IMAGE=${runner}`, dockerRegistryServiceConnection: 'registry',
+      buildArguments: `RUNNER_IMAGE=${runner}`, dockerRegistryServiceConnection: registryConnectionId,
     });
     succeeded(task);
     assert.equal(task.outputs.imageDigest, await servedDigest(name, ['tools']));
