@@ -63,7 +63,7 @@ function watchPeaks(): { stop(): Promise<Record<Runner, number>> } {
   };
 }
 
-describe('two autoscaled runners sharing one pool', { timeout: 5 * 60_000 }, () => {
+describe('two autoscaled runners sharing one pool', { timeout: 12 * 60_000 }, () => {
   before(async () => {
     // Pods reach the API server as the kubernetes Service (10.96.0.1): the local cluster's second, RBAC-enforcing one.
     await legacyApiServer();
@@ -92,7 +92,7 @@ describe('two autoscaled runners sharing one pool', { timeout: 5 * 60_000 }, () 
     const tools0 = (await world.emulator.admin.agents(POOL)).find((agent) => agent.name === 'tools-0') as Any;
     assert.equal(tools0.systemCapabilities?.TOOLBOX, 'yes', 'the env input is an agent capability');
     for (const runner of runners) {
-      await waitFor(`${runner} back at zero with no pod`, 120_000, async () => ((await replicas(runner)) === 0 && (await runnerPods(runner)).length === 0 ? true : undefined));
+      await waitFor(`${runner} back at zero with no pod`, 240_000, async () => ((await replicas(runner)) === 0 && (await runnerPods(runner)).length === 0 ? true : undefined));
     }
 
     // Why the outcome is the rule's, not the emulator's luck. The emulator hands each waiting job, oldest first, to the
