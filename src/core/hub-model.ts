@@ -150,7 +150,8 @@ function withQueue(view: PoolView, agents: HubAgent[], jobs: HubJobRequest[]): P
   return {
     ...view,
     counters: { ...view.counters, queued: waitingJobs(jobs).length },
-    counted: counted.map(({ requestId, name, url }) => ({ requestId, name, url })),
+    // In queue order (oldest first), whatever order the service lists them in.
+    counted: [...counted].sort((a, b) => a.requestId - b.requestId).map(({ requestId, name, url }) => ({ requestId, name, url })),
   };
 }
 
