@@ -52,14 +52,14 @@ describe('buildPoolViews', () => {
     ];
     const pods = [pod('linux-0'), pod('linux-1'), pod('linux-2'), pod('linux-3', { phase: 'Pending', ready: false, waitingReason: 'ImagePullBackOff' })];
     const running: HubJobRequest = { ...waiting(5), reservedAgentName: 'linux-2', assignTime: '2026-11-28T09:59:00Z' };
-    const [view, ...rest] = buildPoolViews(agents, { 'Linux Private': [...queue(4), running] }, [snapshot(pods, 4)], now);
+    const [view, ...rest] = buildPoolViews(agents, { 'Linux Private': [running, ...queue(4).reverse()] }, [snapshot(pods, 4)], now);
     assert.equal(rest.length, 0);
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [
       ['linux-0', 'idle'], ['linux-1', 'disabled'], ['linux-2', 'busy'], ['linux-3', 'failing'], ['linux-10', 'offline'],
     ]);
     assert.deepEqual(view.counters, { online: 3, busy: 1, idle: 1, offline: 1, disabled: 1, queued: 4 });
     assert.deepEqual(view.counted, [1, 2, 3, 4].map((id) => ({ requestId: id, name: `CI · Job ${id}`, url: `https://x/_build/results?buildId=${id}` })),
-      'the only runner of the pool counts every waiting job, and not the one running');
+      'the only runner of the pool counts every waiting job, oldest first (the service lists newest first), and not the one running');
     assert.equal(view.slots[4].beyondReplicas, true);
     assert.equal(view.slots[0].beyondReplicas, false);
     // Pod facts win over the agent's registration-time capabilities.
