@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { run } from '../support/process.js';
-import { kubectlJson } from '../support/cluster.js';
+import { kubectl, kubectlJson } from '../support/cluster.js';
 import { kubeconfigEndpoint, kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
 import { startTcpRelay } from '../../trial/tcp-relay.js';
 import { unpackAgent } from '../support/agent-package.js';
@@ -15,8 +15,9 @@ import { slotOrdinal } from '../../src/core/slots.js';
 
 const POOL = 'Scale Pool';
 const NS = 'adr-scale-e2e';
-// Randomized scale-down trials (SCALE_TRIALS overrides the count, e.g. for a quick local run).
-const trials = Number(process.env.SCALE_TRIALS ?? 100);
+// Randomized scale-down trials (SCALE_TRIALS overrides the count). 40 keep the floor's variety on a real cluster in
+// about 7 minutes; the decision itself has its property tests in the fast tiers.
+const trials = Number(process.env.SCALE_TRIALS ?? 40);
 let world: PoolWorld;
 
 /** The bundled ScaleRunnerPool on this suite's pool; `endpointEnv` is the service connection kubernetesConnectionId. */
@@ -186,7 +187,7 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
       await assertBusySlotsSurvive(busy, 'after the last trial');
       t.diagnostic(`${deferred} of ${trials} trials deferred the scale-down for a busy slot; highest busy slot + 1 took the values ${[...floors].sort()}`);
       assert.ok(deferred > 0 && deferred < trials, `the trials cover both deferred and plain scale-downs (${deferred} of ${trials} deferred)`);
-      if (trials >= 50) assert.ok(floors.size >= 5, `the busy slots vary enough: highest busy slot + 1 took the values ${[...floors].sort()}`);
+      if (trials >= 40) assert.ok(floors.size >= 5, `the busy slots vary enough: highest busy slot + 1 took the values ${[...floors].sort()}`);
     } finally {
       // The later tests need idle slots, after a failure here too.
       for (const { job } of busy.values()) await world.emulator.admin.cancelJob(job);
@@ -224,6 +225,8 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     const enabled = async () => new Map((await world.emulator.admin.agents(POOL)).map((a) => [String(a.name), a.enabled]));
     const drained = await enabled();
     assert.deepEqual([drained.get('scale-1'), drained.get('scale-2')], [false, false], 'the scale-down drained slots 1 and 2');
+    // ScaleRunnerPool owns the count once it has scaled the pool; removing its annotation hands the count back.
+    await kubectl(['annotate', 'statefulset', 'scale', '-n', NS, 'azure-devops-runner/replicas-owner-']);
     await deploy(3);
     const deployed = await enabled();
     assert.deepEqual([deployed.get('scale-1'), deployed.get('scale-2')], [true, true]);
