@@ -1,6 +1,7 @@
 # Entrypoint of the Windows runner image: the same modes, settings and exit codes as docker/start.sh (untested, see README).
 # Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire,
-# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters).
+# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters),
+# docker-proxy (Linux only: dockerMode hostSocket's sidecar).
 param([string]$Mode = 'all')
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
@@ -30,9 +31,10 @@ $ClientSecretFile = Get-Setting 'AZP_CLIENT_SECRET_FILE'
 foreach ($name in ($SecretNames -split ',')) { [Environment]::SetEnvironmentVariable($name, $null) }
 Get-ChildItem Env: | Where-Object Name -like 'VSTS_AGENT_INPUT_*' | ForEach-Object { Remove-Item "Env:$($_.Name)" }
 
-if ($Mode -notin @('all', 'register', 'run', 'retire', 'recycle')) {
-  Stop-WithError "unknown mode '$Mode' (expected all, register, run, retire or recycle)"
+if ($Mode -notin @('all', 'register', 'run', 'retire', 'recycle', 'docker-proxy')) {
+  Stop-WithError "unknown mode '$Mode' (expected all, register, run, retire, recycle or docker-proxy)"
 }
+if ($Mode -eq 'docker-proxy') { Stop-WithError 'docker-proxy mode needs the Linux image: it passes on a node''s Docker socket' }
 
 # --- recycle mode: as in start.sh, the sidecar alone holds the token and deletes its own pod, by UID ---
 if ($Mode -eq 'recycle') {

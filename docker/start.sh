@@ -1,7 +1,8 @@
 #!/bin/bash
 # Entrypoint of the runner image: registers the agent under its fixed name, runs one job, keeps the credential from jobs.
 # Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire,
-# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters).
+# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters),
+# docker-proxy (dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it).
 # The image starts it as `init -- bash start.sh MODE` from execute-only copies of tini and bash, so neither PID 1
 # nor this shell is dumpable and a job step (same uid) can't read their environment or memory. docker/README.md.
 set -euo pipefail
@@ -29,11 +30,30 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^VSTS_AGENT_IN
 
 mode=${1:-all}
 case $mode in
-  all | register | run | retire | recycle) ;;
-  *) fail "unknown mode '$mode' (expected all, register, run, retire or recycle)" ;;
+  all | register | run | retire | recycle | docker-proxy) ;;
+  *) fail "unknown mode '$mode' (expected all, register, run, retire, recycle or docker-proxy)" ;;
 esac
 
 [ "$(id -u)" != 0 ] || fail "running as root: job steps could read the credential; run as the image's user (10001)"
+
+# The agent's own Node (the newest the package ships: externals/node24, node20_1, …): it runs the image's programs.
+node_bin() {
+  local dir best='' best_version=-1 version
+  for dir in "$agent_dir"/externals/node*/; do
+    [ -x "${dir}bin/node" ] || continue
+    version=$(basename "$dir"); version=${version#node}; version=${version%%_*}; version=${version:-0}
+    if [ "$version" -gt "$best_version" ]; then best=${dir}bin/node; best_version=$version; fi
+  done
+  [ -n "$best" ] || fail "no Node under $agent_dir/externals: the agent package is incomplete"
+  echo "$best"
+}
+
+# --- docker-proxy mode --------------------------------------------------------------------------------------------
+# The only container of a hostSocket pod with the node's Docker socket: the job's Docker calls pass through it, what
+# they create is labelled with the pod's UID and removed when the pod ends (docker/README.md).
+if [ "$mode" = docker-proxy ]; then
+  exec "$(node_bin)" /usr/local/lib/azp/runner.js docker-proxy
+fi
 
 # --- recycle mode -------------------------------------------------------------------------------------------------
 # The agent container (run mode with AZP_RECYCLE_DIR) leaves job-done in the volume it shares with this sidecar. The

@@ -11,10 +11,33 @@ export const stage = join(root, 'dist', 'extension');
 const manifest = JSON.parse(readFileSync(join(root, 'vss-extension.json'), 'utf8'));
 export const taskNames = readdirSync(join(root, 'tasks')).filter((name) => existsSync(join(root, 'tasks', name, 'task.json')));
 
+/** Where the programs the runner image carries are bundled (and what its Dockerfile copies in). */
+export const runtimeDir = join(root, 'dist', 'runtime');
+
 // Files a task carries besides its bundle: BuildRunnerImage builds the runner image from its own copy of the sources.
 const taskFiles = {
-  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker']],
+  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker'], ['dist/runtime', 'runner-image/dist/runtime']],
 };
+
+/** One self-contained CommonJS bundle for Node (no node_modules beside it): a task, or a program of the runner image. */
+function bundleForNode(entry, outfile) {
+  return build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: true,
+    legalComments: 'external',
+    logLevel: 'warning',
+  });
+}
+
+/** The programs inside the runner image, run on the agent's own Node: the pod's helper (runner/). */
+export async function buildRuntime() {
+  for (const [entry, name] of [['runner/main.ts', 'runner.js']]) await bundleForNode(join(root, entry), join(runtimeDir, name));
+}
 
 /** The Runner pools hub: React + azure-devops-ui in one IIFE; esbuild gathers the CSS the components import. */
 export async function buildHub(out = join(stage, 'hub')) {
@@ -38,20 +61,11 @@ export async function buildHub(out = join(stage, 'hub')) {
 
 export async function buildExtension() {
   rmSync(stage, { recursive: true, force: true });
+  await buildRuntime();
   await buildHub();
   for (const task of taskNames) {
     const out = join(stage, 'tasks', task);
-    await build({
-      entryPoints: [join(root, 'tasks', task, 'index.ts')],
-      outfile: join(out, 'index.js'),
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      minify: true,
-      legalComments: 'external',
-      logLevel: 'warning',
-    });
+    await bundleForNode(join(root, 'tasks', task, 'index.ts'), join(out, 'index.js'));
     cpSync(join(root, 'tasks', task, 'task.json'), join(out, 'task.json'));
     // Which extension the task belongs to: the data storage it publishes the hub's snapshots into.
     writeFileSync(join(out, 'extension.json'), JSON.stringify({ publisher: manifest.publisher, id: manifest.id }) + '\n');
@@ -70,5 +84,5 @@ export async function buildExtension() {
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {
   await buildExtension();
-  console.log(`built ${taskNames.join(', ')} and the hub into ${stage}`);
+  console.log(`built ${taskNames.join(', ')} and the hub into ${stage}, the runner image's programs into ${runtimeDir}`);
 }

@@ -1,7 +1,7 @@
 // DeployRunnerPool's inputs: from what the user typed to a validated pool specification (pure).
 import type { InputReader } from './inputs.js';
 import { readClusterTarget, type ClusterTarget } from './cluster-target.js';
-import { maxReplicas, type AgentCredential, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
+import { defaultDindImage, maxReplicas, type AgentCredential, type DockerMode, type PodRecycling, type RunnerPoolSpec, type SeccompProfile, type Toleration } from './model.js';
 
 export type DeployAction = 'apply' | 'render';
 
@@ -16,6 +16,9 @@ export interface DeployOptions {
   manifestPath?: string;
   rolloutTimeoutSeconds: number;
 }
+
+const imageReference = /^[^\s@]+(@sha256:[a-f0-9]{64})?$/;
+const imageRule = 'an image reference such as registry.example.com/runner:1.0 or repo@sha256:<digest>';
 
 /** A StatefulSet name derived from the Azure DevOps pool name when none is given. */
 export function defaultRunnerName(poolName: string): string {
@@ -69,11 +72,21 @@ function readTolerations(inputs: InputReader): Toleration[] {
   return result;
 }
 
+// `Unconfined`, or `localhost/<path>`: a profile file below the kubelet's seccomp directory on every node.
+function readSeccompProfile(inputs: InputReader, name: string): SeccompProfile {
+  const raw = inputs.matching(name, /^(Unconfined|localhost\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)$/i,
+    "Unconfined or localhost/<a path below the kubelet's seccomp directory>, such as localhost/azure-devops-runner/buildah.json", 'Unconfined');
+  if (!/^localhost\//i.test(raw)) return { type: 'Unconfined' };
+  const path = raw.slice('localhost/'.length);
+  if (path.split('/').includes('..')) inputs.problem(name, `must stay below the kubelet's seccomp directory (no '..'); got '${raw}'.`);
+  return { type: 'Localhost', localhostProfile: path };
+}
+
 export function readDeployOptions(inputs: InputReader): DeployOptions {
   const target = readClusterTarget(inputs);
   const action = inputs.choice('action', ['apply', 'render'] as const, 'apply');
   const poolName = inputs.required('poolName');
-  const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind'], 'none');
+  const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind', 'buildah'], 'none');
   const podRecycling = inputs.choice<PodRecycling | 'auto'>('podRecycling', ['auto', 'restartRules', 'sidecar'], 'auto');
   const pool: RunnerPoolSpec = {
     namespace: target.namespace,
@@ -81,7 +94,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     runnerName: inputs.dnsLabel('runnerName', defaultRunnerName(poolName)),
     organizationUrl: inputs.url('azureDevOpsUrl'),
     replicas: inputs.integer('replicas', { min: 0, max: maxReplicas }, 1),
-    image: inputs.matching('image', /^[^\s@]+(@sha256:[a-f0-9]{64})?$/, 'an image reference such as registry.example.com/runner:1.0 or repo@sha256:<digest>'),
+    image: inputs.matching('image', imageReference, imageRule),
     imagePullSecret: inputs.optional('imagePullSecret'),
     credential: readCredential(inputs),
     resources: {
@@ -97,6 +110,8 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     podRecycling: podRecycling === 'sidecar' ? 'sidecar' : 'restartRules',
     dockerSocketGroupId: dockerMode === 'hostSocket' ? inputs.integer('dockerSocketGroupId', { min: 0, max: 2 ** 31 - 1 }, 999) : undefined,
     workVolumeSize: inputs.quantity('workVolumeSize'),
+    dindImage: dockerMode === 'dind' ? inputs.matching('dindImage', imageReference, imageRule, defaultDindImage) : undefined,
+    buildahSeccompProfile: dockerMode === 'buildah' ? readSeccompProfile(inputs, 'buildahSeccompProfile') : undefined,
   };
   for (const name of Object.keys(pool.env)) {
     if (name.startsWith('AZP_')) inputs.problem('env', `${name} is set by the task itself and cannot be overridden.`);

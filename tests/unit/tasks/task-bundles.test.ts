@@ -43,7 +43,7 @@ describe('bundled tasks and the .vsix', () => {
       dockerMode: 'rootful',
     });
     assert.equal(run.status, 1);
-    assert.equal(run.message, "Input 'dockerMode': must be one of none, hostSocket, dind; got 'rootful'.%0AInput 'replicas': must be a whole number from 0 to 500; got 'many'.");
+    assert.equal(run.message, "Input 'dockerMode': must be one of none, hostSocket, dind, buildah; got 'rootful'.%0AInput 'replicas': must be a whole number from 0 to 500; got 'many'.");
   });
 
   for (const id of ['azure-devops-runner', 'azure-devops-runner-dev']) {
@@ -53,7 +53,9 @@ describe('bundled tasks and the .vsix', () => {
       const entries = zipEntries(vsix);
       for (const task of taskFolders()) {
         for (const file of ['task.json', 'index.js']) assert.ok(entries.includes(`tasks/${task}/${file}`), `${task}/${file}`);
-        assert.deepEqual(entries.filter((e) => e.startsWith(`tasks/${task}/`) && e.endsWith('.js')), [`tasks/${task}/index.js`]);
+        // BuildRunnerImage also carries what the runner image's Dockerfile copies in: the image's own programs.
+        const imagePrograms = task === 'BuildRunnerImage' ? [`tasks/${task}/runner-image/dist/runtime/runner.js`] : [];
+        assert.deepEqual(entries.filter((e) => e.startsWith(`tasks/${task}/`) && e.endsWith('.js')).sort(), [`tasks/${task}/index.js`, ...imagePrograms].sort());
       }
       assert.ok(!entries.some((e) => e.includes('node_modules')));
     });
