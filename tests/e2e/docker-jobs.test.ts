@@ -4,17 +4,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { kubectl, kubectlJson, localClusterEnv, pushImage, waitFor } from '../support/cluster.js';
+import { kubectl, kubectlJson, waitFor } from '../support/cluster.js';
 import { docker } from '../support/docker.js';
 import { run } from '../support/process.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
-import { buildDindImage, ensureDockerToolsBase } from '../support/runner-image.js';
-import { createNamespace, deleteNamespace, deployPool, nodeAddress, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { createNamespace, deleteNamespace, nodeAddress } from '../support/runner-pool.js';
 import { probeField } from '../support/pool-jobs.js';
-import { buildahProfile, imageAndProbeScript, jobRepository, runJob } from '../support/docker-jobs.js';
+import { deployDockerPool, dockerPool, imageAndProbeScript, jobRepository, removeJobImages, runJob, startDockerWorld, type DockerWorld, type ImageJob } from '../support/docker-jobs.js';
 import { podLabel } from '../../runner/docker-proxy.js';
 import { readDeployOptions } from '../../src/core/deploy-options.js';
 import { InputReader } from '../../src/core/inputs.js';
@@ -23,10 +20,7 @@ import type { DockerMode } from '../../src/core/model.js';
 import { MemoryHost } from '../support/memory-host.js';
 
 const NS = 'adr-docker-e2e';
-const pool = (mode: DockerMode) => `Docker ${mode}`;
-const profilePath = 'azure-devops-runner/buildah.json';
 const leak = /LEAK-|KUBERNETES-TOKEN/;
-const noCapability = 'cap-eff=0000000000000000';
 // A container on the node's engine that no job of ours started, one that claims another pod's label, and so
 // neither may be removed by our cleanup.
 const bystander = 'adr-docker-e2e-bystander';
@@ -34,13 +28,10 @@ const bystander = 'adr-docker-e2e-bystander';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 
-let world: PoolWorld;
+let world: DockerWorld;
 let registry: TestRegistry | undefined;
-let dindImage: string;
 
-function deploy(mode: DockerMode, inputs: Record<string, string> = {}) {
-  return deployPool(world, { namespace: NS, poolName: pool(mode), runnerName: mode.toLowerCase(), replicas: '1', dockerMode: mode, rolloutStatusTimeout: '300', ...inputs });
-}
+const deploy = (mode: DockerMode) => deployDockerPool(world, NS, mode);
 
 async function stopPool(mode: DockerMode) {
   await kubectl(['scale', 'statefulset', mode.toLowerCase(), '-n', NS, '--replicas=0']);
@@ -49,26 +40,37 @@ async function stopPool(mode: DockerMode) {
 /** The pod of a slot once its agent is online and idle, and the pod that came before it is gone. */
 async function idlePod(mode: DockerMode, notUid?: string): Promise<Any> {
   const name = `${mode.toLowerCase()}-0`;
-  await world.emulator.admin.waitFor(() => world.emulator.admin.agents(pool(mode)), (agents) => agents.some((a) => a.name === name && a.status === 'online' && !a.assignedRequest), 300_000, `${name} online`);
+  await world.emulator.admin.waitFor(() => world.emulator.admin.agents(dockerPool(mode)), (agents) => agents.some((a) => a.name === name && a.status === 'online' && !a.assignedRequest), 300_000, `${name} online`);
   return waitFor(`${name} replaced`, 120_000, async () => {
     const pod = await kubectlJson<Any>(['get', 'pod', name, '-n', NS]);
     return pod.metadata.uid !== notUid && pod.status.phase === 'Running' ? pod : undefined;
   });
 }
 
+/**
+ * The image job and the credential probe in a mode's pool, and what every mode promises: the image ran (its RUN step
+ * had run), the job has no capability in effect (`noNewPrivs`: 0 where newuidmap may raise some), no credential.
+ */
+async function imageJob(mode: DockerMode, job: ImageJob, noNewPrivs: 0 | 1): Promise<{ uid: string; log: string }> {
+  const { job: done, log } = await runJob(world, mode, imageAndProbeScript(world, job));
+  assert.equal(done.result, 'succeeded', log);
+  const uid = probeField(log, 'pod-uid')!;
+  assert.match(log, new RegExp(`built-for-${uid}`));
+  assert.match(log, new RegExp(`cap-eff=0000000000000000 no-new-privs=${noNewPrivs}`));
+  assert.doesNotMatch(log, leak, log);
+  return { uid, log };
+}
+
 describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
   before(async () => {
-    world = await startPoolWorld(pool('hostSocket'), 'docker-e2e', { baseImage: ensureDockerToolsBase, extraPackages: 'docker.io buildah' });
-    for (const mode of ['dind', 'buildah'] as const) await world.emulator.admin.createPool(pool(mode));
-    dindImage = await pushImage(await buildDindImage('localhost/azp-dind:docker-e2e'), 'azp-dind:docker-e2e', 'docker');
+    world = await startDockerWorld('docker-e2e');
     await createNamespace(NS);
   });
 
   after(async () => {
     await deleteNamespace(NS);
     await registry?.stop();
-    const images = (await run('docker', ['images', '-q', jobRepository])).stdout.split('\n').filter(Boolean);
-    await run('docker', ['rmi', '-f', ...new Set(images)]);
+    await removeJobImages();
     await run('docker', ['rm', '-f', bystander]);
     await world?.stop();
   });
@@ -76,17 +78,12 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
   it('hostSocket: a job builds and runs on the node\'s engine; what it left is removed when its pod ends, and nothing else', async (t) => {
     if (!world.cluster.local) return t.skip('needs the node\'s Docker socket: the local cluster only');
     await docker(['run', '-d', '--name', bystander, '--label', `${podLabel}=another-pod`, 'localhost/debian:bookworm', 'sleep', '900']);
-    // The socket's group on the node (this machine): the agent joins it.
-    const deployed = await deploy('hostSocket', { dockerSocketGroupId: String(statSync('/var/run/docker.sock').gid) });
+    const deployed = await deploy('hostSocket');
     assert.equal(deployed.result, 'Succeeded', deployed.message);
     assert.match(deployed.warnings.join('\n'), /root-equivalent access to the node through its Docker socket/);
 
-    const first = await runJob(world, pool('hostSocket'), imageAndProbeScript(world, { tool: 'docker', leaveBehind: true }));
-    assert.equal(first.job.result, 'succeeded', first.log);
-    const uid = probeField(first.log, 'pod-uid')!;
-    assert.match(first.log, new RegExp(`built-for-${uid}`), 'the image ran, and its RUN step had run');
-    assert.match(first.log, new RegExp(noCapability));
-    assert.doesNotMatch(first.log, leak, first.log);
+    const first = await imageJob('hostSocket', { tool: 'docker', leaveBehind: true }, 1);
+    const { uid } = first;
     assert.ok(Number(/docker-probe containers=(\d+)/.exec(first.log)?.[1]) >= 2, 'the probe saw the node\'s containers');
 
     // The pod ends after its job: its sidecar removes the container, volume and network the job left, and only those.
@@ -100,38 +97,37 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
     assert.equal((await docker(['inspect', '-f', '{{.State.Running}}', bystander])).trim(), 'true', 'another pod\'s container stays');
 
     // What the mode shares: the next job, in a new pod, finds the earlier job's image, and the node's own files.
-    const second = await runJob(world, pool('hostSocket'), [
+    const second = await runJob(world, 'hostSocket', [
+      'echo "pod-uid=$RUNNER_POD_UID"',
       `docker image inspect ${jobRepository}:${uid} >/dev/null && echo EARLIER-IMAGE-SHARED`,
       `docker run --rm -v /etc/hostname:/node-hostname:ro ${jobRepository}:${uid} /bin/bash -c 'read -r h </node-hostname; echo "node-hostname=$h"'`,
     ].join('\n'));
     assert.equal(second.job.result, 'succeeded', second.log);
+    assert.notEqual(probeField(second.log, 'pod-uid'), uid, 'a new pod');
     assert.match(second.log, /EARLIER-IMAGE-SHARED/);
     assert.equal(probeField(second.log, 'node-hostname'), hostname());
     await stopPool('hostSocket');
   });
 
   it('dind: a job builds and runs in its pod\'s own engine, gone with the pod and out of reach from outside it', async () => {
-    const deployed = await deploy('dind', { dindImage });
+    const deployed = await deploy('dind');
     assert.equal(deployed.result, 'Succeeded', deployed.message);
     assert.match(deployed.warnings.join('\n'), /privileged Docker sidecar/);
     const template = (await kubectlJson<Any>(['get', 'statefulset', 'dind', '-n', NS])).spec.template.spec;
-    assert.equal(template.initContainers.find((c: Any) => c.name === 'docker').image, dindImage);
+    assert.equal(template.initContainers.find((c: Any) => c.name === 'docker').image, world.dindImage);
     assert.deepEqual(template.containers[0].securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } }, 'the agent stays unprivileged');
 
-    const first = await runJob(world, pool('dind'), imageAndProbeScript(world, { tool: 'docker', leaveBehind: true }));
-    assert.equal(first.job.result, 'succeeded', first.log);
-    const uid = probeField(first.log, 'pod-uid')!;
-    assert.match(first.log, new RegExp(`built-for-${uid}`));
-    assert.match(first.log, new RegExp(`${noCapability} no-new-privs=1`));
-    assert.doesNotMatch(first.log, leak, first.log);
+    const first = await imageJob('dind', { tool: 'docker', leaveBehind: true }, 1);
+    const { uid } = first;
     assert.match(first.log, /docker-probe containers=1 images=[1-9]/, 'the probe looked at the job\'s own container and image');
 
-    const second = await runJob(world, pool('dind'), [
+    const second = await runJob(world, 'dind', [
+      'echo "pod-uid=$RUNNER_POD_UID"',
       `docker image inspect ${jobRepository}:${uid} >/dev/null 2>&1 || echo EARLIER-IMAGE-GONE`,
       'echo "engine-images=$(docker images -aq | wc -l) engine-containers=$(docker ps -aq | wc -l)"',
     ].join('\n'));
     assert.equal(second.job.result, 'succeeded', second.log);
-    assert.notEqual(probeField(second.log, 'pod-uid'), uid);
+    assert.notEqual(probeField(second.log, 'pod-uid'), uid, 'a new pod');
     assert.match(second.log, /EARLIER-IMAGE-GONE/);
     assert.match(second.log, /engine-images=0 engine-containers=0/, 'a new engine for every pod');
 
@@ -150,15 +146,7 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
   });
 
   it('buildah: an unprivileged agent builds, runs and pushes an image, under a seccomp profile of the node', async () => {
-    let profile = 'Unconfined';
-    if (world.cluster.local) {
-      // As an administrator installs it on every node (the kubelet's seccomp directory).
-      const dir = join((await localClusterEnv()).get('KUBELET_DIR')!, 'seccomp', 'azure-devops-runner');
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'buildah.json'), buildahProfile());
-      profile = `localhost/${profilePath}`;
-    }
-    const deployed = await deploy('buildah', { buildahSeccompProfile: profile });
+    const deployed = await deploy('buildah');
     assert.equal(deployed.result, 'Succeeded', deployed.message);
     if (world.cluster.local) assert.deepEqual(deployed.warnings, []);
     const template = (await kubectlJson<Any>(['get', 'statefulset', 'buildah', '-n', NS])).spec.template.spec;
@@ -167,13 +155,9 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
     // A registry where pods reach the node; the job logs in with its own credentials, as a pipeline would.
     registry = world.cluster.local ? await startRegistry(15000 + (process.pid % 1000), 'ci', `pw-${randomBytes(12).toString('hex')}`, nodeAddress) : undefined;
     const push = registry && { repository: `${registry.address}/${jobRepository}`, username: registry.username, password: registry.password };
-    const job = await runJob(world, pool('buildah'), imageAndProbeScript(world, { tool: 'buildah', push }));
-    assert.equal(job.job.result, 'succeeded', job.log);
-    const uid = probeField(job.log, 'pod-uid')!;
-    assert.match(job.log, new RegExp(`built-for-${uid}`));
-    // No capability in effect: only newuidmap/newgidmap may raise SETUID/SETGID (so no-new-privs is off).
-    assert.match(job.log, new RegExp(`${noCapability} no-new-privs=0`));
-    assert.doesNotMatch(job.log, leak, job.log);
+    // no-new-privs is off: newuidmap/newgidmap may raise SETUID/SETGID (their file capabilities).
+    const job = await imageJob('buildah', { tool: 'buildah', push }, 0);
+    const { uid } = job;
     assert.match(job.log, /buildah-probe containers=0 images=[1-9]/, 'the probe looked at the job\'s image');
     if (registry) assert.equal(probeField(job.log, 'pushed'), await registry.manifestDigest(jobRepository, uid));
     await stopPool('buildah');
@@ -189,7 +173,7 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
       none: {},
       hostSocket: { dockerMode: 'hostSocket', dockerSocketGroupId: '999' },
       dind: { dockerMode: 'dind' },
-      'buildah, node profile': { dockerMode: 'buildah', buildahSeccompProfile: `localhost/${profilePath}` },
+      'buildah, node profile': { dockerMode: 'buildah', buildahSeccompProfile: 'localhost/azure-devops-runner/buildah.json' },
       'buildah, Unconfined': { dockerMode: 'buildah' },
     };
     const passes: Record<string, string[]> = {};

@@ -1,10 +1,58 @@
 // Jobs that build and run an image in each Docker mode, shared by the e2e suite and the benchmark: the same small
 // Dockerfile everywhere, built from what the agent container holds (nothing to pull: no registry is reachable here).
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DockerMode } from '../../src/core/model.js';
+import { localClusterEnv, pushImage } from './cluster.js';
 import type { AdminJob } from './emulator.js';
 import { probeField, probeScript, type ImageTool } from './pool-jobs.js';
-import type { PoolWorld } from './runner-pool.js';
+import { buildDindImage, ensureDockerToolsBase } from './runner-image.js';
+import { deployPool, startPoolWorld, type PoolWorld } from './runner-pool.js';
+import type { TaskRun } from './run-task.js';
+import { run } from './process.js';
+
+export const dockerModes = ['none', 'hostSocket', 'dind', 'buildah'] as const satisfies readonly DockerMode[];
+
+/** The Azure DevOps pool of a mode's runner pool. */
+export const dockerPool = (mode: DockerMode) => `Docker ${mode}`;
+
+export interface DockerWorld extends PoolWorld {
+  /** The dind sidecar's image, built from images/dind in the cluster's registry. */
+  dindImage: string;
+  /** buildahSeccompProfile: the project's profile where the test installed it on the node, else Unconfined. */
+  buildahSeccompProfile: string;
+}
+
+/**
+ * A pool world for the Docker modes: the runner image with docker.io (its CLI) and buildah, a pool per mode, the
+ * dind image pushed, and on the local cluster configs/seccomp/buildah.json installed as an administrator would
+ * (the kubelet's seccomp directory).
+ */
+export async function startDockerWorld(tag: string): Promise<DockerWorld> {
+  const world = await startPoolWorld(dockerPool('none'), tag, { baseImage: ensureDockerToolsBase, extraPackages: 'docker.io buildah' });
+  for (const mode of dockerModes.slice(1)) await world.emulator.admin.createPool(dockerPool(mode));
+  const dindImage = await pushImage(await buildDindImage(`localhost/azp-dind:${tag}`), `azp-dind:${tag}`, 'docker');
+  let buildahSeccompProfile = 'Unconfined';
+  if (world.cluster.local) {
+    const dir = join((await localClusterEnv()).get('KUBELET_DIR')!, 'seccomp', 'azure-devops-runner');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'buildah.json'), readFileSync(new URL('../../configs/seccomp/buildah.json', import.meta.url), 'utf8'));
+    buildahSeccompProfile = 'localhost/azure-devops-runner/buildah.json';
+  }
+  return { ...world, dindImage, buildahSeccompProfile };
+}
+
+/** DeployRunnerPool for one slot of a mode in `namespace` (runner name: the mode's), with what the mode needs here. */
+export function deployDockerPool(world: DockerWorld, namespace: string, mode: DockerMode, inputs: Record<string, string> = {}): Promise<TaskRun> {
+  const needs: Record<DockerMode, Record<string, string>> = {
+    none: {},
+    // The node is this machine: the agent joins the group of its socket.
+    hostSocket: { dockerSocketGroupId: String(statSync('/var/run/docker.sock').gid) },
+    dind: { dindImage: world.dindImage },
+    buildah: { buildahSeccompProfile: world.buildahSeccompProfile },
+  };
+  return deployPool(world, { namespace, poolName: dockerPool(mode), runnerName: mode.toLowerCase(), replicas: '1', dockerMode: mode, rolloutStatusTimeout: '300', ...needs[mode], ...inputs });
+}
 
 /** The tool a mode's jobs build with. */
 export const imageTool = (mode: Exclude<DockerMode, 'none'>): ImageTool => (mode === 'buildah' ? 'buildah' : 'docker');
@@ -54,7 +102,7 @@ const buildAndRun: Record<ImageTool, string[]> = {
 };
 
 // buildah only: the Docker engines here speak plain HTTP to registries on their loopback alone.
-const pushImage = ({ repository, username, password }: NonNullable<ImageJob['push']>) => [
+const pushLines = ({ repository, username, password }: NonNullable<ImageJob['push']>) => [
   `buildah push -q --tls-verify=false --creds '${username}:${password}' --digestfile "$ctx/digest" "$tag" "docker://${repository}:$RUNNER_POD_UID"`,
   'echo "pushed=$(cat "$ctx/digest")"',
 ];
@@ -76,7 +124,7 @@ export function imageJobScript(job: ImageJob): string {
     ...buildContext,
     ...buildAndRun[job.tool],
     'echo "build-cold-ms=$((t1 - t0)) build-cached-ms=$((t2 - t1))"',
-    ...(job.push ? pushImage(job.push) : []),
+    ...(job.push ? pushLines(job.push) : []),
     ...(job.leaveBehind ? leaveBehind : []),
     ...(job.then ?? []),
     'echo done-image-job',
@@ -89,10 +137,16 @@ export function imageAndProbeScript(world: PoolWorld, job: ImageJob): string {
   return `${imageJobScript(job)}\nset +euo pipefail\n${probeScript(world.token, 0, job.tool)}`;
 }
 
-export async function runJob(world: PoolWorld, pool: string, script: string, timeoutMs = 5 * 60_000): Promise<{ job: AdminJob; log: string }> {
-  const queued = (await world.emulator.admin.queueJob({ pool, name: 'docker-job', script })) as AdminJob;
+export async function runJob(world: PoolWorld, mode: DockerMode, script: string, timeoutMs = 5 * 60_000): Promise<{ job: AdminJob; log: string }> {
+  const queued = (await world.emulator.admin.queueJob({ pool: dockerPool(mode), name: 'docker-job', script })) as AdminJob;
   const job = await world.emulator.admin.waitForJob(queued.requestId, timeoutMs);
   return { job, log: await world.emulator.admin.jobLog(queued.requestId) };
+}
+
+/** Removes the images hostSocket jobs left on the node's engine (this machine's). */
+export async function removeJobImages(): Promise<void> {
+  const images = (await run('docker', ['images', '-q', jobRepository])).stdout.split('\n').filter(Boolean);
+  if (images.length > 0) await run('docker', ['rmi', '-f', ...new Set(images)]);
 }
 
 /** Seconds of a cold and a cached build, as the job measured them. */
@@ -104,6 +158,3 @@ export function buildSeconds(log: string): { cold: number; cached: number } {
   };
   return { cold: field('build-cold-ms'), cached: field('build-cached-ms') };
 }
-
-/** The project's seccomp profile for rootless buildah (configs/seccomp/buildah.json). */
-export const buildahProfile = (): string => readFileSync(new URL('../../configs/seccomp/buildah.json', import.meta.url), 'utf8');
