@@ -63,6 +63,17 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', forbidden(['**/flows/**', '**/tasks/**', '**/hub/**'])] },
   },
   {
+    // The runner image's helper is bundled on its own and runs inside runner pods: of the product, only the pure core's
+    // public entry goes with it (the registration handshake's rules, shared with the autoscaler).
+    files: ['runner/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: '(^|/)src/(clients|flows)/|(^|/)src/core/(?!index\\.js$)', message: 'runner/ takes the product through src/core/index.js only.' },
+        { group: ['**/tasks/**', '**/hub/**', '**/emulator/**', '@kubernetes/*', 'azure-pipelines-task-lib', 'azure-pipelines-task-lib/*'], message: 'runner/ is bundled into the runner image on its own (README, "Repository map").' },
+      ] }],
+    },
+  },
+  {
     // The browser page and the Azure DevOps stand-in see the product through the core's public entry only.
     files: ['hub/**', 'emulator/**'],
     rules: {

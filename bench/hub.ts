@@ -5,7 +5,7 @@ import { buildHub } from '../scripts/build.mjs';
 import { launchChromium } from '../tests/support/browser.js';
 import { startEmulator } from '../tests/support/emulator.js';
 import { issueUserToken, seedRunnerPool, type SlotPlan } from '../tests/support/hub-fixture.js';
-import { startHubHost } from '../tests/support/hub-host.js';
+import { startHubHost } from '../trial/hub-host.js';
 import { repoRoot } from '../tests/support/task-manifests.js';
 
 const hubDir = join(repoRoot, 'dist', 'extension', 'hub');

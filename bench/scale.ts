@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { cluster, kubectl } from '../tests/support/cluster.js';
 import { startEmulator } from '../tests/support/emulator.js';
 import { seedRunnerPool } from '../tests/support/hub-fixture.js';
-import { runBundledTask } from '../tests/support/run-task.js';
+import { kubernetesConnectionId, runBundledTask } from '../tests/support/run-task.js';
 import { createNamespace, deleteNamespace, startPoolWorld } from '../tests/support/runner-pool.js';
 import { scaleRunnerPool } from '../src/flows/scale-pool.js';
 import { RestAdoClient } from '../src/clients/ado-rest.js';
@@ -61,7 +61,7 @@ async function burst(): Promise<void> {
   const ns = 'adr-burst-bench';
   await createNamespace(ns);
   try {
-    const common = { kubernetesServiceConnection: 'K8S', namespace: ns, runnerName: 'burst', azureDevOpsUrl: world.emulator.orgUrl, poolName: pool, personalAccessToken: world.token };
+    const common = { kubernetesServiceConnection: kubernetesConnectionId, namespace: ns, runnerName: 'burst', azureDevOpsUrl: world.emulator.orgUrl, poolName: pool, personalAccessToken: world.token };
     const deployed = await runBundledTask('DeployRunnerPool', { ...common, image: world.image, replicas: '1' }, world.endpointEnv);
     if (deployed.result !== 'Succeeded') throw new Error(deployed.message);
     await runBundledTask('ScaleRunnerPool', { ...common, mode: 'fixed', replicas: '0' }, world.endpointEnv);

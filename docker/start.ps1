@@ -1,7 +1,7 @@
 # Entrypoint of the Windows runner image: the same modes, settings and exit codes as docker/start.sh (untested, see README).
 # Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire,
 # recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters),
-# docker-proxy (Linux only: dockerMode hostSocket's sidecar).
+# autoscaler and docker-proxy (Linux only: the pool's in-cluster autoscaler; dockerMode hostSocket's sidecar).
 param([string]$Mode = 'all')
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
@@ -31,47 +31,31 @@ $ClientSecretFile = Get-Setting 'AZP_CLIENT_SECRET_FILE'
 foreach ($name in ($SecretNames -split ',')) { [Environment]::SetEnvironmentVariable($name, $null) }
 Get-ChildItem Env: | Where-Object Name -like 'VSTS_AGENT_INPUT_*' | ForEach-Object { Remove-Item "Env:$($_.Name)" }
 
-if ($Mode -notin @('all', 'register', 'run', 'retire', 'recycle', 'docker-proxy')) {
-  Stop-WithError "unknown mode '$Mode' (expected all, register, run, retire, recycle or docker-proxy)"
+if ($Mode -notin @('all', 'register', 'run', 'retire', 'recycle', 'autoscaler', 'docker-proxy')) {
+  Stop-WithError "unknown mode '$Mode' (expected all, register, run, retire, recycle, autoscaler or docker-proxy)"
 }
+# The in-cluster autoscaler runs from a Linux runner image, and registers Linux agents only: on Windows the agent's key
+# is protected for the machine that made it (DPAPI), so it cannot be made for a pod the way start.sh does.
+if ($Mode -eq 'autoscaler') { Stop-WithError 'the autoscaler runs from the Linux runner image' }
 if ($Mode -eq 'docker-proxy') { Stop-WithError 'docker-proxy mode needs the Linux image: it passes on a node''s Docker socket' }
+$AZP_REGISTRATION = Get-Setting 'AZP_REGISTRATION'
+if ($AZP_REGISTRATION -and $AZP_REGISTRATION -ne 'pod') {
+  Stop-WithError 'AZP_REGISTRATION must be pod on Windows: the in-cluster autoscaler registers Linux agents only'
+}
 
-# --- recycle mode: as in start.sh, the sidecar alone holds the token and deletes its own pod, by UID ---
+# The newest Node the agent package ships (externals\node20_1, node24, …), which runs runner.js (runner/main.ts).
+function Get-AgentNode {
+  $nodes = @(Get-ChildItem -Path (Join-Path $AgentDir 'externals\node*\bin\node.exe') -ErrorAction SilentlyContinue |
+    Sort-Object { [int]('0' + (($_.Directory.Parent.Name -replace '^node', '') -replace '_.*$', '')) })
+  if ($nodes.Count -eq 0) { Stop-WithError "no Node.js under $AgentDir\externals (node*\bin\node.exe): is $AgentDir an agent package?" }
+  return $nodes[-1].FullName
+}
+$Runner = 'C:\azp\runner.js'
+
+# --- recycle mode: the sidecar that deletes its own pod once the agent has run its job, shared with start.sh ---
 if ($Mode -eq 'recycle') {
-  $RecycleDir = Get-Setting 'AZP_RECYCLE_DIR'
-  $Credentials = Get-Setting 'AZP_RECYCLE_CREDENTIAL_DIR'
-  if (-not (Test-Path -PathType Container $RecycleDir)) {
-    Stop-WithError "AZP_RECYCLE_DIR='$RecycleDir' is not a directory (the volume shared with the agent container)"
-  }
-  if (-not (Test-Path -PathType Leaf (Join-Path $Credentials 'token')) -or -not (Test-Path -PathType Leaf (Join-Path $Credentials 'ca.crt'))) {
-    Stop-WithError "AZP_RECYCLE_CREDENTIAL_DIR='$Credentials' holds no readable token and ca.crt (a projected service account token)"
-  }
-  $PodName = Get-Setting 'RUNNER_POD_NAME'
-  $PodUid = Get-Setting 'RUNNER_POD_UID'
-  $Namespace = Get-Setting 'RUNNER_NAMESPACE'
-  if (-not ($PodName -and $PodUid -and $Namespace)) {
-    Stop-WithError 'recycle mode needs RUNNER_POD_NAME, RUNNER_POD_UID and RUNNER_NAMESPACE (from the downward API)'
-  }
-  $ApiHost = Get-Setting 'KUBERNETES_SERVICE_HOST'
-  if (-not $ApiHost) { Stop-WithError 'KUBERNETES_SERVICE_HOST is not set: recycle mode runs in a Kubernetes pod' }
-  if ($ApiHost.Contains(':')) { $ApiHost = "[$ApiHost]" }
-  $PodUrl = "https://${ApiHost}:$(Get-Setting 'KUBERNETES_SERVICE_PORT' '443')/api/v1/namespaces/$Namespace/pods/$PodName"
-  while (-not (Test-Path (Join-Path $RecycleDir 'job-done'))) { Start-Sleep -Milliseconds 500 }
-  Write-Log "the agent's job is done: deleting pod $PodName so that the next job gets a fresh one"
-  $Body = '{"apiVersion":"v1","kind":"DeleteOptions","preconditions":{"uid":"' + $PodUid + '"}}'
-  $Delay = 2
-  while ($true) {
-    # The token reaches curl.exe on stdin, as a config line: never on a command line.
-    $Status = "header = `"Authorization: Bearer $((Get-Content -Raw (Join-Path $Credentials 'token')).Trim())`"" |
-      curl.exe -sS --config - --cacert (Join-Path $Credentials 'ca.crt') -X DELETE -H 'Content-Type: application/json' `
-        --data $Body -o "$env:TEMP\recycle-response" -w '%{http_code}' $PodUrl
-    if ($Status -in @('200', '202')) { Write-Log 'pod deletion accepted'; break }
-    if ($Status -in @('404', '409')) { Write-Log "the pod is already gone or replaced (HTTP $Status)"; break }
-    [Console]::Error.WriteLine("start.ps1: error: deleting pod $PodName failed (HTTP $Status)")
-    Start-Sleep -Seconds $Delay
-    $Delay = [Math]::Min($Delay * 2, 60)
-  }
-  while ($true) { Start-Sleep -Seconds 1 } # Kubernetes stops this container with the pod
+  & (Get-AgentNode) $Runner recycle
+  exit $LASTEXITCODE
 }
 
 # --- settings ---

@@ -1,13 +1,16 @@
 #!/bin/bash
 # Entrypoint of the runner image: registers the agent under its fixed name, runs one job, keeps the credential from jobs.
-# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire,
-# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters),
+# Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR, or registered by
+# the in-cluster autoscaler with AZP_REGISTRATION=autoscaler), retire, recycle (a sidecar that deletes its own pod once
+# the agent has run its job: fresh pod per job on older clusters), autoscaler (the pool's in-cluster autoscaler),
 # docker-proxy (dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it).
 # The image starts it as `init -- bash start.sh MODE` from execute-only copies of tini and bash, so neither PID 1
 # nor this shell is dumpable and a job step (same uid) can't read their environment or memory. docker/README.md.
+# What needs no credential is typed code (runner/, bundled as runner.js), run on the agent's own Node.
 set -euo pipefail
 
 readonly agent_dir=/azp/agent
+readonly runner=/usr/local/lib/azp/runner.js # runner/main.ts, bundled
 readonly config_error=78 # EX_CONFIG: a setting is wrong; restarting won't help.
 readonly secret_names=AZP_TOKEN,AZP_TOKEN_FILE,AZP_CLIENT_ID,AZP_TENANT_ID,AZP_CLIENT_SECRET,AZP_CLIENT_SECRET_FILE
 
@@ -30,66 +33,44 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^VSTS_AGENT_IN
 
 mode=${1:-all}
 case $mode in
-  all | register | run | retire | recycle | docker-proxy) ;;
-  *) fail "unknown mode '$mode' (expected all, register, run, retire, recycle or docker-proxy)" ;;
+  all | register | run | retire | recycle | autoscaler | docker-proxy) ;;
+  *) fail "unknown mode '$mode' (expected all, register, run, retire, recycle, autoscaler or docker-proxy)" ;;
 esac
 
 [ "$(id -u)" != 0 ] || fail "running as root: job steps could read the credential; run as the image's user (10001)"
 
-# The agent's own Node (the newest the package ships: externals/node24, node20_1, …): it runs the image's programs.
-node_bin() {
-  local dir best='' best_version=-1 version
-  for dir in "$agent_dir"/externals/node*/; do
-    [ -x "${dir}bin/node" ] || continue
-    version=$(basename "$dir"); version=${version#node}; version=${version%%_*}; version=${version:-0}
-    if [ "$version" -gt "$best_version" ]; then best=${dir}bin/node; best_version=$version; fi
-  done
-  [ -n "$best" ] || fail "no Node under $agent_dir/externals: the agent package is incomplete"
-  echo "$best"
+# The newest Node the agent package ships (externals/node20_1, node24, …; plain node: version 0), which runs runner.js.
+agent_node() {
+  local node version newest
+  newest=$(for node in "$agent_dir"/externals/node*/bin/node; do
+    [ -x "$node" ] || continue
+    version=${node#"$agent_dir/externals/node"}
+    version=${version%%/*}
+    echo "${version:-0} $node"
+  done | sort -V | tail -n 1)
+  [ -n "$newest" ] || fail "no Node.js under $agent_dir/externals (node*/bin/node): is $agent_dir an agent package?"
+  echo "${newest#* }"
 }
+
+# --- autoscaler mode ----------------------------------------------------------------------------------------------
+# The pool's in-cluster autoscaler (autoscaler/DESIGN.md): its settings come from its Deployment's environment.
+if [ "$mode" = autoscaler ]; then
+  exec "$(agent_node)" /usr/local/lib/azp/autoscaler.js
+fi
 
 # --- docker-proxy mode --------------------------------------------------------------------------------------------
 # The only container of a hostSocket pod with the node's Docker socket: the job's Docker calls pass through it, what
-# they create is labelled with the pod's UID and removed when the pod ends (docker/README.md).
+# they create is labelled with the pod's UID and removed when the pod ends (runner/docker-proxy.ts, docker/README.md).
 if [ "$mode" = docker-proxy ]; then
-  exec "$(node_bin)" /usr/local/lib/azp/runner.js docker-proxy
+  exec "$(agent_node)" "$runner" docker-proxy
 fi
 
 # --- recycle mode -------------------------------------------------------------------------------------------------
-# The agent container (run mode with AZP_RECYCLE_DIR) leaves job-done in the volume it shares with this sidecar. The
-# sidecar alone holds a Kubernetes token, allowed to delete the pool's pods; it deletes its own pod, with the pod's
-# UID as a precondition so that a successor with the same name is never hit, and the StatefulSet makes a fresh pod.
+# The sidecar that deletes its own pod once the agent has run its job (runner/recycle.ts). It holds no credential
+# of the agent's, only its own Kubernetes token.
 if [ "$mode" = recycle ]; then
-  recycle_dir=${AZP_RECYCLE_DIR:-}
-  credentials=${AZP_RECYCLE_CREDENTIAL_DIR:-}
-  [ -d "$recycle_dir" ] || fail "AZP_RECYCLE_DIR='$recycle_dir' is not a directory (the volume shared with the agent container)"
-  [ -r "$credentials/token" ] && [ -r "$credentials/ca.crt" ] \
-    || fail "AZP_RECYCLE_CREDENTIAL_DIR='$credentials' holds no readable token and ca.crt (a projected service account token)"
-  [ -n "${RUNNER_POD_NAME:-}" ] && [ -n "${RUNNER_POD_UID:-}" ] && [ -n "${RUNNER_NAMESPACE:-}" ] \
-    || fail "recycle mode needs RUNNER_POD_NAME, RUNNER_POD_UID and RUNNER_NAMESPACE (from the downward API)"
-  api_host=${KUBERNETES_SERVICE_HOST:-}
-  [ -n "$api_host" ] || fail "KUBERNETES_SERVICE_HOST is not set: recycle mode runs in a Kubernetes pod"
-  [[ $api_host != *:* ]] || api_host="[$api_host]"
-  pod_url="https://$api_host:${KUBERNETES_SERVICE_PORT:-443}/api/v1/namespaces/$RUNNER_NAMESPACE/pods/$RUNNER_POD_NAME"
-  trap 'exit 0' TERM INT
-  until [ -e "$recycle_dir/job-done" ]; do sleep 0.5; done
-  log "the agent's job is done: deleting pod $RUNNER_POD_NAME so that the next job gets a fresh one"
-  delay=2
-  while :; do
-    # The token reaches curl on stdin, as a config line: never on a command line.
-    status=$(printf 'header = "Authorization: Bearer %s"\n' "$(<"$credentials/token")" \
-      | curl -sS --config - --cacert "$credentials/ca.crt" -X DELETE -H 'Content-Type: application/json' \
-        --data "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\",\"preconditions\":{\"uid\":\"$RUNNER_POD_UID\"}}" \
-        -o /tmp/recycle-response -w '%{http_code}' "$pod_url") || status=000
-    case $status in
-      200 | 202) log "pod deletion accepted"; break ;;
-      404 | 409) log "the pod is already gone or replaced (HTTP $status)"; break ;;
-    esac
-    echo "start.sh: error: deleting pod $RUNNER_POD_NAME failed (HTTP $status): $(head -c 400 /tmp/recycle-response 2>/dev/null)" >&2
-    sleep "$delay"
-    delay=$((delay < 30 ? delay * 2 : 60))
-  done
-  while :; do sleep 1; done # Kubernetes stops this container with the pod
+  node=$(agent_node)
+  exec "$node" "$runner" recycle
 fi
 
 # --- settings -----------------------------------------------------------------------------------------------------
@@ -114,6 +95,9 @@ AZP_CONFIG_DIR=${AZP_CONFIG_DIR:-}
 case $mode in
   register | run) [ -n "$AZP_CONFIG_DIR" ] || fail "AZP_CONFIG_DIR is required in $mode mode: the directory shared by register and run" ;;
 esac
+AZP_REGISTRATION=${AZP_REGISTRATION:-pod}
+[[ $AZP_REGISTRATION =~ ^(pod|autoscaler)$ ]] || fail "AZP_REGISTRATION must be pod or autoscaler"
+[ "$AZP_REGISTRATION" = pod ] || [ "$mode" = run ] || fail "AZP_REGISTRATION=autoscaler is for run mode: the autoscaler registers the agent"
 AZP_RECYCLE_DIR=${AZP_RECYCLE_DIR:-}
 [ -z "$AZP_RECYCLE_DIR" ] || [ "$mode" = run ] || fail "AZP_RECYCLE_DIR is for run mode, next to a recycle sidecar"
 [ -z "$AZP_RECYCLE_DIR" ] || { [ -d "$AZP_RECYCLE_DIR" ] && [ -w "$AZP_RECYCLE_DIR" ]; } \
@@ -168,40 +152,13 @@ child=0
 agent_running=false
 stopping=false
 
-children_of() {
-  local stat rest fields
-  for stat in /proc/[0-9]*/stat; do
-    { rest=$(<"$stat"); } 2>/dev/null || continue
-    rest=${rest##*) }
-    read -ra fields <<<"$rest"
-    [ "${fields[1]}" != "$1" ] || { stat=${stat#/proc/}; echo "${stat%/stat}"; }
-  done
-}
-
-descendants_of() {
-  local pid
-  for pid in $(children_of "$1"); do
-    echo "$pid"
-    descendants_of "$pid"
-  done
-}
-
-# The agent listener: run.sh's child (the real run.sh forks it), or run.sh itself once it has exec'd the listener.
-listener_of() {
-  local cmdline
-  { cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline"); } 2>/dev/null || return 0
-  if [[ $cmdline == *run.sh* ]]; then children_of "$1"; else echo "$1"; fi
-}
-
-# SIGTERM/SIGINT: the agent listener gets it and cancels its job (not the job's processes: the agent stops those);
-# config.sh is ended outright.
+# SIGTERM/SIGINT: the agent runs under runner.js supervise, which passes the signal to the listener only (it cancels
+# its job; the job's processes are the agent's to stop); config.sh runs in its own process group, ended whole.
 on_signal() {
   stopping=true
   [ "$child" != 0 ] || return 0
-  local targets
-  if $agent_running; then targets=$(listener_of "$child"); else targets=$(descendants_of "$child"); fi
   log "stopping"
-  kill -TERM ${targets:-$child} 2>/dev/null || true
+  if $agent_running; then kill -TERM "$child" 2>/dev/null || true; else kill -TERM -- "-$child" 2>/dev/null || true; fi
 }
 trap on_signal TERM INT
 
@@ -242,13 +199,14 @@ clean_slate() {
   fi
 }
 
-# Runs config.sh with the credential in its environment only (the agent takes --token/--clientSecret from there).
+# Runs config.sh with the credential in its environment only (the agent takes --token/--clientSecret from there),
+# in a session of its own (setsid: same pid), so that a stop signal reaches config.sh and everything it started.
 config_with_credential() {
   local args=("$@")
   if [ "$auth" = pat ]; then
-    VSTS_AGENT_INPUT_TOKEN=$token run_child ./config.sh "${args[@]}" --auth pat
+    VSTS_AGENT_INPUT_TOKEN=$token run_child setsid ./config.sh "${args[@]}" --auth pat
   else
-    VSTS_AGENT_INPUT_CLIENTSECRET=$client_secret run_child ./config.sh "${args[@]}" --auth SP \
+    VSTS_AGENT_INPUT_CLIENTSECRET=$client_secret run_child setsid ./config.sh "${args[@]}" --auth SP \
       --clientId "$client_id" --tenantId "$tenant_id"
   fi
 }
@@ -293,8 +251,8 @@ run_agent() {
   agent_running=true
   local rc=0
   # agent.disableupdate: the agent ignores update requests (the image pins the agent; an update would use up --once).
-  run_child env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$secret_names" \
-    ./run.sh --once || rc=$?
+  run_child "$node" "$runner" supervise -- \
+    env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$secret_names" ./run.sh --once || rc=$?
   agent_running=false
   log "agent exited with code $rc"
   return "$rc"
@@ -320,8 +278,20 @@ case $mode in
     remove_registration
     ;;
   run | all)
+    node=$(agent_node)
     clean_slate
-    if [ "$mode" = all ]; then register; else restore_settings; fi
+    if [ "$mode" = all ]; then
+      register
+    elif [ "$AZP_REGISTRATION" = autoscaler ]; then
+      # The autoscaler registers this pod's agent with the key made here: no PAT ever reaches this pod.
+      run_child "$node" "$runner" handshake "$agent_dir" || {
+        rc=$?
+        $stopping && exit 143
+        exit "$rc"
+      }
+    else
+      restore_settings
+    fi
     $stopping && exit 143
     rc=0
     run_agent || rc=$?

@@ -4,6 +4,7 @@
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { chmodSync, rmSync } from 'node:fs';
+import { SettingError, type Log } from './settings.js';
 
 export const podLabel = 'com.azure-devops-runner.pod-uid';
 
@@ -55,13 +56,29 @@ export interface DockerProxy {
   stop(): Promise<void>;
 }
 
+export interface DockerProxySettings {
+  /** The node's Docker socket, mounted into this sidecar alone. */
+  upstream: string;
+  /** The socket the agent's job talks to, in the volume the two containers share. */
+  listen: string;
+  podUid: string;
+}
+
+/** The sidecar's settings from its environment (the pod's manifest, the downward API), or a SettingError. */
+export function readDockerProxySettings(env: NodeJS.ProcessEnv): DockerProxySettings {
+  const missing = ['AZP_DOCKER_SOCKET', 'AZP_DOCKER_PROXY_SOCKET', 'RUNNER_POD_UID'].filter((name) => !env[name]);
+  if (missing.length > 0) throw new SettingError(`docker-proxy mode needs ${missing.join(', ')} (set by the runner pod's manifest)`);
+  return { upstream: env.AZP_DOCKER_SOCKET!, listen: env.AZP_DOCKER_PROXY_SOCKET!, podUid: env.RUNNER_POD_UID! };
+}
+
 /** Serves the engine at `upstream` on the unix socket `listen`, labelling what is created with `podUid`. */
-export async function startDockerProxy(options: { upstream: string; listen: string; podUid: string; log: (message: string) => void }): Promise<DockerProxy> {
+export async function startDockerProxy(options: DockerProxySettings & { log: Log }): Promise<DockerProxy> {
   const { upstream, listen, podUid, log } = options;
   // Before the agent can start (it waits for the socket below): a wrong socket group fails here, and says so.
   await engineCall(upstream, 'GET', '/_ping').catch((error: NodeJS.ErrnoException) => {
-    const hint = error.code === 'EACCES' ? ': dockerSocketGroupId must be the group that owns the socket on the node' : '';
-    throw new Error(`the node's Docker engine at ${upstream} did not answer (${error.code ?? error.message})${hint}`);
+    // Refused access is a setting (restarting won't help); an engine that is down may come back.
+    if (error.code === 'EACCES') throw new SettingError(`the node's Docker socket ${upstream} refused this sidecar (EACCES): dockerSocketGroupId must be the group that owns the socket on the node`);
+    throw new Error(`the node's Docker engine at ${upstream} did not answer (${error.code ?? error.message})`);
   });
   const server = createServer((incoming, outgoing) => {
     const forward = (headers: IncomingHttpHeaders, body?: string) => {
@@ -130,7 +147,7 @@ export async function startDockerProxy(options: { upstream: string; listen: stri
 }
 
 /** Removes the containers (with their anonymous volumes), then the networks and volumes that carry the pod's label. */
-export async function removeLabelled(upstream: string, podUid: string, log: (message: string) => void): Promise<void> {
+export async function removeLabelled(upstream: string, podUid: string, log: Log): Promise<void> {
   const filters = encodeURIComponent(JSON.stringify({ label: [`${podLabel}=${podUid}`] }));
   const list = async <T>(path: string): Promise<T> => {
     const answer = await engineCall(upstream, 'GET', `${path}${path.startsWith('/containers') ? '?all=1&' : '?'}filters=${filters}`);

@@ -1,43 +1,68 @@
-// The runner image's helper (runner/), run by docker/start.sh on the agent's own Node: the parts of a runner pod's
-// life that are a program rather than a shell script. Subcommands:
-//   docker-proxy   hostSocket's docker sidecar: the node's Docker engine for the job, and the cleanup after it
-import { startDockerProxy } from './docker-proxy.js';
+// The runner image's typed helper, bundled into one file (scripts/build.mjs) and run by the image's entrypoints
+// (docker/start.sh, docker/start.ps1) on the Node that ships with the agent: `node runner.js <command> [args…]`.
+//   recycle                  the recycle sidecar: deletes its own pod once the agent has run its job
+//   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
+//   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
+//   docker-proxy             dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { deletePodOverHttps, readRecycleSettings, recycleWhenDone } from './recycle.js';
+import { supervise } from './supervise.js';
+import { awaitRegistration, readHandshakeSettings } from './handshake.js';
+import { readDockerProxySettings, startDockerProxy } from './docker-proxy.js';
+import { configError, SettingError, UsageError } from './settings.js';
 
-/** EX_CONFIG, as start.sh: a setting is wrong; restarting will not help. */
-const configError = 78;
+const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
+const error = (command: string) => (message: string) => console.error(`runner ${command}: error: ${message}`);
 
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`runner: error: ${name} is not set`);
-    process.exit(configError);
-  }
-  return value;
-}
-
-async function main(command: string | undefined): Promise<void> {
-  const log = (message: string) => console.log(`runner: ${message}`);
-  switch (command) {
-    case 'docker-proxy': {
-      const upstream = required('AZP_DOCKER_SOCKET');
-      const proxy = await startDockerProxy({ upstream, listen: required('AZP_DOCKER_PROXY_SOCKET'), podUid: required('RUNNER_POD_UID'), log });
-      log(`passing the job's Docker calls to ${upstream}`);
-      // Kubernetes stops this sidecar once the agent's job is over, or when the pod is deleted.
+/** Each command: its arguments in, its exit code out. */
+const commands: Record<string, (args: string[]) => Promise<number>> = {
+  async recycle() {
+    const settings = readRecycleSettings(process.env);
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
+    await recycleWhenDone(settings, {
+      jobDone: () => existsSync(join(settings.recycleDir, 'job-done')),
+      deletePod: () => deletePodOverHttps(settings),
+      sleep: (ms) => sleep(ms),
+      log: log('recycle'),
+      error: error('recycle'),
+    });
+    // Kubernetes stops this container with the pod; exiting sooner would restart the sidecar.
+    return new Promise(() => setInterval(() => {}, 60_000));
+  },
+  supervise: (args) => supervise(args, { log: log('supervise') }),
+  async handshake([agentDir = '/azp/agent']) {
+    const settings = readHandshakeSettings(process.env, agentDir);
+    process.once('SIGTERM', () => process.exit(143));
+    await awaitRegistration({ ...settings, log: log('handshake') });
+    return 0;
+  },
+  async 'docker-proxy'() {
+    const settings = readDockerProxySettings(process.env);
+    const proxy = await startDockerProxy({ ...settings, log: log('docker-proxy') });
+    log('docker-proxy')(`passing the job's Docker calls to ${settings.upstream}`);
+    // Kubernetes stops this sidecar once the agent's job is over, or when the pod is deleted: then it cleans up.
+    return new Promise((resolve, reject) => {
       process.once('SIGTERM', () => {
-        proxy.stop().then(() => process.exit(0), (error: unknown) => {
-          console.error(`runner: error: cleaning up after the job: ${error instanceof Error ? error.message : String(error)}`);
-          process.exit(1);
-        });
+        proxy.stop().then(() => resolve(0), (caught: unknown) => reject(new Error(`cleaning up after the job: ${caught instanceof Error ? caught.message : String(caught)}`)));
       });
-      return;
+    });
+  },
+};
+
+async function main([name = '', ...args]: string[]): Promise<number> {
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  try {
+    if (command === undefined) throw new UsageError(`unknown command '${name}' (expected ${new Intl.ListFormat('en', { type: 'disjunction' }).format(Object.keys(commands))})`);
+    return await command(args);
+  } catch (caught) {
+    if (caught instanceof SettingError || caught instanceof UsageError) {
+      error(name || 'runner')(caught.message);
+      return caught instanceof SettingError ? configError : 64;
     }
-    default:
-      console.error(`runner: error: unknown command '${command ?? ''}' (expected docker-proxy)`);
-      process.exit(2);
+    throw caught;
   }
 }
 
-main(process.argv[2]).catch((error: unknown) => {
-  console.error(`runner: error: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-});
+void main(process.argv.slice(2)).then((code) => process.exit(code));

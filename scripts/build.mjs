@@ -1,43 +1,26 @@
 #!/usr/bin/env node
 // Builds the extension's contents into dist/extension: one self-contained bundle per task (no node_modules in the
 // .vsix) next to its task.json, the hub page (one minified browser bundle, its CSS and fonts), plus the manifest's files. azure-pipelines-task-lib 5 embeds its message strings
-// (lib-resource.js), so a bundle needs no resource files beside it.
+// (lib-resource.js), so a bundle needs no resource files beside it. First the runner image's helper (runner/) into
+// dist/runner/runner.js: the image builds copy it from there, and BuildRunnerImage ships it.
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const root = new URL('..', import.meta.url).pathname;
 export const stage = join(root, 'dist', 'extension');
+export const runnerBundle = join(root, 'dist', 'runner', 'runner.js');
+/** The in-cluster autoscaler, also carried by the runner image and run on the agent's Node (autoscaler/DESIGN.md). */
+export const autoscalerBundle = join(root, 'dist', 'runner', 'autoscaler.js');
 const manifest = JSON.parse(readFileSync(join(root, 'vss-extension.json'), 'utf8'));
+/** The command line (cli/): one CommonJS file with nothing to install, run with plain `node` (bin/azure-devops-runner.js). */
+export const cliBundle = join(root, 'dist', 'cli', 'azure-devops-runner.cjs');
 export const taskNames = readdirSync(join(root, 'tasks')).filter((name) => existsSync(join(root, 'tasks', name, 'task.json')));
-
-/** Where the programs the runner image carries are bundled (and what its Dockerfile copies in). */
-export const runtimeDir = join(root, 'dist', 'runtime');
 
 // Files a task carries besides its bundle: BuildRunnerImage builds the runner image from its own copy of the sources.
 const taskFiles = {
-  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker'], ['dist/runtime', 'runner-image/dist/runtime']],
+  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker'], ['dist/runner/runner.js', 'runner-image/dist/runner/runner.js'], ['dist/runner/autoscaler.js', 'runner-image/dist/runner/autoscaler.js']],
 };
-
-/** One self-contained CommonJS bundle for Node (no node_modules beside it): a task, or a program of the runner image. */
-function bundleForNode(entry, outfile) {
-  return build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    minify: true,
-    legalComments: 'external',
-    logLevel: 'warning',
-  });
-}
-
-/** The programs inside the runner image, run on the agent's own Node: the pod's helper (runner/). */
-export async function buildRuntime() {
-  for (const [entry, name] of [['runner/main.ts', 'runner.js']]) await bundleForNode(join(root, entry), join(runtimeDir, name));
-}
 
 /** The Runner pools hub: React + azure-devops-ui in one IIFE; esbuild gathers the CSS the components import. */
 export async function buildHub(out = join(stage, 'hub')) {
@@ -59,13 +42,35 @@ export async function buildHub(out = join(stage, 'hub')) {
   cpSync(join(root, 'hub', 'runner-pools.html'), join(out, 'runner-pools.html'));
 }
 
+/** One self-contained CommonJS file for Node (a task, the autoscaler, the runner's helper): no node_modules needed. */
+function nodeBundle(entry, outfile, { target = 'node20', minify = true } = {}) {
+  return build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'cjs', target, minify, ...(minify && { legalComments: 'external' }), logLevel: 'warning' });
+}
+
+/**
+ * The programs the runner image carries, each one CommonJS file with nothing to install, run on the Node the agent
+ * package ships: the image's helper (runner/; that Node may be older than ours; not minified: it is small, and its
+ * stack traces are read inside runner pods) and the in-cluster autoscaler (autoscaler/; Node 20 at least, as the
+ * Kubernetes client needs).
+ */
+export async function buildRunner(outfile = runnerBundle) {
+  await nodeBundle(join(root, 'runner', 'main.ts'), outfile, { target: 'node16', minify: false });
+  await nodeBundle(join(root, 'autoscaler', 'main.ts'), join(outfile, '..', 'autoscaler.js'));
+  // CommonJS here too, below the repository's ES-module package.json.
+  writeFileSync(join(outfile, '..', 'package.json'), '{ "type": "commonjs" }\n');
+}
+
+export async function buildCli(outfile = cliBundle) {
+  await nodeBundle(join(root, 'cli', 'main.ts'), outfile);
+}
+
 export async function buildExtension() {
+  await buildRunner();
   rmSync(stage, { recursive: true, force: true });
-  await buildRuntime();
   await buildHub();
   for (const task of taskNames) {
     const out = join(stage, 'tasks', task);
-    await bundleForNode(join(root, 'tasks', task, 'index.ts'), join(out, 'index.js'));
+    await nodeBundle(join(root, 'tasks', task, 'index.ts'), join(out, 'index.js'));
     cpSync(join(root, 'tasks', task, 'task.json'), join(out, 'task.json'));
     // Which extension the task belongs to: the data storage it publishes the hub's snapshots into.
     writeFileSync(join(out, 'extension.json'), JSON.stringify({ publisher: manifest.publisher, id: manifest.id }) + '\n');
@@ -84,5 +89,6 @@ export async function buildExtension() {
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {
   await buildExtension();
-  console.log(`built ${taskNames.join(', ')} and the hub into ${stage}, the runner image's programs into ${runtimeDir}`);
+  await buildCli();
+  console.log(`built ${taskNames.join(', ')} and the hub into ${stage}, the command line into ${cliBundle}`);
 }

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { buildExtension, root, stage } from './build.mjs';
+import { buildCli, buildExtension, cliBundle, root, stage } from './build.mjs';
 
 const dist = join(root, 'dist');
 const manifest = JSON.parse(readFileSync(join(root, 'vss-extension.json'), 'utf8'));
@@ -57,3 +57,9 @@ for (const task of readdirSync(join(devStage, 'tasks'))) {
   writeFileSync(join(devStage, 'tasks', task, 'extension.json'), JSON.stringify({ publisher: manifest.publisher, id: dev.id }) + '\n');
 }
 tfx(devStage, 'dev.json');
+
+// The command line, a release asset next to the .vsix: one file, run with `node` wherever it is copied.
+await buildCli();
+const cli = join(dist, `azure-devops-runner-${manifest.version}-cli.cjs`);
+cpSync(cliBundle, cli);
+console.log(`packaged ${cli}`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the e2e suites need from Debian's packages (cluster, Docker engine, base-image bootstrap, Chromium)
-# and builds the test cluster's binaries (cached by version). Idempotent; needs root.
+# Installs what the e2e suites and the local trial (npm start) need from Debian's packages (cluster, Docker engine,
+# base-image bootstrap, Chromium) and builds the test cluster's binaries (cached by version), unless ADR_NO_CLUSTER=1
+# (another cluster is used). Idempotent; needs root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 pkgs=(containerd runc containernetworking-plugins docker-registry buildah busybox-static iproute2 openssl curl
@@ -15,4 +16,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   if [ "${added:-0}" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
-"$here/cluster/build.sh"
+if [ "${ADR_NO_CLUSTER:-}" != 1 ]; then "$here/cluster/build.sh"; fi

@@ -119,6 +119,23 @@ async function applyFault(fault: Fault, res: ServerResponse, req: IncomingMessag
   return true;
 }
 
+/** Calls `onBytes` with the size of every piece of the response body written (what a client pays to download). */
+function countBodyBytes(res: ServerResponse, onBytes: (bytes: number) => void): void {
+  const size = (chunk: unknown, encoding: unknown) =>
+    typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+    : chunk instanceof Uint8Array ? chunk.byteLength : 0;
+  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.write = ((chunk: unknown, ...rest: unknown[]) => {
+    onBytes(size(chunk, rest[0]));
+    return write(chunk, ...rest);
+  }) as ServerResponse['write'];
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    if (typeof chunk !== 'function') onBytes(size(chunk, rest[0]));
+    return end(chunk, ...rest);
+  }) as ServerResponse['end'];
+}
+
 export async function startEmulatorServer(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const organization = options.organization ?? 'emulated-org';
   const store = new Store({
@@ -152,9 +169,10 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
     if (!admin) {
       const entry: ServedRequest = {
         seq: store.id('served'), time: new Date().toISOString(), method, path, query: Object.fromEntries(url.searchParams), status: 0,
-        auth: authKind(credential),
+        auth: authKind(credential), bytes: 0,
       };
       store.served.push(entry);
+      countBodyBytes(res, (bytes) => (entry.bytes += bytes));
       res.on('close', () => {
         entry.status = res.headersSent ? res.statusCode : 0;
         entry.principal = describe(principal);

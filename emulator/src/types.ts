@@ -168,4 +168,6 @@ export interface ServedRequest {
   status: number;
   auth: 'none' | 'basic' | 'bearer' | 'invalid';
   principal?: string;
+  /** Bytes of the response body sent (as served: the emulator never compresses). */
+  bytes: number;
 }

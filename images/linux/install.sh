@@ -72,5 +72,7 @@ install -d -m 0755 /usr/local/lib/azp
 install -m 0711 "$(command -v tini)" /usr/local/lib/azp/init
 install -m 0711 "$(command -v bash)" /usr/local/lib/azp/bash
 install -m 0755 /tmp/azp-build/start.sh /usr/local/bin/start.sh
-# The helper, run by start.sh on the agent's own Node.
-install -m 0644 /tmp/azp-build/runner.js /usr/local/lib/azp/
+# The entrypoint's typed part (runner/), run on the agent's Node; it holds no secret, so it may be read.
+install -m 0644 /tmp/azp-build/runner.js /usr/local/lib/azp/runner.js
+# The pool's in-cluster autoscaler (start.sh autoscaler), on the same Node.
+install -m 0644 /tmp/azp-build/autoscaler.js /usr/local/lib/azp/autoscaler.js

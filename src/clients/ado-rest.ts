@@ -1,16 +1,23 @@
-// AdoClient over Azure DevOps REST with a PAT: honours Retry-After and X-RateLimit-*, retries 5xx with back-off.
+// AdoClient over Azure DevOps REST with a PAT: honours Retry-After and X-RateLimit-*, retries no answer, 429 and 5xx
+// with back-off within one time budget per call.
 import { snapshotCollection, type AgentInfo, type PoolSnapshot } from '../core/model.js';
+import { demandText } from '../core/demands.js';
 import { AdoError, type AdoClient, type JobRequest } from '../core/ports/ado.js';
+import type { AgentRegistration } from '../core/registration.js';
 
 export interface RestClientOptions {
   organizationUrl: string;
-  token: string;
+  /** The PAT; a function when it can change under a running client (the autoscaler's Secret, rotated in place). */
+  token: string | (() => string);
   /** The installed extension whose data storage holds the pool snapshots. */
   extension?: { publisher: string; id: string };
   /** Waits; injectable so tests need not sleep. */
   sleep(ms: number): Promise<void>;
   log(message: string): void;
-  maxAttempts?: number;
+  /** How long one call may take, retries included (callBudgetMs by default). */
+  budgetMs?: number;
+  /** The clock the budget is measured on; injectable with `sleep`. */
+  now?(): number;
 }
 
 // What each call needs, for the error a 403 turns into.
@@ -38,13 +45,20 @@ interface WireJobRequest {
   requestId: number;
   demands?: Array<string | { name: string; value?: string }>;
   reservedAgent?: { name: string } | null;
+  definition?: { name?: string } | null;
+  owner?: { name?: string } | null;
   assignTime?: string;
   receiveTime?: string;
   result?: string | null;
 }
 
-/** How long one call may take, answer included (the job requests of a large pool are a large answer). */
-const answerTimeoutMs = 120_000;
+/**
+ * The longest one call may take, its retries included: a scaling pass waits on it, and a watching run's next pass
+ * tries again (as a Kubernetes call that gets no answer fails at once with status 0).
+ */
+export const callBudgetMs = 60_000;
+/** One attempt's longest wait for the whole answer (the job requests of a large pool are a large answer). */
+const attemptTimeoutMs = 30_000;
 
 /** fetch says only "fetch failed"; the reason (ECONNREFUSED, a TLS error, the timeout) is in its cause. */
 function describeFetchError(error: unknown): string {
@@ -54,74 +68,96 @@ function describeFetchError(error: unknown): string {
 
 export class RestAdoClient implements AdoClient {
   throttledSeconds = 0;
+  calls = 0;
+  rateLimit?: { remaining: number; limit: number };
   private readonly base: string;
-  private readonly authorization: string;
+  private readonly now: () => number;
   // Retry-After may come on a successful answer too: the next call waits until then.
   private notBefore = 0;
 
   constructor(private readonly options: RestClientOptions) {
     this.base = options.organizationUrl.replace(/\/+$/, '');
-    this.authorization = `Basic ${Buffer.from(`:${options.token}`).toString('base64')}`;
+    this.now = options.now ?? Date.now;
   }
 
-  private async wait(ms: number): Promise<void> {
+  private authorization(): string {
+    const token = typeof this.options.token === 'string' ? this.options.token : this.options.token();
+    return `Basic ${Buffer.from(`:${token}`).toString('base64')}`;
+  }
+
+  private async wait(ms: number, throttled: boolean): Promise<void> {
     if (ms <= 0) return;
-    this.throttledSeconds += ms / 1000;
+    if (throttled) this.throttledSeconds += ms / 1000;
     await this.options.sleep(ms);
   }
 
+  /**
+   * One call, retried on no answer, 429 and 5xx while its time budget lasts, then failing with that status (which a
+   * watch retries next pass). A 404 is an absent object for a GET (undefined) and an error for any other verb.
+   */
   private async call<T>(method: string, path: string, query: Record<string, string>, scope: keyof typeof scopes, payload?: object, base = this.base): Promise<T | undefined> {
     const url = `${base}/_apis/${path}?${new URLSearchParams(query)}`;
-    const attempts = this.options.maxAttempts ?? 6;
+    const started = this.now();
+    const deadline = started + (this.options.budgetMs ?? callBudgetMs);
+    const giveUp = (status: number, why: string, attempts: number) =>
+      new AdoError(status, `${why} (gave up after ${attempts} attempt(s) in ${Math.round((this.now() - started) / 1000)} s)`);
     for (let attempt = 1; ; attempt++) {
-      await this.wait(this.notBefore - Date.now());
-      let response: Response;
-      let body: string;
+      const throttle = this.notBefore - this.now();
+      if (throttle > deadline - this.now()) throw giveUp(429, `Azure DevOps asks to wait ${Math.ceil(throttle / 1000)} s before ${method} ${path}, longer than a call may take`, attempt - 1);
+      await this.wait(throttle, true);
+      let response: Response | undefined;
+      let body = '';
+      let failure: string;
       try {
         // A connection that stalls or drops, before or during the answer, counts as no answer.
+        this.calls++;
         response = await fetch(url, {
           method,
-          headers: { authorization: this.authorization, accept: 'application/json', ...(payload && { 'content-type': 'application/json' }) },
+          headers: { authorization: this.authorization(), accept: 'application/json', ...(payload && { 'content-type': 'application/json' }) },
           body: payload && JSON.stringify(payload),
-          signal: AbortSignal.timeout(answerTimeoutMs),
+          signal: AbortSignal.timeout(Math.max(1, Math.min(attemptTimeoutMs, deadline - this.now()))),
         });
         body = await response.text();
+        failure = '';
       } catch (error) {
-        if (attempt >= attempts) throw new AdoError(0, `Cannot reach Azure DevOps at ${this.base}: ${describeFetchError(error)}`);
-        await this.wait(1000 * 2 ** (attempt - 1));
-        continue;
+        response = undefined;
+        failure = `Cannot reach Azure DevOps at ${this.base}: ${describeFetchError(error)}`;
       }
-      const retryAfter = Number(response.headers.get('retry-after'));
-      if (retryAfter > 0) this.notBefore = Date.now() + Math.min(retryAfter, 300) * 1000;
-      const remaining = response.headers.get('x-ratelimit-remaining');
-      if (remaining !== null && Number(remaining) < Number(response.headers.get('x-ratelimit-limit') ?? 200) / 10) {
-        this.options.log(`Azure DevOps rate limit nearly used: ${remaining} left (${response.headers.get('x-ratelimit-resource') ?? 'unknown resource'}).`);
-      }
-      if (response.ok) return body === '' ? undefined : (JSON.parse(body) as T);
-      const detail = (() => {
-        try {
-          return (JSON.parse(body) as { message?: string }).message ?? body;
-        } catch {
-          return body;
-        }
-      })();
-      if (response.status === 401) {
-        throw new AdoError(401, `Azure DevOps rejected the personal access token (401): it is wrong, expired or revoked.`);
-      }
-      if (response.status === 403) {
-        throw new AdoError(403, `The personal access token lacks the scope ${scopes[scope]} (403 on ${method} ${path}): ${detail}`);
-      }
-      if (response.status === 404) return undefined;
-      const retryable = response.status === 429 || response.status >= 500;
-      if (!retryable || attempt >= attempts) {
-        throw new AdoError(response.status, `Azure DevOps answered ${response.status} to ${method} ${path}: ${detail}`);
-      }
-      if (response.status === 429) {
-        this.options.log(`Azure DevOps is throttling (429); waiting ${retryAfter > 0 ? retryAfter : 2 ** attempt} s as it asks.`);
-        if (!(retryAfter > 0)) await this.wait(1000 * 2 ** attempt);
+      let delay: number;
+      if (response === undefined) {
+        delay = 1000 * 2 ** (attempt - 1);
       } else {
-        await this.wait(Math.max(0, 1000 * 2 ** (attempt - 1) - Math.max(0, this.notBefore - Date.now())));
+        const retryAfter = Number(response.headers.get('retry-after'));
+        if (retryAfter > 0) this.notBefore = this.now() + Math.min(retryAfter, 300) * 1000;
+        const remaining = response.headers.get('x-ratelimit-remaining');
+        if (remaining !== null) this.rateLimit = { remaining: Number(remaining), limit: Number(response.headers.get('x-ratelimit-limit') ?? 200) };
+        if (remaining !== null && Number(remaining) < Number(response.headers.get('x-ratelimit-limit') ?? 200) / 10) {
+          this.options.log(`Azure DevOps rate limit nearly used: ${remaining} left (${response.headers.get('x-ratelimit-resource') ?? 'unknown resource'}).`);
+        }
+        if (response.ok) return body === '' ? undefined : (JSON.parse(body) as T);
+        const detail = (() => {
+          try {
+            return (JSON.parse(body) as { message?: string }).message ?? body;
+          } catch {
+            return body;
+          }
+        })();
+        if (response.status === 401) {
+          throw new AdoError(401, `Azure DevOps rejected the personal access token (401): it is wrong, expired or revoked.`);
+        }
+        if (response.status === 403) {
+          throw new AdoError(403, `The personal access token lacks the scope ${scopes[scope]} (403 on ${method} ${path}): ${detail}`);
+        }
+        if (response.status === 404 && method === 'GET') return undefined;
+        failure = `Azure DevOps answered ${response.status} to ${method} ${path}: ${detail}`;
+        if (response.status !== 429 && response.status < 500) throw new AdoError(response.status, failure);
+        if (response.status === 429) this.options.log(`Azure DevOps is throttling (429); waiting ${retryAfter > 0 ? retryAfter : 2 ** attempt} s as it asks.`);
+        // A 429 with Retry-After waits through notBefore at the top of the loop.
+        delay = response.status === 429 ? (retryAfter > 0 ? 0 : 1000 * 2 ** attempt) : Math.max(0, 1000 * 2 ** (attempt - 1) - Math.max(0, this.notBefore - this.now()));
       }
+      const status = response?.status ?? 0;
+      if (this.now() + delay >= deadline) throw giveUp(status, failure, attempt);
+      await this.wait(delay, status === 429);
     }
   }
 
@@ -159,25 +195,68 @@ export class RestAdoClient implements AdoClient {
       .filter((j) => j.result == null)
       .map((j) => ({
         requestId: j.requestId,
-        demands: (j.demands ?? []).map((d) => (typeof d === 'string' ? d : d.value === undefined ? d.name : `${d.name} -equals ${d.value}`)),
+        // Named as the hub names a job: the pipeline, then the run.
+        ...(j.definition?.name || j.owner?.name ? { name: [j.definition?.name, j.owner?.name].filter(Boolean).join(' · ') } : {}),
+        demands: (j.demands ?? []).map(demandText),
         reservedAgentName: j.reservedAgent?.name,
         assignTime: j.assignTime,
         receiveTime: j.receiveTime,
       }));
   }
 
-  async publishSnapshot(snapshot: PoolSnapshot): Promise<void> {
+  /** The snapshots' collection in the extension's data storage; none when not running from a packaged extension. */
+  private snapshotDocuments(): string | undefined {
     const extension = this.options.extension;
-    if (extension === undefined) return; // Not running from a packaged extension: there is no data storage to write to.
-    const path = `ExtensionManagement/InstalledExtensions/${extension.publisher}/${extension.id}/Data/Scopes/Default/Current/Collections/${snapshotCollection}/Documents`;
+    return extension && `ExtensionManagement/InstalledExtensions/${extension.publisher}/${extension.id}/Data/Scopes/Default/Current/Collections/${snapshotCollection}/Documents`;
+  }
+
+  async publishSnapshot(snapshot: PoolSnapshot): Promise<void> {
+    const path = this.snapshotDocuments();
+    if (path === undefined) return; // Not running from a packaged extension: there is no data storage to write to.
     await this.call('PUT', path, { 'api-version': '7.1-preview.1' }, 'extensionData', { ...snapshot, __etag: -1 }, extensionManagementUrl(this.base));
+  }
+
+  async deleteSnapshot(id: string): Promise<void> {
+    const path = this.snapshotDocuments();
+    if (path === undefined) return;
+    await this.call('DELETE', `${path}/${encodeURIComponent(id)}`, { 'api-version': '7.1-preview.1' }, 'extensionData', undefined, extensionManagementUrl(this.base));
   }
 
   async setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void> {
     await this.call('PATCH', `distributedtask/pools/${poolId}/agents/${agentId}`, { 'api-version': '7.1' }, 'manage', { id: agentId, enabled });
   }
 
-  async deleteAgent(poolId: number, agentId: number): Promise<void> {
-    await this.call('DELETE', `distributedtask/pools/${poolId}/agents/${agentId}`, { 'api-version': '7.1' }, 'manage');
+  async registerAgent(poolId: number, agent: AgentRegistration, agentId?: number): Promise<{ id: number; name: string; clientId: string; authorizationUrl: string }> {
+    // The body config.sh sends: the new key only (no client id), one job at a time, the capabilities it scanned.
+    const body = {
+      ...(agentId !== undefined && { id: agentId }),
+      name: agent.name,
+      version: agent.version,
+      osDescription: agent.osDescription,
+      maxParallelism: 1,
+      provisioningState: 'Provisioned',
+      authorization: { publicKey: agent.publicKey },
+      systemCapabilities: agent.systemCapabilities,
+    };
+    const path = `distributedtask/pools/${poolId}/agents${agentId === undefined ? '' : `/${agentId}`}`;
+    const registered = await this.call<WireAgent & { authorization?: { clientId?: string; authorizationUrl?: string } }>(
+      agentId === undefined ? 'POST' : 'PUT', path, { 'api-version': '7.1' }, 'manage', body);
+    const clientId = registered?.authorization?.clientId;
+    const authorizationUrl = registered?.authorization?.authorizationUrl;
+    if (registered === undefined || !clientId || !authorizationUrl) {
+      throw new AdoError(0, `Azure DevOps did not return the OAuth client of the agent ${agent.name} it registered.`);
+    }
+    return { id: registered.id, name: registered.name, clientId, authorizationUrl };
+  }
+
+  async deleteAgent(poolId: number, agentId: number): Promise<boolean> {
+    try {
+      await this.call('DELETE', `distributedtask/pools/${poolId}/agents/${agentId}`, { 'api-version': '7.1' }, 'manage');
+      return true;
+    } catch (error) {
+      // Already deleted (by another run, or by hand): what this call was for.
+      if (error instanceof AdoError && error.status === 404) return false;
+      throw error;
+    }
   }
 }

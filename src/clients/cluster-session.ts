@@ -1,15 +1,40 @@
 // Opens the cluster a task works on, from its connection inputs, and removes the temporary kubeconfig in every outcome.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { TaskHost } from '../core/ports/host.js';
 import type { ClusterConnection } from '../core/model.js';
 import type { KubeClient } from '../core/ports/kube.js';
-import { kubeconfigFromEndpoint } from '../core/kubeconfig.js';
+import { kubeconfigFromEndpoint, kubernetesConnectionInput } from '../core/kubeconfig.js';
+import { connectionError, readEndpoint } from '../core/connections.js';
 
 export interface ClusterSession {
   connect(): Promise<KubeClient>;
   close(): void;
+}
+
+// Where a pod's service account token is mounted (what @kubernetes/client-node's loadFromCluster reads).
+const podTokenFile = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** inCluster works only inside a pod with a service account token: say so instead of a failed call to nowhere. */
+function checkInPod(): void {
+  const outside = !process.env.KUBERNETES_SERVICE_HOST ? 'KUBERNETES_SERVICE_HOST is not set' : !existsSync(podTokenFile) ? `there is no service account token at ${podTokenFile}` : undefined;
+  if (outside) throw new Error(`Input 'connectionType': inCluster needs the task to run in a Kubernetes pod with a service account token, but ${outside}.`);
+}
+
+/** The client certificate, key and certificate authority are loaded as TLS would load them, before any call. */
+async function checkTls(config: KubeConfig, fail: (what: string) => Error): Promise<void> {
+  const options: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  await config.applyToHTTPSOptions(options);
+  try {
+    createSecureContext({ ca: options.ca, cert: options.cert, key: options.key });
+  } catch (error) {
+    // OpenSSL's reason (e.g. "PEM routines::no start line") names the fault, never the material.
+    const reason = (error as { reason?: string; code?: string }).reason ?? (error as { code?: string }).code ?? 'unknown reason';
+    throw fail(`has a client certificate, client key or certificate authority that TLS cannot use (${reason}).`);
+  }
 }
 
 export function openClusterSession(connection: ClusterConnection, host: TaskHost): ClusterSession {
@@ -18,13 +43,24 @@ export function openClusterSession(connection: ClusterConnection, host: TaskHost
     async connect() {
       // Loaded on first use: the Kubernetes library is most of the bundle, and validation must stay fast.
       const { HttpKubeClient, loadKubeConfig } = await import('./kube-http.js');
-      if (connection.kind === 'inCluster') return new HttpKubeClient(loadKubeConfig(undefined));
-      const resolved = kubeconfigFromEndpoint(connection.endpointId, host.getEndpoint(connection.endpointId));
-      for (const secret of resolved.secrets) host.setSecret(secret);
+      if (connection.kind === 'inCluster') {
+        checkInPod();
+        return new HttpKubeClient(loadKubeConfig(undefined));
+      }
+      const id = connection.endpointId;
+      const resolved = kubeconfigFromEndpoint(id, readEndpoint(host, kubernetesConnectionInput, id));
       dir = mkdtempSync(join(host.getVariable('Agent.TempDirectory') ?? tmpdir(), 'kubeconfig-'));
       const path = join(dir, 'config');
       writeFileSync(path, resolved.text, { mode: 0o600 });
-      return new HttpKubeClient(loadKubeConfig(path));
+      const fail = (what: string) => connectionError(kubernetesConnectionInput, id, what);
+      let config: KubeConfig;
+      try {
+        config = loadKubeConfig(path);
+      } catch {
+        throw fail('holds a kubeconfig the Kubernetes client cannot load.');
+      }
+      await checkTls(config, fail);
+      return new HttpKubeClient(config);
     },
     close() {
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });

@@ -2,6 +2,9 @@
 // (auth, TLS); requests are plain JSON so that no typed serializer drops fields newer than the library.
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../core/ports/kube.js';
 
@@ -13,9 +16,11 @@ const resources: Record<string, string> = {
   ServiceAccount: 'serviceaccounts',
   ConfigMap: 'configmaps',
   StatefulSet: 'statefulsets',
+  Deployment: 'deployments',
   PodDisruptionBudget: 'poddisruptionbudgets',
   Role: 'roles',
   RoleBinding: 'rolebindings',
+  NetworkPolicy: 'networkpolicies',
 };
 const clusterScoped = new Set(['Namespace']);
 
@@ -36,6 +41,30 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   return config;
 }
 
+/**
+ * The cluster a person's own tools reach, found as kubectl finds it: `path`, else $KUBECONFIG (a list of files, merged),
+ * else ~/.kube/config, else the pod's own service account; `context` instead of the kubeconfig's current context.
+ */
+export function loadUserKubeConfig(options: { path?: string; context?: string }): KubeConfig {
+  const config = new KubeConfig();
+  if (options.path) {
+    config.loadFromFile(options.path);
+  } else {
+    // Without any of these the library would fall back to http://localhost:8080: say what is missing instead.
+    const found = process.env.KUBECONFIG || existsSync(join(homedir(), '.kube', 'config')) || existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token');
+    if (!found) throw new Error('no kubeconfig: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config.');
+    config.loadFromDefault();
+  }
+  if (options.context) {
+    if (config.getContextObject(options.context) === null) {
+      throw new Error(`the kubeconfig has no context '${options.context}' (it has ${config.getContexts().map((c) => `'${c.name}'`).join(', ') || 'none'}).`);
+    }
+    config.setCurrentContext(options.context);
+  }
+  if (config.getCurrentCluster() === null) throw new Error('the kubeconfig names no current cluster: pass --context.');
+  return config;
+}
+
 export class HttpKubeClient implements KubeClient {
   private readonly server: URL;
 
@@ -43,17 +72,23 @@ export class HttpKubeClient implements KubeClient {
     this.server = new URL(config.getCurrentCluster()!.server);
   }
 
-  private async send(method: string, path: string, body?: object, contentType = 'application/json'): Promise<{ status: number; json: unknown }> {
+  /** A request to the API server with the kubeconfig's credentials and TLS settings. */
+  private async requestOptions(method: string, path: string, headers: Record<string, string>, extra: RequestOptions): Promise<RequestOptions> {
     const options: RequestOptions = {
       method,
       protocol: this.server.protocol,
       hostname: this.server.hostname.replace(/^\[|\]$/g, ''),
       port: this.server.port,
       path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
-      headers: { accept: 'application/json', ...(body && { 'content-type': contentType }) },
-      timeout: 30_000,
+      headers: { accept: 'application/json', ...headers },
+      ...extra,
     };
     await this.config.applyToHTTPSOptions(options);
+    return options;
+  }
+
+  private async send(method: string, path: string, body?: object, contentType = 'application/json'): Promise<{ status: number; json: unknown }> {
+    const options = await this.requestOptions(method, path, { ...(body && { 'content-type': contentType }) }, { timeout: 30_000 });
     const send = this.server.protocol === 'https:' ? httpsRequest : httpRequest;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const unreachable = (why: string) => new KubeApiError(0, 'Unreachable', `cannot reach the cluster at ${this.server.origin}: ${why}`);
@@ -83,6 +118,37 @@ export class HttpKubeClient implements KubeClient {
     });
   }
 
+  /** GETs a stream of newline-separated JSON documents (a watch), calling `onLine` for each; resolves when it ends. */
+  private async stream(path: string, onLine: (json: unknown) => void, signal: AbortSignal): Promise<void> {
+    const options = await this.requestOptions('GET', path, {}, { signal });
+    const send = this.server.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(options, (res) => {
+        if ((res.statusCode ?? 0) >= 300) {
+          res.resume();
+          reject(new KubeApiError(res.statusCode ?? 0, String(res.statusCode), `GET ${path}: ${res.statusCode}`));
+          return;
+        }
+        let buffered = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffered += chunk;
+          for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+            const line = buffered.slice(0, end).trim();
+            buffered = buffered.slice(end + 1);
+            if (line !== '') onLine(JSON.parse(line));
+          }
+        });
+        res.on('error', () => resolve());
+        res.on('close', () => resolve());
+      });
+      // No answer within 30 s, or silence for longer than the server's own timeout: the stream is dead.
+      req.setTimeout(360_000, () => req.destroy());
+      req.on('error', (error) => (signal.aborted ? resolve() : reject(new KubeApiError(0, 'Unreachable', `cannot reach the cluster at ${this.server.origin}: ${error.message}`))));
+      req.end();
+    });
+  }
+
   private async call(method: string, path: string, body?: object, contentType?: string): Promise<unknown> {
     const { status, json } = await this.send(method, path, body, contentType);
     if (status >= 200 && status < 300) return json;
@@ -102,6 +168,11 @@ export class HttpKubeClient implements KubeClient {
     return (await this.call('PATCH', path, patch, 'application/merge-patch+json')) as KubeObject;
   }
 
+  async scale(ref: ObjectRef, replicas: number, fieldManager: string): Promise<void> {
+    const path = `${resourcePath(ref)}/scale?${new URLSearchParams({ fieldManager })}`;
+    await this.call('PATCH', path, { spec: { replicas } }, 'application/merge-patch+json');
+  }
+
   async get(ref: ObjectRef): Promise<KubeObject | undefined> {
     try {
       return (await this.call('GET', resourcePath(ref))) as KubeObject;
@@ -115,6 +186,25 @@ export class HttpKubeClient implements KubeClient {
     const query = labelSelector ? `?${new URLSearchParams({ labelSelector })}` : '';
     const result = (await this.call('GET', `${resourcePath({ apiVersion, kind, namespace })}${query}`)) as { items: KubeObject[] };
     return result.items;
+  }
+
+  async watch(apiVersion: string, kind: string, namespace: string, labelSelector: string, onChange: (items: KubeObject[]) => void, signal: AbortSignal): Promise<void> {
+    const base = resourcePath({ apiVersion, kind, namespace });
+    const listed = (await this.call('GET', `${base}?${new URLSearchParams({ labelSelector })}`)) as { items: KubeObject[]; metadata: { resourceVersion: string } };
+    const items = new Map(listed.items.map((item) => [item.metadata.uid ?? item.metadata.name, item]));
+    onChange([...items.values()]);
+    const query = new URLSearchParams({ labelSelector, watch: 'true', resourceVersion: listed.metadata.resourceVersion, timeoutSeconds: '300' });
+    let gone = false;
+    await this.stream(`${base}?${query}`, (json) => {
+      const event = json as { type: string; object: KubeObject };
+      // 410 Gone (the version is too old) comes as an ERROR event: the caller lists again.
+      if (event.type === 'ERROR') gone = true;
+      if (gone || event.type === 'BOOKMARK') return;
+      const key = event.object.metadata.uid ?? event.object.metadata.name;
+      if (event.type === 'DELETED') items.delete(key);
+      else items.set(key, event.object);
+      onChange([...items.values()]);
+    }, signal);
   }
 
   async delete(ref: ObjectRef, uid?: string): Promise<boolean> {

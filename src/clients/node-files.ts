@@ -1,6 +1,6 @@
 // The Files port over node:fs.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { copyFileSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Files } from '../core/ports/files.js';
 
 export const nodeFiles: Files = {
@@ -19,4 +19,27 @@ export const nodeFiles: Files = {
   remove: (path) => rmSync(path, { recursive: true, force: true }),
   join: (...parts) => join(...parts),
   dirname: (path) => dirname(path),
+  writeTarget,
+  isWithin(path, folder) {
+    const rest = relative(folder, path);
+    return rest === '' || (!rest.startsWith('..') && !isAbsolute(rest));
+  },
 };
+
+function writeTarget(path: string, hops = 0): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    // Missing, or a link to something missing: a write creates what the link points at.
+  }
+  try {
+    if (hops < 40 && lstatSync(path).isSymbolicLink()) return writeTarget(resolve(dirname(path), readlinkSync(path)), hops + 1);
+  } catch {
+    // Nothing there at all.
+  }
+  try {
+    return join(realpathSync(dirname(resolve(path))), basename(path));
+  } catch {
+    return undefined;
+  }
+}

@@ -2,25 +2,56 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { CommandRunner } from '../core/ports/commands.js';
+import { logLine, withoutLoggingCommands } from '../core/log-text.js';
+
+/**
+ * Passes a child's output on whole lines at a time, with any logging command in them broken up: a builder echoes
+ * values that came from inputs (a base image, a build argument), and the agent acts on `##vso[` in any line.
+ */
+function lineForwarder(to: Writable): { write(text: string): void; end(): void } {
+  let partial = '';
+  return {
+    write(text) {
+      const all = partial + text;
+      const end = Math.max(all.lastIndexOf('\n'), all.lastIndexOf('\r')) + 1;
+      partial = all.slice(end);
+      if (end > 0) to.write(withoutLoggingCommands(all.slice(0, end)));
+    },
+    end() {
+      if (partial !== '') to.write(withoutLoggingCommands(partial));
+      partial = '';
+    },
+  };
+}
 
 export const processCommands: CommandRunner = {
   run(program, args, options = {}) {
-    if (options.echo !== false) console.log(`[command]${program} ${args.join(' ')}`);
+    const echo = options.echo !== false;
+    if (echo) console.log(logLine(`[command]${program} ${args.join(' ')}`));
     return new Promise((resolve, reject) => {
       const child = spawn(program, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk;
-        if (options.echo !== false) process.stdout.write(chunk);
+      const out = lineForwarder(process.stdout);
+      const err = lineForwarder(process.stderr);
+      child.stdout.setEncoding('utf8');
+      child.stderr.setEncoding('utf8');
+      child.stdout.on('data', (text: string) => {
+        stdout += text;
+        if (echo) out.write(text);
       });
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk;
-        if (options.echo !== false) process.stderr.write(chunk);
+      child.stderr.on('data', (text: string) => {
+        stderr += text;
+        if (echo) err.write(text);
       });
       child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      child.on('close', (code) => {
+        out.end();
+        err.end();
+        resolve({ code: code ?? 1, stdout, stderr });
+      });
       child.stdin.end(options.stdin ?? '');
     });
   },

@@ -1,6 +1,9 @@
 // BuildRunnerImage's inputs and pure rules: what to build, where to push it, the registry login a connection holds.
-import type { InputReader } from './inputs.js';
+import type { InputReader, Rule } from './inputs.js';
+import { imageReferenceProblem, repositoryProblem } from './kube-syntax.js';
 import type { ServiceEndpoint } from './ports/host.js';
+import { markdownTable } from './log-text.js';
+import { connectionError } from './connections.js';
 
 export type Builder = 'auto' | 'docker' | 'buildah';
 /** `host`: the build's RUN steps share the agent's network, e.g. to fetch the agent from a mirror on its loopback. */
@@ -21,8 +24,29 @@ export interface BuildImageOptions {
 }
 
 const tagPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-// registry/path without tag or digest, lowercase as the distribution spec requires.
-const repositoryPattern = /^([a-z0-9.-]+(:[0-9]+)?\/)?[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
+// A Debian package, optionally with :architecture and =version (what apt-get install takes, and nothing that looks
+// like an option or a pattern).
+const debianPackage = /^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
+
+function packagesProblem(value: string): string | undefined {
+  const bad = value.split(/\s+/).filter((name) => !debianPackage.test(name));
+  return bad.length === 0 ? undefined : `must be Debian package names separated by spaces, such as git jq unzip; not ${bad.map((name) => `'${name}'`).join(', ')}`;
+}
+
+/** The agent package's download: an http(s) URL, with no credentials (they would be baked into the image's history). */
+function packageUrlProblem(value: string): string | undefined {
+  const wrong = `must be the http(s) URL of an agent package, such as https://mirror.example.com/vsts-agent-linux-x64-4.266.2.tar.gz`;
+  if (/[\s\p{Cc}]/u.test(value)) return `${wrong}; it holds a space or a control character`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `${wrong}; got '${value}'`;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return `${wrong}; got '${value}'`;
+  if (url.username !== '' || url.password !== '') return `${wrong}, with no user name or password in it`;
+  return url.hash === '' ? undefined : `${wrong}, with no #fragment; got '${value}'`;
+}
 
 export function readBuildImageOptions(inputs: InputReader): BuildImageOptions {
   const custom = inputs.choice('dockerfileSource', ['builtin', 'custom'] as const, 'builtin') === 'custom';
@@ -34,14 +58,15 @@ export function readBuildImageOptions(inputs: InputReader): BuildImageOptions {
     ['agentPackageUrl', 'AGENT_PACKAGE_URL'],
     ['extraPackages', 'EXTRA_PACKAGES'],
   ];
+  const rules: Record<string, Rule> = { baseImage: imageReferenceProblem, agentPackageUrl: packageUrlProblem, extraPackages: packagesProblem };
   for (const [input, arg] of named) {
-    const value = inputs.optional(input);
-    if (value !== undefined) buildArgs[arg] = value;
+    const value = inputs.checked(input, rules[input] ?? (() => undefined), { optional: true });
+    if (value !== undefined) buildArgs[arg] = input === 'extraPackages' ? value.split(/\s+/).join(' ') : value;
   }
   if (buildArgs.AGENT_VERSION !== undefined && !/^\d+\.\d+\.\d+$/.test(buildArgs.AGENT_VERSION)) {
     inputs.problem('agentVersion', `must be a version such as 4.266.2; got '${buildArgs.AGENT_VERSION}'.`);
   }
-  const tags = (inputs.optional('tags') ?? 'latest').split(/[\s,]+/).filter((t) => t !== '');
+  const tags = (inputs.optional('tags', '$(Build.BuildId)') ?? 'latest').split(/[\s,]+/).filter((t) => t !== '');
   for (const tag of tags) {
     if (!tagPattern.test(tag)) inputs.problem('tags', `'${tag}' is not a valid image tag (letters, digits, _ . -, at most 128).`);
   }
@@ -51,7 +76,7 @@ export function readBuildImageOptions(inputs: InputReader): BuildImageOptions {
     dockerfile: custom ? inputs.required('dockerfile') : undefined,
     context: custom ? inputs.optional('buildContext') : undefined,
     buildArgs,
-    repository: inputs.matching('imageRepository', repositoryPattern, 'a lowercase image repository such as myregistry.azurecr.io/runner'),
+    repository: inputs.checked('imageRepository', repositoryProblem) ?? '',
     tags,
     push,
     registryEndpointId: push ? inputs.required('dockerRegistryServiceConnection') : inputs.optional('dockerRegistryServiceConnection'),
@@ -78,7 +103,7 @@ export interface RegistryLogin {
   password: string;
 }
 
-const connectionInput = 'dockerRegistryServiceConnection';
+export const registryConnectionInput = 'dockerRegistryServiceConnection';
 const dockerHubHosts = ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
 
 /**
@@ -86,10 +111,7 @@ const dockerHubHosts = ['docker.io', 'index.docker.io', 'registry-1.docker.io', 
  * `registry`/`username`/`password` for a user name and password connection, `loginServer`/`serviceprincipalid`/
  * `serviceprincipalkey` for an Azure Container Registry one (data `registrytype` ACR).
  */
-export function registryLogin(endpointId: string, endpoint: ServiceEndpoint | undefined): RegistryLogin {
-  if (endpoint === undefined) {
-    throw new Error(`Input '${connectionInput}': the service connection '${endpointId}' was not found or is not authorized for this pipeline.`);
-  }
+export function registryLogin(endpointId: string, endpoint: ServiceEndpoint): RegistryLogin {
   // The agent keeps the parameter names' case as the connection type defines them; compare without it.
   const parameter = (name: string) => Object.entries(endpoint.parameters).find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1] || undefined;
   const acr = endpoint.data.registrytype?.toUpperCase() === 'ACR';
@@ -98,14 +120,14 @@ export function registryLogin(endpointId: string, endpoint: ServiceEndpoint | un
     : [['registry', parameter('registry') ?? endpoint.url], ['username', parameter('username')], ['password', parameter('password')]];
   const missing = fields.filter(([, value]) => value === undefined).map(([name]) => name);
   if (missing.length > 0) {
-    throw new Error(`Input '${connectionInput}': the service connection '${endpointId}' (${endpoint.scheme}) lacks ${missing.join(', ')}; use a Docker registry connection with a user name and password, or an Azure Container Registry one with a service principal.`);
+    throw connectionError(registryConnectionInput, endpointId, `(${endpoint.scheme}) lacks ${missing.join(', ')}; use a Docker registry connection with a user name and password, or an Azure Container Registry one with a service principal.`);
   }
   const [server, username, password] = fields.map(([, value]) => value!);
   let host: string;
   try {
     host = new URL(/^[a-z]+:\/\//i.test(server) ? server : `https://${server}`).host;
   } catch {
-    throw new Error(`Input '${connectionInput}': the service connection '${endpointId}' names the registry '${server}', which is not a host name or URL.`);
+    throw connectionError(registryConnectionInput, endpointId, 'names a registry that is not a host name or URL.');
   }
   return { registry: dockerHubHosts.includes(host) ? 'docker.io' : host, username, password };
 }
@@ -137,5 +159,5 @@ export function buildSummary(options: BuildImageOptions, result: BuildImageResul
     ['digest', result.digest ?? 'not pushed'],
     ['builder', result.builder],
   ];
-  return `### Runner image\n\n| | |\n|---|---|\n${rows.map(([k, v]) => `| ${k} | ${v} |`).join('\n')}\n`;
+  return `### Runner image\n\n${markdownTable(['', ''], rows)}\n`;
 }

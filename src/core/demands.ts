@@ -30,6 +30,15 @@ export function formatDemand(demand: Demand): string {
   return `${demand.name} -${demand.kind === 'equals' ? 'equals' : 'gtVersion'} ${demand.value}`;
 }
 
+/**
+ * A demand as a job request lists it, in the string form: the live service sends strings, its REST spec objects of a
+ * name and a value (read as -equals: the object does not say which operator).
+ */
+export function demandText(demand: string | { name: string; value?: string | null }): string {
+  if (typeof demand === 'string') return demand;
+  return demand.value == null ? demand.name : `${demand.name} -equals ${demand.value}`;
+}
+
 /** Text compared as .NET's OrdinalIgnoreCase does: each character upper-cased on its own (no "ß" → "SS"). */
 function caseless(text: string): string {
   return Array.from(text, (char) => (char.toUpperCase().length === char.length ? char.toUpperCase() : char)).join('');

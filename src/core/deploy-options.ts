@@ -1,9 +1,20 @@
 // DeployRunnerPool's inputs: from what the user typed to a validated pool specification (pure).
 import type { InputReader } from './inputs.js';
+import { dnsSubdomainProblem, imageReferenceProblem, labelKeyProblem, labelValueProblem, quantityExceeds, quantityProblem } from './kube-syntax.js';
 import { readClusterTarget, type ClusterTarget } from './cluster-target.js';
-import { defaultDindImage, maxReplicas, type AgentCredential, type DockerMode, type PodRecycling, type RunnerPoolSpec, type SeccompProfile, type Toleration } from './model.js';
+import { defaultDindImage, maxReplicas, type AgentCredential, type AutoscalerSettings, type DockerMode, type PodRecycling, type RunnerPoolSpec, type SeccompProfile, type Toleration } from './model.js';
+import { readScaleLimits } from './scale-options.js';
 
 export type DeployAction = 'apply' | 'render';
+
+/**
+ * The longest runner name a StatefulSet's pods can carry: each pod's controller-revision-hash label is
+ * `<name>-<hash>` with a hash of up to 10 characters (an FNV-32 in decimal), and a label value holds at most 63.
+ * (The pod-name label, `<name>-<ordinal>` with ordinals below 500, allows 59.)
+ */
+export const maxRunnerNameLength = 52;
+
+const guidProblem = (value: string) => (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value) ? undefined : `must be a GUID such as 00000000-0000-0000-0000-000000000000; got '${value}'`);
 
 export interface DeployOptions {
   target: ClusterTarget;
@@ -14,11 +25,10 @@ export interface DeployOptions {
   pool: RunnerPoolSpec;
   /** Where `render` writes the manifests (and `apply` a copy of what it applied). */
   manifestPath?: string;
+  /** Lets manifestPath point outside the agent's working folders. */
+  allowManifestOutsideWorkspace: boolean;
   rolloutTimeoutSeconds: number;
 }
-
-const imageReference = /^[^\s@]+(@sha256:[a-f0-9]{64})?$/;
-const imageRule = 'an image reference such as registry.example.com/runner:1.0 or repo@sha256:<digest>';
 
 /** A StatefulSet name derived from the Azure DevOps pool name when none is given. */
 export function defaultRunnerName(poolName: string): string {
@@ -39,12 +49,12 @@ function readCredential(inputs: InputReader): AgentCredential {
     case 'servicePrincipal':
       return {
         kind,
-        tenantId: inputs.required('servicePrincipalTenantId'),
-        clientId: inputs.required('servicePrincipalClientId'),
+        tenantId: inputs.checked('servicePrincipalTenantId', guidProblem) ?? '',
+        clientId: inputs.checked('servicePrincipalClientId', guidProblem) ?? '',
         clientSecret: inputs.secret('servicePrincipalClientSecret'),
       };
     case 'existingSecret':
-      return { kind, secretName: inputs.dnsLabel('existingSecretName') };
+      return { kind, secretName: inputs.checked('existingSecretName', dnsSubdomainProblem) ?? '' };
   }
 }
 
@@ -62,6 +72,11 @@ function readTolerations(inputs: InputReader): Toleration[] {
       continue;
     }
     const [, key, value] = match;
+    const problem = (key === '' ? undefined : labelKeyProblem(key)) ?? (value === undefined ? undefined : labelValueProblem(value));
+    if (problem !== undefined) {
+      inputs.problem('tolerations', `line '${line}': ${problem}.`);
+      continue;
+    }
     result.push({
       ...(key !== '' && { key }),
       operator: value === undefined ? 'Exists' : 'Equal',
@@ -82,6 +97,15 @@ function readSeccompProfile(inputs: InputReader, name: string): SeccompProfile {
   return { type: 'Localhost', localhostProfile: path };
 }
 
+/** The in-cluster autoscaler's settings, or undefined for `autoscaling: none` (the count is the task's `replicas`). */
+function readAutoscaler(inputs: InputReader, credential: AgentCredential): AutoscalerSettings | undefined {
+  if (inputs.choice('autoscaling', ['none', 'inCluster'] as const, 'none') === 'none') return undefined;
+  if (credential.kind === 'servicePrincipal') {
+    inputs.problem('credentialType', 'must be pat or existingSecret with autoscaling inCluster: the autoscaler reads the queue and registers agents with a PAT.');
+  }
+  return { ...readScaleLimits(inputs), pollSeconds: inputs.integer('pollSeconds', { min: 1, max: 300 }, 5) };
+}
+
 export function readDeployOptions(inputs: InputReader): DeployOptions {
   const target = readClusterTarget(inputs);
   const action = inputs.choice('action', ['apply', 'render'] as const, 'apply');
@@ -91,11 +115,11 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   const pool: RunnerPoolSpec = {
     namespace: target.namespace,
     poolName,
-    runnerName: inputs.dnsLabel('runnerName', defaultRunnerName(poolName)),
-    organizationUrl: inputs.url('azureDevOpsUrl'),
-    replicas: inputs.integer('replicas', { min: 0, max: maxReplicas }, 1),
-    image: inputs.matching('image', imageReference, imageRule),
-    imagePullSecret: inputs.optional('imagePullSecret'),
+    runnerName: inputs.dnsLabel('runnerName', defaultRunnerName(poolName), maxRunnerNameLength),
+    organizationUrl: inputs.url('azureDevOpsUrl', '$(System.CollectionUri)'),
+    replicas: 0,
+    image: inputs.checked('image', imageReferenceProblem) ?? '',
+    imagePullSecret: inputs.checked('imagePullSecret', dnsSubdomainProblem, { optional: true }),
     credential: readCredential(inputs),
     resources: {
       cpuRequest: inputs.quantity('cpuRequest'),
@@ -103,16 +127,27 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
       cpuLimit: inputs.quantity('cpuLimit'),
       memoryLimit: inputs.quantity('memoryLimit'),
     },
-    nodeSelector: inputs.keyValues('nodeSelector', /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'a label key'),
+    nodeSelector: inputs.keyValues('nodeSelector', { key: labelKeyProblem, value: labelValueProblem }),
     tolerations: readTolerations(inputs),
     env: inputs.keyValues('env'),
     dockerMode,
     podRecycling: podRecycling === 'sidecar' ? 'sidecar' : 'restartRules',
     dockerSocketGroupId: dockerMode === 'hostSocket' ? inputs.integer('dockerSocketGroupId', { min: 0, max: 2 ** 31 - 1 }, 999) : undefined,
     workVolumeSize: inputs.quantity('workVolumeSize'),
-    dindImage: dockerMode === 'dind' ? inputs.matching('dindImage', imageReference, imageRule, defaultDindImage) : undefined,
+    dindImage: dockerMode === 'dind' ? (inputs.checked('dindImage', imageReferenceProblem, { fallback: defaultDindImage }) ?? '') : undefined,
     buildahSeccompProfile: dockerMode === 'buildah' ? readSeccompProfile(inputs, 'buildahSeccompProfile') : undefined,
+    restrictEgress: inputs.boolean('restrictEgress', true),
+    priority: inputs.integer('priority', { min: -1000, max: 1000 }, 0),
   };
+  pool.autoscaler = readAutoscaler(inputs, pool.credential);
+  // With the autoscaler the count is its own; the pool starts at its minimum.
+  pool.replicas = pool.autoscaler?.minReplicas ?? inputs.integer('replicas', { min: 0, max: maxReplicas }, 1);
+  for (const [request, limit] of [['cpuRequest', 'cpuLimit'], ['memoryRequest', 'memoryLimit']] as const) {
+    const [wanted, most] = [pool.resources[request], pool.resources[limit]];
+    if (wanted && most && quantityProblem(wanted) === undefined && quantityProblem(most) === undefined && quantityExceeds(wanted, most)) {
+      inputs.problem(request, `(${wanted}) must not exceed ${limit} (${most}).`);
+    }
+  }
   for (const name of Object.keys(pool.env)) {
     if (name.startsWith('AZP_')) inputs.problem('env', `${name} is set by the task itself and cannot be overridden.`);
   }
@@ -122,6 +157,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     podRecycling,
     pool,
     manifestPath: action === 'render' ? inputs.required('manifestPath') : inputs.optional('manifestPath'),
+    allowManifestOutsideWorkspace: inputs.boolean('allowManifestOutsideWorkspace', false),
     rolloutTimeoutSeconds: inputs.integer('rolloutStatusTimeout', { min: 0, max: 86400 }, 600),
   };
   inputs.finish();

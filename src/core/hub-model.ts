@@ -1,8 +1,10 @@
 // What the Runner pools hub shows, computed from what it can read: runner agents from Azure DevOps and the pool snapshots
 // the tasks publish. Pure, so the page only fetches and renders.
+import { runnerShare, waitingJobs } from './assignment.js';
 import { identityVariables } from './manifests/index.js';
-import { slotOrdinal } from './scale-decision.js';
+import { slotOrdinal } from './slots.js';
 import type { AgentInfo, PodSummary, PoolSnapshot, ScaleDecision, SlotStatus } from './model.js';
+import type { JobRequest } from './ports/ado.js';
 
 /** A job request as the hub links to it. */
 export interface JobLink {
@@ -14,6 +16,12 @@ export interface JobLink {
   /** When the agent took it (running jobs) or when it finished (last job). */
   time?: string;
   result?: string;
+}
+
+/** An unfinished job request of a pool as the hub reads it: what the pool's rule needs, and how the page names it. */
+export interface HubJobRequest extends JobRequest {
+  name: string;
+  url?: string;
 }
 
 /** A runner agent as the hub reads it: AgentInfo plus its pool and its current and last job. */
@@ -66,6 +74,11 @@ export interface PoolView {
   snapshot?: { publishedAt: string; publishedBy: PoolSnapshot['publishedBy']; ageMs: number; lastDecision?: ScaleDecision };
   slots: SlotView[];
   counters: PoolCounters;
+  /**
+   * The pool's waiting jobs this runner counts — each waiting job is counted by one runner of the pool, by the rule its
+   * scalers follow (src/core/assignment.ts); undefined until the pool's job requests are known.
+   */
+  counted: JobLink[] | undefined;
 }
 
 function agentPodName(agent: HubAgent): string {
@@ -112,7 +125,7 @@ function buildSlot(podName: string, ordinal: number, agent: HubAgent | undefined
   };
 }
 
-function countersOf(slots: SlotView[], queued: number | undefined): PoolCounters {
+function countersOf(slots: SlotView[]): PoolCounters {
   const agents = slots.flatMap((slot) => (slot.agent ? [slot.agent] : []));
   const online = agents.filter((a) => a.status === 'online');
   const busy = online.filter((a) => a.runningJob || a.busyWith !== undefined);
@@ -122,16 +135,31 @@ function countersOf(slots: SlotView[], queued: number | undefined): PoolCounters
     idle: online.filter((a) => a.enabled && !busy.includes(a)).length,
     offline: agents.filter((a) => a.status === 'offline').length,
     disabled: agents.filter((a) => !a.enabled).length,
-    queued,
+    queued: undefined,
+  };
+}
+
+/**
+ * The view with its pool's unfinished job requests known: the pool-wide queue and this runner's part of it, computed
+ * from every runner agent of the pool as the runner's own scaler does (whether an autoscaler scales a runner, its
+ * agents say).
+ */
+function withQueue(view: PoolView, agents: HubAgent[], jobs: HubJobRequest[]): PoolView {
+  const poolAgents = agents.filter((agent) => agent.poolName.toLowerCase() === view.poolName.toLowerCase());
+  const { counted } = runnerShare(view.runnerName, poolAgents, jobs);
+  return {
+    ...view,
+    counters: { ...view.counters, queued: waitingJobs(jobs).length },
+    counted: counted.map(({ requestId, name, url }) => ({ requestId, name, url })),
   };
 }
 
 /**
  * Groups runner agents (recognised by their RUNNER_NAME capability) and snapshot pods by runner, one slot per pod name,
- * ordered by ordinal; pools sorted by pool name, then runner name. `queuedJobsByPool` holds the queues known so far, by pool
- * name as agents and snapshots spell it; a pool missing there has its queued counter undefined.
+ * ordered by ordinal; pools sorted by pool name, then runner name. `jobRequestsByPool` holds the unfinished job requests
+ * known so far, by pool name as agents and snapshots spell it; a pool missing there has its queue undefined.
  */
-export function buildPoolViews(agents: HubAgent[], queuedJobsByPool: Record<string, number>, snapshots: PoolSnapshot[], now: Date): PoolView[] {
+export function buildPoolViews(agents: HubAgent[], jobRequestsByPool: Record<string, HubJobRequest[]>, snapshots: PoolSnapshot[], now: Date): PoolView[] {
   interface Group { key: string; runnerName: string; namespace?: string; poolName: string; poolId?: number; snapshot?: PoolSnapshot; agents: HubAgent[] }
   const groups = new Map<string, Group>();
   const groupKey = (poolName: string, namespace: string | undefined, runnerName: string) =>
@@ -170,7 +198,7 @@ export function buildPoolViews(agents: HubAgent[], queuedJobsByPool: Record<stri
       .filter((slot): slot is { podName: string; ordinal: number } => slot.ordinal !== undefined)
       .sort((a, b) => a.ordinal - b.ordinal)
       .map(({ podName, ordinal }) => buildSlot(podName, ordinal, byPod.get(podName), pods.get(podName), replicas));
-    return {
+    const view: PoolView = {
       key: group.key,
       runnerName: group.runnerName,
       namespace: group.namespace,
@@ -184,13 +212,19 @@ export function buildPoolViews(agents: HubAgent[], queuedJobsByPool: Record<stri
         lastDecision: group.snapshot.lastDecision,
       },
       slots,
-      counters: countersOf(slots, queuedJobsByPool[group.poolName]),
+      counters: countersOf(slots),
+      counted: undefined,
     };
+    const jobs = jobRequestsByPool[group.poolName];
+    return jobs === undefined ? view : withQueue(view, agents, jobs);
   });
   return views.sort((a, b) => a.poolName.localeCompare(b.poolName) || a.runnerName.localeCompare(b.runnerName) || a.key.localeCompare(b.key));
 }
 
-/** The views with one Azure DevOps pool's queue now known; every other view, and every slot list, stays as it was. */
-export function withQueuedJobs(views: PoolView[], poolName: string, queued: number): PoolView[] {
-  return views.map((view) => (view.poolName === poolName ? { ...view, counters: { ...view.counters, queued } } : view));
+/**
+ * The views with one Azure DevOps pool's job requests now known (`agents`: those the views were built from); every other
+ * view, and every slot list, stays as it was.
+ */
+export function withJobRequests(views: PoolView[], agents: HubAgent[], poolName: string, jobs: HubJobRequest[]): PoolView[] {
+  return views.map((view) => (view.poolName === poolName ? withQueue(view, agents, jobs) : view));
 }

@@ -1,5 +1,6 @@
 // Reads and validates task inputs, collecting every problem so one failed run names all of them at once.
 import type { TaskHost } from './ports/host.js';
+import { dnsLabelProblem, quantityProblem } from './kube-syntax.js';
 
 export interface InputProblem {
   input: string;
@@ -14,57 +15,73 @@ export class InputError extends Error {
   }
 }
 
-// RFC 1123 label, the rule for namespaces and StatefulSet names.
-const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-// A Kubernetes resource quantity such as 500m, 2, 1.5Gi, 10G.
-const quantity = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** What is wrong with a value, in words that end without a full stop; undefined when it is fine. */
+export type Rule = (value: string) => string | undefined;
 
+/**
+ * Reads inputs by one rule for empty values: an input left empty takes its default (task.json's defaultValue, passed
+ * here as `fallback`; a default such as $(System.CollectionUri) takes that pipeline variable's value). An input with
+ * no default that the task needs is refused as empty.
+ */
 export class InputReader {
   private readonly problems: InputProblem[] = [];
 
-  constructor(private readonly host: Pick<TaskHost, 'getInput' | 'getSecretInput'>) {}
+  /** `display` names an input in problems as its source calls it (an environment variable, a command-line flag). */
+  constructor(
+    private readonly host: Pick<TaskHost, 'getInput' | 'getSecretInput'> & Partial<Pick<TaskHost, 'getVariable'>>,
+    private readonly display: (input: string) => string = (input) => input,
+  ) {}
 
   problem(input: string, message: string): void {
-    this.problems.push({ input, message });
+    this.problems.push({ input: this.display(input), message });
   }
 
-  optional(name: string): string | undefined {
-    return this.host.getInput(name);
-  }
-
-  required(name: string): string {
+  /** The value, or the default when the input is empty. */
+  private read(name: string, fallback?: string): string | undefined {
     const value = this.host.getInput(name);
+    if (value !== undefined || fallback === undefined) return value;
+    const variable = /^\$\((.+)\)$/.exec(fallback)?.[1];
+    return variable === undefined ? fallback : this.host.getVariable?.(variable)?.trim() || undefined;
+  }
+
+  optional(name: string, fallback?: string): string | undefined {
+    return this.read(name, fallback);
+  }
+
+  required(name: string, fallback?: string): string {
+    const value = this.read(name, fallback);
     if (value === undefined) this.problem(name, 'is required but was empty.');
     return value ?? '';
   }
 
-  /** A required credential: masked as soon as it is read. */
+  /** A required credential: masked as soon as it is read (line by line), never quoted in a problem. */
   secret(name: string): string {
     const value = this.host.getSecretInput(name);
     if (value === undefined) this.problem(name, 'is required but was empty.');
+    else if (/[\r\n]/.test(value)) this.problem(name, 'must be one line; it holds a line break (a secret variable pasted with a newline?).');
     return value ?? '';
+  }
+
+  /** An input checked by `rule`; required unless `optional` is set. */
+  checked(name: string, rule: Rule, options: { optional?: boolean; fallback?: string } = {}): string | undefined {
+    const value = options.optional ? this.optional(name, options.fallback) : this.required(name, options.fallback);
+    const problem = value === undefined || value === '' ? undefined : rule(value);
+    if (problem !== undefined) this.problem(name, `${problem}.`);
+    return value;
   }
 
   /** A required input that must match `pattern`; `rule` says in words what is allowed. */
   matching(name: string, pattern: RegExp, rule: string, fallback?: string): string {
-    const value = this.host.getInput(name) ?? fallback;
-    if (value === undefined) {
-      this.problem(name, 'is required but was empty.');
-      return '';
-    }
-    if (!pattern.test(value)) this.problem(name, `must be ${rule}; got '${value}'.`);
-    return value;
+    return this.checked(name, (value) => (pattern.test(value) ? undefined : `must be ${rule}; got '${value}'`), { fallback }) ?? '';
   }
 
-  dnsLabel(name: string, fallback?: string): string {
-    const value = this.matching(name, dnsLabel, 'a lowercase DNS label (a-z, 0-9 and -, at most 63 characters)', fallback);
-    if (value.length > 63) this.problem(name, `must be at most 63 characters; got ${value.length}.`);
-    return value;
+  dnsLabel(name: string, fallback?: string, maxLength = 63): string {
+    return this.checked(name, (value) => dnsLabelProblem(value, maxLength), { fallback }) ?? '';
   }
 
   integer(name: string, range: { min: number; max: number }, fallback?: number): number {
-    const raw = this.host.getInput(name);
+    const raw = this.read(name);
     if (raw === undefined) {
       if (fallback !== undefined) return fallback;
       this.problem(name, 'is required but was empty.');
@@ -79,7 +96,7 @@ export class InputReader {
   }
 
   boolean(name: string, fallback: boolean): boolean {
-    const raw = this.host.getInput(name);
+    const raw = this.read(name);
     if (raw === undefined) return fallback;
     if (/^(true|yes|1)$/i.test(raw)) return true;
     if (/^(false|no|0)$/i.test(raw)) return false;
@@ -88,7 +105,7 @@ export class InputReader {
   }
 
   choice<T extends string>(name: string, choices: readonly T[], fallback?: T): T {
-    const raw = this.host.getInput(name) ?? fallback;
+    const raw = this.read(name, fallback);
     const match = choices.find((c) => c.toLowerCase() === raw?.toLowerCase());
     if (match === undefined) {
       this.problem(name, `must be one of ${choices.join(', ')}; got '${raw ?? ''}'.`);
@@ -98,16 +115,17 @@ export class InputReader {
   }
 
   quantity(name: string): string | undefined {
-    const value = this.host.getInput(name);
-    if (value !== undefined && !quantity.test(value)) {
-      this.problem(name, `must be a Kubernetes quantity such as 500m, 2, 512Mi or 10Gi; got '${value}'.`);
-    }
-    return value;
+    return this.checked(name, quantityProblem, { optional: true });
   }
 
-  url(name: string): string {
-    const value = this.required(name);
+  url(name: string, fallback?: string): string {
+    const value = this.required(name, fallback);
     if (value === '') return value;
+    // user:password@ would reach logs, errors and the manifests: refused, and never quoted.
+    if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value)) {
+      this.problem(name, 'must not hold a user name or password (…@host): the tasks authenticate with the personalAccessToken input.');
+      return '';
+    }
     try {
       const parsed = new URL(value);
       if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new Error('scheme');
@@ -117,21 +135,28 @@ export class InputReader {
     return value.replace(/\/+$/, '');
   }
 
-  /** Lines of `key=value` (blank lines and # comments skipped); keys checked against `keyPattern`. */
-  keyValues(name: string, keyPattern: RegExp = envName, keyRule = 'a variable name'): Record<string, string> {
-    const raw = this.host.getInput(name);
+  /**
+   * Lines of `key=value` (blank lines and # comments skipped; a line ends at \n, \r or \r\n, as the agent reads
+   * them). Keys are variable names unless `rules.key` says otherwise; values are checked by `rules.value`.
+   */
+  keyValues(name: string, rules: { key?: Rule; value?: Rule } = {}): Record<string, string> {
+    const keyRule = rules.key ?? ((key: string) => (envName.test(key) ? undefined : `'${key}' is not a variable name (letters, digits and _, not starting with a digit)`));
+    const raw = this.read(name);
     const result: Record<string, string> = {};
     if (raw === undefined) return result;
-    raw.split(/\r?\n/).forEach((line, index) => {
+    raw.split(/\r\n|\r|\n/).forEach((line, index) => {
       const text = line.trim();
       if (text === '' || text.startsWith('#')) return;
       const eq = text.indexOf('=');
-      const key = eq < 0 ? text : text.slice(0, eq).trim();
-      if (eq < 0 || !keyPattern.test(key)) {
-        this.problem(name, `line ${index + 1} must look like KEY=value with KEY ${keyRule}; got '${text}'.`);
+      if (eq < 0) {
+        this.problem(name, `line ${index + 1} must look like KEY=value; got '${text}'.`);
         return;
       }
-      result[key] = text.slice(eq + 1).trim();
+      const key = text.slice(0, eq).trim();
+      const value = text.slice(eq + 1).trim();
+      const problem = keyRule(key) ?? rules.value?.(value);
+      if (problem !== undefined) this.problem(name, `line ${index + 1}: ${problem}.`);
+      else result[key] = value;
     });
     return result;
   }

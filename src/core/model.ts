@@ -61,7 +61,30 @@ export interface RunnerPoolSpec {
   dindImage?: string;
   /** The agent container's seccomp filter, for `buildah` (rootless buildah needs a few calls RuntimeDefault refuses). */
   buildahSeccompProfile?: SeccompProfile;
+  /** The egress NetworkPolicy (src/core/manifests/network-policy.ts): on unless false. */
+  restrictEgress?: boolean;
+  /**
+   * The in-cluster autoscaler (autoscaling: inCluster): it owns the replica count and registers each pod's agent itself,
+   * so no runner pod holds the registration credential. Undefined: the count is the task's, each pod registers itself.
+   */
+  autoscaler?: AutoscalerSettings;
+  /** Which runner of a shared pool counts a waiting job several could take: the highest (src/core/assignment.ts). */
+  priority: number;
+  /** The installed extension whose data storage holds the hub's snapshots (publisher and extension id). */
+  extension?: { publisher: string; id: string };
 }
+
+/** How the in-cluster autoscaler follows the queue. */
+export interface AutoscalerSettings extends ScaleLimits {
+  /** How often it looks at the queue (seconds); a waiting job leads to a scale-up within one look. */
+  pollSeconds: number;
+}
+
+/**
+ * Who sets a pool's replica count, written on its StatefulSet (annotation `azure-devops-runner/replicas-owner`):
+ * the in-cluster autoscaler, or ScaleRunnerPool once it has scaled the pool. Absent: DeployRunnerPool's `replicas`.
+ */
+export type ReplicasOwner = 'autoscaler' | 'ScaleRunnerPool';
 
 export interface Toleration {
   key?: string;
@@ -138,6 +161,8 @@ export interface PodSummary {
   revision?: string;
   createdAt?: string;
   deleting: boolean;
+  /** DeployRunnerPool drains it to replace it (annotation azure-devops-runner/draining). */
+  draining?: boolean;
   /** Why the pod is not running yet, e.g. ImagePullBackOff or CrashLoopBackOff. */
   waitingReason?: string;
 }
@@ -155,7 +180,7 @@ export interface PoolSnapshot {
   organizationUrl: string;
   /** When the snapshot was taken (ISO 8601): the hub shows its age. */
   publishedAt: string;
-  publishedBy: 'DeployRunnerPool' | 'ScaleRunnerPool';
+  publishedBy: 'DeployRunnerPool' | 'ScaleRunnerPool' | 'autoscaler';
   /** The StatefulSet's replica count. */
   replicas: number;
   pods: PodSummary[];

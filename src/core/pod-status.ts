@@ -1,6 +1,8 @@
 // What a runner pod's Kubernetes status says, reduced to what the tasks and the hub show.
 import type { KubeObject } from './ports/kube.js';
 import type { PodSummary } from './model.js';
+import { markdownTable } from './log-text.js';
+import { annotations } from './manifests/pool-labels.js';
 
 export type { PodSummary };
 
@@ -28,12 +30,13 @@ export function summarizePod(pod: KubeObject): PodSummary {
     revision: pod.metadata.labels?.['controller-revision-hash'],
     createdAt: pod.metadata.creationTimestamp,
     deleting: pod.metadata.deletionTimestamp !== undefined,
+    ...(pod.metadata.annotations?.[annotations.draining] === 'true' && { draining: true }),
     waitingReason: containers.map((c) => c.state?.waiting?.reason).find((r) => r !== undefined && r !== 'PodInitializing'),
   };
 }
 
 /** A markdown table of pods, for job summaries. */
 export function podTable(pods: PodSummary[]): string {
-  const rows = pods.map((p) => `| ${p.name} | ${p.phase}${p.waitingReason ? ` (${p.waitingReason})` : ''} | ${p.ready ? 'yes' : 'no'} | ${p.restarts} | ${p.node ?? ''} | ${p.image ?? ''} |`);
-  return ['| pod | phase | ready | restarts | node | image |', '|---|---|---|---|---|---|', ...rows].join('\n');
+  const rows = pods.map((p) => [p.name, `${p.phase}${p.waitingReason ? ` (${p.waitingReason})` : ''}`, p.ready ? 'yes' : 'no', String(p.restarts), p.node ?? '', p.image ?? '']);
+  return markdownTable(['pod', 'phase', 'ready', 'restarts', 'node', 'image'], rows);
 }

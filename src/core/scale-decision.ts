@@ -1,7 +1,8 @@
 // The scaling decision: pool state in, replica count and reason out. Pure, so it can be tested exhaustively.
 import type { AgentInfo, ScaleDecision, ScaleLimits } from './model.js';
 import type { JobRequest } from './ports/ado.js';
-import { agentSatisfiesDemands } from './demands.js';
+import { runnerShare } from './assignment.js';
+import { slotOrdinal } from './slots.js';
 
 export interface PoolObservation {
   currentReplicas: number;
@@ -9,17 +10,16 @@ export interface PoolObservation {
   busyOrdinals: number[];
   /** Queued jobs that this pool's agents can run. */
   queuedJobs: number;
+  /** Waiting jobs this runner could take that another runner of the pool counts. */
+  leftToOthers?: number;
+  /**
+   * False when the runner has no registration at all: Azure DevOps rejects every job queued to a pool with no agent
+   * that could take it, so nothing would ever wait for this runner. Its first slot then runs once and registers.
+   */
+  registered?: boolean;
 }
 
 export type ScaleTarget = { mode: 'fixed'; replicas: number } | { mode: 'queue'; limits: ScaleLimits };
-
-/** The slot ordinal of an agent named `<runnerName>-<n>`, or undefined for any other agent of the pool. */
-export function slotOrdinal(runnerName: string, agentName: string): number | undefined {
-  const prefix = `${runnerName}-`;
-  if (!agentName.startsWith(prefix)) return undefined;
-  const rest = agentName.slice(prefix.length);
-  return /^(0|[1-9]\d*)$/.test(rest) ? Number(rest) : undefined;
-}
 
 export function decideScale(target: ScaleTarget, observed: PoolObservation): ScaleDecision {
   const busyAgents = observed.busyOrdinals.length;
@@ -35,7 +35,12 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
     const demand = busyAgents + observed.queuedJobs + standby;
     wanted = Math.min(maxReplicas, Math.max(minReplicas, demand));
     why = `${busyAgents} busy + ${observed.queuedJobs} queued + ${standby} standby = ${demand}`;
+    if (observed.leftToOthers) why += ` (${observed.leftToOthers} more waiting job${observed.leftToOthers === 1 ? ' is' : 's are'} counted by another runner of the pool)`;
     if (wanted !== demand) why += `, kept within ${minReplicas}..${maxReplicas}`;
+    if (observed.registered === false && wanted === 0 && maxReplicas > 0) {
+      wanted = 1;
+      why += '; no registration yet, so slot 0 runs once to register (a pool with no agent rejects every job)';
+    }
   }
   const replicas = Math.max(wanted, floor);
   let reason: string;
@@ -78,8 +83,19 @@ export function staleRegistrations(runnerName: string, agents: AgentInfo[], keep
   });
 }
 
-/** What one look at Azure DevOps says about this runner's slots and the pool's queue. */
-export function observePool(runnerName: string, agents: AgentInfo[], jobs: JobRequest[]): { busyOrdinals: number[]; queuedJobs: number; ours: AgentInfo[] } {
+/** What one look at Azure DevOps says about this runner's slots and its share of the pool's queue. */
+export interface PoolLook {
+  busyOrdinals: number[];
+  /** Waiting jobs this runner counts (each waiting job is counted by one runner of the pool: src/core/assignment.ts). */
+  queuedJobs: number;
+  /** Waiting jobs this runner could take that another runner of the pool counts. */
+  leftToOthers: number;
+  /** This runner's registrations. */
+  ours: AgentInfo[];
+}
+
+/** `scaled`: the in-cluster autoscaler runs this look (false: ScaleRunnerPool, or DeployRunnerPool's fixed count). */
+export function observePool(runnerName: string, agents: AgentInfo[], jobs: JobRequest[], scaled = false): PoolLook {
   const ours = agents.filter((a) => slotOrdinal(runnerName, a.name) !== undefined);
   const busy = new Set<number>();
   for (const agent of ours) if (agent.busyWith !== undefined) busy.add(slotOrdinal(runnerName, agent.name)!);
@@ -88,8 +104,6 @@ export function observePool(runnerName: string, agents: AgentInfo[], jobs: JobRe
     const ordinal = job.reservedAgentName === undefined ? undefined : slotOrdinal(runnerName, job.reservedAgentName);
     if (ordinal !== undefined) busy.add(ordinal);
   }
-  // Count a waiting job only if one of our registrations could take it: the service would not give it to us otherwise.
-  const waiting = jobs.filter((j) => j.reservedAgentName === undefined && j.assignTime === undefined);
-  const queuedJobs = waiting.filter((j) => ours.some((a) => agentSatisfiesDemands(a.capabilities, j.demands))).length;
-  return { busyOrdinals: [...busy].sort((a, b) => a - b), queuedJobs, ours };
+  const share = runnerShare(runnerName, agents, jobs, scaled);
+  return { busyOrdinals: [...busy].sort((a, b) => a - b), queuedJobs: share.counted.length, leftToOthers: share.leftToOthers.length, ours };
 }

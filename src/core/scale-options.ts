@@ -21,10 +21,8 @@ export interface ScaleOptions {
   removeStaleRegistrations: boolean;
 }
 
-export function readScaleOptions(inputs: InputReader): ScaleOptions {
-  const target = readClusterTarget(inputs);
-  const mode = inputs.choice<ScaleMode>('mode', ['fixed', 'queue'], 'queue');
-  const queue = mode === 'queue';
+/** minReplicas, maxReplicas and standby, read the same way by ScaleRunnerPool and DeployRunnerPool's autoscaler. */
+export function readScaleLimits(inputs: InputReader): ScaleLimits {
   const limits: ScaleLimits = {
     minReplicas: inputs.integer('minReplicas', { min: 0, max: maxReplicas }, 0),
     maxReplicas: inputs.integer('maxReplicas', { min: 0, max: maxReplicas }, 10),
@@ -33,15 +31,23 @@ export function readScaleOptions(inputs: InputReader): ScaleOptions {
   if (limits.minReplicas > limits.maxReplicas) {
     inputs.problem('minReplicas', `(${limits.minReplicas}) must not exceed maxReplicas (${limits.maxReplicas}).`);
   }
+  return limits;
+}
+
+export function readScaleOptions(inputs: InputReader): ScaleOptions {
+  const target = readClusterTarget(inputs);
+  const mode = inputs.choice<ScaleMode>('mode', ['fixed', 'queue'], 'queue');
+  const queue = mode === 'queue';
+  const limits = readScaleLimits(inputs);
   const removeStaleRegistrations = inputs.boolean('removeStaleRegistrations', true);
   const needsAzureDevOps = queue || removeStaleRegistrations;
   const options: ScaleOptions = {
     target,
     runnerName: inputs.dnsLabel('runnerName'),
     mode,
-    replicas: queue ? 0 : inputs.integer('replicas', { min: 0, max: maxReplicas }),
+    replicas: queue ? 0 : inputs.integer('replicas', { min: 0, max: maxReplicas }, 1),
     limits,
-    organizationUrl: needsAzureDevOps ? inputs.url('azureDevOpsUrl') : inputs.optional('azureDevOpsUrl') ?? '',
+    organizationUrl: needsAzureDevOps ? inputs.url('azureDevOpsUrl', '$(System.CollectionUri)') : inputs.optional('azureDevOpsUrl') ?? '',
     poolName: needsAzureDevOps ? inputs.required('poolName') : inputs.optional('poolName') ?? '',
     token: needsAzureDevOps ? inputs.secret('personalAccessToken') : undefined,
     watchSeconds: inputs.integer('watchMinutes', { min: 0, max: 360 }, 0) * 60,

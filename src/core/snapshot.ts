@@ -21,3 +21,13 @@ export function buildSnapshot(
     ...(lastDecision && { lastDecision }),
   };
 }
+
+/** The longest a published snapshot may go unrefreshed while its publisher runs: the hub's pod data is never older. */
+export const snapshotRefreshMs = 30_000;
+
+/** Whether to publish `next`: first time, when anything but its time changed, or when the last one is 30 s old. */
+export function snapshotDue(last: { snapshot: PoolSnapshot; at: number } | undefined, next: PoolSnapshot, now: number): boolean {
+  if (last === undefined || now - last.at >= snapshotRefreshMs) return true;
+  const content = (snapshot: PoolSnapshot) => JSON.stringify({ ...snapshot, publishedAt: undefined });
+  return content(last.snapshot) !== content(next);
+}

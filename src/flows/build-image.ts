@@ -2,7 +2,8 @@
 import type { TaskHost } from '../core/ports/host.js';
 import type { CommandRunner } from '../core/ports/commands.js';
 import type { Files } from '../core/ports/files.js';
-import { isLoopbackRegistry, qualifiedRepository, registryLogin, registryOf, type BuildImageOptions, type BuildImageResult, type Builder } from '../core/build-options.js';
+import { readEndpoint } from '../core/connections.js';
+import { isLoopbackRegistry, qualifiedRepository, registryConnectionInput, registryLogin, registryOf, type BuildImageOptions, type BuildImageResult, type Builder } from '../core/build-options.js';
 
 export interface BuildImageServices {
   host: TaskHost;
@@ -37,11 +38,16 @@ async function pickBuilder(wanted: Builder, commands: CommandRunner): Promise<'d
 export async function buildRunnerImage(options: BuildImageOptions, services: BuildImageServices): Promise<BuildImageResult> {
   const { host, commands, files } = services;
   const dockerfile = options.dockerfile ?? files.join(services.builtinContext, 'images', 'linux', 'Dockerfile');
-  if (files.kind(dockerfile) === undefined) throw new Error(`Input 'dockerfile': there is no file '${dockerfile}'.`);
+  const dockerfileKind = files.kind(dockerfile);
+  if (dockerfileKind !== 'file') {
+    throw new Error(`Input 'dockerfile': ${dockerfileKind === 'directory' ? `'${dockerfile}' is a folder; name the Dockerfile in it` : `there is no file '${dockerfile}'`}.`);
+  }
   const context = options.context ?? (options.dockerfile ? files.dirname(dockerfile) : services.builtinContext);
-  if (files.kind(context) === undefined) throw new Error(`Input 'buildContext': there is no folder '${context}'.`);
-  const login = options.push ? registryLogin(options.registryEndpointId!, host.getEndpoint(options.registryEndpointId!)) : undefined;
-  if (login) host.setSecret(login.password);
+  const contextKind = files.kind(context);
+  if (contextKind !== 'directory') {
+    throw new Error(`Input 'buildContext': ${contextKind === 'file' ? `'${context}' is a file; name the folder the build reads` : `there is no folder '${context}'`}.`);
+  }
+  const login = options.push ? registryLogin(options.registryEndpointId!, readEndpoint(host, registryConnectionInput, options.registryEndpointId!)) : undefined;
 
   const builder = await pickBuilder(options.builder, commands);
   host.info(`Building with ${builder}.`);

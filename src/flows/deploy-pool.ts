@@ -1,17 +1,24 @@
-// DeployRunnerPool's flow: dry run, apply, re-enable drained slots, replace idle pods of an old template, wait, publish.
+// DeployRunnerPool's flow: dry run, apply, set the count (unless another owner sets it), replace idle pods of an old
+// template, wait for the pods (or the autoscaler), tidy the recycle sidecar's access once unused, publish.
 import { type DeployOptions } from '../core/deploy-options.js';
 import type { AgentInfo, PodRecycling, RunnerPoolSpec } from '../core/model.js';
 import type { TaskHost } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
 import { manifestFile } from '../core/manifest-file.js';
-import { keepsRestartRules, poolLabels, renderRecycleAccess, renderRunnerPool, selectorKeys, terminationGraceSeconds } from '../core/manifests/index.js';
+import { annotations, egressPolicyName, keepsRestartRules, poolLabelSelector, renderRunnerPool, terminationGraceSeconds } from '../core/manifests/index.js';
+import { removeRecycleAccessWhenUnused } from './recycle-access.js';
 import { podTable, summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
 import type { Files } from '../core/ports/files.js';
-import { enabledChanges, slotOrdinal } from '../core/scale-decision.js';
-import { enableAgain, setAgentsEnabled } from './agent-drain.js';
+import type { PoolLook } from '../core/scale-decision.js';
+import { autoscalerName, renderAutoscalerAccess, renderAutoscalerDeployment } from '../core/manifests/autoscaler.js';
+import { replicasOwner, scalePass } from './scale-pass.js';
+import { slotOrdinal } from '../core/slots.js';
+import { enableAgain, publishForHub, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from '../core/snapshot.js';
+import { markdownCell } from '../core/log-text.js';
+import { manifestTarget } from './manifest-path.js';
 
 export const fieldManager = 'azure-devops-runner';
 
@@ -53,35 +60,132 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   } else if (pool.dockerMode === 'buildah' && pool.buildahSeccompProfile?.type === 'Unconfined') {
     host.warning('dockerMode buildah runs the agent without a seccomp filter (Unconfined), which Pod Security baseline refuses; install configs/seccomp/buildah.json on the nodes and set buildahSeccompProfile to localhost/<its path>.');
   }
+  const manifestPath = manifestTarget(options, host, services.files);
   if (options.action === 'render') {
-    if (options.manifestPath) services.files.write(options.manifestPath, manifestFile(pool));
+    if (manifestPath) services.files.write(manifestPath, manifestFile(pool));
     host.info(`Rendered the manifests of runner pool '${pool.runnerName}' to ${options.manifestPath}.`);
     return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, podRecycling: pool.podRecycling, pods: [] };
   }
 
   const kube = await services.connect();
-  const { objects, recycling } = await dryRun(kube, options, host);
+  const existing = await kube.get(statefulSetRef(pool)).catch((error: unknown) => {
+    throw describeApiError(error, options);
+  });
+  const { objects, recycling } = await dryRun(kube, options, host, existing);
   const applied = { ...pool, podRecycling: recycling };
-  if (options.manifestPath) services.files.write(options.manifestPath, manifestFile(applied));
+  if (manifestPath) services.files.write(manifestPath, manifestFile(applied));
   try {
-    for (const object of objects) {
-      await kube.apply(object, { fieldManager });
-      host.info(`Applied ${object.kind} ${pool.namespace}/${object.metadata.name}.`);
-    }
-    if (recycling === 'restartRules') await removeRecycleAccess(kube, applied);
+    for (const object of objects) await applyObject(kube, object, host);
+    const egress = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespace: pool.namespace, name: egressPolicyName(pool.runnerName) };
+    if (pool.restrictEgress === false && (await kube.delete(egress))) host.info(`Removed the NetworkPolicy ${pool.namespace}/${egress.name}: restrictEgress is off.`);
+    // Autoscaling turned off: the autoscaler goes, and the count is the task's again.
+    if (pool.autoscaler === undefined && existing && replicasOwner(existing) === 'autoscaler') await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
   } catch (error) {
     throw describeApiError(error, options);
   }
-  // One look at the pool's registrations serves both: re-enabling drained slots and sparing busy ones.
-  const registered = await registeredAgents(pool, services.ado);
-  if (registered && services.ado) await enableDeployedSlots(pool, registered, services.ado, services.host);
-  await replaceIdleOutdatedPods(kube, options, services, registered);
-  const pods = await waitForPods(kube, options, services);
-  if (services.ado) {
-    await services.ado.publishSnapshot(buildSnapshot(pool, pods, 'DeployRunnerPool', new Date(services.clock.now())));
+  const poolId = services.ado && (await services.ado.findPool(pool.poolName))?.id;
+  const currentReplicas = (existing?.spec as { replicas?: number } | undefined)?.replicas ?? pool.replicas;
+  // The count has one owner. With the autoscaler it is the autoscaler's; once ScaleRunnerPool scaled the pool, its;
+  // otherwise (autoscaling just turned off included) this task's `replicas`, reached through the same pass (drain,
+  // busy floor) as every other scale-down.
+  const owner = pool.autoscaler ? 'autoscaler' : existing && replicasOwner(existing) === 'ScaleRunnerPool' ? 'ScaleRunnerPool' : undefined;
+  let look: PoolLook | undefined;
+  let replicas = currentReplicas;
+  if (owner === undefined) {
+    ({ look, replicas } = await setReplicas(kube, options, services, poolId, currentReplicas));
+  } else {
+    host.info(`The replica count stays ${currentReplicas}: ${owner === 'autoscaler' ? 'the in-cluster autoscaler sets it' : 'ScaleRunnerPool scales this pool (remove the annotation azure-devops-runner/replicas-owner to hand it back)'}.`);
   }
-  host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${pool.poolName})\n\n${podTable(pods)}\n`);
-  return { statefulSetName: pool.runnerName, replicas: pool.replicas, manifestPath: options.manifestPath, podRecycling: recycling, pods };
+  const agents = poolId === undefined ? undefined : look?.ours ?? (await services.ado!.listAgents(poolId));
+  const registered = poolId === undefined || agents === undefined ? undefined : { poolId, agents };
+  await replaceIdleOutdatedPods(kube, options, services, registered, replicas);
+  const pods = pool.autoscaler ? await waitForAutoscaler(kube, options, services) : await waitForPods(kube, options, services, replicas);
+  if (recycling === 'restartRules') {
+    try {
+      await removeRecycleAccessWhenUnused(kube, applied, host);
+    } catch (error) {
+      throw describeApiError(error, options);
+    }
+  }
+  if (services.ado) {
+    await publishForHub(services.ado, host, buildSnapshot({ ...pool, replicas }, pods, 'DeployRunnerPool', new Date(services.clock.now())));
+  }
+  host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${markdownCell(pool.poolName)})\n\n${podTable(pods)}\n`);
+  return { statefulSetName: pool.runnerName, replicas, manifestPath: manifestPath && options.manifestPath, podRecycling: recycling, pods };
+}
+
+const statefulSetRef = (pool: RunnerPoolSpec) => ({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: pool.namespace, name: pool.runnerName });
+
+/**
+ * The StatefulSet as applied: with the replica count it has now (a new one: the initial count), guarded by the
+ * version read, so a scale between the read and the apply makes the apply fail instead of undoing that scale.
+ */
+function withCurrentCount(object: KubeObject, existing: KubeObject | undefined, guarded = true): KubeObject {
+  if (object.kind !== 'StatefulSet' || existing === undefined) return object;
+  const spec = { ...(object.spec as object), replicas: (existing.spec as { replicas?: number }).replicas ?? 1 };
+  return { ...object, metadata: { ...object.metadata, ...(guarded && { resourceVersion: existing.metadata.resourceVersion }) }, spec };
+}
+
+/**
+ * Applies one object; a StatefulSet changed meanwhile (409: scaled, or its status updated) is read again and applied
+ * with its new count.
+ */
+async function applyObject(kube: KubeClient, object: KubeObject, host: TaskHost): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const current = object.kind === 'StatefulSet' ? await kube.get({ ...object, namespace: object.metadata.namespace, name: object.metadata.name }) : undefined;
+    try {
+      await kube.apply(withCurrentCount(object, current), { fieldManager });
+      host.info(`Applied ${object.kind} ${object.metadata.namespace}/${object.metadata.name}.`);
+      return;
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.status === 409 && object.kind === 'StatefulSet' && attempt < 10)) throw error;
+    }
+  }
+}
+
+/** The autoscaler's objects, to remove when autoscaling is turned off: its Deployment first, so it stops first. */
+function autoscalerObjects(pool: RunnerPoolSpec): KubeObject[] {
+  const settings = { minReplicas: 0, maxReplicas: 0, standby: 0, pollSeconds: 5 };
+  const withAutoscaler = { ...pool, autoscaler: settings };
+  return [...renderAutoscalerAccess(withAutoscaler), renderAutoscalerDeployment(withAutoscaler)];
+}
+
+/** The pool's size set to `replicas`: drained and never below a busy slot; without Azure DevOps only ever raised. */
+async function setReplicas(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number | undefined, current: number): Promise<{ look?: PoolLook; replicas: number }> {
+  const { pool } = options;
+  let wanted = pool.replicas;
+  if (poolId === undefined && wanted < current) {
+    services.host.warning(`The pool stays at ${current} replicas, not ${wanted}: lowering it needs a PAT to see which agents are busy (credentialType pat).`);
+    wanted = current;
+  }
+  const pass = {
+    namespace: pool.namespace, runnerName: pool.runnerName, poolName: pool.poolName, organizationUrl: pool.organizationUrl,
+    target: { mode: 'fixed' as const, replicas: wanted }, dryRun: false, removeStaleRegistrations: false, actor: 'DeployRunnerPool' as const,
+  };
+  const { decision, look } = await scalePass(pass, { log: services.host, ado: poolId === undefined ? undefined : services.ado, clock: services.clock }, { kube, poolId, drains: true });
+  if (decision.replicas !== decision.previousReplicas || decision.replicas !== pool.replicas) services.host.info(`${decision.reason}.`);
+  return { look: poolId === undefined ? undefined : look, replicas: decision.replicas };
+}
+
+/** Waits until the autoscaler's Deployment runs its current template, then reports the runner pods as they are. */
+async function waitForAutoscaler(kube: KubeClient, options: DeployOptions, services: DeployServices): Promise<PodSummary[]> {
+  const ref = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: options.pool.namespace, name: autoscalerName(options.pool.runnerName) };
+  const deadline = services.clock.now() + options.rolloutTimeoutSeconds * 1000;
+  for (;;) {
+    const deployment = await kube.get(ref);
+    const status = deployment?.status as { observedGeneration?: number; updatedReplicas?: number; availableReplicas?: number } | undefined;
+    const done = status?.observedGeneration === deployment?.metadata.generation && status?.updatedReplicas === 1 && status?.availableReplicas === 1;
+    if (done || options.rolloutTimeoutSeconds === 0) {
+      if (done) services.host.info(`The autoscaler ${ref.name} runs.`);
+      return listPoolPods(kube, options.pool);
+    }
+    if (services.clock.now() >= deadline) {
+      const pods = await kube.list('v1', 'Pod', ref.namespace, `app.kubernetes.io/name=azure-devops-runner-autoscaler,app.kubernetes.io/instance=${options.pool.runnerName}`);
+      const why = pods.map(summarizePod).map((pod) => `${pod.name}: ${pod.phase}${pod.waitingReason ? ` (${pod.waitingReason})` : ''}, ${pod.restarts} restarts`).join('; ');
+      throw new Error(`Timed out after ${options.rolloutTimeoutSeconds} s waiting for the autoscaler ${ref.name} to run${why ? `: ${why}` : ''}. See its log: kubectl -n ${ref.namespace} logs deployment/${ref.name}.`);
+    }
+    await services.clock.sleep(2000);
+  }
 }
 
 /**
@@ -89,7 +193,7 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
  * the task before any object changes. It also shows whether the cluster keeps the container restart rules, which
  * decides how pods are recycled.
  */
-async function dryRun(kube: KubeClient, options: DeployOptions, host: TaskHost): Promise<{ objects: KubeObject[]; recycling: PodRecycling }> {
+async function dryRun(kube: KubeClient, options: DeployOptions, host: TaskHost, existing: KubeObject | undefined): Promise<{ objects: KubeObject[]; recycling: PodRecycling }> {
   const check = async (pool: RunnerPoolSpec) => {
     const objects = renderRunnerPool(pool);
     const stored: KubeObject[] = [];
@@ -98,7 +202,8 @@ async function dryRun(kube: KubeClient, options: DeployOptions, host: TaskHost):
         // RBAC checks a new RoleBinding against its Role, which a dry run does not create: that binding is checked
         // when it is applied, right after its Role.
         if (object.kind === 'RoleBinding' && !(await roleExists(kube, object))) continue;
-        stored.push(await kube.apply(object, { fieldManager, dryRun: true }));
+        // A dry run changes nothing: no need to guard it against a concurrent scale.
+        stored.push(await kube.apply(withCurrentCount(object, existing, false), { fieldManager, dryRun: true }));
       }
     } catch (error) {
       throw describeApiError(error, options);
@@ -121,10 +226,10 @@ async function roleExists(kube: KubeClient, binding: KubeObject): Promise<boolea
   return (await kube.get({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', namespace: binding.metadata.namespace, name })) !== undefined;
 }
 
-/** The recycle sidecar's ServiceAccount, Role and RoleBinding, once restart rules do its work (e.g. after an upgrade). */
-async function removeRecycleAccess(kube: KubeClient, pool: RunnerPoolSpec): Promise<void> {
-  for (const object of renderRecycleAccess(pool).reverse()) {
-    const ref = { apiVersion: object.apiVersion, kind: object.kind, namespace: pool.namespace, name: object.metadata.name };
+/** Removes objects of the pool that are no longer wanted (the recycle sidecar's once restart rules do its work). */
+async function removeObjects(kube: KubeClient, namespace: string, objects: KubeObject[]): Promise<void> {
+  for (const object of [...objects].reverse()) {
+    const ref = { apiVersion: object.apiVersion, kind: object.kind, namespace, name: object.metadata.name };
     if (await kube.get(ref)) await kube.delete(ref);
   }
 }
@@ -134,31 +239,18 @@ interface RegisteredAgents {
   agents: AgentInfo[];
 }
 
-async function registeredAgents(pool: RunnerPoolSpec, ado: AdoClient | undefined): Promise<RegisteredAgents | undefined> {
-  const found = ado === undefined ? undefined : await ado.findPool(pool.poolName);
-  return ado === undefined || found === undefined ? undefined : { poolId: found.id, agents: await ado.listAgents(found.id) };
-}
-
-/** The deployed slots take jobs: a ScaleRunnerPool scale-down disabled the agents of the slots it removed. */
-async function enableDeployedSlots(pool: RunnerPoolSpec, registered: RegisteredAgents, ado: AdoClient, host: TaskHost): Promise<void> {
-  for (const agent of enabledChanges(pool.runnerName, registered.agents, pool.replicas).enable) {
-    await ado.setAgentEnabled(registered.poolId, agent.id, true);
-    host.info(`Enabled the agent ${agent.name}: a scale-down had drained its slot.`);
-  }
-}
-
 /** Polls the pool's pods until `replicas` of them are ready, reporting each change, or fails after the timeout. */
-async function waitForPods(kube: KubeClient, options: DeployOptions, services: DeployServices): Promise<PodSummary[]> {
+async function waitForPods(kube: KubeClient, options: DeployOptions, services: DeployServices, replicas: number): Promise<PodSummary[]> {
   const { pool } = options;
   const deadline = services.clock.now() + options.rolloutTimeoutSeconds * 1000;
   let last = '';
   for (;;) {
     const pods = await listPoolPods(kube, pool);
     const ready = pods.filter((p) => p.ready && !p.deleting).length;
-    const progress = `${ready}/${pool.replicas} pods ready` + pods.filter((p) => p.waitingReason).map((p) => `; ${p.name}: ${p.waitingReason}`).join('');
+    const progress = `${ready}/${replicas} pods ready` + pods.filter((p) => p.waitingReason).map((p) => `; ${p.name}: ${p.waitingReason}`).join('');
     if (progress !== last) services.host.info(progress);
     last = progress;
-    if (ready >= pool.replicas || options.rolloutTimeoutSeconds === 0) return pods;
+    if (ready >= replicas || options.rolloutTimeoutSeconds === 0) return pods;
     if (services.clock.now() >= deadline) {
       throw new Error(`Timed out after ${options.rolloutTimeoutSeconds} s waiting for the runner pods: ${progress}.`);
     }
@@ -171,7 +263,7 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
  * An idle one would run that job on the old template, so it is replaced now; a busy one is left to finish.
  * An idle agent is drained first and looked at again: a job that reached it meanwhile runs to its end.
  */
-async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined): Promise<void> {
+async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined, replicas: number): Promise<void> {
   const { pool } = options;
   const { ado, host } = services;
   const statefulSet = await kube.get({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: pool.namespace, name: pool.runnerName });
@@ -189,11 +281,13 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
   if (idle.length === 0) return;
   const toDrain = idle.map((pod) => agentOf(registered?.agents, pod)).filter((a) => a !== undefined);
   // Slots above the pool's size stay drained: the StatefulSet removes them.
-  const kept = toDrain.filter((agent) => slotOrdinal(pool.runnerName, agent.name)! < pool.replicas);
+  const kept = toDrain.filter((agent) => slotOrdinal(pool.runnerName, agent.name)! < replicas);
   // True from the first call on: a failure halfway through the drain still re-enables those it disabled.
   let drains = registered !== undefined;
   const replaced: PodSummary[] = [];
   try {
+    // Marked first: a scaling pass that runs meanwhile (ScaleRunnerPool, the autoscaler) must not enable them again.
+    for (const pod of idle) await markDraining(kube, pool, pod);
     if (registered !== undefined) drains = await setAgentsEnabled(ado, host, registered.poolId, toDrain, false, 'the idle pods it replaces');
     const now = registered === undefined ? undefined : await ado.listAgents(registered.poolId);
     for (const pod of idle) {
@@ -211,6 +305,15 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
   }
 }
 
+async function markDraining(kube: KubeClient, pool: RunnerPoolSpec, pod: PodSummary): Promise<void> {
+  try {
+    await kube.mergePatch({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, { metadata: { annotations: { [annotations.draining]: 'true' } } }, fieldManager);
+  } catch (error) {
+    // Gone since the list (its job ended): nothing to drain.
+    if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+  }
+}
+
 /** Waits until each pod has left (its name free or held by a successor), at most its grace period and some. */
 async function waitUntilGone(kube: KubeClient, pool: RunnerPoolSpec, pods: PodSummary[], services: DeployServices): Promise<void> {
   const deadline = services.clock.now() + (terminationGraceSeconds + 30) * 1000;
@@ -224,7 +327,5 @@ async function waitUntilGone(kube: KubeClient, pool: RunnerPoolSpec, pods: PodSu
 
 /** The pool's pods, by slot order. */
 async function listPoolPods(kube: KubeClient, pool: RunnerPoolSpec): Promise<PodSummary[]> {
-  const labels = poolLabels(pool.runnerName);
-  const selector = selectorKeys.map((key) => `${key}=${labels[key]}`).join(',');
-  return (await kube.list('v1', 'Pod', pool.namespace, selector)).map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return (await kube.list('v1', 'Pod', pool.namespace, poolLabelSelector(pool.runnerName))).map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }

@@ -1,21 +1,35 @@
-// One pass of scaling: look at the pool, decide, drain, look again, scale, mark busy pods, re-enable, publish, tidy.
-import type { ScaleOptions } from '../core/scale-options.js';
-import type { AgentInfo, ScaleDecision } from '../core/model.js';
-import type { TaskHost } from '../core/ports/host.js';
-import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
+// One pass of scaling, shared by ScaleRunnerPool, DeployRunnerPool's fixed count and the in-cluster autoscaler: look at
+// the pool, decide, drain the slots a scale-down removes, look again, scale, mark busy pods, re-enable, publish, tidy.
+import type { AgentInfo, PoolSnapshot, ReplicasOwner, ScaleDecision } from '../core/model.js';
+import type { Log } from '../core/ports/host.js';
+import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
-import { decideScale, enabledChanges, observePool, registeredSlots, slotOrdinal, staleRegistrations, type ScaleTarget } from '../core/scale-decision.js';
-import { annotations, busyLabel } from '../core/manifests/index.js';
-import { buildSnapshot } from '../core/snapshot.js';
-import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { Clock } from '../core/ports/clock.js';
-import { setAgentsEnabled } from './agent-drain.js';
+import { decideScale, enabledChanges, observePool, registeredSlots, staleRegistrations, type PoolLook, type ScaleTarget } from '../core/scale-decision.js';
+import { annotations, busyLabel, poolLabelSelector } from '../core/manifests/index.js';
+import { buildSnapshot, snapshotDue, snapshotRefreshMs } from '../core/snapshot.js';
+import { summarizePod, type PodSummary } from '../core/pod-status.js';
+import { slotOrdinal } from '../core/slots.js';
+import { publishForHub, setAgentsEnabled } from './agent-drain.js';
 
 export const scaleFieldManager = 'azure-devops-runner-scale';
 const drainPurpose = 'the slots a scale-down removes';
 
+export interface PassOptions {
+  namespace: string;
+  runnerName: string;
+  poolName: string;
+  organizationUrl: string;
+  target: ScaleTarget;
+  dryRun: boolean;
+  removeStaleRegistrations: boolean;
+  /** Who runs the pass: it refuses (or, for the autoscaler, skips) a pool whose count another owner sets. */
+  actor: PoolSnapshot['publishedBy'];
+}
+
 export interface PassServices {
-  host: TaskHost;
+  log: Log;
+  /** Undefined without Azure DevOps access: nothing is known about busy agents, so nothing is drained. */
   ado?: AdoClient;
   clock: Clock;
 }
@@ -23,66 +37,108 @@ export interface PassServices {
 export interface PassState {
   kube: KubeClient;
   poolId?: number;
-  target: ScaleTarget;
-  /** Draining needs Agent Pools (Read & manage); with a read-only token the task scales without it. */
+  /** Draining needs Agent Pools (Read & manage); with a read-only token the pass scales without it. */
   drains: boolean;
+  /** The last snapshot published: the next one goes out when the pool changed, or 30 s later. */
+  published?: { snapshot: PoolSnapshot; at: number };
+  /** The pool's agents as last read: while no job is unfinished nothing about them can matter for 30 s. */
+  agents?: { list: AgentInfo[]; at: number };
 }
 
-/** One look at the pool and what follows from it: drain, scale, mark busy pods, publish, tidy registrations. */
-export async function scalePass(options: ScaleOptions, services: PassServices, state: PassState): Promise<ScaleDecision> {
-  const { host, ado } = services;
-  const { kube, poolId, target } = state;
-  const ref = { apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: options.target.namespace, name: options.runnerName };
+export interface PassResult {
+  decision: ScaleDecision;
+  look: PoolLook;
+  pods: PodSummary[];
+}
+
+/** The owner of a StatefulSet's replica count (src/core/model.ts ReplicasOwner), from its annotation. */
+export function replicasOwner(statefulSet: KubeObject): ReplicasOwner | undefined {
+  const owner = statefulSet.metadata.annotations?.[annotations.replicasOwner];
+  return owner === 'autoscaler' || owner === 'ScaleRunnerPool' ? owner : undefined;
+}
+
+/** One look at the pool and what follows from it. */
+export async function scalePass(options: PassOptions, services: PassServices, state: PassState): Promise<PassResult> {
+  const { log, ado } = services;
+  const { kube, poolId } = state;
+  const ref = { apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: options.namespace, name: options.runnerName };
   const statefulSet = await kube.get(ref);
   if (statefulSet === undefined) {
-    throw new Error(`Input 'runnerName': there is no StatefulSet '${options.runnerName}' in namespace '${options.target.namespace}'. Run DeployRunnerPool first.`);
+    throw new Error(`Input 'runnerName': there is no StatefulSet '${options.runnerName}' in namespace '${options.namespace}'. Run DeployRunnerPool first.`);
+  }
+  const owner = replicasOwner(statefulSet);
+  if (owner === 'autoscaler' && options.actor !== 'autoscaler') {
+    throw new Error(`Input 'runnerName': the in-cluster autoscaler scales '${options.runnerName}' (DeployRunnerPool autoscaling: inCluster); a second owner of its replica count would fight it. Run DeployRunnerPool with autoscaling: none first.`);
   }
   const currentReplicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
-  const observe = async () => poolId === undefined || ado === undefined
-    ? { busyOrdinals: [], queuedJobs: 0, ours: [] as AgentInfo[] }
-    : observePool(options.runnerName, await ado.listAgents(poolId), await ado.listUnfinishedJobs(poolId));
-  let observed = await observe();
-  let decision = decideScale(target, { currentReplicas, ...observed });
-  if (!options.dryRun && ado !== undefined && poolId !== undefined && state.drains) {
-    const { disable } = enabledChanges(options.runnerName, observed.ours, decision.replicas);
-    if (disable.length > 0 && (state.drains = await setAgentsEnabled(ado, host, poolId, disable, false, drainPurpose))) {
+  const observe = async (fresh: boolean): Promise<PoolLook> => {
+    if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [] };
+    const jobs = await ado.listUnfinishedJobs(poolId);
+    // An idle pool costs one call a look: with no unfinished job no agent is busy and none is wanted, so the agents
+    // read within the last 30 s still say all the pass needs (the look after a drain always reads them again).
+    const cached = state.agents;
+    const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < snapshotRefreshMs;
+    const agents = reuse ? cached.list : await ado.listAgents(poolId);
+    if (!reuse) state.agents = { list: agents, at: services.clock.now() };
+    return observePool(options.runnerName, agents, jobs, options.actor === 'autoscaler');
+  };
+  const decide = (look: PoolLook) => decideScale(options.target, { currentReplicas, ...look, registered: ado === undefined || look.ours.length > 0 });
+  let look = await observe(false);
+  let decision = decide(look);
+  if (options.actor === 'autoscaler' && owner !== 'autoscaler') {
+    // DeployRunnerPool turned autoscaling off and is about to remove this autoscaler: leave the count alone.
+    decision = { ...decision, replicas: currentReplicas, reason: `the replica count is no longer the autoscaler's (${owner ?? 'DeployRunnerPool'} sets it); no change` };
+  } else if (!options.dryRun && ado !== undefined && poolId !== undefined && state.drains) {
+    const { disable } = enabledChanges(options.runnerName, look.ours, decision.replicas);
+    if (disable.length > 0 && (state.drains = await setAgentsEnabled(ado, log, poolId, disable, false, drainPurpose))) {
       // A job may have reached a slot between the first look and its drain: look again before scaling.
-      observed = await observe();
-      decision = decideScale(target, { currentReplicas, ...observed });
+      look = await observe(true);
+      decision = decide(look);
     }
   }
-  host.info(`${options.dryRun ? '[dry run] ' : ''}${decision.reason}.`);
-  if (options.dryRun) return decision;
-  if (decision.replicas !== currentReplicas) await kube.mergePatch(ref, { spec: { replicas: decision.replicas } }, scaleFieldManager);
-  const pods = await markBusyPods(kube, options, new Set(observed.busyOrdinals));
+  if (options.dryRun) return { decision, look, pods: [] };
+  if (decision.replicas !== currentReplicas) await kube.scale(ref, decision.replicas, scaleFieldManager);
+  if (options.actor === 'ScaleRunnerPool' && owner === undefined) {
+    // From now on ScaleRunnerPool sets the count; a later DeployRunnerPool leaves it alone.
+    await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);
+  }
+  const pods = await markBusyPods(kube, options, new Set(look.busyOrdinals));
   if (ado !== undefined && poolId !== undefined) {
     // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
     // A pod on its way out (DeployRunnerPool replacing it) keeps its agent drained: a job handed to it would be cut off.
-    const leaving = new Set(pods.filter((pod) => pod.deleting).map((pod) => pod.name));
-    const enable = enabledChanges(options.runnerName, observed.ours, decision.replicas).enable.filter((agent) => !leaving.has(agent.name));
-    if (state.drains && enable.length > 0) state.drains = await setAgentsEnabled(ado, host, poolId, enable, true, drainPurpose);
-    const pool = { runnerName: options.runnerName, namespace: options.target.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
-    await ado.publishSnapshot(buildSnapshot(pool, pods, 'ScaleRunnerPool', new Date(services.clock.now()), decision));
-    const keep = registeredSlots(target, decision.replicas);
-    for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, observed.ours, keep) : []) {
+    const leaving = new Set(pods.filter((pod) => pod.deleting || pod.draining).map((pod) => pod.name));
+    const enable = enabledChanges(options.runnerName, look.ours, decision.replicas).enable.filter((agent) => !leaving.has(agent.name));
+    if (state.drains && enable.length > 0) {
+      state.drains = await setAgentsEnabled(ado, log, poolId, enable, true, drainPurpose);
+      state.agents = undefined; // their enabled flags changed since the look
+    }
+    const pool = { runnerName: options.runnerName, namespace: options.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
+    const snapshot = buildSnapshot(pool, pods, options.actor, new Date(services.clock.now()), decision);
+    if (snapshotDue(state.published, snapshot, services.clock.now())) {
+      await publishForHub(ado, log, snapshot);
+      state.published = { snapshot, at: services.clock.now() };
+    }
+    const keep = registeredSlots(options.target, decision.replicas);
+    for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, look.ours, keep) : []) {
       try {
-        await ado.deleteAgent(poolId, agent.id);
+        // Already gone (another run removed it): nothing to report.
+        if (!(await ado.deleteAgent(poolId, agent.id))) continue;
       } catch (error) {
         // The service keeps an agent that holds a job (400, TaskAgentJobStillRunningException): it took one since the
         // look, or its pod died mid-job and the job's lock has not run out yet. A later pass finds it idle.
         if (!(error instanceof AdoError && error.status === 400)) throw error;
-        host.warning(`Kept the offline registration ${agent.name} for now: ${error.message}. A later pass removes it once it holds no job.`);
+        log.warning(`Kept the offline registration ${agent.name} for now: ${error.message}. A later pass removes it once it holds no job.`);
         continue;
       }
-      host.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
+      log.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
     }
   }
-  return decision;
+  return { decision, look, pods };
 }
 
 /** Labels and annotates each pod by its agent's state: busy pods are kept by node drains and the cluster autoscaler. */
-async function markBusyPods(kube: KubeClient, options: ScaleOptions, busy: Set<number>): Promise<PodSummary[]> {
-  const pods = await kube.list('v1', 'Pod', options.target.namespace, `app.kubernetes.io/instance=${options.runnerName}`);
+async function markBusyPods(kube: KubeClient, options: PassOptions, busy: Set<number>): Promise<PodSummary[]> {
+  const pods = await kube.list('v1', 'Pod', options.namespace, poolLabelSelector(options.runnerName));
   for (const pod of pods) {
     const ordinal = slotOrdinal(options.runnerName, pod.metadata.name);
     if (ordinal === undefined || pod.metadata.deletionTimestamp !== undefined) continue;
@@ -91,7 +147,7 @@ async function markBusyPods(kube: KubeClient, options: ScaleOptions, busy: Set<n
     if (pod.metadata.labels?.[busyLabel] === isBusy && pod.metadata.annotations?.[annotations.safeToEvict] === evictable) continue;
     try {
       await kube.mergePatch(
-        { apiVersion: 'v1', kind: 'Pod', namespace: options.target.namespace, name: pod.metadata.name },
+        { apiVersion: 'v1', kind: 'Pod', namespace: options.namespace, name: pod.metadata.name },
         { metadata: { labels: { [busyLabel]: isBusy }, annotations: { [annotations.safeToEvict]: evictable } } },
         scaleFieldManager,
       );

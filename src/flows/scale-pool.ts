@@ -6,10 +6,10 @@ import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { ScaleTarget } from '../core/scale-decision.js';
 import type { Clock } from '../core/ports/clock.js';
-import { scalePass, type PassState } from './scale-pass.js';
+import { scalePass, type PassOptions, type PassState } from './scale-pass.js';
+import { markdownTable } from '../core/log-text.js';
 
 export { scaleFieldManager } from './scale-pass.js';
-
 
 export interface ScaleServices {
   host: TaskHost;
@@ -32,13 +32,18 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
   }
   const target: ScaleTarget = options.mode === 'fixed' ? { mode: 'fixed', replicas: options.replicas } : { mode: 'queue', limits: options.limits };
   const stopAt = services.clock.now() + options.watchSeconds * 1000;
-  const state: PassState = { kube, poolId, target, drains: true };
+  const pass: PassOptions = {
+    namespace: options.target.namespace, runnerName: options.runnerName, poolName: options.poolName, organizationUrl: options.organizationUrl,
+    target, dryRun: options.dryRun, removeStaleRegistrations: options.removeStaleRegistrations, actor: 'ScaleRunnerPool',
+  };
+  const state: PassState = { kube, poolId, drains: true };
   let decision: ScaleDecision | undefined;
   let failure: unknown;
   let failedInARow = 0;
   for (;;) {
     try {
-      decision = await scalePass(options, services, state);
+      decision = (await scalePass(pass, { log: host, ado, clock: services.clock }, state)).decision;
+      host.info(`${options.dryRun ? '[dry run] ' : ''}${decision.reason}.`);
       failedInARow = 0;
     } catch (error) {
       // A watch outlives a blip of the cluster or of Azure DevOps; a refusal, or a failure that lasts, still ends it.
@@ -52,7 +57,12 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
       if (ado !== undefined && ado.throttledSeconds > 0) host.warning(`Azure DevOps throttled this run: ${Math.round(ado.throttledSeconds)} s spent waiting.`);
       host.addSummary(
         'Runner pool scaling',
-        `### Scaling ${options.runnerName}\n\n| | |\n|---|---|\n| replicas | ${decision.previousReplicas} → ${decision.replicas} |\n| busy agents | ${decision.busyAgents} |\n| queued jobs | ${decision.queuedJobs} |\n| reason | ${decision.reason} |\n`,
+        `### Scaling ${options.runnerName}\n\n${markdownTable(['', ''], [
+          ['replicas', `${decision.previousReplicas} → ${decision.replicas}`],
+          ['busy agents', String(decision.busyAgents)],
+          ['queued jobs', String(decision.queuedJobs)],
+          ['reason', decision.reason],
+        ])}\n`,
       );
       return decision;
     }
@@ -64,7 +74,7 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
 const maxFailedPassesInARow = 3;
 
 /** No answer, throttling or a server error: worth another pass. A refusal (401, 403, 404, 422) is not. */
-function isTransient(error: unknown): boolean {
+export function isTransient(error: unknown): boolean {
   return (error instanceof KubeApiError || error instanceof AdoError) && (error.status === 0 || error.status === 429 || error.status >= 500);
 }
 

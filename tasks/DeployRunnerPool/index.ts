@@ -1,5 +1,5 @@
 // DeployRunnerPool task entry: reads the inputs, deploys the pool through the core, sets the outputs.
-import { adoClient, runTask } from '../../src/clients/task-lib-host.js';
+import { adoClient, extensionIdentity, runTask } from '../../src/clients/task-lib-host.js';
 import { openClusterSession } from '../../src/clients/cluster-session.js';
 import { nodeFiles } from '../../src/clients/node-files.js';
 import { systemClock } from '../../src/clients/system-clock.js';
@@ -8,6 +8,7 @@ import { credentialSecrets, InputReader, readDeployOptions } from '../../src/cor
 
 void runTask(async (host) => {
   const options = readDeployOptions(new InputReader(host));
+  options.pool.extension = extensionIdentity();
   for (const secret of credentialSecrets(options.pool.credential)) host.setSecret(secret);
   const session = openClusterSession(options.target.connection, host);
   try {

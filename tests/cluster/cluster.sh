@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts and stops a real single-node Kubernetes (etcd, control plane, containerd, kubelet, local registry) for e2e tests.
-# Usage: cluster.sh build|up|down|status|env|legacy|push <buildah-image> <repo:tag>|buildah <args...>
+# Usage: cluster.sh build|up|down|status|env|legacy|legacy-down|push <buildah-image> <repo:tag>|buildah <args...>
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
@@ -11,6 +11,8 @@ ADMIN=$S/admin.kubeconfig
 SOCK=$RUN_DIR/containerd.sock
 # Started in this order, stopped in the reverse one.
 COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet)
+# How both API servers reach the kubelet (which refuses anonymous callers).
+KUBELET_CLIENT=(--kubelet-client-certificate="$S/pki/apiserver-kubelet-client.crt" --kubelet-client-key="$S/pki/apiserver-kubelet-client.key")
 
 log() { echo "cluster: $*" >&2; }
 pid_of() { cat "$S/pids/$1" 2>/dev/null || true; }
@@ -61,6 +63,12 @@ pki() {
   openssl x509 -req -in "$p/apiserver.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" -CAcreateserial -days 30 \
     -out "$p/apiserver.crt" -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.96.0.1') 2>/dev/null
   openssl genrsa -out "$p/sa.key" 2048 2>/dev/null
+  # The API servers' client certificate for the kubelet (logs, exec, port-forward), as kubeadm issues it: the
+  # kubelet takes no anonymous caller, and asks the API server whether a caller it knows may do what it asks.
+  openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    -keyout "$p/apiserver-kubelet-client.key" -out "$p/apiserver-kubelet-client.csr" 2>/dev/null
+  openssl x509 -req -in "$p/apiserver-kubelet-client.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" -CAcreateserial -days 30 \
+    -out "$p/apiserver-kubelet-client.crt" -extfile <(printf 'extendedKeyUsage=clientAuth') 2>/dev/null
   # Static tokens (a development authenticator, fine for a throw-away cluster); fresh on every `up`.
   local user uid groups tok
   : >"$p/tokens.csv"
@@ -152,14 +160,23 @@ address: $NODE_IP
 healthzBindAddress: 127.0.0.1
 readOnlyPort: 0
 podLogsDir: $S/pod-logs
-authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
-authorization: {mode: AlwaysAllow}
+# As kubeadm, AKS and every managed cluster set it up: no anonymous access to the kubelet's API; callers are
+# authenticated by token review or client certificate and authorized by the API server (SubjectAccessReview).
+authentication: {anonymous: {enabled: false}, webhook: {enabled: true}, x509: {clientCAFile: $S/pki/ca.crt}}
+authorization: {mode: Webhook}
 # containerd 1.6 does not pin the sandbox image: keep image GC away from it.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 EOF
 }
+
+# Pods on the node talk to each other over the CNI bridge (the autoscaler to a starting runner pod). A Docker engine
+# on the same machine sets the FORWARD policy to DROP, and br_netfilter sends bridged frames through it: this one rule,
+# removed by `down`, lets the bridge's own traffic through whatever else the host's firewall says.
+POD_BRIDGE_RULE=(FORWARD -i adr-cni0 -o adr-cni0 -m comment --comment adr-cluster -j ACCEPT)
+allow_pod_bridge() { ! command -v iptables >/dev/null || iptables -w -C "${POD_BRIDGE_RULE[@]}" 2>/dev/null || iptables -w -I "${POD_BRIDGE_RULE[@]}"; }
+remove_pod_bridge_rule() { ! command -v iptables >/dev/null || while iptables -w -D "${POD_BRIDGE_RULE[@]}" 2>/dev/null; do :; done; }
 
 # Paths the kubelet, CNI and ip-netns create whatever their configuration (device-plugins is a fixed kubelet path).
 HOST_DIRS=(/var/log/containers /var/lib/cni /var/lib/kubelet /run/netns)
@@ -185,6 +202,7 @@ cmd_up() {
   pki
   write_configs
   node_network
+  allow_pod_bridge
   local P=$S/pki B=$K8S_BIN
 
   start registry docker-registry serve "$S/registry.yml"
@@ -201,7 +219,8 @@ cmd_up() {
     --token-auth-file="$P/tokens.csv" --authorization-mode=AlwaysAllow --allow-privileged=true \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$P/sa.key" --service-account-signing-key-file="$P/sa.key" \
-    --service-cluster-ip-range=10.96.0.0/24 --kubelet-preferred-address-types=InternalIP --profiling=false
+    --service-cluster-ip-range=10.96.0.0/24 --kubelet-preferred-address-types=InternalIP --profiling=false \
+    "${KUBELET_CLIENT[@]}"
   wait_for containerd 30 containerd ctr --address "$SOCK" version
   ctr --address "$SOCK" -n k8s.io images import "$PAUSE_TAR" >/dev/null
   wait_for kube-apiserver 60 kube-apiserver k get --raw /readyz
@@ -236,13 +255,22 @@ cmd_legacy() {
       --feature-gates=ContainerRestartRules=false,RestartAllContainersOnContainerExits=false \
       --service-account-issuer=https://kubernetes.default.svc.cluster.local \
       --service-account-key-file="$P/sa.key" --service-account-signing-key-file="$P/sa.key" \
-      --service-cluster-ip-range=10.96.0.0/24 --kubelet-preferred-address-types=InternalIP --profiling=false
+      --service-cluster-ip-range=10.96.0.0/24 --kubelet-preferred-address-types=InternalIP --profiling=false \
+      "${KUBELET_CLIENT[@]}"
     sed "s#https://127.0.0.1:6443#https://$LEGACY_IP:443#" "$ADMIN" >"$S/legacy.kubeconfig"
     chmod 600 "$S/legacy.kubeconfig"
   fi
   wait_for legacy-apiserver 60 legacy-apiserver "$KUBECTL" --kubeconfig "$S/legacy.kubeconfig" get --raw /readyz
   log "legacy: API server without container restart rules, with RBAC, on https://$LEGACY_IP:443"
   echo "LEGACY_KUBECONFIG=$S/legacy.kubeconfig"
+}
+
+# Stops the second API server alone (the local trial stops what it started); `down` stops it too.
+cmd_legacy_down() {
+  stop legacy-apiserver
+  ip addr del "$LEGACY_IP/32" dev adr-node-h 2>/dev/null || true
+  rm -f "$S/legacy.kubeconfig"
+  log "legacy: stopped"
 }
 
 print_usage() {
@@ -317,6 +345,7 @@ cmd_down() {
   local c
   for c in kube-scheduler kube-controller-manager legacy-apiserver kube-apiserver etcd registry; do stop "$c"; done
   unmount_under "$S/|$RUN_DIR/|/var/lib/kubelet/"
+  remove_pod_bridge_rule
   ip link del adr-cni0 2>/dev/null || true
   ip link del adr-node-h 2>/dev/null || true
   ip netns del "$NODE_NETNS" 2>/dev/null || true
@@ -336,6 +365,8 @@ cmd_status() {
   for c in "${COMPONENTS[@]}"; do
     if alive "$c"; then echo "$c: running (pid $(pid_of "$c"))"; else echo "$c: stopped"; rc=3; fi
   done
+  # Started on demand (`legacy`): reported, but the cluster runs without it.
+  if alive legacy-apiserver; then echo "legacy-apiserver: running (pid $(pid_of legacy-apiserver))"; else echo "legacy-apiserver: stopped"; fi
   if alive kube-apiserver; then k get nodes -o wide 2>&1 || true; fi
   return $rc
 }
@@ -360,7 +391,7 @@ cmd_push() {
 }
 
 # One `up` or `down` at a time (e2e files, the benchmark and CI may call them back to back).
-if [ "${1:-}" = up ] || [ "${1:-}" = down ] || [ "${1:-}" = legacy ]; then
+if [ "${1:-}" = up ] || [ "${1:-}" = down ] || [ "${1:-}" = legacy ] || [ "${1:-}" = legacy-down ]; then
   mkdir -p "$ADR_CACHE"
   exec 8>"$ADR_CACHE/.cluster.lock"
   flock 8
@@ -373,7 +404,8 @@ case ${1:-} in
   status) cmd_status ;;
   env) cmd_env ;;
   legacy) cmd_legacy ;;
+  legacy-down) cmd_legacy_down ;;
   push) shift; cmd_push "$@" ;;
   buildah) shift; exec buildah "${BUILDAH_OPTS[@]}" "$@" ;;
-  *) echo "usage: $0 build|up|down|status|env|legacy|push <buildah-image> [<registry>/]<name:tag>|buildah <args...>" >&2; exit 2 ;;
+  *) echo "usage: $0 build|up|down|status|env|legacy|legacy-down|push <buildah-image> [<registry>/]<name:tag>|buildah <args...>" >&2; exit 2 ;;
 esac

@@ -4,8 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { RestAdoClient } from '../../src/clients/ado-rest.js';
 import type { KubeClient, KubeObject } from '../../src/core/ports/kube.js';
-import type { ScaleOptions } from '../../src/core/scale-options.js';
-import { scalePass } from '../../src/flows/scale-pass.js';
+import { scalePass, type PassOptions } from '../../src/flows/scale-pass.js';
 import { DEFAULT_PAT, startEmulator, type TestEmulator } from '../support/emulator.js';
 import { seedRunnerPool, type SeededPool } from '../support/hub-fixture.js';
 import { MemoryHost } from '../support/memory-host.js';
@@ -24,16 +23,17 @@ after(() => emulator.stop());
 const kube: KubeClient = {
   get: async (ref) => ({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name }, spec: { replicas: 2 } }),
   mergePatch: async (ref) => ({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name } }),
+  scale: async () => {},
+  watch: () => Promise.reject(new Error('not used')),
   list: async (): Promise<KubeObject[]> => [],
   apply: () => Promise.reject(new Error('not used')),
   delete: () => Promise.reject(new Error('not used')),
   version: () => Promise.reject(new Error('not used')),
 };
 
-const options: ScaleOptions = {
-  target: { connection: { kind: 'inCluster' }, namespace: 'ci' }, runnerName: 'linux', mode: 'fixed', replicas: 2,
-  limits: { minReplicas: 0, maxReplicas: 10, standby: 0 }, organizationUrl: '', poolName: 'P', watchSeconds: 0, intervalSeconds: 15,
-  dryRun: false, removeStaleRegistrations: true,
+const options: PassOptions = {
+  namespace: 'ci', runnerName: 'linux', poolName: 'P', organizationUrl: '', target: { mode: 'fixed', replicas: 2 },
+  dryRun: false, removeStaleRegistrations: true, actor: 'ScaleRunnerPool',
 };
 
 const agentNamed = (name: string) => [...emulator.store.agents.values()].find((agent) => agent.name === name);
@@ -57,7 +57,7 @@ function takeJobAndDie(): number {
 class RacingClient extends RestAdoClient {
   race?: () => void;
 
-  override deleteAgent(poolId: number, agentId: number): Promise<void> {
+  override deleteAgent(poolId: number, agentId: number): Promise<boolean> {
     this.race?.();
     this.race = undefined;
     return super.deleteAgent(poolId, agentId);
@@ -70,10 +70,10 @@ test('a registration the service refuses to remove is kept with a warning, the o
   // The race: after the pass looked at the pool, linux-2 takes a job.
   ado.race = () => (requestId = takeJobAndDie());
   const host = new MemoryHost();
-  const state = { kube, poolId: pool.poolId, target: { mode: 'fixed' as const, replicas: 2 }, drains: true };
+  const state = { kube, poolId: pool.poolId, drains: true };
   const clock = { now: () => Date.now(), sleep: async () => {} };
 
-  await scalePass(options, { host, ado, clock }, state);
+  await scalePass(options, { log: host, ado, clock }, state);
   assert.deepEqual(host.warnings, [`Kept the offline registration linux-2 for now: Azure DevOps answered 400 to DELETE distributedtask/pools/${pool.poolId}/agents/${agentNamed('linux-2')!.id}: Agent "linux-2" is running a job for pool "P". A later pass removes it once it holds no job.`]);
   assert.ok(host.log.includes('Removed the offline registration linux-3: its slot is above 1.'), host.log.join('\n'));
   assert.ok(agentNamed('linux-2') && !agentNamed('linux-3'));
@@ -82,7 +82,7 @@ test('a registration the service refuses to remove is kept with a warning, the o
   // The job's lock runs out (the service abandons it); the next pass finds linux-2 idle and removes it.
   emulator.store.finishJob(emulator.store.jobs.get(requestId!)!, 'abandoned');
   const next = new MemoryHost();
-  await scalePass(options, { host: next, ado, clock }, state);
+  await scalePass(options, { log: next, ado, clock }, state);
   assert.deepEqual(next.warnings, []);
   assert.ok(next.log.includes('Removed the offline registration linux-2: its slot is above 1.'), next.log.join('\n'));
   assert.equal(agentNamed('linux-2'), undefined);

@@ -44,6 +44,57 @@ test('job requests: completedRequestCount=0 lists only unfinished ones with matc
   assert.equal((await call('GET', '/_apis/distributedtask/pools/1/jobrequests?$top=1000')).json?.count, 200);
 });
 
+// KEDA's azure-pipelines scaler (pkg/scalers/azure_pipelines_scaler.go, v2.21.0) sends GETs with Basic ":<PAT>", no
+// api-version and no Accept header, and decodes the answers into Go structs: a member of another JSON type, or a time
+// that is not RFC 3339, fails its whole poll. These are the members it declares, with the JSON type Go accepts.
+const kedaJobRequestTypes: Record<string, 'number' | 'string' | 'object' | 'array'> = {
+  requestId: 'number', queueTime: 'string', assignTime: 'string', receiveTime: 'string', lockedUntil: 'string', serviceOwner: 'string',
+  hostId: 'string', result: 'string', scopeId: 'string', planType: 'string', planId: 'string', jobId: 'string', demands: 'array',
+  reservedAgent: 'object', definition: 'object', owner: 'object', data: 'object', poolId: 'number', orchestrationId: 'string',
+  priority: 'number', matchedAgents: 'array',
+};
+const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+test('KEDA\'s scaler calls: the pool by name, then job requests by $top or completedRequestCount=0, in the types its structs take', async () => {
+  await emulator.admin.createPool('Keda Pool');
+  const kedaGet = async (path: string) => {
+    const response = await fetch(`${emulator.orgUrl}${path}`, { headers: basic('emulator-pat') });
+    assert.equal(response.status, 200, path);
+    return { text: await response.text() };
+  };
+  const pools = JSON.parse((await kedaGet(`/_apis/distributedtask/pools?poolName=${encodeURIComponent('keda pool')}`)).text);
+  assert.equal(pools.value.length, 1);
+  const poolId: number = pools.value[0].id;
+  assert.equal(typeof poolId, 'number');
+  const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  assert.equal((await call('POST', `/_apis/distributedtask/pools/${poolId}/agents?api-version=7.1`, {
+    body: { name: 'keda-placeholder', authorization: { publicKey: publicKeyOf(key) }, systemCapabilities: { 'Agent.Version': '4.266.2' } },
+  })).status, 200);
+  const done = await emulator.admin.queueJob({ pool: poolId, script: 'true' });
+  assert.ok('requestId' in done);
+  await emulator.admin.cancelJob(done.requestId);
+  await emulator.admin.queueJob({ pool: poolId, script: 'true', demands: ['Agent.Version -gtVersion 2.0'] });
+  const since = Math.max(0, ...(await emulator.admin.requests()).map((entry) => entry.seq));
+  const top = await kedaGet(`/_apis/distributedtask/pools/${poolId}/jobrequests?$top=250`);
+  const unfinished = await kedaGet(`/_apis/distributedtask/pools/${poolId}/jobrequests?completedRequestCount=0`);
+  const lists = { top: JSON.parse(top.text), unfinished: JSON.parse(unfinished.text) };
+  assert.deepEqual([lists.top.count, lists.unfinished.count], [2, 1], 'finished requests come with $top only');
+  for (const request of [...lists.top.value, ...lists.unfinished.value] as Record<string, unknown>[]) {
+    for (const [member, value] of Object.entries(request)) {
+      const type = kedaJobRequestTypes[member];
+      if (type === undefined || value === null) continue;
+      assert.equal(Array.isArray(value) ? 'array' : typeof value, type, member);
+      if (member.endsWith('Time') || member === 'lockedUntil') assert.match(value as string, rfc3339, member);
+    }
+  }
+  assert.equal(lists.top.value.find((r: { requestId: number }) => r.requestId === done.requestId).result, 'canceled');
+  assert.deepEqual(lists.unfinished.value[0].demands, ['Agent.Version -gtVersion 2.0']);
+  assert.deepEqual(lists.unfinished.value[0].matchedAgents.map((a: { name: string }) => a.name), ['keda-placeholder']);
+  // The request log says what each answer cost: the bytes of its body.
+  const served = (await emulator.admin.requests(since)).filter((entry) => entry.path.endsWith('/jobrequests'));
+  assert.deepEqual(served.map((entry) => entry.bytes), [Buffer.byteLength(top.text), Buffer.byteLength(unfinished.text)]);
+});
+
 test('PAT scopes: a read-only PAT reads pools but gets 403 on agent management; an unknown PAT gets 401', async () => {
   await emulator.admin.addPat({ token: 'read-only', scopes: ['vso.agentpools'] });
   assert.equal((await call('GET', '/_apis/distributedtask/pools', { pat: 'read-only' })).status, 200);

@@ -155,7 +155,12 @@ describe('azure-devops-extension-api, as the hub calls it', () => {
     assert.equal(busy.runningJob?.url, `${emulator.orgUrl}/${emulator.store.jobs.get(running)?.projectId}/_build/results?buildId=${running}`);
     assert.deepEqual([busy.lastJob?.requestId, busy.lastJob?.result, busy.lastJob?.time], [failed, 'failed', emulator.store.jobs.get(failed)?.finishTime]);
     assert.equal(busy.statusChangedOn, agentNamed('linux-1').statusChangedOn);
-    assert.equal(await data.queuedJobsByPool['Linux Private'], 2);
+    // The job requests as the pool's rule reads them: demands as strings, the running one reserved and assigned.
+    const jobs = await data.jobRequestsByPool['Linux Private'];
+    assert.deepEqual(jobs.map((job) => [job.requestId, job.name, job.demands, job.reservedAgentName, job.assignTime === undefined]).sort(),
+      [[running, `CI · ${emulator.store.jobs.get(running)?.owner?.name}`, [], 'linux-1', false],
+        [running + 1, 'emulated · Waiting 1', ['waits-for-linux'], undefined, true], [running + 2, 'emulated · Waiting 2', ['waits-for-linux'], undefined, true]]);
+    assert.equal(jobs.find((job) => job.requestId === running)?.assignTime, emulator.store.jobs.get(running)?.assignTime);
     assert.deepEqual(data.snapshots.map((snapshot) => snapshot.id).sort(), ['azure-pipelines.linux', 'ci.node']);
   });
 

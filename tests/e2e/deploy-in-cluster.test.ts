@@ -6,10 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { dump, loadAll } from 'js-yaml';
 import { kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { kubeconfigEndpoint, parseTaskOutput } from '../support/run-task.js';
-import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { createNamespace, deleteNamespace, deployerRbac, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { repoRoot } from '../support/task-manifests.js';
 
 const POOL = 'In Cluster Pool';
@@ -19,18 +18,6 @@ let world: PoolWorld;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
-
-/** configs/deployer-rbac.yaml with the namespace a user would put in. */
-function deployerRbac(namespace: string): string {
-  const text = readFileSync(join(repoRoot, 'configs', 'deployer-rbac.yaml'), 'utf8');
-  return (loadAll(text) as Any[])
-    .map((object) => {
-      object.metadata.namespace = namespace;
-      for (const subject of object.subjects ?? []) subject.namespace = namespace;
-      return `---\n${dump(object)}`;
-    })
-    .join('');
-}
 
 /**
  * Runs the bundled task in a pod under the runner-deployer service account, as a self-hosted agent in the cluster
@@ -82,7 +69,7 @@ async function deployFromPod(name: string, namespace: string) {
     const phase = (await kubectlJson<Any>(['get', 'pod', name, '-n', NS])).status.phase;
     return phase === 'Succeeded' || phase === 'Failed' ? phase : undefined;
   });
-  return parseTaskOutput(await kubectl(['logs', name, '-n', NS]));
+  return parseTaskOutput('DeployRunnerPool', await kubectl(['logs', name, '-n', NS]));
 }
 
 describe('DeployRunnerPool connections', { timeout: 15 * 60_000 }, () => {
@@ -119,7 +106,7 @@ describe('DeployRunnerPool connections', { timeout: 15 * 60_000 }, () => {
   });
 
   it('names an unreachable cluster, and leaves no kubeconfig behind whatever the outcome', async () => {
-    const unreachable = kubeconfigEndpoint('K8S', readFileSync(world.cluster.kubeconfig, 'utf8').replace(/server: .*/, 'server: https://127.0.0.1:9'));
+    const unreachable = kubeconfigEndpoint(readFileSync(world.cluster.kubeconfig, 'utf8').replace(/server: .*/, 'server: https://127.0.0.1:9'));
     const inputs = { namespace: NS, poolName: POOL, runnerName: 'unreachable' };
     const failed = await deployPool(world, inputs, unreachable);
     assert.equal(failed.result, 'Failed');

@@ -21,7 +21,7 @@ let usedPods = new Set<string>();
 type Any = any;
 
 function deploy(inputs: Record<string, string>) {
-  const legacy = kubeconfigEndpoint('K8S', readFileSync(legacyKubeconfig, 'utf8'));
+  const legacy = kubeconfigEndpoint(readFileSync(legacyKubeconfig, 'utf8'));
   return deployPool(world, { namespace: NS, poolName: POOL, runnerName: 'legacy', rolloutStatusTimeout: '180', ...inputs }, legacy);
 }
 
@@ -58,7 +58,7 @@ describe('DeployRunnerPool on a cluster without container restart rules', { time
 
   it('keeps the token in the sidecar, allowed to delete only the pool\'s own pods', async () => {
     // The probe's own token search, run in both containers of a pod: it finds the sidecar's token, and only there.
-    const search = probeScript(world.token).split('\n').find((line) => line.includes('-name token'))!;
+    const search = probeScript(world).split('\n').find((line) => line.includes('-name token'))!;
     // Not a pod a job ran in (its sidecar deletes it any moment), but its ready successor.
     await waitFor('a fresh legacy-0 to be ready', 120_000, async () => {
       const pod = await kubectlJson<Any>(['get', 'pod', 'legacy-0', '-n', NS]);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kubectl, kubectlJson } from '../support/cluster.js';
+import { kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { assertFreshPodPerJob, assertRolloutKillsNoJob, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import type { AdminJob } from '../support/emulator.js';
@@ -19,8 +19,8 @@ const scratch = mkdtempSync(join(tmpdir(), 'adr-deploy-e2e-'));
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 
-function deploy(inputs: Record<string, string>) {
-  return deployPool(world, { connectionType: 'kubernetesServiceConnection', namespace: NS, poolName: POOL, runnerName: 'linux', rolloutStatusTimeout: '180', ...inputs });
+function deploy(inputs: Record<string, string>, env: Record<string, string> = {}) {
+  return deployPool(world, { connectionType: 'kubernetesServiceConnection', namespace: NS, poolName: POOL, runnerName: 'linux', rolloutStatusTimeout: '180', ...inputs }, { ...world.endpointEnv, ...env });
 }
 
 describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
@@ -51,7 +51,8 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
 
   it('renders manifests that kubectl applies to the same objects, with no secret value in the file', async () => {
     const manifest = join(scratch, 'pool.yaml');
-    const rendered = await deploy({ action: 'render', manifestPath: manifest, namespace: RENDER_NS, replicas: '0' });
+    // The scratch folder is the pipeline's workspace: the task writes manifests below the agent's folders only.
+    const rendered = await deploy({ action: 'render', manifestPath: manifest, namespace: RENDER_NS, replicas: '0' }, { PIPELINE_WORKSPACE: scratch });
     assert.equal(rendered.result, 'Succeeded', rendered.message);
     const text = readFileSync(manifest, 'utf8');
     assert.doesNotMatch(text, new RegExp(world.token));
@@ -98,7 +99,7 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     const image = await imageVariant(world, 'deploy-e2e-drain', 'deploy-e2e-drain');
     const deploying = deploy({ replicas: '3', image });
     await world.emulator.admin.waitFor(() => world.emulator.admin.requests(), (served) => served.some((r) => r.method === 'PATCH'), 120_000, 'the task to drain the idle pods');
-    const job = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world.token, 20) })) as AdminJob;
+    const job = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world, 20) })) as AdminJob;
     await world.emulator.admin.waitFor(() => world.emulator.admin.job(job.requestId), (j) => j.state !== 'queued', 8000, 'the job to be given to linux-0 before its drain');
     const updated = await deploying;
     await world.emulator.admin.clearFaults();
@@ -116,5 +117,37 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.equal(probeField(log, 'image'), before.get('linux-0').spec.containers[0].image, 'the job ran to its end on the old template');
     const agents = await world.emulator.admin.agents(POOL);
     assert.deepEqual(agents.map((a) => a.enabled), [true, true, true], 'the drained agents take jobs again');
+  });
+
+  it('moves a pool from the recycle sidecar to restart rules without wedging a busy sidecar slot', async () => {
+    // The sidecar deletes its pod through the kubernetes Service; on the local cluster an API server listens there
+    // only once the legacy one is started (it takes the sidecar's token and enforces RBAC).
+    if (world.cluster.local) await legacyApiServer();
+    const recycler = () => kubectl(['get', 'serviceaccount,role,rolebinding', '-n', NS, '-l', 'app.kubernetes.io/instance=linux', '-o', 'name']);
+    const sidecar = await deploy({ replicas: '1', podRecycling: 'sidecar' });
+    assert.equal(sidecar.result, 'Succeeded', sidecar.message);
+    const busy = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world, 30) })) as AdminJob;
+    await world.emulator.admin.waitFor(() => world.emulator.admin.job(busy.requestId), (j) => j.state === 'running', 180_000, 'the job to run on the sidecar pod');
+    const podOf = async () => kubectlJson<Any>(['get', 'pod', 'linux-0', '-n', NS]);
+    const sidecarPod = await podOf();
+    assert.equal(sidecarPod.spec.serviceAccountName, 'linux-recycler');
+
+    const moved = await deploy({ replicas: '1', podRecycling: 'auto', rolloutStatusTimeout: '0' });
+    assert.equal(moved.result, 'Succeeded', moved.message);
+    assert.equal(moved.outputs.podRecycling, 'restartRules');
+    assert.match(moved.stdout, /Kept the recycle sidecar's ServiceAccount, Role and RoleBinding: linux-0 still run/);
+    assert.equal((await recycler()).trim().split('\n').length, 3, 'the busy pod\'s sidecar keeps its identity');
+
+    const [{ job, log }] = await finished(world, [busy.requestId], 180_000);
+    assert.equal(job.result, 'succeeded', log);
+    // The sidecar deleted its own pod after the job: the slot comes back on the new template.
+    await waitFor('linux-0 on restart rules', 180_000, async () => {
+      const pod = await podOf();
+      return pod.metadata.uid !== sidecarPod.metadata.uid && pod.spec.serviceAccountName !== 'linux-recycler' ? pod : undefined;
+    });
+    const tidied = await deploy({ replicas: '1', podRecycling: 'auto' });
+    assert.equal(tidied.result, 'Succeeded', tidied.message);
+    assert.match(tidied.stdout, /Removed the recycle sidecar's ServiceAccount, Role and RoleBinding/);
+    assert.equal((await recycler()).trim(), '');
   });
 });

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { buildHub } from '../../scripts/build.mjs';
 import { launchChromium, type TestBrowser } from '../support/browser.js';
-import { startEmulator, type TestEmulator } from '../support/emulator.js';
+import { startEmulator, type AdminJob, type TestEmulator } from '../support/emulator.js';
 import { issueUserToken, seedRunnerPool } from '../support/hub-fixture.js';
-import { darkTheme, startHubHost, type HubHost } from '../support/hub-host.js';
+import { darkTheme, startHubHost, type HubHost } from '../../trial/hub-host.js';
 import { repoRoot } from '../support/task-manifests.js';
 
 const hubDir = join(repoRoot, 'dist', 'extension', 'hub');
@@ -87,6 +87,9 @@ describe('Runner pools hub in Chromium', () => {
     assert.match(await slotRow(hub, 'linux-0').innerText(), /node-0[\s\S]*registry\.example\/runner/);
 
     assert.equal(await queueCount(hub, pool), '2');
+    assert.equal(await hub.locator(`[data-pool="${pool}"] [data-counter="queued"] .pool-counter-label`).innerText(), 'Queued jobs · this runner counts 2');
+    assert.match(await hub.locator(`[data-pool="${pool}"] .pool-counted`).innerText(),
+      /^Waiting jobs this runner counts: emulated · Waiting 1 \(#\d+\), emulated · Waiting 2 \(#\d+\)\.$/);
     assert.deepEqual(await Promise.all(['online', 'busy', 'idle', 'offline', 'disabled'].map((key) => counter(hub, pool, key))),
       ['3', '1', '1', '1', '1']);
     assert.match(await hub.locator(`[data-pool="${pool}"] .pool-snapshot`).innerText(), /Pod data from 3 min ago \(ScaleRunnerPool\)/);
@@ -183,6 +186,29 @@ describe('Runner pools hub in Chromium', () => {
     await hub.locator('.hub-filter input').fill('large-137');
     assert.deepEqual(await pods.allInnerTexts(), ['large-137']);
     assert.equal(await slotRow(hub, 'large-137').locator('.slot-state-label').innerText(), 'Busy');
+    await page.close();
+  });
+
+  it('shows on each runner of a shared pool the waiting jobs it counts', async () => {
+    // Two autoscaled runners in one pool, their agents offline so jobs wait: plain jobs go to the runner offering
+    // least, TOOLBOX jobs to the only runner that has it.
+    const scaled = { RUNNER_SCALING: 'autoscaler' };
+    await seedRunnerPool(emulator, { poolName: 'Shared Private', runnerName: 'small', slots: [{ state: 'offline', capabilities: scaled }] });
+    await seedRunnerPool(emulator, { poolName: 'Shared Private', runnerName: 'tools', slots: [{ state: 'offline', capabilities: { ...scaled, TOOLBOX: 'yes' } }] });
+    const ids: Record<string, number> = {};
+    for (const [name, demands] of [['Plain 1', []], ['Toolbox 1', ['TOOLBOX']], ['Plain 2', []]] as const) {
+      const job = await emulator.admin.queueJob({ pool: 'Shared Private', name, script: 'true', demands: [...demands] });
+      assert.ok(!('rejected' in job), JSON.stringify(job));
+      ids[name] = (job as AdminJob).requestId;
+    }
+    const { page, hub } = await open(issueUserToken(emulator, readScopes));
+    const share = async (runner: string) => {
+      const pool = `azure-pipelines.${runner}`;
+      return [await queueCount(hub, pool), await hub.locator(`[data-pool="${pool}"] .pool-counter-share`).textContent(),
+        await hub.locator(`[data-pool="${pool}"] .pool-counted`).innerText()];
+    };
+    assert.deepEqual(await share('small'), ['3', ' · this runner counts 2', `Waiting jobs this runner counts: emulated · Plain 1 (#${ids['Plain 1']}), emulated · Plain 2 (#${ids['Plain 2']}).`]);
+    assert.deepEqual(await share('tools'), ['3', ' · this runner counts 1', `Waiting jobs this runner counts: emulated · Toolbox 1 (#${ids['Toolbox 1']}).`]);
     await page.close();
   });
 

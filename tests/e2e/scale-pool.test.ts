@@ -6,12 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { run } from '../support/process.js';
 import { kubectlJson } from '../support/cluster.js';
-import { kubeconfigEndpoint, runBundledTask } from '../support/run-task.js';
-import { startTcpRelay } from '../support/tcp-relay.js';
+import { kubeconfigEndpoint, kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
+import { startTcpRelay } from '../../trial/tcp-relay.js';
 import { unpackAgent } from '../support/agent-package.js';
 import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import type { AdminJob } from '../support/emulator.js';
-import { slotOrdinal } from '../../src/core/scale-decision.js';
+import { slotOrdinal } from '../../src/core/slots.js';
 
 const POOL = 'Scale Pool';
 const NS = 'adr-scale-e2e';
@@ -19,9 +19,9 @@ const NS = 'adr-scale-e2e';
 const trials = Number(process.env.SCALE_TRIALS ?? 100);
 let world: PoolWorld;
 
-/** The bundled ScaleRunnerPool on this suite's pool; `endpointEnv` is the service connection K8S. */
+/** The bundled ScaleRunnerPool on this suite's pool; `endpointEnv` is the service connection kubernetesConnectionId. */
 function scale(inputs: Record<string, string>, endpointEnv = world.endpointEnv) {
-  const base = { kubernetesServiceConnection: 'K8S', namespace: NS, runnerName: 'scale', azureDevOpsUrl: world.emulator.orgUrl, poolName: POOL, personalAccessToken: world.token };
+  const base = { kubernetesServiceConnection: kubernetesConnectionId, namespace: NS, runnerName: 'scale', azureDevOpsUrl: world.emulator.orgUrl, poolName: POOL, personalAccessToken: world.token };
   return runBundledTask('ScaleRunnerPool', { ...base, ...inputs }, endpointEnv);
 }
 
@@ -253,7 +253,7 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     assert.ok(server, 'the kubeconfig names its API server');
     const relay = await startTcpRelay({ host: server[1], port: Number(server[2]) });
     try {
-      const viaRelay = kubeconfigEndpoint('K8S', kubeconfig.replace(server[0], `server: https://${server[1]}:${relay.port}`));
+      const viaRelay = kubeconfigEndpoint(kubeconfig.replace(server[0], `server: https://${server[1]}:${relay.port}`));
       const count = String(await replicas());
       const watch = () => scale({ mode: 'fixed', replicas: count, watchMinutes: '1', intervalSeconds: '5' }, viaRelay);
       // An outage of 8 s, after the first pass: at most two passes fail, later ones get through.

@@ -1,9 +1,13 @@
 #!/bin/bash
-# Builds the local Debian base image for image tests (no registry here): debootstrap once, cache the tarball, docker import.
-# Usage: base-image.sh [tag]   (default localhost/debian:bookworm). Needs root, debootstrap and a running Docker engine.
+# Builds the local Debian base image for image tests and the local trial (no registry here): debootstrap once, cache the
+# tarball, import it into Docker or into the buildah storage of tests/cluster/cluster.sh.
+# Usage: base-image.sh [tag] [docker|buildah]   (default localhost/debian:bookworm docker). Needs root, debootstrap, and
+# a running Docker engine for docker.
 set -euo pipefail
 
 tag=${1:-localhost/debian:bookworm}
+into=${2:-docker}
+here=$(cd "$(dirname "$0")" && pwd)
 suite=bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What the runner image needs at build time, so its Dockerfile skips apt (tests reach nothing but loopback).
@@ -25,7 +29,15 @@ if [ ! -s "$tarball" ]; then
   mv "$tarball.tmp" "$tarball"
 fi
 
-if ! docker image inspect "$tag" >/dev/null 2>&1; then
+if [ "$into" = buildah ]; then
+  b() { "$here/../cluster/cluster.sh" buildah "$@"; }
+  if ! b inspect --type image "$tag" >/dev/null 2>&1; then
+    ctr=$(b from scratch)
+    b add "$ctr" "$tarball" / >/dev/null
+    b commit -q "$ctr" "$tag" >/dev/null
+    b rm "$ctr" >/dev/null
+  fi
+elif ! docker image inspect "$tag" >/dev/null 2>&1; then
   docker import "$tarball" "$tag" >/dev/null
 fi
 echo "$tag"

@@ -11,10 +11,9 @@ import { output, run } from './process.js';
 import { startEmulator, type TestEmulator } from './emulator.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 import { BASE_IMAGE, discoverAgentPackage, ensureBaseImage } from './runner-image.js';
-import { dockerRegistryEndpoint, runBundledTask, type TaskRun } from './run-task.js';
+import { dockerRegistryEndpoint, registryConnectionId, runBundledTask, type TaskRun } from './run-task.js';
 
 export const POOL = 'runners';
-const CONNECTION = 'registry';
 
 export interface BuildTaskWorld {
   emulator: TestEmulator;
@@ -67,7 +66,7 @@ export async function startBuildTaskWorld(port: number): Promise<BuildTaskWorld>
     emulator, registry, token, scratch, stop, dockerConfig,
     builtinInputs(builder, name, tags) {
       return {
-        imageRepository: name, tags, builder, baseImage: BASE_IMAGE, network: 'host', dockerRegistryServiceConnection: CONNECTION,
+        imageRepository: name, tags, builder, baseImage: BASE_IMAGE, network: 'host', dockerRegistryServiceConnection: registryConnectionId,
         buildArguments: `AGENT_PACKAGE_URL=${pkg.downloadUrl}\nAGENT_PACKAGE_SHA256=${pkg.hashValue}`,
       };
     },
@@ -75,7 +74,7 @@ export async function startBuildTaskWorld(port: number): Promise<BuildTaskWorld>
       const agentTemp = join(scratch, `agent-temp-${++runs}`);
       mkdirSync(agentTemp);
       return runBundledTask('BuildRunnerImage', inputs, {
-        ...dockerRegistryEndpoint(CONNECTION, `http://${registry.address}/`, registry.username, options.password ?? registry.password),
+        ...dockerRegistryEndpoint(`http://${registry.address}/`, registry.username, options.password ?? registry.password),
         ...buildahEnv,
         AGENT_TEMPDIRECTORY: agentTemp,
         ...options.env,

@@ -134,7 +134,7 @@ export function imageJobScript(job: ImageJob): string {
 /** The image job, then the credential probe through the same tool (in one job: one fresh pod). */
 export function imageAndProbeScript(world: PoolWorld, job: ImageJob): string {
   // The probe's `… | grep -q … && echo LEAK` must see grep's answer, whatever happens to the command before it.
-  return `${imageJobScript(job)}\nset +euo pipefail\n${probeScript(world.token, 0, job.tool)}`;
+  return `${imageJobScript(job)}\nset +euo pipefail\n${probeScript(world, 0, job.tool)}`;
 }
 
 export async function runJob(world: PoolWorld, mode: DockerMode, script: string, timeoutMs = 5 * 60_000): Promise<{ job: AdminJob; log: string }> {

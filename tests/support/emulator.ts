@@ -46,6 +46,10 @@ export class AdminClient {
     return json;
   }
 
+  async jobs(): Promise<AdminJob[]> {
+    return (await this.call<{ value: AdminJob[] }>('GET', '/jobs')).json.value;
+  }
+
   async job(requestId: number): Promise<AdminJob> {
     return (await this.call<AdminJob>('GET', `/jobs/${requestId}`)).json;
   }

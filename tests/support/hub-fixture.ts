@@ -5,7 +5,9 @@ import type { Principal } from '../../emulator/src/types.js';
 import { snapshotCollection, type PodSummary, type PoolSnapshot } from '../../src/core/model.js';
 import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
 
-export const extension = { publisher: 'azure-devops-runner', id: 'azure-devops-runner' };
+import { extension } from '../../trial/hub-host.js';
+
+export { extension };
 
 const basic = `Basic ${Buffer.from(`:${DEFAULT_PAT.token}`).toString('base64')}`;
 // One key for every agent: the emulator only needs a well-formed RSA public key to register one.
@@ -47,8 +49,9 @@ export interface SeededPool {
 const day = new Date().toISOString().slice(0, 10).replace(/-/g, '');
 
 /**
- * Creates the pool `poolName` with runner `runnerName`: one slot per plan entry (pod `<runner>-<i>`), `queued` jobs that
- * wait for an agent, and the PoolSnapshot document (published `snapshotAgeMs` ago) unless `snapshot` is false.
+ * Creates the pool `poolName` (or joins it: several runners can share one) with runner `runnerName`: one slot per plan
+ * entry (pod `<runner>-<i>`), `queued` jobs that wait for an agent, and the PoolSnapshot document (published
+ * `snapshotAgeMs` ago) unless `snapshot` is false.
  */
 export async function seedRunnerPool(emulator: TestEmulator, options: {
   poolName: string; runnerName: string; namespace?: string; slots: SlotPlan[]; queued?: number; snapshot?: boolean; snapshotAgeMs?: number;
@@ -56,7 +59,7 @@ export async function seedRunnerPool(emulator: TestEmulator, options: {
   const { poolName, runnerName, slots } = options;
   const namespace = options.namespace ?? 'azure-pipelines';
   const { store } = emulator;
-  const pool = store.createPool(poolName);
+  const pool = store.poolByName(poolName) ?? store.createPool(poolName);
   const image = 'registry.example/runner:4.266.2';
   // Queued jobs demand a capability only an offline agent has, so they wait instead of going to an idle agent.
   const waitDemand = `waits-for-${runnerName}`;

@@ -34,6 +34,18 @@ export class MemoryFiles implements Files {
   join(...parts: string[]): string {
     return parts.join('/').replace(/\/+/g, '/');
   }
+  writeTarget(path: string): string | undefined {
+    const parts: string[] = [];
+    for (const part of path.split('/')) {
+      if (part === '..') parts.pop();
+      else if (part !== '' && part !== '.') parts.push(part);
+    }
+    const target = `/${parts.join('/')}`;
+    return this.kind(this.dirname(target)) === 'directory' ? target : undefined;
+  }
+  isWithin(path: string, folder: string): boolean {
+    return path === folder || path.startsWith(`${folder.replace(/\/$/, '')}/`);
+  }
   dirname(path: string): string {
     const index = path.lastIndexOf('/');
     return index <= 0 ? '/' : path.slice(0, index);

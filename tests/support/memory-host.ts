@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import type { ServiceEndpoint, TaskHost } from '../../src/core/ports/host.js';
 import { InputError } from '../../src/core/inputs.js';
+import { endpointSecrets } from '../../src/core/connections.js';
 
 export class MemoryHost implements TaskHost {
   readonly outputs: Record<string, string> = {};
@@ -26,7 +27,9 @@ export class MemoryHost implements TaskHost {
     return value;
   }
   getEndpoint(id: string): ServiceEndpoint | undefined {
-    return this.endpoints[id];
+    const endpoint = this.endpoints[id];
+    if (endpoint !== undefined) for (const secret of endpointSecrets(endpoint)) this.setSecret(secret);
+    return endpoint;
   }
   getVariable(name: string): string | undefined {
     return this.variables[name];

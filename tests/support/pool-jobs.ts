@@ -31,11 +31,12 @@ const toolProbe: Record<ImageTool, string[]> = {
 
 /**
  * A job that reports its pod, looks for what earlier jobs left and for any credential (also through `tool`, when
- * given), then leaves a marker. The PAT is only in the script base64-encoded, so finding the script itself does not
- * count as a leak.
+ * given), tries the kubelet's API, then leaves a marker. The PAT is only in the script base64-encoded, so finding the
+ * script itself does not count as a leak.
  */
-export function probeScript(token: string, seconds = 0, tool?: ImageTool): string {
-  const encoded = Buffer.from(token).toString('base64');
+export function probeScript(world: Pick<PoolWorld, 'token' | 'kubeletAddress'>, seconds = 0, tool?: ImageTool): string {
+  const encoded = Buffer.from(world.token).toString('base64');
+  const kubelet = `https://${world.kubeletAddress.includes(':') ? `[${world.kubeletAddress}]` : world.kubeletAddress}:10250/pods`;
   return [
     'echo "pod-uid=$RUNNER_POD_UID image=$RUNNER_IMAGE"',
     'ls "$AGENT_WORKFOLDER"/marker-* >/dev/null 2>&1 && echo "FOUND-EARLIER-MARKER"',
@@ -46,6 +47,10 @@ export function probeScript(token: string, seconds = 0, tool?: ImageTool): strin
     'grep -rqaF "$secret" /azp "$HOME" /tmp 2>/dev/null && echo "LEAK-FILE"',
     // Any service-account token, wherever a volume could have put it (the recycle sidecar's stays in the sidecar).
     'find -H /var/run /run /var/lib /azp /home /tmp /etc -name token -path "*secrets*" 2>/dev/null | grep -q . && echo "KUBERNETES-TOKEN"',
+    // The kubelet's API lists every pod of the node, with their env and volumes: a job must get a refusal (or, where
+    // a NetworkPolicy is enforced, no connection at all).
+    `code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 10 ${kubelet})`,
+    'case "$code" in 401|403) echo "kubelet=refused-$code" ;; 000) echo "kubelet=unreachable" ;; *) echo "KUBELET-OPEN-$code" ;; esac',
     ...(tool ? toolProbe[tool] : []),
     ...(seconds > 0 ? [`sleep ${seconds}`] : []),
     'echo done-probe',
@@ -55,7 +60,7 @@ export function probeScript(token: string, seconds = 0, tool?: ImageTool): strin
 async function queueProbes(world: PoolWorld, pool: string, count: number, seconds = 0): Promise<number[]> {
   const ids: number[] = [];
   for (let i = 0; i < count; i++) {
-    const job = (await world.emulator.admin.queueJob({ pool, name: `probe-${i}`, script: probeScript(world.token, seconds) })) as AdminJob;
+    const job = (await world.emulator.admin.queueJob({ pool, name: `probe-${i}`, script: probeScript(world, seconds) })) as AdminJob;
     ids.push(job.requestId);
   }
   return ids;
@@ -113,7 +118,8 @@ export async function assertFreshPodPerJob(world: PoolWorld, pool: string, names
   for (const { job, log } of results) {
     assert.equal(job.result, 'succeeded', log);
     assert.match(log, /done-probe/);
-    assert.doesNotMatch(log, /FOUND-EARLIER-MARKER|LEAK-|KUBERNETES-TOKEN/, log);
+    assert.doesNotMatch(log, /FOUND-EARLIER-MARKER|LEAK-|KUBERNETES-TOKEN|KUBELET-OPEN/, log);
+    assert.match(log, /kubelet=(refused-40[13]|unreachable)/, 'the probe tried the kubelet');
   }
   const uids = results.map(({ log }) => probeField(log, 'pod-uid'));
   assert.ok(uids.every((uid) => uid && uid.length > 10), 'every job knows its pod');

@@ -1,6 +1,6 @@
 // Test support: the local Debian base image and builds of images/linux/Dockerfile (nothing is pulled).
 import { join } from 'node:path';
-import { buildRuntime } from '../../scripts/build.mjs';
+import { buildRunner } from '../../scripts/build.mjs';
 import { docker } from './docker.js';
 import { output } from './process.js';
 
@@ -48,10 +48,11 @@ export interface RunnerImageBuild {
 /**
  * Builds the runner image from the Debian base. Host networking lets the build fetch the agent package from the
  * emulator on 127.0.0.1; the base already holds every apt package, so nothing else is reached unless `extraPackages`
- * asks for more (then apt reaches the base's Debian mirror).
+ * asks for more (then apt reaches the base's Debian mirror). The image copies the runner helper's bundle from
+ * dist/runner, built first from the current sources.
  */
 export async function buildRunnerImage(build: RunnerImageBuild): Promise<string> {
-  await buildRuntime(); // dist/runtime, which the Dockerfile copies in
+  await buildRunner();
   const args = ['build', '--force-rm', '--network', 'host', '-f', join(root, 'images/linux/Dockerfile'), '-t', build.tag,
     '--build-arg', `BASE_IMAGE=${build.baseImage ?? BASE_IMAGE}`, '--build-arg', `AGENT_PACKAGE_URL=${build.packageUrl}`];
   if (build.sha256) args.push('--build-arg', `AGENT_PACKAGE_SHA256=${build.sha256}`);

@@ -3,14 +3,15 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { dump, loadAll } from 'js-yaml';
 import { join } from 'node:path';
-import { cluster, kubectl, pushImage, type Cluster } from './cluster.js';
+import { cluster, kubectl, kubectlJson, pushImage, type Cluster } from './cluster.js';
 import { docker, startDocker, type DockerEngine } from './docker.js';
 import { run } from './process.js';
 import { startEmulator, type TestEmulator } from './emulator.js';
 import { agentPackage } from './agent-package.js';
 import { buildRunnerImage, discoverAgentPackage, ensureBaseImage } from './runner-image.js';
-import { kubeconfigEndpoint, runBundledTask, type TaskRun } from './run-task.js';
+import { kubeconfigEndpoint, kubernetesConnectionId, runBundledTask, type TaskRun } from './run-task.js';
 import { repoRoot } from './task-manifests.js';
 
 // The node's address on the cluster's own veth (tests/cluster/cluster.sh): pods reach the host there.
@@ -22,7 +23,9 @@ export interface PoolWorld {
   token: string;
   /** The runner image in the cluster's registry. */
   image: string;
-  /** Environment that hands the tasks a Kubernetes service connection named K8S. */
+  /** The node's InternalIP, where its kubelet listens (port 10250). */
+  kubeletAddress: string;
+  /** Environment that hands the tasks the Kubernetes service connection kubernetesConnectionId. */
   endpointEnv: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -51,12 +54,14 @@ export async function startPoolWorld(pool: string, tag: string, options: PoolWor
   const local = `localhost/azp-runner:${tag}`;
   await buildRunnerImage({ tag: local, packageUrl: pkg.downloadUrl, sha256: pkg.hashValue, baseImage: await options.baseImage?.(), extraPackages: options.extraPackages });
   const image = await pushImage(local, `azp-runner:${tag}`, 'docker');
+  const nodes = await kubectlJson<{ items: Array<{ status: { addresses: Array<{ type: string; address: string }> } }> }>(['get', 'nodes']);
   return {
     cluster: k,
     emulator,
     token,
     image,
-    endpointEnv: kubeconfigEndpoint('K8S', readFileSync(k.kubeconfig, 'utf8')),
+    kubeletAddress: nodes.items[0].status.addresses.find((a) => a.type === 'InternalIP')!.address,
+    endpointEnv: kubeconfigEndpoint(readFileSync(k.kubeconfig, 'utf8')),
     async stop() {
       await emulator.stop();
       await run('docker', ['rmi', '-f', local]);
@@ -66,11 +71,11 @@ export async function startPoolWorld(pool: string, tag: string, options: PoolWor
 }
 
 /**
- * Runs the bundled DeployRunnerPool with the world's organization, image and PAT on the service connection K8S
+ * Runs the bundled DeployRunnerPool with the world's organization, image and PAT on the service connection kubernetesConnectionId
  * (the world's cluster unless `endpointEnv` says otherwise); `inputs` add the pool's own and override these.
  */
 export function deployPool(world: PoolWorld, inputs: Record<string, string>, endpointEnv = world.endpointEnv): Promise<TaskRun> {
-  const base = { kubernetesServiceConnection: 'K8S', azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token };
+  const base = { kubernetesServiceConnection: kubernetesConnectionId, azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token };
   return runBundledTask('DeployRunnerPool', { ...base, ...inputs }, endpointEnv);
 }
 
@@ -88,4 +93,16 @@ export async function createNamespace(name: string): Promise<void> {
 
 export async function deleteNamespace(name: string): Promise<void> {
   await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=true'], { timeoutMs: 180_000 });
+}
+
+/** configs/deployer-rbac.yaml with the namespace a user would put in. */
+export function deployerRbac(namespace: string): string {
+  const text = readFileSync(join(repoRoot, 'configs', 'deployer-rbac.yaml'), 'utf8');
+  return (loadAll(text) as Array<{ metadata: { namespace: string }; subjects?: Array<{ namespace: string }> }>)
+    .map((object) => {
+      object.metadata.namespace = namespace;
+      for (const subject of object.subjects ?? []) subject.namespace = namespace;
+      return `---\n${dump(object)}`;
+    })
+    .join('');
 }

@@ -2,7 +2,7 @@
 import * as React from 'react';
 import { Card } from 'azure-devops-ui/Card.js';
 import { Link } from 'azure-devops-ui/Link.js';
-import type { PoolCounters, PoolView, SlotView } from '../../../src/core/index.js';
+import type { JobLink, PoolCounters, PoolView, SlotView } from '../../../src/core/index.js';
 import { describeLoadError } from '../services/RunnerPoolService.js';
 import { formatDuration, stateLabels } from './format.js';
 import { SlotTable } from './SlotTable.js';
@@ -24,19 +24,52 @@ function CounterValue(props: { value: number | undefined; error?: unknown }): JS
   return <span className="pool-counter-value title-m">{props.value}</span>;
 }
 
-export function Counters(props: { counters: PoolCounters; queueError?: unknown }): JSX.Element {
-  const { counters, queueError } = props;
+/**
+ * The pool-wide counters; next to the queue, how many of its waiting jobs this runner counts (each waiting job of a
+ * pool is counted by one of its runners).
+ */
+export function Counters(props: { counters: PoolCounters; counted?: JobLink[]; queueError?: unknown }): JSX.Element {
+  const { counters, counted, queueError } = props;
   return (
     <div className="pool-counters flex-row flex-wrap" role="list" aria-label="Pool counters">
       {counterLabels.map(([key, label]) => (
         <div key={key} className={`pool-counter pool-counter-${key}`} role="listitem" data-counter={key}>
           <CounterValue value={counters[key]} error={key === 'queued' ? queueError : undefined} />
-          <span className="pool-counter-label secondary-text">{label}</span>
+          <span className="pool-counter-label secondary-text">
+            {label}
+            {key === 'queued' && counted !== undefined && queueError === undefined && (
+              <span className="pool-counter-share"> · this runner counts {counted.length}</span>
+            )}
+          </span>
           {key === 'queued' && queueError !== undefined && (
             <span className="pool-counter-error secondary-text">Not loaded: {describeLoadError(queueError).title}</span>
           )}
         </div>
       ))}
+    </div>
+  );
+}
+
+/** How many of the jobs a runner counts its card names; the others are only counted. */
+const namedCountedJobs = 5;
+
+/** The waiting jobs this runner counts, named with their request ids. */
+function CountedJobs(props: { counted: JobLink[] | undefined }): JSX.Element | null {
+  const { counted } = props;
+  if (!counted?.length) return null;
+  const named = counted.slice(0, namedCountedJobs);
+  return (
+    <div className="pool-counted secondary-text">
+      Waiting jobs this runner counts:{' '}
+      {named.map((job, index) => (
+        <React.Fragment key={job.requestId}>
+          {index > 0 ? ', ' : ''}
+          <span className="pool-counted-job">
+            {job.url ? <Link href={job.url} target="_blank" rel="noopener noreferrer">{job.name}</Link> : job.name} (#{job.requestId})
+          </span>
+        </React.Fragment>
+      ))}
+      {counted.length > named.length ? ` and ${counted.length - named.length} more` : ''}.
     </div>
   );
 }
@@ -82,7 +115,8 @@ export function PoolCard(props: { view: PoolView; queueError?: unknown; filter: 
       contentProps={{ contentPadding: false }}
     >
       <div className="pool-body flex-column flex-grow" data-pool={view.key}>
-        <Counters counters={view.counters} queueError={queueError} />
+        <Counters counters={view.counters} counted={view.counted} queueError={queueError} />
+        {queueError === undefined && <CountedJobs counted={view.counted} />}
         <SnapshotLine view={view} />
         {view.slots.length === 0 ? (
           <div className="pool-empty">

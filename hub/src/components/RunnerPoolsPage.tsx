@@ -5,7 +5,7 @@ import { MessageCard, MessageCardSeverity } from 'azure-devops-ui/MessageCard.js
 import { Page } from 'azure-devops-ui/Page.js';
 import { Spinner, SpinnerSize } from 'azure-devops-ui/Spinner.js';
 import { TextField } from 'azure-devops-ui/TextField.js';
-import { buildPoolViews, withQueuedJobs, type PoolView } from '../../../src/core/index.js';
+import { buildPoolViews, withJobRequests, type HubJobRequest, type PoolView } from '../../../src/core/index.js';
 import { describeLoadError, type RunnerPoolService } from '../services/RunnerPoolService.js';
 import { PoolCard } from './PoolCard.js';
 
@@ -32,8 +32,8 @@ export function RunnerPoolsPage(props: RunnerPoolsPageProps): JSX.Element {
   const firstLoad = React.useRef(onFirstLoad);
   const clockRef = React.useRef(clock);
   clockRef.current = clock;
-  /** Counts from the previous load's queues: a refresh shows them until its own arrive, rather than "…" again. */
-  const knownQueues = React.useRef<Record<string, number>>({});
+  /** The previous load's job requests: a refresh shows its queues from them until its own arrive, rather than "…" again. */
+  const knownQueues = React.useRef<Record<string, HubJobRequest[]>>({});
   /** Bumped by each load that renders, so the queues of a load already replaced are ignored. */
   const rendered = React.useRef(0);
 
@@ -42,17 +42,17 @@ export function RunnerPoolsPage(props: RunnerPoolsPageProps): JSX.Element {
       const data = await service.load();
       const at = clockRef.current();
       const generation = ++rendered.current;
-      const known = Object.fromEntries(Object.keys(data.queuedJobsByPool).flatMap((pool) =>
+      const known = Object.fromEntries(Object.keys(data.jobRequestsByPool).flatMap((pool) =>
         knownQueues.current[pool] === undefined ? [] : [[pool, knownQueues.current[pool]]]));
       knownQueues.current = known;
       setState({ phase: 'loaded', views: buildPoolViews(data.agents, known, data.snapshots, at), at, queueErrors: {} });
       firstLoad.current?.(true);
-      // Each pool's queued counter fills when its job requests arrive; a failed read shows in that counter only.
-      for (const [pool, queued] of Object.entries(data.queuedJobsByPool)) {
-        queued.then((count) => {
+      // Each pool's queue fills when its job requests arrive; a failed read shows in its queued counter only.
+      for (const [pool, requests] of Object.entries(data.jobRequestsByPool)) {
+        requests.then((jobs) => {
           if (generation !== rendered.current) return;
-          knownQueues.current = { ...knownQueues.current, [pool]: count };
-          setState((previous) => (previous.phase === 'loaded' ? { ...previous, views: withQueuedJobs(previous.views, pool, count) } : previous));
+          knownQueues.current = { ...knownQueues.current, [pool]: jobs };
+          setState((previous) => (previous.phase === 'loaded' ? { ...previous, views: withJobRequests(previous.views, data.agents, pool, jobs) } : previous));
         }, (error: unknown) => {
           if (generation !== rendered.current) return;
           setState((previous) => (previous.phase === 'loaded' ? { ...previous, queueErrors: { ...previous.queueErrors, [pool]: error } } : previous));

@@ -2,7 +2,7 @@
 // drive the same calls from Node): agents and job requests over REST, pool snapshots from the extension's data storage.
 import type { IExtensionDataManager } from 'azure-devops-extension-api';
 import { TaskAgentRestClient, TaskAgentStatus, TaskResult, type TaskAgent, type TaskAgentJobRequest, type TaskAgentPool } from 'azure-devops-extension-api/TaskAgent';
-import { identityVariables, snapshotCollection, type HubAgent, type JobLink, type PoolSnapshot } from '../../../src/core/index.js';
+import { demandText, identityVariables, snapshotCollection, type HubAgent, type HubJobRequest, type JobLink, type PoolSnapshot } from '../../../src/core/index.js';
 import { RunnerPoolError, type DataSource, type RunnerPoolData } from './RunnerPoolService.js';
 
 // The client asks for enumsAsNumbers, msDateFormat and noArrayWrap, and hands the answer back as parsed: results are
@@ -13,15 +13,19 @@ const resultNames: Record<TaskResult, string> = {
   [TaskResult.ManuallyQueued]: 'manuallyQueued', [TaskResult.DependentOnManualQueue]: 'dependentOnManualQueue',
 };
 
-function jobLink(request: TaskAgentJobRequest | undefined, time: 'receiveTime' | 'finishTime'): JobLink | undefined {
-  if (!request) return undefined;
+/** How the page names a job request and where it links to. */
+function jobName(request: TaskAgentJobRequest): { name: string; url?: string } {
   const name = [request.definition?.name, request.owner?.name].filter(Boolean).join(' · ') || request.jobName || `Request ${request.requestId}`;
   // Optional: which members excludeUrls=true strips is not documented (the emulator keeps _links; see emulator/README.md).
   const href: unknown = request.owner?._links?.web?.href ?? request.definition?._links?.web?.href;
+  return { name, url: typeof href === 'string' ? href : undefined };
+}
+
+function jobLink(request: TaskAgentJobRequest | undefined, time: 'receiveTime' | 'finishTime'): JobLink | undefined {
+  if (!request) return undefined;
   return {
     requestId: request.requestId,
-    name,
-    url: typeof href === 'string' ? href : undefined,
+    ...jobName(request),
     time: (request[time] ?? request.assignTime)?.toISOString(),
     result: request.result == null ? undefined : resultNames[request.result],
   };
@@ -71,10 +75,17 @@ function runnerAgents(client: RunnerTaskAgentClient, pool: TaskAgentPool): Promi
     (await client.getAgents(pool.id, undefined, true, true, true, undefined, [identityVariables.runnerName])).map((agent) => toHubAgent(pool, agent)));
 }
 
-/** Jobs waiting for an agent: unfinished requests not yet assigned. */
-function queuedJobs(client: RunnerTaskAgentClient, poolId: number): Promise<number> {
-  return reading('agentPools', async () =>
-    (await client.getUnfinishedRequests(poolId)).filter((request) => request.result == null && !request.assignTime).length);
+/** A pool's unfinished job requests, with what tells which runner counts a waiting one (src/core/assignment.ts). */
+function jobRequests(client: RunnerTaskAgentClient, poolId: number): Promise<HubJobRequest[]> {
+  return reading('agentPools', async () => (await client.getUnfinishedRequests(poolId)).filter((request) => request.result == null).map((request) => ({
+    requestId: request.requestId,
+    ...jobName(request),
+    // Typed as the spec's objects; the service sends strings.
+    demands: (request.demands ?? []).map((demand: TaskAgentJobRequest['demands'][number] | string) => demandText(demand)),
+    reservedAgentName: request.reservedAgent?.name,
+    assignTime: request.assignTime?.toISOString(),
+    receiveTime: request.receiveTime?.toISOString(),
+  })));
 }
 
 function snapshots(openDataManager: () => Promise<IExtensionDataManager>): Promise<PoolSnapshot[]> {
@@ -101,12 +112,12 @@ export async function loadRunnerPools(client: RunnerTaskAgentClient, openDataMan
   const poolsRead = reading('agentPools', async () => (await client.getAgentPools()).filter((pool) => !pool.isHosted));
   const [published, pools] = await Promise.all([snapshotsRead, poolsRead.then((all) => Promise.all(all.map(async (pool) => ({ pool, agents: await runnerAgents(client, pool) }))))]);
   // A snapshot may spell its pool in another case, or name a pool that no longer exists (nothing can queue there).
-  const queuedJobsByPool: Record<string, Promise<number>> = Object.fromEntries(published.map((snapshot) => [snapshot.poolName, Promise.resolve(0)]));
+  const jobRequestsByPool: Record<string, Promise<HubJobRequest[]>> = Object.fromEntries(published.map((snapshot) => [snapshot.poolName, Promise.resolve([])]));
   for (const { pool, agents } of pools) {
     const named = published.filter((snapshot) => snapshot.poolName.toLowerCase() === pool.name.toLowerCase());
     if (agents.length === 0 && named.length === 0) continue;
-    const queued = queuedJobs(client, pool.id);
-    for (const name of [pool.name, ...named.map((snapshot) => snapshot.poolName)]) queuedJobsByPool[name] = queued;
+    const jobs = jobRequests(client, pool.id);
+    for (const name of [pool.name, ...named.map((snapshot) => snapshot.poolName)]) jobRequestsByPool[name] = jobs;
   }
-  return { agents: pools.flatMap((pool) => pool.agents), queuedJobsByPool, snapshots: published };
+  return { agents: pools.flatMap((pool) => pool.agents), jobRequestsByPool, snapshots: published };
 }

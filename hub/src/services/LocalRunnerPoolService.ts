@@ -1,9 +1,10 @@
 // An in-memory RunnerPoolService: the page outside Azure DevOps (component tests, local development) reads what it is given.
+import type { HubJobRequest } from '../../../src/core/index.js';
 import type { RunnerPoolData, RunnerPoolService } from './RunnerPoolService.js';
 
-/** What a load answers: queues as counts, as errors to fail with, or as promises the caller settles when it likes. */
-export interface LocalPoolData extends Omit<RunnerPoolData, 'queuedJobsByPool'> {
-  queuedJobsByPool: Record<string, number | Error | Promise<number>>;
+/** What a load answers: job requests as lists, as errors to fail with, or as promises the caller settles when it likes. */
+export interface LocalPoolData extends Omit<RunnerPoolData, 'jobRequestsByPool'> {
+  jobRequestsByPool: Record<string, HubJobRequest[] | Error | Promise<HubJobRequest[]>>;
 }
 
 type Answer = LocalPoolData | Error;
@@ -24,14 +25,14 @@ export class LocalRunnerPoolService implements RunnerPoolService {
     this.loads++;
     const answer = typeof this.next === 'function' ? await this.next() : this.next;
     if (answer instanceof Error) throw answer;
-    const { agents, snapshots, queuedJobsByPool } = answer;
+    const { agents, snapshots, jobRequestsByPool } = answer;
     // Like Azure DevOps, every pool named by an agent or a snapshot has a queue; one not given has nothing queued.
     const pools = [...agents, ...snapshots].map((item) => item.poolName);
-    const queues = { ...Object.fromEntries(pools.map((pool) => [pool, 0])), ...queuedJobsByPool };
+    const queues = { ...Object.fromEntries(pools.map((pool) => [pool, []])), ...jobRequestsByPool };
     return {
       ...structuredClone({ agents, snapshots }),
-      queuedJobsByPool: Object.fromEntries(Object.entries(queues).map(([pool, queued]) =>
-        [pool, queued instanceof Error ? Promise.reject(queued) : Promise.resolve(queued)])),
+      jobRequestsByPool: Object.fromEntries(Object.entries(queues).map(([pool, jobs]) =>
+        [pool, jobs instanceof Error ? Promise.reject(jobs) : Promise.resolve(jobs).then((list) => structuredClone(list))])),
     };
   }
 }

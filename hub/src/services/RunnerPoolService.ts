@@ -1,17 +1,16 @@
 // The page's only door to data: what it reads about runner pools, and how a failed read is told to the user.
-import type { HubAgent } from '../../../src/core/index.js';
-import type { PoolSnapshot } from '../../../src/core/index.js';
+import type { HubAgent, HubJobRequest, PoolSnapshot } from '../../../src/core/index.js';
 
 /** Everything one refresh of the page reads. */
 export interface RunnerPoolData {
   /** Runner agents (those with a RUNNER_NAME capability) of every self-hosted pool, with their current and last job. */
   agents: HubAgent[];
   /**
-   * Jobs waiting for an agent, by pool name as agents and snapshots spell it, for every pool that holds runners or
-   * snapshots. Still on their way when the rest has arrived: a pool's job requests carry every unfinished job with all
-   * the agents that could take it, many megabytes for a large pool, and only feed a counter.
+   * The unfinished job requests (waiting and running), by pool name as agents and snapshots spell it, for every pool
+   * that holds runners or snapshots. Still on their way when the rest has arrived: a pool's job requests carry every
+   * unfinished job with all the agents that could take it, many megabytes for a large pool, and only feed the queue.
    */
-  queuedJobsByPool: Record<string, Promise<number>>;
+  jobRequestsByPool: Record<string, Promise<HubJobRequest[]>>;
   /** The PoolSnapshot documents the tasks published. */
   snapshots: PoolSnapshot[];
 }

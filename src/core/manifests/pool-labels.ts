@@ -21,6 +21,11 @@ export function poolSelector(runnerName: string): Record<string, string> {
   return Object.fromEntries(selectorKeys.map((key) => [key, labels[key]]));
 }
 
+/** The same, as a label selector for a list or a watch. */
+export function poolLabelSelector(runnerName: string): string {
+  return Object.entries(poolSelector(runnerName)).map(([key, value]) => `${key}=${value}`).join(',');
+}
+
 /** Set by ScaleRunnerPool on pods whose agent runs a job; the pool's PodDisruptionBudget protects them. */
 export const busyLabel = 'azure-devops-runner/busy';
 
@@ -28,6 +33,10 @@ export const annotations = {
   pool: 'azure-devops-runner/pool',
   organization: 'azure-devops-runner/organization',
   safeToEvict: 'cluster-autoscaler.kubernetes.io/safe-to-evict',
+  /** On the StatefulSet: who sets its replica count (ReplicasOwner); absent, DeployRunnerPool's `replicas`. */
+  replicasOwner: 'azure-devops-runner/replicas-owner',
+  /** On a pod DeployRunnerPool is about to replace: its agent stays disabled, whoever else looks at the pool. */
+  draining: 'azure-devops-runner/draining',
 } as const;
 
 /** The environment variables through which a pod's identity reaches Azure DevOps as agent capabilities. */
@@ -38,4 +47,8 @@ export const identityVariables = {
   namespace: 'RUNNER_NAMESPACE',
   image: 'RUNNER_IMAGE',
   runnerName: 'RUNNER_NAME',
+  /** DeployRunnerPool's `priority`: which runner of a shared pool counts a job several could take (src/core/assignment.ts). */
+  priority: 'RUNNER_PRIORITY',
+  /** `autoscaler` when the in-cluster autoscaler scales the runner: only such runners take part in sharing a pool's jobs. */
+  scaling: 'RUNNER_SCALING',
 } as const;

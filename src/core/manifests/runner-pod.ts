@@ -13,6 +13,7 @@ import { defaultDindImage, type ResourceSettings, type RunnerPoolSpec } from '..
 import { identityVariables } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
 import { recyclerName } from './recycle-access.js';
+import { handshakePort } from '../registration.js';
 
 /** How long a runner pod may take to stop once deleted. */
 export const terminationGraceSeconds = 60;
@@ -42,6 +43,8 @@ const secretEnv = (spec: RunnerPoolSpec, name: string, key: string): V1EnvVar =>
 });
 
 const usesRecycleSidecar = (spec: RunnerPoolSpec): boolean => spec.podRecycling === 'sidecar';
+/** With the in-cluster autoscaler, it registers each pod's agent (src/core/registration.ts): no register step, no credential. */
+const registeredByAutoscaler = (spec: RunnerPoolSpec): boolean => spec.autoscaler !== undefined;
 
 /** What both the register step and the agent need to find their pool and their registration. */
 function registrationEnv(spec: RunnerPoolSpec): V1EnvVar[] {
@@ -132,6 +135,9 @@ function agentEnv(spec: RunnerPoolSpec): V1EnvVar[] {
     fieldEnv(identityVariables.namespace, 'metadata.namespace'),
     { name: identityVariables.image, value: spec.image },
     { name: identityVariables.runnerName, value: spec.runnerName },
+    { name: identityVariables.priority, value: String(spec.priority) },
+    { name: identityVariables.scaling, value: registeredByAutoscaler(spec) ? 'autoscaler' : 'fixed' },
+    ...(registeredByAutoscaler(spec) ? [{ name: 'AZP_REGISTRATION', value: 'autoscaler' }] : []),
     ...dockerEnv(spec),
     ...(usesRecycleSidecar(spec) ? [recycleDirEnv] : []),
     ...Object.entries(spec.env).map(([name, value]) => ({ name, value })),
@@ -146,6 +152,7 @@ export function agentContainer(spec: RunnerPoolSpec): V1Container {
     image: spec.image,
     args: ['run'],
     env: agentEnv(spec),
+    ...(registeredByAutoscaler(spec) && { ports: [{ name: 'handshake', containerPort: handshakePort }] }),
     // Exit 0 after one job ends the pod, and the StatefulSet creates a fresh one (Kubernetes ≥ 1.35); any other exit
     // is a broken setup: restart in place with the kubelet's back-off. With the sidecar, the agent waits for the
     // sidecar to delete the pod instead of exiting.
@@ -274,7 +281,7 @@ export function podVolumes(spec: RunnerPoolSpec): V1Volume[] {
   return [
     { name: 'config', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
     { name: 'work', emptyDir: spec.workVolumeSize ? { sizeLimit: spec.workVolumeSize } : {} },
-    { name: 'registration', secret: { secretName: registrationSecretName(spec), defaultMode: 0o440 } },
+    ...(registeredByAutoscaler(spec) ? [] : [{ name: 'registration', secret: { secretName: registrationSecretName(spec), defaultMode: 0o440 } }]),
     ...dockerVolumes(spec),
     ...(usesRecycleSidecar(spec) ? recycleVolumes() : []),
   ];
@@ -294,6 +301,12 @@ export function podSecurityContext(spec: RunnerPoolSpec): V1PodSecurityContext {
 }
 
 export function runnerPodSpec(spec: RunnerPoolSpec): V1PodSpec {
+  const initContainers = [
+    ...(registeredByAutoscaler(spec) ? [] : [registerStep(spec)]),
+    ...(usesRecycleSidecar(spec) ? [recycleSidecar(spec)] : []),
+    ...(spec.dockerMode === 'dind' ? [dockerSidecar(spec)] : []),
+    ...(spec.dockerMode === 'hostSocket' ? [dockerProxySidecar(spec)] : []),
+  ];
   return {
     automountServiceAccountToken: false,
     ...(usesRecycleSidecar(spec) && { serviceAccountName: recyclerName(spec) }),
@@ -303,12 +316,7 @@ export function runnerPodSpec(spec: RunnerPoolSpec): V1PodSpec {
     ...(spec.imagePullSecret && { imagePullSecrets: [{ name: spec.imagePullSecret }] }),
     ...(Object.keys(spec.nodeSelector).length > 0 && { nodeSelector: spec.nodeSelector }),
     ...(spec.tolerations.length > 0 && { tolerations: spec.tolerations }),
-    initContainers: [
-      registerStep(spec),
-      ...(usesRecycleSidecar(spec) ? [recycleSidecar(spec)] : []),
-      ...(spec.dockerMode === 'dind' ? [dockerSidecar(spec)] : []),
-      ...(spec.dockerMode === 'hostSocket' ? [dockerProxySidecar(spec)] : []),
-    ],
+    ...(initContainers.length > 0 && { initContainers }),
     containers: [agentContainer(spec)],
     volumes: podVolumes(spec),
   };

@@ -14,7 +14,11 @@ export function renderStatefulSet(spec: RunnerPoolSpec): Manifest<V1StatefulSet>
       name: spec.runnerName,
       namespace: spec.namespace,
       labels,
-      annotations: { [annotations.pool]: spec.poolName, [annotations.organization]: spec.organizationUrl },
+      annotations: {
+        [annotations.pool]: spec.poolName,
+        [annotations.organization]: spec.organizationUrl,
+        ...(spec.autoscaler && { [annotations.replicasOwner]: 'autoscaler' }),
+      },
     },
     spec: {
       replicas: spec.replicas,

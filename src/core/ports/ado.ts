@@ -1,8 +1,12 @@
-// The Azure DevOps client as the core sees it: the few agent-pool calls the tasks make.
+// The Azure DevOps client as the core sees it: the few agent-pool calls the tasks make. A read of something missing
+// answers undefined (or nothing); a write to something missing fails with AdoError 404.
 import type { AgentInfo, PoolSnapshot } from '../model.js';
+import type { AgentRegistration } from '../registration.js';
 
 export interface JobRequest {
   requestId: number;
+  /** The pipeline and the job as the hub names them, e.g. "CI · Build", when the service says. */
+  name?: string;
   demands: string[];
   /** Set once the service has picked an agent for the job. */
   reservedAgentName?: string;
@@ -17,13 +21,25 @@ export interface AdoClient {
   listAgents(poolId: number): Promise<AgentInfo[]>;
   /** The pool's queued and running job requests (unfinished only), in one call whatever their number. */
   listUnfinishedJobs(poolId: number): Promise<JobRequest[]>;
-  deleteAgent(poolId: number, agentId: number): Promise<void>;
-  /** A disabled agent stays registered but the service hands it no new job. */
+  /** False when the agent was already gone. */
+  deleteAgent(poolId: number, agentId: number): Promise<boolean>;
+  /**
+   * Registers an agent with its public key: adds it, or with `agentId` re-keys that registration (as `config.sh
+   * --replace` does: the old key stops working). Returns what the agent needs to get its tokens.
+   */
+  registerAgent(poolId: number, agent: AgentRegistration, agentId?: number): Promise<{ id: number; name: string; clientId: string; authorizationUrl: string }>;
+  /** A disabled agent stays registered but the service hands it no new job. An AdoError 404: no such agent. */
   setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void>;
-  /** Stores the pool's snapshot in the extension's data storage (last write wins), for the hub. */
+  /** Stores the pool's snapshot in the extension's data storage (last write wins), for the hub. AdoError 404: no such extension. */
   publishSnapshot(snapshot: PoolSnapshot): Promise<void>;
+  /** Removes a runner's snapshot (`<namespace>.<runnerName>`), once the runner is gone; none there is no error. */
+  deleteSnapshot(id: string): Promise<void>;
   /** Seconds spent waiting on throttling (429, Retry-After) so far. */
   readonly throttledSeconds: number;
+  /** Calls sent so far (each attempt counts). */
+  readonly calls: number;
+  /** The last X-RateLimit-Remaining and -Limit seen, if the service sent them. */
+  readonly rateLimit?: { remaining: number; limit: number };
 }
 
 /** Azure DevOps refused or failed a call, with a message a person can act on. */

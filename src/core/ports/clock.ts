@@ -5,3 +5,10 @@ export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
 }
+
+/** A long-running flow's stop request: checked between steps (never in the middle of one), and it cuts a wait short. */
+export interface StopSignal {
+  readonly stopped: boolean;
+  /** Waits `ms`, or less when the flow is asked to stop or `until` settles first. */
+  wait(ms: number, until?: Promise<void>): Promise<void>;
+}

@@ -13,4 +13,11 @@ export interface Files {
   join(...parts: string[]): string;
   /** The folder a path is in. */
   dirname(path: string): string;
+  /**
+   * The real path a write to `path` lands on (`..` and links resolved, a dangling link followed), or undefined when
+   * the folder it would be in does not exist.
+   */
+  writeTarget(path: string): string | undefined;
+  /** True when `path` is `folder` or below it. Both are real paths. */
+  isWithin(path: string, folder: string): boolean;
 }

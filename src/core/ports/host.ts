@@ -9,11 +9,21 @@ export interface ServiceEndpoint {
   data: Record<string, string>;
 }
 
-export interface TaskHost {
+/** Where a flow says what it does: the pipeline log for a task, the pod log for the autoscaler. */
+export interface Log {
+  info(message: string): void;
+  warning(message: string): void;
+}
+
+export interface TaskHost extends Log {
   /** The raw value of an input, trimmed; undefined when it is empty or absent. */
   getInput(name: string): string | undefined;
   /** Like getInput, for a credential: the value is masked before anything could log it, and never echoed. */
   getSecretInput(name: string): string | undefined;
+  /**
+   * A service connection; every credential it holds is masked before it is returned. Undefined when there is none;
+   * throws, with a message that quotes none of its contents, when it cannot be read.
+   */
   getEndpoint(id: string): ServiceEndpoint | undefined;
   /** The value of a pipeline variable such as `Agent.TempDirectory`. */
   getVariable(name: string): string | undefined;
@@ -21,8 +31,6 @@ export interface TaskHost {
   setOutput(name: string, value: string): void;
   /** Masks a value in every later log line. */
   setSecret(value: string): void;
-  info(message: string): void;
-  warning(message: string): void;
   debug(message: string): void;
   /** Attaches a markdown summary to the run. */
   addSummary(title: string, markdown: string): void;

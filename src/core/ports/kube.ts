@@ -9,6 +9,7 @@ export interface ObjectMeta {
   creationTimestamp?: string;
   deletionTimestamp?: string;
   resourceVersion?: string;
+  generation?: number;
 }
 
 export interface KubeObject {
@@ -36,12 +37,19 @@ export interface KubeClient {
   /** A JSON merge patch, for fields another manager does not own (replica count, pod annotations). */
   mergePatch(ref: ObjectRef, patch: object, fieldManager: string): Promise<KubeObject>;
   get(ref: ObjectRef): Promise<KubeObject | undefined>;
+  /** Sets a workload's replica count through its scale subresource (all an autoscaler may change). */
+  scale(ref: ObjectRef, replicas: number, fieldManager: string): Promise<void>;
   list(apiVersion: string, kind: string, namespace: string, labelSelector?: string): Promise<KubeObject[]>;
   /**
    * Deletes the object; with `uid`, only that incarnation of the name (a pod its StatefulSet has since recreated is
    * left alone). False when there was nothing to delete.
    */
   delete(ref: ObjectRef, uid?: string): Promise<boolean>;
+  /**
+   * Lists, then follows every change until the server ends the stream (it does every few minutes) or `signal` aborts:
+   * `onChange` gets the whole current list after the list and after each change. The caller calls it again to go on.
+   */
+  watch(apiVersion: string, kind: string, namespace: string, labelSelector: string, onChange: (items: KubeObject[]) => void, signal: AbortSignal): Promise<void>;
   /** The API server's version, e.g. { major: 1, minor: 36 }. */
   version(): Promise<{ major: number; minor: number; gitVersion: string }>;
 }

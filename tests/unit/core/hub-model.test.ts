@@ -1,8 +1,9 @@
 // The hub's model: runner agents and snapshot pods merged into slots by pod name, with the counters the page shows.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildPoolViews, withQueuedJobs, type HubAgent } from '../../../src/core/hub-model.js';
+import { buildPoolViews, withJobRequests, type HubAgent, type HubJobRequest } from '../../../src/core/hub-model.js';
 import type { PodSummary, PoolSnapshot } from '../../../src/core/model.js';
+import { observePool } from '../../../src/core/scale-decision.js';
 
 const now = new Date('2026-11-28T10:00:00Z');
 
@@ -21,6 +22,14 @@ function agent(podName: string, overrides: Partial<HubAgent> = {}, runner = 'lin
     ...overrides,
   };
 }
+
+/** A job request waiting for an agent. */
+function waiting(requestId: number, demands: string[] = []): HubJobRequest {
+  return { requestId, demands, name: `CI · Job ${requestId}`, url: `https://x/_build/results?buildId=${requestId}` };
+}
+
+/** `count` waiting jobs any agent can take, numbered from 1. */
+const queue = (count: number) => Array.from({ length: count }, (_, i) => waiting(i + 1));
 
 function pod(name: string, overrides: Partial<PodSummary> = {}): PodSummary {
   return { name, uid: `uid-${name}`, phase: 'Running', ready: true, restarts: 0, node: 'node-b', image: 'runner:2', createdAt: '2026-11-28T09:00:00Z', deleting: false, ...overrides };
@@ -42,12 +51,15 @@ describe('buildPoolViews', () => {
       agent('linux-1', { enabled: false }),
     ];
     const pods = [pod('linux-0'), pod('linux-1'), pod('linux-2'), pod('linux-3', { phase: 'Pending', ready: false, waitingReason: 'ImagePullBackOff' })];
-    const [view, ...rest] = buildPoolViews(agents, { 'Linux Private': 4 }, [snapshot(pods, 4)], now);
+    const running: HubJobRequest = { ...waiting(5), reservedAgentName: 'linux-2', assignTime: '2026-11-28T09:59:00Z' };
+    const [view, ...rest] = buildPoolViews(agents, { 'Linux Private': [...queue(4), running] }, [snapshot(pods, 4)], now);
     assert.equal(rest.length, 0);
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [
       ['linux-0', 'idle'], ['linux-1', 'disabled'], ['linux-2', 'busy'], ['linux-3', 'failing'], ['linux-10', 'offline'],
     ]);
     assert.deepEqual(view.counters, { online: 3, busy: 1, idle: 1, offline: 1, disabled: 1, queued: 4 });
+    assert.deepEqual(view.counted, [1, 2, 3, 4].map((id) => ({ requestId: id, name: `CI · Job ${id}`, url: `https://x/_build/results?buildId=${id}` })),
+      'the only runner of the pool counts every waiting job, and not the one running');
     assert.equal(view.slots[4].beyondReplicas, true);
     assert.equal(view.slots[0].beyondReplicas, false);
     // Pod facts win over the agent's registration-time capabilities.
@@ -60,11 +72,12 @@ describe('buildPoolViews', () => {
   });
 
   it('shows a pod whose agent has not registered as starting, and a slot with neither as missing', () => {
-    const [view] = buildPoolViews([], { 'Linux Private': 0 }, [snapshot([pod('linux-0', { ready: false, waitingReason: 'ContainerCreating' })], 2)], now);
+    const [view] = buildPoolViews([], { 'Linux Private': [] }, [snapshot([pod('linux-0', { ready: false, waitingReason: 'ContainerCreating' })], 2)], now);
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [['linux-0', 'starting'], ['linux-1', 'missing']]);
     const [crashing] = buildPoolViews([agent('linux-0', { status: 'offline' })], {}, [snapshot([pod('linux-0', { ready: false, waitingReason: 'CrashLoopBackOff' })], 1)], now);
     assert.equal(crashing.slots[0].state, 'failing');
     assert.deepEqual(view.counters, { online: 0, busy: 0, idle: 0, offline: 0, disabled: 0, queued: 0 });
+    assert.deepEqual(view.counted, []);
     assert.equal(view.poolId, undefined);
   });
 
@@ -87,21 +100,51 @@ describe('buildPoolViews', () => {
   });
 
   it('keeps a pool of zero slots, and sorts pools by pool name; a queue not known yet is undefined', () => {
-    const views = buildPoolViews([], { Zeta: 2 }, [
+    const views = buildPoolViews([], { Zeta: queue(2) }, [
       snapshot([], 0, { id: 'ci.z', runnerName: 'z', poolName: 'Zeta' }),
       snapshot([], 0, { id: 'ci.a', runnerName: 'a', poolName: 'Alpha' }),
     ], now);
-    assert.deepEqual(views.map((v) => [v.poolName, v.slots.length, v.counters.queued]), [['Alpha', 0, undefined], ['Zeta', 0, 2]]);
+    assert.deepEqual(views.map((v) => [v.poolName, v.slots.length, v.counters.queued, v.counted]), [['Alpha', 0, undefined, undefined], ['Zeta', 0, 2, []]]);
   });
 
   it('fills one pool\'s queue when it arrives, keeping every slot list as it was', () => {
-    const views = buildPoolViews([agent('linux-0', {})], {}, [
+    const agents = [agent('linux-0', {})];
+    const views = buildPoolViews(agents, {}, [
       snapshot([], 0, { id: 'ci.z', runnerName: 'z', poolName: 'Zeta' }),
     ], now);
-    const filled = withQueuedJobs(views, 'Zeta', 7);
+    const filled = withJobRequests(views, agents, 'Zeta', queue(7));
     assert.deepEqual(filled.map((v) => [v.poolName, v.counters.queued]), views.map((v) => [v.poolName, v.poolName === 'Zeta' ? 7 : undefined]));
     assert.ok(filled.every((v, i) => v.slots === views[i].slots));
     assert.equal(views.find((v) => v.poolName === 'Zeta')?.counters.queued, undefined);
+    const linux = withJobRequests(views, agents, 'Linux Private', queue(3)).find((v) => v.runnerName === 'linux');
+    assert.deepEqual(linux?.counted?.map((job) => job.requestId), [1, 2, 3]);
+  });
+
+  it('shows per runner of a shared pool the waiting jobs it counts, as each runner\'s scaler counts them', () => {
+    const runner = (podName: string, name: string, capabilities: Record<string, string>, overrides: Partial<HubAgent> = {}) => {
+      const base = agent(podName, overrides, name);
+      return { ...base, capabilities: { ...base.capabilities, ...capabilities } };
+    };
+    const scaled = { RUNNER_SCALING: 'autoscaler' };
+    const agents = [
+      runner('small-0', 'small', scaled), runner('small-1', 'small', scaled),
+      runner('tools-0', 'tools', { ...scaled, TOOLBOX: 'yes' }),
+      // A fixed count takes no share from the autoscaled runners: it only counts what none of them can take.
+      runner('fixed-0', 'fixed', { RUNNER_SCALING: 'fixed', gpu: 'yes' }),
+      // Another pool's runner could take the same jobs, and takes nothing of this pool's.
+      runner('other-0', 'other', scaled, { poolName: 'Other' }),
+    ];
+    const jobs = [waiting(1), waiting(2, ['TOOLBOX']), waiting(3), waiting(4, ['gpu']), waiting(5, ['docker']),
+      { ...waiting(6), reservedAgentName: 'small-0', assignTime: '2026-11-28T09:59:00Z' }];
+    const views = buildPoolViews(agents, { 'Linux Private': jobs }, [], now);
+    const counted = Object.fromEntries(views.map((view) => [view.runnerName, view.counted?.map((job) => job.requestId)]));
+    assert.deepEqual(counted, { small: [1, 3], tools: [2], fixed: [4], other: undefined },
+      'a plain job goes to the runner offering least, a TOOLBOX one to the only runner that has it, the GPU one to the fixed runner; no one can take the docker one');
+    assert.ok(views.filter((view) => view.poolName === 'Linux Private').every((view) => view.counters.queued === 5), 'the pool-wide queue on every card');
+    for (const view of views.filter((v) => v.poolName === 'Linux Private')) {
+      const scaler = observePool(view.runnerName, agents.filter((a) => a.poolName === 'Linux Private'), jobs, view.runnerName !== 'fixed');
+      assert.equal(view.counted?.length, scaler.queuedJobs, `${view.runnerName} shows what its scaler counts`);
+    }
   });
 
   it('never reports a negative snapshot age (clock skew)', () => {

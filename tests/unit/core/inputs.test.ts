@@ -9,6 +9,8 @@ import { inputProblems, MemoryHost } from '../../support/memory-host.js';
 
 
 const reader = (inputs: Record<string, string>) => new InputReader(new MemoryHost(inputs));
+const tenantId = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const clientId = '0b8a4e3c-5f1d-4d2e-9a6b-7c8d9e0f1a2b';
 
 const validDeploy = {
   kubernetesServiceConnection: 'aks',
@@ -50,7 +52,7 @@ describe('InputReader', () => {
     inputs.finish();
     const bad = reader({ env: 'A=1\nnot a pair' });
     bad.keyValues('env');
-    assert.deepEqual(inputProblems(() => bad.finish()), ["env: line 2 must look like KEY=value with KEY a variable name; got 'not a pair'."]);
+    assert.deepEqual(inputProblems(() => bad.finish()), ["env: line 2 must look like KEY=value; got 'not a pair'."]);
   });
 
   it('rejects URLs that are not http(s) and trims a trailing slash', () => {
@@ -58,6 +60,18 @@ describe('InputReader', () => {
     const inputs = reader({ u: 'dev.azure.com/x' });
     inputs.url('u');
     assert.match(inputProblems(() => inputs.finish())[0], /^u: must be an http\(s\) URL/);
+  });
+
+  it('refuses a URL with credentials without quoting it', () => {
+    const inputs = reader({ u: 'https://user:pw@dev.azure.com/x' });
+    assert.equal(inputs.url('u'), '');
+    assert.deepEqual(inputProblems(() => inputs.finish()), ['u: must not hold a user name or password (…@host): the tasks authenticate with the personalAccessToken input.']);
+  });
+
+  it('names a secret with a line break without quoting it', () => {
+    const inputs = reader({ pat: 'one\ntwo' });
+    inputs.secret('pat');
+    assert.deepEqual(inputProblems(() => inputs.finish()), ['pat: must be one line; it holds a line break (a secret variable pasted with a newline?).']);
   });
 });
 
@@ -82,7 +96,7 @@ describe('DeployRunnerPool inputs', () => {
     assert.deepEqual(readDeployOptions(reader({ ...validDeploy, dockerMode: 'buildah', buildahSeccompProfile: 'localhost/azure-devops-runner/buildah.json' })).pool.buildahSeccompProfile,
       { type: 'Localhost', localhostProfile: 'azure-devops-runner/buildah.json' });
     assert.deepEqual(inputProblems(() => readDeployOptions(reader({ ...validDeploy, dockerMode: 'dind', dindImage: 'has space' }))), [
-      "dindImage: must be an image reference such as registry.example.com/runner:1.0 or repo@sha256:<digest>; got 'has space'.",
+      "dindImage: must be an image reference such as registry.example.com/runner:1.0 or repo@sha256:<digest> (lowercase repository); got 'has space'.",
     ]);
     for (const profile of ['RuntimeDefault', 'localhost/', '/etc/profile.json']) {
       assert.match(inputProblems(() => readDeployOptions(reader({ ...validDeploy, dockerMode: 'buildah', buildahSeccompProfile: profile })))[0], /^buildahSeccompProfile: must be Unconfined or localhost\//);
@@ -96,7 +110,7 @@ describe('DeployRunnerPool inputs', () => {
     const host = new MemoryHost({ personalAccessToken: 'secret-pat' });
     assert.ok(inputProblems(() => readDeployOptions(new InputReader(host))).length > 0);
     assert.deepEqual(host.secrets, ['secret-pat']);
-    const principal = new MemoryHost({ ...validDeploy, credentialType: 'servicePrincipal', servicePrincipalTenantId: 't', servicePrincipalClientId: 'c', servicePrincipalClientSecret: 'sp-secret' });
+    const principal = new MemoryHost({ ...validDeploy, credentialType: 'servicePrincipal', servicePrincipalTenantId: tenantId, servicePrincipalClientId: clientId, servicePrincipalClientSecret: 'sp-secret' });
     readDeployOptions(new InputReader(principal));
     assert.deepEqual(principal.secrets, ['sp-secret']);
   });

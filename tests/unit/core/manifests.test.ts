@@ -25,6 +25,7 @@ const spec: RunnerPoolSpec = {
   env: { TOOL_HOME: '/opt/tool' },
   dockerMode: 'none',
   podRecycling: 'restartRules',
+  priority: 0,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -63,7 +64,7 @@ describe('runner pool manifests', () => {
     const mountsToken = (c: Any) => (c.volumeMounts ?? []).some((m: Any) => m.name === tokenVolume.name);
     assert.deepEqual([...pod.initContainers, ...pod.containers].filter(mountsToken).map((c: Any) => c.name), ['recycle']);
     const objects = renderRunnerPool(recycling);
-    assert.deepEqual(objects.map((o) => o.kind), ['Secret', 'ServiceAccount', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'StatefulSet']);
+    assert.deepEqual(objects.map((o) => o.kind), ['Secret', 'ServiceAccount', 'Role', 'RoleBinding', 'NetworkPolicy', 'PodDisruptionBudget', 'StatefulSet']);
     const role = objects.find((o) => o.kind === 'Role') as Any;
     assert.deepEqual(role.rules.map((r: Any) => [r.resources, r.verbs]), [[['pods'], ['delete']]]);
     assert.equal(role.rules[0].resourceNames[0], 'linux-0');
@@ -102,7 +103,7 @@ describe('runner pool manifests', () => {
     assert.deepEqual(secret.stringData, { token: 'pat-value-123' });
     const sp = renderRunnerPool({ ...spec, credential: { kind: 'servicePrincipal', tenantId: 't', clientId: 'c', clientSecret: 's' } });
     assert.deepEqual(sp[0].stringData, { clientId: 'c', tenantId: 't', clientSecret: 's' });
-    assert.deepEqual(renderRunnerPool({ ...spec, credential: { kind: 'existingSecret', secretName: 'mine' } }).map((o) => o.kind), ['PodDisruptionBudget', 'StatefulSet']);
+    assert.deepEqual(renderRunnerPool({ ...spec, credential: { kind: 'existingSecret', secretName: 'mine' } }).map((o) => o.kind), ['NetworkPolicy', 'PodDisruptionBudget', 'StatefulSet']);
   });
 
   it('adds docker only when asked', () => {
@@ -166,8 +167,8 @@ describe('runner pool manifests', () => {
     assert.doesNotMatch(text, /pat-value-123/);
     assert.match(text, /create secret generic linux-registration/);
     const docs = loadAll(text) as Any[];
-    assert.deepEqual(docs.map((d) => d.kind), ['PodDisruptionBudget', 'StatefulSet']);
-    assert.deepEqual(docs[1], JSON.parse(JSON.stringify(renderStatefulSet(options.pool))));
+    assert.deepEqual(docs.map((d) => d.kind), ['NetworkPolicy', 'PodDisruptionBudget', 'StatefulSet']);
+    assert.deepEqual(docs[2], JSON.parse(JSON.stringify(renderStatefulSet(options.pool))));
   });
 
   it('renders the recycle sidecar\'s objects when asked, and says how to get it otherwise', () => {
@@ -176,12 +177,12 @@ describe('runner pool manifests', () => {
     assert.match(manifestFile(rules.pool), /podRecycling: sidecar/);
     const sidecar = readDeployOptions(new InputReader(new MemoryHost({ ...inputs, podRecycling: 'sidecar' })));
     const docs = loadAll(manifestFile(sidecar.pool)) as Any[];
-    assert.deepEqual(docs.map((d) => d.kind), ['ServiceAccount', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'StatefulSet']);
-    assert.ok(docs[4].spec.template.spec.initContainers.some((c: Any) => c.name === 'recycle'));
+    assert.deepEqual(docs.map((d) => d.kind), ['ServiceAccount', 'Role', 'RoleBinding', 'NetworkPolicy', 'PodDisruptionBudget', 'StatefulSet']);
+    assert.ok(docs[5].spec.template.spec.initContainers.some((c: Any) => c.name === 'recycle'));
   });
 
   it('render writes the file and never opens the cluster', async () => {
-    const host = new MemoryHost();
+    const host = new MemoryHost({}, {}, { 'Agent.TempDirectory': '/tmp' });
     const files = new MemoryFiles();
     files.directories.add('/tmp');
     const options = readDeployOptions(
@@ -201,7 +202,7 @@ describe('runner pool manifests', () => {
   it('warns about buildah without a seccomp filter, not with a node\'s profile', async () => {
     const inputs = { kubernetesServiceConnection: 'x', poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'p', action: 'render', manifestPath: '/tmp/m.yaml', dockerMode: 'buildah' };
     const warnings = async (extra: Record<string, string>) => {
-      const host = new MemoryHost();
+      const host = new MemoryHost({}, {}, { 'Agent.TempDirectory': '/tmp' });
       const files = new MemoryFiles();
       files.directories.add('/tmp');
       await deployRunnerPool(readDeployOptions(new InputReader(new MemoryHost({ ...inputs, ...extra }))), { host, connect: () => assert.fail('render must not connect'), files, clock: { now: () => 0, sleep: async () => {} } });

@@ -23,10 +23,12 @@ const base: RunnerPoolSpec = {
   env: {},
   dockerMode: 'none',
   podRecycling: 'restartRules',
+  priority: 0,
 };
 
 const specs: Record<string, RunnerPoolSpec> = {
   'a PAT, restart rules, no Docker': base,
+  'the in-cluster autoscaler registers the agents, a priority': { ...base, autoscaler: { minReplicas: 0, maxReplicas: 20, standby: 1, pollSeconds: 5 }, priority: 10 },
   'a service principal, the recycle sidecar, Docker in Docker, every option': {
     ...base,
     credential: { kind: 'servicePrincipal', tenantId: 'tenant', clientId: 'client', clientSecret: 'secret' },

@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decideScale, enabledChanges, registeredSlots, slotOrdinal, staleRegistrations, type PoolObservation, type ScaleTarget } from '../../../src/core/scale-decision.js';
+import { decideScale, enabledChanges, registeredSlots, staleRegistrations, type PoolObservation, type ScaleTarget } from '../../../src/core/scale-decision.js';
+import { slotOrdinal } from '../../../src/core/slots.js';
 import type { AgentInfo } from '../../../src/core/model.js';
 
 const queue = (minReplicas: number, maxReplicas: number, standby = 0): ScaleTarget => ({ mode: 'queue', limits: { minReplicas, maxReplicas, standby } });

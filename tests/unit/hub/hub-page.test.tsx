@@ -2,7 +2,7 @@
 // and the loading, empty and error states.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HubAgent } from '../../../src/core/hub-model.js';
+import type { HubAgent, HubJobRequest } from '../../../src/core/hub-model.js';
 import type { PoolSnapshot } from '../../../src/core/model.js';
 import type { LocalPoolData } from '../../../hub/src/services/LocalRunnerPoolService.js';
 import { closeDom, eventually, loadHub, type Harness } from '../../support/hub-dom.js';
@@ -15,6 +15,9 @@ const agent = (ordinal: number, overrides: Partial<HubAgent>): HubAgent => ({
   id: ordinal + 1, name: `linux-${ordinal}`, status: 'online', enabled: true, poolId: 3, poolName: 'Linux Private',
   capabilities: identity(`linux-${ordinal}`), statusChangedOn: '2026-11-28T09:50:00Z', ...overrides,
 });
+
+const waiting = (requestId: number, demands: string[] = []): HubJobRequest =>
+  ({ requestId, demands, name: `CI · Waiting ${requestId}`, url: `https://dev.azure.com/contoso/p/_build/results?buildId=${requestId}` });
 
 function fixture(): LocalPoolData {
   const snapshot: PoolSnapshot = {
@@ -35,7 +38,7 @@ function fixture(): LocalPoolData {
       agent(2, { status: 'offline' }),
       agent(3, { enabled: false }),
     ],
-    queuedJobsByPool: { 'Linux Private': 2 },
+    jobRequestsByPool: { 'Linux Private': [waiting(42), waiting(43), { ...waiting(41), reservedAgentName: 'linux-1', assignTime: '2026-11-28T09:58:00Z' }] },
     snapshots: [snapshot],
   };
 }
@@ -67,6 +70,11 @@ describe('Runner pools page', () => {
     return row;
   };
   const counter = (root: HTMLElement, key: string) => root.querySelector(`[data-counter="${key}"] .pool-counter-value`)?.textContent;
+  const cardOf = (root: HTMLElement, key: string) => {
+    const card = root.querySelector(`[data-pool="${key}"]`);
+    assert.ok(card, `a card for ${key}`);
+    return card;
+  };
   /** Types into the filter box the way React hears it: the native value setter, then an input event. */
   const typeFilter = (root: HTMLElement, text: string) => {
     const input = root.querySelector('.hub-filter input') as HTMLInputElement;
@@ -99,6 +107,9 @@ describe('Runner pools page', () => {
   it('counts agents online, busy, idle, offline and disabled, and the pool\'s queued jobs; names the snapshot\'s age', async () => {
     const root = render(new hub.LocalRunnerPoolService(fixture()));
     await eventually(() => assert.equal(counter(root, 'queued'), '2'));
+    assert.equal(root.querySelector('[data-counter="queued"] .pool-counter-label')?.textContent, 'Queued jobs · this runner counts 2');
+    assert.equal(root.querySelector('.pool-counted')?.textContent, 'Waiting jobs this runner counts: CI · Waiting 42 (#42), CI · Waiting 43 (#43).');
+    assert.equal((root.querySelector('.pool-counted a') as HTMLAnchorElement).href, 'https://dev.azure.com/contoso/p/_build/results?buildId=42');
     assert.deepEqual(['online', 'busy', 'idle', 'offline', 'disabled'].map((key) => counter(root, key)), ['3', '1', '1', '1', '1']);
     assert.match(root.textContent ?? '', /Pod data from 3 min ago \(ScaleRunnerPool\)/);
     assert.match(root.textContent ?? '', /1 busy \+ 2 queued \+ 1 standby = 5 replicas/);
@@ -107,24 +118,48 @@ describe('Runner pools page', () => {
   });
 
   it('shows the slots before the queue arrives, "…" in its counter meanwhile, then the count', async () => {
-    let answer!: (count: number) => void;
+    let answer!: (jobs: HubJobRequest[]) => void;
     const data = fixture();
-    data.queuedJobsByPool = { 'Linux Private': new Promise<number>((resolve) => { answer = resolve; }) };
+    data.jobRequestsByPool = { 'Linux Private': new Promise<HubJobRequest[]>((resolve) => { answer = resolve; }) };
     const root = render(new hub.LocalRunnerPoolService(data));
     await eventually(() => assert.equal(rows(root).length, 5));
     assert.equal(counter(root, 'queued'), '…');
+    assert.equal(root.querySelector('[data-counter="queued"] .pool-counter-label')?.textContent, 'Queued jobs');
+    assert.equal(root.querySelector('.pool-counted'), null);
     assert.equal(counter(root, 'online'), '3');
-    answer(6);
-    await eventually(() => assert.equal(counter(root, 'queued'), '6'));
+    answer([50, 51, 52, 53, 54, 55, 56].map((id) => waiting(id)));
+    await eventually(() => assert.equal(counter(root, 'queued'), '7'));
+    assert.match(root.querySelector('[data-counter="queued"]')?.textContent ?? '', /this runner counts 7/);
+    assert.equal(root.querySelector('.pool-counted')?.textContent,
+      'Waiting jobs this runner counts: CI · Waiting 50 (#50), CI · Waiting 51 (#51), CI · Waiting 52 (#52), CI · Waiting 53 (#53), CI · Waiting 54 (#54) and 2 more.');
     assert.equal(rows(root).length, 5);
+  });
+
+  it('shows on each runner of a shared pool the waiting jobs it counts, next to the pool\'s queue', async () => {
+    const data = fixture();
+    // A second runner in the same pool whose agents also offer TOOLBOX; both are autoscaled, so they share the queue.
+    const tools = (ordinal: number): HubAgent => {
+      const pod = `tools-${ordinal}`;
+      return { ...agent(ordinal, {}), id: 100 + ordinal, name: pod, capabilities: { ...identity(pod), RUNNER_NAME: 'tools', RUNNER_SCALING: 'autoscaler', TOOLBOX: 'yes' } };
+    };
+    data.agents = [...data.agents.map((a) => ({ ...a, capabilities: { ...a.capabilities, RUNNER_SCALING: 'autoscaler' } })), tools(0)];
+    data.jobRequestsByPool = { 'Linux Private': [waiting(60), waiting(61, ['TOOLBOX']), waiting(62), waiting(63, ['TOOLBOX -equals yes'])] };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.match(cardOf(root, 'ci.tools').textContent ?? '', /this runner counts/));
+    const share = (key: string) => [cardOf(root, key).querySelector('[data-counter="queued"] .pool-counter-value')?.textContent,
+      cardOf(root, key).querySelector('.pool-counter-share')?.textContent, cardOf(root, key).querySelector('.pool-counted')?.textContent];
+    assert.deepEqual(share('ci.linux'), ['4', ' · this runner counts 2', 'Waiting jobs this runner counts: CI · Waiting 60 (#60), CI · Waiting 62 (#62).']);
+    assert.deepEqual(share('ci.tools'), ['4', ' · this runner counts 2', 'Waiting jobs this runner counts: CI · Waiting 61 (#61), CI · Waiting 63 (#63).']);
   });
 
   it('shows a failed queue read in its counter, not as a page error', async () => {
     const data = fixture();
-    data.queuedJobsByPool = { 'Linux Private': new hub.RunnerPoolError('agentPools', 500, 'TF400898: An internal error occurred.') };
+    data.jobRequestsByPool = { 'Linux Private': new hub.RunnerPoolError('agentPools', 500, 'TF400898: An internal error occurred.') };
     const root = render(new hub.LocalRunnerPoolService(data));
     await eventually(() => assert.equal(counter(root, 'queued'), '!'));
     assert.match(root.querySelector('[data-counter="queued"]')?.textContent ?? '', /Not loaded: Azure DevOps answered HTTP 500/);
+    assert.equal(root.querySelector('.pool-counter-share'), null);
+    assert.equal(root.querySelector('.pool-counted'), null);
     assert.equal(root.querySelector('.hub-error'), null);
     assert.equal(rows(root).length, 5);
   });
@@ -172,7 +207,7 @@ describe('Runner pools page', () => {
   });
 
   it('with no runner pool, tells the user to run DeployRunnerPool', async () => {
-    const root = render(new hub.LocalRunnerPoolService({ agents: [], queuedJobsByPool: {}, snapshots: [] }));
+    const root = render(new hub.LocalRunnerPoolService({ agents: [], jobRequestsByPool: {}, snapshots: [] }));
     await eventually(() => assert.match(root.querySelector('.hub-empty')?.textContent ?? '', /No runner pool found.*Run the DeployRunnerPool task/));
   });
 

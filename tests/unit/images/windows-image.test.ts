@@ -1,4 +1,5 @@
-// Static checks that the untested Windows image and entrypoint match the Linux ones (settings, modes, build ARGs).
+// Static checks that the untested Windows image and entrypoint match the Linux ones (settings, modes, build ARGs, the
+// typed helper they share).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -58,7 +59,7 @@ test('both entrypoints read exactly the same settings', () => {
 
 test('both entrypoints know the same modes, messages and exit code for a bad setting', () => {
   for (const script of [startSh, startPs1]) {
-    assert.match(script, /expected all, register, run, retire, recycle or docker-proxy/);
+    assert.match(script, /expected all, register, run, retire, recycle, autoscaler or docker-proxy/);
     assert.match(script, /ConfigError = 78|config_error=78/);
     assert.match(script, /AZP_URL is required: the organisation URL/);
     assert.match(script, /--replace/);
@@ -66,6 +67,16 @@ test('both entrypoints know the same modes, messages and exit code for a bad set
     assert.match(script, /agent\.disableupdate/);
     assert.match(script, /VSTS_AGENT_INPUT_TOKEN/);
   }
+});
+
+test('both entrypoints hand the recycle sidecar to the same typed helper, which both images carry', () => {
+  assert.match(startSh, /exec "\$node" "\$runner" recycle/);
+  assert.match(startSh, /runner=\/usr\/local\/lib\/azp\/runner\.js/);
+  assert.match(startPs1, /& \(Get-AgentNode\) \$Runner recycle/);
+  assert.match(startPs1, /\$Runner = 'C:\\azp\\runner\.js'/);
+  for (const script of [startSh, startPs1]) assert.match(script, /externals.node\*.bin.node/, 'the agent\'s own Node');
+  assert.ok(linux.some((i) => i.keyword === 'COPY' && i.args.includes('dist/runner/runner.js')));
+  assert.ok(windows.some((i) => i.keyword === 'COPY' && /dist\/runner\/runner\.js C:\/azp\/$/.test(i.args)));
 });
 
 test('both images take the same build arguments and pin the same agent', () => {

@@ -3,7 +3,8 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, taskFolders } from '../../support/task-manifests.js';
 import { runBundledTask } from '../../support/run-task.js';
@@ -53,9 +54,12 @@ describe('bundled tasks and the .vsix', () => {
       const entries = zipEntries(vsix);
       for (const task of taskFolders()) {
         for (const file of ['task.json', 'index.js']) assert.ok(entries.includes(`tasks/${task}/${file}`), `${task}/${file}`);
-        // BuildRunnerImage also carries what the runner image's Dockerfile copies in: the image's own programs.
-        const imagePrograms = task === 'BuildRunnerImage' ? [`tasks/${task}/runner-image/dist/runtime/runner.js`] : [];
-        assert.deepEqual(entries.filter((e) => e.startsWith(`tasks/${task}/`) && e.endsWith('.js')).sort(), [`tasks/${task}/index.js`, ...imagePrograms].sort());
+        // BuildRunnerImage's image context is no part of the task: the runner image's helper goes into the image.
+        const bundles = entries.filter((e) => e.startsWith(`tasks/${task}/`) && !e.startsWith(`tasks/${task}/runner-image/`) && e.endsWith('.js'));
+        assert.deepEqual(bundles, [`tasks/${task}/index.js`]);
+      }
+      for (const file of ['Dockerfile', 'install.sh'].map((f) => `images/linux/${f}`).concat('docker/start.sh', 'dist/runner/runner.js', 'dist/runner/autoscaler.js')) {
+        assert.ok(entries.includes(`tasks/BuildRunnerImage/runner-image/${file}`), `BuildRunnerImage ships ${file}`);
       }
       assert.ok(!entries.some((e) => e.includes('node_modules')));
     });
@@ -90,5 +94,17 @@ describe('bundled tasks and the .vsix', () => {
       assert.notEqual(dev.id, release.id);
       assert.match(dev.id, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     }
+  });
+
+  it('the command line, a release asset next to the .vsix, runs with plain node wherever it is copied', () => {
+    const away = join(mkdtempSync(join(tmpdir(), 'cli-asset-')), 'azure-devops-runner.cjs');
+    copyFileSync(join(repoRoot, 'dist', `azure-devops-runner-${version}-cli.cjs`), away);
+    const run = (args: string[]) => spawnSync(process.execPath, [away, ...args], { cwd: tmpdir(), encoding: 'utf8', env: { PATH: process.env.PATH } });
+    assert.equal(run(['--version']).stdout, `${version}\n`);
+    const deploy = run(['deploy', '--poolName', 'Linux']);
+    assert.equal(deploy.status, 2);
+    assert.match(deploy.stderr, /Input '--azureDevOpsUrl': is required but was empty/);
+    // The repository's `bin` runs the same bundle.
+    assert.equal(spawnSync(process.execPath, [join(repoRoot, 'bin', 'azure-devops-runner.js'), '--version'], { encoding: 'utf8' }).stdout, `${version}\n`);
   });
 });

@@ -1,11 +1,15 @@
 // Stands in for Azure DevOps around the hub in a real browser: a host page that frames the BUILT hub and answers the SDK's
 // XDM handshake and service calls. As in production, the page is served from one origin (the extension's CDN) and calls
-// the organisation on another (the emulator), so every REST call is a CORS request.
+// the organisation on another (the emulator), so every REST call is a CORS request. The local trial (npm start) serves
+// the hub with it, and the hub's browser test and benchmark too.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
-import { extension } from './hub-fixture.js';
+import extensionManifest from '../vss-extension.json' with { type: 'json' };
+
+/** The extension whose data storage the hub reads the pool snapshots from. */
+export const extension = { publisher: extensionManifest.publisher, id: extensionManifest.id };
 
 const types: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -116,10 +120,10 @@ export interface HubHost {
 }
 
 /**
- * Serves dist/extension/hub and the host page on `localhost` (the CDN's stand-in); the page's location service points
- * the hub at `orgUrl`, the emulator's organisation on 127.0.0.1: another origin.
+ * Serves dist/extension/hub and the host page on `localhost` (the CDN's stand-in; on a free port unless `port` says);
+ * the page's location service points the hub at `orgUrl`, the emulator's organisation on 127.0.0.1: another origin.
  */
-export async function startHubHost(hubDir: string, orgUrl: string): Promise<HubHost> {
+export async function startHubHost(hubDir: string, orgUrl: string, port = 0): Promise<HubHost> {
   const pages = new Map<string, string>();
   let origin = '';
 
@@ -146,7 +150,10 @@ export async function startHubHost(hubDir: string, orgUrl: string): Promise<HubH
       res.writeHead(404).end();
     })();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
   origin = `http://localhost:${(server.address() as AddressInfo).port}`;
   return {
     origin,

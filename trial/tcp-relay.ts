@@ -1,8 +1,9 @@
-// A TCP relay that can be cut, to put a real network outage between a task and a real server (the API server).
+// A TCP relay: the local trial's way to give a browser the emulator on loopback (it listens where pods reach it), and
+// the e2e suites' way to put a real network outage between a task and a real server (cut, restore).
 import { connect, createServer, type Socket } from 'node:net';
 
 export interface TcpRelay {
-  /** The loopback port it listens on. */
+  /** The port it listens on. */
   port: number;
   /** Drops every open connection and resets new ones until `restore`. */
   cut(): void;
@@ -10,7 +11,8 @@ export interface TcpRelay {
   stop(): Promise<void>;
 }
 
-export async function startTcpRelay(target: { host: string; port: number }): Promise<TcpRelay> {
+/** Relays connections to `target`; it listens on `listen` (default: a free loopback port). */
+export async function startTcpRelay(target: { host: string; port: number }, listen: { host?: string; port?: number } = {}): Promise<TcpRelay> {
   const open = new Set<Socket>();
   let cut = false;
   const server = createServer((client) => {
@@ -26,7 +28,10 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
       socket.pipe(other);
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port ?? 0, listen.host ?? '127.0.0.1', resolve);
+  });
   return {
     port: (server.address() as { port: number }).port,
     cut() {

@@ -1,0 +1,77 @@
+// The in-cluster autoscaler's entry (autoscaler/DESIGN.md): reads its settings from the environment DeployRunnerPool
+// gives it, wires the real clients into the autoscaling loop, serves /healthz and /metrics, and stops on SIGTERM.
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
+import { RestAdoClient } from '../src/clients/ado-rest.js';
+import { httpRunnerHandshake } from '../src/clients/runner-handshake-http.js';
+import { startAutoscalerMonitor } from '../src/clients/autoscaler-metrics.js';
+import { systemClock } from '../src/clients/system-clock.js';
+import { runAutoscaler } from '../src/flows/autoscale.js';
+import { autoscalerMetricsPort, autoscalerTokenFile, InputError, readAutoscalerOptions, type Log, type StopSignal } from '../src/core/index.js';
+
+/** EX_CONFIG: a setting is wrong; restarting will not help (the same code start.sh uses). */
+const configError = 78;
+
+const log: Log = {
+  info: (message) => console.log(message),
+  warning: (message) => console.log(`warning: ${message}`),
+};
+
+/** SIGTERM or SIGINT: the loop ends after the step it is in (never in the middle of a drain) and cuts its wait short. */
+function stopOnSignals(): StopSignal {
+  let stopped = false;
+  const wakers = new Set<() => void>();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      stopped = true;
+      for (const wake of wakers) wake();
+    });
+  }
+  return {
+    get stopped() {
+      return stopped;
+    },
+    wait: (ms, until) => new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      wakers.add(done);
+      void until?.then(done, done);
+      if (stopped) done();
+    }),
+  };
+}
+
+async function main(): Promise<void> {
+  let options;
+  try {
+    options = readAutoscalerOptions(process.env);
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    console.error(`autoscaler: ${error.message}`);
+    process.exit(configError);
+  }
+  const tokenFile = process.env.AZP_TOKEN_FILE ?? autoscalerTokenFile;
+  // Read at every call: a PAT rotated in its Secret reaches the file in place, and the next call uses it.
+  const token = () => readFileSync(tokenFile, 'utf8').trim();
+  token();
+  const ado = new RestAdoClient({ organizationUrl: options.organizationUrl, token, extension: options.extension, sleep: (ms) => sleep(ms), log: log.info });
+  // In the cluster its own service account; KUBECONFIG for a run from outside (development, tests).
+  const kube = new HttpKubeClient(loadKubeConfig(process.env.KUBECONFIG || undefined));
+  const port = Number(process.env.METRICS_PORT ?? autoscalerMetricsPort);
+  const monitor = await startAutoscalerMonitor(port, { pool: options.poolName, runner: options.runnerName, namespace: options.namespace }, ado, options.settings, () => Date.now());
+  log.info(`Autoscaling ${options.namespace}/${options.runnerName} for pool '${options.poolName}' between ${options.settings.minReplicas} and ${options.settings.maxReplicas} (standby ${options.settings.standby}), looking every ${options.settings.pollSeconds} s; /healthz and /metrics on port ${port}.`);
+  const stop = stopOnSignals();
+  await runAutoscaler(options, { kube, ado, handshake: httpRunnerHandshake, clock: systemClock, log }, stop, monitor);
+  await monitor.close();
+  log.info('Stopped.');
+}
+
+main().catch((error: unknown) => {
+  console.error(`autoscaler: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

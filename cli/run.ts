@@ -1,0 +1,184 @@
+// The command line's body: arguments to a command over the same core and flows as the tasks, and an exit status that
+// says what happened (cli/help.ts exitCodes). cli/main.ts gives it the process; unit tests give it their own streams.
+import extensionManifest from '../vss-extension.json' with { type: 'json' };
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CliHost } from '../src/clients/cli-host.js';
+import { RestAdoClient } from '../src/clients/ado-rest.js';
+import { nodeFiles } from '../src/clients/node-files.js';
+import { systemClock } from '../src/clients/system-clock.js';
+import { deployRunnerPool } from '../src/flows/deploy-pool.js';
+import { scaleRunnerPool } from '../src/flows/scale-pool.js';
+import { readPoolStatus } from '../src/flows/pool-status.js';
+import { PoolBusyError, removeRunnerPool } from '../src/flows/remove-pool.js';
+import { InputError, InputReader, readDeployOptions, readRemoveOptions, readScaleOptions, readStatusOptions, type Files, type KubeClient } from '../src/core/index.js';
+import { parseFlags, UsageError } from './args.js';
+import { commands, credentialSources, refusedFlags, type Command, type CommandName } from './commands.js';
+import { commandHelp, exitCodes, program, programHelp } from './help.js';
+import { statusTable } from './status-table.js';
+
+export interface CliIo {
+  env: Readonly<Record<string, string | undefined>>;
+  /** The first line of stdin (read only for --token-stdin). */
+  stdinLine(): Promise<string>;
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** The extension whose data storage holds the hub's snapshots: the one this command line was released with. */
+const extension = { publisher: extensionManifest.publisher, id: extensionManifest.id };
+/** The flags of the command line itself; every other flag is a task input. */
+const ownFlags = new Set(['kubeconfig', 'context', 'token-stdin', 'verbose', 'help']);
+
+/** How an input is named in errors: as the command line takes it. */
+function display(input: string): string {
+  const source = credentialSources[input];
+  return source ? `${source.env}${source.stdin ? ' (or --token-stdin)' : ''}` : `--${input}`;
+}
+
+interface Context {
+  command: Command;
+  flags: Map<string, string>;
+  host: CliHost;
+  inputs: InputReader;
+}
+
+/** The cluster from the kubeconfig; a missing file or context is bad input, found before anything changes. */
+async function openCluster(flags: Map<string, string>): Promise<KubeClient> {
+  // Loaded once the inputs are valid: the Kubernetes library is most of the bundle.
+  const { HttpKubeClient, loadUserKubeConfig } = await import('../src/clients/kube-http.js');
+  try {
+    return new HttpKubeClient(loadUserKubeConfig({ path: flags.get('kubeconfig'), context: flags.get('context') }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function adoClient(host: CliHost, organizationUrl: string, token: string): RestAdoClient {
+  return new RestAdoClient({ organizationUrl, token, extension, sleep: (ms) => sleep(ms), log: (message) => host.info(message) });
+}
+
+async function deploy({ command, flags, host, inputs }: Context): Promise<number> {
+  const options = readDeployOptions(inputs);
+  options.pool.extension = extension;
+  const kube = command.cluster ? await openCluster(flags) : undefined;
+  const { credential, organizationUrl } = options.pool;
+  // /dev/stdout (render's default): the manifests go to stdout, through the host's masking like everything printed.
+  const files: Files = { ...nodeFiles, write: (path, text, write) => (path === '/dev/stdout' ? host.print(text) : nodeFiles.write(path, text, write)) };
+  const result = await deployRunnerPool(options, {
+    host,
+    ado: kube && credential.kind === 'pat' ? adoClient(host, organizationUrl, credential.token) : undefined,
+    connect: async () => kube!,
+    files,
+    clock: systemClock,
+  });
+  if (command.name === 'deploy') {
+    host.setOutput('statefulSetName', result.statefulSetName);
+    host.setOutput('replicas', String(result.replicas));
+    host.setOutput('podRecycling', result.podRecycling);
+    if (result.manifestPath) host.setOutput('manifestPath', result.manifestPath);
+  }
+  return exitCodes.ok;
+}
+
+async function scale({ flags, host, inputs }: Context): Promise<number> {
+  const options = readScaleOptions(inputs);
+  const kube = await openCluster(flags);
+  const ado = options.token === undefined ? undefined : adoClient(host, options.organizationUrl, options.token);
+  const decision = await scaleRunnerPool(options, { host, ado, connect: async () => kube, clock: systemClock });
+  host.setOutput('previousReplicas', String(decision.previousReplicas));
+  host.setOutput('replicas', String(decision.replicas));
+  host.setOutput('queuedJobs', String(decision.queuedJobs));
+  host.setOutput('busyAgents', String(decision.busyAgents));
+  host.setOutput('decisionReason', decision.reason);
+  return exitCodes.ok;
+}
+
+async function status({ flags, host, inputs }: Context): Promise<number> {
+  const options = readStatusOptions(inputs);
+  const kube = await openCluster(flags);
+  const found = await readPoolStatus(options, { ado: adoClient(host, options.organizationUrl, options.token), connect: async () => kube, clock: systemClock });
+  host.print(options.output === 'json' ? `${JSON.stringify(found, null, 2)}\n` : statusTable(found, new Date(systemClock.now())));
+  return exitCodes.ok;
+}
+
+async function remove({ flags, host, inputs }: Context): Promise<number> {
+  const options = readRemoveOptions(inputs);
+  const kube = await openCluster(flags);
+  const removed = await removeRunnerPool(options, { log: host, ado: adoClient(host, options.organizationUrl, options.token), connect: async () => kube, clock: systemClock });
+  if (removed.objects.length + removed.agents.length > 0) host.info(`Removed runner '${options.runnerName}': ${removed.objects.length} objects and ${removed.agents.length} registrations.`);
+  return exitCodes.ok;
+}
+
+const run: Record<CommandName, (context: Context) => Promise<number>> = { deploy, render: deploy, scale, status, remove };
+
+/** What the command line answers for task inputs it takes no flag for (see refusedFlags). */
+function fixedInputs(command: Command): Record<string, string> {
+  if (command.task !== 'DeployRunnerPool' && command.task !== 'ScaleRunnerPool') return {};
+  return {
+    // The shared cluster reader wants a connection; the command line connects through the kubeconfig instead.
+    connectionType: 'kubernetesServiceConnection',
+    kubernetesServiceConnection: 'kubeconfig',
+    ...(command.task === 'DeployRunnerPool' && { action: command.name === 'render' ? 'render' : 'apply' }),
+    ...(command.name === 'render' && { manifestPath: '/dev/stdout' }),
+  };
+}
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.err(programHelp());
+    return exitCodes.usage;
+  }
+  if (name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
+    io.out(programHelp());
+    return exitCodes.ok;
+  }
+  if (name === '--version') {
+    io.out(`${extensionManifest.version}\n`);
+    return exitCodes.ok;
+  }
+  const wanted = name === 'help' ? rest[0] : name;
+  if (!Object.hasOwn(commands, wanted)) {
+    io.err(`${program}: unknown command '${wanted}'. Commands: ${Object.keys(commands).join(', ')}. See ${program} --help.\n`);
+    return exitCodes.usage;
+  }
+  const command = commands[wanted as CommandName];
+  if (name === 'help') {
+    io.out(commandHelp(command));
+    return exitCodes.ok;
+  }
+  let flags: Map<string, string>;
+  try {
+    flags = parseFlags(rest, command.flags, refusedFlags);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`${program} ${command.name}: ${error.message}\nSee ${program} ${command.name} --help.\n`);
+    return exitCodes.usage;
+  }
+  if (flags.has('help')) {
+    io.out(commandHelp(command));
+    return exitCodes.ok;
+  }
+  const token = flags.get('token-stdin') === 'true' ? (await io.stdinLine()).trim() : io.env[credentialSources.personalAccessToken.env];
+  const credentials: Record<string, string | undefined> = { personalAccessToken: token, servicePrincipalClientSecret: io.env[credentialSources.servicePrincipalClientSecret.env] };
+  if (!command.token) {
+    // render writes no secret value: a credential it is not given is not needed.
+    for (const input of Object.keys(credentials)) credentials[input] ||= 'not needed to render';
+  }
+  const inputs = new Map([...flags].filter(([flag]) => !ownFlags.has(flag)));
+  for (const [input, value] of Object.entries(fixedInputs(command))) if (!inputs.has(input)) inputs.set(input, value);
+  const host = new CliHost(inputs, credentials, io, flags.get('verbose') === 'true');
+  // Errors the flows raise name an input as a task does; here it is named as the command line takes it.
+  const named = (message: string) => message.replace(/Input '(\w+)'/g, (whole, input: string) => (command.flags.some((f) => f.name === input) || input in credentialSources ? `Input '${display(input)}'` : whole));
+  try {
+    return await run[command.name]({ command, flags, host, inputs: new InputReader(host, display) });
+  } catch (error) {
+    const message = named(error instanceof Error ? error.message : String(error));
+    if (error instanceof InputError || error instanceof UsageError) {
+      host.error(`${program} ${command.name}: ${error instanceof InputError ? `bad input, nothing was changed:\n${message}` : message}`);
+      return exitCodes.usage;
+    }
+    host.error(`${program} ${command.name}: ${message}`);
+    return error instanceof PoolBusyError ? exitCodes.busy : exitCodes.failed;
+  }
+}

@@ -1,0 +1,70 @@
+// The in-cluster autoscaler's settings: what DeployRunnerPool writes into its Deployment's environment, and how the
+// autoscaler reads them back (pure). One table names both sides, so the two can never disagree.
+import { InputReader } from './inputs.js';
+import type { AutoscalerSettings, RunnerPoolSpec } from './model.js';
+import { readScaleLimits } from './scale-options.js';
+
+/** Each setting's environment variable. */
+const variables = {
+  organizationUrl: 'AZP_URL',
+  poolName: 'AZP_POOL',
+  runnerName: 'RUNNER_NAME',
+  namespace: 'RUNNER_NAMESPACE',
+  minReplicas: 'MIN_REPLICAS',
+  maxReplicas: 'MAX_REPLICAS',
+  standby: 'STANDBY',
+  pollSeconds: 'POLL_SECONDS',
+  extension: 'EXTENSION_ID',
+} as const;
+
+/** Where the autoscaler's container finds the PAT: a Secret volume only it mounts (rotated in place by the kubelet). */
+export const autoscalerTokenDir = '/var/run/secrets/azure-devops-runner';
+export const autoscalerTokenFile = `${autoscalerTokenDir}/token`;
+/** The port of its /healthz and /metrics. */
+export const autoscalerMetricsPort = 9090;
+
+export interface AutoscalerOptions {
+  namespace: string;
+  runnerName: string;
+  poolName: string;
+  organizationUrl: string;
+  settings: AutoscalerSettings;
+  /** The installed extension whose data storage holds the hub's snapshots (`publisher.extension`). */
+  extension?: { publisher: string; id: string };
+}
+
+/** The environment DeployRunnerPool gives the autoscaler of `pool`. */
+export function autoscalerEnvironment(pool: RunnerPoolSpec): Record<string, string> {
+  const settings = pool.autoscaler!;
+  const values: Record<keyof typeof variables, string | undefined> = {
+    organizationUrl: pool.organizationUrl,
+    poolName: pool.poolName,
+    runnerName: pool.runnerName,
+    namespace: pool.namespace,
+    minReplicas: String(settings.minReplicas),
+    maxReplicas: String(settings.maxReplicas),
+    standby: String(settings.standby),
+    pollSeconds: String(settings.pollSeconds),
+    extension: pool.extension && `${pool.extension.publisher}.${pool.extension.id}`,
+  };
+  return Object.fromEntries(Object.entries(values).flatMap(([key, value]) => (value === undefined ? [] : [[variables[key as keyof typeof variables], value]])));
+}
+
+/** Reads the autoscaler's settings from its environment; every problem is named by its variable. */
+export function readAutoscalerOptions(env: Record<string, string | undefined>): AutoscalerOptions {
+  const get = (name: string) => env[variables[name as keyof typeof variables] ?? name]?.trim() || undefined;
+  const inputs = new InputReader({ getInput: get, getSecretInput: get }, (name) => variables[name as keyof typeof variables] ?? name);
+  const extension = inputs.optional('extension');
+  const [publisher, id] = extension?.split('.') ?? [];
+  if (extension !== undefined && (!publisher || !id)) inputs.problem('extension', `must be <publisher>.<extension>; got '${extension}'.`);
+  const options: AutoscalerOptions = {
+    namespace: inputs.dnsLabel('namespace'),
+    runnerName: inputs.dnsLabel('runnerName'),
+    poolName: inputs.required('poolName'),
+    organizationUrl: inputs.url('organizationUrl'),
+    settings: { ...readScaleLimits(inputs), pollSeconds: inputs.integer('pollSeconds', { min: 1, max: 300 }, 5) },
+    ...(publisher && id && { extension: { publisher, id } }),
+  };
+  inputs.finish();
+  return options;
+}

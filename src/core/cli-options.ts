@@ -1,0 +1,45 @@
+// The inputs of the command line's own commands, status and remove (its deploy, render and scale read the tasks' own):
+// which runner pool, in which cluster namespace and Azure DevOps organization (pure).
+import type { InputReader } from './inputs.js';
+import { defaultRunnerName } from './deploy-options.js';
+
+export interface PoolRef {
+  namespace: string;
+  poolName: string;
+  /** The StatefulSet; derived from the pool name as DeployRunnerPool derives it when none is given. */
+  runnerName: string;
+  organizationUrl: string;
+  token: string;
+}
+
+export interface StatusOptions extends PoolRef {
+  output: 'table' | 'json';
+}
+
+export interface RemoveOptions extends PoolRef {
+  /** How long to wait for running jobs to end; 0: refuse a pool with a running job. */
+  waitSeconds: number;
+}
+
+function readPoolRef(inputs: InputReader): PoolRef {
+  const poolName = inputs.required('poolName');
+  return {
+    namespace: inputs.dnsLabel('namespace', 'azure-pipelines'),
+    poolName,
+    runnerName: inputs.dnsLabel('runnerName', defaultRunnerName(poolName)),
+    organizationUrl: inputs.url('azureDevOpsUrl'),
+    token: inputs.secret('personalAccessToken'),
+  };
+}
+
+export function readStatusOptions(inputs: InputReader): StatusOptions {
+  const options = { ...readPoolRef(inputs), output: inputs.choice('output', ['table', 'json'] as const, 'table') };
+  inputs.finish();
+  return options;
+}
+
+export function readRemoveOptions(inputs: InputReader): RemoveOptions {
+  const options = { ...readPoolRef(inputs), waitSeconds: inputs.integer('waitSeconds', { min: 0, max: 86400 }, 600) };
+  inputs.finish();
+  return options;
+}

@@ -1,0 +1,110 @@
+// Pool spec → the in-cluster autoscaler's objects (autoscaling: inCluster): its ServiceAccount, Role and RoleBinding,
+// and its Deployment. Pure. The autoscaler runs from the pool's own runner image, on the agent's Node (its design note:
+// autoscaler/DESIGN.md).
+import type { KubeObject } from '../ports/kube.js';
+import type { RunnerPoolSpec } from '../model.js';
+import { autoscalerEnvironment, autoscalerMetricsPort, autoscalerTokenDir } from '../autoscaler-options.js';
+import { poolLabels } from './pool-labels.js';
+import { registrationSecretName } from './registration-secret.js';
+import { runnerUid } from './runner-pod.js';
+
+/** The autoscaler's name: its Deployment, ServiceAccount, Role and RoleBinding. */
+export function autoscalerName(runnerName: string): string {
+  return `${runnerName}-autoscaler`;
+}
+
+/** Its pods' labels: never the runner pods' selector (app.kubernetes.io/name), which the StatefulSet would adopt. */
+function autoscalerLabels(runnerName: string): Record<string, string> {
+  return { ...poolLabels(runnerName), 'app.kubernetes.io/name': 'azure-devops-runner-autoscaler', 'app.kubernetes.io/component': 'autoscaler' };
+}
+
+/**
+ * What the autoscaler may do, and nothing more: read its StatefulSet and set its scale, read the namespace's pods
+ * (list and watch cannot be limited by name) and label the pool's own pods busy or idle. No Secret: the kubelet
+ * mounts its PAT, and no runner pod mounts that Secret.
+ */
+export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
+  const name = autoscalerName(spec.runnerName);
+  const metadata = { name, namespace: spec.namespace, labels: poolLabels(spec.runnerName) };
+  const slots = Array.from({ length: spec.autoscaler!.maxReplicas }, (_, ordinal) => `${spec.runnerName}-${ordinal}`);
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata, automountServiceAccountToken: false },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata,
+      rules: [
+        { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [spec.runnerName] },
+        { apiGroups: ['apps'], resources: ['statefulsets/scale'], verbs: ['get', 'patch'], resourceNames: [spec.runnerName] },
+        { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+        ...(slots.length > 0 ? [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: slots }] : []),
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: spec.namespace }],
+    },
+  ];
+}
+
+/**
+ * One autoscaler per pool. `Recreate`: never two at once, so the replica count has one owner even during an update.
+ * Non-root, read-only root file system, no privilege; the PAT in a Secret volume that only this pod mounts.
+ */
+export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
+  const name = autoscalerName(spec.runnerName);
+  const labels = autoscalerLabels(spec.runnerName);
+  const selector = { 'app.kubernetes.io/name': labels['app.kubernetes.io/name'], 'app.kubernetes.io/instance': spec.runnerName };
+  const probe = { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 3 };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: spec.namespace, labels },
+    spec: {
+      replicas: 1,
+      strategy: { type: 'Recreate' },
+      selector: { matchLabels: selector },
+      template: {
+        metadata: {
+          labels,
+          annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(autoscalerMetricsPort), 'prometheus.io/path': '/metrics' },
+        },
+        spec: {
+          serviceAccountName: name,
+          // Its own token only; the ServiceAccount mounts none anywhere else.
+          automountServiceAccountToken: true,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: 30,
+          securityContext: { runAsNonRoot: true, runAsUser: runnerUid, runAsGroup: runnerUid, fsGroup: runnerUid, seccompProfile: { type: 'RuntimeDefault' } },
+          ...(spec.imagePullSecret && { imagePullSecrets: [{ name: spec.imagePullSecret }] }),
+          ...(Object.keys(spec.nodeSelector).length > 0 && { nodeSelector: spec.nodeSelector }),
+          ...(spec.tolerations.length > 0 && { tolerations: spec.tolerations }),
+          containers: [
+            {
+              name: 'autoscaler',
+              image: spec.image,
+              args: ['autoscaler'],
+              env: Object.entries(autoscalerEnvironment(spec)).map(([envName, value]) => ({ name: envName, value })),
+              ports: [{ name: 'metrics', containerPort: autoscalerMetricsPort }],
+              readinessProbe: probe,
+              livenessProbe: { ...probe, failureThreshold: 6 },
+              resources: { requests: { cpu: '20m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
+              volumeMounts: [
+                { name: 'token', mountPath: autoscalerTokenDir, readOnly: true },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'token', secret: { secretName: registrationSecretName(spec), defaultMode: 0o440, items: [{ key: 'token', path: 'token' }] } },
+            { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
+          ],
+        },
+      },
+    },
+  };
+}

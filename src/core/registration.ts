@@ -1,0 +1,145 @@
+// Registration by the autoscaler (autoscaling: inCluster): the component that already holds the PAT registers each
+// runner pod's agent through the REST API, so no runner pod ever holds the PAT and no pod runs config.sh. Pure rules
+// of the handshake; its design note is autoscaler/DESIGN.md.
+//
+// 1. The pod starts; before its agent runs, a helper in it (runner/) makes the agent's RSA key and serves, on the
+//    handshake port, a RegistrationRequest: its pod name and UID, the public key, its capabilities.
+// 2. The autoscaler, which lists the pool's pods, finds the new pod and reads the request from the pod's IP; it checks
+//    the request names that very pod, then POSTs (new slot) or PUTs (re-key, as `config.sh --replace` does) the agent.
+// 3. It hands the pod a RegistrationGrant (ids and URLs, nothing secret); the helper writes the agent's settings and
+//    the agent starts. A new key for every pod: a key a job stole is useless once its pod is gone.
+import type { KubeObject } from './ports/kube.js';
+import { slotOrdinal } from './slots.js';
+
+/** The port on which a runner pod serves its registration request until it is registered. */
+export const handshakePort = 8081;
+
+export interface PublicKey {
+  /** Base64, as the agent sends them (RSAParameters). */
+  exponent: string;
+  modulus: string;
+}
+
+/** What a runner pod asks to be registered with. */
+export interface RegistrationRequest {
+  podName: string;
+  podUid: string;
+  /** The agent's public key; the private key never leaves the pod. */
+  publicKey: PublicKey;
+  /** The key's fingerprint: a restarted agent container makes a new key, and asks again. */
+  keyId: string;
+  /** What the agent will report (environment, Agent.*): set at registration so demands match before it is online. */
+  systemCapabilities: Record<string, string>;
+  version?: string;
+  osDescription?: string;
+}
+
+/** What the autoscaler hands the pod back: the agent's settings, none of them secret. */
+export interface RegistrationGrant {
+  agentId: number;
+  agentName: string;
+  poolId: number;
+  poolName: string;
+  serverUrl: string;
+  clientId: string;
+  authorizationUrl: string;
+  /** The token endpoint the agent calls: the authorization URL on the organization's own scheme and host. */
+  oauthEndpointUrl: string;
+}
+
+/** An agent as the REST API registers it (POST to add, PUT to re-key an existing one). */
+export interface AgentRegistration {
+  name: string;
+  publicKey: PublicKey;
+  systemCapabilities: Record<string, string>;
+  version?: string;
+  osDescription?: string;
+}
+
+/** A runner pod that may need registering: one of the runner's slots, alive, with an address. */
+export interface HandshakeTarget {
+  name: string;
+  uid: string;
+  ip: string;
+  /** The agent container's restart count: a restart in place makes a new key that needs registering again. */
+  restarts: number;
+}
+
+interface PodShape {
+  status?: { phase?: string; podIP?: string; containerStatuses?: Array<{ name: string; restartCount: number }> };
+}
+
+/** The runner's pods that could be waiting for their registration now. */
+export function handshakeTargets(runnerName: string, pods: KubeObject[]): HandshakeTarget[] {
+  return pods.flatMap((pod) => {
+    const { status } = pod as unknown as PodShape;
+    const alive = status?.phase === 'Pending' || status?.phase === 'Running';
+    if (slotOrdinal(runnerName, pod.metadata.name) === undefined || pod.metadata.deletionTimestamp !== undefined || !alive || !status?.podIP || !pod.metadata.uid) return [];
+    const restarts = status.containerStatuses?.find((c) => c.name === 'agent')?.restartCount ?? 0;
+    return [{ name: pod.metadata.name, uid: pod.metadata.uid, ip: status.podIP, restarts }];
+  });
+}
+
+/** Why a request must not be granted: it does not come from the pod at that address, or is malformed. */
+export function requestProblem(target: HandshakeTarget, request: RegistrationRequest): string | undefined {
+  if (request.podUid !== target.uid || request.podName !== target.name) {
+    return `the pod at ${target.ip} says it is ${request.podName} (${request.podUid}), not ${target.name} (${target.uid})`;
+  }
+  const base64 = /^[A-Za-z0-9+/]+={0,2}$/;
+  if (!base64.test(request.publicKey?.exponent ?? '') || !base64.test(request.publicKey?.modulus ?? '') || request.publicKey.modulus.length < 300) {
+    return 'its public key is not an RSA key of 2048 bits or more';
+  }
+  return undefined;
+}
+
+/** The registration the autoscaler sends for a granted request. */
+export function agentRegistration(request: RegistrationRequest): AgentRegistration {
+  return {
+    name: request.podName,
+    publicKey: request.publicKey,
+    systemCapabilities: request.systemCapabilities,
+    ...(request.version && { version: request.version }),
+    ...(request.osDescription && { osDescription: request.osDescription }),
+  };
+}
+
+/** The grant for a registered agent; the token endpoint keeps the organization URL's scheme and host, as config.sh does. */
+export function registrationGrant(
+  organizationUrl: string,
+  pool: { id: number; name: string },
+  agent: { id: number; name: string; clientId: string; authorizationUrl: string },
+): RegistrationGrant {
+  const endpoint = new URL(agent.authorizationUrl);
+  const organization = new URL(organizationUrl);
+  endpoint.protocol = organization.protocol;
+  endpoint.host = organization.host;
+  return {
+    agentId: agent.id,
+    agentName: agent.name,
+    poolId: pool.id,
+    poolName: pool.name,
+    serverUrl: organizationUrl,
+    clientId: agent.clientId,
+    authorizationUrl: agent.authorizationUrl,
+    oauthEndpointUrl: endpoint.toString(),
+  };
+}
+
+/** Why a pod must not take a grant: it names another agent, pool or organization than the pod was deployed for. */
+export function grantProblem(grant: RegistrationGrant, pod: { agentName: string; poolName: string; organizationUrl: string }): string | undefined {
+  const trim = (url: string) => url.replace(/\/+$/, '').toLowerCase();
+  if (grant.agentName !== pod.agentName) return `it is for the agent ${grant.agentName}, not ${pod.agentName}`;
+  if (grant.poolName.toLowerCase() !== pod.poolName.toLowerCase()) return `it is for the pool ${grant.poolName}, not ${pod.poolName}`;
+  if (trim(grant.serverUrl) !== trim(pod.organizationUrl)) return `it is for ${grant.serverUrl}, not ${pod.organizationUrl}`;
+  if (!Number.isInteger(grant.agentId) || !Number.isInteger(grant.poolId) || !grant.clientId || !/^https?:\/\//.test(grant.authorizationUrl) || !/^https?:\/\//.test(grant.oauthEndpointUrl)) {
+    return 'it lacks the agent id, pool id, client id or token URLs';
+  }
+  return undefined;
+}
+
+/** The agent's settings files (`.agent`, `.credentials`) as config.sh would write them for this grant. */
+export function agentSettingsFiles(grant: RegistrationGrant, workFolder: string): { '.agent': string; '.credentials': string } {
+  const settings = { agentId: grant.agentId, agentName: grant.agentName, poolId: grant.poolId, poolName: grant.poolName, serverUrl: grant.serverUrl, workFolder };
+  const credentials = { scheme: 'OAuth', data: { clientId: grant.clientId, authorizationUrl: grant.authorizationUrl, oauthEndpointUrl: grant.oauthEndpointUrl } };
+  return { '.agent': JSON.stringify(settings, null, 2), '.credentials': JSON.stringify(credentials, null, 2) };
+}

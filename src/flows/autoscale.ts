@@ -1,0 +1,212 @@
+// The in-cluster autoscaler's loop (autoscaler/DESIGN.md): the scaling pass ScaleRunnerPool's queue mode runs, for as
+// long as the pod lives, plus what only a resident component can do: register each new runner pod's agent as the pod
+// starts (src/core/registration.ts), and replace idle pods of an old template. It never exits on a failure: it warns,
+// waits and tries again; only a stop request ends it, between two steps, never in the middle of a drain.
+import type { AutoscalerOptions } from '../core/autoscaler-options.js';
+import type { AdoClient } from '../core/ports/ado.js';
+import type { Clock, StopSignal } from '../core/ports/clock.js';
+import type { AutoscalerEvents } from '../core/ports/autoscaler-events.js';
+import type { RunnerHandshake } from '../core/ports/handshake.js';
+import type { Log } from '../core/ports/host.js';
+import type { KubeClient, KubeObject } from '../core/ports/kube.js';
+import { identityVariables, poolLabelSelector } from '../core/manifests/pool-labels.js';
+import { agentRegistration, handshakeTargets, registrationGrant, requestProblem, type HandshakeTarget } from '../core/registration.js';
+import type { PoolLook } from '../core/scale-decision.js';
+import { pollDelay } from '../core/poll-interval.js';
+import { isTransient } from './scale-pool.js';
+import { scalePass, type PassState } from './scale-pass.js';
+
+export interface AutoscalerServices {
+  kube: KubeClient;
+  ado: AdoClient;
+  handshake: RunnerHandshake;
+  clock: Clock;
+  log: Log;
+}
+
+/** How many pods it registers at once in a burst. */
+const handshakeConcurrency = 8;
+
+export async function runAutoscaler(options: AutoscalerOptions, services: AutoscalerServices, stop: StopSignal, events: AutoscalerEvents): Promise<void> {
+  const { kube, ado, clock, log } = services;
+  const pool = await findPool(options, services, stop);
+  if (pool === undefined) return;
+  const pass = {
+    namespace: options.namespace, runnerName: options.runnerName, poolName: options.poolName, organizationUrl: options.organizationUrl,
+    target: { mode: 'queue' as const, limits: options.settings }, dryRun: false, removeStaleRegistrations: true, actor: 'autoscaler' as const,
+  };
+  const state: PassState = { kube, poolId: pool.id, drains: true };
+  const registrations = new Registrations(options, services, pool, events);
+  // Pods change between passes (a job ends, its pod is replaced): follow them, and register each new one at once.
+  const watching = new AbortController();
+  let wake = () => {};
+  const following = followPods(kube, options, stop, watching.signal, (pods) => {
+    registrations.pods = pods;
+    wake();
+  });
+  let lastReason = '';
+  let failures = 0;
+  let nextPass = 0;
+  try {
+    while (!stop.stopped) {
+      // A new registration is news the next look must see (the agents of an idle pool are otherwise read every 30 s).
+      if (await registrations.registerNewPods()) state.agents = undefined;
+      if (clock.now() >= nextPass) {
+        const started = clock.now();
+        try {
+          const { decision, look } = await scalePass(pass, { log, ado, clock }, state);
+          events.passed({ decision, look, durationMs: clock.now() - started });
+          registrations.noteOnline(look);
+          failures = 0;
+          // One line per decision that changes something (or says something new).
+          const changes = decision.replicas !== decision.previousReplicas;
+          if (changes || decision.reason.replace(/\d+/g, '#') !== lastReason) log.info(decision.reason);
+          lastReason = decision.reason.replace(/\d+/g, '#');
+          nextPass = clock.now() + pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures: 0 });
+        } catch (error) {
+          const transient = isTransient(error);
+          events.passFailed(error as Error, transient);
+          failures++;
+          const delay = pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures });
+          log.warning(`This pass failed${transient ? '' : ' (refused)'}; the next one is in ${Math.round(delay / 1000)} s. ${(error as Error).message}`);
+          nextPass = clock.now() + delay;
+        }
+      }
+      // Sleep until the next pass or the next look at a starting pod, or until a pod changes.
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      await stop.wait(Math.max(0, Math.min(nextPass, registrations.nextTry()) - clock.now()), woken);
+    }
+  } finally {
+    watching.abort();
+    await following;
+  }
+}
+
+/** The pool's id; Azure DevOps may be unreachable when the autoscaler starts: it waits for it. */
+async function findPool(options: AutoscalerOptions, services: AutoscalerServices, stop: StopSignal): Promise<{ id: number; name: string } | undefined> {
+  for (let failures = 1; !stop.stopped; failures++) {
+    try {
+      const pool = await services.ado.findPool(options.poolName);
+      if (pool !== undefined) return pool;
+      services.log.warning(`The agent pool '${options.poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it; looking again.`);
+    } catch (error) {
+      services.log.warning(`Cannot read the agent pool '${options.poolName}' yet: ${(error as Error).message}`);
+    }
+    await stop.wait(pollDelay(options.settings.pollSeconds, { failures }));
+  }
+  return undefined;
+}
+
+/** Keeps `onPods` up to date with the runner's pods: a list, then a watch, again whenever the stream ends. */
+async function followPods(kube: KubeClient, options: AutoscalerOptions, stop: StopSignal, signal: AbortSignal, onPods: (pods: KubeObject[]) => void): Promise<void> {
+  for (let failures = 0; !signal.aborted && !stop.stopped;) {
+    try {
+      await kube.watch('v1', 'Pod', options.namespace, poolLabelSelector(options.runnerName), onPods, signal);
+      failures = 0;
+    } catch {
+      // The API server restarts or is away: try again, less often the longer it lasts; passes report the outage.
+      failures++;
+    }
+    if (!signal.aborted) await stop.wait(Math.min(30_000, 250 * 2 ** failures));
+  }
+}
+
+/** The registration handshake with each new runner pod: several pods at once, each pod one try at a time. */
+class Registrations {
+  /** The runner's pods as last seen. */
+  pods: KubeObject[] = [];
+  /** Pods granted, by UID, with the agent container's restart count then: a restarted agent makes a new key. */
+  private readonly granted = new Map<string, number>();
+  /** Pods not granted yet, by UID: when to look at them again. */
+  private readonly backoff = new Map<string, { at: number; tries: number }>();
+
+  constructor(
+    private readonly options: AutoscalerOptions,
+    private readonly services: AutoscalerServices,
+    private readonly pool: { id: number; name: string },
+    private readonly events: AutoscalerEvents,
+  ) {}
+
+  /** A pod whose agent is online (it says which pod it runs in) has its registration: no need to ask it. */
+  noteOnline(look: PoolLook): void {
+    const online = new Set(look.ours.filter((agent) => agent.status === 'online').map((agent) => agent.capabilities[identityVariables.podUid]));
+    for (const target of handshakeTargets(this.options.runnerName, this.pods)) {
+      if (online.has(target.uid) && !this.granted.has(target.uid)) {
+        this.granted.set(target.uid, target.restarts);
+        this.backoff.delete(target.uid);
+      }
+    }
+  }
+
+  /** When a pod not granted yet is due for another look (Infinity when none waits). */
+  nextTry(): number {
+    return Math.min(...[...this.backoff.values()].map((entry) => entry.at));
+  }
+
+  /** Registers the pods that wait for it; true when it registered any. */
+  async registerNewPods(): Promise<boolean> {
+    const now = this.services.clock.now();
+    const targets = handshakeTargets(this.options.runnerName, this.pods);
+    const alive = new Set(targets.map((target) => target.uid));
+    for (const uid of new Set([...this.granted.keys(), ...this.backoff.keys()])) {
+      if (!alive.has(uid)) {
+        this.granted.delete(uid);
+        this.backoff.delete(uid);
+      }
+    }
+    const due = targets.filter((target) => this.granted.get(target.uid) !== target.restarts && (this.backoff.get(target.uid)?.at ?? 0) <= now);
+    if (due.length === 0) return false;
+    // Ask every due pod for its request first; one look at the pool's agents then serves all who asked.
+    const asked = await Promise.all(due.map(async (target) => ({ target, request: await this.services.handshake.request(target.ip).catch(() => undefined) })));
+    const waiting = asked.filter(({ target, request }) => {
+      // Not serving: its helper has not started yet, or it is registered and its agent runs (after our own restart).
+      if (request === undefined) this.retryLater(target, false);
+      return request !== undefined;
+    });
+    if (waiting.length === 0) return false;
+    let agents;
+    try {
+      agents = await this.services.ado.listAgents(this.pool.id);
+    } catch (error) {
+      for (const { target } of waiting) this.failed(target, error as Error);
+      return false;
+    }
+    let registered = false;
+    for (let i = 0; i < waiting.length; i += handshakeConcurrency) {
+      await Promise.all(waiting.slice(i, i + handshakeConcurrency).map(async ({ target, request }) => {
+        try {
+          const problem = requestProblem(target, request!);
+          if (problem !== undefined) throw new Error(`refused its registration request: ${problem}`);
+          const existing = agents.find((agent) => agent.name.toLowerCase() === target.name.toLowerCase());
+          const agent = await this.services.ado.registerAgent(this.pool.id, agentRegistration(request!), existing?.id);
+          await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent));
+          this.granted.set(target.uid, target.restarts);
+          this.backoff.delete(target.uid);
+          registered = true;
+          this.events.registered(target.name);
+          this.services.log.info(`Registered the agent of ${target.name} (${existing ? 'a new key for its registration' : 'a new registration'}).`);
+        } catch (error) {
+          this.failed(target, error as Error);
+        }
+      }));
+    }
+    return registered;
+  }
+
+  private failed(target: HandshakeTarget, error: Error): void {
+    this.events.registrationFailed(target.name, error);
+    this.services.log.warning(`Could not register the agent of ${target.name} yet: ${error.message}`);
+    this.retryLater(target, true);
+  }
+
+  /**
+   * Looks again at a pod that is starting every 250 ms for its first minute (a refused connection to a pod costs
+   * nothing, and every second here is a second of the pod's start), then every 2 s; after a failure, 500 ms doubling
+   * to 8 s.
+   */
+  private retryLater(target: HandshakeTarget, failed: boolean): void {
+    const tries = (this.backoff.get(target.uid)?.tries ?? 0) + 1;
+    const delay = failed ? Math.min(8000, 500 * 2 ** (tries - 1)) : tries <= 240 ? 250 : 2000;
+    this.backoff.set(target.uid, { at: this.services.clock.now() + delay, tries });
+  }
+}

@@ -1,0 +1,63 @@
+// The command line's status: a runner pool as the Runner pools hub shows it (slots, agents, jobs, pods), read live from
+// the cluster and Azure DevOps — from a terminal that reaches a private cluster the browser cannot.
+import type { PoolRef } from '../core/cli-options.js';
+import type { ReplicasOwner } from '../core/model.js';
+import type { AdoClient, JobRequest } from '../core/ports/ado.js';
+import type { Clock } from '../core/ports/clock.js';
+import type { KubeClient } from '../core/ports/kube.js';
+import { buildPoolViews, type HubAgent, type JobLink, type PoolView } from '../core/hub-model.js';
+import { buildSnapshot } from '../core/snapshot.js';
+import { summarizePod } from '../core/pod-status.js';
+import { autoscalerName, poolLabelSelector } from '../core/manifests/index.js';
+import { replicasOwner } from './scale-pass.js';
+
+export interface PoolStatusServices {
+  ado: AdoClient;
+  connect(): Promise<KubeClient>;
+  clock: Clock;
+}
+
+export interface PoolStatus {
+  view: PoolView;
+  /** Who sets the replica count; undefined: DeployRunnerPool's `replicas`. */
+  replicasOwner?: ReplicasOwner;
+  /** The pool's in-cluster autoscaler, when it has one. */
+  autoscaler?: { name: string; ready: boolean };
+}
+
+function jobLink(requestId: number, job: JobRequest | undefined): JobLink {
+  return { requestId, name: job?.name ?? `Request ${requestId}`, time: job?.receiveTime ?? job?.assignTime };
+}
+
+export async function readPoolStatus(options: PoolRef, services: PoolStatusServices): Promise<PoolStatus> {
+  const { namespace, runnerName, poolName } = options;
+  const kube = await services.connect();
+  const [statefulSet, pods, deployment] = await Promise.all([
+    kube.get({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName }),
+    kube.list('v1', 'Pod', namespace, poolLabelSelector(runnerName)),
+    kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: autoscalerName(runnerName) }),
+  ]);
+  if (statefulSet === undefined) throw new Error(`Input 'runnerName': there is no runner pool '${runnerName}' in namespace '${namespace}'.`);
+  const pool = await services.ado.findPool(poolName);
+  if (pool === undefined) throw new Error(`Input 'poolName': the agent pool '${poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
+  const [agents, jobs] = await Promise.all([services.ado.listAgents(pool.id), services.ado.listUnfinishedJobs(pool.id)]);
+  const jobsById = new Map(jobs.map((job) => [job.requestId, job]));
+  const hubAgents: HubAgent[] = agents.map((agent) => ({
+    ...agent,
+    poolId: pool.id,
+    poolName: pool.name,
+    ...(agent.busyWith !== undefined && { runningJob: jobLink(agent.busyWith, jobsById.get(agent.busyWith)) }),
+  }));
+  const replicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
+  const now = new Date(services.clock.now());
+  // What the hub reads from a published snapshot, taken from the cluster itself this moment (and published nowhere).
+  const live = buildSnapshot({ ...options, replicas }, pods.map(summarizePod), 'DeployRunnerPool', now);
+  const requests = jobs.map((job) => ({ ...job, name: job.name ?? `Job ${job.requestId}` }));
+  const view = buildPoolViews(hubAgents, { [pool.name]: requests, [poolName]: requests }, [live], now).find((candidate) => candidate.key === live.id)!;
+  const status = deployment?.status as { readyReplicas?: number } | undefined;
+  return {
+    view,
+    replicasOwner: replicasOwner(statefulSet),
+    ...(deployment && { autoscaler: { name: deployment.metadata.name, ready: (status?.readyReplicas ?? 0) > 0 } }),
+  };
+}

@@ -1,0 +1,145 @@
+// The in-cluster autoscaler's loop over the fake cluster and the emulator, in the flows' own time: a burst from zero
+// with every pod registered by the autoscaler, the bootstrap of a pool with no registration, faults it rides out, a
+// stop that waits for the drain in progress, and what an idle pool costs in Azure DevOps calls.
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { runAutoscaler } from '../../src/flows/autoscale.js';
+import type { AutoscalerOptions } from '../../src/core/autoscaler-options.js';
+import type { StopSignal } from '../../src/core/ports/clock.js';
+import type { AutoscalerEvents } from '../../src/core/ports/autoscaler-events.js';
+import { startEmulator, type TestEmulator } from '../support/emulator.js';
+import { namespace, poolName, runnerName, RunnerWorld } from '../support/runner-world.js';
+import { MemoryHost } from '../support/memory-host.js';
+
+let emulator: TestEmulator;
+let world: RunnerWorld;
+
+before(async () => {
+  emulator = await startEmulator({ sessionExpiryMs: 24 * 3600_000, lockDurationMs: 24 * 3600_000 });
+});
+after(() => emulator.stop());
+beforeEach(async () => {
+  world = await RunnerWorld.create(emulator, { kube: { podStartSeconds: 3, podStopSeconds: 2 } });
+});
+
+const options = (): AutoscalerOptions => ({
+  namespace, runnerName, poolName, organizationUrl: emulator.orgUrl, settings: { minReplicas: 0, maxReplicas: 10, standby: 0, pollSeconds: 5 },
+  extension: { publisher: 'tests', id: 'azure-devops-runner' },
+});
+
+/** A stop request that comes when `until` says so, checked whenever the loop waits (its waits move the fake time). */
+function stopWhen(until: () => boolean): StopSignal & { stop(): void } {
+  let requested = false;
+  return {
+    get stopped() {
+      return requested || until();
+    },
+    stop() {
+      requested = true;
+    },
+    async wait(ms) {
+      // The fake clock jumps to the end of a wait; a pod change meanwhile is seen on the next turn.
+      await world.clock.sleep(Math.max(1, Math.min(ms, 1000)));
+    },
+  };
+}
+
+const quiet: AutoscalerEvents = { passed: () => {}, passFailed: () => {}, registered: () => {}, registrationFailed: () => {} };
+
+async function deployAutoscaled(): Promise<void> {
+  const deployed = await world.deploy({ runnerName, autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '10', rolloutStatusTimeout: '0' });
+  assert.equal(deployed.replicas, 0);
+}
+
+/** Runs the autoscaler until `done` holds or `seconds` of its time have passed; returns its log. */
+async function autoscale(done: () => boolean, seconds: number, log = new MemoryHost()): Promise<MemoryHost> {
+  const end = world.clock.now() + seconds * 1000;
+  await runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log }, stopWhen(() => done() || world.clock.now() >= end), quiet);
+  return log;
+}
+
+describe('the in-cluster autoscaler', () => {
+  it('starts slot 0 once for a pool with no registration, registers it, and goes back to zero', async () => {
+    await deployAutoscaled();
+    const log = await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    assert.deepEqual(world.granted, [`${runnerName}-0`]);
+    assert.equal(world.replicas(), 0);
+    assert.ok(log.log.some((line) => /no registration yet, so slot 0 runs once/.test(line)), log.log.join('\n'));
+    // The registration stays, offline: a job queued now is accepted (the service would reject it in an empty pool).
+    assert.doesNotThrow(() => world.queueJob());
+  });
+
+  it('follows a burst from zero: every pod registered by it with its own key, every job run, back to zero', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const jobs = Array.from({ length: 6 }, () => world.queueJob());
+    const started = world.clock.now();
+    // Jobs run as they are handed over: each ends 10 s after its agent took it, and takes its pod with it.
+    const finishing = new Set<number>();
+    const log = await autoscale(() => {
+      for (const id of jobs) {
+        if (world.agentOfJob(id) !== undefined && !finishing.has(id)) {
+          finishing.add(id);
+          world.clock.at(world.clock.now() + 10_000, () => world.finishJob(id));
+        }
+      }
+      return jobs.every((id) => emulator.store.jobs.get(id)?.result === 'succeeded') && world.replicas() === 0;
+    }, 600);
+    assert.ok(jobs.every((id) => emulator.store.jobs.get(id)?.result === 'succeeded'), log.log.join('\n'));
+    assert.deepEqual(world.cutOff, [], 'no job cut off');
+    assert.ok(log.log.some((line) => /scale up from 0 to 6/.test(line)), log.log.join('\n'));
+    // A scale-up within one poll interval of the jobs: the first pass after they were queued.
+    assert.ok(world.granted.length >= 1 + 6, `every new pod registered: ${world.granted.join(', ')}`);
+    assert.ok(world.clock.now() - started < 600_000);
+  });
+
+  it('rides out Azure DevOps failing (503) and refusing (401) and carries on', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    await emulator.admin.addFault({ path: 'jobrequests$', kind: 'error', status: 503, count: 8 });
+    world.queueJob();
+    const log = await autoscale(() => (world.replicas() ?? 0) > 0, 300);
+    assert.ok((world.replicas() ?? 0) > 0, 'it scaled up once Azure DevOps answered again');
+    assert.ok(log.warnings.some((line) => /This pass failed; the next one is in \d+ s/.test(line)), log.warnings.join('\n'));
+    await emulator.admin.clearFaults();
+  });
+
+  it('costs one Azure DevOps call a look while the pool is idle', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const before = world.ado.called.length;
+    const from = world.clock.now();
+    await autoscale(() => false, 120);
+    const calls = world.ado.called.slice(before);
+    const looks = calls.filter((c) => c === 'listUnfinishedJobs').length;
+    assert.ok(looks >= 20, `it kept looking: ${looks} looks in ${(world.clock.now() - from) / 1000} s`);
+    // The agents are read again at most every 30 s, the snapshot published at most as often.
+    assert.ok(calls.length <= looks * 1.5, `calls: ${calls.length} for ${looks} looks (${[...new Set(calls)].join(', ')})`);
+  });
+
+  it('hands the count back to DeployRunnerPool when autoscaling is turned off, drained and above any busy slot', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const jobs = [world.queueJob(), world.queueJob(), world.queueJob()];
+    await autoscale(() => jobs.every((id) => world.agentOfJob(id) !== undefined), 300);
+    const busy = world.busySlots();
+    const off = await world.deploy({ runnerName, autoscaling: 'none', replicas: '0', rolloutStatusTimeout: '0' });
+    assert.equal(off.replicas, Math.max(...busy) + 1, 'down to the highest busy slot, not below');
+    assert.deepEqual(world.cutOff, []);
+    assert.equal(world.kube.peek('Deployment', namespace, `${runnerName}-autoscaler`), undefined, 'the autoscaler is gone');
+  });
+
+  it('asked to stop in the middle of a drain, finishes the drain (second look, scale) before it ends', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const job = world.queueJob();
+    await autoscale(() => world.agentOfJob(job) !== undefined, 300);
+    world.finishJob(job);
+    const stop = stopWhen(() => false);
+    world.ado.before('setAgentEnabled', () => stop.stop());
+    const log = new MemoryHost();
+    await runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log }, stop, quiet);
+    assert.ok(log.log.some((line) => /scale down from 1 to 0/.test(line)), `the drain it was in ended with the scale: ${log.log.join('\n')}`);
+    assert.equal(world.replicas(), 0);
+  });
+});

@@ -1,0 +1,201 @@
+// DeployRunnerPool over the fake cluster and the emulator: the dry run that changes nothing, the choice of pod
+// recycling, and the replacement of idle pods of an old template — drain, look again, delete by UID, wait until gone,
+// re-enable in `finally`, even when the drain fails halfway.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { startEmulator, type TestEmulator } from '../support/emulator.js';
+import { namespace, RunnerWorld, runnerName } from '../support/runner-world.js';
+import { MemoryHost } from '../support/memory-host.js';
+import { slotOrdinal } from '../../src/core/slots.js';
+
+let emulator: TestEmulator;
+before(async () => {
+  emulator = await startEmulator();
+});
+after(async () => {
+  await emulator.stop();
+});
+
+const newImage = { image: 'registry.example.com/runner:2' };
+const slot = (ordinal: number) => `${runnerName}-${ordinal}`;
+const podsByName = (world: RunnerWorld) => new Map(world.pods().map((p) => [p.metadata.name, { uid: p.metadata.uid!, revision: p.metadata.labels!['controller-revision-hash'] }]));
+const updateRevision = (world: RunnerWorld) => (world.kube.peek('StatefulSet', namespace, runnerName)!.status as { updateRevision: string }).updateRevision;
+const enabledSlots = (world: RunnerWorld) => [...world.slots()].filter(([, s]) => s.enabled).map(([o]) => o);
+
+/** Fails the next `count` calls that set an agent's enabled flag, as Azure DevOps would answer them. */
+const failEnabling = (count = 1) => emulator.admin.addFault({ method: 'PATCH', path: 'agents/\\d+$', kind: 'error', status: 400, count });
+
+/** Records whether each pod's agent was disabled when the pod began stopping and when it was gone. */
+function drainedWhileLeaving(world: RunnerWorld): Map<string, boolean[]> {
+  const seen = new Map<string, boolean[]>();
+  world.kube.onPod((event, pod) => {
+    if (event === 'ready') return;
+    const agent = world.agent(pod.metadata.name);
+    seen.set(pod.metadata.name, [...(seen.get(pod.metadata.name) ?? []), agent?.enabled === false]);
+  });
+  return seen;
+}
+
+describe('DeployRunnerPool', () => {
+  it('checks every object with a dry run first: a missing namespace fails, naming it, and nothing is stored', async () => {
+    const world = await RunnerWorld.create(emulator, { kube: { namespaces: [] } });
+    await assert.rejects(world.deploy({ replicas: '2' }), /The namespace 'runners' does not exist\. Create it first/);
+    assert.deepEqual(world.kube.calls.filter((c) => c.verb === 'apply' && !c.dryRun), []);
+    assert.deepEqual(world.kube.all('StatefulSet', namespace), []);
+  });
+
+  it('gives every job a fresh pod through restart rules where the cluster keeps them', async () => {
+    const world = await RunnerWorld.create(emulator);
+    const result = await world.deploy({ replicas: '2' });
+    assert.equal(result.podRecycling, 'restartRules');
+    assert.deepEqual(result.pods.map((p) => [p.name, p.ready]), [[slot(0), true], [slot(1), true]]);
+    assert.deepEqual(world.kube.all('ServiceAccount', namespace), []);
+  });
+
+  it('on a cluster without restart rules, refuses podRecycling restartRules before changing anything, and auto picks the sidecar', async () => {
+    const world = await RunnerWorld.create(emulator, { kube: { restartRules: false } });
+    await assert.rejects(world.deploy({ podRecycling: 'restartRules' }), /Input 'podRecycling': This cluster drops container restart rules/);
+    assert.deepEqual(world.kube.calls.filter((c) => c.verb === 'apply' && !c.dryRun), []);
+    const host = new MemoryHost();
+    const result = await world.deploy({ replicas: '2' }, host);
+    assert.equal(result.podRecycling, 'sidecar');
+    assert.match(host.log.join('\n'), /a recycle sidecar replaces each pod after its job/);
+    assert.deepEqual(world.kube.all('RoleBinding', namespace).map((o) => o.metadata.name), [`${runnerName}-recycler`]);
+    const pod = world.pods()[0].spec as { initContainers: Array<{ name: string }> };
+    assert.deepEqual(pod.initContainers.map((c) => c.name), ['register', 'recycle']);
+  });
+
+  it('replaces the idle pods of the old template, keeping their agents drained until they are gone, and spares a busy one', async () => {
+    const world = await RunnerWorld.create(emulator, { kube: { podStopSeconds: 20 } });
+    await world.deploy({ replicas: '3' });
+    const job = world.queueJobFor(1);
+    const before = podsByName(world);
+    const leaving = drainedWhileLeaving(world);
+    const host = new MemoryHost();
+    await world.deploy({ replicas: '3', ...newImage }, host);
+    const after = podsByName(world);
+    const revision = updateRevision(world);
+    for (const ordinal of [0, 2]) {
+      assert.notEqual(after.get(slot(ordinal))!.uid, before.get(slot(ordinal))!.uid);
+      assert.equal(after.get(slot(ordinal))!.revision, revision);
+    }
+    assert.deepEqual(after.get(slot(1)), before.get(slot(1)), 'the busy pod runs its job to its end');
+    assert.match(host.log.join('\n'), new RegExp(`${slot(1)} is running a job; it takes the new template when that job ends`));
+    assert.deepEqual([...leaving], [[slot(0), [true, true]], [slot(2), [true, true]]], 'drained from the delete until the old pod was gone');
+    assert.deepEqual(enabledSlots(world), [0, 1, 2]);
+    assert.deepEqual(world.cutOff, []);
+    world.finishJob(job);
+    assert.equal(podsByName(world).get(slot(1))!.revision, revision, 'after its job the slot takes the new template');
+  });
+
+  it('spares an idle pod that takes a job while it is drained', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '2' });
+    const before = podsByName(world);
+    let late: number | undefined;
+    world.ado.before('setAgentEnabled', () => {
+      late ??= world.queueJobFor(0);
+    });
+    const host = new MemoryHost();
+    await world.deploy({ replicas: '2', ...newImage }, host);
+    assert.equal(world.agentOfJob(late!), slot(0));
+    assert.deepEqual(podsByName(world).get(slot(0)), before.get(slot(0)));
+    assert.match(host.log.join('\n'), new RegExp(`${slot(0)} took a job while being drained`));
+    assert.notEqual(podsByName(world).get(slot(1))!.uid, before.get(slot(1))!.uid);
+    assert.deepEqual(enabledSlots(world), [0, 1]);
+    assert.deepEqual(world.cutOff, []);
+  });
+
+  it('deletes a pod only by its UID: a successor that took the name since the look is left alone', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '1' });
+    const host = new MemoryHost();
+    let successor: string | undefined;
+    world.kube.before('delete', (call) => {
+      if (call.kind !== 'Pod' || successor !== undefined) return;
+      // The pod ended a job between the look and the delete: the StatefulSet already made a fresh one.
+      world.kube.completePod(namespace, slot(0));
+      successor = world.kube.peek('Pod', namespace, slot(0))!.metadata.uid;
+    });
+    await world.deploy({ replicas: '1', ...newImage }, host);
+    const pod = world.kube.peek('Pod', namespace, slot(0))!;
+    assert.equal(pod.metadata.uid, successor);
+    assert.equal(pod.metadata.deletionTimestamp, undefined);
+    assert.doesNotMatch(host.log.join('\n'), /Replaced idle/);
+  });
+
+  it('enables again what it drained when the drain fails halfway, and fails with the drain\'s error', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '3' });
+    const before = podsByName(world);
+    let disables = 0;
+    world.ado.before('setAgentEnabled', async ([, , enabled]) => {
+      if (enabled === false && ++disables === 2) await failEnabling();
+    });
+    await assert.rejects(world.deploy({ replicas: '3', ...newImage }), /Azure DevOps answered 400 to PATCH/);
+    assert.deepEqual(enabledSlots(world), [0, 1, 2]);
+    assert.deepEqual(podsByName(world), before, 'no pod was replaced');
+  });
+
+  it('enables each agent on its own: one that fails is reported, the others take jobs again', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '3' });
+    let enables = 0;
+    world.ado.before('setAgentEnabled', async ([, , enabled]) => {
+      if (enabled === true && ++enables === 1) await failEnabling();
+    });
+    const host = new MemoryHost();
+    await world.deploy({ replicas: '3', ...newImage }, host);
+    assert.deepEqual(enabledSlots(world), [1, 2]);
+    assert.match(host.warnings.join('\n'), new RegExp(`Could not enable the agent ${slot(0)} again: .*The next DeployRunnerPool or ScaleRunnerPool run enables it`));
+  });
+
+  it('as a property: wherever jobs land and wherever the drain fails, no job is cut off, the kept slots take jobs, and an idle pod ends on the new template', async () => {
+    const scenario = fc.record({
+      replicas: fc.integer({ min: 1, max: 5 }),
+      busy: fc.uniqueArray(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }),
+      arrivals: fc.array(fc.record({ beforeCall: fc.integer({ min: 1, max: 8 }), slot: fc.integer({ min: 0, max: 4 }) }), { maxLength: 3 }),
+      failsAt: fc.option(fc.integer({ min: 1, max: 5 })),
+      podStopSeconds: fc.integer({ min: 1, max: 90 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ replicas, busy, arrivals, failsAt, podStopSeconds }) => {
+        const world = await RunnerWorld.create(emulator, { kube: { podStopSeconds } });
+        await world.deploy({ replicas: String(replicas) });
+        for (const ordinal of busy.filter((o) => o < replicas)) world.queueJobFor(ordinal);
+        const leaving = drainedWhileLeaving(world);
+        // Any call to Azure DevOps is a moment a job may land; the disables are where the drain may fail.
+        let calls = 0;
+        let disables = 0;
+        const moment = async () => {
+          calls++;
+          for (const arrival of arrivals) if (arrival.beforeCall === calls && arrival.slot < replicas) world.queueJobFor(arrival.slot);
+        };
+        for (const method of ['findPool', 'listAgents', 'publishSnapshot'] as const) world.ado.before(method, moment);
+        world.ado.before('setAgentEnabled', async ([, , enabled]) => {
+          await moment();
+          if (enabled === false && ++disables === failsAt) await failEnabling();
+        });
+        let failed = false;
+        try {
+          await world.deploy({ replicas: String(replicas), ...newImage });
+        } catch (error) {
+          assert.match((error as Error).message, /Azure DevOps answered 400 to PATCH/);
+          failed = true;
+        }
+        await emulator.admin.clearFaults();
+        assert.deepEqual(world.cutOff, [], 'no pod stopped under a running job');
+        assert.deepEqual(enabledSlots(world), [...world.slots().keys()].filter((o) => o < replicas), 'the kept slots take jobs');
+        for (const [pod, drained] of leaving) assert.ok(drained.every(Boolean), `${pod} stopped while its agent could be handed a job`);
+        const busyNow = new Set(world.busySlots());
+        const revision = updateRevision(world);
+        for (const [name, pod] of podsByName(world)) {
+          const ordinal = slotOrdinal(runnerName, name)!;
+          if (!failed && !busyNow.has(ordinal)) assert.equal(pod.revision, revision, `idle ${name} ends on the new template`);
+        }
+      }),
+      { numRuns: 50 },
+    );
+  });
+});

@@ -1,0 +1,151 @@
+// The command line's remove and status over the fake cluster and the emulator: remove drains the pool, waits for the
+// jobs running on it (cutting none off), and leaves no object, pod, registration or snapshot of it; it refuses, changing
+// nothing, when told not to wait; a Secret the user brought stays. Status shows the pool as the hub does.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEmulator, type TestEmulator } from '../support/emulator.js';
+import { namespace, poolName, RunnerWorld, runnerName } from '../support/runner-world.js';
+import { MemoryHost } from '../support/memory-host.js';
+import { InputReader, readRemoveOptions, readStatusOptions } from '../../src/core/index.js';
+import { PoolBusyError, removeRunnerPool } from '../../src/flows/remove-pool.js';
+import { readPoolStatus } from '../../src/flows/pool-status.js';
+
+let emulator: TestEmulator;
+before(async () => {
+  emulator = await startEmulator();
+});
+after(async () => {
+  await emulator.stop();
+});
+
+const slot = (ordinal: number) => `${runnerName}-${ordinal}`;
+const kinds = ['Secret', 'ServiceAccount', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'StatefulSet', 'Deployment', 'Pod', 'ConfigMap'];
+const objectsIn = (world: RunnerWorld) => kinds.flatMap((kind) => world.kube.all(kind, namespace).map((object) => `${kind}/${object.metadata.name}`)).sort();
+
+function poolInputs(world: RunnerWorld, inputs: Record<string, string>): MemoryHost {
+  return new MemoryHost({ namespace, poolName, runnerName, azureDevOpsUrl: world.emulator.orgUrl, personalAccessToken: world.token, ...inputs });
+}
+
+function remove(world: RunnerWorld, inputs: Record<string, string> = {}, log = new MemoryHost()) {
+  const options = readRemoveOptions(new InputReader(poolInputs(world, inputs)));
+  return removeRunnerPool(options, { log, ado: world.ado, connect: async () => world.kube, clock: world.clock });
+}
+
+describe('the command line\'s remove', () => {
+  it('leaves no object, pod, registration or hub snapshot of the pool', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '2', podRecycling: 'sidecar' });
+    assert.ok(world.snapshot() !== undefined && world.slots().size === 2 && objectsIn(world).length > 0);
+    const removed = await remove(world);
+    assert.deepEqual(objectsIn(world), []);
+    assert.deepEqual(world.slots(), new Map());
+    assert.equal(world.snapshot(), undefined);
+    assert.deepEqual(removed.agents, [slot(0), slot(1)]);
+    assert.deepEqual(removed.objects, ['StatefulSet/linux-private', 'PodDisruptionBudget/linux-private-busy', 'RoleBinding/linux-private-recycler',
+      'Role/linux-private-recycler', 'ServiceAccount/linux-private-recycler', 'Secret/linux-private-registration']);
+    assert.deepEqual(await remove(world), { objects: [], agents: [] }, 'a second remove finds nothing');
+  });
+
+  it('drains the pool and waits for its running job, cutting none off', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '2' });
+    const job = world.queueJobFor(1);
+    let late: number | undefined;
+    // The job ends 30 s into the removal; a job queued meanwhile finds no agent that takes it.
+    world.clock.at(world.clock.now() + 30_000, () => {
+      late = world.queueJob();
+      world.finishJob(job);
+    });
+    const log = new MemoryHost();
+    await remove(world, {}, log);
+    assert.equal(world.emulator.store.jobs.get(job)!.result, 'succeeded');
+    assert.deepEqual(world.cutOff, []);
+    assert.equal(world.agentOfJob(late!), undefined, 'the drained pool took no new job');
+    assert.match(log.log.join('\n'), new RegExp(`Waiting for the job on ${slot(1)} to end`));
+    assert.deepEqual(objectsIn(world), []);
+    assert.deepEqual(world.slots(), new Map());
+  });
+
+  it('with waitSeconds 0, refuses a pool that runs a job and changes nothing', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '2' });
+    world.queueJobFor(0);
+    const objects = objectsIn(world);
+    const calls = world.kube.calls.length;
+    await assert.rejects(remove(world, { waitSeconds: '0' }), (error: Error) => error instanceof PoolBusyError && /linux-private-0 runs a job; nothing was removed/.test(error.message));
+    assert.deepEqual(objectsIn(world), objects);
+    assert.deepEqual(world.kube.calls.slice(calls).filter((call) => call.verb !== 'get' && call.verb !== 'list'), []);
+    assert.deepEqual([...world.slots().values()].map((agent) => agent.enabled), [true, true]);
+    assert.ok(!world.ado.called.includes('setAgentEnabled'));
+  });
+
+  it('gives up after waitSeconds with the pool drained, and a second remove finishes once the job has ended', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '1' });
+    const job = world.queueJobFor(0);
+    await assert.rejects(remove(world, { waitSeconds: '20' }), /linux-private-0 still runs a job after 20 s\. The pool is drained/);
+    assert.ok(world.kube.peek('StatefulSet', namespace, runnerName), 'the pool is still there');
+    assert.equal(world.slots().get(0)!.enabled, false);
+    assert.deepEqual(world.cutOff, []);
+    world.finishJob(job);
+    await remove(world);
+    assert.deepEqual(objectsIn(world), []);
+  });
+
+  it('removes the in-cluster autoscaler before it touches any agent, so that nothing enables or scales the pool again', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ autoscaling: 'inCluster', maxReplicas: '3', rolloutStatusTimeout: '0' });
+    world.register(slot(0));
+    const deployment = () => world.kube.peek('Deployment', namespace, `${runnerName}-autoscaler`);
+    assert.ok(deployment());
+    let autoscalerAtDrain: unknown = 'not drained';
+    world.ado.before('setAgentEnabled', () => {
+      autoscalerAtDrain = deployment();
+    });
+    const removed = await remove(world);
+    assert.equal(autoscalerAtDrain, undefined);
+    assert.equal(removed.objects[0], `Deployment/${runnerName}-autoscaler`);
+    assert.deepEqual(objectsIn(world), []);
+  });
+
+  it('leaves the Secret the user brought, even under the name it would have made itself', async () => {
+    const world = await RunnerWorld.create(emulator);
+    const secret = `${runnerName}-registration`;
+    await world.kube.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secret, namespace }, stringData: { token: 'theirs' } }, { fieldManager: 'user' });
+    await world.deploy({ replicas: '1', credentialType: 'existingSecret', existingSecretName: secret });
+    await remove(world);
+    assert.deepEqual(objectsIn(world), [`Secret/${secret}`]);
+  });
+
+  it('names a pool that does not exist, before changing anything', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '1' });
+    await assert.rejects(remove(world, { poolName: 'Nope', runnerName }), /Input 'poolName': the agent pool 'Nope' does not exist/);
+    assert.ok(world.kube.peek('StatefulSet', namespace, runnerName));
+  });
+});
+
+describe('the command line\'s status', () => {
+  it('shows each slot with its agent, its job and its pod, and the queue, as the hub does', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '2' });
+    // As a runner pod's agent reports them: the identity the hub groups a runner's agents by.
+    for (const ordinal of [0, 1]) Object.assign(world.agent(slot(ordinal))!.systemCapabilities, { RUNNER_NAME: runnerName, RUNNER_NAMESPACE: namespace, RUNNER_POD_NAME: slot(ordinal) });
+    const running = world.queueJobFor(1);
+    world.queueJobFor(1);
+    const options = readStatusOptions(new InputReader(poolInputs(world, {})));
+    const { view, replicasOwner, autoscaler } = await readPoolStatus(options, { ado: world.ado, connect: async () => world.kube, clock: world.clock });
+    assert.deepEqual(view.slots.map((s) => [s.podName, s.state, s.podPhase, s.ready]), [[slot(0), 'idle', 'Running', true], [slot(1), 'busy', 'Running', true]]);
+    assert.equal(view.slots[1].agent?.runningJob?.requestId, running);
+    assert.deepEqual({ ...view.counters }, { online: 2, busy: 1, idle: 1, offline: 0, disabled: 0, queued: 1 });
+    assert.equal(view.replicas, 2);
+    assert.equal(replicasOwner, undefined);
+    assert.equal(autoscaler, undefined);
+  });
+
+  it('names a runner that is not there', async () => {
+    const world = await RunnerWorld.create(emulator);
+    const options = readStatusOptions(new InputReader(poolInputs(world, { runnerName: 'absent' })));
+    await assert.rejects(readPoolStatus(options, { ado: world.ado, connect: async () => world.kube, clock: world.clock }), /Input 'runnerName': there is no runner pool 'absent' in namespace 'runners'/);
+  });
+});

@@ -1,0 +1,250 @@
+// E2E: the in-cluster autoscaler (DeployRunnerPool autoscaling: inCluster) on the real cluster, with the real runner
+// image, against the emulator: it follows the queue with no pipeline watching, registers every pod's agent itself (no
+// PAT in any runner pod), keeps busy agents through its own restarts and Azure DevOps faults, and owns the count.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
+import { run } from '../support/process.js';
+import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { finished, probeField, probeScript } from '../support/pool-jobs.js';
+import { kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
+import type { AdminJob } from '../support/emulator.js';
+
+const POOL = 'Autoscaled';
+const NS = 'adr-autoscaler-e2e';
+let world: PoolWorld;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
+const autoscaled = (inputs: Record<string, string> = {}) =>
+  deployPool(world, {
+    namespace: NS, poolName: POOL, runnerName: 'auto', autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '20', standby: '0',
+    pollSeconds: '2', rolloutStatusTimeout: '180', ...inputs,
+  });
+
+let legacyKubeconfig: string;
+let kubectlPath: string;
+
+const replicas = async () => (await kubectlJson<Any>(['get', 'statefulset', 'auto', '-n', NS])).spec.replicas as number;
+const autoscalerPod = async () => (await kubectlJson<Any>(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/name=azure-devops-runner-autoscaler'])).items[0];
+const autoscalerLog = () => kubectl(['logs', '-n', NS, 'deployment/auto-autoscaler', '--tail=-1']);
+
+/** Kills the autoscaler's pod outright (no grace period), as a node failure or an OOM kill would. */
+async function killAutoscaler(): Promise<void> {
+  const pod = await autoscalerPod();
+  if (pod) await kubectl(['delete', 'pod', '-n', NS, pod.metadata.name, '--grace-period=0', '--force', '--wait=false']);
+}
+
+/** A figure from the autoscaler's /metrics (0 when it has none yet). */
+async function metric(name: string): Promise<number> {
+  const pod = await waitFor('an autoscaler with an address', 120_000, async () => (await autoscalerPod())?.status.podIP ? autoscalerPod() : undefined);
+  const text = await (await fetch(`http://${pod.status.podIP}:9090/metrics`)).text();
+  return Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+
+/** Restarts the API server pods talk to (the kubernetes Service's address), as a crash would: killed, then started. */
+async function restartPodsApiServer(): Promise<void> {
+  const pid = Number(readFileSync('/var/lib/adr-cluster/pids/legacy-apiserver', 'utf8').trim());
+  process.kill(pid, 'SIGKILL');
+  await waitFor('the old API server to exit', 90_000, async () => {
+    try {
+      process.kill(pid, 0);
+      return undefined;
+    } catch {
+      return true;
+    }
+  });
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  await legacyApiServer();
+}
+
+const kubectlRun = (args: string[]) => run(kubectlPath, args).then((r) => r.stdout);
+
+async function queue(count: number, script: string, demands?: string[]): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const job = await world.emulator.admin.queueJob({ pool: POOL, name: `auto-${i}`, script, demands });
+    assert.ok(!('rejected' in job), `job queued: ${JSON.stringify(job)}`);
+    ids.push((job as AdminJob).requestId);
+  }
+  return ids;
+}
+
+const authorization = () => ({ authorization: `Basic ${Buffer.from(`:${world.token}`).toString('base64')}` });
+
+describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }, () => {
+  before(async () => {
+    // Pods reach the API server as the kubernetes Service (10.96.0.1): the local cluster's second, RBAC-enforcing one.
+    legacyKubeconfig = await legacyApiServer();
+    kubectlPath = (await cluster()).kubectlPath;
+    world = await startPoolWorld(POOL, 'autoscaler-e2e');
+    await createNamespace(NS);
+  });
+
+  after(async () => {
+    // Kept for a failure's post-mortem: the autoscaler's log with times, and the namespace's events.
+    const postMortem = join(tmpdir(), 'adr-autoscaler-e2e.log');
+    const logs = await kubectl(['logs', '-n', NS, 'deployment/auto-autoscaler', '--timestamps', '--tail=-1']).catch((error: Error) => error.message);
+    const events = await kubectl(['get', 'events', '-n', NS, '--sort-by=.lastTimestamp']).catch((error: Error) => error.message);
+    writeFileSync(postMortem, `${logs}\n\n${events}`);
+    console.log(`the autoscaler's log and the namespace's events: ${postMortem}`);
+    await deleteNamespace(NS);
+    await world?.stop();
+  });
+
+  it('deploys a new pool at zero whose jobs are accepted, and runs them', async () => {
+    const deployed = await autoscaled();
+    assert.equal(deployed.result, 'Succeeded', deployed.message);
+    assert.match(deployed.stdout, /The autoscaler auto-autoscaler runs/);
+    // A pool with no registration rejects every job: the autoscaler starts slot 0 once so that it registers.
+    await world.emulator.admin.waitFor(() => world.emulator.admin.agents(POOL), (agents) => agents.some((a) => a.name === 'auto-0'), 90_000, 'auto-0 registered');
+    await waitFor('the pool back at zero', 120_000, async () => ((await replicas()) === 0 ? true : undefined));
+    const [id] = await queue(1, probeScript(world));
+    const [{ job, log }] = await finished(world, [id], 180_000);
+    assert.equal(job.result, 'succeeded', log);
+    assert.doesNotMatch(log, /LEAK-|KUBERNETES-TOKEN/, 'no PAT and no Kubernetes token within a job\'s reach');
+  });
+
+  it('runs 20 jobs queued at zero, each in a fresh pod, and returns to zero', async () => {
+    await waitFor('the pool back at zero', 120_000, async () => ((await replicas()) === 0 ? true : undefined));
+    const ids = await queue(20, `${probeScript(world)}\nsleep 5`);
+    const results = await finished(world, ids, 10 * 60_000);
+    for (const { job, log } of results) assert.equal(job.result, 'succeeded', log);
+    const uids = new Set(results.map(({ log }) => probeField(log, 'pod-uid')));
+    assert.equal(uids.size, 20, 'every job ran in its own pod');
+    await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
+    const log = await autoscalerLog();
+    assert.match(log, /scale up from 0 to \d+/);
+    assert.match(log, /Registered the agent of auto-\d+/);
+  });
+
+  it('does not count jobs demanding what the pool lacks', async () => {
+    await waitFor('the pool back at zero', 120_000, async () => ((await replicas()) === 0 ? true : undefined));
+    // An agent of the pool that is not ours offers a GPU: a job demanding one is accepted and waits, for that agent.
+    const pools = (await (await fetch(`${world.emulator.orgUrl}/_apis/distributedtask/pools?poolName=${POOL}`, { headers: authorization() })).json()) as Any;
+    const added = await fetch(`${world.emulator.orgUrl}/_apis/distributedtask/pools/${pools.value[0].id}/agents?api-version=7.1`, {
+      method: 'POST',
+      headers: { ...authorization(), 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'manual-gpu', authorization: { publicKey: { exponent: 'AQAB', modulus: 'A'.repeat(344) } }, systemCapabilities: { gpu: 'yes' } }),
+    });
+    assert.equal(added.status, 200);
+    const [gpuJob] = await queue(1, 'true', ['gpu']);
+    await new Promise((resolve) => setTimeout(resolve, 8000));
+    assert.equal(await replicas(), 0, 'no slot for a job only another agent can take');
+    assert.match(await autoscalerLog(), /0 busy \+ 0 queued/);
+    await world.emulator.admin.cancelJob(gpuJob);
+  });
+
+  it('owns the count: DeployRunnerPool with a new image leaves it, ScaleRunnerPool refuses the pool', async () => {
+    const ids = await queue(4, `${probeScript(world)}\nsleep 40`);
+    await world.emulator.admin.waitFor(async () => Promise.all(ids.map((id) => world.emulator.admin.job(id))), (jobs) => jobs.every((j) => j.state === 'running'), 180_000, 'four jobs running');
+    const before = await replicas();
+    assert.ok(before >= 4);
+    const image = await imageVariant(world, 'autoscaler-e2e-v2', 'v2');
+    const redeployed = await autoscaled({ image });
+    assert.equal(redeployed.result, 'Succeeded', redeployed.message);
+    assert.equal(await replicas(), before, 'the count is still the autoscaler\'s');
+    const scaled = await runBundledTask('ScaleRunnerPool', {
+      kubernetesServiceConnection: kubernetesConnectionId, namespace: NS, runnerName: 'auto', poolName: POOL, azureDevOpsUrl: world.emulator.orgUrl,
+      personalAccessToken: world.token, mode: 'fixed', replicas: '0',
+    }, world.endpointEnv);
+    assert.equal(scaled.result, 'Failed');
+    assert.match(scaled.message ?? '', /the in-cluster autoscaler scales 'auto'/);
+    for (const { job, log } of await finished(world, ids, 180_000)) assert.equal(job.result, 'succeeded', `no job killed: ${log}`);
+  });
+
+  it('stops within two seconds on SIGTERM and resumes where it was', async () => {
+    const pod = await autoscalerPod();
+    const started = Date.now();
+    await kubectl(['delete', 'pod', '-n', NS, pod.metadata.name, '--wait=true'], { timeoutMs: 60_000 });
+    const stopped = (Date.now() - started) / 1000;
+    // kubectl's own round trips and the kubelet's teardown come on top of the process's exit.
+    assert.ok(stopped < 8, `deleted within ${stopped} s`);
+    await waitFor('a new autoscaler', 120_000, async () => {
+      const next = await autoscalerPod();
+      return next && next.metadata.uid !== pod.metadata.uid && next.status.containerStatuses?.[0]?.ready ? true : undefined;
+    });
+  });
+
+  it('killed in the middle of a burst and of a scale-down, kills no busy job and converges', async () => {
+    await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
+    const long = await queue(4, `${probeScript(world)}\nsleep 45`);
+    const short = await queue(6, 'sleep 3');
+    await waitFor('the burst under way', 120_000, async () => ((await replicas()) >= 4 ? true : undefined));
+    await killAutoscaler();
+    for (const { job, log } of await finished(world, short, 300_000)) assert.equal(job.result, 'succeeded', log);
+    // The short jobs are done, the long ones run: scale-downs (drains) happen now. Kill it again and again meanwhile.
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      await killAutoscaler();
+    }
+    for (const { job, log } of await finished(world, long, 300_000)) assert.equal(job.result, 'succeeded', `no busy job killed: ${log}`);
+    await waitFor('the pool back at zero', 240_000, async () => ((await replicas()) === 0 ? true : undefined));
+  });
+
+  it('rides out Azure DevOps faults (5xx, 429 with Retry-After, dropped answers) and an API-server restart', async () => {
+    await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
+    const before = await metric('azure_devops_runner_ado_throttled_seconds');
+    await world.emulator.admin.addFault({ path: 'jobrequests$', kind: 'error', status: 503, count: 4 });
+    await world.emulator.admin.addFault({ path: 'agents$', kind: 'rateLimit', retryAfterSeconds: 2, count: 3 });
+    await world.emulator.admin.addFault({ path: 'jobrequests$', kind: 'drop', count: 3 });
+    const ids = await queue(6, 'sleep 5');
+    await restartPodsApiServer();
+    for (const { job, log } of await finished(world, ids, 300_000)) assert.equal(job.result, 'succeeded', log);
+    await world.emulator.admin.clearFaults();
+    assert.ok((await metric('azure_devops_runner_ado_throttled_seconds')) > before, 'its metrics show the throttling');
+    assert.match(await autoscalerLog(), /This pass failed/);
+    await waitFor('the pool back at zero', 240_000, async () => ((await replicas()) === 0 ? true : undefined));
+  });
+
+  it('may set its scale and label the pool\'s pods, and nothing more', async () => {
+    const as = ['--as', `system:serviceaccount:${NS}:auto-autoscaler`, '--kubeconfig', legacyKubeconfig, '-n', NS];
+    const can = async (...args: string[]) => (await kubectlRun(['auth', 'can-i', ...args, ...as])).trim();
+    assert.equal(await can('patch', 'statefulsets/auto', '--subresource=scale'), 'yes');
+    assert.equal(await can('patch', 'pods/auto-3'), 'yes');
+    assert.equal(await can('list', 'pods'), 'yes');
+    for (const denied of [['patch', 'statefulsets/auto'], ['get', 'secrets'], ['get', 'secrets/auto-registration'], ['delete', 'pods/auto-0'], ['create', 'pods'], ['patch', 'pods/other-0'], ['patch', 'deployments/auto-autoscaler']]) {
+      assert.equal(await can(...denied), 'no', denied.join(' '));
+    }
+  });
+
+  it('takes a rotated PAT from its Secret without a restart', async () => {
+    const rotated = `pat-rotated-${Date.now()}`;
+    world.emulator.store.pats.set(rotated, { token: rotated, user: 'rotated@e2e.example', scopes: ['vso.agentpools_manage', 'vso.extension.data_write'] });
+    const old = world.emulator.store.pats.get(world.token)!;
+    const pod = await autoscalerPod();
+    try {
+      await kubectl(['patch', 'secret', 'auto-registration', '-n', NS, '--type=merge', '-p', JSON.stringify({ stringData: { token: rotated } })]);
+      world.emulator.store.pats.delete(world.token);
+      const since = Math.max(0, ...(await world.emulator.admin.requests()).map((r) => r.seq));
+      // The kubelet refreshes a Secret volume within its sync period (about a minute) plus its cache's.
+      await waitFor('a call with the rotated PAT', 240_000, async () =>
+        (await world.emulator.admin.requests(since)).some((r) => r.principal === 'pat:rotated@e2e.example' && r.status === 200) ? true : undefined);
+      assert.equal((await autoscalerPod()).metadata.uid, pod.metadata.uid, 'the same pod');
+    } finally {
+      world.emulator.store.pats.set(world.token, old);
+      await kubectl(['patch', 'secret', 'auto-registration', '-n', NS, '--type=merge', '-p', JSON.stringify({ stringData: { token: world.token } })]);
+    }
+  });
+
+  it('exposes its metrics and health', async () => {
+    const pod = await autoscalerPod();
+    const metrics = await (await fetch(`http://${pod.status.podIP}:9090/metrics`)).text();
+    assert.match(metrics, /azure_devops_runner_desired_replicas\{[^}]*pool="Autoscaled"[^}]*\} \d+/);
+    assert.match(metrics, /azure_devops_runner_ado_calls\{[^}]*\} \d+/);
+    const health = await fetch(`http://${pod.status.podIP}:9090/healthz`);
+    assert.equal(health.status, 200);
+  });
+
+  it('turning autoscaling off removes the autoscaler and hands the count back to the task', async () => {
+    const off = await deployPool(world, { namespace: NS, poolName: POOL, runnerName: 'auto', autoscaling: 'none', replicas: '0', rolloutStatusTimeout: '180' });
+    assert.equal(off.result, 'Succeeded', off.message);
+    const left = await kubectl(['get', 'deployments,serviceaccounts,roles,rolebindings', '-n', NS, '-o', 'name']);
+    assert.doesNotMatch(left, /auto-autoscaler/);
+    assert.equal(await replicas(), 0);
+  });
+});

@@ -1,0 +1,379 @@
+// An in-memory Kubernetes behind the KubeClient port, keeping the semantics the flows rest on: server-side apply (one
+// manager owns what it applies; a dry run stores nothing), 404s, UID preconditions on delete, graceful deletion
+// (deletionTimestamp until the pod stops), and a StatefulSet controller — Parallel, OnDelete, scale-down removes the
+// highest ordinals whether their pods are busy or not, a removed pod comes back under its name with a new UID and the
+// current template's controller-revision-hash. Time moves with the injected FakeClock.
+import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../../src/core/ports/kube.js';
+import type { FakeClock } from './fake-clock.js';
+
+export type KubeVerb = 'apply' | 'mergePatch' | 'scale' | 'get' | 'list' | 'watch' | 'delete' | 'version';
+
+export interface KubeCall {
+  verb: KubeVerb;
+  kind: string;
+  name?: string;
+  dryRun?: boolean;
+}
+
+/** What the world around the cluster sees of a pod: a runner's agent goes online when it is ready, offline when it stops. */
+export type PodEvent = 'ready' | 'deleting' | 'gone';
+
+export interface FakeKubeOptions {
+  clock: FakeClock;
+  /** Namespaces that exist; applying into another one is refused as the API server does. */
+  namespaces: string[];
+  version?: { major: number; minor: number };
+  /** Container restart rules (Kubernetes >= 1.35): without them the API server drops the fields from pod templates. */
+  restartRules?: boolean;
+  /** How long a pod takes from creation to ready. */
+  podStartSeconds?: number;
+  /** How long a deleted pod takes to stop (at most its grace period). */
+  podStopSeconds?: number;
+}
+
+interface Fault {
+  verb?: KubeVerb;
+  kind?: string;
+  error: KubeApiError;
+  times: number;
+}
+
+type Json = Record<string, unknown>;
+interface Template {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { containers: Json[]; terminationGracePeriodSeconds?: number };
+}
+interface StatefulSetShape {
+  spec: { replicas?: number; template: Template };
+  status?: Json;
+}
+
+const clone = <T>(value: T): T => structuredClone(value);
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** RFC 7386: objects merge, null removes, anything else (arrays included) replaces. */
+export function jsonMergePatch(target: unknown, patch: unknown): unknown {
+  if (!isObject(patch)) return clone(patch);
+  const result: Json = isObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = jsonMergePatch(result[key], value);
+  }
+  return result;
+}
+
+/**
+ * Server-side apply of a string map: the applier's keys replace the stored ones, and a key it applied last time but
+ * applies no more is removed (it owned it); keys other writers set stay.
+ */
+function merged(stored: Record<string, string> | undefined, applied: Record<string, string> | undefined, appliedBefore: string[] = []): Record<string, string> | undefined {
+  if (stored === undefined && applied === undefined) return undefined;
+  const result = { ...stored };
+  for (const key of appliedBefore) if (!(applied && key in applied)) delete result[key];
+  return { ...result, ...applied };
+}
+
+/** The controller's template hash: the same template always gives the same revision, another one a new revision. */
+function revisionHash(template: unknown): string {
+  let hash = 0x811c9dc5;
+  for (const char of JSON.stringify(template)) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
+  return hash.toString(36);
+}
+
+function matchesSelector(labels: Record<string, string> | undefined, selector: string | undefined): boolean {
+  if (!selector) return true;
+  return selector.split(',').every((term) => {
+    const [key, value] = term.split('=');
+    return labels?.[key] === value;
+  });
+}
+
+export class FakeKube implements KubeClient {
+  readonly calls: KubeCall[] = [];
+  private readonly objects = new Map<string, KubeObject>();
+  private readonly namespaces: Set<string>;
+  private readonly faults: Fault[] = [];
+  private readonly hooks: Array<{ verb: KubeVerb; run: (call: KubeCall) => void | Promise<void> }> = [];
+  private readonly podListeners: Array<(event: PodEvent, pod: KubeObject) => void> = [];
+  private uids = 0;
+  private ips = 0;
+  /** The label and annotation keys the applier last applied, per object: what it owns. */
+  private readonly appliedKeys = new Map<string, string[]>();
+  private resourceVersion = 0;
+  /** Open watches: each gets the whole current list of what it watches after every change. */
+  private readonly watches = new Set<{ kind: string; namespace: string; labelSelector: string; onChange: (items: KubeObject[]) => void }>();
+
+  constructor(private readonly options: FakeKubeOptions) {
+    this.namespaces = new Set(options.namespaces);
+  }
+
+  private get clock(): FakeClock {
+    return this.options.clock;
+  }
+
+  /** The next `times` calls of `verb` (on `kind`) fail with `error`, before they change anything. */
+  failNext(match: { verb?: KubeVerb; kind?: string }, error: KubeApiError, times = 1): void {
+    this.faults.push({ ...match, error, times });
+  }
+
+  /** Runs `run` before every call of `verb`, a test's way to let the world move between a flow's steps; returns its removal. */
+  before(verb: KubeVerb, run: (call: KubeCall) => void | Promise<void>): () => void {
+    const hook = { verb, run };
+    this.hooks.push(hook);
+    return () => this.hooks.splice(this.hooks.indexOf(hook), 1);
+  }
+
+  onPod(listener: (event: PodEvent, pod: KubeObject) => void): void {
+    this.podListeners.push(listener);
+  }
+
+  /** What is stored under a name, as a copy; no call is recorded. */
+  peek(kind: string, namespace: string, name: string): KubeObject | undefined {
+    const stored = this.objects.get(this.key(kind, namespace, name));
+    return stored && clone(stored);
+  }
+
+  /** The stored objects of a kind, as copies, by name. */
+  all(kind: string, namespace: string): KubeObject[] {
+    return [...this.objects.values()]
+      .filter((o) => o.kind === kind && o.metadata.namespace === namespace)
+      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name, 'en', { numeric: true }))
+      .map(clone);
+  }
+
+  private put(key: string, object: KubeObject): void {
+    this.objects.set(key, object);
+    this.changed(object);
+  }
+
+  private drop(key: string): void {
+    const object = this.objects.get(key);
+    this.objects.delete(key);
+    if (object) this.changed(object);
+  }
+
+  private changed(object: KubeObject): void {
+    for (const watch of this.watches) {
+      if (watch.kind === object.kind && watch.namespace === object.metadata.namespace) {
+        watch.onChange(this.all(watch.kind, watch.namespace).filter((o) => matchesSelector(o.metadata.labels, watch.labelSelector)));
+      }
+    }
+  }
+
+  private key(kind: string, namespace: string | undefined, name: string): string {
+    return `${kind}/${namespace ?? ''}/${name}`;
+  }
+
+  private async enter(call: KubeCall): Promise<void> {
+    this.calls.push(call);
+    for (const hook of this.hooks) if (hook.verb === call.verb) await hook.run(call);
+    const fault = this.faults.find((f) => f.times > 0 && (f.verb === undefined || f.verb === call.verb) && (f.kind === undefined || f.kind === call.kind));
+    if (fault) {
+      fault.times--;
+      throw fault.error;
+    }
+  }
+
+  private notFound(kind: string, name: string): KubeApiError {
+    return new KubeApiError(404, 'NotFound', `${kind.toLowerCase()}s "${name}" not found`);
+  }
+
+  async apply(object: KubeObject, options: { fieldManager: string; dryRun?: boolean }): Promise<KubeObject> {
+    const { namespace, name } = object.metadata;
+    await this.enter({ verb: 'apply', kind: object.kind, name, dryRun: options.dryRun === true });
+    if (namespace === undefined || !this.namespaces.has(namespace)) throw new KubeApiError(404, 'NotFound', `namespaces "${namespace}" not found`);
+    const key = this.key(object.kind, namespace, name);
+    const existing = this.objects.get(key);
+    // A resourceVersion in the applied object is a precondition, as on the API server.
+    const expected = object.metadata.resourceVersion;
+    if (expected !== undefined && existing?.metadata.resourceVersion !== expected) {
+      throw new KubeApiError(409, 'Conflict', `Operation cannot be fulfilled on ${object.kind.toLowerCase()}s "${name}": the object has been modified`);
+    }
+    const applied = this.admit(clone(object));
+    // One manager owns everything it applies (DeployRunnerPool's applies): its fields replace the stored ones; the
+    // server's metadata, the status, and labels or annotations other writers added stay.
+    const stored: KubeObject = {
+      ...applied,
+      metadata: {
+        ...existing?.metadata,
+        ...applied.metadata,
+        labels: merged(existing?.metadata.labels, applied.metadata.labels, this.appliedKeys.get(`${key}/labels`)),
+        annotations: merged(existing?.metadata.annotations, applied.metadata.annotations, this.appliedKeys.get(`${key}/annotations`)),
+        uid: existing?.metadata.uid ?? this.newUid(),
+        creationTimestamp: existing?.metadata.creationTimestamp ?? new Date(this.clock.now()).toISOString(),
+        resourceVersion: String(++this.resourceVersion),
+      },
+      ...(existing?.status !== undefined && { status: existing.status }),
+    };
+    if (options.dryRun) return clone(stored);
+    this.appliedKeys.set(`${key}/labels`, Object.keys(applied.metadata.labels ?? {}));
+    this.appliedKeys.set(`${key}/annotations`, Object.keys(applied.metadata.annotations ?? {}));
+    this.put(key, stored);
+    if (stored.kind === 'StatefulSet') this.reconcile(stored);
+    return clone(stored);
+  }
+
+  /** What the API server drops on the way in: the restart rules fields on a cluster without the feature. */
+  private admit(object: KubeObject): KubeObject {
+    if (object.kind !== 'StatefulSet' || this.options.restartRules !== false) return object;
+    for (const container of (object as unknown as StatefulSetShape).spec.template.spec.containers) {
+      delete container.restartPolicy;
+      delete container.restartPolicyRules;
+    }
+    return object;
+  }
+
+  async mergePatch(ref: ObjectRef, patch: object, _fieldManager: string): Promise<KubeObject> {
+    await this.enter({ verb: 'mergePatch', kind: ref.kind, name: ref.name });
+    const key = this.key(ref.kind, ref.namespace, ref.name);
+    const existing = this.objects.get(key);
+    if (existing === undefined) throw this.notFound(ref.kind, ref.name);
+    const patched = jsonMergePatch(existing, patch) as KubeObject;
+    patched.metadata.resourceVersion = String(++this.resourceVersion);
+    this.put(key, patched);
+    if (patched.kind === 'StatefulSet') this.reconcile(patched);
+    return clone(patched);
+  }
+
+  async scale(ref: ObjectRef, replicas: number, _fieldManager: string): Promise<void> {
+    await this.enter({ verb: 'scale', kind: ref.kind, name: ref.name });
+    const key = this.key(ref.kind, ref.namespace, ref.name);
+    const existing = this.objects.get(key);
+    if (existing === undefined) throw this.notFound(ref.kind, ref.name);
+    const scaled = jsonMergePatch(existing, { spec: { replicas } }) as KubeObject;
+    scaled.metadata.resourceVersion = String(++this.resourceVersion);
+    this.put(key, scaled);
+    this.reconcile(scaled);
+  }
+
+  async watch(_apiVersion: string, kind: string, namespace: string, labelSelector: string, onChange: (items: KubeObject[]) => void, signal: AbortSignal): Promise<void> {
+    await this.enter({ verb: 'watch', kind });
+    const watch = { kind, namespace, labelSelector, onChange };
+    onChange(this.all(kind, namespace).filter((o) => matchesSelector(o.metadata.labels, labelSelector)));
+    this.watches.add(watch);
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.watches.delete(watch);
+  }
+
+  async get(ref: ObjectRef): Promise<KubeObject | undefined> {
+    await this.enter({ verb: 'get', kind: ref.kind, name: ref.name });
+    const stored = this.objects.get(this.key(ref.kind, ref.namespace, ref.name));
+    return stored && clone(stored);
+  }
+
+  async list(_apiVersion: string, kind: string, namespace: string, labelSelector?: string): Promise<KubeObject[]> {
+    await this.enter({ verb: 'list', kind });
+    return this.all(kind, namespace).filter((o) => matchesSelector(o.metadata.labels, labelSelector));
+  }
+
+  async delete(ref: ObjectRef, uid?: string): Promise<boolean> {
+    await this.enter({ verb: 'delete', kind: ref.kind, name: ref.name });
+    const key = this.key(ref.kind, ref.namespace, ref.name);
+    const stored = this.objects.get(key);
+    // The port's answer to a 404, and to a 409 of a UID precondition: the name is free or belongs to a newer object.
+    if (stored === undefined || (uid !== undefined && stored.metadata.uid !== uid)) return false;
+    if (stored.kind === 'Pod') this.deletePod(stored);
+    else this.drop(key);
+    return true;
+  }
+
+  async version(): Promise<{ major: number; minor: number; gitVersion: string }> {
+    await this.enter({ verb: 'version', kind: 'Version' });
+    const { major, minor } = this.options.version ?? { major: 1, minor: 36 };
+    return { major, minor, gitVersion: `v${major}.${minor}.0` };
+  }
+
+  /** A pod's containers have ended (its agent ran its one job): the controller replaces it at once. */
+  completePod(namespace: string, name: string): void {
+    const pod = this.objects.get(this.key('Pod', namespace, name));
+    if (pod === undefined) throw new Error(`no pod ${namespace}/${name}`);
+    this.removePod(pod);
+  }
+
+  /** The pod under this name, if it is still the incarnation with this UID. */
+  private incarnation(namespace: string, name: string, uid: string): KubeObject | undefined {
+    const pod = this.objects.get(this.key('Pod', namespace, name));
+    return pod?.metadata.uid === uid ? pod : undefined;
+  }
+
+  private newUid(): string {
+    return `uid-${++this.uids}`;
+  }
+
+  private emit(event: PodEvent, pod: KubeObject): void {
+    for (const listener of this.podListeners) listener(event, clone(pod));
+    // A watch sees every change of a pod, as the API server sends it.
+    this.changed(pod);
+  }
+
+  /** Graceful deletion: the pod is marked at once and leaves when it has stopped. */
+  private deletePod(pod: KubeObject): void {
+    if (pod.metadata.deletionTimestamp !== undefined) return;
+    const grace = (pod.spec as Template['spec']).terminationGracePeriodSeconds ?? 30;
+    pod.metadata.deletionTimestamp = new Date(this.clock.now()).toISOString();
+    this.emit('deleting', pod);
+    const { namespace, name, uid } = pod.metadata;
+    this.clock.at(this.clock.now() + Math.min(grace, this.options.podStopSeconds ?? 5) * 1000, () => {
+      const current = this.incarnation(namespace!, name, uid!);
+      if (current) this.removePod(current);
+    });
+  }
+
+  private removePod(pod: KubeObject): void {
+    this.drop(this.key('Pod', pod.metadata.namespace, pod.metadata.name));
+    this.emit('gone', pod);
+    const owner = (pod.metadata as { ownerReferences?: Array<{ name: string }> }).ownerReferences?.[0]?.name;
+    const statefulSet = owner && this.objects.get(this.key('StatefulSet', pod.metadata.namespace, owner));
+    if (statefulSet) this.reconcile(statefulSet);
+  }
+
+  /** The StatefulSet controller: Parallel pod management, OnDelete updates. */
+  private reconcile(statefulSet: KubeObject): void {
+    const { name, namespace } = statefulSet.metadata;
+    const { spec } = statefulSet as unknown as StatefulSetShape;
+    const replicas = spec.replicas ?? 1;
+    const updateRevision = `${name}-${revisionHash(spec.template)}`;
+    const pods = this.all('Pod', namespace!).filter((p) => p.metadata.labels?.['statefulset.kubernetes.io/pod-name'] === p.metadata.name && p.metadata.name.startsWith(`${name}-`));
+    for (const pod of pods) {
+      const ordinal = Number(pod.metadata.name.slice(name.length + 1));
+      if (ordinal >= replicas) this.deletePod(this.objects.get(this.key('Pod', namespace, pod.metadata.name))!);
+    }
+    for (let ordinal = 0; ordinal < replicas; ordinal++) {
+      if (!this.objects.has(this.key('Pod', namespace, `${name}-${ordinal}`))) this.createPod(statefulSet, `${name}-${ordinal}`, updateRevision);
+    }
+    statefulSet.status = { updateRevision };
+  }
+
+  private createPod(statefulSet: KubeObject, name: string, revision: string): void {
+    const { template } = (statefulSet as unknown as StatefulSetShape).spec;
+    const namespace = statefulSet.metadata.namespace!;
+    const pod: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace,
+        uid: this.newUid(),
+        labels: { ...template.metadata?.labels, 'controller-revision-hash': revision, 'statefulset.kubernetes.io/pod-name': name },
+        annotations: { ...template.metadata?.annotations },
+        creationTimestamp: new Date(this.clock.now()).toISOString(),
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: statefulSet.metadata.name }],
+      } as KubeObject['metadata'],
+      spec: { ...clone(template.spec), nodeName: 'node-1' },
+      status: { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] },
+    };
+    this.put(this.key('Pod', namespace, name), pod);
+    const uid = pod.metadata.uid!;
+    this.clock.at(this.clock.now() + (this.options.podStartSeconds ?? 0) * 1000, () => {
+      const current = this.incarnation(namespace, name, uid);
+      if (current === undefined || current.metadata.deletionTimestamp !== undefined) return;
+      current.status = {
+        phase: 'Running',
+        podIP: `10.0.${Math.floor(this.ips / 250)}.${(this.ips++ % 250) + 1}`,
+        conditions: [{ type: 'Ready', status: 'True' }],
+        containerStatuses: [{ name: 'agent', restartCount: 0, state: { running: {} } }],
+      };
+      this.emit('ready', current);
+    });
+  }
+}

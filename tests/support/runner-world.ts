@@ -1,0 +1,269 @@
+// A runner pool's world for component tests, in one process and in the flows' own time: the FakeKube cluster, the
+// Azure DevOps emulator's store (reached by the real RestAdoClient on loopback) and a FakeClock. The two are joined as
+// a runner pod joins them: a ready pod's agent registers under the pod's name and goes online; a pod that stops takes
+// its agent offline, and if that agent was running a job, the job is cut off — which the flows must never cause.
+import { randomUUID } from 'node:crypto';
+import { RestAdoClient } from '../../src/clients/ado-rest.js';
+import type { AdoClient } from '../../src/core/ports/ado.js';
+import type { KubeObject } from '../../src/core/ports/kube.js';
+import { InputReader } from '../../src/core/inputs.js';
+import { readDeployOptions } from '../../src/core/deploy-options.js';
+import { readScaleOptions } from '../../src/core/scale-options.js';
+import { slotOrdinal } from '../../src/core/slots.js';
+import { deployRunnerPool, type DeployResult } from '../../src/flows/deploy-pool.js';
+import { scaleRunnerPool } from '../../src/flows/scale-pool.js';
+import type { ScaleDecision } from '../../src/core/model.js';
+import type { Agent } from '../../emulator/src/types.js';
+import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
+import type { RunnerHandshake } from '../../src/core/ports/handshake.js';
+import { identityVariables } from '../../src/core/manifests/index.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { FakeClock } from './fake-clock.js';
+import { FakeKube, type FakeKubeOptions } from './fake-kube.js';
+import { MemoryHost } from './memory-host.js';
+import { MemoryFiles } from './memory-files.js';
+
+export type AdoMethod = Exclude<keyof AdoClient, 'throttledSeconds' | 'calls' | 'rateLimit'>;
+
+/** The real client, with a test's hook before each call: where the world moves between a flow's looks and acts. */
+class HookedAdo implements AdoClient {
+  private readonly hooks: Array<{ method: AdoMethod; run: (args: unknown[]) => void | Promise<void> }> = [];
+  /** The methods called so far, in order. */
+  readonly called: AdoMethod[] = [];
+
+  constructor(private readonly inner: AdoClient) {}
+
+  get throttledSeconds(): number {
+    return this.inner.throttledSeconds;
+  }
+
+  get calls(): number {
+    return this.inner.calls;
+  }
+
+  get rateLimit() {
+    return this.inner.rateLimit;
+  }
+
+  /** Runs `run` with the call's arguments before every call of `method`. */
+  before(method: AdoMethod, run: (args: unknown[]) => void | Promise<void>): void {
+    this.hooks.push({ method, run });
+  }
+
+  private async enter(method: AdoMethod, ...args: unknown[]): Promise<void> {
+    this.called.push(method);
+    for (const hook of this.hooks) if (hook.method === method) await hook.run(args);
+  }
+
+  async findPool(name: string) {
+    await this.enter('findPool', name);
+    return this.inner.findPool(name);
+  }
+  async listAgents(poolId: number) {
+    await this.enter('listAgents', poolId);
+    return this.inner.listAgents(poolId);
+  }
+  async listUnfinishedJobs(poolId: number) {
+    await this.enter('listUnfinishedJobs', poolId);
+    return this.inner.listUnfinishedJobs(poolId);
+  }
+  async deleteAgent(poolId: number, agentId: number) {
+    await this.enter('deleteAgent', poolId, agentId);
+    return this.inner.deleteAgent(poolId, agentId);
+  }
+  async setAgentEnabled(poolId: number, agentId: number, enabled: boolean) {
+    await this.enter('setAgentEnabled', poolId, agentId, enabled);
+    return this.inner.setAgentEnabled(poolId, agentId, enabled);
+  }
+  async registerAgent(...args: Parameters<AdoClient['registerAgent']>) {
+    await this.enter('registerAgent', ...args);
+    return this.inner.registerAgent(...args);
+  }
+  async publishSnapshot(snapshot: Parameters<AdoClient['publishSnapshot']>[0]) {
+    await this.enter('publishSnapshot', snapshot);
+    return this.inner.publishSnapshot(snapshot);
+  }
+  async deleteSnapshot(id: string) {
+    await this.enter('deleteSnapshot', id);
+    return this.inner.deleteSnapshot(id);
+  }
+}
+
+/** A runner pod's public key as it serves it: one real 2048-bit key serves every fake pod. */
+const podKey = (() => {
+  const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+  const base64 = (value: string | undefined) => Buffer.from(value ?? '', 'base64url').toString('base64');
+  return { exponent: base64(jwk.e), modulus: base64(jwk.n) };
+})();
+
+export const namespace = 'runners';
+export const poolName = 'Linux Private';
+export const runnerName = 'linux-private';
+/** Extension data needs an installed extension's identity; any name serves the emulator. */
+const extension = { publisher: 'tests', id: 'azure-devops-runner' };
+
+export interface WorldOptions {
+  kube?: Omit<Partial<FakeKubeOptions>, 'clock'>;
+  /** The PAT's scopes; default full access. */
+  scopes?: string[];
+}
+
+export class RunnerWorld {
+  readonly clock = new FakeClock();
+  readonly kube: FakeKube;
+  readonly ado: HookedAdo;
+  readonly token: string;
+  /** Pods that stopped while their agent was running a job, with that job. */
+  readonly cutOff: Array<{ pod: string; requestId: number }> = [];
+
+  private constructor(
+    readonly emulator: TestEmulator,
+    readonly poolId: number,
+    options: WorldOptions,
+  ) {
+    this.kube = new FakeKube({ namespaces: [namespace], ...options.kube, clock: this.clock });
+    this.token = options.scopes === undefined ? DEFAULT_PAT.token : `pat-${randomUUID()}`;
+    this.ado = new HookedAdo(
+      new RestAdoClient({ organizationUrl: emulator.orgUrl, token: this.token, extension, sleep: (ms) => this.clock.sleep(ms), log: () => {} }),
+    );
+    this.kube.onPod((event, pod) => this.podChanged(event, pod));
+  }
+
+  /** A fresh world on a reset emulator: one empty agent pool, nothing in the cluster. */
+  static async create(emulator: TestEmulator, options: WorldOptions = {}): Promise<RunnerWorld> {
+    await emulator.admin.reset();
+    const pool = await emulator.admin.createPool(poolName);
+    const world = new RunnerWorld(emulator, pool.id, options);
+    if (options.scopes !== undefined) await emulator.admin.addPat({ token: world.token, scopes: options.scopes });
+    return world;
+  }
+
+  private get store() {
+    return this.emulator.store;
+  }
+
+  /**
+   * Runner pods of an autoscaled pool (AZP_REGISTRATION=autoscaler) wait for their registration instead of making one:
+   * a ready pod serves its request at its IP, as runner/handshake.ts does, until the autoscaler grants it.
+   */
+  readonly handshake: RunnerHandshake = {
+    request: async (ip) => {
+      const pod = this.serving.get(ip);
+      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), systemCapabilities: { RUNNER_NAME: runnerName, RUNNER_SCALING: 'autoscaler', [identityVariables.podUid]: pod.metadata.uid! } };
+    },
+    grant: async (ip, grant) => {
+      const pod = this.serving.get(ip);
+      if (pod === undefined || pod.metadata.name !== grant.agentName) throw new Error(`no pod at ${ip} waits for ${grant.agentName}`);
+      this.serving.delete(ip);
+      this.granted.push(grant.agentName);
+      const agent = this.store.agents.get(grant.agentId)!;
+      this.store.createSession(agent, `${grant.agentName}-listener`);
+    },
+  };
+  /** Pods serving their registration request, by IP. */
+  private readonly serving = new Map<string, KubeObject>();
+  /** The agents the autoscaler registered, in order. */
+  readonly granted: string[] = [];
+
+  private podChanged(event: string, pod: KubeObject): void {
+    const name = pod.metadata.name;
+    const byAutoscaler = JSON.stringify(pod.spec).includes('"AZP_REGISTRATION"');
+    if (event === 'ready' && byAutoscaler) {
+      this.serving.set((pod.status as { podIP: string }).podIP, pod);
+    } else if (event === 'ready') {
+      const agent = this.agent(name) ?? this.register(name);
+      if (this.store.sessionOf(agent.id) === undefined) this.store.createSession(agent, `${name}-listener`);
+    } else if (event === 'deleting') {
+      for (const [ip, serving] of this.serving) if (serving.metadata.uid === pod.metadata.uid) this.serving.delete(ip);
+      const agent = this.agent(name);
+      if (agent?.assignedRequestId !== undefined) this.cutOff.push({ pod: name, requestId: agent.assignedRequestId });
+      const session = agent && this.store.sessionOf(agent.id);
+      if (session) this.store.deleteSession(session.sessionId);
+    }
+  }
+
+  /** Registers an agent as the register step does: under the pod's name, with its name as a capability. */
+  register(name: string): Agent {
+    const now = new Date().toISOString();
+    const agent: Agent = {
+      id: this.store.id('agent'), poolId: this.poolId, name, version: '4.266.2', osDescription: 'Linux', enabled: true,
+      createdOn: now, statusChangedOn: now, systemCapabilities: { 'Agent.Name': name, 'Agent.OS': 'Linux' }, userCapabilities: {},
+      publicKey: { exponent: 'AQAB', modulus: 'AQAB' }, clientId: randomUUID(),
+    };
+    this.store.agents.set(agent.id, agent);
+    return agent;
+  }
+
+  agent(name: string): Agent | undefined {
+    return this.store.poolAgents(this.poolId).find((a) => a.name === name);
+  }
+
+  /** This runner's agents by slot: enabled, online, and the job each runs. */
+  slots(): Map<number, { name: string; enabled: boolean; online: boolean; job?: number }> {
+    const slots = new Map<number, { name: string; enabled: boolean; online: boolean; job?: number }>();
+    for (const agent of this.store.poolAgents(this.poolId)) {
+      const ordinal = slotOrdinal(runnerName, agent.name);
+      if (ordinal !== undefined) slots.set(ordinal, { name: agent.name, enabled: agent.enabled, online: this.store.isOnline(agent), job: agent.assignedRequestId });
+    }
+    return new Map([...slots].sort(([a], [b]) => a - b));
+  }
+
+  busySlots(): number[] {
+    return [...this.slots()].filter(([, slot]) => slot.job !== undefined).map(([ordinal]) => ordinal);
+  }
+
+  /** Queues a job; it goes at once to an online, enabled, idle agent that satisfies its demands, as the service does. */
+  queueJob(demands: string[] = []): number {
+    const job = this.store.queueJob(this.poolId, { script: 'true', demands });
+    if ('rejected' in job) throw new Error(job.rejected);
+    return job.requestId;
+  }
+
+  /** A job only slot `ordinal` can run. */
+  queueJobFor(ordinal: number): number {
+    return this.queueJob([`Agent.Name -equals ${runnerName}-${ordinal}`]);
+  }
+
+  agentOfJob(requestId: number): string | undefined {
+    const job = this.store.jobs.get(requestId);
+    return job?.reservedAgentId === undefined ? undefined : this.store.agents.get(job.reservedAgentId)?.name;
+  }
+
+  /** The job ends and, as every job does, takes its pod with it: the StatefulSet creates a fresh one. */
+  finishJob(requestId: number): void {
+    const job = this.store.jobs.get(requestId)!;
+    const agent = this.agentOfJob(requestId);
+    this.store.finishJob(job, 'succeeded');
+    if (agent !== undefined) this.kube.completePod(namespace, agent);
+  }
+
+  replicas(): number | undefined {
+    return (this.kube.peek('StatefulSet', namespace, runnerName)?.spec as { replicas?: number } | undefined)?.replicas;
+  }
+
+  pods(): KubeObject[] {
+    return this.kube.all('Pod', namespace);
+  }
+
+  /** The snapshot the last pass or deploy published for the hub. */
+  snapshot(): Record<string, unknown> | undefined {
+    const key = [extension.publisher, extension.id, 'default', 'current', 'runner-pools'].join('/');
+    return this.store.collections.get(key)?.get(`${namespace}.${runnerName}`.toLowerCase());
+  }
+
+  /** DeployRunnerPool's flow, from task inputs as the agent hands them over. */
+  async deploy(inputs: Record<string, string> = {}, host = new MemoryHost()): Promise<DeployResult> {
+    const options = readDeployOptions(new InputReader(new MemoryHost({ ...this.inputs(), image: 'registry.example.com/runner:1', ...inputs })));
+    return deployRunnerPool(options, { host, ado: this.ado, connect: async () => this.kube, files: new MemoryFiles(), clock: this.clock });
+  }
+
+  /** ScaleRunnerPool's flow, from task inputs. */
+  async scale(inputs: Record<string, string>, host = new MemoryHost()): Promise<ScaleDecision> {
+    const options = readScaleOptions(new InputReader(new MemoryHost({ ...this.inputs(), runnerName, ...inputs })));
+    return scaleRunnerPool(options, { host, ado: this.ado, connect: async () => this.kube, clock: this.clock });
+  }
+
+  private inputs(): Record<string, string> {
+    return { connectionType: 'inCluster', namespace, poolName, azureDevOpsUrl: this.emulator.orgUrl, personalAccessToken: this.token };
+  }
+}

@@ -1,0 +1,89 @@
+// Several runners in one pool: each waiting job is counted by exactly one of them, by a rule all compute the same way.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { assignWaitingJobs, poolRunners, waitingJobs } from '../../../src/core/assignment.js';
+import { agentSatisfiesDemands } from '../../../src/core/demands.js';
+import { observePool } from '../../../src/core/scale-decision.js';
+import type { AgentInfo } from '../../../src/core/model.js';
+import type { JobRequest } from '../../../src/core/ports/ado.js';
+
+const agent = (name: string, runner: string, capabilities: Record<string, string> = {}, priority?: number): AgentInfo => ({
+  id: name.length, name, status: 'offline', enabled: true,
+  capabilities: { RUNNER_NAME: runner, RUNNER_SCALING: 'autoscaler', ...(priority !== undefined && { RUNNER_PRIORITY: String(priority) }), ...capabilities },
+});
+const job = (requestId: number, demands: string[] = []): JobRequest => ({ requestId, demands });
+
+describe('assignWaitingJobs', () => {
+  const plain = [agent('linux-0', 'linux'), agent('linux-1', 'linux')];
+  const docker = [agent('docker-0', 'docker', { docker: '/usr/bin/docker' })];
+
+  it('gives a job only one runner can take to that runner, and a plain job to the runner offering least', () => {
+    const runners = poolRunners([...plain, ...docker], { name: 'linux', scaled: true });
+    const assignment = assignWaitingJobs(runners, [job(1, ['docker']), job(2), job(3, ['gpu'])]);
+    assert.equal(assignment.get(1), 'docker');
+    assert.equal(assignment.get(2), 'linux');
+    assert.equal(assignment.has(3), false, 'no runner can take it');
+  });
+
+  it('lets a higher priority win over fewer capabilities, and the name break a tie', () => {
+    const preferred = [agent('docker-0', 'docker', { docker: '/usr/bin/docker' }, 5)];
+    assert.equal(assignWaitingJobs(poolRunners([...plain, ...preferred], { name: 'linux', scaled: true }), [job(1)]).get(1), 'docker');
+    const twins = [agent('a-0', 'a'), agent('b-0', 'b')];
+    assert.equal(assignWaitingJobs(poolRunners(twins, { name: 'b', scaled: true }), [job(1)]).get(1), 'a');
+  });
+
+  it('counts a job reserved for an agent for that agent\'s runner only, as busy', () => {
+    const look = observePool('docker', [...plain, ...docker], [{ requestId: 1, demands: [], reservedAgentName: 'docker-0', assignTime: 'now' }], true);
+    assert.deepEqual(look.busyOrdinals, [0]);
+    assert.equal(look.queuedJobs, 0);
+    assert.equal(observePool('linux', [...plain, ...docker], [{ requestId: 1, demands: [], reservedAgentName: 'docker-0', assignTime: 'now' }], true).queuedJobs, 0);
+  });
+
+  it('leaves no share to a runner with a fixed count: it would grow for no job', () => {
+    const fixed = [agent('fixed-0', 'fixed')].map((a) => ({ ...a, capabilities: { ...a.capabilities, RUNNER_SCALING: 'fixed' } }));
+    assert.equal(observePool('linux', [...fixed, ...plain], [job(1)], true).queuedJobs, 1);
+    assert.equal(observePool('fixed', [...fixed, ...plain], [job(1)]).queuedJobs, 0, 'ScaleRunnerPool on it counts only what no autoscaled runner can take');
+    assert.equal(observePool('fixed', [...fixed, ...plain], [job(2, ['only-fixed'])]).queuedJobs, 0);
+    const onlyFixed = [{ ...fixed[0], capabilities: { ...fixed[0].capabilities, special: 'yes' } }];
+    assert.equal(observePool('fixed', [...onlyFixed, ...plain], [job(3, ['special'])]).queuedJobs, 1);
+  });
+
+  it('says how many jobs it left to another runner', () => {
+    const look = observePool('docker', [...plain, ...docker], [job(1), job(2), job(3, ['docker'])], true);
+    assert.equal(look.queuedJobs, 1);
+    assert.equal(look.leftToOthers, 2);
+  });
+
+  // Generated pools: runners with capabilities from a small vocabulary, jobs demanding some of them.
+  const vocabulary = ['docker', 'java', 'gpu', 'node'];
+  const capabilitySet = fc.subarray(vocabulary).map((names) => Object.fromEntries(names.map((name) => [name, 'yes'])));
+  const pool = fc.record({
+    runners: fc.uniqueArray(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'd', 'e'), capabilities: capabilitySet, priority: fc.integer({ min: 0, max: 2 }), slots: fc.integer({ min: 1, max: 3 }) }), { selector: (r) => r.name, minLength: 1, maxLength: 4 }),
+    jobs: fc.array(fc.subarray(vocabulary, { maxLength: 2 }), { maxLength: 30 }),
+  }).map(({ runners, jobs }) => ({
+    agents: runners.flatMap((r) => Array.from({ length: r.slots }, (_, n) => agent(`${r.name}-${n}`, r.name, r.capabilities, r.priority))),
+    runnerNames: runners.map((r) => r.name),
+    jobs: jobs.map((demands, i) => job(i + 1, demands)),
+  }));
+
+  it('counts every waiting job some runner can take exactly once, whichever runner computes it', () => {
+    fc.assert(fc.property(pool, ({ agents, runnerNames, jobs }) => {
+      const takeable = waitingJobs(jobs).filter((j) => agents.some((a) => agentSatisfiesDemands(a.capabilities, j.demands))).length;
+      const counts = runnerNames.map((name) => observePool(name, agents, jobs, true).queuedJobs);
+      assert.equal(counts.reduce((sum, n) => sum + n, 0), takeable);
+      // Every runner computes the same assignment from the same look at the pool.
+      const assignments = runnerNames.map((name) => [...assignWaitingJobs(poolRunners(agents, { name, scaled: true }), jobs)].sort().join());
+      assert.equal(new Set(assignments).size, 1);
+    }));
+  });
+
+  it('never counts a job for a runner none of whose agents can take it', () => {
+    fc.assert(fc.property(pool, ({ agents, jobs }) => {
+      for (const [requestId, runner] of assignWaitingJobs(poolRunners(agents, { name: 'a', scaled: true }), jobs)) {
+        const demands = jobs.find((j) => j.requestId === requestId)!.demands;
+        assert.ok(agents.some((a) => a.capabilities.RUNNER_NAME === runner && agentSatisfiesDemands(a.capabilities, demands)));
+      }
+    }));
+  });
+});

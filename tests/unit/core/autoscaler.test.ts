@@ -1,0 +1,157 @@
+// The in-cluster autoscaler's pure parts: its settings both ways, its objects, the registration handshake's rules, the
+// poll interval, the bootstrap of a pool that has no registration yet.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { autoscalerEnvironment, readAutoscalerOptions } from '../../../src/core/autoscaler-options.js';
+import { renderAutoscalerAccess, renderAutoscalerDeployment, renderRunnerPool } from '../../../src/core/manifests/index.js';
+import { readDeployOptions } from '../../../src/core/deploy-options.js';
+import { InputReader } from '../../../src/core/inputs.js';
+import { agentSettingsFiles, grantProblem, handshakeTargets, registrationGrant, requestProblem, type RegistrationRequest } from '../../../src/core/registration.js';
+import { pollDelay } from '../../../src/core/poll-interval.js';
+import { decideScale } from '../../../src/core/scale-decision.js';
+import { snapshotDue } from '../../../src/core/snapshot.js';
+import type { RunnerPoolSpec } from '../../../src/core/model.js';
+import type { KubeObject } from '../../../src/core/ports/kube.js';
+import { inputProblems, MemoryHost } from '../../support/memory-host.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
+const spec: RunnerPoolSpec = {
+  namespace: 'runners', runnerName: 'linux', poolName: 'Linux Private', organizationUrl: 'https://dev.azure.com/contoso', replicas: 0,
+  image: 'registry.example.com/runner:1', credential: { kind: 'pat', token: 'pat-value' }, resources: {}, nodeSelector: {}, tolerations: [], env: {},
+  dockerMode: 'none', podRecycling: 'restartRules', priority: 0,
+  autoscaler: { minReplicas: 1, maxReplicas: 20, standby: 2, pollSeconds: 3 }, extension: { publisher: 'contoso', id: 'runner' },
+};
+
+describe('the autoscaler\'s settings', () => {
+  it('reads back what DeployRunnerPool writes', () => {
+    const options = readAutoscalerOptions(autoscalerEnvironment(spec));
+    assert.deepEqual(options, {
+      namespace: 'runners', runnerName: 'linux', poolName: 'Linux Private', organizationUrl: 'https://dev.azure.com/contoso',
+      settings: { minReplicas: 1, maxReplicas: 20, standby: 2, pollSeconds: 3 }, extension: { publisher: 'contoso', id: 'runner' },
+    });
+  });
+
+  it('names every bad variable', () => {
+    const problems = inputProblems(() => readAutoscalerOptions({ ...autoscalerEnvironment(spec), MIN_REPLICAS: '30', POLL_SECONDS: '0', AZP_URL: 'ftp://x', EXTENSION_ID: 'nodot' }));
+    assert.deepEqual(problems.map((p) => p.split(':')[0]).sort(), ['AZP_URL', 'EXTENSION_ID', 'MIN_REPLICAS', 'POLL_SECONDS']);
+  });
+
+  it('DeployRunnerPool refuses a service principal with the autoscaler, and starts the pool at its minimum', () => {
+    const inputs = { kubernetesServiceConnection: 'k', poolName: 'P', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', autoscaling: 'inCluster' };
+    const problems = inputProblems(() => readDeployOptions(new InputReader(new MemoryHost({ ...inputs, credentialType: 'servicePrincipal', servicePrincipalTenantId: 't', servicePrincipalClientId: 'c', servicePrincipalClientSecret: 's' }))));
+    assert.ok(problems.some((p) => p.startsWith('credentialType: must be pat or existingSecret with autoscaling inCluster')));
+    const options = readDeployOptions(new InputReader(new MemoryHost({ ...inputs, personalAccessToken: 'p', minReplicas: '2', maxReplicas: '9', replicas: '7' })));
+    assert.deepEqual(options.pool.autoscaler, { minReplicas: 2, maxReplicas: 9, standby: 0, pollSeconds: 5 });
+    assert.equal(options.pool.replicas, 2);
+  });
+});
+
+describe('the autoscaler\'s objects', () => {
+  const objects = renderRunnerPool(spec);
+  const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`);
+
+  it('are the pool\'s, with its own ServiceAccount, Role, RoleBinding and Deployment', () => {
+    assert.deepEqual(kinds, [
+      'Secret/linux-registration', 'ServiceAccount/linux-autoscaler', 'Role/linux-autoscaler', 'RoleBinding/linux-autoscaler', 'NetworkPolicy/linux-egress',
+      'PodDisruptionBudget/linux-busy', 'StatefulSet/linux', 'Deployment/linux-autoscaler',
+    ]);
+  });
+
+  it('may read its StatefulSet, set its scale and label the pool\'s pods; nothing else, and no Secret', () => {
+    const role = renderAutoscalerAccess(spec).find((o) => o.kind === 'Role') as Any;
+    assert.deepEqual(role.rules, [
+      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['linux'] },
+      { apiGroups: ['apps'], resources: ['statefulsets/scale'], verbs: ['get', 'patch'], resourceNames: ['linux'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: 20 }, (_, n) => `linux-${n}`) },
+    ]);
+  });
+
+  it('runs it non-root, read-only, unprivileged, limited, alone with the PAT, never two at once', () => {
+    const deployment = renderAutoscalerDeployment(spec) as Any;
+    assert.equal(deployment.spec.strategy.type, 'Recreate');
+    const pod = deployment.spec.template.spec;
+    const [container] = pod.containers;
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.deepEqual(container.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true });
+    assert.ok(container.resources.requests.cpu && container.resources.limits.memory);
+    assert.deepEqual(container.args, ['autoscaler']);
+    assert.equal(pod.volumes.find((v: Any) => v.secret)?.secret.secretName, 'linux-registration');
+    // Its pods are not the runner pods' selector's, which the StatefulSet would adopt.
+    assert.notEqual(deployment.spec.template.metadata.labels['app.kubernetes.io/name'], 'azure-devops-runner');
+  });
+
+  it('leaves runner pods without the credential and without a register step', () => {
+    const statefulSet = objects.find((o) => o.kind === 'StatefulSet') as Any;
+    const pod = statefulSet.spec.template.spec;
+    assert.equal(pod.initContainers, undefined);
+    assert.ok(!pod.volumes.some((v: Any) => v.secret), 'no Secret volume');
+    assert.ok(!JSON.stringify(pod).includes('linux-registration'));
+    assert.equal(pod.containers[0].env.find((e: Any) => e.name === 'AZP_REGISTRATION')?.value, 'autoscaler');
+    assert.equal(statefulSet.metadata.annotations['azure-devops-runner/replicas-owner'], 'autoscaler');
+  });
+});
+
+describe('the registration handshake', () => {
+  const pod = (name: string, uid: string, phase = 'Running', ip = '10.0.0.9', restarts = 0): KubeObject => ({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, uid }, status: { phase, podIP: ip, containerStatuses: [{ name: 'agent', restartCount: restarts }] },
+  });
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = publicKey.export({ format: 'jwk' });
+  const b64 = (v: string | undefined) => Buffer.from(v ?? '', 'base64url').toString('base64');
+  const request = (podName: string, podUid: string): RegistrationRequest => ({
+    podName, podUid, publicKey: { exponent: b64(jwk.e), modulus: b64(jwk.n) }, keyId: 'k', systemCapabilities: {},
+  });
+
+  it('looks only at the runner\'s live slots that have an address', () => {
+    const pods = [pod('linux-0', 'u0'), pod('linux-1', 'u1', 'Succeeded'), pod('linux-2', 'u2', 'Pending', ''), pod('other-0', 'u3'), pod('linux-3', 'u4', 'Pending', '10.0.0.4', 2)];
+    assert.deepEqual(handshakeTargets('linux', pods), [{ name: 'linux-0', uid: 'u0', ip: '10.0.0.9', restarts: 0 }, { name: 'linux-3', uid: 'u4', ip: '10.0.0.4', restarts: 2 }]);
+  });
+
+  it('grants only a request that names the very pod at that address, with a real key', () => {
+    const [target] = handshakeTargets('linux', [pod('linux-0', 'u0')]);
+    assert.equal(requestProblem(target, request('linux-0', 'u0')), undefined);
+    assert.match(requestProblem(target, request('linux-0', 'someone-else'))!, /says it is linux-0 \(someone-else\), not linux-0 \(u0\)/);
+    assert.match(requestProblem(target, { ...request('linux-0', 'u0'), publicKey: { exponent: 'AQAB', modulus: 'AAAA' } })!, /not an RSA key/);
+  });
+
+  it('hands back settings that point the agent at its own organization, and files as config.sh writes them', () => {
+    const grant = registrationGrant('https://dev.azure.com/contoso', { id: 3, name: 'Linux Private' }, { id: 7, name: 'linux-0', clientId: 'c1', authorizationUrl: 'https://vstoken.example.com/contoso/token' });
+    assert.equal(grant.oauthEndpointUrl, 'https://dev.azure.com/contoso/token');
+    const settings = { agentName: 'linux-0', poolName: 'linux private', organizationUrl: 'https://dev.azure.com/contoso/' };
+    assert.equal(grantProblem(grant, settings), undefined);
+    assert.match(grantProblem(grant, { ...settings, agentName: 'linux-1' })!, /for the agent linux-0, not linux-1/);
+    assert.match(grantProblem(grant, { ...settings, organizationUrl: 'https://dev.azure.com/evil' })!, /not https:\/\/dev.azure.com\/evil/);
+    const files = agentSettingsFiles(grant, '/azp/work');
+    assert.deepEqual(JSON.parse(files['.agent']), { agentId: 7, agentName: 'linux-0', poolId: 3, poolName: 'Linux Private', serverUrl: 'https://dev.azure.com/contoso', workFolder: '/azp/work' });
+    assert.deepEqual(JSON.parse(files['.credentials']), { scheme: 'OAuth', data: { clientId: 'c1', authorizationUrl: 'https://vstoken.example.com/contoso/token', oauthEndpointUrl: 'https://dev.azure.com/contoso/token' } });
+  });
+});
+
+describe('scaling rules the autoscaler adds', () => {
+  it('starts slot 0 once for a runner with no registration, so that jobs can queue', () => {
+    const d = decideScale({ mode: 'queue', limits: { minReplicas: 0, maxReplicas: 5, standby: 0 } }, { currentReplicas: 0, busyOrdinals: [], queuedJobs: 0, registered: false });
+    assert.equal(d.replicas, 1);
+    assert.match(d.reason, /no registration yet, so slot 0 runs once/);
+    assert.equal(decideScale({ mode: 'queue', limits: { minReplicas: 0, maxReplicas: 5, standby: 0 } }, { currentReplicas: 1, busyOrdinals: [], queuedJobs: 0, registered: true }).replicas, 0);
+  });
+
+  it('waits its interval, longer after failures and when the rate limit runs low', () => {
+    assert.equal(pollDelay(5, { failures: 0 }), 5000);
+    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 150, limit: 200 } }), 5000);
+    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 20, limit: 200 } }), 12_500);
+    assert.equal(pollDelay(2, { failures: 4 }), 8000);
+    assert.equal(pollDelay(5, { failures: 12 }), 60_000);
+  });
+
+  it('publishes the snapshot when the pool changed or 30 s after the last one', () => {
+    const snapshot = { id: 'n.r', runnerName: 'r', namespace: 'n', poolName: 'P', organizationUrl: 'u', publishedAt: 't1', publishedBy: 'autoscaler' as const, replicas: 1, pods: [] };
+    assert.equal(snapshotDue(undefined, snapshot, 0), true);
+    assert.equal(snapshotDue({ snapshot, at: 0 }, { ...snapshot, publishedAt: 't2' }, 10_000), false);
+    assert.equal(snapshotDue({ snapshot, at: 0 }, { ...snapshot, replicas: 2 }, 10_000), true);
+    assert.equal(snapshotDue({ snapshot, at: 0 }, snapshot, 30_000), true);
+  });
+});
