@@ -12,6 +12,7 @@ import { kubectl, legacyApiServer, waitFor } from '../tests/support/cluster.js';
 import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../tests/support/runner-pool.js';
 import { followPods, logTimes, podCpuSeconds, type PodFollower, type PodTimeline } from '../tests/support/pod-timeline.js';
 import type { AdminJob } from '../tests/support/emulator.js';
+import { agentJobPodSpec } from '../tests/support/agent-job-pod.js';
 import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
 import { poolLabelSelector } from '../src/core/manifests/pool-labels.js';
 
@@ -88,22 +89,10 @@ function jobPod(name: string): V1Job {
       backoffLimit: 0,
       template: {
         metadata: { labels: { app: jobLabel } },
-        spec: {
-          restartPolicy: 'Never',
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          containers: [{
-            name: 'agent',
-            image: world.image,
-            args: ['all'],
-            env: [
-              { name: 'AZP_URL', value: world.emulator.orgUrl },
-              { name: 'AZP_POOL', value: pools.job },
-              { name: 'AZP_AGENT_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-              { name: 'AZP_TOKEN', valueFrom: { secretKeyRef: { name: 'podstart-pat', key: 'token' } } },
-            ],
-          }],
-        },
+        spec: agentJobPodSpec({
+          image: world.image, organizationUrl: world.emulator.orgUrl, poolName: pools.job, secretName: 'podstart-pat',
+          env: [{ name: 'AZP_AGENT_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+        }),
       },
     },
   };

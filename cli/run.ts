@@ -63,7 +63,13 @@ async function deploy({ command, flags, host, inputs }: Context): Promise<number
   const kube = command.cluster ? await openCluster(flags) : undefined;
   const { credential, organizationUrl } = options.pool;
   // /dev/stdout (render's default): the manifests go to stdout, through the host's masking like everything printed.
-  const files: Files = { ...nodeFiles, write: (path, text, write) => (path === '/dev/stdout' ? host.print(text) : nodeFiles.write(path, text, write)) };
+  const stdout = '/dev/stdout';
+  const files: Files = {
+    ...nodeFiles,
+    kind: (path) => (path === stdout ? 'file' : nodeFiles.kind(path)),
+    writeTarget: (path) => (path === stdout ? stdout : nodeFiles.writeTarget(path)),
+    write: (path, text, write) => (path === stdout ? host.print(text) : nodeFiles.write(path, text, write)),
+  };
   const result = await deployRunnerPool(options, {
     host,
     ado: kube && credential.kind === 'pat' ? adoClient(host, organizationUrl, credential.token) : undefined,
@@ -118,7 +124,8 @@ function fixedInputs(command: Command): Record<string, string> {
     // The shared cluster reader wants a connection; the command line connects through the kubeconfig instead.
     connectionType: 'kubernetesServiceConnection',
     kubernetesServiceConnection: 'kubeconfig',
-    ...(command.task === 'DeployRunnerPool' && { action: command.name === 'render' ? 'render' : 'apply' }),
+    // A pipeline task keeps its manifests inside the agent's folders; a user at a shell writes where they choose.
+    ...(command.task === 'DeployRunnerPool' && { action: command.name === 'render' ? 'render' : 'apply', allowManifestOutsideWorkspace: 'true' }),
     ...(command.name === 'render' && { manifestPath: '/dev/stdout' }),
   };
 }

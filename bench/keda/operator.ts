@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { output } from '../../tests/support/process.js';
 import { kubectl } from '../../tests/support/cluster.js';
+import { agentJobPodSpec } from '../../tests/support/agent-job-pod.js';
 
 export const kedaVersion = '2.21.0';
 const buildScript = new URL('./build.sh', import.meta.url).pathname;
@@ -132,24 +133,7 @@ export function scaledJob(settings: ScaledJobSettings): object {
       ...(settings.pollingInterval !== undefined && { pollingInterval: settings.pollingInterval }),
       jobTargetRef: {
         template: {
-          spec: {
-            restartPolicy: 'Never',
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            containers: [{
-              name: 'agent',
-              image: settings.image,
-              imagePullPolicy: 'IfNotPresent',
-              args: ['all'],
-              env: [
-                { name: 'AZP_URL', value: settings.organizationUrl },
-                { name: 'AZP_POOL', value: settings.poolName },
-                { name: 'AZP_TOKEN', valueFrom: { secretKeyRef: { name: settings.secretName, key: 'token' } } },
-                { name: 'AZP_REMOVE_ON_EXIT', value: 'true' },
-              ],
-              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-            }],
-          },
+          spec: agentJobPodSpec({ ...settings, env: [{ name: 'AZP_REMOVE_ON_EXIT', value: 'true' }] }),
         },
       },
       triggers: [{

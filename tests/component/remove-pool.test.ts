@@ -41,7 +41,8 @@ describe('the command line\'s remove', () => {
     assert.deepEqual(world.slots(), new Map());
     assert.equal(world.snapshot(), undefined);
     assert.deepEqual(removed.agents, [slot(0), slot(1)]);
-    assert.deepEqual(removed.objects, ['StatefulSet/linux-private', 'PodDisruptionBudget/linux-private-busy', 'RoleBinding/linux-private-recycler',
+    assert.deepEqual(removed.objects, ['StatefulSet/linux-private', 'PodDisruptionBudget/linux-private-busy', 'NetworkPolicy/linux-private-egress',
+      'RoleBinding/linux-private-recycler',
       'Role/linux-private-recycler', 'ServiceAccount/linux-private-recycler', 'Secret/linux-private-registration']);
     assert.deepEqual(await remove(world), { objects: [], agents: [] }, 'a second remove finds nothing');
   });

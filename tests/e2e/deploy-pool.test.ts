@@ -99,7 +99,9 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     const image = await imageVariant(world, 'deploy-e2e-drain', 'deploy-e2e-drain');
     const deploying = deploy({ replicas: '3', image });
     await world.emulator.admin.waitFor(() => world.emulator.admin.requests(), (served) => served.some((r) => r.method === 'PATCH'), 120_000, 'the task to drain the idle pods');
-    const job = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world, 20) })) as AdminJob;
+    // Longer than the deploy takes to replace linux-1 and linux-2 on a loaded machine: a job that ended sooner would
+    // give linux-0 its fresh pod before the task's pods are compared.
+    const job = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world, 90) })) as AdminJob;
     await world.emulator.admin.waitFor(() => world.emulator.admin.job(job.requestId), (j) => j.state !== 'queued', 8000, 'the job to be given to linux-0 before its drain');
     const updated = await deploying;
     await world.emulator.admin.clearFaults();
@@ -112,7 +114,7 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
       assert.notEqual(after.get(name).metadata.uid, before.get(name).metadata.uid, `${name} was replaced`);
       assert.equal(after.get(name).spec.containers[0].image, image);
     }
-    const [{ job: done, log }] = await finished(world, [job.requestId], 120_000);
+    const [{ job: done, log }] = await finished(world, [job.requestId], 240_000);
     assert.equal(done.result, 'succeeded', log);
     assert.equal(probeField(log, 'image'), before.get('linux-0').spec.containers[0].image, 'the job ran to its end on the old template');
     const agents = await world.emulator.admin.agents(POOL);
