@@ -95,8 +95,9 @@ const buildAndRun: Record<ImageTool, string[]> = {
   ],
   buildah: [
     `tag=${jobRepository}:$RUNNER_POD_UID`,
-    't0=$(now_ms); buildah bud -q --no-cache --build-arg "JOB=$RUNNER_POD_UID" -t "$tag" "$ctx" >/dev/null',
-    't1=$(now_ms); buildah bud -q --build-arg "JOB=$RUNNER_POD_UID" -t "$tag" "$ctx" >/dev/null; t2=$(now_ms)',
+    // --layers: buildah keeps no layer cache without it, and the second build would be a cold one again.
+    't0=$(now_ms); buildah bud -q --layers --no-cache --build-arg "JOB=$RUNNER_POD_UID" -t "$tag" "$ctx" >/dev/null',
+    't1=$(now_ms); buildah bud -q --layers --build-arg "JOB=$RUNNER_POD_UID" -t "$tag" "$ctx" >/dev/null; t2=$(now_ms)',
     'c=$(buildah from "$tag") && buildah run "$c" -- /bin/bash -c \'read -r line </greeting; echo "$line"\' && buildah rm "$c" >/dev/null',
   ],
 };
