@@ -43,9 +43,12 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const proxy = await startDockerProxy({ ...settings, log: log('docker-proxy') });
     log('docker-proxy')(`passing the job's Docker calls to ${settings.upstream}`);
     // Kubernetes stops this sidecar once the agent's job is over, or when the pod is deleted: then it cleans up.
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
       process.once('SIGTERM', () => {
-        proxy.stop().then(() => resolve(0), (caught: unknown) => reject(new Error(`cleaning up after the job: ${caught instanceof Error ? caught.message : String(caught)}`)));
+        proxy.stop().then(() => resolve(0), (caught: unknown) => {
+          error('docker-proxy')(`cleaning up after the job: ${caught instanceof Error ? caught.message : String(caught)}`);
+          resolve(1);
+        });
       });
     });
   },
