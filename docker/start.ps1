@@ -1,6 +1,7 @@
 # Entrypoint of the Windows runner image: the same modes, settings and exit codes as docker/start.sh (untested, see README).
 # Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR), retire,
-# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters).
+# recycle (a sidecar that deletes its own pod once the agent has run its job: fresh pod per job on older clusters),
+# autoscaler and docker-proxy (Linux only: the pool's in-cluster autoscaler; dockerMode hostSocket's sidecar).
 param([string]$Mode = 'all')
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
@@ -30,12 +31,13 @@ $ClientSecretFile = Get-Setting 'AZP_CLIENT_SECRET_FILE'
 foreach ($name in ($SecretNames -split ',')) { [Environment]::SetEnvironmentVariable($name, $null) }
 Get-ChildItem Env: | Where-Object Name -like 'VSTS_AGENT_INPUT_*' | ForEach-Object { Remove-Item "Env:$($_.Name)" }
 
-if ($Mode -notin @('all', 'register', 'run', 'retire', 'recycle', 'autoscaler')) {
-  Stop-WithError "unknown mode '$Mode' (expected all, register, run, retire, recycle or autoscaler)"
+if ($Mode -notin @('all', 'register', 'run', 'retire', 'recycle', 'autoscaler', 'docker-proxy')) {
+  Stop-WithError "unknown mode '$Mode' (expected all, register, run, retire, recycle, autoscaler or docker-proxy)"
 }
 # The in-cluster autoscaler runs from a Linux runner image, and registers Linux agents only: on Windows the agent's key
 # is protected for the machine that made it (DPAPI), so it cannot be made for a pod the way start.sh does.
 if ($Mode -eq 'autoscaler') { Stop-WithError 'the autoscaler runs from the Linux runner image' }
+if ($Mode -eq 'docker-proxy') { Stop-WithError 'docker-proxy mode needs the Linux image: it passes on a node''s Docker socket' }
 $AZP_REGISTRATION = Get-Setting 'AZP_REGISTRATION'
 if ($AZP_REGISTRATION -and $AZP_REGISTRATION -ne 'pod') {
   Stop-WithError 'AZP_REGISTRATION must be pod on Windows: the in-cluster autoscaler registers Linux agents only'

@@ -2,7 +2,8 @@
 # Entrypoint of the runner image: registers the agent under its fixed name, runs one job, keeps the credential from jobs.
 # Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR, or registered by
 # the in-cluster autoscaler with AZP_REGISTRATION=autoscaler), retire, recycle (a sidecar that deletes its own pod once
-# the agent has run its job: fresh pod per job on older clusters), autoscaler (the pool's in-cluster autoscaler).
+# the agent has run its job: fresh pod per job on older clusters), autoscaler (the pool's in-cluster autoscaler),
+# docker-proxy (dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it).
 # The image starts it as `init -- bash start.sh MODE` from execute-only copies of tini and bash, so neither PID 1
 # nor this shell is dumpable and a job step (same uid) can't read their environment or memory. docker/README.md.
 # What needs no credential is typed code (runner/, bundled as runner.js), run on the agent's own Node.
@@ -32,8 +33,8 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^VSTS_AGENT_IN
 
 mode=${1:-all}
 case $mode in
-  all | register | run | retire | recycle | autoscaler) ;;
-  *) fail "unknown mode '$mode' (expected all, register, run, retire, recycle or autoscaler)" ;;
+  all | register | run | retire | recycle | autoscaler | docker-proxy) ;;
+  *) fail "unknown mode '$mode' (expected all, register, run, retire, recycle, autoscaler or docker-proxy)" ;;
 esac
 
 [ "$(id -u)" != 0 ] || fail "running as root: job steps could read the credential; run as the image's user (10001)"
@@ -55,6 +56,13 @@ agent_node() {
 # The pool's in-cluster autoscaler (autoscaler/DESIGN.md): its settings come from its Deployment's environment.
 if [ "$mode" = autoscaler ]; then
   exec "$(agent_node)" /usr/local/lib/azp/autoscaler.js
+fi
+
+# --- docker-proxy mode --------------------------------------------------------------------------------------------
+# The only container of a hostSocket pod with the node's Docker socket: the job's Docker calls pass through it, what
+# they create is labelled with the pod's UID and removed when the pod ends (runner/docker-proxy.ts, docker/README.md).
+if [ "$mode" = docker-proxy ]; then
+  exec "$(agent_node)" "$runner" docker-proxy
 fi
 
 # --- recycle mode -------------------------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 //   recycle                  the recycle sidecar: deletes its own pod once the agent has run its job
 //   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
 //   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
+//   docker-proxy             dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deletePodOverHttps, readRecycleSettings, recycleWhenDone } from './recycle.js';
 import { supervise } from './supervise.js';
 import { awaitRegistration, readHandshakeSettings } from './handshake.js';
+import { readDockerProxySettings, startDockerProxy } from './docker-proxy.js';
 import { configError, SettingError, UsageError } from './settings.js';
 
 const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
@@ -35,6 +37,20 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     process.once('SIGTERM', () => process.exit(143));
     await awaitRegistration({ ...settings, log: log('handshake') });
     return 0;
+  },
+  async 'docker-proxy'() {
+    const settings = readDockerProxySettings(process.env);
+    const proxy = await startDockerProxy({ ...settings, log: log('docker-proxy') });
+    log('docker-proxy')(`passing the job's Docker calls to ${settings.upstream}`);
+    // Kubernetes stops this sidecar once the agent's job is over, or when the pod is deleted: then it cleans up.
+    return new Promise((resolve) => {
+      process.once('SIGTERM', () => {
+        proxy.stop().then(() => resolve(0), (caught: unknown) => {
+          error('docker-proxy')(`cleaning up after the job: ${caught instanceof Error ? caught.message : String(caught)}`);
+          resolve(1);
+        });
+      });
+    });
   },
 };
 

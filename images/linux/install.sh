@@ -27,6 +27,20 @@ if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 groupadd --gid "$AGENT_UID" agent
 useradd --uid "$AGENT_UID" --gid "$AGENT_UID" --create-home --home-dir /home/agent --shell /bin/bash agent
 
+# Rootless buildah (dockerMode buildah; EXTRA_PACKAGES buildah brings uidmap): the agent maps the image's users into a
+# user namespace through newuidmap/newgidmap. Debian's are setuid root, which fails in an unprivileged container: as
+# euid 0 they don't own the agent's new namespace, and the kernel then wants CAP_SYS_ADMIN. With file capabilities
+# instead they keep the agent's uid, the namespace's owner, and need only SETUID/SETGID (docker/README.md).
+if command -v newuidmap >/dev/null && command -v newgidmap >/dev/null; then
+  command -v setcap >/dev/null || apt_install libcap2-bin
+  chmod u-s,g-s "$(command -v newuidmap)" "$(command -v newgidmap)"
+  setcap cap_setuid+ep "$(command -v newuidmap)"
+  setcap cap_setgid+ep "$(command -v newgidmap)"
+  for ids in /etc/subuid /etc/subgid; do
+    grep -q '^agent:' "$ids" 2>/dev/null || echo "agent:100000:65536" >>"$ids"
+  done
+fi
+
 # The agent, baked in at build time: no download at start, no self-update.
 package=$(mktemp /tmp/agent-package.XXXXXX)
 curl -fsSL --retry 3 -o "$package" "$AGENT_PACKAGE_URL"

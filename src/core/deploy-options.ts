@@ -2,7 +2,7 @@
 import type { InputReader } from './inputs.js';
 import { dnsSubdomainProblem, imageReferenceProblem, labelKeyProblem, labelValueProblem, quantityExceeds, quantityProblem } from './kube-syntax.js';
 import { readClusterTarget, type ClusterTarget } from './cluster-target.js';
-import { maxReplicas, type AgentCredential, type AutoscalerSettings, type DockerMode, type PodRecycling, type RunnerPoolSpec, type Toleration } from './model.js';
+import { defaultDindImage, maxReplicas, type AgentCredential, type AutoscalerSettings, type DockerMode, type PodRecycling, type RunnerPoolSpec, type SeccompProfile, type Toleration } from './model.js';
 import { readScaleLimits } from './scale-options.js';
 
 export type DeployAction = 'apply' | 'render';
@@ -87,6 +87,16 @@ function readTolerations(inputs: InputReader): Toleration[] {
   return result;
 }
 
+// `Unconfined`, or `localhost/<path>`: a profile file below the kubelet's seccomp directory on every node.
+function readSeccompProfile(inputs: InputReader, name: string): SeccompProfile {
+  const raw = inputs.matching(name, /^(Unconfined|localhost\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)$/i,
+    "Unconfined or localhost/<a path below the kubelet's seccomp directory>, such as localhost/azure-devops-runner/buildah.json", 'Unconfined');
+  if (!/^localhost\//i.test(raw)) return { type: 'Unconfined' };
+  const path = raw.slice('localhost/'.length);
+  if (path.split('/').includes('..')) inputs.problem(name, `must stay below the kubelet's seccomp directory (no '..'); got '${raw}'.`);
+  return { type: 'Localhost', localhostProfile: path };
+}
+
 /** The in-cluster autoscaler's settings, or undefined for `autoscaling: none` (the count is the task's `replicas`). */
 function readAutoscaler(inputs: InputReader, credential: AgentCredential): AutoscalerSettings | undefined {
   if (inputs.choice('autoscaling', ['none', 'inCluster'] as const, 'none') === 'none') return undefined;
@@ -100,7 +110,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   const target = readClusterTarget(inputs);
   const action = inputs.choice('action', ['apply', 'render'] as const, 'apply');
   const poolName = inputs.required('poolName');
-  const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind'], 'none');
+  const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind', 'buildah'], 'none');
   const podRecycling = inputs.choice<PodRecycling | 'auto'>('podRecycling', ['auto', 'restartRules', 'sidecar'], 'auto');
   const pool: RunnerPoolSpec = {
     namespace: target.namespace,
@@ -124,6 +134,8 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     podRecycling: podRecycling === 'sidecar' ? 'sidecar' : 'restartRules',
     dockerSocketGroupId: dockerMode === 'hostSocket' ? inputs.integer('dockerSocketGroupId', { min: 0, max: 2 ** 31 - 1 }, 999) : undefined,
     workVolumeSize: inputs.quantity('workVolumeSize'),
+    dindImage: dockerMode === 'dind' ? (inputs.checked('dindImage', imageReferenceProblem, { fallback: defaultDindImage }) ?? '') : undefined,
+    buildahSeccompProfile: dockerMode === 'buildah' ? readSeccompProfile(inputs, 'buildahSeccompProfile') : undefined,
     restrictEgress: inputs.boolean('restrictEgress', true),
     priority: inputs.integer('priority', { min: -1000, max: 1000 }, 0),
   };

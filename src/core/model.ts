@@ -1,7 +1,13 @@
 // The product's shared vocabulary: what a runner pool is, what it is doing, and what a scaling decision says.
 // The tasks and the hub both import these types.
 
-export type DockerMode = 'none' | 'hostSocket' | 'dind';
+export type DockerMode = 'none' | 'hostSocket' | 'dind' | 'buildah';
+
+/** The dind sidecar's default image (upstream Docker); `images/dind` builds one from Debian's packages instead. */
+export const defaultDindImage = 'docker:28-dind';
+
+/** A container's seccomp filter, as Kubernetes names it: a profile file on the node, or none. */
+export type SeccompProfile = { type: 'Localhost'; localhostProfile: string } | { type: 'Unconfined' };
 
 /**
  * How a pod is replaced after its one job (docs/fresh-pod-per-job.md): container restart rules (Kubernetes >= 1.35),
@@ -51,6 +57,10 @@ export interface RunnerPoolSpec {
   /** The node's group that owns /var/run/docker.sock, for `hostSocket`. */
   dockerSocketGroupId?: number;
   workVolumeSize?: string;
+  /** The Docker engine sidecar's image, for `dind`. */
+  dindImage?: string;
+  /** The agent container's seccomp filter, for `buildah` (rootless buildah needs a few calls RuntimeDefault refuses). */
+  buildahSeccompProfile?: SeccompProfile;
   /** The egress NetworkPolicy (src/core/manifests/network-policy.ts): on unless false. */
   restrictEgress?: boolean;
   /**

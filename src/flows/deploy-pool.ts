@@ -54,9 +54,11 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   const { host } = services;
   const { pool } = options;
   if (pool.dockerMode === 'hostSocket') {
-    host.warning('dockerMode hostSocket gives every job root-equivalent access to the node through its Docker socket.');
+    host.warning('dockerMode hostSocket gives every job root-equivalent access to the node through its Docker socket, and jobs share the node\'s images and build cache (the containers, networks and volumes a job creates are removed when its pod ends).');
   } else if (pool.dockerMode === 'dind') {
     host.warning('dockerMode dind runs a privileged Docker sidecar in every runner pod; jobs can use it to gain root on the node.');
+  } else if (pool.dockerMode === 'buildah' && pool.buildahSeccompProfile?.type === 'Unconfined') {
+    host.warning('dockerMode buildah runs the agent without a seccomp filter (Unconfined), which Pod Security baseline refuses; install configs/seccomp/buildah.json on the nodes and set buildahSeccompProfile to localhost/<its path>.');
   }
   const manifestPath = manifestTarget(options, host, services.files);
   if (options.action === 'render') {

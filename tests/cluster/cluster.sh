@@ -378,6 +378,7 @@ cmd_env() {
   echo "KUBECTL=$KUBECTL"
   echo "K8S_CACHE=$K8S_CACHE"
   echo "K8S_VERSION=$K8S_VERSION"
+  echo "KUBELET_DIR=$S/kubelet"
 }
 
 # Pushes an image from our buildah storage to a registry (plain HTTP: the local one is on loopback).

@@ -6,11 +6,35 @@ import type { AdminJob } from './emulator.js';
 import { imageVariant, type PoolWorld } from './runner-pool.js';
 import type { TaskRun } from './run-task.js';
 
+/** The image tool a job's probe also looks through: the Docker engine it reaches, or rootless buildah's storage. */
+export type ImageTool = 'docker' | 'buildah';
+
+// What each tool shows a job: the engine's settings, and every container's and image's configuration (environments
+// included); running Docker containers' live environments too. Each line prints what it looked at, so a probe that
+// saw nothing can't pass for one that found nothing.
+const toolProbe: Record<ImageTool, string[]> = {
+  docker: [
+    'docker info 2>&1 | grep -qF "$secret" && echo "LEAK-DOCKER-INFO"',
+    'for c in $(docker ps -aq); do docker inspect "$c" | grep -qF "$secret" && echo "LEAK-DOCKER-CONTAINER $c"; done',
+    'for c in $(docker ps -q); do docker exec "$c" cat /proc/1/environ 2>/dev/null | grep -qaF "$secret" && echo "LEAK-DOCKER-ENVIRON $c"; done',
+    'for i in $(docker images -aq); do docker image inspect "$i" | grep -qF "$secret" && echo "LEAK-DOCKER-IMAGE $i"; done',
+    'for v in $(docker volume ls -q); do docker volume inspect "$v" | grep -qF "$secret" && echo "LEAK-DOCKER-VOLUME $v"; done',
+    'echo "docker-probe containers=$(docker ps -aq | wc -l) images=$(docker images -aq | wc -l)"',
+  ],
+  buildah: [
+    'buildah info 2>&1 | grep -qF "$secret" && echo "LEAK-BUILDAH-INFO"',
+    'for c in $(buildah containers -q); do buildah inspect "$c" | grep -qF "$secret" && echo "LEAK-BUILDAH-CONTAINER $c"; done',
+    'for i in $(buildah images -q); do buildah inspect --type image "$i" | grep -qF "$secret" && echo "LEAK-BUILDAH-IMAGE $i"; done',
+    'echo "buildah-probe containers=$(buildah containers -q | wc -l) images=$(buildah images -q | wc -l)"',
+  ],
+};
+
 /**
- * A job that reports its pod, looks for what earlier jobs left and for any credential, tries the kubelet's API, then
- * leaves a marker. The PAT is only in the script base64-encoded, so finding the script itself does not count as a leak.
+ * A job that reports its pod, looks for what earlier jobs left and for any credential (also through `tool`, when
+ * given), tries the kubelet's API, then leaves a marker. The PAT is only in the script base64-encoded, so finding the
+ * script itself does not count as a leak.
  */
-export function probeScript(world: Pick<PoolWorld, 'token' | 'kubeletAddress'>, seconds = 0): string {
+export function probeScript(world: Pick<PoolWorld, 'token' | 'kubeletAddress'>, seconds = 0, tool?: ImageTool): string {
   const encoded = Buffer.from(world.token).toString('base64');
   const kubelet = `https://${world.kubeletAddress.includes(':') ? `[${world.kubeletAddress}]` : world.kubeletAddress}:10250/pods`;
   return [
@@ -27,6 +51,7 @@ export function probeScript(world: Pick<PoolWorld, 'token' | 'kubeletAddress'>, 
     // a NetworkPolicy is enforced, no connection at all).
     `code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 10 ${kubelet})`,
     'case "$code" in 401|403) echo "kubelet=refused-$code" ;; 000) echo "kubelet=unreachable" ;; *) echo "KUBELET-OPEN-$code" ;; esac',
+    ...(tool ? toolProbe[tool] : []),
     ...(seconds > 0 ? [`sleep ${seconds}`] : []),
     'echo done-probe',
   ].join('\n');

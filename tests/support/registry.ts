@@ -35,10 +35,13 @@ async function htpasswdLine(username: string, password: string): Promise<string>
   return `${username}:${result.stdout}\n`;
 }
 
-/** Starts docker-registry on 127.0.0.1:<port> requiring username/password; stop() ends it and deletes its storage. */
-export async function startRegistry(port: number, username = 'ci', password = `pw-${randomBytes(12).toString('hex')}`): Promise<TestRegistry> {
+/**
+ * Starts docker-registry on <host>:<port> (loopback unless told: pods reach the node's own address) requiring
+ * username/password; stop() ends it and deletes its storage.
+ */
+export async function startRegistry(port: number, username = 'ci', password = `pw-${randomBytes(12).toString('hex')}`, host = '127.0.0.1'): Promise<TestRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'adr-registry-'));
-  const address = `127.0.0.1:${port}`;
+  const address = `${host}:${port}`;
   writeFileSync(join(dir, 'htpasswd'), await htpasswdLine(username, password));
   writeFileSync(join(dir, 'config.yml'), [
     'version: 0.1',

@@ -14,26 +14,50 @@ export async function ensureBaseImage(): Promise<string> {
   return BASE_IMAGE;
 }
 
+/**
+ * The Debian base with what the Docker modes' jobs need in the runner image (docker.io for its CLI, buildah, and
+ * setcap for install.sh), from Debian's mirror once: Docker's layer cache keeps it for later runs.
+ */
+export async function ensureDockerToolsBase(): Promise<string> {
+  const tag = 'localhost/debian-docker-tools:bookworm';
+  const dockerfile = `FROM ${await ensureBaseImage()}\nRUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io buildah libcap2-bin && rm -rf /var/lib/apt/lists/*\n`;
+  await docker(['build', '-q', '--network', 'host', '-t', tag, '-'], { input: dockerfile, env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+  return tag;
+}
+
+/** images/dind/Dockerfile on the Debian base: the dind sidecar's engine, from Debian's packages. */
+export async function buildDindImage(tag: string): Promise<string> {
+  await docker(['build', '-q', '--network', 'host', '-f', join(root, 'images/dind/Dockerfile'), '-t', tag, '--build-arg', `BASE_IMAGE=${await ensureBaseImage()}`, root],
+    { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+  return tag;
+}
+
 export interface RunnerImageBuild {
   tag: string;
+  /** BASE_IMAGE; the Debian base unless told. */
+  baseImage?: string;
   packageUrl: string;
   sha256?: string;
   version?: string;
   /** Build without Docker's layer cache (a cold build). */
   noCache?: boolean;
+  /** EXTRA_PACKAGES: apt packages the base lacks, fetched from Debian's mirror. */
+  extraPackages?: string;
 }
 
 /**
  * Builds the runner image from the Debian base. Host networking lets the build fetch the agent package from the
- * emulator on 127.0.0.1; the base already holds every apt package, so nothing else is reached. The image copies the
- * runner helper's bundle from dist/runner, built first from the current sources.
+ * emulator on 127.0.0.1; the base already holds every apt package, so nothing else is reached unless `extraPackages`
+ * asks for more (then apt reaches the base's Debian mirror). The image copies the runner helper's bundle from
+ * dist/runner, built first from the current sources.
  */
 export async function buildRunnerImage(build: RunnerImageBuild): Promise<string> {
   await buildRunner();
   const args = ['build', '--force-rm', '--network', 'host', '-f', join(root, 'images/linux/Dockerfile'), '-t', build.tag,
-    '--build-arg', `BASE_IMAGE=${BASE_IMAGE}`, '--build-arg', `AGENT_PACKAGE_URL=${build.packageUrl}`];
+    '--build-arg', `BASE_IMAGE=${build.baseImage ?? BASE_IMAGE}`, '--build-arg', `AGENT_PACKAGE_URL=${build.packageUrl}`];
   if (build.sha256) args.push('--build-arg', `AGENT_PACKAGE_SHA256=${build.sha256}`);
   if (build.version) args.push('--build-arg', `AGENT_VERSION=${build.version}`);
+  if (build.extraPackages) args.push('--build-arg', `EXTRA_PACKAGES=${build.extraPackages}`);
   if (build.noCache) args.push('--no-cache');
   await docker([...args, root], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
   return build.tag;

@@ -30,7 +30,13 @@ export interface PoolWorld {
   stop(): Promise<void>;
 }
 
-export async function startPoolWorld(pool: string, tag: string): Promise<PoolWorld> {
+export interface PoolWorldOptions {
+  /** The runner image's BASE_IMAGE and EXTRA_PACKAGES (the Debian base and nothing more unless told). */
+  baseImage?: () => Promise<string>;
+  extraPackages?: string;
+}
+
+export async function startPoolWorld(pool: string, tag: string, options: PoolWorldOptions = {}): Promise<PoolWorld> {
   const k = await cluster();
   const built = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'build.mjs')], { encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
@@ -46,7 +52,7 @@ export async function startPoolWorld(pool: string, tag: string): Promise<PoolWor
   });
   const pkg = await discoverAgentPackage(emulator.orgUrl, token);
   const local = `localhost/azp-runner:${tag}`;
-  await buildRunnerImage({ tag: local, packageUrl: pkg.downloadUrl, sha256: pkg.hashValue });
+  await buildRunnerImage({ tag: local, packageUrl: pkg.downloadUrl, sha256: pkg.hashValue, baseImage: await options.baseImage?.(), extraPackages: options.extraPackages });
   const image = await pushImage(local, `azp-runner:${tag}`, 'docker');
   const nodes = await kubectlJson<{ items: Array<{ status: { addresses: Array<{ type: string; address: string }> } }> }>(['get', 'nodes']);
   return {

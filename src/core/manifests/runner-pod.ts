@@ -9,7 +9,7 @@ import type {
   V1SecurityContext,
   V1Volume,
 } from '@kubernetes/client-node';
-import type { ResourceSettings, RunnerPoolSpec } from '../model.js';
+import { defaultDindImage, type ResourceSettings, type RunnerPoolSpec } from '../model.js';
 import { identityVariables } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
 import { recyclerName } from './recycle-access.js';
@@ -28,7 +28,11 @@ const recycleDir = '/azp/recycle';
 const recycleCredentialDir = '/var/run/secrets/azure-devops-runner';
 const recycleDirEnv: V1EnvVar = { name: 'AZP_RECYCLE_DIR', value: recycleDir };
 const dockerSocket = '/var/run/docker.sock';
+// dind: the sidecar's engine listens on the pod's loopback only, out of reach of other pods and of the node.
 const dockerHost = 'tcp://127.0.0.1:2375';
+// hostSocket: the agent reaches the node's engine through the docker sidecar's socket in this volume.
+const dockerProxyDir = '/azp/docker';
+const dockerProxySocket = `${dockerProxyDir}/docker.sock`;
 
 const dropAll: V1SecurityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
@@ -93,6 +97,35 @@ function agentResources({ cpuRequest, memoryRequest, cpuLimit, memoryLimit }: Re
   return requests || limits ? { ...(requests && { requests }), ...(limits && { limits }) } : undefined;
 }
 
+/** Where the job's Docker (or buildah) finds its engine, or how buildah works without one. */
+function dockerEnv(spec: RunnerPoolSpec): V1EnvVar[] {
+  switch (spec.dockerMode) {
+    case 'none':
+      return [];
+    case 'hostSocket':
+      return [{ name: 'DOCKER_HOST', value: `unix://${dockerProxySocket}` }];
+    case 'dind':
+      return [{ name: 'DOCKER_HOST', value: dockerHost }];
+    case 'buildah':
+      // Rootless buildah in an unprivileged container: no OCI runtime, no overlay mounts (docker/README.md).
+      return [{ name: 'BUILDAH_ISOLATION', value: 'chroot' }, { name: 'STORAGE_DRIVER', value: 'vfs' }];
+  }
+}
+
+/**
+ * buildah: what rootless buildah needs beyond the other containers' dropAll, measured on the test cluster
+ * (docker/README.md): newuidmap/newgidmap (file capabilities) may raise SETUID/SETGID to map the image's users into
+ * a user namespace, and a seccomp filter that allows unshare, mount, umount2 and chroot.
+ */
+function agentSecurityContext(spec: RunnerPoolSpec): V1SecurityContext {
+  if (spec.dockerMode !== 'buildah') return dropAll;
+  return {
+    allowPrivilegeEscalation: true,
+    capabilities: { drop: ['ALL'], add: ['SETUID', 'SETGID'] },
+    seccompProfile: spec.buildahSeccompProfile ?? { type: 'Unconfined' },
+  };
+}
+
 function agentEnv(spec: RunnerPoolSpec): V1EnvVar[] {
   return [
     ...registrationEnv(spec),
@@ -105,7 +138,7 @@ function agentEnv(spec: RunnerPoolSpec): V1EnvVar[] {
     { name: identityVariables.priority, value: String(spec.priority) },
     { name: identityVariables.scaling, value: registeredByAutoscaler(spec) ? 'autoscaler' : 'fixed' },
     ...(registeredByAutoscaler(spec) ? [{ name: 'AZP_REGISTRATION', value: 'autoscaler' }] : []),
-    ...(spec.dockerMode === 'dind' ? [{ name: 'DOCKER_HOST', value: dockerHost }] : []),
+    ...dockerEnv(spec),
     ...(usesRecycleSidecar(spec) ? [recycleDirEnv] : []),
     ...Object.entries(spec.env).map(([name, value]) => ({ name, value })),
   ];
@@ -131,10 +164,10 @@ export function agentContainer(spec: RunnerPoolSpec): V1Container {
       { name: 'config', mountPath: configDir },
       { name: 'work', mountPath: workDir },
       ...(usesRecycleSidecar(spec) ? [{ name: 'recycle', mountPath: recycleDir }] : []),
-      ...(spec.dockerMode === 'hostSocket' ? [{ name: 'docker-socket', mountPath: dockerSocket }] : []),
+      ...(spec.dockerMode === 'hostSocket' ? [{ name: 'docker-proxy', mountPath: dockerProxyDir }] : []),
     ],
     ...(resources && { resources }),
-    securityContext: dropAll,
+    securityContext: agentSecurityContext(spec),
   };
 }
 
@@ -164,16 +197,50 @@ export function recycleSidecar(spec: RunnerPoolSpec): V1Container {
   };
 }
 
-/** A native sidecar: it stops when the agent exits, so the pod still completes after one job. */
-export function dockerSidecar(): V1Container {
+/**
+ * dind: a native sidecar running a Docker engine of its own, new with every pod. `dockerd …` as its command line:
+ * given options only, docker:dind's entrypoint would add `--host=tcp://0.0.0.0:2375`, an engine without TLS that
+ * every pod and the node could reach. The agent starts once the engine answers.
+ */
+export function dockerSidecar(spec: RunnerPoolSpec): V1Container {
   return {
     name: 'docker',
-    image: 'docker:28-dind',
+    image: spec.dindImage ?? defaultDindImage,
     restartPolicy: 'Always',
-    env: [{ name: 'DOCKER_TLS_CERTDIR', value: '' }],
-    args: [`--host=${dockerHost}`],
+    args: ['dockerd', `--host=${dockerHost}`, '--tls=false'],
+    startupProbe: { exec: { command: ['docker', `--host=${dockerHost}`, 'version'] }, periodSeconds: 1, failureThreshold: 120 },
     securityContext: { privileged: true, runAsUser: 0, runAsNonRoot: false },
-    volumeMounts: [{ name: 'work', mountPath: workDir }],
+    volumeMounts: [
+      // The same path as in the agent, so that a job's `docker run -v "$PWD:/src"` finds its files.
+      { name: 'work', mountPath: workDir },
+      { name: 'docker-data', mountPath: '/var/lib/docker' },
+    ],
+  };
+}
+
+/**
+ * hostSocket: a native sidecar, the only container with the node's Docker socket. It passes the job's Docker calls
+ * through, labels the containers, networks and volumes they create with the pod's UID, and removes those when the
+ * pod ends (docker/README.md): the agent starts once its socket is there.
+ */
+export function dockerProxySidecar(spec: RunnerPoolSpec): V1Container {
+  return {
+    name: 'docker',
+    image: spec.image,
+    args: ['docker-proxy'],
+    restartPolicy: 'Always',
+    env: [
+      fieldEnv(identityVariables.podUid, 'metadata.uid'),
+      { name: 'AZP_DOCKER_SOCKET', value: dockerSocket },
+      { name: 'AZP_DOCKER_PROXY_SOCKET', value: dockerProxySocket },
+    ],
+    volumeMounts: [
+      { name: 'docker-socket', mountPath: dockerSocket },
+      { name: 'docker-proxy', mountPath: dockerProxyDir },
+    ],
+    startupProbe: { exec: { command: ['test', '-S', dockerProxySocket] }, periodSeconds: 1, failureThreshold: 60 },
+    resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+    securityContext: dropAll,
   };
 }
 
@@ -194,12 +261,28 @@ function recycleVolumes(): V1Volume[] {
   ];
 }
 
+function dockerVolumes(spec: RunnerPoolSpec): V1Volume[] {
+  switch (spec.dockerMode) {
+    case 'hostSocket':
+      return [
+        { name: 'docker-socket', hostPath: { path: dockerSocket, type: 'Socket' } },
+        { name: 'docker-proxy', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+      ];
+    case 'dind':
+      // The engine's images, containers and build cache: gone with the pod.
+      return [{ name: 'docker-data', emptyDir: {} }];
+    case 'none':
+    case 'buildah':
+      return [];
+  }
+}
+
 export function podVolumes(spec: RunnerPoolSpec): V1Volume[] {
   return [
     { name: 'config', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
     { name: 'work', emptyDir: spec.workVolumeSize ? { sizeLimit: spec.workVolumeSize } : {} },
     ...(registeredByAutoscaler(spec) ? [] : [{ name: 'registration', secret: { secretName: registrationSecretName(spec), defaultMode: 0o440 } }]),
-    ...(spec.dockerMode === 'hostSocket' ? [{ name: 'docker-socket', hostPath: { path: dockerSocket, type: 'Socket' } }] : []),
+    ...dockerVolumes(spec),
     ...(usesRecycleSidecar(spec) ? recycleVolumes() : []),
   ];
 }
@@ -221,7 +304,8 @@ export function runnerPodSpec(spec: RunnerPoolSpec): V1PodSpec {
   const initContainers = [
     ...(registeredByAutoscaler(spec) ? [] : [registerStep(spec)]),
     ...(usesRecycleSidecar(spec) ? [recycleSidecar(spec)] : []),
-    ...(spec.dockerMode === 'dind' ? [dockerSidecar()] : []),
+    ...(spec.dockerMode === 'dind' ? [dockerSidecar(spec)] : []),
+    ...(spec.dockerMode === 'hostSocket' ? [dockerProxySidecar(spec)] : []),
   ];
   return {
     automountServiceAccountToken: false,

@@ -88,6 +88,24 @@ describe('DeployRunnerPool inputs', () => {
     assert.equal(options.rolloutTimeoutSeconds, 600);
   });
 
+  it('reads the Docker modes\' own inputs, only for their mode', () => {
+    assert.equal(readDeployOptions(reader({ ...validDeploy, dockerMode: 'dind' })).pool.dindImage, 'docker:28-dind');
+    assert.equal(readDeployOptions(reader({ ...validDeploy, dockerMode: 'dind', dindImage: 'mirror.example.com/dind:1' })).pool.dindImage, 'mirror.example.com/dind:1');
+    assert.equal(readDeployOptions(reader({ ...validDeploy, dindImage: 'ignored:1' })).pool.dindImage, undefined);
+    assert.deepEqual(readDeployOptions(reader({ ...validDeploy, dockerMode: 'buildah' })).pool.buildahSeccompProfile, { type: 'Unconfined' });
+    assert.deepEqual(readDeployOptions(reader({ ...validDeploy, dockerMode: 'buildah', buildahSeccompProfile: 'localhost/azure-devops-runner/buildah.json' })).pool.buildahSeccompProfile,
+      { type: 'Localhost', localhostProfile: 'azure-devops-runner/buildah.json' });
+    assert.deepEqual(inputProblems(() => readDeployOptions(reader({ ...validDeploy, dockerMode: 'dind', dindImage: 'has space' }))), [
+      "dindImage: must be an image reference such as registry.example.com/runner:1.0 or repo@sha256:<digest> (lowercase repository); got 'has space'.",
+    ]);
+    for (const profile of ['RuntimeDefault', 'localhost/', '/etc/profile.json']) {
+      assert.match(inputProblems(() => readDeployOptions(reader({ ...validDeploy, dockerMode: 'buildah', buildahSeccompProfile: profile })))[0], /^buildahSeccompProfile: must be Unconfined or localhost\//);
+    }
+    assert.deepEqual(inputProblems(() => readDeployOptions(reader({ ...validDeploy, dockerMode: 'buildah', buildahSeccompProfile: 'localhost/../x.json' }))), [
+      "buildahSeccompProfile: must stay below the kubelet's seccomp directory (no '..'); got 'localhost/../x.json'.",
+    ]);
+  });
+
   it('masks each credential as it reads it, even when other inputs are bad', () => {
     const host = new MemoryHost({ personalAccessToken: 'secret-pat' });
     assert.ok(inputProblems(() => readDeployOptions(new InputReader(host))).length > 0);

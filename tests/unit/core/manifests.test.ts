@@ -106,16 +106,59 @@ describe('runner pool manifests', () => {
     assert.deepEqual(renderRunnerPool({ ...spec, credential: { kind: 'existingSecret', secretName: 'mine' } }).map((o) => o.kind), ['NetworkPolicy', 'PodDisruptionBudget', 'StatefulSet']);
   });
 
-  it('adds docker only when asked: a privileged native sidecar, or the host socket with its group', () => {
-    assert.equal(podSpec(spec).initContainers.length, 1);
-    const dind = podSpec({ ...spec, dockerMode: 'dind' });
-    const sidecar = dind.initContainers.find((c: Any) => c.name === 'docker');
+  it('adds docker only when asked', () => {
+    const pod = podSpec(spec);
+    assert.deepEqual(pod.initContainers.map((c: Any) => c.name), ['register']);
+    assert.ok(!pod.containers[0].env.some((e: Any) => /^(DOCKER_HOST|BUILDAH_ISOLATION)$/.test(e.name)));
+    assert.deepEqual(pod.volumes.map((v: Any) => v.name), ['config', 'work', 'registration']);
+  });
+
+  it('dind: a privileged engine sidecar on the pod\'s loopback only, of the image asked for; the agent stays unprivileged', () => {
+    const pod = podSpec({ ...spec, dockerMode: 'dind', dindImage: 'registry.example.com/dind:1' });
+    const sidecar = pod.initContainers.find((c: Any) => c.name === 'docker');
+    assert.equal(sidecar.image, 'registry.example.com/dind:1');
     assert.equal(sidecar.restartPolicy, 'Always');
     assert.equal(sidecar.securityContext.privileged, true);
-    assert.ok(dind.containers[0].env.some((e: Any) => e.name === 'DOCKER_HOST'));
-    const host = podSpec({ ...spec, dockerMode: 'hostSocket', dockerSocketGroupId: 998 });
-    assert.deepEqual(host.securityContext.supplementalGroups, [998]);
-    assert.ok(host.volumes.some((v: Any) => v.hostPath?.path === '/var/run/docker.sock'));
+    // `dockerd` first: docker:dind's entrypoint adds tcp://0.0.0.0:2375 when given options only.
+    assert.deepEqual(sidecar.args, ['dockerd', '--host=tcp://127.0.0.1:2375', '--tls=false']);
+    assert.deepEqual(sidecar.startupProbe.exec.command, ['docker', '--host=tcp://127.0.0.1:2375', 'version']);
+    assert.deepEqual(sidecar.volumeMounts.map((m: Any) => m.mountPath), ['/azp/work', '/var/lib/docker']);
+    assert.deepEqual(pod.volumes.find((v: Any) => v.name === 'docker-data'), { name: 'docker-data', emptyDir: {} });
+    const agent = pod.containers[0];
+    assert.ok(agent.env.some((e: Any) => e.name === 'DOCKER_HOST' && e.value === 'tcp://127.0.0.1:2375'));
+    assert.deepEqual(agent.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    assert.equal(podSpec({ ...spec, dockerMode: 'dind' }).initContainers[1].image, 'docker:28-dind', 'upstream by default');
+  });
+
+  it('hostSocket: only the docker sidecar mounts the node\'s socket, with its group; the agent talks to the sidecar', () => {
+    const pod = podSpec({ ...spec, dockerMode: 'hostSocket', dockerSocketGroupId: 998 });
+    assert.deepEqual(pod.securityContext.supplementalGroups, [998]);
+    assert.deepEqual(pod.volumes.find((v: Any) => v.name === 'docker-socket').hostPath, { path: '/var/run/docker.sock', type: 'Socket' });
+    const sidecar = pod.initContainers.find((c: Any) => c.name === 'docker');
+    assert.equal(sidecar.image, spec.image);
+    assert.deepEqual(sidecar.args, ['docker-proxy']);
+    assert.equal(sidecar.restartPolicy, 'Always');
+    assert.ok(sidecar.volumeMounts.some((m: Any) => m.name === 'docker-socket'));
+    assert.ok(sidecar.env.some((e: Any) => e.name === 'RUNNER_POD_UID' && e.valueFrom.fieldRef.fieldPath === 'metadata.uid'));
+    assert.deepEqual(sidecar.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    const agent = pod.containers[0];
+    assert.ok(!agent.volumeMounts.some((m: Any) => m.name === 'docker-socket'));
+    assert.ok(agent.env.some((e: Any) => e.name === 'DOCKER_HOST' && e.value === 'unix:///azp/docker/docker.sock'));
+  });
+
+  it('buildah: no sidecar; the agent may raise SETUID/SETGID through newuidmap, under the seccomp profile asked for', () => {
+    const pod = podSpec({ ...spec, dockerMode: 'buildah', buildahSeccompProfile: { type: 'Localhost', localhostProfile: 'azure-devops-runner/buildah.json' } });
+    assert.deepEqual(pod.initContainers.map((c: Any) => c.name), ['register']);
+    const agent = pod.containers[0];
+    assert.deepEqual(agent.securityContext, {
+      allowPrivilegeEscalation: true,
+      capabilities: { drop: ['ALL'], add: ['SETUID', 'SETGID'] },
+      seccompProfile: { type: 'Localhost', localhostProfile: 'azure-devops-runner/buildah.json' },
+    });
+    assert.deepEqual(pod.initContainers[0].securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } }, 'the register step keeps dropAll');
+    assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' }, 'the other containers keep RuntimeDefault');
+    assert.ok(agent.env.some((e: Any) => e.name === 'BUILDAH_ISOLATION' && e.value === 'chroot'));
+    assert.ok(agent.env.some((e: Any) => e.name === 'STORAGE_DRIVER' && e.value === 'vfs'));
   });
 
   it('writes no secret value into the rendered file, and says how to create the Secret', () => {
@@ -154,5 +197,18 @@ describe('runner pool manifests', () => {
     assert.equal(result.manifestPath, '/tmp/m.yaml');
     assert.match(files.read('/tmp/m.yaml'), /kind: StatefulSet/);
     assert.match(host.warnings[0], /privileged Docker sidecar/);
+  });
+
+  it('warns about buildah without a seccomp filter, not with a node\'s profile', async () => {
+    const inputs = { kubernetesServiceConnection: 'x', poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'p', action: 'render', manifestPath: '/tmp/m.yaml', dockerMode: 'buildah' };
+    const warnings = async (extra: Record<string, string>) => {
+      const host = new MemoryHost({}, {}, { 'Agent.TempDirectory': '/tmp' });
+      const files = new MemoryFiles();
+      files.directories.add('/tmp');
+      await deployRunnerPool(readDeployOptions(new InputReader(new MemoryHost({ ...inputs, ...extra }))), { host, connect: () => assert.fail('render must not connect'), files, clock: { now: () => 0, sleep: async () => {} } });
+      return host.warnings;
+    };
+    assert.match((await warnings({}))[0], /without a seccomp filter \(Unconfined\), which Pod Security baseline refuses/);
+    assert.deepEqual(await warnings({ buildahSeccompProfile: 'localhost/azure-devops-runner/buildah.json' }), []);
   });
 });

@@ -48,6 +48,11 @@ const specs: Record<string, RunnerPoolSpec> = {
     dockerSocketGroupId: 998,
     resources: { memoryLimit: '2Gi' },
   },
+  'rootless buildah under a node\'s seccomp profile': {
+    ...base,
+    dockerMode: 'buildah',
+    buildahSeccompProfile: { type: 'Localhost', localhostProfile: 'azure-devops-runner/buildah.json' },
+  },
   'the recycle sidecar and the host Docker socket without a group, no resources': {
     ...base,
     podRecycling: 'sidecar',

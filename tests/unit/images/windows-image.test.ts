@@ -59,7 +59,7 @@ test('both entrypoints read exactly the same settings', () => {
 
 test('both entrypoints know the same modes, messages and exit code for a bad setting', () => {
   for (const script of [startSh, startPs1]) {
-    assert.match(script, /expected all, register, run, retire, recycle or autoscaler/);
+    assert.match(script, /expected all, register, run, retire, recycle, autoscaler or docker-proxy/);
     assert.match(script, /ConfigError = 78|config_error=78/);
     assert.match(script, /AZP_URL is required: the organisation URL/);
     assert.match(script, /--replace/);

@@ -126,6 +126,6 @@ describe('the recycle sidecar', () => {
     assert.deepEqual(await run(['recycle'], { ...env, RUNNER_NAMESPACE: '' }), { code: 78, stderr: 'runner recycle: error: recycle mode needs RUNNER_POD_NAME, RUNNER_POD_UID and RUNNER_NAMESPACE (from the downward API)\n' });
     const unknown = await run(['register-agent'], {});
     assert.equal(unknown.code, 64);
-    assert.match(unknown.stderr, /unknown command 'register-agent' \(expected recycle, supervise, or handshake\)/);
+    assert.match(unknown.stderr, /unknown command 'register-agent' \(expected recycle, supervise, handshake, or docker-proxy\)/);
   });
 });

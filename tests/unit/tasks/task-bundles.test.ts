@@ -44,7 +44,7 @@ describe('bundled tasks and the .vsix', () => {
       dockerMode: 'rootful',
     });
     assert.equal(run.status, 1);
-    assert.equal(run.message, "Input 'dockerMode': must be one of none, hostSocket, dind; got 'rootful'.%0AInput 'replicas': must be a whole number from 0 to 500; got 'many'.");
+    assert.equal(run.message, "Input 'dockerMode': must be one of none, hostSocket, dind, buildah; got 'rootful'.%0AInput 'replicas': must be a whole number from 0 to 500; got 'many'.");
   });
 
   for (const id of ['azure-devops-runner', 'azure-devops-runner-dev']) {

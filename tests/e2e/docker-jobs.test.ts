@@ -1,0 +1,203 @@
+// E2E: jobs that build and run images, in each Docker mode of DeployRunnerPool, on the real cluster: the node's
+// Docker engine (hostSocket), a Docker sidecar built from Debian's packages (dind), and rootless buildah in an
+// unprivileged agent (buildah). In each, the credential probe also looks through what the tool shows a job.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { kubectl, kubectlJson, waitFor } from '../support/cluster.js';
+import { docker } from '../support/docker.js';
+import { run } from '../support/process.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { createNamespace, deleteNamespace, nodeAddress } from '../support/runner-pool.js';
+import { probeField } from '../support/pool-jobs.js';
+import { deployDockerPool, dockerPool, imageAndProbeScript, jobRepository, removeJobImages, runJob, startDockerWorld, type DockerWorld, type ImageJob } from '../support/docker-jobs.js';
+import { podLabel } from '../../runner/docker-proxy.js';
+import { readDeployOptions } from '../../src/core/deploy-options.js';
+import { InputReader } from '../../src/core/inputs.js';
+import { renderStatefulSet } from '../../src/core/manifests/index.js';
+import type { DockerMode } from '../../src/core/model.js';
+import { MemoryHost } from '../support/memory-host.js';
+
+const NS = 'adr-docker-e2e';
+const leak = /LEAK-|KUBERNETES-TOKEN/;
+// A container on the node's engine that no job of ours started, one that claims another pod's label, and so
+// neither may be removed by our cleanup.
+const bystander = 'adr-docker-e2e-bystander';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
+let world: DockerWorld;
+let registry: TestRegistry | undefined;
+
+const deploy = (mode: DockerMode) => deployDockerPool(world, NS, mode);
+
+async function stopPool(mode: DockerMode) {
+  await kubectl(['scale', 'statefulset', mode.toLowerCase(), '-n', NS, '--replicas=0']);
+}
+
+/** The pod of a slot once its agent is online and idle, and the pod that came before it is gone. */
+async function idlePod(mode: DockerMode, notUid?: string): Promise<Any> {
+  const name = `${mode.toLowerCase()}-0`;
+  await world.emulator.admin.waitFor(() => world.emulator.admin.agents(dockerPool(mode)), (agents) => agents.some((a) => a.name === name && a.status === 'online' && !a.assignedRequest), 300_000, `${name} online`);
+  return waitFor(`${name} replaced`, 120_000, async () => {
+    const pod = await kubectlJson<Any>(['get', 'pod', name, '-n', NS]);
+    return pod.metadata.uid !== notUid && pod.status.phase === 'Running' ? pod : undefined;
+  });
+}
+
+/**
+ * The image job and the credential probe in a mode's pool, and what every mode promises: the image ran (its RUN step
+ * had run), the job has no capability in effect (`noNewPrivs`: 0 where newuidmap may raise some), no credential.
+ */
+async function imageJob(mode: DockerMode, job: ImageJob, noNewPrivs: 0 | 1): Promise<{ uid: string; log: string }> {
+  const { job: done, log } = await runJob(world, mode, imageAndProbeScript(world, job));
+  assert.equal(done.result, 'succeeded', log);
+  const uid = probeField(log, 'pod-uid')!;
+  assert.match(log, new RegExp(`built-for-${uid}`));
+  assert.match(log, new RegExp(`cap-eff=0000000000000000 no-new-privs=${noNewPrivs}`));
+  assert.doesNotMatch(log, leak, log);
+  return { uid, log };
+}
+
+describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
+  before(async () => {
+    world = await startDockerWorld('docker-e2e');
+    await createNamespace(NS);
+  });
+
+  after(async () => {
+    await deleteNamespace(NS);
+    await registry?.stop();
+    await removeJobImages();
+    await run('docker', ['rm', '-f', bystander]);
+    await world?.stop();
+  });
+
+  it('hostSocket: a job builds and runs on the node\'s engine; what it left is removed when its pod ends, and nothing else', async (t) => {
+    if (!world.cluster.local) return t.skip('needs the node\'s Docker socket: the local cluster only');
+    await docker(['run', '-d', '--name', bystander, '--label', `${podLabel}=another-pod`, 'localhost/debian:bookworm', 'sleep', '900']);
+    const deployed = await deploy('hostSocket');
+    assert.equal(deployed.result, 'Succeeded', deployed.message);
+    assert.match(deployed.warnings.join('\n'), /root-equivalent access to the node through its Docker socket/);
+
+    const first = await imageJob('hostSocket', { tool: 'docker', leaveBehind: true }, 1);
+    const { uid } = first;
+    assert.ok(Number(/docker-probe containers=(\d+)/.exec(first.log)?.[1]) >= 2, 'the probe saw the node\'s containers');
+
+    // The pod ends after its job: its sidecar removes the container, volume and network the job left, and only those.
+    const left = `left-${uid}`;
+    await waitFor('the job\'s leftovers removed', 120_000, async () => {
+      const [containers, volumes, networks] = await Promise.all([
+        docker(['ps', '-aq', '--filter', `name=${left}`]), docker(['volume', 'ls', '-q', '--filter', `name=${left}`]), docker(['network', 'ls', '-q', '--filter', `name=${left}`]),
+      ]);
+      return containers.trim() === '' && volumes.trim() === '' && networks.trim() === '' ? true : undefined;
+    });
+    assert.equal((await docker(['inspect', '-f', '{{.State.Running}}', bystander])).trim(), 'true', 'another pod\'s container stays');
+
+    // What the mode shares: the next job, in a new pod, finds the earlier job's image, and the node's own files.
+    const second = await runJob(world, 'hostSocket', [
+      'echo "pod-uid=$RUNNER_POD_UID"',
+      `docker image inspect ${jobRepository}:${uid} >/dev/null && echo EARLIER-IMAGE-SHARED`,
+      `docker run --rm -v /etc/hostname:/node-hostname:ro ${jobRepository}:${uid} /bin/bash -c 'read -r h </node-hostname; echo "node-hostname=$h"'`,
+    ].join('\n'));
+    assert.equal(second.job.result, 'succeeded', second.log);
+    assert.notEqual(probeField(second.log, 'pod-uid'), uid, 'a new pod');
+    assert.match(second.log, /EARLIER-IMAGE-SHARED/);
+    assert.equal(probeField(second.log, 'node-hostname'), hostname());
+    await stopPool('hostSocket');
+  });
+
+  it('dind: a job builds and runs in its pod\'s own engine, gone with the pod and out of reach from outside it', async () => {
+    const deployed = await deploy('dind');
+    assert.equal(deployed.result, 'Succeeded', deployed.message);
+    assert.match(deployed.warnings.join('\n'), /privileged Docker sidecar/);
+    const template = (await kubectlJson<Any>(['get', 'statefulset', 'dind', '-n', NS])).spec.template.spec;
+    assert.equal(template.initContainers.find((c: Any) => c.name === 'docker').image, world.dindImage);
+    assert.deepEqual(template.containers[0].securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } }, 'the agent stays unprivileged');
+
+    const first = await imageJob('dind', { tool: 'docker', leaveBehind: true }, 1);
+    const { uid } = first;
+    assert.match(first.log, /docker-probe containers=1 images=[1-9]/, 'the probe looked at the job\'s own container and image');
+
+    const second = await runJob(world, 'dind', [
+      'echo "pod-uid=$RUNNER_POD_UID"',
+      `docker image inspect ${jobRepository}:${uid} >/dev/null 2>&1 || echo EARLIER-IMAGE-GONE`,
+      'echo "engine-images=$(docker images -aq | wc -l) engine-containers=$(docker ps -aq | wc -l)"',
+    ].join('\n'));
+    assert.equal(second.job.result, 'succeeded', second.log);
+    assert.notEqual(probeField(second.log, 'pod-uid'), uid, 'a new pod');
+    assert.match(second.log, /EARLIER-IMAGE-GONE/);
+    assert.match(second.log, /engine-images=0 engine-containers=0/, 'a new engine for every pod');
+
+    // The engine answers inside its pod, and nowhere else: the pod's address refuses the connection (it is reachable:
+    // curl's 7 is a refusal, a timeout would be 28), from another pod and from the node.
+    const pod = await idlePod('dind', probeField(second.log, 'pod-uid'));
+    assert.equal((await kubectl(['exec', '-n', NS, pod.metadata.name, '-c', 'agent', '--', 'curl', '-sS', 'http://127.0.0.1:2375/_ping'])).trim(), 'OK');
+    const neighbour = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'dind-neighbour', namespace: NS }, spec: { restartPolicy: 'Never', containers: [
+      { name: 'curl', image: world.image, command: ['/bin/bash', '-c', `curl -sS -m 10 http://${pod.status.podIP}:2375/_ping; echo "curl-exit=$?"`] },
+    ] } };
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(neighbour) });
+    await kubectl(['wait', '-n', NS, '--for=jsonpath={.status.phase}=Succeeded', 'pod/dind-neighbour', '--timeout=120s'], { timeoutMs: 150_000 });
+    assert.match(await kubectl(['logs', '-n', NS, 'dind-neighbour']), /curl-exit=7/);
+    await assert.rejects(fetch(`http://${pod.status.podIP}:2375/_ping`), (error: Any) => error.cause?.code === 'ECONNREFUSED');
+    await stopPool('dind');
+  });
+
+  it('buildah: an unprivileged agent builds, runs and pushes an image, under a seccomp profile of the node', async () => {
+    const deployed = await deploy('buildah');
+    assert.equal(deployed.result, 'Succeeded', deployed.message);
+    if (world.cluster.local) assert.deepEqual(deployed.warnings, []);
+    const template = (await kubectlJson<Any>(['get', 'statefulset', 'buildah', '-n', NS])).spec.template.spec;
+    assert.deepEqual(template.initContainers.map((c: Any) => c.name), ['register'], 'no sidecar');
+
+    // A registry where pods reach the node; the job logs in with its own credentials, as a pipeline would.
+    registry = world.cluster.local ? await startRegistry(15000 + (process.pid % 1000), 'ci', `pw-${randomBytes(12).toString('hex')}`, nodeAddress) : undefined;
+    const push = registry && { repository: `${registry.address}/${jobRepository}`, username: registry.username, password: registry.password };
+    // no-new-privs is off: newuidmap/newgidmap may raise SETUID/SETGID (their file capabilities).
+    const job = await imageJob('buildah', { tool: 'buildah', push }, 0);
+    const { uid } = job;
+    // One image: the cached build reused the cold one's layers, so no earlier image of the same tag was left untagged.
+    assert.match(job.log, /buildah-probe containers=0 images=1/, 'the probe looked at the job\'s image, built once and reused');
+    if (registry) assert.equal(probeField(job.log, 'pushed'), await registry.manifestDigest(jobRepository, uid));
+    await stopPool('buildah');
+  });
+
+  it('Pod Security: the modes that pass baseline and restricted', async () => {
+    const levels = ['baseline', 'restricted'] as const;
+    for (const level of levels) {
+      await createNamespace(`adr-psa-${level}-e2e`);
+      await kubectl(['label', 'namespace', `adr-psa-${level}-e2e`, `pod-security.kubernetes.io/enforce=${level}`]);
+    }
+    const variants: Record<string, Record<string, string>> = {
+      none: {},
+      hostSocket: { dockerMode: 'hostSocket', dockerSocketGroupId: '999' },
+      dind: { dockerMode: 'dind' },
+      'buildah, node profile': { dockerMode: 'buildah', buildahSeccompProfile: 'localhost/azure-devops-runner/buildah.json' },
+      'buildah, Unconfined': { dockerMode: 'buildah' },
+    };
+    const passes: Record<string, string[]> = {};
+    try {
+      for (const [name, inputs] of Object.entries(variants)) {
+        const { pool: spec } = readDeployOptions(new InputReader(new MemoryHost({
+          kubernetesServiceConnection: 'K8S', poolName: 'PSA', azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: 'p', ...inputs,
+        })));
+        const template = (renderStatefulSet(spec).spec as Any).template;
+        passes[name] = [];
+        for (const level of levels) {
+          const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'psa', labels: template.metadata.labels }, spec: template.spec };
+          // The API server's own admission decides (server-side dry run: nothing is created).
+          const result = await run(world.cluster.kubectlPath, ['create', '--dry-run=server', '-n', `adr-psa-${level}-e2e`, '-f', '-'],
+            { input: JSON.stringify(pod), env: { ...process.env, KUBECONFIG: world.cluster.kubeconfig } });
+          if (result.code === 0) passes[name].push(level);
+          else assert.match(result.stderr, new RegExp(`violates PodSecurity "${level}`), result.stderr);
+        }
+      }
+    } finally {
+      for (const level of levels) await deleteNamespace(`adr-psa-${level}-e2e`);
+    }
+    console.log(`pod-security passes: ${JSON.stringify(passes)}`);
+    assert.deepEqual(passes, { none: ['baseline', 'restricted'], hostSocket: [], dind: [], 'buildah, node profile': ['baseline'], 'buildah, Unconfined': [] });
+  });
+});
