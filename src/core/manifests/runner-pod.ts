@@ -309,7 +309,9 @@ export function runnerPodSpec(spec: RunnerPoolSpec): V1PodSpec {
   ];
   return {
     automountServiceAccountToken: false,
-    ...(usesRecycleSidecar(spec) && { serviceAccountName: recyclerName(spec) }),
+    // Always named: the API server mirrors it into the deprecated `serviceAccount`, which no apply owns, and fills an
+    // omitted serviceAccountName back from it — a pool moved off the recycle sidecar would keep the recycler's.
+    serviceAccountName: usesRecycleSidecar(spec) ? recyclerName(spec) : 'default',
     enableServiceLinks: false,
     terminationGracePeriodSeconds: terminationGraceSeconds,
     securityContext: podSecurityContext(spec),
