@@ -11,7 +11,8 @@ import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
 import { poolLabelSelector } from '../src/core/manifests/pool-labels.js';
 
 const NS = 'adr-autoscale-bench';
-const polls = [5, 2, 1];
+// AUTOSCALE_POLLS=5 runs the default interval alone.
+const polls = (process.env.AUTOSCALE_POLLS ?? '5,2,1').split(',').map(Number);
 const firstJobSamples = 3;
 
 interface Autoscaled {
