@@ -140,7 +140,8 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
   });
 
   it('owns the count: DeployRunnerPool with a new image leaves it, ScaleRunnerPool refuses the pool', async () => {
-    const ids = await queue(4, `${probeScript(world)}\nsleep 40`);
+    // Long enough that all four run at once even when a loaded machine starts the fourth pod 40 s after the others.
+    const ids = await queue(4, `${probeScript(world)}\nsleep 120`);
     await world.emulator.admin.waitFor(async () => Promise.all(ids.map((id) => world.emulator.admin.job(id))), (jobs) => jobs.every((j) => j.state === 'running'), 180_000, 'four jobs running');
     const before = await replicas();
     assert.ok(before >= 4);
@@ -154,7 +155,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     }, world.endpointEnv);
     assert.equal(scaled.result, 'Failed');
     assert.match(scaled.message ?? '', /the in-cluster autoscaler scales 'auto'/);
-    for (const { job, log } of await finished(world, ids, 180_000)) assert.equal(job.result, 'succeeded', `no job killed: ${log}`);
+    for (const { job, log } of await finished(world, ids, 300_000)) assert.equal(job.result, 'succeeded', `no job killed: ${log}`);
   });
 
   it('stops within two seconds on SIGTERM and resumes where it was', async () => {
