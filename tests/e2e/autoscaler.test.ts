@@ -106,7 +106,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     const [id] = await queue(1, probeScript(world));
     const [{ job, log }] = await finished(world, [id], 180_000);
     assert.equal(job.result, 'succeeded', log);
-    assert.doesNotMatch(log, /LEAK-|KUBERNETES-TOKEN/, 'no PAT and no Kubernetes token within a job\'s reach');
+    assert.doesNotMatch(log, /LEAK-|KUBERNETES-TOKEN|KUBELET-OPEN/, 'no PAT, no Kubernetes token and no open kubelet within a job\'s reach');
   });
 
   it('runs 20 jobs queued at zero, each in a fresh pod, and returns to zero', async () => {
