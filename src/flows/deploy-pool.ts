@@ -93,6 +93,7 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   let replicas = currentReplicas;
   if (owner === undefined) {
     ({ look, replicas } = await setReplicas(kube, options, services, poolId, currentReplicas));
+    if (look !== undefined && poolId !== undefined) await enableOnceGone(kube, options, services, poolId, look, replicas);
   } else {
     host.info(`The replica count stays ${currentReplicas}: ${owner === 'autoscaler' ? 'the in-cluster autoscaler sets it' : 'ScaleRunnerPool scales this pool (remove the annotation azure-devops-runner/replicas-owner to hand it back)'}.`);
   }
@@ -165,6 +166,19 @@ async function setReplicas(kube: KubeClient, options: DeployOptions, services: D
   const { decision, look } = await scalePass(pass, { log: services.host, ado: poolId === undefined ? undefined : services.ado, clock: services.clock }, { kube, poolId, drains: true });
   if (decision.replicas !== decision.previousReplicas || decision.replicas !== pool.replicas) services.host.info(`${decision.reason}.`);
   return { look: poolId === undefined ? undefined : look, replicas: decision.replicas };
+}
+
+/**
+ * The pass keeps a kept slot drained while its old pod is still leaving (a job handed to it would be cut off). No
+ * later pass of this task enables it, so it waits for those pods to go, then enables their agents.
+ */
+async function enableOnceGone(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number, look: PoolLook, replicas: number): Promise<void> {
+  const { pool } = options;
+  const leaving = (await listPoolPods(kube, pool)).filter((pod) => pod.deleting && slotOrdinal(pool.runnerName, pod.name)! < replicas);
+  const drained = look.ours.filter((agent) => !agent.enabled && leaving.some((pod) => pod.name === agent.name));
+  if (drained.length === 0) return;
+  await waitUntilGone(kube, pool, leaving.filter((pod) => drained.some((agent) => agent.name === pod.name)), services);
+  await enableAgain(services.ado!, services.host, poolId, drained);
 }
 
 /** Waits until the autoscaler's Deployment runs its current template, then reports the runner pods as they are. */

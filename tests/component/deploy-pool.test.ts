@@ -53,6 +53,16 @@ describe('DeployRunnerPool', () => {
     assert.deepEqual(world.kube.all('ServiceAccount', namespace), []);
   });
 
+  it('scaled back up while the pods it drained are still stopping, enables their agents once those pods are gone', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '3' });
+    await world.deploy({ replicas: '1' });
+    assert.deepEqual(enabledSlots(world), [0], 'the scale-down drained slots 1 and 2');
+    assert.ok(world.pods().some((p) => p.metadata.deletionTimestamp !== undefined), 'their pods are still stopping');
+    await world.deploy({ replicas: '3' });
+    assert.deepEqual(enabledSlots(world), [0, 1, 2]);
+  });
+
   it('on a cluster without restart rules, refuses podRecycling restartRules before changing anything, and auto picks the sidecar', async () => {
     const world = await RunnerWorld.create(emulator, { kube: { restartRules: false } });
     await assert.rejects(world.deploy({ podRecycling: 'restartRules' }), /Input 'podRecycling': This cluster drops container restart rules/);

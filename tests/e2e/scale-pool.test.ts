@@ -26,9 +26,10 @@ function scale(inputs: Record<string, string>, endpointEnv = world.endpointEnv) 
   return runBundledTask('ScaleRunnerPool', { ...base, ...inputs }, endpointEnv);
 }
 
-async function deploy(count: number): Promise<void> {
+async function deploy(count: number): Promise<string> {
   const deployed = await deployPool(world, { namespace: NS, poolName: POOL, runnerName: 'scale', replicas: String(count) });
   assert.equal(deployed.result, 'Succeeded', deployed.message);
+  return deployed.stdout;
 }
 
 async function replicas(): Promise<number> {
@@ -227,9 +228,9 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     assert.deepEqual([drained.get('scale-1'), drained.get('scale-2')], [false, false], 'the scale-down drained slots 1 and 2');
     // ScaleRunnerPool owns the count once it has scaled the pool; removing its annotation hands the count back.
     await kubectl(['annotate', 'statefulset', 'scale', '-n', NS, 'azure-devops-runner/replicas-owner-']);
-    await deploy(3);
+    const stdout = await deploy(3);
     const deployed = await enabled();
-    assert.deepEqual([deployed.get('scale-1'), deployed.get('scale-2')], [true, true]);
+    assert.deepEqual([deployed.get('scale-1'), deployed.get('scale-2')], [true, true], stdout);
     assert.equal(await replicas(), 3);
   });
 
