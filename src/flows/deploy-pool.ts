@@ -92,8 +92,9 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   let look: PoolLook | undefined;
   let replicas = currentReplicas;
   if (owner === undefined) {
-    ({ look, replicas } = await setReplicas(kube, options, services, poolId, currentReplicas));
-    if (look !== undefined && poolId !== undefined) await enableOnceGone(kube, options, services, poolId, look, replicas);
+    let passPods: PodSummary[];
+    ({ look, replicas, pods: passPods } = await setReplicas(kube, options, services, poolId, currentReplicas));
+    if (look !== undefined && poolId !== undefined) await enableOnceGone(kube, options, services, poolId, look, passPods, replicas);
   } else {
     host.info(`The replica count stays ${currentReplicas}: ${owner === 'autoscaler' ? 'the in-cluster autoscaler sets it' : 'ScaleRunnerPool scales this pool (remove the annotation azure-devops-runner/replicas-owner to hand it back)'}.`);
   }
@@ -152,7 +153,7 @@ function autoscalerObjects(pool: RunnerPoolSpec): KubeObject[] {
 }
 
 /** The pool's size set to `replicas`: drained and never below a busy slot; without Azure DevOps only ever raised. */
-async function setReplicas(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number | undefined, current: number): Promise<{ look?: PoolLook; replicas: number }> {
+async function setReplicas(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number | undefined, current: number): Promise<{ look?: PoolLook; replicas: number; pods: PodSummary[] }> {
   const { pool } = options;
   let wanted = pool.replicas;
   if (poolId === undefined && wanted < current) {
@@ -163,18 +164,19 @@ async function setReplicas(kube: KubeClient, options: DeployOptions, services: D
     namespace: pool.namespace, runnerName: pool.runnerName, poolName: pool.poolName, organizationUrl: pool.organizationUrl,
     target: { mode: 'fixed' as const, replicas: wanted }, dryRun: false, removeStaleRegistrations: false, actor: 'DeployRunnerPool' as const,
   };
-  const { decision, look } = await scalePass(pass, { log: services.host, ado: poolId === undefined ? undefined : services.ado, clock: services.clock }, { kube, poolId, drains: true });
+  const { decision, look, pods } = await scalePass(pass, { log: services.host, ado: poolId === undefined ? undefined : services.ado, clock: services.clock }, { kube, poolId, drains: true });
   if (decision.replicas !== decision.previousReplicas || decision.replicas !== pool.replicas) services.host.info(`${decision.reason}.`);
-  return { look: poolId === undefined ? undefined : look, replicas: decision.replicas };
+  return { look: poolId === undefined ? undefined : look, replicas: decision.replicas, pods };
 }
 
 /**
  * The pass keeps a kept slot drained while its old pod is still leaving (a job handed to it would be cut off). No
  * later pass of this task enables it, so it waits for those pods to go, then enables their agents.
  */
-async function enableOnceGone(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number, look: PoolLook, replicas: number): Promise<void> {
+async function enableOnceGone(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number, look: PoolLook, passPods: PodSummary[], replicas: number): Promise<void> {
   const { pool } = options;
-  const leaving = (await listPoolPods(kube, pool)).filter((pod) => pod.deleting && slotOrdinal(pool.runnerName, pod.name)! < replicas);
+  // The pods the pass saw leaving (they may be gone already), of slots the pool keeps.
+  const leaving = passPods.filter((pod) => pod.deleting && slotOrdinal(pool.runnerName, pod.name)! < replicas);
   const drained = look.ours.filter((agent) => !agent.enabled && leaving.some((pod) => pod.name === agent.name));
   if (drained.length === 0) return;
   await waitUntilGone(kube, pool, leaving.filter((pod) => drained.some((agent) => agent.name === pod.name)), services);
