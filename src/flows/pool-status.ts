@@ -25,8 +25,11 @@ export interface PoolStatus {
   autoscaler?: { name: string; ready: boolean };
 }
 
+/** A job as the hub names it; the service may leave the pipeline's name out. */
+const jobName = (requestId: number, job: JobRequest | undefined) => job?.name ?? `Request ${requestId}`;
+
 function jobLink(requestId: number, job: JobRequest | undefined): JobLink {
-  return { requestId, name: job?.name ?? `Request ${requestId}`, time: job?.receiveTime ?? job?.assignTime };
+  return { requestId, name: jobName(requestId, job), time: job?.receiveTime ?? job?.assignTime };
 }
 
 export async function readPoolStatus(options: PoolRef, services: PoolStatusServices): Promise<PoolStatus> {
@@ -52,7 +55,7 @@ export async function readPoolStatus(options: PoolRef, services: PoolStatusServi
   const now = new Date(services.clock.now());
   // What the hub reads from a published snapshot, taken from the cluster itself this moment (and published nowhere).
   const live = buildSnapshot({ ...options, replicas }, pods.map(summarizePod), 'DeployRunnerPool', now);
-  const requests = jobs.map((job) => ({ ...job, name: job.name ?? `Job ${job.requestId}` }));
+  const requests = jobs.map((job) => ({ ...job, name: jobName(job.requestId, job) }));
   const view = buildPoolViews(hubAgents, { [pool.name]: requests, [poolName]: requests }, [live], now).find((candidate) => candidate.key === live.id)!;
   const status = deployment?.status as { readyReplicas?: number } | undefined;
   return {
