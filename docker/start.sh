@@ -246,13 +246,15 @@ remove_registration() {
   return 1
 }
 
+# The environment the agent runs in, and scans for its capabilities. agent.disableupdate: the agent ignores update
+# requests (the image pins the agent; an update would use up --once).
+agent_env=(env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$secret_names")
+
 run_agent() {
   log "running agent '$AZP_AGENT_NAME' for one job"
   agent_running=true
   local rc=0
-  # agent.disableupdate: the agent ignores update requests (the image pins the agent; an update would use up --once).
-  run_child "$node" "$runner" supervise -- \
-    env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$secret_names" ./run.sh --once || rc=$?
+  run_child "$node" "$runner" supervise -- "${agent_env[@]}" ./run.sh --once || rc=$?
   agent_running=false
   log "agent exited with code $rc"
   return "$rc"
@@ -283,8 +285,9 @@ case $mode in
     if [ "$mode" = all ]; then
       register
     elif [ "$AZP_REGISTRATION" = autoscaler ]; then
-      # The autoscaler registers this pod's agent with the key made here: no PAT ever reaches this pod.
-      run_child "$node" "$runner" handshake "$agent_dir" || {
+      # The autoscaler registers this pod's agent with the key made here: no PAT ever reaches this pod. The request
+      # holds the capabilities the agent will report, so it is made in the agent's environment.
+      run_child "${agent_env[@]}" "$node" "$runner" handshake "$agent_dir" || {
         rc=$?
         $stopping && exit 143
         exit "$rc"

@@ -2,14 +2,14 @@
 // registration request on the handshake port, take the grant, write the agent's settings, and end so the agent runs.
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { agentSettingsFiles, grantProblem, handshakePort, type RegistrationGrant, type RegistrationRequest } from '../src/core/index.js';
 import { SettingError } from './settings.js';
 
-/** Variables the agent never reports as capabilities, whatever VSO_AGENT_IGNORE says. */
-const alwaysIgnored = ['VSO_AGENT_IGNORE', 'AGENT_PROXYPASSWORD', 'AGENT_CLIENTCERTIFICATE_PASSWORD_ARCHIVE'];
+/** Variables the agent leaves out of its capabilities (names compared exactly, as on Linux), besides VSO_AGENT_IGNORE's. */
+const ignoredVariables = ['comp_wordbreaks', 'ls_colors', 'TERM', 'TERM_PROGRAM', 'TERM_PROGRAM_VERSION', 'SHLVL', 'PSMODULEPATH', 'SYSTEM_ACCESSTOKEN'];
 
 /** Base64 of a JWK number, padded to `bytes` as .NET's RSAParameters needs (it rejects a short D, P, Q …). */
 function rsaField(base64url: string | undefined, bytes: number): string {
@@ -31,18 +31,67 @@ export function makeAgentKey(agentDir: string): { exponent: string; modulus: str
   return { exponent: parameters.exponent, modulus: parameters.modulus, keyId: createHash('sha256').update(parameters.modulus).digest('hex').slice(0, 16) };
 }
 
-/** What the agent reports about itself: its environment (minus what it ignores) and its Agent.* facts. */
-export function agentCapabilities(env: NodeJS.ProcessEnv, agentName: string, agentDir: string): Record<string, string> {
-  const ignored = new Set([...alwaysIgnored, ...(env.VSO_AGENT_IGNORE ?? '').split(',')].map((name) => name.trim().toUpperCase()).filter(Boolean));
-  const fromEnv = Object.entries(env).filter(([name, value]) => value !== undefined && value.length < 1024 && !ignored.has(name.toUpperCase()));
+/**
+ * The tools the Linux agent looks for on PATH at configuration and at every start (its NixCapabilitiesProvider):
+ * capability name and the file it finds, first match wins.
+ */
+const agentToolScan: Array<[capability: string, file: string]> = [
+  ['ant', 'ant'], ['AzureGuestAgent', 'waagent'], ['bundler', 'bundle'], ['clang', 'clang'], ['cmake', 'cmake'], ['curl', 'curl'],
+  ['docker', 'docker'], ['dotnet', 'dotnet'], ['git', 'git'], ['gulp', 'gulp'], ['java', 'java'], ['JDK', 'javac'], ['make', 'make'],
+  ['maven', 'mvn'], ['MSBuild', 'xbuild'], ['MSBuild', 'msbuild'], ['node.js', 'node'], ['node.js', 'nodejs'], ['npm', 'npm'],
+  ['python', 'python'], ['python3', 'python3'], ['sh', 'sh'], ['subversion', 'svn'], ['ruby', 'ruby'], ['rake', 'rake'], ['svn', 'svn'],
+];
+
+function onPath(file: string, path: string): string | undefined {
+  for (const dir of path.split(delimiter).filter(Boolean)) {
+    try {
+      accessSync(join(dir, file), constants.X_OK);
+      return join(dir, file);
+    } catch { /* not in this directory */ }
+  }
+  return undefined;
+}
+
+/**
+ * What the agent reports about itself, as config.sh registers it and as the agent sends it again in every session:
+ * its environment (minus what it ignores), the tools it finds, and its Agent.* facts. The registration must say the
+ * same as the running agent will: demands are matched against it before the agent is online, and a runner whose
+ * capabilities changed when its agents came online would win or lose waiting jobs of a shared pool by that
+ * (src/core/assignment.ts). `agentVersion`: the agent's version, when the image recorded it.
+ */
+export function agentCapabilities(env: NodeJS.ProcessEnv, agentName: string, agentDir: string, agentVersion?: string): Record<string, string> {
+  const ignored = new Set([...ignoredVariables, ...(env.VSO_AGENT_IGNORE ?? '').split(',').map((name) => name.trim())]);
+  const fromEnv = Object.entries(env).filter(([name, value]) => value !== undefined && name && value.length < 1024 && !ignored.has(name));
+  const tools: Record<string, string> = {};
+  for (const [capability, file] of agentToolScan) {
+    const found = capability in tools ? undefined : onPath(file, env.PATH ?? '');
+    if (found) tools[capability] = found;
+  }
   return {
     ...Object.fromEntries(fromEnv as Array<[string, string]>),
+    ...tools,
     'Agent.Name': agentName,
-    'Agent.ComputerName': hostname(),
-    'Agent.HomeDirectory': agentDir,
     'Agent.OS': 'Linux',
     'Agent.OSArchitecture': process.arch === 'arm64' ? 'ARM64' : 'X64',
+    // run.sh starts the agent interactively, not as a service.
+    InteractiveSession: 'True',
+    ...(agentVersion && { 'Agent.Version': agentVersion }),
+    'Agent.ComputerName': hostname(),
+    'Agent.HomeDirectory': agentDir,
   };
+}
+
+/** Where images/linux/install.sh records the version of the agent it installed. */
+const agentVersionFile = '/usr/local/lib/azp/agent-version';
+
+/** The agent's version as the image recorded it at build time (images/linux/install.sh), if it did. */
+export function recordedAgentVersion(file: string): string | undefined {
+  try {
+    const version = readFileSync(file, 'utf8').trim();
+    return /^\d+\.\d+\.\d+$/.test(version) ? version : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -73,6 +122,7 @@ export function readHandshakeSettings(env: NodeJS.ProcessEnv, agentDir: string):
     poolName: required('AZP_POOL'),
     organizationUrl: required('AZP_URL'),
     workFolder: work.startsWith('/') ? work : `${agentDir}/${work}`,
+    agentVersion: recordedAgentVersion(agentVersionFile),
     env,
   };
 }
@@ -84,6 +134,8 @@ export interface HandshakeSettings {
   poolName: string;
   organizationUrl: string;
   workFolder: string;
+  /** The agent's version, reported at registration as config.sh does; absent when the image did not record it. */
+  agentVersion?: string;
   env: NodeJS.ProcessEnv;
   port?: number;
   log(message: string): void;
@@ -97,7 +149,8 @@ export function awaitRegistration(settings: HandshakeSettings): Promise<void> {
     podUid: settings.podUid,
     publicKey: { exponent: key.exponent, modulus: key.modulus },
     keyId: key.keyId,
-    systemCapabilities: agentCapabilities(settings.env, settings.agentName, settings.agentDir),
+    systemCapabilities: agentCapabilities(settings.env, settings.agentName, settings.agentDir, settings.agentVersion),
+    ...(settings.agentVersion && { version: settings.agentVersion }),
     osDescription: `Linux ${release()}`,
   };
   return new Promise((resolve, reject) => {

@@ -59,6 +59,13 @@ if [ -x "$agent_dir/bin/installdependencies.sh" ] && ! ldconfig -p | grep -q lib
   apt-get update -q && "$agent_dir/bin/installdependencies.sh" && rm -rf /var/lib/apt/lists/*
 fi
 
+# The agent's version, which the autoscaler's registration reports as config.sh would (runner/handshake.ts). Asked of
+# the agent itself, as the package may not be the one AGENT_VERSION names; the log folder it writes is not kept.
+version=$(timeout 120 "$agent_dir/bin/Agent.Listener" --version 2>/dev/null | tr -d '\r' | grep -Eo '^[0-9]+\.[0-9]+\.[0-9]+$' | head -n 1 || true)
+rm -rf "$agent_dir/_diag"
+install -d -m 0755 /usr/local/lib/azp
+printf '%s\n' "${version:-${AGENT_VERSION:-}}" >/usr/local/lib/azp/agent-version
+
 # The agent files belong to root and can't be changed by the agent user (nor by a job). The agent root is
 # sticky and writable, like /tmp: the agent creates its settings, _diag and _work there but can't replace
 # config.sh, run.sh or bin/ (a container restarted in place runs them again).
@@ -68,7 +75,6 @@ chmod 1777 "$agent_dir"
 
 # Private, execute-only copies of tini and bash for the entrypoint: a process started from a file its user can't
 # read is not dumpable, so job steps (same uid) can't read its /proc/<pid>/environ or memory (docker/README.md).
-install -d -m 0755 /usr/local/lib/azp
 install -m 0711 "$(command -v tini)" /usr/local/lib/azp/init
 install -m 0711 "$(command -v bash)" /usr/local/lib/azp/bash
 install -m 0755 /tmp/azp-build/start.sh /usr/local/bin/start.sh
