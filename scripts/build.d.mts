@@ -8,3 +8,5 @@ export declare function buildHub(out?: string): Promise<void>;
 export declare function buildExtension(): Promise<void>;
 export declare const cliBundle: string;
 export declare function buildCli(outfile?: string): Promise<void>;
+export declare function packagedForTests(): boolean;
+export declare function ensureExtension(): Promise<void>;

@@ -87,6 +87,17 @@ export async function buildExtension() {
   cpSync(join(root, 'LICENSE'), join(stage, 'LICENSE'));
 }
 
+/**
+ * Set by scripts/test.mjs once it has packaged everything (scripts/package.mjs) for the run: the test files then use
+ * that build instead of each rebuilding dist/ (and racing each other when they run side by side).
+ */
+export const packagedForTests = () => process.env.ADR_TESTS_PACKAGED === '1';
+
+/** The extension in dist/extension, as the test files need it: the run's own package when there is one. */
+export async function ensureExtension() {
+  if (!packagedForTests()) await buildExtension();
+}
+
 if (process.argv[1] === new URL(import.meta.url).pathname) {
   await buildExtension();
   await buildCli();

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // The whole test suite, as CI and a newcomer run it: type-check, lint, then every test file with Node's test runner
-// (TypeScript through tsx) in one run, so one summary closes it.
+// (TypeScript through tsx). The extension is built and packaged once, first, for every file to use; the fast tiers
+// run side by side (one file per core), the e2e suites one at a time, each tier closing with its own summary.
 //   npm test             everything (the e2e suites need root: they install and start their own daemons)
 //   npm test -- unit     the fast tiers (tests/unit, tests/component, tests/contract), no root needed
 //   npm test -- component | contract | e2e   one tier;  npm test -- <file…>   those files
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -25,9 +27,9 @@ function findTests(dir) {
   }).sort();
 }
 
-function run(command, args) {
+function run(command, args, env = process.env) {
   console.log(`\n> ${command} ${args.join(' ')}`);
-  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env });
   return result.status ?? 1;
 }
 
@@ -49,8 +51,17 @@ if (e2e && process.getuid?.() === 0) {
   if (run('bash', [join(root, 'tests', 'install-deps.sh')]) !== 0) process.exit(1);
   stopCluster = !process.env.KUBECONFIG && spawnSync(clusterScript, ['status'], { stdio: 'ignore' }).status !== 0;
 }
-// One file at a time: the e2e suites share one cluster, one Docker engine and the machine's two cores.
-const status = run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files]);
+// Built once for all files (scripts/build.mjs ensureExtension): files side by side must not rebuild dist/ under each other.
+if (run(process.execPath, [join(root, 'scripts', 'package.mjs')]) !== 0) process.exit(1);
+const env = { ...process.env, ADR_TESTS_PACKAGED: '1' };
+const nodeTest = (concurrency, tierFiles) => (tierFiles.length === 0 ? 0
+  : run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...tierFiles], env));
+// The fast tiers use no shared daemon: one file per core. The e2e suites share one cluster, one Docker engine and the
+// machine's cores: one file at a time.
+const fast = nodeTest(availableParallelism(), files.filter((file) => !file.startsWith('tests/e2e/')));
+const slow = nodeTest(1, files.filter((file) => file.startsWith('tests/e2e/')));
+const status = fast || slow;
+if (fast !== 0 && slow === 0 && e2e) console.error('\nThe fast tiers failed (their summary is above the e2e suites\'): see there.');
 // Quietly, so the test runner's summary stays the last thing printed.
 if (stopCluster && spawnSync(clusterScript, ['down'], { stdio: 'ignore' }).status !== 0) console.error('tests/cluster/cluster.sh down failed');
 process.exit(status);

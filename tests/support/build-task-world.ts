@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildExtension } from '../../scripts/build.mjs';
+import { ensureExtension } from '../../scripts/build.mjs';
 import { agentPackage } from './agent-package.js';
 import { docker, startDocker, type DockerEngine } from './docker.js';
 import { output, run } from './process.js';
@@ -95,7 +95,7 @@ export async function startBuildTaskWorld(port: number): Promise<BuildTaskWorld>
     },
   };
   try {
-    await buildExtension();
+    await ensureExtension();
     await ensureBaseImage();
     // The built-in Dockerfile starts FROM the local Debian base: buildah gets it from Docker's store, not a registry.
     await buildah(['pull', '--quiet', `docker-daemon:${BASE_IMAGE}`]);

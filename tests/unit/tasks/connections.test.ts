@@ -2,7 +2,7 @@
 // input and what is wrong, and no credential or line of what the connection holds reaches the output.
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildExtension } from '../../../scripts/build.mjs';
+import { ensureExtension } from '../../../scripts/build.mjs';
 import { endpointEnv, kubeconfigEndpoint, kubernetesConnectionId, runBundledTask, type TaskRun } from '../../support/run-task.js';
 
 const token = 'kubeconfig-token-7f3a9c1e5d';
@@ -61,7 +61,7 @@ function assertNothingQuoted(run: TaskRun, endpoint: Record<string, string>): vo
 }
 
 describe('service connections and credentials', () => {
-  before(() => buildExtension());
+  before(() => ensureExtension());
 
   for (const task of ['DeployRunnerPool', 'ScaleRunnerPool']) {
     const inputs = {

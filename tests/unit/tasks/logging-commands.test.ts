@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildExtension } from '../../../scripts/build.mjs';
+import { ensureExtension } from '../../../scripts/build.mjs';
 import { readTask, taskFolders } from '../../support/task-manifests.js';
 import { runBundledTask, unintendedCommands } from '../../support/run-task.js';
 
@@ -22,7 +22,7 @@ const oneLine = { 'mid-line': hostile['mid-line'], 'with a soft hyphen in the pr
 const credentials = new Set(['personalAccessToken', 'servicePrincipalClientSecret']);
 
 describe('logging-command injection through inputs', () => {
-  before(() => buildExtension());
+  before(() => ensureExtension());
 
   it('the check itself finds each injected command, and passes the commands a task means', () => {
     for (const value of Object.values(hostile)) assert.equal(unintendedCommands('ScaleRunnerPool', value).length, 1, JSON.stringify(value));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildExtension } from '../../../scripts/build.mjs';
+import { ensureExtension } from '../../../scripts/build.mjs';
 import { runBundledTask } from '../../support/run-task.js';
 
 const base = {
@@ -20,7 +20,7 @@ describe('render writes only where it may', () => {
   const render = (manifestPath: string, inputs: Record<string, string> = {}) => runBundledTask('DeployRunnerPool', { ...base, manifestPath, ...inputs }, { AGENT_TEMPDIRECTORY: temp });
 
   before(async () => {
-    await buildExtension();
+    await ensureExtension();
     root = mkdtempSync(join(tmpdir(), 'adr-render-path-'));
     temp = join(root, 'agent', '_temp');
     mkdirSync(temp, { recursive: true });
