@@ -344,7 +344,8 @@ function burstFigures(world: PoolWorld, contender: Contender, jobs: JobWatcher, 
     return sorted.length >= BURST_JOBS ? (sorted[BURST_JOBS - 1] - window.from) / 1000 : Number.NaN;
   };
   const pods = contender.pods.all().filter((pod) => pod.seen >= window.from && pod.seen <= window.to);
-  const sessions = world.emulator.store.served.filter((entry) => entry.method === 'POST' && entry.status === 200
+  // The service answers a new session with 201 Created (agent-wire-protocol.md).
+  const sessions = world.emulator.store.served.filter((entry) => entry.method === 'POST' && entry.status === 201
     && new RegExp(`/pools/${contender.pool.id}/sessions$`, 'i').test(entry.path)).map((entry) => Date.parse(entry.time));
   const started = jobs.of(contender.pool.id).filter((job) => window.jobIds.includes(job.requestId)).map((job) => ms(job.receiveTime));
   const first = Math.min(...pods.map((pod) => pod.seen));
