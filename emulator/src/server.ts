@@ -94,9 +94,9 @@ function findFault(store: Store, method: string, path: string): Fault | undefine
 }
 
 /** Applies a fault; returns true when it answered (or dropped) the request itself. */
-async function applyFault(fault: Fault, res: ServerResponse, req: IncomingMessage): Promise<boolean> {
+async function applyFault(store: Store, fault: Fault, res: ServerResponse, req: IncomingMessage): Promise<boolean> {
   if (fault.kind === 'latency') {
-    await new Promise((resolve) => setTimeout(resolve, fault.delayMs ?? 1000));
+    await store.holdAnswer(fault.delayMs ?? 1000);
     return false;
   }
   if (fault.kind === 'drop') {
@@ -186,7 +186,7 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
       if (!admin) allowOrigin(req, res);
       if (!admin) {
         const fault = findFault(store, method, path);
-        if (fault && (await applyFault(fault, res, req))) return;
+        if (fault && (await applyFault(store, fault, res, req))) return;
       }
       const found = router.match(method, path);
       if (!('route' in found)) {

@@ -42,6 +42,8 @@ export class Store {
   readonly runs = new Map<number, Run>();
   readonly collections = new Map<string, Map<string, ExtensionDocument>>();
   readonly faults: Fault[] = [];
+  /** Answers a latency fault holds back: clearing the faults lets them go at once. */
+  private readonly held = new Set<() => void>();
   readonly served: ServedRequest[] = [];
   /** The organisation URL clients reach us at (set once the server listens); job messages carry it. */
   orgUrl = '';
@@ -54,9 +56,29 @@ export class Store {
     for (const poll of this.polls) this.answerPoll(poll, undefined);
     for (const map of [this.pools, this.agents, this.sessions, this.messages, this.jobs, this.tokens, this.pats, this.servicePrincipals,
       this.projects, this.pipelines, this.runs, this.collections]) map.clear();
-    this.faults.length = 0;
+    this.clearFaults();
     this.served.length = 0;
     this.nextId = { pool: 1, agent: 1, request: 1, message: 1, pipeline: 1, run: 1, fault: 1, served: 1 };
+  }
+
+  /** Ends every fault, and lets the answers a latency fault holds go now. */
+  clearFaults(): void {
+    this.faults.length = 0;
+    for (const release of this.held) release();
+    this.held.clear();
+  }
+
+  /** Waits `ms`, or until the faults are cleared: a test holds an answer back for as long as it needs. */
+  holdAnswer(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const release = () => {
+        clearTimeout(timer);
+        this.held.delete(release);
+        resolve();
+      };
+      const timer = setTimeout(release, ms);
+      this.held.add(release);
+    });
   }
 
   id(kind: keyof Store['nextId']): number {

@@ -43,7 +43,14 @@ async function killAutoscaler(): Promise<void> {
 async function metric(name: string): Promise<number> {
   const pod = await waitFor('an autoscaler with an address', 120_000, async () => (await autoscalerPod())?.status.podIP ? autoscalerPod() : undefined);
   const text = await (await fetch(`http://${pod.status.podIP}:9090/metrics`)).text();
-  return Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return Number(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[2] ?? 0);
+}
+
+/** Waits until the running autoscaler has finished `count` more passes: what it decides from a change, it has decided. */
+async function passesLater(count: number): Promise<void> {
+  const passes = () => metric('azure_devops_runner_pass_duration_seconds_count');
+  const from = await passes();
+  await waitFor(`${count} more passes of the autoscaler`, 120_000, async () => ((await passes()) >= from + count ? true : undefined));
 }
 
 /** Restarts the API server pods talk to (the kubernetes Service's address), as a crash would: killed, then started. */
@@ -133,7 +140,8 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     });
     assert.equal(added.status, 200);
     const [gpuJob] = await queue(1, 'true', ['gpu']);
-    await new Promise((resolve) => setTimeout(resolve, 8000));
+    // Two whole passes after the job was queued: the first may have read the queue before it.
+    await passesLater(2);
     assert.equal(await replicas(), 0, 'no slot for a job only another agent can take');
     assert.match(await autoscalerLog(), /0 busy \+ 0 queued/);
     await world.emulator.admin.cancelJob(gpuJob);

@@ -31,6 +31,8 @@ interface CliRun {
   /** What ps and /proc showed of the running process: its command line, and its environment. */
   cmdline: string;
   environ: string;
+  /** Given its PAT on stdin. */
+  stdinToken: boolean;
 }
 const runs: CliRun[] = [];
 
@@ -41,11 +43,6 @@ function cli(args: string[], token: 'stdin' | 'env' = 'env'): Promise<CliRun> {
     ...(token === 'env' && { AZURE_DEVOPS_EXT_PAT: world.token }),
   };
   const child = spawn(process.execPath, [cliBundle, ...args, ...(token === 'stdin' ? ['--token-stdin'] : [])], { cwd: join(scratch, 'work'), env });
-  child.stdin.end(token === 'stdin' ? `${world.token}\n` : '');
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
   const proc = (file: string) => {
     try {
       return readFileSync(`/proc/${child.pid}/${file}`, 'utf8');
@@ -53,15 +50,19 @@ function cli(args: string[], token: 'stdin' | 'env' = 'env'): Promise<CliRun> {
       return '';
     }
   };
-  let cmdline = '';
-  let environ = '';
-  // Once it runs its own program (not the test runner's, before exec): what anyone on the machine could read.
-  const sample = setTimeout(() => ([cmdline, environ] = [proc('cmdline'), proc('environ')]), 300);
+  // What anyone on the machine could read of it, sampled when spawn() returns: the child has exec'd its own program
+  // then, and one given --token-stdin is sure to be running, since its stdin is given only after the sample. Another
+  // run may in theory have ended already (an empty sample); the stdin runs prove that samples are taken.
+  const [cmdline, environ] = [proc('cmdline'), proc('environ')];
+  child.stdin.end(token === 'stdin' ? `${world.token}\n` : '');
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
-      clearTimeout(sample);
-      const run = { code: code ?? 1, stdout, stderr, cmdline, environ };
+      const run = { code: code ?? 1, stdout, stderr, cmdline, environ, stdinToken: token === 'stdin' };
       runs.push(run);
       resolve(run);
     });
@@ -156,9 +157,11 @@ describe('the command line on a real cluster', { timeout: 12 * 60_000 }, () => {
     assert.ok(runs.length >= 5);
     for (const run of runs) {
       assert.ok(!run.stdout.includes(world.token) && !run.stderr.includes(world.token), 'not in its output');
-      assert.ok(run.cmdline !== '' && !run.cmdline.includes(world.token), 'not in its command line');
+      assert.ok(!run.cmdline.includes(world.token), 'not in its command line');
     }
+    // A run given its PAT on stdin was surely sampled (it waited for its stdin): those prove the samples exist.
     const fromStdin = runs.filter((run) => run.cmdline.includes('--token-stdin'));
+    assert.equal(fromStdin.length, runs.filter((run) => run.stdinToken).length, 'every run given its PAT on stdin was sampled');
     assert.ok(fromStdin.length >= 2 && fromStdin.every((run) => run.environ !== '' && !run.environ.includes(world.token)), 'read from stdin: not in its environment either');
     for (const file of filesUnder(scratch)) assert.ok(!readFileSync(file, 'utf8').includes(world.token), `not in ${file}`);
   });

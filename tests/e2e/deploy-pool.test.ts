@@ -93,18 +93,18 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     const pods = async () => new Map<string, Any>((await kubectlJson<Any>(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=linux'])).items.map((p: Any) => [p.metadata.name, p]));
     await world.emulator.admin.waitFor(() => world.emulator.admin.agents(POOL), (agents) => agents.filter((a) => a.status === 'online' && !a.assignedRequest).length === 3, 300_000, '3 idle agents');
     const before = await pods();
-    // The first drain call (linux-0) is held up: the job below reaches linux-0 after the task's look, before its drain.
+    // The first drain call (linux-0) is held until the job below has reached linux-0: after the task's look, before its drain.
     await world.emulator.admin.clearRequests();
-    await world.emulator.admin.addFault({ method: 'PATCH', path: 'agents/\\d+$', kind: 'latency', delayMs: 10_000, count: 1 });
+    await world.emulator.admin.addFault({ method: 'PATCH', path: 'agents/\\d+$', kind: 'latency', delayMs: 300_000, count: 1 });
     const image = await imageVariant(world, 'deploy-e2e-drain', 'deploy-e2e-drain');
     const deploying = deploy({ replicas: '3', image });
     await world.emulator.admin.waitFor(() => world.emulator.admin.requests(), (served) => served.some((r) => r.method === 'PATCH'), 120_000, 'the task to drain the idle pods');
     // Longer than the deploy takes to replace linux-1 and linux-2 on a loaded machine: a job that ended sooner would
     // give linux-0 its fresh pod before the task's pods are compared.
     const job = (await world.emulator.admin.queueJob({ pool: POOL, demands: ['Agent.Name -equals linux-0'], script: probeScript(world, 90) })) as AdminJob;
-    await world.emulator.admin.waitFor(() => world.emulator.admin.job(job.requestId), (j) => j.state !== 'queued', 8000, 'the job to be given to linux-0 before its drain');
-    const updated = await deploying;
+    await world.emulator.admin.waitFor(() => world.emulator.admin.job(job.requestId), (j) => j.state !== 'queued', 60_000, 'the job to be given to linux-0 before its drain');
     await world.emulator.admin.clearFaults();
+    const updated = await deploying;
     assert.equal(updated.result, 'Succeeded', updated.message);
     assert.match(updated.stdout, /linux-0 took a job while being drained/);
     assert.match(updated.stdout, /Replaced idle linux-1[\s\S]*Replaced idle linux-2/);

@@ -200,16 +200,16 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     await scaleTo(5);
     const ready = async () => (await freeSlots(new Map(), new Set())).filter((slot) => slot < 5).length;
     await world.emulator.admin.waitFor(ready, (count) => count === 5, 180_000, '5 idle slots');
-    // The task's first drain call is held up: the job below lands on slot 4 after the task's look and before the drain.
+    // The task's first drain call is held until the job below has landed on slot 4: after the task's look, before the drain.
     await world.emulator.admin.clearRequests();
-    await world.emulator.admin.addFault({ method: 'PATCH', path: 'agents/\\d+$', kind: 'latency', delayMs: 4000, count: 1 });
+    await world.emulator.admin.addFault({ method: 'PATCH', path: 'agents/\\d+$', kind: 'latency', delayMs: 300_000, count: 1 });
     const scaling = scale({ mode: 'fixed', replicas: '2' });
     await world.emulator.admin.waitFor(() => world.emulator.admin.requests(), (served) => served.some((r) => r.method === 'PATCH'), 60_000, 'the task to drain slots 2-4');
     const job = await queue(['Agent.Name -equals scale-4'], 'sleep 600');
-    await world.emulator.admin.waitFor(() => world.emulator.admin.job(job), (j) => j.state !== 'queued', 3000, 'the job to be given to slot 4 before its drain');
+    await world.emulator.admin.waitFor(() => world.emulator.admin.job(job), (j) => j.state !== 'queued', 60_000, 'the job to be given to slot 4 before its drain');
+    await world.emulator.admin.clearFaults();
     const uid = (await slotPods()).get(4)!.uid;
     const result = await scaling;
-    await world.emulator.admin.clearFaults();
     assert.equal(result.result, 'Succeeded', result.message);
     assert.match(result.stdout, /deferred: slot 4 is busy/);
     assert.equal(await replicas(), 5);

@@ -121,7 +121,7 @@ export function adminRoutes(seed: () => void): Route[] {
       reply(ctx, 200, { id: fault.id });
     }),
     route('DELETE', '/faults', (ctx, store) => {
-      store.faults.length = 0;
+      store.clearFaults();
       sendEmpty(ctx.res, 204);
     }),
   ];
