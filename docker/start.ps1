@@ -7,7 +7,7 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 
 $AgentDir = 'C:\azp\agent'
-$ConfigError = 78 # as start.sh: a setting is wrong; restarting won't help
+$ConfigError = 78 # as start.sh: a failure before the agent ran; never the exit code once it has run
 $SecretNames = 'AZP_TOKEN,AZP_TOKEN_FILE,AZP_CLIENT_ID,AZP_TENANT_ID,AZP_CLIENT_SECRET,AZP_CLIENT_SECRET_FILE'
 
 function Write-Log([string]$Message) { Write-Host "start.ps1: $Message" }
@@ -201,7 +201,20 @@ function Remove-Registration {
   return $false
 }
 
+# As start.sh: with the recycle sidecar, the agent starts only once the sidecar has answered; if this container starts
+# again, the sidecar deletes the pod instead.
+function Wait-AgentStartAllowed {
+  $request = Join-Path $AZP_RECYCLE_DIR 'agent-start'
+  New-Item -ItemType File -Force $request | Out-Null
+  foreach ($attempt in 1..600) {
+    if (-not (Test-Path $request)) { return }
+    Start-Sleep -Milliseconds 100
+  }
+  Stop-WithError 'the recycle sidecar did not answer within 60 s that the agent may start'
+}
+
 function Invoke-Agent {
+  if ($AZP_RECYCLE_DIR) { Wait-AgentStartAllowed }
   Write-Log "running agent '$AZP_AGENT_NAME' for one job"
   # agent.disableupdate: the agent ignores update requests (the image pins the agent; an update would use up --once).
   $env:VSO_AGENT_IGNORE = (@($env:VSO_AGENT_IGNORE, $SecretNames) | Where-Object { $_ }) -join ','
@@ -229,6 +242,8 @@ switch ($Mode) {
     Clear-Slate
     if ($Mode -eq 'all') { Register-Agent } else { Restore-Settings }
     $rc = Invoke-Agent
+    # The agent ran: whatever it exited with, this pod is done (a job may have chosen the code).
+    if ($rc -eq $ConfigError) { $rc = 1 }
     if ($AZP_REMOVE_ON_EXIT -eq 'true' -and -not (Remove-Registration)) { $rc = 1 }
     if ($AZP_RECYCLE_DIR -and $rc -eq 0) {
       # Exiting would restart the agent in this same pod: the sidecar deletes the pod instead.

@@ -11,7 +11,10 @@ set -euo pipefail
 
 readonly agent_dir=/azp/agent
 readonly runner=/usr/local/lib/azp/runner.js # runner/main.ts, bundled
-readonly config_error=78 # EX_CONFIG: a setting is wrong; restarting won't help.
+# EX_CONFIG: a setting is wrong, or anything else failed before the agent ran. The only exit code that restarts the
+# agent container in its pod (src/core/manifests/runner-pod.ts): never used once the agent has started, because a job
+# chooses how its agent ends, and a pod whose agent ran must never run another.
+readonly config_error=78
 readonly secret_names=AZP_TOKEN,AZP_TOKEN_FILE,AZP_CLIENT_ID,AZP_TENANT_ID,AZP_CLIENT_SECRET,AZP_CLIENT_SECRET_FILE
 
 log() { echo "start.sh: $*"; }
@@ -191,8 +194,9 @@ empty_dir() {
 clean_slate() {
   local dir
   for dir in "$agent_dir" /tmp /var/tmp /run/lock /dev/shm; do empty_dir "$dir" -user "$(id -u)"; done
-  # Only directories this user owns: a work folder or HOME set to / or /etc must not be emptied.
-  if [ -O "$(work_dir)" ]; then empty_dir "$(work_dir)"; fi
+  # The work folder whoever owns its mount point (the kubelet makes a volume's root-owned, group-writable): only one
+  # this user may write, so a work folder set to / or /etc is never emptied.
+  if [ -d "$(work_dir)" ] && [ -w "$(work_dir)" ] && [ "$(work_dir)" != / ]; then empty_dir "$(work_dir)"; fi
   if [ -O "$HOME" ]; then
     empty_dir "$HOME"
     [ ! -d /etc/skel ] || cp -a /etc/skel/. "$HOME/"
@@ -250,7 +254,22 @@ remove_registration() {
 # requests (the image pins the agent; an update would use up --once).
 agent_env=(env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$secret_names")
 
+# With the recycle sidecar (no container restart rules), a job that ends its agent would get this container restarted
+# in the same pod: tell the sidecar the agent starts now and wait for its answer; if this container ever starts again,
+# the sidecar deletes the pod instead of answering (runner/recycle.ts).
+announce_agent_start() {
+  local request=$AZP_RECYCLE_DIR/agent-start waited=0
+  : >"$request"
+  while [ -e "$request" ]; do
+    $stopping && exit 143
+    [ "$waited" -lt 600 ] || fail "the recycle sidecar did not answer within 60 s that the agent may start"
+    run_child sleep 0.1 || true
+    waited=$((waited + 1))
+  done
+}
+
 run_agent() {
+  [ -z "$AZP_RECYCLE_DIR" ] || announce_agent_start
   log "running agent '$AZP_AGENT_NAME' for one job"
   agent_running=true
   local rc=0
@@ -290,7 +309,8 @@ case $mode in
       run_child "${agent_env[@]}" "$node" "$runner" handshake "$agent_dir" || {
         rc=$?
         $stopping && exit 143
-        exit "$rc"
+        echo "start.sh: error: the registration handshake failed (exit code $rc)" >&2
+        exit "$config_error"
       }
     else
       restore_settings
@@ -303,6 +323,8 @@ case $mode in
       remove_registration || rc=1
     fi
     if $stopping; then exit 143; fi
+    # The agent ran: whatever it exited with, this pod is done (a job may have chosen the code).
+    [ "$rc" != "$config_error" ] || rc=1
     if [ -n "$AZP_RECYCLE_DIR" ] && [ "$rc" = 0 ]; then
       # Exiting would restart the agent in this same pod: the sidecar deletes the pod instead.
       : >"$AZP_RECYCLE_DIR/job-done"

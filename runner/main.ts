@@ -4,7 +4,7 @@
 //   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
 //   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
 //   docker-proxy             dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deletePodOverHttps, readRecycleSettings, recycleWhenDone } from './recycle.js';
@@ -23,6 +23,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
     await recycleWhenDone(settings, {
       jobDone: () => existsSync(join(settings.recycleDir, 'job-done')),
+      startRequested: () => existsSync(join(settings.recycleDir, 'agent-start')),
+      allowStart: () => rmSync(join(settings.recycleDir, 'agent-start'), { force: true }),
       deletePod: () => deletePodOverHttps(settings),
       sleep: (ms) => sleep(ms),
       log: log('recycle'),

@@ -56,6 +56,10 @@ export interface Answer {
 
 export interface RecycleIo {
   jobDone(): boolean;
+  /** The agent container asks whether its agent may start (start.sh's agent-start request). */
+  startRequested(): boolean;
+  /** Lets it start: the request is answered by taking it away. */
+  allowStart(): void;
   /** DELETE of the pod with a UID precondition; the token is read again for every attempt (it rotates). */
   deletePod(): Promise<Answer>;
   sleep(ms: number): Promise<void>;
@@ -68,10 +72,30 @@ export function nextDelay(seconds: number): number {
   return seconds < 30 ? seconds * 2 : 60;
 }
 
-/** Waits until the agent's job is done, then deletes the pod, retrying until the API server accepts or says it's gone. */
+/**
+ * Why this pod must go, once it must: its agent's job is done, or the agent container started again after its agent
+ * had started (a job ended it; the pod's restart policy restarts the container in place, with the pod's volumes).
+ * This container keeps the fact that the agent started, where no job of the agent's container can reach it.
+ */
+async function untilPodDone(io: RecycleIo): Promise<string> {
+  let agentStarted = false;
+  for (;;) {
+    if (io.jobDone()) return 'the agent\'s job is done';
+    if (io.startRequested()) {
+      if (agentStarted) return 'the agent container started again after its agent had run';
+      agentStarted = true;
+      io.allowStart();
+      io.log('the agent starts: from now on this pod ends with its job, however the agent exits');
+    }
+    // Quickly while the agent waits to start: its start waits for this answer.
+    await io.sleep(agentStarted ? 500 : 100);
+  }
+}
+
+/** Waits until the pod is done, then deletes it, retrying until the API server accepts or says it's gone. */
 export async function recycleWhenDone(settings: RecycleSettings, io: RecycleIo): Promise<void> {
-  while (!io.jobDone()) await io.sleep(500);
-  io.log(`the agent's job is done: deleting pod ${settings.podName} so that the next job gets a fresh one`);
+  const reason = await untilPodDone(io);
+  io.log(`${reason}: deleting pod ${settings.podName} so that the next job gets a fresh one`);
   for (let delay = 2; ; delay = nextDelay(delay)) {
     const { status, body } = await io.deletePod();
     if (status === 200 || status === 202) {

@@ -8,7 +8,7 @@ import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../supp
 import { run } from '../support/process.js';
 import { kubeconfigEndpoint } from '../support/run-task.js';
 import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
-import { assertFreshPodPerJob, assertRolloutKillsNoJob, probeScript } from '../support/pool-jobs.js';
+import { assertFreshPodPerJob, assertKilledAgentLeavesNothing, assertRolloutKillsNoJob, probeScript } from '../support/pool-jobs.js';
 
 const POOL = 'Legacy Pool';
 const NS = 'adr-legacy-e2e';
@@ -77,6 +77,10 @@ describe('DeployRunnerPool on a cluster without container restart rules', { time
     assert.equal(await can('delete', 'pod/legacy-0', '-n', 'default'), 'no');
     assert.equal(await can('get', 'secrets', '-n', NS), 'no');
     assert.equal(await can('create', 'pods', '-n', NS), 'no');
+  });
+
+  it('runs no later job in the pod of a job that ended its agent: the sidecar replaces the pod', async () => {
+    await assertKilledAgentLeavesNothing(world, POOL, NS, 'legacy-1', 'SIGTERM to PID 1 (the start script)');
   });
 
   it('rolls out a new image without killing a running job; later jobs run on it', async () => {

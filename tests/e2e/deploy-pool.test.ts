@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
-import { assertFreshPodPerJob, assertRolloutKillsNoJob, finished, probeField, probeScript } from '../support/pool-jobs.js';
+import { assertFreshPodPerJob, assertKilledAgentLeavesNothing, assertRolloutKillsNoJob, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import type { AdminJob } from '../support/emulator.js';
 
 const POOL = 'Linux Private';
@@ -83,6 +83,13 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(snapshot.pods.map((p: Any) => p.name), ['linux-0', 'linux-1', 'linux-2']);
 
     await assertFreshPodPerJob(world, POOL, NS, 30, ['linux-0', 'linux-1', 'linux-2']);
+  });
+
+  it('runs no later job in the pod of a job that ended its agent, whichever way it did', async () => {
+    await Promise.all([
+      assertKilledAgentLeavesNothing(world, POOL, NS, 'linux-1', 'SIGTERM to PID 1 (the start script)'),
+      assertKilledAgentLeavesNothing(world, POOL, NS, 'linux-2', 'SIGKILL to the listener'),
+    ]);
   });
 
   it('rolls out a new image without killing a running job; later jobs run on it', async () => {

@@ -1,7 +1,7 @@
 // Jobs that probe the runner pods they run in, shared by the pool e2e suites: what pod a job ran in, whether an
 // earlier job's marker or any credential is within its reach, and a watcher that notes every back-off and restart.
 import assert from 'node:assert/strict';
-import { kubectlJson } from './cluster.js';
+import { kubectl, kubectlJson } from './cluster.js';
 import type { AdminJob } from './emulator.js';
 import { imageVariant, type PoolWorld } from './runner-pool.js';
 import type { TaskRun } from './run-task.js';
@@ -153,4 +153,53 @@ export async function assertRolloutKillsNoJob(world: PoolWorld, pool: string, va
     assert.equal(job.result, 'succeeded', log);
     assert.equal(probeField(log, 'image'), newImage);
   }
+}
+
+/**
+ * How a job step ends its own agent with no privilege, as the agent's user: each makes the agent container exit
+ * (143 after a graceful stop, 137 for a killed listener). A pod must never run another job after any of them.
+ */
+export const agentKills = {
+  'SIGTERM to PID 1 (the start script)': 'kill -TERM 1',
+  'SIGKILL to the listener': 'for p in /proc/[0-9]*; do case "$(tr "\\0" " " <"$p/cmdline" 2>/dev/null)" in *Agent.Listener*) kill -KILL "${p#/proc/}" ;; esac; done',
+} as const;
+export type AgentKill = keyof typeof agentKills;
+
+// What a hostile job leaves for the next job of its pod: a task the agent would take as already downloaded (its
+// TaskManager skips a task whose `.completed` marker exists), a settings file, markers in every writable volume.
+const plantedPaths = ['"$AGENT_WORKFOLDER/_tasks/Bash_planted/3.0.0.completed"', '"$AGENT_WORKFOLDER/planted"', '/azp/config/.env', '/azp/config/planted', '"$HOME/planted"', '/tmp/planted'];
+
+/**
+ * A job that plants files for the next job of its slot and then ends its agent in the given way; the job after it
+ * on the same slot must run in a new pod (new UID) and find none of them.
+ */
+export async function assertKilledAgentLeavesNothing(world: PoolWorld, pool: string, namespace: string, slot: string, kill: AgentKill): Promise<void> {
+  const hostile = [
+    'mkdir -p "$AGENT_WORKFOLDER/_tasks/Bash_planted/3.0.0"',
+    ...plantedPaths.map((path) => `echo planted >${path} 2>/dev/null && echo "wrote ${path.replaceAll('"', '')}"`),
+    'echo planted-all',
+    // The test lets it go on once it has read the lines above: nothing of them is lost with the agent.
+    'until [ -e /tmp/go ]; do sleep 0.2; done',
+    agentKills[kill],
+    'sleep 120',
+  ].join('\n');
+  const first = (await world.emulator.admin.queueJob({ pool, name: 'hostile', demands: [`Agent.Name -equals ${slot}`], script: hostile })) as AdminJob;
+  const planted = await world.emulator.admin.waitFor(() => world.emulator.admin.jobLog(first.requestId), (log) => log.includes('planted-all'), 300_000, `the hostile job on ${slot} to plant its files`);
+  assert.equal(planted.match(/^.*wrote /gm)?.length, plantedPaths.length, `every file was planted: ${planted}`);
+  const uid = ((await kubectlJson<Any>(['get', 'pod', slot, '-n', namespace])).metadata.uid) as string;
+  await kubectl(['exec', '-n', namespace, slot, '-c', 'agent', '--', 'touch', '/tmp/go']);
+  // It ends one way or another: canceled (a graceful stop), or abandoned once the slot's next registration replaces it.
+  await world.emulator.admin.waitForJob(first.requestId, 300_000);
+  const probe = [
+    'echo "pod-uid=$RUNNER_POD_UID"',
+    ...plantedPaths.map((path) => `[ ! -e ${path} ] || echo "FOUND-PLANTED ${path.replaceAll('"', '')}"`),
+    'echo done-probe',
+  ].join('\n');
+  const next = (await world.emulator.admin.queueJob({ pool, name: 'after-hostile', demands: [`Agent.Name -equals ${slot}`], script: probe })) as AdminJob;
+  const [{ job, log }] = await finished(world, [next.requestId], 300_000);
+  assert.equal(job.result, 'succeeded', log);
+  assert.match(log, /done-probe/);
+  assert.doesNotMatch(log, /FOUND-PLANTED/, `${kill}: the next job found what the hostile one left`);
+  const nextUid = probeField(log, 'pod-uid');
+  assert.ok(nextUid && nextUid !== uid, `${kill}: the next job ran in pod ${nextUid}, the hostile job's was ${uid}`);
 }

@@ -15,6 +15,9 @@ import { registrationSecretName } from './registration-secret.js';
 import { recyclerName } from './recycle-access.js';
 import { handshakePort } from '../registration.js';
 
+/** start.sh's exit code for a failure before the agent ran (EX_CONFIG): the only one that restarts it in its pod. */
+export const beforeAgentFailure = 78;
+
 /** How long a runner pod may take to stop once deleted. */
 export const terminationGraceSeconds = 60;
 
@@ -153,12 +156,13 @@ export function agentContainer(spec: RunnerPoolSpec): V1Container {
     args: ['run'],
     env: agentEnv(spec),
     ...(registeredByAutoscaler(spec) && { ports: [{ name: 'handshake', containerPort: handshakePort }] }),
-    // Exit 0 after one job ends the pod, and the StatefulSet creates a fresh one (Kubernetes ≥ 1.35); any other exit
-    // is a broken setup: restart in place with the kubelet's back-off. With the sidecar, the agent waits for the
-    // sidecar to delete the pod instead of exiting.
+    // Any exit once the agent has started ends the pod, and the StatefulSet creates a fresh one (Kubernetes ≥ 1.35): a
+    // job chooses how its agent exits, so no exit code of a started agent may restart it in this pod with this pod's
+    // volumes. Only start.sh's failures before the agent runs (EX_CONFIG, which it never exits with afterwards) restart
+    // in place, with the kubelet's back-off. With the sidecar, the sidecar deletes the pod instead (runner/recycle.ts).
     ...(!usesRecycleSidecar(spec) && {
       restartPolicy: 'Never',
-      restartPolicyRules: [{ action: 'Restart', exitCodes: { operator: 'NotIn', values: [0] } }],
+      restartPolicyRules: [{ action: 'Restart', exitCodes: { operator: 'In', values: [beforeAgentFailure] } }],
     }),
     volumeMounts: [
       { name: 'config', mountPath: configDir },

@@ -41,11 +41,11 @@ describe('runner pool manifests', () => {
     assert.equal(sts.template.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict'], 'false');
   });
 
-  it('replaces the pod after a successful job and backs off on failures', () => {
+  it('replaces the pod whenever its agent has run, and backs off only on failures before it runs', () => {
     const agent = podSpec(spec).containers[0];
     assert.equal(agent.name, 'agent');
     assert.equal(agent.restartPolicy, 'Never');
-    assert.deepEqual(agent.restartPolicyRules, [{ action: 'Restart', exitCodes: { operator: 'NotIn', values: [0] } }]);
+    assert.deepEqual(agent.restartPolicyRules, [{ action: 'Restart', exitCodes: { operator: 'In', values: [78] } }]);
   });
 
   it('with the recycle sidecar, only the sidecar holds a Kubernetes token, allowed to delete the pool\'s pods', () => {

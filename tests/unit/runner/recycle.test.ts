@@ -71,8 +71,11 @@ describe('the recycle sidecar', () => {
       const logs: string[] = [];
       const errors: string[] = [];
       let looks = 0;
+      let request = true;
       await recycleWhenDone(settings, {
         jobDone: () => ++looks > 3,
+        startRequested: () => request,
+        allowStart: () => void (request = false),
         deletePod: async (): Promise<Answer> => {
           const status = left.shift();
           if (status === undefined) throw new Error('it deleted again after a final answer');
@@ -84,11 +87,34 @@ describe('the recycle sidecar', () => {
       });
       assert.equal(left.length, 0, 'it stopped at the first final answer');
       assert.deepEqual(sleeps, [500, 500, 500, ...[2000, 4000, 8000].slice(0, answers.length - 1)]);
-      assert.deepEqual(logs, ['the agent\'s job is done: deleting pod linux-2 so that the next job gets a fresh one', outcome]);
+      assert.deepEqual(logs, ['the agent starts: from now on this pod ends with its job, however the agent exits',
+        'the agent\'s job is done: deleting pod linux-2 so that the next job gets a fresh one', outcome]);
       assert.deepEqual(errors.map((e) => e.slice(0, 44)), answers.slice(0, -1).map((s) => `deleting pod linux-2 failed (HTTP ${String(s).padStart(3, '0')}): xxxxx`.slice(0, 44)));
       assert.ok(errors.every((e) => e.length < 460), 'a long answer is cut');
     }
     assert.deepEqual([2, 4, 8, 16, 32, 60].map(nextDelay), [4, 8, 16, 32, 60, 60], "2 s, doubling, then a minute");
+  });
+
+  it('deletes its pod, not letting the agent start again, when a job ended its agent and the container restarts in place', async () => {
+    const settings = readRecycleSettings(env);
+    // The agent container's requests, one per look: its first start, then (after a job killed it) its second.
+    const requests = [false, true, false, false, true];
+    const allowed: number[] = [];
+    const deleted: number[] = [];
+    let look = -1;
+    const logs: string[] = [];
+    await recycleWhenDone(settings, {
+      jobDone: () => (look++, false),
+      startRequested: () => requests[look] ?? assert.fail('it went on looking after the second start'),
+      allowStart: () => void allowed.push(look),
+      deletePod: async () => (deleted.push(look), { status: 200, body: '' }),
+      sleep: async () => {},
+      log: (m) => logs.push(m),
+      error: (m) => assert.fail(m),
+    });
+    assert.deepEqual(allowed, [1], 'the first start only');
+    assert.deepEqual(deleted, [4]);
+    assert.match(logs[1], /^the agent container started again after its agent had run: deleting pod linux-2/);
   });
 
   it('deletes its pod over TLS, by UID, with the token as it is at each attempt, trusting only the cluster\'s CA', async () => {
