@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
 import { RestAdoClient } from '../src/clients/ado-rest.js';
 import { httpRunnerHandshake } from '../src/clients/runner-handshake-http.js';
+import { unheldKey } from '../src/clients/unheld-key.js';
 import { startAutoscalerMonitor } from '../src/clients/autoscaler-metrics.js';
 import { systemClock } from '../src/clients/system-clock.js';
 import { runAutoscaler } from '../src/flows/autoscale.js';
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
   const monitor = await startAutoscalerMonitor(port, { pool: options.poolName, runner: options.runnerName, namespace: options.namespace }, ado, options.settings, () => Date.now());
   log.info(`Autoscaling ${options.namespace}/${options.runnerName} for pool '${options.poolName}' between ${options.settings.minReplicas} and ${options.settings.maxReplicas} (standby ${options.settings.standby}), looking every ${options.settings.pollSeconds} s; /healthz and /metrics on port ${port}.`);
   const stop = stopOnSignals();
-  await runAutoscaler(options, { kube, ado, handshake: httpRunnerHandshake, clock: systemClock, log }, stop, monitor);
+  await runAutoscaler(options, { kube, ado, handshake: httpRunnerHandshake, clock: systemClock, log, unheldKey }, stop, monitor);
   await monitor.close();
   log.info('Stopped.');
 }

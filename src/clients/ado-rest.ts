@@ -237,6 +237,7 @@ export class RestAdoClient implements AdoClient {
       provisioningState: 'Provisioned',
       authorization: { publicKey: agent.publicKey },
       systemCapabilities: agent.systemCapabilities,
+      ...(agent.enabled !== undefined && { enabled: agent.enabled }),
     };
     const path = `distributedtask/pools/${poolId}/agents${agentId === undefined ? '' : `/${agentId}`}`;
     const registered = await this.call<WireAgent & { authorization?: { clientId?: string; authorizationUrl?: string } }>(

@@ -54,6 +54,8 @@ export interface AgentRegistration {
   systemCapabilities: Record<string, string>;
   version?: string;
   osDescription?: string;
+  /** Added disabled (a placeholder, src/core/single-use.ts); the service's default is enabled. */
+  enabled?: boolean;
 }
 
 /** A runner pod that may need registering: one of the runner's slots, alive, with an address. */

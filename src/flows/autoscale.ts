@@ -3,18 +3,22 @@
 // starts (src/core/registration.ts), and replace idle pods of an old template. It never exits on a failure: it warns,
 // waits and tries again; only a stop request ends it, between two steps, never in the middle of a drain.
 import type { AutoscalerOptions } from '../core/autoscaler-options.js';
-import type { AdoClient } from '../core/ports/ado.js';
+import { AdoError, type AdoClient } from '../core/ports/ado.js';
+import type { AgentInfo } from '../core/model.js';
 import type { Clock, StopSignal } from '../core/ports/clock.js';
 import type { AutoscalerEvents } from '../core/ports/autoscaler-events.js';
 import type { RunnerHandshake } from '../core/ports/handshake.js';
 import type { Log } from '../core/ports/host.js';
 import type { KubeClient, KubeObject } from '../core/ports/kube.js';
 import { identityVariables, poolLabelSelector } from '../core/manifests/pool-labels.js';
-import { agentRegistration, handshakeTargets, registrationGrant, requestProblem, type HandshakeTarget } from '../core/registration.js';
+import { agentRegistration, handshakeTargets, registrationGrant, requestProblem, type HandshakeTarget, type AgentRegistration, type PublicKey } from '../core/registration.js';
+import { keyHolder, planSingleUse, podsWithLiveAgents } from '../core/single-use.js';
 import type { PoolLook } from '../core/scale-decision.js';
 import { pollDelay } from '../core/poll-interval.js';
 import { isTransient } from './scale-pool.js';
 import { scalePass, type PassState } from './scale-pass.js';
+import { keepSingleUse } from './single-use.js';
+import { setAgentEnabled } from './agent-drain.js';
 
 export interface AutoscalerServices {
   kube: KubeClient;
@@ -22,6 +26,8 @@ export interface AutoscalerServices {
   handshake: RunnerHandshake;
   clock: Clock;
   log: Log;
+  /** A public key whose private half nobody keeps: what a retired registration is left with. */
+  unheldKey(): PublicKey;
 }
 
 /** How many pods it registers at once in a burst. */
@@ -41,7 +47,11 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   const watching = new AbortController();
   let wake = () => {};
   const following = followPods(kube, options, stop, watching.signal, (pods) => {
+    // A pod whose agent ended leaves a registration to retire: at once, not at the next interval.
+    const live = podsWithLiveAgents(pods);
+    if (registrations.seen && [...podsWithLiveAgents(registrations.pods)].some((uid) => !live.has(uid))) nextPass = 0;
     registrations.pods = pods;
+    registrations.seen = true;
     wake();
   });
   let lastReason = '';
@@ -55,6 +65,11 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
         const started = clock.now();
         try {
           const { decision, look } = await scalePass(pass, { log, ado, clock }, state);
+          // Only once the pods are known: before, every registration would look like its pod's agent had ended.
+          if (registrations.seen) {
+            const plan = planSingleUse(options.runnerName, look.ours, podsWithLiveAgents(registrations.pods));
+            if (await keepSingleUse(plan, pool.id, { ado, log, unheldKey: services.unheldKey })) state.agents = undefined;
+          }
           events.passed({ decision, look, durationMs: clock.now() - started });
           registrations.noteOnline(look);
           failures = 0;
@@ -113,8 +128,9 @@ async function followPods(kube: KubeClient, options: AutoscalerOptions, stop: St
 
 /** The registration handshake with each new runner pod: several pods at once, each pod one try at a time. */
 class Registrations {
-  /** The runner's pods as last seen. */
+  /** The runner's pods as last seen, and whether they have been seen at all yet. */
   pods: KubeObject[] = [];
+  seen = false;
   /** Pods granted, by UID, with the agent container's restart count then: a restarted agent makes a new key. */
   private readonly granted = new Map<string, number>();
   /** Pods not granted yet, by UID: when to look at them again. */
@@ -177,20 +193,35 @@ class Registrations {
         try {
           const problem = requestProblem(target, request!);
           if (problem !== undefined) throw new Error(`refused its registration request: ${problem}`);
-          const existing = agents.find((agent) => agent.name.toLowerCase() === target.name.toLowerCase());
-          const agent = await this.services.ado.registerAgent(this.pool.id, agentRegistration(request!), existing?.id);
+          const agent = await this.register(target, agentRegistration(request!), agents.find((known) => known.name.toLowerCase() === target.name.toLowerCase()));
           await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent));
           this.granted.set(target.uid, target.restarts);
           this.backoff.delete(target.uid);
           registered = true;
           this.events.registered(target.name);
-          this.services.log.info(`Registered the agent of ${target.name} (${existing ? 'a new key for its registration' : 'a new registration'}).`);
+          this.services.log.info(`Registered the agent of ${target.name}.`);
         } catch (error) {
           this.failed(target, error as Error);
         }
       }));
     }
     return registered;
+  }
+
+  /**
+   * A slot is enabled only together with its live pod's key (src/core/single-use.ts): a placeholder (a key nobody
+   * holds) is re-keyed and enabled; a registration still holding an earlier pod's key is deleted first, so that the
+   * pod gets a new agent id with which no earlier session or token works.
+   */
+  private async register(target: HandshakeTarget, registration: AgentRegistration, existing: AgentInfo | undefined): ReturnType<AdoClient['registerAgent']> {
+    const { ado } = this.services;
+    const holder = existing && keyHolder(existing);
+    if (existing !== undefined && holder !== undefined && holder !== target.uid && (await deleteUnlessBusy(ado, this.pool.id, existing))) {
+      return ado.registerAgent(this.pool.id, registration);
+    }
+    const agent = await ado.registerAgent(this.pool.id, registration, existing?.id);
+    if (existing !== undefined && !existing.enabled) await setAgentEnabled(ado, this.services.log, this.pool.id, existing, true);
+    return agent;
   }
 
   private failed(target: HandshakeTarget, error: Error): void {
@@ -208,5 +239,16 @@ class Registrations {
     const tries = (this.backoff.get(target.uid)?.tries ?? 0) + 1;
     const delay = failed ? Math.min(8000, 500 * 2 ** (tries - 1)) : tries <= 240 ? 250 : 2000;
     this.backoff.set(target.uid, { at: this.services.clock.now() + delay, tries });
+  }
+}
+
+/** Deletes a registration; false when the service keeps it because it still holds a job (its agent died mid-job). */
+async function deleteUnlessBusy(ado: AdoClient, poolId: number, agent: AgentInfo): Promise<boolean> {
+  try {
+    await ado.deleteAgent(poolId, agent.id);
+    return true;
+  } catch (error) {
+    if (error instanceof AdoError && error.status === 400) return false;
+    throw error;
   }
 }

@@ -10,6 +10,7 @@ import { annotations, busyLabel, poolLabelSelector } from '../core/manifests/ind
 import { buildSnapshot, snapshotDue, snapshotRefreshMs } from '../core/snapshot.js';
 import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import { slotOrdinal } from '../core/slots.js';
+import { mayEnable, podsWithLiveAgents } from '../core/single-use.js';
 import { publishForHub, setAgentsEnabled } from './agent-drain.js';
 
 export const scaleFieldManager = 'azure-devops-runner-scale';
@@ -102,12 +103,16 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     // From now on ScaleRunnerPool sets the count; a later DeployRunnerPool leaves it alone.
     await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);
   }
-  const pods = await markBusyPods(kube, options, new Set(look.busyOrdinals));
+  const listed = await markBusyPods(kube, options, new Set(look.busyOrdinals));
+  const pods = listed.map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
   if (ado !== undefined && poolId !== undefined) {
     // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
     // A pod on its way out (DeployRunnerPool replacing it) keeps its agent drained: a job handed to it would be cut off.
     const leaving = new Set(pods.filter((pod) => pod.deleting || pod.draining).map((pod) => pod.name));
-    const enable = enabledChanges(options.runnerName, look.ours, decision.replicas).enable.filter((agent) => !leaving.has(agent.name));
+    // The autoscaler's registrations are single-use (src/core/single-use.ts): enabled only while a live pod holds the key, and never while busy.
+    const live = podsWithLiveAgents(listed);
+    const enable = enabledChanges(options.runnerName, look.ours, decision.replicas).enable
+      .filter((agent) => !leaving.has(agent.name) && (options.actor !== 'autoscaler' || (agent.busyWith === undefined && mayEnable(agent, live))));
     if (state.drains && enable.length > 0) {
       state.drains = await setAgentsEnabled(ado, log, poolId, enable, true, drainPurpose);
       state.agents = undefined; // their enabled flags changed since the look
@@ -137,7 +142,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
 }
 
 /** Labels and annotates each pod by its agent's state: busy pods are kept by node drains and the cluster autoscaler. */
-async function markBusyPods(kube: KubeClient, options: PassOptions, busy: Set<number>): Promise<PodSummary[]> {
+async function markBusyPods(kube: KubeClient, options: PassOptions, busy: Set<number>): Promise<KubeObject[]> {
   const pods = await kube.list('v1', 'Pod', options.namespace, poolLabelSelector(options.runnerName));
   for (const pod of pods) {
     const ordinal = slotOrdinal(options.runnerName, pod.metadata.name);
@@ -156,5 +161,5 @@ async function markBusyPods(kube: KubeClient, options: PassOptions, busy: Set<nu
       if (!(error instanceof KubeApiError && error.status === 404)) throw error;
     }
   }
-  return pods.map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return pods;
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { run } from '../support/process.js';
 import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
-import { finished, probeField, probeScript } from '../support/pool-jobs.js';
+import { assertKilledAgentLeavesNothing, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import { kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
 import type { AdminJob } from '../support/emulator.js';
 
@@ -127,6 +127,10 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     const log = await autoscalerLog();
     assert.match(log, /scale up from 0 to \d+/);
     assert.match(log, /Registered the agent of auto-\d+/);
+  });
+
+  it('runs no later job in the pod of a job that ended its agent', async () => {
+    await assertKilledAgentLeavesNothing(world, POOL, NS, 'auto-0', 'SIGTERM to PID 1 (the start script)');
   });
 
   it('does not count jobs demanding what the pool lacks', async () => {
