@@ -165,8 +165,10 @@ class Registrations {
     });
     if (waiting.length === 0) return false;
     let agents;
+    let deployment;
     try {
       agents = await this.services.ado.listAgents(this.pool.id);
+      deployment = await this.services.ado.deploymentType();
     } catch (error) {
       for (const { target } of waiting) this.failed(target, error as Error);
       return false;
@@ -179,7 +181,7 @@ class Registrations {
           if (problem !== undefined) throw new Error(`refused its registration request: ${problem}`);
           const existing = agents.find((agent) => agent.name.toLowerCase() === target.name.toLowerCase());
           const agent = await this.services.ado.registerAgent(this.pool.id, agentRegistration(request!), existing?.id);
-          await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent));
+          await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent, deployment));
           this.granted.set(target.uid, target.restarts);
           this.backoff.delete(target.uid);
           registered = true;

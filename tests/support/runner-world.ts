@@ -79,6 +79,10 @@ class HookedAdo implements AdoClient {
     await this.enter('registerAgent', ...args);
     return this.inner.registerAgent(...args);
   }
+  async deploymentType() {
+    await this.enter('deploymentType');
+    return this.inner.deploymentType();
+  }
   async publishSnapshot(snapshot: Parameters<AdoClient['publishSnapshot']>[0]) {
     await this.enter('publishSnapshot', snapshot);
     return this.inner.publishSnapshot(snapshot);
