@@ -37,6 +37,17 @@ async function commandCredential(args: Args, serverUrl: string): Promise<Credent
   throw new ConfigError(`The auth scheme '${auth}' is not supported by the agent double (use pat or sp).`);
 }
 
+/**
+ * Whether connectionData's deploymentType names Azure DevOps Services, as the agent's ServerUtil reads it (DeploymentFlags
+ * by name or number); a server that names none counts as on-premises, and an unknown one ends configuration.
+ */
+function isHosted(deploymentType: unknown): boolean {
+  const type = String(deploymentType ?? 'none').toLowerCase();
+  if (type === 'hosted' || type === '1') return true;
+  if (['onpremises', '2', 'none', '0'].includes(type)) return false;
+  throw new ConfigError(`Unable to recognize deployment type: '${String(deploymentType)}'`);
+}
+
 interface AgentJson {
   id: number;
   name: string;
@@ -55,7 +66,7 @@ export async function configure(args: Args, root: string, env: NodeJS.ProcessEnv
   log('>> Connect:');
   log(`Connecting to server ...`);
   const client = new VssClient(serverUrl, await commandCredential(args, serverUrl), USER_AGENT);
-  await client.connect();
+  const hosted = isHosted((await client.connect()).deploymentType);
   log('>> Register Agent:');
   const pools = await client.send<{ value: { id: number; name: string }[] }>('GET', LOCATION.pools, { query: { poolName, poolType: 'Automation' } });
   const pool = pools?.value[0];
@@ -82,11 +93,16 @@ export async function configure(args: Args, root: string, env: NodeJS.ProcessEnv
   const clientId = agent?.authorization?.clientId;
   const authorizationUrl = agent?.authorization?.authorizationUrl;
   if (!agent || !clientId || !authorizationUrl) throw new ConfigError('The server did not return OAuth credentials for the agent.');
-  // Keep the configured scheme://host:port for the token endpoint when the server names itself differently.
+  // ConfigurationManager.UpdateCredentialData: Azure DevOps Services issues tokens on a host of its own, so the token
+  // endpoint is the authorization URL; an on-premises server's takes the configured scheme://host:port, in case the
+  // server names itself by a public URL this machine does not reach.
   const endpoint = new URL(authorizationUrl);
-  const configured = new URL(serverUrl);
-  endpoint.protocol = configured.protocol;
-  endpoint.host = configured.host;
+  if (!hosted) {
+    const configured = new URL(serverUrl);
+    endpoint.protocol = configured.protocol;
+    endpoint.hostname = configured.hostname;
+    endpoint.port = configured.port;
+  }
   const credentials: OAuthData = { scheme: 'OAuth', data: { clientId, authorizationUrl, oauthEndpointUrl: endpoint.toString() } };
   log('Testing agent connection.');
   await new VssClient(serverUrl, { kind: 'oauth', ...credentials.data, key }, USER_AGENT).connect();

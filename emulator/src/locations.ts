@@ -55,6 +55,9 @@ export function resourceAreas(orgUrl: string): { id: string; name: string; locat
   return Object.entries(AREAS).map(([name, id]) => ({ id, name, locationUrl: `${orgUrl}/` }));
 }
 
+/** What connectionData says the organisation is: Azure DevOps Services, or a server in the customer's network. */
+export type DeploymentType = 'hosted' | 'onPremises';
+
 /** The service owner GUID of Azure DevOps Services (not the on-premises one), so clients treat us as hosted. */
 const SERVICE_OWNER = '00025394-6065-48ca-87d9-7f5672854ef7';
 const LOCATION_SERVICE_ROOT = '951917ac-a960-4999-8464-e3f0aa25b381';
@@ -66,7 +69,7 @@ export interface IdentityView {
 }
 
 /** The `_apis/connectionData` answer: identity, deployment type and every location, all mapped onto this organisation URL. */
-export function connectionData(orgUrl: string, instanceId: string, user: IdentityView, includeServices: boolean): unknown {
+export function connectionData(orgUrl: string, instanceId: string, deploymentType: DeploymentType, user: IdentityView, includeServices: boolean): unknown {
   const mapping = (location: string) => [{ accessMappingMoniker: 'PublicAccessMapping', location }];
   const identity = {
     id: user.id,
@@ -97,7 +100,7 @@ export function connectionData(orgUrl: string, instanceId: string, user: Identit
     authorizedUser: identity,
     instanceId,
     deploymentId: instanceId,
-    deploymentType: 'hosted',
+    deploymentType,
     webApplicationRelativeDirectory: new URL(orgUrl).pathname + '/',
     locationServiceData: {
       serviceOwner: SERVICE_OWNER,

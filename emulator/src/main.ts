@@ -9,6 +9,7 @@ async function main(): Promise<void> {
   process.stdout.write([
     `Azure DevOps emulator listening on ${emulator.url}`,
     `  organisation URL : ${emulator.orgUrl}`,
+    `  agent tokens     : ${emulator.authorizationUrl} (Azure DevOps Services issues them on a host of its own)`,
     `  PAT              : ${DEFAULT_PAT.token} (full access; Basic auth, any user name)`,
     `  sample pool      : Default`,
     `  agent package    : ${emulator.orgUrl}/_apis/distributedtask/packages/agent?platform=linux-x64&$top=1`,

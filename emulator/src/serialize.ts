@@ -37,7 +37,7 @@ export function agentJson(store: Store, agent: Agent, include: AgentIncludes = {
     ...(include.capabilities ? { systemCapabilities: agent.systemCapabilities, userCapabilities: agent.userCapabilities } : {}),
     maxParallelism: 1, createdOn: wireDate(agent.createdOn), statusChangedOn: wireDate(agent.statusChangedOn),
     authorization: include.authorization
-      ? { authorizationUrl: `${store.orgUrl}/_apis/oauth2/token`, clientId: agent.clientId, publicKey: agent.publicKey }
+      ? { authorizationUrl: store.authorizationUrl, clientId: agent.clientId, publicKey: agent.publicKey }
       : { clientId: agent.clientId, publicKey: agent.publicKey },
     ...agentReference(store, agent),
   };

@@ -1,13 +1,13 @@
 // The emulator's HTTP server: routing, authentication, api-version checks, fault injection and the served-request log.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { forbiddenScope, patHasScope, patPrincipal, readCredential, unauthorized, type Credential } from './auth.js';
 import { allowOrigin, answerPreflight, isPreflight, withholdOrigin } from './cors.js';
 import { checkApiVersion, readBody, requestedApiVersion, sendJson, VssError, type Ctx } from './http.js';
-import { newInstanceId } from './locations.js';
+import { newInstanceId, type DeploymentType } from './locations.js';
 import { Router, type Route } from './router.js';
 import { adminRoutes } from './routes/admin.js';
-import { coreRoutes } from './routes/core.js';
+import { agentTokenRoute, coreRoutes } from './routes/core.js';
 import { distributedTaskRoutes, packageRoutes, planLogRoutes, type AgentPackage } from './routes/distributedtask.js';
 import { extensionDataRoutes } from './routes/extension-data.js';
 import { pipelineRoutes } from './routes/pipelines.js';
@@ -21,6 +21,11 @@ export interface EmulatorOptions {
   /** Listen address; loopback by default. */
   host?: string;
   organization?: string;
+  /**
+   * What connectionData says the organisation is (default hosted, as Azure DevOps Services). Hosted, agents get their
+   * tokens from a token host of its own (another port on the same address), not from the organisation's host.
+   */
+  deploymentType?: DeploymentType;
   pollTimeoutMs?: number;
   lockDurationMs?: number;
   sessionExpiryMs?: number;
@@ -37,6 +42,8 @@ export interface RunningEmulator {
   url: string;
   /** Organisation URL to give the agent and the tasks, e.g. http://127.0.0.1:41234/emulated-org. */
   orgUrl: string;
+  /** The agents' token endpoint (their authorizationUrl): on the token host when hosted, else under the organisation URL. */
+  authorizationUrl: string;
   port: number;
   store: Store;
   stop(): Promise<void>;
@@ -136,8 +143,16 @@ function countBodyBytes(res: ServerResponse, onBytes: (bytes: number) => void): 
   }) as ServerResponse['end'];
 }
 
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
 export async function startEmulatorServer(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const organization = options.organization ?? 'emulated-org';
+  const deploymentType = options.deploymentType ?? 'hosted';
   const store = new Store({
     pollTimeoutMs: options.pollTimeoutMs ?? 50_000,
     lockDurationMs: options.lockDurationMs ?? 5 * 60_000,
@@ -152,14 +167,20 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
   const router = new Router();
   const instanceId = newInstanceId();
   const agentPackage = () => options.agentPackage;
-  router.add(...adminRoutes(seed), ...coreRoutes(instanceId, agentPackage), ...distributedTaskRoutes, ...packageRoutes(agentPackage),
+  router.add(...adminRoutes(seed), ...coreRoutes(instanceId, deploymentType, agentPackage), ...distributedTaskRoutes, ...packageRoutes(agentPackage),
     ...planLogRoutes, ...extensionDataRoutes, ...pipelineRoutes);
 
-  const server = createServer((req, res) => {
-    void handle(req, res);
-  });
+  // Azure DevOps Services issues agent tokens on a host of its own (vstoken.dev.azure.com), one path per organisation.
+  const tokenRouter = new Router();
+  const tokenPath = `/_apis/oauth2/token/${instanceId}`;
+  tokenRouter.add(agentTokenRoute(tokenPath));
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const server = createServer((req, res) => {
+    void handle(req, res, router);
+  });
+  const tokenServer = deploymentType === 'hosted' ? createServer((req, res) => void handle(req, res, tokenRouter)) : undefined;
+
+  async function handle(req: IncomingMessage, res: ServerResponse, routes: Router): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const url = new URL(req.url ?? '/', 'http://emulator');
     const path = url.pathname;
@@ -188,7 +209,7 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
         const fault = findFault(store, method, path);
         if (fault && (await applyFault(store, fault, res, req))) return;
       }
-      const found = router.match(method, path);
+      const found = routes.match(method, path);
       if (!('route' in found)) {
         if (found.methodMismatch) throw new VssError(405, 'HttpMethodNotAllowedException', `The requested resource does not support http method '${method}'.`, 'System.Web.Http');
         throw new VssError(404, 'NotFoundException', `The resource ${path} does not exist.`, 'Microsoft.VisualStudio.Services.WebApi');
@@ -215,26 +236,26 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
   }
 
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port ?? 0, host);
   const visibleHost = host === '0.0.0.0' ? '127.0.0.1' : host;
   const url = `http://${visibleHost}:${port}`;
   store.orgUrl = `${url}/${organization}`;
+  store.authorizationUrl = tokenServer ? `http://${visibleHost}:${await listen(tokenServer, 0, host)}${tokenPath}` : `${store.orgUrl}/_apis/oauth2/token`;
   const sweeper = setInterval(() => store.sweep(), 500);
   sweeper.unref();
   return {
     url,
     orgUrl: store.orgUrl,
+    authorizationUrl: store.authorizationUrl,
     port,
     store,
     async stop() {
       clearInterval(sweeper);
       store.reset();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([server, tokenServer].map((listening) => listening && new Promise<void>((resolve) => {
+        listening.closeAllConnections();
+        listening.close(() => resolve());
+      })));
     },
   };
 }

@@ -47,6 +47,8 @@ export class Store {
   readonly served: ServedRequest[] = [];
   /** The organisation URL clients reach us at (set once the server listens); job messages carry it. */
   orgUrl = '';
+  /** The agents' token endpoint, their `authorizationUrl` and the audience of their client assertions (set with orgUrl). */
+  authorizationUrl = '';
   private nextId = { pool: 1, agent: 1, request: 1, message: 1, pipeline: 1, run: 1, fault: 1, served: 1 };
 
   constructor(readonly options: StoreOptions) {}

@@ -3,7 +3,7 @@
 import { snapshotCollection, type AgentInfo, type PoolSnapshot } from '../core/model.js';
 import { demandText } from '../core/demands.js';
 import { AdoError, type AdoClient, type JobRequest } from '../core/ports/ado.js';
-import type { AgentRegistration } from '../core/registration.js';
+import type { AgentRegistration, DeploymentType } from '../core/registration.js';
 
 export interface RestClientOptions {
   organizationUrl: string;
@@ -74,6 +74,7 @@ export class RestAdoClient implements AdoClient {
   private readonly now: () => number;
   // Retry-After may come on a successful answer too: the next call waits until then.
   private notBefore = 0;
+  private deployment?: Promise<DeploymentType | undefined>;
 
   constructor(private readonly options: RestClientOptions) {
     this.base = options.organizationUrl.replace(/\/+$/, '');
@@ -248,6 +249,25 @@ export class RestAdoClient implements AdoClient {
       throw new AdoError(0, `Azure DevOps did not return the OAuth client of the agent ${agent.name} it registered.`);
     }
     return { id: registered.id, name: registered.name, clientId, authorizationUrl };
+  }
+
+  deploymentType(): Promise<DeploymentType | undefined> {
+    // The server's kind does not change: one read serves the client's life; a failed one is tried again next time.
+    this.deployment ??= this.readDeploymentType().catch((error: unknown) => {
+      this.deployment = undefined;
+      throw error;
+    });
+    return this.deployment;
+  }
+
+  private async readDeploymentType(): Promise<DeploymentType | undefined> {
+    // DeploymentFlags, by name (camelCase) or number: None 0, Hosted 1, OnPremises 2.
+    const data = await this.call<{ deploymentType?: string | number | null }>('GET', 'connectionData', {}, 'read');
+    const type = String(data?.deploymentType ?? 'none').toLowerCase();
+    if (type === 'none' || type === '0') return undefined;
+    if (type === 'hosted' || type === '1') return 'hosted';
+    if (type === 'onpremises' || type === '2') return 'onPremises';
+    throw new AdoError(0, `Azure DevOps says its deployment type is '${String(data?.deploymentType)}', neither hosted nor on-premises.`);
   }
 
   async deleteAgent(poolId: number, agentId: number): Promise<boolean> {

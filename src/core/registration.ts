@@ -43,9 +43,12 @@ export interface RegistrationGrant {
   serverUrl: string;
   clientId: string;
   authorizationUrl: string;
-  /** The token endpoint the agent calls: the authorization URL on the organization's own scheme and host. */
+  /** The token endpoint the agent calls (tokenEndpointUrl). */
   oauthEndpointUrl: string;
 }
+
+/** What connectionData says the server is: Azure DevOps Services, or Azure DevOps Server in the customer's network. */
+export type DeploymentType = 'hosted' | 'onPremises';
 
 /** An agent as the REST API registers it (POST to add, PUT to re-key an existing one). */
 export interface AgentRegistration {
@@ -105,16 +108,35 @@ export function agentRegistration(request: RegistrationRequest): AgentRegistrati
   };
 }
 
-/** The grant for a registered agent; the token endpoint keeps the organization URL's scheme and host, as config.sh does. */
+/**
+ * The token endpoint the agent calls, by the agent's own rule (ConfigurationManager.UpdateCredentialData, told the
+ * deployment type by ServerUtil from connectionData). Azure DevOps Services issues tokens on a host of its own, not
+ * the organization's: the authorization URL stays as the service gave it. An on-premises server may name itself by a
+ * public URL the pod cannot reach: its token endpoint takes the organization URL's scheme, host and port. A server
+ * that does not say what it is counts as on-premises, as for the agent.
+ */
+export function tokenEndpointUrl(organizationUrl: string, authorizationUrl: string, deployment: DeploymentType | undefined): string {
+  let endpoint: URL;
+  try {
+    endpoint = new URL(authorizationUrl);
+  } catch {
+    throw new Error(`Azure DevOps gave the agent an authorization URL that is not a URL: '${authorizationUrl}'.`);
+  }
+  if (deployment === 'hosted') return authorizationUrl;
+  const organization = new URL(organizationUrl);
+  endpoint.protocol = organization.protocol;
+  endpoint.hostname = organization.hostname;
+  endpoint.port = organization.port;
+  return endpoint.toString();
+}
+
+/** The grant for a registered agent, on a server of that deployment type. */
 export function registrationGrant(
   organizationUrl: string,
   pool: { id: number; name: string },
   agent: { id: number; name: string; clientId: string; authorizationUrl: string },
+  deployment: DeploymentType | undefined,
 ): RegistrationGrant {
-  const endpoint = new URL(agent.authorizationUrl);
-  const organization = new URL(organizationUrl);
-  endpoint.protocol = organization.protocol;
-  endpoint.host = organization.host;
   return {
     agentId: agent.id,
     agentName: agent.name,
@@ -123,7 +145,7 @@ export function registrationGrant(
     serverUrl: organizationUrl,
     clientId: agent.clientId,
     authorizationUrl: agent.authorizationUrl,
-    oauthEndpointUrl: endpoint.toString(),
+    oauthEndpointUrl: tokenEndpointUrl(organizationUrl, agent.authorizationUrl, deployment),
   };
 }
 

@@ -181,8 +181,10 @@ class Registrations {
     });
     if (waiting.length === 0) return false;
     let agents;
+    let deployment;
     try {
       agents = await this.services.ado.listAgents(this.pool.id);
+      deployment = await this.services.ado.deploymentType();
     } catch (error) {
       for (const { target } of waiting) this.failed(target, error as Error);
       return false;
@@ -194,7 +196,7 @@ class Registrations {
           const problem = requestProblem(target, request!);
           if (problem !== undefined) throw new Error(`refused its registration request: ${problem}`);
           const agent = await this.register(target, agentRegistration(request!), agents.find((known) => known.name.toLowerCase() === target.name.toLowerCase()));
-          await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent));
+          await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent, deployment));
           this.granted.set(target.uid, target.restarts);
           this.backoff.delete(target.uid);
           registered = true;

@@ -59,9 +59,9 @@ test('registration returns OAuth data; the agent then works with a Bearer token 
 test('a token request signed with another key is refused with invalid_client', async () => {
   const body = new URLSearchParams({
     grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: clientAssertion(emulator.store.agents.get(1)!.clientId, `${emulator.orgUrl}/_apis/oauth2/token`, other),
+    client_assertion: clientAssertion(emulator.store.agents.get(1)!.clientId, emulator.authorizationUrl, other),
   });
-  const response = await fetch(`${emulator.orgUrl}/_apis/oauth2/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body });
+  const response = await fetch(emulator.authorizationUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body });
   assert.equal(response.status, 401);
   assert.equal((await response.json() as { error: string }).error, 'invalid_client');
 });

@@ -14,6 +14,8 @@ import { deployRunnerPool, type DeployResult } from '../../src/flows/deploy-pool
 import { scaleRunnerPool } from '../../src/flows/scale-pool.js';
 import type { ScaleDecision } from '../../src/core/model.js';
 import type { Agent } from '../../emulator/src/types.js';
+import { VssClient } from '../../emulator/agent/client.js';
+import { publicKeyOf } from '../../emulator/agent/settings.js';
 import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
 import type { RunnerHandshake } from '../../src/core/ports/handshake.js';
 import { identityVariables } from '../../src/core/manifests/index.js';
@@ -79,6 +81,10 @@ class HookedAdo implements AdoClient {
     await this.enter('registerAgent', ...args);
     return this.inner.registerAgent(...args);
   }
+  async deploymentType() {
+    await this.enter('deploymentType');
+    return this.inner.deploymentType();
+  }
   async publishSnapshot(snapshot: Parameters<AdoClient['publishSnapshot']>[0]) {
     await this.enter('publishSnapshot', snapshot);
     return this.inner.publishSnapshot(snapshot);
@@ -89,12 +95,9 @@ class HookedAdo implements AdoClient {
   }
 }
 
-/** A runner pod's public key as it serves it: one real 2048-bit key serves every fake pod. */
-const podKey = (() => {
-  const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
-  const base64 = (value: string | undefined) => Buffer.from(value ?? '', 'base64url').toString('base64');
-  return { exponent: base64(jwk.e), modulus: base64(jwk.n) };
-})();
+/** A runner pod's agent key: one real 2048-bit key serves every fake pod. */
+const podPrivateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+const podKey = publicKeyOf(podPrivateKey);
 
 export const namespace = 'runners';
 export const poolName = 'Linux Private';
@@ -154,6 +157,9 @@ export class RunnerWorld {
     grant: async (ip, grant) => {
       const pod = this.serving.get(ip);
       if (pod === undefined || pod.metadata.name !== grant.agentName) throw new Error(`no pod at ${ip} waits for ${grant.agentName}`);
+      // The agent's first call gets its token where the grant says: a grant that points elsewhere fails here.
+      const { clientId, authorizationUrl, oauthEndpointUrl } = grant;
+      await new VssClient(grant.serverUrl, { kind: 'oauth', clientId, authorizationUrl, oauthEndpointUrl, key: podPrivateKey }, 'runner-world').connect();
       this.serving.delete(ip);
       this.granted.push(grant.agentName);
       const agent = this.store.agents.get(grant.agentId)!;

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { newAccessToken, verifyClientAssertion } from '../auth.js';
 import { queryValue, reply, sendJson, VssError, type Ctx } from '../http.js';
-import { apiResourceLocations, connectionData, resourceAreas } from '../locations.js';
+import { apiResourceLocations, connectionData, resourceAreas, type DeploymentType } from '../locations.js';
 import type { Route } from '../router.js';
 import type { Store } from '../store.js';
 import type { AgentPackage } from './distributedtask.js';
@@ -35,12 +35,12 @@ function oauthError(ctx: Ctx, status: number, error: string, description: string
   sendJson(ctx.res, status, { error, error_description: description });
 }
 
-export function coreRoutes(instanceId: string, agentPackage: () => AgentPackage | undefined): Route[] {
+export function coreRoutes(instanceId: string, deploymentType: DeploymentType, agentPackage: () => AgentPackage | undefined): Route[] {
   return [
     {
       method: 'GET', pattern: '/{org}/_apis/connectionData', access: { scopes: [], agent: true, job: true }, version: undefined,
       handle(ctx, store) {
-        reply(ctx, 200, connectionData(ctx.orgUrl, instanceId, identityOf(ctx, store), queryValue(ctx.query, 'connectOptions') === '1'));
+        reply(ctx, 200, connectionData(ctx.orgUrl, instanceId, deploymentType, identityOf(ctx, store), queryValue(ctx.query, 'connectOptions') === '1'));
       },
     },
     {
@@ -66,25 +66,8 @@ export function coreRoutes(instanceId: string, agentPackage: () => AgentPackage 
         reply(ctx, 200, area);
       },
     },
-    {
-      // The token endpoint named in the agent's authorizationUrl: client-credentials grant with an RS256 client assertion.
-      method: 'POST', pattern: '/{org}/_apis/oauth2/token', access: { anonymous: true }, version: 'none',
-      handle(ctx, store) {
-        const params = form(ctx);
-        if (params.get('grant_type') !== 'client_credentials') return oauthError(ctx, 400, 'unsupported_grant_type', 'Only client_credentials is supported.');
-        if (params.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
-          return oauthError(ctx, 400, 'invalid_request', 'A jwt-bearer client assertion is required.');
-        }
-        try {
-          const agent = verifyClientAssertion(params.get('client_assertion') ?? '', store.agents.values(), `${store.orgUrl}/_apis/oauth2/token`);
-          const token = newAccessToken();
-          store.tokens.set(token, { principal: { kind: 'agent', agentId: agent.id, poolId: agent.poolId }, expires: Date.now() + TOKEN_LIFETIME_SECONDS * 1000 });
-          sendJson(ctx.res, 200, { access_token: token, token_type: 'jwt-bearer', expires_in: TOKEN_LIFETIME_SECONDS, scope: '/' });
-        } catch (error) {
-          oauthError(ctx, 401, 'invalid_client', (error as Error).message);
-        }
-      },
-    },
+    // An on-premises server issues agent tokens on its own host; a hosted one on its token host (agentTokenRoute).
+    ...(deploymentType === 'onPremises' ? [agentTokenRoute('/{org}/_apis/oauth2/token')] : []),
     {
       // Stand-in for Entra ID's token endpoint for `--auth sp` (the real agent asks login.microsoftonline.com).
       method: 'POST', pattern: '/_entra/{tenantId}/oauth2/v2.0/token', access: { anonymous: true }, version: 'none',
@@ -110,4 +93,26 @@ export function coreRoutes(instanceId: string, agentPackage: () => AgentPackage 
       },
     },
   ];
+}
+
+/** The token endpoint named in the agents' authorizationUrl: client-credentials grant with an RS256 client assertion. */
+export function agentTokenRoute(pattern: string): Route {
+  return {
+    method: 'POST', pattern, access: { anonymous: true }, version: 'none',
+    handle(ctx, store) {
+      const params = form(ctx);
+      if (params.get('grant_type') !== 'client_credentials') return oauthError(ctx, 400, 'unsupported_grant_type', 'Only client_credentials is supported.');
+      if (params.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+        return oauthError(ctx, 400, 'invalid_request', 'A jwt-bearer client assertion is required.');
+      }
+      try {
+        const agent = verifyClientAssertion(params.get('client_assertion') ?? '', store.agents.values(), store.authorizationUrl);
+        const token = newAccessToken();
+        store.tokens.set(token, { principal: { kind: 'agent', agentId: agent.id, poolId: agent.poolId }, expires: Date.now() + TOKEN_LIFETIME_SECONDS * 1000 });
+        sendJson(ctx.res, 200, { access_token: token, token_type: 'jwt-bearer', expires_in: TOKEN_LIFETIME_SECONDS, scope: '/' });
+      } catch (error) {
+        oauthError(ctx, 401, 'invalid_client', (error as Error).message);
+      }
+    },
+  };
 }

@@ -1,7 +1,7 @@
 // The Azure DevOps client as the core sees it: the few agent-pool calls the tasks make. A read of something missing
 // answers undefined (or nothing); a write to something missing fails with AdoError 404.
 import type { AgentInfo, PoolSnapshot } from '../model.js';
-import type { AgentRegistration } from '../registration.js';
+import type { AgentRegistration, DeploymentType } from '../registration.js';
 
 export interface JobRequest {
   requestId: number;
@@ -28,6 +28,11 @@ export interface AdoClient {
    * --replace` does: the old key stops working). Returns what the agent needs to get its tokens.
    */
   registerAgent(poolId: number, agent: AgentRegistration, agentId?: number): Promise<{ id: number; name: string; clientId: string; authorizationUrl: string }>;
+  /**
+   * What connectionData says the server is; undefined when it does not say. Read once per client: it decides where
+   * registered agents get their tokens (tokenEndpointUrl).
+   */
+  deploymentType(): Promise<DeploymentType | undefined>;
   /** A disabled agent stays registered but the service hands it no new job. An AdoError 404: no such agent. */
   setAgentEnabled(poolId: number, agentId: number, enabled: boolean): Promise<void>;
   /** Stores the pool's snapshot in the extension's data storage (last write wins), for the hub. AdoError 404: no such extension. */

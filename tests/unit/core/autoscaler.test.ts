@@ -7,7 +7,7 @@ import { autoscalerEnvironment, readAutoscalerOptions } from '../../../src/core/
 import { renderAutoscalerAccess, renderAutoscalerDeployment, renderRunnerPool } from '../../../src/core/manifests/index.js';
 import { readDeployOptions } from '../../../src/core/deploy-options.js';
 import { InputReader } from '../../../src/core/inputs.js';
-import { agentSettingsFiles, grantProblem, handshakeTargets, registrationGrant, requestProblem, type RegistrationRequest } from '../../../src/core/registration.js';
+import { agentSettingsFiles, grantProblem, handshakeTargets, registrationGrant, requestProblem, tokenEndpointUrl, type RegistrationRequest } from '../../../src/core/registration.js';
 import { pollDelay } from '../../../src/core/poll-interval.js';
 import { decideScale } from '../../../src/core/scale-decision.js';
 import { snapshotDue } from '../../../src/core/snapshot.js';
@@ -119,15 +119,27 @@ describe('the registration handshake', () => {
   });
 
   it('hands back settings that point the agent at its own organization, and files as config.sh writes them', () => {
-    const grant = registrationGrant('https://dev.azure.com/contoso', { id: 3, name: 'Linux Private' }, { id: 7, name: 'linux-0', clientId: 'c1', authorizationUrl: 'https://vstoken.example.com/contoso/token' });
-    assert.equal(grant.oauthEndpointUrl, 'https://dev.azure.com/contoso/token');
+    const grant = registrationGrant('https://dev.azure.com/contoso', { id: 3, name: 'Linux Private' }, { id: 7, name: 'linux-0', clientId: 'c1', authorizationUrl: 'https://vstoken.example.com/contoso/token' }, 'hosted');
+    assert.equal(grant.oauthEndpointUrl, 'https://vstoken.example.com/contoso/token');
     const settings = { agentName: 'linux-0', poolName: 'linux private', organizationUrl: 'https://dev.azure.com/contoso/' };
     assert.equal(grantProblem(grant, settings), undefined);
     assert.match(grantProblem(grant, { ...settings, agentName: 'linux-1' })!, /for the agent linux-0, not linux-1/);
     assert.match(grantProblem(grant, { ...settings, organizationUrl: 'https://dev.azure.com/evil' })!, /not https:\/\/dev.azure.com\/evil/);
     const files = agentSettingsFiles(grant, '/azp/work');
     assert.deepEqual(JSON.parse(files['.agent']), { agentId: 7, agentName: 'linux-0', poolId: 3, poolName: 'Linux Private', serverUrl: 'https://dev.azure.com/contoso', workFolder: '/azp/work' });
-    assert.deepEqual(JSON.parse(files['.credentials']), { scheme: 'OAuth', data: { clientId: 'c1', authorizationUrl: 'https://vstoken.example.com/contoso/token', oauthEndpointUrl: 'https://dev.azure.com/contoso/token' } });
+    assert.deepEqual(JSON.parse(files['.credentials']), { scheme: 'OAuth', data: { clientId: 'c1', authorizationUrl: 'https://vstoken.example.com/contoso/token', oauthEndpointUrl: 'https://vstoken.example.com/contoso/token' } });
+  });
+
+  it("gets tokens where the agent would: the service's own token host when hosted, the organization's host on premises", () => {
+    const token = 'https://vstoken.dev.azure.com/_apis/oauth2/token/0ca3ddd9';
+    assert.equal(tokenEndpointUrl('https://dev.azure.com/contoso', token, 'hosted'), token);
+    // An on-premises server's public URL may be out of the pod's reach: scheme, host and port follow the organization URL.
+    const onPremises = 'http://tfs-public:8080/tfs/_apis/oauth2/token';
+    assert.equal(tokenEndpointUrl('https://tfs.corp.example/tfs/DefaultCollection', onPremises, 'onPremises'), 'https://tfs.corp.example/tfs/_apis/oauth2/token');
+    assert.equal(tokenEndpointUrl('http://10.0.0.5:8080/tfs/DefaultCollection', 'https://tfs-public/tfs/_apis/oauth2/token', 'onPremises'), 'http://10.0.0.5:8080/tfs/_apis/oauth2/token');
+    // A server that does not say what it is counts as on-premises.
+    assert.equal(tokenEndpointUrl('https://tfs.corp.example/tfs/DefaultCollection', onPremises, undefined), 'https://tfs.corp.example/tfs/_apis/oauth2/token');
+    assert.throws(() => tokenEndpointUrl('https://dev.azure.com/contoso', 'vstoken', 'hosted'), /authorization URL that is not a URL: 'vstoken'/);
   });
 });
 
