@@ -11,6 +11,7 @@ import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { namespace, poolName, runnerName, RunnerWorld } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
 import { unheldKey } from '../../src/clients/unheld-key.js';
+import { identityVariables } from '../../src/core/manifests/index.js';
 
 let emulator: TestEmulator;
 let world: RunnerWorld;
@@ -92,6 +93,35 @@ describe('the in-cluster autoscaler', () => {
     // A scale-up within one poll interval of the jobs: the first pass after they were queued.
     assert.ok(world.granted.length >= 1 + 6, `every new pod registered: ${world.granted.join(', ')}`);
     assert.ok(world.clock.now() - started < 600_000);
+  });
+
+  it('keeps registrations single-use: a key a job copied gets no token once its pod is gone, nor when the slot returns', async () => {
+    const slot = `${runnerName}-0`;
+    const placeholder = () => world.agent(slot)?.systemCapabilities[identityVariables.podUid] === undefined;
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0 && placeholder(), 120);
+    assert.equal(world.agent(slot)?.enabled, false, 'at rest the slot is a disabled placeholder');
+    assert.doesNotThrow(() => world.queueJob(), 'that jobs can queue for');
+    // The job's agent takes it; while it runs, its registration takes no further job.
+    const job = world.queueJobFor(0);
+    await autoscale(() => world.agentOfJob(job) !== undefined && world.agent(slot)?.enabled === false, 300);
+    const stolen = world.grants.at(-1)!;
+    assert.equal(stolen.agentName, slot);
+    assert.equal(await world.stolenKeyWorks(stolen), true, 'during its job, the copied key still works (the agent uses it)');
+    // The job ends and takes its pod: the registration is retired at once.
+    world.finishJob(job);
+    const ended = world.clock.now();
+    await autoscale(() => placeholder(), 120);
+    assert.ok(world.clock.now() - ended <= 10_000, `retired ${(world.clock.now() - ended) / 1000} s after the pod ended`);
+    assert.notEqual(world.agent(slot)!.id, stolen.agentId, 'a new agent id: no session or token of the old one works');
+    assert.equal(world.agent(slot)!.enabled, false);
+    assert.equal(await world.stolenKeyWorks(stolen), false, 'after its pod, the copied key gets no token');
+    // The slot comes back for the next job, with a new pod's key: the copied key still gets nothing.
+    const next = world.queueJobFor(0);
+    await autoscale(() => world.agentOfJob(next) !== undefined, 300);
+    assert.notEqual(world.grants.at(-1)!.agentId, stolen.agentId);
+    assert.equal(await world.stolenKeyWorks(stolen), false, 'nor once the slot runs again');
+    assert.deepEqual(world.cutOff, []);
   });
 
   it('rides out Azure DevOps failing (503) and refusing (401) and carries on', async () => {

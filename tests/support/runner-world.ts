@@ -18,6 +18,7 @@ import { VssClient } from '../../emulator/agent/client.js';
 import { publicKeyOf } from '../../emulator/agent/settings.js';
 import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
 import type { RunnerHandshake } from '../../src/core/ports/handshake.js';
+import type { RegistrationGrant } from '../../src/core/registration.js';
 import { identityVariables } from '../../src/core/manifests/index.js';
 import { generateKeyPairSync } from 'node:crypto';
 import { FakeClock } from './fake-clock.js';
@@ -152,7 +153,7 @@ export class RunnerWorld {
   readonly handshake: RunnerHandshake = {
     request: async (ip) => {
       const pod = this.serving.get(ip);
-      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), systemCapabilities: { RUNNER_NAME: runnerName, RUNNER_SCALING: 'autoscaler', [identityVariables.podUid]: pod.metadata.uid! } };
+      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), systemCapabilities: { 'Agent.Name': pod.metadata.name, RUNNER_NAME: runnerName, RUNNER_SCALING: 'autoscaler', [identityVariables.podUid]: pod.metadata.uid! } };
     },
     grant: async (ip, grant) => {
       const pod = this.serving.get(ip);
@@ -162,14 +163,30 @@ export class RunnerWorld {
       await new VssClient(grant.serverUrl, { kind: 'oauth', clientId, authorizationUrl, oauthEndpointUrl, key: podPrivateKey }, 'runner-world').connect();
       this.serving.delete(ip);
       this.granted.push(grant.agentName);
+      this.grants.push(grant);
       const agent = this.store.agents.get(grant.agentId)!;
       this.store.createSession(agent, `${grant.agentName}-listener`);
     },
   };
   /** Pods serving their registration request, by IP. */
   private readonly serving = new Map<string, KubeObject>();
-  /** The agents the autoscaler registered, in order. */
+  /** The agents the autoscaler registered, in order, and the grants it handed their pods. */
   readonly granted: string[] = [];
+  readonly grants: RegistrationGrant[] = [];
+
+  /**
+   * What a job that copied its agent's files (`.agent`, `.credentials`, `.credentials_rsaparams`) can do with them
+   * from elsewhere: get the agent's token. True when the service still hands one out.
+   */
+  async stolenKeyWorks(grant: RegistrationGrant): Promise<boolean> {
+    const { clientId, authorizationUrl, oauthEndpointUrl } = grant;
+    try {
+      await new VssClient(grant.serverUrl, { kind: 'oauth', clientId, authorizationUrl, oauthEndpointUrl, key: podPrivateKey }, 'stolen').connect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
 
   private podChanged(event: string, pod: KubeObject): void {
     const name = pod.metadata.name;
