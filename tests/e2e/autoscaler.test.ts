@@ -3,11 +3,12 @@
 // PAT in any runner pod), keeps busy agents through its own restarts and Azure DevOps faults, and owns the count.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { run } from '../support/process.js';
+import { unpackAgent } from '../support/agent-package.js';
 import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { assertKilledAgentLeavesNothing, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import { kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
@@ -131,6 +132,34 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
 
   it('runs no later job in the pod of a job that ended its agent', async () => {
     await assertKilledAgentLeavesNothing(world, POOL, NS, 'auto-0', 'SIGTERM to PID 1 (the start script)');
+  });
+
+  it('leaves a job that copied its agent\'s key files nothing to use once its pod is gone', async () => {
+    await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
+    const steal = ['for f in .agent .credentials .credentials_rsaparams; do echo "STOLEN $f $(base64 -w0 "/azp/agent/$f")"; done', 'echo done-steal'].join('\n');
+    const [id] = await queue(1, steal);
+    const [{ job, log }] = await finished(world, [id], 180_000);
+    assert.equal(job.result, 'succeeded', log);
+    const files = Object.fromEntries([...log.matchAll(/STOLEN (\S+) (\S+)/g)].map(([, name, content]) => [name, Buffer.from(content, 'base64').toString()]));
+    assert.deepEqual(Object.keys(files).sort(), ['.agent', '.credentials', '.credentials_rsaparams'], 'the job read its agent\'s files');
+    const { agentId, agentName } = JSON.parse(files['.agent']) as { agentId: number; agentName: string };
+    // Its pod is gone: the autoscaler retires the registration (a new agent id under the slot's name).
+    await world.emulator.admin.waitFor(() => world.emulator.admin.agents(POOL), (agents) => agents.some((a) => a.name === agentName && a.id !== agentId), 120_000, `${agentName} retired`);
+    // A rogue agent elsewhere, from the stolen files, while a job waits for that very slot.
+    const rogue = await unpackAgent('rogue-');
+    try {
+      for (const [name, content] of Object.entries(files)) writeFileSync(join(rogue, name), content, { mode: 0o600 });
+      const waiting = await queue(1, 'echo taken', [`Agent.Name -equals ${agentName}`]);
+      const rogueRun = await run(join(rogue, 'run.sh'), ['--once'], { env: { ...process.env, AGENT_ALLOW_RUNASROOT: '1' }, timeoutMs: 60_000 });
+      assert.notEqual(rogueRun.code, 0, `the rogue agent got nowhere: ${rogueRun.stdout}${rogueRun.stderr}`);
+      assert.match(rogueRun.stdout + rogueRun.stderr, /OAuthTokenRequest|Unauthorized|AgentNotFound|invalid_client/i, 'refused its token or its agent');
+      assert.doesNotMatch(rogueRun.stdout + rogueRun.stderr, /taken|Running job/, 'and no job');
+      const [{ job: next, log: nextLog }] = await finished(world, waiting, 240_000);
+      assert.equal(next.result, 'succeeded', nextLog);
+      assert.notEqual(next.agentId, agentId, 'the waiting job ran on the slot\'s new registration');
+    } finally {
+      rmSync(rogue, { recursive: true, force: true });
+    }
   });
 
   it('does not count jobs demanding what the pool lacks', async () => {
