@@ -7,7 +7,7 @@
 // 2. The autoscaler, which lists the pool's pods, finds the new pod and reads the request from the pod's IP; it checks
 //    the request names that very pod, then POSTs (new slot) or PUTs (re-key, as `config.sh --replace` does) the agent.
 // 3. It hands the pod a RegistrationGrant (ids and URLs, nothing secret); the helper writes the agent's settings and
-//    the agent starts. A new key for every pod: a key a job stole is useless once its pod is gone.
+//    the agent starts. A new key for every pod, and the registration retired with its pod (./single-use.ts).
 import type { KubeObject } from './ports/kube.js';
 import { slotOrdinal } from './slots.js';
 
