@@ -10,7 +10,7 @@ import { docker } from '../support/docker.js';
 import { run } from '../support/process.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { createNamespace, deleteNamespace, nodeAddress } from '../support/runner-pool.js';
-import { probeField } from '../support/pool-jobs.js';
+import { assertKilledAgentLeavesNothing, probeField } from '../support/pool-jobs.js';
 import { deployDockerPool, dockerPool, imageAndProbeScript, jobRepository, removeJobImages, runJob, startDockerWorld, type DockerWorld, type ImageJob } from '../support/docker-jobs.js';
 import { podLabel } from '../../runner/docker-proxy.js';
 import { readDeployOptions } from '../../src/core/deploy-options.js';
@@ -106,6 +106,8 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
     assert.notEqual(probeField(second.log, 'pod-uid'), uid, 'a new pod');
     assert.match(second.log, /EARLIER-IMAGE-SHARED/);
     assert.equal(probeField(second.log, 'node-hostname'), hostname());
+    // A job that ends its agent leaves nothing for the next job of its slot, its Docker sidecar included.
+    await assertKilledAgentLeavesNothing(world, dockerPool('hostSocket'), NS, 'hostsocket-0', 'SIGKILL to the listener');
     await stopPool('hostSocket');
   });
 
@@ -142,6 +144,8 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
     await kubectl(['wait', '-n', NS, '--for=jsonpath={.status.phase}=Succeeded', 'pod/dind-neighbour', '--timeout=120s'], { timeoutMs: 150_000 });
     assert.match(await kubectl(['logs', '-n', NS, 'dind-neighbour']), /curl-exit=7/);
     await assert.rejects(fetch(`http://${pod.status.podIP}:2375/_ping`), (error: Any) => error.cause?.code === 'ECONNREFUSED');
+    // A job that ends its agent leaves nothing for the next job of its slot, its Docker sidecar included.
+    await assertKilledAgentLeavesNothing(world, dockerPool('dind'), NS, 'dind-0', 'SIGTERM to PID 1 (the start script)');
     await stopPool('dind');
   });
 
@@ -161,6 +165,8 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
     // One image: the cached build reused the cold one's layers, so no earlier image of the same tag was left untagged.
     assert.match(job.log, /buildah-probe containers=0 images=1/, 'the probe looked at the job\'s image, built once and reused');
     if (registry) assert.equal(probeField(job.log, 'pushed'), await registry.manifestDigest(jobRepository, uid));
+    // A job that ends its agent leaves nothing for the next job of its slot, its Docker sidecar included.
+    await assertKilledAgentLeavesNothing(world, dockerPool('buildah'), NS, 'buildah-0', 'SIGKILL to the listener');
     await stopPool('buildah');
   });
 
