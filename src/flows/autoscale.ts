@@ -3,7 +3,7 @@
 // starts (src/core/registration.ts), and replace idle pods of an old template. It never exits on a failure: it warns,
 // waits and tries again; only a stop request ends it, between two steps, never in the middle of a drain.
 import type { AutoscalerOptions } from '../core/autoscaler-options.js';
-import { AdoError, type AdoClient } from '../core/ports/ado.js';
+import type { AdoClient } from '../core/ports/ado.js';
 import type { AgentInfo } from '../core/model.js';
 import type { Clock, StopSignal } from '../core/ports/clock.js';
 import type { AutoscalerEvents } from '../core/ports/autoscaler-events.js';
@@ -17,7 +17,7 @@ import type { PoolLook } from '../core/scale-decision.js';
 import { pollDelay } from '../core/poll-interval.js';
 import { isTransient } from './scale-pool.js';
 import { scalePass, type PassState } from './scale-pass.js';
-import { keepSingleUse } from './single-use.js';
+import { deleteRegistration, keepSingleUse } from './single-use.js';
 import { setAgentEnabled } from './agent-drain.js';
 
 export interface AutoscalerServices {
@@ -218,7 +218,7 @@ class Registrations {
   private async register(target: HandshakeTarget, registration: AgentRegistration, existing: AgentInfo | undefined): ReturnType<AdoClient['registerAgent']> {
     const { ado } = this.services;
     const holder = existing && keyHolder(existing);
-    if (existing !== undefined && holder !== undefined && holder !== target.uid && (await deleteUnlessBusy(ado, this.pool.id, existing))) {
+    if (existing !== undefined && holder !== undefined && holder !== target.uid && (await deleteRegistration(ado, this.pool.id, existing)) !== 'holdsJob') {
       return ado.registerAgent(this.pool.id, registration);
     }
     const agent = await ado.registerAgent(this.pool.id, registration, existing?.id);
@@ -244,13 +244,3 @@ class Registrations {
   }
 }
 
-/** Deletes a registration; false when the service keeps it because it still holds a job (its agent died mid-job). */
-async function deleteUnlessBusy(ado: AdoClient, poolId: number, agent: AgentInfo): Promise<boolean> {
-  try {
-    await ado.deleteAgent(poolId, agent.id);
-    return true;
-  } catch (error) {
-    if (error instanceof AdoError && error.status === 400) return false;
-    throw error;
-  }
-}

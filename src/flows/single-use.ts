@@ -25,22 +25,31 @@ export async function keepSingleUse(plan: SingleUsePlan, poolId: number, service
 }
 
 /**
- * A new agent id under the same name: deleting the registration ends every session and token of the old id. The
- * service refuses to delete one that still holds a job (its agent died mid-job, the job's lock not run out): it is
- * re-keyed instead (the old key stops working, and the service abandons the job) and disabled.
+ * Deletes a registration, which ends every session and token of its agent id: `gone` when it already was, `holdsJob`
+ * when the service keeps it because it still holds a job (its agent died mid-job and the job's lock has not run out).
+ */
+export async function deleteRegistration(ado: AdoClient, poolId: number, agent: AgentInfo): Promise<'deleted' | 'gone' | 'holdsJob'> {
+  try {
+    return (await ado.deleteAgent(poolId, agent.id)) ? 'deleted' : 'gone';
+  } catch (error) {
+    if (error instanceof AdoError && error.status === 400) return 'holdsJob';
+    throw error;
+  }
+}
+
+/**
+ * A new agent id under the same name. A registration the service will not delete yet is re-keyed instead (the old key
+ * stops working, and the service abandons the job) and disabled.
  */
 async function retire(agent: AgentInfo, poolId: number, { ado, log, unheldKey }: SingleUseServices): Promise<void> {
   const placeholder = placeholderRegistration(agent, unheldKey());
-  let deleted: boolean;
-  try {
-    deleted = await ado.deleteAgent(poolId, agent.id);
-  } catch (error) {
-    if (!(error instanceof AdoError && error.status === 400)) throw error;
+  const outcome = await deleteRegistration(ado, poolId, agent);
+  if (outcome === 'holdsJob') {
     await ado.registerAgent(poolId, placeholder, agent.id);
     await setAgentEnabled(ado, log, poolId, agent, false);
     log.info(`Retired ${agent.name}'s registration: its pod's agent ended mid-job; re-keyed to a key nobody holds and disabled.`);
     return;
   }
   await ado.registerAgent(poolId, placeholder);
-  log.info(`Retired ${agent.name}'s registration${deleted ? '' : ' (already gone)'}: its pod's agent ended; a disabled placeholder with a key nobody holds keeps the slot.`);
+  log.info(`Retired ${agent.name}'s registration${outcome === 'gone' ? ' (already gone)' : ''}: its pod's agent ended; a disabled placeholder with a key nobody holds keeps the slot.`);
 }
