@@ -1,6 +1,7 @@
 // The in-cluster autoscaler's entry (autoscaler/DESIGN.md): reads its settings from the environment DeployRunnerPool
 // gives it, wires the real clients into the autoscaling loop, serves /healthz and /metrics, and stops on SIGTERM.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
 import { RestAdoClient } from '../src/clients/ado-rest.js';
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   const monitor = await startAutoscalerMonitor(port, { pool: options.poolName, runner: options.runnerName, namespace: options.namespace }, ado, options.settings, () => Date.now());
   log.info(`Autoscaling ${options.namespace}/${options.runnerName} for pool '${options.poolName}' between ${options.settings.minReplicas} and ${options.settings.maxReplicas} (standby ${options.settings.standby}), looking every ${options.settings.pollSeconds} s; /healthz and /metrics on port ${port}.`);
   const stop = stopOnSignals();
-  await runAutoscaler(options, { kube, ado, handshake: httpRunnerHandshake, clock: systemClock, log, unheldKey }, stop, monitor);
+  await runAutoscaler(options, { kube, ado, handshake: httpRunnerHandshake, clock: systemClock, log, unheldKey, identity: hostname() }, stop, monitor);
   await monitor.close();
   log.info('Stopped.');
 }

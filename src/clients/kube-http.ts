@@ -21,6 +21,7 @@ const resources: Record<string, string> = {
   Role: 'roles',
   RoleBinding: 'rolebindings',
   NetworkPolicy: 'networkpolicies',
+  Lease: 'leases',
 };
 const clusterScoped = new Set(['Namespace']);
 
@@ -168,9 +169,15 @@ export class HttpKubeClient implements KubeClient {
     return (await this.call('PATCH', path, patch, 'application/merge-patch+json')) as KubeObject;
   }
 
-  async scale(ref: ObjectRef, replicas: number, fieldManager: string): Promise<void> {
+  async scale(ref: ObjectRef, replicas: number, fieldManager: string, resourceVersion?: string): Promise<void> {
     const path = `${resourcePath(ref)}/scale?${new URLSearchParams({ fieldManager })}`;
-    await this.call('PATCH', path, { spec: { replicas } }, 'application/merge-patch+json');
+    // The Scale shares its workload's resourceVersion: in the patch, it is the API server's precondition.
+    await this.call('PATCH', path, { ...(resourceVersion !== undefined && { metadata: { resourceVersion } }), spec: { replicas } }, 'application/merge-patch+json');
+  }
+
+  async create(object: KubeObject, fieldManager: string): Promise<KubeObject> {
+    const path = `${resourcePath({ ...object, namespace: object.metadata.namespace })}?${new URLSearchParams({ fieldManager })}`;
+    return (await this.call('POST', path, object)) as KubeObject;
   }
 
   async get(ref: ObjectRef): Promise<KubeObject | undefined> {

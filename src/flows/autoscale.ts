@@ -18,6 +18,7 @@ import { pollDelay } from '../core/poll-interval.js';
 import { isTransient } from './scale-pool.js';
 import { scalePass, type PassState } from './scale-pass.js';
 import { deleteRegistration, keepSingleUse } from './single-use.js';
+import { Leadership } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
 
 export interface AutoscalerServices {
@@ -28,6 +29,8 @@ export interface AutoscalerServices {
   log: Log;
   /** A public key whose private half nobody keeps: what a retired registration is left with. */
   unheldKey(): PublicKey;
+  /** Who this autoscaler is in the runner's Lease: its pod's name. */
+  identity: string;
 }
 
 /** How many pods it registers at once in a burst. */
@@ -41,8 +44,14 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
     namespace: options.namespace, runnerName: options.runnerName, poolName: options.poolName, organizationUrl: options.organizationUrl,
     target: { mode: 'queue' as const, limits: options.settings }, dryRun: false, removeStaleRegistrations: true, actor: 'autoscaler' as const,
   };
-  const state: PassState = { kube, poolId: pool.id, drains: true };
-  const registrations = new Registrations(options, services, pool, events);
+  // One autoscaler acts for the runner at a time; another one waits, changing nothing (src/core/lease.ts).
+  const leadership = new Leadership(kube, options.namespace, options.runnerName, services.identity, clock, log);
+  const beforeWrite = () => leadership.check();
+  const state: PassState = { kube, poolId: pool.id, drains: true, beforeWrite };
+  const registrations = new Registrations(options, services, pool, events, beforeWrite);
+  let lastReason = '';
+  let failures = 0;
+  let nextPass = 0;
   // Pods change between passes (a job ends, its pod is replaced): follow them, and register each new one at once.
   const watching = new AbortController();
   let wake = () => {};
@@ -54,11 +63,14 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
     registrations.seen = true;
     wake();
   });
-  let lastReason = '';
-  let failures = 0;
-  let nextPass = 0;
   try {
     while (!stop.stopped) {
+      if (!(await leadership.hold())) {
+        await stop.wait(Math.max(0, leadership.nextLook() - clock.now()));
+        // Whoever acts next starts from a fresh look.
+        state.agents = undefined;
+        continue;
+      }
       // A new registration is news the next look must see (the agents of an idle pool are otherwise read every 30 s).
       if (await registrations.registerNewPods()) state.agents = undefined;
       if (clock.now() >= nextPass) {
@@ -67,6 +79,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
           const { decision, look } = await scalePass(pass, { log, ado, clock }, state);
           // Only once the pods are known: before, every registration would look like its pod's agent had ended.
           if (registrations.seen) {
+            beforeWrite();
             const plan = planSingleUse(options.runnerName, look.ours, podsWithLiveAgents(registrations.pods));
             if (await keepSingleUse(plan, pool.id, { ado, log, unheldKey: services.unheldKey })) state.agents = undefined;
           }
@@ -89,7 +102,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       }
       // Sleep until the next pass or the next look at a starting pod, or until a pod changes.
       const woken = new Promise<void>((resolve) => (wake = resolve));
-      await stop.wait(Math.max(0, Math.min(nextPass, registrations.nextTry()) - clock.now()), woken);
+      await stop.wait(Math.max(0, Math.min(nextPass, registrations.nextTry(), leadership.renewDue()) - clock.now()), woken);
     }
   } finally {
     watching.abort();
@@ -141,6 +154,8 @@ class Registrations {
     private readonly services: AutoscalerServices,
     private readonly pool: { id: number; name: string },
     private readonly events: AutoscalerEvents,
+    /** Throws once this autoscaler may no longer act (its lease lost): before every registration it writes. */
+    private readonly beforeWrite: () => void,
   ) {}
 
   /** A pod whose agent is online (it says which pod it runs in) has its registration: no need to ask it. */
@@ -217,6 +232,7 @@ class Registrations {
    */
   private async register(target: HandshakeTarget, registration: AgentRegistration, existing: AgentInfo | undefined): ReturnType<AdoClient['registerAgent']> {
     const { ado } = this.services;
+    this.beforeWrite();
     const holder = existing && keyHolder(existing);
     if (existing !== undefined && holder !== undefined && holder !== target.uid && (await deleteRegistration(ado, this.pool.id, existing)) !== 'holdsJob') {
       return ado.registerAgent(this.pool.id, registration);

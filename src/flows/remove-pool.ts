@@ -2,6 +2,7 @@
 // agents' registrations, every object DeployRunnerPool made for it and its hub snapshot — without cutting off a job:
 // its agents are drained first, and running jobs end before any pod goes.
 import type { RemoveOptions } from '../core/cli-options.js';
+import { leaseName } from '../core/lease.js';
 import type { Log } from '../core/ports/host.js';
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
@@ -94,6 +95,9 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
   if (autoscaler) {
     await remove(autoscaler);
     await waitForNoPods(kube, namespace, `app.kubernetes.io/name=azure-devops-runner-autoscaler,app.kubernetes.io/instance=${runnerName}`, 60, clock, 'The autoscaler');
+    // Its Lease, which it made itself (no manifest names it).
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace, name: leaseName(runnerName) };
+    if (await kube.delete(lease)) removed.push(`Lease/${lease.name}`);
   }
   // Drained: the service hands a disabled agent no new job. Then the jobs already running end in their pods.
   const enabled = seen.ours.filter((agent) => agent.enabled);

@@ -44,6 +44,8 @@ export interface PassState {
   published?: { snapshot: PoolSnapshot; at: number };
   /** The pool's agents as last read: while no job is unfinished nothing about them can matter for 30 s. */
   agents?: { list: AgentInfo[]; at: number };
+  /** Called before every write; throws to end the pass there (the autoscaler's lease was lost). */
+  beforeWrite?: () => void;
 }
 
 export interface PassResult {
@@ -91,6 +93,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     decision = { ...decision, replicas: currentReplicas, reason: `the replica count is no longer the autoscaler's (${owner ?? 'DeployRunnerPool'} sets it); no change` };
   } else if (!options.dryRun && ado !== undefined && poolId !== undefined && state.drains) {
     const { disable } = enabledChanges(options.runnerName, look.ours, decision.replicas);
+    if (disable.length > 0) state.beforeWrite?.();
     if (disable.length > 0 && (state.drains = await setAgentsEnabled(ado, log, poolId, disable, false, drainPurpose))) {
       // A job may have reached a slot between the first look and its drain: look again before scaling.
       look = await observe(true);
@@ -98,7 +101,12 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     }
   }
   if (options.dryRun) return { decision, look, pods: [] };
-  if (decision.replicas !== currentReplicas) await kube.scale(ref, decision.replicas, scaleFieldManager);
+  if (decision.replicas !== currentReplicas) {
+    state.beforeWrite?.();
+    // A scale-down only on the StatefulSet as this pass looked at it: if another writer (a second autoscaler, a person)
+    // changed it since, the write fails (409) instead of removing a slot nobody drained, and the next pass looks again.
+    await kube.scale(ref, decision.replicas, scaleFieldManager, decision.replicas < currentReplicas ? statefulSet.metadata.resourceVersion : undefined);
+  }
   if (options.actor === 'ScaleRunnerPool' && owner === undefined) {
     // From now on ScaleRunnerPool sets the count; a later DeployRunnerPool leaves it alone.
     await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);
@@ -114,6 +122,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     const enable = enabledChanges(options.runnerName, look.ours, decision.replicas).enable
       .filter((agent) => !leaving.has(agent.name) && (options.actor !== 'autoscaler' || (agent.busyWith === undefined && mayEnable(agent, live))));
     if (state.drains && enable.length > 0) {
+      state.beforeWrite?.();
       state.drains = await setAgentsEnabled(ado, log, poolId, enable, true, drainPurpose);
       state.agents = undefined; // their enabled flags changed since the look
     }
@@ -125,6 +134,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     }
     const keep = registeredSlots(options.target, decision.replicas);
     for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, look.ours, keep) : []) {
+      state.beforeWrite?.();
       try {
         // Already gone (another run removed it): nothing to report.
         if (!(await ado.deleteAgent(poolId, agent.id))) continue;

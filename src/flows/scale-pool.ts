@@ -75,6 +75,8 @@ const maxFailedPassesInARow = 3;
 
 /** No answer, throttling or a server error: worth another pass. A refusal (401, 403, 404, 422) is not. */
 export function isTransient(error: unknown): boolean {
-  return (error instanceof KubeApiError || error instanceof AdoError) && (error.status === 0 || error.status === 429 || error.status >= 500);
+  // A 409 from the cluster: the object changed between a look and a write made on it; the next look sees the change.
+  return (error instanceof KubeApiError && error.status === 409)
+    || ((error instanceof KubeApiError || error instanceof AdoError) && (error.status === 0 || error.status === 429 || error.status >= 500));
 }
 

@@ -6,6 +6,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { runAutoscaler } from '../../src/flows/autoscale.js';
 import type { AutoscalerOptions } from '../../src/core/autoscaler-options.js';
 import type { StopSignal } from '../../src/core/ports/clock.js';
+import type { KubeClient } from '../../src/core/ports/kube.js';
 import type { AutoscalerEvents } from '../../src/core/ports/autoscaler-events.js';
 import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { namespace, poolName, runnerName, RunnerWorld } from '../support/runner-world.js';
@@ -56,7 +57,7 @@ async function deployAutoscaled(): Promise<void> {
 /** Runs the autoscaler until `done` holds or `seconds` of its time have passed; returns its log. */
 async function autoscale(done: () => boolean, seconds: number, log = new MemoryHost()): Promise<MemoryHost> {
   const end = world.clock.now() + seconds * 1000;
-  await runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log, unheldKey }, stopWhen(() => done() || world.clock.now() >= end), quiet);
+  await runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1' }, stopWhen(() => done() || world.clock.now() >= end), quiet);
   return log;
 }
 
@@ -124,6 +125,42 @@ describe('the in-cluster autoscaler', () => {
     assert.deepEqual(world.cutOff, []);
   });
 
+  it('lets one autoscaler act at a time: a second waits, and takes over only once the first stops renewing its lease', async () => {
+    await deployAutoscaled();
+    const lease = () => world.kube.peek('Lease', namespace, `${runnerName}-autoscaler`)?.spec as { holderIdentity?: string } | undefined;
+    // Every scale either one sends, with who held the lease then.
+    const writes: Array<{ by: string; holder?: string }> = [];
+    const kubeOf = (by: string): KubeClient => new Proxy(world.kube, {
+      get(target, name) {
+        if (name === 'scale') return (...args: Parameters<KubeClient['scale']>) => (writes.push({ by, holder: lease()?.holderIdentity }), target.scale(...args));
+        const value = Reflect.get(target, name) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const hosts = { a: new MemoryHost(), b: new MemoryHost() };
+    const run = (by: 'a' | 'b', stop: StopSignal) => runAutoscaler(options(), { kube: kubeOf(by), ado: world.ado, handshake: world.handshake, clock: world.clock, log: hosts[by], unheldKey, identity: by }, stop, quiet);
+    await run('a', stopWhen(() => world.granted.length > 0 && world.replicas() === 0));
+    const stopA = stopWhen(() => false);
+    const end = world.clock.now() + 600_000;
+    const jobs = [world.queueJob(), world.queueJob()];
+    const both = Promise.all([run('a', stopA), run('b', stopWhen(() => world.clock.now() >= end || jobs.every((id) => world.agentOfJob(id) !== undefined) && lease()?.holderIdentity === 'b'))]);
+    // The first holder scales for the jobs; then it dies without a word (its lease is not released).
+    const scaledByHolder = () => writes.some((write) => write.by === lease()?.holderIdentity);
+    while (!scaledByHolder() && world.clock.now() < end) await world.clock.sleep(1000);
+    assert.ok(scaledByHolder(), `the lease's holder scaled for the jobs: ${JSON.stringify(writes)}`);
+    const first = lease()!.holderIdentity!;
+    const diedAt = world.clock.now();
+    if (first === 'a') stopA.stop();
+    else assert.fail('a asked first and should hold the lease');
+    await both;
+    assert.equal(lease()?.holderIdentity, 'b', hosts.b.log.join('\n'));
+    assert.ok(writes.length > 0 && writes.every((write) => write.by === write.holder), `every scale by the lease's holder: ${JSON.stringify(writes)}`);
+    assert.ok(hosts.b.log.some((line) => /\(b\) waits and changes nothing: a holds the lease/.test(line)), hosts.b.log.join('\n'));
+    const takeover = hosts.b.log.findIndex((line) => /\(b\) holds the lease/.test(line));
+    assert.ok(takeover >= 0 && world.clock.now() - diedAt >= 10_000, 'b took over once a\'s lease ran out');
+    assert.deepEqual(world.cutOff, []);
+  });
+
   it('rides out Azure DevOps failing (503) and refusing (401) and carries on', async () => {
     await deployAutoscaled();
     await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
@@ -170,7 +207,7 @@ describe('the in-cluster autoscaler', () => {
     const stop = stopWhen(() => false);
     world.ado.before('setAgentEnabled', () => stop.stop());
     const log = new MemoryHost();
-    await runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log, unheldKey }, stop, quiet);
+    await runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1' }, stop, quiet);
     assert.ok(log.log.some((line) => /scale down from 1 to 0/.test(line)), `the drain it was in ended with the scale: ${log.log.join('\n')}`);
     assert.equal(world.replicas(), 0);
   });

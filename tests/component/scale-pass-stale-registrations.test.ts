@@ -27,6 +27,7 @@ const kube: KubeClient = {
   watch: () => Promise.reject(new Error('not used')),
   list: async (): Promise<KubeObject[]> => [],
   apply: () => Promise.reject(new Error('not used')),
+  create: () => Promise.reject(new Error('not used')),
   delete: () => Promise.reject(new Error('not used')),
   version: () => Promise.reject(new Error('not used')),
 };

@@ -6,7 +6,7 @@
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../../src/core/ports/kube.js';
 import type { FakeClock } from './fake-clock.js';
 
-export type KubeVerb = 'apply' | 'mergePatch' | 'scale' | 'get' | 'list' | 'watch' | 'delete' | 'version';
+export type KubeVerb = 'apply' | 'mergePatch' | 'create' | 'scale' | 'get' | 'list' | 'watch' | 'delete' | 'version';
 
 export interface KubeCall {
   verb: KubeVerb;
@@ -223,11 +223,19 @@ export class FakeKube implements KubeClient {
     return object;
   }
 
+  /** The API server's optimistic concurrency: a write that names a resourceVersion fails once the object changed. */
+  private precondition(existing: KubeObject, expected: string | undefined): void {
+    if (expected !== undefined && existing.metadata.resourceVersion !== expected) {
+      throw new KubeApiError(409, 'Conflict', `Operation cannot be fulfilled on ${existing.kind.toLowerCase()}s "${existing.metadata.name}": the object has been modified`);
+    }
+  }
+
   async mergePatch(ref: ObjectRef, patch: object, _fieldManager: string): Promise<KubeObject> {
     await this.enter({ verb: 'mergePatch', kind: ref.kind, name: ref.name });
     const key = this.key(ref.kind, ref.namespace, ref.name);
     const existing = this.objects.get(key);
     if (existing === undefined) throw this.notFound(ref.kind, ref.name);
+    this.precondition(existing, (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion);
     const patched = jsonMergePatch(existing, patch) as KubeObject;
     patched.metadata.resourceVersion = String(++this.resourceVersion);
     this.put(key, patched);
@@ -235,11 +243,26 @@ export class FakeKube implements KubeClient {
     return clone(patched);
   }
 
-  async scale(ref: ObjectRef, replicas: number, _fieldManager: string): Promise<void> {
+  async create(object: KubeObject, _fieldManager: string): Promise<KubeObject> {
+    const { namespace, name } = object.metadata;
+    await this.enter({ verb: 'create', kind: object.kind, name });
+    if (namespace === undefined || !this.namespaces.has(namespace)) throw new KubeApiError(404, 'NotFound', `namespaces "${namespace}" not found`);
+    const key = this.key(object.kind, namespace, name);
+    if (this.objects.has(key)) throw new KubeApiError(409, 'AlreadyExists', `${object.kind.toLowerCase()}s "${name}" already exists`);
+    const created: KubeObject = {
+      ...clone(object),
+      metadata: { ...object.metadata, uid: this.newUid(), creationTimestamp: new Date(this.clock.now()).toISOString(), resourceVersion: String(++this.resourceVersion) },
+    };
+    this.put(key, created);
+    return clone(created);
+  }
+
+  async scale(ref: ObjectRef, replicas: number, _fieldManager: string, resourceVersion?: string): Promise<void> {
     await this.enter({ verb: 'scale', kind: ref.kind, name: ref.name });
     const key = this.key(ref.kind, ref.namespace, ref.name);
     const existing = this.objects.get(key);
     if (existing === undefined) throw this.notFound(ref.kind, ref.name);
+    this.precondition(existing, resourceVersion);
     const scaled = jsonMergePatch(existing, { spec: { replicas } }) as KubeObject;
     scaled.metadata.resourceVersion = String(++this.resourceVersion);
     this.put(key, scaled);

@@ -2,6 +2,7 @@
 // and its Deployment. Pure. The autoscaler runs from the pool's own runner image, on the agent's Node (its design note:
 // autoscaler/DESIGN.md).
 import type { KubeObject } from '../ports/kube.js';
+import { leaseName } from '../lease.js';
 import type { RunnerPoolSpec } from '../model.js';
 import { autoscalerEnvironment, autoscalerMetricsPort, autoscalerTokenDir } from '../autoscaler-options.js';
 import { poolLabels } from './pool-labels.js';
@@ -37,6 +38,9 @@ export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
         { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [spec.runnerName] },
         { apiGroups: ['apps'], resources: ['statefulsets/scale'], verbs: ['get', 'patch'], resourceNames: [spec.runnerName] },
         { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+        // Its Lease: one autoscaler acts at a time (src/core/lease.ts). Creating cannot be limited to a name.
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: [leaseName(spec.runnerName)] },
         ...(slots.length > 0 ? [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: slots }] : []),
       ],
     },

@@ -34,11 +34,19 @@ export class KubeApiError extends Error {
 export interface KubeClient {
   /** Server-side apply under one field manager; `dryRun` asks the server what it would store, changing nothing. */
   apply(object: KubeObject, options: { fieldManager: string; dryRun?: boolean }): Promise<KubeObject>;
-  /** A JSON merge patch, for fields another manager does not own (replica count, pod annotations). */
+  /**
+   * A JSON merge patch, for fields another manager does not own (replica count, pod annotations). A
+   * `metadata.resourceVersion` in the patch is a precondition: a KubeApiError 409 when the object changed since.
+   */
   mergePatch(ref: ObjectRef, patch: object, fieldManager: string): Promise<KubeObject>;
+  /** Creates the object; a KubeApiError 409 (AlreadyExists) when the name is taken: of two creators, one wins. */
+  create(object: KubeObject, fieldManager: string): Promise<KubeObject>;
   get(ref: ObjectRef): Promise<KubeObject | undefined>;
-  /** Sets a workload's replica count through its scale subresource (all an autoscaler may change). */
-  scale(ref: ObjectRef, replicas: number, fieldManager: string): Promise<void>;
+  /**
+   * Sets a workload's replica count through its scale subresource (all an autoscaler may change); with
+   * `resourceVersion`, only if the workload has not changed since it was read (a KubeApiError 409 otherwise).
+   */
+  scale(ref: ObjectRef, replicas: number, fieldManager: string, resourceVersion?: string): Promise<void>;
   list(apiVersion: string, kind: string, namespace: string, labelSelector?: string): Promise<KubeObject[]>;
   /**
    * Deletes the object; with `uid`, only that incarnation of the name (a pod its StatefulSet has since recreated is

@@ -60,12 +60,14 @@ describe('the autoscaler\'s objects', () => {
     ]);
   });
 
-  it('may read its StatefulSet, set its scale and label the pool\'s pods; nothing else, and no Secret', () => {
+  it('may read its StatefulSet, set its scale, hold its Lease and label the pool\'s pods; nothing else, and no Secret', () => {
     const role = renderAutoscalerAccess(spec).find((o) => o.kind === 'Role') as Any;
     assert.deepEqual(role.rules, [
       { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['linux'] },
       { apiGroups: ['apps'], resources: ['statefulsets/scale'], verbs: ['get', 'patch'], resourceNames: ['linux'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: ['linux-autoscaler'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: 20 }, (_, n) => `linux-${n}`) },
     ]);
   });

@@ -1,0 +1,82 @@
+// The autoscaler's Lease (the rules and why: src/core/lease.ts): takes it, keeps it, and says whether this autoscaler
+// may act now. A holder that cannot renew (the API server away, another took the lease) stops acting before anyone
+// else may start.
+import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
+import type { Clock } from '../core/ports/clock.js';
+import type { Log } from '../core/ports/host.js';
+import { actsUntil, leaseName, leaseStep, leaseWrite, renewSeconds } from '../core/lease.js';
+
+const fieldManager = 'azure-devops-runner-autoscaler';
+
+/** Thrown before a write when the lease was lost meanwhile: the pass stops where it is, changing nothing more. */
+export class LeadershipLost extends Error {
+  constructor() {
+    super('this autoscaler no longer holds its lease: another one acts for the runner now');
+    this.name = 'LeadershipLost';
+  }
+}
+
+export class Leadership {
+  private renewedAt = Number.NEGATIVE_INFINITY;
+  private leading = false;
+
+  constructor(
+    private readonly kube: KubeClient,
+    private readonly namespace: string,
+    private readonly runnerName: string,
+    readonly identity: string,
+    private readonly clock: Clock,
+    private readonly log: Log,
+  ) {}
+
+  /** Takes or renews the lease when due; true while this autoscaler may act. */
+  async hold(): Promise<boolean> {
+    const now = this.clock.now();
+    if (this.leading && now < this.renewedAt + renewSeconds * 1000) return true;
+    const ref = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: this.namespace, name: leaseName(this.runnerName) };
+    try {
+      const step = leaseStep(await this.kube.get(ref), this.identity, now);
+      if (step.kind === 'wait') return this.follow(`${step.holder} holds the lease until ${new Date(step.until).toISOString()}`);
+      const lease = leaseWrite(step, this.namespace, this.runnerName, this.identity, now);
+      if (step.kind === 'create') await this.kube.create(lease, fieldManager);
+      else await this.kube.mergePatch(ref, { metadata: lease.metadata, spec: lease.spec }, fieldManager);
+    } catch (error) {
+      // Another autoscaler wrote the lease first: it acts, this one waits.
+      if (error instanceof KubeApiError && error.status === 409) return this.follow('another autoscaler took the lease first');
+      // The API server is away: act on for as long as the last renewal lasts, then stop.
+      if (!this.acting()) this.follow(`the lease could not be renewed: ${(error as Error).message}`);
+      return this.acting();
+    }
+    if (!this.leading) this.log.info(`This autoscaler (${this.identity}) holds the lease and acts for ${this.runnerName}.`);
+    this.leading = true;
+    this.renewedAt = now;
+    return true;
+  }
+
+  /** Whether it may still act: nobody else can have taken the lease over since its last renewal. */
+  acting(): boolean {
+    return this.leading && this.clock.now() < actsUntil(this.renewedAt);
+  }
+
+  /** Before every write that lowers the count, drains, re-keys or deletes: throws once the lease is lost. */
+  check(): void {
+    if (!this.acting()) throw new LeadershipLost();
+  }
+
+  /** When to look at the lease again while another autoscaler holds it. */
+  nextLook(): number {
+    return this.clock.now() + renewSeconds * 1000;
+  }
+
+  /** When the holder renews next. */
+  renewDue(): number {
+    return this.renewedAt + renewSeconds * 1000;
+  }
+
+  private follow(why: string): false {
+    if (this.leading || this.renewedAt === Number.NEGATIVE_INFINITY) this.log.info(`This autoscaler (${this.identity}) waits and changes nothing: ${why}.`);
+    this.leading = false;
+    this.renewedAt = 0;
+    return false;
+  }
+}
