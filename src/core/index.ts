@@ -13,6 +13,7 @@ export * from './slots.js';
 export * from './assignment.js';
 export * from './autoscaler-options.js';
 export * from './registration.js';
+export * from './handshake-trust.js';
 export * from './manifests/index.js';
 export * from './manifest-file.js';
 export * from './kubeconfig.js';

@@ -179,7 +179,7 @@ class Registrations {
           if (problem !== undefined) throw new Error(`refused its registration request: ${problem}`);
           const existing = agents.find((agent) => agent.name.toLowerCase() === target.name.toLowerCase());
           const agent = await this.services.ado.registerAgent(this.pool.id, agentRegistration(request!), existing?.id);
-          await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent));
+          await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent), request!);
           this.granted.set(target.uid, target.restarts);
           this.backoff.delete(target.uid);
           registered = true;

@@ -17,7 +17,8 @@ import type { Agent } from '../../emulator/src/types.js';
 import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
 import type { RunnerHandshake } from '../../src/core/ports/handshake.js';
 import { identityVariables } from '../../src/core/manifests/index.js';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { autoscalerKeyMaker } from '../../src/clients/autoscaler-keys.js';
 import { FakeClock } from './fake-clock.js';
 import { FakeKube, type FakeKubeOptions } from './fake-kube.js';
 import { MemoryHost } from './memory-host.js';
@@ -90,6 +91,8 @@ class HookedAdo implements AdoClient {
 }
 
 /** A runner pod's public key as it serves it: one real 2048-bit key serves every fake pod. */
+/** A pod's nonce: one per pod here, as one per key in a real pod. */
+const nonceOf = (pod: KubeObject) => createHash('sha256').update(pod.metadata.uid!).digest('base64url');
 const podKey = (() => {
   const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
   const base64 = (value: string | undefined) => Buffer.from(value ?? '', 'base64url').toString('base64');
@@ -149,11 +152,13 @@ export class RunnerWorld {
   readonly handshake: RunnerHandshake = {
     request: async (ip) => {
       const pod = this.serving.get(ip);
-      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), systemCapabilities: { RUNNER_NAME: runnerName, RUNNER_SCALING: 'autoscaler', [identityVariables.podUid]: pod.metadata.uid! } };
+      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), nonce: nonceOf(pod), systemCapabilities: { RUNNER_NAME: runnerName, RUNNER_SCALING: 'autoscaler', [identityVariables.podUid]: pod.metadata.uid! } };
     },
-    grant: async (ip, grant) => {
+    grant: async (ip, grant, request) => {
       const pod = this.serving.get(ip);
       if (pod === undefined || pod.metadata.name !== grant.agentName) throw new Error(`no pod at ${ip} waits for ${grant.agentName}`);
+      // The real pod takes only a grant signed over the request it serves (tests/unit/runner/handshake.test.ts).
+      if (request.podUid !== pod.metadata.uid || request.nonce !== nonceOf(pod)) throw new Error(`the grant for ${grant.agentName} answers another request`);
       this.serving.delete(ip);
       this.granted.push(grant.agentName);
       const agent = this.store.agents.get(grant.agentId)!;
@@ -254,7 +259,7 @@ export class RunnerWorld {
   /** DeployRunnerPool's flow, from task inputs as the agent hands them over. */
   async deploy(inputs: Record<string, string> = {}, host = new MemoryHost()): Promise<DeployResult> {
     const options = readDeployOptions(new InputReader(new MemoryHost({ ...this.inputs(), image: 'registry.example.com/runner:1', ...inputs })));
-    return deployRunnerPool(options, { host, ado: this.ado, connect: async () => this.kube, files: new MemoryFiles(), clock: this.clock });
+    return deployRunnerPool(options, { host, ado: this.ado, connect: async () => this.kube, files: new MemoryFiles(), clock: this.clock, keys: autoscalerKeyMaker });
   }
 
   /** ScaleRunnerPool's flow, from task inputs. */
