@@ -8,6 +8,7 @@ import { renderAutoscalerAccess, renderAutoscalerDeployment, renderRunnerPool } 
 import { readDeployOptions } from '../../../src/core/deploy-options.js';
 import { InputReader } from '../../../src/core/inputs.js';
 import { agentSettingsFiles, grantProblem, handshakeTargets, registrationGrant, requestProblem, type RegistrationRequest } from '../../../src/core/registration.js';
+import { grantStatement, signedGrantProblem } from '../../../src/core/handshake-trust.js';
 import { pollDelay } from '../../../src/core/poll-interval.js';
 import { autoscalerKeyMaker } from '../../../src/clients/autoscaler-keys.js';
 import { decideScale } from '../../../src/core/scale-decision.js';
@@ -125,6 +126,28 @@ describe('the registration handshake', () => {
     assert.equal(requestProblem(target, request('linux-0', 'u0')), undefined);
     assert.match(requestProblem(target, request('linux-0', 'someone-else'))!, /says it is linux-0 \(someone-else\), not linux-0 \(u0\)/);
     assert.match(requestProblem(target, { ...request('linux-0', 'u0'), publicKey: { exponent: 'AQAB', modulus: 'AAAA' } })!, /not an RSA key/);
+  });
+
+  it('asks for a fresh nonce in every request', () => {
+    const [target] = handshakeTargets('linux', [pod('linux-0', 'u0')]);
+    assert.match(requestProblem(target, { ...request('linux-0', 'u0'), nonce: 'short' })!, /nonce is not 32 bytes/);
+  });
+
+  it('signs the pod\'s UID, the nonce, the agent key and every field of the grant', () => {
+    const grant = registrationGrant('https://dev.azure.com/contoso', { id: 3, name: 'Linux Private' }, { id: 7, name: 'linux-0', clientId: 'c1', authorizationUrl: 'https://vstoken.example.com/contoso/token' });
+    const asked = request('linux-0', 'u0');
+    const statement = grantStatement(grant, asked);
+    for (const [name, value] of Object.entries(grant)) {
+      const changed = { ...grant, [name]: typeof value === 'number' ? value + 1 : `${value}x` };
+      assert.notEqual(grantStatement(changed, asked), statement, name);
+      assert.equal(signedGrantProblem({ grant: changed, signature: 'A'.repeat(86) }), undefined, name);
+    }
+    for (const changed of [{ podUid: 'u1' }, { nonce: 'm'.repeat(43) }, { publicKey: { ...asked.publicKey, exponent: 'AQAC' } }]) {
+      assert.notEqual(grantStatement(grant, { ...asked, ...changed }), statement, Object.keys(changed)[0]);
+    }
+    assert.match(signedGrantProblem({ grant: { ...grant, agentId: '7' }, signature: 'A'.repeat(86) })!, /agentId is not an integer/);
+    assert.match(signedGrantProblem({ grant: { ...grant, note: 'x' }, signature: 'A'.repeat(86) })!, /no signature covers: note/);
+    assert.match(signedGrantProblem(grant)!, /not a signed grant/);
   });
 
   it('hands back settings that point the agent at its own organization, and files as config.sh writes them', () => {
