@@ -30,6 +30,16 @@ function tcpPortsExcept(blocked: readonly number[]): Array<{ protocol: 'TCP'; po
 
 export const egressPolicyName = (runnerName: string) => `${runnerName}-egress`;
 
+/** One of the pool's policies, for the pods `pods` selects, with its rules. */
+function poolPolicy<Rules extends object>(spec: RunnerPoolSpec, name: string, pods: Record<string, string>, rules: Rules) {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace: spec.namespace, labels: poolLabels(spec.runnerName) },
+    spec: { podSelector: { matchLabels: pods }, ...rules },
+  };
+}
+
 /** The egress policy of the pool's runner pods (the StatefulSet's selector). */
 export function renderEgressPolicy(spec: RunnerPoolSpec): Manifest<V1NetworkPolicy> {
   const to = [
@@ -38,17 +48,11 @@ export function renderEgressPolicy(spec: RunnerPoolSpec): Manifest<V1NetworkPoli
     { ipBlock: { cidr: '0.0.0.0/0', except: [...blockedAddresses.ipv4] } },
     { ipBlock: { cidr: '::/0', except: [...blockedAddresses.ipv6] } },
   ];
-  return {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'NetworkPolicy',
-    metadata: { name: egressPolicyName(spec.runnerName), namespace: spec.namespace, labels: poolLabels(spec.runnerName) },
-    spec: {
-      podSelector: { matchLabels: poolSelector(spec.runnerName) },
-      policyTypes: ['Egress'],
-      // UDP on every port (DNS included); TCP on every port but the kubelet's.
-      egress: [{ to, ports: [...tcpPortsExcept(blockedTcpPorts), { protocol: 'UDP' }] }],
-    },
-  };
+  return poolPolicy(spec, egressPolicyName(spec.runnerName), poolSelector(spec.runnerName), {
+    policyTypes: ['Egress'],
+    // UDP on every port (DNS included); TCP on every port but the kubelet's.
+    egress: [{ to, ports: [...tcpPortsExcept(blockedTcpPorts), { protocol: 'UDP' }] }],
+  });
 }
 
 /** An ingress policy as the API server reads it: the client's type calls `from` `_from`, a name only its serializer maps. */
@@ -64,19 +68,13 @@ export const autoscalerPolicyName = (runnerName: string) => `${runnerName}-autos
  * as without a policy (a job's own listeners are the job's business; the product serves nothing else on a runner pod).
  */
 export function renderHandshakePolicy(spec: RunnerPoolSpec): IngressPolicy {
-  return {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'NetworkPolicy',
-    metadata: { name: handshakePolicyName(spec.runnerName), namespace: spec.namespace, labels: poolLabels(spec.runnerName) },
-    spec: {
-      podSelector: { matchLabels: poolSelector(spec.runnerName) },
-      policyTypes: ['Ingress'],
-      ingress: [
-        { from: [{ podSelector: { matchLabels: autoscalerSelector(spec.runnerName) } }], ports: [{ protocol: 'TCP', port: handshakePort }] },
-        { ports: [...tcpPortsExcept([handshakePort]), { protocol: 'UDP' }] },
-      ],
-    },
-  };
+  return poolPolicy(spec, handshakePolicyName(spec.runnerName), poolSelector(spec.runnerName), {
+    policyTypes: ['Ingress'],
+    ingress: [
+      { from: [{ podSelector: { matchLabels: autoscalerSelector(spec.runnerName) } }], ports: [{ protocol: 'TCP', port: handshakePort }] },
+      { ports: [...tcpPortsExcept([handshakePort]), { protocol: 'UDP' }] },
+    ],
+  });
 }
 
 /**
@@ -92,14 +90,8 @@ export function renderAutoscalerPolicy(spec: RunnerPoolSpec): IngressPolicy {
     { podSelector: notRunnerPods },
     ...(namespaces ? [{ namespaceSelector: { matchLabels: namespaces }, podSelector: notRunnerPods }] : []),
   ];
-  return {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'NetworkPolicy',
-    metadata: { name: autoscalerPolicyName(spec.runnerName), namespace: spec.namespace, labels: poolLabels(spec.runnerName) },
-    spec: {
-      podSelector: { matchLabels: autoscalerSelector(spec.runnerName) },
-      policyTypes: ['Ingress'],
-      ingress: [{ from, ports: [{ protocol: 'TCP', port: autoscalerMetricsPort }] }],
-    },
-  };
+  return poolPolicy(spec, autoscalerPolicyName(spec.runnerName), autoscalerSelector(spec.runnerName), {
+    policyTypes: ['Ingress'],
+    ingress: [{ from, ports: [{ protocol: 'TCP', port: autoscalerMetricsPort }] }],
+  });
 }
