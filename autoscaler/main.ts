@@ -7,10 +7,11 @@ import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
 import { RestAdoClient } from '../src/clients/ado-rest.js';
 import { httpRunnerHandshake } from '../src/clients/runner-handshake-http.js';
 import { unheldKey } from '../src/clients/unheld-key.js';
+import { loadAutoscalerKeys } from '../src/clients/autoscaler-keys.js';
 import { startAutoscalerMonitor } from '../src/clients/autoscaler-metrics.js';
 import { systemClock } from '../src/clients/system-clock.js';
 import { runAutoscaler } from '../src/flows/autoscale.js';
-import { autoscalerMetricsPort, autoscalerTokenFile, InputError, readAutoscalerOptions, type Log, type StopSignal } from '../src/core/index.js';
+import { autoscalerKeysDir, autoscalerMetricsPort, autoscalerTokenFile, InputError, readAutoscalerOptions, type Log, type StopSignal } from '../src/core/index.js';
 
 /** EX_CONFIG: a setting is wrong; restarting will not help (the same code start.sh uses). */
 const configError = 78;
@@ -57,6 +58,13 @@ async function main(): Promise<void> {
     console.error(`autoscaler: ${error.message}`);
     process.exit(configError);
   }
+  let keys;
+  try {
+    keys = loadAutoscalerKeys(autoscalerKeysDir, options.keys);
+  } catch (error) {
+    console.error(`autoscaler: ${(error as Error).message}`);
+    process.exit(configError);
+  }
   const tokenFile = process.env.AZP_TOKEN_FILE ?? autoscalerTokenFile;
   // Read at every call: a PAT rotated in its Secret reaches the file in place, and the next call uses it.
   const token = () => readFileSync(tokenFile, 'utf8').trim();
@@ -68,7 +76,7 @@ async function main(): Promise<void> {
   const monitor = await startAutoscalerMonitor(port, { pool: options.poolName, runner: options.runnerName, namespace: options.namespace }, ado, options.settings, () => Date.now());
   log.info(`Autoscaling ${options.namespace}/${options.runnerName} for pool '${options.poolName}' between ${options.settings.minReplicas} and ${options.settings.maxReplicas} (standby ${options.settings.standby}), looking every ${options.settings.pollSeconds} s; /healthz and /metrics on port ${port}.`);
   const stop = stopOnSignals();
-  await runAutoscaler(options, { kube, ado, handshake: httpRunnerHandshake, clock: systemClock, log, unheldKey, identity: hostname() }, stop, monitor);
+  await runAutoscaler(options, { kube, ado, handshake: httpRunnerHandshake(keys), clock: systemClock, log, unheldKey, identity: hostname() }, stop, monitor);
   await monitor.close();
   log.info('Stopped.');
 }

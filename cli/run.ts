@@ -6,6 +6,7 @@ import { CliHost } from '../src/clients/cli-host.js';
 import { RestAdoClient } from '../src/clients/ado-rest.js';
 import { nodeFiles } from '../src/clients/node-files.js';
 import { systemClock } from '../src/clients/system-clock.js';
+import { autoscalerKeyMaker } from '../src/clients/autoscaler-keys.js';
 import { deployRunnerPool } from '../src/flows/deploy-pool.js';
 import { scaleRunnerPool } from '../src/flows/scale-pool.js';
 import { readPoolStatus } from '../src/flows/pool-status.js';
@@ -76,6 +77,7 @@ async function deploy({ command, flags, host, inputs }: Context): Promise<number
     connect: async () => kube!,
     files,
     clock: systemClock,
+    keys: autoscalerKeyMaker,
   });
   if (command.name === 'deploy') {
     host.setOutput('statefulSetName', result.statefulSetName);

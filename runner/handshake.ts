@@ -1,11 +1,15 @@
 // The runner pod's side of registration by the autoscaler (src/core/registration.ts): make the agent's key, serve the
-// registration request on the handshake port, take the grant, write the agent's settings, and end so the agent runs.
-import { createHash, generateKeyPairSync } from 'node:crypto';
+// registration request on the handshake port, sealed to the autoscaler's key, take the one grant the autoscaler signed
+// for it (src/core/handshake-trust.ts), write the agent's settings, and end so the agent runs.
+import { createCipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, verify } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { agentSettingsFiles, grantProblem, handshakePort, type RegistrationGrant, type RegistrationRequest } from '../src/core/index.js';
+import {
+  agentSettingsFiles, autoscalerKeyVariables, grantProblem, grantStatement, handshakeBodyLimit, handshakePort, rawKeyProblem, sealContext,
+  signedGrantProblem, type AutoscalerPublicKeys, type RegistrationRequest, type SealedRequest, type SignedGrant,
+} from '../src/core/index.js';
 import { SettingError } from './settings.js';
 
 /** Variables the agent leaves out of its capabilities (names compared exactly, as on Linux), besides VSO_AGENT_IGNORE's. */
@@ -100,11 +104,35 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => {
       text += chunk;
-      if (text.length > 64 * 1024) req.destroy(new Error('too large'));
+      if (text.length > handshakeBodyLimit) req.destroy(new Error('too large'));
     });
     req.on('end', () => resolve(text));
     req.on('error', reject);
   });
+}
+
+/** The request, readable only with the autoscaler's X25519 private key: a one-time key pair, HKDF, AES-256-GCM. */
+export function sealRequest(request: RegistrationRequest, recipient: string): SealedRequest {
+  const own = generateKeyPairSync('x25519');
+  const key = own.publicKey.export({ format: 'jwk' }).x!;
+  const shared = diffieHellman({ privateKey: own.privateKey, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: recipient }, format: 'jwk' }) });
+  const { salt, info } = sealContext(key, recipient);
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', Buffer.from(hkdfSync('sha256', shared, salt, info, 32)), iv);
+  const data = Buffer.concat([cipher.update(JSON.stringify(request), 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return { version: 1, key, iv: iv.toString('base64url'), data: data.toString('base64url') };
+}
+
+/** Why a POSTed body is not the grant the autoscaler signed for `request`; undefined when it is. */
+export function signedGrantRefusal(body: unknown, request: RegistrationRequest, autoscalerKey: string): string | undefined {
+  const shape = signedGrantProblem(body);
+  if (shape !== undefined) return shape;
+  const { grant, signature } = body as SignedGrant;
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: autoscalerKey }, format: 'jwk' });
+  if (!verify(null, Buffer.from(grantStatement(grant, request), 'utf8'), key, Buffer.from(signature, 'base64url'))) {
+    return "its signature is not the autoscaler's over this pod's request (forged, replayed, or made for another pod)";
+  }
+  return undefined;
 }
 
 /** The pod's identity and pool, from the agent container's environment (the downward API and DeployRunnerPool). */
@@ -115,6 +143,12 @@ export function readHandshakeSettings(env: NodeJS.ProcessEnv, agentDir: string):
     return value;
   };
   const work = env.AZP_WORK ?? '_work';
+  const key = (name: string) => {
+    const value = required(name);
+    const problem = rawKeyProblem(value);
+    if (problem !== undefined) throw new SettingError(`${name} ${problem}`);
+    return value;
+  };
   return {
     agentDir,
     agentName: required('AZP_AGENT_NAME'),
@@ -123,6 +157,7 @@ export function readHandshakeSettings(env: NodeJS.ProcessEnv, agentDir: string):
     organizationUrl: required('AZP_URL'),
     workFolder: work.startsWith('/') ? work : `${agentDir}/${work}`,
     agentVersion: recordedAgentVersion(agentVersionFile),
+    autoscalerKeys: { signing: key(autoscalerKeyVariables.signing), encryption: key(autoscalerKeyVariables.encryption) },
     env,
   };
 }
@@ -136,12 +171,17 @@ export interface HandshakeSettings {
   workFolder: string;
   /** The agent's version, reported at registration as config.sh does; absent when the image did not record it. */
   agentVersion?: string;
+  /** The pool's autoscaler: the request is sealed to it, and only a grant it signed is taken. */
+  autoscalerKeys: AutoscalerPublicKeys;
   env: NodeJS.ProcessEnv;
   port?: number;
   log(message: string): void;
 }
 
-/** Serves the registration request until a valid grant arrives; resolves once the agent's settings are written. */
+/**
+ * Serves the registration request until the grant the autoscaler signed for it arrives; resolves once the agent's
+ * settings are written. Anything else POSTed is refused (422) and changes nothing: the pod keeps waiting.
+ */
 export function awaitRegistration(settings: HandshakeSettings): Promise<void> {
   const key = makeAgentKey(settings.agentDir);
   const request: RegistrationRequest = {
@@ -149,35 +189,47 @@ export function awaitRegistration(settings: HandshakeSettings): Promise<void> {
     podUid: settings.podUid,
     publicKey: { exponent: key.exponent, modulus: key.modulus },
     keyId: key.keyId,
+    nonce: randomBytes(32).toString('base64url'),
     systemCapabilities: agentCapabilities(settings.env, settings.agentName, settings.agentDir, settings.agentVersion),
     ...(settings.agentVersion && { version: settings.agentVersion }),
     osDescription: `Linux ${release()}`,
   };
+  const sealed = JSON.stringify(sealRequest(request, settings.autoscalerKeys.encryption));
+  if (sealed.length > handshakeBodyLimit) {
+    return Promise.reject(new SettingError(`the registration request is ${sealed.length} bytes, more than the autoscaler reads (${handshakeBodyLimit}): the agent's environment is too large`));
+  }
   return new Promise((resolve, reject) => {
     const server = createServer((req, res) => {
       const answer = (status: number, text = ''): void => void res.writeHead(status, { 'content-type': 'text/plain' }).end(text);
       if (req.url !== '/v1/registration') return answer(404);
-      if (req.method === 'GET') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(request));
+      if (req.method === 'GET') return void res.writeHead(200, { 'content-type': 'application/json' }).end(sealed);
       if (req.method !== 'POST') return answer(405);
       readBody(req).then((text) => {
-        let grant: RegistrationGrant;
+        let body: unknown;
         try {
-          grant = JSON.parse(text) as RegistrationGrant;
+          body = JSON.parse(text);
         } catch {
           return answer(400, 'not JSON');
         }
-        const problem = grantProblem(grant, settings);
+        // Signature first: only then do the grant's names mean anything.
+        const problem = signedGrantRefusal(body, request, settings.autoscalerKeys.signing) ?? grantProblem((body as SignedGrant).grant, settings);
         if (problem !== undefined) {
           settings.log(`refused a registration from ${req.socket.remoteAddress}: ${problem}`);
           return answer(422, problem);
         }
+        const { grant } = body as SignedGrant;
         const files = agentSettingsFiles(grant, settings.workFolder);
         for (const [name, content] of Object.entries(files)) writeFileSync(join(settings.agentDir, name), content, { mode: 0o600 });
         settings.log(`registered by the autoscaler as agent ${grant.agentName} (id ${grant.agentId}) in pool ${grant.poolName}`);
         answer(204);
         server.close(() => resolve());
-      }, () => answer(400));
+      }).catch(() => {
+        if (!res.headersSent) answer(400);
+      });
     });
+    // A peer that sends slowly must not hold the port: the autoscaler sends a whole grant at once.
+    server.headersTimeout = 5000;
+    server.requestTimeout = 10_000;
     server.on('error', reject);
     server.listen(settings.port ?? handshakePort, () => settings.log(`waiting for the autoscaler to register agent ${settings.agentName} (port ${settings.port ?? handshakePort})`));
   });

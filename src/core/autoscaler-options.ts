@@ -3,6 +3,7 @@
 import { InputReader } from './inputs.js';
 import type { AutoscalerSettings, RunnerPoolSpec } from './model.js';
 import { readScaleLimits } from './scale-options.js';
+import { autoscalerKeyVariables, rawKeyProblem, type AutoscalerPublicKeys } from './handshake-trust.js';
 
 /** Each setting's environment variable. */
 const variables = {
@@ -15,11 +16,15 @@ const variables = {
   standby: 'STANDBY',
   pollSeconds: 'POLL_SECONDS',
   extension: 'EXTENSION_ID',
+  signingKey: autoscalerKeyVariables.signing,
+  encryptionKey: autoscalerKeyVariables.encryption,
 } as const;
 
 /** Where the autoscaler's container finds the PAT: a Secret volume only it mounts (rotated in place by the kubelet). */
 export const autoscalerTokenDir = '/var/run/secrets/azure-devops-runner';
 export const autoscalerTokenFile = `${autoscalerTokenDir}/token`;
+/** Where it finds its handshake's private keys (the Secret autoscalerKeysSecretName, only its pod mounts it). */
+export const autoscalerKeysDir = '/var/run/secrets/azure-devops-runner-keys';
 /** The port of its /healthz and /metrics. */
 export const autoscalerMetricsPort = 9090;
 
@@ -31,6 +36,8 @@ export interface AutoscalerOptions {
   settings: AutoscalerSettings;
   /** The installed extension whose data storage holds the hub's snapshots (`publisher.extension`). */
   extension?: { publisher: string; id: string };
+  /** The public keys the runner pods were given: its private keys must match them. */
+  keys: AutoscalerPublicKeys;
 }
 
 /** The environment DeployRunnerPool gives the autoscaler of `pool`. */
@@ -46,6 +53,8 @@ export function autoscalerEnvironment(pool: RunnerPoolSpec): Record<string, stri
     standby: String(settings.standby),
     pollSeconds: String(settings.pollSeconds),
     extension: pool.extension && `${pool.extension.publisher}.${pool.extension.id}`,
+    signingKey: pool.autoscalerKeys?.public.signing,
+    encryptionKey: pool.autoscalerKeys?.public.encryption,
   };
   return Object.fromEntries(Object.entries(values).flatMap(([key, value]) => (value === undefined ? [] : [[variables[key as keyof typeof variables], value]])));
 }
@@ -64,6 +73,7 @@ export function readAutoscalerOptions(env: Record<string, string | undefined>): 
     organizationUrl: inputs.url('organizationUrl'),
     settings: { ...readScaleLimits(inputs), pollSeconds: inputs.integer('pollSeconds', { min: 1, max: 300 }, 5) },
     ...(publisher && id && { extension: { publisher, id } }),
+    keys: { signing: inputs.checked('signingKey', rawKeyProblem) ?? '', encryption: inputs.checked('encryptionKey', rawKeyProblem) ?? '' },
   };
   inputs.finish();
   return options;

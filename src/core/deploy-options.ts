@@ -103,7 +103,12 @@ function readAutoscaler(inputs: InputReader, credential: AgentCredential): Autos
   if (credential.kind === 'servicePrincipal') {
     inputs.problem('credentialType', 'must be pat or existingSecret with autoscaling inCluster: the autoscaler reads the queue and registers agents with a PAT.');
   }
-  return { ...readScaleLimits(inputs), pollSeconds: inputs.integer('pollSeconds', { min: 1, max: 300 }, 5) };
+  const metricsNamespaceSelector = inputs.keyValues('metricsNamespaceSelector', { key: labelKeyProblem, value: labelValueProblem });
+  return {
+    ...readScaleLimits(inputs),
+    pollSeconds: inputs.integer('pollSeconds', { min: 1, max: 300 }, 5),
+    ...(Object.keys(metricsNamespaceSelector).length > 0 && { metricsNamespaceSelector }),
+  };
 }
 
 export function readDeployOptions(inputs: InputReader): DeployOptions {

@@ -14,6 +14,7 @@ export * from './assignment.js';
 export * from './autoscaler-options.js';
 export * from './registration.js';
 export * from './single-use.js';
+export * from './handshake-trust.js';
 export * from './manifests/index.js';
 export * from './manifest-file.js';
 export * from './kubeconfig.js';

@@ -1,5 +1,6 @@
 // The product's shared vocabulary: what a runner pool is, what it is doing, and what a scaling decision says.
 // The tasks and the hub both import these types.
+import type { AutoscalerKeys } from './handshake-trust.js';
 
 export type DockerMode = 'none' | 'hostSocket' | 'dind' | 'buildah';
 
@@ -68,6 +69,11 @@ export interface RunnerPoolSpec {
    * so no runner pod holds the registration credential. Undefined: the count is the task's, each pod registers itself.
    */
   autoscaler?: AutoscalerSettings;
+  /**
+   * The autoscaler's handshake keys (src/core/handshake-trust.ts), made once by DeployRunnerPool when it applies the
+   * pool and kept in their Secret; absent when rendering without a cluster.
+   */
+  autoscalerKeys?: AutoscalerKeys;
   /** Which runner of a shared pool counts a waiting job several could take: the highest (src/core/assignment.ts). */
   priority: number;
   /** The installed extension whose data storage holds the hub's snapshots (publisher and extension id). */
@@ -78,6 +84,8 @@ export interface RunnerPoolSpec {
 export interface AutoscalerSettings extends ScaleLimits {
   /** How often it looks at the queue (seconds); a waiting job leads to a scale-up within one look. */
   pollSeconds: number;
+  /** Labels of the namespaces whose pods may read its /metrics and /healthz; absent: its own namespace's only. */
+  metricsNamespaceSelector?: Record<string, string>;
 }
 
 /**

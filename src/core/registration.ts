@@ -3,12 +3,15 @@
 // of the handshake; its design note is autoscaler/DESIGN.md.
 //
 // 1. The pod starts; before its agent runs, a helper in it (runner/) makes the agent's RSA key and serves, on the
-//    handshake port, a RegistrationRequest: its pod name and UID, the public key, its capabilities.
+//    handshake port, a RegistrationRequest: its pod name and UID, the public key, its capabilities, a nonce — sealed
+//    to the autoscaler's key (handshake-trust.ts), so no one else can read it.
 // 2. The autoscaler, which lists the pool's pods, finds the new pod and reads the request from the pod's IP; it checks
 //    the request names that very pod, then POSTs (new slot) or PUTs (re-key, as `config.sh --replace` does) the agent.
-// 3. It hands the pod a RegistrationGrant (ids and URLs, nothing secret); the helper writes the agent's settings and
-//    the agent starts. A new key for every pod, and the registration retired with its pod (./single-use.ts).
+// 3. It hands the pod a RegistrationGrant (ids and URLs, nothing secret), signed over that request; the helper takes
+//    it only if the signature holds, writes the agent's settings and the agent starts. A new key for every pod, and
+//    the registration retired with its pod (./single-use.ts).
 import type { KubeObject } from './ports/kube.js';
+import { nonceProblem } from './handshake-trust.js';
 import { slotOrdinal } from './slots.js';
 
 /** The port on which a runner pod serves its registration request until it is registered. */
@@ -28,6 +31,8 @@ export interface RegistrationRequest {
   publicKey: PublicKey;
   /** The key's fingerprint: a restarted agent container makes a new key, and asks again. */
   keyId: string;
+  /** Fresh with every key: the grant is signed over it, so a grant made for an earlier request is refused. */
+  nonce: string;
   /** What the agent will report (environment, Agent.*): set at registration so demands match before it is online. */
   systemCapabilities: Record<string, string>;
   version?: string;
@@ -94,7 +99,7 @@ export function requestProblem(target: HandshakeTarget, request: RegistrationReq
   if (!base64.test(request.publicKey?.exponent ?? '') || !base64.test(request.publicKey?.modulus ?? '') || request.publicKey.modulus.length < 300) {
     return 'its public key is not an RSA key of 2048 bits or more';
   }
-  return undefined;
+  return nonceProblem(request.nonce);
 }
 
 /** The registration the autoscaler sends for a granted request. */

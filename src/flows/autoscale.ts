@@ -211,7 +211,7 @@ class Registrations {
           const problem = requestProblem(target, request!);
           if (problem !== undefined) throw new Error(`refused its registration request: ${problem}`);
           const agent = await this.register(target, agentRegistration(request!), agents.find((known) => known.name.toLowerCase() === target.name.toLowerCase()));
-          await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent, deployment));
+          await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent, deployment), request!);
           this.granted.set(target.uid, target.restarts);
           this.backoff.delete(target.uid);
           registered = true;

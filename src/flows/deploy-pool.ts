@@ -5,12 +5,15 @@ import type { AgentInfo, PodRecycling, RunnerPoolSpec } from '../core/model.js';
 import type { TaskHost } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
 import { manifestFile } from '../core/manifest-file.js';
-import { annotations, egressPolicyName, keepsRestartRules, poolLabelSelector, renderRunnerPool, terminationGraceSeconds } from '../core/manifests/index.js';
+import { annotations, autoscalerKeysSecretName, autoscalerPolicyName, egressPolicyName, handshakePolicyName, keepsRestartRules, poolLabelSelector, renderRunnerPool, terminationGraceSeconds } from '../core/manifests/index.js';
 import { removeRecycleAccessWhenUnused } from './recycle-access.js';
 import { podTable, summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
 import type { Files } from '../core/ports/files.js';
+import type { AutoscalerKeyMaker } from '../core/ports/handshake.js';
+import { autoscalerKeyFiles, type AutoscalerKeys } from '../core/handshake-trust.js';
+import { decodeBase64 } from '../core/base64.js';
 import type { PoolLook } from '../core/scale-decision.js';
 import { autoscalerName, renderAutoscalerAccess, renderAutoscalerDeployment } from '../core/manifests/autoscaler.js';
 import { replicasOwner, scalePass } from './scale-pass.js';
@@ -30,6 +33,8 @@ export interface DeployServices {
   connect(): Promise<KubeClient>;
   files: Files;
   clock: Clock;
+  /** Makes the autoscaler's handshake keys, the first time a pool is deployed with it. */
+  keys: AutoscalerKeyMaker;
 }
 
 export interface DeployResult {
@@ -71,8 +76,9 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   const existing = await kube.get(statefulSetRef(pool)).catch((error: unknown) => {
     throw describeApiError(error, options);
   });
-  const { objects, recycling } = await dryRun(kube, options, host, existing);
-  const applied = { ...pool, podRecycling: recycling };
+  const keyed = pool.autoscaler ? { ...options, pool: { ...pool, autoscalerKeys: await autoscalerKeys(kube, options, services) } } : options;
+  const { objects, recycling } = await dryRun(kube, keyed, host, existing);
+  const applied = { ...keyed.pool, podRecycling: recycling };
   if (manifestPath) services.files.write(manifestPath, manifestFile(applied));
   try {
     for (const object of objects) await applyObject(kube, object, host);
@@ -145,11 +151,39 @@ async function applyObject(kube: KubeClient, object: KubeObject, host: TaskHost)
   }
 }
 
+/**
+ * The autoscaler's handshake keys: those in its Secret, else new ones. Kept across deploys, so the runner pods'
+ * template (which carries the public keys) does not change with every deploy.
+ */
+async function autoscalerKeys(kube: KubeClient, options: DeployOptions, services: DeployServices): Promise<AutoscalerKeys> {
+  const { pool } = options;
+  const ref = { apiVersion: 'v1', kind: 'Secret', namespace: pool.namespace, name: autoscalerKeysSecretName(pool.runnerName) };
+  const stored = await kube.get(ref).catch((error: unknown) => {
+    throw describeApiError(error, options);
+  });
+  const data = (stored?.data ?? {}) as Record<string, string | undefined>;
+  const [signing, encryption] = [data[autoscalerKeyFiles.signing], data[autoscalerKeyFiles.encryption]];
+  if (stored !== undefined && signing !== undefined && encryption !== undefined) {
+    const kept = { signing: decodeBase64(signing), encryption: decodeBase64(encryption) };
+    const found = services.keys.publicKeys(kept);
+    if (found !== undefined) return { public: found, private: kept };
+  }
+  if (stored !== undefined) services.host.warning(`The Secret ${pool.namespace}/${ref.name} does not hold the autoscaler's keys; it gets new ones, and the runner pods a new template.`);
+  return services.keys.make();
+}
+
 /** The autoscaler's objects, to remove when autoscaling is turned off: its Deployment first, so it stops first. */
 function autoscalerObjects(pool: RunnerPoolSpec): KubeObject[] {
   const settings = { minReplicas: 0, maxReplicas: 0, standby: 0, pollSeconds: 5 };
   const withAutoscaler = { ...pool, autoscaler: settings };
-  return [...renderAutoscalerAccess(withAutoscaler), renderAutoscalerDeployment(withAutoscaler)];
+  const named = (kind: string, apiVersion: string, name: string): KubeObject => ({ apiVersion, kind, metadata: { name, namespace: pool.namespace } });
+  return [
+    named('Secret', 'v1', autoscalerKeysSecretName(pool.runnerName)),
+    ...renderAutoscalerAccess(withAutoscaler),
+    named('NetworkPolicy', 'networking.k8s.io/v1', handshakePolicyName(pool.runnerName)),
+    named('NetworkPolicy', 'networking.k8s.io/v1', autoscalerPolicyName(pool.runnerName)),
+    renderAutoscalerDeployment(withAutoscaler),
+  ];
 }
 
 /** The pool's size set to `replicas`: drained and never below a busy slot; without Azure DevOps only ever raised. */

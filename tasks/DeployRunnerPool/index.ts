@@ -3,6 +3,7 @@ import { adoClient, extensionIdentity, runTask } from '../../src/clients/task-li
 import { openClusterSession } from '../../src/clients/cluster-session.js';
 import { nodeFiles } from '../../src/clients/node-files.js';
 import { systemClock } from '../../src/clients/system-clock.js';
+import { autoscalerKeyMaker } from '../../src/clients/autoscaler-keys.js';
 import { deployRunnerPool } from '../../src/flows/deploy-pool.js';
 import { credentialSecrets, InputReader, readDeployOptions } from '../../src/core/index.js';
 
@@ -19,6 +20,7 @@ void runTask(async (host) => {
       connect: () => session.connect(),
       files: nodeFiles,
       clock: systemClock,
+      keys: autoscalerKeyMaker,
     });
     host.setOutput('statefulSetName', result.statefulSetName);
     host.setOutput('replicas', String(result.replicas));

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { runAutoscaler } from '../../src/flows/autoscale.js';
+import { autoscalerKeyMaker } from '../../src/clients/autoscaler-keys.js';
 import type { AutoscalerOptions } from '../../src/core/autoscaler-options.js';
 import type { StopSignal } from '../../src/core/ports/clock.js';
 import type { KubeClient } from '../../src/core/ports/kube.js';
@@ -27,7 +28,7 @@ beforeEach(async () => {
 
 const options = (): AutoscalerOptions => ({
   namespace, runnerName, poolName, organizationUrl: emulator.orgUrl, settings: { minReplicas: 0, maxReplicas: 10, standby: 0, pollSeconds: 5 },
-  extension: { publisher: 'tests', id: 'azure-devops-runner' },
+  extension: { publisher: 'tests', id: 'azure-devops-runner' }, keys: autoscalerKeyMaker.make().public,
 });
 
 /** A stop request that comes when `until` says so, checked whenever the loop waits (its waits move the fake time). */

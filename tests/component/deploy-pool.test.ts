@@ -45,6 +45,24 @@ describe('DeployRunnerPool', () => {
     assert.deepEqual(world.kube.all('StatefulSet', namespace), []);
   });
 
+  it('makes the autoscaler\'s keys once: a second deploy keeps them and the template; autoscaling off removes them', async () => {
+    const world = await RunnerWorld.create(emulator);
+    const autoscaled = { autoscaling: 'inCluster', maxReplicas: '3', rolloutStatusTimeout: '0' };
+    const keysSecret = () => world.kube.peek('Secret', namespace, `${runnerName}-autoscaler-keys`);
+    const templateKey = () => JSON.stringify(world.kube.peek('StatefulSet', namespace, runnerName)!.spec).match(/"AZP_AUTOSCALER_SIGNING_KEY","value":"([^"]+)"/)?.[1];
+    await world.deploy(autoscaled);
+    const [first, firstKey] = [keysSecret()!.data, templateKey()];
+    assert.match(firstKey!, /^[A-Za-z0-9_-]{43}$/);
+    const revision = updateRevision(world);
+    await world.deploy(autoscaled);
+    assert.deepEqual(keysSecret()!.data, first);
+    assert.equal(templateKey(), firstKey);
+    assert.equal(updateRevision(world), revision, 'no new template, no pod replaced');
+    await world.deploy({ replicas: '1', rolloutStatusTimeout: '0' });
+    assert.equal(keysSecret(), undefined);
+    assert.deepEqual(world.kube.all('NetworkPolicy', namespace).map((policy) => policy.metadata.name), [`${runnerName}-egress`]);
+  });
+
   it('gives every job a fresh pod through restart rules where the cluster keeps them', async () => {
     const world = await RunnerWorld.create(emulator);
     const result = await world.deploy({ replicas: '2' });

@@ -19,7 +19,7 @@ after(async () => {
 });
 
 const slot = (ordinal: number) => `${runnerName}-${ordinal}`;
-const kinds = ['Secret', 'ServiceAccount', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'StatefulSet', 'Deployment', 'Pod', 'ConfigMap'];
+const kinds = ['Secret', 'ServiceAccount', 'Role', 'RoleBinding', 'NetworkPolicy', 'PodDisruptionBudget', 'StatefulSet', 'Deployment', 'Pod', 'ConfigMap'];
 const objectsIn = (world: RunnerWorld) => kinds.flatMap((kind) => world.kube.all(kind, namespace).map((object) => `${kind}/${object.metadata.name}`)).sort();
 
 function poolInputs(world: RunnerWorld, inputs: Record<string, string>): MemoryHost {

@@ -16,6 +16,8 @@ import type { AdminJob } from '../support/emulator.js';
 
 const POOL = 'Autoscaled';
 const NS = 'adr-autoscaler-e2e';
+/** Where the attacker of the handshake runs: any other namespace of the cluster. */
+const ATTACKER_NS = 'adr-autoscaler-e2e-attacker';
 let world: PoolWorld;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -101,6 +103,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     writeFileSync(postMortem, `${logs}\n\n${events}`);
     console.log(`the autoscaler's log and the namespace's events: ${postMortem}`);
     await deleteNamespace(NS);
+    await deleteNamespace(ATTACKER_NS);
     await world?.stop();
   });
 
@@ -115,6 +118,58 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     const [{ job, log }] = await finished(world, [id], 180_000);
     assert.equal(job.result, 'succeeded', log);
     assert.doesNotMatch(log, /LEAK-|KUBERNETES-TOKEN|KUBELET-OPEN/, 'no PAT, no Kubernetes token and no open kubelet within a job\'s reach');
+  });
+
+  it('gives a pod in another namespace nothing from a starting runner pod, and no way to register it', async () => {
+    // The local cluster enforces no NetworkPolicy, so the attacker reaches port 8081: this proves the cryptography.
+    await waitFor('the pool back at zero', 120_000, async () => ((await replicas()) === 0 ? true : undefined));
+    // Without its autoscaler a starting pod waits for its grant as long as the attack takes.
+    await kubectl(['scale', 'deployment', 'auto-autoscaler', '-n', NS, '--replicas=0']);
+    try {
+      await waitFor('no autoscaler', 120_000, async () => ((await autoscalerPod()) ? undefined : true));
+      await createNamespace(ATTACKER_NS);
+      const attacker = {
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: 'attacker', namespace: ATTACKER_NS },
+        spec: {
+          automountServiceAccountToken: false,
+          containers: [{ name: 'attacker', image: world.image, command: ['sleep', 'infinity'], securityContext: { runAsNonRoot: true, runAsUser: 10001, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+        },
+      };
+      await kubectl(['apply', '-f', '-'], { input: JSON.stringify(attacker) });
+      await kubectl(['scale', 'statefulset', 'auto', '-n', NS, '--replicas=1']);
+      await kubectl(['wait', '-n', ATTACKER_NS, 'pod/attacker', '--for=condition=Ready', '--timeout=180s'], { timeoutMs: 190_000 });
+      const pod = await waitFor('auto-0 with an address', 180_000, async () => {
+        const found = await kubectlJson<Any>(['get', 'pod', 'auto-0', '-n', NS]).catch(() => undefined);
+        return found?.status?.podIP ? found : undefined;
+      });
+      const url = `http://${pod.status.podIP}:8081/v1/registration`;
+      const fromAttacker = (script: string) => kubectl(['exec', '-n', ATTACKER_NS, 'attacker', '--', 'bash', '-c', script]);
+      const served = await waitFor('auto-0 serving its request', 180_000, async () => (await fromAttacker(`curl -sf --max-time 5 ${url} || true`)).trim() || undefined);
+      for (const clear of [POOL, 'AZP_', 'RUNNER_', 'auto-0', pod.metadata.uid, world.emulator.orgUrl]) assert.ok(!served.includes(clear), `${clear} in clear`);
+      assert.deepEqual(Object.keys(JSON.parse(served)).sort(), ['data', 'iv', 'key', 'version']);
+      // The grant that stopped the pool before: every name the pod checks, and a token URL of the attacker's.
+      const grant = {
+        agentId: 1, agentName: 'auto-0', poolId: 1, poolName: POOL, serverUrl: world.emulator.orgUrl, clientId: 'forged',
+        authorizationUrl: 'http://attacker.invalid/token', oauthEndpointUrl: 'http://attacker.invalid/token',
+      };
+      for (const body of [grant, { grant, signature: 'A'.repeat(86) }]) {
+        const post = `curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST -H 'content-type: application/json' --data '${JSON.stringify(body)}' ${url}`;
+        assert.equal((await fromAttacker(post)).trim(), '422');
+      }
+      // It keeps waiting, unharmed: the same container, the same request.
+      assert.equal((await fromAttacker(`curl -sf --max-time 5 ${url}`)).trim(), served);
+      const agent = (await kubectlJson<Any>(['get', 'pod', 'auto-0', '-n', NS])).status.containerStatuses.find((c: Any) => c.name === 'agent');
+      assert.equal(agent.restartCount, 0);
+      // The autoscaler back: the very pod that was attacked registers and runs the next job.
+      const [id] = await queue(1, probeScript(world));
+      await kubectl(['scale', 'deployment', 'auto-autoscaler', '-n', NS, '--replicas=1']);
+      const [{ job, log }] = await finished(world, [id], 180_000);
+      assert.equal(job.result, 'succeeded', log);
+      assert.equal(probeField(log, 'pod-uid'), pod.metadata.uid);
+    } finally {
+      await kubectl(['scale', 'deployment', 'auto-autoscaler', '-n', NS, '--replicas=1']);
+      await deleteNamespace(ATTACKER_NS);
+    }
   });
 
   it('runs 20 jobs queued at zero, each in a fresh pod, and returns to zero', async () => {

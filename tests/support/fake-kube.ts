@@ -213,8 +213,16 @@ export class FakeKube implements KubeClient {
     return clone(stored);
   }
 
-  /** What the API server drops on the way in: the restart rules fields on a cluster without the feature. */
+  /**
+   * What the API server changes on the way in: a Secret's stringData becomes base64 in data; the restart rules fields
+   * are dropped on a cluster without the feature.
+   */
   private admit(object: KubeObject): KubeObject {
+    const { stringData, ...secret } = object as KubeObject & { stringData?: Record<string, string>; data?: Record<string, string> };
+    if (object.kind === 'Secret' && stringData !== undefined) {
+      const encoded = Object.fromEntries(Object.entries(stringData).map(([key, value]) => [key, Buffer.from(value).toString('base64')]));
+      return { ...secret, data: { ...secret.data, ...encoded } };
+    }
     if (object.kind !== 'StatefulSet' || this.options.restartRules !== false) return object;
     for (const container of (object as unknown as StatefulSetShape).spec.template.spec.containers) {
       delete container.restartPolicy;

@@ -20,7 +20,8 @@ import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
 import type { RunnerHandshake } from '../../src/core/ports/handshake.js';
 import type { RegistrationGrant } from '../../src/core/registration.js';
 import { identityVariables } from '../../src/core/manifests/index.js';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { autoscalerKeyMaker } from '../../src/clients/autoscaler-keys.js';
 import { FakeClock } from './fake-clock.js';
 import { FakeKube, type FakeKubeOptions } from './fake-kube.js';
 import { MemoryHost } from './memory-host.js';
@@ -99,6 +100,8 @@ class HookedAdo implements AdoClient {
 /** A runner pod's agent key: one real 2048-bit key serves every fake pod. */
 const podPrivateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
 const podKey = publicKeyOf(podPrivateKey);
+/** A pod's nonce: one per pod here, as one per key in a real pod. */
+const nonceOf = (pod: KubeObject) => createHash('sha256').update(pod.metadata.uid!).digest('base64url');
 
 export const namespace = 'runners';
 export const poolName = 'Linux Private';
@@ -153,11 +156,13 @@ export class RunnerWorld {
   readonly handshake: RunnerHandshake = {
     request: async (ip) => {
       const pod = this.serving.get(ip);
-      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), systemCapabilities: { 'Agent.Name': pod.metadata.name, RUNNER_NAME: runnerName, RUNNER_SCALING: 'autoscaler', [identityVariables.podUid]: pod.metadata.uid! } };
+      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), nonce: nonceOf(pod), systemCapabilities: { 'Agent.Name': pod.metadata.name, RUNNER_NAME: runnerName, RUNNER_SCALING: 'autoscaler', [identityVariables.podUid]: pod.metadata.uid! } };
     },
-    grant: async (ip, grant) => {
+    grant: async (ip, grant, request) => {
       const pod = this.serving.get(ip);
       if (pod === undefined || pod.metadata.name !== grant.agentName) throw new Error(`no pod at ${ip} waits for ${grant.agentName}`);
+      // The real pod takes only a grant signed over the request it serves (tests/unit/runner/handshake.test.ts).
+      if (request.podUid !== pod.metadata.uid || request.nonce !== nonceOf(pod)) throw new Error(`the grant for ${grant.agentName} answers another request`);
       // The agent's first call gets its token where the grant says: a grant that points elsewhere fails here.
       const { clientId, authorizationUrl, oauthEndpointUrl } = grant;
       await new VssClient(grant.serverUrl, { kind: 'oauth', clientId, authorizationUrl, oauthEndpointUrl, key: podPrivateKey }, 'runner-world').connect();
@@ -277,7 +282,7 @@ export class RunnerWorld {
   /** DeployRunnerPool's flow, from task inputs as the agent hands them over. */
   async deploy(inputs: Record<string, string> = {}, host = new MemoryHost()): Promise<DeployResult> {
     const options = readDeployOptions(new InputReader(new MemoryHost({ ...this.inputs(), image: 'registry.example.com/runner:1', ...inputs })));
-    return deployRunnerPool(options, { host, ado: this.ado, connect: async () => this.kube, files: new MemoryFiles(), clock: this.clock });
+    return deployRunnerPool(options, { host, ado: this.ado, connect: async () => this.kube, files: new MemoryFiles(), clock: this.clock, keys: autoscalerKeyMaker });
   }
 
   /** ScaleRunnerPool's flow, from task inputs. */

@@ -1,11 +1,13 @@
-// Pool spec → the in-cluster autoscaler's objects (autoscaling: inCluster): its ServiceAccount, Role and RoleBinding,
-// and its Deployment. Pure. The autoscaler runs from the pool's own runner image, on the agent's Node (its design note:
-// autoscaler/DESIGN.md).
+// Pool spec → the in-cluster autoscaler's objects (autoscaling: inCluster): its handshake keys' Secret, its
+// ServiceAccount, Role and RoleBinding, and its Deployment. Pure. The autoscaler runs from the pool's own runner image,
+// on the agent's Node (its design note: autoscaler/DESIGN.md).
+import type { V1Secret } from '@kubernetes/client-node';
 import type { KubeObject } from '../ports/kube.js';
 import { leaseName } from '../lease.js';
 import type { RunnerPoolSpec } from '../model.js';
-import { autoscalerEnvironment, autoscalerMetricsPort, autoscalerTokenDir } from '../autoscaler-options.js';
-import { poolLabels } from './pool-labels.js';
+import { autoscalerEnvironment, autoscalerKeysDir, autoscalerMetricsPort, autoscalerTokenDir } from '../autoscaler-options.js';
+import { autoscalerKeyFiles } from '../handshake-trust.js';
+import { poolLabels, type Manifest } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
 import { runnerUid } from './runner-pod.js';
 
@@ -17,6 +19,24 @@ export function autoscalerName(runnerName: string): string {
 /** Its pods' labels: never the runner pods' selector (app.kubernetes.io/name), which the StatefulSet would adopt. */
 function autoscalerLabels(runnerName: string): Record<string, string> {
   return { ...poolLabels(runnerName), 'app.kubernetes.io/name': 'azure-devops-runner-autoscaler', 'app.kubernetes.io/component': 'autoscaler' };
+}
+
+/** The labels that select its pods (its Deployment's selector, and the runner pods' handshake policy). */
+export function autoscalerSelector(runnerName: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'azure-devops-runner-autoscaler', 'app.kubernetes.io/instance': runnerName };
+}
+
+export const autoscalerKeysSecretName = (runnerName: string) => `${runnerName}-autoscaler-keys`;
+
+/** Its handshake's private keys (src/core/handshake-trust.ts): mounted by its pod alone, never by a runner pod. */
+export function renderAutoscalerKeysSecret(spec: RunnerPoolSpec & Required<Pick<RunnerPoolSpec, 'autoscalerKeys'>>): Manifest<V1Secret> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: autoscalerKeysSecretName(spec.runnerName), namespace: spec.namespace, labels: poolLabels(spec.runnerName) },
+    type: 'Opaque',
+    stringData: { [autoscalerKeyFiles.signing]: spec.autoscalerKeys.private.signing, [autoscalerKeyFiles.encryption]: spec.autoscalerKeys.private.encryption },
+  };
 }
 
 /**
@@ -61,7 +81,7 @@ export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
 export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
   const name = autoscalerName(spec.runnerName);
   const labels = autoscalerLabels(spec.runnerName);
-  const selector = { 'app.kubernetes.io/name': labels['app.kubernetes.io/name'], 'app.kubernetes.io/instance': spec.runnerName };
+  const selector = autoscalerSelector(spec.runnerName);
   const probe = { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 3 };
   return {
     apiVersion: 'apps/v1',
@@ -99,12 +119,14 @@ export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
               securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
               volumeMounts: [
                 { name: 'token', mountPath: autoscalerTokenDir, readOnly: true },
+                { name: 'keys', mountPath: autoscalerKeysDir, readOnly: true },
                 { name: 'tmp', mountPath: '/tmp' },
               ],
             },
           ],
           volumes: [
             { name: 'token', secret: { secretName: registrationSecretName(spec), defaultMode: 0o440, items: [{ key: 'token', path: 'token' }] } },
+            { name: 'keys', secret: { secretName: autoscalerKeysSecretName(spec.runnerName), defaultMode: 0o440 } },
             { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
           ],
         },

@@ -6,8 +6,8 @@ import { renderRegistrationSecret } from './registration-secret.js';
 import { renderRecycleAccess } from './recycle-access.js';
 import { renderDisruptionBudget } from './disruption-budget.js';
 import { renderStatefulSet } from './stateful-set.js';
-import { renderAutoscalerAccess, renderAutoscalerDeployment } from './autoscaler.js';
-import { renderEgressPolicy } from './network-policy.js';
+import { renderAutoscalerAccess, renderAutoscalerDeployment, renderAutoscalerKeysSecret } from './autoscaler.js';
+import { renderAutoscalerPolicy, renderEgressPolicy, renderHandshakePolicy } from './network-policy.js';
 
 export * from './pool-labels.js';
 export * from './registration-secret.js';
@@ -21,10 +21,13 @@ export * from './network-policy.js';
 /** Every object of the pool, in apply order. */
 export function renderRunnerPool(spec: RunnerPoolSpec): KubeObject[] {
   const secret = renderRegistrationSecret(spec);
+  const { autoscalerKeys } = spec;
+  const keys = spec.autoscaler && autoscalerKeys ? [renderAutoscalerKeysSecret({ ...spec, autoscalerKeys })] : [];
   const access = [...(spec.podRecycling === 'sidecar' ? renderRecycleAccess(spec) : []), ...(spec.autoscaler ? renderAutoscalerAccess(spec) : [])];
   const autoscaler = spec.autoscaler ? [renderAutoscalerDeployment(spec)] : [];
   const egress = spec.restrictEgress === false ? [] : [renderEgressPolicy(spec)];
-  return [...(secret ? [secret] : []), ...access, ...egress, renderDisruptionBudget(spec), renderStatefulSet(spec), ...autoscaler];
+  const ingress = spec.autoscaler ? [renderHandshakePolicy(spec), renderAutoscalerPolicy(spec)] : [];
+  return [...(secret ? [secret] : []), ...keys, ...access, ...egress, ...ingress, renderDisruptionBudget(spec), renderStatefulSet(spec), ...autoscaler];
 }
 
 /**
@@ -35,6 +38,7 @@ export function everyPoolObject(pool: Pick<RunnerPoolSpec, 'namespace' | 'runner
   const widest: RunnerPoolSpec = {
     ...pool, replicas: 0, image: 'unused', credential: { kind: 'pat', token: '' }, resources: {}, nodeSelector: {}, tolerations: [], env: {},
     dockerMode: 'none', podRecycling: 'sidecar', priority: 0, autoscaler: { minReplicas: 0, maxReplicas: 0, standby: 0, pollSeconds: 5 },
+    autoscalerKeys: { public: { signing: '', encryption: '' }, private: { signing: '', encryption: '' } },
   };
   const objects = new Map<string, KubeObject>();
   for (const dockerMode of ['none', 'hostSocket', 'dind'] satisfies DockerMode[]) {

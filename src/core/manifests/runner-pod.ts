@@ -14,6 +14,7 @@ import { identityVariables } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
 import { recyclerName } from './recycle-access.js';
 import { handshakePort } from '../registration.js';
+import { autoscalerKeyVariables } from '../handshake-trust.js';
 
 /** start.sh's exit code for a failure before the agent ran (EX_CONFIG): the only one that restarts it in its pod. */
 export const beforeAgentFailure = 78;
@@ -129,6 +130,15 @@ function agentSecurityContext(spec: RunnerPoolSpec): V1SecurityContext {
   };
 }
 
+/** The autoscaler's public keys: the pod seals its request to one and takes only grants signed by the other. */
+function autoscalerKeyEnv({ autoscalerKeys }: RunnerPoolSpec): V1EnvVar[] {
+  if (autoscalerKeys === undefined) return [];
+  return [
+    { name: autoscalerKeyVariables.signing, value: autoscalerKeys.public.signing },
+    { name: autoscalerKeyVariables.encryption, value: autoscalerKeys.public.encryption },
+  ];
+}
+
 function agentEnv(spec: RunnerPoolSpec): V1EnvVar[] {
   return [
     ...registrationEnv(spec),
@@ -140,7 +150,7 @@ function agentEnv(spec: RunnerPoolSpec): V1EnvVar[] {
     { name: identityVariables.runnerName, value: spec.runnerName },
     { name: identityVariables.priority, value: String(spec.priority) },
     { name: identityVariables.scaling, value: registeredByAutoscaler(spec) ? 'autoscaler' : 'fixed' },
-    ...(registeredByAutoscaler(spec) ? [{ name: 'AZP_REGISTRATION', value: 'autoscaler' }] : []),
+    ...(registeredByAutoscaler(spec) ? [{ name: 'AZP_REGISTRATION', value: 'autoscaler' }, ...autoscalerKeyEnv(spec)] : []),
     ...dockerEnv(spec),
     ...(usesRecycleSidecar(spec) ? [recycleDirEnv] : []),
     ...Object.entries(spec.env).map(([name, value]) => ({ name, value })),

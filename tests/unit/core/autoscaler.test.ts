@@ -8,7 +8,9 @@ import { renderAutoscalerAccess, renderAutoscalerDeployment, renderRunnerPool } 
 import { readDeployOptions } from '../../../src/core/deploy-options.js';
 import { InputReader } from '../../../src/core/inputs.js';
 import { agentSettingsFiles, grantProblem, handshakeTargets, registrationGrant, requestProblem, tokenEndpointUrl, type RegistrationRequest } from '../../../src/core/registration.js';
+import { grantStatement, signedGrantProblem } from '../../../src/core/handshake-trust.js';
 import { pollDelay } from '../../../src/core/poll-interval.js';
+import { autoscalerKeyMaker } from '../../../src/clients/autoscaler-keys.js';
 import { decideScale } from '../../../src/core/scale-decision.js';
 import { snapshotDue } from '../../../src/core/snapshot.js';
 import type { RunnerPoolSpec } from '../../../src/core/model.js';
@@ -23,6 +25,7 @@ const spec: RunnerPoolSpec = {
   image: 'registry.example.com/runner:1', credential: { kind: 'pat', token: 'pat-value' }, resources: {}, nodeSelector: {}, tolerations: [], env: {},
   dockerMode: 'none', podRecycling: 'restartRules', priority: 0,
   autoscaler: { minReplicas: 1, maxReplicas: 20, standby: 2, pollSeconds: 3 }, extension: { publisher: 'contoso', id: 'runner' },
+  autoscalerKeys: autoscalerKeyMaker.make(),
 };
 
 describe('the autoscaler\'s settings', () => {
@@ -31,12 +34,15 @@ describe('the autoscaler\'s settings', () => {
     assert.deepEqual(options, {
       namespace: 'runners', runnerName: 'linux', poolName: 'Linux Private', organizationUrl: 'https://dev.azure.com/contoso',
       settings: { minReplicas: 1, maxReplicas: 20, standby: 2, pollSeconds: 3 }, extension: { publisher: 'contoso', id: 'runner' },
+      keys: spec.autoscalerKeys!.public,
     });
   });
 
   it('names every bad variable', () => {
-    const problems = inputProblems(() => readAutoscalerOptions({ ...autoscalerEnvironment(spec), MIN_REPLICAS: '30', POLL_SECONDS: '0', AZP_URL: 'ftp://x', EXTENSION_ID: 'nodot' }));
-    assert.deepEqual(problems.map((p) => p.split(':')[0]).sort(), ['AZP_URL', 'EXTENSION_ID', 'MIN_REPLICAS', 'POLL_SECONDS']);
+    const problems = inputProblems(() => readAutoscalerOptions({
+      ...autoscalerEnvironment(spec), MIN_REPLICAS: '30', POLL_SECONDS: '0', AZP_URL: 'ftp://x', EXTENSION_ID: 'nodot', AZP_AUTOSCALER_SIGNING_KEY: 'short', AZP_AUTOSCALER_ENCRYPTION_KEY: '',
+    }));
+    assert.deepEqual(problems.map((p) => p.split(':')[0]).sort(), ['AZP_AUTOSCALER_ENCRYPTION_KEY', 'AZP_AUTOSCALER_SIGNING_KEY', 'AZP_URL', 'EXTENSION_ID', 'MIN_REPLICAS', 'POLL_SECONDS']);
   });
 
   it('DeployRunnerPool refuses a service principal with the autoscaler, and starts the pool at its minimum', () => {
@@ -55,8 +61,9 @@ describe('the autoscaler\'s objects', () => {
 
   it('are the pool\'s, with its own ServiceAccount, Role, RoleBinding and Deployment', () => {
     assert.deepEqual(kinds, [
-      'Secret/linux-registration', 'ServiceAccount/linux-autoscaler', 'Role/linux-autoscaler', 'RoleBinding/linux-autoscaler', 'NetworkPolicy/linux-egress',
-      'PodDisruptionBudget/linux-busy', 'StatefulSet/linux', 'Deployment/linux-autoscaler',
+      'Secret/linux-registration', 'Secret/linux-autoscaler-keys', 'ServiceAccount/linux-autoscaler', 'Role/linux-autoscaler', 'RoleBinding/linux-autoscaler',
+      'NetworkPolicy/linux-egress', 'NetworkPolicy/linux-handshake', 'NetworkPolicy/linux-autoscaler', 'PodDisruptionBudget/linux-busy', 'StatefulSet/linux',
+      'Deployment/linux-autoscaler',
     ]);
   });
 
@@ -81,7 +88,7 @@ describe('the autoscaler\'s objects', () => {
     assert.deepEqual(container.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true });
     assert.ok(container.resources.requests.cpu && container.resources.limits.memory);
     assert.deepEqual(container.args, ['autoscaler']);
-    assert.equal(pod.volumes.find((v: Any) => v.secret)?.secret.secretName, 'linux-registration');
+    assert.deepEqual(pod.volumes.filter((v: Any) => v.secret).map((v: Any) => v.secret.secretName), ['linux-registration', 'linux-autoscaler-keys']);
     // Its pods are not the runner pods' selector's, which the StatefulSet would adopt.
     assert.notEqual(deployment.spec.template.metadata.labels['app.kubernetes.io/name'], 'azure-devops-runner');
   });
@@ -92,7 +99,10 @@ describe('the autoscaler\'s objects', () => {
     assert.equal(pod.initContainers, undefined);
     assert.ok(!pod.volumes.some((v: Any) => v.secret), 'no Secret volume');
     assert.ok(!JSON.stringify(pod).includes('linux-registration'));
-    assert.equal(pod.containers[0].env.find((e: Any) => e.name === 'AZP_REGISTRATION')?.value, 'autoscaler');
+    assert.ok(!JSON.stringify(pod).includes('linux-autoscaler-keys') && !JSON.stringify(pod).includes('PRIVATE KEY'));
+    const env = (name: string) => pod.containers[0].env.find((e: Any) => e.name === name)?.value;
+    assert.equal(env('AZP_REGISTRATION'), 'autoscaler');
+    assert.deepEqual({ signing: env('AZP_AUTOSCALER_SIGNING_KEY'), encryption: env('AZP_AUTOSCALER_ENCRYPTION_KEY') }, spec.autoscalerKeys!.public);
     assert.equal(statefulSet.metadata.annotations['azure-devops-runner/replicas-owner'], 'autoscaler');
   });
 });
@@ -105,7 +115,7 @@ describe('the registration handshake', () => {
   const jwk = publicKey.export({ format: 'jwk' });
   const b64 = (v: string | undefined) => Buffer.from(v ?? '', 'base64url').toString('base64');
   const request = (podName: string, podUid: string): RegistrationRequest => ({
-    podName, podUid, publicKey: { exponent: b64(jwk.e), modulus: b64(jwk.n) }, keyId: 'k', systemCapabilities: {},
+    podName, podUid, publicKey: { exponent: b64(jwk.e), modulus: b64(jwk.n) }, keyId: 'k', nonce: 'n'.repeat(43), systemCapabilities: {},
   });
 
   it('looks only at the runner\'s live slots that have an address', () => {
@@ -118,6 +128,28 @@ describe('the registration handshake', () => {
     assert.equal(requestProblem(target, request('linux-0', 'u0')), undefined);
     assert.match(requestProblem(target, request('linux-0', 'someone-else'))!, /says it is linux-0 \(someone-else\), not linux-0 \(u0\)/);
     assert.match(requestProblem(target, { ...request('linux-0', 'u0'), publicKey: { exponent: 'AQAB', modulus: 'AAAA' } })!, /not an RSA key/);
+  });
+
+  it('asks for a fresh nonce in every request', () => {
+    const [target] = handshakeTargets('linux', [pod('linux-0', 'u0')]);
+    assert.match(requestProblem(target, { ...request('linux-0', 'u0'), nonce: 'short' })!, /nonce is not 32 bytes/);
+  });
+
+  it('signs the pod\'s UID, the nonce, the agent key and every field of the grant', () => {
+    const grant = registrationGrant('https://dev.azure.com/contoso', { id: 3, name: 'Linux Private' }, { id: 7, name: 'linux-0', clientId: 'c1', authorizationUrl: 'https://vstoken.example.com/contoso/token' }, 'hosted');
+    const asked = request('linux-0', 'u0');
+    const statement = grantStatement(grant, asked);
+    for (const [name, value] of Object.entries(grant)) {
+      const changed = { ...grant, [name]: typeof value === 'number' ? value + 1 : `${value}x` };
+      assert.notEqual(grantStatement(changed, asked), statement, name);
+      assert.equal(signedGrantProblem({ grant: changed, signature: 'A'.repeat(86) }), undefined, name);
+    }
+    for (const changed of [{ podUid: 'u1' }, { nonce: 'm'.repeat(43) }, { publicKey: { ...asked.publicKey, exponent: 'AQAC' } }]) {
+      assert.notEqual(grantStatement(grant, { ...asked, ...changed }), statement, Object.keys(changed)[0]);
+    }
+    assert.match(signedGrantProblem({ grant: { ...grant, agentId: '7' }, signature: 'A'.repeat(86) })!, /agentId is not an integer/);
+    assert.match(signedGrantProblem({ grant: { ...grant, note: 'x' }, signature: 'A'.repeat(86) })!, /no signature covers: note/);
+    assert.match(signedGrantProblem(grant)!, /not a signed grant/);
   });
 
   it('hands back settings that point the agent at its own organization, and files as config.sh writes them', () => {

@@ -6,6 +6,7 @@ import { renderRunnerPool, renderStatefulSet } from '../../../src/core/manifests
 import { manifestFile } from '../../../src/core/manifest-file.js';
 import { readDeployOptions } from '../../../src/core/deploy-options.js';
 import { deployRunnerPool } from '../../../src/flows/deploy-pool.js';
+import { autoscalerKeyMaker } from '../../../src/clients/autoscaler-keys.js';
 import { InputReader } from '../../../src/core/inputs.js';
 import type { RunnerPoolSpec } from '../../../src/core/model.js';
 import { MemoryHost } from '../../support/memory-host.js';
@@ -193,6 +194,7 @@ describe('runner pool manifests', () => {
       connect: () => assert.fail('render must not connect'),
       files,
       clock: { now: () => 0, sleep: async () => {} },
+      keys: autoscalerKeyMaker,
     });
     assert.equal(result.manifestPath, '/tmp/m.yaml');
     assert.match(files.read('/tmp/m.yaml'), /kind: StatefulSet/);
@@ -205,7 +207,7 @@ describe('runner pool manifests', () => {
       const host = new MemoryHost({}, {}, { 'Agent.TempDirectory': '/tmp' });
       const files = new MemoryFiles();
       files.directories.add('/tmp');
-      await deployRunnerPool(readDeployOptions(new InputReader(new MemoryHost({ ...inputs, ...extra }))), { host, connect: () => assert.fail('render must not connect'), files, clock: { now: () => 0, sleep: async () => {} } });
+      await deployRunnerPool(readDeployOptions(new InputReader(new MemoryHost({ ...inputs, ...extra }))), { host, connect: () => assert.fail('render must not connect'), files, clock: { now: () => 0, sleep: async () => {} }, keys: autoscalerKeyMaker });
       return host.warnings;
     };
     assert.match((await warnings({}))[0], /without a seccomp filter \(Unconfined\), which Pod Security baseline refuses/);

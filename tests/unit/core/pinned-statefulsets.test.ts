@@ -28,7 +28,12 @@ const base: RunnerPoolSpec = {
 
 const specs: Record<string, RunnerPoolSpec> = {
   'a PAT, restart rules, no Docker': base,
-  'the in-cluster autoscaler registers the agents, a priority': { ...base, autoscaler: { minReplicas: 0, maxReplicas: 20, standby: 1, pollSeconds: 5 }, priority: 10 },
+  'the in-cluster autoscaler registers the agents, a priority': {
+    ...base,
+    autoscaler: { minReplicas: 0, maxReplicas: 20, standby: 1, pollSeconds: 5 },
+    autoscalerKeys: { public: { signing: 'S'.repeat(43), encryption: 'E'.repeat(43) }, private: { signing: 'unused', encryption: 'unused' } },
+    priority: 10,
+  },
   'a service principal, the recycle sidecar, Docker in Docker, every option': {
     ...base,
     credential: { kind: 'servicePrincipal', tenantId: 'tenant', clientId: 'client', clientSecret: 'secret' },
