@@ -109,7 +109,7 @@ function readAutoscaler(inputs: InputReader, credential: AgentCredential): Autos
 export function readDeployOptions(inputs: InputReader): DeployOptions {
   const target = readClusterTarget(inputs);
   const action = inputs.choice('action', ['apply', 'render'] as const, 'apply');
-  const poolName = inputs.required('poolName');
+  const poolName = inputs.poolName('poolName');
   const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind', 'buildah'], 'none');
   const podRecycling = inputs.choice<PodRecycling | 'auto'>('podRecycling', ['auto', 'restartRules', 'sidecar'], 'auto');
   const pool: RunnerPoolSpec = {
