@@ -48,8 +48,9 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
   }
   const replicas = Math.max(wanted, floor);
   let reason: string;
+  const aboveMax = target.mode === 'queue' && replicas > target.limits.maxReplicas ? ` (above maxReplicas ${target.limits.maxReplicas}: a busy slot is never removed)` : '';
   if (replicas > wanted) {
-    reason = `${why}; scale-down to ${wanted} deferred: slot ${floor - 1} is busy, so ${replicas} stay until its job ends`;
+    reason = `${why}; scale-down to ${wanted} deferred: slot ${floor - 1} is busy, so ${replicas} stay until its job ends${aboveMax}`;
   } else if (replicas === observed.currentReplicas) {
     reason = `${why}; no change`;
   } else {

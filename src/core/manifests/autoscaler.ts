@@ -2,7 +2,7 @@
 // and its Deployment. Pure. The autoscaler runs from the pool's own runner image, on the agent's Node (its design note:
 // autoscaler/DESIGN.md).
 import type { KubeObject } from '../ports/kube.js';
-import type { RunnerPoolSpec } from '../model.js';
+import { maxReplicas, type RunnerPoolSpec } from '../model.js';
 import { autoscalerEnvironment, autoscalerMetricsPort, autoscalerTokenDir } from '../autoscaler-options.js';
 import { poolLabels } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
@@ -21,12 +21,14 @@ function autoscalerLabels(runnerName: string): Record<string, string> {
 /**
  * What the autoscaler may do, and nothing more: read its StatefulSet and set its scale, read the namespace's pods
  * (list and watch cannot be limited by name) and label the pool's own pods busy or idle. No Secret: the kubelet
- * mounts its PAT, and no runner pod mounts that Secret.
+ * mounts its PAT, and no runner pod mounts that Secret. Every slot a pool can have, not only those below its
+ * maxReplicas: a busy slot stays above a lowered maximum until its job ends, and a pass that may not mark or register
+ * it would fail every time.
  */
 export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
   const name = autoscalerName(spec.runnerName);
   const metadata = { name, namespace: spec.namespace, labels: poolLabels(spec.runnerName) };
-  const slots = Array.from({ length: spec.autoscaler!.maxReplicas }, (_, ordinal) => `${spec.runnerName}-${ordinal}`);
+  const slots = Array.from({ length: maxReplicas }, (_, ordinal) => `${spec.runnerName}-${ordinal}`);
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata, automountServiceAccountToken: false },
     {
@@ -37,7 +39,7 @@ export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
         { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [spec.runnerName] },
         { apiGroups: ['apps'], resources: ['statefulsets/scale'], verbs: ['get', 'patch'], resourceNames: [spec.runnerName] },
         { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
-        ...(slots.length > 0 ? [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: slots }] : []),
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: slots },
       ],
     },
     {

@@ -61,12 +61,13 @@ describe('the autoscaler\'s objects', () => {
   });
 
   it('may read its StatefulSet, set its scale and label the pool\'s pods; nothing else, and no Secret', () => {
+    // Every slot a pool may have: a busy slot above a lowered maxReplicas (20 here) is still marked and registered.
     const role = renderAutoscalerAccess(spec).find((o) => o.kind === 'Role') as Any;
     assert.deepEqual(role.rules, [
       { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['linux'] },
       { apiGroups: ['apps'], resources: ['statefulsets/scale'], verbs: ['get', 'patch'], resourceNames: ['linux'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: 20 }, (_, n) => `linux-${n}`) },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: 500 }, (_, n) => `linux-${n}`) },
     ]);
   });
 
