@@ -115,8 +115,11 @@ export class InputReader {
     return match;
   }
 
-  quantity(name: string): string | undefined {
-    return this.checked(name, quantityProblem, { optional: true });
+  /** A quantity, `fallback` when empty; `none` (any case) sets none, where a default would otherwise apply. */
+  quantity(name: string, fallback?: string): string | undefined {
+    const none = (value: string) => /^none$/i.test(value);
+    const value = this.checked(name, (text) => (none(text) ? undefined : quantityProblem(text)), { optional: true, fallback });
+    return value === undefined || none(value) ? undefined : value;
   }
 
   /** An Azure DevOps agent pool's name; required unless `optional` is set. */

@@ -1,10 +1,11 @@
 // Pool spec → the in-cluster autoscaler's objects (autoscaling: inCluster): its ServiceAccount, Role and RoleBinding,
 // and its Deployment. Pure. The autoscaler runs from the pool's own runner image, on the agent's Node (its design note:
 // autoscaler/DESIGN.md).
+import type { V1Affinity } from '@kubernetes/client-node';
 import type { KubeObject } from '../ports/kube.js';
-import { maxReplicas, type RunnerPoolSpec } from '../model.js';
+import { maxReplicas, type AutoscalerAntiAffinity, type RunnerPoolSpec } from '../model.js';
 import { autoscalerEnvironment, autoscalerMetricsPort, autoscalerTokenDir } from '../autoscaler-options.js';
-import { poolLabels } from './pool-labels.js';
+import { dockerModeLabel, poolLabels } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
 import { runnerUid } from './runner-pod.js';
 
@@ -53,6 +54,26 @@ export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
 }
 
 /**
+ * Off the nodes of runner pods, of any pool and namespace, whose jobs can be root on their node: such a job could read
+ * the PAT this pod mounts (model.ts AutoscalerAntiAffinity).
+ */
+function dockerNodeAntiAffinity(mode: AutoscalerAntiAffinity): V1Affinity | undefined {
+  const term = {
+    labelSelector: { matchExpressions: [{ key: dockerModeLabel, operator: 'In', values: ['hostSocket', 'dind', 'buildah'] }] },
+    namespaceSelector: {},
+    topologyKey: 'kubernetes.io/hostname',
+  };
+  switch (mode) {
+    case 'none':
+      return undefined;
+    case 'preferred':
+      return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
+    case 'required':
+      return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
+  }
+}
+
+/**
  * One autoscaler per pool. `Recreate`: never two at once, so the replica count has one owner even during an update.
  * Non-root, read-only root file system, no privilege; the PAT in a Secret volume that only this pod mounts.
  */
@@ -61,6 +82,7 @@ export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
   const labels = autoscalerLabels(spec.runnerName);
   const selector = { 'app.kubernetes.io/name': labels['app.kubernetes.io/name'], 'app.kubernetes.io/instance': spec.runnerName };
   const probe = { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 3 };
+  const affinity = dockerNodeAntiAffinity(spec.autoscalerAntiAffinity ?? 'preferred');
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -84,6 +106,7 @@ export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
           ...(spec.imagePullSecret && { imagePullSecrets: [{ name: spec.imagePullSecret }] }),
           ...(Object.keys(spec.nodeSelector).length > 0 && { nodeSelector: spec.nodeSelector }),
           ...(spec.tolerations.length > 0 && { tolerations: spec.tolerations }),
+          ...(affinity && { affinity }),
           containers: [
             {
               name: 'autoscaler',

@@ -85,6 +85,30 @@ describe('the autoscaler\'s objects', () => {
     assert.notEqual(deployment.spec.template.metadata.labels['app.kubernetes.io/name'], 'azure-devops-runner');
   });
 
+  it('keeps off the nodes of root-capable Docker-mode runner pods, of any pool: preferred by default, required, or not', () => {
+    const term = {
+      labelSelector: { matchExpressions: [{ key: 'azure-devops-runner/docker-mode', operator: 'In', values: ['hostSocket', 'dind', 'buildah'] }] },
+      namespaceSelector: {},
+      topologyKey: 'kubernetes.io/hostname',
+    };
+    const affinity = (antiAffinity?: RunnerPoolSpec['autoscalerAntiAffinity']) => (renderAutoscalerDeployment({ ...spec, autoscalerAntiAffinity: antiAffinity }) as Any).spec.template.spec.affinity;
+    assert.deepEqual(affinity(), { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } });
+    assert.deepEqual(affinity('required'), { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } });
+    assert.equal(affinity('none'), undefined);
+    // The label the term selects is on the runner pods of those modes only.
+    for (const dockerMode of ['none', 'hostSocket', 'dind', 'buildah'] as const) {
+      const statefulSet = renderRunnerPool({ ...spec, dockerMode }).find((o) => o.kind === 'StatefulSet') as Any;
+      assert.equal(statefulSet.spec.template.metadata.labels['azure-devops-runner/docker-mode'], dockerMode === 'none' ? undefined : dockerMode);
+    }
+    const read = (value?: string) => readDeployOptions(new InputReader(new MemoryHost({
+      kubernetesServiceConnection: 'k', poolName: 'P', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'p', autoscaling: 'inCluster',
+      ...(value !== undefined && { autoscalerAntiAffinity: value }),
+    }))).pool.autoscalerAntiAffinity;
+    assert.equal(read(), 'preferred');
+    assert.equal(read('Required'), 'required');
+    assert.equal(read('none'), 'none');
+  });
+
   it('leaves runner pods without the credential and without a register step', () => {
     const statefulSet = objects.find((o) => o.kind === 'StatefulSet') as Any;
     const pod = statefulSet.spec.template.spec;

@@ -109,6 +109,19 @@ describe('DeployRunnerPool validation', () => {
     assert.deepEqual(deployProblems({ runnerName: 'r'.repeat(53) }), ['runnerName: must be at most 52 characters; got 53.']);
   });
 
+  it('gives runner pods requests, a memory limit and a work volume size by default; none when told so', () => {
+    const defaults = readDeployOptions(reader(deploy)).pool;
+    assert.deepEqual(defaults.resources, { cpuRequest: '500m', memoryRequest: '1Gi', cpuLimit: undefined, memoryLimit: '4Gi' });
+    assert.equal(defaults.workVolumeSize, '20Gi');
+    const none = readDeployOptions(reader({ ...deploy, cpuRequest: 'none', memoryRequest: 'None', memoryLimit: 'NONE', workVolumeSize: 'none', cpuLimit: 'none' })).pool;
+    assert.deepEqual(none.resources, { cpuRequest: undefined, memoryRequest: undefined, cpuLimit: undefined, memoryLimit: undefined });
+    assert.equal(none.workVolumeSize, undefined);
+    // A request above the default limit is refused like one above a limit given; raising the limit, or none, passes.
+    assert.deepEqual(deployProblems({ memoryRequest: '8Gi' }), ['memoryRequest: (8Gi) must not exceed memoryLimit (4Gi).']);
+    accepts(() => readDeployOptions(reader({ ...deploy, memoryRequest: '8Gi', memoryLimit: 'none' })));
+    assert.match(deployProblems({ workVolumeSize: 'nothing' })[0], /^workVolumeSize: must be a Kubernetes quantity/);
+  });
+
   it('refuses quantities beyond what Kubernetes holds, and a request above its limit', () => {
     assert.match(deployProblems({ cpuLimit: '9223372036854775808' })[0], /^cpuLimit: is beyond what Kubernetes can hold/);
     assert.match(deployProblems({ memoryLimit: '8Ei' })[0], /^memoryLimit: is beyond what Kubernetes can hold \(at most 2\^63-1, just under 8Ei\); got '8Ei'\.$/);
