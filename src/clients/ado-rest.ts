@@ -66,6 +66,27 @@ function describeFetchError(error: unknown): string {
   return cause instanceof Error ? `${message} (${cause.message})` : message;
 }
 
+/** How long after a call's start a refused connection is tried again: three attempts, at 0, 1 and 3 s. */
+const refusedRetryMs = 4_000;
+
+/**
+ * How long after a call's start a failure to connect is still worth another attempt (the budget caps it). Never:
+ * - a port fetch will not use ("bad port", the Fetch standard's blocked ports): no attempt is ever sent;
+ * - a name that does not exist (ENOTFOUND is NXDOMAIN; a resolver that did not answer says EAI_AGAIN, retried): the
+ *   answer is cached for longer than a call lasts;
+ * - a certificate the client refuses: the server will not present another within seconds.
+ * A refused connection (ECONNREFUSED) is an answer from a host that is up with nothing listening: a wrong port, for
+ * ever, or a server restarting behind its address, back within seconds. So it gets seconds, not the whole budget;
+ * the autoscaler's and a watching run's next pass try again anyway. Anything else (no answer, a reset) may pass.
+ */
+function retryWindowMs(error: unknown): number {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  const code = typeof cause?.code === 'string' ? cause.code : '';
+  if (cause?.message === 'bad port' || code === 'ENOTFOUND') return 0;
+  if (/^(CERT_|UNABLE_TO_)|^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID)$/.test(code)) return 0;
+  return code === 'ECONNREFUSED' ? refusedRetryMs : Infinity;
+}
+
 export class RestAdoClient implements AdoClient {
   throttledSeconds = 0;
   calls = 0;
@@ -109,6 +130,7 @@ export class RestAdoClient implements AdoClient {
       let response: Response | undefined;
       let body = '';
       let failure: string;
+      let giveUpAt = deadline;
       try {
         // A connection that stalls or drops, before or during the answer, counts as no answer.
         this.calls++;
@@ -123,6 +145,7 @@ export class RestAdoClient implements AdoClient {
       } catch (error) {
         response = undefined;
         failure = `Cannot reach Azure DevOps at ${this.base}: ${describeFetchError(error)}`;
+        giveUpAt = Math.min(deadline, started + retryWindowMs(error));
       }
       let delay: number;
       if (response === undefined) {
@@ -157,7 +180,7 @@ export class RestAdoClient implements AdoClient {
         delay = response.status === 429 ? (retryAfter > 0 ? 0 : 1000 * 2 ** attempt) : Math.max(0, 1000 * 2 ** (attempt - 1) - Math.max(0, this.notBefore - this.now()));
       }
       const status = response?.status ?? 0;
-      if (this.now() + delay >= deadline) throw giveUp(status, failure, attempt);
+      if (this.now() + delay >= giveUpAt) throw giveUp(status, failure, attempt);
       await this.wait(delay, status === 429);
     }
   }

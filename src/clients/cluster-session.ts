@@ -24,10 +24,17 @@ function checkInPod(): void {
   if (outside) throw new Error(`Input 'connectionType': inCluster needs the task to run in a Kubernetes pod with a service account token, but ${outside}.`);
 }
 
-/** The client certificate, key and certificate authority are loaded as TLS would load them, before any call. */
+/** The user's credentials are got, and the client certificate, key and certificate authority loaded as TLS would, before any call. */
 async function checkTls(config: KubeConfig, fail: (what: string) => Error): Promise<void> {
   const options: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
-  await config.applyToHTTPSOptions(options);
+  try {
+    await config.applyToHTTPSOptions(options);
+  } catch (error) {
+    // An auth-provider or exec plugin failed (an OIDC refresh, a missing command): its message may quote what it holds.
+    const user = config.getCurrentUser();
+    const plugin = user?.authProvider ? `its ${String(user.authProvider.name)} auth-provider` : user?.exec ? 'its exec plugin' : 'its credential plugin';
+    throw fail(`has a user whose credentials the Kubernetes client cannot get: ${plugin} failed (${(error as { code?: string }).code ?? (error as Error).name}).`);
+  }
   try {
     createSecureContext({ ca: options.ca, cert: options.cert, key: options.key });
   } catch (error) {

@@ -2,7 +2,7 @@
 // one with Docker, a large one), routed by demands; if every runner counted every job it can take, each would scale up
 // for the same job and all but one of the new agents would never get work. So each waiting job is counted by exactly
 // one runner, by a rule every runner (and the hub) computes the same way from the same look at the pool.
-import { agentSatisfiesDemands } from './demands.js';
+import { agentSatisfiesDemands, demandsProblem } from './demands.js';
 import { identityVariables } from './manifests/pool-labels.js';
 import type { AgentInfo } from './model.js';
 import type { JobRequest } from './ports/ado.js';
@@ -42,6 +42,14 @@ export function waitingJobs<J extends JobRequest>(jobs: J[]): J[] {
 }
 
 /**
+ * The waiting jobs whose demands every runner can read. A demand the parser refuses (an operator it does not know)
+ * makes its job one that no runner counts, rather than a look that fails for every job of the pool.
+ */
+function readableJobs<J extends JobRequest>(jobs: J[]): J[] {
+  return waitingJobs(jobs).filter((job) => demandsProblem(job.demands) === undefined);
+}
+
+/**
  * The runner that counts each waiting job some runner can take: among the runners with a registration that satisfies
  * its demands, those an autoscaler scales first, then the highest priority, then the fewest capabilities (the most
  * general runner keeps the specialised ones free), then the name. A job only one runner can take always goes to that
@@ -50,7 +58,7 @@ export function waitingJobs<J extends JobRequest>(jobs: J[]): J[] {
 export function assignWaitingJobs(runners: PoolRunner[], jobs: JobRequest[]): Map<number, string> {
   const ranked = [...runners].sort((a, b) => Number(b.scaled) - Number(a.scaled) || b.priority - a.priority || a.capabilityCount - b.capabilityCount || a.name.localeCompare(b.name));
   const assignment = new Map<number, string>();
-  for (const job of waitingJobs(jobs)) {
+  for (const job of readableJobs(jobs)) {
     const taker = ranked.find((runner) => runner.agents.some((agent) => agentSatisfiesDemands(agent.capabilities, job.demands)));
     if (taker) assignment.set(job.requestId, taker.name);
   }
@@ -63,6 +71,8 @@ export interface RunnerShare<J extends JobRequest> {
   counted: J[];
   /** Waiting jobs this runner could take that another runner of the pool counts. */
   leftToOthers: J[];
+  /** Waiting jobs no runner counts because a demand cannot be read, each with why (`job <id>: <problem>`). */
+  unreadable: string[];
 }
 
 /**
@@ -73,7 +83,11 @@ export interface RunnerShare<J extends JobRequest> {
 export function runnerShare<J extends JobRequest>(runnerName: string, agents: AgentInfo[], jobs: J[], scaled = false): RunnerShare<J> {
   const assignment = assignWaitingJobs(poolRunners(agents, { name: runnerName, scaled }), jobs);
   const ours = agents.filter((agent) => slotOrdinal(runnerName, agent.name) !== undefined);
-  const candidates = waitingJobs(jobs).filter((job) => ours.some((agent) => agentSatisfiesDemands(agent.capabilities, job.demands)));
+  const candidates = readableJobs(jobs).filter((job) => ours.some((agent) => agentSatisfiesDemands(agent.capabilities, job.demands)));
   const counted = candidates.filter((job) => assignment.get(job.requestId) === runnerName);
-  return { counted, leftToOthers: candidates.filter((job) => assignment.get(job.requestId) !== runnerName) };
+  const unreadable = waitingJobs(jobs).flatMap((job) => {
+    const problem = demandsProblem(job.demands);
+    return problem === undefined ? [] : [`job ${job.requestId}: ${problem}`];
+  });
+  return { counted, leftToOthers: candidates.filter((job) => assignment.get(job.requestId) !== runnerName), unreadable };
 }

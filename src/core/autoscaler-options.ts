@@ -69,7 +69,7 @@ export function readAutoscalerOptions(env: Record<string, string | undefined>): 
   const options: AutoscalerOptions = {
     namespace: inputs.dnsLabel('namespace'),
     runnerName: inputs.dnsLabel('runnerName'),
-    poolName: inputs.required('poolName'),
+    poolName: inputs.poolName('poolName'),
     organizationUrl: inputs.url('organizationUrl'),
     settings: { ...readScaleLimits(inputs), pollSeconds: inputs.integer('pollSeconds', { min: 1, max: 300 }, 5) },
     ...(publisher && id && { extension: { publisher, id } }),

@@ -22,7 +22,7 @@ export interface RemoveOptions extends PoolRef {
 }
 
 function readPoolRef(inputs: InputReader): PoolRef {
-  const poolName = inputs.required('poolName');
+  const poolName = inputs.poolName('poolName');
   return {
     namespace: inputs.dnsLabel('namespace', 'azure-pipelines'),
     poolName,

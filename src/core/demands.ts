@@ -94,6 +94,18 @@ export function capabilitiesMeet(capabilities: Record<string, string>, demand: D
   return have !== null && compareVersions(have, want) >= 0;
 }
 
+/** Why this runner cannot read a job's demands (the first it cannot parse), or undefined when it reads them all. */
+export function demandsProblem(demands: string[]): string | undefined {
+  for (const text of demands) {
+    try {
+      parseDemand(text);
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+  return undefined;
+}
+
 /** Whether an agent with these (system + user) capabilities satisfies every demand string. */
 export function agentSatisfiesDemands(capabilities: Record<string, string>, demands: string[]): boolean {
   return demands.every((text) => capabilitiesMeet(capabilities, parseDemand(text)));

@@ -2,7 +2,7 @@
 import type { InputReader } from './inputs.js';
 import { dnsSubdomainProblem, imageReferenceProblem, labelKeyProblem, labelValueProblem, quantityExceeds, quantityProblem } from './kube-syntax.js';
 import { readClusterTarget, type ClusterTarget } from './cluster-target.js';
-import { defaultDindImage, maxReplicas, type AgentCredential, type AutoscalerSettings, type DockerMode, type PodRecycling, type RunnerPoolSpec, type SeccompProfile, type Toleration } from './model.js';
+import { defaultDindImage, defaultResources, defaultWorkVolumeSize, maxReplicas, type AgentCredential, type AutoscalerAntiAffinity, type AutoscalerSettings, type DockerMode, type PodRecycling, type RunnerPoolSpec, type SeccompProfile, type Toleration } from './model.js';
 import { readScaleLimits } from './scale-options.js';
 
 export type DeployAction = 'apply' | 'render';
@@ -114,7 +114,7 @@ function readAutoscaler(inputs: InputReader, credential: AgentCredential): Autos
 export function readDeployOptions(inputs: InputReader): DeployOptions {
   const target = readClusterTarget(inputs);
   const action = inputs.choice('action', ['apply', 'render'] as const, 'apply');
-  const poolName = inputs.required('poolName');
+  const poolName = inputs.poolName('poolName');
   const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind', 'buildah'], 'none');
   const podRecycling = inputs.choice<PodRecycling | 'auto'>('podRecycling', ['auto', 'restartRules', 'sidecar'], 'auto');
   const pool: RunnerPoolSpec = {
@@ -127,10 +127,10 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     imagePullSecret: inputs.checked('imagePullSecret', dnsSubdomainProblem, { optional: true }),
     credential: readCredential(inputs),
     resources: {
-      cpuRequest: inputs.quantity('cpuRequest'),
-      memoryRequest: inputs.quantity('memoryRequest'),
+      cpuRequest: inputs.quantity('cpuRequest', defaultResources.cpuRequest),
+      memoryRequest: inputs.quantity('memoryRequest', defaultResources.memoryRequest),
       cpuLimit: inputs.quantity('cpuLimit'),
-      memoryLimit: inputs.quantity('memoryLimit'),
+      memoryLimit: inputs.quantity('memoryLimit', defaultResources.memoryLimit),
     },
     nodeSelector: inputs.keyValues('nodeSelector', { key: labelKeyProblem, value: labelValueProblem }),
     tolerations: readTolerations(inputs),
@@ -138,13 +138,14 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     dockerMode,
     podRecycling: podRecycling === 'sidecar' ? 'sidecar' : 'restartRules',
     dockerSocketGroupId: dockerMode === 'hostSocket' ? inputs.integer('dockerSocketGroupId', { min: 0, max: 2 ** 31 - 1 }, 999) : undefined,
-    workVolumeSize: inputs.quantity('workVolumeSize'),
+    workVolumeSize: inputs.quantity('workVolumeSize', defaultWorkVolumeSize),
     dindImage: dockerMode === 'dind' ? (inputs.checked('dindImage', imageReferenceProblem, { fallback: defaultDindImage }) ?? '') : undefined,
     buildahSeccompProfile: dockerMode === 'buildah' ? readSeccompProfile(inputs, 'buildahSeccompProfile') : undefined,
     restrictEgress: inputs.boolean('restrictEgress', true),
     priority: inputs.integer('priority', { min: -1000, max: 1000 }, 0),
   };
   pool.autoscaler = readAutoscaler(inputs, pool.credential);
+  if (pool.autoscaler) pool.autoscalerAntiAffinity = inputs.choice<AutoscalerAntiAffinity>('autoscalerAntiAffinity', ['preferred', 'required', 'none'], 'preferred');
   // With the autoscaler the count is its own; the pool starts at its minimum.
   pool.replicas = pool.autoscaler?.minReplicas ?? inputs.integer('replicas', { min: 0, max: maxReplicas }, 1);
   for (const [request, limit] of [['cpuRequest', 'cpuLimit'], ['memoryRequest', 'memoryLimit']] as const) {

@@ -1,6 +1,7 @@
 // Reads and validates task inputs, collecting every problem so one failed run names all of them at once.
 import type { TaskHost } from './ports/host.js';
 import { dnsLabelProblem, quantityProblem } from './kube-syntax.js';
+import { poolNameProblem } from './ado-names.js';
 
 export interface InputProblem {
   input: string;
@@ -114,8 +115,16 @@ export class InputReader {
     return match;
   }
 
-  quantity(name: string): string | undefined {
-    return this.checked(name, quantityProblem, { optional: true });
+  /** A quantity, `fallback` when empty; `none` (any case) sets none, where a default would otherwise apply. */
+  quantity(name: string, fallback?: string): string | undefined {
+    const none = (value: string) => /^none$/i.test(value);
+    const value = this.checked(name, (text) => (none(text) ? undefined : quantityProblem(text)), { optional: true, fallback });
+    return value === undefined || none(value) ? undefined : value;
+  }
+
+  /** An Azure DevOps agent pool's name; required unless `optional` is set. */
+  poolName(name: string, options: { optional?: boolean } = {}): string {
+    return this.checked(name, poolNameProblem, options) ?? '';
   }
 
   url(name: string, fallback?: string): string {
@@ -124,6 +133,11 @@ export class InputReader {
     // user:password@ would reach logs, errors and the manifests: refused, and never quoted.
     if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value)) {
       this.problem(name, 'must not hold a user name or password (…@host): the tasks authenticate with the personalAccessToken input.');
+      return '';
+    }
+    // new URL() drops line breaks and tabs and encodes spaces, so the raw value would reach the calls unchecked.
+    if (/[\s\p{Cc}]/u.test(value)) {
+      this.problem(name, 'must be one URL without spaces; it holds a space, a line break or another control character.');
       return '';
     }
     try {
@@ -136,17 +150,22 @@ export class InputReader {
   }
 
   /**
-   * Lines of `key=value` (blank lines and # comments skipped; a line ends at \n, \r or \r\n, as the agent reads
-   * them). Keys are variable names unless `rules.key` says otherwise; values are checked by `rules.value`.
+   * Lines of `key=value` (blank lines and # comments skipped; a line ends at \n or \r\n). A carriage return alone is
+   * refused: no editor ends lines so today, and read as a line end it would turn one pasted value into two settings.
+   * Keys are variable names unless `rules.key` says otherwise; values are checked by `rules.value`.
    */
   keyValues(name: string, rules: { key?: Rule; value?: Rule } = {}): Record<string, string> {
     const keyRule = rules.key ?? ((key: string) => (envName.test(key) ? undefined : `'${key}' is not a variable name (letters, digits and _, not starting with a digit)`));
     const raw = this.read(name);
     const result: Record<string, string> = {};
     if (raw === undefined) return result;
-    raw.split(/\r\n|\r|\n/).forEach((line, index) => {
+    raw.split(/\r?\n/).forEach((line, index) => {
       const text = line.trim();
       if (text === '' || text.startsWith('#')) return;
+      if (text.includes('\r')) {
+        this.problem(name, `line ${index + 1} holds a carriage return inside the line (a value pasted from elsewhere?).`);
+        return;
+      }
       const eq = text.indexOf('=');
       if (eq < 0) {
         this.problem(name, `line ${index + 1} must look like KEY=value; got '${text}'.`);

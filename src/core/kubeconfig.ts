@@ -72,6 +72,9 @@ function kubeconfigProblems(config: Kubeconfig, contextName: string): string[] {
         const problem = user[field] === undefined ? undefined : pemProblem(user[field], kind);
         if (problem) problems.push(`has a user whose ${field} ${problem}`);
       }
+      // As kubectl's oidc provider does: it cannot refresh a token without the issuer (the "server" it asks).
+      const provider = user['auth-provider'] as { name?: unknown; config?: Record<string, unknown> } | undefined;
+      if (provider?.name === 'oidc' && !isHttpUrl(provider.config?.['idp-issuer-url'])) problems.push('has a user whose oidc auth-provider has no idp-issuer-url that is an http(s) URL');
     }
   }
   return problems;

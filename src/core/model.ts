@@ -30,6 +30,23 @@ export type ClusterConnection =
   | { kind: 'kubernetesServiceConnection'; endpointId: string }
   | { kind: 'inCluster' };
 
+/**
+ * What a runner pod asks for and may use unless the task is told otherwise (review M7). Without requests the scheduler
+ * packs jobs onto one node by count alone, and a busy job starves or gets its neighbours evicted; without a memory
+ * limit one job can take the node's memory. No CPU limit: a limit throttles a build even on an idle node, while the
+ * request already gives every job its fair share. The work folder is capped too, so a job that fills it loses its own
+ * pod, not its neighbours. `none` in the input sets none.
+ */
+export const defaultResources = { cpuRequest: '500m', memoryRequest: '1Gi', memoryLimit: '4Gi' } as const;
+export const defaultWorkVolumeSize = '20Gi';
+
+/**
+ * How the autoscaler keeps off nodes that run runner pods whose jobs can be root on the node (dockerMode hostSocket,
+ * dind, buildah): it holds the PAT. `preferred` by default: `required` (symmetric in the scheduler) would leave the
+ * autoscaler, or those runner pods, unschedulable on a cluster with no second node.
+ */
+export type AutoscalerAntiAffinity = 'preferred' | 'required' | 'none';
+
 export interface ResourceSettings {
   cpuRequest?: string;
   memoryRequest?: string;
@@ -76,6 +93,8 @@ export interface RunnerPoolSpec {
   autoscalerKeys?: AutoscalerKeys;
   /** Which runner of a shared pool counts a waiting job several could take: the highest (src/core/assignment.ts). */
   priority: number;
+  /** With the autoscaler: how it keeps off nodes with Docker-mode runner pods; absent, `preferred`. */
+  autoscalerAntiAffinity?: AutoscalerAntiAffinity;
   /** The installed extension whose data storage holds the hub's snapshots (publisher and extension id). */
   extension?: { publisher: string; id: string };
 }

@@ -12,6 +12,8 @@ export interface PoolObservation {
   queuedJobs: number;
   /** Waiting jobs this runner could take that another runner of the pool counts. */
   leftToOthers?: number;
+  /** Waiting jobs not counted because a demand cannot be read, each with why. */
+  unreadable?: string[];
   /**
    * False when the runner has no registration at all: Azure DevOps rejects every job queued to a pool with no agent
    * that could take it, so nothing would ever wait for this runner. Its first slot then runs once and registers.
@@ -36,6 +38,8 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
     wanted = Math.min(maxReplicas, Math.max(minReplicas, demand));
     why = `${busyAgents} busy + ${observed.queuedJobs} queued + ${standby} standby = ${demand}`;
     if (observed.leftToOthers) why += ` (${observed.leftToOthers} more waiting job${observed.leftToOthers === 1 ? ' is' : 's are'} counted by another runner of the pool)`;
+    const unreadable = observed.unreadable ?? [];
+    if (unreadable.length > 0) why += ` (${unreadable.length} waiting job${unreadable.length === 1 ? '' : 's'} not counted: a demand this runner cannot read, e.g. ${unreadable[0]})`;
     if (wanted !== demand) why += `, kept within ${minReplicas}..${maxReplicas}`;
     if (observed.registered === false && wanted === 0 && maxReplicas > 0) {
       wanted = 1;
@@ -44,8 +48,9 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
   }
   const replicas = Math.max(wanted, floor);
   let reason: string;
+  const aboveMax = target.mode === 'queue' && replicas > target.limits.maxReplicas ? ` (above maxReplicas ${target.limits.maxReplicas}: a busy slot is never removed)` : '';
   if (replicas > wanted) {
-    reason = `${why}; scale-down to ${wanted} deferred: slot ${floor - 1} is busy, so ${replicas} stay until its job ends`;
+    reason = `${why}; scale-down to ${wanted} deferred: slot ${floor - 1} is busy, so ${replicas} stay until its job ends${aboveMax}`;
   } else if (replicas === observed.currentReplicas) {
     reason = `${why}; no change`;
   } else {
@@ -90,6 +95,8 @@ export interface PoolLook {
   queuedJobs: number;
   /** Waiting jobs this runner could take that another runner of the pool counts. */
   leftToOthers: number;
+  /** Waiting jobs no runner counts because a demand cannot be read, each with why (optional: a look without jobs has none). */
+  unreadable?: string[];
   /** This runner's registrations. */
   ours: AgentInfo[];
 }
@@ -105,5 +112,5 @@ export function observePool(runnerName: string, agents: AgentInfo[], jobs: JobRe
     if (ordinal !== undefined) busy.add(ordinal);
   }
   const share = runnerShare(runnerName, agents, jobs, scaled);
-  return { busyOrdinals: [...busy].sort((a, b) => a - b), queuedJobs: share.counted.length, leftToOthers: share.leftToOthers.length, ours };
+  return { busyOrdinals: [...busy].sort((a, b) => a - b), queuedJobs: share.counted.length, leftToOthers: share.leftToOthers.length, unreadable: share.unreadable, ours };
 }

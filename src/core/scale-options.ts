@@ -48,7 +48,7 @@ export function readScaleOptions(inputs: InputReader): ScaleOptions {
     replicas: queue ? 0 : inputs.integer('replicas', { min: 0, max: maxReplicas }, 1),
     limits,
     organizationUrl: needsAzureDevOps ? inputs.url('azureDevOpsUrl', '$(System.CollectionUri)') : inputs.optional('azureDevOpsUrl') ?? '',
-    poolName: needsAzureDevOps ? inputs.required('poolName') : inputs.optional('poolName') ?? '',
+    poolName: inputs.poolName('poolName', { optional: !needsAzureDevOps }),
     token: needsAzureDevOps ? inputs.secret('personalAccessToken') : undefined,
     watchSeconds: inputs.integer('watchMinutes', { min: 0, max: 360 }, 0) * 60,
     intervalSeconds: inputs.integer('intervalSeconds', { min: 5, max: 3600 }, 15),

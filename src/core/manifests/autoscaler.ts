@@ -1,13 +1,13 @@
 // Pool spec → the in-cluster autoscaler's objects (autoscaling: inCluster): its handshake keys' Secret, its
 // ServiceAccount, Role and RoleBinding, and its Deployment. Pure. The autoscaler runs from the pool's own runner image,
 // on the agent's Node (its design note: autoscaler/DESIGN.md).
-import type { V1Secret } from '@kubernetes/client-node';
+import type { V1Affinity, V1Secret } from '@kubernetes/client-node';
 import type { KubeObject } from '../ports/kube.js';
 import { leaseName } from '../lease.js';
-import type { RunnerPoolSpec } from '../model.js';
+import { maxReplicas, type AutoscalerAntiAffinity, type RunnerPoolSpec } from '../model.js';
 import { autoscalerEnvironment, autoscalerKeysDir, autoscalerMetricsPort, autoscalerTokenDir } from '../autoscaler-options.js';
 import { autoscalerKeyFiles } from '../handshake-trust.js';
-import { poolLabels, type Manifest } from './pool-labels.js';
+import { dockerModeLabel, poolLabels, type Manifest } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
 import { runnerUid } from './runner-pod.js';
 
@@ -42,12 +42,14 @@ export function renderAutoscalerKeysSecret(spec: RunnerPoolSpec & Required<Pick<
 /**
  * What the autoscaler may do, and nothing more: read its StatefulSet and set its scale, read the namespace's pods
  * (list and watch cannot be limited by name) and label the pool's own pods busy or idle. No Secret: the kubelet
- * mounts its PAT, and no runner pod mounts that Secret.
+ * mounts its PAT, and no runner pod mounts that Secret. Every slot a pool can have, not only those below its
+ * maxReplicas: a busy slot stays above a lowered maximum until its job ends, and a pass that may not mark or register
+ * it would fail every time.
  */
 export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
   const name = autoscalerName(spec.runnerName);
   const metadata = { name, namespace: spec.namespace, labels: poolLabels(spec.runnerName) };
-  const slots = Array.from({ length: spec.autoscaler!.maxReplicas }, (_, ordinal) => `${spec.runnerName}-${ordinal}`);
+  const slots = Array.from({ length: maxReplicas }, (_, ordinal) => `${spec.runnerName}-${ordinal}`);
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata, automountServiceAccountToken: false },
     {
@@ -61,7 +63,7 @@ export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
         // Its Lease: one autoscaler acts at a time (src/core/lease.ts). Creating cannot be limited to a name.
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: [leaseName(spec.runnerName)] },
-        ...(slots.length > 0 ? [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: slots }] : []),
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: slots },
       ],
     },
     {
@@ -75,6 +77,26 @@ export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
 }
 
 /**
+ * Off the nodes of runner pods, of any pool and namespace, whose jobs can be root on their node: such a job could read
+ * the PAT this pod mounts (model.ts AutoscalerAntiAffinity).
+ */
+function dockerNodeAntiAffinity(mode: AutoscalerAntiAffinity): V1Affinity | undefined {
+  const term = {
+    labelSelector: { matchExpressions: [{ key: dockerModeLabel, operator: 'In', values: ['hostSocket', 'dind', 'buildah'] }] },
+    namespaceSelector: {},
+    topologyKey: 'kubernetes.io/hostname',
+  };
+  switch (mode) {
+    case 'none':
+      return undefined;
+    case 'preferred':
+      return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
+    case 'required':
+      return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
+  }
+}
+
+/**
  * One autoscaler per pool. `Recreate`: never two at once, so the replica count has one owner even during an update.
  * Non-root, read-only root file system, no privilege; the PAT in a Secret volume that only this pod mounts.
  */
@@ -83,6 +105,7 @@ export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
   const labels = autoscalerLabels(spec.runnerName);
   const selector = autoscalerSelector(spec.runnerName);
   const probe = { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 3 };
+  const affinity = dockerNodeAntiAffinity(spec.autoscalerAntiAffinity ?? 'preferred');
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -106,6 +129,7 @@ export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
           ...(spec.imagePullSecret && { imagePullSecrets: [{ name: spec.imagePullSecret }] }),
           ...(Object.keys(spec.nodeSelector).length > 0 && { nodeSelector: spec.nodeSelector }),
           ...(spec.tolerations.length > 0 && { tolerations: spec.tolerations }),
+          ...(affinity && { affinity }),
           containers: [
             {
               name: 'autoscaler',

@@ -26,6 +26,9 @@ export function poolLabelSelector(runnerName: string): string {
   return Object.entries(poolSelector(runnerName)).map(([key, value]) => `${key}=${value}`).join(',');
 }
 
+/** On runner pods of a Docker mode (hostSocket, dind, buildah): the autoscaler keeps off their nodes. */
+export const dockerModeLabel = 'azure-devops-runner/docker-mode';
+
 /** Set by ScaleRunnerPool on pods whose agent runs a job; the pool's PodDisruptionBudget protects them. */
 export const busyLabel = 'azure-devops-runner/busy';
 

@@ -2,7 +2,7 @@
 import type { V1StatefulSet } from '@kubernetes/client-node';
 import type { KubeObject } from '../ports/kube.js';
 import type { RunnerPoolSpec } from '../model.js';
-import { annotations, poolLabels, poolSelector, type Manifest } from './pool-labels.js';
+import { annotations, dockerModeLabel, poolLabels, poolSelector, type Manifest } from './pool-labels.js';
 import { runnerPodSpec } from './runner-pod.js';
 
 export function renderStatefulSet(spec: RunnerPoolSpec): Manifest<V1StatefulSet> {
@@ -29,7 +29,10 @@ export function renderStatefulSet(spec: RunnerPoolSpec): Manifest<V1StatefulSet>
       updateStrategy: { type: 'OnDelete' },
       selector: { matchLabels: poolSelector(spec.runnerName) },
       template: {
-        metadata: { labels, annotations: { [annotations.safeToEvict]: 'false' } },
+        metadata: {
+          labels: { ...labels, ...(spec.dockerMode !== 'none' && { [dockerModeLabel]: spec.dockerMode }) },
+          annotations: { [annotations.safeToEvict]: 'false' },
+        },
         spec: runnerPodSpec(spec),
       },
     },

@@ -3,6 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { lookup } from 'node:dns/promises';
 import { callBudgetMs, RestAdoClient } from '../../../src/clients/ado-rest.js';
 import { AdoError } from '../../../src/core/ports/ado.js';
 
@@ -29,11 +30,15 @@ after(() => new Promise<void>((resolve) => {
   server.close(() => resolve());
 }));
 
+// A reserved name no resolver finds; a machine whose resolver gives no answer at all cannot show NXDOMAIN.
+const nxdomain = 'no-such-organization.invalid';
+const resolverAnswers = (await lookup(nxdomain).catch((e: { code?: string }) => e.code)) === 'ENOTFOUND';
+
 /** A client on a virtual clock: its waits pass at once and move the clock. */
-function virtualClient(budgetMs?: number) {
+function virtualClient(budgetMs?: number, organizationUrl = origin) {
   let time = 1_000_000;
   const client = new RestAdoClient({
-    organizationUrl: origin, token: 'pat', log: () => {}, now: () => time, budgetMs,
+    organizationUrl, token: 'pat', log: () => {}, now: () => time, budgetMs,
     sleep: async (ms) => {
       time += ms;
     },
@@ -87,6 +92,32 @@ describe('Azure DevOps client', { timeout: 20_000 }, () => {
     assert.match(error.message, /asks to wait 120 s before GET distributedtask\/pools\/7\/agents, longer than a call may take/);
     assert.equal(calls.length, 1);
     assert.equal(elapsed(), 0);
+  });
+
+  it('fails at once on a port fetch will not use: no attempt can ever be sent', async () => {
+    const blocked = virtualClient(undefined, 'http://127.0.0.1:1');
+    const error = await rejection(blocked.client.findPool('Linux'));
+    assert.match(error.message, /^Cannot reach Azure DevOps at http:\/\/127\.0\.0\.1:1: fetch failed \(bad port\) \(gave up after 1 attempt\(s\) in 0 s\)$/);
+    assert.equal(blocked.elapsed(), 0);
+  });
+
+  it('fails at once on a name that does not exist (NXDOMAIN)', { skip: !resolverAnswers && 'this machine\'s resolver gives no answer for .invalid names' }, async () => {
+    const missing = virtualClient(undefined, `https://${nxdomain}/contoso`);
+    const error = await rejection(missing.client.findPool('Linux'));
+    assert.match(error.message, /ENOTFOUND.*\(gave up after 1 attempt\(s\) in 0 s\)$/);
+    assert.equal(missing.elapsed(), 0);
+  });
+
+  it('tries a refused connection for seconds, not the whole budget: a server restarting is back by then', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const refused = virtualClient(undefined, `http://127.0.0.1:${port}`);
+    const error = await rejection(refused.client.findPool('Linux'));
+    assert.equal(error.status, 0);
+    assert.match(error.message, /ECONNREFUSED.*\(gave up after 3 attempt\(s\) in 3 s\)$/);
+    assert.equal(refused.elapsed(), 3000);
   });
 
   it('ends a call to a server that never answers when its budget runs out, as no answer', async () => {

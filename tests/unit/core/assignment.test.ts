@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { assignWaitingJobs, poolRunners, waitingJobs } from '../../../src/core/assignment.js';
 import { agentSatisfiesDemands } from '../../../src/core/demands.js';
-import { observePool } from '../../../src/core/scale-decision.js';
+import { decideScale, observePool } from '../../../src/core/scale-decision.js';
 import type { AgentInfo } from '../../../src/core/model.js';
 import type { JobRequest } from '../../../src/core/ports/ado.js';
 
@@ -53,6 +53,19 @@ describe('assignWaitingJobs', () => {
     const look = observePool('docker', [...plain, ...docker], [job(1), job(2), job(3, ['docker'])], true);
     assert.equal(look.queuedJobs, 1);
     assert.equal(look.leftToOthers, 2);
+  });
+
+  it('counts no job whose demand cannot be read and says why, instead of failing the look of every job', () => {
+    const jobs = [job(1, ['x -lessThan 3', 'java']), job(2), job(3, ['docker'])];
+    const look = observePool('linux', [...plain, ...docker], jobs, true);
+    assert.equal(look.queuedJobs, 1);
+    assert.deepEqual(look.unreadable, ['job 1: Unsupported demand operator -lessThan in "x -lessThan 3".']);
+    assert.equal(observePool('docker', [...plain, ...docker], jobs, true).queuedJobs, 1);
+    assert.equal(assignWaitingJobs(poolRunners([...plain, ...docker], { name: 'linux', scaled: true }), jobs).has(1), false);
+    const decision = decideScale({ mode: 'queue', limits: { minReplicas: 0, maxReplicas: 5, standby: 0 } }, { currentReplicas: 1, ...look });
+    assert.equal(decision.replicas, 1);
+    assert.equal(decision.reason, '0 busy + 1 queued + 0 standby = 1 ' +
+      '(1 waiting job not counted: a demand this runner cannot read, e.g. job 1: Unsupported demand operator -lessThan in "x -lessThan 3".); no change');
   });
 
   // Generated pools: runners with capabilities from a small vocabulary, jobs demanding some of them.

@@ -68,6 +68,7 @@ describe('the autoscaler\'s objects', () => {
   });
 
   it('may read its StatefulSet, set its scale, hold its Lease and label the pool\'s pods; nothing else, and no Secret', () => {
+    // Every slot a pool may have: a busy slot above a lowered maxReplicas (20 here) is still marked and registered.
     const role = renderAutoscalerAccess(spec).find((o) => o.kind === 'Role') as Any;
     assert.deepEqual(role.rules, [
       { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['linux'] },
@@ -75,7 +76,7 @@ describe('the autoscaler\'s objects', () => {
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: ['linux-autoscaler'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: 20 }, (_, n) => `linux-${n}`) },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: 500 }, (_, n) => `linux-${n}`) },
     ]);
   });
 
@@ -91,6 +92,30 @@ describe('the autoscaler\'s objects', () => {
     assert.deepEqual(pod.volumes.filter((v: Any) => v.secret).map((v: Any) => v.secret.secretName), ['linux-registration', 'linux-autoscaler-keys']);
     // Its pods are not the runner pods' selector's, which the StatefulSet would adopt.
     assert.notEqual(deployment.spec.template.metadata.labels['app.kubernetes.io/name'], 'azure-devops-runner');
+  });
+
+  it('keeps off the nodes of root-capable Docker-mode runner pods, of any pool: preferred by default, required, or not', () => {
+    const term = {
+      labelSelector: { matchExpressions: [{ key: 'azure-devops-runner/docker-mode', operator: 'In', values: ['hostSocket', 'dind', 'buildah'] }] },
+      namespaceSelector: {},
+      topologyKey: 'kubernetes.io/hostname',
+    };
+    const affinity = (antiAffinity?: RunnerPoolSpec['autoscalerAntiAffinity']) => (renderAutoscalerDeployment({ ...spec, autoscalerAntiAffinity: antiAffinity }) as Any).spec.template.spec.affinity;
+    assert.deepEqual(affinity(), { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } });
+    assert.deepEqual(affinity('required'), { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } });
+    assert.equal(affinity('none'), undefined);
+    // The label the term selects is on the runner pods of those modes only.
+    for (const dockerMode of ['none', 'hostSocket', 'dind', 'buildah'] as const) {
+      const statefulSet = renderRunnerPool({ ...spec, dockerMode }).find((o) => o.kind === 'StatefulSet') as Any;
+      assert.equal(statefulSet.spec.template.metadata.labels['azure-devops-runner/docker-mode'], dockerMode === 'none' ? undefined : dockerMode);
+    }
+    const read = (value?: string) => readDeployOptions(new InputReader(new MemoryHost({
+      kubernetesServiceConnection: 'k', poolName: 'P', azureDevOpsUrl: 'https://dev.azure.com/c', image: 'r:1', personalAccessToken: 'p', autoscaling: 'inCluster',
+      ...(value !== undefined && { autoscalerAntiAffinity: value }),
+    }))).pool.autoscalerAntiAffinity;
+    assert.equal(read(), 'preferred');
+    assert.equal(read('Required'), 'required');
+    assert.equal(read('none'), 'none');
   });
 
   it('leaves runner pods without the credential and without a register step', () => {

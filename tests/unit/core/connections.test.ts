@@ -53,4 +53,13 @@ describe('kubeconfigFromEndpoint', () => {
     });
     assert.throws(() => kubeconfigFromEndpoint('k', { ...kubeconfigEndpoint(valid), data: { clusterContext: 'z' } }), /has no context 'z' in its kubeconfig\.$/);
   });
+
+  it('refuses an oidc user without an issuer URL, as kubectl does, before the client fails naming no input', () => {
+    const oidc = (config: string) => kubeconfigEndpoint(valid.replace('{token: t}', `{auth-provider: {name: oidc, config: {client-id: c, refresh-token: r${config}}}}`));
+    for (const issuer of ['', ', idp-issuer-url: ""', ', idp-issuer-url: issuer.example.com']) {
+      assert.throws(() => kubeconfigFromEndpoint('k', oidc(issuer)),
+        /^Error: Input 'kubernetesServiceConnection': the service connection 'k' has a user whose oidc auth-provider has no idp-issuer-url that is an http\(s\) URL\.$/);
+    }
+    assert.doesNotThrow(() => kubeconfigFromEndpoint('k', oidc(', idp-issuer-url: https://login.example.com/tenant')));
+  });
 });

@@ -62,6 +62,18 @@ describe('InputReader', () => {
     assert.match(inputProblems(() => inputs.finish())[0], /^u: must be an http\(s\) URL/);
   });
 
+  it('refuses a URL that new URL() would read after dropping a line break or encoding a space', () => {
+    const inputs = reader({ a: 'https://dev.azure.com/con\ntoso', b: 'https://dev.azure.com/a b', c: 'https://dev.azure.com/x\u0007' });
+    for (const name of ['a', 'b', 'c']) assert.equal(inputs.url(name), '');
+    assert.deepEqual(inputProblems(() => inputs.finish()), ['a', 'b', 'c'].map((name) => `${name}: must be one URL without spaces; it holds a space, a line break or another control character.`));
+  });
+
+  it('ends key=value lines at \\n and \\r\\n only: a lone carriage return is refused, not read as a line end', () => {
+    const inputs = reader({ env: 'A=1\r\nB=2\nC=3\rD=4' });
+    assert.deepEqual(inputs.keyValues('env'), { A: '1', B: '2' });
+    assert.deepEqual(inputProblems(() => inputs.finish()), ['env: line 3 holds a carriage return inside the line (a value pasted from elsewhere?).']);
+  });
+
   it('refuses a URL with credentials without quoting it', () => {
     const inputs = reader({ u: 'https://user:pw@dev.azure.com/x' });
     assert.equal(inputs.url('u'), '');

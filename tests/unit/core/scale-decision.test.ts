@@ -27,7 +27,9 @@ describe('decideScale', () => {
   });
 
   it('keeps a busy slot above a lowered maximum or a fixed count', () => {
-    assert.equal(decideScale(queue(0, 2), { currentReplicas: 8, busyOrdinals: [7], queuedJobs: 0 }).replicas, 8);
+    const lowered = decideScale(queue(0, 2), { currentReplicas: 8, busyOrdinals: [7], queuedJobs: 0 });
+    assert.equal(lowered.replicas, 8);
+    assert.equal(lowered.reason, '1 busy + 0 queued + 0 standby = 1; scale-down to 1 deferred: slot 7 is busy, so 8 stay until its job ends (above maxReplicas 2: a busy slot is never removed)');
     assert.equal(decideScale({ mode: 'fixed', replicas: 0 }, { currentReplicas: 3, busyOrdinals: [1], queuedJobs: 9 }).replicas, 2);
   });
 
@@ -60,6 +62,18 @@ describe('decideScale', () => {
         const { replicas } = decideScale(t, o);
         assert.ok(replicas >= t.limits.minReplicas);
         assert.ok(replicas <= Math.max(t.limits.maxReplicas, floor));
+      }),
+    );
+  });
+
+  it('says so whenever busy slots keep the pool above maxReplicas, naming the highest', () => {
+    fc.assert(
+      fc.property(target, observation, (t, o) => {
+        if (t.mode !== 'queue') return;
+        const { replicas, reason } = decideScale(t, o);
+        if (replicas <= t.limits.maxReplicas) return;
+        assert.equal(replicas, Math.max(...o.busyOrdinals) + 1);
+        assert.ok(reason.endsWith(`slot ${replicas - 1} is busy, so ${replicas} stay until its job ends (above maxReplicas ${t.limits.maxReplicas}: a busy slot is never removed)`), reason);
       }),
     );
   });

@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { InputReader } from '../../../src/core/inputs.js';
 import { readDeployOptions } from '../../../src/core/deploy-options.js';
 import { readBuildImageOptions } from '../../../src/core/build-options.js';
+import { readScaleOptions } from '../../../src/core/scale-options.js';
+import { readStatusOptions } from '../../../src/core/cli-options.js';
+import { autoscalerEnvironment, readAutoscalerOptions } from '../../../src/core/autoscaler-options.js';
 import { quantityExceeds, quantityProblem } from '../../../src/core/kube-syntax.js';
 import { buildRunnerImage } from '../../../src/flows/build-image.js';
 import { inputProblems, MemoryHost } from '../../support/memory-host.js';
@@ -91,9 +94,32 @@ describe('DeployRunnerPool validation', () => {
     assert.match(deployProblems({ tolerations: `${'a'.repeat(64)}:NoSchedule` })[0], /is not a label key/);
   });
 
+  it('refuses a carriage return inside a node selector or env line, and reads CRLF lines', () => {
+    assert.deepEqual(deployProblems({ nodeSelector: 'agentpool=ci\rzone=evil', env: 'A=1\rB=2' }), [
+      'nodeSelector: line 1 holds a carriage return inside the line (a value pasted from elsewhere?).',
+      'env: line 1 holds a carriage return inside the line (a value pasted from elsewhere?).',
+    ]);
+    const options = readDeployOptions(reader({ ...deploy, nodeSelector: 'agentpool=ci\r\nzone=a\r\n', env: 'A=1\r\nB=2' }));
+    assert.deepEqual(options.pool.nodeSelector, { agentpool: 'ci', zone: 'a' });
+    assert.deepEqual(options.pool.env, { A: '1', B: '2' });
+  });
+
   it('takes runner names up to 52 characters: <name>-<revision hash> must fit a 63-character label', () => {
     accepts(() => readDeployOptions(reader({ ...deploy, runnerName: 'r'.repeat(52) })));
     assert.deepEqual(deployProblems({ runnerName: 'r'.repeat(53) }), ['runnerName: must be at most 52 characters; got 53.']);
+  });
+
+  it('gives runner pods requests, a memory limit and a work volume size by default; none when told so', () => {
+    const defaults = readDeployOptions(reader(deploy)).pool;
+    assert.deepEqual(defaults.resources, { cpuRequest: '500m', memoryRequest: '1Gi', cpuLimit: undefined, memoryLimit: '4Gi' });
+    assert.equal(defaults.workVolumeSize, '20Gi');
+    const none = readDeployOptions(reader({ ...deploy, cpuRequest: 'none', memoryRequest: 'None', memoryLimit: 'NONE', workVolumeSize: 'none', cpuLimit: 'none' })).pool;
+    assert.deepEqual(none.resources, { cpuRequest: undefined, memoryRequest: undefined, cpuLimit: undefined, memoryLimit: undefined });
+    assert.equal(none.workVolumeSize, undefined);
+    // A request above the default limit is refused like one above a limit given; raising the limit, or none, passes.
+    assert.deepEqual(deployProblems({ memoryRequest: '8Gi' }), ['memoryRequest: (8Gi) must not exceed memoryLimit (4Gi).']);
+    accepts(() => readDeployOptions(reader({ ...deploy, memoryRequest: '8Gi', memoryLimit: 'none' })));
+    assert.match(deployProblems({ workVolumeSize: 'nothing' })[0], /^workVolumeSize: must be a Kubernetes quantity/);
   });
 
   it('refuses quantities beyond what Kubernetes holds, and a request above its limit', () => {
@@ -106,6 +132,37 @@ describe('DeployRunnerPool validation', () => {
     ]);
     accepts(() => readDeployOptions(reader({ ...deploy, cpuRequest: '0.5', cpuLimit: '500m', memoryRequest: '1G', memoryLimit: '1Gi' })));
   });
+});
+
+describe('pool names and organization URLs, in every reader', () => {
+  const scale = { kubernetesServiceConnection: 'aks', runnerName: 'linux', azureDevOpsUrl: 'https://dev.azure.com/contoso', poolName: 'Linux', personalAccessToken: 'pat' };
+  const status = { poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/contoso', personalAccessToken: 'pat' };
+  const env = autoscalerEnvironment({ ...readDeployOptions(reader({ ...deploy, autoscaling: 'inCluster' })).pool });
+  // Each reader with the two inputs under their task names (the autoscaler reads them from AZP_POOL and AZP_URL).
+  const readers: Record<string, (inputs: { poolName?: string; azureDevOpsUrl?: string }) => unknown> = {
+    DeployRunnerPool: (inputs) => readDeployOptions(reader({ ...deploy, ...inputs })),
+    ScaleRunnerPool: (inputs) => readScaleOptions(reader({ ...scale, ...inputs })),
+    status: (inputs) => readStatusOptions(reader({ ...status, ...inputs })),
+    autoscaler: ({ poolName, azureDevOpsUrl }) => readAutoscalerOptions({ ...env, AZP_POOL: poolName ?? env.AZP_POOL, AZP_URL: azureDevOpsUrl ?? env.AZP_URL }),
+  };
+  const named = (problem: string) => problem.replace(/^AZP_POOL:/, 'poolName:').replace(/^AZP_URL:/, 'azureDevOpsUrl:');
+
+  for (const [name, read] of Object.entries(readers)) {
+    const problems = (inputs: { poolName?: string; azureDevOpsUrl?: string }) => inputProblems(() => read(inputs)).map(named);
+    it(`${name}: refuses a pool name with a line break or longer than 256 characters`, () => {
+      for (const poolName of ['Linux\nPrivate', 'Linux\rPrivate', 'Linux\u2028Private', 'Lin\u0000ux']) {
+        assert.deepEqual(problems({ poolName }), ['poolName: must be one line without control characters; it holds a line break or another control character.'], JSON.stringify(poolName));
+      }
+      assert.deepEqual(problems({ poolName: 'p'.repeat(128 * 1024) }), ['poolName: must be at most 256 characters; got 131072.']);
+      accepts(() => read({ poolName: `Linux Private ${'p'.repeat(242)}` }));
+    });
+
+    it(`${name}: refuses an organization URL with a line break or a space, without quoting it`, () => {
+      for (const azureDevOpsUrl of ['https://dev.azure.com/con\ntoso', 'https://dev.azure.com/con toso', 'https://dev.azure.com/contoso\t/x']) {
+        assert.deepEqual(problems({ azureDevOpsUrl }), ['azureDevOpsUrl: must be one URL without spaces; it holds a space, a line break or another control character.'], JSON.stringify(azureDevOpsUrl));
+      }
+    });
+  }
 });
 
 describe('quantities', () => {

@@ -25,7 +25,19 @@ function kubeconfig(options: { server?: string; user?: Record<string, string>; c
 
 const pemOf = (kind: string, body: string) => b64(`-----BEGIN ${kind}-----\n${body}\n-----END ${kind}-----\n`);
 
+/** A kubeconfig whose user has an oidc auth-provider with `config` (an expired id-token makes the client refresh it). */
+const oidcKubeconfig = (config: Record<string, string>) => kubeconfig().replace(`    token: ${JSON.stringify(token)}`, `    auth-provider:\n      name: oidc\n      config: ${JSON.stringify(config)}`);
+const expiredIdToken = ['{"alg":"none"}', '{"exp":1}'].map((part) => Buffer.from(part).toString('base64url')).join('.') + '.sig';
+
 const broken: Record<string, { endpoint: Record<string, string>; message: RegExp }> = {
+  'an oidc user with no issuer (the server a refresh asks)': {
+    endpoint: kubeconfigEndpoint(oidcKubeconfig({ 'client-id': 'c', 'id-token': expiredIdToken, 'refresh-token': token })),
+    message: /has a user whose oidc auth-provider has no idp-issuer-url that is an http\(s\) URL\.$/,
+  },
+  'an oidc user whose expired token the client cannot refresh': {
+    endpoint: kubeconfigEndpoint(oidcKubeconfig({ 'client-id': 'c', 'id-token': expiredIdToken, 'refresh-token': token, 'idp-issuer-url': 'https://127.0.0.1:9' })),
+    message: /has a user whose credentials the Kubernetes client cannot get: its oidc auth-provider failed \(ERR_INVALID_ARG_TYPE\)\.$/,
+  },
   'YAML that does not parse (around a token)': {
     endpoint: kubeconfigEndpoint(`${kubeconfig()}\nusers: [\n  token: ${token}\n  : :`),
     message: /holds a kubeconfig that is not valid YAML \(line \d+, column \d+\)\.$/,

@@ -72,8 +72,10 @@ describe('logging-command injection through inputs', () => {
     for (const [how, value] of Object.entries(hostile)) {
       const temp = mkdtempSync(join(tmpdir(), 'adr-injection-'));
       const manifestPath = join(temp, `${value}.yaml`);
+      // A pool name is one line (one with a line break is refused, as every input above): it carries the one-line forms.
+      const poolName = Object.values(oneLine).includes(value) ? value : oneLine['mid-line'];
       const run = await runBundledTask('DeployRunnerPool', {
-        kubernetesServiceConnection: 'unused', action: 'render', manifestPath, poolName: value, runnerName: 'linux', azureDevOpsUrl: 'https://dev.azure.com/contoso',
+        kubernetesServiceConnection: 'unused', action: 'render', manifestPath, poolName, runnerName: 'linux', azureDevOpsUrl: 'https://dev.azure.com/contoso',
         image: 'registry.example.com/runner:1', personalAccessToken: 'secret-value', env: `NOTE=${oneLine['mid-line']}`,
       }, { AGENT_TEMPDIRECTORY: temp });
       assert.equal(run.result, 'Succeeded', `${how}: ${run.message}`);
