@@ -176,16 +176,19 @@ const plantedPaths = ['"$AGENT_WORKFOLDER/_tasks/Bash_planted/3.0.0.completed"',
 export async function assertKilledAgentLeavesNothing(world: PoolWorld, pool: string, namespace: string, slot: string, kill: AgentKill): Promise<void> {
   const hostile = [
     'mkdir -p "$AGENT_WORKFOLDER/_tasks/Bash_planted/3.0.0"',
-    ...plantedPaths.map((path) => `echo planted >${path} 2>/dev/null && echo "wrote ${path.replaceAll('"', '')}"`),
-    'echo planted-all',
-    // The test lets it go on once it has read the lines above: nothing of them is lost with the agent.
+    ...plantedPaths.map((path) => `echo planted >${path} 2>/dev/null && echo "wrote ${path.replaceAll('"', '')}" >>/tmp/planted.log`),
+    'echo planted-all >>/tmp/planted.log',
+    // The test reads /tmp/planted.log in the pod (a job's log reaches the service only as its step goes on), then
+    // lets it go on: the agent ends only once every file is in place.
     'until [ -e /tmp/go ]; do sleep 0.2; done',
     agentKills[kill],
     'sleep 120',
   ].join('\n');
   const first = (await world.emulator.admin.queueJob({ pool, name: 'hostile', demands: [`Agent.Name -equals ${slot}`], script: hostile })) as AdminJob;
-  const planted = await world.emulator.admin.waitFor(() => world.emulator.admin.jobLog(first.requestId), (log) => log.includes('planted-all'), 300_000, `the hostile job on ${slot} to plant its files`);
-  assert.equal(planted.match(/^.*wrote /gm)?.length, plantedPaths.length, `every file was planted: ${planted}`);
+  await world.emulator.admin.waitFor(() => world.emulator.admin.job(first.requestId), (j) => j.state === 'running', 300_000, `the hostile job on ${slot} to run`);
+  const inPod = (...command: string[]) => kubectl(['exec', '-n', namespace, slot, '-c', 'agent', '--', ...command]).catch(() => '');
+  const planted = await world.emulator.admin.waitFor(() => inPod('cat', '/tmp/planted.log'), (log) => log.includes('planted-all'), 120_000, `the hostile job on ${slot} to plant its files`);
+  assert.equal(planted.match(/^wrote /gm)?.length, plantedPaths.length, `every file was planted: ${planted}`);
   const uid = ((await kubectlJson<Any>(['get', 'pod', slot, '-n', namespace])).metadata.uid) as string;
   await kubectl(['exec', '-n', namespace, slot, '-c', 'agent', '--', 'touch', '/tmp/go']);
   // It ends one way or another: canceled (a graceful stop), or abandoned once the slot's next registration replaces it.
