@@ -7,7 +7,7 @@ import { cluster, kubectl } from '../tests/support/cluster.js';
 import { startEmulator } from '../tests/support/emulator.js';
 import { seedRunnerPool } from '../tests/support/hub-fixture.js';
 import { kubernetesConnectionId, runBundledTask } from '../tests/support/run-task.js';
-import { createNamespace, deleteNamespace, startPoolWorld } from '../tests/support/runner-pool.js';
+import { createNamespace, deleteNamespace, smallPods, startPoolWorld } from '../tests/support/runner-pool.js';
 import { scaleRunnerPool } from '../src/flows/scale-pool.js';
 import { RestAdoClient } from '../src/clients/ado-rest.js';
 import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
@@ -62,7 +62,7 @@ async function burst(): Promise<void> {
   await createNamespace(ns);
   try {
     const common = { kubernetesServiceConnection: kubernetesConnectionId, namespace: ns, runnerName: 'burst', azureDevOpsUrl: world.emulator.orgUrl, poolName: pool, personalAccessToken: world.token };
-    const deployed = await runBundledTask('DeployRunnerPool', { ...common, image: world.image, replicas: '1' }, world.endpointEnv);
+    const deployed = await runBundledTask('DeployRunnerPool', { ...common, ...smallPods, image: world.image, replicas: '1' }, world.endpointEnv);
     if (deployed.result !== 'Succeeded') throw new Error(deployed.message);
     await runBundledTask('ScaleRunnerPool', { ...common, mode: 'fixed', replicas: '0' }, world.endpointEnv);
     await world.emulator.admin.waitFor(() => world.emulator.admin.agents(pool), (a) => a.every((x) => x.status === 'offline'), 60_000, 'offline');

@@ -394,7 +394,9 @@ async function startTrial(options: Options): Promise<number> {
     undo.push({ what: `Deleting the namespace ${namespace}`, run: () => deleteNamespace(kube) });
 
     const pool = ['--kubeconfig', kubeconfig, '--namespace', namespace, '--poolName', poolName, '--runnerName', runnerName, '--azureDevOpsUrl', emulator.orgUrl];
-    const deploy = ['deploy', ...pool, '--image', image, '--autoscaling', 'inCluster', '--minReplicas', '0', '--maxReplicas', String(options.runners), '--pollSeconds', '2', '--rolloutStatusTimeout', '300'];
+    const deploy = ['deploy', ...pool, '--image', image, '--autoscaling', 'inCluster', '--minReplicas', '0', '--maxReplicas', String(options.runners), '--pollSeconds', '2', '--rolloutStatusTimeout', '300',
+      // A laptop or a 2-core machine: every slot asks for little, where a real cluster keeps the defaults (500m, 1Gi).
+      '--cpuRequest', '50m', '--memoryRequest', '128Mi'];
     say(`  $ azure-devops-runner ${deploy.map((arg) => (/\s/.test(arg) ? `'${arg}'` : arg)).join(' ')} --token-stdin < ${patFile}`);
     await step('Deploying the pool with the in-cluster autoscaler, through the command line', (note) => cli(deploy, token, logFile('deploy'), note));
     undo.push({

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
 import { cliBundle } from '../../scripts/build.mjs';
 import { kubectl, legacyApiServer } from '../support/cluster.js';
-import { createNamespace, deleteNamespace, deployerRbac, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { createNamespace, deleteNamespace, deployerRbac, smallPods, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { finished, probeScript } from '../support/pool-jobs.js';
 import type { AdminJob } from '../support/emulator.js';
 import { extension } from '../support/hub-fixture.js';
@@ -109,7 +109,7 @@ describe('the command line on a real cluster', { timeout: 12 * 60_000 }, () => {
 
   it('deploys a pool with the in-cluster autoscaler, under the deployer\'s least-privilege Role', async () => {
     const deployed = await cli(['deploy', ...poolFlags(), '--image', world.image, '--autoscaling', 'inCluster', '--minReplicas', '0', '--maxReplicas', '3',
-      '--pollSeconds', '2', '--rolloutStatusTimeout', '180'], 'stdin');
+      '--pollSeconds', '2', '--rolloutStatusTimeout', '180', ...Object.entries(smallPods).flatMap(([name, value]) => [`--${name}`, value])], 'stdin');
     assert.equal(deployed.code, 0, deployed.stderr);
     assert.match(deployed.stdout, /^statefulSetName=cli$/m);
     assert.match(deployed.stderr, /The autoscaler cli-autoscaler runs/);

@@ -71,11 +71,17 @@ export async function startPoolWorld(pool: string, tag: string, options: PoolWor
 }
 
 /**
+ * The test cluster is one node of 2 cores: the product's default requests (500m CPU and 1Gi a pod) would let three
+ * runner pods run where the suites start twenty. The pods ask for little here; a real cluster keeps the defaults.
+ */
+export const smallPods = { cpuRequest: '50m', memoryRequest: '128Mi' };
+
+/**
  * Runs the bundled DeployRunnerPool with the world's organization, image and PAT on the service connection kubernetesConnectionId
  * (the world's cluster unless `endpointEnv` says otherwise); `inputs` add the pool's own and override these.
  */
 export function deployPool(world: PoolWorld, inputs: Record<string, string>, endpointEnv = world.endpointEnv): Promise<TaskRun> {
-  const base = { kubernetesServiceConnection: kubernetesConnectionId, azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token };
+  const base = { kubernetesServiceConnection: kubernetesConnectionId, azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token, ...smallPods };
   return runBundledTask('DeployRunnerPool', { ...base, ...inputs }, endpointEnv);
 }
 
