@@ -31,6 +31,7 @@ export function startAutoscalerMonitor(port: number, labels: { pool: string; run
   const decisions = new Counter({ name: 'azure_devops_runner_decisions_total', help: 'Scaling decisions by what they did.', labelNames: ['action'], registers: [registry] });
   const failures = new Counter({ name: 'azure_devops_runner_pass_failures_total', help: 'Passes that failed, by kind.', labelNames: ['kind'], registers: [registry] });
   const registrations = new Counter({ name: 'azure_devops_runner_registrations_total', help: 'Agent registrations of new runner pods, by outcome.', labelNames: ['outcome'], registers: [registry] });
+  const leading = new Gauge({ name: 'azure_devops_runner_leader', help: '1 while this autoscaler holds the runner\'s lease and acts, 0 while another one does.', registers: [registry] });
   const duration = new Histogram({ name: 'azure_devops_runner_pass_duration_seconds', help: 'How long a pass took.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
   const startedAt = now();
   let lastGoodAt: number | undefined;
@@ -58,6 +59,7 @@ export function startAutoscalerMonitor(port: number, labels: { pool: string; run
   return new Promise((resolve) => server.listen(port, () => resolve({
     passed({ decision, look, durationMs }) {
       lastGoodAt = now();
+      leading.set(1);
       lastGood.set(lastGoodAt / 1000);
       desired.set(decision.replicas);
       current.set(decision.previousReplicas);
@@ -75,6 +77,11 @@ export function startAutoscalerMonitor(port: number, labels: { pool: string; run
     },
     registrationFailed() {
       registrations.inc({ outcome: 'failed' });
+    },
+    // A waiting autoscaler is healthy: its loop runs, ready to take over (restarting it would change nothing).
+    waiting() {
+      lastGoodAt = now();
+      leading.set(0);
     },
     secondsSinceGoodPass,
     close: () => new Promise<void>((done) => server.close(() => done())),

@@ -66,6 +66,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   try {
     while (!stop.stopped) {
       if (!(await leadership.hold())) {
+        events.waiting();
         await stop.wait(Math.max(0, leadership.nextLook() - clock.now()));
         // Whoever acts next starts from a fresh look.
         state.agents = undefined;
@@ -107,6 +108,8 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   } finally {
     watching.abort();
     await following;
+    // Stopped on purpose (a rollout, a drained node): the next autoscaler need not wait for the lease to run out.
+    await leadership.release();
   }
 }
 

@@ -53,6 +53,21 @@ export class Leadership {
     return true;
   }
 
+  /** Gives the lease up, if it holds it: another autoscaler takes over at once. A failure only means it waits its turn. */
+  async release(): Promise<void> {
+    if (!this.acting()) return;
+    this.leading = false;
+    const ref = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: this.namespace, name: leaseName(this.runnerName) };
+    try {
+      const lease = await this.kube.get(ref);
+      if ((lease?.spec as { holderIdentity?: string } | undefined)?.holderIdentity !== this.identity) return;
+      await this.kube.mergePatch(ref, { metadata: { resourceVersion: lease!.metadata.resourceVersion }, spec: { holderIdentity: null } }, fieldManager);
+      this.log.info(`This autoscaler (${this.identity}) gave up its lease.`);
+    } catch {
+      // Not given up: it runs out within its duration.
+    }
+  }
+
   /** Whether it may still act: nobody else can have taken the lease over since its last renewal. */
   acting(): boolean {
     return this.leading && this.clock.now() < actsUntil(this.renewedAt);

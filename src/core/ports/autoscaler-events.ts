@@ -7,4 +7,6 @@ export interface AutoscalerEvents {
   passFailed(error: Error, transient: boolean): void;
   registered(pod: string): void;
   registrationFailed(pod: string, error: Error): void;
+  /** Another autoscaler holds the runner's lease: this one's loop runs, and waits (src/core/lease.ts). */
+  waiting(): void;
 }
