@@ -138,7 +138,7 @@ describe('pool names and organization URLs, in every reader', () => {
   const scale = { kubernetesServiceConnection: 'aks', runnerName: 'linux', azureDevOpsUrl: 'https://dev.azure.com/contoso', poolName: 'Linux', personalAccessToken: 'pat' };
   const status = { poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/contoso', personalAccessToken: 'pat' };
   // The handshake's public keys are made when the pool is deployed: any well-formed pair serves here.
-  const env = { ...autoscalerEnvironment({ ...readDeployOptions(reader({ ...deploy, autoscaling: 'inCluster' })).pool }), AZP_AUTOSCALER_SIGNING_KEY: 's'.repeat(43), AZP_AUTOSCALER_ENCRYPTION_KEY: 'e'.repeat(43) };
+  const env: Record<string, string> = { ...autoscalerEnvironment({ ...readDeployOptions(reader({ ...deploy, autoscaling: 'inCluster' })).pool }), AZP_AUTOSCALER_SIGNING_KEY: 's'.repeat(43), AZP_AUTOSCALER_ENCRYPTION_KEY: 'e'.repeat(43) };
   // Each reader with the two inputs under their task names (the autoscaler reads them from AZP_POOL and AZP_URL).
   const readers: Record<string, (inputs: { poolName?: string; azureDevOpsUrl?: string }) => unknown> = {
     DeployRunnerPool: (inputs) => readDeployOptions(reader({ ...deploy, ...inputs })),
