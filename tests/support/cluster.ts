@@ -103,7 +103,8 @@ export async function pushImage(image: string, nameTag: string, from: 'buildah' 
     // By its digest, as BuildRunnerImage hands it on: a node that kept an earlier push of the same tag (an earlier run
     // on this machine) would otherwise start pods of that old image.
     const name = ref.replace(/:[^:/]+$/, '');
-    const digest = (await output('docker', ['inspect', '--format', '{{join .RepoDigests "\n"}}', ref])).split('\n').find((line) => line.startsWith(`${name}@sha256:`));
+    const digests = JSON.parse(await output('docker', ['inspect', '--format', '{{json .RepoDigests}}', ref])) as string[];
+    const digest = digests.find((line) => line.startsWith(`${name}@sha256:`));
     if (digest === undefined) throw new Error(`docker push ${ref} left no digest for it`);
     return `${ref}@${digest.slice(name.length + 1)}`;
   } else {
