@@ -2,7 +2,7 @@
 // the pool, decide, drain the slots a scale-down removes, look again, scale, mark busy pods, re-enable, publish, tidy.
 import type { AgentInfo, PoolSnapshot, ReplicasOwner, ScaleDecision } from '../core/model.js';
 import type { Log } from '../core/ports/host.js';
-import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
+import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../core/ports/kube.js';
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
 import { decideScale, enabledChanges, observePool, registeredSlots, staleRegistrations, type PoolLook, type ScaleTarget } from '../core/scale-decision.js';
@@ -103,9 +103,8 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   if (options.dryRun) return { decision, look, pods: [] };
   if (decision.replicas !== currentReplicas) {
     state.beforeWrite?.();
-    // A scale-down only on the StatefulSet as this pass looked at it: if another writer (a second autoscaler, a person)
-    // changed it since, the write fails (409) instead of removing a slot nobody drained, and the next pass looks again.
-    await kube.scale(ref, decision.replicas, scaleFieldManager, decision.replicas < currentReplicas ? statefulSet.metadata.resourceVersion : undefined);
+    if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet);
+    else await kube.scale(ref, decision.replicas, scaleFieldManager);
   }
   if (options.actor === 'ScaleRunnerPool' && owner === undefined) {
     // From now on ScaleRunnerPool sets the count; a later DeployRunnerPool leaves it alone.
@@ -149,6 +148,27 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     }
   }
   return { decision, look, pods };
+}
+
+/**
+ * A scale-down only on the StatefulSet as this pass looked at it: if another writer (a second autoscaler, a person)
+ * changed its spec since, the write fails (409) instead of removing a slot nobody drained, and the next pass looks
+ * again. Its controller's status updates change the resourceVersion too: after such a conflict, a spec that is still
+ * the one looked at (same generation, same count) is scaled with the resourceVersion read then.
+ */
+async function scaleDown(kube: KubeClient, ref: ObjectRef, replicas: number, looked: KubeObject): Promise<void> {
+  let resourceVersion = looked.metadata.resourceVersion;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await kube.scale(ref, replicas, scaleFieldManager, resourceVersion);
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.status === 409) || attempt === 3) throw error;
+      const now = await kube.get(ref);
+      const count = (object: KubeObject | undefined) => (object?.spec as { replicas?: number } | undefined)?.replicas;
+      if (now === undefined || now.metadata.generation !== looked.metadata.generation || count(now) !== count(looked)) throw error;
+      resourceVersion = now.metadata.resourceVersion;
+    }
+  }
 }
 
 /** Labels and annotates each pod by its agent's state: busy pods are kept by node drains and the cluster autoscaler. */

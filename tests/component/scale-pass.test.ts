@@ -50,6 +50,27 @@ describe('a scaling pass', () => {
     assert.deepEqual(world.cutOff, []);
   });
 
+  it('scales down only the StatefulSet it looked at: a status update meanwhile is no obstacle, another count is', async () => {
+    const ref = { apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName };
+    // The controller updates the status between the pass's look and its scale: the resourceVersion moves on.
+    const statusOnly = await pool(4);
+    let once = false;
+    const removeStatus = statusOnly.kube.before('scale', async () => {
+      if (!once && (once = true)) await statusOnly.kube.mergePatch(ref, { status: { observedGeneration: 7 } }, 'controller');
+    });
+    assert.equal((await statusOnly.scale({ mode: 'fixed', replicas: '1' })).replicas, 1);
+    assert.equal(statusOnly.replicas(), 1);
+    removeStatus();
+    // Someone else sets the count meanwhile (a second autoscaler, a person): the scale-down is refused, nothing removed.
+    const another = await pool(4);
+    let first = true;
+    another.kube.before('scale', async () => {
+      if (first && !(first = false)) await another.kube.mergePatch(ref, { spec: { replicas: 3 } }, 'someone');
+    });
+    await assert.rejects(another.scale({ mode: 'fixed', replicas: '1' }), /409|modified/);
+    assert.equal(another.replicas(), 3);
+  });
+
   it('never goes below the highest busy slot + 1, and says why', async () => {
     const world = await pool(5, [0, 3]);
     const host = new MemoryHost();
