@@ -20,7 +20,8 @@ function row(slot: SlotView, now: Date): string[] {
   return [
     slot.podName,
     [stateLabels[slot.state], ...notes].join(', '),
-    agent ? `#${agent.id} ${agent.status}${agent.enabled ? '' : ', disabled'}` : 'not registered',
+    // A busy agent is disabled for the rest of its one job (single-use): not worth a word next to the job.
+    agent ? `#${agent.id} ${agent.status}${agent.enabled || slot.state === 'busy' ? '' : ', disabled'}` : 'not registered',
     agent?.runningJob ? `${agent.runningJob.name} (#${agent.runningJob.requestId})` : '',
     pod,
     slot.restarts === undefined ? '' : String(slot.restarts),

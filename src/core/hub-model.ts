@@ -95,8 +95,11 @@ function failing(pod: PodSummary | undefined): boolean {
 
 function slotState(agent: HubAgent | undefined, pod: PodSummary | undefined, missing: boolean): SlotState {
   if (agent) {
+    // Busy whatever its enabled flag: an agent running its one job is disabled so that it takes no further one
+    // (single-use registrations, or a drain), and the job is what there is to see.
+    if (agent.status === 'online' && (agent.runningJob || agent.busyWith !== undefined)) return 'busy';
     if (!agent.enabled) return 'disabled';
-    if (agent.status === 'online') return agent.runningJob || agent.busyWith !== undefined ? 'busy' : 'idle';
+    if (agent.status === 'online') return 'idle';
     if (failing(pod)) return 'failing';
     return 'offline';
   }
@@ -134,7 +137,7 @@ function countersOf(slots: SlotView[]): PoolCounters {
     busy: busy.length,
     idle: online.filter((a) => a.enabled && !busy.includes(a)).length,
     offline: agents.filter((a) => a.status === 'offline').length,
-    disabled: agents.filter((a) => !a.enabled).length,
+    disabled: slots.filter((slot) => slot.state === 'disabled').length,
     queued: undefined,
   };
 }

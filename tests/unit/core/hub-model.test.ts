@@ -71,6 +71,14 @@ describe('buildPoolViews', () => {
     assert.equal(view.key, 'ci.linux');
   });
 
+  it('shows an agent running its job as busy, though its registration is disabled for the rest of it (single-use)', () => {
+    const running = { requestId: 5, name: 'CI · Build', url: 'https://x/_build/results?buildId=5' };
+    const [view] = buildPoolViews([agent('linux-0', { enabled: false, runningJob: running }), agent('linux-1', { enabled: false })], {}, [snapshot([pod('linux-0'), pod('linux-1')], 2)], now);
+    assert.deepEqual(view.slots.map((s) => s.state), ['busy', 'disabled']);
+    assert.equal(view.counters.busy, 1);
+    assert.equal(view.counters.disabled, 1);
+  });
+
   it('shows a pod whose agent has not registered as starting, and a slot with neither as missing', () => {
     const [view] = buildPoolViews([], { 'Linux Private': [] }, [snapshot([pod('linux-0', { ready: false, waitingReason: 'ContainerCreating' })], 2)], now);
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [['linux-0', 'starting'], ['linux-1', 'missing']]);
