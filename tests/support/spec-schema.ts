@@ -23,7 +23,8 @@ export interface Spec {
   definitions: Record<string, Schema>;
 }
 
-export const SPEC_DIR = '/work/shared/reference/specs';
+// Microsoft's published REST specs (MIT, LICENSE beside them), kept in the repository so a clone anywhere has them.
+export const SPEC_DIR = new URL('../contract/specs', import.meta.url).pathname;
 
 export function loadSpec(file: string, overrides: Record<string, Schema> = {}): Spec {
   const spec = JSON.parse(readFileSync(`${SPEC_DIR}/${file}`, 'utf8')) as Spec;
