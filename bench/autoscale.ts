@@ -9,6 +9,7 @@ import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type Pool
 import type { AdminJob } from '../tests/support/emulator.js';
 import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
 import { poolLabelSelector } from '../src/core/manifests/pool-labels.js';
+import { median } from '../src/core/statistics.js';
 
 const NS = 'adr-autoscale-bench';
 // AUTOSCALE_POLLS=5 runs the default interval alone.
@@ -25,7 +26,6 @@ interface Autoscaled {
 let world: PoolWorld;
 let kube: HttpKubeClient;
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 /** The default's figures carry the bare name; the others say their interval. */
 const figure = (name: string, { poll }: Autoscaled) => (poll === 5 ? name : `${name} poll-${poll}s`);
 const replicas = async ({ runner }: Autoscaled) => ((await kube.get({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: NS, name: runner }))?.spec as { replicas: number }).replicas;

@@ -6,12 +6,12 @@ import { kubectl } from '../tests/support/cluster.js';
 import { createNamespace, deleteNamespace } from '../tests/support/runner-pool.js';
 import { buildSeconds, deployDockerPool, dockerModes, dockerPool, imageJobScript, imageTool, removeJobImages, runJob, startDockerWorld, type DockerWorld } from '../tests/support/docker-jobs.js';
 import type { DockerMode } from '../src/core/model.js';
+import { median } from '../src/core/statistics.js';
 
 const NS = 'adr-docker-bench';
 const jobs = Number(process.env.DOCKER_JOBS ?? 3);
 const replacements = Number(process.env.DOCKER_ONLINE ?? 3);
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function idleAgent(world: DockerWorld, mode: DockerMode, after: number): Promise<void> {
   const name = `${mode.toLowerCase()}-0`;

@@ -7,6 +7,7 @@ import { startEmulator } from '../tests/support/emulator.js';
 import { issueUserToken, seedRunnerPool, type SlotPlan } from '../tests/support/hub-fixture.js';
 import { startHubHost } from '../trial/hub-host.js';
 import { repoRoot } from '../tests/support/task-manifests.js';
+import { median } from '../src/core/statistics.js';
 
 const hubDir = join(repoRoot, 'dist', 'extension', 'hub');
 const runs = 3;
@@ -55,9 +56,8 @@ try {
         await page.close();
       }
       // The median of a few loads; the first warms Chromium's caches like a returning user.
-      const median = (values: number[]) => Math.round(values.sort((a, b) => a - b)[Math.floor(runs / 2)]);
-      console.log(`hub-render-ms ${agents}: ${median(times)}`);
-      console.log(`hub-queue-ms ${agents}: ${median(queueTimes)}`);
+      console.log(`hub-render-ms ${agents}: ${Math.round(median(times))}`);
+      console.log(`hub-queue-ms ${agents}: ${Math.round(median(queueTimes))}`);
     } finally {
       await host.stop();
       await emulator.stop();

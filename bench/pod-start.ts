@@ -15,6 +15,7 @@ import type { AdminJob } from '../tests/support/emulator.js';
 import { agentJobPodSpec } from '../tests/support/agent-job-pod.js';
 import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
 import { poolLabelSelector } from '../src/core/manifests/pool-labels.js';
+import { median } from '../src/core/statistics.js';
 
 const NS = 'adr-pod-start-bench';
 const counts = (process.env.POD_START_COUNTS ?? '1,5,20').split(',').map(Number);
@@ -52,7 +53,6 @@ const logPatterns: Record<string, Record<string, RegExp>> = {
   agent: { 'config-begin': /^start\.sh: registering agent/, 'handshake-serving': /^runner handshake: waiting for the autoscaler/, granted: /^runner handshake: registered by the autoscaler/, 'run-begin': /^start\.sh: running agent/ },
 };
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 const fixed = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(1));
 
 interface Run {

@@ -5,6 +5,7 @@
 import { kubectl, legacyApiServer } from '../tests/support/cluster.js';
 import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../tests/support/runner-pool.js';
 import type { AdminJob } from '../tests/support/emulator.js';
+import { median } from '../src/core/statistics.js';
 
 const OURS = 'Recycle ours';
 const SEED = 'Recycle seed';
@@ -14,7 +15,6 @@ const jobs = Number(process.env.RECYCLE_JOBS ?? 20);
 // The seed's back-off doubles toward 300 s: 20 jobs would take over an hour, so it gets fewer unless asked.
 const seedJobs = Number(process.env.RECYCLE_SEED_JOBS ?? 6);
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const stats = (values: number[]) => `${median(values).toFixed(1)} ${Math.max(...values).toFixed(1)}`;
 
 /** Queues `count + 1` quick jobs on a one-slot pool and returns each gap: job end → the next job assigned. */

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { repoRoot, taskFolders } from '../tests/support/task-manifests.js';
+import { median } from '../src/core/statistics.js';
 
 const runs = 21;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 const packaged = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'package.mjs')], { cwd: repoRoot, encoding: 'utf8' });
 if (packaged.status !== 0) throw new Error(packaged.stderr);

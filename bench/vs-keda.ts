@@ -16,6 +16,7 @@ import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
 import { poolLabelSelector } from '../src/core/manifests/pool-labels.js';
 import type { KubeClient, KubeObject } from '../src/core/ports/kube.js';
 import { buildKeda, installCrds, kedaVersion, removeCrds, scaledJob, startKeda, type RunningKeda } from './keda/operator.js';
+import { mean, percentile } from '../src/core/statistics.js';
 
 const SEED = 15;
 const BURST_JOBS = 20;
@@ -277,12 +278,6 @@ async function stream(world: PoolWorld, contender: Contender, jobs: JobWatcher):
 type Figures = Map<string, number>;
 
 const ms = (iso: string | undefined) => (iso === undefined ? undefined : Date.parse(iso));
-const mean = (values: number[]) => (values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length);
-/** Nearest-rank percentile. */
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? Number.NaN : sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)];
-}
 const overlap = (from: number, to: number, start: number, end: number) => Math.max(0, Math.min(to, end) - Math.max(from, start));
 
 /** What the user pays for and gets nothing from: pod lifetime in the window minus the time its jobs ran. */

@@ -104,7 +104,7 @@ async function scale({ flags, host, inputs }: Context): Promise<number> {
 async function status({ flags, host, inputs }: Context): Promise<number> {
   const options = readStatusOptions(inputs);
   const kube = await openCluster(flags);
-  const found = await readPoolStatus(options, { ado: adoClient(host, options.organizationUrl, options.token), connect: async () => kube, clock: systemClock });
+  const found = await readPoolStatus(options, { ado: adoClient(host, options.organizationUrl, options.token), connect: async () => kube, clock: systemClock, log: host });
   host.print(options.output === 'json' ? `${JSON.stringify(found, null, 2)}\n` : statusTable(found, new Date(systemClock.now())));
   return exitCodes.ok;
 }
@@ -113,7 +113,7 @@ async function remove({ flags, host, inputs }: Context): Promise<number> {
   const options = readRemoveOptions(inputs);
   const kube = await openCluster(flags);
   const removed = await removeRunnerPool(options, { log: host, ado: adoClient(host, options.organizationUrl, options.token), connect: async () => kube, clock: systemClock });
-  if (removed.objects.length + removed.agents.length > 0) host.info(`Removed runner '${options.runnerName}': ${removed.objects.length} objects and ${removed.agents.length} registrations.`);
+  if (removed.objects.length + removed.agents.length > 0) host.info(`Removed runner '${removed.runnerName}': ${removed.objects.length} objects and ${removed.agents.length} registrations.`);
   return exitCodes.ok;
 }
 

@@ -1,6 +1,6 @@
 // The pool as a table for a terminal, worded as the Runner pools hub words it (the hub's own labels and durations).
 import { formatDuration, stateLabels } from '../hub/src/components/format.js';
-import type { SlotView } from '../src/core/index.js';
+import { describeStuckSlot, type PoolView, type SlotView } from '../src/core/index.js';
 import type { PoolStatus } from '../src/flows/pool-status.js';
 
 function owner(status: PoolStatus): string {
@@ -16,7 +16,7 @@ function row(slot: SlotView, now: Date): string[] {
   const notes = [slot.staleRegistration && 'stale registration', slot.beyondReplicas && 'above the replica count'].filter(Boolean);
   const pod = slot.podPhase === undefined
     ? '-'
-    : `${slot.podPhase}, ${slot.ready ? 'ready' : 'not ready'}${slot.waitingReason ? ` (${slot.waitingReason})` : ''}${slot.deleting ? ', stopping' : ''}`;
+    : `${slot.podPhase}, ${slot.ready ? 'ready' : 'not ready'}${slot.waitingReason || slot.cannotStart ? ` (${slot.waitingReason ?? slot.cannotStart!.kubernetesReason})` : ''}${slot.deleting ? ', stopping' : ''}`;
   return [
     slot.podName,
     [stateLabels[slot.state], ...notes].join(', '),
@@ -27,6 +27,18 @@ function row(slot: SlotView, now: Date): string[] {
     slot.restarts === undefined ? '' : String(slot.restarts),
     slot.node ?? '',
     slot.startedAt ? formatDuration(now.getTime() - Date.parse(slot.startedAt)) : '',
+  ];
+}
+
+/** The slots that cannot start, each with Kubernetes' words, and the waiting jobs this runner counts, which wait on them. */
+function stuckLines(view: PoolView): string[] {
+  if (view.stuck.length === 0) return [];
+  const jobs = view.counted?.map((job) => `${job.name} (#${job.requestId})`) ?? [];
+  return [
+    '',
+    'Slots that cannot start:',
+    ...view.stuck.map((stuck) => `  ${describeStuckSlot(stuck)}`),
+    ...(jobs.length > 0 ? [`Waiting jobs this runner counts, waiting on them: ${jobs.join(', ')}`] : []),
   ];
 }
 
@@ -43,6 +55,7 @@ export function statusTable(status: PoolStatus, now: Date): string {
     `Runner ${view.runnerName} in namespace ${view.namespace}, agent pool '${view.poolName}'`,
     `Replicas: ${view.replicas ?? '?'}, ${owner(status)}`,
     `Online ${counters.online} · Busy ${counters.busy} · Idle ${counters.idle} · Offline ${counters.offline} · Disabled ${counters.disabled} · Queued ${counters.queued ?? '?'}`,
+    ...stuckLines(view),
   ];
   if (view.slots.length === 0) return `${head.join('\n')}\n\nNo slot: the pool is at zero and has no registration.\n`;
   const table = columns([['SLOT', 'STATE', 'AGENT', 'JOB', 'POD', 'RESTARTS', 'NODE', 'AGE'], ...view.slots.map((slot) => row(slot, now))]);

@@ -11,6 +11,7 @@ set -euo pipefail
 
 readonly agent_dir=/azp/agent
 readonly runner=/usr/local/lib/azp/runner.js # runner/main.ts, bundled
+readonly scratch_dirs=(/tmp /var/tmp /run/lock /dev/shm) # emptied of the agent user's files before each run
 # EX_CONFIG: a setting is wrong, or anything else failed before the agent ran. The only exit code that restarts the
 # agent container in its pod (src/core/manifests/runner-pod.ts): never used once the agent has started, because a job
 # chooses how its agent ends, and a pod whose agent ran must never run another.
@@ -151,31 +152,49 @@ else
 fi
 
 # --- child processes and signals ----------------------------------------------------------------------------------
-child=0
-agent_running=false
+# Whatever takes time runs as a background child that this script waits for: bash runs a trap only once a foreground
+# command has returned, but it interrupts a `wait` at once.
+stage=setup # setup: before the agent runs; agent: runner.js supervise runs it; after: what follows the agent
+agent=0     # runner.js supervise's pid
 stopping=false
 
-# SIGTERM/SIGINT: the agent runs under runner.js supervise, which passes the signal to the listener only (it cancels
-# its job; the job's processes are the agent's to stop); config.sh runs in its own process group, ended whole.
+# A stop before the agent runs: nothing begun is worth finishing. Each child is told to end (config.sh's session whole:
+# setsid made its pid its group) and the script exits at once; the container ends with it (tini is PID 1), and with
+# the container whatever is left of its processes. A registration the step leaves is retired by the autoscaler once
+# this pod has gone (src/core/single-use.ts), or kept, as docker/README.md says.
+end_setup() {
+  local pid
+  for pid in $(jobs -pr); do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+  exit 143
+}
+
+# SIGTERM/SIGINT, at any moment. Once the agent runs, runner.js supervise passes it to the listener only (idle, the
+# agent ends at once; during a job it cancels the job; the job's processes are the agent's to stop). After the agent,
+# what must follow it (the registration's removal) still runs, then the script exits 143.
 on_signal() {
-  stopping=true
-  [ "$child" != 0 ] || return 0
   log "stopping"
-  if $agent_running; then kill -TERM "$child" 2>/dev/null || true; else kill -TERM -- "-$child" 2>/dev/null || true; fi
+  stopping=true
+  case $stage in
+    setup) end_setup ;;
+    agent) kill -TERM "$agent" 2>/dev/null || true ;;
+  esac
 }
 trap on_signal TERM INT
 
-# Runs a command in the background and waits for it, so signals reach on_signal while it runs.
-run_child() {
-  "$@" &
-  child=$!
+# Waits for a background child, through any trapped signal; returns its exit code.
+wait_for() {
   local rc
   while :; do
-    wait "$child" && rc=0 || rc=$?
-    kill -0 "$child" 2>/dev/null || break # else a trapped signal interrupted the wait
+    wait "$1" && rc=0 || rc=$?
+    kill -0 "$1" 2>/dev/null || break # else a trapped signal interrupted the wait
   done
-  child=0
   return "$rc"
+}
+
+# Runs a command in the background and waits for it, so that a stop signal is acted on while it runs.
+run_child() {
+  "$@" &
+  wait_for $!
 }
 
 # --- steps --------------------------------------------------------------------------------------------------------
@@ -190,10 +209,11 @@ empty_dir() {
   find "$dir" -mindepth 1 -maxdepth 1 "$@" -exec rm -rf {} + || fail "could not clean $dir"
 }
 
-# Removes what an earlier run left in this container's filesystem (Docker restarts a container in place).
+# Removes what an earlier run left in this container's filesystem (Docker restarts a container in place). Run as a
+# child: a large work folder must not hold a stop signal back.
 clean_slate() {
   local dir
-  for dir in "$agent_dir" /tmp /var/tmp /run/lock /dev/shm; do empty_dir "$dir" -user "$(id -u)"; done
+  for dir in "$agent_dir" "${scratch_dirs[@]}"; do empty_dir "$dir" -user "$(id -u)"; done
   # The work folder whoever owns its mount point (the kubelet makes a volume's root-owned, group-writable): only one
   # this user may write, so a work folder set to / or /etc is never emptied.
   if [ -d "$(work_dir)" ] && [ -w "$(work_dir)" ] && [ "$(work_dir)" != / ]; then empty_dir "$(work_dir)"; fi
@@ -220,7 +240,6 @@ register() {
   config_with_credential --unattended --url "$AZP_URL" --pool "$AZP_POOL" --agent "$AZP_AGENT_NAME" \
     --work "$AZP_WORK" --replace --acceptTeeEula || {
     local rc=$?
-    $stopping && exit 143
     echo "start.sh: error: registration failed (config.sh exited $rc)" >&2
     exit "$rc"
   }
@@ -261,7 +280,6 @@ announce_agent_start() {
   local request=$AZP_RECYCLE_DIR/agent-start waited=0
   : >"$request"
   while [ -e "$request" ]; do
-    $stopping && exit 143
     [ "$waited" -lt 600 ] || fail "the recycle sidecar did not answer within 60 s that the agent may start"
     run_child sleep 0.1 || true
     waited=$((waited + 1))
@@ -271,13 +289,20 @@ announce_agent_start() {
 run_agent() {
   [ -z "$AZP_RECYCLE_DIR" ] || announce_agent_start
   log "running agent '$AZP_AGENT_NAME' for one job"
-  agent_running=true
+  # A signal before `stage=agent` ends the supervisor as a setup child: it has not started the agent yet.
+  "$node" "$runner" supervise -- "${agent_env[@]}" ./run.sh --once &
+  agent=$!
+  stage=agent
   local rc=0
-  run_child "$node" "$runner" supervise -- "${agent_env[@]}" ./run.sh --once || rc=$?
-  agent_running=false
+  wait_for "$agent" || rc=$?
+  stage=after
   log "agent exited with code $rc"
   return "$rc"
 }
+
+# The agent ran: whatever it exited with, this pod is done, and a job may have chosen the code. 78 is the one code
+# the container restarts on in place (the pod's restart rule), so it becomes 1.
+exit_code_after_agent() { if [ "$1" = "$config_error" ]; then echo 1; else echo "$1"; fi; }
 
 # Ends whatever a job left running before the credential is used again. Only when our init is PID 1 (a private PID
 # namespace): with a shared one, kill -1 would reach other containers' processes.
@@ -288,19 +313,19 @@ end_leftovers() {
 cd "$agent_dir"
 case $mode in
   register)
-    clean_slate
+    run_child clean_slate
     register
     save_settings
     log "registration saved in $AZP_CONFIG_DIR"
     ;;
   retire)
-    clean_slate
+    run_child clean_slate
     register
     remove_registration
     ;;
   run | all)
     node=$(agent_node)
-    clean_slate
+    run_child clean_slate
     if [ "$mode" = all ]; then
       register
     elif [ "$AZP_REGISTRATION" = autoscaler ]; then
@@ -308,14 +333,12 @@ case $mode in
       # holds the capabilities the agent will report, so it is made in the agent's environment.
       run_child "${agent_env[@]}" "$node" "$runner" handshake "$agent_dir" || {
         rc=$?
-        $stopping && exit 143
         echo "start.sh: error: the registration handshake failed (exit code $rc)" >&2
         exit "$config_error"
       }
     else
       restore_settings
     fi
-    $stopping && exit 143
     rc=0
     run_agent || rc=$?
     if [ "$AZP_REMOVE_ON_EXIT" = true ]; then
@@ -323,8 +346,7 @@ case $mode in
       remove_registration || rc=1
     fi
     if $stopping; then exit 143; fi
-    # The agent ran: whatever it exited with, this pod is done (a job may have chosen the code).
-    [ "$rc" != "$config_error" ] || rc=1
+    rc=$(exit_code_after_agent "$rc")
     if [ -n "$AZP_RECYCLE_DIR" ] && [ "$rc" = 0 ]; then
       # Exiting would restart the agent in this same pod: the sidecar deletes the pod instead.
       : >"$AZP_RECYCLE_DIR/job-done"

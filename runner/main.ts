@@ -4,6 +4,8 @@
 //   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
 //   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
 //   docker-proxy             dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it
+//   docker <args…>           dockerMode podContainers' `docker` on the agent's PATH: the pod's declared containers
+//   exec-server <socket>     dockerMode podContainers' exec helper in each job container: runs the agent's `docker exec`
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +14,9 @@ import { supervise } from './supervise.js';
 import { awaitRegistration, readHandshakeSettings } from './handshake.js';
 import { readDockerProxySettings, startDockerProxy } from './docker-proxy.js';
 import { configError, SettingError, UsageError } from './settings.js';
+import { dockerShim } from './docker-shim.js';
+import { startExecServer } from './exec-server.js';
+import { readPodContainers } from './pod-containers.js';
 
 const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
 const error = (command: string) => (message: string) => console.error(`runner ${command}: error: ${message}`);
@@ -36,7 +41,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   supervise: (args) => supervise(args, { log: log('supervise') }),
   async handshake([agentDir = '/azp/agent']) {
     const settings = readHandshakeSettings(process.env, agentDir);
-    process.once('SIGTERM', () => process.exit(143));
+    // No SIGTERM handler: the default ends it at once, even while it makes the agent's key (synchronous, up to a second).
     await awaitRegistration({ ...settings, log: log('handshake') });
     return 0;
   },
@@ -53,6 +58,13 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
         });
       });
     });
+  },
+  docker: (args) => dockerShim(args, readPodContainers(process.env), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }),
+  async 'exec-server'([socket]) {
+    if (!socket) throw new UsageError('exec-server needs the socket to listen on: runner.js exec-server <socket dir>/<container name>.sock');
+    const server = await startExecServer({ socket, log: log('exec-server') });
+    // Kubernetes stops this container with the pod.
+    return new Promise((resolve) => process.once('SIGTERM', () => server.close(() => resolve(0))));
   },
 };
 

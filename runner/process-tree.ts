@@ -30,7 +30,7 @@ export function childrenOf(pid: number, proc = '/proc'): number[] {
 
 /**
  * The agent listener: run.sh's child (the real run.sh forks it), or the process itself once run.sh has exec'd the
- * listener (the agent double does). Empty when the process has gone.
+ * listener (the agent double does). Empty when the process has gone, or while run.sh has no child yet.
  */
 export function listenerOf(pid: number, proc = '/proc'): number[] {
   const cmdline = readOrUndefined(join(proc, String(pid), 'cmdline'));

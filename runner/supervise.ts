@@ -16,17 +16,24 @@ export async function supervise(args: string[], options: SuperviseOptions): Prom
   const command = args[0] === '--' ? args.slice(1) : args;
   if (command.length === 0) throw new UsageError('supervise needs a command: supervise -- ./run.sh --once');
   let child: ReturnType<typeof spawn> | undefined;
+  const signalled = new Set<number>();
+  let recheck: NodeJS.Timeout | undefined;
+  // The listener may not run yet: run.sh's child is then a passing subshell (`$(id -u)`, …), and with no child at all
+  // there is nobody to tell (run.sh itself would die and leave the listener it is starting orphaned). So until the
+  // agent ends, whatever is its listener gets the signal, each process once.
   const stop = () => {
     if (child?.pid === undefined) return;
-    const listener = listenerOf(child.pid, options.proc);
-    options.log(`stopping the agent listener (pid ${(listener.length > 0 ? listener : [child.pid]).join(', ')})`);
-    for (const pid of listener.length > 0 ? listener : [child.pid]) {
+    const targets = listenerOf(child.pid, options.proc).filter((pid) => !signalled.has(pid));
+    if (targets.length > 0) options.log(`stopping the agent listener (pid ${targets.join(', ')})`);
+    for (const pid of targets) {
+      signalled.add(pid);
       try {
         process.kill(pid, 'SIGTERM');
       } catch {
         // It has ended meanwhile.
       }
     }
+    recheck ??= setInterval(stop, 100);
   };
   // Before the child starts: a signal that comes early must not end this process and orphan the agent.
   process.on('SIGTERM', stop);
@@ -38,6 +45,7 @@ export async function supervise(args: string[], options: SuperviseOptions): Prom
       child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : constants.signals[signal])));
     });
   } finally {
+    clearInterval(recheck);
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
   }

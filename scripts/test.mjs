@@ -5,8 +5,8 @@
 //   npm test             everything (the e2e suites need root: they install and start their own daemons)
 //   npm test -- unit     the fast tiers (tests/unit, tests/component, tests/contract), no root needed
 //   npm test -- component | contract | e2e   one tier;  npm test -- <file…>   those files
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -54,14 +54,22 @@ if (e2e && process.getuid?.() === 0) {
 // Built once for all files (scripts/build.mjs ensureExtension): files side by side must not rebuild dist/ under each other.
 if (run(process.execPath, [join(root, 'scripts', 'package.mjs')]) !== 0) process.exit(1);
 const env = { ...process.env, ADR_TESTS_PACKAGED: '1' };
-const nodeTest = (concurrency, tierFiles) => (tierFiles.length === 0 ? 0
-  : run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...tierFiles], env));
+const nodeTest = (concurrency, tierFiles, reporters = []) => (tierFiles.length === 0 ? 0
+  : run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-reporter-destination=stdout', ...reporters, ...tierFiles], env));
 // The fast tiers use no shared daemon: one file per core. The e2e suites share one cluster, one Docker engine and the
-// machine's cores: one file at a time.
+// machine's cores: one file at a time, each file's time printed at the end (the e2e tier's minutes are CI's budget).
 const fast = nodeTest(availableParallelism(), files.filter((file) => !file.startsWith('tests/e2e/')));
-const slow = nodeTest(1, files.filter((file) => file.startsWith('tests/e2e/')));
+const timesDir = mkdtempSync(join(tmpdir(), 'adr-test-times-'));
+const timesFile = join(timesDir, 'e2e.json');
+const slow = nodeTest(1, files.filter((file) => file.startsWith('tests/e2e/')), [`--test-reporter=${join(root, 'scripts', 'file-times-reporter.mjs')}`, `--test-reporter-destination=${timesFile}`]);
+if (existsSync(timesFile)) {
+  const seconds = Object.entries(JSON.parse(readFileSync(timesFile, 'utf8') || '{}')).sort(([, a], [, b]) => b - a);
+  console.log(`\ne2e time per file (${(seconds.reduce((sum, [, s]) => sum + s, 0) / 60).toFixed(1)} min in all):`);
+  for (const [file, s] of seconds) console.log(`  ${(s / 60).toFixed(1).padStart(5)} min  ${file.replace(root, '')}`);
+}
+rmSync(timesDir, { recursive: true, force: true });
 const status = fast || slow;
 if (fast !== 0 && slow === 0 && e2e) console.error('\nThe fast tiers failed (their summary is above the e2e suites\'): see there.');
-// Quietly, so the test runner's summary stays the last thing printed.
+// Quietly, so the summaries stay the last thing printed.
 if (stopCluster && spawnSync(clusterScript, ['down'], { stdio: 'ignore' }).status !== 0) console.error('tests/cluster/cluster.sh down failed');
 process.exit(status);

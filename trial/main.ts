@@ -21,6 +21,7 @@ import type { KubeClient } from '../src/core/index.js';
 import { extension, startHubHost } from './hub-host.js';
 import { startTcpRelay } from './tcp-relay.js';
 import { runLogged, say, step } from './progress.js';
+import { followingBuild } from './build-progress.js';
 
 const namespace = 'adr-trial';
 const poolName = 'Trial';
@@ -308,7 +309,7 @@ async function startTrial(options: Options): Promise<number> {
       say('cores, up to 20 on a busy machine. They are cached in /var/cache/adr; later runs start in about 2 minutes.');
     }
     await step(`Installing Debian packages (tests/install-deps.sh)${!external && !built ? ' and compiling Kubernetes' : ''}`, (note) =>
-      runLogged('bash', [join(root, 'tests', 'install-deps.sh')], { log: logFile('install'), note, env: { ...process.env, ...(external && { ADR_NO_CLUSTER: '1' }) } }));
+      runLogged('bash', [join(root, 'tests', 'install-deps.sh')], { log: logFile('install'), note: followingBuild(note), env: { ...process.env, ADR_BUILD_PROGRESS: '1', ...(external && { ADR_NO_CLUSTER: '1' }) } }));
 
     let kubeconfig: string;
     let registry: string;

@@ -56,15 +56,18 @@ export function runLogged(program: string, args: string[], options: { log: strin
     file.write(`\n$ ${program} ${args.join(' ')}\n`);
     const child = spawn(program, args, { env: options.env ?? process.env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let output = '';
-    const take = (chunk: Buffer) => {
+    // Each whole line to `note`, in order: a note may follow them all (trial/build-progress.ts counts packages).
+    const partial = { stdout: '', stderr: '' };
+    const take = (stream: keyof typeof partial) => (chunk: Buffer) => {
       const text = chunk.toString();
       output += text;
       file.write(text);
-      const lines = text.split('\n').filter((line) => line.trim() !== '');
-      if (lines.length > 0) options.note?.(lines[lines.length - 1]);
+      const lines = (partial[stream] + text).split('\n');
+      partial[stream] = lines.pop()!;
+      for (const line of lines) if (line.trim() !== '') options.note?.(line);
     };
-    child.stdout?.on('data', take);
-    child.stderr?.on('data', take);
+    child.stdout?.on('data', take('stdout'));
+    child.stderr?.on('data', take('stderr'));
     child.stdin?.end(options.input);
     child.on('error', (error) => {
       file.end();

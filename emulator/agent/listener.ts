@@ -1,16 +1,19 @@
-// `run.sh [--once]` of the agent double: session, long poll, one job at a time (bash steps), lock renewal, finish, log upload.
-import { spawn, type ChildProcess } from 'node:child_process';
+// `run.sh [--once]` of the agent double: session, long poll, one job at a time (bash steps, on the host or in containers),
+// lock renewal, finish, log upload.
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { systemCapabilities } from './capabilities.js';
 import { LOCATION, VssClient, VssHttpError } from './client.js';
+import { ContainerJob, jobContainers, stepTarget, toContainerPath, type AgentDirs, type ContainerInfo, type ContainerJobMessage } from './containers.js';
+import { runProcess } from './docker.js';
 import { USER_AGENT } from './configure.js';
 import { AGENT_VERSION, files, loadOrCreateKey, readJson, type AgentSettings, type OAuthData } from './settings.js';
 
 /** The real agent's return codes (Constants.Agent.ReturnCode). */
-export const ReturnCode = { Success: 0, TerminatedError: 1, RetryableError: 2 } as const;
+export const ReturnCode = { Success: 0, TerminatedError: 1, RetryableError: 2, AgentUpdating: 3, RunOnceAgentUpdating: 4 } as const;
 
 const RENEW_INTERVAL_MS = 60_000;
 const HTTP_TIMEOUT_MS = 100_000;
@@ -18,14 +21,13 @@ const KILL_GRACE_MS = 5_000;
 const SESSION_CONFLICT_RETRY_MS = 30_000;
 const SESSION_CONFLICT_GIVE_UP_MS = 4 * 60_000;
 
-interface JobMessage {
+interface JobMessage extends ContainerJobMessage {
   jobId: string;
   jobDisplayName: string;
   requestId: number;
   plan: { scopeIdentifier: string; planId: string; planType: string };
   variables: Record<string, { value?: string; isSecret?: boolean }>;
-  resources: { endpoints: { name: string; authorization?: { parameters?: { AccessToken?: string } } }[] };
-  steps: { type: string; displayName?: string; reference?: { name?: string }; inputs?: Record<string, string> }[];
+  steps: { type: string; displayName?: string; reference?: { name?: string }; inputs?: Record<string, string>; target?: { target?: string } }[];
 }
 
 type Result = 'succeeded' | 'failed' | 'canceled';
@@ -59,6 +61,11 @@ export class Listener {
   private sessionId?: string;
   private job?: RunningJob;
   private jobsRun = 0;
+  /**
+   * An update message for a newer version arrived: the agent exits to update once its job ends (at once when idle: the
+   * double downloads nothing, so the real agent's window in which a job message stays undeleted does not arise).
+   */
+  private updating = false;
 
   constructor(private readonly root: string, private readonly once: boolean, private readonly log: (line: string) => void) {
     this.settings = readJson<AgentSettings>(files(root).agent);
@@ -137,6 +144,11 @@ export class Listener {
   private async pollLoop(): Promise<number> {
     let lastMessageId: number | undefined;
     while (!this.shutdown.signal.aborted) {
+      if (this.updating && !this.job) {
+        // The double cannot download a package: it ends as the agent does once its update is ready to apply.
+        this.log(`${stamp()}: Agent update ready to apply: exiting.`);
+        return this.once ? ReturnCode.RunOnceAgentUpdating : ReturnCode.AgentUpdating;
+      }
       if (this.once && this.jobsRun > 0 && !this.job) return ReturnCode.Success;
       const poll = new AbortController();
       const stopPoll = () => poll.abort();
@@ -182,6 +194,20 @@ export class Listener {
       return;
     }
     await this.deleteMessage(message.messageId);
+    if (type === 'agentrefresh') {
+      // Agent.cs: any value of the agent.disableupdate variable turns updates off; otherwise SelfUpdater acts on a
+      // target version newer than its own.
+      const { targetVersion } = JSON.parse(message.body) as { targetVersion: string };
+      if (process.env['agent.disableupdate']) {
+        this.log(`${stamp()}: Refresh message received but skipping autoupdate since agent.disableupdate is set.`);
+      } else if (newerVersion(targetVersion, AGENT_VERSION)) {
+        this.log(`${stamp()}: Agent update handling - Self-update task initiated, target version: ${targetVersion}`);
+        this.updating = true;
+      } else {
+        this.log(`${stamp()}: Agent update handling - already at ${AGENT_VERSION}, no update to ${targetVersion}.`);
+      }
+      return;
+    }
     if (type === 'jobcancellation') {
       const { jobId } = JSON.parse(message.body) as { jobId: string };
       if (this.job && this.job.message.jobId === jobId) this.cancelJob(this.job);
@@ -253,7 +279,11 @@ export class Listener {
     this.log(`${stamp()}: Job ${message.jobDisplayName} completed with result: ${result[0].toUpperCase()}${result.slice(1)}`);
   }
 
-  /** Runs each CmdLine step's script with bash in a fresh build directory, in its own process group. */
+  /**
+   * Runs each CmdLine step's script with bash in a fresh build directory, in its own process group: on the host, or in
+   * its target container. A job with containers starts them first and always stops them last, as the agent's
+   * "Initialize containers" and "Stop Containers" steps do (JobExtension).
+   */
   private async runSteps(job: RunningJob, write: (text: string) => void): Promise<Result> {
     const work = this.settings.workFolder;
     mkdirSync(work, { recursive: true });
@@ -263,14 +293,47 @@ export class Listener {
     const sources = join(buildDir, 's');
     const temp = join(work, '_temp');
     for (const dir of [sources, join(buildDir, 'a'), join(buildDir, 'b'), temp]) mkdirSync(dir, { recursive: true });
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const [name, variable] of Object.entries(job.message.variables)) env[name.replace(/\./g, '_').toUpperCase()] = variable.value ?? '';
-    Object.assign(env, {
+    const variables: Record<string, string> = {};
+    for (const [name, variable] of Object.entries(job.message.variables)) variables[name] = variable.value ?? '';
+    Object.assign(variables, {
       TF_BUILD: 'True', AGENT_NAME: this.settings.agentName, AGENT_ID: String(this.settings.agentId), AGENT_WORKFOLDER: work,
       AGENT_BUILDDIRECTORY: buildDir, AGENT_TEMPDIRECTORY: temp, AGENT_HOMEDIRECTORY: this.root, BUILD_SOURCESDIRECTORY: sources,
       SYSTEM_DEFAULTWORKINGDIRECTORY: sources, SYSTEM_COLLECTIONURI: `${this.settings.serverUrl}/`,
       SYSTEM_TEAMFOUNDATIONCOLLECTIONURI: `${this.settings.serverUrl}/`, SYSTEM_JOBID: job.message.jobId,
     });
+    const dirs = { root: this.root, work, buildDir };
+    const { containers, defaultTarget } = jobContainers(job.message);
+    if (containers.length === 0) return this.runStepList(job, write, { variables, dirs, sources });
+    const log = { command: (line: string) => write(`##[command]${line}`), output: write, warning: (line: string) => write(`##[warning]${line}`) };
+    const containerJob = new ContainerJob(containers, job.message.resources.endpoints, dirs, log);
+    for (const dir of ['_tasks', '_tool']) mkdirSync(join(work, dir), { recursive: true });
+    try {
+      write('##[section]Starting: Initialize containers');
+      await containerJob.start();
+      write('##[section]Finishing: Initialize containers');
+      Object.assign(variables, containerJob.variables);
+      return await this.runStepList(job, write, { variables, dirs, sources, containerJob, containers, defaultTarget });
+    } finally {
+      write('##[section]Starting: Stop Containers');
+      await containerJob.stop();
+      write('##[section]Finishing: Stop Containers');
+    }
+  }
+
+  private async runStepList(job: RunningJob, write: (text: string) => void, context: {
+    variables: Record<string, string>; dirs: AgentDirs; sources: string;
+    containerJob?: ContainerJob; containers?: ContainerInfo[]; defaultTarget?: ContainerInfo;
+  }): Promise<Result> {
+    const { variables, dirs, sources, containerJob } = context;
+    // Job variables become environment variables (upper case, '.' → '_'), as the agent gives them to a step.
+    const asEnv = (translate: (value: string) => string) => Object.fromEntries(Object.entries(variables).map(([name, value]) => [name.replace(/\./g, '_').toUpperCase(), translate(value)]));
+    const options = {
+      onLine: (line: string) => { write(line); this.log(line); },
+      onChild: (child: ChildProcess) => {
+        job.child = child;
+        if (job.canceled) this.cancelJob(job);
+      },
+    };
     for (const step of job.message.steps) {
       if (job.canceled) return 'canceled';
       if (step.reference?.name !== 'CmdLine' || step.inputs?.script === undefined) {
@@ -278,24 +341,14 @@ export class Listener {
         return 'failed';
       }
       write(`##[section]Starting: ${step.displayName ?? 'Script'}`);
-      const file = join(temp, `${randomUUID()}.sh`);
+      const file = join(dirs.work, '_temp', `${randomUUID()}.sh`);
       writeFileSync(file, step.inputs.script);
-      const code = await new Promise<number>((resolve) => {
-        const child = spawn('bash', ['--noprofile', '--norc', file], { cwd: sources, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-        job.child = child;
-        if (job.canceled) this.cancelJob(job);
-        for (const stream of [child.stdout, child.stderr]) {
-          let pending = '';
-          stream.on('data', (chunk: Buffer) => {
-            const parts = (pending + chunk.toString('utf8')).split('\n');
-            pending = parts.pop() ?? '';
-            parts.forEach((line) => { write(line); this.log(line); });
-          });
-          stream.on('end', () => { if (pending) write(pending); });
-        }
-        child.on('error', (error) => { write(`##[error]${error.message}`); resolve(127); });
-        child.on('close', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 : 1)));
-      });
+      const container = containerJob && stepTarget(step.target?.target, context.containers ?? [], context.defaultTarget);
+      const code = container
+        ? await containerJob.runStep(container, {
+          handler: 'bash', args: toContainerPath(file, dirs), workDir: toContainerPath(sources, dirs), environment: asEnv((value) => toContainerPath(value, dirs)),
+        }, options)
+        : (await runProcess('bash', ['--noprofile', '--norc', file], { cwd: sources, env: { ...process.env, ...asEnv((value) => value) }, ...options })).code;
       job.child = undefined;
       if (job.canceled) return 'canceled';
       if (code !== 0) {
@@ -356,4 +409,12 @@ function tryMkdir(path: string): boolean {
 function terminal(error: VssHttpError): boolean {
   return ['TaskAgentNotFoundException', 'TaskAgentPoolNotFoundException', 'AccessDeniedException', 'VssUnauthorizedException',
     'UnauthorizedRequestException', 'VssOAuthTokenRequestException'].includes(error.typeKey);
+}
+
+/** Whether dotted version `a` is newer than `b` (as the agent's PackageVersion compares them). */
+export function newerVersion(a: string, b: string): boolean {
+  const parts = (version: string) => version.split('.').map((part) => Number.parseInt(part, 10) || 0);
+  const [x, y] = [parts(a), parts(b)];
+  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) > (y[i] ?? 0);
+  return false;
 }

@@ -1,5 +1,6 @@
 // The emulator's objects as the service writes them on the wire (camelCase, optional members left out); dates and enums
 // are Date and WireEnum values, written in the client's format by sendWire.
+import { containerMessage } from './containers.js';
 import { formatServiceDemand } from './demands.js';
 import type { Store } from './store.js';
 import type { Agent, Job, Pool } from './types.js';
@@ -85,6 +86,7 @@ export function jobJson(store: Store, job: Job, options: { matchedAgents: boolea
 
 /** Job variable names the agent turns into environment variables (upper case, '.' → '_') map back 1:1 here. */
 export function jobMessage(job: Job, orgUrl: string): Record<string, unknown> {
+  const containers = containerMessage(job);
   const variables: Record<string, { value: string; isSecret: boolean }> = {
     'system.jobId': { value: job.jobId, isSecret: false },
     'system.teamProjectId': { value: job.projectId, isSecret: false },
@@ -98,6 +100,8 @@ export function jobMessage(job: Job, orgUrl: string): Record<string, unknown> {
     jobId: job.jobId,
     jobDisplayName: job.jobName,
     jobName: job.jobName.replace(/\W/g, '_'),
+    ...(containers.jobContainer ? { jobContainer: containers.jobContainer } : {}),
+    jobSidecarContainers: containers.jobSidecarContainers,
     requestId: job.requestId,
     lockedUntil: job.lockedUntil ?? '0001-01-01T00:00:00',
     resources: {
@@ -105,15 +109,17 @@ export function jobMessage(job: Job, orgUrl: string): Record<string, unknown> {
         id: '00000000-0000-0000-0000-000000000000', name: 'SystemVssConnection', type: 'ExternalTfs', url: `${orgUrl}/`,
         authorization: { scheme: 'OAuth', parameters: { AccessToken: job.accessToken } }, isShared: false, isReady: true,
         data: { ServerId: '2e1ba3c4-5b0c-4d9e-8e0b-000000000001', ServerName: 'emulated-org' },
-      }],
+      }, ...containers.endpoints],
       repositories: [],
+      containers: containers.containers,
     },
     workspace: {},
     variables,
-    steps: [{
-      type: 'task', id: job.timelineId, name: 'CmdLine', displayName: 'Script',
+    steps: job.steps.map((step) => ({
+      type: 'task', id: step.id, name: 'CmdLine', displayName: step.displayName ?? 'Script',
       reference: { id: 'd9bafed4-0b18-4f58-968d-86655b4d2ce9', name: 'CmdLine', version: '2.250.1' },
-      inputs: { script: job.script },
-    }],
+      inputs: { script: step.script },
+      ...(step.target === undefined ? {} : { target: { target: step.target } }),
+    })),
   };
 }

@@ -11,6 +11,7 @@ import { agentTokenRoute, coreRoutes } from './routes/core.js';
 import { distributedTaskRoutes, packageRoutes, planLogRoutes, type AgentPackage } from './routes/distributedtask.js';
 import { extensionDataRoutes } from './routes/extension-data.js';
 import { pipelineRoutes } from './routes/pipelines.js';
+import { RateLimiter, identityOf, tstuCost, type RateClock } from './rate-limit.js';
 import { Store } from './store.js';
 import type { Fault, Pat, Principal, ServedRequest, ServicePrincipal } from './types.js';
 import { wireFormat } from './wire.js';
@@ -35,6 +36,13 @@ export interface EmulatorOptions {
   /** Pools created at start (and again after an admin reset). */
   pools?: string[];
   agentPackage?: AgentPackage;
+  /**
+   * Enforce the service's global consumption limit per identity (`src/rate-limit.ts`: 200 TSTUs in a sliding five
+   * minutes, X-RateLimit-* headers, delays, then 429). Off by default: most tests make calls at a pace no one would.
+   */
+  rateLimit?: boolean;
+  /** The time the rate limit runs on (and its delays wait on); the real clock by default. */
+  clock?: RateClock;
 }
 
 export interface RunningEmulator {
@@ -94,6 +102,13 @@ function authorize(route: Route, principal: Principal | undefined, orgUrl: strin
   throw new VssError(403, 'AccessDeniedException', 'Access denied: this credential cannot use this resource.');
 }
 
+/** The service's answer to a blocked request (TF400733). */
+function blocked(): VssError {
+  return new VssError(429, 'RequestBlockedException',
+    'TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource \'ATCPU\' in namespace \'User\'.',
+    'Microsoft.TeamFoundation.Framework.Server');
+}
+
 function findFault(store: Store, method: string, path: string): Fault | undefined {
   const fault = store.faults.find((candidate) => candidate.remaining > 0 && (!candidate.method || candidate.method === method) && new RegExp(candidate.path, 'i').test(path));
   if (fault) fault.remaining--;
@@ -112,17 +127,36 @@ async function applyFault(store: Store, fault: Fault, res: ServerResponse, req: 
   }
   if (fault.kind === 'rateLimit') {
     const retryAfter = fault.retryAfterSeconds ?? 10;
-    const error = new VssError(429, 'RequestBlockedException',
-      'TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource \'ATCPU\' in namespace \'User\'.',
-      'Microsoft.TeamFoundation.Framework.Server');
-    sendJson(res, 429, error.toBody(), {
+    sendJson(res, 429, blocked().toBody(), {
       'Retry-After': String(retryAfter), 'X-RateLimit-Resource': 'ATCPU', 'X-RateLimit-Delay': '0', 'X-RateLimit-Limit': '200',
-      'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(Math.ceil(Date.now() / 1000) + retryAfter),
+      'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(Math.ceil(store.clock.now() / 1000) + retryAfter),
     });
     return true;
   }
   const status = fault.status ?? 503;
   sendJson(res, status, new VssError(status, 'ServiceUnavailableException', `Injected fault: HTTP ${status}.`, 'Microsoft.VisualStudio.Services.WebApi').toBody());
+  return true;
+}
+
+/**
+ * Charges the call to its identity under the consumption limit; false when the service blocks it (answered 429 here).
+ * A delayed call waits, then goes on with the headers saying so.
+ */
+async function admitted(store: Store, limiter: RateLimiter, principal: Principal, method: string, path: string, params: Record<string, string>, res: ServerResponse): Promise<boolean> {
+  // What a pool's list answers would hold: the model charges lists by their rows.
+  const poolId = Number(params.poolId);
+  const rows = { agents: 0, jobRequests: 0 };
+  if (Number.isInteger(poolId) && method === 'GET') {
+    rows.agents = store.poolAgents(poolId).length;
+    for (const job of store.jobs.values()) if (job.poolId === poolId && job.result === undefined) rows.jobRequests++;
+  }
+  const verdict = limiter.admit(identityOf(principal), tstuCost(method, path, rows));
+  if (verdict.kind === 'block') {
+    sendJson(res, 429, blocked().toBody(), verdict.headers);
+    return false;
+  }
+  if (verdict.delayMs > 0) await limiter.clock.sleep(verdict.delayMs);
+  for (const [name, value] of Object.entries(verdict.headers)) res.setHeader(name, value);
   return true;
 }
 
@@ -157,7 +191,8 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
     pollTimeoutMs: options.pollTimeoutMs ?? 50_000,
     lockDurationMs: options.lockDurationMs ?? 5 * 60_000,
     sessionExpiryMs: options.sessionExpiryMs ?? 2 * 60_000,
-  });
+  }, options.clock);
+  if (options.rateLimit) store.rateLimiter = new RateLimiter(store.clock);
   const seed = () => {
     for (const pat of options.pats ?? [DEFAULT_PAT]) store.pats.set(pat.token, pat);
     for (const sp of options.servicePrincipals ?? []) store.servicePrincipals.set(sp.clientId, sp);
@@ -222,6 +257,7 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
       principal = authenticate(store, credential, store.orgUrl);
       authorize(route, principal, orgUrl);
       if (route.version !== 'none') checkApiVersion(method, requestedApiVersion(req, url.searchParams), route.version);
+      if (principal && store.rateLimiter && !(await admitted(store, store.rateLimiter, principal, method, path, params, res))) return;
       const ctx: Ctx = { req, res, method, path, query: url.searchParams, params, principal, origin, orgUrl, body, format: wireFormat(req) };
       await route.handle(ctx, store);
     } catch (error) {

@@ -6,6 +6,7 @@ import { Capabilities, parseServiceDemands, satisfiesAll } from './demands.js';
 import { sendEmpty, sendJson, VssError } from './http.js';
 import { jobMessage } from './serialize.js';
 import { pickAgent, queueRejection, type AgentView } from './scheduling.js';
+import { RateLimiter, type RateClock } from './rate-limit.js';
 import type {
   Agent, Fault, Job, JobSpec, Message, Pat, PendingPoll, Pipeline, Pool, Principal, Project, Run, ServedRequest, ServicePrincipal,
   Session, TaskResult,
@@ -49,17 +50,28 @@ export class Store {
   orgUrl = '';
   /** The agents' token endpoint, their `authorizationUrl` and the audience of their client assertions (set with orgUrl). */
   authorizationUrl = '';
+  /** The consumption limit per identity, when the emulator enforces it. */
+  rateLimiter?: RateLimiter;
+  /** Each agent's parsed capabilities: every job listing matches every job against every agent. */
+  private readonly capabilityCache = new WeakMap<Agent, { system: Agent['systemCapabilities']; user: Agent['userCapabilities']; capabilities: Capabilities }>();
+  /** Sessions by agent id: agent lists ask for every agent's session. */
+  private readonly sessionByAgent = new Map<number, Session>();
   private nextId = { pool: 1, agent: 1, request: 1, message: 1, pipeline: 1, run: 1, fault: 1, served: 1 };
 
-  constructor(readonly options: StoreOptions) {}
+  constructor(
+    readonly options: StoreOptions,
+    /** The time the consumption limit runs on. */
+    readonly clock: RateClock = { now: Date.now, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
+  ) {}
 
   /** Forgets everything (tests call it between cases); pending polls are closed first. */
   reset(): void {
     for (const poll of this.polls) this.answerPoll(poll, undefined);
     for (const map of [this.pools, this.agents, this.sessions, this.messages, this.jobs, this.tokens, this.pats, this.servicePrincipals,
-      this.projects, this.pipelines, this.runs, this.collections]) map.clear();
+      this.projects, this.pipelines, this.runs, this.collections, this.sessionByAgent]) map.clear();
     this.clearFaults();
     this.served.length = 0;
+    if (this.rateLimiter) this.rateLimiter = new RateLimiter(this.clock);
     this.nextId = { pool: 1, agent: 1, request: 1, message: 1, pipeline: 1, run: 1, fault: 1, served: 1 };
   }
 
@@ -119,9 +131,7 @@ export class Store {
   }
 
   sessionOf(agentId: number): Session | undefined {
-    // A loop, not a spread: this runs for every agent a listing serializes.
-    for (const session of this.sessions.values()) if (session.agentId === agentId) return session;
-    return undefined;
+    return this.sessionByAgent.get(agentId);
   }
 
   isOnline(agent: Agent): boolean {
@@ -130,7 +140,13 @@ export class Store {
 
   /** One dictionary of system and user capabilities, names compared ignoring case; user capabilities win (guess). */
   capabilities(agent: Agent): Capabilities {
-    return new Capabilities(agent.systemCapabilities, agent.userCapabilities);
+    // Kept while the agent keeps the same capability objects: a registration or an update replaces them, and nothing
+    // may change them in place (a test that did would match demands against the old ones).
+    const known = this.capabilityCache.get(agent);
+    if (known && known.system === agent.systemCapabilities && known.user === agent.userCapabilities) return known.capabilities;
+    const capabilities = new Capabilities(agent.systemCapabilities, agent.userCapabilities);
+    this.capabilityCache.set(agent, { system: agent.systemCapabilities, user: agent.userCapabilities, capabilities });
+    return capabilities;
   }
 
   private views(poolId: number): (AgentView & { agent: Agent })[] {
@@ -155,9 +171,12 @@ export class Store {
     const rejected = queueRejection(pool.name, this.views(poolId), demands);
     if (rejected) return { rejected };
     const requestId = this.id('request');
+    const timelineId = randomUUID();
     const job: Job = {
-      requestId, jobId: randomUUID(), planId: randomUUID(), timelineId: randomUUID(), jobName: spec.name ?? `Job ${requestId}`, poolId,
-      demands, script: spec.script, env: spec.env ?? {}, cancelTimeoutSeconds: spec.cancelTimeoutSeconds ?? 60,
+      requestId, jobId: randomUUID(), planId: randomUUID(), timelineId, jobName: spec.name ?? `Job ${requestId}`, poolId,
+      demands, steps: (spec.steps ?? [{ script: spec.script ?? '' }]).map((step, index) => ({ ...step, id: index === 0 ? timelineId : randomUUID() })),
+      containers: Object.fromEntries(Object.entries(spec.containers ?? {}).map(([alias, container]) => [alias, { ...container, endpointId: container.registry ? randomUUID() : undefined }])),
+      container: spec.container, services: spec.services ?? {}, env: spec.env ?? {}, cancelTimeoutSeconds: spec.cancelTimeoutSeconds ?? 60,
       queueTime: new Date().toISOString(), accessToken: newAccessToken(), log: [], cancelRequested: false,
       owner: extra.owner, definition: extra.definition, projectId: extra.projectId ?? randomUUID(),
     };
@@ -169,11 +188,14 @@ export class Store {
 
   /** Hands every waiting job, oldest first, to an online, enabled, idle, matching agent. */
   schedule(): void {
-    // Pools with no online, enabled, idle agent are skipped whole: thousands of waiting jobs stay cheap.
+    // Each pool's agents are looked at once a round, and pools with no online, enabled, idle agent are skipped whole:
+    // thousands of waiting jobs stay cheap.
+    const pools = new Map<number, (AgentView & { agent: Agent })[]>();
     const full = new Set<number>();
     for (const job of [...this.jobs.values()].sort((a, b) => a.requestId - b.requestId)) {
       if (job.result !== undefined || job.reservedAgentId !== undefined || full.has(job.poolId)) continue;
-      const views = this.views(job.poolId);
+      const views = pools.get(job.poolId) ?? this.views(job.poolId);
+      pools.set(job.poolId, views);
       if (!views.some((view) => view.online && view.enabled && !view.busy)) {
         full.add(job.poolId);
         continue;
@@ -185,8 +207,23 @@ export class Store {
       job.assignTime = new Date().toISOString();
       job.reservedAgentId = chosen.id;
       chosen.agent.assignedRequestId = job.requestId;
+      chosen.busy = true;
       this.enqueue(session.sessionId, { messageId: this.id('message'), messageType: 'PipelineAgentJobRequest', body: '', requestId: job.requestId });
     }
+  }
+
+  /**
+   * The service's update message (AgentRefreshMessage: agentId, targetVersion, timeout), as it sends one to an agent
+   * older than the pool's newest package. False when the agent has no session to send it to.
+   */
+  sendAgentRefresh(agentId: number, targetVersion: string): boolean {
+    const session = this.sessionOf(agentId);
+    if (!session) return false;
+    this.enqueue(session.sessionId, {
+      messageId: this.id('message'), messageType: 'AgentRefresh',
+      body: JSON.stringify({ agentId, targetVersion, timeout: '00:30:00' }),
+    });
+    return true;
   }
 
   private enqueue(sessionId: string, message: Message): void {
@@ -225,7 +262,7 @@ export class Store {
       sendEmpty(poll.response, 202);
       return;
     }
-    const job = this.jobs.get(message.requestId);
+    const job = message.requestId === undefined ? undefined : this.jobs.get(message.requestId);
     // Delivered is not yet received: an agent may leave a job message undeleted (a --once agent after its job),
     // and then the job goes back to the queue when its session ends. Receiving is the agent's ack (deleteMessage).
     if (job && message.messageType === 'PipelineAgentJobRequest') {
@@ -238,7 +275,7 @@ export class Store {
   deleteMessage(sessionId: string, messageId: number): void {
     const queue = this.messages.get(sessionId) ?? [];
     const acked = queue.find((message) => message.messageId === messageId);
-    const job = acked?.messageType === 'PipelineAgentJobRequest' ? this.jobs.get(acked.requestId) : undefined;
+    const job = acked?.messageType === 'PipelineAgentJobRequest' && acked.requestId !== undefined ? this.jobs.get(acked.requestId) : undefined;
     if (job) job.receiveTime ??= new Date().toISOString();
     this.messages.set(sessionId, queue.filter((message) => message.messageId !== messageId));
   }
@@ -250,6 +287,7 @@ export class Store {
     }
     const session = { sessionId: randomUUID(), agentId: agent.id, poolId: agent.poolId, ownerName, lastPoll: Date.now() };
     this.sessions.set(session.sessionId, session);
+    this.sessionByAgent.set(agent.id, session);
     this.messages.set(session.sessionId, []);
     agent.statusChangedOn = new Date().toISOString();
     this.schedule();
@@ -261,6 +299,7 @@ export class Store {
     const session = this.sessions.get(sessionId);
     if (!session) return;
     this.sessions.delete(sessionId);
+    this.sessionByAgent.delete(session.agentId);
     this.messages.delete(sessionId);
     for (const poll of this.polls) if (poll.sessionId === sessionId) this.answerPoll(poll, undefined);
     const agent = this.agents.get(session.agentId);

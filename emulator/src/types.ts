@@ -46,20 +46,56 @@ export interface Session {
 
 export interface Message {
   messageId: number;
-  messageType: 'PipelineAgentJobRequest' | 'JobCancellation';
+  messageType: 'PipelineAgentJobRequest' | 'JobCancellation' | 'AgentRefresh';
   body: string;
   /** The job this message is about; a job message is withdrawn when its job is cancelled before delivery. */
-  requestId: number;
+  requestId?: number;
 }
 
-/** What a test (or a pipeline run) queues: a bash script run as the job's only step. */
+/** A container resource as a pipeline declares it (YAML `resources: containers:`), keyed by its alias in a JobSpec. */
+export interface ContainerSpec {
+  image: string;
+  /** Extra `docker create` options, as one string. */
+  options?: string;
+  env?: Record<string, string>;
+  /** `docker create -p` values, e.g. `8080:80` or `6379`. */
+  ports?: string[];
+  /** `docker create -v` values, e.g. `/data:/data:ro`. */
+  volumes?: string[];
+  mapDockerSocket?: boolean;
+  /** The container's own command (services; a job container gets the agent's keep-alive instead). */
+  command?: string;
+  /** A private registry: the job message carries it as a `dockerregistry` service endpoint. */
+  registry?: { server: string; username: string; password: string };
+}
+
+/** One CmdLine step; `target` is a container alias or `host`, as in YAML. */
+export interface JobStepSpec {
+  script: string;
+  displayName?: string;
+  target?: string;
+}
+
+/**
+ * What a test (or a pipeline run) queues: a bash script run as the job's only step, or `steps`; optionally container
+ * resources, the job container (`container`, an alias) and services (network alias → container alias), as in YAML.
+ */
 export interface JobSpec {
   name?: string;
   demands?: string[];
-  script: string;
+  script?: string;
+  steps?: JobStepSpec[];
+  containers?: Record<string, ContainerSpec>;
+  container?: string;
+  services?: Record<string, string>;
   env?: Record<string, string>;
   /** Seconds the agent gets to stop the job after a cancellation. */
   cancelTimeoutSeconds?: number;
+}
+
+/** A step as queued, with the id its job message gives it. */
+export interface JobStep extends JobStepSpec {
+  id: string;
 }
 
 export interface Job {
@@ -70,7 +106,10 @@ export interface Job {
   jobName: string;
   poolId: number;
   demands: ServiceDemand[];
-  script: string;
+  steps: JobStep[];
+  containers: Record<string, ContainerSpec & { endpointId?: string }>;
+  container?: string;
+  services: Record<string, string>;
   env: Record<string, string>;
   cancelTimeoutSeconds: number;
   queueTime: string;

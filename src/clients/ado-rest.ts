@@ -18,6 +18,8 @@ export interface RestClientOptions {
   budgetMs?: number;
   /** The clock the budget is measured on; injectable with `sleep`. */
   now?(): number;
+  /** How a request is sent (global fetch by default); a simulation injects one that follows every call. */
+  fetch?: typeof fetch;
 }
 
 // What each call needs, for the error a 403 turns into.
@@ -47,6 +49,7 @@ interface WireJobRequest {
   reservedAgent?: { name: string } | null;
   definition?: { name?: string } | null;
   owner?: { name?: string } | null;
+  queueTime?: string;
   assignTime?: string;
   receiveTime?: string;
   result?: string | null;
@@ -61,7 +64,7 @@ export const callBudgetMs = 60_000;
 const attemptTimeoutMs = 30_000;
 
 /** fetch says only "fetch failed"; the reason (ECONNREFUSED, a TLS error, the timeout) is in its cause. */
-function describeFetchError(error: unknown): string {
+export function describeFetchError(error: unknown): string {
   const { message, cause } = error as Error & { cause?: unknown };
   return cause instanceof Error ? `${message} (${cause.message})` : message;
 }
@@ -134,7 +137,7 @@ export class RestAdoClient implements AdoClient {
       try {
         // A connection that stalls or drops, before or during the answer, counts as no answer.
         this.calls++;
-        response = await fetch(url, {
+        response = await (this.options.fetch ?? fetch)(url, {
           method,
           headers: { authorization: this.authorization(), accept: 'application/json', ...(payload && { 'content-type': 'application/json' }) },
           body: payload && JSON.stringify(payload),
@@ -154,7 +157,9 @@ export class RestAdoClient implements AdoClient {
         const retryAfter = Number(response.headers.get('retry-after'));
         if (retryAfter > 0) this.notBefore = this.now() + Math.min(retryAfter, 300) * 1000;
         const remaining = response.headers.get('x-ratelimit-remaining');
-        if (remaining !== null) this.rateLimit = { remaining: Number(remaining), limit: Number(response.headers.get('x-ratelimit-limit') ?? 200) };
+        // The service sends the headers only while the identity's budget runs low: an answer without them means it no
+        // longer does, and an autoscaler that kept the last figure would go on polling slowly for good.
+        this.rateLimit = remaining === null ? undefined : { remaining: Number(remaining), limit: Number(response.headers.get('x-ratelimit-limit') ?? 200) };
         if (remaining !== null && Number(remaining) < Number(response.headers.get('x-ratelimit-limit') ?? 200) / 10) {
           this.options.log(`Azure DevOps rate limit nearly used: ${remaining} left (${response.headers.get('x-ratelimit-resource') ?? 'unknown resource'}).`);
         }
@@ -223,6 +228,8 @@ export class RestAdoClient implements AdoClient {
         ...(j.definition?.name || j.owner?.name ? { name: [j.definition?.name, j.owner?.name].filter(Boolean).join(' · ') } : {}),
         demands: (j.demands ?? []).map(demandText),
         reservedAgentName: j.reservedAgent?.name,
+        ...(j.definition?.name && { pipeline: j.definition.name }),
+        queueTime: j.queueTime,
         assignTime: j.assignTime,
         receiveTime: j.receiveTime,
       }));

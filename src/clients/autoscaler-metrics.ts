@@ -1,19 +1,38 @@
-// The autoscaler's /healthz and Prometheus /metrics (prom-client), fed by its loop's events.
-import { createServer, type Server } from 'node:http';
+// The autoscaler's probes (/healthz: its loop runs; /readyz: Azure DevOps answers) and Prometheus /metrics (prom-client),
+// fed by its loop's events.
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AutoscalerEvents } from '../core/ports/autoscaler-events.js';
 import type { AdoClient } from '../core/ports/ado.js';
+import { slotStartFailures } from '../core/slot-start.js';
 
 export interface AutoscalerMonitor extends AutoscalerEvents {
   /** Seconds since the last pass that succeeded (since start, before the first one). */
   secondsSinceGoodPass(): number;
+  /** The port it listens on (the one asked for, or the one given for 0). */
+  port: number;
   close(): Promise<void>;
 }
 
-/** How the monitor decides whether the loop is healthy: a good pass at least this often. */
+/** How the monitor decides whether the loop runs and whether it does its work. */
 export interface HealthRule {
   pollSeconds: number;
 }
+
+/**
+ * Live (/healthz, the liveness probe: the kubelet restarts it when it fails) while the loop turns: a turn began within
+ * ten intervals, five minutes at least — longer than a healthy turn takes (a failing Azure DevOps call gives up after
+ * 60 s, the longest wait between passes is 60 s). An outage of Azure DevOps or the API server keeps it live: a restart
+ * would not bring either back. A wedged loop (a call that never returns) is restarted, and loses nothing: every pass
+ * starts from the cluster and the pool as they are.
+ */
+export const liveSeconds = (rule: HealthRule) => Math.max(300, 10 * rule.pollSeconds);
+/**
+ * Ready (/readyz, the readiness probe) while Azure DevOps answers: a pass succeeded within six intervals, two minutes
+ * at least, or it waits for another autoscaler's lease (it has nothing to ask Azure DevOps then).
+ */
+export const readySeconds = (rule: HealthRule) => Math.max(120, 6 * rule.pollSeconds);
 
 export function startAutoscalerMonitor(port: number, labels: { pool: string; runner: string; namespace: string }, ado: AdoClient, health: HealthRule, now: () => number): Promise<AutoscalerMonitor> {
   const registry = new Registry();
@@ -33,16 +52,38 @@ export function startAutoscalerMonitor(port: number, labels: { pool: string; run
   const registrations = new Counter({ name: 'azure_devops_runner_registrations_total', help: 'Agent registrations of new runner pods, by outcome.', labelNames: ['outcome'], registers: [registry] });
   const leading = new Gauge({ name: 'azure_devops_runner_leader', help: '1 while this autoscaler holds the runner\'s lease and acts, 0 while another one does.', registers: [registry] });
   const duration = new Histogram({ name: 'azure_devops_runner_pass_duration_seconds', help: 'How long a pass took.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
+  // A gauge of the slots stuck now, not a counter of sightings: "are slots stuck, and why" is the question (an alert on
+  // > 0 for some minutes); a pass counts nothing an operator can use, and every cause has its series, 0 when none.
+  const slotStartFailuresNow = new Gauge({
+    name: 'azure_devops_runner_slot_start_failures',
+    help: 'Slots whose pod cannot start now, by why: imagePull, unschedulable, quota (a refused create), crashBeforeRegistration.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of slotStartFailures) slotStartFailuresNow.set({ reason }, 0);
+  const jobWait = new Histogram({
+    name: 'azure_devops_runner_job_wait_seconds',
+    help: "From a job's queueing to its receipt by one of this runner's agents, by pipeline (jobs shorter than a poll are not seen).",
+    labelNames: ['pipeline'],
+    buckets: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [registry],
+  });
   const startedAt = now();
   let lastGoodAt: number | undefined;
+  let lastTurnAt = startedAt;
+  let lastFailure: string | undefined;
   const secondsSinceGoodPass = () => (now() - (lastGoodAt ?? startedAt)) / 1000;
-  // Unhealthy once no pass has succeeded for six intervals (and at least two minutes): the kubelet restarts the pod.
-  const healthy = () => secondsSinceGoodPass() <= Math.max(120, 6 * health.pollSeconds);
+  const secondsSinceTurn = () => (now() - lastTurnAt) / 1000;
+  const answer = (res: ServerResponse, ok: boolean, text: string) => {
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+    res.end(`${ok ? 'ok' : 'failing'}: ${text}\n`);
+  };
   const server: Server = createServer((req, res) => {
     if (req.url === '/healthz') {
-      const ok = healthy();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(`${ok ? 'ok' : 'unhealthy'}: last good pass ${lastGoodAt === undefined ? 'none yet' : `${Math.round(secondsSinceGoodPass())} s ago`}\n`);
+      answer(res, secondsSinceTurn() <= liveSeconds(health), `the loop last turned ${Math.round(secondsSinceTurn())} s ago`);
+    } else if (req.url === '/readyz') {
+      const good = lastGoodAt === undefined ? 'none yet' : `${Math.round(secondsSinceGoodPass())} s ago`;
+      answer(res, lastGoodAt !== undefined && secondsSinceGoodPass() <= readySeconds(health), `last good pass ${good}${lastFailure === undefined ? '' : `; last failure: ${lastFailure}`}`);
     } else if (req.url === '/metrics') {
       registry.metrics().then((text) => {
         res.writeHead(200, { 'content-type': registry.contentType });
@@ -57,8 +98,13 @@ export function startAutoscalerMonitor(port: number, labels: { pool: string; run
     }
   });
   return new Promise((resolve) => server.listen(port, () => resolve({
-    passed({ decision, look, durationMs }) {
+    port: (server.address() as AddressInfo).port,
+    turning() {
+      lastTurnAt = now();
+    },
+    passed({ decision, look, durationMs, jobsStarted, stuck }) {
       lastGoodAt = now();
+      lastFailure = undefined;
       leading.set(1);
       lastGood.set(lastGoodAt / 1000);
       desired.set(decision.replicas);
@@ -66,10 +112,13 @@ export function startAutoscalerMonitor(port: number, labels: { pool: string; run
       busy.set(decision.busyAgents);
       idle.set(look.ours.filter((agent) => agent.status === 'online' && agent.enabled && agent.busyWith === undefined).length);
       queued.set(decision.queuedJobs);
-      decisions.inc({ action: decision.replicas > decision.previousReplicas ? 'scale_up' : decision.replicas < decision.previousReplicas ? 'scale_down' : /deferred/.test(decision.reason) ? 'deferred' : 'no_change' });
+      decisions.inc({ action: decision.action });
       duration.observe(durationMs / 1000);
+      for (const job of jobsStarted) jobWait.observe({ pipeline: job.pipeline }, job.waitSeconds);
+      for (const reason of slotStartFailures) slotStartFailuresNow.set({ reason }, stuck.filter((slot) => slot.reason === reason).length);
     },
-    passFailed(_error, transient) {
+    passFailed(error, transient) {
+      lastFailure = error.message;
       failures.inc({ kind: transient ? 'transient' : 'refused' });
     },
     registered() {
@@ -78,7 +127,7 @@ export function startAutoscalerMonitor(port: number, labels: { pool: string; run
     registrationFailed() {
       registrations.inc({ outcome: 'failed' });
     },
-    // A waiting autoscaler is healthy: its loop runs, ready to take over (restarting it would change nothing).
+    // A waiting autoscaler is live and ready: its loop runs, ready to take over (restarting it would change nothing).
     waiting() {
       lastGoodAt = now();
       leading.set(0);

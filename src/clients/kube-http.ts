@@ -22,6 +22,7 @@ const resources: Record<string, string> = {
   RoleBinding: 'rolebindings',
   NetworkPolicy: 'networkpolicies',
   Lease: 'leases',
+  Event: 'events',
 };
 const clusterScoped = new Set(['Namespace']);
 
@@ -189,8 +190,9 @@ export class HttpKubeClient implements KubeClient {
     }
   }
 
-  async list(apiVersion: string, kind: string, namespace: string, labelSelector?: string): Promise<KubeObject[]> {
-    const query = labelSelector ? `?${new URLSearchParams({ labelSelector })}` : '';
+  async list(apiVersion: string, kind: string, namespace: string, labelSelector?: string, fieldSelector?: string): Promise<KubeObject[]> {
+    const selectors = new URLSearchParams({ ...(labelSelector && { labelSelector }), ...(fieldSelector && { fieldSelector }) });
+    const query = selectors.size > 0 ? `?${selectors}` : '';
     const result = (await this.call('GET', `${resourcePath({ apiVersion, kind, namespace })}${query}`)) as { items: KubeObject[] };
     return result.items;
   }

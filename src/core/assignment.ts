@@ -36,17 +36,22 @@ export function poolRunners(agents: AgentInfo[], self: { name: string; scaled: b
   });
 }
 
-/** Jobs that wait for an agent: not yet reserved for or assigned to one. */
-export function waitingJobs<J extends JobRequest>(jobs: J[]): J[] {
-  return jobs.filter((job) => job.reservedAgentName === undefined && job.assignTime === undefined);
+/**
+ * Jobs that wait for an agent: not yet reserved for or assigned to one, and not running on any agent of `agents`. The
+ * jobs and the agents are two reads, one after the other: a job handed to an agent between them still waits in the
+ * first and already runs in the second, and must be counted once, as busy.
+ */
+export function waitingJobs<J extends JobRequest>(jobs: J[], agents: AgentInfo[]): J[] {
+  const running = new Set(agents.map((agent) => agent.busyWith).filter((id) => id !== undefined));
+  return jobs.filter((job) => job.reservedAgentName === undefined && job.assignTime === undefined && !running.has(job.requestId));
 }
 
 /**
  * The waiting jobs whose demands every runner can read. A demand the parser refuses (an operator it does not know)
  * makes its job one that no runner counts, rather than a look that fails for every job of the pool.
  */
-function readableJobs<J extends JobRequest>(jobs: J[]): J[] {
-  return waitingJobs(jobs).filter((job) => demandsProblem(job.demands) === undefined);
+function readableJobs<J extends JobRequest>(jobs: J[], agents: AgentInfo[]): J[] {
+  return waitingJobs(jobs, agents).filter((job) => demandsProblem(job.demands) === undefined);
 }
 
 /**
@@ -58,7 +63,7 @@ function readableJobs<J extends JobRequest>(jobs: J[]): J[] {
 export function assignWaitingJobs(runners: PoolRunner[], jobs: JobRequest[]): Map<number, string> {
   const ranked = [...runners].sort((a, b) => Number(b.scaled) - Number(a.scaled) || b.priority - a.priority || a.capabilityCount - b.capabilityCount || a.name.localeCompare(b.name));
   const assignment = new Map<number, string>();
-  for (const job of readableJobs(jobs)) {
+  for (const job of readableJobs(jobs, runners.flatMap((runner) => runner.agents))) {
     const taker = ranked.find((runner) => runner.agents.some((agent) => agentSatisfiesDemands(agent.capabilities, job.demands)));
     if (taker) assignment.set(job.requestId, taker.name);
   }
@@ -83,9 +88,9 @@ export interface RunnerShare<J extends JobRequest> {
 export function runnerShare<J extends JobRequest>(runnerName: string, agents: AgentInfo[], jobs: J[], scaled = false): RunnerShare<J> {
   const assignment = assignWaitingJobs(poolRunners(agents, { name: runnerName, scaled }), jobs);
   const ours = agents.filter((agent) => slotOrdinal(runnerName, agent.name) !== undefined);
-  const candidates = readableJobs(jobs).filter((job) => ours.some((agent) => agentSatisfiesDemands(agent.capabilities, job.demands)));
+  const candidates = readableJobs(jobs, agents).filter((job) => ours.some((agent) => agentSatisfiesDemands(agent.capabilities, job.demands)));
   const counted = candidates.filter((job) => assignment.get(job.requestId) === runnerName);
-  const unreadable = waitingJobs(jobs).flatMap((job) => {
+  const unreadable = waitingJobs(jobs, agents).flatMap((job) => {
     const problem = demandsProblem(job.demands);
     return problem === undefined ? [] : [`job ${job.requestId}: ${problem}`];
   });

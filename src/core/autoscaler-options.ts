@@ -11,9 +11,11 @@ const variables = {
   poolName: 'AZP_POOL',
   runnerName: 'RUNNER_NAME',
   namespace: 'RUNNER_NAMESPACE',
+  cluster: 'RUNNER_CLUSTER',
   minReplicas: 'MIN_REPLICAS',
   maxReplicas: 'MAX_REPLICAS',
   standby: 'STANDBY',
+  standbySchedule: 'STANDBY_SCHEDULE',
   pollSeconds: 'POLL_SECONDS',
   extension: 'EXTENSION_ID',
   signingKey: autoscalerKeyVariables.signing,
@@ -32,6 +34,8 @@ export interface AutoscalerOptions {
   namespace: string;
   runnerName: string;
   poolName: string;
+  /** Its runner's cluster identity (src/core/runner-identity.ts); absent when deployed before identities. */
+  cluster?: string;
   organizationUrl: string;
   settings: AutoscalerSettings;
   /** The installed extension whose data storage holds the hub's snapshots (`publisher.extension`). */
@@ -48,9 +52,11 @@ export function autoscalerEnvironment(pool: RunnerPoolSpec): Record<string, stri
     poolName: pool.poolName,
     runnerName: pool.runnerName,
     namespace: pool.namespace,
+    cluster: pool.cluster,
     minReplicas: String(settings.minReplicas),
     maxReplicas: String(settings.maxReplicas),
     standby: String(settings.standby),
+    standbySchedule: settings.standbySchedule?.map((window) => window.text).join('\n'),
     pollSeconds: String(settings.pollSeconds),
     extension: pool.extension && `${pool.extension.publisher}.${pool.extension.id}`,
     signingKey: pool.autoscalerKeys?.public.signing,
@@ -64,6 +70,7 @@ export function readAutoscalerOptions(env: Record<string, string | undefined>): 
   const get = (name: string) => env[variables[name as keyof typeof variables] ?? name]?.trim() || undefined;
   const inputs = new InputReader({ getInput: get, getSecretInput: get }, (name) => variables[name as keyof typeof variables] ?? name);
   const extension = inputs.optional('extension');
+  const cluster = inputs.optional('cluster');
   const [publisher, id] = extension?.split('.') ?? [];
   if (extension !== undefined && (!publisher || !id)) inputs.problem('extension', `must be <publisher>.<extension>; got '${extension}'.`);
   const options: AutoscalerOptions = {
@@ -72,6 +79,7 @@ export function readAutoscalerOptions(env: Record<string, string | undefined>): 
     poolName: inputs.poolName('poolName'),
     organizationUrl: inputs.url('organizationUrl'),
     settings: { ...readScaleLimits(inputs), pollSeconds: inputs.integer('pollSeconds', { min: 1, max: 300 }, 5) },
+    ...(cluster !== undefined && { cluster }),
     ...(publisher && id && { extension: { publisher, id } }),
     keys: { signing: inputs.checked('signingKey', rawKeyProblem) ?? '', encryption: inputs.checked('encryptionKey', rawKeyProblem) ?? '' },
   };

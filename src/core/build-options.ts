@@ -4,6 +4,7 @@ import { imageReferenceProblem, repositoryProblem } from './kube-syntax.js';
 import type { ServiceEndpoint } from './ports/host.js';
 import { markdownTable } from './log-text.js';
 import { connectionError } from './connections.js';
+import { compareVersions } from './demands.js';
 
 export type Builder = 'auto' | 'docker' | 'buildah';
 /** `host`: the build's RUN steps share the agent's network, e.g. to fetch the agent from a mirror on its loopback. */
@@ -147,6 +148,21 @@ export function qualifiedRepository(repository: string, login: RegistryLogin | u
 /** Docker may speak plain HTTP to a registry on loopback (its default insecure range 127.0.0.0/8); buildah is told the same. */
 export function isLoopbackRegistry(registry: string): boolean {
   return /^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/.test(registry);
+}
+
+/** Whether dotted version `a` (4.266.2) is older than `b`, compared part by part as numbers. */
+export function isOlderVersion(a: string, b: string): boolean {
+  return compareVersions(a.split('.').map(Number), b.split('.').map(Number)) < 0;
+}
+
+/** The agent version the image bakes: the agentVersion input, else the Dockerfile's `ARG AGENT_VERSION=` default. */
+export function bakedAgentVersion(options: BuildImageOptions, dockerfile: string): string | undefined {
+  return options.buildArgs.AGENT_VERSION ?? /^\s*ARG\s+AGENT_VERSION=(\d+\.\d+\.\d+)\s*$/m.exec(dockerfile)?.[1];
+}
+
+/** The platform the agent packages are offered for (linux-x64, linux-arm64), for an image's platform. */
+export function agentPackagePlatform(platform: string): string {
+  return platform === 'linux/arm64' ? 'linux-arm64' : 'linux-x64';
 }
 
 export function buildSummary(options: BuildImageOptions, result: BuildImageResult): string {

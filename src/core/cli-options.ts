@@ -1,13 +1,13 @@
 // The inputs of the command line's own commands, status and remove (its deploy, render and scale read the tasks' own):
 // which runner pool, in which cluster namespace and Azure DevOps organization (pure).
 import type { InputReader } from './inputs.js';
-import { defaultRunnerName } from './deploy-options.js';
+import { dnsLabelProblem } from './kube-syntax.js';
 
 export interface PoolRef {
   namespace: string;
   poolName: string;
-  /** The StatefulSet; derived from the pool name as DeployRunnerPool derives it when none is given. */
-  runnerName: string;
+  /** The StatefulSet; none: the pool's runner DeployRunnerPool named by default in the namespace (src/flows/runner-identity.ts). */
+  runnerName?: string;
   organizationUrl: string;
   token: string;
 }
@@ -26,7 +26,7 @@ function readPoolRef(inputs: InputReader): PoolRef {
   return {
     namespace: inputs.dnsLabel('namespace', 'azure-pipelines'),
     poolName,
-    runnerName: inputs.dnsLabel('runnerName', defaultRunnerName(poolName)),
+    runnerName: inputs.checked('runnerName', (value) => dnsLabelProblem(value), { optional: true }),
     organizationUrl: inputs.url('azureDevOpsUrl'),
     token: inputs.secret('personalAccessToken'),
   };

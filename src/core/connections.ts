@@ -21,6 +21,22 @@ export function readEndpoint(host: Pick<TaskHost, 'getEndpoint'>, input: string,
   return endpoint;
 }
 
+/**
+ * The job's own connection to its organization (SystemVssConnection: its URL and the job's access token), which the
+ * agent hands every task; undefined when this step has none (a token not made available, a run outside a pipeline).
+ */
+export function systemConnection(host: Pick<TaskHost, 'getEndpoint' | 'getVariable'>): { url: string; token: string } | undefined {
+  let endpoint: ServiceEndpoint | undefined;
+  try {
+    endpoint = host.getEndpoint('SystemVssConnection');
+  } catch {
+    return undefined;
+  }
+  const token = Object.entries(endpoint?.parameters ?? {}).find(([name]) => name.toLowerCase() === 'accesstoken')?.[1];
+  const url = endpoint?.url ?? host.getVariable('System.CollectionUri');
+  return token && url ? { url, token } : undefined;
+}
+
 // Authorization parameters that are credentials (compared without case): registry, ACR and service account ones.
 const secretParameters = ['password', 'apitoken', 'serviceprincipalkey', 'accesstoken', 'token', 'clientsecret'];
 // The fields of a kubeconfig user that are credentials.

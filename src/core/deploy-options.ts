@@ -1,6 +1,6 @@
 // DeployRunnerPool's inputs: from what the user typed to a validated pool specification (pure).
 import type { InputReader } from './inputs.js';
-import { dnsSubdomainProblem, imageReferenceProblem, labelKeyProblem, labelValueProblem, quantityExceeds, quantityProblem } from './kube-syntax.js';
+import { dnsLabelProblem, dnsSubdomainProblem, imageReferenceProblem, labelKeyProblem, labelValueProblem, quantityExceeds, quantityProblem } from './kube-syntax.js';
 import { readClusterTarget, type ClusterTarget } from './cluster-target.js';
 import { defaultDindImage, defaultResources, defaultWorkVolumeSize, maxReplicas, type AgentCredential, type AutoscalerAntiAffinity, type AutoscalerSettings, type DockerMode, type PodRecycling, type RunnerPoolSpec, type SeccompProfile, type Toleration } from './model.js';
 import { readScaleLimits } from './scale-options.js';
@@ -23,6 +23,11 @@ export interface DeployOptions {
   podRecycling: PodRecycling | 'auto';
   /** With `auto`, the pool is rendered with restart rules until the cluster has been asked. */
   pool: RunnerPoolSpec;
+  /**
+   * False when `runnerName` was left empty: `pool.runnerName` is then the pool's name as a DNS label, which `render`
+   * writes, and applying finds the runner's name in the cluster (src/flows/runner-identity.ts findRunner).
+   */
+  runnerNameGiven: boolean;
   /** Where `render` writes the manifests (and `apply` a copy of what it applied). */
   manifestPath?: string;
   /** Lets manifestPath point outside the agent's working folders. */
@@ -30,7 +35,10 @@ export interface DeployOptions {
   rolloutTimeoutSeconds: number;
 }
 
-/** A StatefulSet name derived from the Azure DevOps pool name when none is given. */
+/**
+ * The Azure DevOps pool name as a DNS label: the runner name of a runner deployed before cluster identities, and of
+ * `render`. A new runner's default adds its cluster's tag (src/core/runner-identity.ts clusterRunnerName).
+ */
 export function defaultRunnerName(poolName: string): string {
   const label = poolName
     .toLowerCase()
@@ -117,10 +125,11 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   const poolName = inputs.poolName('poolName');
   const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind', 'buildah'], 'none');
   const podRecycling = inputs.choice<PodRecycling | 'auto'>('podRecycling', ['auto', 'restartRules', 'sidecar'], 'auto');
+  const runnerName = inputs.checked('runnerName', (value) => dnsLabelProblem(value, maxRunnerNameLength), { optional: true });
   const pool: RunnerPoolSpec = {
     namespace: target.namespace,
     poolName,
-    runnerName: inputs.dnsLabel('runnerName', defaultRunnerName(poolName), maxRunnerNameLength),
+    runnerName: runnerName ?? defaultRunnerName(poolName),
     organizationUrl: inputs.url('azureDevOpsUrl', '$(System.CollectionUri)'),
     replicas: 0,
     image: inputs.checked('image', imageReferenceProblem) ?? '',
@@ -162,6 +171,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     action,
     podRecycling,
     pool,
+    runnerNameGiven: runnerName !== undefined,
     manifestPath: action === 'render' ? inputs.required('manifestPath') : inputs.optional('manifestPath'),
     allowManifestOutsideWorkspace: inputs.boolean('allowManifestOutsideWorkspace', false),
     rolloutTimeoutSeconds: inputs.integer('rolloutStatusTimeout', { min: 0, max: 86400 }, 600),

@@ -5,6 +5,7 @@ import { identityVariables } from './manifests/index.js';
 import { slotOrdinal } from './slots.js';
 import type { AgentInfo, PodSummary, PoolSnapshot, ScaleDecision, SlotStatus } from './model.js';
 import type { JobRequest } from './ports/ado.js';
+import { stuckSummary, type StuckSlot } from './slot-start.js';
 
 /** A job request as the hub links to it. */
 export interface JobLink {
@@ -16,6 +17,8 @@ export interface JobLink {
   /** When the agent took it (running jobs) or when it finished (last job). */
   time?: string;
   result?: string;
+  /** A waiting job this runner counts while some of its slots cannot start: what it waits on (src/core/slot-start.ts). */
+  waitsOn?: string;
 }
 
 /** An unfinished job request of a pool as the hub reads it: what the pool's rule needs, and how the page names it. */
@@ -50,6 +53,8 @@ export interface SlotView extends SlotStatus {
   beyondReplicas: boolean;
   /** The agent registered from an earlier pod with this name; the current pod has not registered yet. */
   staleRegistration: boolean;
+  /** Its pod cannot start, and why, as the snapshot tells (src/core/slot-start.ts). */
+  cannotStart?: StuckSlot;
 }
 
 export interface PoolCounters {
@@ -71,7 +76,7 @@ export interface PoolView {
   poolId?: number;
   replicas?: number;
   /** When the tasks last published the cluster's view, and which task did. Absent: no snapshot yet. */
-  snapshot?: { publishedAt: string; publishedBy: PoolSnapshot['publishedBy']; ageMs: number; lastDecision?: ScaleDecision };
+  snapshot?: { publishedAt: string; publishedBy: PoolSnapshot['publishedBy']; ageMs: number; lastDecision?: ScaleDecision; jobWait?: PoolSnapshot['jobWait'] };
   slots: SlotView[];
   counters: PoolCounters;
   /**
@@ -79,6 +84,8 @@ export interface PoolView {
    * scalers follow (src/core/assignment.ts); undefined until the pool's job requests are known.
    */
   counted: JobLink[] | undefined;
+  /** The slots whose pod cannot start, as the snapshot tells (src/core/slot-start.ts); the jobs counted wait on them. */
+  stuck: StuckSlot[];
 }
 
 function agentPodName(agent: HubAgent): string {
@@ -93,11 +100,13 @@ function failing(pod: PodSummary | undefined): boolean {
   return Boolean(pod && !pod.ready && pod.waitingReason && failureReasons.has(pod.waitingReason));
 }
 
-function slotState(agent: HubAgent | undefined, pod: PodSummary | undefined, missing: boolean): SlotState {
+function slotState(agent: HubAgent | undefined, pod: PodSummary | undefined, missing: boolean, stuck: boolean): SlotState {
+  // Busy whatever its enabled flag: an agent running its one job is disabled so that it takes no further one
+  // (single-use registrations, or a drain), and the job is what there is to see.
+  if (agent && agent.status === 'online' && (agent.runningJob || agent.busyWith !== undefined)) return 'busy';
+  // A slot that cannot start says so, whatever registration it keeps (an autoscaled slot's disabled placeholder).
+  if (stuck) return 'failing';
   if (agent) {
-    // Busy whatever its enabled flag: an agent running its one job is disabled so that it takes no further one
-    // (single-use registrations, or a drain), and the job is what there is to see.
-    if (agent.status === 'online' && (agent.runningJob || agent.busyWith !== undefined)) return 'busy';
     if (!agent.enabled) return 'disabled';
     if (agent.status === 'online') return 'idle';
     if (failing(pod)) return 'failing';
@@ -108,7 +117,7 @@ function slotState(agent: HubAgent | undefined, pod: PodSummary | undefined, mis
 }
 
 function buildSlot(podName: string, ordinal: number, agent: HubAgent | undefined, pod: PodSummary | undefined,
-  replicas: number | undefined): SlotView {
+  replicas: number | undefined, cannotStart: StuckSlot | undefined): SlotView {
   const podUid = agent?.capabilities[identityVariables.podUid];
   return {
     podName,
@@ -120,11 +129,12 @@ function buildSlot(podName: string, ordinal: number, agent: HubAgent | undefined
     node: pod?.node ?? agent?.capabilities[identityVariables.nodeName],
     image: pod?.image ?? agent?.capabilities[identityVariables.image],
     startedAt: pod?.createdAt,
-    state: slotState(agent, pod, replicas !== undefined && ordinal < replicas),
+    state: slotState(agent, pod, replicas !== undefined && ordinal < replicas, cannotStart !== undefined),
     waitingReason: pod?.waitingReason,
     deleting: pod?.deleting ?? false,
     beyondReplicas: replicas !== undefined && ordinal >= replicas,
     staleRegistration: Boolean(agent && pod && podUid && pod.uid && podUid !== pod.uid && agent.status === 'offline'),
+    ...(cannotStart && { cannotStart }),
   };
 }
 
@@ -150,11 +160,12 @@ function countersOf(slots: SlotView[]): PoolCounters {
 function withQueue(view: PoolView, agents: HubAgent[], jobs: HubJobRequest[]): PoolView {
   const poolAgents = agents.filter((agent) => agent.poolName.toLowerCase() === view.poolName.toLowerCase());
   const { counted } = runnerShare(view.runnerName, poolAgents, jobs);
+  const waitsOn = view.stuck.length > 0 ? stuckSummary(view.stuck) : undefined;
   return {
     ...view,
-    counters: { ...view.counters, queued: waitingJobs(jobs).length },
+    counters: { ...view.counters, queued: waitingJobs(jobs, poolAgents).length },
     // In queue order (oldest first), whatever order the service lists them in.
-    counted: [...counted].sort((a, b) => a.requestId - b.requestId).map(({ requestId, name, url }) => ({ requestId, name, url })),
+    counted: [...counted].sort((a, b) => a.requestId - b.requestId).map(({ requestId, name, url }) => ({ requestId, name, url, ...(waitsOn && { waitsOn }) })),
   };
 }
 
@@ -188,6 +199,7 @@ export function buildPoolViews(agents: HubAgent[], jobRequestsByPool: Record<str
   const views = [...groups.values()].map((group): PoolView => {
     const replicas = group.snapshot?.replicas;
     const pods = new Map((group.snapshot?.pods ?? []).map((pod) => [pod.name, pod]));
+    const stuck = group.snapshot?.stuckSlots ?? [];
     const byPod = new Map<string, HubAgent>();
     for (const agent of group.agents) {
       const podName = agentPodName(agent);
@@ -201,7 +213,7 @@ export function buildPoolViews(agents: HubAgent[], jobRequestsByPool: Record<str
       .map((podName) => ({ podName, ordinal: slotOrdinal(group.runnerName, podName) }))
       .filter((slot): slot is { podName: string; ordinal: number } => slot.ordinal !== undefined)
       .sort((a, b) => a.ordinal - b.ordinal)
-      .map(({ podName, ordinal }) => buildSlot(podName, ordinal, byPod.get(podName), pods.get(podName), replicas));
+      .map(({ podName, ordinal }) => buildSlot(podName, ordinal, byPod.get(podName), pods.get(podName), replicas, stuck.find((slot) => slot.slot === ordinal)));
     const view: PoolView = {
       key: group.key,
       runnerName: group.runnerName,
@@ -214,10 +226,12 @@ export function buildPoolViews(agents: HubAgent[], jobRequestsByPool: Record<str
         publishedBy: group.snapshot.publishedBy,
         ageMs: Math.max(0, now.getTime() - Date.parse(group.snapshot.publishedAt)),
         lastDecision: group.snapshot.lastDecision,
+        jobWait: group.snapshot.jobWait,
       },
       slots,
       counters: countersOf(slots),
       counted: undefined,
+      stuck,
     };
     const jobs = jobRequestsByPool[group.poolName];
     return jobs === undefined ? view : withQueue(view, agents, jobs);

@@ -22,6 +22,7 @@ export * from './connections.js';
 export * from './kube-syntax.js';
 export * from './pod-status.js';
 export * from './snapshot.js';
+export * from './slot-start.js';
 export * from './hub-model.js';
 export * from './base64.js';
 export * from './log-text.js';

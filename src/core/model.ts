@@ -1,6 +1,9 @@
 // The product's shared vocabulary: what a runner pool is, what it is doing, and what a scaling decision says.
 // The tasks and the hub both import these types.
 import type { AutoscalerKeys } from './handshake-trust.js';
+import type { WaitSummary } from './job-wait.js';
+import type { StandbyWindow } from './standby-schedule.js';
+import type { StuckSlot } from './slot-start.js';
 
 export type DockerMode = 'none' | 'hostSocket' | 'dind' | 'buildah';
 
@@ -61,6 +64,11 @@ export interface RunnerPoolSpec {
   runnerName: string;
   /** The agent pool in Azure DevOps. */
   poolName: string;
+  /**
+   * The cluster's identity (src/core/runner-identity.ts), recorded on the StatefulSet and carried by every agent;
+   * absent when rendering without a cluster.
+   */
+  cluster?: string;
   organizationUrl: string;
   replicas: number;
   image: string;
@@ -127,6 +135,8 @@ export interface ScaleLimits {
   maxReplicas: number;
   /** Idle agents kept on top of the busy ones and the queue. */
   standby: number;
+  /** Windows with their own standby count (the `standbySchedule` input); outside them `standby` applies. */
+  standbySchedule?: StandbyWindow[];
 }
 
 /** An agent registration as Azure DevOps reports it. */
@@ -167,7 +177,12 @@ export interface ScaleDecision {
   busyAgents: number;
   /** Why the decision is what it is, in one sentence a person can read. */
   reason: string;
+  /** What it does, as data (metrics and logs read this, never the reason's text): a change of the count first. */
+  action: DecisionAction;
 }
+
+/** A scale-down kept above its target for a busy or undrained slot is `deferred`; a scale-up kept for slots that cannot start, `held`. */
+export type DecisionAction = 'scale_up' | 'scale_down' | 'deferred' | 'held' | 'no_change';
 
 /** The secret values of a credential, to be masked in every log. */
 export function credentialSecrets(credential: AgentCredential): string[] {
@@ -212,6 +227,10 @@ export interface PoolSnapshot {
   replicas: number;
   pods: PodSummary[];
   lastDecision?: ScaleDecision;
+  /** How long jobs waited for this runner's agents over the last day (src/core/job-wait.ts); absent: none started. */
+  jobWait?: WaitSummary;
+  /** The slots whose pod cannot start, and why (src/core/slot-start.ts); absent: none. */
+  stuckSlots?: StuckSlot[];
 }
 
 /** The extension data collection (scope Default/Current) that holds the PoolSnapshot documents. */

@@ -1,17 +1,32 @@
 // How long the autoscaler waits before its next look at the queue (pure): its poll interval, longer after failures
 // (back off while Azure DevOps or the cluster is away) and when the rate limit runs low (slow down before throttling).
+//
+// The allowance (200 TSTUs in a sliding five minutes) belongs to the identity, the PAT's user, and every autoscaler of
+// an organization usually shares one PAT: X-RateLimit-Remaining is the organization's budget, and each autoscaler reads
+// the same figure. So each stretches its interval by the same steep curve of the share left, and together they settle
+// where the calls they make fit, with room to spare, whatever their number: n autoscalers that would spend the
+// allowance n-fold at full pace settle near 1 - 0.5 / n^(1/3) of it used (a quarter to a third left for n = 2..10),
+// and below half used they poll at full pace (README "How many runners an organization can run").
 
 /** Below this share of the TSTU allowance left, the autoscaler stretches its interval. */
-const lowRateLimitShare = 0.25;
+const stretchBelowShare = 0.5;
+/** How steeply: the interval grows with the cube of how far the share left has fallen under `stretchBelowShare`. */
+const steepness = 3;
 const longestDelayMs = 60_000;
 
-export function pollDelay(pollSeconds: number, state: { failures: number; rateLimit?: { remaining: number; limit: number } }): number {
+export interface RateLimitState {
+  /** X-RateLimit-Remaining and -Limit of the last answer that carried them (none: the budget is not running low). */
+  remaining: number;
+  limit: number;
+}
+
+export function pollDelay(pollSeconds: number, state: { failures: number; rateLimit?: RateLimitState }): number {
   let delay = pollSeconds * 1000;
   if (state.failures > 0) delay = Math.max(delay, Math.min(longestDelayMs, 1000 * 2 ** (state.failures - 1)));
   const { rateLimit } = state;
   if (rateLimit !== undefined && rateLimit.limit > 0) {
-    const share = rateLimit.remaining / rateLimit.limit;
-    if (share < lowRateLimitShare) delay *= Math.min(12, lowRateLimitShare / Math.max(share, 0.01));
+    const share = Math.max(0, rateLimit.remaining) / rateLimit.limit;
+    if (share < stretchBelowShare) delay *= (stretchBelowShare / Math.max(share, 0.01)) ** steepness;
   }
   return Math.min(longestDelayMs, Math.round(delay));
 }

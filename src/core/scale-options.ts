@@ -2,6 +2,7 @@
 import type { InputReader } from './inputs.js';
 import { readClusterTarget, type ClusterTarget } from './cluster-target.js';
 import { maxReplicas, type ScaleLimits, type ScaleMode } from './model.js';
+import { parseStandbySchedule } from './standby-schedule.js';
 
 export interface ScaleOptions {
   target: ClusterTarget;
@@ -31,6 +32,9 @@ export function readScaleLimits(inputs: InputReader): ScaleLimits {
   if (limits.minReplicas > limits.maxReplicas) {
     inputs.problem('minReplicas', `(${limits.minReplicas}) must not exceed maxReplicas (${limits.maxReplicas}).`);
   }
+  const schedule = parseStandbySchedule(inputs.optional('standbySchedule') ?? '', limits.maxReplicas);
+  for (const problem of schedule.problems) inputs.problem('standbySchedule', problem);
+  if (schedule.windows.length > 0) limits.standbySchedule = schedule.windows;
   return limits;
 }
 

@@ -1,12 +1,22 @@
 // The pool snapshot the tasks publish for the hub: what only the cluster knows, with the time it was taken.
 import type { PodSummary, PoolSnapshot, ScaleDecision } from './model.js';
+import type { WaitSummary } from './job-wait.js';
+import type { StuckSlot } from './slot-start.js';
+
+/** What a snapshot tells besides the pods, when its publisher knows it. */
+export interface SnapshotExtras {
+  lastDecision?: ScaleDecision;
+  jobWait?: WaitSummary;
+  /** Slots whose pod cannot start (src/core/slot-start.ts); an empty list is left out. */
+  stuck?: StuckSlot[];
+}
 
 export function buildSnapshot(
   pool: { runnerName: string; namespace: string; poolName: string; organizationUrl: string; replicas: number },
   pods: PodSummary[],
   publishedBy: PoolSnapshot['publishedBy'],
   now: Date,
-  lastDecision?: ScaleDecision,
+  { lastDecision, jobWait, stuck }: SnapshotExtras = {},
 ): PoolSnapshot {
   return {
     id: `${pool.namespace}.${pool.runnerName}`,
@@ -19,6 +29,8 @@ export function buildSnapshot(
     replicas: pool.replicas,
     pods,
     ...(lastDecision && { lastDecision }),
+    ...(jobWait && { jobWait }),
+    ...(stuck !== undefined && stuck.length > 0 && { stuckSlots: stuck }),
   };
 }
 

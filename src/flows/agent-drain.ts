@@ -19,18 +19,29 @@ export async function setAgentEnabled(ado: AdoClient, host: Log, poolId: number,
 }
 
 /**
- * Sets the agents' enabled flag. False, with a warning naming `purpose`, when the token may only read the pool
- * (draining needs Agent Pools: Read & manage).
+ * Sets the agents' enabled flag; the refusal when Azure DevOps refuses it (403: the token may only read the pool, or
+ * lost a permission). It is this call's answer only: the next call tries again.
  */
-export async function setAgentsEnabled(ado: AdoClient, host: Log, poolId: number, agents: AgentInfo[], enabled: boolean, purpose: string): Promise<boolean> {
+export async function trySetAgentsEnabled(ado: AdoClient, host: Log, poolId: number, agents: AgentInfo[], enabled: boolean): Promise<AdoError | undefined> {
   try {
     for (const agent of agents) await setAgentEnabled(ado, host, poolId, agent, enabled);
-    return true;
+    return undefined;
   } catch (error) {
     if (!(error instanceof AdoError) || error.status !== 403) throw error;
-    host.warning(`${error.message}. Without it the task cannot drain ${purpose}: a job that starts on one just before it goes is cut off.`);
-    return false;
+    return error;
   }
+}
+
+/** What a task warns when it may not drain `purpose` (draining needs Agent Pools: Read & manage). */
+export function drainRefused(refusal: AdoError, purpose: string): string {
+  return `${refusal.message}. Without it the task cannot drain ${purpose}: a job that starts on one just before it goes is cut off.`;
+}
+
+/** Sets the agents' enabled flag. False, with a warning naming `purpose`, when Azure DevOps refuses it (403). */
+export async function setAgentsEnabled(ado: AdoClient, host: Log, poolId: number, agents: AgentInfo[], enabled: boolean, purpose: string): Promise<boolean> {
+  const refusal = await trySetAgentsEnabled(ado, host, poolId, agents, enabled);
+  if (refusal !== undefined) host.warning(drainRefused(refusal, purpose));
+  return refusal === undefined;
 }
 
 /**

@@ -13,6 +13,7 @@ import type { KubeClient, KubeObject } from '../core/ports/kube.js';
 import { identityVariables, poolLabelSelector } from '../core/manifests/pool-labels.js';
 import { agentRegistration, handshakeTargets, registrationGrant, requestProblem, type HandshakeTarget, type AgentRegistration, type PublicKey } from '../core/registration.js';
 import { keyHolder, planSingleUse, podsWithLiveAgents } from '../core/single-use.js';
+import { otherOwner, withOwnIdentity, type RunnerIdentity } from '../core/runner-identity.js';
 import type { PoolLook } from '../core/scale-decision.js';
 import { pollDelay } from '../core/poll-interval.js';
 import { isTransient } from './scale-pool.js';
@@ -38,7 +39,7 @@ const handshakeConcurrency = 8;
 
 export async function runAutoscaler(options: AutoscalerOptions, services: AutoscalerServices, stop: StopSignal, events: AutoscalerEvents): Promise<void> {
   const { kube, ado, clock, log } = services;
-  const pool = await findPool(options, services, stop);
+  const pool = await findPool(options, services, stop, events);
   if (pool === undefined) return;
   const pass = {
     namespace: options.namespace, runnerName: options.runnerName, poolName: options.poolName, organizationUrl: options.organizationUrl,
@@ -47,7 +48,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   // One autoscaler acts for the runner at a time; another one waits, changing nothing (src/core/lease.ts).
   const leadership = new Leadership(kube, options.namespace, options.runnerName, services.identity, clock, log);
   const beforeWrite = () => leadership.check();
-  const state: PassState = { kube, poolId: pool.id, drains: true, beforeWrite };
+  const state: PassState = { kube, poolId: pool.id, beforeWrite };
   const registrations = new Registrations(options, services, pool, events, beforeWrite);
   let lastReason = '';
   let failures = 0;
@@ -65,6 +66,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   });
   try {
     while (!stop.stopped) {
+      events.turning();
       if (!(await leadership.hold())) {
         events.waiting();
         await stop.wait(Math.max(0, leadership.nextLook() - clock.now()));
@@ -77,14 +79,15 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       if (clock.now() >= nextPass) {
         const started = clock.now();
         try {
-          const { decision, look } = await scalePass(pass, { log, ado, clock }, state);
+          const { decision, look, started: jobsStarted, waits, stuck } = await scalePass(pass, { log, ado, clock }, state);
           // Only once the pods are known: before, every registration would look like its pod's agent had ended.
           if (registrations.seen) {
             beforeWrite();
             const plan = planSingleUse(options.runnerName, look.ours, podsWithLiveAgents(registrations.pods));
             if (await keepSingleUse(plan, pool.id, { ado, log, unheldKey: services.unheldKey })) state.agents = undefined;
           }
-          events.passed({ decision, look, durationMs: clock.now() - started });
+          events.passed({ decision, look, durationMs: clock.now() - started, jobsStarted, stuck });
+          state.waits = waits;
           registrations.noteOnline(look);
           failures = 0;
           // One line per decision that changes something (or says something new).
@@ -114,8 +117,9 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
 }
 
 /** The pool's id; Azure DevOps may be unreachable when the autoscaler starts: it waits for it. */
-async function findPool(options: AutoscalerOptions, services: AutoscalerServices, stop: StopSignal): Promise<{ id: number; name: string } | undefined> {
+async function findPool(options: AutoscalerOptions, services: AutoscalerServices, stop: StopSignal, events: AutoscalerEvents): Promise<{ id: number; name: string } | undefined> {
   for (let failures = 1; !stop.stopped; failures++) {
+    events.turning();
     try {
       const pool = await services.ado.findPool(options.poolName);
       if (pool !== undefined) return pool;
@@ -151,6 +155,8 @@ class Registrations {
   private readonly granted = new Map<string, number>();
   /** Pods not granted yet, by UID: when to look at them again. */
   private readonly backoff = new Map<string, { at: number; tries: number }>();
+  /** Whose agents it may re-key: those carrying its runner's identity. */
+  private readonly self: RunnerIdentity;
 
   constructor(
     private readonly options: AutoscalerOptions,
@@ -159,7 +165,9 @@ class Registrations {
     private readonly events: AutoscalerEvents,
     /** Throws once this autoscaler may no longer act (its lease lost): before every registration it writes. */
     private readonly beforeWrite: () => void,
-  ) {}
+  ) {
+    this.self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster };
+  }
 
   /** A pod whose agent is online (it says which pod it runs in) has its registration: no need to ask it. */
   noteOnline(look: PoolLook): void {
@@ -213,7 +221,11 @@ class Registrations {
         try {
           const problem = requestProblem(target, request!);
           if (problem !== undefined) throw new Error(`refused its registration request: ${problem}`);
-          const agent = await this.register(target, agentRegistration(request!), agents.find((known) => known.name.toLowerCase() === target.name.toLowerCase()));
+          const existing = agents.find((known) => known.name.toLowerCase() === target.name.toLowerCase());
+          // Agent names are unique in a pool: never re-key or delete another cluster's (or namespace's) agent.
+          const owner = existing && otherOwner(this.self, existing);
+          if (owner !== undefined) throw new Error(`the pool's agent ${existing!.name} belongs to ${owner}, not to this runner; give one of the two another runnerName`);
+          const agent = await this.register(target, agentRegistration({ ...request!, systemCapabilities: withOwnIdentity(request!.systemCapabilities, this.self) }), existing);
           await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent, deployment), request!);
           this.granted.set(target.uid, target.restarts);
           this.backoff.delete(target.uid);

@@ -2,8 +2,12 @@
 import type { TaskHost } from '../core/ports/host.js';
 import type { CommandRunner } from '../core/ports/commands.js';
 import type { Files } from '../core/ports/files.js';
-import { readEndpoint } from '../core/connections.js';
-import { isLoopbackRegistry, qualifiedRepository, registryConnectionInput, registryLogin, registryOf, type BuildImageOptions, type BuildImageResult, type Builder } from '../core/build-options.js';
+import type { AgentPackages } from '../core/ports/ado.js';
+import { readEndpoint, systemConnection } from '../core/connections.js';
+import {
+  agentPackagePlatform, bakedAgentVersion, isLoopbackRegistry, isOlderVersion, qualifiedRepository, registryConnectionInput, registryLogin, registryOf,
+  type BuildImageOptions, type BuildImageResult, type Builder,
+} from '../core/build-options.js';
 
 export interface BuildImageServices {
   host: TaskHost;
@@ -17,6 +21,8 @@ export interface BuildImageServices {
    * existing file wins: the build keeps them for private base images, in a copy the task's own login is added to.
    */
   existingLogins: Record<'docker' | 'buildah', string[]>;
+  /** Asks an organization which agents it offers, with the job's access token. */
+  agentPackages(organizationUrl: string, token: string): AgentPackages;
 }
 
 async function pickBuilder(wanted: Builder, commands: CommandRunner): Promise<'docker' | 'buildah'> {
@@ -48,6 +54,8 @@ export async function buildRunnerImage(options: BuildImageOptions, services: Bui
     throw new Error(`Input 'buildContext': ${contextKind === 'file' ? `'${context}' is a file; name the folder the build reads` : `there is no folder '${context}'`}.`);
   }
   const login = options.push ? registryLogin(options.registryEndpointId!, readEndpoint(host, registryConnectionInput, options.registryEndpointId!)) : undefined;
+  const baked = bakedAgentVersion(options, files.read(dockerfile));
+  if (baked !== undefined) await checkAgentVersion(baked, agentPackagePlatform(options.platform), services);
 
   const builder = await pickBuilder(options.builder, commands);
   host.info(`Building with ${builder}.`);
@@ -95,6 +103,29 @@ export async function buildRunnerImage(options: BuildImageOptions, services: Bui
   } finally {
     files.remove(authDir);
   }
+}
+
+/**
+ * The pool's agents do not update themselves: an image that bakes an older agent than the organization offers keeps
+ * it until rebuilt. Asked once; a question that cannot be asked is said in one line and never fails the build.
+ */
+async function checkAgentVersion(baked: string, platform: string, services: BuildImageServices): Promise<void> {
+  const { host } = services;
+  const connection = systemConnection(host);
+  if (connection === undefined) {
+    host.info(`Not checking agent ${baked} against the organization's newest: this step has no connection to the organization.`);
+    return;
+  }
+  let newest: string | undefined;
+  try {
+    newest = await services.agentPackages(connection.url, connection.token).newestAgentVersion(platform);
+  } catch (error) {
+    host.info(`Could not ask the organization for its newest agent (${(error as Error).message}); building with agent ${baked} unchecked.`);
+    return;
+  }
+  if (newest === undefined) host.info(`The organization offers no agent for ${platform}; building with agent ${baked} unchecked.`);
+  else if (isOlderVersion(baked, newest)) host.warning(`The image bakes agent ${baked}, older than ${newest}, the newest this organization offers for ${platform}: set agentVersion to ${newest}.`);
+  else host.info(`Agent ${baked} is up to date: the newest this organization offers for ${platform} is ${newest}.`);
 }
 
 /** The unpacked size: docker's own figure; for buildah, the sum of the layers of the stored (uncompressed) manifest. */

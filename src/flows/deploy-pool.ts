@@ -15,8 +15,11 @@ import type { AutoscalerKeyMaker } from '../core/ports/handshake.js';
 import { autoscalerKeyFiles, type AutoscalerKeys } from '../core/handshake-trust.js';
 import { decodeBase64 } from '../core/base64.js';
 import type { PoolLook } from '../core/scale-decision.js';
-import { autoscalerName, renderAutoscalerAccess, renderAutoscalerDeployment } from '../core/manifests/autoscaler.js';
-import { replicasOwner, scalePass } from './scale-pass.js';
+import { autoscalerGraceSeconds, autoscalerName, renderAutoscalerAccess, renderAutoscalerDeployment } from '../core/manifests/autoscaler.js';
+import { outlastAutoscaler } from './leadership.js';
+import { replicasOwner, scalePass, type PassState } from './scale-pass.js';
+import { findRunner } from './runner-identity.js';
+import { ownAgents, otherOwner, type RunnerIdentity } from '../core/runner-identity.js';
 import { slotOrdinal } from '../core/slots.js';
 import { enableAgain, publishForHub, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from '../core/snapshot.js';
@@ -73,23 +76,43 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   }
 
   const kube = await services.connect();
-  const existing = await kube.get(statefulSetRef(pool)).catch((error: unknown) => {
+  // Its name when none is given, and its cluster's identity, recorded the first time (src/flows/runner-identity.ts).
+  const found = await findRunner(kube, { ...pool, runnerName: options.runnerNameGiven ? pool.runnerName : undefined }).catch((error: unknown) => {
     throw describeApiError(error, options);
   });
+  const { runnerName, cluster } = found.identity;
+  return applyRunnerPool({ ...options, pool: { ...pool, runnerName, cluster } }, services, kube, found.statefulSet, manifestPath);
+}
+
+async function applyRunnerPool(options: DeployOptions, services: DeployServices, kube: KubeClient, existing: KubeObject | undefined, manifestPath: string | undefined): Promise<DeployResult> {
+  const { host } = services;
+  const { pool } = options;
   const keyed = pool.autoscaler ? { ...options, pool: { ...pool, autoscalerKeys: await autoscalerKeys(kube, options, services) } } : options;
   const { objects, recycling } = await dryRun(kube, keyed, host, existing);
+  // After the dry run, which finds what the cluster refuses (a missing namespace, a bad object) with no call to Azure
+  // DevOps, and before any change.
+  const poolId = services.ado && (await services.ado.findPool(pool.poolName))?.id;
+  const self: RunnerIdentity = { runnerName: pool.runnerName, namespace: pool.namespace, cluster: pool.cluster };
+  // Read once: the taken-name check, the scaling pass and the pod replacement all start from this list.
+  const agentsRead = poolId === undefined ? undefined : { list: await services.ado!.listAgents(poolId), at: services.clock.now() };
+  if (agentsRead !== undefined) refuseTakenNames(agentsRead.list, self);
   const applied = { ...keyed.pool, podRecycling: recycling };
   if (manifestPath) services.files.write(manifestPath, manifestFile(applied));
+  let autoscalerStopped = false;
   try {
     for (const object of objects) await applyObject(kube, object, host);
     const egress = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespace: pool.namespace, name: egressPolicyName(pool.runnerName) };
     if (pool.restrictEgress === false && (await kube.delete(egress))) host.info(`Removed the NetworkPolicy ${pool.namespace}/${egress.name}: restrictEgress is off.`);
-    // Autoscaling turned off: the autoscaler goes, and the count is the task's again.
-    if (pool.autoscaler === undefined && existing && replicasOwner(existing) === 'autoscaler') await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
+    // Autoscaling turned off: the autoscaler goes, and the count is the task's again — once the autoscaler no longer
+    // acts, or it would enable again the agents this task drains next.
+    if (pool.autoscaler === undefined && existing && replicasOwner(existing) === 'autoscaler') {
+      await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
+      await outlastAutoscaler(kube, pool.namespace, pool.runnerName, 'DeployRunnerPool', services.clock, host, autoscalerGraceSeconds);
+      autoscalerStopped = true;
+    }
   } catch (error) {
     throw describeApiError(error, options);
   }
-  const poolId = services.ado && (await services.ado.findPool(pool.poolName))?.id;
   const currentReplicas = (existing?.spec as { replicas?: number } | undefined)?.replicas ?? pool.replicas;
   // The count has one owner. With the autoscaler it is the autoscaler's; once ScaleRunnerPool scaled the pool, its;
   // otherwise (autoscaling just turned off included) this task's `replicas`, reached through the same pass (drain,
@@ -99,14 +122,17 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   let replicas = currentReplicas;
   if (owner === undefined) {
     let passPods: PodSummary[];
-    ({ look, replicas, pods: passPods } = await setReplicas(kube, options, services, poolId, currentReplicas));
+    // The pass reuses the list while no job is unfinished, for 30 s (scale-pass.ts); not after an autoscaler it
+    // outlasted, which may have changed the agents' enabled flags meanwhile.
+    ({ look, replicas, pods: passPods } = await setReplicas(kube, options, services, poolId, currentReplicas, autoscalerStopped ? undefined : agentsRead));
     if (look !== undefined && poolId !== undefined) await enableOnceGone(kube, options, services, poolId, look, passPods, replicas);
   } else {
     host.info(`The replica count stays ${currentReplicas}: ${owner === 'autoscaler' ? 'the in-cluster autoscaler sets it' : 'ScaleRunnerPool scales this pool (remove the annotation azure-devops-runner/replicas-owner to hand it back)'}.`);
   }
-  const agents = poolId === undefined ? undefined : look?.ours ?? (await services.ado!.listAgents(poolId));
-  const registered = poolId === undefined || agents === undefined ? undefined : { poolId, agents };
-  await replaceIdleOutdatedPods(kube, options, services, registered, replicas);
+  // Without a pass, the agents are read again only if a pod is to be replaced: one registered since the first read
+  // must be drained too before its pod goes.
+  const registered = poolId === undefined ? undefined : { poolId, agents: look?.ours };
+  await replaceIdleOutdatedPods(kube, options, services, registered, replicas, self);
   const pods = pool.autoscaler ? await waitForAutoscaler(kube, options, services) : await waitForPods(kube, options, services, replicas);
   if (recycling === 'restartRules') {
     try {
@@ -122,7 +148,15 @@ export async function deployRunnerPool(options: DeployOptions, services: DeployS
   return { statefulSetName: pool.runnerName, replicas, manifestPath: manifestPath && options.manifestPath, podRecycling: recycling, pods };
 }
 
-const statefulSetRef = (pool: RunnerPoolSpec) => ({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: pool.namespace, name: pool.runnerName });
+/**
+ * Agent names are unique in a pool: a runner whose slots' names another cluster's (or namespace's) runner registered
+ * would take them over, or never register. Refused before anything changes; default names never collide.
+ */
+function refuseTakenNames(agents: AgentInfo[], self: RunnerIdentity): void {
+  const taken = agents.map((agent) => ({ agent, owner: otherOwner(self, agent) })).find(({ owner }) => owner !== undefined);
+  if (taken === undefined) return;
+  throw new Error(`Input 'runnerName': the pool's agent ${taken.agent.name} belongs to ${taken.owner}, and agent names are unique in a pool. Give this runner another runnerName, or leave it empty for one of its own.`);
+}
 
 /**
  * The StatefulSet as applied: with the replica count it has now (a new one: the initial count), guarded by the
@@ -187,7 +221,7 @@ function autoscalerObjects(pool: RunnerPoolSpec): KubeObject[] {
 }
 
 /** The pool's size set to `replicas`: drained and never below a busy slot; without Azure DevOps only ever raised. */
-async function setReplicas(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number | undefined, current: number): Promise<{ look?: PoolLook; replicas: number; pods: PodSummary[] }> {
+async function setReplicas(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number | undefined, current: number, agents: PassState['agents']): Promise<{ look?: PoolLook; replicas: number; pods: PodSummary[] }> {
   const { pool } = options;
   let wanted = pool.replicas;
   if (poolId === undefined && wanted < current) {
@@ -198,7 +232,7 @@ async function setReplicas(kube: KubeClient, options: DeployOptions, services: D
     namespace: pool.namespace, runnerName: pool.runnerName, poolName: pool.poolName, organizationUrl: pool.organizationUrl,
     target: { mode: 'fixed' as const, replicas: wanted }, dryRun: false, removeStaleRegistrations: false, actor: 'DeployRunnerPool' as const,
   };
-  const { decision, look, pods } = await scalePass(pass, { log: services.host, ado: poolId === undefined ? undefined : services.ado, clock: services.clock }, { kube, poolId, drains: true });
+  const { decision, look, pods } = await scalePass(pass, { log: services.host, ado: poolId === undefined ? undefined : services.ado, clock: services.clock }, { kube, poolId, agents });
   if (decision.replicas !== decision.previousReplicas || decision.replicas !== pool.replicas) services.host.info(`${decision.reason}.`);
   return { look: poolId === undefined ? undefined : look, replicas: decision.replicas, pods };
 }
@@ -286,7 +320,8 @@ async function removeObjects(kube: KubeClient, namespace: string, objects: KubeO
 
 interface RegisteredAgents {
   poolId: number;
-  agents: AgentInfo[];
+  /** This runner's agents as the pass just saw them; undefined: read them when a pod is to be replaced. */
+  agents: AgentInfo[] | undefined;
 }
 
 /** Polls the pool's pods until `replicas` of them are ready, reporting each change, or fails after the timeout. */
@@ -313,7 +348,7 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
  * An idle one would run that job on the old template, so it is replaced now; a busy one is left to finish.
  * An idle agent is drained first and looked at again: a job that reached it meanwhile runs to its end.
  */
-async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined, replicas: number): Promise<void> {
+async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined, replicas: number, self: RunnerIdentity): Promise<void> {
   const { pool } = options;
   const { ado, host } = services;
   const statefulSet = await kube.get({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: pool.namespace, name: pool.runnerName });
@@ -326,10 +361,11 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
     return;
   }
   const agentOf = (agents: AgentInfo[] | undefined, pod: PodSummary) => agents?.find((a) => a.name === pod.name);
-  const idle = outdated.filter((pod) => agentOf(registered?.agents, pod)?.busyWith === undefined);
+  const known = registered === undefined ? undefined : registered.agents ?? ownAgents(self, await ado.listAgents(registered.poolId));
+  const idle = outdated.filter((pod) => agentOf(known, pod)?.busyWith === undefined);
   for (const pod of outdated.filter((p) => !idle.includes(p))) host.info(`${pod.name} is running a job; it takes the new template when that job ends.`);
   if (idle.length === 0) return;
-  const toDrain = idle.map((pod) => agentOf(registered?.agents, pod)).filter((a) => a !== undefined);
+  const toDrain = idle.map((pod) => agentOf(known, pod)).filter((a) => a !== undefined);
   // Slots above the pool's size stay drained: the StatefulSet removes them.
   const kept = toDrain.filter((agent) => slotOrdinal(pool.runnerName, agent.name)! < replicas);
   // True from the first call on: a failure halfway through the drain still re-enables those it disabled.
@@ -339,7 +375,7 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
     // Marked first: a scaling pass that runs meanwhile (ScaleRunnerPool, the autoscaler) must not enable them again.
     for (const pod of idle) await markDraining(kube, pool, pod);
     if (registered !== undefined) drains = await setAgentsEnabled(ado, host, registered.poolId, toDrain, false, 'the idle pods it replaces');
-    const now = registered === undefined ? undefined : await ado.listAgents(registered.poolId);
+    const now = registered === undefined ? undefined : ownAgents(self, await ado.listAgents(registered.poolId));
     for (const pod of idle) {
       if (agentOf(now, pod)?.busyWith !== undefined) {
         host.info(`${pod.name} took a job while being drained; it takes the new template when that job ends.`);

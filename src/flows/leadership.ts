@@ -4,7 +4,7 @@
 import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
 import type { Clock } from '../core/ports/clock.js';
 import type { Log } from '../core/ports/host.js';
-import { actsUntil, leaseName, leaseStep, leaseWrite, renewSeconds } from '../core/lease.js';
+import { actsUntil, leaseDurationSeconds, leaseName, leaseStep, leaseWrite, renewSeconds } from '../core/lease.js';
 
 const fieldManager = 'azure-devops-runner-autoscaler';
 
@@ -27,6 +27,8 @@ export class Leadership {
     readonly identity: string,
     private readonly clock: Clock,
     private readonly log: Log,
+    /** Who it is in its log lines. */
+    private readonly who = `This autoscaler (${identity})`,
   ) {}
 
   /** Takes or renews the lease when due; true while this autoscaler may act. */
@@ -47,7 +49,7 @@ export class Leadership {
       if (!this.acting()) this.follow(`the lease could not be renewed: ${(error as Error).message}`);
       return this.acting();
     }
-    if (!this.leading) this.log.info(`This autoscaler (${this.identity}) holds the lease and acts for ${this.runnerName}.`);
+    if (!this.leading) this.log.info(`${this.who} holds the lease and acts for ${this.runnerName}.`);
     this.leading = true;
     this.renewedAt = now;
     return true;
@@ -62,7 +64,7 @@ export class Leadership {
       const lease = await this.kube.get(ref);
       if ((lease?.spec as { holderIdentity?: string } | undefined)?.holderIdentity !== this.identity) return;
       await this.kube.mergePatch(ref, { metadata: { resourceVersion: lease!.metadata.resourceVersion }, spec: { holderIdentity: null } }, fieldManager);
-      this.log.info(`This autoscaler (${this.identity}) gave up its lease.`);
+      this.log.info(`${this.who} gave up its lease.`);
     } catch {
       // Not given up: it runs out within its duration.
     }
@@ -89,9 +91,26 @@ export class Leadership {
   }
 
   private follow(why: string): false {
-    if (this.leading || this.renewedAt === Number.NEGATIVE_INFINITY) this.log.info(`This autoscaler (${this.identity}) waits and changes nothing: ${why}.`);
+    if (this.leading || this.renewedAt === Number.NEGATIVE_INFINITY) this.log.info(`${this.who} waits and changes nothing: ${why}.`);
     this.leading = false;
     this.renewedAt = 0;
     return false;
   }
+}
+
+/**
+ * Waits until no autoscaler acts for the runner any more, by taking its Lease as `identity`, then removes the Lease:
+ * an autoscaler that stops gives it up at once; one that cannot renew it (its Role removed, its node away) stops
+ * acting before it could be taken over. For DeployRunnerPool once it removed the autoscaler: it drains next, and an
+ * autoscaler still acting would enable those agents again. Waits at most `seconds` (the autoscaler's grace period
+ * and its lease's duration).
+ */
+export async function outlastAutoscaler(kube: KubeClient, namespace: string, runnerName: string, identity: string, clock: Clock, log: Log, seconds: number): Promise<void> {
+  const leadership = new Leadership(kube, namespace, runnerName, identity, clock, log, identity);
+  const deadline = clock.now() + (seconds + leaseDurationSeconds) * 1000;
+  while (!(await leadership.hold())) {
+    if (clock.now() >= deadline) throw new Error(`The autoscaler of ${runnerName} still holds its Lease ${namespace}/${leaseName(runnerName)} after ${seconds + leaseDurationSeconds} s; nothing was drained or scaled. Run the task again once it has stopped.`);
+    await clock.sleep(1000);
+  }
+  await kube.delete({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace, name: leaseName(runnerName) });
 }

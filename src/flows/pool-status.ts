@@ -5,16 +5,23 @@ import type { ReplicasOwner } from '../core/model.js';
 import type { AdoClient, JobRequest } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
 import type { KubeClient } from '../core/ports/kube.js';
+import type { Log } from '../core/ports/host.js';
 import { buildPoolViews, type HubAgent, type JobLink, type PoolView } from '../core/hub-model.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { summarizePod } from '../core/pod-status.js';
+import { keyHolder } from '../core/single-use.js';
+import { stuckSlots } from '../core/slot-start.js';
 import { autoscalerName, poolLabelSelector } from '../core/manifests/index.js';
 import { replicasOwner } from './scale-pass.js';
+import { findStatefulSet } from './runner-identity.js';
+import { startRefusals } from './slot-start.js';
 
 export interface PoolStatusServices {
   ado: AdoClient;
   connect(): Promise<KubeClient>;
   clock: Clock;
+  /** Where a look that cannot be complete says so (e.g. a Role that may not read events). */
+  log: Log;
 }
 
 export interface PoolStatus {
@@ -33,14 +40,17 @@ function jobLink(requestId: number, job: JobRequest | undefined): JobLink {
 }
 
 export async function readPoolStatus(options: PoolRef, services: PoolStatusServices): Promise<PoolStatus> {
-  const { namespace, runnerName, poolName } = options;
+  const { namespace, poolName } = options;
   const kube = await services.connect();
-  const [statefulSet, pods, deployment] = await Promise.all([
-    kube.get({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName }),
+  const statefulSet = await findStatefulSet(kube, options);
+  if (statefulSet === undefined) {
+    throw new Error(`Input 'runnerName': there is no runner pool ${options.runnerName === undefined ? `of '${poolName}' named by default` : `'${options.runnerName}'`} in namespace '${namespace}'.`);
+  }
+  const runnerName = statefulSet.metadata.name;
+  const [pods, deployment] = await Promise.all([
     kube.list('v1', 'Pod', namespace, poolLabelSelector(runnerName)),
     kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: autoscalerName(runnerName) }),
   ]);
-  if (statefulSet === undefined) throw new Error(`Input 'runnerName': there is no runner pool '${runnerName}' in namespace '${namespace}'.`);
   const pool = await services.ado.findPool(poolName);
   if (pool === undefined) throw new Error(`Input 'poolName': the agent pool '${poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
   const [agents, jobs] = await Promise.all([services.ado.listAgents(pool.id), services.ado.listUnfinishedJobs(pool.id)]);
@@ -53,8 +63,12 @@ export async function readPoolStatus(options: PoolRef, services: PoolStatusServi
   }));
   const replicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
   const now = new Date(services.clock.now());
+  const stuck = stuckSlots({
+    runnerName, replicas, statefulSetUid: statefulSet.metadata.uid, pods, events: await startRefusals(kube, statefulSet, replicas, pods, services.log),
+    registeredPods: new Set(agents.flatMap((agent) => keyHolder(agent) ?? [])), now: now.getTime(),
+  });
   // What the hub reads from a published snapshot, taken from the cluster itself this moment (and published nowhere).
-  const live = buildSnapshot({ ...options, replicas }, pods.map(summarizePod), 'DeployRunnerPool', now);
+  const live = buildSnapshot({ ...options, runnerName, replicas }, pods.map(summarizePod), 'DeployRunnerPool', now, { stuck });
   const requests = jobs.map((job) => ({ ...job, name: jobName(job.requestId, job) }));
   const view = buildPoolViews(hubAgents, { [pool.name]: requests, [poolName]: requests }, [live], now).find((candidate) => candidate.key === live.id)!;
   const status = deployment?.status as { readyReplicas?: number } | undefined;

@@ -10,6 +10,9 @@ import type { KubeClient, KubeObject, ObjectRef } from '../core/ports/kube.js';
 import { autoscalerName, everyPoolObject, poolLabelSelector, poolLabels, terminationGraceSeconds } from '../core/manifests/index.js';
 import { observePool } from '../core/scale-decision.js';
 import { scaleFieldManager } from './scale-pass.js';
+import { findRunner } from './runner-identity.js';
+import { ownAgents, type RunnerIdentity } from '../core/runner-identity.js';
+import { defaultRunnerName } from '../core/deploy-options.js';
 
 export interface RemoveServices {
   log: Log;
@@ -19,6 +22,8 @@ export interface RemoveServices {
 }
 
 export interface RemoveResult {
+  /** The runner it removed (named by default when the command named none). */
+  runnerName: string;
   /** `Kind/name` of each object removed, in the order it went. */
   objects: string[];
   /** The agent registrations removed. */
@@ -41,7 +46,7 @@ const refOf = (object: KubeObject): ObjectRef => ({ apiVersion: object.apiVersio
 const objectName = (object: KubeObject) => `${object.kind}/${object.metadata.name}`;
 
 /** The objects of the runner that exist, made by DeployRunnerPool (its labels): a Secret the user brought is theirs. */
-async function ownObjects(kube: KubeClient, options: RemoveOptions): Promise<KubeObject[]> {
+async function ownObjects(kube: KubeClient, options: RemoveOptions & { runnerName: string }): Promise<KubeObject[]> {
   const ours = poolLabels(options.runnerName);
   const found: KubeObject[] = [];
   for (const object of everyPoolObject({ ...options })) {
@@ -62,22 +67,38 @@ async function waitForNoPods(kube: KubeClient, namespace: string, selector: stri
   }
 }
 
+/**
+ * The runner `remove` is about. With no runnerName and no StatefulSet left (an earlier remove stopped half-way), it
+ * is the one whose registrations are in the pool: named by default now (the pool and a tag), or before tags (the
+ * pool's name alone), whose registrations carry no identity.
+ */
+async function runnerToRemove(kube: KubeClient, ado: AdoClient, poolId: number, options: RemoveOptions): Promise<RunnerIdentity> {
+  const found = await findRunner(kube, options);
+  if (options.runnerName !== undefined || found.statefulSet !== undefined) return found.identity;
+  const beforeTags: RunnerIdentity = { runnerName: defaultRunnerName(options.poolName), namespace: options.namespace };
+  const agents = await ado.listAgents(poolId);
+  return ownAgents(found.identity, agents).length === 0 && ownAgents(beforeTags, agents).length > 0 ? beforeTags : found.identity;
+}
+
 export async function removeRunnerPool(options: RemoveOptions, services: RemoveServices): Promise<RemoveResult> {
   const { log, ado, clock } = services;
-  const { namespace, runnerName } = options;
+  const { namespace } = options;
   const kube = await services.connect();
   const pool = await ado.findPool(options.poolName);
   if (pool === undefined) throw new Error(`Input 'poolName': the agent pool '${options.poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
-  const objects = await ownObjects(kube, options);
+  // Its registrations are those carrying its identity: another cluster's agents of the pool stay, whatever their names.
+  const identity = await runnerToRemove(kube, ado, pool.id, options);
+  const { runnerName } = identity;
+  const objects = await ownObjects(kube, { ...options, runnerName });
   const look = async () => {
     const [agents, jobs] = await Promise.all([ado.listAgents(pool.id), ado.listUnfinishedJobs(pool.id)]);
-    const { ours, busyOrdinals } = observePool(runnerName, agents, jobs);
+    const { ours, busyOrdinals } = observePool(identity, agents, jobs);
     return { ours, busy: busyOrdinals.map((ordinal) => `${runnerName}-${ordinal}`) };
   };
   let seen = await look();
   if (objects.length === 0 && seen.ours.length === 0) {
     log.info(`Nothing to remove: no object of runner '${runnerName}' in namespace '${namespace}' and no registration of it in pool '${pool.name}'.`);
-    return { objects: [], agents: [] };
+    return { runnerName, objects: [], agents: [] };
   }
   if (seen.busy.length > 0 && options.waitSeconds === 0) {
     throw new PoolBusyError(`${seen.busy.join(', ')} ${seen.busy.length === 1 ? 'runs a job' : 'run jobs'}; nothing was removed. Remove the pool once ${seen.busy.length === 1 ? 'it ends' : 'they end'}, or give waitSeconds to wait for ${seen.busy.length === 1 ? 'it' : 'them'}.`);
@@ -98,6 +119,8 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
     // Its Lease, which it made itself (no manifest names it).
     const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace, name: leaseName(runnerName) };
     if (await kube.delete(lease)) removed.push(`Lease/${lease.name}`);
+    // Until it stopped it registered, enabled and retired agents: the drain goes by a look taken since.
+    seen = await look();
   }
   // Drained: the service hands a disabled agent no new job. Then the jobs already running end in their pods.
   const enabled = seen.ours.filter((agent) => agent.enabled);
@@ -121,8 +144,10 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
     await kube.scale(refOf(statefulSet), 0, scaleFieldManager);
     await waitForNoPods(kube, namespace, poolLabelSelector(runnerName), terminationGraceSeconds + 30, clock, 'The runner pods');
   }
-  // The registrations once their pods are gone; the service keeps one a job still holds (its pod died mid-job) until
-  // the job's lock runs out.
+  // The registrations once their pods are gone, as they are now: one that another cluster's runner took over while
+  // they went is no longer this runner's. The service keeps one a job still holds (its pod died mid-job) until the
+  // job's lock runs out.
+  seen = await look();
   const agents: string[] = [];
   for (const agent of seen.ours) {
     const until = clock.now() + registrationLockSeconds * 1000;
@@ -141,5 +166,5 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
   // Then every other object, in the reverse of the order DeployRunnerPool applied them.
   for (const object of [...objects].reverse()) if (object !== autoscaler) await remove(object);
   await ado.deleteSnapshot(`${namespace}.${runnerName}`);
-  return { objects: removed, agents };
+  return { runnerName, objects: removed, agents };
 }

@@ -8,10 +8,14 @@ import type { Clock } from '../core/ports/clock.js';
 import { decideScale, enabledChanges, observePool, registeredSlots, staleRegistrations, type PoolLook, type ScaleTarget } from '../core/scale-decision.js';
 import { annotations, busyLabel, poolLabelSelector } from '../core/manifests/index.js';
 import { buildSnapshot, snapshotDue, snapshotRefreshMs } from '../core/snapshot.js';
+import { jobStarts, recordStarts, summarizeWaits, type JobStart, type WaitHistory } from '../core/job-wait.js';
 import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import { slotOrdinal } from '../core/slots.js';
-import { mayEnable, podsWithLiveAgents } from '../core/single-use.js';
-import { publishForHub, setAgentsEnabled } from './agent-drain.js';
+import { keyHolder, mayEnable, podsWithLiveAgents } from '../core/single-use.js';
+import { stuckSlots, type StuckSlot } from '../core/slot-start.js';
+import { recordedIdentity } from '../core/runner-identity.js';
+import { drainRefused, publishForHub, trySetAgentsEnabled } from './agent-drain.js';
+import { startRefusals, tellStuckSlots, type StuckSlotsTold } from './slot-start.js';
 
 export const scaleFieldManager = 'azure-devops-runner-scale';
 const drainPurpose = 'the slots a scale-down removes';
@@ -38,20 +42,28 @@ export interface PassServices {
 export interface PassState {
   kube: KubeClient;
   poolId?: number;
-  /** Draining needs Agent Pools (Read & manage); with a read-only token the pass scales without it. */
-  drains: boolean;
   /** The last snapshot published: the next one goes out when the pool changed, or 30 s later. */
   published?: { snapshot: PoolSnapshot; at: number };
   /** The pool's agents as last read: while no job is unfinished nothing about them can matter for 30 s. */
   agents?: { list: AgentInfo[]; at: number };
   /** Called before every write; throws to end the pass there (the autoscaler's lease was lost). */
   beforeWrite?: () => void;
+  /** The jobs counted as started and the last day's waits (src/core/job-wait.ts). */
+  waits?: WaitHistory;
+  /** The last SlotCannotStart Event recorded: the next one only when the cause changes, or minutes later. */
+  stuckTold?: StuckSlotsTold;
 }
 
 export interface PassResult {
   decision: ScaleDecision;
   look: PoolLook;
   pods: PodSummary[];
+  /** Jobs one of this runner's agents received since the last pass, with how long each waited. */
+  started: JobStart[];
+  /** The history with them, for the caller to keep in PassState once the pass is reported (src/core/job-wait.ts). */
+  waits?: WaitHistory;
+  /** The slots whose pod cannot start, and why (src/core/slot-start.ts). */
+  stuck: StuckSlot[];
 }
 
 /** The owner of a StatefulSet's replica count (src/core/model.ts ReplicasOwner), from its annotation. */
@@ -74,8 +86,12 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     throw new Error(`Input 'runnerName': the in-cluster autoscaler scales '${options.runnerName}' (DeployRunnerPool autoscaling: inCluster); a second owner of its replica count would fight it. Run DeployRunnerPool with autoscaling: none first.`);
   }
   const currentReplicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
+  // One look at the runner's pods serves the pass: which slots cannot start (before deciding), then the busy marks and
+  // the snapshot. The StatefulSet's events only when a slot has no pod.
+  const listed = await kube.list('v1', 'Pod', options.namespace, poolLabelSelector(options.runnerName));
+  const refusals = await startRefusals(kube, statefulSet, currentReplicas, listed, log);
   const observe = async (fresh: boolean): Promise<PoolLook> => {
-    if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [] };
+    if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
     const jobs = await ado.listUnfinishedJobs(poolId);
     // An idle pool costs one call a look: with no unfinished job no agent is busy and none is wanted, so the agents
     // read within the last 30 s still say all the pass needs (the look after a drain always reads them again).
@@ -83,24 +99,44 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < snapshotRefreshMs;
     const agents = reuse ? cached.list : await ado.listAgents(poolId);
     if (!reuse) state.agents = { list: agents, at: services.clock.now() };
-    return observePool(options.runnerName, agents, jobs, options.actor === 'autoscaler');
+    return observePool(recordedIdentity(statefulSet), agents, jobs, options.actor === 'autoscaler');
   };
-  const decide = (look: PoolLook) => decideScale(options.target, { currentReplicas, ...look, registered: ado === undefined || look.ours.length > 0 });
+  const decide = (look: PoolLook, undrained?: number[]) => decideScale(options.target, { currentReplicas, ...look, registered: ado === undefined || look.ours.length > 0, undrained, at: new Date(services.clock.now()), stuck });
+  // The slots that take jobs: after a drain, a scale-down may remove none of them (nor a busy one).
+  const takingJobs = (look: PoolLook) => look.ours.filter((agent) => agent.enabled).map((agent) => slotOrdinal(options.runnerName, agent.name)!);
   let look = await observe(false);
+  const stuck = stuckSlots({
+    runnerName: options.runnerName, replicas: currentReplicas, statefulSetUid: statefulSet.metadata.uid, pods: listed, events: refusals,
+    registeredPods: new Set(look.ours.flatMap((agent) => keyHolder(agent) ?? [])), now: services.clock.now(),
+  });
   let decision = decide(look);
-  if (options.actor === 'autoscaler' && owner !== 'autoscaler') {
-    // DeployRunnerPool turned autoscaling off and is about to remove this autoscaler: leave the count alone.
-    decision = { ...decision, replicas: currentReplicas, reason: `the replica count is no longer the autoscaler's (${owner ?? 'DeployRunnerPool'} sets it); no change` };
-  } else if (!options.dryRun && ado !== undefined && poolId !== undefined && state.drains) {
+  // Azure DevOps refused to change an agent's enabled flag (403) in this pass: this pass's answer, retried next pass.
+  let refusal: AdoError | undefined;
+  // DeployRunnerPool turned autoscaling off and is about to remove this autoscaler: it leaves the count and the agents alone.
+  const countIsOurs = options.actor !== 'autoscaler' || owner === 'autoscaler';
+  if (!countIsOurs) {
+    decision = { ...decision, replicas: currentReplicas, action: 'no_change', reason: `the replica count is no longer the autoscaler's (${owner ?? 'DeployRunnerPool'} sets it); no change` };
+  } else if (!options.dryRun && ado !== undefined && poolId !== undefined) {
     const { disable } = enabledChanges(options.runnerName, look.ours, decision.replicas);
-    if (disable.length > 0) state.beforeWrite?.();
-    if (disable.length > 0 && (state.drains = await setAgentsEnabled(ado, log, poolId, disable, false, drainPurpose))) {
-      // A job may have reached a slot between the first look and its drain: look again before scaling.
-      look = await observe(true);
-      decision = decide(look);
+    if (disable.length > 0) {
+      state.beforeWrite?.();
+      refusal = await trySetAgentsEnabled(ado, log, poolId, disable, false);
+      if (refusal === undefined) {
+        // A job may have reached a slot between the first look and its drain: look again before scaling.
+        look = await observe(true);
+        decision = decide(look, takingJobs(look));
+      } else if (options.actor === 'autoscaler') {
+        // It acts again in seconds: no slot goes undrained, the next pass drains and scales.
+        decision = decide(look, takingJobs(look));
+        decision = { ...decision, reason: `${decision.reason} (Azure DevOps refused the drain: ${refusal.message}; the next pass tries again)` };
+      } else {
+        // A task's one pass: it scales without draining, and says so.
+        log.warning(drainRefused(refusal, drainPurpose));
+      }
     }
   }
-  if (options.dryRun) return { decision, look, pods: [] };
+  if (options.dryRun) return { decision, look, pods: [], started: [], stuck };
+  const { history: waits, fresh: started } = recordStarts(state.waits, jobStarts(look.ours, look.jobs), look.jobs.map((job) => job.requestId), services.clock.now());
   if (decision.replicas !== currentReplicas) {
     state.beforeWrite?.();
     if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet);
@@ -110,8 +146,10 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     // From now on ScaleRunnerPool sets the count; a later DeployRunnerPool leaves it alone.
     await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);
   }
-  const listed = await markBusyPods(kube, options, new Set(look.busyOrdinals));
+  await markBusyPods(kube, options, listed, new Set(look.busyOrdinals));
   const pods = listed.map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  if (stuck.length > 0) state.beforeWrite?.();
+  state.stuckTold = await tellStuckSlots(kube, statefulSet, stuck, state.stuckTold, { now: services.clock.now(), reporter: options.actor, fieldManager: scaleFieldManager, log });
   if (ado !== undefined && poolId !== undefined) {
     // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
     // A pod on its way out (DeployRunnerPool replacing it) keeps its agent drained: a job handed to it would be cut off.
@@ -120,13 +158,16 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     const live = podsWithLiveAgents(listed);
     const enable = enabledChanges(options.runnerName, look.ours, decision.replicas).enable
       .filter((agent) => !leaving.has(agent.name) && (options.actor !== 'autoscaler' || (agent.busyWith === undefined && mayEnable(agent, live))));
-    if (state.drains && enable.length > 0) {
+    // Not after a refused drain (the same refusal), nor by an autoscaler whose count is no longer its own (DeployRunnerPool drains).
+    if (countIsOurs && refusal === undefined && enable.length > 0) {
       state.beforeWrite?.();
-      state.drains = await setAgentsEnabled(ado, log, poolId, enable, true, drainPurpose);
+      refusal = await trySetAgentsEnabled(ado, log, poolId, enable, true);
+      if (refusal !== undefined && options.actor === 'autoscaler') decision = { ...decision, reason: `${decision.reason} (Azure DevOps refused to enable ${enable.map((agent) => agent.name).join(', ')}: ${refusal.message}; the next pass tries again)` };
+      else if (refusal !== undefined) log.warning(drainRefused(refusal, drainPurpose));
       state.agents = undefined; // their enabled flags changed since the look
     }
     const pool = { runnerName: options.runnerName, namespace: options.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
-    const snapshot = buildSnapshot(pool, pods, options.actor, new Date(services.clock.now()), decision);
+    const snapshot = buildSnapshot(pool, pods, options.actor, new Date(services.clock.now()), { lastDecision: decision, jobWait: summarizeWaits(waits, services.clock.now()), stuck });
     if (snapshotDue(state.published, snapshot, services.clock.now())) {
       await publishForHub(ado, log, snapshot);
       state.published = { snapshot, at: services.clock.now() };
@@ -147,7 +188,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       log.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
     }
   }
-  return { decision, look, pods };
+  return { decision, look, pods, started, waits, stuck };
 }
 
 /**
@@ -172,8 +213,7 @@ async function scaleDown(kube: KubeClient, ref: ObjectRef, replicas: number, loo
 }
 
 /** Labels and annotates each pod by its agent's state: busy pods are kept by node drains and the cluster autoscaler. */
-async function markBusyPods(kube: KubeClient, options: PassOptions, busy: Set<number>): Promise<KubeObject[]> {
-  const pods = await kube.list('v1', 'Pod', options.namespace, poolLabelSelector(options.runnerName));
+async function markBusyPods(kube: KubeClient, options: PassOptions, pods: KubeObject[], busy: Set<number>): Promise<void> {
   for (const pod of pods) {
     const ordinal = slotOrdinal(options.runnerName, pod.metadata.name);
     if (ordinal === undefined || pod.metadata.deletionTimestamp !== undefined) continue;
@@ -191,5 +231,4 @@ async function markBusyPods(kube: KubeClient, options: PassOptions, busy: Set<nu
       if (!(error instanceof KubeApiError && error.status === 404)) throw error;
     }
   }
-  return pods;
 }

@@ -36,13 +36,15 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
     namespace: options.target.namespace, runnerName: options.runnerName, poolName: options.poolName, organizationUrl: options.organizationUrl,
     target, dryRun: options.dryRun, removeStaleRegistrations: options.removeStaleRegistrations, actor: 'ScaleRunnerPool',
   };
-  const state: PassState = { kube, poolId, drains: true };
+  const state: PassState = { kube, poolId };
   let decision: ScaleDecision | undefined;
   let failure: unknown;
   let failedInARow = 0;
   for (;;) {
     try {
-      decision = (await scalePass(pass, { log: host, ado, clock: services.clock }, state)).decision;
+      const result = await scalePass(pass, { log: host, ado, clock: services.clock }, state);
+      decision = result.decision;
+      state.waits = result.waits;
       host.info(`${options.dryRun ? '[dry run] ' : ''}${decision.reason}.`);
       failedInARow = 0;
     } catch (error) {

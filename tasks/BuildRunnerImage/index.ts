@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { runTask } from '../../src/clients/task-lib-host.js';
 import { processCommands } from '../../src/clients/process-commands.js';
 import { nodeFiles } from '../../src/clients/node-files.js';
+import { agentPackagesClient } from '../../src/clients/agent-packages.js';
 import { buildRunnerImage } from '../../src/flows/build-image.js';
 import { buildSummary, InputReader, readBuildImageOptions } from '../../src/core/index.js';
 
@@ -31,6 +32,7 @@ void runTask(async (host) => {
     builtinContext: join(__dirname, 'runner-image'),
     tempDir: host.getVariable('Agent.TempDirectory') ?? tmpdir(),
     existingLogins: existingLogins(),
+    agentPackages: agentPackagesClient,
   });
   host.setOutput('imageReference', result.imageReference);
   if (result.digest) host.setOutput('imageDigest', result.digest);

@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { runAutoscaler } from '../../src/flows/autoscale.js';
+import { startAutoscalerMonitor } from '../../src/clients/autoscaler-metrics.js';
 import { autoscalerKeyMaker } from '../../src/clients/autoscaler-keys.js';
 import type { AutoscalerOptions } from '../../src/core/autoscaler-options.js';
 import type { StopSignal } from '../../src/core/ports/clock.js';
-import { KubeApiError, type KubeClient } from '../../src/core/ports/kube.js';
-import type { AutoscalerEvents } from '../../src/core/ports/autoscaler-events.js';
+import { KubeApiError, type KubeClient, type ObjectRef } from '../../src/core/ports/kube.js';
 import { startEmulator, type TestEmulator } from '../support/emulator.js';
-import { namespace, poolName, runnerName, RunnerWorld } from '../support/runner-world.js';
+import { namespace, poolName, quietEvents, runnerName, RunnerWorld } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
 import { unheldKey } from '../../src/clients/unheld-key.js';
 import { identityVariables } from '../../src/core/manifests/index.js';
@@ -26,8 +26,10 @@ beforeEach(async () => {
   world = await RunnerWorld.create(emulator, { kube: { podStartSeconds: 3, podStopSeconds: 2 } });
 });
 
-const options = (): AutoscalerOptions => ({
-  namespace, runnerName, poolName, organizationUrl: emulator.orgUrl, settings: { minReplicas: 0, maxReplicas: 10, standby: 0, pollSeconds: 5 },
+/** As DeployRunnerPool sets them: the cluster's identity it recorded on the StatefulSet among them. */
+const options = (settings: Partial<AutoscalerOptions['settings']> = {}): AutoscalerOptions => ({
+  namespace, runnerName, poolName, organizationUrl: emulator.orgUrl, settings: { minReplicas: 0, maxReplicas: 10, standby: 0, pollSeconds: 5, ...settings },
+  cluster: world.kube.peek('StatefulSet', namespace, runnerName)?.metadata.annotations?.['azure-devops-runner/cluster'],
   extension: { publisher: 'tests', id: 'azure-devops-runner' }, keys: autoscalerKeyMaker.make().public,
 });
 
@@ -48,7 +50,6 @@ function stopWhen(until: () => boolean): StopSignal & { stop(): void } {
   };
 }
 
-const quiet: AutoscalerEvents = { passed: () => {}, passFailed: () => {}, registered: () => {}, registrationFailed: () => {}, waiting: () => {} };
 
 async function deployAutoscaled(): Promise<void> {
   const deployed = await world.deploy({ runnerName, autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '10', rolloutStatusTimeout: '0' });
@@ -56,9 +57,9 @@ async function deployAutoscaled(): Promise<void> {
 }
 
 /** Runs the autoscaler until `done` holds or `seconds` of its time have passed; returns its log. */
-async function autoscale(done: () => boolean, seconds: number, log = new MemoryHost()): Promise<MemoryHost> {
+async function autoscale(done: () => boolean, seconds: number, log = new MemoryHost(), settings: Partial<AutoscalerOptions['settings']> = {}): Promise<MemoryHost> {
   const end = world.clock.now() + seconds * 1000;
-  await runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1' }, stopWhen(() => done() || world.clock.now() >= end), quiet);
+  await runAutoscaler(options(settings), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1' }, stopWhen(() => done() || world.clock.now() >= end), quietEvents);
   return log;
 }
 
@@ -142,7 +143,7 @@ describe('the in-cluster autoscaler', () => {
       },
     });
     const hosts = { a: new MemoryHost(), b: new MemoryHost() };
-    const run = (by: 'a' | 'b', stop: StopSignal) => runAutoscaler(options(), { kube: kubeOf(by), ado: world.ado, handshake: world.handshake, clock: world.clock, log: hosts[by], unheldKey, identity: by }, stop, quiet);
+    const run = (by: 'a' | 'b', stop: StopSignal) => runAutoscaler(options(), { kube: kubeOf(by), ado: world.ado, handshake: world.handshake, clock: world.clock, log: hosts[by], unheldKey, identity: by }, stop, quietEvents);
     await run('a', stopWhen(() => world.granted.length > 0 && world.replicas() === 0));
     const stopA = stopWhen(() => false);
     const end = world.clock.now() + 600_000;
@@ -179,6 +180,61 @@ describe('the in-cluster autoscaler', () => {
     await emulator.admin.clearFaults();
   });
 
+  it('retries a drain Azure DevOps refused (403) on the next pass, saying why, and never scales down undrained', async () => {
+    await deployAutoscaled();
+    const enabledIdle = () => [0, 1, 2].every((ordinal) => world.slots().get(ordinal)?.enabled && world.slots().get(ordinal)?.online);
+    await autoscale(() => world.replicas() === 3 && enabledIdle(), 120, new MemoryHost(), { minReplicas: 3 });
+    assert.ok(enabledIdle(), 'three idle slots take jobs');
+    // Whether each slot's agent was drained when its pod began to stop.
+    const drainedWhenRemoved: Array<[string, boolean]> = [];
+    world.kube.onPod((event, pod) => {
+      if (event === 'deleting') drainedWhenRemoved.push([pod.metadata.name, world.agent(pod.metadata.name)?.enabled === false]);
+    });
+    // The token loses Agent Pools (Read & manage) for one call: the first drain is refused.
+    await emulator.admin.addFault({ method: 'PATCH', path: 'agents/\\d+$', kind: 'error', status: 403, count: 1 });
+    const log = await autoscale(() => world.replicas() === 0, 120);
+    await emulator.admin.clearFaults();
+    assert.equal(world.replicas(), 0, `a later pass drained and scaled down: ${log.log.join('\n')}`);
+    assert.deepEqual(drainedWhenRemoved, [0, 1, 2].map((ordinal) => [`${runnerName}-${ordinal}`, true]), 'every slot drained before its pod went');
+    assert.ok(log.log.some((line) => /scale-down to 0 deferred: slot 2 was not drained.*\(Azure DevOps refused the drain: .*403.*; the next pass tries again\)/.test(line)), log.log.join('\n'));
+    assert.deepEqual(world.cutOff, []);
+  });
+
+  it('is live while its loop turns, through an Azure DevOps outage, ready only while Azure DevOps answers, restarted only when wedged', async () => {
+    await deployAutoscaled();
+    const [container] = (world.kube.peek('Deployment', namespace, `${runnerName}-autoscaler`)!.spec as { template: { spec: { containers: Array<Record<string, { httpGet: { path: string } }>> } } }).template.spec.containers;
+    assert.deepEqual([container.livenessProbe.httpGet.path, container.readinessProbe.httpGet.path], ['/healthz', '/readyz']);
+    const monitor = await startAutoscalerMonitor(0, { pool: poolName, runner: runnerName, namespace }, world.ado, { pollSeconds: 5 }, () => world.clock.now());
+    const probes = async () => Promise.all(['/healthz', '/readyz'].map(async (path) => (await fetch(`http://127.0.0.1:${monitor.port}${path}`)).status));
+    const run = (done: () => boolean, seconds: number) => {
+      const end = world.clock.now() + seconds * 1000;
+      return runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log: new MemoryHost(), unheldKey, identity: 'autoscaler-pod-1' }, stopWhen(() => done() || world.clock.now() >= end), monitor);
+    };
+    try {
+      await run(() => world.granted.length > 0 && world.replicas() === 0, 120);
+      assert.deepEqual(await probes(), [200, 200]);
+      // Azure DevOps answers no look for ten minutes: live (a restart would not bring it back), not ready.
+      await emulator.admin.addFault({ path: 'jobrequests', kind: 'error', status: 503, count: 10_000 });
+      await run(() => false, 600);
+      assert.deepEqual(await probes(), [200, 503]);
+      await emulator.admin.clearFaults();
+      await run(() => false, 30);
+      assert.deepEqual(await probes(), [200, 200], 'ready again once Azure DevOps answers');
+      // A call that does not come back for seven minutes wedges the loop: no longer live, so the kubelet restarts it.
+      let wedged: number[] | undefined;
+      world.ado.before('listUnfinishedJobs', async () => {
+        if (wedged !== undefined) return;
+        wedged = [];
+        for (const until = world.clock.now() + 7 * 60_000; world.clock.now() < until;) await world.clock.sleep(10_000);
+        wedged = await probes();
+      });
+      await run(() => wedged !== undefined && wedged.length > 0, 900);
+      assert.deepEqual(wedged, [503, 503]);
+    } finally {
+      await monitor.close();
+    }
+  });
+
   it('costs one Azure DevOps call a look while the pool is idle', async () => {
     await deployAutoscaled();
     // Idle from here: slot 0's pod gone and its registration retired (a placeholder holding no pod's key).
@@ -205,6 +261,78 @@ describe('the in-cluster autoscaler', () => {
     assert.equal(world.kube.peek('Deployment', namespace, `${runnerName}-autoscaler`), undefined, 'the autoscaler is gone');
   });
 
+  it('hands the count back only once the autoscaler stopped acting: it enables none of the agents the task drains', async () => {
+    await deployAutoscaled();
+    const settings = { minReplicas: 4, pollSeconds: 1 };
+    const enabledIdle = () => [0, 1, 2, 3].every((ordinal) => world.slots().get(ordinal)?.enabled && world.slots().get(ordinal)?.online);
+    await autoscale(() => world.replicas() === 4 && enabledIdle(), 120, new MemoryHost(), settings);
+    assert.ok(enabledIdle(), 'four idle slots take jobs');
+    // A job runs on slot 0 (so the autoscaler reads the agents at every look), and stays there.
+    const running0 = world.queueJobFor(0);
+    assert.equal(world.agentOfJob(running0), `${runnerName}-0`);
+    // The autoscaler runs on while the task turns autoscaling off: its pod stops 3 s after its Deployment is deleted.
+    const stop = stopWhen(() => false);
+    world.kube.before('delete', (call) => {
+      if (call.kind === 'Deployment') world.clock.at(world.clock.now() + 3000, () => stop.stop());
+    });
+    // One of its passes looked at the StatefulSet just before the task changed it, and goes on once the task drained
+    // (or 30 s later): the count was still the autoscaler's when it looked.
+    let deploying = false;
+    let drainingSlot3 = false;
+    let drained = false;
+    world.ado.before('setAgentEnabled', ([, agentId, enabled]) => {
+      if (deploying && enabled === false && agentId === world.agent(`${runnerName}-3`)?.id) drainingSlot3 = true;
+    });
+    // The look after the drain: every slot it removes is disabled.
+    world.ado.before('listAgents', () => {
+      drained ||= drainingSlot3;
+    });
+    let hold: 'armed' | 'holding' | 'done' | undefined;
+    const kube = new Proxy(world.kube, {
+      get(target, name) {
+        if (name === 'get') {
+          return async (ref: ObjectRef) => {
+            const found = await target.get(ref);
+            if (ref.kind !== 'StatefulSet' || hold !== 'armed') return found;
+            hold = 'holding';
+            for (const until = world.clock.now() + 30_000; !drained && world.clock.now() < until;) await world.clock.sleep(250);
+            hold = 'done';
+            return found;
+          };
+        }
+        const value = Reflect.get(target, name) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    let turns = 0;
+    let ended = false;
+    const services = { kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log: new MemoryHost(), unheldKey, identity: 'autoscaler-pod-1' };
+    const events = { ...quietEvents, passed: () => void turns++, passFailed: () => void turns++ };
+    const autoscaler = runAutoscaler(options(settings), services, stop, events).finally(() => (ended = true));
+    while (turns === 0) await world.clock.sleep(250);
+    hold = 'armed';
+    while (hold === 'armed') await world.clock.sleep(100);
+    // Between the task's drain and its scale-down, the autoscaler ends that pass; a job for slot 3 comes.
+    let job: number | undefined;
+    world.kube.before('scale', async () => {
+      if (job !== undefined) return;
+      const from = turns;
+      while (!ended && turns === from) await world.clock.sleep(250);
+      job = world.queueJobFor(3);
+    });
+    const host = new MemoryHost();
+    deploying = true;
+    const off = await world.deploy({ runnerName, autoscaling: 'none', replicas: '1', rolloutStatusTimeout: '0' }, host);
+    stop.stop();
+    await autoscaler;
+    assert.equal(off.replicas, 1);
+    assert.ok(job !== undefined, 'the task scaled down');
+    assert.deepEqual(world.cutOff, [], 'no job was handed to a slot the task removed');
+    assert.equal(world.agentOfJob(job), undefined, 'slot 3 stayed drained: its job waits');
+    assert.ok(host.log.some((line) => /^DeployRunnerPool holds the lease/.test(line)), host.log.join('\n'));
+    assert.equal(world.kube.peek('Lease', namespace, `${runnerName}-autoscaler`), undefined, 'its Lease went with the autoscaler');
+  });
+
   it('asked to stop in the middle of a drain, finishes the drain (second look, scale) before it ends', async () => {
     await deployAutoscaled();
     await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
@@ -214,7 +342,7 @@ describe('the in-cluster autoscaler', () => {
     const stop = stopWhen(() => false);
     world.ado.before('setAgentEnabled', () => stop.stop());
     const log = new MemoryHost();
-    await runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1' }, stop, quiet);
+    await runAutoscaler(options(), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1' }, stop, quietEvents);
     assert.ok(log.log.some((line) => /scale down from 1 to 0/.test(line)), `the drain it was in ended with the scale: ${log.log.join('\n')}`);
     assert.equal(world.replicas(), 0);
   });

@@ -38,11 +38,14 @@ function drainedWhileLeaving(world: RunnerWorld): Map<string, boolean[]> {
 }
 
 describe('DeployRunnerPool', () => {
-  it('checks every object with a dry run first: a missing namespace fails, naming it, and nothing is stored', async () => {
+  it('checks every object with a dry run first: a missing namespace fails, naming it, and nothing is stored or asked', async () => {
     const world = await RunnerWorld.create(emulator, { kube: { namespaces: [] } });
+    const asked: string[] = [];
+    for (const method of ['findPool', 'listAgents'] as const) world.ado.before(method, () => void asked.push(method));
     await assert.rejects(world.deploy({ replicas: '2' }), /The namespace 'runners' does not exist\. Create it first/);
     assert.deepEqual(world.kube.calls.filter((c) => c.verb === 'apply' && !c.dryRun), []);
     assert.deepEqual(world.kube.all('StatefulSet', namespace), []);
+    assert.deepEqual(asked, [], 'no Azure DevOps call either');
   });
 
   it('makes the autoscaler\'s keys once: a second deploy keeps them and the template; autoscaling off removes them', async () => {
@@ -79,6 +82,20 @@ describe('DeployRunnerPool', () => {
     assert.ok(world.pods().some((p) => p.metadata.deletionTimestamp !== undefined), 'their pods are still stopping');
     await world.deploy({ replicas: '3' });
     assert.deepEqual(enabledSlots(world), [0, 1, 2]);
+  });
+
+  it('reads the pool\'s agents once per deploy: the taken-name check\'s list serves the scaling pass and the pod replacement', async () => {
+    const world = await RunnerWorld.create(emulator);
+    const agentReads = async (inputs: Record<string, string>) => {
+      const before = world.ado.called.length;
+      await world.deploy(inputs);
+      return world.ado.called.slice(before).filter((c) => c === 'listAgents').length;
+    };
+    await world.deploy({ replicas: '2' });
+    assert.equal(await agentReads({ replicas: '2' }), 1, 'the task sets the count: one pass');
+    const autoscaled = { autoscaling: 'inCluster', maxReplicas: '3', rolloutStatusTimeout: '0' };
+    await world.deploy(autoscaled);
+    assert.equal(await agentReads(autoscaled), 1, 'the autoscaler sets the count: no pass');
   });
 
   it('on a cluster without restart rules, refuses podRecycling restartRules before changing anything, and auto picks the sidecar', async () => {

@@ -44,7 +44,7 @@ describe('the command line\'s remove', () => {
     assert.deepEqual(removed.objects, ['StatefulSet/linux-private', 'PodDisruptionBudget/linux-private-busy', 'NetworkPolicy/linux-private-egress',
       'RoleBinding/linux-private-recycler',
       'Role/linux-private-recycler', 'ServiceAccount/linux-private-recycler', 'Secret/linux-private-registration']);
-    assert.deepEqual(await remove(world), { objects: [], agents: [] }, 'a second remove finds nothing');
+    assert.deepEqual(await remove(world), { runnerName, objects: [], agents: [] }, 'a second remove finds nothing');
   });
 
   it('drains the pool and waits for its running job, cutting none off', async () => {
@@ -135,7 +135,7 @@ describe('the command line\'s status', () => {
     const running = world.queueJobFor(1);
     world.queueJobFor(1);
     const options = readStatusOptions(new InputReader(poolInputs(world, {})));
-    const { view, replicasOwner, autoscaler } = await readPoolStatus(options, { ado: world.ado, connect: async () => world.kube, clock: world.clock });
+    const { view, replicasOwner, autoscaler } = await readPoolStatus(options, { ado: world.ado, connect: async () => world.kube, clock: world.clock, log: new MemoryHost() });
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state, s.podPhase, s.ready]), [[slot(0), 'idle', 'Running', true], [slot(1), 'busy', 'Running', true]]);
     assert.equal(view.slots[1].agent?.runningJob?.requestId, running);
     assert.deepEqual({ ...view.counters }, { online: 2, busy: 1, idle: 1, offline: 0, disabled: 0, queued: 1 });
@@ -147,6 +147,6 @@ describe('the command line\'s status', () => {
   it('names a runner that is not there', async () => {
     const world = await RunnerWorld.create(emulator);
     const options = readStatusOptions(new InputReader(poolInputs(world, { runnerName: 'absent' })));
-    await assert.rejects(readPoolStatus(options, { ado: world.ado, connect: async () => world.kube, clock: world.clock }), /Input 'runnerName': there is no runner pool 'absent' in namespace 'runners'/);
+    await assert.rejects(readPoolStatus(options, { ado: world.ado, connect: async () => world.kube, clock: world.clock, log: new MemoryHost() }), /Input 'runnerName': there is no runner pool 'absent' in namespace 'runners'/);
   });
 });

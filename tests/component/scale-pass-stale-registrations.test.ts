@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { RestAdoClient } from '../../src/clients/ado-rest.js';
-import type { KubeClient, KubeObject } from '../../src/core/ports/kube.js';
 import { scalePass, type PassOptions } from '../../src/flows/scale-pass.js';
 import { DEFAULT_PAT, startEmulator, type TestEmulator } from '../support/emulator.js';
 import { seedRunnerPool, type SeededPool } from '../support/hub-fixture.js';
 import { MemoryHost } from '../support/memory-host.js';
+import { statefulSetOnly } from '../support/fake-kube.js';
 
 let emulator: TestEmulator;
 let pool: SeededPool;
@@ -20,17 +20,7 @@ before(async () => {
 after(() => emulator.stop());
 
 /** A cluster holding the runner's StatefulSet at two replicas and no pods: all a pass reads and writes there. */
-const kube: KubeClient = {
-  get: async (ref) => ({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name }, spec: { replicas: 2 } }),
-  mergePatch: async (ref) => ({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name } }),
-  scale: async () => {},
-  watch: () => Promise.reject(new Error('not used')),
-  list: async (): Promise<KubeObject[]> => [],
-  apply: () => Promise.reject(new Error('not used')),
-  create: () => Promise.reject(new Error('not used')),
-  delete: () => Promise.reject(new Error('not used')),
-  version: () => Promise.reject(new Error('not used')),
-};
+const kube = statefulSetOnly(2);
 
 const options: PassOptions = {
   namespace: 'ci', runnerName: 'linux', poolName: 'P', organizationUrl: '', target: { mode: 'fixed', replicas: 2 },
@@ -71,7 +61,7 @@ test('a registration the service refuses to remove is kept with a warning, the o
   // The race: after the pass looked at the pool, linux-2 takes a job.
   ado.race = () => (requestId = takeJobAndDie());
   const host = new MemoryHost();
-  const state = { kube, poolId: pool.poolId, drains: true };
+  const state = { kube, poolId: pool.poolId };
   const clock = { now: () => Date.now(), sleep: async () => {} };
 
   await scalePass(options, { log: host, ado, clock }, state);

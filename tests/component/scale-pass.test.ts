@@ -98,6 +98,29 @@ describe('a scaling pass', () => {
     assert.equal(world.ado.called.slice(callsBefore).filter((c) => c === 'listAgents').length, 2, 'it looked twice');
   });
 
+  it('after a drain, scales down no further than it drained, though the second look wants fewer', async () => {
+    // Slots 4 and 5 are registered but have no pod: the two jobs only they can run wait, and count for two slots.
+    const world = await pool(4);
+    for (const ordinal of [4, 5]) world.register(`${runnerName}-${ordinal}`);
+    const waiting = [world.queueJobFor(4), world.queueJobFor(5)];
+    // The jobs are cancelled while the pass drains slots 2 and 3: the second look wants no slot at all.
+    let cancelled = false;
+    world.ado.before('setAgentEnabled', () => {
+      if (!cancelled && (cancelled = true)) for (const id of waiting) emulator.store.cancelJob(emulator.store.jobs.get(id)!);
+    });
+    const exposed = exposedAtScale(world);
+    const host = new MemoryHost();
+    const decision = await world.scale({ mode: 'queue', minReplicas: '0', maxReplicas: '6', removeStaleRegistrations: 'false' }, host);
+    assert.ok(cancelled, 'the pass drained');
+    assert.equal(decision.replicas, 2, 'slots 0 and 1 were never drained: they stay');
+    assert.deepEqual(exposed, [[0, 1]], 'the scale call removed no slot that could be handed a job');
+    assert.match(host.log.join('\n'), /scale-down to 0 deferred: slot 1 was not drained \(it takes jobs\), so 2 stay until a later pass drains it/);
+    assert.deepEqual(livePods(world), [0, 1]);
+    // The next pass drains them, looks again and scales to what it drained.
+    assert.equal((await world.scale({ mode: 'queue', minReplicas: '0', maxReplicas: '6', removeStaleRegistrations: 'false' })).replicas, 0);
+    assert.deepEqual(world.cutOff, []);
+  });
+
   it('marks busy pods so that node drains and the cluster autoscaler spare them', async () => {
     const world = await pool(3, [1]);
     await world.scale({ mode: 'fixed', replicas: '3' });

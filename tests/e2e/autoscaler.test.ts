@@ -13,9 +13,19 @@ import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWo
 import { assertKilledAgentLeavesNothing, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import { kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
 import type { AdminJob } from '../support/emulator.js';
+import { MemoryHost } from '../support/memory-host.js';
+import { HttpKubeClient, loadUserKubeConfig } from '../../src/clients/kube-http.js';
+import { RestAdoClient } from '../../src/clients/ado-rest.js';
+import { systemClock } from '../../src/clients/system-clock.js';
+import { InputReader, readRemoveOptions, readStatusOptions } from '../../src/core/index.js';
+import { removeRunnerPool } from '../../src/flows/remove-pool.js';
+import { readPoolStatus } from '../../src/flows/pool-status.js';
+import { statusTable } from '../../cli/status-table.js';
 
 const POOL = 'Autoscaled';
 const NS = 'adr-autoscaler-e2e';
+/** A second runner of the pool, with default names: standing in for a second cluster. */
+const SECOND_NS = 'adr-autoscaler-e2e-second';
 /** Where the attacker of the handshake runs: any other namespace of the cluster. */
 const ATTACKER_NS = 'adr-autoscaler-e2e-attacker';
 let world: PoolWorld;
@@ -33,7 +43,11 @@ let legacyKubeconfig: string;
 let kubectlPath: string;
 
 const replicas = async () => (await kubectlJson<Any>(['get', 'statefulset', 'auto', '-n', NS])).spec.replicas as number;
-const autoscalerPod = async () => (await kubectlJson<Any>(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/name=azure-devops-runner-autoscaler'])).items[0];
+/** The autoscaler's pod: one not being deleted (after a kill or a scale-down the old one lingers a while), else any. */
+const autoscalerPod = async () => {
+  const pods: Any[] = (await kubectlJson<Any>(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/name=azure-devops-runner-autoscaler'])).items;
+  return pods.find((pod) => pod.metadata.deletionTimestamp === undefined) ?? pods[0];
+};
 const autoscalerLog = () => kubectl(['logs', '-n', NS, 'deployment/auto-autoscaler', '--tail=-1']);
 
 /** Kills the autoscaler's pod outright (no grace period), as a node failure or an OOM kill would. */
@@ -104,6 +118,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     console.log(`the autoscaler's log and the namespace's events: ${postMortem}`);
     await deleteNamespace(NS);
     await deleteNamespace(ATTACKER_NS);
+    await deleteNamespace(SECOND_NS);
     await world?.stop();
   });
 
@@ -283,6 +298,59 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     await waitFor('the pool back at zero', 240_000, async () => ((await replicas()) === 0 ? true : undefined));
   });
 
+  it('with two autoscalers for one runner, one acts at a time, takes over from a killed one and kills no busy job over 50 jobs', async () => {
+    await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
+    const pods = async (): Promise<Any[]> => (await kubectlJson<Any>(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/name=azure-devops-runner-autoscaler'])).items;
+    const ready = (pod: Any) => pod.metadata.deletionTimestamp === undefined && pod.status.containerStatuses?.[0]?.ready === true;
+    const leaderGauges = async (): Promise<Map<string, number>> => {
+      const gauges = new Map<string, number>();
+      for (const pod of (await pods()).filter(ready)) {
+        const text = await fetch(`http://${pod.status.podIP}:9090/metrics`, { signal: AbortSignal.timeout(3000) }).then((answer) => answer.text()).catch(() => '');
+        const leading = /^azure_devops_runner_leader(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1];
+        if (leading !== undefined) gauges.set(pod.metadata.name as string, Number(leading));
+      }
+      return gauges;
+    };
+    await kubectl(['scale', 'deployment', 'auto-autoscaler', '-n', NS, '--replicas=2']);
+    let sampling = true;
+    const leadersSeen: string[][] = [];
+    let ids: number[] = [];
+    try {
+      await waitFor('two ready autoscalers', 180_000, async () => ((await pods()).filter(ready).length === 2 ? true : undefined));
+      // Sampled the whole time: never two autoscalers acting at once.
+      const sampler = (async () => {
+        while (sampling) {
+          leadersSeen.push([...(await leaderGauges().catch(() => new Map<string, number>()))].filter(([, leading]) => leading === 1).map(([name]) => name));
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      })();
+      ids = await queue(50, `${probeScript(world)}\nsleep 3`);
+      await waitFor('ten jobs done', 300_000, async () => {
+        const jobs = await Promise.all(ids.map((id) => world.emulator.admin.job(id)));
+        return jobs.filter((job) => job.state === 'finished').length >= 10 ? true : undefined;
+      });
+      // The leader dies without giving its lease up; the other takes over once the lease runs out.
+      const leader = [...leadersSeen].reverse().find((names) => names.length === 1)?.[0];
+      assert.ok(leader, 'one autoscaler led');
+      await kubectl(['delete', 'pod', '-n', NS, leader, '--grace-period=0', '--force', '--wait=false']);
+      const results = await finished(world, ids, 15 * 60_000);
+      for (const { job, log } of results) assert.equal(job.result, 'succeeded', `no busy job killed: ${log}`);
+      assert.equal(new Set(results.map(({ log }) => probeField(log, 'pod-uid'))).size, 50, 'every job ran in its own pod');
+      sampling = false;
+      await sampler;
+      assert.ok(leadersSeen.every((names) => names.length <= 1), `one leader at a time: ${JSON.stringify(leadersSeen.filter((names) => names.length > 1))}`);
+      // Asked until it answers: under load a sample can miss a gauge (its fetch timed out), so no sample is proof it was not there.
+      await waitFor('another autoscaler leading', 120_000, async () => ([...(await leaderGauges())].some(([name, leading]) => name !== leader && leading === 1) ? true : undefined));
+    } finally {
+      sampling = false;
+      await kubectl(['scale', 'deployment', 'auto-autoscaler', '-n', NS, '--replicas=1']);
+      // After a failure too: the later tests start from an idle pool and one autoscaler.
+      for (const id of ids) await world.emulator.admin.cancelJob(id);
+      await waitFor('one autoscaler', 180_000, async () => ((await pods()).length === 1 && ready((await pods())[0]) ? true : undefined));
+    }
+    await waitFor('the pool back at zero', 240_000, async () => ((await replicas()) === 0 ? true : undefined));
+  });
+
   it('rides out Azure DevOps faults (5xx, 429 with Retry-After, dropped answers) and an API-server restart', async () => {
     await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
     const before = await metric('azure_devops_runner_ado_throttled_seconds');
@@ -304,6 +372,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     assert.equal(await can('patch', 'statefulsets/auto', '--subresource=scale'), 'yes');
     assert.equal(await can('patch', 'pods/auto-3'), 'yes');
     assert.equal(await can('list', 'pods'), 'yes');
+    assert.equal(await can('create', 'events'), 'yes');
     for (const denied of [['patch', 'statefulsets/auto'], ['get', 'secrets'], ['get', 'secrets/auto-registration'], ['delete', 'pods/auto-0'], ['create', 'pods'], ['patch', 'pods/other-0'], ['patch', 'deployments/auto-autoscaler']]) {
       assert.equal(await can(...denied), 'no', denied.join(' '));
     }
@@ -328,6 +397,48 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     }
   });
 
+  it('says within one interval that a slot cannot start for its image (decision, status, snapshot, event, metric) and does not grow for it', async () => {
+    await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
+    // The runner pods' template names an image no registry serves (.invalid never resolves); the autoscaler keeps its own.
+    const agentImage = (image: string) => kubectl(['patch', 'statefulset', 'auto', '-n', NS, '-p', JSON.stringify({ spec: { template: { spec: { containers: [{ name: 'agent', image }] } } } })]);
+    const stuckLine = /slot 0 cannot start: (ErrImagePull|ImagePullBackOff) \(/;
+    const ids: number[] = [];
+    try {
+      await agentImage('registry.invalid/azp-runner:missing');
+      ids.push(...await queue(1, 'true'));
+      const failing = await waitFor('slot 0 failing to pull its image', 120_000, async () => {
+        const pod = await kubectlJson<Any>(['get', 'pod', 'auto-0', '-n', NS]).catch(() => undefined);
+        const waiting = pod?.status?.containerStatuses?.find((c: Any) => c.name === 'agent')?.state?.waiting?.reason;
+        return /^(ErrImagePull|ImagePullBackOff)$/.test(waiting ?? '') ? Date.now() : undefined;
+      });
+      const decided = await waitFor('the decision to say so', 30_000, async () => (stuckLine.test(await autoscalerLog()) ? Date.now() : undefined));
+      const snapshot = () => [...world.emulator.store.collections.values()].map((documents) => documents.get(`${NS}.auto`)).find(Boolean) as Any;
+      const published = await waitFor('the snapshot to say so', 30_000, async () => (snapshot()?.stuckSlots?.[0]?.reason === 'imagePull' ? Date.now() : undefined));
+      // A figure, not a bound: one interval (pollSeconds 2) and its pass on an idle machine; the waits above bound it.
+      console.log(`slot 0 failing → decision ${decided - failing} ms, snapshot ${published - failing} ms`);
+      const kube = new HttpKubeClient(loadUserKubeConfig({ path: (await cluster()).kubeconfig }));
+      const ado = new RestAdoClient({ organizationUrl: world.emulator.orgUrl, token: world.token, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), log: () => {} });
+      const options = readStatusOptions(new InputReader(new MemoryHost({ namespace: NS, poolName: POOL, runnerName: 'auto', azureDevOpsUrl: world.emulator.orgUrl, personalAccessToken: world.token })));
+      const status = statusTable(await readPoolStatus(options, { ado, connect: async () => kube, clock: systemClock, log: new MemoryHost() }), new Date());
+      assert.match(status, /\nSlots that cannot start:\n {2}slot 0 cannot start: (ErrImagePull|ImagePullBackOff) \(.*registry\.invalid/);
+      assert.match(status, /Waiting jobs this runner counts, waiting on them: .+ \(#\d+\)/);
+      // More jobs: the pool stays at the one slot that cannot start.
+      ids.push(...await queue(2, 'true'));
+      await passesLater(3);
+      assert.equal(await replicas(), 1);
+      assert.match(await autoscalerLog(), /scale-up to 3 held at 1: a new slot would not start either/);
+      const metrics = await (await fetch(`http://${(await autoscalerPod()).status.podIP}:9090/metrics`)).text();
+      assert.match(metrics, /^azure_devops_runner_slot_start_failures\{reason="imagePull"[^}]*runner="auto"[^}]*\} 1$/m);
+      const told = await kubectlJson<Any>(['get', 'events', '-n', NS, '--field-selector', 'reason=SlotCannotStart,involvedObject.name=auto']);
+      assert.equal(told.items.length, 1, 'one Event for the cause, not one a pass');
+      assert.match(told.items[0].message, /^1 slot cannot start, jobs wait: slot 0 cannot start: /);
+    } finally {
+      for (const id of ids) await world.emulator.admin.cancelJob(id);
+      await agentImage(world.image);
+      await waitFor('the pool back at zero', 120_000, async () => ((await replicas()) === 0 ? true : undefined));
+    }
+  });
+
   it('exposes its metrics and health', async () => {
     const pod = await autoscalerPod();
     const metrics = await (await fetch(`http://${pod.status.podIP}:9090/metrics`)).text();
@@ -335,6 +446,62 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     assert.match(metrics, /azure_devops_runner_ado_calls\{[^}]*\} \d+/);
     const health = await fetch(`http://${pod.status.podIP}:9090/healthz`);
     assert.equal(health.status, 200);
+  });
+
+  it('shares its pool with a second namespace\'s runner of default name: every job runs, neither touches the other\'s agents, remove leaves it whole', async () => {
+    // The second namespace stands in for a second cluster: its runner has an identity of its own (docs/several-clusters.md).
+    await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
+    const { store } = world.emulator;
+    // Whose each agent was when it was made, and a PAT of its own for the second runner: every write to an agent is
+    // traced to the runner that sent it.
+    const madeIn = new Map([...store.agents].map(([id, agent]) => [id, agent.systemCapabilities.RUNNER_NAMESPACE]));
+    store.agents.set = function (this: typeof store.agents, id, agent) {
+      if (!madeIn.has(id)) madeIn.set(id, agent.systemCapabilities.RUNNER_NAMESPACE);
+      return Map.prototype.set.call(this, id, agent);
+    };
+    const secondPat = `pat-second-${Date.now()}`;
+    store.pats.set(secondPat, { token: secondPat, user: 'second@e2e.example', scopes: ['vso.agentpools_manage', 'vso.extension.data_write'] });
+    const since = Math.max(0, ...(await world.emulator.admin.requests()).map((r) => r.seq));
+    await createNamespace(SECOND_NS);
+    try {
+      const deployed = await deployPool(world, {
+        namespace: SECOND_NS, poolName: POOL, personalAccessToken: secondPat, autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '2', standby: '0',
+        pollSeconds: '2', rolloutStatusTimeout: '180',
+      });
+      assert.equal(deployed.result, 'Succeeded', deployed.message);
+      const second = (await kubectlJson<Any>(['get', 'statefulsets', '-n', SECOND_NS])).items[0].metadata.name as string;
+      assert.match(second, /^autoscaled-[0-9a-z]{5}$/, 'a default name of its own');
+      await world.emulator.admin.waitFor(() => world.emulator.admin.agents(POOL), (agents) => agents.some((a) => a.name === `${second}-0`), 180_000, `${second}-0 registered`);
+      // Two jobs only its agents can take, two the pool's rule gives either runner.
+      const ids = [...await queue(2, 'sleep 3', [`RUNNER_NAMESPACE -equals ${SECOND_NS}`]), ...await queue(2, 'sleep 3')];
+      const results = await finished(world, ids, 300_000);
+      for (const { job, log } of results) assert.equal(job.result, 'succeeded', log);
+      for (const { job } of results.slice(0, 2)) assert.ok(job.agentName?.startsWith(`${second}-`), `${job.agentName} is the second runner's`);
+      await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
+      await passesLater(2);
+      const autoAgents = async () => (await world.emulator.admin.agents(POOL)).filter((a) => /^auto-\d+$/.test(String(a.name))).map((a) => `${a.name}#${a.id} ${a.enabled}`).sort();
+      const before = await autoAgents();
+      // remove, as the command line runs it, on the second runner with default inputs.
+      const kube = new HttpKubeClient(loadUserKubeConfig({ path: (await cluster()).kubeconfig }));
+      const ado = new RestAdoClient({ organizationUrl: world.emulator.orgUrl, token: secondPat, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), log: () => {} });
+      const options = readRemoveOptions(new InputReader(new MemoryHost({ namespace: SECOND_NS, poolName: POOL, azureDevOpsUrl: world.emulator.orgUrl, personalAccessToken: secondPat })));
+      const removed = await removeRunnerPool(options, { log: new MemoryHost(), ado, connect: async () => kube, clock: systemClock });
+      assert.equal(removed.runnerName, second);
+      assert.ok(!(await world.emulator.admin.agents(POOL)).some((a) => String(a.name).startsWith(`${second}-`)), 'its registrations gone');
+      assert.deepEqual(await autoAgents(), before, 'this runner\'s agents untouched');
+      // Every write to an agent (enable, disable, re-key, delete) went to an agent of the runner that sent it.
+      const writer: Record<string, string> = { 'pat:pool@e2e.example': NS, 'pat:second@e2e.example': SECOND_NS };
+      const foreign = (await world.emulator.admin.requests(since)).flatMap((request) => {
+        const id = /\/agents\/(\d+)$/.exec(request.path)?.[1];
+        const by = request.principal && writer[request.principal];
+        return request.method !== 'GET' && id !== undefined && by !== undefined && madeIn.get(Number(id)) !== by ? [`${request.method} ${request.path} by ${by}`] : [];
+      });
+      assert.deepEqual(foreign, []);
+      assert.ok((await world.emulator.admin.requests(since)).some((r) => r.principal === 'pat:second@e2e.example' && r.method === 'DELETE'), 'the check has writes to check');
+    } finally {
+      delete (store.agents as Partial<Pick<typeof store.agents, 'set'>>).set;
+      await deleteNamespace(SECOND_NS);
+    }
   });
 
   it('turning autoscaling off removes the autoscaler and hands the count back to the task', async () => {

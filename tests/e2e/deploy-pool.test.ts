@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
-import { assertFreshPodPerJob, assertKilledAgentLeavesNothing, assertRolloutKillsNoJob, finished, probeField, probeScript } from '../support/pool-jobs.js';
+import { assertFreshPodPerJob, assertKilledAgentLeavesNothing, assertRolloutKillsNoJob, assertUpdateMessageIgnored, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import type { AdminJob } from '../support/emulator.js';
 
 const POOL = 'Linux Private';
@@ -62,6 +62,11 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.equal(applied.result, 'Succeeded', applied.message);
     const viaTask = await kubectlJson<Any>(['get', 'statefulset', 'linux', '-n', NS]);
     const viaKubectl = await kubectlJson<Any>(['get', 'statefulset', 'linux', '-n', RENDER_NS]);
+    // All but the cluster's identity, which render has no cluster to ask for (docs/several-clusters.md).
+    const agentEnv = (spec: Any) => spec.template.spec.containers[0].env;
+    assert.ok(agentEnv(viaTask.spec).some((e: Any) => e.name === 'RUNNER_CLUSTER'));
+    assert.ok(!agentEnv(viaKubectl.spec).some((e: Any) => e.name === 'RUNNER_CLUSTER'));
+    viaTask.spec.template.spec.containers[0].env = agentEnv(viaTask.spec).filter((e: Any) => e.name !== 'RUNNER_CLUSTER');
     assert.deepEqual(viaKubectl.spec, viaTask.spec);
     assert.equal(viaTask.spec.template.spec.containers[0].restartPolicyRules.length, 1, 'the cluster kept the restart rules');
   });
@@ -85,10 +90,11 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     await assertFreshPodPerJob(world, POOL, NS, 30, ['linux-0', 'linux-1', 'linux-2']);
   });
 
-  it('runs no later job in the pod of a job that ended its agent, whichever way it did', async () => {
+  it('runs no later job in the pod of a job that ended its agent, whichever way it did; ignores update messages', async () => {
     await Promise.all([
       assertKilledAgentLeavesNothing(world, POOL, NS, 'linux-1', 'SIGTERM to PID 1 (the start script)'),
       assertKilledAgentLeavesNothing(world, POOL, NS, 'linux-2', 'SIGKILL to the listener'),
+      assertUpdateMessageIgnored(world, POOL, NS, 'linux-0'),
     ]);
   });
 

@@ -187,6 +187,44 @@ test('SIGTERM while idle deletes the session and exits 0', async () => {
   await online('agent-plain', 'offline');
 });
 
+test('an update message ends a --once agent before any job (exit 4), unless agent.disableupdate is set', async () => {
+  const dir = await newAgent('agent-update');
+  const agentId = async () => Number((await emulator.admin.agents(POOL)).find((a) => a.name === 'agent-update')!.id);
+  /** A run that gets the update message and then a job: it stays for the job, and exits 0 after it (--once). */
+  const staysFor = async (target: string, env: Record<string, string>, said: RegExp) => {
+    const agent = run(dir, env);
+    await online('agent-update', 'online');
+    await emulator.admin.sendAgentRefresh(await agentId(), target);
+    const job = await queue('echo ran', ['Agent.Name -equals agent-update']);
+    assert.equal((await emulator.admin.waitForJob(job.requestId)).result, 'succeeded');
+    const exit = await agent.exit;
+    assert.equal(exit.code, 0);
+    assert.match(exit.output, said);
+  };
+  // The variable set (any value): the message is ignored, whatever it asks for.
+  await staysFor('99.0.0', { 'agent.disableupdate': 'true' }, /skipping autoupdate since agent\.disableupdate is set/);
+  // A target no newer than the agent's own version changes nothing, as the agent's SelfUpdater decides.
+  await staysFor('2.0.0', {}, /no update to 2\.0\.0/);
+
+  // Idle: it leaves to update before any job (4: RunOnceAgentUpdating).
+  const idle = run(dir);
+  await online('agent-update', 'online');
+  await emulator.admin.sendAgentRefresh(await agentId(), '99.0.0');
+  const idleExit = await idle.exit;
+  assert.equal(idleExit.code, 4, idleExit.output);
+  assert.match(idleExit.output, /Self-update task initiated, target version: 99\.0\.0/);
+
+  // Busy: its job finishes first, then it leaves to update instead of exiting 0 as a --once run does.
+  const busy = run(dir);
+  await online('agent-update', 'online');
+  const running = await queue('sleep 2; echo done', ['Agent.Name -equals agent-update']);
+  await emulator.admin.waitFor(() => emulator.admin.job(running.requestId), (j) => j.state === 'running', 10_000, 'job running');
+  await emulator.admin.sendAgentRefresh(await agentId(), '99.0.0');
+  const busyExit = await busy.exit;
+  assert.equal(busyExit.code, 4, busyExit.output);
+  assert.equal((await emulator.admin.waitForJob(running.requestId)).result, 'succeeded');
+});
+
 test('VSTS_AGENT_INPUT_* configures too, the token leaves the environment, and --replace reuses the registration', async () => {
   const dir = await unpackAgent('env-agent-');
   dirs.push(dir);

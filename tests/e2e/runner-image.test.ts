@@ -106,6 +106,30 @@ test('SIGTERM while idle stops the container within a few seconds', async () => 
   await emulator.admin.waitFor(() => runners.agentsNamed('idle-0'), (found) => found[0]?.status === 'offline', 10_000, 'idle-0 offline');
 });
 
+// The 2 s bound is the start script's own, asserted where nothing else adds time (tests/unit/images/start-stop.test.ts);
+// here, through Docker's CLI on a machine that may be loaded, the bound only tells a stop acted on from one lost (the
+// stop timeout), and the times are printed.
+test('SIGTERM at any moment of the start stops the container at once, and leaves its agent offline', async () => {
+  const times: string[] = [];
+  const slow: string[] = [];
+  for (const [index, delayMs] of [0, 250, 1000, 2000, 4000].entries()) {
+    const name = `early-${index}`;
+    const container = await runners.start(name);
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    const started = Date.now();
+    await docker(['kill', '--signal', 'TERM', container]);
+    const code = await runners.exitCode(container, 70_000);
+    const ms = Date.now() - started;
+    times.push(`${delayMs} ms: ${ms} ms`);
+    if (ms > 10_000) slow.push(`${delayMs} ms after the start: gone after ${ms} ms\n${await runners.logs(container)}`);
+    assert.equal(code, 143, `stopped ${delayMs} ms after the start:\n${await runners.logs(container)}`);
+    // A stopped container never takes a job: whatever it registered has no session.
+    await emulator.admin.waitFor(() => runners.agentsNamed(name), (found) => found.every((agent) => agent.status === 'offline'), 10_000, `${name} offline`);
+  }
+  console.log(`container stopped after SIGTERM at: ${times.join(', ')}`);
+  assert.deepEqual(slow, [], times.join(', '));
+});
+
 test('SIGTERM during a job ends the job as canceled, then the container', async () => {
   const container = await runners.startOnline('busy-0');
   const queued = await emulator.admin.queueJob({ pool: POOL, script: 'echo started; sleep 300' });

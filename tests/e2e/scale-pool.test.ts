@@ -149,19 +149,27 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
       for (let trial = 0; trial < trials; trial++) {
         // Re-create only the slots the last scale-down removed (the task enables their agents again); nobody waits for them.
         if (kept < slots) await scaleTo(slots);
-        if (busy.size >= 4 || (busy.size > 0 && random() < 0.4)) {
-          const slot = pick([...busy.keys()]);
+        // Every fourth trial steers for the floor's variety: on a loaded machine the re-created high slots come late, and
+        // which floors the trials see would depend on the machine's speed. It ends the highest busy job, waits for every
+        // idle slot to be back and starts a job where the busy floor takes a value not seen yet.
+        const steer = trial % 4 === 0;
+        if (busy.size >= 4 || (busy.size > 0 && (steer || random() < 0.4))) {
+          const slot = steer ? Math.max(...busy.keys()) : pick([...busy.keys()]);
           // Until its cancelled job has ended, the slot is still busy.
           await world.emulator.admin.cancelJob(busy.get(slot)!.job);
           assert.equal((await world.emulator.admin.waitForJob(busy.get(slot)!.job, 60_000)).result, 'canceled');
           spent.add(busy.get(slot)!.uid);
           busy.delete(slot);
         }
+        if (steer) await world.emulator.admin.waitFor(() => freeSlots(busy, spent), (free) => free.length === slots - busy.size, 180_000, `trial ${trial}: every idle slot back`);
         const free = await freeSlots(busy, spent);
         const started = new Map<number, number>();
         for (let n = busy.size < 2 ? 2 : 1; n > 0 && free.length > 0; n--) {
-          // Half the time the highest free slot: scale-downs remove the high slots first, which would keep the floor low.
-          const slot = free.splice(random() < 0.5 ? free.indexOf(Math.max(...free)) : Math.floor(random() * free.length), 1)[0];
+          const highestBusy = Math.max(-1, ...busy.keys(), ...started.keys());
+          const unseen = free.filter((slot) => !floors.has(Math.max(slot, highestBusy) + 1));
+          // Otherwise half the time the highest free slot: scale-downs remove the high slots first, which would keep the floor low.
+          const index = steer && unseen.length > 0 ? free.indexOf(pick(unseen)) : random() < 0.5 ? free.indexOf(Math.max(...free)) : Math.floor(random() * free.length);
+          const slot = free.splice(index, 1)[0];
           started.set(slot, await queue([`Agent.Name -equals scale-${slot}`], 'sleep 600'));
         }
         await world.emulator.admin.waitFor(() => Promise.all([...started.values()].map((id) => world.emulator.admin.job(id))), (all) => all.every((j) => j.state === 'running'), 120_000, `trial ${trial}: the new jobs to run`);

@@ -68,6 +68,11 @@ export class AdminClient {
     return this.waitFor(() => this.job(requestId), (job) => job.state === 'finished', timeoutMs, `job ${requestId} to finish`);
   }
 
+  /** Sends the service's update message (AgentRefresh) to an agent with a session. */
+  async sendAgentRefresh(agentId: number, targetVersion: string): Promise<void> {
+    await this.call('POST', `/agents/${agentId}/refresh`, { targetVersion });
+  }
+
   async agents(pool: string | number): Promise<Record<string, unknown>[]> {
     return (await this.call<{ value: Record<string, unknown>[] }>('GET', `/pools/${encodeURIComponent(String(pool))}/agents`)).json.value;
   }

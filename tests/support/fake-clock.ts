@@ -23,6 +23,11 @@ export class FakeClock implements Clock {
     else this.due.push({ at, seq: this.seq++, run });
   }
 
+  /** When the earliest thing scheduled falls due (undefined when nothing is). */
+  nextDue(): number | undefined {
+    return this.due.length === 0 ? undefined : Math.min(...this.due.map((entry) => entry.at));
+  }
+
   async sleep(ms: number): Promise<void> {
     this.slept += ms;
     await this.advance(ms);

@@ -29,6 +29,8 @@ export interface FakeKubeOptions {
   podStartSeconds?: number;
   /** How long a deleted pod takes to stop (at most its grace period). */
   podStopSeconds?: number;
+  /** The UID of its kube-system namespace: the cluster's identity (src/flows/runner-identity.ts). */
+  clusterUid?: string;
 }
 
 interface Fault {
@@ -88,6 +90,32 @@ function matchesSelector(labels: Record<string, string> | undefined, selector: s
   });
 }
 
+/** A field selector of `path=value` terms (`involvedObject.name=x`), as the API server reads one. */
+function matchesFields(object: KubeObject, selector: string | undefined): boolean {
+  if (!selector) return true;
+  return selector.split(',').every((term) => {
+    const [path, value] = term.split('=');
+    const found = path.split('.').reduce<unknown>((at, key) => (isObject(at) ? at[key] : undefined), object);
+    return String(found ?? '') === value;
+  });
+}
+
+/** A cluster with one StatefulSet of `replicas` and no pods, for a pass that only reads and scales it; nothing else is used. */
+export function statefulSetOnly(replicas: number): KubeClient {
+  const unused = () => Promise.reject(new Error('not used'));
+  return {
+    get: async (ref) => ({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace }, spec: { replicas } }),
+    mergePatch: async (ref) => ({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name } }),
+    scale: async () => {},
+    list: async (): Promise<KubeObject[]> => [],
+    watch: unused,
+    apply: unused,
+    create: unused,
+    delete: unused,
+    version: unused,
+  };
+}
+
 export class FakeKube implements KubeClient {
   readonly calls: KubeCall[] = [];
   private readonly objects = new Map<string, KubeObject>();
@@ -100,11 +128,21 @@ export class FakeKube implements KubeClient {
   /** The label and annotation keys the applier last applied, per object: what it owns. */
   private readonly appliedKeys = new Map<string, string[]>();
   private resourceVersion = 0;
+  /** The stored objects by kind and namespace, by key: a cluster of thousands of pods lists one namespace cheaply. */
+  private readonly groups = new Map<string, Map<string, KubeObject>>();
+  /** The status pods take when they start, instead of running (startPodsAs). */
+  private startStatus: Json | undefined;
+  /** A ResourceQuota on the number of pods, per namespace (limitPods). */
+  private readonly podQuotas = new Map<string, number>();
   /** Open watches: each gets the whole current list of what it watches after every change. */
   private readonly watches = new Set<{ kind: string; namespace: string; labelSelector: string; onChange: (items: KubeObject[]) => void }>();
 
   constructor(private readonly options: FakeKubeOptions) {
     this.namespaces = new Set(options.namespaces);
+    for (const name of ['kube-system', ...options.namespaces]) {
+      const uid = name === 'kube-system' ? (options.clusterUid ?? 'kube-system-uid') : `namespace-uid-${name}`;
+      this.objects.set(this.key('Namespace', undefined, name), { apiVersion: 'v1', kind: 'Namespace', metadata: { name, uid } });
+    }
   }
 
   private get clock(): FakeClock {
@@ -123,6 +161,24 @@ export class FakeKube implements KubeClient {
     return () => this.hooks.splice(this.hooks.indexOf(hook), 1);
   }
 
+  /**
+   * Pods that start from now on take `status` (a pod's status as Kubernetes reports it, e.g. in ImagePullBackOff)
+   * instead of running: they never get ready. Undefined: pods run again.
+   */
+  startPodsAs(status: Json | undefined): void {
+    this.startStatus = status && clone(status);
+  }
+
+  /**
+   * A ResourceQuota of `pods` pods in the namespace (undefined: none): the StatefulSet controller's creates beyond it
+   * are refused, each recorded as the controller records it, a FailedCreate Warning Event on the StatefulSet.
+   */
+  limitPods(namespace: string, pods: number | undefined): void {
+    if (pods === undefined) this.podQuotas.delete(namespace);
+    else this.podQuotas.set(namespace, pods);
+    for (const statefulSet of this.all('StatefulSet', namespace)) this.reconcile(this.objects.get(this.key('StatefulSet', namespace, statefulSet.metadata.name))!);
+  }
+
   onPod(listener: (event: PodEvent, pod: KubeObject) => void): void {
     this.podListeners.push(listener);
   }
@@ -135,27 +191,34 @@ export class FakeKube implements KubeClient {
 
   /** The stored objects of a kind, as copies, by name. */
   all(kind: string, namespace: string): KubeObject[] {
-    return [...this.objects.values()]
-      .filter((o) => o.kind === kind && o.metadata.namespace === namespace)
+    return [...(this.groups.get(`${kind}/${namespace}`)?.values() ?? [])]
       .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name, 'en', { numeric: true }))
       .map(clone);
   }
 
   private put(key: string, object: KubeObject): void {
     this.objects.set(key, object);
+    const group = `${object.kind}/${object.metadata.namespace}`;
+    this.groups.set(group, (this.groups.get(group) ?? new Map<string, KubeObject>()).set(key, object));
     this.changed(object);
   }
 
   private drop(key: string): void {
     const object = this.objects.get(key);
     this.objects.delete(key);
-    if (object) this.changed(object);
+    if (object) {
+      this.groups.get(`${object.kind}/${object.metadata.namespace}`)?.delete(key);
+      this.changed(object);
+    }
   }
 
   private changed(object: KubeObject): void {
+    // One copy of the namespace's objects of that kind serves every watch of them (each gets a list of its own).
+    let current: KubeObject[] | undefined;
     for (const watch of this.watches) {
       if (watch.kind === object.kind && watch.namespace === object.metadata.namespace) {
-        watch.onChange(this.all(watch.kind, watch.namespace).filter((o) => matchesSelector(o.metadata.labels, watch.labelSelector)));
+        current ??= this.all(watch.kind, watch.namespace);
+        watch.onChange(current.filter((o) => matchesSelector(o.metadata.labels, watch.labelSelector)));
       }
     }
   }
@@ -292,9 +355,9 @@ export class FakeKube implements KubeClient {
     return stored && clone(stored);
   }
 
-  async list(_apiVersion: string, kind: string, namespace: string, labelSelector?: string): Promise<KubeObject[]> {
+  async list(_apiVersion: string, kind: string, namespace: string, labelSelector?: string, fieldSelector?: string): Promise<KubeObject[]> {
     await this.enter({ verb: 'list', kind });
-    return this.all(kind, namespace).filter((o) => matchesSelector(o.metadata.labels, labelSelector));
+    return this.all(kind, namespace).filter((o) => matchesSelector(o.metadata.labels, labelSelector) && matchesFields(o, fieldSelector));
   }
 
   async delete(ref: ObjectRef, uid?: string): Promise<boolean> {
@@ -370,9 +433,36 @@ export class FakeKube implements KubeClient {
       if (ordinal >= replicas) this.deletePod(this.objects.get(this.key('Pod', namespace, pod.metadata.name))!);
     }
     for (let ordinal = 0; ordinal < replicas; ordinal++) {
-      if (!this.objects.has(this.key('Pod', namespace, `${name}-${ordinal}`))) this.createPod(statefulSet, `${name}-${ordinal}`, updateRevision);
+      const pod = `${name}-${ordinal}`;
+      if (this.objects.has(this.key('Pod', namespace, pod))) continue;
+      const quota = this.podQuotas.get(namespace!);
+      const used = this.all('Pod', namespace!).length;
+      if (quota !== undefined && used >= quota) {
+        this.recordEvent(statefulSet, 'FailedCreate', `create Pod ${pod} in StatefulSet ${name} failed error: pods "${pod}" is forbidden: exceeded quota: runner-quota, requested: pods=1, used: pods=${used}, limited: pods=${quota}`);
+      } else {
+        this.createPod(statefulSet, pod, updateRevision);
+      }
     }
     statefulSet.status = { updateRevision };
+  }
+
+  /** A Warning Event on `about`, as client-go's recorder makes one: a repeat of the same one counts up and moves its last time. */
+  private recordEvent(about: KubeObject, reason: string, message: string): void {
+    const namespace = about.metadata.namespace!;
+    const time = new Date(this.clock.now()).toISOString();
+    const same = this.all('Event', namespace).find((event) => event.reason === reason && event.message === message && (event.involvedObject as { uid?: string }).uid === about.metadata.uid);
+    if (same) {
+      this.put(this.key('Event', namespace, same.metadata.name), { ...same, count: (same.count as number) + 1, lastTimestamp: time });
+      return;
+    }
+    const name = `${about.metadata.name}.${(BigInt(this.clock.now()) * 1_000_000n + BigInt(++this.resourceVersion)).toString(16)}`;
+    this.put(this.key('Event', namespace, name), {
+      apiVersion: 'v1', kind: 'Event',
+      metadata: { name, namespace, uid: this.newUid(), resourceVersion: String(++this.resourceVersion), creationTimestamp: time },
+      involvedObject: { kind: about.kind, namespace, name: about.metadata.name, uid: about.metadata.uid, apiVersion: about.apiVersion, resourceVersion: about.metadata.resourceVersion },
+      reason, message, source: { component: 'statefulset-controller' }, firstTimestamp: time, lastTimestamp: time, count: 1, type: 'Warning',
+      eventTime: null, reportingComponent: 'statefulset-controller', reportingInstance: '',
+    });
   }
 
   private createPod(statefulSet: KubeObject, name: string, revision: string): void {
@@ -398,6 +488,11 @@ export class FakeKube implements KubeClient {
     this.clock.at(this.clock.now() + (this.options.podStartSeconds ?? 0) * 1000, () => {
       const current = this.incarnation(namespace, name, uid);
       if (current === undefined || current.metadata.deletionTimestamp !== undefined) return;
+      if (this.startStatus !== undefined) {
+        current.status = clone(this.startStatus);
+        this.changed(current);
+        return;
+      }
       current.status = {
         phase: 'Running',
         podIP: `10.0.${Math.floor(this.ips / 250)}.${(this.ips++ % 250) + 1}`,

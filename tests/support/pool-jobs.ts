@@ -206,3 +206,18 @@ export async function assertKilledAgentLeavesNothing(world: PoolWorld, pool: str
   const nextUid = probeField(log, 'pod-uid');
   assert.ok(nextUid && nextUid !== uid, `${kill}: the next job ran in pod ${nextUid}, the hostile job's was ${uid}`);
 }
+
+/**
+ * The service's update message (AgentRefresh, for a version newer than the image's agent) to an idle slot: the agent
+ * ignores it (the image sets agent.disableupdate) instead of exiting to update, so the next job runs in that very pod.
+ */
+export async function assertUpdateMessageIgnored(world: PoolWorld, pool: string, namespace: string, slot: string): Promise<void> {
+  const idle = (agents: Record<string, unknown>[]) => agents.find((a) => a.name === slot && a.status === 'online' && a.enabled === true && a.assignedRequest === undefined);
+  const agent = idle(await world.emulator.admin.waitFor(() => world.emulator.admin.agents(pool), (agents) => idle(agents) !== undefined, 300_000, `${slot} online and idle`))!;
+  const uid = ((await kubectlJson<Any>(['get', 'pod', slot, '-n', namespace])).metadata.uid) as string;
+  await world.emulator.admin.sendAgentRefresh(Number(agent.id), '99.0.0');
+  const next = (await world.emulator.admin.queueJob({ pool, name: 'after-update-message', demands: [`Agent.Name -equals ${slot}`], script: 'echo "pod-uid=$RUNNER_POD_UID"' })) as AdminJob;
+  const [{ job, log }] = await finished(world, [next.requestId], 120_000);
+  assert.equal(job.result, 'succeeded', log);
+  assert.equal(probeField(log, 'pod-uid'), uid, `${slot}: the agent stayed for its job after the update message`);
+}

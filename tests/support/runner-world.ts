@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { RestAdoClient } from '../../src/clients/ado-rest.js';
 import type { AdoClient } from '../../src/core/ports/ado.js';
 import type { KubeObject } from '../../src/core/ports/kube.js';
+import type { AutoscalerEvents } from '../../src/core/ports/autoscaler-events.js';
 import { InputReader } from '../../src/core/inputs.js';
 import { readDeployOptions } from '../../src/core/deploy-options.js';
 import { readScaleOptions } from '../../src/core/scale-options.js';
@@ -115,25 +116,57 @@ export interface WorldOptions {
   scopes?: string[];
 }
 
+/** A second runner of the same pool in the same fake cluster, emulator store and time: its namespace and name. */
+export interface BesideOptions {
+  namespace: string;
+  /** Undefined: deploy with the default runner name, and learn it from the deploy. */
+  runnerName?: string;
+}
+
+/** What a runner pod's agent reports about whose it is: its pod's identity variables (src/core/runner-identity.ts). */
+function podIdentity(pod: KubeObject): Record<string, string> {
+  const env = ((pod.spec as { containers: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> }).containers.find((c) => c.name === 'agent')?.env ?? []);
+  const value = (name: string) => env.find((variable) => variable.name === name)?.value;
+  const cluster = value(identityVariables.cluster);
+  return {
+    [identityVariables.runnerName]: value(identityVariables.runnerName) ?? '',
+    [identityVariables.namespace]: pod.metadata.namespace!,
+    [identityVariables.podUid]: pod.metadata.uid!,
+    ...(cluster !== undefined && { [identityVariables.cluster]: cluster }),
+  };
+}
+
 export class RunnerWorld {
-  readonly clock = new FakeClock();
+  readonly clock: FakeClock;
   readonly kube: FakeKube;
   readonly ado: HookedAdo;
   readonly token: string;
   /** Pods that stopped while their agent was running a job, with that job. */
   readonly cutOff: Array<{ pod: string; requestId: number }> = [];
+  /** This runner's namespace and name (a runner deployed with the default name learns it from its deploy). */
+  readonly namespace: string;
+  runnerName: string;
+  private readonly defaultName: boolean;
 
   private constructor(
     readonly emulator: TestEmulator,
     readonly poolId: number,
     options: WorldOptions,
+    shared?: { world: RunnerWorld; runner: BesideOptions },
   ) {
-    this.kube = new FakeKube({ namespaces: [namespace], ...options.kube, clock: this.clock });
-    this.token = options.scopes === undefined ? DEFAULT_PAT.token : `pat-${randomUUID()}`;
+    this.clock = shared?.world.clock ?? new FakeClock();
+    this.kube = shared?.world.kube ?? new FakeKube({ namespaces: [namespace], ...options.kube, clock: this.clock });
+    this.token = shared?.world.token ?? (options.scopes === undefined ? DEFAULT_PAT.token : `pat-${randomUUID()}`);
+    // Its own client: a test's hooks see this runner's calls only.
     this.ado = new HookedAdo(
       new RestAdoClient({ organizationUrl: emulator.orgUrl, token: this.token, extension, sleep: (ms) => this.clock.sleep(ms), log: () => {} }),
     );
-    this.kube.onPod((event, pod) => this.podChanged(event, pod));
+    this.namespace = shared?.runner.namespace ?? namespace;
+    this.defaultName = shared !== undefined && shared.runner.runnerName === undefined;
+    this.runnerName = shared === undefined ? runnerName : (shared.runner.runnerName ?? '');
+    this.kube.onPod((event, pod) => {
+      if (pod.metadata.namespace === this.namespace) this.podChanged(event, pod);
+    });
   }
 
   /** A fresh world on a reset emulator: one empty agent pool, nothing in the cluster. */
@@ -143,6 +176,14 @@ export class RunnerWorld {
     const world = new RunnerWorld(emulator, pool.id, options);
     if (options.scopes !== undefined) await emulator.admin.addPat({ token: world.token, scopes: options.scopes });
     return world;
+  }
+
+  /**
+   * Another runner of this world's pool, in `namespace` of the same fake cluster (create the first world with
+   * `kube: { namespaces: [...] }` naming it), over the same emulator store, token and clock, with its own client.
+   */
+  static beside(world: RunnerWorld, runner: BesideOptions): RunnerWorld {
+    return new RunnerWorld(world.emulator, world.poolId, {}, { world, runner });
   }
 
   private get store() {
@@ -156,7 +197,7 @@ export class RunnerWorld {
   readonly handshake: RunnerHandshake = {
     request: async (ip) => {
       const pod = this.serving.get(ip);
-      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), nonce: nonceOf(pod), systemCapabilities: { 'Agent.Name': pod.metadata.name, RUNNER_NAME: runnerName, RUNNER_SCALING: 'autoscaler', [identityVariables.podUid]: pod.metadata.uid! } };
+      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), nonce: nonceOf(pod), systemCapabilities: { 'Agent.Name': pod.metadata.name, RUNNER_SCALING: 'autoscaler', ...podIdentity(pod), ...this.forgedCapabilities } };
     },
     grant: async (ip, grant, request) => {
       const pod = this.serving.get(ip);
@@ -173,6 +214,8 @@ export class RunnerWorld {
       this.store.createSession(agent, `${grant.agentName}-listener`);
     },
   };
+  /** What a hostile pod adds to its registration request's capabilities (the request is the pod's word). */
+  forgedCapabilities: Record<string, string> = {};
   /** Pods serving their registration request, by IP. */
   private readonly serving = new Map<string, KubeObject>();
   /** The agents the autoscaler registered, in order, and the grants it handed their pods. */
@@ -199,7 +242,9 @@ export class RunnerWorld {
     if (event === 'ready' && byAutoscaler) {
       this.serving.set((pod.status as { podIP: string }).podIP, pod);
     } else if (event === 'ready') {
-      const agent = this.agent(name) ?? this.register(name);
+      const agent = this.agent(name) ?? this.register(name, podIdentity(pod));
+      // The register step replaces the registration (config.sh --replace): it reports this pod's identity.
+      agent.systemCapabilities = { ...agent.systemCapabilities, ...podIdentity(pod) };
       if (this.store.sessionOf(agent.id) === undefined) this.store.createSession(agent, `${name}-listener`);
     } else if (event === 'deleting') {
       for (const [ip, serving] of this.serving) if (serving.metadata.uid === pod.metadata.uid) this.serving.delete(ip);
@@ -210,12 +255,15 @@ export class RunnerWorld {
     }
   }
 
-  /** Registers an agent as the register step does: under the pod's name, with its name as a capability. */
-  register(name: string): Agent {
+  /**
+   * Registers an agent as the register step does: under the pod's name, with its name as a capability, and the pod's
+   * identity when a pod registers it (without: a registration from before identities).
+   */
+  register(name: string, identity: Record<string, string> = {}): Agent {
     const now = new Date().toISOString();
     const agent: Agent = {
       id: this.store.id('agent'), poolId: this.poolId, name, version: '4.266.2', osDescription: 'Linux', enabled: true,
-      createdOn: now, statusChangedOn: now, systemCapabilities: { 'Agent.Name': name, 'Agent.OS': 'Linux' }, userCapabilities: {},
+      createdOn: now, statusChangedOn: now, systemCapabilities: { 'Agent.Name': name, 'Agent.OS': 'Linux', ...identity }, userCapabilities: {},
       publicKey: { exponent: 'AQAB', modulus: 'AQAB' }, clientId: randomUUID(),
     };
     this.store.agents.set(agent.id, agent);
@@ -230,7 +278,7 @@ export class RunnerWorld {
   slots(): Map<number, { name: string; enabled: boolean; online: boolean; job?: number }> {
     const slots = new Map<number, { name: string; enabled: boolean; online: boolean; job?: number }>();
     for (const agent of this.store.poolAgents(this.poolId)) {
-      const ordinal = slotOrdinal(runnerName, agent.name);
+      const ordinal = slotOrdinal(this.runnerName, agent.name);
       if (ordinal !== undefined) slots.set(ordinal, { name: agent.name, enabled: agent.enabled, online: this.store.isOnline(agent), job: agent.assignedRequestId });
     }
     return new Map([...slots].sort(([a], [b]) => a - b));
@@ -249,7 +297,7 @@ export class RunnerWorld {
 
   /** A job only slot `ordinal` can run. */
   queueJobFor(ordinal: number): number {
-    return this.queueJob([`Agent.Name -equals ${runnerName}-${ordinal}`]);
+    return this.queueJob([`Agent.Name -equals ${this.runnerName}-${ordinal}`]);
   }
 
   agentOfJob(requestId: number): string | undefined {
@@ -262,36 +310,42 @@ export class RunnerWorld {
     const job = this.store.jobs.get(requestId)!;
     const agent = this.agentOfJob(requestId);
     this.store.finishJob(job, 'succeeded');
-    if (agent !== undefined) this.kube.completePod(namespace, agent);
+    if (agent !== undefined) this.kube.completePod(this.namespace, agent);
   }
 
   replicas(): number | undefined {
-    return (this.kube.peek('StatefulSet', namespace, runnerName)?.spec as { replicas?: number } | undefined)?.replicas;
+    return (this.kube.peek('StatefulSet', this.namespace, this.runnerName)?.spec as { replicas?: number } | undefined)?.replicas;
   }
 
   pods(): KubeObject[] {
-    return this.kube.all('Pod', namespace);
+    return this.kube.all('Pod', this.namespace);
   }
 
   /** The snapshot the last pass or deploy published for the hub. */
   snapshot(): Record<string, unknown> | undefined {
     const key = [extension.publisher, extension.id, 'default', 'current', 'runner-pools'].join('/');
-    return this.store.collections.get(key)?.get(`${namespace}.${runnerName}`.toLowerCase());
+    return this.store.collections.get(key)?.get(`${this.namespace}.${this.runnerName}`.toLowerCase());
   }
 
   /** DeployRunnerPool's flow, from task inputs as the agent hands them over. */
   async deploy(inputs: Record<string, string> = {}, host = new MemoryHost()): Promise<DeployResult> {
-    const options = readDeployOptions(new InputReader(new MemoryHost({ ...this.inputs(), image: 'registry.example.com/runner:1', ...inputs })));
-    return deployRunnerPool(options, { host, ado: this.ado, connect: async () => this.kube, files: new MemoryFiles(), clock: this.clock, keys: autoscalerKeyMaker });
+    const named: Record<string, string> = this.defaultName ? {} : { runnerName: this.runnerName };
+    const options = readDeployOptions(new InputReader(new MemoryHost({ ...this.inputs(), ...named, image: 'registry.example.com/runner:1', ...inputs })));
+    const result = await deployRunnerPool(options, { host, ado: this.ado, connect: async () => this.kube, files: new MemoryFiles(), clock: this.clock, keys: autoscalerKeyMaker });
+    if (this.defaultName) this.runnerName = result.statefulSetName;
+    return result;
   }
 
   /** ScaleRunnerPool's flow, from task inputs. */
   async scale(inputs: Record<string, string>, host = new MemoryHost()): Promise<ScaleDecision> {
-    const options = readScaleOptions(new InputReader(new MemoryHost({ ...this.inputs(), runnerName, ...inputs })));
+    const options = readScaleOptions(new InputReader(new MemoryHost({ ...this.inputs(), runnerName: this.runnerName, ...inputs })));
     return scaleRunnerPool(options, { host, ado: this.ado, connect: async () => this.kube, clock: this.clock });
   }
 
   private inputs(): Record<string, string> {
-    return { connectionType: 'inCluster', namespace, poolName, azureDevOpsUrl: this.emulator.orgUrl, personalAccessToken: this.token };
+    return { connectionType: 'inCluster', namespace: this.namespace, poolName, azureDevOpsUrl: this.emulator.orgUrl, personalAccessToken: this.token };
   }
 }
+
+/** An autoscaler loop's reports, unheard: for tests that look at the cluster and the pool instead. */
+export const quietEvents: AutoscalerEvents = { turning: () => {}, passed: () => {}, passFailed: () => {}, registered: () => {}, registrationFailed: () => {}, waiting: () => {} };

@@ -1,6 +1,7 @@
 // Test controls under /_admin (no auth, not logged): pools, PATs, jobs, pipelines, the request log, faults, reset.
 import { parseJsonBody, queryValue, reply, sendEmpty, VssError, type Ctx } from '../http.js';
 import type { Route } from '../router.js';
+import { jobSpecError } from '../containers.js';
 import { formatServiceDemand } from '../demands.js';
 import { agentJson } from '../serialize.js';
 import type { Store } from '../store.js';
@@ -74,9 +75,23 @@ export function adminRoutes(seed: () => void): Route[] {
       store.servicePrincipals.set(sp.clientId, sp);
       sendEmpty(ctx.res, 204);
     }),
+    // The service's update message to one agent: { "targetVersion": "4.262.0" }. 409 when the agent has no session.
+    route('POST', '/agents/{agentId}/refresh', (ctx, store) => {
+      const { targetVersion } = parseJsonBody<{ targetVersion?: unknown }>(ctx);
+      if (typeof targetVersion !== 'string' || !/^\d+(\.\d+)*$/.test(targetVersion)) {
+        reply(ctx, 400, { message: 'targetVersion must be a dotted version such as 4.262.0' });
+        return;
+      }
+      if (!store.sendAgentRefresh(Number(ctx.params.agentId), targetVersion)) {
+        reply(ctx, 409, { message: `agent ${ctx.params.agentId} has no session` });
+        return;
+      }
+      reply(ctx, 200, {});
+    }),
     route('POST', '/jobs', (ctx, store) => {
       const spec = parseJsonBody<JobSpec & { pool: string | number }>(ctx);
-      if (typeof spec.script !== 'string') throw new VssError(400, 'ArgumentException', 'A job needs a script.', 'System');
+      const invalid = jobSpecError(spec);
+      if (invalid) throw new VssError(400, 'ArgumentException', invalid, 'System');
       const queued = store.queueJob(poolId(store, spec.pool), spec);
       if ('rejected' in queued) return reply(ctx, 400, { rejected: queued.rejected });
       reply(ctx, 200, adminJob(store, queued));

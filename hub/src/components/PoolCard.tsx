@@ -2,7 +2,7 @@
 import * as React from 'react';
 import { Card } from 'azure-devops-ui/Card.js';
 import { Link } from 'azure-devops-ui/Link.js';
-import type { JobLink, PoolCounters, PoolView, SlotView } from '../../../src/core/index.js';
+import { describeStuckSlot, type JobLink, type PoolCounters, type PoolView, type SlotView } from '../../../src/core/index.js';
 import { describeLoadError } from '../services/RunnerPoolService.js';
 import { formatDuration, stateLabels } from './format.js';
 import { SlotTable } from './SlotTable.js';
@@ -66,6 +66,7 @@ function CountedJobs(props: { counted: JobLink[] | undefined }): JSX.Element | n
           {index > 0 ? ', ' : ''}
           <span className="pool-counted-job">
             {job.url ? <Link href={job.url} target="_blank" rel="noopener noreferrer">{job.name}</Link> : job.name} (#{job.requestId})
+            {job.waitsOn && <span className="pool-counted-waits"> — waits: {job.waitsOn}</span>}
           </span>
         </React.Fragment>
       ))}
@@ -73,6 +74,22 @@ function CountedJobs(props: { counted: JobLink[] | undefined }): JSX.Element | n
     </div>
   );
 }
+
+/** The slots whose pod cannot start, each with Kubernetes' words: why the jobs this runner counts wait. */
+function StuckSlots(props: { view: PoolView }): JSX.Element | null {
+  const { stuck } = props.view;
+  if (stuck.length === 0) return null;
+  return (
+    <div className="pool-stuck" role="alert">
+      {stuck.map((slot) => (
+        <div key={slot.slot} className="pool-stuck-slot" data-reason={slot.reason}>{describeStuckSlot(slot)}</div>
+      ))}
+    </div>
+  );
+}
+
+/** Waits in seconds up to ten minutes: the difference between 65 s and 119 s matters there. */
+const formatWait = (seconds: number) => (seconds < 600 ? `${Math.round(seconds)} s` : formatDuration(seconds * 1000));
 
 function SnapshotLine(props: { view: PoolView }): JSX.Element {
   const { snapshot } = props.view;
@@ -84,6 +101,9 @@ function SnapshotLine(props: { view: PoolView }): JSX.Element {
     <div className={`pool-snapshot secondary-text${stale ? ' pool-snapshot-stale' : ''}`}>
       Pod data from {formatDuration(snapshot.ageMs)} ago ({snapshot.publishedBy}){stale ? ' — run ScaleRunnerPool to refresh it' : ''}.
       {snapshot.lastDecision ? ` Last scale decision: ${snapshot.lastDecision.reason}` : ''}
+      {snapshot.jobWait
+        ? ` Jobs waited for an agent over the last day: median ${formatWait(snapshot.jobWait.medianSeconds)}, 95th percentile ${formatWait(snapshot.jobWait.p95Seconds)} (${snapshot.jobWait.jobs} jobs).`
+        : ''}
     </div>
   );
 }
@@ -116,6 +136,7 @@ export function PoolCard(props: { view: PoolView; queueError?: unknown; filter: 
     >
       <div className="pool-body flex-column flex-grow" data-pool={view.key}>
         <Counters counters={view.counters} counted={view.counted} queueError={queueError} />
+        <StuckSlots view={view} />
         {queueError === undefined && <CountedJobs counted={view.counted} />}
         <SnapshotLine view={view} />
         {view.slots.length === 0 ? (

@@ -5,7 +5,7 @@ import { Status, Statuses, StatusSize, type IStatusProps } from 'azure-devops-ui
 import { SimpleTableCell, Table, TwoLineTableCell, type ITableColumn } from 'azure-devops-ui/Table.js';
 import { ArrayItemProvider } from 'azure-devops-ui/Utilities/Provider.js';
 import type { SlotState, SlotView } from '../../../src/core/index.js';
-import { ago, resultLabel, stateLabels } from './format.js';
+import { ago, plainText, resultLabel, stateLabels } from './format.js';
 
 const stateStatus: Record<SlotState, IStatusProps> = {
   busy: Statuses.Running,
@@ -47,7 +47,7 @@ const cells: Array<{ id: string; name: string; width: number; render: CellRender
           <span className="slot-state-label">{stateLabels[slot.state]}</span>
         </span>
       ),
-      line2: slot.staleRegistration ? 'registration from an earlier pod' : slot.waitingReason ?? ago(slot.agent?.statusChangedOn, now),
+      line2: slot.staleRegistration ? 'registration from an earlier pod' : slot.waitingReason ?? slot.cannotStart?.kubernetesReason ?? ago(slot.agent?.statusChangedOn, now),
     }),
   },
   {
@@ -90,9 +90,14 @@ const cells: Array<{ id: string; name: string; width: number; render: CellRender
     },
   },
   { id: 'node', name: 'Node', width: -10, render: (slot) => ({ line1: slot.node ?? dash }) },
-  { id: 'image', name: 'Image', width: -16, render: (slot) => ({ line1: slot.image ? <span className="slot-image" title={slot.image}>{slot.image}</span> : dash }) },
+  { id: 'image', name: 'Image', width: -16, render: (slot) => ({ line1: slot.image ? <span className="slot-image">{slot.image}</span> : dash }) },
   { id: 'age', name: 'Age', width: -8, render: (slot, now) => ({ line1: slot.startedAt ? ago(slot.startedAt, now)!.replace(' ago', '') : dash }) },
 ];
+
+/** A cell's line, cut with an ellipsis where the column is narrower; the whole text shows on hover. */
+function line(content: React.ReactNode): JSX.Element {
+  return <span className="slot-line" title={plainText(content)}>{content}</span>;
+}
 
 function columns(now: Date): Array<ITableColumn<SlotView>> {
   return cells.map((cell) => ({
@@ -102,8 +107,8 @@ function columns(now: Date): Array<ITableColumn<SlotView>> {
     renderCell: (_row: number, columnIndex: number, tableColumn: ITableColumn<SlotView>, slot: SlotView) => {
       const { line1, line2 } = cell.render(slot, now);
       return line2 === undefined || line2 === ''
-        ? <SimpleTableCell key={cell.id} columnIndex={columnIndex} tableColumn={tableColumn}>{line1}</SimpleTableCell>
-        : <TwoLineTableCell key={cell.id} columnIndex={columnIndex} tableColumn={tableColumn} line1={line1} line2={<span className="secondary-text">{line2}</span>} />;
+        ? <SimpleTableCell key={cell.id} columnIndex={columnIndex} tableColumn={tableColumn}>{line(line1)}</SimpleTableCell>
+        : <TwoLineTableCell key={cell.id} columnIndex={columnIndex} tableColumn={tableColumn} line1={line(line1)} line2={line(<span className="secondary-text">{line2}</span>)} />;
     },
   }));
 }

@@ -1,4 +1,5 @@
 // How the hub words states and times; plain functions so every component says them the same way.
+import * as React from 'react';
 import type { SlotState } from '../../../src/core/index.js';
 
 /** "12 s", "3 min", "2 h", "4 d": compact, for table cells. */
@@ -40,4 +41,11 @@ const resultLabels: Record<string, string> = {
 
 export function resultLabel(result: string | undefined): string {
   return result ? resultLabels[result] ?? result : 'Finished';
+}
+
+/** The text a rendered node shows (its strings and numbers, in order), e.g. for a `title` that repeats a cut cell. */
+export function plainText(node: React.ReactNode): string {
+  if (typeof node === 'string' || typeof node === 'number') return String(node);
+  if (Array.isArray(node)) return node.map(plainText).join('');
+  return React.isValidElement<{ children?: React.ReactNode }>(node) ? plainText(node.props.children) : '';
 }

@@ -41,7 +41,7 @@ export function renderAutoscalerKeysSecret(spec: RunnerPoolSpec & Required<Pick<
 
 /**
  * What the autoscaler may do, and nothing more: read its StatefulSet and set its scale, read the namespace's pods
- * (list and watch cannot be limited by name) and label the pool's own pods busy or idle. No Secret: the kubelet
+ * (list and watch cannot be limited by name), label the pool's own pods busy or idle, and read and record events. No Secret: the kubelet
  * mounts its PAT, and no runner pod mounts that Secret. Every slot a pool can have, not only those below its
  * maxReplicas: a busy slot stays above a lowered maximum until its job ends, and a pass that may not mark or register
  * it would fail every time.
@@ -64,6 +64,9 @@ export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: [leaseName(spec.runnerName)] },
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: slots },
+        // Slots that cannot start (src/core/slot-start.ts): a quota's refusal is only in the StatefulSet's events, and
+        // the autoscaler tells them in one of its own. Neither can be limited to a name.
+        { apiGroups: [''], resources: ['events'], verbs: ['list', 'create'] },
       ],
     },
     {
@@ -96,6 +99,9 @@ function dockerNodeAntiAffinity(mode: AutoscalerAntiAffinity): V1Affinity | unde
   }
 }
 
+/** How long its pod has to stop: it ends after the step it is in and gives its lease up. */
+export const autoscalerGraceSeconds = 30;
+
 /**
  * One autoscaler per pool. `Recreate`: never two at once, so the replica count has one owner even during an update.
  * Non-root, read-only root file system, no privilege; the PAT in a Secret volume that only this pod mounts.
@@ -104,7 +110,9 @@ export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
   const name = autoscalerName(spec.runnerName);
   const labels = autoscalerLabels(spec.runnerName);
   const selector = autoscalerSelector(spec.runnerName);
-  const probe = { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 3 };
+  // Liveness: its loop turns (a wedged loop is restarted, an outage of Azure DevOps is not); readiness: Azure DevOps
+  // answers (src/clients/autoscaler-metrics.ts).
+  const probe = (path: string) => ({ httpGet: { path, port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 3 });
   const affinity = dockerNodeAntiAffinity(spec.autoscalerAntiAffinity ?? 'preferred');
   return {
     apiVersion: 'apps/v1',
@@ -124,7 +132,7 @@ export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
           // Its own token only; the ServiceAccount mounts none anywhere else.
           automountServiceAccountToken: true,
           enableServiceLinks: false,
-          terminationGracePeriodSeconds: 30,
+          terminationGracePeriodSeconds: autoscalerGraceSeconds,
           securityContext: { runAsNonRoot: true, runAsUser: runnerUid, runAsGroup: runnerUid, fsGroup: runnerUid, seccompProfile: { type: 'RuntimeDefault' } },
           ...(spec.imagePullSecret && { imagePullSecrets: [{ name: spec.imagePullSecret }] }),
           ...(Object.keys(spec.nodeSelector).length > 0 && { nodeSelector: spec.nodeSelector }),
@@ -137,8 +145,8 @@ export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
               args: ['autoscaler'],
               env: Object.entries(autoscalerEnvironment(spec)).map(([envName, value]) => ({ name: envName, value })),
               ports: [{ name: 'metrics', containerPort: autoscalerMetricsPort }],
-              readinessProbe: probe,
-              livenessProbe: { ...probe, failureThreshold: 6 },
+              readinessProbe: probe('/readyz'),
+              livenessProbe: { ...probe('/healthz'), failureThreshold: 6 },
               resources: { requests: { cpu: '20m', memory: '64Mi' }, limits: { memory: '256Mi' } },
               securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
               volumeMounts: [

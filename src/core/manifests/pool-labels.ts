@@ -40,6 +40,8 @@ export const annotations = {
   replicasOwner: 'azure-devops-runner/replicas-owner',
   /** On a pod DeployRunnerPool is about to replace: its agent stays disabled, whoever else looks at the pool. */
   draining: 'azure-devops-runner/draining',
+  /** On the StatefulSet: its cluster's identity, recorded by the first deploy (src/core/runner-identity.ts). */
+  cluster: 'azure-devops-runner/cluster',
 } as const;
 
 /** The environment variables through which a pod's identity reaches Azure DevOps as agent capabilities. */
@@ -48,6 +50,8 @@ export const identityVariables = {
   podUid: 'RUNNER_POD_UID',
   nodeName: 'RUNNER_NODE_NAME',
   namespace: 'RUNNER_NAMESPACE',
+  /** The cluster's identity: with the namespace, whose agent it is in a pool served from several (src/core/runner-identity.ts). */
+  cluster: 'RUNNER_CLUSTER',
   image: 'RUNNER_IMAGE',
   runnerName: 'RUNNER_NAME',
   /** DeployRunnerPool's `priority`: which runner of a shared pool counts a job several could take (src/core/assignment.ts). */

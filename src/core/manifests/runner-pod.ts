@@ -146,6 +146,7 @@ function agentEnv(spec: RunnerPoolSpec): V1EnvVar[] {
     fieldEnv(identityVariables.podUid, 'metadata.uid'),
     fieldEnv(identityVariables.nodeName, 'spec.nodeName'),
     fieldEnv(identityVariables.namespace, 'metadata.namespace'),
+    ...(spec.cluster !== undefined ? [{ name: identityVariables.cluster, value: spec.cluster }] : []),
     { name: identityVariables.image, value: spec.image },
     { name: identityVariables.runnerName, value: spec.runnerName },
     { name: identityVariables.priority, value: String(spec.priority) },

@@ -18,6 +18,7 @@ export function renderStatefulSet(spec: RunnerPoolSpec): Manifest<V1StatefulSet>
         [annotations.pool]: spec.poolName,
         [annotations.organization]: spec.organizationUrl,
         ...(spec.autoscaler && { [annotations.replicasOwner]: 'autoscaler' }),
+        ...(spec.cluster !== undefined && { [annotations.cluster]: spec.cluster }),
       },
     },
     spec: {

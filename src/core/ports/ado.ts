@@ -10,6 +10,9 @@ export interface JobRequest {
   demands: string[];
   /** Set once the service has picked an agent for the job. */
   reservedAgentName?: string;
+  /** The pipeline (definition) the job belongs to, when the service says. */
+  pipeline?: string;
+  queueTime?: string;
   assignTime?: string;
   receiveTime?: string;
   result?: string;
@@ -43,8 +46,14 @@ export interface AdoClient {
   readonly throttledSeconds: number;
   /** Calls sent so far (each attempt counts). */
   readonly calls: number;
-  /** The last X-RateLimit-Remaining and -Limit seen, if the service sent them. */
+  /** X-RateLimit-Remaining and -Limit of the last answer, if it carried them (the service sends them as the budget runs low). */
   readonly rateLimit?: { remaining: number; limit: number };
+}
+
+/** The agent packages an organization offers (`distributedtask/packages/agent`), which BuildRunnerImage asks once. */
+export interface AgentPackages {
+  /** The newest agent version offered for a platform such as linux-x64; undefined when none is. Throws when it cannot ask. */
+  newestAgentVersion(platform: string): Promise<string | undefined>;
 }
 
 /** Azure DevOps refused or failed a call, with a message a person can act on. */

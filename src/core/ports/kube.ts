@@ -47,7 +47,8 @@ export interface KubeClient {
    * `resourceVersion`, only if the workload has not changed since it was read (a KubeApiError 409 otherwise).
    */
   scale(ref: ObjectRef, replicas: number, fieldManager: string, resourceVersion?: string): Promise<void>;
-  list(apiVersion: string, kind: string, namespace: string, labelSelector?: string): Promise<KubeObject[]>;
+  /** With `fieldSelector` (e.g. `involvedObject.name=x` for Events), only the objects whose fields match. */
+  list(apiVersion: string, kind: string, namespace: string, labelSelector?: string, fieldSelector?: string): Promise<KubeObject[]>;
   /**
    * Deletes the object; with `uid`, only that incarnation of the name (a pod its StatefulSet has since recreated is
    * left alone). False when there was nothing to delete.

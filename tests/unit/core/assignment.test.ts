@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { assignWaitingJobs, poolRunners, waitingJobs } from '../../../src/core/assignment.js';
+import { assignWaitingJobs, poolRunners } from '../../../src/core/assignment.js';
 import { agentSatisfiesDemands } from '../../../src/core/demands.js';
 import { decideScale, observePool } from '../../../src/core/scale-decision.js';
 import type { AgentInfo } from '../../../src/core/model.js';
@@ -34,33 +34,33 @@ describe('assignWaitingJobs', () => {
   });
 
   it('counts a job reserved for an agent for that agent\'s runner only, as busy', () => {
-    const look = observePool('docker', [...plain, ...docker], [{ requestId: 1, demands: [], reservedAgentName: 'docker-0', assignTime: 'now' }], true);
+    const look = observePool({ runnerName: 'docker', namespace: 'runners' }, [...plain, ...docker], [{ requestId: 1, demands: [], reservedAgentName: 'docker-0', assignTime: 'now' }], true);
     assert.deepEqual(look.busyOrdinals, [0]);
     assert.equal(look.queuedJobs, 0);
-    assert.equal(observePool('linux', [...plain, ...docker], [{ requestId: 1, demands: [], reservedAgentName: 'docker-0', assignTime: 'now' }], true).queuedJobs, 0);
+    assert.equal(observePool({ runnerName: 'linux', namespace: 'runners' }, [...plain, ...docker], [{ requestId: 1, demands: [], reservedAgentName: 'docker-0', assignTime: 'now' }], true).queuedJobs, 0);
   });
 
   it('leaves no share to a runner with a fixed count: it would grow for no job', () => {
     const fixed = [agent('fixed-0', 'fixed')].map((a) => ({ ...a, capabilities: { ...a.capabilities, RUNNER_SCALING: 'fixed' } }));
-    assert.equal(observePool('linux', [...fixed, ...plain], [job(1)], true).queuedJobs, 1);
-    assert.equal(observePool('fixed', [...fixed, ...plain], [job(1)]).queuedJobs, 0, 'ScaleRunnerPool on it counts only what no autoscaled runner can take');
-    assert.equal(observePool('fixed', [...fixed, ...plain], [job(2, ['only-fixed'])]).queuedJobs, 0);
+    assert.equal(observePool({ runnerName: 'linux', namespace: 'runners' }, [...fixed, ...plain], [job(1)], true).queuedJobs, 1);
+    assert.equal(observePool({ runnerName: 'fixed', namespace: 'runners' }, [...fixed, ...plain], [job(1)]).queuedJobs, 0, 'ScaleRunnerPool on it counts only what no autoscaled runner can take');
+    assert.equal(observePool({ runnerName: 'fixed', namespace: 'runners' }, [...fixed, ...plain], [job(2, ['only-fixed'])]).queuedJobs, 0);
     const onlyFixed = [{ ...fixed[0], capabilities: { ...fixed[0].capabilities, special: 'yes' } }];
-    assert.equal(observePool('fixed', [...onlyFixed, ...plain], [job(3, ['special'])]).queuedJobs, 1);
+    assert.equal(observePool({ runnerName: 'fixed', namespace: 'runners' }, [...onlyFixed, ...plain], [job(3, ['special'])]).queuedJobs, 1);
   });
 
   it('says how many jobs it left to another runner', () => {
-    const look = observePool('docker', [...plain, ...docker], [job(1), job(2), job(3, ['docker'])], true);
+    const look = observePool({ runnerName: 'docker', namespace: 'runners' }, [...plain, ...docker], [job(1), job(2), job(3, ['docker'])], true);
     assert.equal(look.queuedJobs, 1);
     assert.equal(look.leftToOthers, 2);
   });
 
   it('counts no job whose demand cannot be read and says why, instead of failing the look of every job', () => {
     const jobs = [job(1, ['x -lessThan 3', 'java']), job(2), job(3, ['docker'])];
-    const look = observePool('linux', [...plain, ...docker], jobs, true);
+    const look = observePool({ runnerName: 'linux', namespace: 'runners' }, [...plain, ...docker], jobs, true);
     assert.equal(look.queuedJobs, 1);
     assert.deepEqual(look.unreadable, ['job 1: Unsupported demand operator -lessThan in "x -lessThan 3".']);
-    assert.equal(observePool('docker', [...plain, ...docker], jobs, true).queuedJobs, 1);
+    assert.equal(observePool({ runnerName: 'docker', namespace: 'runners' }, [...plain, ...docker], jobs, true).queuedJobs, 1);
     assert.equal(assignWaitingJobs(poolRunners([...plain, ...docker], { name: 'linux', scaled: true }), jobs).has(1), false);
     const decision = decideScale({ mode: 'queue', limits: { minReplicas: 0, maxReplicas: 5, standby: 0 } }, { currentReplicas: 1, ...look });
     assert.equal(decision.replicas, 1);
@@ -72,18 +72,20 @@ describe('assignWaitingJobs', () => {
   const vocabulary = ['docker', 'java', 'gpu', 'node'];
   const capabilitySet = fc.subarray(vocabulary).map((names) => Object.fromEntries(names.map((name) => [name, 'yes'])));
   const pool = fc.record({
-    runners: fc.uniqueArray(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'd', 'e'), capabilities: capabilitySet, priority: fc.integer({ min: 0, max: 2 }), slots: fc.integer({ min: 1, max: 3 }) }), { selector: (r) => r.name, minLength: 1, maxLength: 4 }),
+    runners: fc.uniqueArray(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'd', 'e'), capabilities: capabilitySet, priority: fc.integer({ min: 0, max: 2 }), slots: fc.integer({ min: 1, max: 3 }), busyWith: fc.option(fc.integer({ min: 1, max: 30 }), { nil: undefined }) }), { selector: (r) => r.name, minLength: 1, maxLength: 4 }),
     jobs: fc.array(fc.subarray(vocabulary, { maxLength: 2 }), { maxLength: 30 }),
   }).map(({ runners, jobs }) => ({
-    agents: runners.flatMap((r) => Array.from({ length: r.slots }, (_, n) => agent(`${r.name}-${n}`, r.name, r.capabilities, r.priority))),
+    // Slot 0 may be running a job the list of jobs still shows waiting: the two are read one after the other.
+    agents: runners.flatMap((r) => Array.from({ length: r.slots }, (_, n) => ({ ...agent(`${r.name}-${n}`, r.name, r.capabilities, r.priority), busyWith: n === 0 ? r.busyWith : undefined }))),
     runnerNames: runners.map((r) => r.name),
     jobs: jobs.map((demands, i) => job(i + 1, demands)),
   }));
 
   it('counts every waiting job some runner can take exactly once, whichever runner computes it', () => {
     fc.assert(fc.property(pool, ({ agents, runnerNames, jobs }) => {
-      const takeable = waitingJobs(jobs).filter((j) => agents.some((a) => agentSatisfiesDemands(a.capabilities, j.demands))).length;
-      const counts = runnerNames.map((name) => observePool(name, agents, jobs, true).queuedJobs);
+      const running = new Set(agents.map((a) => a.busyWith));
+      const takeable = jobs.filter((j) => !running.has(j.requestId) && agents.some((a) => agentSatisfiesDemands(a.capabilities, j.demands))).length;
+      const counts = runnerNames.map((name) => observePool({ runnerName: name, namespace: 'runners' }, agents, jobs, true).queuedJobs);
       assert.equal(counts.reduce((sum, n) => sum + n, 0), takeable);
       // Every runner computes the same assignment from the same look at the pool.
       const assignments = runnerNames.map((name) => [...assignWaitingJobs(poolRunners(agents, { name, scaled: true }), jobs)].sort().join());

@@ -2,6 +2,7 @@
 // poll interval, the bootstrap of a pool that has no registration yet.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { generateKeyPairSync } from 'node:crypto';
 import { autoscalerEnvironment, readAutoscalerOptions } from '../../../src/core/autoscaler-options.js';
 import { renderAutoscalerAccess, renderAutoscalerDeployment, renderRunnerPool } from '../../../src/core/manifests/index.js';
@@ -67,7 +68,7 @@ describe('the autoscaler\'s objects', () => {
     ]);
   });
 
-  it('may read its StatefulSet, set its scale, hold its Lease and label the pool\'s pods; nothing else, and no Secret', () => {
+  it('may read its StatefulSet, set its scale, hold its Lease, label the pool\'s pods and read and record events; nothing else, and no Secret', () => {
     // Every slot a pool may have: a busy slot above a lowered maxReplicas (20 here) is still marked and registered.
     const role = renderAutoscalerAccess(spec).find((o) => o.kind === 'Role') as Any;
     assert.deepEqual(role.rules, [
@@ -77,6 +78,7 @@ describe('the autoscaler\'s objects', () => {
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: ['linux-autoscaler'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: 500 }, (_, n) => `linux-${n}`) },
+      { apiGroups: [''], resources: ['events'], verbs: ['list', 'create'] },
     ]);
   });
 
@@ -213,9 +215,32 @@ describe('scaling rules the autoscaler adds', () => {
   it('waits its interval, longer after failures and when the rate limit runs low', () => {
     assert.equal(pollDelay(5, { failures: 0 }), 5000);
     assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 150, limit: 200 } }), 5000);
-    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 20, limit: 200 } }), 12_500);
+    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 100, limit: 200 } }), 5000);
+    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 50, limit: 200 } }), 40_000);
+    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 20, limit: 200 } }), 60_000);
     assert.equal(pollDelay(2, { failures: 4 }), 8000);
     assert.equal(pollDelay(5, { failures: 12 }), 60_000);
+  });
+
+  // Every autoscaler of an organization reads the same X-RateLimit-Remaining (the PAT's identity's): the interval
+  // must fall as the budget is spent, or together they would spend it faster the less there is.
+  const budget = fc.record({ limit: fc.integer({ min: 1, max: 10_000 }), used: fc.double({ min: 0, max: 1, noNaN: true }) });
+  it('property: never shorter than pollSeconds nor longer than a minute; full pace while half the budget is left', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 0, max: 40 }), fc.option(budget, { nil: undefined }), (pollSeconds, failures, rate) => {
+      const rateLimit = rate && { remaining: Math.round(rate.limit * (1 - rate.used)), limit: rate.limit };
+      const delay = pollDelay(pollSeconds, { failures, rateLimit });
+      assert.ok(delay >= Math.min(pollSeconds * 1000, 60_000) && delay <= 60_000, `${delay}`);
+      if (failures === 0 && (rateLimit === undefined || rateLimit.remaining >= rateLimit.limit / 2)) assert.equal(delay, Math.min(pollSeconds * 1000, 60_000));
+    }));
+  });
+
+  it('property: the less budget is left, and the more passes failed, the longer it waits', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 0, max: 20 }), budget, fc.double({ min: 0, max: 1, noNaN: true }), (pollSeconds, failures, rate, more) => {
+      const at = (used: number, failed: number) => pollDelay(pollSeconds, { failures: failed, rateLimit: { remaining: Math.round(rate.limit * (1 - used)), limit: rate.limit } });
+      const busier = rate.used + (1 - rate.used) * more;
+      assert.ok(at(busier, failures) >= at(rate.used, failures));
+      assert.ok(at(rate.used, failures + 1) >= at(rate.used, failures));
+    }));
   });
 
   it('publishes the snapshot when the pool changed or 30 s after the last one', () => {

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildSummary, isLoopbackRegistry, qualifiedRepository, readBuildImageOptions, registryLogin, registryOf,
+  bakedAgentVersion, buildSummary, isLoopbackRegistry, isOlderVersion, qualifiedRepository, readBuildImageOptions, registryLogin, registryOf,
   type BuildImageOptions,
 } from '../../../src/core/build-options.js';
 import { InputReader } from '../../../src/core/inputs.js';
@@ -119,6 +119,23 @@ describe('repositories and registries', () => {
   it('treats only loopback registries as plain HTTP', () => {
     for (const registry of ['localhost', 'localhost:5000', '127.0.0.1:5055', '127.1.2.3', '[::1]:5000']) assert.ok(isLoopbackRegistry(registry), registry);
     for (const registry of ['localhost.example.com', '10.0.0.1:5000', '127.0.0.1.nip.io', 'docker.io']) assert.ok(!isLoopbackRegistry(registry), registry);
+  });
+});
+
+describe('the agent version an image bakes', () => {
+  const dockerfile = 'FROM debian\nARG AGENT_VERSION=4.272.0\nARG AGENT_PACKAGE_URL=https://example.com/${AGENT_VERSION}\n';
+
+  it('is the agentVersion input, else the Dockerfile\'s ARG default, else unknown', () => {
+    assert.equal(bakedAgentVersion(read({ ...minimal, agentVersion: '4.266.2' }), dockerfile), '4.266.2');
+    assert.equal(bakedAgentVersion(read(minimal), dockerfile), '4.272.0');
+    assert.equal(bakedAgentVersion(read(minimal), 'FROM debian\nARG AGENT_VERSION\n'), undefined);
+  });
+
+  it('is compared part by part as numbers', () => {
+    assert.ok(isOlderVersion('4.9.9', '4.10.0'));
+    assert.ok(isOlderVersion('4.266.2', '4.266.10'));
+    assert.ok(!isOlderVersion('4.266.2', '4.266.2'));
+    assert.ok(!isOlderVersion('5.0.0', '4.280.1'));
   });
 });
 

@@ -150,9 +150,25 @@ describe('buildPoolViews', () => {
       'a plain job goes to the runner offering least, a TOOLBOX one to the only runner that has it, the GPU one to the fixed runner; no one can take the docker one');
     assert.ok(views.filter((view) => view.poolName === 'Linux Private').every((view) => view.counters.queued === 5), 'the pool-wide queue on every card');
     for (const view of views.filter((v) => v.poolName === 'Linux Private')) {
-      const scaler = observePool(view.runnerName, agents.filter((a) => a.poolName === 'Linux Private'), jobs, view.runnerName !== 'fixed');
+      const scaler = observePool({ runnerName: view.runnerName, namespace: view.namespace ?? '' }, agents.filter((a) => a.poolName === 'Linux Private'), jobs, view.runnerName !== 'fixed');
       assert.equal(view.counted?.length, scaler.queuedJobs, `${view.runnerName} shows what its scaler counts`);
     }
+  });
+
+  it('shows the slots that cannot start on the card, on their rows and next to each waiting job the runner counts', () => {
+    const stuckSlots = [
+      { slot: 1, reason: 'imagePull' as const, kubernetesReason: 'ImagePullBackOff', message: 'Back-off pulling image "registry.invalid/runner:1"' },
+      { slot: 2, reason: 'quota' as const, kubernetesReason: 'FailedCreate', message: 'pods "linux-2" is forbidden: exceeded quota' },
+    ];
+    // An autoscaled slot keeps a disabled placeholder while its pod cannot start: the pod's trouble is what to see.
+    const agents = [agent('linux-0'), agent('linux-1', { status: 'offline', enabled: false })];
+    const pods = [pod('linux-0'), pod('linux-1', { phase: 'Pending', ready: false, waitingReason: 'ImagePullBackOff' })];
+    const [view] = buildPoolViews(agents, { 'Linux Private': queue(2) }, [snapshot(pods, 3, { stuckSlots })], now);
+    assert.deepEqual(view.stuck, stuckSlots);
+    assert.deepEqual(view.slots.map((s) => [s.podName, s.state, s.cannotStart?.reason]), [['linux-0', 'idle', undefined], ['linux-1', 'failing', 'imagePull'], ['linux-2', 'failing', 'quota']]);
+    assert.deepEqual(view.counted?.map((job) => job.waitsOn), ['slots 1, 2 cannot start (ImagePullBackOff, FailedCreate)', 'slots 1, 2 cannot start (ImagePullBackOff, FailedCreate)']);
+    const [healthy] = buildPoolViews(agents, { 'Linux Private': queue(1) }, [snapshot(pods, 3)], now);
+    assert.deepEqual([healthy.stuck, healthy.counted?.[0].waitsOn, healthy.slots[2].state], [[], undefined, 'missing']);
   });
 
   it('never reports a negative snapshot age (clock skew)', () => {

@@ -17,7 +17,7 @@ describe('observePool', () => {
   const agents = [agent('linux-0', 11, { java: '/usr/bin/java' }), agent('linux-1', undefined, { java: '/usr/bin/java' }), agent('other-0', 12, { gpu: 'yes' })];
 
   it('counts only waiting jobs that one of this runner\'s registrations can run', () => {
-    const observed = observePool('linux', agents, [
+    const observed = observePool({ runnerName: 'linux', namespace: 'runners' }, agents, [
       { requestId: 1, demands: [] },
       { requestId: 2, demands: ['java'] },
       { requestId: 3, demands: ['gpu'] },
@@ -30,12 +30,21 @@ describe('observePool', () => {
   });
 
   it('treats a slot with a job reserved for it as busy before its agent reports it', () => {
-    const observed = observePool('linux', agents, [{ requestId: 7, demands: [], reservedAgentName: 'linux-1', assignTime: '2026-11-28T00:00:00Z' }]);
+    const observed = observePool({ runnerName: 'linux', namespace: 'runners' }, agents, [{ requestId: 7, demands: [], reservedAgentName: 'linux-1', assignTime: '2026-11-28T00:00:00Z' }]);
     assert.deepEqual(observed.busyOrdinals, [0, 1]);
     assert.equal(observed.queuedJobs, 0);
   });
 
+  it('counts a job once when the agents were read after it was assigned: busy, not also queued', () => {
+    // The jobs are read, then the agents: a job handed to linux-0 in between is still waiting in the first list and
+    // already running in the second. Counted twice, it would add a slot no job ever takes.
+    const observed = observePool({ runnerName: 'linux', namespace: 'runners' }, agents, [{ requestId: 11, demands: [] }, { requestId: 12, demands: [] }, { requestId: 13, demands: [] }]);
+    assert.deepEqual(observed.busyOrdinals, [0]);
+    assert.equal(observed.queuedJobs, 1);
+    assert.equal(observed.leftToOthers, 0);
+  });
+
   it('counts nothing when the runner has no registration at all', () => {
-    assert.equal(observePool('linux', [agent('other-0')], [{ requestId: 1, demands: [] }]).queuedJobs, 0);
+    assert.equal(observePool({ runnerName: 'linux', namespace: 'runners' }, [agent('other-0')], [{ requestId: 1, demands: [] }]).queuedJobs, 0);
   });
 });

@@ -30,6 +30,7 @@ const specs: Record<string, RunnerPoolSpec> = {
   'a PAT, restart rules, no Docker': base,
   'the in-cluster autoscaler registers the agents, a priority': {
     ...base,
+    cluster: '3f9b2c1e-8d4a-4e6f-9a1b-0c2d3e4f5a6b',
     autoscaler: { minReplicas: 0, maxReplicas: 20, standby: 1, pollSeconds: 5 },
     autoscalerKeys: { public: { signing: 'S'.repeat(43), encryption: 'E'.repeat(43) }, private: { signing: 'unused', encryption: 'unused' } },
     priority: 10,

@@ -24,6 +24,7 @@ describe('decideScale', () => {
     const d = decideScale(queue(0, 10), { currentReplicas: 5, busyOrdinals: [4], queuedJobs: 0 });
     assert.equal(d.replicas, 5);
     assert.match(d.reason, /scale-down to 1 deferred: slot 4 is busy, so 5 stay until its job ends/);
+    assert.equal(d.action, 'deferred');
   });
 
   it('keeps a busy slot above a lowered maximum or a fixed count', () => {
@@ -31,6 +32,20 @@ describe('decideScale', () => {
     assert.equal(lowered.replicas, 8);
     assert.equal(lowered.reason, '1 busy + 0 queued + 0 standby = 1; scale-down to 1 deferred: slot 7 is busy, so 8 stay until its job ends (above maxReplicas 2: a busy slot is never removed)');
     assert.equal(decideScale({ mode: 'fixed', replicas: 0 }, { currentReplicas: 3, busyOrdinals: [1], queuedJobs: 9 }).replicas, 2);
+  });
+
+  it('after a drain, removes no slot that still takes jobs, and never adds one for it', () => {
+    fc.assert(
+      fc.property(target, observation, fc.uniqueArray(fc.integer({ min: 0, max: 599 }), { maxLength: 40 }), (t, o, undrained) => {
+        const before = decideScale(t, o);
+        const after = decideScale(t, { ...o, undrained });
+        const kept = undrained.filter((ordinal) => ordinal < o.currentReplicas);
+        if (after.replicas < o.currentReplicas) assert.ok(kept.every((ordinal) => ordinal < after.replicas), `${after.reason} removes one of ${kept}`);
+        assert.equal(after.replicas, Math.max(before.replicas, kept.length === 0 ? 0 : Math.max(...kept) + 1));
+      }),
+    );
+    const d = decideScale(queue(0, 10), { currentReplicas: 4, busyOrdinals: [], queuedJobs: 0, undrained: [0, 1] });
+    assert.equal(d.reason, '0 busy + 0 queued + 0 standby = 0; scale-down to 0 deferred: slot 1 was not drained (it takes jobs), so 2 stay until a later pass drains it');
   });
 
   const observation = fc.record({
@@ -85,8 +100,42 @@ describe('decideScale', () => {
         const second = decideScale(t, { ...o, currentReplicas: first.replicas });
         assert.equal(second.replicas, first.replicas);
         assert.match(second.reason, /no change|deferred/);
+        assert.ok(['no_change', 'deferred'].includes(second.action), second.action);
+        // The action says what the count does, as the reason does in words.
+        assert.equal(first.action === 'scale_up', first.replicas > o.currentReplicas);
+        assert.equal(first.action === 'scale_down', first.replicas < o.currentReplicas);
+        assert.equal(first.action === 'deferred', /deferred/.test(first.reason) && first.replicas === o.currentReplicas);
       }),
     );
+  });
+});
+
+describe('decideScale with slots that cannot start', () => {
+  const pull = { slot: 1, reason: 'imagePull' as const, kubernetesReason: 'ImagePullBackOff', message: 'Back-off pulling image "x"' };
+  const crash = { slot: 1, reason: 'crashBeforeRegistration' as const, kubernetesReason: 'CrashLoopBackOff', message: 'back-off 40s' };
+
+  it('holds a queue-driven pool at its size when a new slot would not start either, and says why', () => {
+    const d = decideScale(queue(0, 10), { currentReplicas: 2, busyOrdinals: [0], queuedJobs: 4, stuck: [pull] });
+    assert.equal(d.replicas, 2);
+    assert.equal(d.reason, '1 busy + 4 queued + 0 standby = 5; slot 1 cannot start: ImagePullBackOff (Back-off pulling image "x"); scale-up to 5 held at 2: a new slot would not start either');
+    assert.equal(d.action, 'held');
+  });
+
+  it('grows past a slot no node takes yet: a node autoscaler adds nodes for the pods that wait', () => {
+    const unschedulable = { slot: 1, reason: 'unschedulable' as const, kubernetesReason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient cpu.' };
+    const d = decideScale(queue(0, 10), { currentReplicas: 2, busyOrdinals: [], queuedJobs: 4, stuck: [unschedulable] });
+    assert.equal(d.replicas, 4);
+    assert.match(d.reason, /slot 1 cannot start: Unschedulable \(0\/1 nodes are available: 1 Insufficient cpu\.\); scale up from 2 to 4$/);
+  });
+
+  it('still scales down, keeps a fixed count, and grows past a crash (one pod\'s trouble), saying so each time', () => {
+    const down = decideScale(queue(0, 10), { currentReplicas: 3, busyOrdinals: [], queuedJobs: 0, stuck: [pull] });
+    assert.equal(down.replicas, 0);
+    assert.match(down.reason, /slot 1 cannot start: ImagePullBackOff .*; scale down from 3 to 0$/);
+    assert.equal(decideScale({ mode: 'fixed', replicas: 4 }, { currentReplicas: 2, busyOrdinals: [], queuedJobs: 0, stuck: [pull] }).replicas, 4);
+    const crashed = decideScale(queue(0, 10), { currentReplicas: 2, busyOrdinals: [], queuedJobs: 3, stuck: [crash] });
+    assert.equal(crashed.replicas, 3);
+    assert.match(crashed.reason, /slot 1 cannot start: CrashLoopBackOff \(back-off 40s\); scale up from 2 to 3$/);
   });
 });
 

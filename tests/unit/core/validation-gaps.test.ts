@@ -55,7 +55,7 @@ describe('BuildRunnerImage validation', () => {
     files.write('/src/docker/Dockerfile', 'FROM scratch\n');
     const commands = { run: () => assert.fail('no command may run'), has: () => assert.fail('no command may run') };
     const run = (inputs: Record<string, string>) => buildRunnerImage(readBuildImageOptions(reader({ ...build, dockerfileSource: 'custom', ...inputs })), {
-      host: new MemoryHost(), commands, files, builtinContext: '/builtin', tempDir: '/tmp', existingLogins: { docker: [], buildah: [] },
+      host: new MemoryHost(), commands, files, builtinContext: '/builtin', tempDir: '/tmp', existingLogins: { docker: [], buildah: [] }, agentPackages: () => assert.fail('nothing may be asked'),
     });
     await assert.rejects(run({ dockerfile: '/src/docker' }), /^Error: Input 'dockerfile': '\/src\/docker' is a folder; name the Dockerfile in it\.$/);
     await assert.rejects(run({ dockerfile: '/src/docker/Dockerfile', buildContext: '/src/docker/Dockerfile' }),

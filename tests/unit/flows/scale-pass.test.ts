@@ -20,7 +20,7 @@ describe('busy marking', () => {
       await kube.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'ns', labels: { 'app.kubernetes.io/name': app, 'app.kubernetes.io/instance': 'linux' } } }, { fieldManager: 't' });
     }
     const options = { namespace: 'ns', runnerName: 'linux', poolName: 'Linux', organizationUrl: 'https://dev.azure.com/c', target: { mode: 'fixed' as const, replicas: 0 }, dryRun: false, removeStaleRegistrations: false, actor: 'ScaleRunnerPool' as const };
-    await scalePass(options, { log: new MemoryHost(), clock }, { kube, drains: true });
+    await scalePass(options, { log: new MemoryHost(), clock }, { kube });
     const patched = kube.calls.filter((call) => call.verb === 'mergePatch' && call.kind === 'Pod').map((call) => call.name);
     assert.deepEqual(patched, ['linux-0']);
   });

@@ -25,7 +25,7 @@ function fixture(): LocalPoolData {
     publishedAt: '2026-11-28T09:57:00Z', publishedBy: 'ScaleRunnerPool', replicas: 5,
     pods: [0, 1, 2, 3].map((n) => ({ name: `linux-${n}`, uid: `uid-linux-${n}`, phase: 'Running', ready: true, restarts: n === 2 ? 3 : 0, node: 'kind-worker', image: 'registry.local/runner:1', createdAt: '2026-11-28T08:00:00Z', deleting: false }))
       .concat({ name: 'linux-4', uid: 'uid-linux-4', phase: 'Pending', ready: false, restarts: 0, node: 'kind-worker', image: 'registry.local/runner:1', createdAt: '2026-11-28T09:59:00Z', deleting: false }),
-    lastDecision: { previousReplicas: 4, replicas: 5, queuedJobs: 2, busyAgents: 1, reason: '1 busy + 2 queued + 1 standby = 5 replicas.' },
+    lastDecision: { previousReplicas: 4, replicas: 5, queuedJobs: 2, busyAgents: 1, reason: '1 busy + 2 queued + 1 standby = 5 replicas.', action: 'scale_up' },
   };
   return {
     agents: [
@@ -104,6 +104,20 @@ describe('Runner pools page', () => {
     assert.match(rowOf(root, 'linux-0').textContent ?? '', /kind-worker.*registry\.local\/runner:1.*2 h/);
   });
 
+  it('gives each line of a cell its full text on hover, where a narrow column cuts it', async () => {
+    const data = fixture();
+    const job = 'CI · a pipeline whose name goes on and on past any column width · 20261128.4';
+    const node = 'aks-nodepool-with-a-long-name-12345678-vmss000000';
+    data.agents[1] = { ...data.agents[1], runningJob: { ...data.agents[1].runningJob!, name: job } };
+    data.snapshots[0].pods[0] = { ...data.snapshots[0].pods[0], node };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.equal(rows(root).length, 5));
+    const titles = (pod: string) => [...rowOf(root, pod).querySelectorAll('[title]')].map((element) => element.getAttribute('title'));
+    assert.ok(titles('linux-1').includes(job), `the running job's whole name: ${titles('linux-1').join(' | ')}`);
+    assert.ok(titles('linux-0').includes(node), `the node's whole name: ${titles('linux-0').join(' | ')}`);
+    for (const line of rows(root).flatMap((row) => [...row.querySelectorAll('.slot-line')])) assert.equal(line.getAttribute('title'), line.textContent);
+  });
+
   it('counts agents online, busy, idle, offline and disabled, and the pool\'s queued jobs; names the snapshot\'s age', async () => {
     const root = render(new hub.LocalRunnerPoolService(fixture()));
     await eventually(() => assert.equal(counter(root, 'queued'), '2'));
@@ -113,8 +127,16 @@ describe('Runner pools page', () => {
     assert.deepEqual(['online', 'busy', 'idle', 'offline', 'disabled'].map((key) => counter(root, key)), ['3', '1', '1', '1', '1']);
     assert.match(root.textContent ?? '', /Pod data from 3 min ago \(ScaleRunnerPool\)/);
     assert.match(root.textContent ?? '', /1 busy \+ 2 queued \+ 1 standby = 5 replicas/);
+    assert.doesNotMatch(root.textContent ?? '', /Jobs waited/, 'no figure before a job started');
     const poolLink = root.querySelector('.pool-name a') as HTMLAnchorElement;
     assert.equal(poolLink.href, 'https://dev.azure.com/contoso/_settings/agentpools?poolId=3&view=agents');
+  });
+
+  it('shows how long jobs waited for this runner\'s agents over the last day', async () => {
+    const data = fixture();
+    data.snapshots[0] = { ...data.snapshots[0], jobWait: { jobs: 240, medianSeconds: 6.4, p95Seconds: 95 } };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.match(root.querySelector('.pool-snapshot')?.textContent ?? '', /Jobs waited for an agent over the last day: median 6 s, 95th percentile 95 s \(240 jobs\)\./));
   });
 
   it('shows the slots before the queue arrives, "…" in its counter meanwhile, then the count', async () => {
@@ -150,6 +172,18 @@ describe('Runner pools page', () => {
       cardOf(root, key).querySelector('.pool-counter-share')?.textContent, cardOf(root, key).querySelector('.pool-counted')?.textContent];
     assert.deepEqual(share('ci.linux'), ['4', ' · this runner counts 2', 'Waiting jobs this runner counts: CI · Waiting 60 (#60), CI · Waiting 62 (#62).']);
     assert.deepEqual(share('ci.tools'), ['4', ' · this runner counts 2', 'Waiting jobs this runner counts: CI · Waiting 61 (#61), CI · Waiting 63 (#63).']);
+  });
+
+  it('says on the card which slots cannot start and why, and next to each waiting job this runner counts', async () => {
+    const data = fixture();
+    data.snapshots[0] = { ...data.snapshots[0], pods: data.snapshots[0].pods.map((p) => (p.name === 'linux-4' ? { ...p, waitingReason: 'ImagePullBackOff' } : p)),
+      stuckSlots: [{ slot: 4, reason: 'imagePull', kubernetesReason: 'ImagePullBackOff', message: 'Back-off pulling image "registry.invalid/runner:1"' }] };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.equal(counter(root, 'queued'), '2'));
+    assert.equal(root.querySelector('.pool-stuck')?.textContent, 'slot 4 cannot start: ImagePullBackOff (Back-off pulling image "registry.invalid/runner:1")');
+    assert.equal(root.querySelector('.pool-counted')?.textContent,
+      'Waiting jobs this runner counts: CI · Waiting 42 (#42) — waits: slot 4 cannot start (ImagePullBackOff), CI · Waiting 43 (#43) — waits: slot 4 cannot start (ImagePullBackOff).');
+    assert.equal(rowOf(root, 'linux-4').querySelector('.slot-state-label')?.textContent, 'Pod failing');
   });
 
   it('shows a failed queue read in its counter, not as a page error', async () => {

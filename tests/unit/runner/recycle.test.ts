@@ -150,8 +150,10 @@ describe('the recycle sidecar', () => {
       child.on('exit', (code) => resolve({ code, stderr }));
     });
     assert.deepEqual(await run(['recycle'], { ...env, RUNNER_NAMESPACE: '' }), { code: 78, stderr: 'runner recycle: error: recycle mode needs RUNNER_POD_NAME, RUNNER_POD_UID and RUNNER_NAMESPACE (from the downward API)\n' });
+    assert.deepEqual(await run(['docker', 'version'], {}), { code: 78, stderr: 'runner docker: error: AZP_POD_CONTAINERS is not set (set by the runner pod\'s manifest for dockerMode podContainers)\n' });
+    assert.deepEqual(await run(['exec-server'], {}), { code: 64, stderr: 'runner exec-server: error: exec-server needs the socket to listen on: runner.js exec-server <socket dir>/<container name>.sock\n' });
     const unknown = await run(['register-agent'], {});
     assert.equal(unknown.code, 64);
-    assert.match(unknown.stderr, /unknown command 'register-agent' \(expected recycle, supervise, handshake, or docker-proxy\)/);
+    assert.match(unknown.stderr, /unknown command 'register-agent' \(expected recycle, supervise, handshake, docker-proxy, docker, or exec-server\)/);
   });
 });

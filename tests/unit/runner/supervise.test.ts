@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRunner } from '../../../scripts/build.mjs';
@@ -24,24 +24,31 @@ before(async () => {
   script('run.sh', `"${dir}/listener.sh" & wait $!; exit $?`);
   writeFileSync(join(dir, 'exec-run.sh'), `#!/bin/bash\nexec "${dir}/listener.sh"\n`);
   chmodSync(join(dir, 'exec-run.sh'), 0o755);
+  // As the agent's run.sh: a command substitution before it starts its listener.
+  mkdirSync(join(dir, 'slow'));
+  writeFileSync(join(dir, 'slow', 'run.sh'), `#!/bin/bash\ntouch "${dir}/starting"\nuser_id=$(sleep 0.5; id -u)\n"${dir}/listener.sh" & wait $!; exit $?\n`);
+  chmodSync(join(dir, 'slow', 'run.sh'), 0o755);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Starts `supervise -- <agent>`, sends SIGTERM once the job step runs, and resolves to the exit code. */
-async function stopDuringJob(agent: string): Promise<{ code: number | null; stdout: string }> {
-  for (const file of readdirSync(dir)) if (file === 'ready' || file.endsWith('.TERM')) rmSync(join(dir, file));
+/** Starts `supervise -- <agent>`, sends SIGTERM once `marker` is there (the job step runs), and resolves to the exit code. */
+async function stopDuringJob(agent: string, marker = 'ready'): Promise<{ code: number | null; stdout: string }> {
+  for (const file of readdirSync(dir)) if (file === 'ready' || file === 'starting' || file.endsWith('.TERM')) rmSync(join(dir, file));
   // A process group of its own: whatever a failing case leaves running is ended with it.
   const child = spawn(process.execPath, [bundle, 'supervise', '--', join(dir, agent), '--once'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   try {
     const deadline = Date.now() + 10_000;
-    while (!existsSync(join(dir, 'ready'))) {
-      assert.ok(Date.now() < deadline, 'the job step started');
+    while (!existsSync(join(dir, marker))) {
+      assert.ok(Date.now() < deadline, `${marker} is there`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     child.kill('SIGTERM');
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const code = await Promise.race([
+      new Promise<number | null>((resolve) => child.on('exit', resolve)),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the agent did not end within 5 s of the signal')), 5000)),
+    ]);
     return { code, stdout };
   } finally {
     try {
@@ -66,6 +73,13 @@ describe('runner.js supervise', () => {
     const { code } = await stopDuringJob('exec-run.sh');
     assert.deepEqual(signalled(), ['listener.sh.TERM']);
     assert.equal(code, 3);
+  });
+
+  it('stops the listener that run.sh starts after the signal came, while a command substitution ran', async () => {
+    const { code, stdout } = await stopDuringJob(join('slow', 'run.sh'), 'starting');
+    assert.deepEqual(signalled(), ['listener.sh.TERM']);
+    assert.equal(code, 3);
+    assert.equal(stdout.match(/stopping the agent listener/g)?.length, 2, 'the subshell, then the listener');
   });
 
   it('exits 128 + the signal\'s number when a signal ended the agent, and refuses a missing command', async () => {

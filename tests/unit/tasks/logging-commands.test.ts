@@ -3,7 +3,7 @@
 // prefix). runBundledTask fails a run whose output holds any logging command the task did not mean to write.
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureExtension } from '../../../scripts/build.mjs';
@@ -46,13 +46,14 @@ describe('logging-command injection through inputs', () => {
     }
   }
 
-  it('BuildRunnerImage: the builder command line and output, with a Dockerfile, context and build argument that carry commands', async () => {
+  it('BuildRunnerImage: the builder command line and output, with a Dockerfile, context and build argument that carry commands', async (t) => {
     const scratch = mkdtempSync(join(tmpdir(), 'adr-injection-'));
     // A builder stand-in that echoes its arguments on stdout and stderr, as builders echo build arguments and paths.
     const bin = join(scratch, 'bin');
     mkdirSync(bin);
     writeFileSync(join(bin, 'buildah'), '#!/bin/sh\nprintf "STEP 1/1: %s\\n" "$*"\nprintf "error: %s\\n" "$*" >&2\nexit 1\n');
     chmodSync(join(bin, 'buildah'), 0o755);
+    t.after(() => rmSync(scratch, { recursive: true, force: true }));
     for (const [how, value] of Object.entries(hostile)) {
       const context = join(scratch, value);
       mkdirSync(context);
@@ -68,9 +69,10 @@ describe('logging-command injection through inputs', () => {
     }
   });
 
-  it('DeployRunnerPool: render names a manifest path, pool name and env value that carry commands', async () => {
+  it('DeployRunnerPool: render names a manifest path, pool name and env value that carry commands', async (t) => {
     for (const [how, value] of Object.entries(hostile)) {
       const temp = mkdtempSync(join(tmpdir(), 'adr-injection-'));
+      t.after(() => rmSync(temp, { recursive: true, force: true }));
       const manifestPath = join(temp, `${value}.yaml`);
       // A pool name is one line (one with a line break is refused, as every input above): it carries the one-line forms.
       const poolName = Object.values(oneLine).includes(value) ? value : oneLine['mid-line'];

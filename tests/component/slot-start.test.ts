@@ -1,0 +1,192 @@
+// Slots that cannot start, from recorded pod states and events (src/core/slot-start.ts), and what the scaling pass
+// does with them: the decision says so and holds the pool's size, a Warning Event on the StatefulSet tells it once per
+// cause (again only minutes later), the snapshot carries it to the hub, and `status` prints it.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { stuckSlots, type SlotStartLook } from '../../src/core/slot-start.js';
+import { scalePass, type PassOptions, type PassState } from '../../src/flows/scale-pass.js';
+import { readPoolStatus } from '../../src/flows/pool-status.js';
+import { InputReader, readStatusOptions, type KubeObject, type PoolSnapshot } from '../../src/core/index.js';
+import { KubeApiError } from '../../src/core/ports/kube.js';
+import { statusTable } from '../../cli/status-table.js';
+import { startEmulator, type TestEmulator } from '../support/emulator.js';
+import { namespace, poolName, RunnerWorld, runnerName } from '../support/runner-world.js';
+import { MemoryHost } from '../support/memory-host.js';
+import { crashLoopBackOff, errImagePull, imagePullBackOff, quotaRefusal, runnerPod, schedulingGated, unschedulable } from '../support/stuck-pods.js';
+
+const now = Date.parse('2026-01-01T00:10:00Z');
+const look = (pods: KubeObject[], events: KubeObject[] = [], registered: string[] = []): SlotStartLook =>
+  ({ runnerName: 'linux', replicas: 6, statefulSetUid: 'uid-linux', pods, events, registeredPods: new Set(registered), now });
+
+describe('slots that cannot start, recognised', () => {
+  it('names each cause with Kubernetes\' words: image pull, unschedulable, a refused create, a crash before registration', () => {
+    const stuck = stuckSlots(look([
+      runnerPod('linux', 0, imagePullBackOff),
+      runnerPod('linux', 1, errImagePull),
+      runnerPod('linux', 2, unschedulable),
+      runnerPod('linux', 4, crashLoopBackOff('linux-4', 'uid-linux-4')),
+    ], [quotaRefusal('linux', 3, '2026-01-01T00:09:30Z')]));
+    assert.deepEqual(stuck.map(({ slot, reason, kubernetesReason }) => [slot, reason, kubernetesReason]), [
+      [0, 'imagePull', 'ImagePullBackOff'],
+      [1, 'imagePull', 'ErrImagePull'],
+      [2, 'unschedulable', 'Unschedulable'],
+      [3, 'quota', 'FailedCreate'],
+      [4, 'crashBeforeRegistration', 'CrashLoopBackOff'],
+    ]);
+    assert.match(stuck[0].message, /^Back-off pulling image "registry\.invalid\/runner:1": ErrImagePull: .*no such host$/);
+    assert.equal(stuck[2].message, '0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.');
+    assert.match(stuck[3].message, /pods "linux-3" is forbidden: exceeded quota: runner-quota/);
+  });
+
+  it('leaves alone what starts or was meant to wait: a registered agent\'s crash, a scheduling gate, a stale or foreign refusal, slots above the count', () => {
+    const stuck = stuckSlots(look([
+      runnerPod('linux', 0, crashLoopBackOff('linux-0', 'uid-linux-0')),
+      runnerPod('linux', 1, schedulingGated),
+      runnerPod('linux', 7, imagePullBackOff),
+      runnerPod('other', 2, imagePullBackOff),
+    ], [
+      quotaRefusal('linux', 3, '2026-01-01T00:09:30Z', 'uid-of-an-earlier-statefulset'),
+      quotaRefusal('linux', 4, '2025-12-31T23:40:00Z'),
+      quotaRefusal('linux', 0, '2026-01-01T00:09:30Z'),
+      // Look-alikes anyone allowed to create events could write: no StatefulSet UID, or not the controller's.
+      withEvent(quotaRefusal('linux', 5, '2026-01-01T00:09:30Z'), { involvedObject: { kind: 'StatefulSet', namespace: 'runners', name: 'linux' } }),
+      withEvent(quotaRefusal('linux', 2, '2026-01-01T00:09:30Z'), { source: { component: 'kubectl' }, reportingComponent: 'kubectl' }),
+    ], ['uid-linux-0']));
+    assert.deepEqual(stuck, []);
+  });
+
+  it('keeps Kubernetes\' message one printable line, without logging commands or a URL\'s credentials', () => {
+    const hostile = { ...imagePullBackOff, containerStatuses: [{ name: 'agent', restartCount: 0, state: { waiting: { reason: 'ErrImagePull',
+      message: 'pull "https://bot:s3cret@registry.example/v2/x?token=abc123&n=1" failed\n##vso[task.setvariable variable=x]y\r\u001b[31mred' } } }] };
+    const [{ message }] = stuckSlots(look([runnerPod('linux', 0, hostile)]));
+    assert.equal(message, 'pull "https://***@registry.example/v2/x?token=***&n=1" failed **vso[task.setvariable variable=x]y [31mred');
+  });
+});
+
+function withEvent(event: KubeObject, fields: Record<string, unknown>): KubeObject {
+  return { ...event, ...fields };
+}
+
+describe('a scaling pass with slots that cannot start', () => {
+  let emulator: TestEmulator;
+  before(async () => {
+    emulator = await startEmulator();
+  });
+  after(() => emulator.stop());
+
+  /** A pool at zero whose slots are registered (offline): jobs queue for it; pods start as `status` says. */
+  async function stuckPool(): Promise<{ world: RunnerWorld; pass: () => ReturnType<typeof scalePass>; host: MemoryHost; state: PassState }> {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '0' });
+    for (let ordinal = 0; ordinal < 8; ordinal++) world.register(`${runnerName}-${ordinal}`);
+    const options: PassOptions = {
+      namespace, runnerName, poolName, organizationUrl: emulator.orgUrl, target: { mode: 'queue', limits: { minReplicas: 0, maxReplicas: 8, standby: 0 } },
+      dryRun: false, removeStaleRegistrations: false, actor: 'ScaleRunnerPool',
+    };
+    const host = new MemoryHost();
+    const state: PassState = { kube: world.kube, poolId: world.poolId };
+    return { world, host, state, pass: () => scalePass(options, { log: host, ado: world.ado, clock: world.clock }, state) };
+  }
+
+  const events = (world: RunnerWorld) => world.kube.all('Event', namespace).filter((event) => event.reason === 'SlotCannotStart');
+
+  it('says which slot cannot start and why, and grows the pool no further for its image', async () => {
+    const { world, pass } = await stuckPool();
+    world.kube.startPodsAs(imagePullBackOff);
+    world.queueJob();
+    world.queueJob();
+    assert.equal((await pass()).decision.replicas, 2, 'the first pods are started: nothing is known against them yet');
+    world.queueJob();
+    world.queueJob();
+    const { decision, stuck } = await pass();
+    assert.deepEqual(stuck.map((slot) => [slot.slot, slot.reason]), [[0, 'imagePull'], [1, 'imagePull']]);
+    assert.equal(decision.replicas, 2);
+    assert.equal(world.replicas(), 2, 'no pod is added that would wait too');
+    assert.match(decision.reason, /^0 busy \+ 4 queued \+ 0 standby = 4; slot 0 cannot start: ImagePullBackOff \(Back-off pulling image "registry\.invalid\/runner:1": .*\), nor can slot 1; scale-up to 4 held at 2: a new slot would not start either$/);
+    // The image is fixed: the slots start, and the pool grows for the queue again.
+    world.kube.startPodsAs(undefined);
+    for (const pod of world.pods()) world.kube.completePod(namespace, pod.metadata.name);
+    const fixed = await pass();
+    assert.deepEqual(fixed.stuck, []);
+    assert.equal(fixed.decision.replicas, 4);
+  });
+
+  it('reads the StatefulSet\'s events only when a slot has no pod, and tells a quota\'s refusal', async () => {
+    const { world, pass } = await stuckPool();
+    world.kube.limitPods(namespace, 1);
+    world.queueJob();
+    world.queueJob();
+    await pass();
+    const eventReads = () => world.kube.calls.filter((call) => call.verb === 'list' && call.kind === 'Event').length;
+    assert.equal(eventReads(), 0, 'every slot had its pod');
+    world.queueJob();
+    const { decision, stuck } = await pass();
+    assert.equal(eventReads(), 1);
+    assert.deepEqual(stuck.map((slot) => [slot.slot, slot.reason, slot.kubernetesReason]), [[1, 'quota', 'FailedCreate']]);
+    assert.equal(decision.replicas, 2);
+    assert.match(decision.reason, /slot 1 cannot start: FailedCreate \(create Pod linux-private-1 in StatefulSet linux-private failed error: pods "linux-private-1" is forbidden: exceeded quota: runner-quota, requested: pods=1, used: pods=1, limited: pods=1\); scale-up to 3 held at 2/);
+  });
+
+  it('scales on when the events cannot be read: they only explain, a scaling pass does not depend on them', async () => {
+    const { world, pass, host } = await stuckPool();
+    world.kube.limitPods(namespace, 1);
+    world.queueJob();
+    world.queueJob();
+    await pass();
+    // Slot 1 has no pod: the next look reads the events, and the API server fails that one read.
+    world.kube.failNext({ verb: 'list', kind: 'Event' }, new KubeApiError(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
+    world.queueJob();
+    const { decision } = await pass();
+    assert.equal(decision.replicas, 3, 'no refusal is known, so nothing holds the pool');
+    assert.match(host.warnings.join('\n'), /Cannot read the events of StatefulSet linux-private.*unable to handle the request/);
+  });
+
+  it('records a Warning Event on the StatefulSet once per cause, again only minutes later', async () => {
+    const { world, pass, state } = await stuckPool();
+    world.kube.startPodsAs(imagePullBackOff);
+    world.queueJob();
+    await pass();
+    for (let i = 0; i < 5; i++) {
+      await pass();
+      await world.clock.sleep(5000);
+    }
+    const told = events(world);
+    assert.equal(told.length, 1, 'not every pass');
+    const statefulSet = world.kube.peek('StatefulSet', namespace, runnerName)!;
+    assert.deepEqual(told[0].involvedObject, { apiVersion: 'apps/v1', kind: 'StatefulSet', name: runnerName, namespace, uid: statefulSet.metadata.uid });
+    assert.equal(told[0].type, 'Warning');
+    assert.match(told[0].message as string, /^1 slot cannot start, jobs wait: slot 0 cannot start: ImagePullBackOff \(Back-off pulling image "registry\.invalid\/runner:1"/);
+    // A new cause is told at once.
+    world.kube.startPodsAs(unschedulable);
+    world.kube.completePod(namespace, `${runnerName}-0`);
+    await pass();
+    await pass();
+    assert.equal(events(world).length, 2);
+    assert.match(events(world)[1].message as string, /^1 slot cannot start, jobs wait: slot 0 cannot start: Unschedulable \(0\/1 nodes are available: 1 Insufficient cpu/);
+    await world.clock.sleep(5 * 60_000);
+    await pass();
+    assert.equal(events(world).length, 3, 'a cause that lasts is told again after five minutes');
+    // Once nothing is stuck the next cause is news again.
+    world.kube.startPodsAs(undefined);
+    for (const pod of world.pods()) world.kube.completePod(namespace, pod.metadata.name);
+    await pass();
+    assert.equal(state.stuckTold, undefined);
+  });
+
+  it('publishes the stuck slots for the hub, and status prints them next to the jobs that wait on them', async () => {
+    const { world, pass } = await stuckPool();
+    world.kube.startPodsAs(unschedulable);
+    const job = world.queueJob();
+    await pass();
+    await pass();
+    const snapshot = world.snapshot() as unknown as PoolSnapshot;
+    assert.deepEqual(snapshot.stuckSlots?.map((slot) => [slot.slot, slot.reason, slot.message]), [[0, 'unschedulable', '0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.']]);
+    const options = readStatusOptions(new InputReader(new MemoryHost({ namespace, poolName, runnerName, azureDevOpsUrl: emulator.orgUrl, personalAccessToken: world.token })));
+    const status = await readPoolStatus(options, { ado: world.ado, connect: async () => world.kube, clock: world.clock, log: new MemoryHost() });
+    assert.equal(status.view.slots[0].state, 'failing');
+    assert.deepEqual(status.view.counted?.map((counted) => [counted.requestId, counted.waitsOn]), [[job, 'slot 0 cannot start (Unschedulable)']]);
+    const text = statusTable(status, new Date(world.clock.now()));
+    assert.match(text, /\nSlots that cannot start:\n {2}slot 0 cannot start: Unschedulable \(0\/1 nodes are available: 1 Insufficient cpu\. .*\)\nWaiting jobs this runner counts, waiting on them: .* \(#\d+\)\n/);
+    assert.match(text, /linux-private-0 +Pod failing/);
+  });
+});

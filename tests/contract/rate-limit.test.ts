@@ -1,0 +1,47 @@
+// The emulator's consumption limit (emulator/src/rate-limit.ts) against what Microsoft documents
+// (docs/integrate/concepts/rate-limits.md): per identity, a sliding five minutes, headers before delays, delays of up
+// to 30 s on a 200, then 429 — and the window slides: usage returns to 0 five minutes after the last call.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RateLimiter, tstuCost, tstuLimit, windowMs } from '../../emulator/src/rate-limit.js';
+
+function newLimiter() {
+  let now = Date.UTC(2026, 0, 1);
+  const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+  return { limiter: new RateLimiter(clock), pass: (ms: number) => (now += ms) };
+}
+
+describe('the emulator\'s consumption limit', () => {
+  it('says nothing while usage is low, then announces the budget, delays, and blocks, per identity', () => {
+    const { limiter } = newLimiter();
+    assert.deepEqual(limiter.admit('user:a', 10).headers, {});
+    let verdict = limiter.admit('user:a', 100);
+    assert.equal(verdict.kind, 'pass');
+    assert.equal(verdict.headers['X-RateLimit-Remaining'], '90');
+    assert.equal(verdict.headers['X-RateLimit-Limit'], String(tstuLimit));
+    limiter.admit('user:a', 100);
+    verdict = limiter.admit('user:a', 1);
+    assert.ok(verdict.kind === 'pass' && verdict.delayMs > 0 && verdict.delayMs <= 30_000, JSON.stringify(verdict));
+    assert.equal(verdict.headers['X-RateLimit-Remaining'], '0');
+    assert.ok(Number(verdict.headers['Retry-After']) > 0 && verdict.headers['X-RateLimit-Delay'] !== undefined);
+    limiter.admit('user:a', 100);
+    verdict = limiter.admit('user:a', 1);
+    assert.equal(verdict.kind, 'block');
+    // Another identity has its own allowance.
+    assert.deepEqual(limiter.admit('user:b', 1).headers, {});
+  });
+
+  it('slides: what was used leaves the window five minutes later', () => {
+    const { limiter, pass } = newLimiter();
+    limiter.admit('user:a', 300);
+    assert.equal(limiter.admit('user:a', 1).kind, 'block');
+    pass(windowMs);
+    assert.deepEqual(limiter.admit('user:a', 1).headers, {});
+    assert.equal(limiter.usage('user:a'), 1);
+  });
+
+  it('charges lists by their rows and writes more than reads (the model)', () => {
+    assert.ok(tstuCost('GET', '/org/_apis/distributedtask/pools/1/agents', { agents: 100, jobRequests: 0 }) > tstuCost('GET', '/org/_apis/distributedtask/pools/1/agents', { agents: 1, jobRequests: 0 }));
+    assert.ok(tstuCost('PATCH', '/org/_apis/distributedtask/pools/1/agents/3', { agents: 0, jobRequests: 0 }) > tstuCost('GET', '/org/_apis/connectionData', { agents: 0, jobRequests: 0 }));
+  });
+});

@@ -1,0 +1,100 @@
+// Runner pods that cannot start and the StatefulSet's refused creates, as a Kubernetes 1.36 API server returns them
+// (recorded from a cluster, names and times swapped in): for the recognition in src/core/slot-start.ts.
+import type { KubeObject } from '../../src/core/ports/kube.js';
+
+type Json = Record<string, unknown>;
+
+const at = '2026-01-01T00:00:00Z';
+
+/** The image that no registry serves: its registry's name does not resolve. */
+export const unpullableImage = 'registry.invalid/runner:1';
+
+/** Pod conditions of a pod bound to a node whose agent container is not ready. */
+const boundNotReady = [
+  { type: 'PodReadyToStartContainers', status: 'True', lastProbeTime: null, lastTransitionTime: at },
+  { type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: at },
+  { type: 'Ready', status: 'False', lastProbeTime: null, lastTransitionTime: at, reason: 'ContainersNotReady', message: 'containers with unready status: [agent]' },
+  { type: 'ContainersReady', status: 'False', lastProbeTime: null, lastTransitionTime: at, reason: 'ContainersNotReady', message: 'containers with unready status: [agent]' },
+  { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: at },
+];
+
+function agentWaiting(reason: string, message: string, extra: Json = {}): Json {
+  return {
+    name: 'agent', state: { waiting: { reason, message } }, lastState: {}, ready: false, restartCount: 0, image: unpullableImage, imageID: '', started: false,
+    volumeMounts: [{ name: 'work', mountPath: '/azp/_work' }], resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '4Gi' } }, ...extra,
+  };
+}
+
+/** The kubelet backs off pulling an image whose registry does not resolve. */
+export const imagePullBackOff: Json = {
+  phase: 'Pending',
+  conditions: boundNotReady,
+  hostIP: '10.0.0.4', hostIPs: [{ ip: '10.0.0.4' }], podIP: '10.244.0.12', podIPs: [{ ip: '10.244.0.12' }], startTime: at,
+  containerStatuses: [agentWaiting('ImagePullBackOff', `Back-off pulling image "${unpullableImage}": ErrImagePull: failed to pull and unpack image "${unpullableImage}": failed to resolve reference "${unpullableImage}": failed to do request: Head "https://registry.invalid/v2/runner/manifests/1": dial tcp: lookup registry.invalid on 10.96.0.10:53: no such host`)],
+  qosClass: 'Burstable',
+};
+
+/** The same pod between two back-offs. */
+export const errImagePull: Json = {
+  ...imagePullBackOff,
+  containerStatuses: [agentWaiting('ErrImagePull', `failed to pull and unpack image "${unpullableImage}": failed to resolve reference "${unpullableImage}": failed to do request: Head "https://registry.invalid/v2/runner/manifests/1": dial tcp: lookup registry.invalid on 10.96.0.10:53: no such host`)],
+};
+
+/** No node has the CPU its request asks for. */
+export const unschedulable: Json = {
+  phase: 'Pending',
+  conditions: [{
+    type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: at, reason: 'Unschedulable',
+    message: '0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.',
+  }],
+  qosClass: 'Burstable',
+};
+
+/** Held on purpose by a scheduling gate: not stuck. */
+export const schedulingGated: Json = {
+  phase: 'Pending',
+  conditions: [{ type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: at, reason: 'SchedulingGated', message: 'Scheduling is blocked due to non-empty scheduling gates' }],
+  qosClass: 'Burstable',
+};
+
+/** The agent's container exits at once, over and over. */
+export function crashLoopBackOff(pod: string, uid: string): Json {
+  return {
+    phase: 'Running',
+    conditions: boundNotReady,
+    hostIP: '10.0.0.4', podIP: '10.244.0.13', startTime: at,
+    containerStatuses: [agentWaiting('CrashLoopBackOff', `back-off 40s restarting failed container=agent pod=${pod}_runners(${uid})`, {
+      restartCount: 3,
+      lastState: { terminated: { exitCode: 1, reason: 'Error', startedAt: at, finishedAt: at, containerID: 'containerd://5d1f0c9a' } },
+    })],
+    qosClass: 'Burstable',
+  };
+}
+
+/** A runner pod of `runnerName` at `ordinal` with `status`. */
+export function runnerPod(runnerName: string, ordinal: number, status: Json, uid = `uid-${runnerName}-${ordinal}`): KubeObject {
+  const name = `${runnerName}-${ordinal}`;
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: {
+      name, namespace: 'runners', uid, creationTimestamp: at,
+      labels: { 'app.kubernetes.io/name': 'azure-devops-runner', 'app.kubernetes.io/instance': runnerName, 'statefulset.kubernetes.io/pod-name': name },
+    },
+    spec: { containers: [{ name: 'agent', image: unpullableImage }], ...(status.phase === 'Running' || status.hostIP ? { nodeName: 'node-1' } : {}) },
+    status,
+  };
+}
+
+/** The StatefulSet controller's record of a create a ResourceQuota refused, last seen at `last`. */
+export function quotaRefusal(runnerName: string, ordinal: number, last: string, statefulSetUid = `uid-${runnerName}`): KubeObject {
+  const pod = `${runnerName}-${ordinal}`;
+  return {
+    apiVersion: 'v1', kind: 'Event',
+    metadata: { name: `${runnerName}.18812a4b3c2d1e0${ordinal}`, namespace: 'runners', uid: `event-${ordinal}`, resourceVersion: '4711', creationTimestamp: at },
+    involvedObject: { kind: 'StatefulSet', namespace: 'runners', name: runnerName, uid: statefulSetUid, apiVersion: 'apps/v1', resourceVersion: '4690' },
+    reason: 'FailedCreate',
+    message: `create Pod ${pod} in StatefulSet ${runnerName} failed error: pods "${pod}" is forbidden: exceeded quota: runner-quota, requested: pods=1, used: pods=2, limited: pods=2`,
+    source: { component: 'statefulset-controller' },
+    firstTimestamp: at, lastTimestamp: last, count: 7, type: 'Warning', eventTime: null, reportingComponent: 'statefulset-controller', reportingInstance: '',
+  };
+}
