@@ -241,7 +241,8 @@ function followJobs(emulator: RunningEmulator): () => void {
   const seen = new Map<number, string>();
   const timer = setInterval(() => {
     for (const job of emulator.store.jobs.values()) {
-      const agent = job.reservedAgentId === undefined ? undefined : emulator.store.agents.get(job.reservedAgentId)?.name;
+      // The name the job was given to: the single-use rule may have deleted that registration since.
+      const agent = job.reservedAgentName;
       const state = job.result !== undefined ? `${job.result} on ${agent}` : job.receiveTime ? `running on ${agent}` : 'queued';
       if (seen.get(job.requestId) === state) continue;
       seen.set(job.requestId, state);

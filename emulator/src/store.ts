@@ -206,6 +206,7 @@ export class Store {
       if (!session) continue;
       job.assignTime = new Date().toISOString();
       job.reservedAgentId = chosen.id;
+      job.reservedAgentName = chosen.agent.name;
       chosen.agent.assignedRequestId = job.requestId;
       chosen.busy = true;
       this.enqueue(session.sessionId, { messageId: this.id('message'), messageType: 'PipelineAgentJobRequest', body: '', requestId: job.requestId });
@@ -310,6 +311,7 @@ export class Store {
         job.assignTime = undefined;
         job.lockedUntil = undefined;
         job.reservedAgentId = undefined;
+        job.reservedAgentName = undefined;
         agent.assignedRequestId = undefined;
       }
     }

@@ -119,6 +119,8 @@ export interface Job {
   finishTime?: string;
   result?: TaskResult;
   reservedAgentId?: number;
+  /** The name of the agent the job was given to; kept when that registration is deleted (the single-use rule retires it). */
+  reservedAgentName?: string;
   /** Bearer token handed to the agent in the job message (SystemVssConnection), valid for the job's plan routes. */
   accessToken: string;
   log: string[];

@@ -1,9 +1,13 @@
 // Service behaviours the product relies on: job-request list shapes, PAT scopes, api-version rules, extension data etags, faults.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { publicKeyOf } from '../../emulator/agent/settings.js';
-import { startEmulator, type TestEmulator } from '../support/emulator.js';
+import { agentPackage, unpackAgent } from '../support/agent-package.js';
+import { DEFAULT_PAT, startEmulator, type TestEmulator } from '../support/emulator.js';
 
 let emulator: TestEmulator;
 const basic = (pat: string) => ({ Authorization: `Basic ${Buffer.from(`:${pat}`).toString('base64')}` });
@@ -156,4 +160,30 @@ test('faults: 429 with Retry-After and X-RateLimit-*, 5xx for N requests, latenc
   const served = await emulator.admin.requests();
   assert.deepEqual(served.map((entry) => entry.status), [429, 200, 503, 503, 200, 200, 0]);
   assert.ok(served.every((entry) => entry.auth === 'basic'));
+});
+
+test('a job keeps the name of its agent after that registration is deleted (the single-use rule retires it at once)', async () => {
+  const own = await startEmulator({ pools: ['Retired'], pollTimeoutMs: 500, agentPackage: await agentPackage() });
+  const agentRoot = await unpackAgent('retired-agent-');
+  try {
+    const config = spawn(join(agentRoot, 'config.sh'), ['--unattended', '--url', own.orgUrl, '--auth', 'pat', '--token', DEFAULT_PAT.token, '--pool', 'Retired',
+      '--agent', 'slot-0', '--work', '_work', '--acceptTeeEula'], { env: { ...process.env, AGENT_ALLOW_RUNASROOT: '1' }, stdio: 'ignore' });
+    assert.equal(await new Promise((resolve) => config.on('close', resolve)), 0);
+    const run = spawn(join(agentRoot, 'run.sh'), ['--once'], { env: { ...process.env, AGENT_ALLOW_RUNASROOT: '1', AGENT_DOUBLE_POLL_BACKOFF_MS: '100' }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => run.on('close', resolve));
+    const queued = await own.admin.queueJob({ pool: 'Retired', script: 'true' });
+    assert.ok('requestId' in queued, JSON.stringify(queued));
+    assert.equal((await own.admin.waitForJob(queued.requestId, 60_000)).result, 'succeeded');
+    await exited;
+    const [agent] = await own.admin.agents('Retired');
+    const deleted = await fetch(`${own.orgUrl}/_apis/distributedtask/pools/${queued.poolId}/agents/${agent.id}?api-version=7.1`, { method: 'DELETE', headers: basic(DEFAULT_PAT.token) });
+    assert.equal(deleted.status, 204);
+    assert.deepEqual(await own.admin.agents('Retired'), []);
+    const job = await own.admin.job(queued.requestId);
+    assert.equal(job.agentName, 'slot-0');
+    assert.equal(job.agentId, agent.id);
+  } finally {
+    await own.stop();
+    rmSync(agentRoot, { recursive: true, force: true });
+  }
 });

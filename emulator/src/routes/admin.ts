@@ -26,12 +26,11 @@ export interface AdminJob {
   log: string[];
 }
 
-export function adminJob(store: Store, job: Job): AdminJob {
-  const agent = job.reservedAgentId === undefined ? undefined : store.agents.get(job.reservedAgentId);
+export function adminJob(job: Job): AdminJob {
   const state = job.result !== undefined ? 'finished' : job.receiveTime ? 'running' : job.assignTime ? 'assigned' : 'queued';
   return {
     requestId: job.requestId, jobId: job.jobId, name: job.jobName, poolId: job.poolId, demands: job.demands.map(formatServiceDemand), state, result: job.result,
-    agentId: job.reservedAgentId, agentName: agent?.name, queueTime: job.queueTime, assignTime: job.assignTime,
+    agentId: job.reservedAgentId, agentName: job.reservedAgentName, queueTime: job.queueTime, assignTime: job.assignTime,
     receiveTime: job.receiveTime, finishTime: job.finishTime, log: job.log,
   };
 }
@@ -94,12 +93,12 @@ export function adminRoutes(seed: () => void): Route[] {
       if (invalid) throw new VssError(400, 'ArgumentException', invalid, 'System');
       const queued = store.queueJob(poolId(store, spec.pool), spec);
       if ('rejected' in queued) return reply(ctx, 400, { rejected: queued.rejected });
-      reply(ctx, 200, adminJob(store, queued));
+      reply(ctx, 200, adminJob(queued));
     }),
     route('GET', '/jobs', (ctx, store) => {
-      reply(ctx, 200, [...store.jobs.values()].map((found) => adminJob(store, found)));
+      reply(ctx, 200, [...store.jobs.values()].map((found) => adminJob(found)));
     }),
-    route('GET', '/jobs/{requestId}', (ctx, store) => reply(ctx, 200, adminJob(store, job(store, ctx)))),
+    route('GET', '/jobs/{requestId}', (ctx, store) => reply(ctx, 200, adminJob(job(store, ctx)))),
     route('GET', '/jobs/{requestId}/log', (ctx, store) => {
       const text = job(store, ctx).log.map((line) => `${line}\n`).join('');
       ctx.res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -108,7 +107,7 @@ export function adminRoutes(seed: () => void): Route[] {
     route('POST', '/jobs/{requestId}/cancel', (ctx, store) => {
       const found = job(store, ctx);
       store.cancelJob(found);
-      reply(ctx, 200, adminJob(store, found));
+      reply(ctx, 200, adminJob(found));
     }),
     route('POST', '/pipelines', (ctx, store) => {
       const body = parseJsonBody<{ project: string; name: string; pool: string; demands?: string[]; script: string; env?: Record<string, string>; folder?: string }>(ctx);
