@@ -14,11 +14,14 @@ export interface PoolRunner {
   agents: AgentInfo[];
   /** From its agents' RUNNER_PRIORITY capability (DeployRunnerPool's `priority` input); higher is picked first. */
   priority: number;
-  /** How many distinct capabilities its agents offer: among equals, the runner offering least takes the job. */
+  /** How many distinct capabilities its agents offer, its identity variables left out: among equals, the runner offering least takes the job. */
   capabilityCount: number;
   /** An in-cluster autoscaler scales it. A runner that does not take part only gets what none of those can take. */
   scaled: boolean;
 }
+
+/** The runner's own identity variables: a live registration has them and a placeholder not, so they offer a job nothing. */
+const bookkeeping = new Set(Object.values(identityVariables).map((key) => key.toLowerCase()));
 
 /**
  * The runners that share the pool's waiting jobs: every runner an in-cluster autoscaler scales (its agents say so in
@@ -31,7 +34,7 @@ export function poolRunners(agents: AgentInfo[], self: { name: string; scaled: b
   return [...new Set([self.name, ...scaled])].sort().map((name) => {
     const own = agents.filter((agent) => slotOrdinal(name, agent.name) !== undefined);
     const priorities = own.map((agent) => Number.parseInt(agent.capabilities[identityVariables.priority] ?? '', 10)).filter(Number.isFinite);
-    const capabilities = new Set(own.flatMap((agent) => Object.keys(agent.capabilities).map((key) => key.toLowerCase())));
+    const capabilities = new Set(own.flatMap((agent) => Object.keys(agent.capabilities).map((key) => key.toLowerCase()).filter((key) => !bookkeeping.has(key))));
     return { name, agents: own, priority: priorities.length > 0 ? Math.max(...priorities) : 0, capabilityCount: capabilities.size, scaled: scaled.has(name) };
   });
 }

@@ -33,6 +33,15 @@ describe('assignWaitingJobs', () => {
     assert.equal(assignWaitingJobs(poolRunners(twins, { name: 'b', scaled: true }), [job(1)]).get(1), 'a');
   });
 
+  it('gives a plain job to the same runner whether the other runner\'s slots are placeholders or live registrations', () => {
+    // A live registration carries its pod's identity (RUNNER_POD_UID, RUNNER_NODE_NAME…); a placeholder carries none.
+    // Were those counted, the tie would turn over to the other runner mid-burst as the first runner's pods register.
+    const tools = [agent('tools-0', 'tools', { TOOLBOX: 'yes' })];
+    const placeholders = [agent('plain-0', 'plain'), agent('plain-1', 'plain')];
+    const live = placeholders.map((a, n) => ({ ...a, capabilities: { ...a.capabilities, RUNNER_POD_UID: `uid-${n}`, RUNNER_POD_NAME: a.name, RUNNER_NODE_NAME: 'node-a', RUNNER_NAMESPACE: 'runners', RUNNER_IMAGE: 'runner@sha256:1' } }));
+    for (const slots of [placeholders, live]) assert.equal(assignWaitingJobs(poolRunners([...tools, ...slots], { name: 'tools', scaled: true }), [job(1)]).get(1), 'plain');
+  });
+
   it('counts a job reserved for an agent for that agent\'s runner only, as busy', () => {
     const look = observePool({ runnerName: 'docker', namespace: 'runners' }, [...plain, ...docker], [{ requestId: 1, demands: [], reservedAgentName: 'docker-0', assignTime: 'now' }], true);
     assert.deepEqual(look.busyOrdinals, [0]);
