@@ -140,8 +140,9 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     const busy = new Map<number, { job: number; uid: string }>();
     /** Pods whose agent has ended its job or that a scale-down removes: they take no new job. */
     const spent = new Set<string>();
-    let deferred = 0;
     const floors = new Set<number>();
+    /** What each scale-down met: no busy slot above its target, a busy slot that stops it part way, or one that defers it whole. */
+    const met = { plain: 0, partial: 0, whole: 0 };
     try {
       await scaleTo(slots);
       await world.emulator.admin.waitFor(onlineAgents, (names) => names.length === slots, 180_000, `${slots} slots online`);
@@ -149,9 +150,9 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
       for (let trial = 0; trial < trials; trial++) {
         // Re-create only the slots the last scale-down removed (the task enables their agents again); nobody waits for them.
         if (kept < slots) await scaleTo(slots);
-        // Every fourth trial steers for the floor's variety: on a loaded machine the re-created high slots come late, and
-        // which floors the trials see would depend on the machine's speed. It ends the highest busy job, waits for every
-        // idle slot to be back and starts a job where the busy floor takes a value not seen yet.
+        // Every fourth trial steers, so the kinds of scale-down counted below do not depend on the machine's speed (on a
+        // loaded machine the re-created high slots come late): it ends the highest busy job, waits for the idle slots to
+        // be back and starts a job where the busy floor takes a value not seen yet.
         const steer = trial % 4 === 0;
         if (busy.size >= 4 || (busy.size > 0 && (steer || random() < 0.4))) {
           const slot = steer ? Math.max(...busy.keys()) : pick([...busy.keys()]);
@@ -161,7 +162,14 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
           spent.add(busy.get(slot)!.uid);
           busy.delete(slot);
         }
-        if (steer) await world.emulator.admin.waitFor(() => freeSlots(busy, spent), (free) => free.length === slots - busy.size, 180_000, `trial ${trial}: every idle slot back`);
+        if (steer) {
+          // Best effort: steering needs the idle slots, the guarantee checked below does not.
+          try {
+            await world.emulator.admin.waitFor(() => freeSlots(busy, spent), (free) => free.length === slots - busy.size, 60_000, `trial ${trial}: every idle slot back`);
+          } catch (error) {
+            t.diagnostic(`${(error as Error).message}; free ${await freeSlots(busy, spent)}, online ${await onlineAgents()}, pods ${JSON.stringify([...await slotPods()])}`);
+          }
+        }
         const free = await freeSlots(busy, spent);
         const started = new Map<number, number>();
         for (let n = busy.size < 2 ? 2 : 1; n > 0 && free.length > 0; n--) {
@@ -176,15 +184,17 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
         const podsNow = await slotPods();
         for (const [slot, job] of started) busy.set(slot, { job, uid: podsNow.get(slot)!.uid });
 
-        const target = Math.floor(random() * slots);
         const floor = busy.size === 0 ? 0 : Math.max(...busy.keys()) + 1;
+        // Busy jobs pile up on a fast machine, so a steering trial asks for a plain scale-down while none was met.
+        const target = steer && met.plain === 0 && floor < slots ? floor + Math.floor(random() * (slots - floor)) : Math.floor(random() * slots);
         floors.add(floor);
         const result = await scale({ mode: 'fixed', replicas: String(target) });
         assert.equal(result.result, 'Succeeded', result.message);
         kept = await replicas();
         assert.equal(kept, Math.max(target, floor), `trial ${trial}: busy ${[...busy.keys()]}, target ${target}; the task: ${result.stdout.match(/fixed at .*/)?.[0]}`);
-        if (floor > target) {
-          deferred++;
+        if (floor <= target) met.plain++;
+        else {
+          met[floor < slots ? 'partial' : 'whole']++;
           assert.match(result.stdout, /deferred: slot \d+ is busy/);
         }
         const podsAfter = await slotPods();
@@ -194,9 +204,10 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
       // A pod the StatefulSet controller deletes late would show by now.
       await new Promise((resolve) => setTimeout(resolve, 3000));
       await assertBusySlotsSurvive(busy, 'after the last trial');
-      t.diagnostic(`${deferred} of ${trials} trials deferred the scale-down for a busy slot; highest busy slot + 1 took the values ${[...floors].sort()}`);
-      assert.ok(deferred > 0 && deferred < trials, `the trials cover both deferred and plain scale-downs (${deferred} of ${trials} deferred)`);
-      if (trials >= 40) assert.ok(floors.size >= 5, `the busy slots vary enough: highest busy slot + 1 took the values ${[...floors].sort()}`);
+      t.diagnostic(`scale-downs met ${JSON.stringify(met)}; highest busy slot + 1 took the values ${[...floors].sort()}`);
+      // Which floors the trials meet depends on the machine's speed; every floor against every target is the scale
+      // decision's property tests' (fast tier). Here each kind of scale-down must have run against the real cluster.
+      assert.ok(met.plain > 0 && met.partial > 0 && met.whole > 0, `the trials cover plain, partly and wholly deferred scale-downs: ${JSON.stringify(met)}`);
     } finally {
       // The later tests need idle slots, after a failure here too.
       for (const { job } of busy.values()) await world.emulator.admin.cancelJob(job);
