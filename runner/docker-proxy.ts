@@ -1,6 +1,7 @@
 // hostSocket mode's docker sidecar: the job's Docker API calls pass through to the node's engine unchanged, except
 // that what they create (containers, networks, volumes) gets the pod's UID as a label. When the pod ends, the
-// sidecar removes exactly what carries its label: what its own job left, nothing of the other pods on the node.
+// sidecar removes exactly what carries its label: what its own job left, nothing of the other pods on the node. A
+// container job's containers it refuses up front (refusedContainerJob).
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { chmodSync, rmSync } from 'node:fs';
@@ -15,6 +16,29 @@ const createCall = /^(\/v[0-9.]+)?\/(containers|networks|volumes)\/create(\?|$)/
 export function withPodLabel(body: string, podUid: string): string {
   const object = body.trim() === '' ? {} : (JSON.parse(body) as { Labels?: Record<string, string> | null });
   return JSON.stringify({ ...object, Labels: { ...(object.Labels ?? {}), [podLabel]: podUid } });
+}
+
+/** Where the agent mounts its externals in a container job's containers (docs/container-jobs.md). */
+const containerJobMount = '/__a/externals';
+
+/**
+ * Why a create call is refused, or undefined: a container job's container (the agent binds its externals at
+ * /__a/externals into each) cannot work with the node's engine, which sees the node's folders at the agent's paths, not
+ * this pod's; refused at once, the job fails with a line naming the modes that run it. A step's own `docker run` passes.
+ */
+export function refusedContainerJob(path: string, body: string): string | undefined {
+  if (!/^(\/v[0-9.]+)?\/containers\/create(\?|$)/.test(path)) return undefined;
+  let hostConfig: { Binds?: unknown; Mounts?: unknown } | undefined;
+  try {
+    hostConfig = (JSON.parse(body) as { HostConfig?: typeof hostConfig }).HostConfig;
+  } catch {
+    return undefined; // not JSON: the engine refuses it with its own message
+  }
+  const binds = Array.isArray(hostConfig?.Binds) ? (hostConfig.Binds as unknown[]) : [];
+  const mounts = Array.isArray(hostConfig?.Mounts) ? (hostConfig.Mounts as { Target?: unknown }[]) : [];
+  const targets = [...binds.map((bind) => String(bind).split(':')[1]), ...mounts.map((mount) => mount?.Target)];
+  if (!targets.includes(containerJobMount)) return undefined;
+  return `dockerMode hostSocket cannot run container jobs (container:, services:, target:): the node's Docker engine does not see this pod's work folder at the agent's paths; run them on a runner with dockerMode dind or podContainers`;
 }
 
 function readBody(message: IncomingMessage): Promise<string> {
@@ -97,6 +121,13 @@ export async function startDockerProxy(options: DockerProxySettings & { log: Log
     };
     if (incoming.method === 'POST' && createCall.test(incoming.url ?? '')) {
       readBody(incoming).then((text) => {
+        const refused = refusedContainerJob(incoming.url ?? '', text);
+        if (refused !== undefined) {
+          log(`refused a container job's create: ${refused}`);
+          outgoing.writeHead(400, { 'content-type': 'application/json' });
+          outgoing.end(JSON.stringify({ message: refused }));
+          return;
+        }
         let body: string;
         try {
           body = withPodLabel(text, podUid);

@@ -64,3 +64,38 @@ it('passes calls to the engine, labels what they create, and at stop removes exa
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('refuses a container job\'s create at once, naming the modes that run it, and passes a step\'s own docker run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'docker-proxy-'));
+  const created: unknown[] = [];
+  const engine = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      if (request.url?.includes('/containers/create')) created.push(JSON.parse(body));
+      response.writeHead(201, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ Id: 'c1' }));
+    });
+  });
+  const upstream = join(dir, 'engine.sock');
+  await new Promise<void>((resolve) => engine.listen(upstream, resolve));
+  const proxy = await startDockerProxy({ upstream, listen: join(dir, 'proxy.sock'), podUid: 'uid-1', log: () => {} });
+  const create = (hostConfig: unknown) => engineCall(join(dir, 'proxy.sock'), 'POST', '/v1.41/containers/create?name=x', JSON.stringify({ Image: 'debian:12', HostConfig: hostConfig }));
+  try {
+    // As the agent creates a job container (DockerCommandManager: `docker create -v …`), and the same mount by --mount.
+    const agentBinds = { Binds: ['/azp/work/1:/__w/1', '/azp/agent/externals:/__a/externals:ro'] };
+    for (const hostConfig of [agentBinds, { Mounts: [{ Type: 'bind', Source: '/azp/agent/externals', Target: '/__a/externals', ReadOnly: true }] }]) {
+      const answer = await create(hostConfig);
+      assert.equal(answer.status, 400);
+      assert.match(JSON.parse(answer.body).message, /^dockerMode hostSocket cannot run container jobs .*dockerMode dind or podContainers$/);
+    }
+    assert.deepEqual(created, [], 'the engine never saw a container job\'s create');
+    // A step's own `docker run -v "$PWD:/src"`, and one with no mount at all.
+    for (const hostConfig of [{ Binds: ['/azp/work/1/s:/src'] }, undefined]) assert.equal((await create(hostConfig)).status, 201);
+    assert.equal(created.length, 2);
+  } finally {
+    await proxy.stop().catch(() => {});
+    engine.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
