@@ -3,7 +3,8 @@
 # Modes: all (default: register, run one job), register (into AZP_CONFIG_DIR), run (from AZP_CONFIG_DIR, or registered by
 # the in-cluster autoscaler with AZP_REGISTRATION=autoscaler), retire, recycle (a sidecar that deletes its own pod once
 # the agent has run its job: fresh pod per job on older clusters), autoscaler (the pool's in-cluster autoscaler),
-# docker-proxy (dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it).
+# docker-proxy (dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it),
+# share-externals DIR (dockerMode podContainers' init container: the agent's externals for the job containers).
 # The image starts it as `init -- bash start.sh MODE` from execute-only copies of tini and bash, so neither PID 1
 # nor this shell is dumpable and a job step (same uid) can't read their environment or memory. docker/README.md.
 # What needs no credential is typed code (runner/, bundled as runner.js), run on the agent's own Node.
@@ -11,6 +12,7 @@ set -euo pipefail
 
 readonly agent_dir=/azp/agent
 readonly runner=/usr/local/lib/azp/runner.js # runner/main.ts, bundled
+readonly shim_dir=/usr/local/lib/azp/bin # runner/bin/docker: dockerMode podContainers' `docker`
 readonly scratch_dirs=(/tmp /var/tmp /run/lock /dev/shm) # emptied of the agent user's files before each run
 # EX_CONFIG: a setting is wrong, or anything else failed before the agent ran. The only exit code that restarts the
 # agent container in its pod (src/core/manifests/runner-pod.ts): never used once the agent has started, because a job
@@ -37,8 +39,8 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^VSTS_AGENT_IN
 
 mode=${1:-all}
 case $mode in
-  all | register | run | retire | recycle | autoscaler | docker-proxy) ;;
-  *) fail "unknown mode '$mode' (expected all, register, run, retire, recycle, autoscaler or docker-proxy)" ;;
+  all | register | run | retire | recycle | autoscaler | docker-proxy | share-externals) ;;
+  *) fail "unknown mode '$mode' (expected all, register, run, retire, recycle, autoscaler, docker-proxy or share-externals)" ;;
 esac
 
 [ "$(id -u)" != 0 ] || fail "running as root: job steps could read the credential; run as the image's user (10001)"
@@ -67,6 +69,26 @@ fi
 # they create is labelled with the pod's UID and removed when the pod ends (runner/docker-proxy.ts, docker/README.md).
 if [ "$mode" = docker-proxy ]; then
   exec "$(agent_node)" "$runner" docker-proxy
+fi
+
+# --- share-externals mode -----------------------------------------------------------------------------------------
+# dockerMode podContainers' init container (docs/container-jobs.md): the agent's externals into the pod's volume that
+# the agent and the job containers mount read-only (at /__a/externals there), with runner.js and a link to the newest
+# Node in azp-runner/, which the job containers' exec helpers run on.
+share_externals() {
+  local target=$1 node
+  [ -d "$target" ] && [ -w "$target" ] || fail "share-externals needs a writable directory (the pod's volume); got '$target'"
+  node=$(agent_node)
+  # Into the volume's root, which keeps its own owner and mode: the job containers' processes read it as the agent's uid.
+  cp -R "$agent_dir/externals/." "$target/"
+  mkdir "$target/azp-runner"
+  cp "$runner" "$target/azp-runner/runner.js"
+  ln -s "../${node#"$agent_dir/externals/"}" "$target/azp-runner/node"
+}
+if [ "$mode" = share-externals ]; then
+  share_externals "${2:-}"
+  log "shared the agent's externals in ${2:-}"
+  exit 0
 fi
 
 # --- recycle mode -------------------------------------------------------------------------------------------------
@@ -269,9 +291,17 @@ remove_registration() {
   return 1
 }
 
+# dockerMode podContainers (the manifest sets AZP_POD_CONTAINERS): the agent's `docker` is the shim that maps its
+# container jobs onto the pod's offered containers, first on whatever PATH the image (or one derived from it) set; the
+# setting and the tool folder the pod shares are the runner's bookkeeping, not capabilities.
+ignored_names() {
+  if [ -n "${AZP_POD_CONTAINERS:-}" ]; then echo "$secret_names,AZP_POD_CONTAINERS,AGENT_TOOLSDIRECTORY"; else echo "$secret_names"; fi
+}
+[ -z "${AZP_POD_CONTAINERS:-}" ] || PATH=$shim_dir:$PATH
+
 # The environment the agent runs in, and scans for its capabilities. agent.disableupdate: the agent ignores update
 # requests (the image pins the agent; an update would use up --once).
-agent_env=(env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$secret_names")
+agent_env=(env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$(ignored_names)")
 
 # With the recycle sidecar (no container restart rules), a job that ends its agent would get this container restarted
 # in the same pod: tell the sidecar the agent starts now and wait for its answer; if this container ever starts again,

@@ -3,6 +3,7 @@
 // requested image maps to, and whether a mount the agent asks for is one the pod gives (docs/container-jobs.md).
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
+import { normalizeImage } from '../src/core/index.js';
 import { SettingError } from './settings.js';
 
 export const settingName = 'AZP_POD_CONTAINERS';
@@ -21,8 +22,10 @@ export interface Sibling {
 export interface PodContainers {
   /** The agent's root (its externals are shared at /__a/externals). */
   agentDir: string;
-  /** The agent's work folder, shared at /__w (its _tool at /__t). */
+  /** The agent's work folder, shared at /__w. */
   workDir: string;
+  /** The agent's tool folder (AGENT_TOOLSDIRECTORY), shared at /__t; by default the work folder's _tool. */
+  toolDir: string;
   /** The volume shared with the job containers' exec helpers, holding their sockets. */
   socketDir: string;
   /** The shim's own record of the job's containers, in the agent's container only. */
@@ -34,8 +37,8 @@ export interface PodContainers {
  * The setting's format, e.g.
  * `{"agentDir":"/azp/agent","socketDir":"/azp/pod-containers","containers":[{"name":"build","image":"debian:12"},
  *   {"name":"redis","image":"redis:7","role":"service"}]}`;
- * `workDir` defaults to `<agentDir>/_work`, `stateFile` to a file in the temporary folder, `role` to `job`, a service's
- * `aliases` to its name.
+ * `workDir` defaults to `<agentDir>/_work`, `toolDir` to `<workDir>/_tool`, `stateFile` to a file in the temporary
+ * folder, `role` to `job`, a service's `aliases` to its name.
  */
 export function readPodContainers(env: NodeJS.ProcessEnv): PodContainers {
   const text = env[settingName];
@@ -54,6 +57,7 @@ export function readPodContainers(env: NodeJS.ProcessEnv): PodContainers {
   };
   const agentDir = path('agentDir');
   const workDir = path('workDir', object.workDir ?? `${agentDir}/_work`);
+  const toolDir = path('toolDir', object.toolDir ?? `${workDir}/_tool`);
   const socketDir = path('socketDir');
   const stateFile = path('stateFile', object.stateFile ?? join(tmpdir(), 'azp-pod-containers.json'));
   if (!Array.isArray(object.containers) || object.containers.length === 0) throw fail('needs containers, a non-empty list');
@@ -69,15 +73,7 @@ export function readPodContainers(env: NodeJS.ProcessEnv): PodContainers {
     if (containers.findIndex((other) => other.name === sibling.name) !== i) throw fail(`names container ${sibling.name} twice`);
     if (containers.findIndex((other) => other.image === sibling.image) !== i) throw fail(`offers image ${sibling.image} twice`);
   }
-  return { agentDir, workDir, socketDir, stateFile, containers };
-}
-
-/** An image reference as Docker reads it: Docker Hub's implied registry and `library/` dropped, `:latest` when untagged. */
-export function normalizeImage(image: string): string {
-  let name = image.trim().replace(/^(docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, '');
-  name = name.replace(/^library\//, '');
-  const lastPart = name.slice(name.lastIndexOf('/') + 1);
-  return lastPart.includes(':') || lastPart.includes('@') ? name : `${name}:latest`;
+  return { agentDir, workDir, toolDir, socketDir, stateFile, containers };
 }
 
 /** One line naming what the pod offers, for a job that asked for something else. */
@@ -97,7 +93,7 @@ export function siblingFor(pod: PodContainers, image: string, role?: Sibling['ro
 /** What the pod's volumes give every job container: the agent's folder, and the path the siblings mount it at. */
 export function podMounts(pod: PodContainers): { agent: string; container: string }[] {
   return [
-    { agent: `${pod.workDir}/_tool`, container: '/__t' },
+    { agent: pod.toolDir, container: '/__t' },
     { agent: pod.workDir, container: '/__w' },
     { agent: `${pod.agentDir}/externals`, container: '/__a/externals' },
   ];

@@ -19,7 +19,7 @@ export const taskNames = readdirSync(join(root, 'tasks')).filter((name) => exist
 
 // Files a task carries besides its bundle: BuildRunnerImage builds the runner image from its own copy of the sources.
 const taskFiles = {
-  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker'], ['dist/runner/runner.js', 'runner-image/dist/runner/runner.js'], ['dist/runner/autoscaler.js', 'runner-image/dist/runner/autoscaler.js']],
+  BuildRunnerImage: [['images/linux', 'runner-image/images/linux'], ['docker', 'runner-image/docker'], ['dist/runner/runner.js', 'runner-image/dist/runner/runner.js'], ['dist/runner/autoscaler.js', 'runner-image/dist/runner/autoscaler.js'], ['runner/bin/docker', 'runner-image/runner/bin/docker']],
 };
 
 /** The Runner pools hub: React + azure-devops-ui in one IIFE; esbuild gathers the CSS the components import. */

@@ -61,6 +61,8 @@ export interface ContainerInfo {
 export interface AgentDirs {
   root: string;
   work: string;
+  /** HostContext's Tools folder: AGENT_TOOLSDIRECTORY, else the work folder's _tool. */
+  tools: string;
   buildDir: string;
 }
 
@@ -135,9 +137,9 @@ export function stepTarget(target: string | undefined, containers: ContainerInfo
   return containers.find((c) => c.isJobContainer && c.name.toLowerCase() === target.toLowerCase()) ?? defaultTarget;
 }
 
-/** ContainerInfo.TranslateToContainerPath with the Linux path mappings: _tool → /__t, _work → /__w, the root → /__a. */
+/** ContainerInfo.TranslateToContainerPath with the Linux path mappings: the tools → /__t, _work → /__w, the root → /__a. */
 export function toContainerPath(path: string, dirs: AgentDirs): string {
-  for (const [host, container] of [[join(dirs.work, '_tool'), '/__t'], [dirs.work, '/__w'], [dirs.root, '/__a']]) {
+  for (const [host, container] of [[dirs.tools, '/__t'], [dirs.work, '/__w'], [dirs.root, '/__a']]) {
     if (path === host) return container;
     if (path.startsWith(`${host}/`)) return container + path.slice(host.length);
   }
@@ -255,7 +257,7 @@ export class ContainerJob {
   /** StartContainerAsync on Linux, legacy node selection (the knobs' defaults). */
   private async startContainer(container: ContainerInfo): Promise<void> {
     const docker = this.docker;
-    const { work, root, buildDir } = this.dirs;
+    const { work, tools, root, buildDir } = this.dirs;
     const translate = (path: string) => toContainerPath(path, this.dirs);
     const taskKey = join(work, '.taskkey');
     if (!existsSync(taskKey)) writeFileSync(taskKey, '');
@@ -263,7 +265,7 @@ export class ContainerJob {
       { source: buildDir, target: translate(buildDir), readOnly: false },
       { source: join(work, '_temp'), target: translate(join(work, '_temp')), readOnly: false },
       { source: join(work, '_tasks'), target: translate(join(work, '_tasks')), readOnly: false },
-      { source: join(work, '_tool'), target: translate(join(work, '_tool')), readOnly: false },
+      { source: tools, target: translate(tools), readOnly: false },
       { source: join(root, 'externals'), target: translate(join(root, 'externals')), readOnly: true },
       { source: taskKey, target: translate(taskKey), readOnly: false },
     );

@@ -301,12 +301,12 @@ export class Listener {
       SYSTEM_DEFAULTWORKINGDIRECTORY: sources, SYSTEM_COLLECTIONURI: `${this.settings.serverUrl}/`,
       SYSTEM_TEAMFOUNDATIONCOLLECTIONURI: `${this.settings.serverUrl}/`, SYSTEM_JOBID: job.message.jobId,
     });
-    const dirs = { root: this.root, work, buildDir };
+    const dirs = { root: this.root, work, tools: process.env.AGENT_TOOLSDIRECTORY || join(work, '_tool'), buildDir };
     const { containers, defaultTarget } = jobContainers(job.message);
     if (containers.length === 0) return this.runStepList(job, write, { variables, dirs, sources });
     const log = { command: (line: string) => write(`##[command]${line}`), output: write, warning: (line: string) => write(`##[warning]${line}`) };
     const containerJob = new ContainerJob(containers, job.message.resources.endpoints, dirs, log);
-    for (const dir of ['_tasks', '_tool']) mkdirSync(join(work, dir), { recursive: true });
+    for (const dir of [join(work, '_tasks'), dirs.tools]) mkdirSync(dir, { recursive: true });
     try {
       write('##[section]Starting: Initialize containers');
       await containerJob.start();

@@ -80,5 +80,7 @@ install -m 0711 "$(command -v bash)" /usr/local/lib/azp/bash
 install -m 0755 /tmp/azp-build/start.sh /usr/local/bin/start.sh
 # The entrypoint's typed part (runner/), run on the agent's Node; it holds no secret, so it may be read.
 install -m 0644 /tmp/azp-build/runner.js /usr/local/lib/azp/runner.js
+# dockerMode podContainers' `docker` (start.sh puts its folder first on the agent's PATH): runner.js's shim.
+install -D -m 0755 /tmp/azp-build/docker /usr/local/lib/azp/bin/docker
 # The pool's in-cluster autoscaler (start.sh autoscaler), on the same Node.
 install -m 0644 /tmp/azp-build/autoscaler.js /usr/local/lib/azp/autoscaler.js

@@ -1,9 +1,10 @@
 // DeployRunnerPool's inputs: from what the user typed to a validated pool specification (pure).
 import type { InputReader } from './inputs.js';
-import { dnsLabelProblem, dnsSubdomainProblem, imageReferenceProblem, labelKeyProblem, labelValueProblem, quantityExceeds, quantityProblem } from './kube-syntax.js';
+import { dnsLabelProblem, dnsSubdomainProblem, imageReferenceProblem, labelKeyProblem, labelValueProblem, requestsAboveLimits } from './kube-syntax.js';
 import { readClusterTarget, type ClusterTarget } from './cluster-target.js';
 import { defaultDindImage, defaultResources, defaultWorkVolumeSize, maxReplicas, type AgentCredential, type AutoscalerAntiAffinity, type AutoscalerSettings, type DockerMode, type PodRecycling, type RunnerPoolSpec, type SeccompProfile, type Toleration } from './model.js';
 import { readScaleLimits } from './scale-options.js';
+import { readOfferedContainers } from './pod-containers.js';
 
 export type DeployAction = 'apply' | 'render';
 
@@ -123,7 +124,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   const target = readClusterTarget(inputs);
   const action = inputs.choice('action', ['apply', 'render'] as const, 'apply');
   const poolName = inputs.poolName('poolName');
-  const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind', 'buildah'], 'none');
+  const dockerMode = inputs.choice<DockerMode>('dockerMode', ['none', 'hostSocket', 'dind', 'buildah', 'podContainers'], 'none');
   const podRecycling = inputs.choice<PodRecycling | 'auto'>('podRecycling', ['auto', 'restartRules', 'sidecar'], 'auto');
   const runnerName = inputs.checked('runnerName', (value) => dnsLabelProblem(value, maxRunnerNameLength), { optional: true });
   const pool: RunnerPoolSpec = {
@@ -150,6 +151,7 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
     workVolumeSize: inputs.quantity('workVolumeSize', defaultWorkVolumeSize),
     dindImage: dockerMode === 'dind' ? (inputs.checked('dindImage', imageReferenceProblem, { fallback: defaultDindImage }) ?? '') : undefined,
     buildahSeccompProfile: dockerMode === 'buildah' ? readSeccompProfile(inputs, 'buildahSeccompProfile') : undefined,
+    podContainers: readOfferedContainers(inputs, dockerMode),
     restrictEgress: inputs.boolean('restrictEgress', true),
     priority: inputs.integer('priority', { min: -1000, max: 1000 }, 0),
   };
@@ -157,14 +159,9 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   if (pool.autoscaler) pool.autoscalerAntiAffinity = inputs.choice<AutoscalerAntiAffinity>('autoscalerAntiAffinity', ['preferred', 'required', 'none'], 'preferred');
   // With the autoscaler the count is its own; the pool starts at its minimum.
   pool.replicas = pool.autoscaler?.minReplicas ?? inputs.integer('replicas', { min: 0, max: maxReplicas }, 1);
-  for (const [request, limit] of [['cpuRequest', 'cpuLimit'], ['memoryRequest', 'memoryLimit']] as const) {
-    const [wanted, most] = [pool.resources[request], pool.resources[limit]];
-    if (wanted && most && quantityProblem(wanted) === undefined && quantityProblem(most) === undefined && quantityExceeds(wanted, most)) {
-      inputs.problem(request, `(${wanted}) must not exceed ${limit} (${most}).`);
-    }
-  }
+  for (const { request, wanted, limit, most } of requestsAboveLimits(pool.resources)) inputs.problem(request, `(${wanted}) must not exceed ${limit} (${most}).`);
   for (const name of Object.keys(pool.env)) {
-    if (name.startsWith('AZP_')) inputs.problem('env', `${name} is set by the task itself and cannot be overridden.`);
+    if (/^(AZP_|RUNNER_CONTAINER_|RUNNER_SERVICE_)/.test(name)) inputs.problem('env', `${name} is set by the task itself and cannot be overridden.`);
   }
   const options: DeployOptions = {
     target,

@@ -66,6 +66,16 @@ export function quantityExceeds(a: string, b: string): boolean {
   return x.n * y.d > y.n * x.d;
 }
 
+/** A container's requests above their limits; a quantity that is not valid is another rule's problem. */
+export function requestsAboveLimits(resources: { cpuRequest?: string; memoryRequest?: string; cpuLimit?: string; memoryLimit?: string }) {
+  const pairs = [['cpuRequest', 'cpuLimit'], ['memoryRequest', 'memoryLimit']] as const;
+  return pairs.flatMap(([request, limit]) => {
+    const [wanted, most] = [resources[request], resources[limit]];
+    const valid = wanted && most && quantityProblem(wanted) === undefined && quantityProblem(most) === undefined;
+    return valid && quantityExceeds(wanted, most) ? [{ request, wanted, limit, most }] : [];
+  });
+}
+
 // The distribution spec's reference grammar: [host[:port]/]path[:tag][@algorithm:digest], the path lowercase.
 const pathComponent = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const host = '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?';
@@ -85,4 +95,15 @@ export function imageReferenceProblem(value: string): string | undefined {
   const match = imagePattern.exec(value);
   if (match === null) return `must be an image reference such as registry.example.com/runner:1.0 or repo@sha256:<digest> (lowercase repository); got '${value}'`;
   return match[1].length > maxRepositoryLength ? `must name a repository of at most ${maxRepositoryLength} characters; got ${match[1].length}` : undefined;
+}
+
+/**
+ * An image reference as Docker reads it, so that two spellings of one image compare equal: Docker Hub's implied
+ * registry and `library/` dropped, `:latest` when it has neither tag nor digest.
+ */
+export function normalizeImage(image: string): string {
+  let name = image.trim().replace(/^(docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, '');
+  name = name.replace(/^library\//, '');
+  const lastPart = name.slice(name.lastIndexOf('/') + 1);
+  return lastPart.includes(':') || lastPart.includes('@') ? name : `${name}:latest`;
 }

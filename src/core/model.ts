@@ -5,7 +5,21 @@ import type { WaitSummary } from './job-wait.js';
 import type { StandbyWindow } from './standby-schedule.js';
 import type { StuckSlot } from './slot-start.js';
 
-export type DockerMode = 'none' | 'hostSocket' | 'dind' | 'buildah';
+export type DockerMode = 'none' | 'hostSocket' | 'dind' | 'buildah' | 'podContainers';
+
+/**
+ * dockerMode podContainers: a container the runner's pod runs beside the agent for its container jobs
+ * (docs/container-jobs.md), from DeployRunnerPool's `jobContainers` (role `job`: the job's steps run in it) and
+ * `serviceContainers` (role `service`: its image's own command, answering on its host names).
+ */
+export interface OfferedContainer {
+  name: string;
+  image: string;
+  role: 'job' | 'service';
+  /** A service's host names besides its name (the pod's hostAliases give them 127.0.0.1); none for a job container. */
+  aliases: string[];
+  resources: ResourceSettings;
+}
 
 /** The dind sidecar's default image (upstream Docker); `images/dind` builds one from Debian's packages instead. */
 export const defaultDindImage = 'docker:28-dind';
@@ -87,6 +101,8 @@ export interface RunnerPoolSpec {
   dindImage?: string;
   /** The agent container's seccomp filter, for `buildah` (rootless buildah needs a few calls RuntimeDefault refuses). */
   buildahSeccompProfile?: SeccompProfile;
+  /** The containers the pod offers container jobs, for `podContainers`. */
+  podContainers?: OfferedContainer[];
   /** The egress NetworkPolicy (src/core/manifests/network-policy.ts): on unless false. */
   restrictEgress?: boolean;
   /**

@@ -50,6 +50,7 @@ export function deployDockerPool(world: DockerWorld, namespace: string, mode: Do
     hostSocket: { dockerSocketGroupId: String(statSync('/var/run/docker.sock').gid) },
     dind: { dindImage: world.dindImage },
     buildah: { buildahSeccompProfile: world.buildahSeccompProfile },
+    podContainers: {}, // its containers come with `inputs`
   };
   return deployPool(world, { namespace, poolName: dockerPool(mode), runnerName: mode.toLowerCase(), replicas: '1', dockerMode: mode, rolloutStatusTimeout: '300', ...needs[mode], ...inputs });
 }

@@ -3,13 +3,14 @@
 import type {
   V1Container,
   V1EnvVar,
+  V1HostAlias,
   V1PodSecurityContext,
   V1PodSpec,
   V1ResourceRequirements,
   V1SecurityContext,
   V1Volume,
 } from '@kubernetes/client-node';
-import { defaultDindImage, type ResourceSettings, type RunnerPoolSpec } from '../model.js';
+import { defaultDindImage, type OfferedContainer, type ResourceSettings, type RunnerPoolSpec } from '../model.js';
 import { identityVariables } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
 import { recyclerName } from './recycle-access.js';
@@ -37,6 +38,21 @@ const dockerHost = 'tcp://127.0.0.1:2375';
 // hostSocket: the agent reaches the node's engine through the docker sidecar's socket in this volume.
 const dockerProxyDir = '/azp/docker';
 const dockerProxySocket = `${dockerProxyDir}/docker.sock`;
+
+// podContainers (docs/container-jobs.md): the paths runner/pod-containers.ts reads from AZP_POD_CONTAINERS. The agent's
+// own folders are shared with the job containers at the paths the agent's `docker create` asks for.
+const agentDir = '/azp/agent'; // the image's (images/linux/install.sh)
+const agentExternalsDir = `${agentDir}/externals`;
+// Outside the work folder (AGENT_TOOLSDIRECTORY), so that start.sh's cleaning of the work folder keeps its mount.
+const toolDir = '/azp/tool';
+const socketDir = '/azp/pod-containers';
+const jobContainerPaths = { work: '/__w', tool: '/__t', externals: '/__a/externals' } as const;
+// In the shared externals: runner.js and a link to the newest Node, for the job containers' exec helpers (start.sh).
+const sharedRunnerDir = 'azp-runner';
+const externalsCopyDir = '/azp/shared-externals';
+
+/** The names of the runner's own containers in any mode: an offered container may not take one. */
+export const runnerContainerNames = ['register', 'agent', 'recycle', 'docker', 'externals'] as const;
 
 const dropAll: V1SecurityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
@@ -110,6 +126,8 @@ function dockerEnv(spec: RunnerPoolSpec): V1EnvVar[] {
       return [{ name: 'DOCKER_HOST', value: `unix://${dockerProxySocket}` }];
     case 'dind':
       return [{ name: 'DOCKER_HOST', value: dockerHost }];
+    case 'podContainers':
+      return podContainersEnv(spec);
     case 'buildah':
       // Rootless buildah in an unprivileged container: no OCI runtime, no overlay mounts (docker/README.md).
       return [{ name: 'BUILDAH_ISOLATION', value: 'chroot' }, { name: 'STORAGE_DRIVER', value: 'vfs' }];
@@ -180,6 +198,11 @@ export function agentContainer(spec: RunnerPoolSpec): V1Container {
       { name: 'work', mountPath: workDir },
       ...(usesRecycleSidecar(spec) ? [{ name: 'recycle', mountPath: recycleDir }] : []),
       ...(spec.dockerMode === 'hostSocket' ? [{ name: 'docker-proxy', mountPath: dockerProxyDir }] : []),
+      ...(spec.dockerMode === 'podContainers' ? [
+        { name: 'externals', mountPath: agentExternalsDir, readOnly: true },
+        { name: 'tool', mountPath: toolDir },
+        { name: 'pod-containers', mountPath: socketDir },
+      ] : []),
     ],
     ...(resources && { resources }),
     securityContext: agentSecurityContext(spec),
@@ -259,6 +282,79 @@ export function dockerProxySidecar(spec: RunnerPoolSpec): V1Container {
   };
 }
 
+/** The capability an agent advertises for an offered container, its value the image: what a job's demand names. */
+export function offerCapability({ name, role }: Pick<OfferedContainer, 'name' | 'role'>): string {
+  return `RUNNER_${role === 'job' ? 'CONTAINER' : 'SERVICE'}_${name.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** A service's host names: its name, then its aliases. */
+const hostNames = (container: OfferedContainer): string[] => (container.role === 'service' ? [container.name, ...container.aliases] : []);
+
+/**
+ * podContainers: the agent's setting for its `docker` shim (AZP_POD_CONTAINERS, read by runner/pod-containers.ts),
+ * its tool folder, and a capability per offered container. start.sh puts the shim first on PATH and keeps the
+ * setting and the tool folder out of the capabilities.
+ */
+function podContainersEnv(spec: RunnerPoolSpec): V1EnvVar[] {
+  const offered = spec.podContainers ?? [];
+  const setting = {
+    agentDir, workDir, toolDir, socketDir,
+    containers: offered.map((c) => ({ name: c.name, image: c.image, role: c.role, ...(c.role === 'service' && { aliases: hostNames(c) }) })),
+  };
+  return [
+    { name: 'AZP_POD_CONTAINERS', value: JSON.stringify(setting) },
+    { name: 'AGENT_TOOLSDIRECTORY', value: toolDir },
+    ...offered.map((c) => ({ name: offerCapability(c), value: c.image })),
+  ];
+}
+
+/**
+ * podContainers' init container: copies the agent's externals, runner.js and a link to the newest Node (start.sh
+ * share-externals) into the volume the agent and every job container mount read-only.
+ */
+export function externalsStep(spec: RunnerPoolSpec): V1Container {
+  return {
+    name: 'externals',
+    image: spec.image,
+    args: ['share-externals', externalsCopyDir],
+    volumeMounts: [{ name: 'externals', mountPath: externalsCopyDir }],
+    resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+    securityContext: dropAll,
+  };
+}
+
+/**
+ * An offered container, a native sidecar: it runs for the pod's one job and ends with it. A job container runs the
+ * exec helper (runner/exec-server.ts) on the shared Node, with the agent's folders at the paths the agent's `docker
+ * create` asks for; a service runs its image's own command and mounts nothing of the job.
+ */
+export function offeredContainer(container: OfferedContainer): V1Container {
+  const resources = agentResources(container.resources);
+  const runner = `${jobContainerPaths.externals}/${sharedRunnerDir}`;
+  return {
+    name: container.name,
+    image: container.image,
+    restartPolicy: 'Always',
+    ...(container.role === 'job' && {
+      command: [`${runner}/node`, `${runner}/runner.js`, 'exec-server', `${socketDir}/${container.name}.sock`],
+      volumeMounts: [
+        { name: 'work', mountPath: jobContainerPaths.work },
+        { name: 'tool', mountPath: jobContainerPaths.tool },
+        { name: 'externals', mountPath: jobContainerPaths.externals, readOnly: true },
+        { name: 'pod-containers', mountPath: socketDir },
+      ],
+    }),
+    ...(resources && { resources }),
+    securityContext: dropAll,
+  };
+}
+
+/** podContainers: the services' host names resolve to the pod's own loopback, where they listen. */
+function podHostAliases(spec: RunnerPoolSpec): V1HostAlias[] {
+  const hostnames = (spec.podContainers ?? []).flatMap(hostNames);
+  return spec.dockerMode === 'podContainers' && hostnames.length > 0 ? [{ ip: '127.0.0.1', hostnames }] : [];
+}
+
 /** The recycle sidecar's volumes: the agent's job-done file, and a short-lived token for this container alone. */
 function recycleVolumes(): V1Volume[] {
   return [
@@ -286,6 +382,13 @@ function dockerVolumes(spec: RunnerPoolSpec): V1Volume[] {
     case 'dind':
       // The engine's images, containers and build cache: gone with the pod.
       return [{ name: 'docker-data', emptyDir: {} }];
+    case 'podContainers':
+      return [
+        { name: 'externals', emptyDir: {} },
+        { name: 'tool', emptyDir: spec.workVolumeSize ? { sizeLimit: spec.workVolumeSize } : {} },
+        // The exec helpers' sockets: only the pod's containers reach them.
+        { name: 'pod-containers', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+      ];
     case 'none':
     case 'buildah':
       return [];
@@ -321,7 +424,9 @@ export function runnerPodSpec(spec: RunnerPoolSpec): V1PodSpec {
     ...(usesRecycleSidecar(spec) ? [recycleSidecar(spec)] : []),
     ...(spec.dockerMode === 'dind' ? [dockerSidecar(spec)] : []),
     ...(spec.dockerMode === 'hostSocket' ? [dockerProxySidecar(spec)] : []),
+    ...(spec.dockerMode === 'podContainers' ? [externalsStep(spec), ...(spec.podContainers ?? []).map(offeredContainer)] : []),
   ];
+  const hostAliases = podHostAliases(spec);
   return {
     automountServiceAccountToken: false,
     // Always named: the API server mirrors it into the deprecated `serviceAccount`, which no apply owns, and fills an
@@ -333,6 +438,7 @@ export function runnerPodSpec(spec: RunnerPoolSpec): V1PodSpec {
     ...(spec.imagePullSecret && { imagePullSecrets: [{ name: spec.imagePullSecret }] }),
     ...(Object.keys(spec.nodeSelector).length > 0 && { nodeSelector: spec.nodeSelector }),
     ...(spec.tolerations.length > 0 && { tolerations: spec.tolerations }),
+    ...(hostAliases.length > 0 && { hostAliases }),
     ...(initContainers.length > 0 && { initContainers }),
     containers: [agentContainer(spec)],
     volumes: podVolumes(spec),

@@ -2,7 +2,8 @@
 // to, and which of the agent's mounts the pod gives (the shim itself runs in tests/component/pod-containers.test.ts).
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkMount, normalizeImage, readPodContainers, siblingFor } from '../../../runner/pod-containers.js';
+import { checkMount, readPodContainers, siblingFor } from '../../../runner/pod-containers.js';
+import { normalizeImage } from '../../../src/core/index.js';
 import { SettingError } from '../../../runner/settings.js';
 
 const setting = (value: unknown) => ({ AZP_POD_CONTAINERS: typeof value === 'string' ? value : JSON.stringify(value) });
@@ -13,7 +14,7 @@ const pod = readPodContainers(setting({
 
 it('reads the pod\'s offer with its defaults: work under the agent, job role, a service named by its container', () => {
   assert.deepEqual(pod, {
-    agentDir: '/azp/agent', workDir: '/azp/agent/_work', socketDir: '/azp/pod-containers', stateFile: '/tmp/state.json',
+    agentDir: '/azp/agent', workDir: '/azp/agent/_work', toolDir: '/azp/agent/_work/_tool', socketDir: '/azp/pod-containers', stateFile: '/tmp/state.json',
     containers: [{ name: 'build', image: 'debian:12', role: 'job', aliases: ['build'] }, { name: 'redis', image: 'redis:7', role: 'service', aliases: ['redis'] }],
   });
 });

@@ -46,7 +46,7 @@ describe('bundled tasks and the .vsix', () => {
       dockerMode: 'rootful',
     });
     assert.equal(run.status, 1);
-    assert.equal(run.message, "Input 'dockerMode': must be one of none, hostSocket, dind, buildah; got 'rootful'.%0AInput 'replicas': must be a whole number from 0 to 500; got 'many'.");
+    assert.equal(run.message, "Input 'dockerMode': must be one of none, hostSocket, dind, buildah, podContainers; got 'rootful'.%0AInput 'replicas': must be a whole number from 0 to 500; got 'many'.");
   });
 
   for (const id of ['azure-devops-runner', 'azure-devops-runner-dev']) {
@@ -60,7 +60,7 @@ describe('bundled tasks and the .vsix', () => {
         const bundles = entries.filter((e) => e.startsWith(`tasks/${task}/`) && !e.startsWith(`tasks/${task}/runner-image/`) && e.endsWith('.js'));
         assert.deepEqual(bundles, [`tasks/${task}/index.js`]);
       }
-      for (const file of ['Dockerfile', 'install.sh'].map((f) => `images/linux/${f}`).concat('docker/start.sh', 'dist/runner/runner.js', 'dist/runner/autoscaler.js')) {
+      for (const file of ['Dockerfile', 'install.sh'].map((f) => `images/linux/${f}`).concat('docker/start.sh', 'dist/runner/runner.js', 'dist/runner/autoscaler.js', 'runner/bin/docker')) {
         assert.ok(entries.includes(`tasks/BuildRunnerImage/runner-image/${file}`), `BuildRunnerImage ships ${file}`);
       }
       assert.ok(!entries.some((e) => e.includes('node_modules')));

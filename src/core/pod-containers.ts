@@ -1,0 +1,102 @@
+// dockerMode podContainers: the containers DeployRunnerPool's `jobContainers` and `serviceContainers` offer container
+// jobs, one `name=image` a line with optional resources (services also host names), every problem collected (pure).
+import type { InputReader } from './inputs.js';
+import { dnsLabelProblem, dnsSubdomainProblem, imageReferenceProblem, normalizeImage, quantityProblem, requestsAboveLimits } from './kube-syntax.js';
+import { runnerContainerNames } from './manifests/runner-pod.js';
+import type { DockerMode, OfferedContainer, ResourceSettings } from './model.js';
+
+/** `key=value` as its two sides; no `=`: the whole text and no value. */
+function splitAtEquals(text: string): [string, string | undefined] {
+  const at = text.indexOf('=');
+  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+const inputOf = { job: 'jobContainers', service: 'serviceContainers' } as const;
+const resourceKeys = ['cpuRequest', 'memoryRequest', 'cpuLimit', 'memoryLimit'] as const;
+
+interface Line {
+  container: OfferedContainer;
+  /** Reports a problem of this line, naming its input and its number. */
+  problem: (message: string) => void;
+}
+
+/** One input's lines; a line with a problem is reported and left out. */
+function readLines(inputs: InputReader, role: OfferedContainer['role']): Line[] {
+  const input = inputOf[role];
+  const lines: Line[] = [];
+  (inputs.optional(input) ?? '').split(/\r?\n/).forEach((raw, index) => {
+    const text = raw.trim();
+    if (text === '' || text.startsWith('#')) return;
+    const problems: string[] = [];
+    const problem = (message: string) => inputs.problem(input, `line ${index + 1} ('${text}'): ${message}.`);
+    const [first, ...options] = text.split(/\s+/);
+    const [name, image = ''] = splitAtEquals(first);
+    if (!first.includes('=')) problems.push(`must start with name=image, such as ${role === 'job' ? 'build=debian:12' : 'redis=redis:7'}`);
+    else {
+      const nameProblem = dnsLabelProblem(name);
+      if (nameProblem) problems.push(`the name ${nameProblem}`);
+      else if ((runnerContainerNames as readonly string[]).includes(name)) problems.push(`the name ${name} is the runner's own container's (${runnerContainerNames.join(', ')} are taken)`);
+      const imageProblem = imageReferenceProblem(image);
+      if (imageProblem) problems.push(`the image ${imageProblem}`);
+    }
+    const resources: ResourceSettings = {};
+    let aliases: string[] = [];
+    for (const option of options) {
+      const [key, value = ''] = splitAtEquals(option);
+      const resource = resourceKeys.find((k) => k === key);
+      if (resource) {
+        const quantity = quantityProblem(value);
+        if (quantity) problems.push(`${key} ${quantity}`);
+        else resources[resource] = value;
+      } else if (key === 'aliases' && role === 'service') {
+        aliases = value.split(',').filter((alias) => alias !== '');
+        for (const alias of aliases) {
+          const aliasProblem = dnsSubdomainProblem(alias);
+          if (aliasProblem) problems.push(`the alias ${aliasProblem}`);
+        }
+      } else {
+        problems.push(`'${option}' is not one of ${[...resourceKeys, ...(role === 'service' ? ['aliases'] : [])].map((k) => `${k}=`).join(', ')}`);
+      }
+    }
+    for (const { request, wanted, limit, most } of requestsAboveLimits(resources)) problems.push(`${request} (${wanted}) must not exceed ${limit} (${most})`);
+    if (problems.length > 0) problems.forEach(problem);
+    else lines.push({ container: { name, image, role, aliases, resources }, problem });
+  });
+  return lines;
+}
+
+/**
+ * The containers a podContainers runner offers; with another dockerMode, none, and either input set is a problem.
+ * Names, images and host names must each be unique across both inputs: the shim maps a job's image to the one
+ * container offering it, and each name or host name stands for one container.
+ */
+export function readOfferedContainers(inputs: InputReader, dockerMode: DockerMode): OfferedContainer[] | undefined {
+  const lines = [...readLines(inputs, 'job'), ...readLines(inputs, 'service')];
+  if (dockerMode !== 'podContainers') {
+    for (const input of Object.values(inputOf)) {
+      if (inputs.optional(input) !== undefined) inputs.problem(input, `is for dockerMode podContainers only; dockerMode is ${dockerMode}.`);
+    }
+    return undefined;
+  }
+  if (lines.length === 0) {
+    inputs.problem(inputOf.job, 'or serviceContainers must offer at least one container with dockerMode podContainers (one name=image a line).');
+  }
+  const seen = new Map<string, string>();
+  const taken = (key: string, what: string) => {
+    const earlier = seen.get(key);
+    if (earlier === undefined) seen.set(key, what);
+    return earlier;
+  };
+  for (const { container, problem } of lines) {
+    const claims = [
+      [`name ${container.name}`, `the name ${container.name}`],
+      [`image ${normalizeImage(container.image)}`, `the image ${container.image}`],
+      ...container.aliases.map((alias) => [`name ${alias}`, `the alias ${alias}`]),
+    ];
+    for (const [key, what] of claims) {
+      const earlier = taken(key, `${container.name} in ${inputOf[container.role]}`);
+      if (earlier !== undefined) problem(`${what} is taken by ${earlier}`);
+    }
+  }
+  return lines.map(({ container }) => container);
+}

@@ -1,0 +1,207 @@
+// dockerMode podContainers in DeployRunnerPool: the jobContainers and serviceContainers inputs, and the pod they give —
+// read back with the runner's own code (runner/pod-containers.ts), as the shim in the agent's container reads it.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { V1Container, V1PodSpec, V1VolumeMount } from '@kubernetes/client-node';
+import { InputError, InputReader } from '../../../src/core/inputs.js';
+import { readDeployOptions } from '../../../src/core/deploy-options.js';
+import { renderStatefulSet, runnerContainerNames } from '../../../src/core/manifests/index.js';
+import type { DockerMode, RunnerPoolSpec } from '../../../src/core/model.js';
+import { podMounts, readPodContainers } from '../../../runner/pod-containers.js';
+import { socketOf } from '../../../runner/docker-shim.js';
+import { MemoryHost } from '../../support/memory-host.js';
+import { podSecurityViolations } from '../../support/pod-security.js';
+
+const base = { kubernetesServiceConnection: 'K8S', poolName: 'Linux', azureDevOpsUrl: 'https://dev.azure.com/contoso', image: 'registry.example.com/runner:1', personalAccessToken: 'pat-value-123' };
+const read = (inputs: Record<string, string>) => readDeployOptions(new InputReader(new MemoryHost({ ...base, ...inputs })));
+/** The problems of a deploy's inputs, as `input: message` lines. */
+function problems(inputs: Record<string, string>): string[] {
+  try {
+    read(inputs);
+  } catch (caught) {
+    if (caught instanceof InputError) return caught.problems.map((p) => `${p.input}: ${p.message}`);
+    throw caught;
+  }
+  return [];
+}
+const podOf = (spec: RunnerPoolSpec): V1PodSpec => renderStatefulSet(spec).spec!.template.spec!;
+
+const offer = {
+  dockerMode: 'podContainers',
+  jobContainers: 'build=debian:12 cpuRequest=500m memoryRequest=512Mi memoryLimit=2Gi\n# a comment\n\ntools=registry.example.com/team/node-tools:20',
+  serviceContainers: 'redis=docker.io/library/redis:7 aliases=cache,redis.local cpuLimit=1',
+};
+const { pool } = read(offer);
+const pod = podOf(pool);
+const agent = pod.containers.find((c) => c.name === 'agent')!;
+const sidecar = (name: string) => pod.initContainers!.find((c) => c.name === name)!;
+const env = (name: string) => agent.env!.find((e) => e.name === name)?.value;
+
+describe('the jobContainers and serviceContainers inputs', () => {
+  it('read one container a line with its resources, a service with its aliases', () => {
+    assert.deepEqual(pool.podContainers, [
+      { name: 'build', image: 'debian:12', role: 'job', aliases: [], resources: { cpuRequest: '500m', memoryRequest: '512Mi', memoryLimit: '2Gi' } },
+      { name: 'tools', image: 'registry.example.com/team/node-tools:20', role: 'job', aliases: [], resources: {} },
+      { name: 'redis', image: 'docker.io/library/redis:7', role: 'service', aliases: ['cache', 'redis.local'], resources: { cpuLimit: '1' } },
+    ]);
+  });
+
+  it('collect every problem, each naming its input and its line', () => {
+    assert.deepEqual(problems({
+      dockerMode: 'podContainers',
+      jobContainers: [
+        'build=debian:12', 'debian:12', 'Build=debian:12', 'agent=x:1', 'bad=Debian', 'lim=debian:11 cpuRequest=2 cpuLimit=1 memoryRequest=1Gi memoryLimit=512Mi',
+        'q=debian:10 memoryLimit=lots', 'opt=debian:9 aliases=x', 'again=docker.io/library/debian:12', 'build=ubuntu:24.04',
+      ].join('\n'),
+      serviceContainers: 'redis=redis:7 aliases=cache,Bad_Alias\ncache2=redis:8 aliases=build\nexternals=valkey:8',
+    }), [
+      "jobContainers: line 2 ('debian:12'): must start with name=image, such as build=debian:12.",
+      "jobContainers: line 3 ('Build=debian:12'): the name must be a lowercase DNS label (a-z, 0-9 and -, starting and ending with a letter or digit); got 'Build'.",
+      "jobContainers: line 4 ('agent=x:1'): the name agent is the runner's own container's (register, agent, recycle, docker, externals are taken).",
+      "jobContainers: line 5 ('bad=Debian'): the image must be an image reference such as registry.example.com/runner:1.0 or repo@sha256:<digest> (lowercase repository); got 'Debian'.",
+      "jobContainers: line 6 ('lim=debian:11 cpuRequest=2 cpuLimit=1 memoryRequest=1Gi memoryLimit=512Mi'): cpuRequest (2) must not exceed cpuLimit (1).",
+      "jobContainers: line 6 ('lim=debian:11 cpuRequest=2 cpuLimit=1 memoryRequest=1Gi memoryLimit=512Mi'): memoryRequest (1Gi) must not exceed memoryLimit (512Mi).",
+      "jobContainers: line 7 ('q=debian:10 memoryLimit=lots'): memoryLimit must be a Kubernetes quantity such as 500m, 2, 512Mi or 10Gi; got 'lots'.",
+      "jobContainers: line 8 ('opt=debian:9 aliases=x'): 'aliases=x' is not one of cpuRequest=, memoryRequest=, cpuLimit=, memoryLimit=.",
+      "serviceContainers: line 1 ('redis=redis:7 aliases=cache,Bad_Alias'): the alias must be a lowercase DNS subdomain (a-z, 0-9, - and ., at most 253 characters), such as runner-pat or runner.pat; got 'Bad_Alias'.",
+      "serviceContainers: line 3 ('externals=valkey:8'): the name externals is the runner's own container's (register, agent, recycle, docker, externals are taken).",
+      "jobContainers: line 9 ('again=docker.io/library/debian:12'): the image docker.io/library/debian:12 is taken by build in jobContainers.",
+      "jobContainers: line 10 ('build=ubuntu:24.04'): the name build is taken by build in jobContainers.",
+      "serviceContainers: line 2 ('cache2=redis:8 aliases=build'): the alias build is taken by build in jobContainers.",
+    ]);
+    // One image offered as a job container and a service, and a service's alias that is another service's name.
+    assert.deepEqual(problems({ dockerMode: 'podContainers', jobContainers: 'build=redis:7', serviceContainers: 'redis=redis:7\ncache=valkey:8 aliases=redis' }), [
+      "serviceContainers: line 1 ('redis=redis:7'): the image redis:7 is taken by build in jobContainers.",
+      "serviceContainers: line 2 ('cache=valkey:8 aliases=redis'): the alias redis is taken by redis in serviceContainers.",
+    ]);
+  });
+
+  it('need a container with podContainers and allow none with another mode', () => {
+    assert.deepEqual(problems({ dockerMode: 'podContainers', jobContainers: '# none yet' }), [
+      'jobContainers: or serviceContainers must offer at least one container with dockerMode podContainers (one name=image a line).',
+    ]);
+    for (const dockerMode of ['none', 'dind'] as const) {
+      assert.deepEqual(problems({ dockerMode, jobContainers: 'build=debian:12', serviceContainers: 'redis=redis:7' }), [
+        `jobContainers: is for dockerMode podContainers only; dockerMode is ${dockerMode}.`,
+        `serviceContainers: is for dockerMode podContainers only; dockerMode is ${dockerMode}.`,
+      ]);
+    }
+    assert.equal(read({}).pool.podContainers, undefined);
+  });
+
+  it('keep the capabilities it advertises from the env input', () => {
+    assert.deepEqual(problems({ ...offer, env: 'RUNNER_CONTAINER_BUILD=ubuntu:24.04\nRUNNER_SERVICE_X=y' }), [
+      'env: RUNNER_CONTAINER_BUILD is set by the task itself and cannot be overridden.',
+      'env: RUNNER_SERVICE_X is set by the task itself and cannot be overridden.',
+    ]);
+  });
+});
+
+/** The volume and the path inside it that `path` is at in `container`: the deepest of its mounts holding the path. */
+function resolve(container: V1Container, path: string): { volume: string; inside: string; readOnly: boolean } | undefined {
+  const holding = (mount: V1VolumeMount) => path === mount.mountPath || path.startsWith(`${mount.mountPath}/`);
+  const mount = (container.volumeMounts ?? []).filter(holding).sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  if (!mount) return undefined;
+  return { volume: mount.name, inside: `${mount.subPath ?? ''}${path.slice(mount.mountPath.length)}`, readOnly: mount.readOnly === true };
+}
+
+describe('the podContainers pod', () => {
+  const setting = readPodContainers({ AZP_POD_CONTAINERS: env('AZP_POD_CONTAINERS') });
+  const jobContainers = setting.containers.filter((c) => c.role === 'job').map((c) => sidecar(c.name));
+
+  it('gives the agent the setting its runner reads, naming every offered container', () => {
+    assert.deepEqual(setting.containers, [
+      { name: 'build', image: 'debian:12', role: 'job', aliases: ['build'] },
+      { name: 'tools', image: 'registry.example.com/team/node-tools:20', role: 'job', aliases: ['tools'] },
+      { name: 'redis', image: 'redis:7', role: 'service', aliases: ['redis', 'cache', 'redis.local'] },
+    ]);
+    assert.equal(env('AGENT_TOOLSDIRECTORY'), setting.toolDir, 'the agent\'s tool folder is the one the setting shares at /__t');
+    assert.equal(env('AZP_WORK'), setting.workDir);
+  });
+
+  it('resolves every mount path the shim uses to the same volume in the agent and each job container', () => {
+    const shared = [...podMounts(setting), { agent: setting.socketDir, container: setting.socketDir }];
+    for (const { agent: agentPath, container: containerPath } of shared) {
+      const inAgent = resolve(agent, agentPath);
+      assert.ok(inAgent, `the agent has ${agentPath} on a volume`);
+      assert.ok(pod.volumes!.some((v) => v.name === inAgent.volume && v.emptyDir), `${agentPath} is on one of the pod's own emptyDirs`);
+      for (const job of jobContainers) assert.deepEqual(resolve(job, containerPath), inAgent, `${job.name}'s ${containerPath} is the agent's ${agentPath}`);
+    }
+    // The exec helper listens where the shim connects, and runs on the shared Node and runner.js.
+    for (const job of jobContainers) {
+      const [node, runner, command, socket] = job.command!;
+      assert.deepEqual([command, socket], ['exec-server', socketOf(setting, job.name)]);
+      assert.deepEqual([resolve(job, node)?.volume, resolve(job, runner)?.volume], ['externals', 'externals']);
+      assert.deepEqual(resolve(agent, `${setting.agentDir}/externals/node24/bin/node`)?.volume, 'externals', 'the shim\'s Node in the agent is the shared one');
+    }
+  });
+
+  it('runs each offered container as a native sidecar, so the pod still ends with its agent\'s one job', () => {
+    assert.deepEqual(pod.containers.map((c) => c.name), ['agent']);
+    assert.deepEqual(pod.initContainers!.map((c) => [c.name, c.restartPolicy]), [['register', undefined], ['externals', undefined], ['build', 'Always'], ['tools', 'Always'], ['redis', 'Always']]);
+    // The init container fills the shared externals (start.sh share-externals), the only one that may write them.
+    const [mode, target] = sidecar('externals').args!;
+    assert.deepEqual([mode, resolve(sidecar('externals'), target)], ['share-externals', { volume: 'externals', inside: '', readOnly: false }]);
+    assert.deepEqual(sidecar('build').resources, { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '2Gi' } });
+    // A service runs its image's own command and has nothing of the job.
+    assert.deepEqual([sidecar('redis').command, sidecar('redis').volumeMounts], [undefined, undefined]);
+    assert.deepEqual(pod.hostAliases, [{ ip: '127.0.0.1', hostnames: ['redis', 'cache', 'redis.local'] }]);
+  });
+
+  it('gives no offered container the agent\'s registration, its key or a Kubernetes token', () => {
+    const { pool: widest } = read({ ...offer, podRecycling: 'sidecar' });
+    const spec = podOf(widest);
+    assert.equal(spec.automountServiceAccountToken, false);
+    for (const container of spec.initContainers!.filter((c) => !['register', 'recycle'].includes(c.name))) {
+      const volumes = (container.volumeMounts ?? []).map((m) => m.name);
+      assert.deepEqual(volumes.filter((v) => ['config', 'registration', 'recycle', 'recycle-credential'].includes(v)), [], container.name);
+      assert.ok((container.volumeMounts ?? []).every((m) => m.name !== 'externals' || m.readOnly || container.name === 'externals'), `${container.name} cannot change the shared Node`);
+    }
+    assert.ok(agent.volumeMounts!.find((m) => m.name === 'externals')?.readOnly, 'nor can the agent\'s job steps');
+  });
+
+  it('advertises each offered image as a capability a demand can name', () => {
+    assert.deepEqual(agent.env!.filter((e) => e.name.startsWith('RUNNER_CONTAINER_') || e.name.startsWith('RUNNER_SERVICE_')), [
+      { name: 'RUNNER_CONTAINER_BUILD', value: 'debian:12' },
+      { name: 'RUNNER_CONTAINER_TOOLS', value: 'registry.example.com/team/node-tools:20' },
+      { name: 'RUNNER_SERVICE_REDIS', value: 'docker.io/library/redis:7' },
+    ]);
+  });
+});
+
+describe('Pod Security', () => {
+  const specOf = (inputs: Record<string, string>) => podOf(read(inputs).pool);
+  const levels = (spec: V1PodSpec) => (['baseline', 'restricted'] as const).filter((level) => podSecurityViolations(spec, level).length === 0);
+
+  it('admits podContainers at restricted, with or without the autoscaler and the recycle sidecar', () => {
+    for (const inputs of [offer, { ...offer, podRecycling: 'sidecar' }, { ...offer, autoscaling: 'inCluster' }]) {
+      assert.deepEqual(podSecurityViolations(specOf(inputs), 'restricted'), []);
+    }
+  });
+
+  it('is checked by a checker that refuses what the API server refuses (tests/e2e/docker-jobs.test.ts)', () => {
+    const modes: Record<string, Record<string, string>> = {
+      none: {},
+      hostSocket: { dockerMode: 'hostSocket' },
+      dind: { dockerMode: 'dind' },
+      'buildah, node profile': { dockerMode: 'buildah', buildahSeccompProfile: 'localhost/azure-devops-runner/buildah.json' },
+      'buildah, Unconfined': { dockerMode: 'buildah' },
+    };
+    const passes = Object.fromEntries(Object.entries(modes).map(([name, inputs]) => [name, levels(specOf(inputs))]));
+    assert.deepEqual(passes, { none: ['baseline', 'restricted'], hostSocket: [], dind: [], 'buildah, node profile': ['baseline'], 'buildah, Unconfined': [] });
+    assert.deepEqual(podSecurityViolations(specOf(modes.dind), 'restricted').filter((v) => v.startsWith('container docker:')), [
+      'container docker: privileged', 'container docker: allowPrivilegeEscalation not false', 'container docker: runAsNonRoot not true', 'container docker: does not drop ALL capabilities',
+    ]);
+  });
+});
+
+it('reserves the name of every container the runner itself runs, in every mode', () => {
+  const modes: DockerMode[] = ['none', 'hostSocket', 'dind', 'buildah', 'podContainers'];
+  for (const dockerMode of modes) {
+    for (const podRecycling of ['restartRules', 'sidecar']) {
+      const spec = podOf(read({ ...(dockerMode === 'podContainers' ? offer : { dockerMode }), podRecycling }).pool);
+      const own = [...(spec.initContainers ?? []), ...spec.containers].map((c) => c.name).filter((name) => !['build', 'tools', 'redis'].includes(name));
+      for (const name of own) assert.ok((runnerContainerNames as readonly string[]).includes(name), `${dockerMode}: ${name} is reserved`);
+    }
+  }
+});
