@@ -346,7 +346,9 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
 /**
  * Pods still on the previous template take the new one when they are replaced after their next job (OnDelete).
  * An idle one would run that job on the old template, so it is replaced now; a busy one is left to finish.
- * An idle agent is drained first and looked at again: a job that reached it meanwhile runs to its end.
+ * An idle agent is drained first and looked at again: a job that reached it meanwhile runs to its end. Only pods
+ * whose agents it drained are deleted, and those whose agent has not registered (nothing can hand them a job): one
+ * whose agent registered between the two looks was never drained, so it keeps running and is replaced after its job.
  */
 async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined, replicas: number, self: RunnerIdentity): Promise<void> {
   const { pool } = options;
@@ -376,9 +378,14 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
     for (const pod of idle) await markDraining(kube, pool, pod);
     if (registered !== undefined) drains = await setAgentsEnabled(ado, host, registered.poolId, toDrain, false, 'the idle pods it replaces');
     const now = registered === undefined ? undefined : ownAgents(self, await ado.listAgents(registered.poolId));
+    const drained = new Set(toDrain.map((agent) => agent.id));
     for (const pod of idle) {
-      if (agentOf(now, pod)?.busyWith !== undefined) {
+      const agent = agentOf(now, pod);
+      if (agent?.busyWith !== undefined) {
         host.info(`${pod.name} took a job while being drained; it takes the new template when that job ends.`);
+      } else if (agent !== undefined && !drained.has(agent.id)) {
+        // Not drained: it may be handed a job at any moment. Its pod ends after that job, on the new template.
+        host.info(`${pod.name}'s agent registered after the first look, undrained; it takes the new template after its next job.`);
       } else if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, pod.uid)) {
         replaced.push(pod);
         host.info(`Replaced idle ${pod.name} so that its next job runs on the new template.`);

@@ -37,6 +37,18 @@ function drainedWhileLeaving(world: RunnerWorld): Map<string, boolean[]> {
   return seen;
 }
 
+/** Takes slot `ordinal`'s registration away, as if its pod's agent had not registered yet; returns its registration. */
+function unregistered(world: RunnerWorld, ordinal: number): () => void {
+  const { store } = emulator;
+  const agent = world.agent(slot(ordinal))!;
+  store.deleteSession(store.sessionOf(agent.id)!.sessionId);
+  store.agents.delete(agent.id);
+  return () => {
+    store.agents.set(agent.id, agent);
+    store.createSession(agent, `${agent.name}-listener`);
+  };
+}
+
 describe('DeployRunnerPool', () => {
   it('checks every object with a dry run first: a missing namespace fails, naming it, and nothing is stored or asked', async () => {
     const world = await RunnerWorld.create(emulator, { kube: { namespaces: [] } });
@@ -150,6 +162,33 @@ describe('DeployRunnerPool', () => {
     assert.notEqual(podsByName(world).get(slot(1))!.uid, before.get(slot(1))!.uid);
     assert.deepEqual(enabledSlots(world), [0, 1]);
     assert.deepEqual(world.cutOff, []);
+  });
+
+  it('replaces only the pods whose agents it drained: one whose agent registered between its looks keeps its next job', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '3' });
+    const before = podsByName(world);
+    // Slots 0 and 2 run pods whose agents have not registered yet; slot 0's registers after the first look.
+    const registerLate = unregistered(world, 0);
+    unregistered(world, 2);
+    world.ado.before('setAgentEnabled', ([, , enabled]) => {
+      if (enabled === false) registerLate();
+    });
+    // Right after the second look, the undrained agent takes a job.
+    let late: number | undefined;
+    world.kube.before('delete', (call) => {
+      if (call.kind === 'Pod') late ??= world.queueJobFor(0);
+    });
+    const host = new MemoryHost();
+    await world.deploy({ replicas: '3', ...newImage }, host);
+    assert.deepEqual(world.cutOff, []);
+    assert.equal(world.agentOfJob(late!), slot(0));
+    assert.deepEqual(podsByName(world).get(slot(0)), before.get(slot(0)), 'it keeps running its job');
+    assert.match(host.log.join('\n'), new RegExp(`${slot(0)}'s agent registered after the first look`));
+    const revision = updateRevision(world);
+    for (const ordinal of [1, 2]) assert.equal(podsByName(world).get(slot(ordinal))!.revision, revision, `${slot(ordinal)} is replaced: drained, or no agent to hand it a job`);
+    world.finishJob(late!);
+    assert.equal(podsByName(world).get(slot(0))!.revision, revision, 'after its job the slot takes the new template');
   });
 
   it('deletes a pod only by its UID: a successor that took the name since the look is left alone', async () => {
