@@ -13,6 +13,14 @@
 //
 // The first three are the cluster's answer to any pod of the template: a new slot would not start either, so the
 // decision holds the pool's size (src/core/scale-decision.ts). A crash may be one pod's (its node, a flaky start).
+//
+// A slot has no pod for a moment between two of its pods (one ended with its job, the next not created yet), so a
+// refusal holds only while it is newer than the slot's last pod: the controller's SuccessfulCreate of it, or an
+// earlier look of the same autoscaler that saw the pod (when that record was dropped or expired). Event times are
+// whole seconds, so every time is compared in whole seconds, and a tie does not hold: a refusal that lasts is
+// recorded again within moments (the controller retries a refused create after milliseconds, then seconds), and the
+// next look holds on that later second, while a stale refusal that held would keep jobs waiting. A look's time is the
+// autoscaler's clock, the events' the controller's: a skew of seconds only delays that fallback's hold as long.
 import type { KubeObject } from './ports/kube.js';
 import { slotOrdinal } from './slots.js';
 import { withoutLoggingCommands } from './log-text.js';
@@ -44,6 +52,8 @@ export interface SlotStartLook {
   events: KubeObject[];
   /** UIDs of the pods whose agent holds a registration (its RUNNER_POD_UID capability). */
   registeredPods: ReadonlySet<string>;
+  /** When an earlier look last saw each slot's pod (slotsSeen), by slot; none for a one-off look. */
+  seen?: ReadonlyMap<number, number>;
   now: number;
 }
 
@@ -108,6 +118,16 @@ export function slotsWithoutPod(runnerName: string, replicas: number, pods: Kube
   return Array.from({ length: replicas }, (_, ordinal) => ordinal).filter((ordinal) => !present.has(ordinal));
 }
 
+/** The slots whose pod a look at `at` saw, with that time, added to what earlier looks saw. */
+export function slotsSeen(earlier: ReadonlyMap<number, number> | undefined, runnerName: string, pods: KubeObject[], at: number): Map<number, number> {
+  const seen = new Map(earlier);
+  for (const pod of pods) {
+    const ordinal = slotOrdinal(runnerName, pod.metadata.name);
+    if (ordinal !== undefined) seen.set(ordinal, at);
+  }
+  return seen;
+}
+
 /** The field selector of a StatefulSet's events (Event lists take no label selector that would find them). */
 export function statefulSetEventsSelector(runnerName: string): string {
   return `involvedObject.kind=StatefulSet,involvedObject.name=${runnerName}`;
@@ -135,24 +155,37 @@ function eventTime(event: EventShape, created: string | undefined): number {
   return time ? Date.parse(time) : Number.NaN;
 }
 
-/** The slots of a refused create, each with the controller's latest word on it. */
-function refusedCreates(look: SlotStartLook): Map<number, Omit<StuckSlot, 'slot'>> {
-  const missing = new Set(slotsWithoutPod(look.runnerName, look.replicas, look.pods));
-  const refused = new Map<number, { at: number; message: string }>();
-  for (const object of look.events) {
+/** The StatefulSet controller's records of its pod creates: the slot, the reason, when, and its words. */
+function controllerCreates(look: SlotStartLook): Array<{ ordinal: number; reason: string; at: number; message: string }> {
+  return look.events.flatMap((object) => {
     const event = object as unknown as EventShape;
     const about = event.involvedObject;
-    if (event.reason !== 'FailedCreate' || about?.kind !== 'StatefulSet' || about.name !== look.runnerName) continue;
+    if (about?.kind !== 'StatefulSet' || about.name !== look.runnerName) return [];
     // The controller's own record only: of this StatefulSet (by UID, a look-alike of an earlier one or a record with
     // none is not), from the statefulset-controller.
-    if (look.statefulSetUid !== undefined && about.uid !== look.statefulSetUid) continue;
-    if (event.source?.component !== statefulSetController && event.reportingComponent !== statefulSetController) continue;
+    if (look.statefulSetUid !== undefined && about.uid !== look.statefulSetUid) return [];
+    if (event.source?.component !== statefulSetController && event.reportingComponent !== statefulSetController) return [];
     const message = event.message ?? '';
-    // "create Pod <name> in StatefulSet <set> failed error: pods "<name>" is forbidden: exceeded quota: …"
-    const pod = /\bPod (\S+) in StatefulSet\b/.exec(message)?.[1];
+    // "create Pod <name> in StatefulSet <set> failed error: …" or "create Pod <name> in StatefulSet <set> successful"
+    const pod = /^create Pod (\S+) in StatefulSet\b/.exec(message)?.[1];
     const ordinal = pod === undefined ? undefined : slotOrdinal(look.runnerName, pod);
-    const at = eventTime(event, object.metadata.creationTimestamp);
-    if (ordinal === undefined || !missing.has(ordinal) || !/forbidden|exceeded quota/i.test(message) || !(look.now - at <= refusalFreshMs)) continue;
+    if (ordinal === undefined || event.reason === undefined) return [];
+    return [{ ordinal, reason: event.reason, at: eventTime(event, object.metadata.creationTimestamp), message }];
+  });
+}
+
+const wholeSecond = (ms: number) => Math.floor(ms / 1000);
+
+/** The slots of a refused create newer than their last pod, each with the controller's latest word on it. */
+function refusedCreates(look: SlotStartLook): Map<number, Omit<StuckSlot, 'slot'>> {
+  const missing = new Set(slotsWithoutPod(look.runnerName, look.replicas, look.pods));
+  const creates = controllerCreates(look);
+  const lastPod = new Map(look.seen);
+  for (const { ordinal, reason, at } of creates) if (reason === 'SuccessfulCreate' && at > (lastPod.get(ordinal) ?? -Infinity)) lastPod.set(ordinal, at);
+  const refused = new Map<number, { at: number; message: string }>();
+  for (const { ordinal, reason, at, message } of creates) {
+    if (reason !== 'FailedCreate' || !missing.has(ordinal) || !/forbidden|exceeded quota/i.test(message) || !(look.now - at <= refusalFreshMs)) continue;
+    if (!(wholeSecond(at) > wholeSecond(lastPod.get(ordinal) ?? -Infinity))) continue;
     if ((refused.get(ordinal)?.at ?? -Infinity) < at) refused.set(ordinal, { at, message });
   }
   return new Map([...refused].map(([ordinal, { message }]) => [ordinal, { reason: 'quota', kubernetesReason: 'FailedCreate', message: kubernetesMessage(message) }]));

@@ -12,7 +12,7 @@ import { jobStarts, recordStarts, summarizeWaits, type JobStart, type WaitHistor
 import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import { slotOrdinal } from '../core/slots.js';
 import { keyHolder, mayEnable, podsWithLiveAgents } from '../core/single-use.js';
-import { stuckSlots, type StuckSlot } from '../core/slot-start.js';
+import { slotsSeen, stuckSlots, type StuckSlot } from '../core/slot-start.js';
 import { recordedIdentity } from '../core/runner-identity.js';
 import { drainRefused, publishForHub, trySetAgentsEnabled } from './agent-drain.js';
 import { startRefusals, tellStuckSlots, type StuckSlotsTold } from './slot-start.js';
@@ -52,6 +52,8 @@ export interface PassState {
   waits?: WaitHistory;
   /** The last SlotCannotStart Event recorded: the next one only when the cause changes, or minutes later. */
   stuckTold?: StuckSlotsTold;
+  /** When a look last saw each slot's pod: a refused create older than that holds nothing (src/core/slot-start.ts). */
+  slotsSeen?: ReadonlyMap<number, number>;
 }
 
 export interface PassResult {
@@ -88,7 +90,10 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   const currentReplicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
   // One look at the runner's pods serves the pass: which slots cannot start (before deciding), then the busy marks and
   // the snapshot. The StatefulSet's events only when a slot has no pod.
+  // The time before the list: a pod it shows was there then.
+  const listedAt = services.clock.now();
   const listed = await kube.list('v1', 'Pod', options.namespace, poolLabelSelector(options.runnerName));
+  state.slotsSeen = slotsSeen(state.slotsSeen, options.runnerName, listed, listedAt);
   const refusals = await startRefusals(kube, statefulSet, currentReplicas, listed, log);
   const observe = async (fresh: boolean): Promise<PoolLook> => {
     if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
@@ -107,7 +112,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   let look = await observe(false);
   const stuck = stuckSlots({
     runnerName: options.runnerName, replicas: currentReplicas, statefulSetUid: statefulSet.metadata.uid, pods: listed, events: refusals,
-    registeredPods: new Set(look.ours.flatMap((agent) => keyHolder(agent) ?? [])), now: services.clock.now(),
+    registeredPods: new Set(look.ours.flatMap((agent) => keyHolder(agent) ?? [])), seen: state.slotsSeen, now: services.clock.now(),
   });
   let decision = decide(look);
   // Azure DevOps refused to change an agent's enabled flag (403) in this pass: this pass's answer, retried next pass.

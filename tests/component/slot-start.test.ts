@@ -12,7 +12,7 @@ import { statusTable } from '../../cli/status-table.js';
 import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { namespace, poolName, RunnerWorld, runnerName } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
-import { crashLoopBackOff, errImagePull, imagePullBackOff, quotaRefusal, runnerPod, schedulingGated, unschedulable } from '../support/stuck-pods.js';
+import { crashLoopBackOff, errImagePull, imagePullBackOff, podCreated, quotaRefusal, runnerPod, schedulingGated, unschedulable } from '../support/stuck-pods.js';
 
 const now = Date.parse('2026-01-01T00:10:00Z');
 const look = (pods: KubeObject[], events: KubeObject[] = [], registered: string[] = []): SlotStartLook =>
@@ -53,6 +53,23 @@ describe('slots that cannot start, recognised', () => {
       withEvent(quotaRefusal('linux', 2, '2026-01-01T00:09:30Z'), { source: { component: 'kubectl' }, reportingComponent: 'kubectl' }),
     ], ['uid-linux-0']));
     assert.deepEqual(stuck, []);
+  });
+
+  it('holds a refusal only while it is newer than the slot\'s last pod: the controller\'s create of it, or an earlier look that saw it', () => {
+    const refused = quotaRefusal('linux', 3, '2026-01-01T00:09:30Z');
+    const stuck = (events: KubeObject[], seen?: Array<[number, string]>) =>
+      stuckSlots({ ...look([], [refused, ...events]), seen: seen && new Map(seen.map(([slot, at]) => [slot, Date.parse(at)])) }).map((slot) => slot.slot);
+    assert.deepEqual(stuck([]), [3]);
+    assert.deepEqual(stuck([podCreated('linux', 3, '2026-01-01T00:09:40Z')]), [], 'created after the refusal: the quota let it start');
+    assert.deepEqual(stuck([podCreated('linux', 3, '2026-01-01T00:09:20Z')]), [3], 'refused after its last pod');
+    assert.deepEqual(stuck([podCreated('linux', 2, '2026-01-01T00:09:40Z')]), [3], 'another slot\'s pod says nothing about slot 3');
+    assert.deepEqual(stuck([withEvent(podCreated('linux', 3, '2026-01-01T00:09:40Z'), { source: { component: 'kubectl' }, reportingComponent: 'kubectl' })]), [3], 'a look-alike of the controller\'s record');
+    assert.deepEqual(stuck([], [[3, '2026-01-01T00:09:45.500Z']]), [], 'an earlier look saw its pod after the refusal');
+    assert.deepEqual(stuck([], [[3, '2026-01-01T00:09:29.999Z']]), [3]);
+    // Event times are whole seconds: within the same second the pod counts as the newer.
+    assert.deepEqual(stuck([podCreated('linux', 3, '2026-01-01T00:09:30Z')]), []);
+    assert.deepEqual(stuck([], [[3, '2026-01-01T00:09:30.700Z']]), []);
+    assert.deepEqual(stuck([withEvent(podCreated('linux', 3, '2026-01-01T00:09:30Z'), { lastTimestamp: null, eventTime: '2026-01-01T00:09:30.100000Z' })]), []);
   });
 
   it('keeps Kubernetes\' message one printable line, without logging commands or a URL\'s credentials', () => {
@@ -125,6 +142,37 @@ describe('a scaling pass with slots that cannot start', () => {
     assert.deepEqual(stuck.map((slot) => [slot.slot, slot.reason, slot.kubernetesReason]), [[1, 'quota', 'FailedCreate']]);
     assert.equal(decision.replicas, 2);
     assert.match(decision.reason, /slot 1 cannot start: FailedCreate \(create Pod linux-private-1 in StatefulSet linux-private failed error: pods "linux-private-1" is forbidden: exceeded quota: runner-quota, requested: pods=1, used: pods=1, limited: pods=1\); scale-up to 3 held at 2/);
+  });
+
+  it('lets a slot that is briefly missing between two of its pods grow the pool: an older refusal holds nothing', async () => {
+    const { world, pass } = await stuckPool();
+    world.kube.limitPods(namespace, 1);
+    world.queueJob();
+    world.queueJob();
+    await pass();
+    assert.deepEqual((await pass()).stuck.map((slot) => [slot.slot, slot.reason]), [[1, 'quota']]);
+    await world.clock.sleep(10_000);
+    // The quota is raised: slot 1 starts and takes the waiting job.
+    world.kube.limitPods(namespace, undefined);
+    await world.clock.sleep(10_000);
+    assert.deepEqual((await pass()).stuck, []);
+    const slot1 = `${runnerName}-1`;
+    const created = () => world.kube.all('Event', namespace).filter((event) => event.reason === 'SuccessfulCreate' && (event.message as string).includes(` ${slot1} `));
+    assert.equal(created().length, 1, 'the controller recorded its create');
+    const missing = async () => {
+      // Its job ends with its pod; the controller makes the next pod a moment later, and a look falls in between.
+      world.finishJob(world.slots().get(1)!.job!, 2);
+      world.queueJob();
+      world.queueJob();
+      const { stuck, decision } = await pass();
+      await world.clock.sleep(5000);
+      return { stuck, grows: decision.replicas > decision.previousReplicas };
+    };
+    assert.deepEqual(await missing(), { stuck: [], grows: true }, 'the controller created the slot\'s pod after the refusal');
+    // Without the controller's record (events expire), this pass's own earlier look saw the slot's pod.
+    for (const event of created()) await world.kube.delete({ apiVersion: 'v1', kind: 'Event', namespace, name: event.metadata.name });
+    await pass();
+    assert.deepEqual(await missing(), { stuck: [], grows: true }, 'an earlier look saw the slot\'s pod after the refusal');
   });
 
   it('scales on when the events cannot be read: they only explain, a scaling pass does not depend on them', async () => {

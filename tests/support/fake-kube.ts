@@ -134,6 +134,8 @@ export class FakeKube implements KubeClient {
   private startStatus: Json | undefined;
   /** A ResourceQuota on the number of pods, per namespace (limitPods). */
   private readonly podQuotas = new Map<string, number>();
+  /** The key of each recorded Event, by what makes a repeat the same Event: its object, reason and message. */
+  private readonly eventKeys = new Map<string, string>();
   /** Open watches: each gets the whole current list of what it watches after every change. */
   private readonly watches = new Set<{ kind: string; namespace: string; labelSelector: string; onChange: (items: KubeObject[]) => void }>();
 
@@ -377,11 +379,14 @@ export class FakeKube implements KubeClient {
     return { major, minor, gitVersion: `v${major}.${minor}.0` };
   }
 
-  /** A pod's containers have ended (its agent ran its one job): the controller replaces it at once. */
-  completePod(namespace: string, name: string): void {
+  /**
+   * A pod's containers have ended (its agent ran its one job): the controller replaces it at once, or
+   * `replacedAfterSeconds` later — the moment a look finds the slot without a pod.
+   */
+  completePod(namespace: string, name: string, replacedAfterSeconds = 0): void {
     const pod = this.objects.get(this.key('Pod', namespace, name));
     if (pod === undefined) throw new Error(`no pod ${namespace}/${name}`);
-    this.removePod(pod);
+    this.removePod(pod, replacedAfterSeconds);
   }
 
   /** The pod under this name, if it is still the incarnation with this UID. */
@@ -413,12 +418,17 @@ export class FakeKube implements KubeClient {
     });
   }
 
-  private removePod(pod: KubeObject): void {
+  private removePod(pod: KubeObject, replacedAfterSeconds = 0): void {
     this.drop(this.key('Pod', pod.metadata.namespace, pod.metadata.name));
     this.emit('gone', pod);
     const owner = (pod.metadata as { ownerReferences?: Array<{ name: string }> }).ownerReferences?.[0]?.name;
-    const statefulSet = owner && this.objects.get(this.key('StatefulSet', pod.metadata.namespace, owner));
-    if (statefulSet) this.reconcile(statefulSet);
+    const key = owner && this.key('StatefulSet', pod.metadata.namespace, owner);
+    const reconcile = () => {
+      const statefulSet = key && this.objects.get(key);
+      if (statefulSet) this.reconcile(statefulSet);
+    };
+    if (replacedAfterSeconds === 0) reconcile();
+    else this.clock.at(this.clock.now() + replacedAfterSeconds * 1000, reconcile);
   }
 
   /** The StatefulSet controller: Parallel pod management, OnDelete updates. */
@@ -438,7 +448,7 @@ export class FakeKube implements KubeClient {
       const quota = this.podQuotas.get(namespace!);
       const used = this.all('Pod', namespace!).length;
       if (quota !== undefined && used >= quota) {
-        this.recordEvent(statefulSet, 'FailedCreate', `create Pod ${pod} in StatefulSet ${name} failed error: pods "${pod}" is forbidden: exceeded quota: runner-quota, requested: pods=1, used: pods=${used}, limited: pods=${quota}`);
+        this.recordEvent(statefulSet, 'Warning', 'FailedCreate', `create Pod ${pod} in StatefulSet ${name} failed error: pods "${pod}" is forbidden: exceeded quota: runner-quota, requested: pods=1, used: pods=${used}, limited: pods=${quota}`);
       } else {
         this.createPod(statefulSet, pod, updateRevision);
       }
@@ -446,21 +456,26 @@ export class FakeKube implements KubeClient {
     statefulSet.status = { updateRevision };
   }
 
-  /** A Warning Event on `about`, as client-go's recorder makes one: a repeat of the same one counts up and moves its last time. */
-  private recordEvent(about: KubeObject, reason: string, message: string): void {
+  /**
+   * An Event on `about`, as client-go's recorder makes one: a repeat of the same one counts up and moves its last
+   * time, which is in whole seconds.
+   */
+  private recordEvent(about: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
     const namespace = about.metadata.namespace!;
-    const time = new Date(this.clock.now()).toISOString();
-    const same = this.all('Event', namespace).find((event) => event.reason === reason && event.message === message && (event.involvedObject as { uid?: string }).uid === about.metadata.uid);
+    const time = new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
+    const sameKey = this.eventKeys.get(`${about.metadata.uid}/${reason}/${message}`);
+    const same = sameKey === undefined ? undefined : this.objects.get(sameKey);
     if (same) {
-      this.put(this.key('Event', namespace, same.metadata.name), { ...same, count: (same.count as number) + 1, lastTimestamp: time });
+      this.put(sameKey!, { ...same, count: (same.count as number) + 1, lastTimestamp: time });
       return;
     }
     const name = `${about.metadata.name}.${(BigInt(this.clock.now()) * 1_000_000n + BigInt(++this.resourceVersion)).toString(16)}`;
+    this.eventKeys.set(`${about.metadata.uid}/${reason}/${message}`, this.key('Event', namespace, name));
     this.put(this.key('Event', namespace, name), {
       apiVersion: 'v1', kind: 'Event',
       metadata: { name, namespace, uid: this.newUid(), resourceVersion: String(++this.resourceVersion), creationTimestamp: time },
       involvedObject: { kind: about.kind, namespace, name: about.metadata.name, uid: about.metadata.uid, apiVersion: about.apiVersion, resourceVersion: about.metadata.resourceVersion },
-      reason, message, source: { component: 'statefulset-controller' }, firstTimestamp: time, lastTimestamp: time, count: 1, type: 'Warning',
+      reason, message, source: { component: 'statefulset-controller' }, firstTimestamp: time, lastTimestamp: time, count: 1, type,
       eventTime: null, reportingComponent: 'statefulset-controller', reportingInstance: '',
     });
   }
@@ -484,6 +499,7 @@ export class FakeKube implements KubeClient {
       status: { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] },
     };
     this.put(this.key('Pod', namespace, name), pod);
+    this.recordEvent(statefulSet, 'Normal', 'SuccessfulCreate', `create Pod ${name} in StatefulSet ${statefulSet.metadata.name} successful`);
     const uid = pod.metadata.uid!;
     this.clock.at(this.clock.now() + (this.options.podStartSeconds ?? 0) * 1000, () => {
       const current = this.incarnation(namespace, name, uid);

@@ -305,12 +305,15 @@ export class RunnerWorld {
     return job?.reservedAgentId === undefined ? undefined : this.store.agents.get(job.reservedAgentId)?.name;
   }
 
-  /** The job ends and, as every job does, takes its pod with it: the StatefulSet creates a fresh one. */
-  finishJob(requestId: number): void {
+  /**
+   * The job ends and, as every job does, takes its pod with it: the StatefulSet creates a fresh one, at once or
+   * `replacedAfterSeconds` later.
+   */
+  finishJob(requestId: number, replacedAfterSeconds = 0): void {
     const job = this.store.jobs.get(requestId)!;
     const agent = this.agentOfJob(requestId);
     this.store.finishJob(job, 'succeeded');
-    if (agent !== undefined) this.kube.completePod(this.namespace, agent);
+    if (agent !== undefined) this.kube.completePod(this.namespace, agent, replacedAfterSeconds);
   }
 
   replicas(): number | undefined {

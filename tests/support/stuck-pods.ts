@@ -88,13 +88,24 @@ export function runnerPod(runnerName: string, ordinal: number, status: Json, uid
 /** The StatefulSet controller's record of a create a ResourceQuota refused, last seen at `last`. */
 export function quotaRefusal(runnerName: string, ordinal: number, last: string, statefulSetUid = `uid-${runnerName}`): KubeObject {
   const pod = `${runnerName}-${ordinal}`;
+  const message = `create Pod ${pod} in StatefulSet ${runnerName} failed error: pods "${pod}" is forbidden: exceeded quota: runner-quota, requested: pods=1, used: pods=2, limited: pods=2`;
+  return controllerEvent(runnerName, ordinal, { reason: 'FailedCreate', type: 'Warning', message }, last, statefulSetUid);
+}
+
+/** The StatefulSet controller's record of the slot's pod created, last at `last`. */
+export function podCreated(runnerName: string, ordinal: number, last: string, statefulSetUid = `uid-${runnerName}`): KubeObject {
+  const message = `create Pod ${runnerName}-${ordinal} in StatefulSet ${runnerName} successful`;
+  return controllerEvent(runnerName, ordinal, { reason: 'SuccessfulCreate', type: 'Normal', message }, last, statefulSetUid);
+}
+
+function controllerEvent(runnerName: string, ordinal: number, what: { reason: string; type: string; message: string }, last: string, statefulSetUid: string): KubeObject {
   return {
     apiVersion: 'v1', kind: 'Event',
-    metadata: { name: `${runnerName}.18812a4b3c2d1e0${ordinal}`, namespace: 'runners', uid: `event-${ordinal}`, resourceVersion: '4711', creationTimestamp: at },
+    metadata: { name: `${runnerName}.18812a4b3c2d1e0${ordinal}${what.type === 'Normal' ? 'n' : ''}`, namespace: 'runners', uid: `event-${what.reason}-${ordinal}`, resourceVersion: '4711', creationTimestamp: at },
     involvedObject: { kind: 'StatefulSet', namespace: 'runners', name: runnerName, uid: statefulSetUid, apiVersion: 'apps/v1', resourceVersion: '4690' },
-    reason: 'FailedCreate',
-    message: `create Pod ${pod} in StatefulSet ${runnerName} failed error: pods "${pod}" is forbidden: exceeded quota: runner-quota, requested: pods=1, used: pods=2, limited: pods=2`,
+    reason: what.reason,
+    message: what.message,
     source: { component: 'statefulset-controller' },
-    firstTimestamp: at, lastTimestamp: last, count: 7, type: 'Warning', eventTime: null, reportingComponent: 'statefulset-controller', reportingInstance: '',
+    firstTimestamp: at, lastTimestamp: last, count: 7, type: what.type, eventTime: null, reportingComponent: 'statefulset-controller', reportingInstance: '',
   };
 }
