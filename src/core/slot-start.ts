@@ -97,12 +97,21 @@ interface EventShape {
 const statefulSetController = 'statefulset-controller';
 
 /**
+ * `user:secret@` at the start of a word without a URL scheme (`bot:s3cret@registry.example/x`), but not an image's
+ * `name:tag@sha256:…`, whose `@` starts a digest. Up to the last `@` before a `/`: `registry:5000/x@…` is no userinfo.
+ */
+const bareUserinfo = /(^|[\s"'(=,[<])[^\s/@"'():,=[<]*:[^\s/"']+@(?!sha(?:256|384|512):[0-9a-f]{32})/g;
+
+/**
  * Kubernetes' text made safe to print anywhere: one line without control characters or logging commands, no
- * credentials of a URL (`https://user:secret@…`, a `?token=` or a signature in a query), at most `messageLength` long.
+ * credentials of a URL (`https://user:secret@…`, `user:secret@host`, a `?token=` or a signature in a query), at most
+ * `messageLength` long.
  */
 export function kubernetesMessage(text: string): string {
   const line = text
-    .replace(/:\/\/[^/\s@"']+@/g, '://***@')
+    // Up to the last `@`: a secret may hold one.
+    .replace(/:\/\/[^/\s"']+@/g, '://***@')
+    .replace(bareUserinfo, '$1***@')
     .replace(/([?&][\w.-]*(?:token|sig|secret|password|key|code|credential)[\w.-]*=)[^&\s"']+/gi, '$1***')
     .replace(/[\p{Cc}\p{Zl}\p{Zp}\s]+/gu, ' ')
     .trim();
