@@ -15,7 +15,7 @@ import { keyHolder, mayEnable, podsWithLiveAgents } from '../core/single-use.js'
 import { slotsSeen, stuckSlots, type StuckSlot } from '../core/slot-start.js';
 import { recordedIdentity } from '../core/runner-identity.js';
 import { drainRefused, publishForHub, trySetAgentsEnabled } from './agent-drain.js';
-import { startRefusals, tellStuckSlots, type StuckSlotsTold } from './slot-start.js';
+import { startRefusals, tellStuckSlots, type EventReads, type StuckSlotsTold } from './slot-start.js';
 
 export const scaleFieldManager = 'azure-devops-runner-scale';
 const drainPurpose = 'the slots a scale-down removes';
@@ -54,6 +54,8 @@ export interface PassState {
   stuckTold?: StuckSlotsTold;
   /** When a look last saw each slot's pod: a refused create older than that holds nothing (src/core/slot-start.ts). */
   slotsSeen?: ReadonlyMap<number, number>;
+  /** The failed read of the StatefulSet's events last warned about: warned once, not every pass. */
+  eventReads?: EventReads;
 }
 
 export interface PassResult {
@@ -94,7 +96,8 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   const listedAt = services.clock.now();
   const listed = await kube.list('v1', 'Pod', options.namespace, poolLabelSelector(options.runnerName));
   state.slotsSeen = slotsSeen(state.slotsSeen, options.runnerName, listed, listedAt);
-  const refusals = await startRefusals(kube, statefulSet, currentReplicas, listed, log);
+  state.eventReads ??= {};
+  const refusals = await startRefusals(kube, statefulSet, currentReplicas, listed, log, state.eventReads);
   const observe = async (fresh: boolean): Promise<PoolLook> => {
     if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
     const jobs = await ado.listUnfinishedJobs(poolId);

@@ -10,20 +10,33 @@ export interface StuckSlotsTold {
   at: number;
 }
 
+/** What the last reads of the events left to remember: the failure last warned about, until a read succeeds. */
+export interface EventReads {
+  /** The failed read's status (0: no answer), warned once; undefined after a read that succeeded. */
+  failedWith?: number;
+}
+
 /**
  * The StatefulSet's events when a slot below `replicas` has no pod (a refused create is the only thing that can say
  * why); none otherwise, at no cost. A Role without the right to read events (a deployer Role from before it was
- * needed: configs/deployer-rbac.yaml), or any failed read, gets a warning, and the look goes on without them.
+ * needed: configs/deployer-rbac.yaml), or any failed read, gets a warning — once, not every pass, and again only
+ * after a read succeeded or failed otherwise — and the look goes on without them.
  */
-export async function startRefusals(kube: KubeClient, statefulSet: KubeObject, replicas: number, pods: KubeObject[], log: Log): Promise<KubeObject[]> {
+export async function startRefusals(kube: KubeClient, statefulSet: KubeObject, replicas: number, pods: KubeObject[], log: Log, reads: EventReads = {}): Promise<KubeObject[]> {
   const { name, namespace } = statefulSet.metadata;
   if (slotsWithoutPod(name, replicas, pods).length === 0) return [];
   try {
-    return await kube.list('v1', 'Event', namespace!, undefined, statefulSetEventsSelector(name));
+    const events = await kube.list('v1', 'Event', namespace!, undefined, statefulSetEventsSelector(name));
+    reads.failedWith = undefined;
+    return events;
   } catch (error) {
     // They only explain: a failed read (a Role without the right, an API server that is busy) never stops the scaling.
-    const grant = error instanceof KubeApiError && error.status === 403 ? ' (grant list on events: configs/deployer-rbac.yaml)' : '';
-    log.warning(`Cannot read the events of StatefulSet ${name}, so a slot a quota refuses is not recognised${grant}. ${error instanceof Error ? error.message : String(error)}`);
+    const status = error instanceof KubeApiError ? error.status : 0;
+    if (reads.failedWith !== status) {
+      const grant = status === 403 ? ' (grant list on events: configs/deployer-rbac.yaml)' : '';
+      log.warning(`Cannot read the events of StatefulSet ${name}, so a slot a quota refuses is not recognised${grant}. ${error instanceof Error ? error.message : String(error)}`);
+    }
+    reads.failedWith = status;
     return [];
   }
 }

@@ -105,6 +105,16 @@ describe('a scaling pass with slots that cannot start', () => {
     return { world, host, state, pass: () => scalePass(options, { log: host, ado: world.ado, clock: world.clock }, state) };
   }
 
+  /** A pool a quota holds at one pod, scaled to two for two jobs: slot 1's create is refused. */
+  async function quotaPool(): ReturnType<typeof stuckPool> {
+    const pool = await stuckPool();
+    pool.world.kube.limitPods(namespace, 1);
+    pool.world.queueJob();
+    pool.world.queueJob();
+    await pool.pass();
+    return pool;
+  }
+
   const events = (world: RunnerWorld) => world.kube.all('Event', namespace).filter((event) => event.reason === 'SlotCannotStart');
 
   it('says which slot cannot start and why, and grows the pool no further for its image', async () => {
@@ -129,11 +139,7 @@ describe('a scaling pass with slots that cannot start', () => {
   });
 
   it('reads the StatefulSet\'s events only when a slot has no pod, and tells a quota\'s refusal', async () => {
-    const { world, pass } = await stuckPool();
-    world.kube.limitPods(namespace, 1);
-    world.queueJob();
-    world.queueJob();
-    await pass();
+    const { world, pass } = await quotaPool();
     const eventReads = () => world.kube.calls.filter((call) => call.verb === 'list' && call.kind === 'Event').length;
     assert.equal(eventReads(), 0, 'every slot had its pod');
     world.queueJob();
@@ -145,11 +151,7 @@ describe('a scaling pass with slots that cannot start', () => {
   });
 
   it('lets a slot that is briefly missing between two of its pods grow the pool: an older refusal holds nothing', async () => {
-    const { world, pass } = await stuckPool();
-    world.kube.limitPods(namespace, 1);
-    world.queueJob();
-    world.queueJob();
-    await pass();
+    const { world, pass } = await quotaPool();
     assert.deepEqual((await pass()).stuck.map((slot) => [slot.slot, slot.reason]), [[1, 'quota']]);
     await world.clock.sleep(10_000);
     // The quota is raised: slot 1 starts and takes the waiting job.
@@ -176,17 +178,29 @@ describe('a scaling pass with slots that cannot start', () => {
   });
 
   it('scales on when the events cannot be read: they only explain, a scaling pass does not depend on them', async () => {
-    const { world, pass, host } = await stuckPool();
-    world.kube.limitPods(namespace, 1);
-    world.queueJob();
-    world.queueJob();
-    await pass();
+    const { world, pass, host } = await quotaPool();
     // Slot 1 has no pod: the next look reads the events, and the API server fails that one read.
     world.kube.failNext({ verb: 'list', kind: 'Event' }, new KubeApiError(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
     world.queueJob();
     const { decision } = await pass();
     assert.equal(decision.replicas, 3, 'no refusal is known, so nothing holds the pool');
     assert.match(host.warnings.join('\n'), /Cannot read the events of StatefulSet linux-private.*unable to handle the request/);
+  });
+
+  it('warns once when it may not read the events (403), and again only after a read that succeeded', async () => {
+    const { world, pass, host } = await quotaPool();
+    const forbidden = new KubeApiError(403, 'Forbidden', 'events is forbidden: User "system:serviceaccount:runners:deployer" cannot list resource "events"');
+    const refusedPasses = async (count: number) => {
+      world.kube.failNext({ verb: 'list', kind: 'Event' }, forbidden, count);
+      for (let i = 0; i < count; i++) await pass();
+    };
+    const warnings = () => host.warnings.filter((warning) => warning.startsWith('Cannot read the events')).length;
+    await refusedPasses(3);
+    assert.equal(warnings(), 1, 'three passes, one warning');
+    assert.match(host.warnings.join('\n'), /grant list on events: configs\/deployer-rbac\.yaml/);
+    await pass();
+    await refusedPasses(2);
+    assert.equal(warnings(), 2, 'refused again after a read that succeeded');
   });
 
   it('records a Warning Event on the StatefulSet once per cause, again only minutes later', async () => {
