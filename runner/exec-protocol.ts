@@ -44,12 +44,16 @@ export function exitFrame(code: number): Buffer {
   return frame(Frame.exit, body);
 }
 
-/** Calls `onFrame` for each whole frame arriving on `socket`; a frame over `maxFrame` calls `onTooLarge` and stops. */
-export function readFrames(socket: Socket, onFrame: (type: number, payload: Buffer) => void, onTooLarge: () => void): void {
+/**
+ * Calls `onFrame` for each whole frame arriving on `socket`; a frame over `maxFrame` calls `onTooLarge` and stops.
+ * Returns what stops it at once: no further frame is handed over, not even the rest of the chunk being read.
+ */
+export function readFrames(socket: Socket, onFrame: (type: number, payload: Buffer) => void, onTooLarge: () => void): () => void {
   let pending: Buffer = Buffer.alloc(0);
+  let stopped = false;
   const onData = (chunk: Buffer) => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    while (pending.length >= 5) {
+    while (pending.length >= 5 && !stopped) {
       const length = pending.readUInt32BE(1);
       if (length > maxFrame) {
         socket.off('data', onData);
@@ -64,6 +68,10 @@ export function readFrames(socket: Socket, onFrame: (type: number, payload: Buff
     }
   };
   socket.on('data', onData);
+  return () => {
+    stopped = true;
+    socket.off('data', onData);
+  };
 }
 
 /** Parses and checks a request frame's JSON, or throws saying what is wrong with it. */

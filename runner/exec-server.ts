@@ -49,12 +49,14 @@ function serve(socket: Socket, options: ExecServerOptions): void {
   socket.on('error', () => undefined);
   const refuse = (why: string) => {
     options.log(`refused a request: ${why}`);
+    // Nothing sent after a refusal is taken, not even a request in the same write.
+    stopReading();
     if (running) killGroup(child, 'SIGKILL');
     socket.end(frame(Frame.refused, why));
   };
   // A shim that goes away (killed, its job cancelled hard) takes its command with it.
   socket.on('close', () => { if (running) killGroup(child, 'SIGKILL'); });
-  readFrames(socket, (type, payload) => {
+  const stopReading = readFrames(socket, (type, payload) => {
     if (!child) {
       if (type !== Frame.request) return refuse(`the first frame must be a request, not type 0x${type.toString(16)}`);
       let request: ExecRequest;
