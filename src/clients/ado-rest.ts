@@ -41,6 +41,7 @@ interface WireAgent {
   systemCapabilities?: Record<string, string>;
   userCapabilities?: Record<string, string> | null;
   assignedRequest?: { requestId: number } | null;
+  lastCompletedRequest?: { requestId: number } | null;
 }
 
 interface WireJobRequest {
@@ -199,7 +200,7 @@ export class RestAdoClient implements AdoClient {
     const agents = await this.call<{ value: WireAgent[] }>(
       'GET',
       `distributedtask/pools/${poolId}/agents`,
-      { includeCapabilities: 'true', includeAssignedRequest: 'true', 'api-version': '7.1' },
+      { includeCapabilities: 'true', includeAssignedRequest: 'true', includeLastCompletedRequest: 'true', 'api-version': '7.1' },
       'read',
     );
     return (agents?.value ?? []).map((a) => ({
@@ -208,6 +209,7 @@ export class RestAdoClient implements AdoClient {
       status: a.status === 'online' ? 'online' : 'offline',
       enabled: a.enabled,
       busyWith: a.assignedRequest?.requestId,
+      lastCompletedRequestId: a.lastCompletedRequest?.requestId,
       capabilities: { ...a.systemCapabilities, ...a.userCapabilities },
     }));
   }

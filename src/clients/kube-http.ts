@@ -216,9 +216,10 @@ export class HttpKubeClient implements KubeClient {
     }, signal);
   }
 
-  async delete(ref: ObjectRef, uid?: string): Promise<boolean> {
+  async delete(ref: ObjectRef, uid?: string, gracePeriodSeconds?: number): Promise<boolean> {
+    const options = { ...(uid !== undefined && { preconditions: { uid } }), ...(gracePeriodSeconds !== undefined && { gracePeriodSeconds }) };
     try {
-      await this.call('DELETE', resourcePath(ref), uid === undefined ? undefined : { preconditions: { uid } });
+      await this.call('DELETE', resourcePath(ref), Object.keys(options).length > 0 ? options : undefined);
       return true;
     } catch (error) {
       // 404: already gone; 409 (with a uid): the name now belongs to a newer object.

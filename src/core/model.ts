@@ -163,6 +163,8 @@ export interface AgentInfo {
   enabled: boolean;
   /** The request it is running, if any. */
   busyWith?: number;
+  /** The last request it finished, if any: the service's record, which no agent session can change. */
+  lastCompletedRequestId?: number;
   capabilities: Record<string, string>;
 }
 

@@ -1,6 +1,6 @@
 // An in-memory Kubernetes behind the KubeClient port, keeping the semantics the flows rest on: server-side apply (one
-// manager owns what it applies; a dry run stores nothing), 404s, UID preconditions on delete, graceful deletion
-// (deletionTimestamp until the pod stops), and a StatefulSet controller — Parallel, OnDelete, scale-down removes the
+// manager owns what it applies; a dry run stores nothing), 404s, UID preconditions on delete and merge patch, graceful
+// deletion (deletionTimestamp until the pod stops, a grace period given by the delete or the pod), and a StatefulSet controller — Parallel, OnDelete, scale-down removes the
 // highest ordinals whether their pods are busy or not, a removed pod comes back under its name with a new UID and the
 // current template's controller-revision-hash. Time moves with the injected FakeClock.
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../../src/core/ports/kube.js';
@@ -13,6 +13,8 @@ export interface KubeCall {
   kind: string;
   name?: string;
   dryRun?: boolean;
+  /** A delete's own grace period. */
+  gracePeriodSeconds?: number;
 }
 
 /** What the world around the cluster sees of a pod: a runner's agent goes online when it is ready, offline when it stops. */
@@ -308,7 +310,12 @@ export class FakeKube implements KubeClient {
     const key = this.key(ref.kind, ref.namespace, ref.name);
     const existing = this.objects.get(key);
     if (existing === undefined) throw this.notFound(ref.kind, ref.name);
-    this.precondition(existing, (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion);
+    const { resourceVersion, uid } = (patch as { metadata?: { resourceVersion?: string; uid?: string } }).metadata ?? {};
+    this.precondition(existing, resourceVersion);
+    // A UID in the patch names the incarnation it was meant for: a newer object under the name refuses it.
+    if (uid !== undefined && uid !== existing.metadata.uid) {
+      throw new KubeApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${existing.metadata.uid}`);
+    }
     const patched = jsonMergePatch(existing, patch) as KubeObject;
     patched.metadata.resourceVersion = String(++this.resourceVersion);
     this.put(key, patched);
@@ -362,13 +369,13 @@ export class FakeKube implements KubeClient {
     return this.all(kind, namespace).filter((o) => matchesSelector(o.metadata.labels, labelSelector) && matchesFields(o, fieldSelector));
   }
 
-  async delete(ref: ObjectRef, uid?: string): Promise<boolean> {
-    await this.enter({ verb: 'delete', kind: ref.kind, name: ref.name });
+  async delete(ref: ObjectRef, uid?: string, gracePeriodSeconds?: number): Promise<boolean> {
+    await this.enter({ verb: 'delete', kind: ref.kind, name: ref.name, ...(gracePeriodSeconds !== undefined && { gracePeriodSeconds }) });
     const key = this.key(ref.kind, ref.namespace, ref.name);
     const stored = this.objects.get(key);
     // The port's answer to a 404, and to a 409 of a UID precondition: the name is free or belongs to a newer object.
     if (stored === undefined || (uid !== undefined && stored.metadata.uid !== uid)) return false;
-    if (stored.kind === 'Pod') this.deletePod(stored);
+    if (stored.kind === 'Pod') this.deletePod(stored, gracePeriodSeconds);
     else this.drop(key);
     return true;
   }
@@ -406,9 +413,9 @@ export class FakeKube implements KubeClient {
   }
 
   /** Graceful deletion: the pod is marked at once and leaves when it has stopped. */
-  private deletePod(pod: KubeObject): void {
+  private deletePod(pod: KubeObject, gracePeriodSeconds?: number): void {
     if (pod.metadata.deletionTimestamp !== undefined) return;
-    const grace = (pod.spec as Template['spec']).terminationGracePeriodSeconds ?? 30;
+    const grace = gracePeriodSeconds ?? (pod.spec as Template['spec']).terminationGracePeriodSeconds ?? 30;
     pod.metadata.deletionTimestamp = new Date(this.clock.now()).toISOString();
     this.emit('deleting', pod);
     const { namespace, name, uid } = pod.metadata;
@@ -493,7 +500,7 @@ export class FakeKube implements KubeClient {
         labels: { ...template.metadata?.labels, 'controller-revision-hash': revision, 'statefulset.kubernetes.io/pod-name': name },
         annotations: { ...template.metadata?.annotations },
         creationTimestamp: new Date(this.clock.now()).toISOString(),
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: statefulSet.metadata.name }],
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: statefulSet.metadata.name, uid: statefulSet.metadata.uid, controller: true }],
       } as KubeObject['metadata'],
       spec: { ...clone(template.spec), nodeName: 'node-1' },
       status: { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] },

@@ -15,7 +15,7 @@ import { deployRunnerPool, type DeployResult } from '../../src/flows/deploy-pool
 import { scaleRunnerPool } from '../../src/flows/scale-pool.js';
 import type { ScaleDecision } from '../../src/core/model.js';
 import type { Agent } from '../../emulator/src/types.js';
-import { VssClient } from '../../emulator/agent/client.js';
+import { LOCATION, VssClient } from '../../emulator/agent/client.js';
 import { publicKeyOf } from '../../emulator/agent/settings.js';
 import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
 import type { RunnerHandshake } from '../../src/core/ports/handshake.js';
@@ -227,12 +227,25 @@ export class RunnerWorld {
    * from elsewhere: get the agent's token. True when the service still hands one out.
    */
   async stolenKeyWorks(grant: RegistrationGrant): Promise<boolean> {
+    return (await this.stolenKeySession(grant)) !== undefined;
+  }
+
+  /**
+   * An agent started from the copied files: it gets the agent's token and, given `systemCapabilities`, opens a session
+   * reporting them through the service's own route, as every agent does (a capability is the session's word). Its
+   * session id, or undefined when the service refuses the key.
+   */
+  async stolenKeySession(grant: RegistrationGrant, systemCapabilities?: Record<string, string>): Promise<string | undefined> {
     const { clientId, authorizationUrl, oauthEndpointUrl } = grant;
     try {
-      await new VssClient(grant.serverUrl, { kind: 'oauth', clientId, authorizationUrl, oauthEndpointUrl, key: podPrivateKey }, 'stolen').connect();
-      return true;
+      const client = new VssClient(grant.serverUrl, { kind: 'oauth', clientId, authorizationUrl, oauthEndpointUrl, key: podPrivateKey }, 'stolen');
+      await client.connect();
+      if (systemCapabilities === undefined) return 'connected';
+      const body = { ownerName: 'stolen', agent: { id: grant.agentId, name: grant.agentName }, systemCapabilities };
+      const session = await client.send<{ sessionId: string }>('POST', LOCATION.sessions, { routeValues: { poolId: grant.poolId }, body });
+      return session?.sessionId;
     } catch {
-      return false;
+      return undefined;
     }
   }
 
@@ -310,10 +323,21 @@ export class RunnerWorld {
    * `replacedAfterSeconds` later.
    */
   finishJob(requestId: number, replacedAfterSeconds = 0): void {
-    const job = this.store.jobs.get(requestId)!;
     const agent = this.agentOfJob(requestId);
-    this.store.finishJob(job, 'succeeded');
+    this.finishJobLeavingPod(requestId);
     if (agent !== undefined) this.kube.completePod(this.namespace, agent, replacedAfterSeconds);
+  }
+
+  /**
+   * The job ends and its agent exits, but its pod runs on: the job stopped the start script (`kill -STOP`), so the
+   * container outlives its agent with whatever the job left running.
+   */
+  finishJobLeavingPod(requestId: number): void {
+    const job = this.store.jobs.get(requestId)!;
+    const agentId = job.reservedAgentId;
+    this.store.finishJob(job, 'succeeded');
+    const session = agentId === undefined ? undefined : this.store.sessionOf(agentId);
+    if (session) this.store.deleteSession(session.sessionId);
   }
 
   replicas(): number | undefined {

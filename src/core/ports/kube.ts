@@ -51,9 +51,10 @@ export interface KubeClient {
   list(apiVersion: string, kind: string, namespace: string, labelSelector?: string, fieldSelector?: string): Promise<KubeObject[]>;
   /**
    * Deletes the object; with `uid`, only that incarnation of the name (a pod its StatefulSet has since recreated is
-   * left alone). False when there was nothing to delete.
+   * left alone); with `gracePeriodSeconds`, instead of the object's own grace period. False when there was nothing to
+   * delete.
    */
-  delete(ref: ObjectRef, uid?: string): Promise<boolean>;
+  delete(ref: ObjectRef, uid?: string, gracePeriodSeconds?: number): Promise<boolean>;
   /**
    * Lists, then follows every change until the server ends the stream (it does every few minutes) or `signal` aborts:
    * `onChange` gets the whole current list after the list and after each change. The caller calls it again to go on.
