@@ -13,7 +13,7 @@ import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import { slotOrdinal } from '../core/slots.js';
 import { keyHolder, mayEnable, podsWithLiveAgents } from '../core/single-use.js';
 import { slotsSeen, stuckSlots, type StuckSlot } from '../core/slot-start.js';
-import { recordedIdentity } from '../core/runner-identity.js';
+import { ownAgents, recordedIdentity } from '../core/runner-identity.js';
 import { drainRefused, publishForHub, trySetAgentsEnabled } from './agent-drain.js';
 import { startRefusals, tellStuckSlots, type EventReads, type StuckSlotsTold } from './slot-start.js';
 
@@ -44,7 +44,7 @@ export interface PassState {
   poolId?: number;
   /** The last snapshot published: the next one goes out when the pool changed, or 30 s later. */
   published?: { snapshot: PoolSnapshot; at: number };
-  /** The pool's agents as last read: while no job is unfinished nothing about them can matter for 30 s. */
+  /** The pool's agents as last read: reused for 30 s while no job is unfinished (and, for the autoscaler, none of ours busy or taking jobs). */
   agents?: { list: AgentInfo[]; at: number };
   /** Called before every write; throws to end the pass there (the autoscaler's lease was lost). */
   beforeWrite?: () => void;
@@ -98,16 +98,20 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   state.slotsSeen = slotsSeen(state.slotsSeen, options.runnerName, listed, listedAt);
   state.eventReads ??= {};
   const refusals = await startRefusals(kube, statefulSet, currentReplicas, listed, log, state.eventReads);
+  const identity = recordedIdentity(statefulSet);
   const observe = async (fresh: boolean): Promise<PoolLook> => {
     if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
     const jobs = await ado.listUnfinishedJobs(poolId);
-    // An idle pool costs one call a look: with no unfinished job no agent is busy and none is wanted, so the agents
-    // read within the last 30 s still say all the pass needs (the look after a drain always reads them again).
+    // An idle pool at rest costs one call a look: with no unfinished job none is wanted, so the agents read within the
+    // last 30 s still say all the pass needs (the look after a drain always reads them again). For the autoscaler, not
+    // while one of ours was busy then or could have taken a job since: a job may have run and ended between two looks,
+    // and its registration is to be retired at once (src/core/single-use.ts).
     const cached = state.agents;
-    const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < snapshotRefreshMs;
+    const settled = (list: AgentInfo[]) => options.actor !== 'autoscaler' || !ownAgents(identity, list).some((agent) => agent.busyWith !== undefined || (agent.status === 'online' && agent.enabled));
+    const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < snapshotRefreshMs && settled(cached.list);
     const agents = reuse ? cached.list : await ado.listAgents(poolId);
     if (!reuse) state.agents = { list: agents, at: services.clock.now() };
-    return observePool(recordedIdentity(statefulSet), agents, jobs, options.actor === 'autoscaler');
+    return observePool(identity, agents, jobs, options.actor === 'autoscaler');
   };
   const decide = (look: PoolLook, undrained?: number[]) => decideScale(options.target, { currentReplicas, ...look, registered: ado === undefined || look.ours.length > 0, undrained, at: new Date(services.clock.now()), stuck });
   // The slots that take jobs: after a drain, a scale-down may remove none of them (nor a busy one).
