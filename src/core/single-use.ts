@@ -1,63 +1,132 @@
 // Single-use registrations, emulated (autoscaling: inCluster). Azure DevOps has none: a registration's key works until
 // someone re-keys it, and a job step can copy its agent's key (it runs as the agent's user). So the autoscaler makes
-// every registration of a slot belong to one pod, and ends it with that pod:
+// every registration of a slot belong to one pod and one job, and ends it after that job:
 //
-// - A registration records the pod whose key it holds (its RUNNER_POD_UID capability: the pod's request sets it).
-// - Once that pod's agent has run and ended (its container terminated, the pod finished or gone), the autoscaler
-//   retires the registration: it deletes it, which ends every session and token of that agent id, and adds in its
-//   place a disabled placeholder under the same name, with the same capabilities and a key nobody holds, so that
-//   jobs still queue when the pool is at zero (a pool with no registration rejects them).
+// - The autoscaler records on each pod the agent id it grants it (the `agent-id` annotation, written before the
+//   grant; no pod can write it). That, not what an agent reports, says which pod holds a registration's key.
+// - A registration that finished a job and runs none is retired, whatever its capabilities say: Azure DevOps' record
+//   of its last completed request is the service's, and no pod or agent session can forge it (a session started from
+//   a copied key reports any capabilities it likes, RUNNER_POD_UID among them). Retiring deletes it, which ends every
+//   session and token of that agent id, and adds in its place a disabled placeholder under the same name, with the
+//   same capabilities and a key nobody holds, so that jobs still queue when the pool is at zero (a pool with no
+//   registration rejects them).
+// - Before that, the slot's own live pod holding that key (the pod of that name owned by the runner's StatefulSet and
+//   annotated with that agent id) is deleted, by UID and with 5 s grace: a job that stopped its start script
+//   (`kill -STOP`; the init ignores it, the script does not) keeps its container running after its agent exited,
+//   with whatever the job left there, and would hold the slot for good.
+// - A registration whose pod's agent ended before any job (its container terminated, the pod finished or gone, by its
+//   RUNNER_POD_UID) is retired too: a slot at rest is a placeholder.
 // - A busy registration is disabled while its job runs: the job goes on, but whatever outlives it holds a
 //   registration the service gives no further job.
-// - A slot is enabled only by a live pod's re-key (the handshake, which re-keys the placeholder); a scale pass never
-//   enables a registration whose key no live pod holds.
+// - A slot is enabled only by a live pod's re-key (the handshake, which re-keys a placeholder and gives a pod a new
+//   agent id when the registration had a job); a scale pass never enables a registration that had a job, nor one
+//   whose key no live pod holds.
+//
+// Left open: from the agent's exit to the autoscaler's next look a copied key still works — about a second when the
+// container ends (the pod watch wakes the autoscaler), at most one poll interval when a job keeps it running. A job
+// shorter than one interval is never seen busy, so its registration stays enabled until then, and a job waiting for
+// that very slot in that window may be handed to an agent started from the copied key. Azure DevOps has no single-use
+// registration; closing this needs the registration disabled before its job's first step.
 import type { AgentInfo } from './model.js';
 import type { KubeObject } from './ports/kube.js';
 import type { AgentRegistration, PublicKey } from './registration.js';
-import { identityVariables } from './manifests/pool-labels.js';
+import { annotations, identityVariables } from './manifests/pool-labels.js';
 import { slotOrdinal } from './slots.js';
 
-/** The pod whose key a registration holds; undefined for a placeholder (a key nobody holds). */
+/** The pod whose key a registration holds by its own account (RUNNER_POD_UID); undefined for a placeholder. */
 export function keyHolder(agent: AgentInfo): string | undefined {
   return agent.capabilities[identityVariables.podUid] || undefined;
 }
 
+/** Whether a registration has had a job: it runs one, or the service records one it finished. */
+export function hadJob(agent: AgentInfo): boolean {
+  return agent.busyWith !== undefined || agent.lastCompletedRequestId !== undefined;
+}
+
 interface PodShape {
+  metadata: { ownerReferences?: Array<{ kind: string; uid?: string; controller?: boolean }> };
   status?: { phase?: string; containerStatuses?: Array<{ name: string; state?: { terminated?: unknown } }> };
+}
+
+function agentLive(pod: KubeObject): boolean {
+  const { status } = pod as unknown as PodShape;
+  const finished = status?.phase === 'Succeeded' || status?.phase === 'Failed';
+  const terminated = status?.containerStatuses?.find((container) => container.name === 'agent')?.state?.terminated !== undefined;
+  return !finished && !terminated;
 }
 
 /** The runner's pods whose agent may still run: not finished, and the agent container not terminated. */
 export function podsWithLiveAgents(pods: KubeObject[]): Set<string> {
-  return new Set(pods.flatMap((pod) => {
-    const { status } = pod as unknown as PodShape;
-    const finished = status?.phase === 'Succeeded' || status?.phase === 'Failed';
-    const terminated = status?.containerStatuses?.find((container) => container.name === 'agent')?.state?.terminated !== undefined;
-    return pod.metadata.uid && !finished && !terminated ? [pod.metadata.uid] : [];
-  }));
+  return new Set(pods.flatMap((pod) => (pod.metadata.uid && agentLive(pod) ? [pod.metadata.uid] : [])));
+}
+
+/** The runner a plan is for: its name, and its StatefulSet's UID (the owner of its slots' pods). */
+export interface SingleUseRunner {
+  runnerName: string;
+  statefulSetUid?: string;
+}
+
+/** A pod to end, by name and the incarnation looked at. */
+export interface PodRef {
+  name: string;
+  uid: string;
+}
+
+/**
+ * The slot's own live pod that holds this registration's key: named as the slot, controlled by the runner's
+ * StatefulSet, granted this agent id, and not already on its way out.
+ */
+export function podHoldingKey(runner: SingleUseRunner, agent: AgentInfo, pods: KubeObject[]): PodRef | undefined {
+  const pod = pods.find(({ metadata }) => metadata.name === agent.name && metadata.annotations?.[annotations.agentId] === String(agent.id));
+  if (pod?.metadata.uid === undefined || !ownedBy(pod, runner.statefulSetUid) || pod.metadata.deletionTimestamp !== undefined || !agentLive(pod)) return undefined;
+  return { name: pod.metadata.name, uid: pod.metadata.uid };
+}
+
+/** Whether the runner's StatefulSet controls the pod: a pod someone else made under a slot's name is not the slot's. */
+function ownedBy(pod: KubeObject, statefulSetUid: string | undefined): boolean {
+  const owners = (pod as unknown as PodShape).metadata.ownerReferences ?? [];
+  return statefulSetUid !== undefined && owners.some((owner) => owner.kind === 'StatefulSet' && owner.controller === true && owner.uid === statefulSetUid);
+}
+
+/** A registration to replace with a placeholder, and the pod holding its key, ended first. */
+export interface Retirement {
+  agent: AgentInfo;
+  pod?: PodRef;
 }
 
 /** What the autoscaler does to keep every registration single-use, from one look at the agents and the pods. */
 export interface SingleUsePlan {
-  /** Registrations whose pod's agent has ended: replace each with a placeholder. */
-  retire: AgentInfo[];
+  /** Registrations that ran their job, or whose pod's agent has ended: replace each with a placeholder. */
+  retire: Retirement[];
   /** Busy registrations still enabled: disable each, so that nothing gets a second job through it. */
   disable: AgentInfo[];
 }
 
-export function planSingleUse(runnerName: string, ours: AgentInfo[], livePods: Set<string>): SingleUsePlan {
-  const slots = ours.filter((agent) => slotOrdinal(runnerName, agent.name) !== undefined);
-  const retire = slots.filter((agent) => {
+export function planSingleUse(runner: SingleUseRunner, ours: AgentInfo[], pods: KubeObject[]): SingleUsePlan {
+  const live = podsWithLiveAgents(pods);
+  const slots = ours.filter((agent) => slotOrdinal(runner.runnerName, agent.name) !== undefined);
+  const retired = slots.filter((agent) => {
     const holder = keyHolder(agent);
-    return holder !== undefined && !livePods.has(holder);
+    const ranItsJob = agent.lastCompletedRequestId !== undefined && agent.busyWith === undefined;
+    return ranItsJob || (holder !== undefined && !live.has(holder));
   });
-  const disable = slots.filter((agent) => agent.enabled && agent.busyWith !== undefined && !retire.includes(agent));
-  return { retire, disable };
+  const disable = slots.filter((agent) => agent.enabled && agent.busyWith !== undefined && !retired.includes(agent));
+  return { retire: retired.map((agent) => ({ agent, pod: podHoldingKey(runner, agent, pods) })), disable };
 }
 
-/** Whether a scale pass may enable this registration: only while a live pod holds its key. */
+/** Whether a scale pass may enable this registration: only before its job, while a live pod holds its key. */
 export function mayEnable(agent: AgentInfo, livePods: Set<string>): boolean {
   const holder = keyHolder(agent);
-  return holder !== undefined && livePods.has(holder);
+  return !hadJob(agent) && holder !== undefined && livePods.has(holder);
+}
+
+/**
+ * Whether the handshake must give a pod a new agent id rather than re-key the slot's registration: when that
+ * registration had a job (whatever outlived it may hold its key and sessions), or holds another pod's key.
+ */
+export function needsNewAgentId(existing: AgentInfo, podUid: string): boolean {
+  const holder = keyHolder(existing);
+  return hadJob(existing) || (holder !== undefined && holder !== podUid);
 }
 
 /** The placeholder that takes a retired registration's name: disabled, a key nobody holds, no pod. */

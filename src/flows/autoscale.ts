@@ -10,14 +10,14 @@ import type { AutoscalerEvents } from '../core/ports/autoscaler-events.js';
 import type { RunnerHandshake } from '../core/ports/handshake.js';
 import type { Log } from '../core/ports/host.js';
 import type { KubeClient, KubeObject } from '../core/ports/kube.js';
-import { identityVariables, poolLabelSelector } from '../core/manifests/pool-labels.js';
+import { annotations, identityVariables, poolLabelSelector } from '../core/manifests/pool-labels.js';
 import { agentRegistration, handshakeTargets, registrationGrant, requestProblem, type HandshakeTarget, type AgentRegistration, type PublicKey } from '../core/registration.js';
-import { keyHolder, planSingleUse, podsWithLiveAgents } from '../core/single-use.js';
+import { needsNewAgentId, planSingleUse, podsWithLiveAgents } from '../core/single-use.js';
 import { otherOwner, withOwnIdentity, type RunnerIdentity } from '../core/runner-identity.js';
 import type { PoolLook } from '../core/scale-decision.js';
 import { pollDelay } from '../core/poll-interval.js';
 import { isTransient } from './scale-pool.js';
-import { scalePass, type PassState } from './scale-pass.js';
+import { scaleFieldManager, scalePass, type PassState } from './scale-pass.js';
 import { deleteRegistration, keepSingleUse } from './single-use.js';
 import { Leadership } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
@@ -79,12 +79,12 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       if (clock.now() >= nextPass) {
         const started = clock.now();
         try {
-          const { decision, look, started: jobsStarted, waits, stuck } = await scalePass(pass, { log, ado, clock }, state);
+          const { decision, look, started: jobsStarted, waits, stuck, statefulSetUid } = await scalePass(pass, { log, ado, clock }, state);
           // Only once the pods are known: before, every registration would look like its pod's agent had ended.
           if (registrations.seen) {
             beforeWrite();
-            const plan = planSingleUse(options.runnerName, look.ours, podsWithLiveAgents(registrations.pods));
-            if (await keepSingleUse(plan, pool.id, { ado, log, unheldKey: services.unheldKey })) state.agents = undefined;
+            const plan = planSingleUse({ runnerName: options.runnerName, statefulSetUid }, look.ours, registrations.pods);
+            if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, log, unheldKey: services.unheldKey })) state.agents = undefined;
           }
           events.passed({ decision, look, durationMs: clock.now() - started, jobsStarted, stuck });
           state.waits = waits;
@@ -226,6 +226,7 @@ class Registrations {
           const owner = existing && otherOwner(this.self, existing);
           if (owner !== undefined) throw new Error(`the pool's agent ${existing!.name} belongs to ${owner}, not to this runner; give one of the two another runnerName`);
           const agent = await this.register(target, agentRegistration({ ...request!, systemCapabilities: withOwnIdentity(request!.systemCapabilities, this.self) }), existing);
+          await this.recordGrant(target, agent.id);
           await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent, deployment), request!);
           this.granted.set(target.uid, target.restarts);
           this.backoff.delete(target.uid);
@@ -242,19 +243,31 @@ class Registrations {
 
   /**
    * A slot is enabled only together with its live pod's key (src/core/single-use.ts): a placeholder (a key nobody
-   * holds) is re-keyed and enabled; a registration still holding an earlier pod's key is deleted first, so that the
-   * pod gets a new agent id with which no earlier session or token works.
+   * holds) is re-keyed and enabled; a registration that had a job or holds an earlier pod's key is deleted first, so
+   * that the pod gets a new agent id with which no earlier session or token works.
    */
   private async register(target: HandshakeTarget, registration: AgentRegistration, existing: AgentInfo | undefined): ReturnType<AdoClient['registerAgent']> {
     const { ado } = this.services;
     this.beforeWrite();
-    const holder = existing && keyHolder(existing);
-    if (existing !== undefined && holder !== undefined && holder !== target.uid && (await deleteRegistration(ado, this.pool.id, existing)) !== 'holdsJob') {
+    if (existing !== undefined && needsNewAgentId(existing, target.uid) && (await deleteRegistration(ado, this.pool.id, existing)) !== 'holdsJob') {
       return ado.registerAgent(this.pool.id, registration);
     }
     const agent = await ado.registerAgent(this.pool.id, registration, existing?.id);
     if (existing !== undefined && !existing.enabled) await setAgentEnabled(ado, this.services.log, this.pool.id, existing, true);
     return agent;
+  }
+
+  /**
+   * Records on the pod, before its grant, the agent id it is granted: which pod holds a registration's key, in a place
+   * no pod can write. Only on that incarnation of the pod (its UID a precondition); a pod it cannot mark is not granted.
+   */
+  private async recordGrant(target: HandshakeTarget, agentId: number): Promise<void> {
+    this.beforeWrite();
+    await this.services.kube.mergePatch(
+      { apiVersion: 'v1', kind: 'Pod', namespace: this.options.namespace, name: target.name },
+      { metadata: { uid: target.uid, annotations: { [annotations.agentId]: String(agentId) } } },
+      scaleFieldManager,
+    );
   }
 
   private failed(target: HandshakeTarget, error: Error): void {

@@ -68,6 +68,8 @@ export interface PassResult {
   waits?: WaitHistory;
   /** The slots whose pod cannot start, and why (src/core/slot-start.ts). */
   stuck: StuckSlot[];
+  /** The runner's StatefulSet as looked at: the owner of its slots' pods. */
+  statefulSetUid?: string;
 }
 
 /** The owner of a StatefulSet's replica count (src/core/model.ts ReplicasOwner), from its annotation. */
@@ -147,7 +149,8 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       }
     }
   }
-  if (options.dryRun) return { decision, look, pods: [], started: [], stuck };
+  const statefulSetUid = statefulSet.metadata.uid;
+  if (options.dryRun) return { decision, look, pods: [], started: [], stuck, statefulSetUid };
   const { history: waits, fresh: started } = recordStarts(state.waits, jobStarts(look.ours, look.jobs), look.jobs.map((job) => job.requestId), services.clock.now());
   if (decision.replicas !== currentReplicas) {
     state.beforeWrite?.();
@@ -166,10 +169,11 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
     // A pod on its way out (DeployRunnerPool replacing it) keeps its agent drained: a job handed to it would be cut off.
     const leaving = new Set(pods.filter((pod) => pod.deleting || pod.draining).map((pod) => pod.name));
-    // The autoscaler's registrations are single-use (src/core/single-use.ts): enabled only while a live pod holds the key, and never while busy.
+    // The autoscaler's registrations are single-use (src/core/single-use.ts): enabled only while a live pod holds the
+    // key, and never once they had a job.
     const live = podsWithLiveAgents(listed);
     const enable = enabledChanges(options.runnerName, look.ours, decision.replicas).enable
-      .filter((agent) => !leaving.has(agent.name) && (options.actor !== 'autoscaler' || (agent.busyWith === undefined && mayEnable(agent, live))));
+      .filter((agent) => !leaving.has(agent.name) && (options.actor !== 'autoscaler' || mayEnable(agent, live)));
     // Not after a refused drain (the same refusal), nor by an autoscaler whose count is no longer its own (DeployRunnerPool drains).
     if (countIsOurs && refusal === undefined && enable.length > 0) {
       state.beforeWrite?.();
@@ -200,7 +204,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       log.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
     }
   }
-  return { decision, look, pods, started, waits, stuck };
+  return { decision, look, pods, started, waits, stuck, statefulSetUid };
 }
 
 /**

@@ -1,18 +1,26 @@
 // Keeps every registration of an autoscaled runner single-use (the rules and why: src/core/single-use.ts): retires the
-// registrations whose pod's agent has ended, and disables busy ones for the rest of their job.
+// registrations that ran their job or whose pod's agent has ended, ending first the pod that still holds such a key,
+// and disables busy ones for the rest of their job.
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { Log } from '../core/ports/host.js';
+import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
 import type { AgentInfo } from '../core/model.js';
 import type { PublicKey } from '../core/registration.js';
-import { placeholderRegistration, type SingleUsePlan } from '../core/single-use.js';
+import { placeholderRegistration, type PodRef, type SingleUsePlan } from '../core/single-use.js';
 import { setAgentEnabled } from './agent-drain.js';
 
 export interface SingleUseServices {
   ado: AdoClient;
+  kube: KubeClient;
+  /** The runner's namespace: where its pods are. */
+  namespace: string;
   log: Log;
   /** A public key whose private half nobody keeps. */
   unheldKey(): PublicKey;
 }
+
+/** Long enough for an agent that is exiting anyway; a start script a job stopped never answers the SIGTERM. */
+const podGraceSeconds = 5;
 
 /** Carries out the plan; true when it changed any registration (the agents read before are stale then). */
 export async function keepSingleUse(plan: SingleUsePlan, poolId: number, services: SingleUseServices): Promise<boolean> {
@@ -20,8 +28,26 @@ export async function keepSingleUse(plan: SingleUsePlan, poolId: number, service
     await setAgentEnabled(services.ado, services.log, poolId, agent, false);
     services.log.info(`Disabled ${agent.name} while its job runs: its registration takes no further job.`);
   }
-  for (const agent of plan.retire) await retire(agent, poolId, services);
+  for (const { agent, pod } of plan.retire) {
+    if (pod !== undefined) await endPod(pod, agent, services);
+    await retire(agent, poolId, services);
+  }
   return plan.disable.length + plan.retire.length > 0;
+}
+
+/**
+ * Deletes the pod that holds a retired registration's key, that incarnation only. A refusal (the Role lost `delete`,
+ * the API server away) is told and the retirement goes on: the key must stop working whatever happens to the pod.
+ */
+async function endPod(pod: PodRef, agent: AgentInfo, { kube, namespace, log }: SingleUseServices): Promise<void> {
+  try {
+    if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace, name: pod.name }, pod.uid, podGraceSeconds)) {
+      log.info(`Ended the pod ${pod.name}, which holds the key of ${agent.name}'s registration being retired.`);
+    }
+  } catch (error) {
+    if (!(error instanceof KubeApiError)) throw error;
+    log.warning(`Could not end the pod ${pod.name}, which holds the key of ${agent.name}'s registration: ${error.message}. The registration is retired all the same.`);
+  }
 }
 
 /**
@@ -47,9 +73,9 @@ async function retire(agent: AgentInfo, poolId: number, { ado, log, unheldKey }:
   if (outcome === 'holdsJob') {
     await ado.registerAgent(poolId, placeholder, agent.id);
     await setAgentEnabled(ado, log, poolId, agent, false);
-    log.info(`Retired ${agent.name}'s registration: its pod's agent ended mid-job; re-keyed to a key nobody holds and disabled.`);
+    log.info(`Retired ${agent.name}'s registration: it still holds a job; re-keyed to a key nobody holds and disabled.`);
     return;
   }
   await ado.registerAgent(poolId, placeholder);
-  log.info(`Retired ${agent.name}'s registration${outcome === 'gone' ? ' (already gone)' : ''}: its pod's agent ended; a disabled placeholder with a key nobody holds keeps the slot.`);
+  log.info(`Retired ${agent.name}'s registration${outcome === 'gone' ? ' (already gone)' : ''}: ${agent.lastCompletedRequestId === undefined ? 'its pod\'s agent ended' : 'it ran its job'}; a disabled placeholder with a key nobody holds keeps the slot.`);
 }

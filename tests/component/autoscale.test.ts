@@ -8,7 +8,7 @@ import { startAutoscalerMonitor } from '../../src/clients/autoscaler-metrics.js'
 import { autoscalerKeyMaker } from '../../src/clients/autoscaler-keys.js';
 import type { AutoscalerOptions } from '../../src/core/autoscaler-options.js';
 import type { StopSignal } from '../../src/core/ports/clock.js';
-import { KubeApiError, type KubeClient, type ObjectRef } from '../../src/core/ports/kube.js';
+import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../../src/core/ports/kube.js';
 import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { namespace, poolName, quietEvents, runnerName, RunnerWorld } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
@@ -125,6 +125,73 @@ describe('the in-cluster autoscaler', () => {
     assert.notEqual(world.grants.at(-1)!.agentId, stolen.agentId);
     assert.equal(await world.stolenKeyWorks(stolen), false, 'nor once the slot runs again');
     assert.deepEqual(world.cutOff, []);
+  });
+
+  /**
+   * Slot 0, kept warm (only the single-use rule can end its pod), runs a job that copies its agent's key files and
+   * stops the start script: 10 s into the job its agent exits, its container does not. Right after, at the
+   * autoscaler's next look, an agent started from the copies opens a session saying it holds no pod. One autoscaler
+   * runs throughout, until `until` holds or 120 s after the job.
+   */
+  async function jobOutlivedByItsPod(until: (pod: KubeObject) => boolean, log = new MemoryHost()) {
+    const slot = `${runnerName}-0`;
+    const settings = { minReplicas: 1 };
+    await deployAutoscaled();
+    await autoscale(() => world.slots().get(0)?.online === true && world.slots().get(0)?.enabled === true, 120, new MemoryHost(), settings);
+    const job = world.queueJobFor(0);
+    const pod = world.kube.peek('Pod', namespace, slot)!;
+    const stolen = world.grants.at(-1)!;
+    let ended: number | undefined;
+    let session: string | undefined;
+    world.clock.at(world.clock.now() + 10_000, () => {
+      world.finishJobLeavingPod(job);
+      ended = world.clock.now();
+    });
+    world.ado.before('listUnfinishedJobs', async () => {
+      if (ended === undefined || session !== undefined) return;
+      const forged = Object.fromEntries(Object.entries(world.agent(slot)!.systemCapabilities).filter(([name]) => name !== identityVariables.podUid));
+      session = (await world.stolenKeySession(stolen, forged)) ?? 'refused';
+    });
+    await autoscale(() => ended !== undefined && (until(pod) || world.clock.now() - ended >= 120_000), 300, log, settings);
+    assert.ok(session !== undefined && session !== 'refused', `right after the job, the copied key opened a session: ${session}`);
+    return { slot, stolen, ended: ended!, settings, log };
+  }
+
+  it('ends a pod whose container outlives its job: its registration retired within one interval whatever its session says, the copied key refused', async () => {
+    let retiredAt: number | undefined;
+    let podGoneAt: number | undefined;
+    const { slot, stolen, ended, settings, log } = await jobOutlivedByItsPod((pod) => {
+      const now = world.clock.now();
+      if (retiredAt === undefined && world.agent(pod.metadata.name)?.id !== world.grants.at(-1)!.agentId) retiredAt = now;
+      if (podGoneAt === undefined && world.kube.peek('Pod', namespace, pod.metadata.name)?.metadata.uid !== pod.metadata.uid) podGoneAt = now;
+      return retiredAt !== undefined && podGoneAt !== undefined;
+    });
+    const seconds = (at: number | undefined) => (at === undefined ? 'never' : `${(at - ended) / 1000} s`);
+    assert.ok(retiredAt !== undefined && podGoneAt !== undefined, `retired: ${seconds(retiredAt)}, pod gone: ${seconds(podGoneAt)} after the job\n${log.log.join('\n')}`);
+    assert.ok(retiredAt - ended <= 5_000, `retired ${seconds(retiredAt)} after the job: within one interval`);
+    assert.ok(podGoneAt - ended <= 5_000 + 5_000, `its pod gone ${seconds(podGoneAt)} after the job: within one interval and its grace`);
+    assert.deepEqual(world.kube.calls.filter((call) => call.verb === 'delete' && call.kind === 'Pod'), [{ verb: 'delete', kind: 'Pod', name: slot, gracePeriodSeconds: 5 }]);
+    assert.equal(await world.stolenKeyWorks(stolen), false, 'the copied key gets no token');
+    // The slot's next job runs on a new registration.
+    const next = world.queueJobFor(0);
+    await autoscale(() => world.agentOfJob(next) !== undefined, 300, new MemoryHost(), settings);
+    assert.equal(world.agentOfJob(next), slot);
+    assert.notEqual(world.agent(slot)!.id, stolen.agentId);
+    assert.deepEqual(world.cutOff, []);
+  });
+
+  it('retires the registration all the same when the API server refuses to end its pod, and says so', async () => {
+    world.kube.failNext({ verb: 'delete', kind: 'Pod' }, new KubeApiError(403, 'Forbidden', 'pods "linux-private-0" is forbidden'));
+    const log = new MemoryHost();
+    let podUid: string | undefined;
+    const { slot, stolen } = await jobOutlivedByItsPod((pod) => {
+      podUid = pod.metadata.uid;
+      return world.agent(pod.metadata.name)?.id !== world.grants.at(-1)!.agentId;
+    }, log);
+    assert.notEqual(world.agent(slot)!.id, stolen.agentId, 'retired');
+    assert.equal(await world.stolenKeyWorks(stolen), false);
+    assert.equal(world.kube.peek('Pod', namespace, slot)?.metadata.uid, podUid, 'the pod it could not end is still there');
+    assert.ok(log.warnings.some((line) => /Could not end the pod linux-private-0, which holds the key of linux-private-0's registration: .*forbidden.*The registration is retired all the same/.test(line)), log.warnings.join('\n'));
   });
 
   it('lets one autoscaler act at a time: a second waits, and takes over only once the first stops renewing its lease', async () => {

@@ -41,10 +41,11 @@ export function renderAutoscalerKeysSecret(spec: RunnerPoolSpec & Required<Pick<
 
 /**
  * What the autoscaler may do, and nothing more: read its StatefulSet and set its scale, read the namespace's pods
- * (list and watch cannot be limited by name), label the pool's own pods busy or idle, and read and record events. No Secret: the kubelet
- * mounts its PAT, and no runner pod mounts that Secret. Every slot a pool can have, not only those below its
- * maxReplicas: a busy slot stays above a lowered maximum until its job ends, and a pass that may not mark or register
- * it would fail every time.
+ * (list and watch cannot be limited by name), label the pool's own pods busy or idle, record on each the agent id it
+ * granted and delete one that outlives its job (src/core/single-use.ts; by name, so no other pod), and read and record
+ * events. No Secret: the kubelet mounts its PAT, and no runner pod mounts that Secret. Every slot a pool can have, not
+ * only those below its maxReplicas: a busy slot stays above a lowered maximum until its job ends, and a pass that may
+ * not mark or register it would fail every time.
  */
 export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
   const name = autoscalerName(spec.runnerName);
@@ -63,7 +64,8 @@ export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
         // Its Lease: one autoscaler acts at a time (src/core/lease.ts). Creating cannot be limited to a name.
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: [leaseName(spec.runnerName)] },
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: slots },
+        // Its slots' pods only: marked busy or idle, the agent id granted recorded, and a pod that outlives its job ended.
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: slots },
         // Slots that cannot start (src/core/slot-start.ts): a quota's refusal is only in the StatefulSet's events, and
         // the autoscaler tells them in one of its own. Neither can be limited to a name.
         { apiGroups: [''], resources: ['events'], verbs: ['list', 'create'] },

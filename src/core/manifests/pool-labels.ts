@@ -42,6 +42,11 @@ export const annotations = {
   draining: 'azure-devops-runner/draining',
   /** On the StatefulSet: its cluster's identity, recorded by the first deploy (src/core/runner-identity.ts). */
   cluster: 'azure-devops-runner/cluster',
+  /**
+   * On a runner pod: the agent id the autoscaler granted it, written before the grant (src/core/single-use.ts). No pod
+   * holds a Kubernetes token, so none can write it: it says which pod holds a registration's key.
+   */
+  agentId: 'azure-devops-runner/agent-id',
 } as const;
 
 /** The environment variables through which a pod's identity reaches Azure DevOps as agent capabilities. */

@@ -77,7 +77,7 @@ describe('the autoscaler\'s objects', () => {
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: ['linux-autoscaler'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: 500 }, (_, n) => `linux-${n}`) },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: Array.from({ length: 500 }, (_, n) => `linux-${n}`) },
       { apiGroups: [''], resources: ['events'], verbs: ['list', 'create'] },
     ]);
   });

@@ -2,16 +2,27 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { keyHolder, mayEnable, placeholderRegistration, planSingleUse, podsWithLiveAgents } from '../../../src/core/single-use.js';
+import { keyHolder, mayEnable, needsNewAgentId, placeholderRegistration, planSingleUse, podsWithLiveAgents } from '../../../src/core/single-use.js';
 import type { AgentInfo } from '../../../src/core/model.js';
 import type { KubeObject } from '../../../src/core/ports/kube.js';
 
+const runner = { runnerName: 'linux', statefulSetUid: 'sts-uid' };
 const agent = (slot: number, holder: string | undefined, extra: Partial<AgentInfo> = {}): AgentInfo => ({
   id: 100 + slot, name: `linux-${slot}`, status: 'offline', enabled: true,
   capabilities: { 'Agent.Name': `linux-${slot}`, docker: '/usr/bin/docker', ...(holder && { RUNNER_POD_UID: holder }) }, ...extra,
 });
 const pod = (uid: string, phase = 'Running', agentState: Record<string, unknown> = { running: {} }): KubeObject => ({
   metadata: { name: `pod-${uid}`, uid }, status: { phase, containerStatuses: [{ name: 'agent', state: agentState }] },
+} as unknown as KubeObject);
+/** Slot `slot`'s pod as its StatefulSet made it, granted `agentId` by the autoscaler. */
+const slotPod = (slot: number, uid: string, agentId: number | undefined, extra: { owner?: string; deleting?: boolean; terminated?: boolean } = {}): KubeObject => ({
+  apiVersion: 'v1', kind: 'Pod',
+  metadata: {
+    name: `linux-${slot}`, uid, ...(extra.deleting && { deletionTimestamp: '2026-12-06T10:00:00Z' }),
+    ...(agentId !== undefined && { annotations: { 'azure-devops-runner/agent-id': String(agentId) } }),
+    ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'linux', uid: extra.owner ?? 'sts-uid', controller: true }],
+  },
+  status: { phase: 'Running', containerStatuses: [{ name: 'agent', state: extra.terminated ? { terminated: { exitCode: 0 } } : { running: {} } }] },
 } as unknown as KubeObject);
 
 describe('single-use registrations', () => {
@@ -22,16 +33,45 @@ describe('single-use registrations', () => {
 
   it('retires the registrations whose pod\'s agent ended, disables busy ones, leaves placeholders and live ones alone', () => {
     const ours = [agent(0, 'gone'), agent(1, 'live', { busyWith: 7, status: 'online' }), agent(2, undefined, { enabled: false }), agent(3, 'live2'), agent(4, 'ended', { busyWith: 8 })];
-    const plan = planSingleUse('linux', ours, new Set(['live', 'live2']));
-    assert.deepEqual(plan.retire.map((a) => a.name), ['linux-0', 'linux-4']);
+    const plan = planSingleUse(runner, ours, [pod('live'), pod('live2')]);
+    assert.deepEqual(plan.retire.map((r) => r.agent.name), ['linux-0', 'linux-4']);
     assert.deepEqual(plan.disable.map((a) => a.name), ['linux-1']);
   });
 
-  it('enables only a registration a live pod holds', () => {
+  it('retires a registration that ran its job whatever its session says, and ends only the slot\'s own pod that holds its key', () => {
+    // Slot 0's job stopped its start script: its pod runs on. An agent started from its copied key cleared its
+    // RUNNER_POD_UID; slot 1's claims slot 2's busy pod. Slot 2 runs its job; slot 3's pod has not had one.
+    const ours = [
+      agent(0, undefined, { lastCompletedRequestId: 11, status: 'online' }),
+      agent(1, 'uid-2', { lastCompletedRequestId: 12, status: 'online' }),
+      agent(2, 'uid-2', { busyWith: 13, enabled: false, status: 'online' }),
+      agent(3, 'uid-3', { status: 'online' }),
+    ];
+    const pods = [slotPod(0, 'uid-0', 100), slotPod(1, 'uid-1', 101), slotPod(2, 'uid-2', 102), slotPod(3, 'uid-3', 103)];
+    const plan = planSingleUse(runner, ours, pods);
+    assert.deepEqual(plan.retire.map(({ agent: a, pod: p }) => [a.name, p]), [['linux-0', { name: 'linux-0', uid: 'uid-0' }], ['linux-1', { name: 'linux-1', uid: 'uid-1' }]]);
+    assert.deepEqual(plan.disable, []);
+    // Not a pod another owner made under the slot's name, one granted another agent id, one already going or whose agent ended.
+    for (const other of [slotPod(0, 'uid-x', 100, { owner: 'other-sts' }), slotPod(0, 'uid-x', 999), slotPod(0, 'uid-x', undefined), slotPod(0, 'uid-x', 100, { deleting: true }), slotPod(0, 'uid-x', 100, { terminated: true })]) {
+      assert.equal(planSingleUse(runner, [ours[0]], [other]).retire[0].pod, undefined, JSON.stringify(other.metadata));
+    }
+  });
+
+  it('enables only a registration a live pod holds before its job', () => {
     const live = new Set(['live']);
     assert.equal(mayEnable(agent(0, 'live'), live), true);
     assert.equal(mayEnable(agent(0, 'gone'), live), false);
     assert.equal(mayEnable(agent(0, undefined), live), false);
+    assert.equal(mayEnable(agent(0, 'live', { lastCompletedRequestId: 5 }), live), false);
+    assert.equal(mayEnable(agent(0, 'live', { busyWith: 5 }), live), false);
+  });
+
+  it('gives a pod a new agent id when the slot\'s registration had a job or is another pod\'s', () => {
+    assert.equal(needsNewAgentId(agent(0, undefined), 'p'), false, 'a placeholder is re-keyed');
+    assert.equal(needsNewAgentId(agent(0, 'p'), 'p'), false, 'its own, before a job (its agent restarted)');
+    assert.equal(needsNewAgentId(agent(0, 'q'), 'p'), true);
+    assert.equal(needsNewAgentId(agent(0, undefined, { lastCompletedRequestId: 3 }), 'p'), true, 'whatever its session cleared');
+    assert.equal(needsNewAgentId(agent(0, 'p', { busyWith: 3 }), 'p'), true);
   });
 
   it('leaves a placeholder disabled, with the same capabilities but no pod and the key given', () => {
@@ -40,22 +80,45 @@ describe('single-use registrations', () => {
     assert.deepEqual(placeholder, { name: 'linux-3', publicKey: key, systemCapabilities: { 'Agent.Name': 'linux-3', docker: '/usr/bin/docker' }, enabled: false });
   });
 
-  it('never retires a live pod\'s registration, retires every other that holds a key, and never leaves one to enable', () => {
+  it('over random pools: nothing that ran its job survives, a live pod\'s registration before its job stays, only the slot\'s own pod holding the key is ended', () => {
     const uids = ['p0', 'p1', 'p2', 'p3', 'p4'];
-    fc.assert(fc.property(
-      fc.array(fc.record({ holder: fc.option(fc.constantFrom(...uids), { nil: undefined }), busy: fc.boolean(), enabled: fc.boolean() }), { maxLength: 8 }),
-      fc.subarray(uids),
-      (slots, liveList) => {
-        const live = new Set(liveList);
-        const ours = slots.map((s, i) => agent(i, s.holder, { enabled: s.enabled, ...(s.busy && { busyWith: i }) }));
-        const { retire, disable } = planSingleUse('linux', ours, live);
-        for (const a of ours) {
-          const holder = keyHolder(a);
-          assert.equal(retire.includes(a), holder !== undefined && !live.has(holder));
-          if (retire.includes(a)) assert.equal(mayEnable(a, live), false);
-          if (disable.includes(a)) assert.ok(a.busyWith !== undefined && a.enabled && !retire.includes(a));
+    const slotArbitrary = fc.record({
+      // What the registration's session claims, which may be anything.
+      holder: fc.option(fc.constantFrom(...uids), { nil: undefined }),
+      busy: fc.boolean(), ranJob: fc.boolean(), enabled: fc.boolean(),
+      // The slot's pod, if any: its UID, the agent id it was granted (its own, another, none), its owner, its state.
+      pod: fc.option(fc.record({ uid: fc.constantFrom(...uids), granted: fc.constantFrom('own', 'other', 'none'), ownOwner: fc.boolean(), deleting: fc.boolean(), terminated: fc.boolean() }), { nil: undefined }),
+    });
+    fc.assert(fc.property(fc.array(slotArbitrary, { maxLength: 8 }), (slots) => {
+      const ours = slots.map((s, i) => agent(i, s.holder, { enabled: s.enabled, ...(s.busy && { busyWith: 500 + i }), ...(s.ranJob && { lastCompletedRequestId: 900 + i }) }));
+      // One pod per UID at most, as in a cluster.
+      const seen = new Set<string>();
+      const pods = slots.flatMap((s, i) => {
+        if (s.pod === undefined || seen.has(s.pod.uid)) return [];
+        seen.add(s.pod.uid);
+        const granted = s.pod.granted === 'own' ? 100 + i : s.pod.granted === 'other' ? 999 : undefined;
+        return [slotPod(i, s.pod.uid, granted, { owner: s.pod.ownOwner ? 'sts-uid' : 'other', deleting: s.pod.deleting, terminated: s.pod.terminated })];
+      });
+      const live = podsWithLiveAgents(pods);
+      const { retire, disable } = planSingleUse(runner, ours, pods);
+      const retired = new Map(retire.map((r) => [r.agent, r.pod]));
+      for (const [i, a] of ours.entries()) {
+        const holder = keyHolder(a);
+        if (a.lastCompletedRequestId !== undefined && a.busyWith === undefined) assert.ok(retired.has(a), `${a.name} ran its job and survives`);
+        if (a.lastCompletedRequestId === undefined && holder !== undefined && live.has(holder)) assert.ok(!retired.has(a), `${a.name} is retired before its job`);
+        if (retired.has(a) || hadAJob(a)) assert.equal(mayEnable(a, live), false);
+        if (disable.includes(a)) assert.ok(a.busyWith !== undefined && a.enabled && !retired.has(a));
+        const ended = retired.get(a);
+        if (ended !== undefined) {
+          const own = pods.find((p) => p.metadata.uid === ended.uid)!;
+          assert.equal(own.metadata.name, a.name, 'only the slot\'s own pod');
+          assert.equal(own.metadata.annotations?.['azure-devops-runner/agent-id'], String(a.id), 'only the pod granted that agent id');
+          const s = slots[i].pod!;
+          assert.ok(s.ownOwner && !s.deleting && !s.terminated, 'only a live pod its StatefulSet owns');
         }
-      },
-    ));
+      }
+    }));
   });
 });
+
+const hadAJob = (a: AgentInfo) => a.busyWith !== undefined || a.lastCompletedRequestId !== undefined;
