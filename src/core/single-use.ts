@@ -26,7 +26,11 @@
 // container ends (the pod watch wakes the autoscaler), at most one poll interval when a job keeps it running. A job
 // shorter than one interval is never seen busy, so its registration stays enabled until then, and a job waiting for
 // that very slot in that window may be handed to an agent started from the copied key. Azure DevOps has no single-use
-// registration; closing this needs the registration disabled before its job's first step.
+// registration; closing this needs the registration disabled before its job's first step. Also open: a pod granted
+// before the `agent-id` annotation existed is not ended (its registration is retired all the same); a copied key's
+// session that names another namespace (RUNNER_NAMESPACE) takes its registration out of the runner's view; and a
+// registration the service would not delete while it held a job is re-keyed in place for the next pod, which is
+// then ended once that job is abandoned (one pod start wasted).
 import type { AgentInfo } from './model.js';
 import type { KubeObject } from './ports/kube.js';
 import type { AgentRegistration, PublicKey } from './registration.js';

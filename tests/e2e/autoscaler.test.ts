@@ -98,6 +98,35 @@ async function queue(count: number, script: string, demands?: string[]): Promise
   return ids;
 }
 
+/** A job step that copies its agent's key files into its log, as a job could copy them anywhere. */
+const stealKeyFiles = 'for f in .agent .credentials .credentials_rsaparams; do echo "STOLEN $f $(base64 -w0 "/azp/agent/$f")"; done';
+
+/** The files a job stole (stealKeyFiles), and the registration they belong to. */
+function stolenFiles(log: string): { files: Record<string, string>; agentId: number; agentName: string } {
+  const files = Object.fromEntries([...log.matchAll(/STOLEN (\S+) (\S+)/g)].map(([, name, content]) => [name, Buffer.from(content, 'base64').toString()]));
+  assert.deepEqual(Object.keys(files).sort(), ['.agent', '.credentials', '.credentials_rsaparams'], 'the job read its agent\'s files');
+  const { agentId, agentName } = JSON.parse(files['.agent']) as { agentId: number; agentName: string };
+  return { files, agentId, agentName };
+}
+
+/** A rogue agent elsewhere, started from the stolen files while a job waits for that very slot, gets nowhere; the job runs on the slot's new registration. */
+async function assertStolenKeyRefused({ files, agentId, agentName }: ReturnType<typeof stolenFiles>): Promise<void> {
+  const rogue = await unpackAgent('rogue-');
+  try {
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(rogue, name), content, { mode: 0o600 });
+    const waiting = await queue(1, 'echo taken', [`Agent.Name -equals ${agentName}`]);
+    const rogueRun = await run(join(rogue, 'run.sh'), ['--once'], { env: { ...process.env, AGENT_ALLOW_RUNASROOT: '1' }, timeoutMs: 60_000 });
+    assert.notEqual(rogueRun.code, 0, `the rogue agent got nowhere: ${rogueRun.stdout}${rogueRun.stderr}`);
+    assert.match(rogueRun.stdout + rogueRun.stderr, /OAuthTokenRequest|Unauthorized|AgentNotFound|invalid_client/i, 'refused its token or its agent');
+    assert.doesNotMatch(rogueRun.stdout + rogueRun.stderr, /taken|Running job/, 'and no job');
+    const [{ job: next, log: nextLog }] = await finished(world, waiting, 240_000);
+    assert.equal(next.result, 'succeeded', nextLog);
+    assert.notEqual(next.agentId, agentId, 'the waiting job ran on the slot\'s new registration');
+  } finally {
+    rmSync(rogue, { recursive: true, force: true });
+  }
+}
+
 const authorization = () => ({ authorization: `Basic ${Buffer.from(`:${world.token}`).toString('base64')}` });
 
 describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }, () => {
@@ -206,30 +235,48 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
 
   it('leaves a job that copied its agent\'s key files nothing to use once its pod is gone', async () => {
     await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
-    const steal = ['for f in .agent .credentials .credentials_rsaparams; do echo "STOLEN $f $(base64 -w0 "/azp/agent/$f")"; done', 'echo done-steal'].join('\n');
-    const [id] = await queue(1, steal);
+    const [id] = await queue(1, `${stealKeyFiles}\necho done-steal`);
     const [{ job, log }] = await finished(world, [id], 180_000);
     assert.equal(job.result, 'succeeded', log);
-    const files = Object.fromEntries([...log.matchAll(/STOLEN (\S+) (\S+)/g)].map(([, name, content]) => [name, Buffer.from(content, 'base64').toString()]));
-    assert.deepEqual(Object.keys(files).sort(), ['.agent', '.credentials', '.credentials_rsaparams'], 'the job read its agent\'s files');
-    const { agentId, agentName } = JSON.parse(files['.agent']) as { agentId: number; agentName: string };
+    const stolen = stolenFiles(log);
     // Its pod is gone: the autoscaler retires the registration (a new agent id under the slot's name).
-    await world.emulator.admin.waitFor(() => world.emulator.admin.agents(POOL), (agents) => agents.some((a) => a.name === agentName && a.id !== agentId), 120_000, `${agentName} retired`);
-    // A rogue agent elsewhere, from the stolen files, while a job waits for that very slot.
-    const rogue = await unpackAgent('rogue-');
-    try {
-      for (const [name, content] of Object.entries(files)) writeFileSync(join(rogue, name), content, { mode: 0o600 });
-      const waiting = await queue(1, 'echo taken', [`Agent.Name -equals ${agentName}`]);
-      const rogueRun = await run(join(rogue, 'run.sh'), ['--once'], { env: { ...process.env, AGENT_ALLOW_RUNASROOT: '1' }, timeoutMs: 60_000 });
-      assert.notEqual(rogueRun.code, 0, `the rogue agent got nowhere: ${rogueRun.stdout}${rogueRun.stderr}`);
-      assert.match(rogueRun.stdout + rogueRun.stderr, /OAuthTokenRequest|Unauthorized|AgentNotFound|invalid_client/i, 'refused its token or its agent');
-      assert.doesNotMatch(rogueRun.stdout + rogueRun.stderr, /taken|Running job/, 'and no job');
-      const [{ job: next, log: nextLog }] = await finished(world, waiting, 240_000);
-      assert.equal(next.result, 'succeeded', nextLog);
-      assert.notEqual(next.agentId, agentId, 'the waiting job ran on the slot\'s new registration');
-    } finally {
-      rmSync(rogue, { recursive: true, force: true });
-    }
+    await world.emulator.admin.waitFor(() => world.emulator.admin.agents(POOL), (agents) => agents.some((a) => a.name === stolen.agentName && a.id !== stolen.agentId), 120_000, `${stolen.agentName} retired`);
+    await assertStolenKeyRefused(stolen);
+  });
+
+  it('leaves a job that copied its agent\'s key files and kept its container running nothing to use', async () => {
+    await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
+    // The job stops the start script (the init, PID 1, ignores SIGSTOP; start.sh does not): its agent exits after the
+    // job, its container does not.
+    const keepRunning = [
+      'echo "POD-UID $RUNNER_POD_UID"',
+      'for p in /proc/[0-9]*; do [ "${p#/proc/}" = 1 ] && continue; case "$(tr "\\0" " " <"$p/cmdline" 2>/dev/null)" in *start.sh*) kill -STOP "${p#/proc/}" ;; esac; done',
+      'sleep 1',
+      'n=0; for p in /proc/[0-9]*; do case "$(tr "\\0" " " <"$p/cmdline" 2>/dev/null)" in *start.sh*) grep -q "^State:.*stopped" "$p/status" 2>/dev/null && n=$((n + 1)) ;; esac; done',
+      'echo "STOPPED $n"',
+    ].join('\n');
+    const [id] = await queue(1, `${stealKeyFiles}\n${keepRunning}`);
+    const [{ job, log }] = await finished(world, [id], 180_000);
+    const finishedAt = Date.now();
+    assert.equal(job.result, 'succeeded', log);
+    const stopped = Number(/STOPPED (\d+)/.exec(log)?.[1] ?? 0);
+    assert.ok(stopped >= 1, `the job stopped its start script: ${log}`);
+    const podUid = /POD-UID (\S+)/.exec(log)?.[1];
+    const stolen = stolenFiles(log);
+    const slotPodUid = async () => (await kubectlJson<Any>(['get', 'pods', '-n', NS])).items.find((pod: Any) => pod.metadata.name === stolen.agentName)?.metadata.uid as string | undefined;
+    let podGoneAt: number | undefined;
+    const podGone = waitFor('the pod that outlived its job gone', 120_000, async () => ((await slotPodUid()) !== podUid ? (podGoneAt = Date.now()) : undefined))
+      .then(() => undefined, (error: Error) => error);
+    // Retired while that pod is still there: the rule rests on the service's record of the job, not on the pod's end.
+    await world.emulator.admin.waitFor(() => world.emulator.admin.agents(POOL), (agents) => agents.some((a) => a.name === stolen.agentName && a.id !== stolen.agentId), 60_000, `${stolen.agentName} retired`);
+    const retiredAt = Date.now();
+    const gone = await podGone;
+    const after = (at: number | undefined) => (at === undefined ? 'never' : `${((at - finishedAt) / 1000).toFixed(1)} s`);
+    console.log(`kept-running: ${stopped} start script(s) stopped; retired ${after(retiredAt)} after the job, its pod gone ${after(podGoneAt)} after it`);
+    if (gone !== undefined) console.log(await autoscalerLog());
+    assert.ok(podGoneAt === undefined || podGoneAt > retiredAt, 'the registration was retired while the pod that outlived its job was still there');
+    assert.equal(gone, undefined, 'the pod that outlived its job is gone within 120 s');
+    await assertStolenKeyRefused(stolen);
   });
 
   it('does not count jobs demanding what the pool lacks', async () => {
@@ -366,14 +413,15 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     await waitFor('the pool back at zero', 240_000, async () => ((await replicas()) === 0 ? true : undefined));
   });
 
-  it('may set its scale and label the pool\'s pods, and nothing more', async () => {
+  it('may set its scale, label and end the pool\'s pods, and nothing more', async () => {
     const as = ['--as', `system:serviceaccount:${NS}:auto-autoscaler`, '--kubeconfig', legacyKubeconfig, '-n', NS];
     const can = async (...args: string[]) => (await kubectlRun(['auth', 'can-i', ...args, ...as])).trim();
     assert.equal(await can('patch', 'statefulsets/auto', '--subresource=scale'), 'yes');
     assert.equal(await can('patch', 'pods/auto-3'), 'yes');
+    assert.equal(await can('delete', 'pods/auto-0'), 'yes');
     assert.equal(await can('list', 'pods'), 'yes');
     assert.equal(await can('create', 'events'), 'yes');
-    for (const denied of [['patch', 'statefulsets/auto'], ['get', 'secrets'], ['get', 'secrets/auto-registration'], ['delete', 'pods/auto-0'], ['create', 'pods'], ['patch', 'pods/other-0'], ['patch', 'deployments/auto-autoscaler']]) {
+    for (const denied of [['patch', 'statefulsets/auto'], ['get', 'secrets'], ['get', 'secrets/auto-registration'], ['delete', 'pods/other-0'], ['delete', 'pods'], ['create', 'pods'], ['patch', 'pods/other-0'], ['patch', 'deployments/auto-autoscaler']]) {
       assert.equal(await can(...denied), 'no', denied.join(' '));
     }
   });
