@@ -11,7 +11,7 @@ import { run } from '../support/process.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { createNamespace, deleteNamespace, nodeAddress } from '../support/runner-pool.js';
 import { assertKilledAgentLeavesNothing, probeField } from '../support/pool-jobs.js';
-import { deployDockerPool, dockerPool, imageAndProbeScript, jobRepository, removeJobImages, runJob, startDockerWorld, type DockerWorld, type ImageJob } from '../support/docker-jobs.js';
+import { deployDockerPool, dockerPool, idlePod, imageAndProbeScript, jobRepository, removeJobImages, runJob, startDockerWorld, type DockerWorld, type ImageJob } from '../support/docker-jobs.js';
 import { podLabel } from '../../runner/docker-proxy.js';
 import { readDeployOptions } from '../../src/core/deploy-options.js';
 import { InputReader } from '../../src/core/inputs.js';
@@ -37,16 +37,6 @@ async function stopPool(mode: DockerMode) {
   await kubectl(['scale', 'statefulset', mode.toLowerCase(), '-n', NS, '--replicas=0']);
 }
 
-/** The pod of a slot once its agent is online and idle, and the pod that came before it is gone. */
-async function idlePod(mode: DockerMode, notUid?: string): Promise<Any> {
-  const name = `${mode.toLowerCase()}-0`;
-  await world.emulator.admin.waitFor(() => world.emulator.admin.agents(dockerPool(mode)), (agents) => agents.some((a) => a.name === name && a.status === 'online' && !a.assignedRequest), 300_000, `${name} online`);
-  return waitFor(`${name} replaced`, 120_000, async () => {
-    const pod = await kubectlJson<Any>(['get', 'pod', name, '-n', NS]);
-    return pod.metadata.uid !== notUid && pod.status.phase === 'Running' ? pod : undefined;
-  });
-}
-
 /**
  * Deletes the slot's pod at moments of its start, from just created (its sidecars and register step starting) to its
  * agent online, and asserts each time that the pod is gone long before its grace period: a slot whose old pod stays
@@ -66,7 +56,7 @@ async function assertStopsAtAnyMoment(mode: DockerMode): Promise<void> {
       return found !== '' && found !== previous ? found : undefined;
     });
     previous = uid;
-    if (moment === 'online') await idlePod(mode);
+    if (moment === 'online') await idlePod(world, NS, mode);
     else await new Promise((resolve) => setTimeout(resolve, moment));
     const started = Date.now();
     await kubectl(['delete', 'pod', name, '-n', NS, '--wait=false']);
@@ -171,7 +161,7 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
 
     // The engine answers inside its pod, and nowhere else: the pod's address refuses the connection (it is reachable:
     // curl's 7 is a refusal, a timeout would be 28), from another pod and from the node.
-    const pod = await idlePod('dind', probeField(second.log, 'pod-uid'));
+    const pod = await idlePod(world, NS, 'dind', probeField(second.log, 'pod-uid'));
     assert.equal((await kubectl(['exec', '-n', NS, pod.metadata.name, '-c', 'agent', '--', 'curl', '-sS', 'http://127.0.0.1:2375/_ping'])).trim(), 'OK');
     const neighbour = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'dind-neighbour', namespace: NS }, spec: { restartPolicy: 'Never', containers: [
       { name: 'curl', image: world.image, command: ['/bin/bash', '-c', `curl -sS -m 10 http://${pod.status.podIP}:2375/_ping; echo "curl-exit=$?"`] },

@@ -3,13 +3,17 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DockerMode } from '../../src/core/model.js';
-import { localClusterEnv, pushImage } from './cluster.js';
+import type { JobSpec } from '../../emulator/src/types.js';
+import { kubectlJson, localClusterEnv, pushImage, waitFor } from './cluster.js';
 import type { AdminJob } from './emulator.js';
 import { probeField, probeScript, type ImageTool } from './pool-jobs.js';
 import { buildDindImage, ensureDockerToolsBase } from './runner-image.js';
 import { deployPool, startPoolWorld, type PoolWorld } from './runner-pool.js';
 import type { TaskRun } from './run-task.js';
 import { run } from './process.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
 
 export const dockerModes = ['none', 'hostSocket', 'dind', 'buildah'] as const satisfies readonly DockerMode[];
 
@@ -42,17 +46,40 @@ export async function startDockerWorld(tag: string): Promise<DockerWorld> {
   return { ...world, dindImage, buildahSeccompProfile };
 }
 
-/** DeployRunnerPool for one slot of a mode in `namespace` (runner name: the mode's), with what the mode needs here. */
-export function deployDockerPool(world: DockerWorld, namespace: string, mode: DockerMode, inputs: Record<string, string> = {}): Promise<TaskRun> {
-  const needs: Record<DockerMode, Record<string, string>> = {
+/**
+ * DeployRunnerPool for one slot of a mode in `namespace` (runner name: the mode's), with what the mode needs here.
+ * podContainers' containers come with `inputs` (jobContainers, serviceContainers); it needs nothing of a DockerWorld.
+ */
+export function deployDockerPool(world: PoolWorld, namespace: string, mode: 'none' | 'podContainers', inputs?: Record<string, string>): Promise<TaskRun>;
+export function deployDockerPool(world: DockerWorld, namespace: string, mode: DockerMode, inputs?: Record<string, string>): Promise<TaskRun>;
+export function deployDockerPool(world: PoolWorld | DockerWorld, namespace: string, mode: DockerMode, inputs: Record<string, string> = {}): Promise<TaskRun> {
+  const needs = 'dindImage' in world ? engineNeeds(world)[mode] : {};
+  return deployPool(world, { namespace, poolName: dockerPool(mode), runnerName: mode.toLowerCase(), replicas: '1', dockerMode: mode, rolloutStatusTimeout: '300', ...needs, ...inputs });
+}
+
+/** What each mode's pool needs of a DockerWorld. */
+function engineNeeds(world: DockerWorld): Record<DockerMode, Record<string, string>> {
+  return {
     none: {},
     // The node is this machine: the agent joins the group of its socket.
     hostSocket: { dockerSocketGroupId: String(statSync('/var/run/docker.sock').gid) },
     dind: { dindImage: world.dindImage },
     buildah: { buildahSeccompProfile: world.buildahSeccompProfile },
-    podContainers: {}, // its containers come with `inputs`
+    podContainers: {},
   };
-  return deployPool(world, { namespace, poolName: dockerPool(mode), runnerName: mode.toLowerCase(), replicas: '1', dockerMode: mode, rolloutStatusTimeout: '300', ...needs[mode], ...inputs });
+}
+
+/** The slot of a mode's pool (one slot: `<mode>-0`). */
+export const dockerSlot = (mode: DockerMode) => `${mode.toLowerCase()}-0`;
+
+/** The pod of a mode's slot once its agent is online and idle, and the pod that came before it is gone. */
+export async function idlePod(world: PoolWorld, namespace: string, mode: DockerMode, notUid?: string): Promise<Any> {
+  const name = dockerSlot(mode);
+  await world.emulator.admin.waitFor(() => world.emulator.admin.agents(dockerPool(mode)), (agents) => agents.some((a) => a.name === name && a.status === 'online' && !a.assignedRequest), 300_000, `${name} online`);
+  return waitFor(`${name} replaced`, 120_000, async () => {
+    const pod = await kubectlJson<Any>(['get', 'pod', name, '-n', namespace]);
+    return pod.metadata.uid !== notUid && pod.status.phase === 'Running' ? pod : undefined;
+  });
 }
 
 /** The tool a mode's jobs build with. */
@@ -139,10 +166,13 @@ export function imageAndProbeScript(world: PoolWorld, job: ImageJob): string {
   return `${imageJobScript(job)}\nset +euo pipefail\n${probeScript(world, 0, job.tool)}`;
 }
 
-export async function runJob(world: PoolWorld, mode: DockerMode, script: string, timeoutMs = 5 * 60_000): Promise<{ job: AdminJob; log: string }> {
-  const queued = (await world.emulator.admin.queueJob({ pool: dockerPool(mode), name: 'docker-job', script })) as AdminJob;
-  const job = await world.emulator.admin.waitForJob(queued.requestId, timeoutMs);
-  return { job, log: await world.emulator.admin.jobLog(queued.requestId) };
+/** Runs a job on a mode's pool: a script, or a job spec with steps and containers. */
+export async function runJob(world: PoolWorld, mode: DockerMode, job: string | JobSpec, timeoutMs = 5 * 60_000): Promise<{ job: AdminJob; log: string }> {
+  const spec = typeof job === 'string' ? { name: 'docker-job', script: job } : job;
+  const queued = await world.emulator.admin.queueJob({ pool: dockerPool(mode), ...spec });
+  if ('rejected' in queued) throw new Error(`the job was refused: ${queued.rejected}`);
+  const done = await world.emulator.admin.waitForJob(queued.requestId, timeoutMs);
+  return { job: done, log: await world.emulator.admin.jobLog(queued.requestId) };
 }
 
 /** Removes the images hostSocket jobs left on the node's engine (this machine's). */

@@ -30,27 +30,37 @@ const toolProbe: Record<ImageTool, string[]> = {
 };
 
 /**
- * A job that reports its pod, looks for what earlier jobs left and for any credential (also through `tool`, when
- * given), tries the kubelet's API, then leaves a marker. The PAT is only in the script base64-encoded, so finding the
- * script itself does not count as a leak.
+ * Probe lines any job step can run, wherever it runs: `secret` holds the PAT (only base64-encoded in the script, so
+ * finding the script itself does not count as a leak), then whether the environment, a process's environment, a
+ * service-account token or the kubelet's API is within reach.
  */
-export function probeScript(world: Pick<PoolWorld, 'token' | 'kubeletAddress'>, seconds = 0, tool?: ImageTool): string {
+export function credentialProbe(world: Pick<PoolWorld, 'token' | 'kubeletAddress'>): string[] {
   const encoded = Buffer.from(world.token).toString('base64');
   const kubelet = `https://${world.kubeletAddress.includes(':') ? `[${world.kubeletAddress}]` : world.kubeletAddress}:10250/pods`;
   return [
-    'echo "pod-uid=$RUNNER_POD_UID image=$RUNNER_IMAGE"',
-    'ls "$AGENT_WORKFOLDER"/marker-* >/dev/null 2>&1 && echo "FOUND-EARLIER-MARKER"',
-    'touch "$AGENT_WORKFOLDER/marker-$RUNNER_POD_UID"',
     `secret=$(echo ${encoded} | base64 -d)`,
     'env | grep -qF "$secret" && echo "LEAK-ENV"',
     'for f in /proc/[0-9]*/environ; do grep -qaF "$secret" "$f" 2>/dev/null && echo "LEAK-PROC $f"; done',
-    'grep -rqaF "$secret" /azp "$HOME" /tmp 2>/dev/null && echo "LEAK-FILE"',
     // Any service-account token, wherever a volume could have put it (the recycle sidecar's stays in the sidecar).
     'find -H /var/run /run /var/lib /azp /home /tmp /etc -name token -path "*secrets*" 2>/dev/null | grep -q . && echo "KUBERNETES-TOKEN"',
     // The kubelet's API lists every pod of the node, with their env and volumes: a job must get a refusal (or, where
     // a NetworkPolicy is enforced, no connection at all).
     `code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 10 ${kubelet})`,
     'case "$code" in 401|403) echo "kubelet=refused-$code" ;; 000) echo "kubelet=unreachable" ;; *) echo "KUBELET-OPEN-$code" ;; esac',
+  ];
+}
+
+/**
+ * A job that reports its pod, looks for what earlier jobs left and for any credential (also through `tool`, when
+ * given), tries the kubelet's API, then leaves a marker.
+ */
+export function probeScript(world: Pick<PoolWorld, 'token' | 'kubeletAddress'>, seconds = 0, tool?: ImageTool): string {
+  return [
+    'echo "pod-uid=$RUNNER_POD_UID image=$RUNNER_IMAGE"',
+    'ls "$AGENT_WORKFOLDER"/marker-* >/dev/null 2>&1 && echo "FOUND-EARLIER-MARKER"',
+    'touch "$AGENT_WORKFOLDER/marker-$RUNNER_POD_UID"',
+    ...credentialProbe(world),
+    'grep -rqaF "$secret" /azp "$HOME" /tmp 2>/dev/null && echo "LEAK-FILE"',
     ...(tool ? toolProbe[tool] : []),
     ...(seconds > 0 ? [`sleep ${seconds}`] : []),
     'echo done-probe',
