@@ -210,6 +210,7 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
       dind: { dockerMode: 'dind' },
       'buildah, node profile': { dockerMode: 'buildah', buildahSeccompProfile: 'localhost/azure-devops-runner/buildah.json' },
       'buildah, Unconfined': { dockerMode: 'buildah' },
+      podContainers: { dockerMode: 'podContainers', jobContainers: 'build=debian:12', serviceContainers: 'cache=redis:7' },
     };
     const passes: Record<string, string[]> = {};
     try {
@@ -232,6 +233,6 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
       for (const level of levels) await deleteNamespace(`adr-psa-${level}-e2e`);
     }
     console.log(`pod-security passes: ${JSON.stringify(passes)}`);
-    assert.deepEqual(passes, { none: ['baseline', 'restricted'], hostSocket: [], dind: [], 'buildah, node profile': ['baseline'], 'buildah, Unconfined': [] });
+    assert.deepEqual(passes, { none: ['baseline', 'restricted'], hostSocket: [], dind: [], 'buildah, node profile': ['baseline'], 'buildah, Unconfined': [], podContainers: ['baseline', 'restricted'] });
   });
 });
