@@ -27,6 +27,17 @@ function findTests(dir) {
   }).sort();
 }
 
+/** Every shell script of the repository: by its name, or by its `#!` line. */
+function shellScripts(dir = '') {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return ['node_modules', 'dist', 'out', '.git', '.tmp'].includes(entry.name) ? [] : shellScripts(path);
+    if (!entry.isFile() || entry.name.endsWith('.template')) return [];
+    if (entry.name.endsWith('.sh')) return [path];
+    return /^#!.*\b(ba|da)?sh\b/.test(readFileSync(join(root, path), 'utf8').slice(0, 100).split('\n')[0]) ? [path] : [];
+  }).sort();
+}
+
 function run(command, args, env = process.env) {
   console.log(`\n> ${command} ${args.join(' ')}`);
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env });
@@ -50,6 +61,14 @@ let stopCluster = false;
 if (e2e && process.getuid?.() === 0) {
   if (run('bash', [join(root, 'tests', 'install-deps.sh')]) !== 0) process.exit(1);
   stopCluster = !process.env.KUBECONFIG && spawnSync(clusterScript, ['status'], { stdio: 'ignore' }).status !== 0;
+}
+// The shell scripts are linted in a whole run: CI's install-deps.sh brings shellcheck (.shellcheckrc says what is off).
+if (whole) {
+  if (spawnSync('shellcheck', ['--version'], { stdio: 'ignore' }).status === 0) {
+    if (run('shellcheck', ['-x', ...shellScripts()]) !== 0) process.exit(1);
+  } else {
+    console.log('\nshellcheck is not installed: the shell scripts were not linted (Debian: apt-get install shellcheck)');
+  }
 }
 // Built once for all files (scripts/build.mjs ensureExtension): files side by side must not rebuild dist/ under each other.
 if (run(process.execPath, [join(root, 'scripts', 'package.mjs')]) !== 0) process.exit(1);

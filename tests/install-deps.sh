@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the e2e suites and the local trial (npm start) need from Debian's packages (cluster, Docker engine,
-# base-image bootstrap, Chromium) and builds the test cluster's binaries (cached by version), unless ADR_NO_CLUSTER=1
+# base-image bootstrap, Chromium; and shellcheck for the whole run's lint) and builds the test cluster's binaries (cached by version), unless ADR_NO_CLUSTER=1
 # (another cluster is used). Idempotent; needs root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 pkgs=(containerd runc containernetworking-plugins docker-registry buildah busybox-static iproute2 openssl curl
-  docker.io debootstrap chromium)
+  docker.io debootstrap chromium shellcheck)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -16,7 +16,7 @@ if built; then echo "$cache"; exit 0; fi
 
 start=$(date +%s)
 work=$cache/work
-rm -rf "$work" "$cache/bin" "$cache/crd" "$cache/bin.tmp" "$cache/crd.tmp"
+rm -rf "$work" "${cache:?}/bin" "$cache/crd" "$cache/bin.tmp" "$cache/crd.tmp"
 mkdir -p "$work" "$cache/bin.tmp"
 (cd "$work"
  go mod init example.invalid/kedabuild >/dev/null 2>&1

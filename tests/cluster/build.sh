@@ -37,7 +37,7 @@ echo "== building Kubernetes $K8S_VERSION: ${pkgs[*]}"
  go mod init example.invalid/k8sbuild >/dev/null 2>&1
  gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
  staging=v0.${K8S_VERSION#1.}
- for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$gomod"); do
+ sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$gomod" | while read -r m; do
    go mod edit -replace="$m=$m@$staging"
  done
  grep '^godebug' "$gomod" >> go.mod || true   # Kubernetes' godebug defaults apply only in the main module

@@ -315,16 +315,16 @@ remove_containers() {
 # Shims outlive containerd; ours are the ones started with our socket address.
 kill_our_shims() {
   local p
-  for p in $(grep -l -s -F -- "$SOCK" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+  while read -r p; do
     kill -KILL "$p" 2>/dev/null || true
-  done
+  done < <(grep -l -s -F -- "$SOCK" /proc/[0-9]*/cmdline | cut -d/ -f3)
 }
 
 unmount_under() {
   local m
-  for m in $(awk '{print $5}' /proc/self/mountinfo | grep -E "^($1)" | sort -r); do
+  while read -r m; do
     umount -l "$m" 2>/dev/null || true
-  done
+  done < <(awk '{print $5}' /proc/self/mountinfo | grep -E "^($1)" | sort -r)
 }
 
 remove_cgroups() {

@@ -1,4 +1,5 @@
-# Versions and paths of the test cluster, sourced by the scripts in tests/cluster/.
+# Versions and paths of the test cluster, sourced by the scripts in tests/cluster/ (they use what seems unused here).
+# shellcheck shell=bash disable=SC2034
 # Kubernetes 1.36.x: container-level restartPolicy / restartPolicyRules (ContainerRestartRules) are beta and on
 # by default from 1.35, which the pool's fresh-pod-per-job design relies on; 1.36 is built with Go 1.26, the
 # toolchain installed here. It still falls back to the kubelet's cgroupDriver with containerd 1.6 (until 1.38).
