@@ -96,11 +96,15 @@ interface EventShape {
 
 const statefulSetController = 'statefulset-controller';
 
+/** An `@` that ends a userinfo: not one that starts an image's digest (`name:tag@sha256:…`). */
+const digestAt = String.raw`@(?!sha(?:256|384|512):[0-9a-f]{32})`;
+/** A URL's userinfo (`https://user:secret@`, `https://token@`), up to the last `@` that starts no digest. */
+const urlUserinfo = new RegExp(String.raw`:\/\/[^\s"']+${digestAt}`, 'g');
 /**
- * `user:secret@` at the start of a word without a URL scheme (`bot:s3cret@registry.example/x`), but not an image's
- * `name:tag@sha256:…`, whose `@` starts a digest. Up to the last `@` before a `/`: `registry:5000/x@…` is no userinfo.
+ * `user:secret@` at the start of a word without a URL scheme (`bot:s3cret@registry.example/x`), the secret up to the
+ * last `@` that starts no digest (a base64 secret may hold `/` or `@`); `registry:5000/x@sha256:…` is no userinfo.
  */
-const bareUserinfo = /(^|[\s"'(=,[<])[^\s/@"'():,=[<]*:[^\s/"']+@(?!sha(?:256|384|512):[0-9a-f]{32})/g;
+const bareUserinfo = new RegExp(String.raw`(^|[\s"'(=,[<])[^\s/@"'():,=[<]*:(?!\/\/)[^\s"']+${digestAt}`, 'g');
 
 /**
  * Kubernetes' text made safe to print anywhere: one line without control characters or logging commands, no
@@ -109,8 +113,7 @@ const bareUserinfo = /(^|[\s"'(=,[<])[^\s/@"'():,=[<]*:[^\s/"']+@(?!sha(?:256|38
  */
 export function kubernetesMessage(text: string): string {
   const line = text
-    // Up to the last `@`: a secret may hold one.
-    .replace(/:\/\/[^/\s"']+@/g, '://***@')
+    .replace(urlUserinfo, '://***@')
     .replace(bareUserinfo, '$1***@')
     .replace(/([?&][\w.-]*(?:token|sig|secret|password|key|code|credential)[\w.-]*=)[^&\s"']+/gi, '$1***')
     .replace(/[\p{Cc}\p{Zl}\p{Zp}\s]+/gu, ' ')

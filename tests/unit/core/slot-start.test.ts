@@ -17,15 +17,19 @@ describe('kubernetesMessage', () => {
       // A secret that holds an `@`: masked up to the last one.
       ['bot:s3cret@x@registry.example/runner', '***@registry.example/runner'],
       ['pull "https://bot:s3cret@x@registry.example/v2/x"', 'pull "https://***@registry.example/v2/x"'],
+      // A base64 secret may hold a `/`.
+      ['Failed to pull "bot:s3/cret@registry.example/x"', 'Failed to pull "***@registry.example/x"'],
+      ['pull https://bot:s3/cret@registry.example/x', 'pull https://***@registry.example/x'],
+      ['pull https://s3/cret@registry.example/x:1@' + digest, 'pull https://***@registry.example/x:1@' + digest],
     ];
     for (const [text, shown] of cases) {
       assert.equal(kubernetesMessage(text), shown);
-      assert.doesNotMatch(kubernetesMessage(text), /s3cret|s3:cr3t|token-only/);
+      assert.doesNotMatch(kubernetesMessage(text), /s3cret|s3:cr3t|s3\/cret|token-only/);
     }
   });
 
   it('leaves an image digest as it is: name:tag@sha256:… holds no credential', () => {
-    for (const image of [`runner:1@${digest}`, `registry.example/runner:1@${digest}`, `registry.example:5000/runner:1@${digest}`, `runner@${digest}`]) {
+    for (const image of [`runner:1@${digest}`, `registry.example/runner:1@${digest}`, `registry.example:5000/runner:1@${digest}`, `runner@${digest}`, `https://registry.example/v2/runner@${digest}`]) {
       const text = `Failed to pull image "${image}": not found`;
       assert.equal(kubernetesMessage(text), text);
     }
