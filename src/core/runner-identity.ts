@@ -14,6 +14,11 @@ export interface RunnerIdentity {
   namespace: string;
   /** Its cluster's identity; undefined for a runner deployed before identities, which owns only agents carrying none. */
   cluster?: string;
+  /**
+   * Agent ids its autoscaler granted its pods: its own under a slot's name whatever their capabilities claim (a session
+   * started from a copied key reports any, another namespace among them).
+   */
+  granted?: ReadonlySet<number>;
 }
 
 /** The identity a runner's StatefulSet records. */
@@ -26,11 +31,12 @@ export function recordedIdentity(statefulSet: KubeObject): RunnerIdentity {
  * The slot of one of this runner's agents; undefined for any other agent of the pool. A registration from before
  * identities (no cluster capability) is adopted when its name is one of the runner's slots and it names no other
  * namespace: a single-cluster pool that upgrades keeps its registrations, and its pods' next registrations carry the
- * identity.
+ * identity. One its autoscaler granted (`granted`) is its own whatever it claims.
  */
-export function ownSlot(self: RunnerIdentity, agent: Pick<AgentInfo, 'name' | 'capabilities'>): number | undefined {
+export function ownSlot(self: RunnerIdentity, agent: Pick<AgentInfo, 'name' | 'capabilities'> & { id?: number }): number | undefined {
   const ordinal = slotOrdinal(self.runnerName, agent.name);
   if (ordinal === undefined) return undefined;
+  if (agent.id !== undefined && self.granted?.has(agent.id)) return ordinal;
   const cluster = agent.capabilities[identityVariables.cluster];
   const namespace = agent.capabilities[identityVariables.namespace];
   const ours = cluster === undefined ? namespace === undefined || namespace === self.namespace : cluster === self.cluster && namespace === self.namespace;
@@ -47,12 +53,12 @@ export function withOwnIdentity(capabilities: Record<string, string>, self: Runn
   return { ...own, [identityVariables.namespace]: self.namespace, ...(self.cluster !== undefined && { [identityVariables.cluster]: self.cluster }) };
 }
 
-export function ownAgents<A extends Pick<AgentInfo, 'name' | 'capabilities'>>(self: RunnerIdentity, agents: A[]): A[] {
+export function ownAgents<A extends Pick<AgentInfo, 'name' | 'capabilities'> & { id?: number }>(self: RunnerIdentity, agents: A[]): A[] {
   return agents.filter((agent) => ownSlot(self, agent) !== undefined);
 }
 
 /** Whose an agent named as one of this runner's slots is, when it is another runner's: what a refusal names. */
-export function otherOwner(self: RunnerIdentity, agent: Pick<AgentInfo, 'name' | 'capabilities'>): string | undefined {
+export function otherOwner(self: RunnerIdentity, agent: Pick<AgentInfo, 'name' | 'capabilities'> & { id?: number }): string | undefined {
   if (slotOrdinal(self.runnerName, agent.name) === undefined || ownSlot(self, agent) !== undefined) return undefined;
   const cluster = agent.capabilities[identityVariables.cluster];
   return `the runner of namespace '${agent.capabilities[identityVariables.namespace]}' ${cluster === undefined ? '(registered before cluster identities)' : `in cluster ${cluster}`}`;

@@ -4,6 +4,11 @@
 //
 // - The autoscaler records on each pod the agent id it grants it (the `agent-id` annotation, written before the
 //   grant; no pod can write it). That, not what an agent reports, says which pod holds a registration's key.
+// - A registration so recorded, or granted by this autoscaler (it remembers the ids it granted until the pool no
+//   longer has them: a pod whose agent ends is deleted within moments, its annotation with it), is the runner's
+//   whatever its capabilities claim: a copied key's session that names another namespace or cluster does not take it
+//   out of the runner's view (never retired, the slot's next pod refused as another runner's), and its placeholder
+//   carries the runner's own identity.
 // - A registration that finished a job and runs none is retired, whatever its capabilities say: Azure DevOps' record
 //   of its last completed request is the service's, and no pod or agent session can forge it (a session started from
 //   a copied key reports any capabilities it likes, RUNNER_POD_UID among them). Retiring deletes it, which ends every
@@ -27,14 +32,17 @@
 // shorter than one interval is never seen busy, so its registration stays enabled until then, and a job waiting for
 // that very slot in that window may be handed to an agent started from the copied key. Azure DevOps has no single-use
 // registration; closing this needs the registration disabled before its job's first step. Also open: a pod granted
-// before the `agent-id` annotation existed is not ended (its registration is retired all the same); a copied key's
-// session that names another namespace (RUNNER_NAMESPACE) takes its registration out of the runner's view; and a
-// registration the service would not delete while it held a job is re-keyed in place for the next pod, which is
-// then ended once that job is abandoned (one pod start wasted).
+// before the `agent-id` annotation existed is not ended (its registration is retired all the same); the granted ids
+// live in the autoscaler's memory, so after it restarts (or another takes its lease) a registration whose copied key's session named another
+// namespace (RUNNER_NAMESPACE) or cluster, and whose pod is gone, is out of the runner's view again: never retired,
+// and the slot's next pod refused as another runner's (a durable record of the grants, e.g. on the StatefulSet, is
+// the next step); and a registration the service would not delete while it held a job is re-keyed in place for the
+// next pod, which is then ended once that job is abandoned (one pod start wasted).
 import type { AgentInfo } from './model.js';
 import type { KubeObject } from './ports/kube.js';
 import type { AgentRegistration, PublicKey } from './registration.js';
 import { annotations, identityVariables } from './manifests/pool-labels.js';
+import { withOwnIdentity, type RunnerIdentity } from './runner-identity.js';
 import { slotOrdinal } from './slots.js';
 
 /** The pod whose key a registration holds by its own account (RUNNER_POD_UID); undefined for a placeholder. */
@@ -86,6 +94,17 @@ export function podHoldingKey(runner: SingleUseRunner, agent: AgentInfo, pods: K
   return { name: pod.metadata.name, uid: pod.metadata.uid };
 }
 
+/**
+ * The agent ids recorded on the runner's pods (the `agent-id` annotation on a slot's pod its StatefulSet controls):
+ * registrations the autoscaler made, the runner's whatever their sessions claim.
+ */
+export function recordedAgentIds(runner: SingleUseRunner, pods: KubeObject[]): number[] {
+  return pods.flatMap((pod) => {
+    const recorded = pod.metadata.annotations?.[annotations.agentId] ?? '';
+    return slotOrdinal(runner.runnerName, pod.metadata.name) !== undefined && ownedBy(pod, runner.statefulSetUid) && /^\d{1,15}$/.test(recorded) ? [Number(recorded)] : [];
+  });
+}
+
 /** Whether the runner's StatefulSet controls the pod: a pod someone else made under a slot's name is not the slot's. */
 function ownedBy(pod: KubeObject, statefulSetUid: string | undefined): boolean {
   const owners = (pod as unknown as PodShape).metadata.ownerReferences ?? [];
@@ -133,8 +152,11 @@ export function needsNewAgentId(existing: AgentInfo, podUid: string): boolean {
   return hadJob(existing) || (holder !== undefined && holder !== podUid);
 }
 
-/** The placeholder that takes a retired registration's name: disabled, a key nobody holds, no pod. */
-export function placeholderRegistration(agent: AgentInfo, unheldKey: PublicKey): AgentRegistration {
+/**
+ * The placeholder that takes a retired registration's name: disabled, a key nobody holds, no pod, and the runner's own
+ * identity whatever the retired one's session claimed (a placeholder naming another namespace would be another's).
+ */
+export function placeholderRegistration(agent: AgentInfo, unheldKey: PublicKey, self: RunnerIdentity): AgentRegistration {
   const capabilities = Object.fromEntries(Object.entries(agent.capabilities).filter(([name]) => name !== identityVariables.podUid));
-  return { name: agent.name, publicKey: unheldKey, systemCapabilities: capabilities, enabled: false };
+  return { name: agent.name, publicKey: unheldKey, systemCapabilities: withOwnIdentity(capabilities, self), enabled: false };
 }

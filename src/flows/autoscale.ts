@@ -48,8 +48,10 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   // One autoscaler acts for the runner at a time; another one waits, changing nothing (src/core/lease.ts).
   const leadership = new Leadership(kube, options.namespace, options.runnerName, services.identity, clock, log);
   const beforeWrite = () => leadership.check();
-  const state: PassState = { kube, poolId: pool.id, beforeWrite };
-  const registrations = new Registrations(options, services, pool, events, beforeWrite);
+  const grantedAgents = new Set<number>();
+  const state: PassState = { kube, poolId: pool.id, beforeWrite, grantedAgents };
+  const registrations = new Registrations(options, services, pool, events, beforeWrite, grantedAgents);
+  const self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster };
   let lastReason = '';
   let failures = 0;
   let nextPass = 0;
@@ -84,7 +86,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
           if (registrations.seen) {
             beforeWrite();
             const plan = planSingleUse({ runnerName: options.runnerName, statefulSetUid }, look.ours, registrations.pods);
-            if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, log, unheldKey: services.unheldKey })) state.agents = undefined;
+            if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, self, log, unheldKey: services.unheldKey })) state.agents = undefined;
           }
           events.passed({ decision, look, durationMs: clock.now() - started, jobsStarted, stuck });
           state.waits = waits;
@@ -155,7 +157,7 @@ class Registrations {
   private readonly granted = new Map<string, number>();
   /** Pods not granted yet, by UID: when to look at them again. */
   private readonly backoff = new Map<string, { at: number; tries: number }>();
-  /** Whose agents it may re-key: those carrying its runner's identity. */
+  /** Whose agents it may re-key: those carrying its runner's identity, and those it granted. */
   private readonly self: RunnerIdentity;
 
   constructor(
@@ -165,8 +167,10 @@ class Registrations {
     private readonly events: AutoscalerEvents,
     /** Throws once this autoscaler may no longer act (its lease lost): before every registration it writes. */
     private readonly beforeWrite: () => void,
+    /** The agent ids it granted (PassState.grantedAgents): it adds each registration it makes. */
+    private readonly grantedAgents: Set<number>,
   ) {
-    this.self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster };
+    this.self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster, granted: grantedAgents };
   }
 
   /** A pod whose agent is online (it says which pod it runs in) has its registration: no need to ask it. */
@@ -226,6 +230,7 @@ class Registrations {
           const owner = existing && otherOwner(this.self, existing);
           if (owner !== undefined) throw new Error(`the pool's agent ${existing!.name} belongs to ${owner}, not to this runner; give one of the two another runnerName`);
           const agent = await this.register(target, agentRegistration({ ...request!, systemCapabilities: withOwnIdentity(request!.systemCapabilities, this.self) }), existing);
+          this.grantedAgents.add(agent.id);
           await this.recordGrant(target, agent.id);
           await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent, deployment), request!);
           this.granted.set(target.uid, target.restarts);

@@ -11,7 +11,7 @@ import { buildSnapshot, snapshotDue, snapshotRefreshMs } from '../core/snapshot.
 import { jobStarts, recordStarts, summarizeWaits, type JobStart, type WaitHistory } from '../core/job-wait.js';
 import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import { slotOrdinal } from '../core/slots.js';
-import { keyHolder, mayEnable, podsWithLiveAgents } from '../core/single-use.js';
+import { keyHolder, mayEnable, podsWithLiveAgents, recordedAgentIds } from '../core/single-use.js';
 import { slotsSeen, stuckSlots, type StuckSlot } from '../core/slot-start.js';
 import { ownAgents, recordedIdentity } from '../core/runner-identity.js';
 import { drainRefused, publishForHub, trySetAgentsEnabled } from './agent-drain.js';
@@ -56,6 +56,11 @@ export interface PassState {
   slotsSeen?: ReadonlyMap<number, number>;
   /** The failed read of the StatefulSet's events last warned about: warned once, not every pass. */
   eventReads?: EventReads;
+  /**
+   * The agent ids the autoscaler granted, kept until the pool no longer has them: its registrations whatever their
+   * sessions claim, also once the pod that recorded one is gone (src/core/single-use.ts).
+   */
+  grantedAgents?: Set<number>;
 }
 
 export interface PassResult {
@@ -100,7 +105,9 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   state.slotsSeen = slotsSeen(state.slotsSeen, options.runnerName, listed, listedAt);
   state.eventReads ??= {};
   const refusals = await startRefusals(kube, statefulSet, currentReplicas, listed, log, state.eventReads);
-  const identity = recordedIdentity(statefulSet);
+  // Whose the pool's agents are: those carrying its identity, and those it granted whatever they claim.
+  const granted = new Set([...recordedAgentIds({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, listed), ...(state.grantedAgents ?? [])]);
+  const identity = { ...recordedIdentity(statefulSet), granted };
   const observe = async (fresh: boolean): Promise<PoolLook> => {
     if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
     const jobs = await ado.listUnfinishedJobs(poolId);
@@ -112,7 +119,10 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     const settled = (list: AgentInfo[]) => options.actor !== 'autoscaler' || !ownAgents(identity, list).some((agent) => agent.busyWith !== undefined || (agent.status === 'online' && agent.enabled));
     const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < snapshotRefreshMs && settled(cached.list);
     const agents = reuse ? cached.list : await ado.listAgents(poolId);
-    if (!reuse) state.agents = { list: agents, at: services.clock.now() };
+    if (!reuse) {
+      state.agents = { list: agents, at: services.clock.now() };
+      for (const id of state.grantedAgents ?? []) if (!agents.some((agent) => agent.id === id)) state.grantedAgents!.delete(id);
+    }
     return observePool(identity, agents, jobs, options.actor === 'autoscaler');
   };
   const decide = (look: PoolLook, undrained?: number[]) => decideScale(options.target, { currentReplicas, ...look, registered: ado === undefined || look.ours.length > 0, undrained, at: new Date(services.clock.now()), stuck });

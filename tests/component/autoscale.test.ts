@@ -14,6 +14,7 @@ import { namespace, poolName, quietEvents, runnerName, RunnerWorld } from '../su
 import { MemoryHost } from '../support/memory-host.js';
 import { unheldKey } from '../../src/clients/unheld-key.js';
 import { identityVariables } from '../../src/core/manifests/index.js';
+import type { RegistrationGrant } from '../../src/core/registration.js';
 
 let emulator: TestEmulator;
 let world: RunnerWorld;
@@ -130,10 +131,11 @@ describe('the in-cluster autoscaler', () => {
   /**
    * Slot 0, kept warm (only the single-use rule can end its pod), runs a job that copies its agent's key files and
    * stops the start script: 10 s into the job its agent exits, its container does not. Right after, at the
-   * autoscaler's next look, an agent started from the copies opens a session saying it holds no pod. One autoscaler
-   * runs throughout, until `until` holds or 120 s after the job.
+   * autoscaler's next look, an agent started from the copies opens a session saying it holds no pod (and whatever
+   * else `forge` says). One autoscaler runs throughout, until `until` holds or 120 s after the job; it is not the one
+   * that granted the pod (a new run knows only what the cluster records).
    */
-  async function jobOutlivedByItsPod(until: (pod: KubeObject) => boolean, log = new MemoryHost()) {
+  async function jobOutlivedByItsPod(until: (pod: KubeObject) => boolean, log = new MemoryHost(), forge = (capabilities: Record<string, string>) => capabilities) {
     const slot = `${runnerName}-0`;
     const settings = { minReplicas: 1 };
     await deployAutoscaled();
@@ -150,7 +152,7 @@ describe('the in-cluster autoscaler', () => {
     world.ado.before('listUnfinishedJobs', async () => {
       if (ended === undefined || session !== undefined) return;
       const forged = Object.fromEntries(Object.entries(world.agent(slot)!.systemCapabilities).filter(([name]) => name !== identityVariables.podUid));
-      session = (await world.stolenKeySession(stolen, forged)) ?? 'refused';
+      session = (await world.stolenKeySession(stolen, forge(forged))) ?? 'refused';
     });
     await autoscale(() => ended !== undefined && (until(pod) || world.clock.now() - ended >= 120_000), 300, log, settings);
     assert.ok(session !== undefined && session !== 'refused', `right after the job, the copied key opened a session: ${session}`);
@@ -178,6 +180,68 @@ describe('the in-cluster autoscaler', () => {
     assert.equal(world.agentOfJob(next), slot);
     assert.notEqual(world.agent(slot)!.id, stolen.agentId);
     assert.deepEqual(world.cutOff, []);
+  });
+
+  /** A copied key's session that says its agent is another namespace's: what takes a registration out of "ours". */
+  const elsewhere = (capabilities: Record<string, string>) => ({ ...capabilities, [identityVariables.namespace]: 'elsewhere' });
+
+  /** When the slot's registration stopped being the one granted last, or 'never'. */
+  const retiredAfter = (slot: string, stolen: { agentId: number }, ended: number) => (world.agent(slot)?.id === stolen.agentId ? 'never' : `${(world.clock.now() - ended) / 1000} s`);
+
+  /**
+   * What must follow a retirement whatever the copied key's session claimed: the copied key refused, a placeholder with
+   * the runner's own identity, and the slot's next job run on a new registration (its pod not refused as "another
+   * runner's").
+   */
+  async function slotStaysOurs(slot: string, stolen: RegistrationGrant, settings: Partial<AutoscalerOptions['settings']> = {}) {
+    assert.equal(await world.stolenKeyWorks(stolen), false, 'the copied key gets no token');
+    const placeholder = world.agent(slot)!;
+    assert.equal(placeholder.systemCapabilities[identityVariables.namespace], namespace, 'the placeholder carries the runner\'s own identity');
+    assert.equal(placeholder.systemCapabilities[identityVariables.podUid], undefined);
+    const next = world.queueJobFor(0);
+    const log = await autoscale(() => world.agentOfJob(next) !== undefined, 300, new MemoryHost(), settings);
+    assert.equal(world.agentOfJob(next), slot, log.warnings.join('\n'));
+    assert.notEqual(world.agent(slot)!.id, stolen.agentId);
+    assert.equal(log.warnings.some((line) => /belongs to/.test(line)), false, log.warnings.join('\n'));
+    assert.deepEqual(world.cutOff, []);
+  }
+
+  it('retires a registration whose copied key\'s session rewrote its identity, by the agent id recorded on its pod', async () => {
+    const { slot, stolen, ended, settings, log } = await jobOutlivedByItsPod((pod) => world.agent(pod.metadata.name)?.id !== world.grants.at(-1)!.agentId, new MemoryHost(), elsewhere);
+    const after = retiredAfter(slot, stolen, ended);
+    assert.ok(after !== 'never' && world.clock.now() - ended <= 5_000, `retired: ${after} after the job\n${log.log.join('\n')}`);
+    await slotStaysOurs(slot, stolen, settings);
+  });
+
+  it('retires a registration whose copied key\'s session rewrote its identity once its pod was gone, by the agent id it granted', async () => {
+    const slot = `${runnerName}-0`;
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0 && world.agent(slot)?.systemCapabilities[identityVariables.podUid] === undefined, 120);
+    // One autoscaler from the grant on: the job runs 10 s and takes its pod; before the next look, with the pod gone,
+    // an agent started from the copied key says it is another namespace's.
+    const job = world.queueJobFor(0);
+    let stolen: RegistrationGrant | undefined;
+    let ended: number | undefined;
+    let session: string | undefined;
+    world.ado.before('listUnfinishedJobs', async () => {
+      if (ended === undefined || session !== undefined) return;
+      assert.equal(world.pods().some((pod) => pod.metadata.annotations?.['azure-devops-runner/agent-id'] === String(stolen!.agentId)), false, 'no pod records the agent id');
+      session = (await world.stolenKeySession(stolen!, elsewhere(world.agent(slot)!.systemCapabilities))) ?? 'refused';
+    });
+    const log = await autoscale(() => {
+      if (stolen === undefined && world.agentOfJob(job) !== undefined) {
+        stolen = world.grants.at(-1)!;
+        world.clock.at(world.clock.now() + 10_000, () => {
+          world.finishJob(job);
+          ended = world.clock.now();
+        });
+      }
+      return ended !== undefined && (world.agent(slot)?.id !== stolen!.agentId || world.clock.now() - ended >= 120_000);
+    }, 300);
+    assert.ok(session !== undefined && session !== 'refused', `right after the job, the copied key opened a session: ${session}`);
+    const after = retiredAfter(slot, stolen!, ended!);
+    assert.ok(after !== 'never' && world.clock.now() - ended! <= 5_000, `retired: ${after} after the job\n${log.log.join('\n')}`);
+    await slotStaysOurs(slot, stolen!);
   });
 
   it('retires the registration all the same when the API server refuses to end its pod, and says so', async () => {

@@ -38,6 +38,16 @@ describe('whose agent it is', () => {
     assert.deepEqual(ownAgents(legacy, [agent('linux-0'), agent('linux-1', of('blue-uid', 'runners'))]).map((a) => a.name), ['linux-0']);
   });
 
+  it('owns an agent id it granted under a slot\'s name whatever its session claims, and no other for it', () => {
+    const granting: RunnerIdentity = { ...blue, granted: new Set([1]) };
+    const rewritten = agent('linux-3', of('green-uid', 'elsewhere'));
+    assert.equal(ownSlot(blue, rewritten), undefined, 'by its capabilities, another runner\'s');
+    assert.equal(ownSlot(granting, rewritten), 3);
+    assert.equal(otherOwner(granting, rewritten), undefined, 'so its slot\'s next pod is not refused');
+    assert.equal(ownSlot(granting, { ...rewritten, id: 2 }), undefined, 'another agent id');
+    assert.equal(ownSlot(granting, { ...rewritten, name: 'windows-3' }), undefined, 'not one of its slots');
+  });
+
   it('no agent is owned by two runners of one pool, whichever clusters, namespaces and names they have', () => {
     const names = fc.constantFrom('linux', 'linux-1', 'gpu');
     const clusters = fc.constantFrom('blue-uid', 'green-uid');

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { keyHolder, mayEnable, needsNewAgentId, placeholderRegistration, planSingleUse, podsWithLiveAgents } from '../../../src/core/single-use.js';
+import { keyHolder, mayEnable, needsNewAgentId, placeholderRegistration, planSingleUse, podsWithLiveAgents, recordedAgentIds } from '../../../src/core/single-use.js';
 import type { AgentInfo } from '../../../src/core/model.js';
 import type { KubeObject } from '../../../src/core/ports/kube.js';
 
@@ -74,10 +74,16 @@ describe('single-use registrations', () => {
     assert.equal(needsNewAgentId(agent(0, 'p', { busyWith: 3 }), 'p'), true);
   });
 
-  it('leaves a placeholder disabled, with the same capabilities but no pod and the key given', () => {
+  it('leaves a placeholder disabled, with the same capabilities but no pod, the key given and the runner\'s own identity', () => {
     const key = { exponent: 'AQAB', modulus: 'x'.repeat(344) };
-    const placeholder = placeholderRegistration(agent(3, 'gone'), key);
-    assert.deepEqual(placeholder, { name: 'linux-3', publicKey: key, systemCapabilities: { 'Agent.Name': 'linux-3', docker: '/usr/bin/docker' }, enabled: false });
+    const rewritten = agent(3, 'gone', { capabilities: { ...agent(3, 'gone').capabilities, RUNNER_NAMESPACE: 'elsewhere', RUNNER_CLUSTER: 'forged' } });
+    const placeholder = placeholderRegistration(rewritten, key, { runnerName: 'linux', namespace: 'runners', cluster: 'c-1' });
+    assert.deepEqual(placeholder, { name: 'linux-3', publicKey: key, systemCapabilities: { 'Agent.Name': 'linux-3', docker: '/usr/bin/docker', RUNNER_NAMESPACE: 'runners', RUNNER_CLUSTER: 'c-1' }, enabled: false });
+  });
+
+  it('reads the agent ids recorded on the slots\' pods its StatefulSet controls, whatever state they are in', () => {
+    const pods = [slotPod(0, 'uid-0', 100), slotPod(1, 'uid-1', 101, { deleting: true, terminated: true }), slotPod(2, 'uid-2', 102, { owner: 'other-sts' }), slotPod(3, 'uid-3', undefined), pod('x')];
+    assert.deepEqual(recordedAgentIds(runner, pods), [100, 101]);
   });
 
   it('over random pools: nothing that ran its job survives, a live pod\'s registration before its job stays, only the slot\'s own pod holding the key is ended', () => {
