@@ -7,13 +7,10 @@ import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { delimiter, join } from 'node:path';
 import {
-  agentSettingsFiles, autoscalerKeyVariables, grantProblem, grantStatement, handshakeBodyLimit, handshakePort, rawKeyProblem, sealContext,
-  signedGrantProblem, type AutoscalerPublicKeys, type RegistrationRequest, type SealedRequest, type SignedGrant,
+  agentSettingsFiles, autoscalerKeyVariables, grantProblem, grantStatement, handshakeBodyLimit, handshakePort, rawKeyProblem, reportedVariables,
+  sealContext, signedGrantProblem, type AutoscalerPublicKeys, type RegistrationRequest, type SealedRequest, type SignedGrant,
 } from '../src/core/index.js';
 import { SettingError } from './settings.js';
-
-/** Variables the agent leaves out of its capabilities (names compared exactly, as on Linux), besides VSO_AGENT_IGNORE's. */
-const ignoredVariables = ['comp_wordbreaks', 'ls_colors', 'TERM', 'TERM_PROGRAM', 'TERM_PROGRAM_VERSION', 'SHLVL', 'PSMODULEPATH', 'SYSTEM_ACCESSTOKEN'];
 
 /** Base64 of a JWK number, padded to `bytes` as .NET's RSAParameters needs (it rejects a short D, P, Q …). */
 function rsaField(base64url: string | undefined, bytes: number): string {
@@ -64,15 +61,13 @@ function onPath(file: string, path: string): string | undefined {
  * (src/core/assignment.ts). `agentVersion`: the agent's version, when the image recorded it.
  */
 export function agentCapabilities(env: NodeJS.ProcessEnv, agentName: string, agentDir: string, agentVersion?: string): Record<string, string> {
-  const ignored = new Set([...ignoredVariables, ...(env.VSO_AGENT_IGNORE ?? '').split(',').map((name) => name.trim())]);
-  const fromEnv = Object.entries(env).filter(([name, value]) => value !== undefined && name && value.length < 1024 && !ignored.has(name));
   const tools: Record<string, string> = {};
   for (const [capability, file] of agentToolScan) {
     const found = capability in tools ? undefined : onPath(file, env.PATH ?? '');
     if (found) tools[capability] = found;
   }
   return {
-    ...Object.fromEntries(fromEnv as Array<[string, string]>),
+    ...reportedVariables(env),
     ...tools,
     'Agent.Name': agentName,
     'Agent.OS': 'Linux',

@@ -102,6 +102,18 @@ export function requestProblem(target: HandshakeTarget, request: RegistrationReq
   return nonceProblem(request.nonce);
 }
 
+/** Variables the agent leaves out of its capabilities (names compared exactly, as on Linux), besides VSO_AGENT_IGNORE's. */
+const ignoredVariables = ['comp_wordbreaks', 'ls_colors', 'TERM', 'TERM_PROGRAM', 'TERM_PROGRAM_VERSION', 'SHLVL', 'PSMODULEPATH', 'SYSTEM_ACCESSTOKEN'];
+
+/** The environment variables the agent reports as capabilities: all but those it ignores and values of 1024 characters or more. */
+export function reportedVariables(env: Record<string, string | undefined>): Record<string, string> {
+  const ignored = new Set([...ignoredVariables, ...(env.VSO_AGENT_IGNORE ?? '').split(',').map((name) => name.trim())]);
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => {
+    const [name, value] = entry;
+    return value !== undefined && name !== '' && value.length < 1024 && !ignored.has(name);
+  }));
+}
+
 /** The registration the autoscaler sends for a granted request. */
 export function agentRegistration(request: RegistrationRequest): AgentRegistration {
   return {

@@ -18,7 +18,7 @@ export interface RunnerIdentity {
    * Agent ids its autoscaler granted its pods: its own under a slot's name whatever their capabilities claim (a session
    * started from a copied key reports any, another namespace among them).
    */
-  granted?: ReadonlySet<number>;
+  granted?: Pick<ReadonlySet<number>, 'has'>;
 }
 
 /** The identity a runner's StatefulSet records. */

@@ -12,9 +12,12 @@
 // - A registration that finished a job and runs none is retired, whatever its capabilities say: Azure DevOps' record
 //   of its last completed request is the service's, and no pod or agent session can forge it (a session started from
 //   a copied key reports any capabilities it likes, RUNNER_POD_UID among them). Retiring deletes it, which ends every
-//   session and token of that agent id, and adds in its place a disabled placeholder under the same name, with the
-//   same capabilities and a key nobody holds, so that jobs still queue when the pool is at zero (a pool with no
-//   registration rejects them).
+//   session and token of that agent id, and adds in its place a disabled placeholder under the same name with a key
+//   nobody holds, so that jobs still queue when the pool is at zero (a pool with no registration rejects them). The
+//   placeholder carries what the autoscaler trusts, not the retired registration's capabilities (its last session's
+//   word, which could bend the assignment rule until the slot registers again): those its pod's request had at the
+//   grant, which the autoscaler remembers by agent id, else the runner's declared ones (its StatefulSet template's
+//   agent variables).
 // - Before that, the slot's own live pod holding that key (the pod of that name owned by the runner's StatefulSet and
 //   annotated with that agent id) is deleted, by UID and with 5 s grace: a job that stopped its start script
 //   (`kill -STOP`; the init ignores it, the script does not) keeps its container running after its agent exited,
@@ -33,14 +36,18 @@
 // that very slot in that window may be handed to an agent started from the copied key. Azure DevOps has no single-use
 // registration; closing this needs the registration disabled before its job's first step. Also open: a pod granted
 // before the `agent-id` annotation existed is not ended (its registration is retired all the same); the granted ids
-// live in the autoscaler's memory, so after it restarts (or another takes its lease) a registration whose copied key's session named another
-// namespace (RUNNER_NAMESPACE) or cluster, and whose pod is gone, is out of the runner's view again: never retired,
-// and the slot's next pod refused as another runner's (a durable record of the grants, e.g. on the StatefulSet, is
-// the next step); and a registration the service would not delete while it held a job is re-keyed in place for the
-// next pod, which is then ended once that job is abandoned (one pod start wasted).
+// live in the autoscaler's memory, so after it restarts (or another takes its lease) a registration whose copied key's
+// session named another namespace (RUNNER_NAMESPACE) or cluster, and whose pod is gone, is out of the runner's view
+// again: never retired, and the slot's next pod refused as another runner's (a durable record of the grants, e.g. on
+// the StatefulSet, is the next step), and a placeholder of a registration granted before the restart carries only the
+// runner's declared capabilities and the agent's name and OS: not the tools the agent finds in the image, so until the
+// slot registers again a job queued at zero that demands one is rejected. Until its retirement a copied key's session's
+// capabilities count in the assignment rule (src/core/assignment.ts): while its job runs and for the window above. And
+// a registration the service would not delete while it held a job is re-keyed in place for the next pod, which is then
+// ended once that job is abandoned (one pod start wasted).
 import type { AgentInfo } from './model.js';
 import type { KubeObject } from './ports/kube.js';
-import type { AgentRegistration, PublicKey } from './registration.js';
+import { reportedVariables, type AgentRegistration, type PublicKey } from './registration.js';
 import { annotations, identityVariables } from './manifests/pool-labels.js';
 import { withOwnIdentity, type RunnerIdentity } from './runner-identity.js';
 import { slotOrdinal } from './slots.js';
@@ -152,11 +159,36 @@ export function needsNewAgentId(existing: AgentInfo, podUid: string): boolean {
   return hadJob(existing) || (holder !== undefined && holder !== podUid);
 }
 
+/** What the autoscaler trusts about its registrations' capabilities: never what an agent's session reports. */
+export interface TrustedCapabilities {
+  /** By agent id, those it registered at each grant it remembers: its pod's request, made before any job ran there. */
+  granted: ReadonlyMap<number, Record<string, string>>;
+  /** The runner's declared ones (declaredCapabilities), for a registration whose grant it does not remember. */
+  declared: Record<string, string>;
+}
+
+interface TemplateShape {
+  spec?: { template?: { spec?: { containers?: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> } } };
+}
+
 /**
- * The placeholder that takes a retired registration's name: disabled, a key nobody holds, no pod, and the runner's own
- * identity whatever the retired one's session claimed (a placeholder naming another namespace would be another's).
+ * The capabilities a runner declares: the variables with a literal value in its StatefulSet template's agent container
+ * that the agent reports. Not a pod's own (its name, UID, node) nor a Secret's: those are no value of the template.
  */
-export function placeholderRegistration(agent: AgentInfo, unheldKey: PublicKey, self: RunnerIdentity): AgentRegistration {
-  const capabilities = Object.fromEntries(Object.entries(agent.capabilities).filter(([name]) => name !== identityVariables.podUid));
-  return { name: agent.name, publicKey: unheldKey, systemCapabilities: withOwnIdentity(capabilities, self), enabled: false };
+export function declaredCapabilities(statefulSet: KubeObject): Record<string, string> {
+  const agent = (statefulSet as unknown as TemplateShape).spec?.template?.spec?.containers?.find((container) => container.name === 'agent');
+  return reportedVariables(Object.fromEntries((agent?.env ?? []).map(({ name, value }) => [name, value])));
+}
+
+/**
+ * The placeholder that takes a retired registration's name: disabled, a key nobody holds, no pod. Its capabilities are
+ * those its pod registered with at the grant, else the runner's declared ones with the agent's name and OS, and the
+ * runner's own identity: the retired registration's are its last session's word, and a copied key's session would
+ * leave there whatever bends the assignment rule (a RUNNER_PRIORITY of 1000, a capability the runner lacks) until the
+ * slot registers again.
+ */
+export function placeholderRegistration(agent: AgentInfo, unheldKey: PublicKey, self: RunnerIdentity, trusted: TrustedCapabilities): AgentRegistration {
+  const capabilities = trusted.granted.get(agent.id) ?? { ...trusted.declared, 'Agent.Name': agent.name, 'Agent.OS': 'Linux' };
+  const unheld = Object.fromEntries(Object.entries(capabilities).filter(([name]) => name !== identityVariables.podUid));
+  return { name: agent.name, publicKey: unheldKey, systemCapabilities: withOwnIdentity(unheld, self), enabled: false };
 }

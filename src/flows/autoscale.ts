@@ -12,7 +12,7 @@ import type { Log } from '../core/ports/host.js';
 import type { KubeClient, KubeObject } from '../core/ports/kube.js';
 import { annotations, identityVariables, poolLabelSelector } from '../core/manifests/pool-labels.js';
 import { agentRegistration, handshakeTargets, registrationGrant, requestProblem, type HandshakeTarget, type AgentRegistration, type PublicKey } from '../core/registration.js';
-import { needsNewAgentId, planSingleUse, podsWithLiveAgents } from '../core/single-use.js';
+import { declaredCapabilities, needsNewAgentId, planSingleUse, podsWithLiveAgents } from '../core/single-use.js';
 import { otherOwner, withOwnIdentity, type RunnerIdentity } from '../core/runner-identity.js';
 import type { PoolLook } from '../core/scale-decision.js';
 import { pollDelay } from '../core/poll-interval.js';
@@ -48,7 +48,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   // One autoscaler acts for the runner at a time; another one waits, changing nothing (src/core/lease.ts).
   const leadership = new Leadership(kube, options.namespace, options.runnerName, services.identity, clock, log);
   const beforeWrite = () => leadership.check();
-  const grantedAgents = new Set<number>();
+  const grantedAgents = new Map<number, Record<string, string>>();
   const state: PassState = { kube, poolId: pool.id, beforeWrite, grantedAgents };
   const registrations = new Registrations(options, services, pool, events, beforeWrite, grantedAgents);
   const self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster };
@@ -81,12 +81,13 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       if (clock.now() >= nextPass) {
         const started = clock.now();
         try {
-          const { decision, look, started: jobsStarted, waits, stuck, statefulSetUid } = await scalePass(pass, { log, ado, clock }, state);
+          const { decision, look, started: jobsStarted, waits, stuck, statefulSet } = await scalePass(pass, { log, ado, clock }, state);
           // Only once the pods are known: before, every registration would look like its pod's agent had ended.
           if (registrations.seen) {
             beforeWrite();
-            const plan = planSingleUse({ runnerName: options.runnerName, statefulSetUid }, look.ours, registrations.pods);
-            if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, self, log, unheldKey: services.unheldKey })) state.agents = undefined;
+            const plan = planSingleUse({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, look.ours, registrations.pods);
+            const trusted = { granted: grantedAgents, declared: declaredCapabilities(statefulSet) };
+            if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, self, trusted, log, unheldKey: services.unheldKey })) state.agents = undefined;
           }
           events.passed({ decision, look, durationMs: clock.now() - started, jobsStarted, stuck });
           state.waits = waits;
@@ -167,8 +168,8 @@ class Registrations {
     private readonly events: AutoscalerEvents,
     /** Throws once this autoscaler may no longer act (its lease lost): before every registration it writes. */
     private readonly beforeWrite: () => void,
-    /** The agent ids it granted (PassState.grantedAgents): it adds each registration it makes. */
-    private readonly grantedAgents: Set<number>,
+    /** The agent ids it granted (PassState.grantedAgents): it adds each registration it makes, with its capabilities. */
+    private readonly grantedAgents: Map<number, Record<string, string>>,
   ) {
     this.self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster, granted: grantedAgents };
   }
@@ -229,8 +230,9 @@ class Registrations {
           // Agent names are unique in a pool: never re-key or delete another cluster's (or namespace's) agent.
           const owner = existing && otherOwner(this.self, existing);
           if (owner !== undefined) throw new Error(`the pool's agent ${existing!.name} belongs to ${owner}, not to this runner; give one of the two another runnerName`);
-          const agent = await this.register(target, agentRegistration({ ...request!, systemCapabilities: withOwnIdentity(request!.systemCapabilities, this.self) }), existing);
-          this.grantedAgents.add(agent.id);
+          const registration = agentRegistration({ ...request!, systemCapabilities: withOwnIdentity(request!.systemCapabilities, this.self) });
+          const agent = await this.register(target, registration, existing);
+          this.grantedAgents.set(agent.id, registration.systemCapabilities);
           await this.recordGrant(target, agent.id);
           await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent, deployment), request!);
           this.granted.set(target.uid, target.restarts);

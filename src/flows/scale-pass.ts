@@ -57,10 +57,11 @@ export interface PassState {
   /** The failed read of the StatefulSet's events last warned about: warned once, not every pass. */
   eventReads?: EventReads;
   /**
-   * The agent ids the autoscaler granted, kept until the pool no longer has them: its registrations whatever their
-   * sessions claim, also once the pod that recorded one is gone (src/core/single-use.ts).
+   * The agent ids the autoscaler granted, each with the capabilities it registered then, kept until the pool no longer
+   * has them: its registrations whatever their sessions claim, also once the pod that recorded one is gone, and what
+   * their placeholders carry (src/core/single-use.ts).
    */
-  grantedAgents?: Set<number>;
+  grantedAgents?: Map<number, Record<string, string>>;
 }
 
 export interface PassResult {
@@ -73,8 +74,8 @@ export interface PassResult {
   waits?: WaitHistory;
   /** The slots whose pod cannot start, and why (src/core/slot-start.ts). */
   stuck: StuckSlot[];
-  /** The runner's StatefulSet as looked at: the owner of its slots' pods. */
-  statefulSetUid?: string;
+  /** The runner's StatefulSet as looked at: the owner of its slots' pods, and what they declare. */
+  statefulSet: KubeObject;
 }
 
 /** The owner of a StatefulSet's replica count (src/core/model.ts ReplicasOwner), from its annotation. */
@@ -106,7 +107,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   state.eventReads ??= {};
   const refusals = await startRefusals(kube, statefulSet, currentReplicas, listed, log, state.eventReads);
   // Whose the pool's agents are: those carrying its identity, and those it granted whatever they claim.
-  const granted = new Set([...recordedAgentIds({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, listed), ...(state.grantedAgents ?? [])]);
+  const granted = new Set([...recordedAgentIds({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, listed), ...(state.grantedAgents?.keys() ?? [])]);
   const identity = { ...recordedIdentity(statefulSet), granted };
   const observe = async (fresh: boolean): Promise<PoolLook> => {
     if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
@@ -121,7 +122,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     const agents = reuse ? cached.list : await ado.listAgents(poolId);
     if (!reuse) {
       state.agents = { list: agents, at: services.clock.now() };
-      for (const id of state.grantedAgents ?? []) if (!agents.some((agent) => agent.id === id)) state.grantedAgents!.delete(id);
+      for (const id of state.grantedAgents?.keys() ?? []) if (!agents.some((agent) => agent.id === id)) state.grantedAgents!.delete(id);
     }
     return observePool(identity, agents, jobs, options.actor === 'autoscaler');
   };
@@ -159,8 +160,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       }
     }
   }
-  const statefulSetUid = statefulSet.metadata.uid;
-  if (options.dryRun) return { decision, look, pods: [], started: [], stuck, statefulSetUid };
+  if (options.dryRun) return { decision, look, pods: [], started: [], stuck, statefulSet };
   const { history: waits, fresh: started } = recordStarts(state.waits, jobStarts(look.ours, look.jobs), look.jobs.map((job) => job.requestId), services.clock.now());
   if (decision.replicas !== currentReplicas) {
     state.beforeWrite?.();
@@ -214,7 +214,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       log.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
     }
   }
-  return { decision, look, pods, started, waits, stuck, statefulSetUid };
+  return { decision, look, pods, started, waits, stuck, statefulSet };
 }
 
 /**

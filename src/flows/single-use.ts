@@ -7,7 +7,7 @@ import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
 import type { AgentInfo } from '../core/model.js';
 import type { PublicKey } from '../core/registration.js';
 import type { RunnerIdentity } from '../core/runner-identity.js';
-import { placeholderRegistration, type PodRef, type SingleUsePlan } from '../core/single-use.js';
+import { placeholderRegistration, type PodRef, type SingleUsePlan, type TrustedCapabilities } from '../core/single-use.js';
 import { setAgentEnabled } from './agent-drain.js';
 
 export interface SingleUseServices {
@@ -17,6 +17,8 @@ export interface SingleUseServices {
   namespace: string;
   /** The runner's identity, which every placeholder carries. */
   self: RunnerIdentity;
+  /** The capabilities a placeholder may carry (src/core/single-use.ts). */
+  trusted: TrustedCapabilities;
   log: Log;
   /** A public key whose private half nobody keeps. */
   unheldKey(): PublicKey;
@@ -70,8 +72,8 @@ export async function deleteRegistration(ado: AdoClient, poolId: number, agent: 
  * A new agent id under the same name. A registration the service will not delete yet is re-keyed instead (the old key
  * stops working, and the service abandons the job) and disabled.
  */
-async function retire(agent: AgentInfo, poolId: number, { ado, log, unheldKey, self }: SingleUseServices): Promise<void> {
-  const placeholder = placeholderRegistration(agent, unheldKey(), self);
+async function retire(agent: AgentInfo, poolId: number, { ado, log, unheldKey, self, trusted }: SingleUseServices): Promise<void> {
+  const placeholder = placeholderRegistration(agent, unheldKey(), self, trusted);
   const outcome = await deleteRegistration(ado, poolId, agent);
   if (outcome === 'holdsJob') {
     await ado.registerAgent(poolId, placeholder, agent.id);

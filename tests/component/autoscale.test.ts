@@ -213,24 +213,29 @@ describe('the in-cluster autoscaler', () => {
     await slotStaysOurs(slot, stolen, settings);
   });
 
-  it('retires a registration whose copied key\'s session rewrote its identity once its pod was gone, by the agent id it granted', async () => {
+  /**
+   * One autoscaler from the grant on: slot 0's job runs 10 s and takes its pod; before the autoscaler's next look, with
+   * the pod gone, an agent started from the copied key opens a session reporting what `forge` makes of the
+   * registration's capabilities. Runs until the registration is retired or 120 s after the job.
+   */
+  async function copiedKeySessionOncePodGone(forge: (capabilities: Record<string, string>) => Record<string, string>) {
     const slot = `${runnerName}-0`;
     await deployAutoscaled();
     await autoscale(() => world.granted.length > 0 && world.replicas() === 0 && world.agent(slot)?.systemCapabilities[identityVariables.podUid] === undefined, 120);
-    // One autoscaler from the grant on: the job runs 10 s and takes its pod; before the next look, with the pod gone,
-    // an agent started from the copied key says it is another namespace's.
     const job = world.queueJobFor(0);
     let stolen: RegistrationGrant | undefined;
+    let registered: Record<string, string> | undefined;
     let ended: number | undefined;
     let session: string | undefined;
     world.ado.before('listUnfinishedJobs', async () => {
       if (ended === undefined || session !== undefined) return;
       assert.equal(world.pods().some((pod) => pod.metadata.annotations?.['azure-devops-runner/agent-id'] === String(stolen!.agentId)), false, 'no pod records the agent id');
-      session = (await world.stolenKeySession(stolen!, elsewhere(world.agent(slot)!.systemCapabilities))) ?? 'refused';
+      session = (await world.stolenKeySession(stolen!, forge(world.agent(slot)!.systemCapabilities))) ?? 'refused';
     });
     const log = await autoscale(() => {
       if (stolen === undefined && world.agentOfJob(job) !== undefined) {
         stolen = world.grants.at(-1)!;
+        registered = { ...world.agent(slot)!.systemCapabilities };
         world.clock.at(world.clock.now() + 10_000, () => {
           world.finishJob(job);
           ended = world.clock.now();
@@ -241,7 +246,32 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(session !== undefined && session !== 'refused', `right after the job, the copied key opened a session: ${session}`);
     const after = retiredAfter(slot, stolen!, ended!);
     assert.ok(after !== 'never' && world.clock.now() - ended! <= 5_000, `retired: ${after} after the job\n${log.log.join('\n')}`);
-    await slotStaysOurs(slot, stolen!);
+    return { slot, stolen: stolen!, registered: registered! };
+  }
+
+  it('retires a registration whose copied key\'s session rewrote its identity once its pod was gone, by the agent id it granted', async () => {
+    const { slot, stolen } = await copiedKeySessionOncePodGone(elsewhere);
+    await slotStaysOurs(slot, stolen);
+  });
+
+  /** What a copied key's session would leave on a placeholder to win a shared pool's jobs (src/core/assignment.ts). */
+  const favoured = (capabilities: Record<string, string>) => ({ ...capabilities, [identityVariables.priority]: '1000', TOOLBOX: 'yes' });
+
+  it('builds a placeholder from the capabilities its pod registered with, not its session\'s: a forged RUNNER_PRIORITY=1000 stays out', async () => {
+    const { slot, registered } = await copiedKeySessionOncePodGone(favoured);
+    const expected = Object.fromEntries(Object.entries(registered).filter(([name]) => name !== identityVariables.podUid));
+    assert.deepEqual(world.agent(slot)!.systemCapabilities, expected);
+  });
+
+  it('builds a placeholder from the runner\'s declared capabilities when it did not grant the registration: a forged RUNNER_PRIORITY=1000 stays out', async () => {
+    const { slot, ended } = await jobOutlivedByItsPod((pod) => world.agent(pod.metadata.name)?.id !== world.grants.at(-1)!.agentId, new MemoryHost(), favoured);
+    assert.ok(world.clock.now() - ended <= 5_000, 'retired within one interval');
+    const placeholder = world.agent(slot)!.systemCapabilities;
+    assert.equal(placeholder[identityVariables.priority], '0', 'DeployRunnerPool\'s priority');
+    assert.equal(placeholder.TOOLBOX, undefined);
+    assert.equal(placeholder['Agent.Name'], slot);
+    assert.equal(placeholder[identityVariables.namespace], namespace);
+    assert.equal(placeholder[identityVariables.podUid], undefined);
   });
 
   it('retires the registration all the same when the API server refuses to end its pod, and says so', async () => {

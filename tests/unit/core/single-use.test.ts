@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { keyHolder, mayEnable, needsNewAgentId, placeholderRegistration, planSingleUse, podsWithLiveAgents, recordedAgentIds } from '../../../src/core/single-use.js';
+import { declaredCapabilities, keyHolder, mayEnable, needsNewAgentId, placeholderRegistration, planSingleUse, podsWithLiveAgents, recordedAgentIds } from '../../../src/core/single-use.js';
 import type { AgentInfo } from '../../../src/core/model.js';
 import type { KubeObject } from '../../../src/core/ports/kube.js';
 
@@ -24,6 +24,29 @@ const slotPod = (slot: number, uid: string, agentId: number | undefined, extra: 
   },
   status: { phase: 'Running', containerStatuses: [{ name: 'agent', state: extra.terminated ? { terminated: { exitCode: 0 } } : { running: {} } }] },
 } as unknown as KubeObject);
+
+/** A runner's StatefulSet, as far as its declared capabilities go. */
+const runnerStatefulSet = {
+  apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'linux', uid: 'sts-uid' },
+  spec: {
+    template: {
+      spec: {
+        containers: [
+          {
+            name: 'agent',
+            env: [
+              { name: 'RUNNER_PRIORITY', value: '5' }, { name: 'RUNNER_NAME', value: 'linux' }, { name: 'TOOLS', value: 'make' },
+              { name: 'RUNNER_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+              { name: 'AZP_CLIENT_ID', valueFrom: { secretKeyRef: { name: 'registration', key: 'clientId' } } },
+              { name: 'TERM', value: 'xterm' }, { name: 'LARGE', value: 'x'.repeat(1024) },
+            ],
+          },
+          { name: 'recycle', env: [{ name: 'SIDECAR', value: 'yes' }] },
+        ],
+      },
+    },
+  },
+} as unknown as KubeObject;
 
 describe('single-use registrations', () => {
   it('counts a pod\'s agent as live until its container terminated or the pod finished', () => {
@@ -74,11 +97,27 @@ describe('single-use registrations', () => {
     assert.equal(needsNewAgentId(agent(0, 'p', { busyWith: 3 }), 'p'), true);
   });
 
-  it('leaves a placeholder disabled, with the same capabilities but no pod, the key given and the runner\'s own identity', () => {
+  it('builds a placeholder from what it trusts, never from the retired registration\'s session: disabled, the key given, no pod, the runner\'s own identity', () => {
     const key = { exponent: 'AQAB', modulus: 'x'.repeat(344) };
-    const rewritten = agent(3, 'gone', { capabilities: { ...agent(3, 'gone').capabilities, RUNNER_NAMESPACE: 'elsewhere', RUNNER_CLUSTER: 'forged' } });
-    const placeholder = placeholderRegistration(rewritten, key, { runnerName: 'linux', namespace: 'runners', cluster: 'c-1' });
-    assert.deepEqual(placeholder, { name: 'linux-3', publicKey: key, systemCapabilities: { 'Agent.Name': 'linux-3', docker: '/usr/bin/docker', RUNNER_NAMESPACE: 'runners', RUNNER_CLUSTER: 'c-1' }, enabled: false });
+    const self = { runnerName: 'linux', namespace: 'runners', cluster: 'c-1' };
+    // An agent started from slot 3's copied key left capabilities that would win a shared pool's jobs.
+    const forged = agent(3, 'gone', { capabilities: { ...agent(3, 'gone').capabilities, RUNNER_PRIORITY: '1000', TOOLBOX: 'yes', RUNNER_NAMESPACE: 'elsewhere', RUNNER_CLUSTER: 'forged' } });
+    const declared = declaredCapabilities(runnerStatefulSet);
+    // Granted by this autoscaler: the capabilities its pod's request had, as registered.
+    const granted = new Map([[103, { 'Agent.Name': 'linux-3', docker: '/usr/bin/docker', RUNNER_PRIORITY: '5', RUNNER_POD_UID: 'gone', RUNNER_NAMESPACE: 'runners', RUNNER_CLUSTER: 'c-1' }]]);
+    assert.deepEqual(placeholderRegistration(forged, key, self, { granted, declared }), {
+      name: 'linux-3', publicKey: key, enabled: false,
+      systemCapabilities: { 'Agent.Name': 'linux-3', docker: '/usr/bin/docker', RUNNER_PRIORITY: '5', RUNNER_NAMESPACE: 'runners', RUNNER_CLUSTER: 'c-1' },
+    });
+    // Granted before it (it restarted): the runner's declared capabilities.
+    assert.deepEqual(placeholderRegistration(forged, key, self, { granted: new Map(), declared }).systemCapabilities, {
+      RUNNER_PRIORITY: '5', RUNNER_NAME: 'linux', TOOLS: 'make', 'Agent.Name': 'linux-3', 'Agent.OS': 'Linux', RUNNER_NAMESPACE: 'runners', RUNNER_CLUSTER: 'c-1',
+    });
+  });
+
+  it('declares the literal variables of the template\'s agent container the agent would report: not a pod\'s own, not a Secret\'s', () => {
+    assert.deepEqual(declaredCapabilities(runnerStatefulSet), { RUNNER_PRIORITY: '5', RUNNER_NAME: 'linux', TOOLS: 'make' });
+    assert.deepEqual(declaredCapabilities({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'linux' } }), {});
   });
 
   it('reads the agent ids recorded on the slots\' pods its StatefulSet controls, whatever state they are in', () => {
