@@ -16,8 +16,8 @@
 //   nobody holds, so that jobs still queue when the pool is at zero (a pool with no registration rejects them). The
 //   placeholder carries what the autoscaler trusts, not the retired registration's capabilities (its last session's
 //   word, which could bend the assignment rule until the slot registers again): those its pod's request had at the
-//   grant, which the autoscaler remembers by agent id, else the runner's declared ones (its StatefulSet template's
-//   agent variables).
+//   grant, which the autoscaler remembers by agent id, else the retired registration's with the runner's variables
+//   (RUNNER_*) replaced by its declared ones (its StatefulSet template's agent variables).
 // - Before that, the slot's own live pod holding that key (the pod of that name owned by the runner's StatefulSet and
 //   annotated with that agent id) is deleted, by UID and with 5 s grace: a job that stopped its start script
 //   (`kill -STOP`; the init ignores it, the script does not) keeps its container running after its agent exited,
@@ -39,9 +39,9 @@
 // live in the autoscaler's memory, so after it restarts (or another takes its lease) a registration whose copied key's
 // session named another namespace (RUNNER_NAMESPACE) or cluster, and whose pod is gone, is out of the runner's view
 // again: never retired, and the slot's next pod refused as another runner's (a durable record of the grants, e.g. on
-// the StatefulSet, is the next step), and a placeholder of a registration granted before the restart carries only the
-// runner's declared capabilities and the agent's name and OS: not the tools the agent finds in the image, so until the
-// slot registers again a job queued at zero that demands one is rejected. Until its retirement a copied key's session's
+// the StatefulSet, is the next step), and a placeholder of a registration granted before the restart keeps that
+// registration's capabilities beside the runner's declared variables (the image's tools, so that a job demanding one
+// still queues at zero): a capability a copied key's session added there stays until the slot registers again. Until its retirement a copied key's session's
 // capabilities count in the assignment rule (src/core/assignment.ts): while its job runs and for the window above. And
 // a registration the service would not delete while it held a job is re-keyed in place for the next pod, which is then
 // ended once that job is abandoned (one pod start wasted).
@@ -182,13 +182,15 @@ export function declaredCapabilities(statefulSet: KubeObject): Record<string, st
 
 /**
  * The placeholder that takes a retired registration's name: disabled, a key nobody holds, no pod. Its capabilities are
- * those its pod registered with at the grant, else the runner's declared ones with the agent's name and OS, and the
- * runner's own identity: the retired registration's are its last session's word, and a copied key's session would
- * leave there whatever bends the assignment rule (a RUNNER_PRIORITY of 1000, a capability the runner lacks) until the
- * slot registers again.
+ * those its pod registered with at the grant, and the runner's own identity: the retired registration's are its last
+ * session's word, and a copied key's session would leave there whatever bends the assignment rule (a RUNNER_PRIORITY of
+ * 1000, a capability the runner lacks) until the slot registers again. For a grant it does not remember (granted
+ * before its restart), the retired registration's own, its runner's variables (RUNNER_*) replaced by the declared ones:
+ * the tools the agent found in the image stay, so that a job demanding one still queues at zero.
  */
 export function placeholderRegistration(agent: AgentInfo, unheldKey: PublicKey, self: RunnerIdentity, trusted: TrustedCapabilities): AgentRegistration {
-  const capabilities = trusted.granted.get(agent.id) ?? { ...trusted.declared, 'Agent.Name': agent.name, 'Agent.OS': 'Linux' };
+  const capabilities = trusted.granted.get(agent.id)
+    ?? { 'Agent.OS': 'Linux', ...Object.fromEntries(Object.entries(agent.capabilities).filter(([name]) => !name.toUpperCase().startsWith('RUNNER_'))), ...trusted.declared, 'Agent.Name': agent.name };
   const unheld = Object.fromEntries(Object.entries(capabilities).filter(([name]) => name !== identityVariables.podUid));
   return { name: agent.name, publicKey: unheldKey, systemCapabilities: withOwnIdentity(unheld, self), enabled: false };
 }

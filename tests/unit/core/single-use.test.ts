@@ -109,9 +109,10 @@ describe('single-use registrations', () => {
       name: 'linux-3', publicKey: key, enabled: false,
       systemCapabilities: { 'Agent.Name': 'linux-3', docker: '/usr/bin/docker', RUNNER_PRIORITY: '5', RUNNER_NAMESPACE: 'runners', RUNNER_CLUSTER: 'c-1' },
     });
-    // Granted before it (it restarted): the runner's declared capabilities.
-    assert.deepEqual(placeholderRegistration(forged, key, self, { granted: new Map(), declared }).systemCapabilities, {
-      RUNNER_PRIORITY: '5', RUNNER_NAME: 'linux', TOOLS: 'make', 'Agent.Name': 'linux-3', 'Agent.OS': 'Linux', RUNNER_NAMESPACE: 'runners', RUNNER_CLUSTER: 'c-1',
+    // Granted before it (it restarted): the retired registration's, its RUNNER_* variables the runner's declared ones.
+    const reported = { ...forged.capabilities, docker: '/usr/bin/docker' };
+    assert.deepEqual(placeholderRegistration({ ...forged, capabilities: reported }, key, self, { granted: new Map(), declared }).systemCapabilities, {
+      'Agent.OS': 'Linux', docker: '/usr/bin/docker', TOOLBOX: 'yes', RUNNER_PRIORITY: '5', RUNNER_NAME: 'linux', TOOLS: 'make', 'Agent.Name': 'linux-3', RUNNER_NAMESPACE: 'runners', RUNNER_CLUSTER: 'c-1',
     });
   });
 
