@@ -93,11 +93,12 @@ export interface PodRef {
 
 /**
  * The slot's own live pod that holds this registration's key: named as the slot, controlled by the runner's
- * StatefulSet, granted this agent id, and not already on its way out.
+ * StatefulSet, granted this agent id, and not already on its way out within `endGraceSeconds` (a scale-down's delete
+ * gives it the pod's whole grace period, which a start script the job stopped would use up: that one is shortened).
  */
 export function podHoldingKey(runner: SingleUseRunner, agent: AgentInfo, pods: KubeObject[]): PodRef | undefined {
   const pod = pods.find(({ metadata }) => metadata.name === agent.name && metadata.annotations?.[annotations.agentId] === String(agent.id));
-  if (pod?.metadata.uid === undefined || !ownedBy(pod, runner.statefulSetUid) || pod.metadata.deletionTimestamp !== undefined || !agentLive(pod)) return undefined;
+  if (pod?.metadata.uid === undefined || !ownedBy(pod, runner.statefulSetUid) || endingSoon(pod) || !agentLive(pod)) return undefined;
   return { name: pod.metadata.name, uid: pod.metadata.uid };
 }
 
@@ -110,6 +111,14 @@ export function recordedAgentIds(runner: SingleUseRunner, pods: KubeObject[]): n
     const recorded = pod.metadata.annotations?.[annotations.agentId] ?? '';
     return slotOrdinal(runner.runnerName, pod.metadata.name) !== undefined && ownedBy(pod, runner.statefulSetUid) && /^\d{1,15}$/.test(recorded) ? [Number(recorded)] : [];
   });
+}
+
+/** Long enough for an agent that is exiting anyway; a start script a job stopped never answers the SIGTERM. */
+export const endGraceSeconds = 5;
+
+function endingSoon(pod: KubeObject): boolean {
+  const { deletionTimestamp, deletionGracePeriodSeconds } = pod.metadata as { deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
+  return deletionTimestamp !== undefined && deletionGracePeriodSeconds !== undefined && deletionGracePeriodSeconds <= endGraceSeconds;
 }
 
 /** Whether the runner's StatefulSet controls the pod: a pod someone else made under a slot's name is not the slot's. */

@@ -7,7 +7,7 @@ import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
 import type { AgentInfo } from '../core/model.js';
 import type { PublicKey } from '../core/registration.js';
 import type { RunnerIdentity } from '../core/runner-identity.js';
-import { placeholderRegistration, type PodRef, type SingleUsePlan, type TrustedCapabilities } from '../core/single-use.js';
+import { endGraceSeconds, placeholderRegistration, type PodRef, type SingleUsePlan, type TrustedCapabilities } from '../core/single-use.js';
 import { setAgentEnabled } from './agent-drain.js';
 
 export interface SingleUseServices {
@@ -23,9 +23,6 @@ export interface SingleUseServices {
   /** A public key whose private half nobody keeps. */
   unheldKey(): PublicKey;
 }
-
-/** Long enough for an agent that is exiting anyway; a start script a job stopped never answers the SIGTERM. */
-const podGraceSeconds = 5;
 
 /** Carries out the plan; true when it changed any registration (the agents read before are stale then). */
 export async function keepSingleUse(plan: SingleUsePlan, poolId: number, services: SingleUseServices): Promise<boolean> {
@@ -46,7 +43,7 @@ export async function keepSingleUse(plan: SingleUsePlan, poolId: number, service
  */
 async function endPod(pod: PodRef, agent: AgentInfo, { kube, namespace, log }: SingleUseServices): Promise<void> {
   try {
-    if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace, name: pod.name }, pod.uid, podGraceSeconds)) {
+    if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace, name: pod.name }, pod.uid, endGraceSeconds)) {
       log.info(`Ended the pod ${pod.name}, which holds the key of ${agent.name}'s registration being retired.`);
     }
   } catch (error) {

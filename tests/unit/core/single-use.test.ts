@@ -15,10 +15,11 @@ const pod = (uid: string, phase = 'Running', agentState: Record<string, unknown>
   metadata: { name: `pod-${uid}`, uid }, status: { phase, containerStatuses: [{ name: 'agent', state: agentState }] },
 } as unknown as KubeObject);
 /** Slot `slot`'s pod as its StatefulSet made it, granted `agentId` by the autoscaler. */
-const slotPod = (slot: number, uid: string, agentId: number | undefined, extra: { owner?: string; deleting?: boolean; terminated?: boolean } = {}): KubeObject => ({
+/** `deleting`: the grace period of a delete already under way. */
+const slotPod = (slot: number, uid: string, agentId: number | undefined, extra: { owner?: string; deleting?: number; terminated?: boolean } = {}): KubeObject => ({
   apiVersion: 'v1', kind: 'Pod',
   metadata: {
-    name: `linux-${slot}`, uid, ...(extra.deleting && { deletionTimestamp: '2026-12-06T10:00:00Z' }),
+    name: `linux-${slot}`, uid, ...(extra.deleting !== undefined && { deletionTimestamp: '2026-12-06T10:00:00Z', deletionGracePeriodSeconds: extra.deleting }),
     ...(agentId !== undefined && { annotations: { 'azure-devops-runner/agent-id': String(agentId) } }),
     ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'linux', uid: extra.owner ?? 'sts-uid', controller: true }],
   },
@@ -74,10 +75,12 @@ describe('single-use registrations', () => {
     const plan = planSingleUse(runner, ours, pods);
     assert.deepEqual(plan.retire.map(({ agent: a, pod: p }) => [a.name, p]), [['linux-0', { name: 'linux-0', uid: 'uid-0' }], ['linux-1', { name: 'linux-1', uid: 'uid-1' }]]);
     assert.deepEqual(plan.disable, []);
-    // Not a pod another owner made under the slot's name, one granted another agent id, one already going or whose agent ended.
-    for (const other of [slotPod(0, 'uid-x', 100, { owner: 'other-sts' }), slotPod(0, 'uid-x', 999), slotPod(0, 'uid-x', undefined), slotPod(0, 'uid-x', 100, { deleting: true }), slotPod(0, 'uid-x', 100, { terminated: true })]) {
+    // Not a pod another owner made under the slot's name, one granted another agent id, one going within 5 s or whose agent ended.
+    for (const other of [slotPod(0, 'uid-x', 100, { owner: 'other-sts' }), slotPod(0, 'uid-x', 999), slotPod(0, 'uid-x', undefined), slotPod(0, 'uid-x', 100, { deleting: 5 }), slotPod(0, 'uid-x', 100, { terminated: true })]) {
       assert.equal(planSingleUse(runner, [ours[0]], [other]).retire[0].pod, undefined, JSON.stringify(other.metadata));
     }
+    // A scale-down's delete gives the pod its whole grace period, which a stopped start script uses up: ended sooner.
+    assert.deepEqual(planSingleUse(runner, [ours[0]], [slotPod(0, 'uid-x', 100, { deleting: 60 })]).retire[0].pod, { name: 'linux-0', uid: 'uid-x' });
   });
 
   it('enables only a registration a live pod holds before its job', () => {
@@ -122,7 +125,7 @@ describe('single-use registrations', () => {
   });
 
   it('reads the agent ids recorded on the slots\' pods its StatefulSet controls, whatever state they are in', () => {
-    const pods = [slotPod(0, 'uid-0', 100), slotPod(1, 'uid-1', 101, { deleting: true, terminated: true }), slotPod(2, 'uid-2', 102, { owner: 'other-sts' }), slotPod(3, 'uid-3', undefined), pod('x')];
+    const pods = [slotPod(0, 'uid-0', 100), slotPod(1, 'uid-1', 101, { deleting: 5, terminated: true }), slotPod(2, 'uid-2', 102, { owner: 'other-sts' }), slotPod(3, 'uid-3', undefined), pod('x')];
     assert.deepEqual(recordedAgentIds(runner, pods), [100, 101]);
   });
 
@@ -133,7 +136,7 @@ describe('single-use registrations', () => {
       holder: fc.option(fc.constantFrom(...uids), { nil: undefined }),
       busy: fc.boolean(), ranJob: fc.boolean(), enabled: fc.boolean(),
       // The slot's pod, if any: its UID, the agent id it was granted (its own, another, none), its owner, its state.
-      pod: fc.option(fc.record({ uid: fc.constantFrom(...uids), granted: fc.constantFrom('own', 'other', 'none'), ownOwner: fc.boolean(), deleting: fc.boolean(), terminated: fc.boolean() }), { nil: undefined }),
+      pod: fc.option(fc.record({ uid: fc.constantFrom(...uids), granted: fc.constantFrom('own', 'other', 'none'), ownOwner: fc.boolean(), deleting: fc.constantFrom(undefined, 5, 60), terminated: fc.boolean() }), { nil: undefined }),
     });
     fc.assert(fc.property(fc.array(slotArbitrary, { maxLength: 8 }), (slots) => {
       const ours = slots.map((s, i) => agent(i, s.holder, { enabled: s.enabled, ...(s.busy && { busyWith: 500 + i }), ...(s.ranJob && { lastCompletedRequestId: 900 + i }) }));
@@ -160,7 +163,7 @@ describe('single-use registrations', () => {
           assert.equal(own.metadata.name, a.name, 'only the slot\'s own pod');
           assert.equal(own.metadata.annotations?.['azure-devops-runner/agent-id'], String(a.id), 'only the pod granted that agent id');
           const s = slots[i].pod!;
-          assert.ok(s.ownOwner && !s.deleting && !s.terminated, 'only a live pod its StatefulSet owns');
+          assert.ok(s.ownOwner && (s.deleting ?? 60) > 5 && !s.terminated, 'only a live pod its StatefulSet owns, not one going within 5 s');
         }
       }
     }));
