@@ -43,8 +43,8 @@
 // registration's capabilities beside the runner's declared variables (the image's tools, so that a job demanding one
 // still queues at zero): a capability a copied key's session added there stays until the slot registers again. Until its retirement a copied key's session's
 // capabilities count in the assignment rule (src/core/assignment.ts): while its job runs and for the window above. And
-// a registration the service would not delete while it held a job is re-keyed in place for the next pod, which is then
-// ended once that job is abandoned (one pod start wasted).
+// a registration the service would not delete while it held a job is re-keyed in place for the next pod, disabled (it
+// had a job), and that pod is ended once that job is abandoned (one pod start wasted).
 import type { AgentInfo } from './model.js';
 import type { KubeObject } from './ports/kube.js';
 import { reportedVariables, type AgentRegistration, type PublicKey } from './registration.js';

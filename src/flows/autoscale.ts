@@ -12,7 +12,7 @@ import type { Log } from '../core/ports/host.js';
 import type { KubeClient, KubeObject } from '../core/ports/kube.js';
 import { annotations, identityVariables, poolLabelSelector } from '../core/manifests/pool-labels.js';
 import { agentRegistration, handshakeTargets, registrationGrant, requestProblem, type HandshakeTarget, type AgentRegistration, type PublicKey } from '../core/registration.js';
-import { declaredCapabilities, needsNewAgentId, planSingleUse, podsWithLiveAgents } from '../core/single-use.js';
+import { declaredCapabilities, hadJob, needsNewAgentId, planSingleUse, podsWithLiveAgents } from '../core/single-use.js';
 import { otherOwner, withOwnIdentity, type RunnerIdentity } from '../core/runner-identity.js';
 import type { PoolLook } from '../core/scale-decision.js';
 import { pollDelay } from '../core/poll-interval.js';
@@ -251,7 +251,9 @@ class Registrations {
   /**
    * A slot is enabled only together with its live pod's key (src/core/single-use.ts): a placeholder (a key nobody
    * holds) is re-keyed and enabled; a registration that had a job or holds an earlier pod's key is deleted first, so
-   * that the pod gets a new agent id with which no earlier session or token works.
+   * that the pod gets a new agent id with which no earlier session or token works. One the service keeps because it
+   * still holds a job is re-keyed in place but disabled: it had a job, so it is retired once that job is abandoned,
+   * and its pod with it.
    */
   private async register(target: HandshakeTarget, registration: AgentRegistration, existing: AgentInfo | undefined): ReturnType<AdoClient['registerAgent']> {
     const { ado } = this.services;
@@ -260,7 +262,9 @@ class Registrations {
       return ado.registerAgent(this.pool.id, registration);
     }
     const agent = await ado.registerAgent(this.pool.id, registration, existing?.id);
-    if (existing !== undefined && !existing.enabled) await setAgentEnabled(ado, this.services.log, this.pool.id, existing, true);
+    // Enabled exactly when it never had a job (one still enabled mid-job was not yet disabled by a look).
+    const takesJobs = existing !== undefined && !hadJob(existing);
+    if (existing !== undefined && existing.enabled !== takesJobs) await setAgentEnabled(ado, this.services.log, this.pool.id, existing, takesJobs);
     return agent;
   }
 

@@ -290,6 +290,32 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(log.warnings.some((line) => /Could not end the pod linux-private-0, which holds the key of linux-private-0's registration: .*forbidden.*The registration is retired all the same/.test(line)), log.warnings.join('\n'));
   });
 
+  it('re-keys in place, but never enables, a registration that still held a job when its slot\'s next pod asked', async () => {
+    const slot = `${runnerName}-0`;
+    const settings = { minReplicas: 1 };
+    await deployAutoscaled();
+    await autoscale(() => world.slots().get(0)?.online === true && world.slots().get(0)?.enabled === true, 120, new MemoryHost(), settings);
+    // A job its agent received, then the pod dies mid-job: the service keeps the registration while it holds the job.
+    const job = world.queueJobFor(0);
+    emulator.store.jobs.get(job)!.receiveTime = new Date().toISOString();
+    await autoscale(() => world.agent(slot)?.enabled === false, 60, new MemoryHost(), settings);
+    const held = world.agent(slot)!.id;
+    await world.kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace, name: slot });
+    await world.clock.sleep(10_000);
+    assert.equal(world.agent(slot)?.assignedRequestId, job, 'the registration still holds the job');
+    // The slot's next pod asks while no look runs (Azure DevOps answers no job list): the handshake alone acts.
+    await emulator.admin.addFault({ path: 'jobrequests$', kind: 'error', status: 503, count: 10_000 });
+    const grants = world.grants.length;
+    await autoscale(() => world.grants.length > grants, 60, new MemoryHost(), settings);
+    await emulator.admin.clearFaults();
+    assert.equal(world.grants.at(-1)?.agentId, held, 're-keyed in place: the service would not delete it');
+    assert.equal(world.agent(slot)!.enabled, false, 'a registration that had a job is never enabled again');
+    // Once that job is abandoned the registration is retired and the slot's next job runs on a new agent id.
+    const next = world.queueJobFor(0);
+    await autoscale(() => world.agentOfJob(next) !== undefined, 300, new MemoryHost(), settings);
+    assert.notEqual(world.agent(slot)!.id, held);
+  });
+
   it('lets one autoscaler act at a time: a second waits, and takes over only once the first stops renewing its lease', async () => {
     await deployAutoscaled();
     const lease = () => world.kube.peek('Lease', namespace, `${runnerName}-autoscaler`)?.spec as { holderIdentity?: string } | undefined;
