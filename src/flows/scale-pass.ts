@@ -114,10 +114,11 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     const jobs = await ado.listUnfinishedJobs(poolId);
     // An idle pool at rest costs one call a look: with no unfinished job none is wanted, so the agents read within the
     // last 30 s still say all the pass needs (the look after a drain always reads them again). For the autoscaler, not
-    // while one of ours was busy then or could have taken a job since: a job may have run and ended between two looks,
-    // and its registration is to be retired at once (src/core/single-use.ts).
+    // while one of ours was busy then or could have taken a job since (enabled: one still starting then may be online
+    // now): a job may have run and ended between two looks, and its registration is to be retired at once
+    // (src/core/single-use.ts).
     const cached = state.agents;
-    const settled = (list: AgentInfo[]) => options.actor !== 'autoscaler' || !ownAgents(identity, list).some((agent) => agent.busyWith !== undefined || (agent.status === 'online' && agent.enabled));
+    const settled = (list: AgentInfo[]) => options.actor !== 'autoscaler' || !ownAgents(identity, list).some((agent) => agent.busyWith !== undefined || agent.enabled);
     const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < snapshotRefreshMs && settled(cached.list);
     const agents = reuse ? cached.list : await ado.listAgents(poolId);
     if (!reuse) {

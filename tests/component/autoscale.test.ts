@@ -316,6 +316,41 @@ describe('the in-cluster autoscaler', () => {
     assert.notEqual(world.agent(slot)!.id, held);
   });
 
+  it('sees within one interval a job shorter than one that ran on an agent still starting at the look before', async () => {
+    const slot = `${runnerName}-0`;
+    const settings = { minReplicas: 1 };
+    await deployAutoscaled();
+    const { store } = emulator;
+    let job: number | undefined;
+    let ended: number | undefined;
+    let retired: number | undefined;
+    let ranOn: string | undefined;
+    // The look right after the grant finds the agent enabled and still starting (offline), no job anywhere.
+    world.ado.before('listAgents', () => {
+      const agent = world.agent(slot);
+      if (job !== undefined || world.grants.length === 0 || agent === undefined || !store.isOnline(agent)) return;
+      store.deleteSession(store.sessionOf(agent.id)!.sessionId);
+      job = -1;
+      // Before the next look its agent comes online, takes a job, and that job stops the start script and ends.
+      world.clock.at(world.clock.now() + 1000, () => {
+        store.createSession(agent, `${slot}-listener`);
+        job = world.queueJobFor(0);
+      });
+      world.clock.at(world.clock.now() + 2000, () => {
+        ranOn = world.agentOfJob(job!);
+        world.finishJobLeavingPod(job!);
+        ended = world.clock.now();
+      });
+    });
+    const log = await autoscale(() => {
+      if (ended !== undefined && retired === undefined && world.agent(slot)?.id !== world.grants.at(-1)!.agentId) retired = world.clock.now();
+      return retired !== undefined || (ended !== undefined && world.clock.now() - ended >= 60_000);
+    }, 300, new MemoryHost(), settings);
+    assert.ok(ended !== undefined && ranOn === slot, `the job ran on ${slot}\n${log.log.join('\n')}`);
+    const after = retired === undefined ? 'never' : `${(retired - ended) / 1000} s`;
+    assert.ok(retired !== undefined && retired - ended <= 5_000, `retired ${after} after the job: within one interval`);
+  });
+
   it('lets one autoscaler act at a time: a second waits, and takes over only once the first stops renewing its lease', async () => {
     await deployAutoscaled();
     const lease = () => world.kube.peek('Lease', namespace, `${runnerName}-autoscaler`)?.spec as { holderIdentity?: string } | undefined;
