@@ -27,8 +27,9 @@
 // - A busy registration is disabled while its job runs: the job goes on, but whatever outlives it holds a
 //   registration the service gives no further job.
 // - A slot is enabled only by a live pod's re-key (the handshake, which re-keys a placeholder and gives a pod a new
-//   agent id when the registration had a job); a scale pass never enables a registration that had a job, nor one
-//   whose key no live pod holds.
+//   agent id when the registration had a job), never for a pod DeployRunnerPool is replacing (annotated draining); a
+//   scale pass never enables a registration that had a job, nor one whose key no live pod holds, and DeployRunnerPool
+//   enables again only what it drained that had no job.
 //
 // Left open: from the agent's exit to the autoscaler's next look a copied key still works — about a second when the
 // container ends (the pod watch wakes the autoscaler), at most one poll interval when a job keeps it running. A job

@@ -253,18 +253,20 @@ class Registrations {
    * holds) is re-keyed and enabled; a registration that had a job or holds an earlier pod's key is deleted first, so
    * that the pod gets a new agent id with which no earlier session or token works. One the service keeps because it
    * still holds a job is re-keyed in place but disabled: it had a job, so it is retired once that job is abandoned,
-   * and its pod with it.
+   * and its pod with it. A pod DeployRunnerPool is replacing (marked draining) is registered disabled: a job handed to
+   * it would be cut off.
    */
   private async register(target: HandshakeTarget, registration: AgentRegistration, existing: AgentInfo | undefined): ReturnType<AdoClient['registerAgent']> {
     const { ado } = this.services;
     this.beforeWrite();
-    if (existing !== undefined && needsNewAgentId(existing, target.uid) && (await deleteRegistration(ado, this.pool.id, existing)) !== 'holdsJob') {
-      return ado.registerAgent(this.pool.id, registration);
+    const draining = this.pods.some((pod) => pod.metadata.uid === target.uid && pod.metadata.annotations?.[annotations.draining] === 'true');
+    if (existing === undefined || (needsNewAgentId(existing, target.uid) && (await deleteRegistration(ado, this.pool.id, existing)) !== 'holdsJob')) {
+      return ado.registerAgent(this.pool.id, draining ? { ...registration, enabled: false } : registration);
     }
-    const agent = await ado.registerAgent(this.pool.id, registration, existing?.id);
+    const agent = await ado.registerAgent(this.pool.id, registration, existing.id);
     // Enabled exactly when it never had a job (one still enabled mid-job was not yet disabled by a look).
-    const takesJobs = existing !== undefined && !hadJob(existing);
-    if (existing !== undefined && existing.enabled !== takesJobs) await setAgentEnabled(ado, this.services.log, this.pool.id, existing, takesJobs);
+    const takesJobs = !draining && !hadJob(existing);
+    if (existing.enabled !== takesJobs) await setAgentEnabled(ado, this.services.log, this.pool.id, existing, takesJobs);
     return agent;
   }
 

@@ -21,6 +21,7 @@ import { replicasOwner, scalePass, type PassState } from './scale-pass.js';
 import { findRunner } from './runner-identity.js';
 import { ownAgents, otherOwner, type RunnerIdentity } from '../core/runner-identity.js';
 import { slotOrdinal } from '../core/slots.js';
+import { hadJob } from '../core/single-use.js';
 import { enableAgain, publishForHub, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { markdownCell } from '../core/log-text.js';
@@ -347,8 +348,10 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
  * Pods still on the previous template take the new one when they are replaced after their next job (OnDelete).
  * An idle one would run that job on the old template, so it is replaced now; a busy one is left to finish.
  * An idle agent is drained first and looked at again: a job that reached it meanwhile runs to its end. Only pods
- * whose agents it drained are deleted, and those whose agent has not registered (nothing can hand them a job): one
- * whose agent registered between the two looks was never drained, so it keeps running and is replaced after its job.
+ * whose agents it drained and the second look shows still disabled are deleted, and those whose agent has not
+ * registered (nothing can hand them a job): one whose agent registered (or was enabled) between the two looks keeps
+ * running and is replaced after its job. An autoscaled pool's registrations are single-use (src/core/single-use.ts):
+ * one that had a job is never enabled again; the autoscaler retires it.
  */
 async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined, replicas: number, self: RunnerIdentity): Promise<void> {
   const { pool } = options;
@@ -373,11 +376,12 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
   // True from the first call on: a failure halfway through the drain still re-enables those it disabled.
   let drains = registered !== undefined;
   const replaced: PodSummary[] = [];
+  let now: AgentInfo[] | undefined;
   try {
     // Marked first: a scaling pass that runs meanwhile (ScaleRunnerPool, the autoscaler) must not enable them again.
     for (const pod of idle) await markDraining(kube, pool, pod);
     if (registered !== undefined) drains = await setAgentsEnabled(ado, host, registered.poolId, toDrain, false, 'the idle pods it replaces');
-    const now = registered === undefined ? undefined : ownAgents(self, await ado.listAgents(registered.poolId));
+    now = registered === undefined ? undefined : ownAgents(self, await ado.listAgents(registered.poolId));
     const drained = new Set(toDrain.map((agent) => agent.id));
     for (const pod of idle) {
       const agent = agentOf(now, pod);
@@ -386,6 +390,9 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
       } else if (agent !== undefined && !drained.has(agent.id)) {
         // Not drained: it may be handed a job at any moment. Its pod ends after that job, on the new template.
         host.info(`${pod.name}'s agent registered after the first look, undrained; it takes the new template after its next job.`);
+      } else if (agent !== undefined && agent.enabled !== false) {
+        // Enabled again since its drain (an autoscaler registering its pod): the same, a job may reach it any moment.
+        host.info(`${pod.name}'s agent was enabled again after its drain; it takes the new template after its next job.`);
       } else if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, pod.uid)) {
         replaced.push(pod);
         host.info(`Replaced idle ${pod.name} so that its next job runs on the new template.`);
@@ -394,7 +401,10 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
     // Its agent stays disabled until the old pod is gone: re-enabled sooner, it could still be handed a job.
     await waitUntilGone(kube, pool, replaced, services);
   } finally {
-    if (registered !== undefined && drains) await enableAgain(ado, host, registered.poolId, kept);
+    // By either look: a job may have reached it after the first.
+    const hadJobSince = (agent: AgentInfo) => [agent, now?.find((seen) => seen.id === agent.id)].some((seen) => seen !== undefined && hadJob(seen));
+    const enable = pool.autoscaler === undefined ? kept : kept.filter((agent) => !hadJobSince(agent));
+    if (registered !== undefined && drains) await enableAgain(ado, host, registered.poolId, enable);
   }
 }
 

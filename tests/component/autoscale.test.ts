@@ -351,6 +351,78 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(retired !== undefined && retired - ended <= 5_000, `retired ${after} after the job: within one interval`);
   });
 
+  /** DeployRunnerPool with a new runner image: the autoscaled pool's idle pods are outdated, replaced at once. */
+  const deployNewImage = () => world.deploy({ runnerName, autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '10', rolloutStatusTimeout: '0', image: 'registry.example.com/runner:2' });
+
+  it('replacing an outdated pod, DeployRunnerPool never enables again a registration that had a job', async () => {
+    const slot = `${runnerName}-0`;
+    await deployAutoscaled();
+    await autoscale(() => world.slots().get(0)?.online === true && world.slots().get(0)?.enabled === true, 120, new MemoryHost(), { minReplicas: 1 });
+    // A job that stopped the start script ends; before the autoscaler's next look, a deploy replaces its idle pod.
+    const job = world.queueJobFor(0);
+    world.finishJobLeavingPod(job);
+    const stolen = world.grants.at(-1)!;
+    const pod = world.kube.peek('Pod', namespace, slot)!.metadata.uid;
+    await deployNewImage();
+    assert.notEqual(world.kube.peek('Pod', namespace, slot)?.metadata.uid, pod, 'its pod replaced');
+    assert.equal(world.agent(slot)!.id, stolen.agentId, 'not yet retired');
+    assert.equal(world.agent(slot)!.enabled, false, 'the registration that had a job stays disabled');
+  });
+
+  /**
+   * Slot 0's pod is starting, its registration a placeholder, when a deploy replaces it. Between the deploy's drain and
+   * its second look, `inGap` runs; a job for slot 0 comes just before the pod's delete. Returns the deploy's log.
+   */
+  async function replacedWhileStarting(inGap: () => Promise<void>) {
+    const slot = `${runnerName}-0`;
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0 && world.agent(slot)?.systemCapabilities[identityVariables.podUid] === undefined, 120);
+    await autoscale(() => world.replicas() === 1, 60, new MemoryHost(), { minReplicas: 1 });
+    const pod = world.kube.peek('Pod', namespace, slot)!.metadata.uid;
+    let drained = false;
+    let gap: 'waiting' | 'done' = 'waiting';
+    let job: number | undefined;
+    world.ado.before('setAgentEnabled', ([, , enabled]) => void (drained ||= enabled === false));
+    world.ado.before('listAgents', async () => {
+      if (!drained || gap === 'done') return;
+      gap = 'done';
+      await inGap();
+    });
+    world.kube.before('delete', (call) => {
+      if (call.kind === 'Pod' && call.name === slot && job === undefined) job = world.queueJobFor(0);
+    });
+    const host = new MemoryHost();
+    await world.deploy({ runnerName, autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '10', rolloutStatusTimeout: '0', image: 'registry.example.com/runner:2' }, host);
+    assert.equal(gap, 'done');
+    assert.deepEqual(world.cutOff, [], 'no job handed to the pod it deletes');
+    return { pod, host };
+  }
+
+  it('replacing a starting pod, the autoscaler registering it meanwhile does not enable it: no job is cut off', async () => {
+    const slot = `${runnerName}-0`;
+    let enabled: boolean | undefined;
+    const { pod } = await replacedWhileStarting(async () => {
+      const grants = world.grants.length;
+      await autoscale(() => world.grants.length > grants, 30, new MemoryHost(), { minReplicas: 1 });
+      assert.equal(world.grants.length, grants + 1, 'the autoscaler registered the draining pod');
+      enabled = world.agent(slot)!.enabled;
+    });
+    assert.equal(enabled, false, 'a pod marked draining is registered disabled');
+    assert.notEqual(world.kube.peek('Pod', namespace, slot)?.metadata.uid, pod, 'its pod replaced');
+  });
+
+  it('replacing a starting pod, spares it when its agent was enabled between the drain and the second look', async () => {
+    const slot = `${runnerName}-0`;
+    const { pod, host } = await replacedWhileStarting(async () => {
+      // An autoscaler that enables it all the same (one from before the draining mark counted) grants the pod.
+      const agent = world.agent(slot)!;
+      await world.ado.setAgentEnabled(world.poolId, agent.id, true);
+      emulator.store.createSession(agent, `${slot}-listener`);
+    });
+    assert.equal(world.kube.peek('Pod', namespace, slot)?.metadata.uid, pod, 'its pod kept');
+    assert.match(host.log.join('\n'), new RegExp(`${slot}'s agent was enabled again after its drain; it takes the new template after its next job`));
+  });
+
   it('lets one autoscaler act at a time: a second waits, and takes over only once the first stops renewing its lease', async () => {
     await deployAutoscaled();
     const lease = () => world.kube.peek('Lease', namespace, `${runnerName}-autoscaler`)?.spec as { holderIdentity?: string } | undefined;
