@@ -10,7 +10,7 @@ import type { AutoscalerEvents } from '../core/ports/autoscaler-events.js';
 import type { RunnerHandshake } from '../core/ports/handshake.js';
 import type { Log } from '../core/ports/host.js';
 import type { KubeClient, KubeObject } from '../core/ports/kube.js';
-import { annotations, identityVariables, poolLabelSelector } from '../core/manifests/pool-labels.js';
+import { annotations, poolLabelSelector } from '../core/manifests/pool-labels.js';
 import { agentRegistration, handshakeTargets, registrationGrant, requestProblem, type HandshakeTarget, type AgentRegistration, type PublicKey } from '../core/registration.js';
 import { declaredCapabilities, hadJob, needsNewAgentId, planSingleUse, podsWithLiveAgents } from '../core/single-use.js';
 import { otherOwner, withOwnIdentity, type RunnerIdentity } from '../core/runner-identity.js';
@@ -174,11 +174,15 @@ class Registrations {
     this.self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster, granted: grantedAgents };
   }
 
-  /** A pod whose agent is online (it says which pod it runs in) has its registration: no need to ask it. */
+  /**
+   * A pod whose agent is online has its registration: no need to ask it. Its agent is the one of its name granted the
+   * agent id recorded on it, not one that says it runs there: a copied key's session may claim any pod's UID.
+   */
   noteOnline(look: PoolLook): void {
-    const online = new Set(look.ours.filter((agent) => agent.status === 'online').map((agent) => agent.capabilities[identityVariables.podUid]));
+    const online = new Set(look.ours.filter((agent) => agent.status === 'online').map((agent) => `${agent.name.toLowerCase()}/${agent.id}`));
+    const recorded = new Map(this.pods.map((pod) => [pod.metadata.uid, pod.metadata.annotations?.[annotations.agentId]]));
     for (const target of handshakeTargets(this.options.runnerName, this.pods)) {
-      if (online.has(target.uid) && !this.granted.has(target.uid)) {
+      if (online.has(`${target.name.toLowerCase()}/${recorded.get(target.uid)}`) && !this.granted.has(target.uid)) {
         this.granted.set(target.uid, target.restarts);
         this.backoff.delete(target.uid);
       }

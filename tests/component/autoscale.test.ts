@@ -58,9 +58,9 @@ async function deployAutoscaled(): Promise<void> {
 }
 
 /** Runs the autoscaler until `done` holds or `seconds` of its time have passed; returns its log. */
-async function autoscale(done: () => boolean, seconds: number, log = new MemoryHost(), settings: Partial<AutoscalerOptions['settings']> = {}): Promise<MemoryHost> {
+async function autoscale(done: () => boolean, seconds: number, log = new MemoryHost(), settings: Partial<AutoscalerOptions['settings']> = {}, handshake = world.handshake): Promise<MemoryHost> {
   const end = world.clock.now() + seconds * 1000;
-  await runAutoscaler(options(settings), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1' }, stopWhen(() => done() || world.clock.now() >= end), quietEvents);
+  await runAutoscaler(options(settings), { kube: world.kube, ado: world.ado, handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1' }, stopWhen(() => done() || world.clock.now() >= end), quietEvents);
   return log;
 }
 
@@ -421,6 +421,31 @@ describe('the in-cluster autoscaler', () => {
     });
     assert.equal(world.kube.peek('Pod', namespace, slot)?.metadata.uid, pod, 'its pod kept');
     assert.match(host.log.join('\n'), new RegExp(`${slot}'s agent was enabled again after its drain; it takes the new template after its next job`));
+  });
+
+  it('registers a pod whose UID a copied key\'s session claimed: only the agent id recorded on the pod says it is registered', async () => {
+    const [slot0, slot1] = [`${runnerName}-0`, `${runnerName}-1`];
+    const settings = { minReplicas: 2 };
+    // Slot 1's pod serves its request only once slot 0's first registration is retired (its helper is slow to start).
+    const first = () => world.grants.find((grant) => grant.agentName === slot0);
+    const serving = () => first() !== undefined && world.agent(slot0)?.id !== first()!.agentId;
+    const handshake = { ...world.handshake, request: async (ip: string) => {
+      const request = await world.handshake.request(ip);
+      return request?.podName === slot1 && !serving() ? undefined : request;
+    } };
+    await deployAutoscaled();
+    await autoscale(() => world.slots().get(0)?.online === true && world.slots().get(0)?.enabled === true && (world.kube.peek('Pod', namespace, slot1)?.status as { podIP?: string } | undefined)?.podIP !== undefined, 120, new MemoryHost(), settings, handshake);
+    const stolen = world.grants.at(-1)!;
+    assert.equal(stolen, first());
+    // Slot 0's job copies its key and ends, leaving its pod; the copied key's session says it runs in slot 1's pod.
+    const job = world.queueJobFor(0);
+    world.finishJobLeavingPod(job);
+    const slot1Uid = world.kube.peek('Pod', namespace, slot1)!.metadata.uid!;
+    const session = await world.stolenKeySession(stolen, { ...world.agent(slot0)!.systemCapabilities, [identityVariables.podUid]: slot1Uid });
+    assert.ok(session !== undefined, 'the copied key opened a session');
+    const log = await autoscale(() => world.granted.includes(slot1), 60, new MemoryHost(), settings, handshake);
+    assert.ok(serving(), 'slot 0\'s registration was retired');
+    assert.ok(world.granted.includes(slot1), `slot 1's pod registered\n${log.log.join('\n')}`);
   });
 
   it('lets one autoscaler act at a time: a second waits, and takes over only once the first stops renewing its lease', async () => {
