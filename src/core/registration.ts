@@ -76,15 +76,26 @@ export interface HandshakeTarget {
 }
 
 interface PodShape {
+  metadata: { ownerReferences?: Array<{ kind: string; uid?: string; controller?: boolean }> };
   status?: { phase?: string; podIP?: string; containerStatuses?: Array<{ name: string; restartCount: number }> };
 }
 
-/** The runner's pods that could be waiting for their registration now. */
-export function handshakeTargets(runnerName: string, pods: KubeObject[]): HandshakeTarget[] {
+/** Whether the runner's StatefulSet controls the pod: a pod someone else made under a slot's name is not the slot's. */
+export function controlledBy(pod: KubeObject, statefulSetUid: string | undefined): boolean {
+  const owners = (pod as unknown as PodShape).metadata.ownerReferences ?? [];
+  return statefulSetUid !== undefined && owners.some((owner) => owner.kind === 'StatefulSet' && owner.controller === true && owner.uid === statefulSetUid);
+}
+
+/**
+ * The runner's pods that could be waiting for their registration now: its slots, controlled by its StatefulSet (of
+ * that UID; none while it is unknown).
+ */
+export function handshakeTargets(runner: { runnerName: string; statefulSetUid?: string }, pods: KubeObject[]): HandshakeTarget[] {
   return pods.flatMap((pod) => {
     const { status } = pod as unknown as PodShape;
     const alive = status?.phase === 'Pending' || status?.phase === 'Running';
-    if (slotOrdinal(runnerName, pod.metadata.name) === undefined || pod.metadata.deletionTimestamp !== undefined || !alive || !status?.podIP || !pod.metadata.uid) return [];
+    if (slotOrdinal(runner.runnerName, pod.metadata.name) === undefined || !controlledBy(pod, runner.statefulSetUid)) return [];
+    if (pod.metadata.deletionTimestamp !== undefined || !alive || !status?.podIP || !pod.metadata.uid) return [];
     const restarts = status.containerStatuses?.find((c) => c.name === 'agent')?.restartCount ?? 0;
     return [{ name: pod.metadata.name, uid: pod.metadata.uid, ip: status.podIP, restarts }];
   });

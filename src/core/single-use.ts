@@ -48,7 +48,7 @@
 // had a job), and that pod is ended once that job is abandoned (one pod start wasted).
 import type { AgentInfo } from './model.js';
 import type { KubeObject } from './ports/kube.js';
-import { reportedVariables, type AgentRegistration, type PublicKey } from './registration.js';
+import { controlledBy, reportedVariables, type AgentRegistration, type PublicKey } from './registration.js';
 import { annotations, identityVariables } from './manifests/pool-labels.js';
 import { withOwnIdentity, type RunnerIdentity } from './runner-identity.js';
 import { slotOrdinal } from './slots.js';
@@ -64,7 +64,6 @@ export function hadJob(agent: AgentInfo): boolean {
 }
 
 interface PodShape {
-  metadata: { ownerReferences?: Array<{ kind: string; uid?: string; controller?: boolean }> };
   status?: { phase?: string; containerStatuses?: Array<{ name: string; state?: { terminated?: unknown } }> };
 }
 
@@ -99,7 +98,7 @@ export interface PodRef {
  */
 export function podHoldingKey(runner: SingleUseRunner, agent: AgentInfo, pods: KubeObject[]): PodRef | undefined {
   const pod = pods.find(({ metadata }) => metadata.name === agent.name && metadata.annotations?.[annotations.agentId] === String(agent.id));
-  if (pod?.metadata.uid === undefined || !ownedBy(pod, runner.statefulSetUid) || endingSoon(pod) || !agentLive(pod)) return undefined;
+  if (pod?.metadata.uid === undefined || !controlledBy(pod, runner.statefulSetUid) || endingSoon(pod) || !agentLive(pod)) return undefined;
   return { name: pod.metadata.name, uid: pod.metadata.uid };
 }
 
@@ -110,7 +109,7 @@ export function podHoldingKey(runner: SingleUseRunner, agent: AgentInfo, pods: K
 export function recordedAgentIds(runner: SingleUseRunner, pods: KubeObject[]): number[] {
   return pods.flatMap((pod) => {
     const recorded = pod.metadata.annotations?.[annotations.agentId] ?? '';
-    return slotOrdinal(runner.runnerName, pod.metadata.name) !== undefined && ownedBy(pod, runner.statefulSetUid) && /^\d{1,15}$/.test(recorded) ? [Number(recorded)] : [];
+    return slotOrdinal(runner.runnerName, pod.metadata.name) !== undefined && controlledBy(pod, runner.statefulSetUid) && /^\d{1,15}$/.test(recorded) ? [Number(recorded)] : [];
   });
 }
 
@@ -120,12 +119,6 @@ export const endGraceSeconds = 5;
 function endingSoon(pod: KubeObject): boolean {
   const { deletionTimestamp, deletionGracePeriodSeconds } = pod.metadata as { deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
   return deletionTimestamp !== undefined && deletionGracePeriodSeconds !== undefined && deletionGracePeriodSeconds <= endGraceSeconds;
-}
-
-/** Whether the runner's StatefulSet controls the pod: a pod someone else made under a slot's name is not the slot's. */
-function ownedBy(pod: KubeObject, statefulSetUid: string | undefined): boolean {
-  const owners = (pod as unknown as PodShape).metadata.ownerReferences ?? [];
-  return statefulSetUid !== undefined && owners.some((owner) => owner.kind === 'StatefulSet' && owner.controller === true && owner.uid === statefulSetUid);
 }
 
 /** A registration to replace with a placeholder, and the pod holding its key, ended first. */

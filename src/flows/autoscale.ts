@@ -82,6 +82,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
         const started = clock.now();
         try {
           const { decision, look, started: jobsStarted, waits, stuck, statefulSet } = await scalePass(pass, { log, ado, clock }, state);
+          registrations.statefulSetUid = statefulSet.metadata.uid;
           // Only once the pods are known: before, every registration would look like its pod's agent had ended.
           if (registrations.seen) {
             beforeWrite();
@@ -154,6 +155,8 @@ class Registrations {
   /** The runner's pods as last seen, and whether they have been seen at all yet. */
   pods: KubeObject[] = [];
   seen = false;
+  /** The runner's StatefulSet's UID as the last pass saw it: only the pods it controls are registered. */
+  statefulSetUid?: string;
   /** Pods granted, by UID, with the agent container's restart count then: a restarted agent makes a new key. */
   private readonly granted = new Map<string, number>();
   /** Pods not granted yet, by UID: when to look at them again. */
@@ -181,12 +184,16 @@ class Registrations {
   noteOnline(look: PoolLook): void {
     const online = new Set(look.ours.filter((agent) => agent.status === 'online').map((agent) => `${agent.name.toLowerCase()}/${agent.id}`));
     const recorded = new Map(this.pods.map((pod) => [pod.metadata.uid, pod.metadata.annotations?.[annotations.agentId]]));
-    for (const target of handshakeTargets(this.options.runnerName, this.pods)) {
+    for (const target of this.targets()) {
       if (online.has(`${target.name.toLowerCase()}/${recorded.get(target.uid)}`) && !this.granted.has(target.uid)) {
         this.granted.set(target.uid, target.restarts);
         this.backoff.delete(target.uid);
       }
     }
+  }
+
+  private targets(): HandshakeTarget[] {
+    return handshakeTargets({ runnerName: this.options.runnerName, statefulSetUid: this.statefulSetUid }, this.pods);
   }
 
   /** When a pod not granted yet is due for another look (Infinity when none waits). */
@@ -197,7 +204,7 @@ class Registrations {
   /** Registers the pods that wait for it; true when it registered any. */
   async registerNewPods(): Promise<boolean> {
     const now = this.services.clock.now();
-    const targets = handshakeTargets(this.options.runnerName, this.pods);
+    const targets = this.targets();
     const alive = new Set(targets.map((target) => target.uid));
     for (const uid of new Set([...this.granted.keys(), ...this.backoff.keys()])) {
       if (!alive.has(uid)) {

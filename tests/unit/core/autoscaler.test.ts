@@ -135,8 +135,10 @@ describe('the autoscaler\'s objects', () => {
 });
 
 describe('the registration handshake', () => {
-  const pod = (name: string, uid: string, phase = 'Running', ip = '10.0.0.9', restarts = 0): KubeObject => ({
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, uid }, status: { phase, podIP: ip, containerStatuses: [{ name: 'agent', restartCount: restarts }] },
+  const runner = { runnerName: 'linux', statefulSetUid: 'sts-1' };
+  const owner = { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'linux', uid: 'sts-1', controller: true };
+  const pod = (name: string, uid: string, phase = 'Running', ip = '10.0.0.9', restarts = 0, ownerReferences = [owner]): KubeObject => ({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, uid, ownerReferences } as KubeObject['metadata'], status: { phase, podIP: ip, containerStatuses: [{ name: 'agent', restartCount: restarts }] },
   });
   const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = publicKey.export({ format: 'jwk' });
@@ -147,18 +149,27 @@ describe('the registration handshake', () => {
 
   it('looks only at the runner\'s live slots that have an address', () => {
     const pods = [pod('linux-0', 'u0'), pod('linux-1', 'u1', 'Succeeded'), pod('linux-2', 'u2', 'Pending', ''), pod('other-0', 'u3'), pod('linux-3', 'u4', 'Pending', '10.0.0.4', 2)];
-    assert.deepEqual(handshakeTargets('linux', pods), [{ name: 'linux-0', uid: 'u0', ip: '10.0.0.9', restarts: 0 }, { name: 'linux-3', uid: 'u4', ip: '10.0.0.4', restarts: 2 }]);
+    assert.deepEqual(handshakeTargets(runner, pods), [{ name: 'linux-0', uid: 'u0', ip: '10.0.0.9', restarts: 0 }, { name: 'linux-3', uid: 'u4', ip: '10.0.0.4', restarts: 2 }]);
+  });
+
+  it('gives a registration only to a pod the runner\'s StatefulSet controls, whoever else made one under a slot\'s name', () => {
+    const made = (ownerReferences: Array<typeof owner>) => pod('linux-0', 'u0', 'Running', '10.0.0.9', 0, ownerReferences);
+    for (const ownerReferences of [[], [{ ...owner, uid: 'sts-old' }], [{ ...owner, controller: false }], [{ ...owner, kind: 'ReplicaSet' }]]) {
+      assert.deepEqual(handshakeTargets(runner, [made(ownerReferences)]), [], JSON.stringify(ownerReferences));
+    }
+    assert.deepEqual(handshakeTargets({ runnerName: 'linux' }, [made([owner])]), [], 'none while the StatefulSet\'s UID is unknown');
+    assert.equal(handshakeTargets(runner, [made([owner])]).length, 1);
   });
 
   it('grants only a request that names the very pod at that address, with a real key', () => {
-    const [target] = handshakeTargets('linux', [pod('linux-0', 'u0')]);
+    const [target] = handshakeTargets(runner, [pod('linux-0', 'u0')]);
     assert.equal(requestProblem(target, request('linux-0', 'u0')), undefined);
     assert.match(requestProblem(target, request('linux-0', 'someone-else'))!, /says it is linux-0 \(someone-else\), not linux-0 \(u0\)/);
     assert.match(requestProblem(target, { ...request('linux-0', 'u0'), publicKey: { exponent: 'AQAB', modulus: 'AAAA' } })!, /not an RSA key/);
   });
 
   it('asks for a fresh nonce in every request', () => {
-    const [target] = handshakeTargets('linux', [pod('linux-0', 'u0')]);
+    const [target] = handshakeTargets(runner, [pod('linux-0', 'u0')]);
     assert.match(requestProblem(target, { ...request('linux-0', 'u0'), nonce: 'short' })!, /nonce is not 32 bytes/);
   });
 
