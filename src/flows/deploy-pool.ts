@@ -347,11 +347,12 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
 /**
  * Pods still on the previous template take the new one when they are replaced after their next job (OnDelete).
  * An idle one would run that job on the old template, so it is replaced now; a busy one is left to finish.
- * An idle agent is drained first and looked at again: a job that reached it meanwhile runs to its end. Only pods
- * whose agents it drained and the second look shows still disabled are deleted, and those whose agent has not
- * registered (nothing can hand them a job): one whose agent registered (or was enabled) between the two looks keeps
- * running and is replaced after its job. An autoscaled pool's registrations are single-use (src/core/single-use.ts):
- * one that had a job is never enabled again; the autoscaler retires it.
+ * An idle agent is drained first (its pod marked draining) and looked at again: a job that reached it meanwhile runs
+ * to its end. A pod whose agent the second look shows idle and disabled, whoever disabled it, or not registered, is
+ * deleted (nothing can hand it a job: no scaling pass nor handshake enables a draining pod's agent); one whose agent
+ * is enabled (registered or enabled again between the two looks) keeps running and is replaced after its job. Every
+ * pod kept loses its draining mark. An autoscaled pool's registrations are single-use (src/core/single-use.ts): one
+ * that had a job is never enabled again; the autoscaler retires it.
  */
 async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined, replicas: number, self: RunnerIdentity): Promise<void> {
   const { pool } = options;
@@ -387,12 +388,11 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
       const agent = agentOf(now, pod);
       if (agent?.busyWith !== undefined) {
         host.info(`${pod.name} took a job while being drained; it takes the new template when that job ends.`);
-      } else if (agent !== undefined && !drained.has(agent.id)) {
-        // Not drained: it may be handed a job at any moment. Its pod ends after that job, on the new template.
-        host.info(`${pod.name}'s agent registered after the first look, undrained; it takes the new template after its next job.`);
-      } else if (agent !== undefined && agent.enabled !== false) {
-        // Enabled again since its drain (an autoscaler registering its pod): the same, a job may reach it any moment.
-        host.info(`${pod.name}'s agent was enabled again after its drain; it takes the new template after its next job.`);
+      } else if (agent?.enabled === true) {
+        // Registered after the first look, or enabled again since its drain: it may be handed a job at any moment. Its
+        // pod ends after that job, on the new template.
+        const since = drained.has(agent.id) ? 'was enabled again after its drain' : 'registered after the first look, undrained';
+        host.info(`${pod.name}'s agent ${since}; it takes the new template after its next job.`);
       } else if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, pod.uid)) {
         replaced.push(pod);
         host.info(`Replaced idle ${pod.name} so that its next job runs on the new template.`);
@@ -401,6 +401,8 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
     // Its agent stays disabled until the old pod is gone: re-enabled sooner, it could still be handed a job.
     await waitUntilGone(kube, pool, replaced, services);
   } finally {
+    // A kept pod takes jobs again once nothing marks it draining: a scaling pass enables its agent then.
+    await unmarkDraining(kube, pool, idle.filter((pod) => !replaced.includes(pod)), host);
     // By either look: a job may have reached it after the first.
     const hadJobSince = (agent: AgentInfo) => [agent, now?.find((seen) => seen.id === agent.id)].some((seen) => seen !== undefined && hadJob(seen));
     const enable = pool.autoscaler === undefined ? kept : kept.filter((agent) => !hadJobSince(agent));
@@ -414,6 +416,18 @@ async function markDraining(kube: KubeClient, pool: RunnerPoolSpec, pod: PodSumm
   } catch (error) {
     // Gone since the list (its job ended): nothing to drain.
     if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+  }
+}
+
+/** Only on the incarnation marked: a pod gone or replaced since needs nothing. */
+async function unmarkDraining(kube: KubeClient, pool: RunnerPoolSpec, pods: PodSummary[], host: TaskHost): Promise<void> {
+  for (const pod of pods) {
+    try {
+      await kube.mergePatch({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, { metadata: { uid: pod.uid, annotations: { [annotations.draining]: null } } }, fieldManager);
+    } catch (error) {
+      if (error instanceof KubeApiError && (error.status === 404 || error.status === 409)) continue;
+      host.warning(`Could not remove the mark ${annotations.draining} from ${pod.name}: ${(error as Error).message}. No scaling pass enables its agent until it is removed (kubectl -n ${pool.namespace} annotate pod ${pod.name} ${annotations.draining}-).`);
+    }
   }
 }
 

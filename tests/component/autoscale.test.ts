@@ -421,6 +421,7 @@ describe('the in-cluster autoscaler', () => {
     });
     assert.equal(world.kube.peek('Pod', namespace, slot)?.metadata.uid, pod, 'its pod kept');
     assert.match(host.log.join('\n'), new RegExp(`${slot}'s agent was enabled again after its drain; it takes the new template after its next job`));
+    assert.equal(world.kube.peek('Pod', namespace, slot)?.metadata.annotations?.['azure-devops-runner/draining'], undefined, 'no longer marked draining');
   });
 
   it('registers a pod whose UID a copied key\'s session claimed: only the agent id recorded on the pod says it is registered', async () => {
@@ -446,6 +447,31 @@ describe('the in-cluster autoscaler', () => {
     const log = await autoscale(() => world.granted.includes(slot1), 60, new MemoryHost(), settings, handshake);
     assert.ok(serving(), 'slot 0\'s registration was retired');
     assert.ok(world.granted.includes(slot1), `slot 1's pod registered\n${log.log.join('\n')}`);
+  });
+
+  it('replacing a pod whose agent registers between the two looks, leaves no pod drained for good: a queued job runs', async () => {
+    const slot = `${runnerName}-0`;
+    const settings = { maxReplicas: 1 };
+    await deployAutoscaled();
+    // A pool with no registration yet: the autoscaler starts slot 0, whose pod has not asked for its registration.
+    await autoscale(() => world.replicas() === 1, 60, new MemoryHost(), settings);
+    assert.equal(world.agent(slot), undefined);
+    let marked = false;
+    let gap = false;
+    world.kube.before('mergePatch', (call) => void (marked ||= call.kind === 'Pod'));
+    // Between the deploy's draining mark and its second look, the autoscaler registers the pod (disabled: draining).
+    world.ado.before('listAgents', async () => {
+      if (!marked || gap) return;
+      gap = true;
+      await autoscale(() => world.agent(slot) !== undefined, 30, new MemoryHost(), settings);
+    });
+    await deployNewImage();
+    assert.ok(gap);
+    const job = world.queueJobFor(0);
+    await autoscale(() => world.agentOfJob(job) !== undefined, 60, new MemoryHost(), settings);
+    assert.equal(world.agentOfJob(job), slot, 'the queued job runs');
+    assert.deepEqual(world.cutOff, []);
+    assert.equal(world.kube.peek('Pod', namespace, slot)?.metadata.annotations?.['azure-devops-runner/draining'], undefined, 'no pod left marked draining');
   });
 
   it('lets one autoscaler act at a time: a second waits, and takes over only once the first stops renewing its lease', async () => {
