@@ -29,7 +29,7 @@
 // - A slot is enabled only by a live pod's re-key (the handshake, which re-keys a placeholder and gives a pod a new
 //   agent id when the registration had a job), never for a pod DeployRunnerPool is replacing (annotated draining); a
 //   scale pass never enables a registration that had a job, nor one whose key no live pod holds, and DeployRunnerPool
-//   enables again only what it drained that had no job.
+//   enables none: it removes the draining mark from the pods it keeps, and a scale pass enables theirs.
 //
 // Left open: from the agent's exit to the autoscaler's next look a copied key still works — about a second when the
 // container ends (the pod watch wakes the autoscaler), at most one poll interval when a job keeps it running. A job

@@ -21,7 +21,6 @@ import { replicasOwner, scalePass, type PassState } from './scale-pass.js';
 import { findRunner } from './runner-identity.js';
 import { ownAgents, otherOwner, type RunnerIdentity } from '../core/runner-identity.js';
 import { slotOrdinal } from '../core/slots.js';
-import { hadJob } from '../core/single-use.js';
 import { enableAgain, publishForHub, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { markdownCell } from '../core/log-text.js';
@@ -351,8 +350,9 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
  * to its end. A pod whose agent the second look shows idle and disabled, whoever disabled it, or not registered, is
  * deleted (nothing can hand it a job: no scaling pass nor handshake enables a draining pod's agent); one whose agent
  * is enabled (registered or enabled again between the two looks) keeps running and is replaced after its job. Every
- * pod kept loses its draining mark. An autoscaled pool's registrations are single-use (src/core/single-use.ts): one
- * that had a job is never enabled again; the autoscaler retires it.
+ * pod kept loses its draining mark. The agents it drained are enabled again once the pods it deleted are gone; an
+ * autoscaled pool's are not (its registrations are single-use, src/core/single-use.ts): the autoscaler's pass enables
+ * a kept pod's, the handshake a new pod's.
  */
 async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined, replicas: number, self: RunnerIdentity): Promise<void> {
   const { pool } = options;
@@ -377,12 +377,11 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
   // True from the first call on: a failure halfway through the drain still re-enables those it disabled.
   let drains = registered !== undefined;
   const replaced: PodSummary[] = [];
-  let now: AgentInfo[] | undefined;
   try {
     // Marked first: a scaling pass that runs meanwhile (ScaleRunnerPool, the autoscaler) must not enable them again.
     for (const pod of idle) await markDraining(kube, pool, pod);
     if (registered !== undefined) drains = await setAgentsEnabled(ado, host, registered.poolId, toDrain, false, 'the idle pods it replaces');
-    now = registered === undefined ? undefined : ownAgents(self, await ado.listAgents(registered.poolId));
+    const now = registered === undefined ? undefined : ownAgents(self, await ado.listAgents(registered.poolId));
     const drained = new Set(toDrain.map((agent) => agent.id));
     for (const pod of idle) {
       const agent = agentOf(now, pod);
@@ -403,10 +402,9 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
   } finally {
     // A kept pod takes jobs again once nothing marks it draining: a scaling pass enables its agent then.
     await unmarkDraining(kube, pool, idle.filter((pod) => !replaced.includes(pod)), host);
-    // By either look: a job may have reached it after the first.
-    const hadJobSince = (agent: AgentInfo) => [agent, now?.find((seen) => seen.id === agent.id)].some((seen) => seen !== undefined && hadJob(seen));
-    const enable = pool.autoscaler === undefined ? kept : kept.filter((agent) => !hadJobSince(agent));
-    if (registered !== undefined && drains) await enableAgain(ado, host, registered.poolId, enable);
+    // An autoscaled pool's slot is enabled only by its live pod's re-key or a pass that sees that pod hold the key
+    // (src/core/single-use.ts): these looks are too old to tell which pod took a job since, or is gone.
+    if (pool.autoscaler === undefined && registered !== undefined && drains) await enableAgain(ado, host, registered.poolId, kept);
   }
 }
 

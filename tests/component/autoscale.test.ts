@@ -369,6 +369,21 @@ describe('the in-cluster autoscaler', () => {
     assert.equal(world.agent(slot)!.enabled, false, 'the registration that had a job stays disabled');
   });
 
+  it('replacing an idle pod, DeployRunnerPool enables nothing: only the next pod\'s handshake enables the slot', async () => {
+    const slot = `${runnerName}-0`;
+    const settings = { minReplicas: 1 };
+    await deployAutoscaled();
+    await autoscale(() => world.slots().get(0)?.online === true && world.slots().get(0)?.enabled === true, 120, new MemoryHost(), settings);
+    const pod = world.kube.peek('Pod', namespace, slot)!.metadata.uid;
+    await deployNewImage();
+    assert.notEqual(world.kube.peek('Pod', namespace, slot)?.metadata.uid, pod, 'its pod replaced');
+    assert.equal(world.agent(slot)!.enabled, false, 'the registration whose pod it deleted stays disabled');
+    const job = world.queueJobFor(0);
+    await autoscale(() => world.agentOfJob(job) !== undefined, 60, new MemoryHost(), settings);
+    assert.equal(world.agentOfJob(job), slot);
+    assert.deepEqual(world.cutOff, []);
+  });
+
   /**
    * Slot 0's pod is starting, its registration a placeholder, when a deploy replaces it. Between the deploy's drain and
    * its second look, `inGap` runs; a job for slot 0 comes just before the pod's delete. Returns the deploy's log.
