@@ -50,7 +50,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   const beforeWrite = () => leadership.check();
   const grantedAgents = new Map<number, Record<string, string>>();
   const state: PassState = { kube, poolId: pool.id, beforeWrite, grantedAgents };
-  const registrations = new Registrations(options, services, pool, events, beforeWrite, grantedAgents);
+  const registrations = new Registrations(options, services, pool, events, beforeWrite, grantedAgents, state);
   const self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster };
   let lastReason = '';
   let failures = 0;
@@ -82,7 +82,6 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
         const started = clock.now();
         try {
           const { decision, look, started: jobsStarted, waits, stuck, statefulSet } = await scalePass(pass, { log, ado, clock }, state);
-          registrations.statefulSetUid = statefulSet.metadata.uid;
           // Only once the pods are known: before, every registration would look like its pod's agent had ended.
           if (registrations.seen) {
             beforeWrite();
@@ -155,8 +154,6 @@ class Registrations {
   /** The runner's pods as last seen, and whether they have been seen at all yet. */
   pods: KubeObject[] = [];
   seen = false;
-  /** The runner's StatefulSet's UID as the last pass saw it: only the pods it controls are registered. */
-  statefulSetUid?: string;
   /** Pods granted, by UID, with the agent container's restart count then: a restarted agent makes a new key. */
   private readonly granted = new Map<string, number>();
   /** Pods not granted yet, by UID: when to look at them again. */
@@ -173,6 +170,8 @@ class Registrations {
     private readonly beforeWrite: () => void,
     /** The agent ids it granted (PassState.grantedAgents): it adds each registration it makes, with its capabilities. */
     private readonly grantedAgents: Map<number, Record<string, string>>,
+    /** Its StatefulSet's UID, as the last pass read it: only the pods it controls are registered. */
+    private readonly passState: Pick<PassState, 'statefulSetUid'>,
   ) {
     this.self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster, granted: grantedAgents };
   }
@@ -193,7 +192,7 @@ class Registrations {
   }
 
   private targets(): HandshakeTarget[] {
-    return handshakeTargets({ runnerName: this.options.runnerName, statefulSetUid: this.statefulSetUid }, this.pods);
+    return handshakeTargets({ runnerName: this.options.runnerName, statefulSetUid: this.passState.statefulSetUid }, this.pods);
   }
 
   /** When a pod not granted yet is due for another look (Infinity when none waits). */

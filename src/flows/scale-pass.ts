@@ -62,6 +62,8 @@ export interface PassState {
    * their placeholders carry (src/core/single-use.ts).
    */
   grantedAgents?: Map<number, Record<string, string>>;
+  /** The runner's StatefulSet's UID, set as soon as a pass read it: the handshake registers only the pods it controls. */
+  statefulSetUid?: string;
 }
 
 export interface PassResult {
@@ -93,6 +95,8 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   if (statefulSet === undefined) {
     throw new Error(`Input 'runnerName': there is no StatefulSet '${options.runnerName}' in namespace '${options.namespace}'. Run DeployRunnerPool first.`);
   }
+  // Before anything else can fail: a pass that keeps failing must not keep the handshake from registering pods.
+  state.statefulSetUid = statefulSet.metadata.uid;
   const owner = replicasOwner(statefulSet);
   if (owner === 'autoscaler' && options.actor !== 'autoscaler') {
     throw new Error(`Input 'runnerName': the in-cluster autoscaler scales '${options.runnerName}' (DeployRunnerPool autoscaling: inCluster); a second owner of its replica count would fight it. Run DeployRunnerPool with autoscaling: none first.`);

@@ -75,6 +75,16 @@ describe('the in-cluster autoscaler', () => {
     assert.doesNotThrow(() => world.queueJob());
   });
 
+  it('registers a pod while every pass fails after reading the StatefulSet', async () => {
+    await deployAutoscaled();
+    await world.kube.scale({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName }, 1, 'tests');
+    // Every pass fails once it read the StatefulSet: Azure DevOps answers no job list.
+    await emulator.admin.addFault({ path: 'jobrequests$', kind: 'error', status: 503, count: 10_000 });
+    await autoscale(() => world.granted.length > 0, 600);
+    await emulator.admin.clearFaults();
+    assert.deepEqual(world.granted, [`${runnerName}-0`]);
+  });
+
   it('follows a burst from zero: every pod registered by it with its own key, every job run, back to zero', async () => {
     await deployAutoscaled();
     await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
