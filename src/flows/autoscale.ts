@@ -270,12 +270,14 @@ class Registrations {
     const { ado } = this.services;
     this.beforeWrite();
     const draining = this.pods.some((pod) => pod.metadata.uid === target.uid && pod.metadata.annotations?.[annotations.draining] === 'true');
-    if (existing === undefined || (needsNewAgentId(existing, target.uid) && (await deleteRegistration(ado, this.pool.id, existing)) !== 'holdsJob')) {
+    const outcome = existing !== undefined && needsNewAgentId(existing, target.uid) ? await deleteRegistration(ado, this.pool.id, existing) : undefined;
+    if (existing === undefined || (outcome !== undefined && outcome !== 'holdsJob')) {
       return ado.registerAgent(this.pool.id, draining ? { ...registration, enabled: false } : registration);
     }
     const agent = await ado.registerAgent(this.pool.id, registration, existing.id);
-    // Enabled exactly when it never had a job (one still enabled mid-job was not yet disabled by a look).
-    const takesJobs = !draining && !hadJob(existing);
+    // Enabled exactly when it never had a job (one still enabled mid-job was not yet disabled by a look), by the look
+    // or by the service keeping it now because it holds one (taken since the look).
+    const takesJobs = !draining && !hadJob(existing) && outcome !== 'holdsJob';
     if (existing.enabled !== takesJobs) await setAgentEnabled(ado, this.services.log, this.pool.id, existing, takesJobs);
     return agent;
   }

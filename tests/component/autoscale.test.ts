@@ -326,6 +326,33 @@ describe('the in-cluster autoscaler', () => {
     assert.notEqual(world.agent(slot)!.id, held);
   });
 
+  it('re-keys in place, but never enables, a registration that took a job after the handshake\'s look', async () => {
+    const slot = `${runnerName}-0`;
+    const settings = { minReplicas: 1 };
+    await deployAutoscaled();
+    await autoscale(() => world.slots().get(0)?.online === true && world.slots().get(0)?.enabled === true, 120, new MemoryHost(), settings);
+    const held = world.agent(slot)!.id;
+    // No look runs (Azure DevOps answers no job list): the handshake alone acts for the slot's next pod.
+    await emulator.admin.addFault({ path: 'jobrequests$', kind: 'error', status: 503, count: 10_000 });
+    await world.kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace, name: slot });
+    await world.clock.sleep(10_000);
+    // Between the handshake's look (idle, no job) and its delete, a copied key's session takes a job through it.
+    let job: number | undefined;
+    let ranOn: string | undefined;
+    world.ado.before('deleteAgent', () => {
+      if (job !== undefined) return;
+      emulator.store.createSession(world.agent(slot)!, `${slot}-copied`);
+      job = world.queueJobFor(0);
+      ranOn = world.agentOfJob(job);
+    });
+    const grants = world.grants.length;
+    await autoscale(() => world.grants.length > grants, 600, new MemoryHost(), settings);
+    await emulator.admin.clearFaults();
+    assert.equal(ranOn, slot);
+    assert.equal(world.grants.at(-1)?.agentId, held, 're-keyed in place: the service would not delete it');
+    assert.equal(world.agent(slot)!.enabled, false, 'a registration that holds a job is not enabled');
+  });
+
   it('sees within one interval a job shorter than one that ran on an agent still starting at the look before', async () => {
     const slot = `${runnerName}-0`;
     const settings = { minReplicas: 1 };
