@@ -200,7 +200,7 @@ class Registrations {
     return Math.min(...[...this.backoff.values()].map((entry) => entry.at));
   }
 
-  /** Registers the pods that wait for it; true when it registered any. */
+  /** Registers the pods that wait for it; true when it changed any registration (even if its grant then failed). */
   async registerNewPods(): Promise<boolean> {
     const now = this.services.clock.now();
     const targets = this.targets();
@@ -242,12 +242,13 @@ class Registrations {
           if (owner !== undefined) throw new Error(`the pool's agent ${existing!.name} belongs to ${owner}, not to this runner; give one of the two another runnerName`);
           const registration = agentRegistration({ ...request!, systemCapabilities: withOwnIdentity(request!.systemCapabilities, this.self) });
           const agent = await this.register(target, registration, existing);
+          // The pool's registrations changed, whatever fails next: the agents read before are stale.
+          registered = true;
           this.grantedAgents.set(agent.id, registration.systemCapabilities);
           await this.recordGrant(target, agent.id);
           await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent, deployment), request!);
           this.granted.set(target.uid, target.restarts);
           this.backoff.delete(target.uid);
-          registered = true;
           this.events.registered(target.name);
           this.services.log.info(`Registered the agent of ${target.name}.`);
         } catch (error) {
