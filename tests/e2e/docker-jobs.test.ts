@@ -102,6 +102,8 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
 
   it('hostSocket: a job builds and runs on the node\'s engine; what it left is removed when its pod ends, and nothing else', async (t) => {
     if (!world.cluster.local) return t.skip('needs the node\'s Docker socket: the local cluster only');
+    // A run stopped half way leaves its bystander in the engine's state.
+    await run('docker', ['rm', '-f', bystander]);
     await docker(['run', '-d', '--name', bystander, '--label', `${podLabel}=another-pod`, 'localhost/debian:bookworm', 'sleep', '900']);
     const deployed = await deploy('hostSocket');
     assert.equal(deployed.result, 'Succeeded', deployed.message);
