@@ -93,8 +93,10 @@ export interface PodRef {
 
 /**
  * The slot's own live pod that holds this registration's key: named as the slot, controlled by the runner's
- * StatefulSet, granted this agent id, and not already on its way out within `endGraceSeconds` (a scale-down's delete
- * gives it the pod's whole grace period, which a start script the job stopped would use up: that one is shortened).
+ * StatefulSet, granted this agent id, and not already on its way out within `endGraceSeconds`. Another's delete (a
+ * person's, a scale-down) gives it the pod's whole grace period, which a start script the job stopped would use up:
+ * that one is shortened at the API server, though a kubelet already stopping the pod may hold to its first grace
+ * period; the autoscaler's own scale-down comes after this end (src/flows/scale-pass.ts PassState.beforeScale).
  */
 export function podHoldingKey(runner: SingleUseRunner, agent: AgentInfo, pods: KubeObject[]): PodRef | undefined {
   const pod = pods.find(({ metadata }) => metadata.name === agent.name && metadata.annotations?.[annotations.agentId] === String(agent.id));

@@ -52,6 +52,15 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   const state: PassState = { kube, poolId: pool.id, beforeWrite, grantedAgents };
   const registrations = new Registrations(options, services, pool, events, beforeWrite, grantedAgents, state);
   const self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster };
+  // Single-use upkeep, from each pass's own look and before its replicas write (PassState.beforeScale).
+  state.beforeScale = async (look, statefulSet) => {
+    // Only once the pods are known: before, every registration would look like its pod's agent had ended.
+    if (!registrations.seen) return;
+    beforeWrite();
+    const plan = planSingleUse({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, look.ours, registrations.pods);
+    const trusted = { granted: grantedAgents, declared: declaredCapabilities(statefulSet) };
+    if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, self, trusted, log, unheldKey: services.unheldKey })) state.agents = undefined;
+  };
   let lastReason = '';
   let failures = 0;
   let nextPass = 0;
@@ -81,14 +90,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       if (clock.now() >= nextPass) {
         const started = clock.now();
         try {
-          const { decision, look, started: jobsStarted, waits, stuck, statefulSet } = await scalePass(pass, { log, ado, clock }, state);
-          // Only once the pods are known: before, every registration would look like its pod's agent had ended.
-          if (registrations.seen) {
-            beforeWrite();
-            const plan = planSingleUse({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, look.ours, registrations.pods);
-            const trusted = { granted: grantedAgents, declared: declaredCapabilities(statefulSet) };
-            if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, self, trusted, log, unheldKey: services.unheldKey })) state.agents = undefined;
-          }
+          const { decision, look, started: jobsStarted, waits, stuck } = await scalePass(pass, { log, ado, clock }, state);
           events.passed({ decision, look, durationMs: clock.now() - started, jobsStarted, stuck });
           state.waits = waits;
           registrations.noteOnline(look);

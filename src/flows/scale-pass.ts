@@ -64,6 +64,12 @@ export interface PassState {
   grantedAgents?: Map<number, Record<string, string>>;
   /** The runner's StatefulSet's UID, set as soon as a pass read it: the handshake registers only the pods it controls. */
   statefulSetUid?: string;
+  /**
+   * What acts on the pass's final look, and the StatefulSet as looked at, before its replicas write (the autoscaler's
+   * single-use upkeep): a pod it ends goes with its own grace period, before a scale-down's delete would give it the
+   * pod's whole one.
+   */
+  beforeScale?: (look: PoolLook, statefulSet: KubeObject) => Promise<void>;
 }
 
 export interface PassResult {
@@ -76,8 +82,6 @@ export interface PassResult {
   waits?: WaitHistory;
   /** The slots whose pod cannot start, and why (src/core/slot-start.ts). */
   stuck: StuckSlot[];
-  /** The runner's StatefulSet as looked at: the owner of its slots' pods, and what they declare. */
-  statefulSet: KubeObject;
 }
 
 /** The owner of a StatefulSet's replica count (src/core/model.ts ReplicasOwner), from its annotation. */
@@ -165,8 +169,9 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       }
     }
   }
-  if (options.dryRun) return { decision, look, pods: [], started: [], stuck, statefulSet };
+  if (options.dryRun) return { decision, look, pods: [], started: [], stuck };
   const { history: waits, fresh: started } = recordStarts(state.waits, jobStarts(look.ours, look.jobs), look.jobs.map((job) => job.requestId), services.clock.now());
+  await state.beforeScale?.(look, statefulSet);
   if (decision.replicas !== currentReplicas) {
     state.beforeWrite?.();
     if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet);
@@ -219,7 +224,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       log.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
     }
   }
-  return { decision, look, pods, started, waits, stuck, statefulSet };
+  return { decision, look, pods, started, waits, stuck };
 }
 
 /**

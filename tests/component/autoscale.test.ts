@@ -9,6 +9,7 @@ import { autoscalerKeyMaker } from '../../src/clients/autoscaler-keys.js';
 import type { AutoscalerOptions } from '../../src/core/autoscaler-options.js';
 import type { StopSignal } from '../../src/core/ports/clock.js';
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../../src/core/ports/kube.js';
+import type { KubeCall } from '../support/fake-kube.js';
 import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { namespace, poolName, quietEvents, runnerName, RunnerWorld } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
@@ -190,6 +191,27 @@ describe('the in-cluster autoscaler', () => {
     assert.equal(world.agentOfJob(next), slot);
     assert.notEqual(world.agent(slot)!.id, stolen.agentId);
     assert.deepEqual(world.cutOff, []);
+  });
+
+  it('ends a used pod with its short grace before the same pass scales the pool to zero, whose delete would give it the whole grace period', async () => {
+    const slot = `${runnerName}-0`;
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0 && world.agent(slot)?.systemCapabilities[identityVariables.podUid] === undefined, 120);
+    const job = world.queueJobFor(0);
+    await autoscale(() => world.agentOfJob(job) !== undefined, 300);
+    const pod = world.kube.peek('Pod', namespace, slot)!;
+    // The write that first put the pod on its way out: the fake cluster records each call before it acts on it.
+    let firstDelete: KubeCall | undefined;
+    world.kube.onPod((event, changed) => {
+      if (event === 'deleting' && changed.metadata.uid === pod.metadata.uid) firstDelete ??= world.kube.calls.at(-1);
+    });
+    // The job stops the start script: its agent exits, its pod runs on; nothing else is queued, so the pool goes to zero.
+    world.finishJobLeavingPod(job);
+    const log = await autoscale(() => world.replicas() === 0 && world.kube.peek('Pod', namespace, slot) === undefined, 120);
+    assert.equal(world.replicas(), 0, log.log.join('\n'));
+    assert.deepEqual(firstDelete, { verb: 'delete', kind: 'Pod', name: slot, gracePeriodSeconds: 5 }, 'the single-use end, not the scale-down\'s delete');
+    const writes = world.kube.calls.filter((call) => (call.verb === 'delete' && call.kind === 'Pod') || call.verb === 'scale');
+    assert.deepEqual(writes.slice(-2), [{ verb: 'delete', kind: 'Pod', name: slot, gracePeriodSeconds: 5 }, { verb: 'scale', kind: 'StatefulSet', name: runnerName }]);
   });
 
   /** A copied key's session that says its agent is another namespace's: what takes a registration out of "ours". */
