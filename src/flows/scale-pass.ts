@@ -171,7 +171,8 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   }
   if (options.dryRun) return { decision, look, pods: [], started: [], stuck };
   const { history: waits, fresh: started } = recordStarts(state.waits, jobStarts(look.ours, look.jobs), look.jobs.map((job) => job.requestId), services.clock.now());
-  await state.beforeScale?.(look, statefulSet);
+  // Its failure fails the pass, but only once the pass has done the rest: a refused retirement holds up no scaling.
+  const upkeepFailure = await state.beforeScale?.(look, statefulSet).then(() => undefined, (error: unknown) => ({ error }));
   if (decision.replicas !== currentReplicas) {
     state.beforeWrite?.();
     if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet);
@@ -224,6 +225,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       log.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
     }
   }
+  if (upkeepFailure !== undefined) throw upkeepFailure.error;
   return { decision, look, pods, started, waits, stuck };
 }
 

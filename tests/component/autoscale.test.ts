@@ -214,6 +214,22 @@ describe('the in-cluster autoscaler', () => {
     assert.deepEqual(writes.slice(-2), [{ verb: 'delete', kind: 'Pod', name: slot, gracePeriodSeconds: 5 }, { verb: 'scale', kind: 'StatefulSet', name: runnerName }]);
   });
 
+  it('scales up for a waiting job in the pass whose retirement Azure DevOps refuses, and fails that pass after it', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0 && world.agent(`${runnerName}-0`)?.systemCapabilities[identityVariables.podUid] === undefined, 120);
+    const first = world.queueJobFor(0);
+    await autoscale(() => world.agentOfJob(first) !== undefined, 300);
+    // Every delete of an agent is refused from now on: slot 0's registration can never be retired.
+    await emulator.admin.addFault({ method: 'DELETE', path: 'agents/\\d+$', kind: 'error', status: 403, count: 1000 });
+    world.finishJobLeavingPod(first);
+    world.queueJob();
+    world.queueJob();
+    const log = await autoscale(() => (world.replicas() ?? 0) >= 2, 60);
+    await emulator.admin.clearFaults();
+    assert.ok((world.replicas() ?? 0) >= 2, `the waiting jobs' slots were requested all the same: ${log.log.join('\n')}`);
+    assert.ok(log.warnings.some((line) => /This pass failed.*403/.test(line)), log.warnings.join('\n'));
+  });
+
   /** A copied key's session that says its agent is another namespace's: what takes a registration out of "ours". */
   const elsewhere = (capabilities: Record<string, string>) => ({ ...capabilities, [identityVariables.namespace]: 'elsewhere' });
 
