@@ -2,14 +2,15 @@
 // there is no engine. It answers the agent's calls (emulator/agent/containers.ts has them, in the agent's order) with
 // the containers declared in the runner's pod: `create` maps the requested image to the sibling that offers it,
 // `exec` runs the command there through its exec helper (runner/exec-server.ts), the rest is bookkeeping in a state
-// file of the agent's container. See docs/container-jobs.md.
+// file of the agent's container. A job container's env (the job's variables, mapped secrets included) goes to its
+// exec helper at `create` and is held in that process's memory: no file holds it. See docs/container-jobs.md.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Frame, frame, readFrames, type ExecRequest } from './exec-protocol.js';
+import { Frame, frame, readFrames, type ContainerEnvironment, type ExecRequest } from './exec-protocol.js';
 import { checkMount, siblingFor, type PodContainers, type Sibling } from './pod-containers.js';
 
 /** The engine API version the shim reports: at least the 1.35 the agent requires. */
@@ -23,7 +24,6 @@ interface Created {
   image: string;
   labels: string[];
   networkAlias?: string;
-  env: Record<string, string>;
   ports: string[];
   running: boolean;
 }
@@ -93,12 +93,18 @@ async function call([command = '', ...args]: string[], pod: PodContainers, io: S
       if (args[0] === 'rm') out(args[1] ?? '');
       return 0;
     case 'create': {
-      const created = parseCreate(args, pod, io.env);
+      const { created, env } = parseCreate(args, pod, io.env);
       const sibling = offered(created.image, created.networkAlias ? 'service' : 'job');
       if (created.networkAlias && !sibling.aliases.includes(created.networkAlias)) {
         throw new ShimError(`the service ${created.networkAlias} (${created.image}) must be named ${sibling.aliases.join(' or ')} on this runner: its pod resolves only those names`);
       }
       if (created.networkAlias && state.containers.some((c) => c.sibling === sibling.name)) throw new ShimError(`the job asks for a second ${created.image} service; this runner's pod runs one`);
+      if (sibling.role === 'job') {
+        const path = socketOf(pod, sibling.name);
+        await waitForHelper(path, sibling.name);
+        const handed = await runRemote(path, sibling.name, frame(Frame.environment, JSON.stringify({ container: created.id, env } satisfies ContainerEnvironment)), false, io);
+        if (handed !== 0) return handed;
+      }
       state.containers.push({ ...created, sibling: sibling.name });
       writeState(pod.stateFile, state);
       out(created.id);
@@ -106,8 +112,6 @@ async function call([command = '', ...args]: string[], pod: PodContainers, io: S
     }
     case 'start': {
       const container = find(args[0]);
-      const sibling = pod.containers.find((s) => s.name === container.sibling)!;
-      if (sibling.role === 'job') await waitForHelper(socketOf(pod, sibling.name), sibling.name);
       container.running = true;
       writeState(pod.stateFile, state);
       out(container.id);
@@ -149,9 +153,13 @@ async function call([command = '', ...args]: string[], pod: PodContainers, io: S
   }
 }
 
-/** `docker create`'s options as the agent writes them (DockerCommandManager.DockerCreate); any other is refused. */
-function parseCreate(args: string[], pod: PodContainers, env: NodeJS.ProcessEnv): Omit<Created, 'sibling'> {
-  const created: Omit<Created, 'sibling'> = { id: randomId(), name: '', image: '', labels: [], env: {}, ports: [], running: false };
+/**
+ * `docker create`'s options as the agent writes them (DockerCommandManager.DockerCreate); any other is refused. The
+ * env apart: it is never part of the state.
+ */
+function parseCreate(args: string[], pod: PodContainers, given: NodeJS.ProcessEnv): { created: Omit<Created, 'sibling'>; env: Record<string, string> } {
+  const created: Omit<Created, 'sibling'> = { id: randomId(), name: '', image: '', labels: [], ports: [], running: false };
+  const env: Record<string, string> = {};
   let i = 0;
   for (; i < args.length && args[i].startsWith('-'); i += 2) {
     const [flag, inline] = args[i].split(/=(.*)/s);
@@ -162,9 +170,9 @@ function parseCreate(args: string[], pod: PodContainers, env: NodeJS.ProcessEnv)
     else if (flag === '--network-alias') created.networkAlias = value;
     else if (flag === '-p' || flag === '--publish') created.ports.push(value);
     else if (flag === '-e' || flag === '--env') {
-      const [key, given] = value.split(/=(.*)/s);
-      const taken = given ?? env[key];
-      if (taken !== undefined) created.env[key] = taken;
+      const [key, inlineValue] = value.split(/=(.*)/s);
+      const taken = inlineValue ?? given[key];
+      if (taken !== undefined) env[key] = taken;
     } else if (flag === '-v' || flag === '--volume') {
       try {
         checkMount(pod, value);
@@ -177,7 +185,7 @@ function parseCreate(args: string[], pod: PodContainers, env: NodeJS.ProcessEnv)
   }
   created.image = args[i] ?? '';
   if (!created.image) throw new ShimError('docker create needs an image');
-  return created;
+  return { created, env };
 }
 
 /** `docker exec [-i] [-u uid] [-w dir] [-e K=V]… <id> <command…>` through the sibling's exec helper. */
@@ -202,14 +210,18 @@ async function exec(args: string[], pod: PodContainers, find: (id: string) => Cr
   // The agent adds a user with its uid to a passwordless sudo group. Unprivileged there is neither: steps run as the
   // pod's uid, which is the agent's; its other setup commands (getent, id, the Node probe) do run.
   if (!request.stdin && request.uid === undefined && USER_SETUP.has(request.argv[0])) return 0;
-  request.env = { ...container.env, ...request.env };
   const sibling = pod.containers.find((s) => s.name === container.sibling)!;
   if (sibling.role !== 'job') throw new ShimError(`${container.name} is a service (${container.image}): a podContainers runner runs commands only in its job containers`);
-  return runRemote(socketOf(pod, sibling.name), sibling.name, request, io);
+  // The helper adds the env it holds for this container (given at create), then the exec's own.
+  request.container = container.id;
+  return runRemote(socketOf(pod, sibling.name), sibling.name, frame(Frame.request, JSON.stringify(request)), request.stdin, io);
 }
 
-/** Sends the request, streams stdin and this process's stop signals, copies the output; resolves to the exit code. */
-function runRemote(path: string, name: string, request: ExecRequest, io: ShimIO): Promise<number> {
+/**
+ * Sends `first` (a request, or a container's environment), streams stdin (with `stdin`) and this process's stop
+ * signals, copies the output; resolves to the exit code.
+ */
+function runRemote(path: string, name: string, first: Buffer, stdin: boolean, io: ShimIO): Promise<number> {
   return new Promise((resolve) => {
     const socket = connect(path);
     let code: number | undefined;
@@ -219,9 +231,9 @@ function runRemote(path: string, name: string, request: ExecRequest, io: ShimIO)
     const forward = (signal: NodeJS.Signals) => send(frame(Frame.signal, signal));
     const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     socket.on('connect', () => {
-      socket.write(frame(Frame.request, JSON.stringify(request)));
+      socket.write(first);
       signals.forEach((signal) => process.on(signal, forward));
-      if (!request.stdin) return;
+      if (!stdin) return;
       io.stdin.on('data', (chunk: Buffer) => send(frame(Frame.stdin, chunk)));
       io.stdin.on('end', () => send(frame(Frame.stdinEnd)));
     });
@@ -229,7 +241,7 @@ function runRemote(path: string, name: string, request: ExecRequest, io: ShimIO)
       if (type === Frame.stdout) io.stdout.write(payload);
       else if (type === Frame.stderr) io.stderr.write(payload);
       else if (type === Frame.exit) code = payload.readInt32BE(0);
-      else if (type === Frame.refused) fail(`container ${name}'s exec helper refused the command: ${payload.toString()}`);
+      else if (type === Frame.refused) fail(`container ${name}'s exec helper refused: ${payload.toString()}`);
     }, () => fail(`container ${name}'s exec helper sent a frame too large`));
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (code === undefined) fail(`container ${name}'s exec helper does not answer on ${path} (${error.code ?? error.message})`);
@@ -243,7 +255,7 @@ function runRemote(path: string, name: string, request: ExecRequest, io: ShimIO)
   });
 }
 
-/** `start` of a job container: its exec helper answers once the pod has started it. */
+/** `create` of a job container: its exec helper answers once the pod has started it. */
 async function waitForHelper(path: string, name: string): Promise<void> {
   for (const deadline = Date.now() + HELPER_WAIT_MS; ;) {
     const answered = await new Promise<boolean>((resolve) => {

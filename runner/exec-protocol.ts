@@ -2,8 +2,12 @@
 // length and the payload, both ways over one Unix socket connection per command.
 import type { Socket } from 'node:net';
 
-/** The frame types. To the helper: the request, stdin, its end, a signal; back: stdout, stderr, the exit code, a refusal. */
+/**
+ * The frame types. To the helper: a container's environment or a request, then stdin, its end, a signal; back:
+ * stdout, stderr, the exit code, a refusal.
+ */
 export const Frame = {
+  environment: 0x56, // 'V' JSON ContainerEnvironment, first and alone: answered by an exit code of 0
   request: 0x52, // 'R' JSON ExecRequest, first and once
   stdin: 0x49, // 'I' bytes
   stdinEnd: 0x45, // 'E' empty
@@ -21,10 +25,21 @@ export interface ExecRequest {
   cwd?: string;
   /** The uid to run as (`docker exec -u`): only the helper's own, unless the helper runs as root. */
   uid?: number;
-  /** Added to the container's environment (the job container's `create -e`). */
+  /** The container (its id from `docker create`) whose environment the helper holds and adds; unknown: refused. */
+  container?: string;
+  /** Added last (`docker exec -e`). */
   env: Record<string, string>;
   /** Whether stdin frames follow (`docker exec -i`); without it the command's stdin is empty. */
   stdin: boolean;
+}
+
+/**
+ * A job container's environment (`docker create -e`), handed over at `create` and held in the helper's memory only:
+ * the job's variables, secrets mapped by the pipeline included, never go to a file.
+ */
+export interface ContainerEnvironment {
+  container: string;
+  env: Record<string, string>;
 }
 
 /** The largest frame either side accepts: a request (an env) or a chunk of output. */
@@ -74,19 +89,39 @@ export function readFrames(socket: Socket, onFrame: (type: number, payload: Buff
   };
 }
 
-/** Parses and checks a request frame's JSON, or throws saying what is wrong with it. */
-export function parseRequest(payload: Buffer): ExecRequest {
-  let value: unknown;
+function parseJson<T>(payload: Buffer): Partial<T> {
   try {
-    value = JSON.parse(payload.toString('utf8'));
+    return (JSON.parse(payload.toString('utf8')) ?? {}) as Partial<T>;
   } catch {
     throw new Error('the request is not JSON');
   }
-  const request = (value ?? {}) as Partial<ExecRequest>;
+}
+
+function checkEnv(env: unknown): Record<string, string> {
+  if (typeof env !== 'object' || env === null || !Object.values(env).every((v) => typeof v === 'string')) throw new Error('env must map names to strings');
+  return env as Record<string, string>;
+}
+
+function checkContainer(container: unknown): string | undefined {
+  if (container !== undefined && (typeof container !== 'string' || container === '')) throw new Error('container must be a container id');
+  return container;
+}
+
+/** Parses and checks a request frame's JSON, or throws saying what is wrong with it. */
+export function parseRequest(payload: Buffer): ExecRequest {
+  const request = parseJson<ExecRequest>(payload);
   if (!Array.isArray(request.argv) || request.argv.length === 0 || !request.argv.every((arg) => typeof arg === 'string')) throw new Error('argv must be a non-empty list of strings');
   if (request.cwd !== undefined && typeof request.cwd !== 'string') throw new Error('cwd must be a string');
   if (request.uid !== undefined && !(Number.isInteger(request.uid) && request.uid >= 0)) throw new Error('uid must be a non-negative integer');
-  if (typeof request.env !== 'object' || request.env === null || !Object.values(request.env).every((v) => typeof v === 'string')) throw new Error('env must map names to strings');
+  const env = checkEnv(request.env);
   if (typeof request.stdin !== 'boolean') throw new Error('stdin must be true or false');
-  return { argv: request.argv, cwd: request.cwd, uid: request.uid, env: request.env, stdin: request.stdin };
+  return { argv: request.argv, cwd: request.cwd, uid: request.uid, container: checkContainer(request.container), env, stdin: request.stdin };
+}
+
+/** Parses and checks an environment frame's JSON, or throws saying what is wrong with it. */
+export function parseEnvironment(payload: Buffer): ContainerEnvironment {
+  const given = parseJson<ContainerEnvironment>(payload);
+  const container = checkContainer(given.container);
+  if (container === undefined) throw new Error('container must be a container id');
+  return { container, env: checkEnv(given.env) };
 }

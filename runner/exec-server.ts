@@ -1,12 +1,13 @@
 // dockerMode podContainers' exec helper, in each job container declared in the runner's pod: it runs the commands the
 // agent's `docker exec` asks for (through the shim, runner/docker-shim.ts), streaming stdin, stdout and stderr and
 // returning the exit code, over a Unix socket in the volume the pod shares with the agent's container. No network
-// port, no Kubernetes token; the socket's file mode is its boundary (docs/container-jobs.md, "The exec helper").
+// port, no Kubernetes token; the socket's file mode is its boundary (docs/container-jobs.md, "The exec helper"). The
+// job container's environment (`docker create -e`, the job's variables and mapped secrets) lives in its memory only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { constants } from 'node:os';
-import { exitFrame, frame, Frame, maxFrame, parseRequest, readFrames, type ExecRequest } from './exec-protocol.js';
+import { exitFrame, frame, Frame, maxFrame, parseEnvironment, parseRequest, readFrames, type ExecRequest } from './exec-protocol.js';
 import type { Log } from './settings.js';
 
 export interface ExecServerOptions {
@@ -29,7 +30,9 @@ const signalCode = (signal: NodeJS.Signals) => 128 + (constants.signals[signal] 
 export async function startExecServer(options: ExecServerOptions): Promise<Server> {
   const { socket: path, log } = options;
   rmSync(path, { force: true });
-  const server = createServer((socket) => serve(socket, options));
+  // Each created container's environment, by its id: in this process's memory, for the pod's one job.
+  const environments = new Map<string, Record<string, string>>();
+  const server = createServer((socket) => serve(socket, options, environments));
   // The umask makes the socket 0600 from its creation: no moment when another uid could connect.
   const umask = process.umask(0o177);
   try {
@@ -41,8 +44,11 @@ export async function startExecServer(options: ExecServerOptions): Promise<Serve
   return server;
 }
 
-/** One connection: a request, then its stdin and signals one way and its output and exit code the other. */
-function serve(socket: Socket, options: ExecServerOptions): void {
+/**
+ * One connection: a container's environment to hold, answered at once; or a request, then its stdin and signals one
+ * way and its output and exit code the other.
+ */
+function serve(socket: Socket, options: ExecServerOptions, environments: Map<string, Record<string, string>>): void {
   const translate = options.translate ?? ((text: string) => text);
   let child: ChildProcess | undefined;
   let running = false;
@@ -58,6 +64,16 @@ function serve(socket: Socket, options: ExecServerOptions): void {
   socket.on('close', () => { if (running) killGroup(child, 'SIGKILL'); });
   const stopReading = readFrames(socket, (type, payload) => {
     if (!child) {
+      if (type === Frame.environment) {
+        try {
+          const { container, env } = parseEnvironment(payload);
+          environments.set(container, env);
+        } catch (caught) {
+          return refuse(`malformed environment: ${(caught as Error).message}`);
+        }
+        stopReading();
+        return void socket.end(exitFrame(0));
+      }
       if (type !== Frame.request) return refuse(`the first frame must be a request, not type 0x${type.toString(16)}`);
       let request: ExecRequest;
       try {
@@ -65,12 +81,16 @@ function serve(socket: Socket, options: ExecServerOptions): void {
       } catch (caught) {
         return refuse(`malformed request: ${(caught as Error).message}`);
       }
+      const held = request.container === undefined ? {} : environments.get(request.container);
+      if (!held) {
+        return refuse(`this helper holds no environment for container ${request.container}: was the container restarted since the job's docker create?`);
+      }
       const own = process.getuid?.();
       if (request.uid !== undefined && request.uid !== own && own !== 0) {
         return refuse(`this container runs as uid ${own} and cannot run a command as uid ${request.uid}: the pod must run the agent and its containers as one uid`);
       }
       try {
-        child = run(request, socket, translate, options.env ?? process.env);
+        child = run({ ...request, env: { ...held, ...request.env } }, socket, translate, options.env ?? process.env);
       } catch (caught) {
         // What spawn itself refuses (a NUL byte in an argument or a variable): refused like any bad request.
         return refuse(`cannot run it: ${(caught as Error).message}`);

@@ -4,7 +4,8 @@
 // recording stand-in does (tests/support/docker-standin-cli.ts).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer as createTcpServer, connect, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,10 +87,10 @@ async function runJob(spec: JobSpec): Promise<{ job: AdminJob; log: string; seco
   return { job, log: job.log.join('\n'), seconds };
 }
 
-/** Our shim called directly, as the agent calls it: its exit code and output. */
-function shim(state: string, args: string[], stdin = '', onLine?: (line: string, child: ChildProcess) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Our shim called directly, as the agent calls it (with `env` added to its environment): its exit code and output. */
+function shim(state: string, args: string[], stdin = '', onLine?: (line: string, child: ChildProcess) => void, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(join(bin, 'docker'), args, { env: podEnv(state) });
+    const child = spawn(join(bin, 'docker'), args, { env: { ...podEnv(state), ...env } });
     let [stdout, stderr, seen] = ['', '', 0];
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
@@ -149,6 +150,31 @@ test('exec passes stdin through and returns the command\'s exit code; the agent\
     if (line === 'running') child.kill('SIGTERM');
   });
   assert.deepEqual([cancelled.code, cancelled.stdout], [9, 'running\nstopped\n'], cancelled.stderr);
+});
+
+/** Every regular file under `root` whose bytes hold `text`. */
+function filesHolding(root: string, text: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name))
+    .filter((path) => readFileSync(path).includes(text));
+}
+
+test('the job container\'s env reaches its commands, and its values no file: a secret mapped by the pipeline stays in memory', async () => {
+  const state = mkdtempSync(join(dir, 'state-'));
+  const secret = `secret-${randomBytes(12).toString('hex')}`;
+  // As the agent creates a job container: the job's variables as `-e NAME=value`, an empty one as `-e NAME`, taken
+  // from the agent's environment.
+  const created = await shim(state, ['create', '--name', 'b', '--label', 'x', '--network', 'n', '-e', `MAPPED=${secret}`, '-e', 'FROM_AGENT', '-e', 'PLAIN=visible', 'debian:12', 'bash'], '', undefined, { FROM_AGENT: `${secret}-agent` });
+  assert.equal(created.code, 0, created.stderr);
+  const id = created.stdout.trim();
+  assert.equal((await shim(state, ['start', id])).code, 0);
+  const seen = await shim(state, ['exec', id, 'sh', '-c', 'echo "$MAPPED $FROM_AGENT $PLAIN"'], '', undefined, { MAPPED: 'not-the-agents', FROM_AGENT: 'gone' });
+  assert.deepEqual(seen, { code: 0, stdout: `${secret} ${secret}-agent visible\n`, stderr: '' }, 'exec sees the container\'s env');
+  assert.equal((await shim(state, ['exec', '-e', 'OWN=exec', id, 'sh', '-c', 'echo "$OWN $MAPPED"'])).stdout, `exec ${secret}\n`, 'an exec\'s own -e is added');
+  // Whatever the shim and the helper wrote, here or in the state folder: none of it holds the value.
+  assert.deepEqual(filesHolding(dir, secret), []);
+  assert.ok(readdirSync(state).length > 0, 'the shim kept its state in the folder scanned');
 });
 
 test('create refuses, in one line, what the pod cannot give: a mount, an option, a service name it does not resolve', async () => {

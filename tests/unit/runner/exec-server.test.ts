@@ -43,3 +43,22 @@ it('runs nothing that follows a refusal, whether it came in the same write or no
   assert.deepEqual(await ask(request), ['C:\u0000\u0000\u0000\u0000'], 'the helper still serves');
   assert.ok(existsSync(marker));
 });
+
+it('holds a container\'s environment for the requests naming it, and runs nothing for a container it does not know', async () => {
+  const marker = join(dir, 'unknown-ran');
+  const exit0 = 'C:\u0000\u0000\u0000\u0000';
+  const print = (container: string | undefined, env = {}) => frame(Frame.request, JSON.stringify({ argv: ['sh', '-c', 'printf %s "$HELD/$OWN"; touch "$MARK"'], container, env: { MARK: marker, ...env }, stdin: false }));
+  assert.deepEqual(await ask(frame(Frame.environment, JSON.stringify({ container: 'c1', env: { HELD: 'held', OWN: 'create' } }))), [exit0]);
+  assert.deepEqual(await ask(print('c1', { OWN: 'exec' })), ['O:held/exec', exit0], 'the exec\'s own -e comes last');
+  assert.deepEqual(await ask(print(undefined)), ['O:/', exit0], 'a request naming no container gets none');
+  assert.ok(existsSync(marker));
+  rmSync(marker);
+  // After a restart the helper holds nothing: a request for the job's container is refused, not run without its env.
+  assert.deepEqual(await ask(print('c2')), ['F:this helper holds no environment for container c2: was the container restarted since the job\'s docker create?']);
+  // An environment frame is answered alone: a request written behind it is not taken.
+  assert.deepEqual(await ask(frame(Frame.environment, JSON.stringify({ container: 'c2', env: {} })), print('c2')), [exit0]);
+  assert.deepEqual(await ask(frame(Frame.environment, JSON.stringify({ container: 'c3', env: { X: 1 } }))), ['F:malformed environment: env must map names to strings']);
+  assert.deepEqual(await ask(frame(Frame.environment, JSON.stringify({ env: {} }))), ['F:malformed environment: container must be a container id']);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.ok(!existsSync(marker), 'no refused or unread request ran');
+});
