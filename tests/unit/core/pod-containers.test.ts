@@ -117,6 +117,8 @@ describe('the podContainers pod', () => {
     ]);
     assert.equal(env('AGENT_TOOLSDIRECTORY'), setting.toolDir, 'the agent\'s tool folder is the one the setting shares at /__t');
     assert.equal(env('AZP_WORK'), setting.workDir);
+    // start.sh puts the shim first on the image's own PATH: a PATH here would drop a derived image's entries.
+    assert.deepEqual(agent.env!.filter((e) => e.name === 'PATH'), []);
   });
 
   it('resolves every mount path the shim uses to the same volume in the agent and each job container', () => {
