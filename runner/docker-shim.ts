@@ -99,6 +99,9 @@ async function call([command = '', ...args]: string[], pod: PodContainers, io: S
         throw new ShimError(`the service ${created.networkAlias} (${created.image}) must be named ${sibling.aliases.join(' or ')} on this runner: its pod resolves only those names`);
       }
       if (created.networkAlias && state.containers.some((c) => c.sibling === sibling.name)) throw new ShimError(`the job asks for a second ${created.image} service; this runner's pod runs one`);
+      if (sibling.role === 'service' && Object.keys(env).length > 0) {
+        throw new ShimError(`the service ${created.networkAlias} (${created.image}) cannot take the job's env (${Object.keys(env).join(', ')}): a podContainers runner's service runs with the env its serviceContainers line gives (env.NAME=value, envFrom=<Secret>)`);
+      }
       if (sibling.role === 'job') {
         const path = socketOf(pod, sibling.name);
         await waitForHelper(path, sibling.name);

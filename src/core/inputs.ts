@@ -1,6 +1,6 @@
 // Reads and validates task inputs, collecting every problem so one failed run names all of them at once.
 import type { TaskHost } from './ports/host.js';
-import { dnsLabelProblem, quantityProblem } from './kube-syntax.js';
+import { dnsLabelProblem, envNameProblem, quantityProblem } from './kube-syntax.js';
 import { poolNameProblem } from './ado-names.js';
 
 export interface InputProblem {
@@ -16,7 +16,6 @@ export class InputError extends Error {
   }
 }
 
-const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** What is wrong with a value, in words that end without a full stop; undefined when it is fine. */
 export type Rule = (value: string) => string | undefined;
 
@@ -155,7 +154,7 @@ export class InputReader {
    * Keys are variable names unless `rules.key` says otherwise; values are checked by `rules.value`.
    */
   keyValues(name: string, rules: { key?: Rule; value?: Rule } = {}): Record<string, string> {
-    const keyRule = rules.key ?? ((key: string) => (envName.test(key) ? undefined : `'${key}' is not a variable name (letters, digits and _, not starting with a digit)`));
+    const keyRule = rules.key ?? envNameProblem;
     const raw = this.read(name);
     const result: Record<string, string> = {};
     if (raw === undefined) return result;

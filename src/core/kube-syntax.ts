@@ -2,6 +2,12 @@
 // resource quantities (with their range), image references. Each rule returns what is wrong, or undefined.
 
 const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** An environment variable's name, as a shell can use it. */
+export function envNameProblem(name: string): string | undefined {
+  return envNamePattern.test(name) ? undefined : `'${name}' is not a variable name (letters, digits and _, not starting with a digit)`;
+}
 const labelNamePattern = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 /** RFC 1123 label (namespaces, StatefulSets): a-z, 0-9 and -, at most 63 characters. */

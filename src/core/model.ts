@@ -18,6 +18,10 @@ export interface OfferedContainer {
   role: 'job' | 'service';
   /** A service's host names besides its name (the pod's hostAliases give them 127.0.0.1); none for a job container. */
   aliases: string[];
+  /** A service's plain variables (`env.NAME=value`); none for a job container, whose env the pipeline gives. */
+  env: Record<string, string>;
+  /** The Secrets (in the runner's namespace) whose keys a service gets as variables (`envFrom=`): its secrets. */
+  envFrom: string[];
   resources: ResourceSettings;
 }
 

@@ -1,7 +1,8 @@
-// dockerMode podContainers: the containers DeployRunnerPool's `jobContainers` and `serviceContainers` offer container
-// jobs, one `name=image` a line with optional resources (services also host names), every problem collected (pure).
+// dockerMode podContainers (pure): the containers DeployRunnerPool's `jobContainers` and `serviceContainers` offer
+// container jobs, one `name=image` a line with optional resources (services also host names and env), every problem
+// collected.
 import type { InputReader } from './inputs.js';
-import { dnsLabelProblem, dnsSubdomainProblem, imageReferenceProblem, normalizeImage, quantityProblem, requestsAboveLimits } from './kube-syntax.js';
+import { dnsLabelProblem, dnsSubdomainProblem, envNameProblem, imageReferenceProblem, normalizeImage, quantityProblem, requestsAboveLimits } from './kube-syntax.js';
 import { runnerContainerNames } from './manifests/runner-pod.js';
 import type { DockerMode, OfferedContainer, ResourceSettings } from './model.js';
 
@@ -13,6 +14,11 @@ function splitAtEquals(text: string): [string, string | undefined] {
 
 const inputOf = { job: 'jobContainers', service: 'serviceContainers' } as const;
 const resourceKeys = ['cpuRequest', 'memoryRequest', 'cpuLimit', 'memoryLimit'] as const;
+const serviceKeys = ['aliases', 'envFrom', 'env.NAME'] as const;
+const envPrefix = 'env.';
+
+/** A line as a problem quotes it: the values of its `env.NAME=` left out, in case one is a secret given in the open. */
+const quoted = (text: string) => text.replace(/(^|\s)(env\.[^=\s]*)=\S*/g, '$1$2=…');
 
 interface Line {
   container: OfferedContainer;
@@ -28,7 +34,7 @@ function readLines(inputs: InputReader, role: OfferedContainer['role']): Line[] 
     const text = raw.trim();
     if (text === '' || text.startsWith('#')) return;
     const problems: string[] = [];
-    const problem = (message: string) => inputs.problem(input, `line ${index + 1} ('${text}'): ${message}.`);
+    const problem = (message: string) => inputs.problem(input, `line ${index + 1} ('${quoted(text)}'): ${message}.`);
     const [first, ...options] = text.split(/\s+/);
     const [name, image = ''] = splitAtEquals(first);
     if (!first.includes('=')) problems.push(`must start with name=image, such as ${role === 'job' ? 'build=debian:12' : 'redis=redis:7'}`);
@@ -41,6 +47,8 @@ function readLines(inputs: InputReader, role: OfferedContainer['role']): Line[] 
     }
     const resources: ResourceSettings = {};
     let aliases: string[] = [];
+    const env: Record<string, string> = {};
+    const envFrom: string[] = [];
     for (const option of options) {
       const [key, value = ''] = splitAtEquals(option);
       const resource = resourceKeys.find((k) => k === key);
@@ -54,13 +62,26 @@ function readLines(inputs: InputReader, role: OfferedContainer['role']): Line[] 
           const aliasProblem = dnsSubdomainProblem(alias);
           if (aliasProblem) problems.push(`the alias ${aliasProblem}`);
         }
+      } else if (key.startsWith(envPrefix) && role === 'service') {
+        const variable = key.slice(envPrefix.length);
+        const nameProblem = envNameProblem(variable);
+        if (nameProblem) problems.push(`${key}: ${nameProblem}`);
+        else if (Object.hasOwn(env, variable)) problems.push(`${key} is given twice`);
+        else env[variable] = value;
+      } else if (key === 'envFrom' && role === 'service') {
+        if (value === '') problems.push('envFrom needs the name of a Secret in the runner\'s namespace');
+        for (const secret of value.split(',').filter((name) => name !== '')) {
+          const secretProblem = dnsSubdomainProblem(secret);
+          if (secretProblem) problems.push(`envFrom: the Secret's name ${secretProblem}`);
+          else envFrom.push(secret);
+        }
       } else {
-        problems.push(`'${option}' is not one of ${[...resourceKeys, ...(role === 'service' ? ['aliases'] : [])].map((k) => `${k}=`).join(', ')}`);
+        problems.push(`'${quoted(option)}' is not one of ${[...resourceKeys, ...(role === 'service' ? serviceKeys : [])].map((k) => `${k}=`).join(', ')}`);
       }
     }
     for (const { request, wanted, limit, most } of requestsAboveLimits(resources)) problems.push(`${request} (${wanted}) must not exceed ${limit} (${most})`);
     if (problems.length > 0) problems.forEach(problem);
-    else lines.push({ container: { name, image, role, aliases, resources }, problem });
+    else lines.push({ container: { name, image, role, aliases, env, envFrom, resources }, problem });
   });
   return lines;
 }

@@ -184,6 +184,8 @@ test('create refuses, in one line, what the pod cannot give: a mount, an option,
     [['--cpus', '2', 'debian:12'], /^Error: the container option --cpus cannot be honoured by dockerMode podContainers: the runner's pod declares its containers/],
     [['--network-alias', 'cache', 'redis:7'], /^Error: the service cache \(redis:7\) must be named redis on this runner: its pod resolves only those names\n$/],
     [['--network-alias', 'db', 'debian:12'], /^Error: the image debian:12 is offered by this runner as a job container, not as a service;/],
+    // A service's env is its pod's (serviceContainers): a job's would be silently lost. The values are not repeated.
+    [['--network-alias', 'redis', '-e', 'PASSWORD=hunter2', '-e', 'MODE=x', 'redis:7'], /^Error: the service redis \(redis:7\) cannot take the job's env \(PASSWORD, MODE\): a podContainers runner's service runs with the env its serviceContainers line gives \(env\.NAME=value, envFrom=<Secret>\)\n$/],
   ];
   for (const [args, message] of cases) {
     const created = await shim(state, ['create', '--name', 'x', ...args]);

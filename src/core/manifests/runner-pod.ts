@@ -326,7 +326,8 @@ export function externalsStep(spec: RunnerPoolSpec): V1Container {
 /**
  * An offered container, a native sidecar: it runs for the pod's one job and ends with it. A job container runs the
  * exec helper (runner/exec-server.ts) on the shared Node, with the agent's folders at the paths the agent's `docker
- * create` asks for; a service runs its image's own command and mounts nothing of the job.
+ * create` asks for; a service runs its image's own command and mounts nothing of the job, with the env its line gives:
+ * plain values, and its secrets by reference to Secrets the user keeps, so no value of theirs is in the manifest.
  */
 export function offeredContainer(container: OfferedContainer): V1Container {
   const resources = agentResources(container.resources);
@@ -335,6 +336,8 @@ export function offeredContainer(container: OfferedContainer): V1Container {
     name: container.name,
     image: container.image,
     restartPolicy: 'Always',
+    ...(Object.keys(container.env).length > 0 && { env: Object.entries(container.env).map(([name, value]) => ({ name, value })) }),
+    ...(container.envFrom.length > 0 && { envFrom: container.envFrom.map((name) => ({ secretRef: { name } })) }),
     ...(container.role === 'job' && {
       command: [`${runner}/node`, `${runner}/runner.js`, 'exec-server', `${socketDir}/${container.name}.sock`],
       volumeMounts: [

@@ -29,7 +29,7 @@ const podOf = (spec: RunnerPoolSpec): V1PodSpec => renderStatefulSet(spec).spec!
 const offer = {
   dockerMode: 'podContainers',
   jobContainers: 'build=debian:12 cpuRequest=500m memoryRequest=512Mi memoryLimit=2Gi\n# a comment\n\ntools=registry.example.com/team/node-tools:20',
-  serviceContainers: 'redis=docker.io/library/redis:7 aliases=cache,redis.local cpuLimit=1',
+  serviceContainers: 'redis=docker.io/library/redis:7 aliases=cache,redis.local cpuLimit=1\ndb=postgres:16 envFrom=db-credentials env.POSTGRES_USER=app env.POSTGRES_DB=test',
 };
 const { pool } = read(offer);
 const pod = podOf(pool);
@@ -40,9 +40,10 @@ const env = (name: string) => agent.env!.find((e) => e.name === name)?.value;
 describe('the jobContainers and serviceContainers inputs', () => {
   it('read one container a line with its resources, a service with its aliases', () => {
     assert.deepEqual(pool.podContainers, [
-      { name: 'build', image: 'debian:12', role: 'job', aliases: [], resources: { cpuRequest: '500m', memoryRequest: '512Mi', memoryLimit: '2Gi' } },
-      { name: 'tools', image: 'registry.example.com/team/node-tools:20', role: 'job', aliases: [], resources: {} },
-      { name: 'redis', image: 'docker.io/library/redis:7', role: 'service', aliases: ['cache', 'redis.local'], resources: { cpuLimit: '1' } },
+      { name: 'build', image: 'debian:12', role: 'job', aliases: [], env: {}, envFrom: [], resources: { cpuRequest: '500m', memoryRequest: '512Mi', memoryLimit: '2Gi' } },
+      { name: 'tools', image: 'registry.example.com/team/node-tools:20', role: 'job', aliases: [], env: {}, envFrom: [], resources: {} },
+      { name: 'redis', image: 'docker.io/library/redis:7', role: 'service', aliases: ['cache', 'redis.local'], env: {}, envFrom: [], resources: { cpuLimit: '1' } },
+      { name: 'db', image: 'postgres:16', role: 'service', aliases: [], env: { POSTGRES_USER: 'app', POSTGRES_DB: 'test' }, envFrom: ['db-credentials'], resources: {} },
     ]);
   });
 
@@ -68,6 +69,22 @@ describe('the jobContainers and serviceContainers inputs', () => {
       "jobContainers: line 9 ('again=docker.io/library/debian:12'): the image docker.io/library/debian:12 is taken by build in jobContainers.",
       "jobContainers: line 10 ('build=ubuntu:24.04'): the name build is taken by build in jobContainers.",
       "serviceContainers: line 2 ('cache2=redis:8 aliases=build'): the alias build is taken by build in jobContainers.",
+    ]);
+    // A service's env: names checked, a Secret's name checked, a value never repeated in a problem (it belongs in a
+    // Secret if it is one).
+    assert.deepEqual(problems({
+      dockerMode: 'podContainers',
+      jobContainers: 'build=debian:12 env.X=1 envFrom=s',
+      serviceContainers: 'db=postgres:16 env.1X=hunter2 env.OK=a env.OK=b envFrom=Bad_Secret,good env.=c envFrom=',
+    }), [
+      "jobContainers: line 1 ('build=debian:12 env.X=… envFrom=s'): 'env.X=…' is not one of cpuRequest=, memoryRequest=, cpuLimit=, memoryLimit=.",
+      "jobContainers: line 1 ('build=debian:12 env.X=… envFrom=s'): 'envFrom=s' is not one of cpuRequest=, memoryRequest=, cpuLimit=, memoryLimit=.",
+      "serviceContainers: line 1 ('db=postgres:16 env.1X=… env.OK=… env.OK=… envFrom=Bad_Secret,good env.=… envFrom='): env.1X: '1X' is not a variable name (letters, digits and _, not starting with a digit).",
+      "serviceContainers: line 1 ('db=postgres:16 env.1X=… env.OK=… env.OK=… envFrom=Bad_Secret,good env.=… envFrom='): env.OK is given twice.",
+      "serviceContainers: line 1 ('db=postgres:16 env.1X=… env.OK=… env.OK=… envFrom=Bad_Secret,good env.=… envFrom='): envFrom: the Secret's name must be a lowercase DNS subdomain (a-z, 0-9, - and ., at most 253 characters), such as runner-pat or runner.pat; got 'Bad_Secret'.",
+      "serviceContainers: line 1 ('db=postgres:16 env.1X=… env.OK=… env.OK=… envFrom=Bad_Secret,good env.=… envFrom='): env.: '' is not a variable name (letters, digits and _, not starting with a digit).",
+      "serviceContainers: line 1 ('db=postgres:16 env.1X=… env.OK=… env.OK=… envFrom=Bad_Secret,good env.=… envFrom='): envFrom needs the name of a Secret in the runner's namespace.",
+      'jobContainers: or serviceContainers must offer at least one container with dockerMode podContainers (one name=image a line).',
     ]);
     // One image offered as a job container and a service, and a service's alias that is another service's name.
     assert.deepEqual(problems({ dockerMode: 'podContainers', jobContainers: 'build=redis:7', serviceContainers: 'redis=redis:7\ncache=valkey:8 aliases=redis' }), [
@@ -114,6 +131,7 @@ describe('the podContainers pod', () => {
       { name: 'build', image: 'debian:12', role: 'job', aliases: ['build'] },
       { name: 'tools', image: 'registry.example.com/team/node-tools:20', role: 'job', aliases: ['tools'] },
       { name: 'redis', image: 'redis:7', role: 'service', aliases: ['redis', 'cache', 'redis.local'] },
+      { name: 'db', image: 'postgres:16', role: 'service', aliases: ['db'] },
     ]);
     assert.equal(env('AGENT_TOOLSDIRECTORY'), setting.toolDir, 'the agent\'s tool folder is the one the setting shares at /__t');
     assert.equal(env('AZP_WORK'), setting.workDir);
@@ -140,14 +158,26 @@ describe('the podContainers pod', () => {
 
   it('runs each offered container as a native sidecar, so the pod still ends with its agent\'s one job', () => {
     assert.deepEqual(pod.containers.map((c) => c.name), ['agent']);
-    assert.deepEqual(pod.initContainers!.map((c) => [c.name, c.restartPolicy]), [['register', undefined], ['externals', undefined], ['build', 'Always'], ['tools', 'Always'], ['redis', 'Always']]);
+    assert.deepEqual(pod.initContainers!.map((c) => [c.name, c.restartPolicy]), [['register', undefined], ['externals', undefined], ['build', 'Always'], ['tools', 'Always'], ['redis', 'Always'], ['db', 'Always']]);
     // The init container fills the shared externals (start.sh share-externals), the only one that may write them.
     const [mode, target] = sidecar('externals').args!;
     assert.deepEqual([mode, resolve(sidecar('externals'), target)], ['share-externals', { volume: 'externals', inside: '', readOnly: false }]);
     assert.deepEqual(sidecar('build').resources, { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '2Gi' } });
     // A service runs its image's own command and has nothing of the job.
     assert.deepEqual([sidecar('redis').command, sidecar('redis').volumeMounts], [undefined, undefined]);
-    assert.deepEqual(pod.hostAliases, [{ ip: '127.0.0.1', hostnames: ['redis', 'cache', 'redis.local'] }]);
+    assert.deepEqual(pod.hostAliases, [{ ip: '127.0.0.1', hostnames: ['redis', 'cache', 'redis.local', 'db'] }]);
+  });
+
+  it('gives a service its env: plain values, and a Secret\'s keys by reference, out of reach of the job\'s steps', () => {
+    assert.deepEqual([sidecar('db').env, sidecar('db').envFrom], [
+      [{ name: 'POSTGRES_USER', value: 'app' }, { name: 'POSTGRES_DB', value: 'test' }],
+      [{ secretRef: { name: 'db-credentials' } }],
+    ]);
+    assert.deepEqual([sidecar('redis').env, sidecar('redis').envFrom], [undefined, undefined]);
+    // Only the service references the Secret: not the agent, whose steps read its env, nor a job container.
+    const referencing = [...pod.initContainers!, ...pod.containers].filter((c) => JSON.stringify(c).includes('db-credentials')).map((c) => c.name);
+    assert.deepEqual(referencing, ['db']);
+    assert.ok(!JSON.stringify(agent).includes('POSTGRES_'), 'nor do the plain values reach the agent');
   });
 
   it('gives no offered container the agent\'s registration, its key or a Kubernetes token', () => {
@@ -167,6 +197,7 @@ describe('the podContainers pod', () => {
       { name: 'RUNNER_CONTAINER_BUILD', value: 'debian:12' },
       { name: 'RUNNER_CONTAINER_TOOLS', value: 'registry.example.com/team/node-tools:20' },
       { name: 'RUNNER_SERVICE_REDIS', value: 'docker.io/library/redis:7' },
+      { name: 'RUNNER_SERVICE_DB', value: 'postgres:16' },
     ]);
   });
 });
@@ -202,7 +233,7 @@ it('reserves the name of every container the runner itself runs, in every mode',
   for (const dockerMode of modes) {
     for (const podRecycling of ['restartRules', 'sidecar']) {
       const spec = podOf(read({ ...(dockerMode === 'podContainers' ? offer : { dockerMode }), podRecycling }).pool);
-      const own = [...(spec.initContainers ?? []), ...spec.containers].map((c) => c.name).filter((name) => !['build', 'tools', 'redis'].includes(name));
+      const own = [...(spec.initContainers ?? []), ...spec.containers].map((c) => c.name).filter((name) => !['build', 'tools', 'redis', 'db'].includes(name));
       for (const name of own) assert.ok((runnerContainerNames as readonly string[]).includes(name), `${dockerMode}: ${name} is reserved`);
     }
   }
