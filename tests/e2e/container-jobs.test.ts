@@ -2,7 +2,9 @@
 // in a namespace that enforces Pod Security `restricted`. One pool, deployed once: the job container is the Debian base
 // the runner image is built on (by digest), the service that base with a tiny TCP server (nothing is pulled). Each job
 // takes its own pod, so the tests run in order on the one slot: a YAML-like job, an image the runner does not offer,
-// the pods ending after their job, a hostile step in the job container.
+// the pods ending after their job, a hostile step in the job container. The service gets a plain variable and a
+// Secret's key from its serviceContainers line; the job container the pipeline's env.
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { kubectl, kubectlJson, pushImage, waitFor } from '../support/cluster.js';
@@ -22,6 +24,11 @@ const MODE = 'podContainers';
 const slot = dockerSlot(MODE);
 const servicePort = 7000;
 const leak = /LEAK-|KUBERNETES-TOKEN|KUBELET-OPEN|APISERVER-OPEN|WROTE-EXTERNALS/;
+/** The Secret the service takes its token from (envFrom), which only the service's container may see. */
+const serviceSecret = 'adr-service-env';
+const serviceToken = randomBytes(16).toString('hex');
+/** What a step that could see the service's env would print. */
+const serviceEnvProbe = (where: string) => `test -n "\${SERVICE_TOKEN:-}" && echo "LEAK-SERVICE-SECRET-${where}"`;
 
 let world: PoolWorld;
 /** The runner's Debian base in the cluster's registry, by digest: the offered job container. */
@@ -35,15 +42,18 @@ const podUids: string[] = [];
 let lastJob: AdminJob | undefined;
 
 /**
- * The service: a line naming its uid to each connection, on `servicePort`. perl-base is in every Debian (minbase
- * included); the handler makes SIGTERM end it (as PID 1 it would ignore it), so the pod ends as soon as its job does.
+ * The service: a line naming its uid, its plain variable and the length of its Secret's token to each connection, on
+ * `servicePort`. perl-base is in every Debian (minbase included); the handler makes SIGTERM end it (as PID 1 it would
+ * ignore it), so the pod ends as soon as its job does.
  */
 async function buildServiceImage(): Promise<string> {
   const server = [
     'use IO::Socket::INET;',
     '$SIG{TERM} = sub { exit 0 };',
     `my $server = IO::Socket::INET->new(LocalPort => ${servicePort}, Listen => 5, ReuseAddr => 1) or die "listen: $!";`,
-    'while (1) { my $client = $server->accept or next; print $client "service-answers uid=$<\\n"; close $client; }',
+    'while (1) { my $client = $server->accept or next;',
+    'print $client "service-answers uid=$< greeting=" . ($ENV{SERVICE_GREETING} // "none") . " token-length=" . length($ENV{SERVICE_TOKEN} // "") . "\\n";',
+    'close $client; }',
   ].join(' ');
   const local = 'localhost/adr-container-service:e2e';
   await docker(['build', '-q', '-t', local, '-'], { input: `FROM ${BASE_IMAGE}\nCMD ${JSON.stringify(['/usr/bin/perl', '-e', server])}\n`, env: { ...process.env, DOCKER_BUILDKIT: '0' } });
@@ -74,8 +84,12 @@ describe('Container jobs on a podContainers runner', { timeout: 10 * 60_000 }, (
     await kubectl(['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted']);
     jobImage = await push(BASE_IMAGE, 'adr-container-job:bookworm');
     serviceImage = await buildServiceImage();
+    await kubectl(['create', 'secret', 'generic', serviceSecret, '-n', NS, `--from-literal=SERVICE_TOKEN=${serviceToken}`]);
     const started = Date.now();
-    const deployed = await deployDockerPool(world, NS, MODE, { jobContainers: `build=${jobImage}`, serviceContainers: `cache=${serviceImage} aliases=kv` });
+    const deployed = await deployDockerPool(world, NS, MODE, {
+      jobContainers: `build=${jobImage}`,
+      serviceContainers: `cache=${serviceImage} aliases=kv env.SERVICE_GREETING=hello envFrom=${serviceSecret}`,
+    });
     assert.equal(deployed.result, 'Succeeded', deployed.message);
     console.log(`podContainers pool deployed and rolled out in ${(Date.now() - started) / 1000} s`);
   });
@@ -91,12 +105,14 @@ describe('Container jobs on a podContainers runner', { timeout: 10 * 60_000 }, (
       name: 'container-job',
       // The agent advertises what its pod offers: the job lands only where its images are.
       demands: [`RUNNER_CONTAINER_BUILD -equals ${jobImage}`, `RUNNER_SERVICE_CACHE -equals ${serviceImage}`],
-      containers: { build: { image: jobImage }, cache: { image: serviceImage, ports: [String(servicePort)] } },
+      // The job container's env, as a pipeline's `container: env:` gives it: through the shim to its exec helper.
+      containers: { build: { image: jobImage, env: { JOB_GREETING: 'from the pipeline' } }, cache: { image: serviceImage, ports: [String(servicePort)] } },
       container: 'build',
       services: { kv: 'cache' },
       steps: [
         { displayName: 'host writes', target: 'host', script: [
           'echo "pod-uid=$RUNNER_POD_UID host-sources=$BUILD_SOURCESDIRECTORY host-agent=$(test -d /azp/agent && echo yes || echo no)"',
+          serviceEnvProbe('ON-THE-HOST'),
           'echo "from the host" >"$BUILD_SOURCESDIRECTORY/host.txt"',
         ].join('\n') },
         { displayName: 'in the job container', script: [
@@ -105,6 +121,8 @@ describe('Container jobs on a podContainers runner', { timeout: 10 * 60_000 }, (
           // PID 1 of the job container is its exec helper; the agent's folder is not there.
           'echo "container-pid1=$(tr "\\0" " " </proc/1/cmdline) container-agent=$(test -d /azp/agent && echo yes || echo no)"',
           'echo "container-read=$(cat host.txt)"',
+          'echo "container-env=$JOB_GREETING"',
+          serviceEnvProbe('IN-THE-JOB-CONTAINER'),
           'echo "from the container" >container.txt',
           `timeout 10 bash -c 'exec 3<>/dev/tcp/kv/$AGENT_SERVICES_KV_PORTS_${servicePort} && read -r line <&3 && echo "service-said=$line"'`,
         ].join('\n') },
@@ -128,7 +146,9 @@ describe('Container jobs on a podContainers runner', { timeout: 10 * 60_000 }, (
     assert.equal(probeField(log, 'container-agent'), 'no');
     assert.match(log, /container-read=from the host/);
     assert.match(log, /host-read=from the container owner=10001/);
-    assert.match(log, /service-said=service-answers uid=10001/);
+    assert.match(log, /container-env=from the pipeline/, 'the job container\'s env reached its step');
+    assert.match(log, new RegExp(`service-said=service-answers uid=10001 greeting=hello token-length=${serviceToken.length}`), 'the service got its line\'s env and its Secret\'s key');
+    assert.doesNotMatch(log, leak, log);
   });
 
   it('a job naming an image the runner does not offer fails within seconds, with the line listing what it offers', async () => {
@@ -187,6 +207,7 @@ describe('Container jobs on a podContainers runner', { timeout: 10 * 60_000 }, (
       'find / \\( -path /proc -o -path /sys -o -path /dev \\) -prune -o \\( -name ".credentials*" -o -name .agent \\) -print 2>/dev/null | sed "s/^/LEAK-KEY-FILE /"',
       'grep -rqaF "$secret" /__w /__t /__a /azp /tmp /etc /home /root /var /run 2>/dev/null && echo "LEAK-FILE"',
       'test -e /var/run/secrets/kubernetes.io && echo "KUBERNETES-TOKEN-DIR"',
+      serviceEnvProbe('IN-THE-HOSTILE-STEP'),
       // No process of the agent's container is in sight (the pod shares no process namespace).
       'for p in /proc/[0-9]*; do grep -qa Agent.Listener "$p/cmdline" 2>/dev/null && echo "LEAK-AGENT-PROCESS $p"; done',
       'echo "probe-saw processes=$(ls -d /proc/[0-9]* | wc -l) workspace-files=$(find /__w -type f | wc -l)"',
