@@ -188,6 +188,7 @@ export function awaitRegistration(settings: HandshakeSettings): Promise<void> {
     systemCapabilities: agentCapabilities(settings.env, settings.agentName, settings.agentDir, settings.agentVersion),
     ...(settings.agentVersion && { version: settings.agentVersion }),
     osDescription: `Linux ${release()}`,
+    acceptsNoticeUrl: true,
   };
   const sealed = JSON.stringify(sealRequest(request, settings.autoscalerKeys.encryption));
   if (sealed.length > handshakeBodyLimit) {

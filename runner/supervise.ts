@@ -1,7 +1,14 @@
 // `supervise -- <command…>`: runs the agent (run.sh --once) and passes a stop signal to its listener only. The
 // listener cancels its job and stops the job's processes itself; signalled directly, they would die mid-step.
+// It also passes the agent's output on, byte for byte, and on the listener's `Running job:` line (it took a job, and
+// no step of it has run yet) tells the autoscaler at once (src/core/job-notice.ts), so that the registration is
+// disabled while that job runs however short it is.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { constants } from 'node:os';
+import { join } from 'node:path';
+import { jobNoticeFile, readJobNoticeSettings, runningJobLine, type JobNoticeSettings } from '../src/core/index.js';
 import { listenerOf } from './process-tree.js';
 import { UsageError, type Log } from './settings.js';
 
@@ -9,12 +16,68 @@ export interface SuperviseOptions {
   log: Log;
   /** Where the process tree is read; a test points it at its own. */
   proc?: string;
+  /** The agent root, where the handshake left the notice's settings; the working directory by default. */
+  agentDir?: string;
+}
+
+/** How long the notice may take: past this the autoscaler's next look sees the job anyway. */
+const noticeDeadlineMs = 5000;
+/** The longest line looked at for the listener's: more of a line is passed on, never kept. */
+const longestLine = 4096;
+/** How long the agent's last output may take to come through after it exited (something it left may hold the pipe). */
+const drainMs = 1000;
+
+/** The notice settings the handshake left, read before the agent starts: no job has run, so none has changed them. */
+function noticeSettings(agentDir: string): JobNoticeSettings | undefined {
+  try {
+    return readJobNoticeSettings(readFileSync(join(agentDir, jobNoticeFile), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends the notice once; a failure is said once and changes nothing else. */
+function sendNotice(settings: JobNoticeSettings, log: Log): void {
+  let said = false;
+  const failed = (why: string) => {
+    if (said) return;
+    said = true;
+    log(`could not tell the autoscaler that agent ${settings.agentId} took a job (${why}); its next look sees it`);
+  };
+  try {
+    const body = JSON.stringify({ agentId: settings.agentId });
+    const req = request(settings.url, { method: 'POST', headers: { 'content-type': 'application/json' }, timeout: noticeDeadlineMs }, (res) => {
+      res.resume();
+      if (res.statusCode !== 202) failed(`it answered ${res.statusCode}`);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${noticeDeadlineMs / 1000} s`)));
+    req.on('error', (error) => failed(error.message));
+    req.end(body);
+  } catch (error) {
+    failed((error as Error).message);
+  }
+}
+
+/** Calls `onLine` once, on the first line that matches, from chunks of output. */
+function firstLineWatcher(pattern: RegExp, onLine: () => void): (chunk: Buffer) => void {
+  let partial = '';
+  let seen = false;
+  return (chunk) => {
+    if (seen) return;
+    const lines = (partial + chunk.toString('latin1')).split('\n');
+    partial = lines.pop()!.slice(0, longestLine);
+    if (lines.some((line) => pattern.test(line))) {
+      seen = true;
+      onLine();
+    }
+  };
 }
 
 /** Runs the command to its end; resolves to its exit code (128 + the signal's number when a signal ended it). */
 export async function supervise(args: string[], options: SuperviseOptions): Promise<number> {
   const command = args[0] === '--' ? args.slice(1) : args;
   if (command.length === 0) throw new UsageError('supervise needs a command: supervise -- ./run.sh --once');
+  const notice = noticeSettings(options.agentDir ?? process.cwd());
   let child: ReturnType<typeof spawn> | undefined;
   const signalled = new Set<number>();
   let recheck: NodeJS.Timeout | undefined;
@@ -38,12 +101,22 @@ export async function supervise(args: string[], options: SuperviseOptions): Prom
   // Before the child starts: a signal that comes early must not end this process and orphan the agent.
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  let drained: Promise<void> = Promise.resolve();
   try {
-    return await new Promise<number>((resolve, reject) => {
-      child = spawn(command[0], command.slice(1), { stdio: 'inherit' });
+    const code = await new Promise<number>((resolve, reject) => {
+      child = spawn(command[0], command.slice(1), { stdio: ['inherit', 'pipe', 'inherit'] });
       child.on('error', reject);
-      child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : constants.signals[signal])));
+      child.on('exit', (exitCode, signal) => resolve(exitCode ?? 128 + (signal === null ? 0 : constants.signals[signal])));
+      const output = child.stdout!;
+      output.pipe(process.stdout, { end: false });
+      if (notice !== undefined) output.on('data', firstLineWatcher(runningJobLine, () => sendNotice(notice, options.log)));
+      drained = new Promise((done) => output.once('end', done));
     });
+    // Whatever the agent wrote last, unless a process it left behind keeps the pipe open.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise((done) => (timer = setTimeout(done, drainMs)))]);
+    clearTimeout(timer);
+    return code;
   } finally {
     clearInterval(recheck);
     process.off('SIGTERM', stop);

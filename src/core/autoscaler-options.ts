@@ -29,6 +29,10 @@ export const autoscalerTokenFile = `${autoscalerTokenDir}/token`;
 export const autoscalerKeysDir = '/var/run/secrets/azure-devops-runner-keys';
 /** The port of its /healthz and /metrics. */
 export const autoscalerMetricsPort = 9090;
+/** The port on which it takes its runner pods' notices that their agent took a job (./job-notice.ts). */
+export const autoscalerNoticePort = 9091;
+/** The variable that gives it its pod's IP (the downward API): its notice address, handed to runner pods in grants. */
+export const autoscalerPodIpVariable = 'POD_IP';
 
 export interface AutoscalerOptions {
   namespace: string;

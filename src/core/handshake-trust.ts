@@ -76,10 +76,14 @@ export function sealedRequestProblem(value: unknown): string | undefined {
   return undefined;
 }
 
-/** Every field of a grant and its type: the statement signs them all, in this order, and the pod takes no other. */
-const grantFields: Record<keyof RegistrationGrant, 'integer' | 'string'> = {
+/**
+ * Every field of a grant and its type: the statement signs them all, in this order, and the pod takes no other. An
+ * optional one is signed as its name and value when present, and not at all when absent: a grant without it is signed
+ * as before it existed, so pods and autoscalers of either side of its introduction still agree.
+ */
+const grantFields: Record<keyof RegistrationGrant, 'integer' | 'string' | 'optional string'> = {
   agentId: 'integer', agentName: 'string', poolId: 'integer', poolName: 'string', serverUrl: 'string', clientId: 'string',
-  authorizationUrl: 'string', oauthEndpointUrl: 'string',
+  authorizationUrl: 'string', oauthEndpointUrl: 'string', noticeUrl: 'optional string',
 };
 
 /** Why a POST's body is not a signed grant of the expected shape (checked before its signature). */
@@ -90,6 +94,7 @@ export function signedGrantProblem(value: unknown): string | undefined {
   for (const name of Object.keys(grant)) if (!Object.hasOwn(grantFields, name)) return `its grant has a field no signature covers: ${name}`;
   for (const [name, type] of Object.entries(grantFields)) {
     const field = grant[name];
+    if (type === 'optional string' && field === undefined) continue;
     if (type === 'integer' ? !Number.isSafeInteger(field) : typeof field !== 'string') return `its grant's ${name} is not ${type === 'integer' ? 'an integer' : 'a string'}`;
   }
   return undefined;
@@ -106,6 +111,10 @@ export function grantStatement(grant: RegistrationGrant, request: Pick<Registrat
     request.nonce,
     request.publicKey.exponent,
     request.publicKey.modulus,
-    ...Object.keys(grantFields).map((name) => grant[name as keyof RegistrationGrant]),
+    ...Object.entries(grantFields).flatMap(([name, type]): unknown[] => {
+      const field = grant[name as keyof RegistrationGrant];
+      if (type !== 'optional string') return [field];
+      return field === undefined ? [] : [[name, field]];
+    }),
   ]);
 }

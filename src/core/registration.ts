@@ -12,6 +12,7 @@
 //    the registration retired with its pod (./single-use.ts).
 import type { KubeObject } from './ports/kube.js';
 import { nonceProblem } from './handshake-trust.js';
+import { jobNoticeFile, noticeUrlProblem } from './job-notice.js';
 import { slotOrdinal } from './slots.js';
 
 /** The port on which a runner pod serves its registration request until it is registered. */
@@ -37,6 +38,11 @@ export interface RegistrationRequest {
   systemCapabilities: Record<string, string>;
   version?: string;
   osDescription?: string;
+  /**
+   * The pod takes a grant with a noticeUrl (runner images from then on): an older one refuses a grant with a field it
+   * does not know, so it is given none.
+   */
+  acceptsNoticeUrl?: boolean;
 }
 
 /** What the autoscaler hands the pod back: the agent's settings, none of them secret. */
@@ -50,6 +56,8 @@ export interface RegistrationGrant {
   authorizationUrl: string;
   /** The token endpoint the agent calls (tokenEndpointUrl). */
   oauthEndpointUrl: string;
+  /** Where the pod tells the autoscaler that its agent took a job (./job-notice.ts); absent, it tells nobody. */
+  noticeUrl?: string;
 }
 
 /** What connectionData says the server is: Azure DevOps Services, or Azure DevOps Server in the customer's network. */
@@ -158,12 +166,16 @@ export function tokenEndpointUrl(organizationUrl: string, authorizationUrl: stri
   return endpoint.toString();
 }
 
-/** The grant for a registered agent, on a server of that deployment type. */
+/**
+ * The grant for a registered agent, on a server of that deployment type; with the autoscaler's notice address when it
+ * has one and the request says the pod takes it.
+ */
 export function registrationGrant(
   organizationUrl: string,
   pool: { id: number; name: string },
   agent: { id: number; name: string; clientId: string; authorizationUrl: string },
   deployment: DeploymentType | undefined,
+  notice?: { url?: string; request: Pick<RegistrationRequest, 'acceptsNoticeUrl'> },
 ): RegistrationGrant {
   return {
     agentId: agent.id,
@@ -174,6 +186,7 @@ export function registrationGrant(
     clientId: agent.clientId,
     authorizationUrl: agent.authorizationUrl,
     oauthEndpointUrl: tokenEndpointUrl(organizationUrl, agent.authorizationUrl, deployment),
+    ...(notice?.url !== undefined && notice.request.acceptsNoticeUrl === true && { noticeUrl: notice.url }),
   };
 }
 
@@ -186,12 +199,19 @@ export function grantProblem(grant: RegistrationGrant, pod: { agentName: string;
   if (!Number.isInteger(grant.agentId) || !Number.isInteger(grant.poolId) || !grant.clientId || !/^https?:\/\//.test(grant.authorizationUrl) || !/^https?:\/\//.test(grant.oauthEndpointUrl)) {
     return 'it lacks the agent id, pool id, client id or token URLs';
   }
-  return undefined;
+  return grant.noticeUrl === undefined ? undefined : noticeUrlProblem(grant.noticeUrl);
 }
 
-/** The agent's settings files (`.agent`, `.credentials`) as config.sh would write them for this grant. */
-export function agentSettingsFiles(grant: RegistrationGrant, workFolder: string): { '.agent': string; '.credentials': string } {
+/**
+ * The agent's settings files (`.agent`, `.credentials`) as config.sh would write them for this grant, and, when the
+ * grant has a notice address, the supervisor's (jobNoticeFile: where to send the notice, for which agent id).
+ */
+export function agentSettingsFiles(grant: RegistrationGrant, workFolder: string): Record<string, string> & { '.agent': string; '.credentials': string } {
   const settings = { agentId: grant.agentId, agentName: grant.agentName, poolId: grant.poolId, poolName: grant.poolName, serverUrl: grant.serverUrl, workFolder };
   const credentials = { scheme: 'OAuth', data: { clientId: grant.clientId, authorizationUrl: grant.authorizationUrl, oauthEndpointUrl: grant.oauthEndpointUrl } };
-  return { '.agent': JSON.stringify(settings, null, 2), '.credentials': JSON.stringify(credentials, null, 2) };
+  return {
+    '.agent': JSON.stringify(settings, null, 2),
+    '.credentials': JSON.stringify(credentials, null, 2),
+    ...(grant.noticeUrl !== undefined && { [jobNoticeFile]: JSON.stringify({ url: grant.noticeUrl, agentId: grant.agentId }) }),
+  };
 }

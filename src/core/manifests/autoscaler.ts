@@ -5,7 +5,7 @@ import type { V1Affinity, V1Secret } from '@kubernetes/client-node';
 import type { KubeObject } from '../ports/kube.js';
 import { leaseName } from '../lease.js';
 import { maxReplicas, type AutoscalerAntiAffinity, type RunnerPoolSpec } from '../model.js';
-import { autoscalerEnvironment, autoscalerKeysDir, autoscalerMetricsPort, autoscalerTokenDir } from '../autoscaler-options.js';
+import { autoscalerEnvironment, autoscalerKeysDir, autoscalerMetricsPort, autoscalerNoticePort, autoscalerPodIpVariable, autoscalerTokenDir } from '../autoscaler-options.js';
 import { autoscalerKeyFiles } from '../handshake-trust.js';
 import { dockerModeLabel, poolLabels, type Manifest } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
@@ -145,8 +145,12 @@ export function renderAutoscalerDeployment(spec: RunnerPoolSpec): KubeObject {
               name: 'autoscaler',
               image: spec.image,
               args: ['autoscaler'],
-              env: Object.entries(autoscalerEnvironment(spec)).map(([envName, value]) => ({ name: envName, value })),
-              ports: [{ name: 'metrics', containerPort: autoscalerMetricsPort }],
+              env: [
+                ...Object.entries(autoscalerEnvironment(spec)).map(([envName, value]) => ({ name: envName, value })),
+                // Its notice address, which it signs into every grant (src/core/job-notice.ts).
+                { name: autoscalerPodIpVariable, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+              ],
+              ports: [{ name: 'metrics', containerPort: autoscalerMetricsPort }, { name: 'notices', containerPort: autoscalerNoticePort }],
               readinessProbe: probe('/readyz'),
               livenessProbe: { ...probe('/healthz'), failureThreshold: 6 },
               resources: { requests: { cpu: '20m', memory: '64Mi' }, limits: { memory: '256Mi' } },

@@ -1,12 +1,12 @@
 // The pool's NetworkPolicies. The runner pods' egress (on unless restrictEgress is false): a job reaches what the pod
 // network reaches, except the cloud metadata endpoints, which hand out the node's cloud identity, and the kubelet's
 // ports. With the in-cluster autoscaler, two ingress policies: a runner pod's handshake port answers the autoscaler
-// alone, and the autoscaler's metrics port answers no runner pod. They take effect only where the network plugin
+// alone, and the autoscaler's metrics port answers no runner pod, its notice port only the runner's own pods. They take effect only where the network plugin
 // enforces NetworkPolicy (Azure CNI with Azure or Calico network policy, Cilium, Calico; not kubenet without one, nor
 // a plain bridge); the handshake's own cryptography holds without them (src/core/handshake-trust.ts).
 import type { V1NetworkPolicy, V1NetworkPolicyIngressRule, V1NetworkPolicyPeer, V1NetworkPolicySpec } from '@kubernetes/client-node';
 import type { RunnerPoolSpec } from '../model.js';
-import { autoscalerMetricsPort } from '../autoscaler-options.js';
+import { autoscalerMetricsPort, autoscalerNoticePort } from '../autoscaler-options.js';
 import { handshakePort } from '../registration.js';
 import { autoscalerSelector } from './autoscaler.js';
 import { poolLabels, poolSelector, selectorKeys, type Manifest } from './pool-labels.js';
@@ -79,8 +79,9 @@ export function renderHandshakePolicy(spec: RunnerPoolSpec): IngressPolicy {
 
 /**
  * The autoscaler's ingress: its metrics port (/metrics, /healthz) answers pods of its own namespace and of the
- * namespaces `metricsNamespaceSelector` names — never a runner pod of any pool, where jobs run. Nothing else reaches
- * it; the kubelet's probes come from the node, which NetworkPolicy always lets through.
+ * namespaces `metricsNamespaceSelector` names — never a runner pod of any pool, where jobs run. Its notice port
+ * answers this runner's own pods alone (their supervisors' notices, src/core/job-notice.ts). Nothing else reaches it;
+ * the kubelet's probes come from the node, which NetworkPolicy always lets through.
  */
 export function renderAutoscalerPolicy(spec: RunnerPoolSpec): IngressPolicy {
   const runnerPodName = selectorKeys[0];
@@ -92,6 +93,9 @@ export function renderAutoscalerPolicy(spec: RunnerPoolSpec): IngressPolicy {
   ];
   return poolPolicy(spec, autoscalerPolicyName(spec.runnerName), autoscalerSelector(spec.runnerName), {
     policyTypes: ['Ingress'],
-    ingress: [{ from, ports: [{ protocol: 'TCP', port: autoscalerMetricsPort }] }],
+    ingress: [
+      { from, ports: [{ protocol: 'TCP', port: autoscalerMetricsPort }] },
+      { from: [{ podSelector: { matchLabels: poolSelector(spec.runnerName) } }], ports: [{ protocol: 'TCP', port: autoscalerNoticePort }] },
+    ],
   });
 }

@@ -96,6 +96,12 @@ describe('the autoscaler\'s objects', () => {
     assert.notEqual(deployment.spec.template.metadata.labels['app.kubernetes.io/name'], 'azure-devops-runner');
   });
 
+  it('knows its own pod\'s IP and declares the port its runner pods\' notices come to', () => {
+    const [container] = (renderAutoscalerDeployment(spec) as Any).spec.template.spec.containers;
+    assert.deepEqual(container.env.find((e: Any) => e.name === 'POD_IP'), { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
+    assert.deepEqual(container.ports, [{ name: 'metrics', containerPort: 9090 }, { name: 'notices', containerPort: 9091 }]);
+  });
+
   it('keeps off the nodes of root-capable Docker-mode runner pods, of any pool: preferred by default, required, or not', () => {
     const term = {
       labelSelector: { matchExpressions: [{ key: 'azure-devops-runner/docker-mode', operator: 'In', values: ['hostSocket', 'dind', 'buildah'] }] },
@@ -188,6 +194,33 @@ describe('the registration handshake', () => {
     assert.match(signedGrantProblem({ grant: { ...grant, agentId: '7' }, signature: 'A'.repeat(86) })!, /agentId is not an integer/);
     assert.match(signedGrantProblem({ grant: { ...grant, note: 'x' }, signature: 'A'.repeat(86) })!, /no signature covers: note/);
     assert.match(signedGrantProblem(grant)!, /not a signed grant/);
+  });
+
+  it('signs a notice address as part of the grant, and a grant without one as it always did', () => {
+    const agent = { id: 7, name: 'linux-0', clientId: 'c1', authorizationUrl: 'https://vstoken.example.com/contoso/token' };
+    const pool = { id: 3, name: 'Linux Private' };
+    const url = 'http://10.0.0.2:9091/job-started';
+    const asked = { ...request('linux-0', 'u0'), acceptsNoticeUrl: true };
+    const plain = registrationGrant('https://dev.azure.com/contoso', pool, agent, 'hosted');
+    const noticed = registrationGrant('https://dev.azure.com/contoso', pool, agent, 'hosted', { url, request: asked });
+    assert.equal(noticed.noticeUrl, url);
+    // Only to a pod that says it takes one: an older pod refuses a grant with a field it does not know.
+    assert.equal(registrationGrant('https://dev.azure.com/contoso', pool, agent, 'hosted', { url, request: request('linux-0', 'u0') }).noticeUrl, undefined);
+    assert.equal(registrationGrant('https://dev.azure.com/contoso', pool, agent, 'hosted', { request: asked }).noticeUrl, undefined);
+    // A grant without one is signed exactly as before the field existed: either side of an update agrees.
+    assert.deepEqual(JSON.parse(grantStatement(plain, asked)), [
+      'azure-devops-runner grant v1', 'u0', asked.nonce, asked.publicKey.exponent, asked.publicKey.modulus,
+      7, 'linux-0', 3, 'Linux Private', 'https://dev.azure.com/contoso', 'c1', agent.authorizationUrl, agent.authorizationUrl,
+    ]);
+    const statement = grantStatement(noticed, asked);
+    for (const changed of [{ ...noticed, noticeUrl: 'http://10.6.6.6:9091/job-started' }, plain]) assert.notEqual(grantStatement(changed, asked), statement);
+    assert.equal(signedGrantProblem({ grant: noticed, signature: 'A'.repeat(86) }), undefined);
+    assert.match(signedGrantProblem({ grant: { ...noticed, noticeUrl: 9091 }, signature: 'A'.repeat(86) })!, /noticeUrl is not a string/);
+    const settings = { agentName: 'linux-0', poolName: 'Linux Private', organizationUrl: 'https://dev.azure.com/contoso' };
+    assert.equal(grantProblem(noticed, settings), undefined);
+    for (const bad of ['https://10.0.0.2:9091/job-started', 'http://10.0.0.2:9091/elsewhere', 'not a url']) assert.match(grantProblem({ ...noticed, noticeUrl: bad }, settings)!, /noticeUrl/, bad);
+    assert.deepEqual(JSON.parse(agentSettingsFiles(noticed, '/azp/work')['.job-notice']), { url, agentId: 7 });
+    assert.equal(agentSettingsFiles(plain, '/azp/work')['.job-notice'], undefined);
   });
 
   it('hands back settings that point the agent at its own organization, and files as config.sh writes them', () => {

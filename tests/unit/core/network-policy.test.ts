@@ -128,6 +128,16 @@ describe('ingress NetworkPolicies of an autoscaled pool', () => {
     assert.equal(admits(metrics, { namespace: 'ci', ...other }, 8081), false);
   });
 
+  it('let only this runner\'s own pods reach the autoscaler\'s notice port', () => {
+    assert.equal(admits(metrics, { namespace: 'ci', labels: runnerPod }, 9091), true);
+    assert.equal(admits(metrics, { namespace: 'ci', labels: { ...runnerPod, 'app.kubernetes.io/instance': 'windows' } }, 9091), false, 'another runner\'s pod');
+    assert.equal(admits(metrics, { namespace: 'elsewhere', labels: runnerPod }, 9091), false, 'a look-alike in another namespace');
+    assert.equal(admits(metrics, { namespace: 'ci', ...other }, 9091), false);
+    assert.equal(admits(metrics, { namespace: 'ci', labels: runnerPod }, 9092), false, 'and no other port');
+    const opened = named(autoscaled({ metricsNamespaceSelector: 'kubernetes.io/metadata.name=monitoring' }), 'linux-autoscaler');
+    assert.equal(admits(opened, { namespace: 'monitoring', ...other }, 9091), false, 'the metrics readers are not runner pods');
+  });
+
   it('let the namespaces metricsNamespaceSelector names read the metrics, but never their runner pods', () => {
     const opened = named(autoscaled({ metricsNamespaceSelector: 'kubernetes.io/metadata.name=monitoring\nteam=platform' }), 'linux-autoscaler');
     assert.equal(admits(opened, { namespace: 'monitoring', namespaceLabels: { team: 'platform' }, ...other }, 9090), true);

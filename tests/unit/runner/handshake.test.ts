@@ -164,6 +164,36 @@ describe('the registration handshake on loopback, helper and autoscaler both rea
     assert.equal(JSON.parse(readFileSync(join(helper.agentDir, '.credentials'), 'utf8')).data.clientId, 'client-7');
   });
 
+  it('takes the notice address only as signed, and leaves it with the agent id for the supervisor', async () => {
+    const helper = await startHelper();
+    const request = (await helper.client.request('127.0.0.1'))!;
+    assert.equal(request.acceptsNoticeUrl, true, 'it says it takes one');
+    const withNotice = { ...grantFor(), noticeUrl: 'http://10.0.0.2:9091/job-started' };
+    const tampered = signed(withNotice, request);
+    const refused: Array<[string, unknown]> = [
+      ['a notice address changed after signing', { ...tampered, grant: { ...withNotice, noticeUrl: 'http://10.6.6.6:9091/job-started' } }],
+      ['a notice address added after signing', { ...signed(grantFor(), request), grant: withNotice }],
+      ['a notice address taken out after signing', { ...tampered, grant: grantFor() }],
+      ['signed, but no plain HTTP notice address', signed({ ...grantFor(), noticeUrl: 'file:///etc/passwd' }, request)],
+    ];
+    for (const [what, body] of refused) {
+      const answer = await helper.post(body);
+      assert.equal(answer.status, 422, `${what}: ${answer.status} ${answer.text}`);
+      assert.ok(!existsSync(join(helper.agentDir, '.job-notice')), `${what}: nothing written`);
+    }
+    await helper.client.grant('127.0.0.1', withNotice, request);
+    await helper.registered;
+    assert.deepEqual(JSON.parse(readFileSync(join(helper.agentDir, '.job-notice'), 'utf8')), { url: 'http://10.0.0.2:9091/job-started', agentId: 7 });
+  });
+
+  it('takes a grant without a notice address, as an older autoscaler makes it, and leaves no notice', async () => {
+    const helper = await startHelper();
+    await helper.client.grant('127.0.0.1', grantFor(), (await helper.client.request('127.0.0.1'))!);
+    await helper.registered;
+    assert.ok(existsSync(join(helper.agentDir, '.agent')));
+    assert.ok(!existsSync(join(helper.agentDir, '.job-notice')));
+  });
+
   it('a new helper run makes a new nonce: the grant of the last run is refused', async () => {
     const first = await startHelper();
     const earlier = (await first.client.request('127.0.0.1'))!;

@@ -1,9 +1,13 @@
 // `runner.js supervise`, the bundle the image runs, over real processes: a stop signal reaches the agent listener
-// only, never run.sh or the job's processes, and the agent's exit code comes back.
+// only, never run.sh or the job's processes, and the agent's exit code comes back. And the notice that the agent took
+// a job: the agent's output passed on byte for byte, one notice to the autoscaler (a real local HTTP server) on the
+// listener's `Running job:` line, and nothing the autoscaler does changes how the agent ends.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRunner } from '../../../scripts/build.mjs';
@@ -92,3 +96,130 @@ describe('runner.js supervise', () => {
     assert.match(stderr, /runner supervise: error: supervise needs a command/);
   });
 });
+
+/** The autoscaler's notice port, in miniature: every request it gets, and a file touched once one came. */
+async function autoscaler(answer = true): Promise<{ url: string; notices: Array<{ method?: string; url?: string; body: string }>; server: Server }> {
+  const notices: Array<{ method?: string; url?: string; body: string }> = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      notices.push({ method: req.method, url: req.url, body });
+      writeFileSync(join(dir, 'noticed'), '');
+      if (answer) res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/job-started`, notices, server };
+}
+
+/** What the handshake leaves in the agent root: the agent's settings and where to send the notice. */
+function agentRoot(notice?: { url: string; agentId: number }): string {
+  const root = mkdtempSync(join(dir, 'agent-'));
+  writeFileSync(join(root, '.agent'), JSON.stringify({ agentId: notice?.agentId ?? 42, agentName: 'linux-0' }));
+  if (notice !== undefined) writeFileSync(join(root, '.job-notice'), JSON.stringify(notice));
+  return root;
+}
+
+/** A listener's output: text, bytes that are no UTF-8, and its line on taking a job, as the agent writes it. */
+const stamp = '2026-01-02 03:04:05Z';
+const agentOutput = (job: string) => [
+  'printf \'Scanning for tool capabilities.\\n\\xff\\xfe\\x00 not UTF-8\\n\'',
+  `printf '${stamp}: Listening for Jobs\\n'`,
+  job,
+].join('\n');
+
+/** `supervise -- bash -c <script>` in `cwd`, the agent root; its exit code and stdout, byte for byte. */
+async function superviseScript(cwd: string, script: string): Promise<{ code: number | null; stdout: Buffer }> {
+  const child = spawn(process.execPath, [bundle, 'supervise', '--', 'bash', '-c', script], { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const code = await Promise.race([
+    new Promise<number | null>((resolve) => child.on('close', resolve)),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('supervise did not end within 10 s')), 10_000)),
+  ]);
+  return { code, stdout: Buffer.concat(chunks) };
+}
+
+/** The supervisor's own lines taken out: what is left is the agent's output. */
+const withoutOwnLines = (stdout: Buffer) => Buffer.from(stdout.toString('latin1').replace(/^runner supervise: .*\n/gm, ''), 'latin1');
+const ownLines = (stdout: Buffer) => stdout.toString('latin1').match(/^runner supervise: .*$/gm) ?? [];
+
+/** Waits for the notice (at most 5 s), as a job runs on for a while after its listener's line. */
+const waitForNotice = `for i in $(seq 50); do [ -e "${dir}/noticed" ] && break; sleep 0.1; done`;
+
+describe('runner.js supervise: the notice that the agent took a job', () => {
+  it('passes the agent\'s output on byte for byte and sends one notice with the agent id on the listener\'s line', async () => {
+    rmSync(join(dir, 'noticed'), { force: true });
+    const { url, notices, server } = await autoscaler();
+    try {
+      const root = agentRoot({ url, agentId: 42 });
+      // A second line like it later (a job step's output, or a forged one) sends nothing more.
+      const script = agentOutput(`printf '${stamp}: Running job: Build\\n'\n${waitForNotice}\nprintf '${stamp}: Running job: again\\n'\nprintf 'no newline at the end'\nexit 5`);
+      const expected = spawnSyncOutput(script);
+      const { code, stdout } = await superviseScript(root, script);
+      assert.equal(code, 5);
+      assert.deepEqual(withoutOwnLines(stdout), expected);
+      assert.deepEqual(notices, [{ method: 'POST', url: '/job-started', body: JSON.stringify({ agentId: 42 }) }]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('sends the notice its grant gave, whatever a job writes into the agent root before the line', async () => {
+    rmSync(join(dir, 'noticed'), { force: true });
+    const { url, notices, server } = await autoscaler();
+    const elsewhere = await autoscaler();
+    try {
+      const root = agentRoot({ url, agentId: 42 });
+      const forged = JSON.stringify({ url: elsewhere.url, agentId: 99 }).replaceAll('"', '\\"');
+      const script = `echo "${forged}" > .job-notice\necho '{"agentId":99}' > .agent\nprintf '${stamp}: Running job: Build\\n'\n${waitForNotice}`;
+      const { code } = await superviseScript(root, script);
+      assert.equal(code, 0);
+      assert.deepEqual(notices.map((notice) => notice.body), [JSON.stringify({ agentId: 42 })]);
+      assert.deepEqual(elsewhere.notices, []);
+    } finally {
+      server.close();
+      elsewhere.server.close();
+    }
+  });
+
+  it('sends none without the listener\'s line, nor without a notice address from its grant', async () => {
+    const { url, notices, server } = await autoscaler();
+    try {
+      // The name alone, mid-line, or not at the start of a line is not the listener taking a job.
+      const script = agentOutput(`printf 'Running job: Build\\nsome step says ${stamp}: Running job: x\\n'`);
+      assert.equal((await superviseScript(agentRoot({ url, agentId: 42 }), script)).code, 0);
+      assert.equal((await superviseScript(agentRoot(), agentOutput(`printf '${stamp}: Running job: Build\\n'`))).code, 0);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(notices, []);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('keeps the agent\'s exit code and output when the autoscaler is unreachable or never answers, and says so once', async () => {
+    const gone = await autoscaler();
+    await new Promise((resolve) => gone.server.close(resolve));
+    const silent = await autoscaler(false);
+    try {
+      for (const url of [gone.url, silent.url]) {
+        const script = agentOutput(`printf '${stamp}: Running job: Build\\n'\nsleep 0.3\nprintf '${stamp}: Running job: again\\n'\nexit 7`);
+        const started = Date.now();
+        const { code, stdout } = await superviseScript(agentRoot({ url, agentId: 42 }), script);
+        assert.equal(code, 7, url);
+        assert.deepEqual(withoutOwnLines(stdout), spawnSyncOutput(script));
+        assert.ok(Date.now() - started < 5000, "the agent's end waits for no notice");
+        if (url === gone.url) assert.deepEqual(ownLines(stdout).filter((line) => /could not tell the autoscaler/.test(line)).length, 1, stdout.toString());
+      }
+    } finally {
+      silent.server.closeAllConnections();
+      silent.server.close();
+    }
+  });
+});
+
+/** What the agent script prints run on its own: the bytes supervise must pass on. */
+function spawnSyncOutput(script: string): Buffer {
+  return spawnSync('bash', ['-c', script.replace(waitForNotice, '')], { cwd: dir }).stdout;
+}
