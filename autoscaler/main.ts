@@ -9,9 +9,13 @@ import { httpRunnerHandshake } from '../src/clients/runner-handshake-http.js';
 import { unheldKey } from '../src/clients/unheld-key.js';
 import { loadAutoscalerKeys } from '../src/clients/autoscaler-keys.js';
 import { startAutoscalerMonitor } from '../src/clients/autoscaler-metrics.js';
+import { startJobNoticeServer, type JobNoticeServer } from '../src/clients/job-notice-http.js';
 import { systemClock } from '../src/clients/system-clock.js';
 import { runAutoscaler } from '../src/flows/autoscale.js';
-import { autoscalerKeysDir, autoscalerMetricsPort, autoscalerTokenFile, InputError, readAutoscalerOptions, type Log, type StopSignal } from '../src/core/index.js';
+import {
+  autoscalerKeysDir, autoscalerMetricsPort, autoscalerNoticePort, autoscalerPodIpVariable, autoscalerTokenFile, InputError, jobNoticeUrl, readAutoscalerOptions,
+  type Log, type StopSignal,
+} from '../src/core/index.js';
 
 /** EX_CONFIG: a setting is wrong; restarting will not help (the same code start.sh uses). */
 const configError = 78;
@@ -74,10 +78,15 @@ async function main(): Promise<void> {
   const kube = new HttpKubeClient(loadKubeConfig(process.env.KUBECONFIG || undefined));
   const port = Number(process.env.METRICS_PORT ?? autoscalerMetricsPort);
   const monitor = await startAutoscalerMonitor(port, { pool: options.poolName, runner: options.runnerName, namespace: options.namespace }, ado, options.settings, () => Date.now());
-  log.info(`Autoscaling ${options.namespace}/${options.runnerName} for pool '${options.poolName}' between ${options.settings.minReplicas} and ${options.settings.maxReplicas} (standby ${options.settings.standby}), looking every ${options.settings.pollSeconds} s; /healthz and /metrics on port ${port}.`);
+  // Its runner pods' notices that their agent took a job, at its pod's IP (the downward API); none when run elsewhere.
+  const podIp = process.env[autoscalerPodIpVariable]?.trim();
+  let notices: JobNoticeServer | undefined;
+  if (podIp) notices = await startJobNoticeServer(autoscalerNoticePort, () => jobNoticeUrl(podIp));
+  const noticeText = notices ? `; its runner pods' job notices at ${notices.url}` : `; no job notices (${autoscalerPodIpVariable} is not set)`;
+  log.info(`Autoscaling ${options.namespace}/${options.runnerName} for pool '${options.poolName}' between ${options.settings.minReplicas} and ${options.settings.maxReplicas} (standby ${options.settings.standby}), looking every ${options.settings.pollSeconds} s; /healthz and /metrics on port ${port}${noticeText}.`);
   const stop = stopOnSignals();
-  await runAutoscaler(options, { kube, ado, handshake: httpRunnerHandshake(keys), clock: systemClock, log, unheldKey, identity: hostname() }, stop, monitor);
-  await monitor.close();
+  await runAutoscaler(options, { kube, ado, handshake: httpRunnerHandshake(keys), clock: systemClock, log, unheldKey, identity: hostname(), notices }, stop, monitor);
+  await Promise.all([monitor.close(), notices?.close()]);
   log.info('Stopped.');
 }
 

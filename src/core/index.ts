@@ -34,4 +34,5 @@ export * from './ports/commands.js';
 export * from './ports/files.js';
 export * from './ports/clock.js';
 export * from './ports/handshake.js';
+export * from './ports/job-notices.js';
 export * from './ports/autoscaler-events.js';

@@ -8,11 +8,12 @@ import type { AgentInfo } from '../core/model.js';
 import type { Clock, StopSignal } from '../core/ports/clock.js';
 import type { AutoscalerEvents } from '../core/ports/autoscaler-events.js';
 import type { RunnerHandshake } from '../core/ports/handshake.js';
+import type { JobNotices } from '../core/ports/job-notices.js';
 import type { Log } from '../core/ports/host.js';
 import type { KubeClient, KubeObject } from '../core/ports/kube.js';
 import { annotations, poolLabelSelector } from '../core/manifests/pool-labels.js';
 import { agentRegistration, handshakeTargets, registrationGrant, requestProblem, type HandshakeTarget, type AgentRegistration, type PublicKey } from '../core/registration.js';
-import { declaredCapabilities, hadJob, needsNewAgentId, planSingleUse, podsWithLiveAgents } from '../core/single-use.js';
+import { declaredCapabilities, hadJob, needsNewAgentId, planSingleUse, podsWithLiveAgents, recordedAgentIds } from '../core/single-use.js';
 import { otherOwner, withOwnIdentity, type RunnerIdentity } from '../core/runner-identity.js';
 import type { PoolLook } from '../core/scale-decision.js';
 import { pollDelay } from '../core/poll-interval.js';
@@ -32,6 +33,8 @@ export interface AutoscalerServices {
   unheldKey(): PublicKey;
   /** Who this autoscaler is in the runner's Lease: its pod's name. */
   identity: string;
+  /** Its runner pods' notices that their agent took a job; without, its grants give no notice address. */
+  notices?: JobNotices;
 }
 
 /** How many pods it registers at once in a burst. */
@@ -64,9 +67,24 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   let lastReason = '';
   let failures = 0;
   let nextPass = 0;
+  // A pod's notice that its agent took a job: look now, so that the busy registration is disabled while its job runs
+  // (src/core/job-notice.ts). The notice is the pod's word: it only makes the next pass come sooner, and only once for
+  // each agent id this runner granted (by this run, or recorded on one of its pods), so a hostile pod costs at most
+  // one look per registration.
+  let lookNow = false;
+  const noticed = new Set<number>();
   // Pods change between passes (a job ends, its pod is replaced): follow them, and register each new one at once.
   const watching = new AbortController();
   let wake = () => {};
+  const stopNotices = services.notices?.listen((agentId) => {
+    const recorded = recordedAgentIds({ runnerName: options.runnerName, statefulSetUid: state.statefulSetUid }, registrations.pods);
+    if (noticed.has(agentId) || !(grantedAgents.has(agentId) || recorded.includes(agentId))) return;
+    for (const id of noticed) if (!grantedAgents.has(id) && !recorded.includes(id)) noticed.delete(id);
+    noticed.add(agentId);
+    log.info(`Agent ${agentId}'s pod says it took a job: looking now.`);
+    lookNow = true;
+    wake();
+  });
   const following = followPods(kube, options, stop, watching.signal, (pods) => {
     // A pod whose agent ended leaves a registration to retire: at once, not at the next interval.
     const live = podsWithLiveAgents(pods);
@@ -87,6 +105,11 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       }
       // A new registration is news the next look must see (the agents of an idle pool are otherwise read every 30 s).
       if (await registrations.registerNewPods()) state.agents = undefined;
+      if (lookNow) {
+        lookNow = false;
+        state.agents = undefined;
+        nextPass = 0;
+      }
       if (clock.now() >= nextPass) {
         const started = clock.now();
         try {
@@ -114,6 +137,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       await stop.wait(Math.max(0, Math.min(nextPass, registrations.nextTry(), leadership.renewDue()) - clock.now()), woken);
     }
   } finally {
+    stopNotices?.();
     watching.abort();
     await following;
     // Stopped on purpose (a rollout, a drained node): the next autoscaler need not wait for the lease to run out.
@@ -248,7 +272,8 @@ class Registrations {
           registered = true;
           this.grantedAgents.set(agent.id, registration.systemCapabilities);
           await this.recordGrant(target, agent.id);
-          await this.services.handshake.grant(target.ip, registrationGrant(this.options.organizationUrl, this.pool, agent, deployment), request!);
+          const grant = registrationGrant(this.options.organizationUrl, this.pool, agent, deployment, { url: this.services.notices?.url, request: request! });
+          await this.services.handshake.grant(target.ip, grant, request!);
           this.granted.set(target.uid, target.restarts);
           this.backoff.delete(target.uid);
           this.events.registered(target.name);

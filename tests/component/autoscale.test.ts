@@ -16,6 +16,8 @@ import { MemoryHost } from '../support/memory-host.js';
 import { unheldKey } from '../../src/clients/unheld-key.js';
 import { identityVariables } from '../../src/core/manifests/index.js';
 import type { RegistrationGrant } from '../../src/core/registration.js';
+import { startJobNoticeServer, type JobNoticeServer } from '../../src/clients/job-notice-http.js';
+import type { JobNotices } from '../../src/core/ports/job-notices.js';
 
 let emulator: TestEmulator;
 let world: RunnerWorld;
@@ -35,6 +37,20 @@ const options = (settings: Partial<AutoscalerOptions['settings']> = {}): Autosca
   extension: { publisher: 'tests', id: 'azure-devops-runner' }, keys: autoscalerKeyMaker.make().public,
 });
 
+/** Notices on their way to the autoscaler: each arrives before its time moves on (loopback takes no fake time). */
+const inFlight = new Set<Promise<unknown>>();
+
+/** Sends a notice as a runner pod's supervisor does (or whatever a hostile pod likes); resolves to the answer's status. */
+function sendNotice(url: string, body: unknown): void {
+  const sent = fetch(url, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) })
+    .then(async (answer) => void (await answer.arrayBuffer()), () => {})
+    .finally(() => inFlight.delete(sent));
+  inFlight.add(sent);
+}
+
+/** The autoscaler's notice port on loopback. */
+const noticeServer = () => startJobNoticeServer(0, (port) => `http://127.0.0.1:${port}/job-started`, '127.0.0.1');
+
 /** A stop request that comes when `until` says so, checked whenever the loop waits (its waits move the fake time). */
 function stopWhen(until: () => boolean): StopSignal & { stop(): void } {
   let requested = false;
@@ -46,7 +62,8 @@ function stopWhen(until: () => boolean): StopSignal & { stop(): void } {
       requested = true;
     },
     async wait(ms) {
-      // The fake clock jumps to the end of a wait; a pod change meanwhile is seen on the next turn.
+      while (inFlight.size > 0) await Promise.all(inFlight);
+      // The fake clock jumps to the end of a wait; a pod change or a notice meanwhile is seen on the next turn.
       await world.clock.sleep(Math.max(1, Math.min(ms, 1000)));
     },
   };
@@ -59,9 +76,9 @@ async function deployAutoscaled(): Promise<void> {
 }
 
 /** Runs the autoscaler until `done` holds or `seconds` of its time have passed; returns its log. */
-async function autoscale(done: () => boolean, seconds: number, log = new MemoryHost(), settings: Partial<AutoscalerOptions['settings']> = {}, handshake = world.handshake): Promise<MemoryHost> {
+async function autoscale(done: () => boolean, seconds: number, log = new MemoryHost(), settings: Partial<AutoscalerOptions['settings']> = {}, handshake = world.handshake, notices?: JobNotices): Promise<MemoryHost> {
   const end = world.clock.now() + seconds * 1000;
-  await runAutoscaler(options(settings), { kube: world.kube, ado: world.ado, handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1' }, stopWhen(() => done() || world.clock.now() >= end), quietEvents);
+  await runAutoscaler(options(settings), { kube: world.kube, ado: world.ado, handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1', notices }, stopWhen(() => done() || world.clock.now() >= end), quietEvents);
   return log;
 }
 
@@ -424,6 +441,101 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(ended !== undefined && ranOn === slot, `the job ran on ${slot}\n${log.log.join('\n')}`);
     const after = retired === undefined ? 'never' : `${(retired - ended) / 1000} s`;
     assert.ok(retired !== undefined && retired - ended <= 5_000, `retired ${after} after the job: within one interval`);
+  });
+
+  /**
+   * Slot 0, kept warm, takes a job 0.5 s after a look; the job ends 3 s later, before the next look (every 5 s), and
+   * takes its pod. Its pod's supervisor sends the notice its grant has an address for, as on the listener's line.
+   * Whether the registration was still enabled when the job ended, and the autoscaler's log.
+   */
+  async function shortJobOnWarmSlot(notices?: JobNoticeServer) {
+    const slot = `${runnerName}-0`;
+    const settings = { minReplicas: 1 };
+    await deployAutoscaled();
+    let job: number | undefined;
+    let ranOn: string | undefined;
+    let ended: number | undefined;
+    let enabledAtEnd: boolean | undefined;
+    world.ado.before('listUnfinishedJobs', () => {
+      if (job !== undefined || world.slots().get(0)?.online !== true || world.slots().get(0)?.enabled !== true) return;
+      job = -1;
+      world.clock.at(world.clock.now() + 500, () => {
+        job = world.queueJobFor(0);
+        ranOn = world.agentOfJob(job);
+        const { noticeUrl, agentId } = world.grants.at(-1)!;
+        if (noticeUrl !== undefined) sendNotice(noticeUrl, { agentId });
+        world.clock.at(world.clock.now() + 3000, () => {
+          enabledAtEnd = world.agent(slot)!.enabled;
+          world.finishJob(job!);
+          ended = world.clock.now();
+        });
+      });
+    });
+    const log = await autoscale(() => ended !== undefined && world.clock.now() - ended >= 10_000, 300, new MemoryHost(), settings, world.handshake, notices);
+    assert.equal(ranOn, slot, log.log.join('\n'));
+    assert.ok(ended !== undefined, 'the job ended');
+    return { enabledAtEnd, log, grant: world.grants.find((grant) => grant.agentName === slot)! };
+  }
+
+  it('disables the registration of a job shorter than one interval while it runs, on its pod\'s notice', async () => {
+    const notices = await noticeServer();
+    try {
+      const { enabledAtEnd, log, grant } = await shortJobOnWarmSlot(notices);
+      assert.equal(grant.noticeUrl, notices.url, 'the grant gives the notice address');
+      assert.equal(enabledAtEnd, false, `disabled before the job ended\n${log.log.join('\n')}`);
+      assert.ok(log.log.some((line) => line === `Agent ${grant.agentId}'s pod says it took a job: looking now.`), log.log.join('\n'));
+      assert.deepEqual(world.cutOff, []);
+    } finally {
+      await notices.close();
+    }
+  });
+
+  it('without notices, never sees a job shorter than one interval before it ends', async () => {
+    const { enabledAtEnd, grant } = await shortJobOnWarmSlot();
+    assert.equal(grant.noticeUrl, undefined);
+    assert.equal(enabledAtEnd, true, 'the window the notice closes');
+  });
+
+  it('takes a hostile notice storm for at most one extra look per agent id it granted, and disables nothing for it', async () => {
+    const notices = await noticeServer();
+    const settings = { minReplicas: 2 };
+    const warm = () => [0, 1].every((ordinal) => world.slots().get(ordinal)?.online === true && world.slots().get(ordinal)?.enabled === true);
+    let phase: 'warming' | 'quiet' | 'storm' | 'over' = 'warming';
+    let from = 0;
+    const looks = { quiet: 0, storm: 0 };
+    let disabled = 0;
+    // A pod's job sends whatever it likes, as often as it likes: the granted ids, repeated; ids nobody granted; junk.
+    const storm = () => {
+      const granted = world.grants.map((grant) => grant.agentId);
+      for (const agentId of [...granted, ...granted, Math.max(...granted) + 1000, 999_999, -1, 0]) sendNotice(notices.url, { agentId });
+      for (const junk of ['{', '[]', { agentId: '7' }, { agentId: granted[0], more: 1 }, 'x'.repeat(10_000)]) sendNotice(notices.url, junk);
+    };
+    await deployAutoscaled();
+    world.ado.before('listUnfinishedJobs', () => {
+      if (phase === 'quiet' || phase === 'storm') looks[phase]++;
+    });
+    world.ado.before('setAgentEnabled', ([, , enabled]) => {
+      if (phase === 'storm' && enabled === false) disabled++;
+    });
+    try {
+      const log = await autoscale(() => {
+        const now = world.clock.now();
+        if (phase === 'warming' && warm()) [phase, from] = ['quiet', now];
+        else if (phase === 'quiet' && now - from >= 60_000) [phase, from] = ['storm', now];
+        else if (phase === 'storm' && now - from >= 60_000) phase = 'over';
+        if (phase === 'storm') storm();
+        return phase === 'over';
+      }, 600, new MemoryHost(), settings, world.handshake, notices);
+      assert.equal(phase, 'over', log.log.join('\n'));
+      const noticed = log.log.filter((line) => /pod says it took a job/.test(line));
+      const slotIds = [0, 1].map((ordinal) => world.agent(`${runnerName}-${ordinal}`)!.id);
+      assert.deepEqual(noticed.sort(), slotIds.map((id) => `Agent ${id}'s pod says it took a job: looking now.`).sort(), 'one look for each registration it granted');
+      assert.ok(looks.storm <= looks.quiet + slotIds.length, `${looks.storm} looks in a minute of storm, ${looks.quiet} in a quiet one`);
+      assert.equal(disabled, 0, 'a notice disables nothing');
+      assert.ok(warm(), 'both slots still take jobs');
+    } finally {
+      await notices.close();
+    }
   });
 
   /** DeployRunnerPool with a new runner image: the autoscaled pool's idle pods are outdated, replaced at once. */

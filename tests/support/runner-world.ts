@@ -197,7 +197,7 @@ export class RunnerWorld {
   readonly handshake: RunnerHandshake = {
     request: async (ip) => {
       const pod = this.serving.get(ip);
-      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), nonce: nonceOf(pod), systemCapabilities: { 'Agent.Name': pod.metadata.name, RUNNER_SCALING: 'autoscaler', ...podIdentity(pod), ...this.forgedCapabilities } };
+      return pod && { podName: pod.metadata.name, podUid: pod.metadata.uid!, publicKey: podKey, keyId: pod.metadata.uid!.slice(0, 8), nonce: nonceOf(pod), systemCapabilities: { 'Agent.Name': pod.metadata.name, RUNNER_SCALING: 'autoscaler', ...podIdentity(pod), ...this.forgedCapabilities }, acceptsNoticeUrl: true };
     },
     grant: async (ip, grant, request) => {
       const pod = this.serving.get(ip);

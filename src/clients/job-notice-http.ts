@@ -1,0 +1,73 @@
+// The JobNotices port over HTTP: the autoscaler's notice port, where its runner pods' supervisors POST `{ agentId }`
+// the moment their agent takes a job (src/core/job-notice.ts). Anyone the network lets through may send anything, so
+// it reads little (a small body, a short deadline, a few connections at once) and passes on only a well-formed agent
+// id; the loop decides what a notice is worth. Every well-formed notice gets the same answer, known id or not.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { jobNoticeBodyLimit, jobNoticePath, jobNoticeProblem } from '../core/job-notice.js';
+import type { JobNotices } from '../core/ports/job-notices.js';
+
+export interface JobNoticeServer extends JobNotices {
+  /** The port it listens on (the one asked for, or the one given for 0). */
+  port: number;
+  close(): Promise<void>;
+}
+
+/** The most a request may take, first byte to last: a supervisor sends its notice at once. */
+const deadlineMs = 2000;
+/** Connections at once: a storm is cut, not queued. */
+const maxConnections = 32;
+
+/**
+ * Listens on `port` (on every address; `host` in tests). `url`: the address pods are given, this port at the pod's IP
+ * (`(port) => url` for a port chosen at listen time).
+ */
+export function startJobNoticeServer(port: number, url: (port: number) => string, host?: string): Promise<JobNoticeServer> {
+  const listeners = new Set<(agentId: number) => void>();
+  // Deadlines checked every 500 ms, not every 30 s: a peer that sends slowly holds a connection 2.5 s at most.
+  const server: Server = createServer({ headersTimeout: deadlineMs, requestTimeout: deadlineMs, keepAliveTimeout: 0, connectionsCheckingInterval: 500 }, (req, res) => {
+    const answer = (status: number) => void res.writeHead(status, { 'content-type': 'text/plain', connection: 'close' }).end();
+    if (req.url !== jobNoticePath) return answer(404);
+    if (req.method !== 'POST') return answer(405);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > jobNoticeBodyLimit) {
+        answer(413);
+        req.destroy();
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return answer(400);
+      }
+      if (jobNoticeProblem(body) !== undefined) return answer(400);
+      for (const onNotice of listeners) onNotice((body as { agentId: number }).agentId);
+      answer(202);
+    });
+    req.on('error', () => {});
+  });
+  server.maxConnections = maxConnections;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const { port: bound } = server.address() as AddressInfo;
+      resolve({
+        port: bound,
+        url: url(bound),
+        listen(onNotice) {
+          listeners.add(onNotice);
+          return () => listeners.delete(onNotice);
+        },
+        close: () => new Promise<void>((done) => {
+          server.closeAllConnections();
+          server.close(() => done());
+        }),
+      });
+    });
+  });
+}

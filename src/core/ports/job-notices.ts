@@ -1,0 +1,9 @@
+// Runner pods' notices that their agent took a job (src/core/job-notice.ts), as the autoscaler's loop receives them.
+// Each is a pod's word for an agent id, nothing more: the loop only looks sooner for it.
+
+export interface JobNotices {
+  /** Where runner pods send their notices: the address the autoscaler signs into each grant. */
+  readonly url: string;
+  /** Hands `onNotice` the agent id of each well-formed notice from now on; the returned function ends that. */
+  listen(onNotice: (agentId: number) => void): () => void;
+}

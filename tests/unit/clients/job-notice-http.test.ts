@@ -1,0 +1,62 @@
+// The autoscaler's notice port on loopback, as a hostile pod would use it: only a small, well-formed `{ agentId }` is
+// passed on; junk, a large body, another path or method, and a sender that trickles are turned away, quickly.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { startJobNoticeServer, type JobNoticeServer } from '../../../src/clients/job-notice-http.js';
+
+let server: JobNoticeServer;
+const heard: number[] = [];
+let stopListening: () => void;
+
+before(async () => {
+  server = await startJobNoticeServer(0, (port) => `http://127.0.0.1:${port}/job-started`, '127.0.0.1');
+  stopListening = server.listen((agentId) => heard.push(agentId));
+});
+after(() => server.close());
+
+const post = async (body: string, path = '/job-started', method = 'POST') => {
+  try {
+    return (await fetch(`http://127.0.0.1:${server.port}${path}`, { method, ...(method === 'POST' && { body }) })).status;
+  } catch {
+    return 'cut';
+  }
+};
+
+describe('the autoscaler\'s notice port', () => {
+  it('passes on the agent id of a well-formed notice, known or not, with the same answer', async () => {
+    assert.equal(server.url, `http://127.0.0.1:${server.port}/job-started`);
+    heard.length = 0;
+    assert.equal(await post('{"agentId":42}'), 202);
+    assert.equal(await post('{"agentId":999999}'), 202);
+    assert.deepEqual(heard, [42, 999999]);
+  });
+
+  it('passes on nothing else', async () => {
+    heard.length = 0;
+    for (const body of ['{', '[]', 'null', '{"agentId":"42"}', '{"agentId":-1}', '{"agentId":0}', '{"agentId":1.5}', '{"agentId":42,"more":1}', '{}']) {
+      assert.equal(await post(body), 400, body);
+    }
+    assert.equal(await post('{"agentId":42}', '/metrics'), 404);
+    assert.equal(await post('', '/job-started', 'GET'), 405);
+    assert.ok([413, 'cut'].includes(await post(`{"agentId":42,"pad":"${'x'.repeat(100_000)}"}`)), 'a large body is cut');
+    assert.deepEqual(heard, []);
+  });
+
+  it('cuts a sender that trickles within a few seconds', async () => {
+    const started = Date.now();
+    const socket = connect(server.port, '127.0.0.1');
+    socket.write('POST /job-started HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\n\r\n{');
+    const trickle = setInterval(() => socket.write(' '), 200);
+    await new Promise((resolve) => socket.on('close', resolve).on('error', resolve));
+    clearInterval(trickle);
+    assert.ok(Date.now() - started < 4000, `cut after ${Date.now() - started} ms`);
+  });
+
+  it('passes nothing on once the loop stops listening', async () => {
+    heard.length = 0;
+    stopListening();
+    assert.equal(await post('{"agentId":42}'), 202);
+    assert.deepEqual(heard, []);
+  });
+});
