@@ -25,17 +25,23 @@
 // - A registration whose pod's agent ended before any job (its container terminated, the pod finished or gone, by its
 //   RUNNER_POD_UID) is retired too: a slot at rest is a placeholder.
 // - A busy registration is disabled while its job runs: the job goes on, but whatever outlives it holds a
-//   registration the service gives no further job.
+//   registration the service gives no further job. The pod's supervisor tells the autoscaler the moment its agent
+//   takes a job, before any step runs (./job-notice.ts), and the autoscaler looks at once: a job shorter than one poll
+//   interval is seen busy too. The notice only hastens the look; what disables is Azure DevOps' record of the job.
 // - A slot is enabled only by a live pod's re-key (the handshake, which re-keys a placeholder and gives a pod a new
 //   agent id when the registration had a job), never for a pod DeployRunnerPool is replacing (annotated draining); a
 //   scale pass never enables a registration that had a job, nor one whose key no live pod holds, and DeployRunnerPool
 //   enables none: it removes the draining mark from the pods it keeps, and a scale pass enables theirs.
 //
 // Left open: from the agent's exit to the autoscaler's next look a copied key still works — about a second when the
-// container ends (the pod watch wakes the autoscaler), at most one poll interval when a job keeps it running. A job
-// shorter than one interval is never seen busy, so its registration stays enabled until then, and a job waiting for
-// that very slot in that window may be handed to an agent started from the copied key. Azure DevOps has no single-use
-// registration; closing this needs the registration disabled before its job's first step. Also open: a pod granted
+// container ends (the pod watch wakes the autoscaler), at most one poll interval when a job keeps it running; but the
+// registration takes no job then: it was disabled while its job ran. Its window is now from the listener's `Running
+// job:` line to the pass its notice brings, about one look's round trip (a pod and Azure DevOps call or two): a job
+// that ends within that, and a job waiting for that very slot then, may still reach an agent started from a key copied
+// within it. When the notice is lost (a network plugin that keeps runner pods from the autoscaler, the autoscaler
+// restarting, an image from before notices), the poll interval is the window again, as before: a job shorter than one
+// interval is never seen busy. Azure DevOps has no single-use registration; only the service could close this whole.
+// Also open: a pod granted
 // before the `agent-id` annotation existed is not ended (its registration is retired all the same); the granted ids
 // live in the autoscaler's memory, so after it restarts (or another takes its lease) a registration whose copied key's
 // session named another namespace (RUNNER_NAMESPACE) or cluster, and whose pod is gone, is out of the runner's view

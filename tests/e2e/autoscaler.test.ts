@@ -218,6 +218,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
 
   it('runs 20 jobs queued at zero, each in a fresh pod, and returns to zero', async () => {
     await waitFor('the pool back at zero', 120_000, async () => ((await replicas()) === 0 ? true : undefined));
+    const since = (await world.emulator.admin.requests()).at(-1)?.seq ?? 0;
     const ids = await queue(20, `${probeScript(world)}\nsleep 5`);
     const results = await finished(world, ids, 10 * 60_000);
     for (const { job, log } of results) assert.equal(job.result, 'succeeded', log);
@@ -227,6 +228,14 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
     const log = await autoscalerLog();
     assert.match(log, /scale up from 0 to \d+/);
     assert.match(log, /Registered the agent of auto-\d+/);
+    // Each pod told the autoscaler when its agent took the job, and each registration was disabled while its job ran.
+    assert.match(log, /Agent \d+'s pod says it took a job: looking now\./);
+    const served = await world.emulator.admin.requests(since);
+    for (const { job } of results) {
+      const disabled = served.some((request) => request.method === 'PATCH' && request.path.endsWith(`/agents/${job.agentId}`) && request.status === 200
+        && request.time >= job.assignTime! && request.time <= job.finishTime!);
+      assert.ok(disabled, `agent ${job.agentId} was disabled while job ${job.requestId} ran`);
+    }
   });
 
   it('runs no later job in the pod of a job that ended its agent', async () => {
