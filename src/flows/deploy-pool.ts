@@ -371,19 +371,20 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
   const idle = outdated.filter((pod) => agentOf(known, pod)?.busyWith === undefined);
   for (const pod of outdated.filter((p) => !idle.includes(p))) host.info(`${pod.name} is running a job; it takes the new template when that job ends.`);
   if (idle.length === 0) return;
-  const toDrain = idle.map((pod) => agentOf(known, pod)).filter((a) => a !== undefined);
-  // Slots above the pool's size stay drained: the StatefulSet removes them.
-  const kept = toDrain.filter((agent) => slotOrdinal(pool.runnerName, agent.name)! < replicas);
+  // The agents of the pods it marked: a pod replaced since the look (its job ended) has nothing to drain.
+  let toDrain: AgentInfo[] = [];
   // True from the first call on: a failure halfway through the drain still re-enables those it disabled.
   let drains = registered !== undefined;
   const replaced: PodSummary[] = [];
   try {
     // Marked first: a scaling pass that runs meanwhile (ScaleRunnerPool, the autoscaler) must not enable them again.
-    for (const pod of idle) await markDraining(kube, pool, pod);
+    const marked: PodSummary[] = [];
+    for (const pod of idle) if (await markDraining(kube, pool, pod)) marked.push(pod);
+    toDrain = marked.map((pod) => agentOf(known, pod)).filter((a) => a !== undefined);
     if (registered !== undefined) drains = await setAgentsEnabled(ado, host, registered.poolId, toDrain, false, 'the idle pods it replaces');
     const now = registered === undefined ? undefined : ownAgents(self, await ado.listAgents(registered.poolId));
     const drained = new Set(toDrain.map((agent) => agent.id));
-    for (const pod of idle) {
+    for (const pod of marked) {
       const agent = agentOf(now, pod);
       if (agent?.busyWith !== undefined) {
         host.info(`${pod.name} took a job while being drained; it takes the new template when that job ends.`);
@@ -404,16 +405,23 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
     await unmarkDraining(kube, pool, idle.filter((pod) => !replaced.includes(pod)), host);
     // An autoscaled pool's slot is enabled only by its live pod's re-key or a pass that sees that pod hold the key
     // (src/core/single-use.ts): these looks are too old to tell which pod took a job since, or is gone.
+    // Slots above the pool's size stay drained: the StatefulSet removes them.
+    const kept = toDrain.filter((agent) => slotOrdinal(pool.runnerName, agent.name)! < replicas);
     if (pool.autoscaler === undefined && registered !== undefined && drains) await enableAgain(ado, host, registered.poolId, kept);
   }
 }
 
-async function markDraining(kube: KubeClient, pool: RunnerPoolSpec, pod: PodSummary): Promise<void> {
+/**
+ * Marks the incarnation looked at, its UID a precondition: a successor under its name (made when its job ended) keeps
+ * no mark meant for its predecessor, which would hold its agent drained. False when that pod is gone: nothing to drain.
+ */
+async function markDraining(kube: KubeClient, pool: RunnerPoolSpec, pod: PodSummary): Promise<boolean> {
   try {
-    await kube.mergePatch({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, { metadata: { annotations: { [annotations.draining]: 'true' } } }, fieldManager);
+    await kube.mergePatch({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, { metadata: { uid: pod.uid, annotations: { [annotations.draining]: 'true' } } }, fieldManager);
+    return true;
   } catch (error) {
-    // Gone since the list (its job ended): nothing to drain.
-    if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+    if (error instanceof KubeApiError && (error.status === 404 || error.status === 409)) return false;
+    throw error;
   }
 }
 

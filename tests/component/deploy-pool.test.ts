@@ -191,14 +191,17 @@ describe('DeployRunnerPool', () => {
     assert.equal(podsByName(world).get(slot(0))!.revision, revision, 'after its job the slot takes the new template');
   });
 
-  it('deletes a pod only by its UID: a successor that took the name since the look is left alone', async () => {
+  /**
+   * A new template for a one-slot pool whose pod ends a job right before the deploy's first `verb` on a pod, between
+   * its look and that call: the StatefulSet has made a fresh one by then. The pod there after the deploy.
+   */
+  async function replacedBefore(verb: 'delete' | 'mergePatch') {
     const world = await RunnerWorld.create(emulator);
     await world.deploy({ replicas: '1' });
     const host = new MemoryHost();
     let successor: string | undefined;
-    world.kube.before('delete', (call) => {
+    world.kube.before(verb, (call) => {
       if (call.kind !== 'Pod' || successor !== undefined) return;
-      // The pod ended a job between the look and the delete: the StatefulSet already made a fresh one.
       world.kube.completePod(namespace, slot(0));
       successor = world.kube.peek('Pod', namespace, slot(0))!.metadata.uid;
     });
@@ -206,7 +209,19 @@ describe('DeployRunnerPool', () => {
     const pod = world.kube.peek('Pod', namespace, slot(0))!;
     assert.equal(pod.metadata.uid, successor);
     assert.equal(pod.metadata.deletionTimestamp, undefined);
+    return { world, pod, host };
+  }
+
+  it('deletes a pod only by its UID: a successor that took the name since the look is left alone', async () => {
+    const { host } = await replacedBefore('delete');
     assert.doesNotMatch(host.log.join('\n'), /Replaced idle/);
+  });
+
+  it('marks a pod draining only as the incarnation it looked at: a successor that took the name since carries no mark', async () => {
+    const { world, pod, host } = await replacedBefore('mergePatch');
+    assert.equal(pod.metadata.annotations?.['azure-devops-runner/draining'], undefined, 'no scaling pass is kept from enabling its agent');
+    assert.deepEqual(enabledSlots(world), [0]);
+    assert.doesNotMatch([...host.log, ...host.warnings].join('\n'), /Replaced idle|draining/);
   });
 
   it('enables again what it drained when the drain fails halfway, and fails with the drain\'s error', async () => {
