@@ -18,7 +18,7 @@ import type { PoolLook } from '../core/scale-decision.js';
 import { autoscalerGraceSeconds, autoscalerName, renderAutoscalerAccess, renderAutoscalerDeployment } from '../core/manifests/autoscaler.js';
 import { outlastAutoscaler } from './leadership.js';
 import { replicasOwner, scalePass, type PassState } from './scale-pass.js';
-import { findRunner } from './runner-identity.js';
+import { findRunner, noteRecordedGrants } from './runner-identity.js';
 import { ownAgents, otherOwner, type RunnerIdentity } from '../core/runner-identity.js';
 import { slotOrdinal } from '../core/slots.js';
 import { enableAgain, publishForHub, setAgentsEnabled } from './agent-drain.js';
@@ -92,7 +92,10 @@ async function applyRunnerPool(options: DeployOptions, services: DeployServices,
   // After the dry run, which finds what the cluster refuses (a missing namespace, a bad object) with no call to Azure
   // DevOps, and before any change.
   const poolId = services.ado && (await services.ado.findPool(pool.poolName))?.id;
-  const self: RunnerIdentity = { runnerName: pool.runnerName, namespace: pool.namespace, cluster: pool.cluster };
+  // Its own: the registrations carrying its identity, and those its autoscaler recorded on its pods whatever their
+  // sessions claim (a job's copied key can name another namespace).
+  const self: OwnRunner = { runnerName: pool.runnerName, namespace: pool.namespace, cluster: pool.cluster, granted: new Set() };
+  if (poolId !== undefined) await noteRecordedGrants(kube, existing, self.granted);
   // Read once: the taken-name check, the scaling pass and the pod replacement all start from this list.
   const agentsRead = poolId === undefined ? undefined : { list: await services.ado!.listAgents(poolId), at: services.clock.now() };
   if (agentsRead !== undefined) refuseTakenNames(agentsRead.list, self);
@@ -146,6 +149,11 @@ async function applyRunnerPool(options: DeployOptions, services: DeployServices,
   }
   host.addSummary('Runner pool', `### Runner pool ${pool.runnerName} (${markdownCell(pool.poolName)})\n\n${podTable(pods)}\n`);
   return { statefulSetName: pool.runnerName, replicas, manifestPath: manifestPath && options.manifestPath, podRecycling: recycling, pods };
+}
+
+/** The runner deployed, with the agent ids recorded on its pods so far (noteRecordedGrants). */
+interface OwnRunner extends RunnerIdentity {
+  granted: Set<number>;
 }
 
 /**
@@ -354,7 +362,7 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
  * autoscaled pool's are not (its registrations are single-use, src/core/single-use.ts): the autoscaler's pass enables
  * a kept pod's, the handshake a new pod's.
  */
-async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined, replicas: number, self: RunnerIdentity): Promise<void> {
+async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined, replicas: number, self: OwnRunner): Promise<void> {
   const { pool } = options;
   const { ado, host } = services;
   const statefulSet = await kube.get({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: pool.namespace, name: pool.runnerName });
@@ -367,6 +375,8 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
     return;
   }
   const agentOf = (agents: AgentInfo[] | undefined, pod: PodSummary) => agents?.find((a) => a.name === pod.name);
+  // Those of pods granted since the first look too: the looks below go by them.
+  if (registered !== undefined) await noteRecordedGrants(kube, statefulSet, self.granted);
   const known = registered === undefined ? undefined : registered.agents ?? ownAgents(self, await ado.listAgents(registered.poolId));
   const idle = outdated.filter((pod) => agentOf(known, pod)?.busyWith === undefined);
   for (const pod of outdated.filter((p) => !idle.includes(p))) host.info(`${pod.name} is running a job; it takes the new template when that job ends.`);

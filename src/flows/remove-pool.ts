@@ -10,7 +10,7 @@ import type { KubeClient, KubeObject, ObjectRef } from '../core/ports/kube.js';
 import { autoscalerName, everyPoolObject, poolLabelSelector, poolLabels, terminationGraceSeconds } from '../core/manifests/index.js';
 import { observePool } from '../core/scale-decision.js';
 import { scaleFieldManager } from './scale-pass.js';
-import { findRunner } from './runner-identity.js';
+import { findRunner, noteRecordedGrants } from './runner-identity.js';
 import { ownAgents, type RunnerIdentity } from '../core/runner-identity.js';
 import { defaultRunnerName } from '../core/deploy-options.js';
 
@@ -86,11 +86,14 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
   const kube = await services.connect();
   const pool = await ado.findPool(options.poolName);
   if (pool === undefined) throw new Error(`Input 'poolName': the agent pool '${options.poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
-  // Its registrations are those carrying its identity: another cluster's agents of the pool stay, whatever their names.
-  const identity = await runnerToRemove(kube, ado, pool.id, options);
+  // Its registrations are those carrying its identity, and those its autoscaler recorded on its pods whatever their
+  // sessions claim (remembered once the pods are gone): another cluster's agents of the pool stay, whatever their names.
+  const identity = { ...(await runnerToRemove(kube, ado, pool.id, options)), granted: new Set<number>() };
   const { runnerName } = identity;
   const objects = await ownObjects(kube, { ...options, runnerName });
+  const statefulSet = objects.find((object) => object.kind === 'StatefulSet');
   const look = async () => {
+    await noteRecordedGrants(kube, statefulSet, identity.granted);
     const [agents, jobs] = await Promise.all([ado.listAgents(pool.id), ado.listUnfinishedJobs(pool.id)]);
     const { ours, busyOrdinals } = observePool(identity, agents, jobs);
     return { ours, busy: busyOrdinals.map((ordinal) => `${runnerName}-${ordinal}`) };
@@ -139,7 +142,6 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
   }
 
   // No pod: scaled to none before the StatefulSet goes, so no deletion policy can leave one running.
-  const statefulSet = objects.find((object) => object.kind === 'StatefulSet');
   if (statefulSet) {
     await kube.scale(refOf(statefulSet), 0, scaleFieldManager);
     await waitForNoPods(kube, namespace, poolLabelSelector(runnerName), terminationGraceSeconds + 30, clock, 'The runner pods');

@@ -1,7 +1,10 @@
-// Which runner a command means and who it is (src/core/runner-identity.ts): its name, when none is given, and its
-// cluster's identity, read once by the deploy that makes the runner and recorded on its StatefulSet.
+// Which runner a command means and who it is (src/core/runner-identity.ts): its name, when none is given, its
+// cluster's identity, read once by the deploy that makes the runner and recorded on its StatefulSet, and the
+// registrations its autoscaler recorded on its pods.
 import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
 import { clusterRunnerName, defaultNamedRunner, recordedIdentity, type RunnerIdentity } from '../core/runner-identity.js';
+import { poolLabelSelector } from '../core/manifests/index.js';
+import { recordedAgentIds } from '../core/single-use.js';
 
 /**
  * The cluster's identity: the UID of its kube-system namespace, as OpenTelemetry's k8s.cluster.uid, which lives as
@@ -53,4 +56,16 @@ export async function findRunner(kube: KubeClient, ref: RunnerRef): Promise<Foun
   const cluster = (statefulSet && recordedIdentity(statefulSet).cluster) ?? (await readClusterIdentity(kube, ref.namespace));
   const runnerName = ref.runnerName ?? statefulSet?.metadata.name ?? clusterRunnerName(ref.poolName, cluster, ref.namespace);
   return { identity: { runnerName, namespace: ref.namespace, cluster }, statefulSet };
+}
+
+/**
+ * Adds to `granted` the agent ids its autoscaler recorded on the runner's slot pods (src/core/single-use.ts): its own
+ * registrations whatever their sessions claim. Kept once seen, as a pod that goes takes its record with it, not its
+ * registration; read before the agents, as a pod's record comes before its grant.
+ */
+export async function noteRecordedGrants(kube: KubeClient, statefulSet: KubeObject | undefined, granted: Set<number>): Promise<void> {
+  if (statefulSet === undefined) return;
+  const { name, namespace, uid } = statefulSet.metadata;
+  const pods = await kube.list('v1', 'Pod', namespace ?? '', poolLabelSelector(name));
+  for (const id of recordedAgentIds({ runnerName: name, statefulSetUid: uid }, pods)) granted.add(id);
 }

@@ -1,7 +1,8 @@
 // One Azure DevOps pool served by two runners — two namespaces of one fake cluster standing in for two clusters, each
 // with its own identity — over one emulator store, with default names: each scales for the jobs the pool's rule gives
 // it, and neither disables, re-keys or deletes the other's agents; `remove` of one leaves the other whole; a
-// registration from before identities is adopted; `remove` goes by what it sees after its drain (review M10).
+// registration from before identities is adopted; one its autoscaler recorded stays its own whatever its copied key's
+// session claims; `remove` goes by what it sees after its drain (review M10).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runAutoscaler } from '../../src/flows/autoscale.js';
@@ -167,6 +168,46 @@ describe('a pod that names another cluster in its request', () => {
     }, 300);
     assert.equal(emulator.store.jobs.get(job)?.result, 'succeeded', logs[0].warnings.join('\n'));
     assert.equal(logs[0].warnings.some((line) => /belongs to/.test(line)), false, logs[0].warnings.join('\n'));
+  });
+});
+
+/**
+ * Blue's slot 0, kept warm and granted by its autoscaler (its pod records the agent id), runs a job that copies its
+ * agent's key and stops the start script: the job ends, the pod runs on, and an agent started from the copies opens a
+ * session that names another namespace. The autoscaler has not looked since.
+ */
+async function recordedButClaimedElsewhere(): Promise<{ blue: RunnerWorld; slot0: string; agentId: number; inputs: Record<string, string> }> {
+  const { blue } = await twoRunners();
+  const inputs = { autoscaling: 'inCluster', minReplicas: '1', maxReplicas: '2', rolloutStatusTimeout: '0' };
+  await blue.deploy(inputs);
+  await autoscaleBoth([blue], () => blue.slots().get(0)?.online === true && blue.slots().get(0)?.enabled === true, 120);
+  const slot0 = `${blue.runnerName}-0`;
+  const job = blue.queueJobFor(0);
+  assert.equal(blue.agentOfJob(job), slot0);
+  blue.finishJobLeavingPod(job);
+  const grant = blue.grants.at(-1)!;
+  const session = await blue.stolenKeySession(grant, { ...blue.agent(slot0)!.systemCapabilities, RUNNER_NAMESPACE: 'elsewhere' });
+  assert.ok(session !== undefined, 'the copied key opened a session');
+  assert.equal(blue.agent(slot0)!.systemCapabilities.RUNNER_NAMESPACE, 'elsewhere');
+  assert.equal(blue.kube.peek('Pod', 'blue', slot0)!.metadata.annotations?.['azure-devops-runner/agent-id'], String(grant.agentId));
+  return { blue, slot0, agentId: grant.agentId, inputs };
+}
+
+describe('a registration its autoscaler recorded, whose copied key\'s session names another namespace', () => {
+  it('is the runner\'s to DeployRunnerPool: no refusal, and drained as its own before its pod is replaced', async () => {
+    const { blue, slot0, agentId, inputs } = await recordedButClaimedElsewhere();
+    const host = new MemoryHost();
+    await blue.deploy({ ...inputs, image: 'registry.example.com/runner:2' }, host);
+    assert.match(host.log.join('\n'), new RegExp(`Replaced idle ${slot0}`));
+    assert.equal(blue.agent(slot0)?.id, agentId);
+    assert.equal(blue.agent(slot0)?.enabled, false, 'the copied key\'s session is handed no job');
+  });
+
+  it('is the runner\'s to remove: the registration goes with the pool', async () => {
+    const { blue, slot0 } = await recordedButClaimedElsewhere();
+    const removed = await remove(blue);
+    assert.deepEqual(removed.agents, [slot0]);
+    assert.equal(blue.agent(slot0), undefined);
   });
 });
 
