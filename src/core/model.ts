@@ -23,6 +23,17 @@ export interface OfferedContainer {
   /** The Secrets (in the runner's namespace) whose keys a service gets as variables (`envFrom=`): its secrets. */
   envFrom: string[];
   resources: ResourceSettings;
+  /** When a service is ready (`ready=`, `readyTimeout=`): its sidecar's startup probe, which the agent's start waits for. */
+  ready?: ServiceReadiness;
+}
+
+/** What a service's startup probe checks: a port that accepts connections, an HTTP path that answers, a command. */
+export type ReadyProbe = { kind: 'tcp'; port: number } | { kind: 'http'; port: number; path: string } | { kind: 'exec'; command: string[] };
+
+/** A service's readiness: its probe, and how long it may take before the kubelet restarts the service. */
+export interface ServiceReadiness {
+  probe: ReadyProbe;
+  timeoutSeconds: number;
 }
 
 /** The dind sidecar's default image (upstream Docker); `images/dind` builds one from Debian's packages instead. */

@@ -1,10 +1,10 @@
 // dockerMode podContainers (pure): the containers DeployRunnerPool's `jobContainers` and `serviceContainers` offer
-// container jobs, one `name=image` a line with optional resources (services also host names and env), every problem
-// collected.
+// container jobs, one `name=image` a line with optional resources (services also host names, env and when they are
+// ready), every problem collected.
 import type { InputReader } from './inputs.js';
 import { dnsLabelProblem, dnsSubdomainProblem, envNameProblem, imageReferenceProblem, normalizeImage, quantityProblem, requestsAboveLimits } from './kube-syntax.js';
 import { runnerContainerNames } from './manifests/runner-pod.js';
-import type { DockerMode, OfferedContainer, ResourceSettings } from './model.js';
+import type { DockerMode, OfferedContainer, ReadyProbe, ResourceSettings } from './model.js';
 
 /** `key=value` as its two sides; no `=`: the whole text and no value. */
 function splitAtEquals(text: string): [string, string | undefined] {
@@ -14,11 +14,56 @@ function splitAtEquals(text: string): [string, string | undefined] {
 
 const inputOf = { job: 'jobContainers', service: 'serviceContainers' } as const;
 const resourceKeys = ['cpuRequest', 'memoryRequest', 'cpuLimit', 'memoryLimit'] as const;
-const serviceKeys = ['aliases', 'envFrom', 'env.NAME'] as const;
+const serviceKeys = ['aliases', 'envFrom', 'env.NAME', 'ready', 'readyTimeout'] as const;
 const envPrefix = 'env.';
 
+/**
+ * How long a service may take to pass its `ready=` probe (seconds, `readyTimeout=`): by default 5 minutes, long enough
+ * for a database's first start on a busy node; at most an hour, beyond which the number is more likely a typo.
+ */
+export const readyTimeoutSeconds = { default: 300, max: 3600 } as const;
+
+/** Control characters shown as `\uXXXX`: a problem that quotes them stays one plain line. */
+const visible = (text: string) => text.replace(/\p{Cc}/gu, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 /** A line as a problem quotes it: the values of its `env.NAME=` left out, in case one is a secret given in the open. */
-const quoted = (text: string) => text.replace(/(^|\s)(env\.[^=\s]*)=\S*/g, '$1$2=…');
+const quoted = (text: string) => visible(text.replace(/(^|\s)(env\.[^=\s]*)=\S*/g, '$1$2=…'));
+
+/**
+ * `ready=`'s probe, or what is wrong with it. The kubelet probes the pod's own address, so no form names a host. An
+ * exec command is split on commas, since the line is split on spaces: an argument holds neither.
+ */
+function readyProbe(value: string): { probe: ReadyProbe } | { problem: string } {
+  const colon = value.indexOf(':');
+  const [kind, rest] = colon < 0 ? [value, ''] : [value.slice(0, colon), value.slice(colon + 1)];
+  const port = (text: string) => (/^[1-9][0-9]{0,4}$/.test(text) && Number(text) <= 65535 ? Number(text) : undefined);
+  const portProblem = (text: string) => ({ problem: `ready=: the port must be a number from 1 to 65535; got '${visible(text)}'` });
+  if (colon >= 0 && kind === 'tcp') {
+    const tcp = port(rest);
+    return tcp === undefined ? portProblem(rest) : { probe: { kind: 'tcp', port: tcp } };
+  }
+  if (colon >= 0 && kind === 'http') {
+    const slash = rest.indexOf('/');
+    const [portText, path] = slash < 0 ? [rest, '/'] : [rest.slice(0, slash), rest.slice(slash)];
+    const http = port(portText);
+    if (http === undefined) return portProblem(portText);
+    if (!/^\/[\x21-\x7e]*$/.test(path)) return { problem: `ready=: the path must be printable ASCII without spaces, starting with /; got '${visible(path)}'` };
+    return { probe: { kind: 'http', port: http, path } };
+  }
+  if (colon >= 0 && kind === 'exec') {
+    if (rest === '') return { problem: 'ready=: exec: needs a command' };
+    if (/\p{Cc}/u.test(rest)) return { problem: 'ready=: exec: the command holds a control character' };
+    const command = rest.split(',');
+    if (command.includes('')) return { problem: `ready=: exec: an empty argument (two commas in a row, or one at either end) in '${rest}'` };
+    return { probe: { kind: 'exec', command } };
+  }
+  return { problem: `ready= must be tcp:<port>, http:<port>[/path] or exec:<command>[,<argument>…]; got '${visible(value)}'` };
+}
+
+/** `readyTimeout=`'s seconds, or undefined when it is not a whole number in range. */
+function readyTimeout(value: string): number | undefined {
+  return /^[1-9][0-9]*$/.test(value) && Number(value) <= readyTimeoutSeconds.max ? Number(value) : undefined;
+}
 
 interface Line {
   container: OfferedContainer;
@@ -49,8 +94,13 @@ function readLines(inputs: InputReader, role: OfferedContainer['role']): Line[] 
     let aliases: string[] = [];
     const env: Record<string, string> = {};
     const envFrom: string[] = [];
+    let probe: ReadyProbe | undefined;
+    let timeoutSeconds: number = readyTimeoutSeconds.default;
+    const given = new Set<string>();
     for (const option of options) {
       const [key, value = ''] = splitAtEquals(option);
+      const twice = (key === 'ready' || key === 'readyTimeout') && given.has(key);
+      given.add(key);
       const resource = resourceKeys.find((k) => k === key);
       if (resource) {
         const quantity = quantityProblem(value);
@@ -75,13 +125,26 @@ function readLines(inputs: InputReader, role: OfferedContainer['role']): Line[] 
           if (secretProblem) problems.push(`envFrom: the Secret's name ${secretProblem}`);
           else envFrom.push(secret);
         }
+      } else if (key === 'ready' && role === 'service') {
+        if (twice) problems.push('ready= is given twice');
+        else {
+          const read = readyProbe(value);
+          if ('problem' in read) problems.push(read.problem);
+          else probe = read.probe;
+        }
+      } else if (key === 'readyTimeout' && role === 'service') {
+        const seconds = readyTimeout(value);
+        if (seconds === undefined) problems.push(`readyTimeout= must be a whole number of seconds from 1 to ${readyTimeoutSeconds.max}; got '${visible(value)}'`);
+        else if (twice) problems.push('readyTimeout= is given twice');
+        else timeoutSeconds = seconds;
       } else {
         problems.push(`'${quoted(option)}' is not one of ${[...resourceKeys, ...(role === 'service' ? serviceKeys : [])].map((k) => `${k}=`).join(', ')}`);
       }
     }
+    if (given.has('readyTimeout') && !given.has('ready') && role === 'service') problems.push('readyTimeout= needs ready= (what the service is waited for)');
     for (const { request, wanted, limit, most } of requestsAboveLimits(resources)) problems.push(`${request} (${wanted}) must not exceed ${limit} (${most})`);
     if (problems.length > 0) problems.forEach(problem);
-    else lines.push({ container: { name, image, role, aliases, env, envFrom, resources }, problem });
+    else lines.push({ container: { name, image, role, aliases, env, envFrom, resources, ...(probe && { ready: { probe, timeoutSeconds } }) }, problem });
   });
   return lines;
 }

@@ -1,7 +1,7 @@
 // Pod Security Standards (kubernetes.io/docs/concepts/security/pod-security-standards), the checks the baseline and
 // restricted levels make of a pod spec, for the fast tier; the e2e (tests/e2e/docker-jobs.test.ts) asks the API
 // server's own admission. Only the fields our manifests can set are read; each violation names its field.
-import type { V1Container, V1PodSpec, V1SecurityContext } from '@kubernetes/client-node';
+import type { V1Container, V1LifecycleHandler, V1PodSpec, V1SecurityContext } from '@kubernetes/client-node';
 
 export type PodSecurityLevel = 'baseline' | 'restricted';
 
@@ -26,6 +26,14 @@ export function podSecurityViolations(spec: V1PodSpec, level: PodSecurityLevel):
   each((context) => context.capabilities?.add?.filter((cap) => !baselineCapabilities.has(cap)).map((cap) => `adds ${cap}`).join(', ') || undefined);
   each((_, container) => (container.ports?.some((port) => port.hostPort) ? 'hostPort' : undefined));
   each((context) => (context.seccompProfile?.type === 'Unconfined' ? 'seccompProfile Unconfined' : undefined));
+  // v1.34+: a probe or hook may not name a host, which would have the kubelet reach beyond the pod (from the node).
+  each((_, container) => {
+    const handlers: Array<[string, V1LifecycleHandler | undefined]> = [
+      ['livenessProbe', container.livenessProbe], ['readinessProbe', container.readinessProbe], ['startupProbe', container.startupProbe],
+      ['postStart', container.lifecycle?.postStart], ['preStop', container.lifecycle?.preStop],
+    ];
+    return handlers.filter(([, handler]) => handler?.httpGet?.host || handler?.tcpSocket?.host).map(([field]) => `${field} host`).join(', ') || undefined;
+  });
   if (level === 'baseline') return violations;
 
   for (const volume of spec.volumes ?? []) {

@@ -6,11 +6,12 @@ import type {
   V1HostAlias,
   V1PodSecurityContext,
   V1PodSpec,
+  V1Probe,
   V1ResourceRequirements,
   V1SecurityContext,
   V1Volume,
 } from '@kubernetes/client-node';
-import { defaultDindImage, type OfferedContainer, type ResourceSettings, type RunnerPoolSpec } from '../model.js';
+import { defaultDindImage, type OfferedContainer, type ResourceSettings, type RunnerPoolSpec, type ServiceReadiness } from '../model.js';
 import { identityVariables } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
 import { recyclerName } from './recycle-access.js';
@@ -324,6 +325,18 @@ export function externalsStep(spec: RunnerPoolSpec): V1Container {
 }
 
 /**
+ * A service's `ready=` as its sidecar's startup probe: the kubelet starts the agent only once every sidecar has passed
+ * its own, so a job's first step finds its services answering. Probed every second, so that a ready service holds the
+ * job back by a second at most; after `timeoutSeconds` of failures the kubelet restarts the service (and waits again).
+ */
+function startupProbe({ probe, timeoutSeconds }: ServiceReadiness): V1Probe {
+  const check: V1Probe = probe.kind === 'tcp' ? { tcpSocket: { port: probe.port } }
+    : probe.kind === 'http' ? { httpGet: { port: probe.port, path: probe.path } }
+    : { exec: { command: probe.command } };
+  return { ...check, periodSeconds: 1, failureThreshold: timeoutSeconds };
+}
+
+/**
  * An offered container, a native sidecar: it runs for the pod's one job and ends with it. A job container runs the
  * exec helper (runner/exec-server.ts) on the shared Node, with the agent's folders at the paths the agent's `docker
  * create` asks for; a service runs its image's own command and mounts nothing of the job, with the env its line gives:
@@ -347,6 +360,7 @@ export function offeredContainer(container: OfferedContainer): V1Container {
         { name: 'pod-containers', mountPath: socketDir },
       ],
     }),
+    ...(container.ready && { startupProbe: startupProbe(container.ready) }),
     ...(resources && { resources }),
     securityContext: dropAll,
   };

@@ -93,6 +93,57 @@ describe('the jobContainers and serviceContainers inputs', () => {
     ]);
   });
 
+  it('read when a service is ready: a port that accepts connections, an HTTP path that answers, or a command', () => {
+    const { pool: ready } = read({
+      dockerMode: 'podContainers',
+      serviceContainers: 'db=postgres:16 ready=exec:pg_isready,-U,app,-h,127.0.0.1 readyTimeout=120\nweb=nginx:1 ready=http:8080/health?deep=1\nroot=caddy:2 ready=http:80\ncache=redis:7 ready=tcp:6379\nplain=valkey:8',
+    });
+    assert.deepEqual(ready.podContainers!.map((c) => [c.name, c.ready]), [
+      ['db', { probe: { kind: 'exec', command: ['pg_isready', '-U', 'app', '-h', '127.0.0.1'] }, timeoutSeconds: 120 }],
+      ['web', { probe: { kind: 'http', port: 8080, path: '/health?deep=1' }, timeoutSeconds: 300 }],
+      ['root', { probe: { kind: 'http', port: 80, path: '/' }, timeoutSeconds: 300 }],
+      ['cache', { probe: { kind: 'tcp', port: 6379 }, timeoutSeconds: 300 }],
+      ['plain', undefined],
+    ]);
+  });
+
+  it('refuse a readiness a service cannot have, every problem named, and none for a job container', () => {
+    const lines = [
+      'a=x:1 ready=tcp:0', 'b=x:2 ready=tcp:65536', 'c=x:3 ready=tcp:054', 'd=x:4 ready=tcp:54a', 'e=x:5 ready=http:8080health',
+      'f=x:6 ready=http:evil.example:80/x', 'g=x:7 ready=http:80/a\u0007b', 'h=x:8 ready=exec:', 'i=x:9 ready=exec:a,,b',
+      'j=x:10 ready=grpc:50051', 'k=x:11 ready=', 'l=x:12 ready=tcp:1 ready=tcp:2', 'm=x:13 ready=tcp:1 readyTimeout=0',
+      'n=x:14 ready=tcp:1 readyTimeout=3601', 'o=x:15 ready=tcp:1 readyTimeout=5s readyTimeout=6', 'p=x:16 readyTimeout=10',
+      'q=x:17 ready=exec:sh,-c,\u001b[2J', 'r=x:18 ready=http:80/h\u00e9', 'fine=valkey:8 ready=tcp:6379 readyTimeout=3600',
+    ];
+    const wrong = (line: number, text: string, message: string) => `serviceContainers: line ${line} ('${text}'): ${message}.`;
+    const kinds = 'ready= must be tcp:<port>, http:<port>[/path] or exec:<command>[,<argument>…]';
+    const port = (got: string) => `ready=: the port must be a number from 1 to 65535; got '${got}'`;
+    const timeout = (got: string) => `readyTimeout= must be a whole number of seconds from 1 to 3600; got '${got}'`;
+    assert.deepEqual(problems({ dockerMode: 'podContainers', jobContainers: 'build=debian:12 ready=tcp:1 readyTimeout=5', serviceContainers: lines.join('\n') }), [
+      "jobContainers: line 1 ('build=debian:12 ready=tcp:1 readyTimeout=5'): 'ready=tcp:1' is not one of cpuRequest=, memoryRequest=, cpuLimit=, memoryLimit=.",
+      "jobContainers: line 1 ('build=debian:12 ready=tcp:1 readyTimeout=5'): 'readyTimeout=5' is not one of cpuRequest=, memoryRequest=, cpuLimit=, memoryLimit=.",
+      wrong(1, lines[0], port('0')),
+      wrong(2, lines[1], port('65536')),
+      wrong(3, lines[2], port('054')),
+      wrong(4, lines[3], port('54a')),
+      wrong(5, lines[4], port('8080health')),
+      wrong(6, lines[5], port('evil.example:80')),
+      wrong(7, 'g=x:7 ready=http:80/a\\u0007b', 'ready=: the path must be printable ASCII without spaces, starting with /; got \'/a\\u0007b\''),
+      wrong(8, lines[7], 'ready=: exec: needs a command'),
+      wrong(9, lines[8], 'ready=: exec: an empty argument (two commas in a row, or one at either end) in \'a,,b\''),
+      wrong(10, lines[9], `${kinds}; got 'grpc:50051'`),
+      wrong(11, lines[10], `${kinds}; got ''`),
+      wrong(12, lines[11], 'ready= is given twice'),
+      wrong(13, lines[12], timeout('0')),
+      wrong(14, lines[13], timeout('3601')),
+      wrong(15, lines[14], timeout('5s')),
+      wrong(15, lines[14], 'readyTimeout= is given twice'),
+      wrong(16, lines[15], 'readyTimeout= needs ready= (what the service is waited for)'),
+      wrong(17, 'q=x:17 ready=exec:sh,-c,\\u001b[2J', 'ready=: exec: the command holds a control character'),
+      wrong(18, lines[17], 'ready=: the path must be printable ASCII without spaces, starting with /; got \'/h\u00e9\''),
+    ]);
+  });
+
   it('need a container with podContainers and allow none with another mode', () => {
     assert.deepEqual(problems({ dockerMode: 'podContainers', jobContainers: '# none yet' }), [
       'jobContainers: or serviceContainers must offer at least one container with dockerMode podContainers (one name=image a line).',
@@ -166,6 +217,31 @@ describe('the podContainers pod', () => {
     // A service runs its image's own command and has nothing of the job.
     assert.deepEqual([sidecar('redis').command, sidecar('redis').volumeMounts], [undefined, undefined]);
     assert.deepEqual(pod.hostAliases, [{ ip: '127.0.0.1', hostnames: ['redis', 'cache', 'redis.local', 'db'] }]);
+  });
+
+  it('gives a service with ready= a startup probe, so the agent starts once the service answers, and no other container one', () => {
+    const probed = podOf(read({
+      dockerMode: 'podContainers',
+      jobContainers: 'build=debian:12',
+      serviceContainers: 'db=postgres:16 ready=exec:pg_isready,-U,app readyTimeout=90\nweb=nginx:1 ready=http:8080/health\ncache=redis:7 ready=tcp:6379\nplain=valkey:8',
+    }).pool);
+    const probeOf = (name: string) => probed.initContainers!.find((c) => c.name === name)!.startupProbe;
+    assert.deepEqual(probeOf('db'), { exec: { command: ['pg_isready', '-U', 'app'] }, periodSeconds: 1, failureThreshold: 90 });
+    assert.deepEqual(probeOf('web'), { httpGet: { port: 8080, path: '/health' }, periodSeconds: 1, failureThreshold: 300 });
+    assert.deepEqual(probeOf('cache'), { tcpSocket: { port: 6379 }, periodSeconds: 1, failureThreshold: 300 });
+    assert.deepEqual([probeOf('plain'), probeOf('build')], [undefined, undefined]);
+    // A native sidecar's startup probe is what holds the agent back; a readiness or liveness probe would not.
+    for (const container of [...probed.initContainers!, ...probed.containers]) {
+      assert.deepEqual([container.readinessProbe, container.livenessProbe], [undefined, undefined], container.name);
+    }
+    // The kubelet probes the pod's own address: no probe names another host for the node to reach.
+    assert.ok(!JSON.stringify(probed).includes('"host"'));
+    assert.deepEqual(podSecurityViolations(probed, 'restricted'), []);
+    // …which the checker would refuse, as Pod Security baseline does from Kubernetes 1.34.
+    const reaching = structuredClone(probed);
+    reaching.initContainers!.find((c) => c.name === 'web')!.startupProbe!.httpGet!.host = '169.254.169.254';
+    reaching.initContainers!.find((c) => c.name === 'cache')!.startupProbe!.tcpSocket!.host = '10.0.0.1';
+    assert.deepEqual(podSecurityViolations(reaching, 'baseline'), ['container web: startupProbe host', 'container cache: startupProbe host']);
   });
 
   it('gives a service its env: plain values, and a Secret\'s keys by reference, out of reach of the job\'s steps', () => {
