@@ -56,7 +56,7 @@ export function startAutoscalerMonitor(port: number, labels: { pool: string; run
   // > 0 for some minutes); a pass counts nothing an operator can use, and every cause has its series, 0 when none.
   const slotStartFailuresNow = new Gauge({
     name: 'azure_devops_runner_slot_start_failures',
-    help: 'Slots whose pod cannot start now, by why: imagePull, unschedulable, quota (a refused create), crashBeforeRegistration.',
+    help: 'Slots whose pod cannot start now, by why: imagePull, unschedulable, quota (a refused create), crashBeforeRegistration, serviceNotReady (a service never passed its ready= probe).',
     labelNames: ['reason'],
     registers: [registry],
   });

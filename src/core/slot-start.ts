@@ -1,6 +1,6 @@
 // Slots that cannot start, and why. When a runner pod cannot start, its jobs wait in the queue and nothing else says
 // why: this reads it from what the scaling pass (and `status`) already looked at — the runner's pods, and the
-// StatefulSet's events when a slot has no pod at all — and names, per slot, one of four causes with the words
+// StatefulSet's events when a slot has no pod at all — and names, per slot, one of five causes with the words
 // Kubernetes gave. Pure.
 //
 // - imagePull: a container's image cannot be pulled (ErrImagePull, ImagePullBackOff, InvalidImageName, ...).
@@ -10,6 +10,11 @@
 //   LimitRange or another admission rule forbids it). The controller names the pod in its message.
 // - crashBeforeRegistration: the agent's container restarts in a loop (CrashLoopBackOff) and the pod's agent never
 //   registered. One that crashes after it registered ran its agent: that is the job's business, not a start.
+// - serviceNotReady: a podContainers service with `ready=` (a native sidecar with a startup probe) was restarted
+//   without ever passing its probe, and the agent has not started: the kubelet starts it only once every sidecar has
+//   passed. Its state alternates between a new try (running, not started) and CrashLoopBackOff, and a self-registering
+//   pod's register step holds its registration before the sidecars start, so neither a crash nor the registration
+//   tells it. A service still in its first try is only slow; one restarted after the agent started is the job's.
 //
 // The first three are the cluster's answer to any pod of the template: a new slot would not start either, so the
 // decision holds the pool's size (src/core/scale-decision.ts). A crash may be one pod's (its node, a flaky start).
@@ -25,16 +30,19 @@ import type { KubeObject } from './ports/kube.js';
 import { slotOrdinal } from './slots.js';
 import { withoutLoggingCommands } from './log-text.js';
 
-export type SlotStartFailure = 'imagePull' | 'unschedulable' | 'quota' | 'crashBeforeRegistration';
+export type SlotStartFailure = 'imagePull' | 'unschedulable' | 'quota' | 'crashBeforeRegistration' | 'serviceNotReady';
 
 /** Every cause, in the order they are told: a metric has a series for each, stuck or not. */
-export const slotStartFailures: readonly SlotStartFailure[] = ['imagePull', 'unschedulable', 'quota', 'crashBeforeRegistration'];
+export const slotStartFailures: readonly SlotStartFailure[] = ['imagePull', 'unschedulable', 'quota', 'crashBeforeRegistration', 'serviceNotReady'];
 
 /** A slot whose pod cannot start, and why. */
 export interface StuckSlot {
   slot: number;
   reason: SlotStartFailure;
-  /** Kubernetes' own word for it: ImagePullBackOff, ErrImagePull, Unschedulable, FailedCreate, CrashLoopBackOff. */
+  /**
+   * Kubernetes' own word for it: ImagePullBackOff, ErrImagePull, Unschedulable, FailedCreate, CrashLoopBackOff, or for a
+   * service, the pod's Initialized condition's ContainersNotInitialized.
+   */
   kubernetesReason: string;
   /** What Kubernetes said, one printable line (src/core/log-text.ts), without credentials. */
   message: string;
@@ -71,10 +79,12 @@ const messageLength = 400;
 interface ContainerStatus {
   name: string;
   restartCount?: number;
+  started?: boolean;
   state?: { waiting?: { reason?: string; message?: string } };
 }
 
 interface PodShape {
+  spec?: { initContainers?: Array<{ name: string; restartPolicy?: string; startupProbe?: unknown }> };
   status?: {
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
     initContainerStatuses?: ContainerStatus[];
@@ -145,6 +155,18 @@ export function statefulSetEventsSelector(runnerName: string): string {
   return `involvedObject.kind=StatefulSet,involvedObject.name=${runnerName}`;
 }
 
+/** A service whose startup probe, after a restart, still keeps the pod's agent from starting; undefined: none. */
+function unreadyService({ spec, status }: PodShape): Omit<StuckSlot, 'slot'> | undefined {
+  const agent = status?.containerStatuses?.find((c) => c.name === 'agent');
+  if (agent !== undefined && (agent.state?.waiting === undefined || (agent.restartCount ?? 0) > 0)) return undefined;
+  const probed = new Set((spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always' && c.startupProbe !== undefined).map((c) => c.name));
+  const service = status?.initContainerStatuses?.find((c) => probed.has(c.name) && c.started !== true && (c.restartCount ?? 0) > 0);
+  if (service === undefined) return undefined;
+  const waiting = service.state?.waiting?.message;
+  const message = `service ${service.name} restarted ${service.restartCount} time${service.restartCount === 1 ? '' : 's'} without passing its startup probe${waiting ? `: ${waiting}` : ''}`;
+  return { reason: 'serviceNotReady', kubernetesReason: 'ContainersNotInitialized', message: kubernetesMessage(message) };
+}
+
 /** Why a pod cannot start, or undefined while it starts, runs, or is held on purpose. */
 function podCause(pod: KubeObject, registered: boolean): Omit<StuckSlot, 'slot'> | undefined {
   const { status } = pod as unknown as PodShape;
@@ -156,6 +178,8 @@ function podCause(pod: KubeObject, registered: boolean): Omit<StuckSlot, 'slot'>
   if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
     return { reason: 'unschedulable', kubernetesReason: 'Unschedulable', message: kubernetesMessage(scheduled.message ?? '') };
   }
+  const service = unreadyService(pod as unknown as PodShape);
+  if (service) return service;
   const crash = waiting((reason) => reason === 'CrashLoopBackOff');
   if (crash && !registered) return { reason: 'crashBeforeRegistration', kubernetesReason: crash.reason!, message: kubernetesMessage(crash.message ?? '') };
   return undefined;

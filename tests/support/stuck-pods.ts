@@ -109,3 +109,55 @@ function controllerEvent(runnerName: string, ordinal: number, what: { reason: st
     firstTimestamp: at, lastTimestamp: last, count: 7, type: what.type, eventTime: null, reportingComponent: 'statefulset-controller', reportingInstance: '',
   };
 }
+
+/**
+ * A podContainers pod whose service `db` (a native sidecar with `ready=tcp:5432`, its startup probe) never answers on
+ * its port: after readyTimeout the kubelet restarts it, and the agent never starts. Unlike the statuses above this one
+ * is not recorded but written after the kubelet's rules (pkg/kubelet/kuberuntime, pkg/kubelet/status): a restarted
+ * sidecar that has not passed its probe runs with `started: false`, or waits in CrashLoopBackOff between two tries;
+ * the agent waits in PodInitializing. `agent`: the agent's own status, for a pod whose agent did start.
+ */
+export function serviceNeverReady(runnerName: string, ordinal: number, db: 'probing' | 'backOff' | 'firstTry', agent?: Json): KubeObject {
+  const pod = `${runnerName}-${ordinal}`;
+  const uid = `uid-${pod}`;
+  const tries = db === 'firstTry' ? 0 : 3;
+  const killed = { terminated: { exitCode: 0, reason: 'Completed', startedAt: at, finishedAt: at, containerID: 'containerd://0b7e1d2c' } };
+  const dbStatus: Json = {
+    name: 'db', image: 'docker.io/library/postgres:16', imageID: 'docker.io/library/postgres@sha256:4c2a', containerID: 'containerd://9f3e2a1b',
+    ready: false, started: false, restartCount: tries, lastState: tries > 0 ? killed : {},
+    state: db === 'backOff' ? { waiting: { reason: 'CrashLoopBackOff', message: `back-off 20s restarting failed container=db pod=${pod}_runners(${uid})` } } : { running: { startedAt: at } },
+  };
+  const status: Json = {
+    phase: 'Pending',
+    conditions: [
+      { type: 'PodReadyToStartContainers', status: 'True', lastProbeTime: null, lastTransitionTime: at },
+      { type: 'Initialized', status: 'False', lastProbeTime: null, lastTransitionTime: at, reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [db]' },
+      { type: 'Ready', status: 'False', lastProbeTime: null, lastTransitionTime: at, reason: 'ContainersNotReady', message: 'containers with unready status: [db agent]' },
+      { type: 'ContainersReady', status: 'False', lastProbeTime: null, lastTransitionTime: at, reason: 'ContainersNotReady', message: 'containers with unready status: [db agent]' },
+      { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: at },
+    ],
+    hostIP: '10.0.0.4', podIP: '10.244.0.14', startTime: at,
+    initContainerStatuses: [
+      { name: 'externals', image: 'registry.example.com/runner:1', imageID: '', ready: true, started: false, restartCount: 0, lastState: {}, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: at, finishedAt: at } } },
+      { name: 'build', image: 'docker.io/library/debian:12', imageID: '', ready: true, started: true, restartCount: 0, lastState: {}, state: { running: { startedAt: at } } },
+      dbStatus,
+    ],
+    containerStatuses: [agent ?? agentWaiting('PodInitializing', '')],
+    qosClass: 'Burstable',
+  };
+  const object = runnerPod(runnerName, ordinal, status, uid);
+  object.spec = {
+    ...(object.spec as Json),
+    initContainers: [
+      { name: 'externals', image: 'registry.example.com/runner:1', args: ['share-externals', '/azp/shared-externals'] },
+      { name: 'build', image: 'debian:12', restartPolicy: 'Always' },
+      { name: 'db', image: 'postgres:16', restartPolicy: 'Always', startupProbe: { tcpSocket: { port: 5432 }, periodSeconds: 1, failureThreshold: 300, timeoutSeconds: 1, successThreshold: 1 } },
+    ],
+  };
+  return object;
+}
+
+/** The agent's status once it has started: running. */
+export const agentRunning: Json = {
+  name: 'agent', state: { running: { startedAt: at } }, lastState: {}, ready: true, restartCount: 0, image: 'registry.example.com/runner:1', imageID: '', started: true,
+};

@@ -37,9 +37,9 @@ test('/metrics has the slots that cannot start now, by why: every cause a series
     const look = { busyOrdinals: [], queuedJobs: 2, leftToOthers: 0, ours: [], jobs: [] };
     const pull = { reason: 'imagePull' as const, kubernetesReason: 'ImagePullBackOff', message: 'Back-off pulling image' };
     monitor.passed({ decision, look, durationMs: 10, jobsStarted: [], stuck: [{ slot: 1, ...pull }, { slot: 2, ...pull }, { slot: 0, reason: 'quota', kubernetesReason: 'FailedCreate', message: 'exceeded quota' }] });
-    assert.deepEqual(await failures(), { imagePull: 2, unschedulable: 0, quota: 1, crashBeforeRegistration: 0 });
+    assert.deepEqual(await failures(), { imagePull: 2, unschedulable: 0, quota: 1, crashBeforeRegistration: 0, serviceNotReady: 0 });
     monitor.passed({ decision, look, durationMs: 10, jobsStarted: [], stuck: [] });
-    assert.deepEqual(await failures(), { imagePull: 0, unschedulable: 0, quota: 0, crashBeforeRegistration: 0 });
+    assert.deepEqual(await failures(), { imagePull: 0, unschedulable: 0, quota: 0, crashBeforeRegistration: 0, serviceNotReady: 0 });
     // The decision's kind is read from its action, not its text.
     const text = await (await fetch(`http://127.0.0.1:${monitor.port}/metrics`)).text();
     assert.match(text, /^azure_devops_runner_decisions_total\{action="held"[^}]*\} 2$/m);
