@@ -3,7 +3,8 @@
 // the runner image is built on (by digest), the service that base with a tiny TCP server (nothing is pulled). Each job
 // takes its own pod, so the tests run in order on the one slot: a YAML-like job, an image the runner does not offer,
 // the pods ending after their job, a hostile step in the job container. The service gets a plain variable and a
-// Secret's key from its serviceContainers line; the job container the pipeline's env.
+// Secret's key from its serviceContainers line, and its ready= check (a startup probe on its port); the job container
+// the pipeline's env.
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,12 +45,14 @@ let lastJob: AdminJob | undefined;
 /**
  * The service: a line naming its uid, its plain variable and the length of its Secret's token to each connection, on
  * `servicePort`. perl-base is in every Debian (minbase included); the handler makes SIGTERM end it (as PID 1 it would
- * ignore it), so the pod ends as soon as its job does.
+ * ignore it), so the pod ends as soon as its job does. A client that leaves at once (the kubelet's TCP probe) must not
+ * end it with a SIGPIPE.
  */
 async function buildServiceImage(): Promise<string> {
   const server = [
     'use IO::Socket::INET;',
     '$SIG{TERM} = sub { exit 0 };',
+    "$SIG{PIPE} = 'IGNORE';",
     `my $server = IO::Socket::INET->new(LocalPort => ${servicePort}, Listen => 5, ReuseAddr => 1) or die "listen: $!";`,
     'while (1) { my $client = $server->accept or next;',
     'print $client "service-answers uid=$< greeting=" . ($ENV{SERVICE_GREETING} // "none") . " token-length=" . length($ENV{SERVICE_TOKEN} // "") . "\\n";',
@@ -88,7 +91,7 @@ describe('Container jobs on a podContainers runner', { timeout: 10 * 60_000 }, (
     const started = Date.now();
     const deployed = await deployDockerPool(world, NS, MODE, {
       jobContainers: `build=${jobImage}`,
-      serviceContainers: `cache=${serviceImage} aliases=kv env.SERVICE_GREETING=hello envFrom=${serviceSecret}`,
+      serviceContainers: `cache=${serviceImage} aliases=kv env.SERVICE_GREETING=hello envFrom=${serviceSecret} ready=tcp:${servicePort}`,
     });
     assert.equal(deployed.result, 'Succeeded', deployed.message);
     console.log(`podContainers pool deployed and rolled out in ${(Date.now() - started) / 1000} s`);
@@ -187,6 +190,10 @@ describe('Container jobs on a podContainers runner', { timeout: 10 * 60_000 }, (
     assert.equal(pod.metadata.uid, uid);
     const sidecars = pod.spec.initContainers.filter((c: Any) => c.restartPolicy === 'Always').map((c: Any) => c.name);
     assert.deepEqual(sidecars, ['build', 'cache']);
+    // The service's ready= is its startup probe, passed before the agent started.
+    const cache = pod.spec.initContainers.find((c: Any) => c.name === 'cache');
+    assert.deepEqual(cache.startupProbe.tcpSocket, { port: servicePort });
+    assert.equal(pod.status.initContainerStatuses.find((c: Any) => c.name === 'cache')?.started, true);
     const admitted = await admission(pod.spec);
     assert.equal(admitted.code, 0, admitted.stderr);
     assert.doesNotMatch(admitted.stderr, /warning/i);
