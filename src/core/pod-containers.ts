@@ -26,8 +26,21 @@ export const readyTimeoutSeconds = { default: 300, max: 3600 } as const;
 /** Control characters shown as `\uXXXX`: a problem that quotes them stays one plain line. */
 const visible = (text: string) => text.replace(/\p{Cc}/gu, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
-/** A line as a problem quotes it: the values of its `env.NAME=` left out, in case one is a secret given in the open. */
-const quoted = (text: string) => visible(text.replace(/(^|\s)(env\.[^=\s]*)=\S*/g, '$1$2=…'));
+/** The options whose values cannot be secrets, so a problem may show them. */
+const shownKeys: readonly string[] = [...resourceKeys, 'aliases', 'envFrom', 'ready', 'readyTimeout'];
+
+/**
+ * An option as a problem shows it: a value that may be a secret (any key but shownKeys', since a mistyped `env.` is
+ * still the user's secret) and a word without `=` (the rest of a value with a space, maybe) as `…`.
+ */
+function quotedOption(option: string): string {
+  const [key, value] = splitAtEquals(option);
+  if (value === undefined) return '…';
+  return shownKeys.includes(key) ? option : `${key}=…`;
+}
+
+/** A line as a problem quotes it: its first word (name=image) as given, each option as quotedOption shows it. */
+const quoted = (text: string) => visible(text.replace(/\S+/g, (word, at: number) => (at === 0 ? word : quotedOption(word))));
 
 /**
  * `ready=`'s probe, or what is wrong with it. The kubelet probes the pod's own address, so no form names a host. An
@@ -138,7 +151,7 @@ function readLines(inputs: InputReader, role: OfferedContainer['role']): Line[] 
         else if (twice) problems.push('readyTimeout= is given twice');
         else timeoutSeconds = seconds;
       } else {
-        problems.push(`'${quoted(option)}' is not one of ${[...resourceKeys, ...(role === 'service' ? serviceKeys : [])].map((k) => `${k}=`).join(', ')}`);
+        problems.push(`'${visible(quotedOption(option))}' is not one of ${[...resourceKeys, ...(role === 'service' ? serviceKeys : [])].map((k) => `${k}=`).join(', ')}`);
       }
     }
     if (given.has('readyTimeout') && !given.has('ready') && role === 'service') problems.push('readyTimeout= needs ready= (what the service is waited for)');

@@ -93,6 +93,25 @@ describe('the jobContainers and serviceContainers inputs', () => {
     ]);
   });
 
+  it('quote a wrong line with every value that may be a secret left out: an env. name mistyped, a value with a space', () => {
+    const secret = /hunter|two/;
+    const lines = [
+      'db=postgres:16 POSTGRES_PASSWORD=hunter2', 'db=postgres:16 Env.POSTGRES_PASSWORD=hunter2', 'db=postgres:16 env.POSTGRES_PASSWORD=hunter2 two',
+      'db=postgres:16 env.1BAD=hunter2', 'db=postgres:16 =hunter2 cpuLimit=lots', 'db=postgres:16 env.P=hunter2\tenv.P=hunter3',
+    ];
+    lines.forEach((line, index) => {
+      const found = problems({ dockerMode: 'podContainers', jobContainers: 'build=debian:12', serviceContainers: line });
+      assert.ok(found.length > 0 && found.every((p) => p.startsWith(`serviceContainers: line 1 (`)), `${index}: ${found.join(' | ')}`);
+      assert.deepEqual(found.filter((p) => secret.test(p)), [], `line ${index}`);
+    });
+    // What cannot be a secret stays, so the user still sees which option is wrong.
+    assert.deepEqual(problems({ dockerMode: 'podContainers', jobContainers: 'build=debian:12', serviceContainers: 'db=postgres:16 aliases=pg envFrom=db ready=tcp:5432 readyTimeout=9 cpuLimit=lots X=y stray' }), [
+      "serviceContainers: line 1 ('db=postgres:16 aliases=pg envFrom=db ready=tcp:5432 readyTimeout=9 cpuLimit=lots X=… …'): cpuLimit must be a Kubernetes quantity such as 500m, 2, 512Mi or 10Gi; got 'lots'.",
+      "serviceContainers: line 1 ('db=postgres:16 aliases=pg envFrom=db ready=tcp:5432 readyTimeout=9 cpuLimit=lots X=… …'): 'X=…' is not one of cpuRequest=, memoryRequest=, cpuLimit=, memoryLimit=, aliases=, envFrom=, env.NAME=, ready=, readyTimeout=.",
+      "serviceContainers: line 1 ('db=postgres:16 aliases=pg envFrom=db ready=tcp:5432 readyTimeout=9 cpuLimit=lots X=… …'): '…' is not one of cpuRequest=, memoryRequest=, cpuLimit=, memoryLimit=, aliases=, envFrom=, env.NAME=, ready=, readyTimeout=.",
+    ]);
+  });
+
   it('read when a service is ready: a port that accepts connections, an HTTP path that answers, or a command', () => {
     const { pool: ready } = read({
       dockerMode: 'podContainers',
