@@ -337,6 +337,12 @@ function startupProbe({ probe, timeoutSeconds }: ServiceReadiness): V1Probe {
 }
 
 /**
+ * An env value the container sees as written: the kubelet turns `$(NAME)` into NAME's value (a Secret's key through
+ * envFrom too) and `$$` into `$`, so every `$` is doubled.
+ */
+const unexpanded = (value: string) => value.replaceAll('$', () => '$$');
+
+/**
  * An offered container, a native sidecar: it runs for the pod's one job and ends with it. A job container runs the
  * exec helper (runner/exec-server.ts) on the shared Node, with the agent's folders at the paths the agent's `docker
  * create` asks for; a service runs its image's own command and mounts nothing of the job, with the env its line gives:
@@ -349,7 +355,7 @@ export function offeredContainer(container: OfferedContainer): V1Container {
     name: container.name,
     image: container.image,
     restartPolicy: 'Always',
-    ...(Object.keys(container.env).length > 0 && { env: Object.entries(container.env).map(([name, value]) => ({ name, value })) }),
+    ...(Object.keys(container.env).length > 0 && { env: Object.entries(container.env).map(([name, value]) => ({ name, value: unexpanded(value) })) }),
     ...(container.envFrom.length > 0 && { envFrom: container.envFrom.map((name) => ({ secretRef: { name } })) }),
     ...(container.role === 'job' && {
       command: [`${runner}/node`, `${runner}/runner.js`, 'exec-server', `${socketDir}/${container.name}.sock`],

@@ -275,6 +275,15 @@ describe('the podContainers pod', () => {
     assert.ok(!JSON.stringify(agent).includes('POSTGRES_'), 'nor do the plain values reach the agent');
   });
 
+  it('gives a service its env values as written: the kubelet expands none of them, nor reads a Secret\'s key into another', () => {
+    // The kubelet turns $$ into $ and $(NAME) into NAME's value (an envFrom Secret's key too) unless each $ is doubled.
+    const { pool: dollars } = read({ dockerMode: 'podContainers', serviceContainers: 'db=postgres:16 envFrom=db-credentials env.P=a$$b env.URL=x$(POSTGRES_PASSWORD) env.T=$' });
+    assert.deepEqual(dollars.podContainers![0].env, { P: 'a$$b', URL: 'x$(POSTGRES_PASSWORD)', T: '$' });
+    assert.deepEqual(podOf(dollars).initContainers!.find((c) => c.name === 'db')!.env, [
+      { name: 'P', value: 'a$$$$b' }, { name: 'URL', value: 'x$$(POSTGRES_PASSWORD)' }, { name: 'T', value: '$$' },
+    ]);
+  });
+
   it('gives no offered container the agent\'s registration, its key or a Kubernetes token', () => {
     const { pool: widest } = read({ ...offer, podRecycling: 'sidecar' });
     const spec = podOf(widest);
