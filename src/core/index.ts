@@ -16,6 +16,7 @@ export * from './registration.js';
 export * from './single-use.js';
 export * from './handshake-trust.js';
 export * from './job-notice.js';
+export * from './noticed-agents.js';
 export * from './manifests/index.js';
 export * from './manifest-file.js';
 export * from './kubeconfig.js';

@@ -2,8 +2,12 @@
 // takes a job it prints its `Running job:` line, before the job's first step; the pod's supervisor (runner/supervise.ts),
 // still trustworthy then, tells the autoscaler at once, and the autoscaler looks at once: the pass that follows sees
 // the registration busy in Azure DevOps' own record and disables it while its job runs, whatever the poll interval.
-// The notice is the pod's word and says only "look now": it disables nothing, and the autoscaler takes at most one per
-// agent id it granted. Its address reaches the pod inside the signed grant (./registration.ts). Pure: the wire shapes.
+// The notice is the pod's word and says only "look now": it disables nothing. Any pod may send one for any agent id it
+// guesses, also long before that slot takes a job, so an id's notice is used up only once a look showed its
+// registration busy or having had a job; looks that show it idle forget it, and the slot's real notice counts later.
+// What bounds a hostile pod's cost is time, not ids: notices bring a look at most every 2 s (those in between make
+// one), and none sooner while the loop backs off (a failed pass, a low rate budget); ./noticed-agents.ts keeps that.
+// Its address reaches the pod inside the signed grant (./registration.ts). Pure: the wire shapes.
 import { autoscalerNoticePort } from './autoscaler-options.js';
 
 /** Where the autoscaler takes notices (POST, JSON). */

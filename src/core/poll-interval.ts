@@ -30,3 +30,8 @@ export function pollDelay(pollSeconds: number, state: { failures: number; rateLi
   }
   return Math.min(longestDelayMs, Math.round(delay));
 }
+
+/** Whether the loop backs off now (the last pass failed, the rate budget runs low): nothing may bring a look sooner. */
+export function backingOff(pollSeconds: number, state: { failures: number; rateLimit?: RateLimitState }): boolean {
+  return state.failures > 0 || pollDelay(pollSeconds, state) > pollSeconds * 1000;
+}

@@ -16,7 +16,8 @@ import { agentRegistration, handshakeTargets, registrationGrant, requestProblem,
 import { declaredCapabilities, hadJob, needsNewAgentId, planSingleUse, podsWithLiveAgents, recordedAgentIds } from '../core/single-use.js';
 import { otherOwner, withOwnIdentity, type RunnerIdentity } from '../core/runner-identity.js';
 import type { PoolLook } from '../core/scale-decision.js';
-import { pollDelay } from '../core/poll-interval.js';
+import { backingOff, pollDelay } from '../core/poll-interval.js';
+import { NoticedAgents } from '../core/noticed-agents.js';
 import { isTransient } from './scale-pool.js';
 import { scaleFieldManager, scalePass, type PassState } from './scale-pass.js';
 import { deleteRegistration, keepSingleUse } from './single-use.js';
@@ -67,22 +68,21 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   let lastReason = '';
   let failures = 0;
   let nextPass = 0;
+  // The next pass: on time, or sooner for notices (below).
+  const nextLook = () => (backsOff() ? nextPass : Math.min(nextPass, noticed.due()));
   // A pod's notice that its agent took a job: look now, so that the busy registration is disabled while its job runs
-  // (src/core/job-notice.ts). The notice is the pod's word: it only makes the next pass come sooner, and only once for
-  // each agent id this runner granted (by this run, or recorded on one of its pods), so a hostile pod costs at most
-  // one look per registration.
-  let lookNow = false;
-  const noticed = new Set<number>();
+  // (src/core/job-notice.ts). The notice is the pod's word, for an agent id this runner granted (by this run, or
+  // recorded on one of its pods): it only brings a pass sooner, at most every 2 s and not while the loop backs off.
+  const noticed = new NoticedAgents();
+  const owned = (agentId: number) => grantedAgents.has(agentId)
+    || recordedAgentIds({ runnerName: options.runnerName, statefulSetUid: state.statefulSetUid }, registrations.pods).includes(agentId);
+  const backsOff = () => backingOff(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures });
   // Pods change between passes (a job ends, its pod is replaced): follow them, and register each new one at once.
   const watching = new AbortController();
   let wake = () => {};
   const stopNotices = services.notices?.listen((agentId) => {
-    const recorded = recordedAgentIds({ runnerName: options.runnerName, statefulSetUid: state.statefulSetUid }, registrations.pods);
-    if (noticed.has(agentId) || !(grantedAgents.has(agentId) || recorded.includes(agentId))) return;
-    for (const id of noticed) if (!grantedAgents.has(id) && !recorded.includes(id)) noticed.delete(id);
-    noticed.add(agentId);
-    log.info(`Agent ${agentId}'s pod says it took a job: looking now.`);
-    lookNow = true;
+    if (!owned(agentId) || !noticed.take(agentId)) return;
+    log.info(`Agent ${agentId}'s pod says it took a job: ${backsOff() ? 'looking at the next pass (backing off now)' : 'looking now'}.`);
     wake();
   });
   const following = followPods(kube, options, stop, watching.signal, (pods) => {
@@ -105,17 +105,16 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       }
       // A new registration is news the next look must see (the agents of an idle pool are otherwise read every 30 s).
       if (await registrations.registerNewPods()) state.agents = undefined;
-      if (lookNow) {
-        lookNow = false;
-        state.agents = undefined;
-        nextPass = 0;
-      }
-      if (clock.now() >= nextPass) {
+      if (clock.now() >= nextLook()) {
         const started = clock.now();
+        if (started < nextPass) noticed.brought(started);
+        // A noticed agent's job is news the cached agents cannot show.
+        if (noticed.due() < Number.POSITIVE_INFINITY) state.agents = undefined;
         try {
           const { decision, look, started: jobsStarted, waits, stuck } = await scalePass(pass, { log, ado, clock }, state);
           events.passed({ decision, look, durationMs: clock.now() - started, jobsStarted, stuck });
           state.waits = waits;
+          noticed.looked(look.ours, owned);
           registrations.noteOnline(look);
           failures = 0;
           // One line per decision that changes something (or says something new).
@@ -134,7 +133,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       }
       // Sleep until the next pass or the next look at a starting pod, or until a pod changes.
       const woken = new Promise<void>((resolve) => (wake = resolve));
-      await stop.wait(Math.max(0, Math.min(nextPass, registrations.nextTry(), leadership.renewDue()) - clock.now()), woken);
+      await stop.wait(Math.max(0, Math.min(nextLook(), registrations.nextTry(), leadership.renewDue()) - clock.now()), woken);
     }
   } finally {
     stopNotices?.();

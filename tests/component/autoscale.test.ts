@@ -18,6 +18,7 @@ import { identityVariables } from '../../src/core/manifests/index.js';
 import type { RegistrationGrant } from '../../src/core/registration.js';
 import { startJobNoticeServer, type JobNoticeServer } from '../../src/clients/job-notice-http.js';
 import type { JobNotices } from '../../src/core/ports/job-notices.js';
+import { noticeLookGapMs } from '../../src/core/noticed-agents.js';
 
 let emulator: TestEmulator;
 let world: RunnerWorld;
@@ -448,7 +449,7 @@ describe('the in-cluster autoscaler', () => {
    * takes its pod. Its pod's supervisor sends the notice its grant has an address for, as on the listener's line.
    * Whether the registration was still enabled when the job ended, and the autoscaler's log.
    */
-  async function shortJobOnWarmSlot(notices?: JobNoticeServer) {
+  async function shortJobOnWarmSlot(notices?: JobNoticeServer, poisoned = false) {
     const slot = `${runnerName}-0`;
     const settings = { minReplicas: 1 };
     await deployAutoscaled();
@@ -456,8 +457,15 @@ describe('the in-cluster autoscaler', () => {
     let ranOn: string | undefined;
     let ended: number | undefined;
     let enabledAtEnd: boolean | undefined;
+    let poisonedAt: number | undefined;
     world.ado.before('listUnfinishedJobs', () => {
       if (job !== undefined || world.slots().get(0)?.online !== true || world.slots().get(0)?.enabled !== true) return;
+      if (poisoned && notices !== undefined && poisonedAt === undefined) {
+        // Another pod's hostile job sends a notice for every agent id it can guess, long before the slot's real job.
+        poisonedAt = world.clock.now();
+        for (const { agentId } of world.grants) sendNotice(notices.url, { agentId });
+      }
+      if (poisonedAt !== undefined && world.clock.now() - poisonedAt < 30_000) return;
       job = -1;
       world.clock.at(world.clock.now() + 500, () => {
         job = world.queueJobFor(0);
@@ -490,13 +498,24 @@ describe('the in-cluster autoscaler', () => {
     }
   });
 
+  it('still disables a registration on its real notice after a hostile pod sent notices for it while it was idle', async () => {
+    const notices = await noticeServer();
+    try {
+      const { enabledAtEnd, log } = await shortJobOnWarmSlot(notices, true);
+      assert.equal(enabledAtEnd, false, `disabled before the job ended\n${log.log.join('\n')}`);
+      assert.deepEqual(world.cutOff, []);
+    } finally {
+      await notices.close();
+    }
+  });
+
   it('without notices, never sees a job shorter than one interval before it ends', async () => {
     const { enabledAtEnd, grant } = await shortJobOnWarmSlot();
     assert.equal(grant.noticeUrl, undefined);
     assert.equal(enabledAtEnd, true, 'the window the notice closes');
   });
 
-  it('takes a hostile notice storm for at most one extra look per agent id it granted, and disables nothing for it', async () => {
+  it('takes a hostile notice storm for at most one extra look every 2 s, and disables nothing for it', async () => {
     const notices = await noticeServer();
     const settings = { minReplicas: 2 };
     const warm = () => [0, 1].every((ordinal) => world.slots().get(ordinal)?.online === true && world.slots().get(ordinal)?.enabled === true);
@@ -527,12 +546,36 @@ describe('the in-cluster autoscaler', () => {
         return phase === 'over';
       }, 600, new MemoryHost(), settings, world.handshake, notices);
       assert.equal(phase, 'over', log.log.join('\n'));
-      const noticed = log.log.filter((line) => /pod says it took a job/.test(line));
+      const noticed = new Set(log.log.filter((line) => /pod says it took a job/.test(line)));
       const slotIds = [0, 1].map((ordinal) => world.agent(`${runnerName}-${ordinal}`)!.id);
-      assert.deepEqual(noticed.sort(), slotIds.map((id) => `Agent ${id}'s pod says it took a job: looking now.`).sort(), 'one look for each registration it granted');
-      assert.ok(looks.storm <= looks.quiet + slotIds.length, `${looks.storm} looks in a minute of storm, ${looks.quiet} in a quiet one`);
+      assert.deepEqual([...noticed].sort(), slotIds.map((id) => `Agent ${id}'s pod says it took a job: looking now.`).sort(), 'notices only for registrations it granted');
+      // At most one look every 2 s for notices, whatever their number.
+      assert.ok(looks.storm <= looks.quiet + 60_000 / noticeLookGapMs, `${looks.storm} looks in a minute of storm, ${looks.quiet} in a quiet one`);
       assert.equal(disabled, 0, 'a notice disables nothing');
       assert.ok(warm(), 'both slots still take jobs');
+    } finally {
+      await notices.close();
+    }
+  });
+
+  it('while its passes fail, brings no look sooner for notices than its backoff allows', async () => {
+    const notices = await noticeServer();
+    let failingSince: number | undefined;
+    let looks = 0;
+    await deployAutoscaled();
+    world.ado.before('listUnfinishedJobs', () => {
+      if (failingSince === undefined) return;
+      looks++;
+      throw new Error('Azure DevOps is away');
+    });
+    try {
+      const log = await autoscale(() => {
+        if (failingSince === undefined && world.slots().get(0)?.online === true && world.slots().get(0)?.enabled === true) failingSince = world.clock.now();
+        if (failingSince !== undefined) for (const { agentId } of world.grants) sendNotice(notices.url, { agentId });
+        return failingSince !== undefined && world.clock.now() - failingSince >= 60_000;
+      }, 300, new MemoryHost(), { minReplicas: 1 }, world.handshake, notices);
+      // Every 5 s, then backing off from 8 s, doubling: 5 + 5 + 5 + 8 + 16 s fit in the minute.
+      assert.ok(looks <= 7, `${looks} looks in a minute of failures\n${log.log.slice(-10).join('\n')}`);
     } finally {
       await notices.close();
     }

@@ -10,7 +10,7 @@ import { readDeployOptions } from '../../../src/core/deploy-options.js';
 import { InputReader } from '../../../src/core/inputs.js';
 import { agentSettingsFiles, grantProblem, handshakeTargets, registrationGrant, requestProblem, tokenEndpointUrl, type RegistrationRequest } from '../../../src/core/registration.js';
 import { grantStatement, signedGrantProblem } from '../../../src/core/handshake-trust.js';
-import { pollDelay } from '../../../src/core/poll-interval.js';
+import { backingOff, pollDelay } from '../../../src/core/poll-interval.js';
 import { autoscalerKeyMaker } from '../../../src/clients/autoscaler-keys.js';
 import { decideScale } from '../../../src/core/scale-decision.js';
 import { snapshotDue } from '../../../src/core/snapshot.js';
@@ -264,6 +264,12 @@ describe('scaling rules the autoscaler adds', () => {
     assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 20, limit: 200 } }), 60_000);
     assert.equal(pollDelay(2, { failures: 4 }), 8000);
     assert.equal(pollDelay(5, { failures: 12 }), 60_000);
+  });
+
+  it('backs off, so that no notice brings a look sooner, after a failed pass and while the rate limit runs low', () => {
+    assert.equal(backingOff(5, { failures: 0, rateLimit: { remaining: 100, limit: 200 } }), false);
+    assert.equal(backingOff(5, { failures: 1 }), true);
+    assert.equal(backingOff(5, { failures: 0, rateLimit: { remaining: 90, limit: 200 } }), true);
   });
 
   // Every autoscaler of an organization reads the same X-RateLimit-Remaining (the PAT's identity's): the interval
