@@ -20,8 +20,12 @@ export interface SuperviseOptions {
   agentDir?: string;
 }
 
-/** How long the notice may take: past this the autoscaler's next look sees the job anyway. */
+/** How long the notice may take, tries again included: past this the autoscaler's next look sees the job anyway. */
 const noticeDeadlineMs = 5000;
+/** Tries within it, each at most `noticeTryMs`, `noticePauseMs` apart: other pods may hold the port's connections. */
+const noticeTries = 3;
+const noticeTryMs = 1500;
+const noticePauseMs = 500;
 /** The longest line looked at for the listener's: more of a line is passed on, never kept. */
 const longestLine = 4096;
 /** How long the agent's last output may take to come through after it exited (something it left may hold the pipe). */
@@ -36,26 +40,50 @@ function noticeSettings(agentDir: string): JobNoticeSettings | undefined {
   }
 }
 
-/** Sends the notice once; a failure is said once and changes nothing else. */
-function sendNotice(settings: JobNoticeSettings, log: Log): void {
-  let said = false;
+/**
+ * Sends the notice, trying again after a cut connection or no answer, within `noticeDeadlineMs`; a failure is said
+ * once. Returns what to call once the agent ended: it stops trying (and says so, when a try had failed).
+ */
+function sendNotice(settings: JobNoticeSettings, log: Log): () => void {
+  const deadline = Date.now() + noticeDeadlineMs;
+  const body = JSON.stringify({ agentId: settings.agentId });
+  let done = false;
+  let lastFailure: string | undefined;
+  let pause: NodeJS.Timeout | undefined;
   const failed = (why: string) => {
-    if (said) return;
-    said = true;
+    if (done) return;
+    done = true;
+    clearTimeout(pause);
     log(`could not tell the autoscaler that agent ${settings.agentId} took a job (${why}); its next look sees it`);
   };
-  try {
-    const body = JSON.stringify({ agentId: settings.agentId });
-    const req = request(settings.url, { method: 'POST', headers: { 'content-type': 'application/json' }, timeout: noticeDeadlineMs }, (res) => {
-      res.resume();
-      if (res.statusCode !== 202) failed(`it answered ${res.statusCode}`);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${noticeDeadlineMs / 1000} s`)));
-    req.on('error', (error) => failed(error.message));
-    req.end(body);
-  } catch (error) {
-    failed((error as Error).message);
-  }
+  const attempt = (tries: number) => {
+    const retry = (why: string) => {
+      lastFailure = why;
+      if (tries < noticeTries && Date.now() + noticePauseMs < deadline) pause = setTimeout(() => attempt(tries + 1), noticePauseMs);
+      else failed(why);
+    };
+    try {
+      const timeout = Math.min(noticeTryMs, deadline - Date.now());
+      const req = request(settings.url, { method: 'POST', headers: { 'content-type': 'application/json' }, timeout }, (res) => {
+        res.resume();
+        if (res.statusCode === 202) done = true;
+        else failed(`it answered ${res.statusCode}`);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout / 1000} s`)));
+      req.on('error', (error) => {
+        if (!done) retry(error.message);
+      });
+      req.end(body);
+    } catch (error) {
+      failed((error as Error).message);
+    }
+  };
+  attempt(1);
+  return () => {
+    if (lastFailure !== undefined) failed(lastFailure);
+    done = true;
+    clearTimeout(pause);
+  };
 }
 
 /** Calls `onLine` once, on the first line that matches, from chunks of output. */
@@ -102,6 +130,7 @@ export async function supervise(args: string[], options: SuperviseOptions): Prom
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   let drained: Promise<void> = Promise.resolve();
+  let stopNotice = () => {};
   try {
     const code = await new Promise<number>((resolve, reject) => {
       child = spawn(command[0], command.slice(1), { stdio: ['inherit', 'pipe', 'inherit'] });
@@ -109,7 +138,7 @@ export async function supervise(args: string[], options: SuperviseOptions): Prom
       child.on('exit', (exitCode, signal) => resolve(exitCode ?? 128 + (signal === null ? 0 : constants.signals[signal])));
       const output = child.stdout!;
       output.pipe(process.stdout, { end: false });
-      if (notice !== undefined) output.on('data', firstLineWatcher(runningJobLine, () => sendNotice(notice, options.log)));
+      if (notice !== undefined) output.on('data', firstLineWatcher(runningJobLine, () => (stopNotice = sendNotice(notice, options.log))));
       drained = new Promise((done) => output.once('end', done));
     });
     // Whatever the agent wrote last, unless a process it left behind keeps the pipe open.
@@ -118,6 +147,7 @@ export async function supervise(args: string[], options: SuperviseOptions): Prom
     clearTimeout(timer);
     return code;
   } finally {
+    stopNotice();
     clearInterval(recheck);
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);

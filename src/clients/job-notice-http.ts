@@ -1,7 +1,8 @@
 // The JobNotices port over HTTP: the autoscaler's notice port, where its runner pods' supervisors POST `{ agentId }`
 // the moment their agent takes a job (src/core/job-notice.ts). Anyone the network lets through may send anything, so
-// it reads little (a small body, a short deadline, a few connections at once) and passes on only a well-formed agent
-// id; the loop decides what a notice is worth. Every well-formed notice gets the same answer, known id or not.
+// it reads little (a small body, a short deadline for each connection, a few connections at once, two per address so
+// that one pod cannot keep the others out) and passes on only a well-formed agent id; the loop decides what a notice
+// is worth. Every well-formed notice gets the same answer, known id or not.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jobNoticeBodyLimit, jobNoticePath, jobNoticeProblem } from '../core/job-notice.js';
@@ -17,6 +18,8 @@ export interface JobNoticeServer extends JobNotices {
 const deadlineMs = 2000;
 /** Connections at once: a storm is cut, not queued. */
 const maxConnections = 32;
+/** Connections at once from one address (one pod): a supervisor sends one notice. */
+const maxConnectionsPerAddress = 2;
 
 /**
  * Listens on `port` (on every address; `host` in tests). `url`: the address pods are given, this port at the pod's IP
@@ -24,7 +27,8 @@ const maxConnections = 32;
  */
 export function startJobNoticeServer(port: number, url: (port: number) => string, host?: string): Promise<JobNoticeServer> {
   const listeners = new Set<(agentId: number) => void>();
-  // Deadlines checked every 500 ms, not every 30 s: a peer that sends slowly holds a connection 2.5 s at most.
+  // Node's request deadlines cut a peer that trickles a body, but not one that sends nothing or never ends its headers:
+  // every connection is also destroyed at the deadline from its start, whatever it sent.
   const server: Server = createServer({ headersTimeout: deadlineMs, requestTimeout: deadlineMs, keepAliveTimeout: 0, connectionsCheckingInterval: 500 }, (req, res) => {
     const answer = (status: number) => void res.writeHead(status, { 'content-type': 'text/plain', connection: 'close' }).end();
     if (req.url !== jobNoticePath) return answer(404);
@@ -52,6 +56,20 @@ export function startJobNoticeServer(port: number, url: (port: number) => string
     req.on('error', () => {});
   });
   server.maxConnections = maxConnections;
+  const open = new Map<string, number>();
+  server.on('connection', (socket) => {
+    const address = socket.remoteAddress ?? '';
+    const count = (open.get(address) ?? 0) + 1;
+    if (count > maxConnectionsPerAddress) return void socket.destroy();
+    open.set(address, count);
+    const deadline = setTimeout(() => socket.destroy(), deadlineMs);
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      const left = open.get(address)! - 1;
+      if (left === 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

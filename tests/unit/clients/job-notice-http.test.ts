@@ -1,8 +1,9 @@
 // The autoscaler's notice port on loopback, as a hostile pod would use it: only a small, well-formed `{ agentId }` is
-// passed on; junk, a large body, another path or method, and a sender that trickles are turned away, quickly.
+// passed on; junk, a large body, another path or method, a sender that trickles or sends nothing are turned away,
+// quickly, and one address holding connections keeps no other's notice out.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { startJobNoticeServer, type JobNoticeServer } from '../../../src/clients/job-notice-http.js';
 
 let server: JobNoticeServer;
@@ -51,6 +52,40 @@ describe('the autoscaler\'s notice port', () => {
     await new Promise((resolve) => socket.on('close', resolve).on('error', resolve));
     clearInterval(trickle);
     assert.ok(Date.now() - started < 4000, `cut after ${Date.now() - started} ms`);
+  });
+
+  /** A socket to the notice port from `localAddress` (any of 127.0.0.0/8 is loopback: another pod's address). */
+  const open = (localAddress: string, first?: string) => new Promise<{ socket: Socket; closed: Promise<number> }>((resolve) => {
+    const started = Date.now();
+    const socket = connect({ port: server.port, host: '127.0.0.1', localAddress });
+    const closed = new Promise<number>((done) => socket.on('close', () => done(Date.now() - started)));
+    socket.on('error', () => {});
+    socket.on('connect', () => {
+      if (first !== undefined) socket.write(first);
+      resolve({ socket, closed });
+    });
+  });
+
+  it('cuts a connection that sends nothing, or headers that never end, within its deadline', async () => {
+    const idle = await open('127.0.0.3');
+    const partial = await open('127.0.0.4', 'POST /job-started HTTP/1.1\r\nHost: x\r\n');
+    const timeout = new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 4000));
+    for (const { socket, closed } of [idle, partial]) {
+      const after = await Promise.race([closed, timeout]);
+      socket.destroy();
+      assert.ok(after < 3000, `cut after ${after} ms`);
+    }
+  });
+
+  it('passes on a pod\'s notice while another pod holds every connection it can', async () => {
+    heard.length = 0;
+    const held = await Promise.all(Array.from({ length: 32 }, () => open('127.0.0.2')));
+    try {
+      assert.equal(await post('{"agentId":7}'), 202);
+      assert.deepEqual(heard, [7]);
+    } finally {
+      for (const { socket } of held) socket.destroy();
+    }
   });
 
   it('passes nothing on once the loop stops listening', async () => {

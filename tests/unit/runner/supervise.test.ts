@@ -97,8 +97,11 @@ describe('runner.js supervise', () => {
   });
 });
 
-/** The autoscaler's notice port, in miniature: every request it gets, and a file touched once one came. */
-async function autoscaler(answer = true): Promise<{ url: string; notices: Array<{ method?: string; url?: string; body: string }>; server: Server }> {
+/**
+ * The autoscaler's notice port, in miniature: every request it gets, and a file touched once one came. `cut`: how many
+ * connections it cuts first, as when other pods hold every connection it takes.
+ */
+async function autoscaler(answer = true, cut = 0): Promise<{ url: string; notices: Array<{ method?: string; url?: string; body: string }>; server: Server }> {
   const notices: Array<{ method?: string; url?: string; body: string }> = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -108,6 +111,9 @@ async function autoscaler(answer = true): Promise<{ url: string; notices: Array<
       writeFileSync(join(dir, 'noticed'), '');
       if (answer) res.writeHead(202).end();
     });
+  });
+  server.on('connection', (socket) => {
+    if (cut-- > 0) socket.destroy();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/job-started`, notices, server };
@@ -161,6 +167,19 @@ describe('runner.js supervise: the notice that the agent took a job', () => {
       assert.equal(code, 5);
       assert.deepEqual(withoutOwnLines(stdout), expected);
       assert.deepEqual(notices, [{ method: 'POST', url: '/job-started', body: JSON.stringify({ agentId: 42 }) }]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('tries again within its deadline when the autoscaler cuts its first connections', async () => {
+    rmSync(join(dir, 'noticed'), { force: true });
+    const { url, notices, server } = await autoscaler(true, 2);
+    try {
+      const { code, stdout } = await superviseScript(agentRoot({ url, agentId: 42 }), `printf '${stamp}: Running job: Build\\n'\n${waitForNotice}`);
+      assert.equal(code, 0);
+      assert.deepEqual(notices.map((notice) => notice.body), [JSON.stringify({ agentId: 42 })]);
+      assert.deepEqual(ownLines(stdout), []);
     } finally {
       server.close();
     }
