@@ -56,7 +56,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   const state: PassState = { kube, poolId: pool.id, beforeWrite, grantedAgents };
   const registrations = new Registrations(options, services, pool, events, beforeWrite, grantedAgents, state);
   const self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster };
-  // Single-use upkeep, from each pass's own look and before its replicas write (PassState.beforeScale).
+  // Single-use upkeep, from each pass's own look, around its replicas write (PassState.beforeScale says when).
   state.beforeScale = async (look, statefulSet) => {
     // Only once the pods are known: before, every registration would look like its pod's agent had ended.
     if (!registrations.seen) return;

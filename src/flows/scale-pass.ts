@@ -65,9 +65,10 @@ export interface PassState {
   /** The runner's StatefulSet's UID, set as soon as a pass read it: the handshake registers only the pods it controls. */
   statefulSetUid?: string;
   /**
-   * What acts on the pass's final look, and the StatefulSet as looked at, before its replicas write (the autoscaler's
-   * single-use upkeep): a pod it ends goes with its own grace period, before a scale-down's delete would give it the
-   * pod's whole one.
+   * What acts on the pass's final look, and the StatefulSet as looked at (the autoscaler's single-use upkeep): before a
+   * replicas write that lowers or keeps the count, so that a pod it ends goes with its own grace period before a
+   * scale-down's delete would give it the pod's whole one; after one that raises it, so that no retirement (several
+   * Azure DevOps calls each) holds up the slots queued jobs wait for.
    */
   beforeScale?: (look: PoolLook, statefulSet: KubeObject) => Promise<void>;
 }
@@ -171,13 +172,18 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   }
   if (options.dryRun) return { decision, look, pods: [], started: [], stuck };
   const { history: waits, fresh: started } = recordStarts(state.waits, jobStarts(look.ours, look.jobs), look.jobs.map((job) => job.requestId), services.clock.now());
-  // Its failure fails the pass, but only once the pass has done the rest: a refused retirement holds up no scaling.
-  const upkeepFailure = await state.beforeScale?.(look, statefulSet).then(() => undefined, (error: unknown) => ({ error }));
+  // The single-use upkeep (PassState.beforeScale): before a write that lowers or keeps the count, after one that raises
+  // it, so that the slots queued jobs wait for wait on no retirement. Its failure fails the pass, but only once the
+  // pass has done the rest: a refused retirement holds up no scaling.
+  const upkeep = async () => state.beforeScale?.(look, statefulSet).then(() => undefined, (error: unknown) => ({ error }));
+  const raises = decision.replicas > currentReplicas;
+  let upkeepFailure = raises ? undefined : await upkeep();
   if (decision.replicas !== currentReplicas) {
     state.beforeWrite?.();
     if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet);
     else await kube.scale(ref, decision.replicas, scaleFieldManager);
   }
+  if (raises) upkeepFailure = await upkeep();
   if (options.actor === 'ScaleRunnerPool' && owner === undefined) {
     // From now on ScaleRunnerPool sets the count; a later DeployRunnerPool leaves it alone.
     await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);

@@ -248,6 +248,23 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(log.warnings.some((line) => /This pass failed.*403/.test(line)), log.warnings.join('\n'));
   });
 
+  it('scales up for waiting jobs before it retires a used registration in the same pass, which takes several calls', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0 && world.agent(`${runnerName}-0`)?.systemCapabilities[identityVariables.podUid] === undefined, 120);
+    const first = world.queueJobFor(0);
+    await autoscale(() => world.agentOfJob(first) !== undefined, 300);
+    const order: string[] = [];
+    world.ado.before('deleteAgent', () => void order.push('retire'));
+    const stopHook = world.kube.before('scale', () => void order.push(`scale to ${world.replicas()}+`));
+    world.finishJobLeavingPod(first);
+    world.queueJob();
+    world.queueJob();
+    const log = await autoscale(() => (world.replicas() ?? 0) >= 2 && order.includes('retire'), 60);
+    stopHook();
+    assert.ok(order.includes('retire'), log.log.join('\n'));
+    assert.ok(order.indexOf('retire') > order.findIndex((step) => step.startsWith('scale')), `scaled after the retirement: ${order.join(', ')}`);
+  });
+
   /** A copied key's session that says its agent is another namespace's: what takes a registration out of "ours". */
   const elsewhere = (capabilities: Record<string, string>) => ({ ...capabilities, [identityVariables.namespace]: 'elsewhere' });
 
