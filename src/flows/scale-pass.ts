@@ -16,6 +16,7 @@ import { slotsSeen, stuckSlots, type StuckSlot } from '../core/slot-start.js';
 import { ownAgents, recordedIdentity } from '../core/runner-identity.js';
 import { drainRefused, publishForHub, trySetAgentsEnabled } from './agent-drain.js';
 import { startRefusals, tellStuckSlots, type EventReads, type StuckSlotsTold } from './slot-start.js';
+import { LeadershipLost } from './leadership.js';
 
 export const scaleFieldManager = 'azure-devops-runner-scale';
 const drainPurpose = 'the slots a scale-down removes';
@@ -68,7 +69,7 @@ export interface PassState {
    * What acts on the pass's final look, and the StatefulSet as looked at (the autoscaler's single-use upkeep): before a
    * replicas write that lowers or keeps the count, so that a pod it ends goes with its own grace period before a
    * scale-down's delete would give it the pod's whole one; after one that raises it, so that no retirement (several
-   * Azure DevOps calls each) holds up the slots queued jobs wait for.
+   * Azure DevOps calls each) holds up the slots queued jobs wait for. Throws LeadershipLost to stop the pass at once.
    */
   beforeScale?: (look: PoolLook, statefulSet: KubeObject) => Promise<void>;
 }
@@ -174,65 +175,74 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   const { history: waits, fresh: started } = recordStarts(state.waits, jobStarts(look.ours, look.jobs), look.jobs.map((job) => job.requestId), services.clock.now());
   // The single-use upkeep (PassState.beforeScale): before a write that lowers or keeps the count, after one that raises
   // it, so that the slots queued jobs wait for wait on no retirement. Its failure fails the pass, but only once the
-  // pass has done the rest: a refused retirement holds up no scaling.
-  const upkeep = async () => state.beforeScale?.(look, statefulSet).then(() => undefined, (error: unknown) => ({ error }));
+  // pass has done the rest (a refused retirement holds up no scaling), unless it found the lease lost.
+  const upkeep = async () => state.beforeScale?.(look, statefulSet).then(() => undefined, (error: unknown) => {
+    if (error instanceof LeadershipLost) throw error;
+    return { error: error as Error };
+  });
   const raises = decision.replicas > currentReplicas;
   let upkeepFailure = raises ? undefined : await upkeep();
-  if (decision.replicas !== currentReplicas) {
-    state.beforeWrite?.();
-    if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet);
-    else await kube.scale(ref, decision.replicas, scaleFieldManager);
-  }
-  if (raises) upkeepFailure = await upkeep();
-  if (options.actor === 'ScaleRunnerPool' && owner === undefined) {
-    // From now on ScaleRunnerPool sets the count; a later DeployRunnerPool leaves it alone.
-    await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);
-  }
-  await markBusyPods(kube, options, listed, new Set(look.busyOrdinals));
-  const pods = listed.map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
-  if (stuck.length > 0) state.beforeWrite?.();
-  state.stuckTold = await tellStuckSlots(kube, statefulSet, stuck, state.stuckTold, { now: services.clock.now(), reporter: options.actor, fieldManager: scaleFieldManager, log });
-  if (ado !== undefined && poolId !== undefined) {
-    // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
-    // A pod on its way out (DeployRunnerPool replacing it) keeps its agent drained: a job handed to it would be cut off.
-    const leaving = new Set(pods.filter((pod) => pod.deleting || pod.draining).map((pod) => pod.name));
-    // The autoscaler's registrations are single-use (src/core/single-use.ts): enabled only while a live pod holds the
-    // key, and never once they had a job.
-    const live = podsWithLiveAgents(listed);
-    const enable = enabledChanges(options.runnerName, look.ours, decision.replicas).enable
-      .filter((agent) => !leaving.has(agent.name) && (options.actor !== 'autoscaler' || mayEnable(agent, live)));
-    // Not after a refused drain (the same refusal), nor by an autoscaler whose count is no longer its own (DeployRunnerPool drains).
-    if (countIsOurs && refusal === undefined && enable.length > 0) {
+  try {
+    if (decision.replicas !== currentReplicas) {
       state.beforeWrite?.();
-      refusal = await trySetAgentsEnabled(ado, log, poolId, enable, true);
-      if (refusal !== undefined && options.actor === 'autoscaler') decision = { ...decision, reason: `${decision.reason} (Azure DevOps refused to enable ${enable.map((agent) => agent.name).join(', ')}: ${refusal.message}; the next pass tries again)` };
-      else if (refusal !== undefined) log.warning(drainRefused(refusal, drainPurpose));
-      state.agents = undefined; // their enabled flags changed since the look
+      if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet);
+      else await kube.scale(ref, decision.replicas, scaleFieldManager);
     }
-    const pool = { runnerName: options.runnerName, namespace: options.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
-    const snapshot = buildSnapshot(pool, pods, options.actor, new Date(services.clock.now()), { lastDecision: decision, jobWait: summarizeWaits(waits, services.clock.now()), stuck });
-    if (snapshotDue(state.published, snapshot, services.clock.now())) {
-      await publishForHub(ado, log, snapshot);
-      state.published = { snapshot, at: services.clock.now() };
+    if (raises) upkeepFailure = await upkeep();
+    if (options.actor === 'ScaleRunnerPool' && owner === undefined) {
+      // From now on ScaleRunnerPool sets the count; a later DeployRunnerPool leaves it alone.
+      await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);
     }
-    const keep = registeredSlots(options.target, decision.replicas);
-    for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, look.ours, keep) : []) {
-      state.beforeWrite?.();
-      try {
-        // Already gone (another run removed it): nothing to report.
-        if (!(await ado.deleteAgent(poolId, agent.id))) continue;
-      } catch (error) {
-        // The service keeps an agent that holds a job (400, TaskAgentJobStillRunningException): it took one since the
-        // look, or its pod died mid-job and the job's lock has not run out yet. A later pass finds it idle.
-        if (!(error instanceof AdoError && error.status === 400)) throw error;
-        log.warning(`Kept the offline registration ${agent.name} for now: ${error.message}. A later pass removes it once it holds no job.`);
-        continue;
+    await markBusyPods(kube, options, listed, new Set(look.busyOrdinals));
+    const pods = listed.map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+    if (stuck.length > 0) state.beforeWrite?.();
+    state.stuckTold = await tellStuckSlots(kube, statefulSet, stuck, state.stuckTold, { now: services.clock.now(), reporter: options.actor, fieldManager: scaleFieldManager, log });
+    if (ado !== undefined && poolId !== undefined) {
+      // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
+      // A pod on its way out (DeployRunnerPool replacing it) keeps its agent drained: a job handed to it would be cut off.
+      const leaving = new Set(pods.filter((pod) => pod.deleting || pod.draining).map((pod) => pod.name));
+      // The autoscaler's registrations are single-use (src/core/single-use.ts): enabled only while a live pod holds the
+      // key, and never once they had a job.
+      const live = podsWithLiveAgents(listed);
+      const enable = enabledChanges(options.runnerName, look.ours, decision.replicas).enable
+        .filter((agent) => !leaving.has(agent.name) && (options.actor !== 'autoscaler' || mayEnable(agent, live)));
+      // Not after a refused drain (the same refusal), nor by an autoscaler whose count is no longer its own (DeployRunnerPool drains).
+      if (countIsOurs && refusal === undefined && enable.length > 0) {
+        state.beforeWrite?.();
+        refusal = await trySetAgentsEnabled(ado, log, poolId, enable, true);
+        if (refusal !== undefined && options.actor === 'autoscaler') decision = { ...decision, reason: `${decision.reason} (Azure DevOps refused to enable ${enable.map((agent) => agent.name).join(', ')}: ${refusal.message}; the next pass tries again)` };
+        else if (refusal !== undefined) log.warning(drainRefused(refusal, drainPurpose));
+        state.agents = undefined; // their enabled flags changed since the look
       }
-      log.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
+      const pool = { runnerName: options.runnerName, namespace: options.namespace, poolName: options.poolName, organizationUrl: options.organizationUrl, replicas: decision.replicas };
+      const snapshot = buildSnapshot(pool, pods, options.actor, new Date(services.clock.now()), { lastDecision: decision, jobWait: summarizeWaits(waits, services.clock.now()), stuck });
+      if (snapshotDue(state.published, snapshot, services.clock.now())) {
+        await publishForHub(ado, log, snapshot);
+        state.published = { snapshot, at: services.clock.now() };
+      }
+      const keep = registeredSlots(options.target, decision.replicas);
+      for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, look.ours, keep) : []) {
+        state.beforeWrite?.();
+        try {
+          // Already gone (another run removed it): nothing to report.
+          if (!(await ado.deleteAgent(poolId, agent.id))) continue;
+        } catch (error) {
+          // The service keeps an agent that holds a job (400, TaskAgentJobStillRunningException): it took one since the
+          // look, or its pod died mid-job and the job's lock has not run out yet. A later pass finds it idle.
+          if (!(error instanceof AdoError && error.status === 400)) throw error;
+          log.warning(`Kept the offline registration ${agent.name} for now: ${error.message}. A later pass removes it once it holds no job.`);
+          continue;
+        }
+        log.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
+      }
     }
+    if (upkeepFailure !== undefined) throw upkeepFailure.error;
+    return { decision, look, pods, started, waits, stuck };
+  } catch (error) {
+    // A later step fails the pass with its own error: the upkeep's must not be lost with it.
+    if (upkeepFailure !== undefined && error !== upkeepFailure.error) log.warning(`The single-use upkeep failed too in this pass: ${upkeepFailure.error.message}`);
+    throw error;
   }
-  if (upkeepFailure !== undefined) throw upkeepFailure.error;
-  return { decision, look, pods, started, waits, stuck };
 }
 
 /**

@@ -4,10 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { startEmulator, type TestEmulator } from '../support/emulator.js';
-import { namespace, RunnerWorld, runnerName, type AdoMethod } from '../support/runner-world.js';
+import { namespace, poolName, RunnerWorld, runnerName, type AdoMethod } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
 import { slotOrdinal } from '../../src/core/slots.js';
 import { busyLabel } from '../../src/core/manifests/index.js';
+import { scalePass, type PassState } from '../../src/flows/scale-pass.js';
+import { LeadershipLost } from '../../src/flows/leadership.js';
+import { KubeApiError } from '../../src/core/ports/kube.js';
 
 let emulator: TestEmulator;
 before(async () => {
@@ -119,6 +122,37 @@ describe('a scaling pass', () => {
     // The next pass drains them, looks again and scales to what it drained.
     assert.equal((await world.scale({ mode: 'queue', minReplicas: '0', maxReplicas: '6', removeStaleRegistrations: 'false' })).replicas, 0);
     assert.deepEqual(world.cutOff, []);
+  });
+
+  /**
+   * One pass to `replicas` of a pool of 3 whose upkeep before the scale (the autoscaler's) fails with `upkeepError`;
+   * `prepare` sets up the world before it.
+   */
+  async function passWithFailingUpkeep(replicas: number, upkeepError: Error, prepare = (_world: RunnerWorld) => {}) {
+    const world = await pool(3);
+    prepare(world);
+    const host = new MemoryHost();
+    const state: PassState = { kube: world.kube, poolId: world.poolId, beforeScale: () => Promise.reject(upkeepError) };
+    const options = {
+      namespace, runnerName, poolName, organizationUrl: emulator.orgUrl, target: { mode: 'fixed' as const, replicas },
+      dryRun: false, removeStaleRegistrations: false, actor: 'ScaleRunnerPool' as const,
+    };
+    const failure = await scalePass(options, { log: host, ado: world.ado, clock: world.clock }, state).then(() => undefined, (error: unknown) => error);
+    return { world, host, failure };
+  }
+
+  it('stops at once, writing no count, when the upkeep before the scale finds the lease lost', async () => {
+    const { world, failure } = await passWithFailingUpkeep(1, new LeadershipLost());
+    assert.ok(failure instanceof LeadershipLost, String(failure));
+    assert.equal(world.replicas(), 3);
+  });
+
+  it('says the upkeep\'s failure when a later step fails the pass with another', async () => {
+    const { host, failure } = await passWithFailingUpkeep(1, new Error('Azure DevOps refused the retirement'), (world) => {
+      world.kube.failNext({ verb: 'scale' }, new KubeApiError(500, 'InternalError', 'the API server is away'));
+    });
+    assert.match(String(failure), /the API server is away/);
+    assert.ok(host.warnings.some((line) => /Azure DevOps refused the retirement/.test(line)), host.warnings.join('\n'));
   });
 
   it('marks busy pods so that node drains and the cluster autoscaler spare them', async () => {
