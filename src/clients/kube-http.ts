@@ -90,9 +90,12 @@ export class HttpKubeClient implements KubeClient {
   }
 
   private async send(method: string, path: string, body?: object, contentType = 'application/json'): Promise<{ status: number; json: unknown }> {
-    const options = await this.requestOptions(method, path, { ...(body && { 'content-type': contentType }) }, { timeout: 30_000 });
-    const send = this.server.protocol === 'https:' ? httpsRequest : httpRequest;
     const payload = body === undefined ? undefined : JSON.stringify(body);
+    // The length, always: Node sends a DELETE's body with neither it nor chunked encoding, and the API server then reads
+    // no body, so a delete's UID precondition and grace period were silently dropped.
+    const headers: Record<string, string> = payload === undefined ? {} : { 'content-type': contentType, 'content-length': String(Buffer.byteLength(payload)) };
+    const options = await this.requestOptions(method, path, headers, { timeout: 30_000 });
+    const send = this.server.protocol === 'https:' ? httpsRequest : httpRequest;
     const unreachable = (why: string) => new KubeApiError(0, 'Unreachable', `cannot reach the cluster at ${this.server.origin}: ${why}`);
     return new Promise((resolve, reject) => {
       const req = send(options, (res) => {
