@@ -10,20 +10,23 @@ export const looksPerNotice = 3;
 
 /**
  * The notices the loop took, by agent id: pending until a look shows the registration busy or having had a job (its
- * notice is then used: more for that id change nothing), or until `looksPerNotice` looks showed it idle (forgotten: a
- * notice for an idle slot uses nothing up).
+ * notice is then used: more for that id change nothing), or until `looksPerNotice` looks that started after the notice
+ * showed it idle (forgotten: a notice for an idle slot uses nothing up). A look already under way when a notice came
+ * does not count for it; a new notice for a pending id starts its count over, so an early one cannot spend the real
+ * one's looks.
  */
 export class NoticedAgents {
-  /** Pending ids, with how many looks showed each idle so far. */
-  private readonly pending = new Map<number, number>();
+  /** Pending ids: when each was (last) noticed, and how many looks since showed it idle. */
+  private readonly pending = new Map<number, { takenAt: number; idleLooks: number }>();
   private readonly used = new Set<number>();
   private lastBrought = Number.NEGATIVE_INFINITY;
 
-  /** Takes a notice for an agent id of this runner; true when it is news (neither used nor pending already). */
-  take(agentId: number): boolean {
-    if (this.used.has(agentId) || this.pending.has(agentId)) return false;
-    this.pending.set(agentId, 0);
-    return true;
+  /** Takes a notice for an agent id of this runner, `at`; true when it is news (neither used nor pending already). */
+  take(agentId: number, at: number): boolean {
+    if (this.used.has(agentId)) return false;
+    const news = !this.pending.has(agentId);
+    this.pending.set(agentId, { takenAt: at, idleLooks: 0 });
+    return news;
   }
 
   /** When notices may bring the next look: Infinity when none is pending. */
@@ -36,14 +39,19 @@ export class NoticedAgents {
     this.lastBrought = at;
   }
 
-  /** What a look showed of the runner's agents (`ours`); `owned` says which ids are still this runner's. */
-  looked(ours: readonly AgentInfo[], owned: (agentId: number) => boolean): void {
+  /**
+   * What a look that started `startedAt` showed of the runner's agents (`ours`); `owned` says which ids are still this
+   * runner's.
+   */
+  looked(ours: readonly AgentInfo[], owned: (agentId: number) => boolean, startedAt: number): void {
     for (const id of this.used) if (!owned(id)) this.used.delete(id);
-    for (const [id, idleLooks] of this.pending) {
+    for (const [id, notice] of [...this.pending]) {
       const agent = ours.find((known) => known.id === id);
-      this.pending.delete(id);
-      if (agent !== undefined && hadJob(agent)) this.used.add(id);
-      else if (owned(id) && idleLooks + 1 < looksPerNotice) this.pending.set(id, idleLooks + 1);
+      if (agent !== undefined && hadJob(agent)) {
+        this.pending.delete(id);
+        this.used.add(id);
+      } else if (!owned(id)) this.pending.delete(id);
+      else if (startedAt > notice.takenAt && ++notice.idleLooks >= looksPerNotice) this.pending.delete(id);
     }
   }
 }

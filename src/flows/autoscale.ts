@@ -81,7 +81,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   const watching = new AbortController();
   let wake = () => {};
   const stopNotices = services.notices?.listen((agentId) => {
-    if (!owned(agentId) || !noticed.take(agentId)) return;
+    if (!owned(agentId) || !noticed.take(agentId, clock.now())) return;
     log.info(`Agent ${agentId}'s pod says it took a job: ${backsOff() ? 'looking at the next pass (backing off now)' : 'looking now'}.`);
     wake();
   });
@@ -114,7 +114,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
           const { decision, look, started: jobsStarted, waits, stuck } = await scalePass(pass, { log, ado, clock }, state);
           events.passed({ decision, look, durationMs: clock.now() - started, jobsStarted, stuck });
           state.waits = waits;
-          noticed.looked(look.ours, owned);
+          noticed.looked(look.ours, owned, started);
           registrations.noteOnline(look);
           failures = 0;
           // One line per decision that changes something (or says something new).

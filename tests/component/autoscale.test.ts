@@ -526,6 +526,35 @@ describe('the in-cluster autoscaler', () => {
     }
   });
 
+  it('disables a short job\'s registration on a notice that lands while a pass runs, after its look', async () => {
+    const notices = await noticeServer();
+    const slot = `${runnerName}-0`;
+    await deployAutoscaled();
+    let job: number | undefined;
+    let ended: number | undefined;
+    let enabledAtEnd: boolean | undefined;
+    // The pass's snapshot goes out after its look: the job and its notice land then, and that pass's look is stale.
+    world.ado.before('publishSnapshot', async () => {
+      if (job !== undefined || world.slots().get(0)?.online !== true || world.slots().get(0)?.enabled !== true) return;
+      job = world.queueJobFor(0);
+      const { noticeUrl, agentId } = world.grants.at(-1)!;
+      sendNotice(noticeUrl!, { agentId });
+      while (inFlight.size > 0) await Promise.all(inFlight);
+      world.clock.at(world.clock.now() + 3000, () => {
+        enabledAtEnd = world.agent(slot)!.enabled;
+        world.finishJob(job!);
+        ended = world.clock.now();
+      });
+    });
+    try {
+      const log = await autoscale(() => ended !== undefined && world.clock.now() - ended >= 10_000, 300, new MemoryHost(), { minReplicas: 1 }, world.handshake, notices);
+      assert.equal(world.agentOfJob(job!) ?? slot, slot);
+      assert.equal(enabledAtEnd, false, `disabled before the job ended\n${log.log.join('\n')}`);
+    } finally {
+      await notices.close();
+    }
+  });
+
   it('without notices, never sees a job shorter than one interval before it ends', async () => {
     const { enabledAtEnd, grant } = await shortJobOnWarmSlot();
     assert.equal(grant.noticeUrl, undefined);
