@@ -22,10 +22,12 @@ export interface SuperviseOptions {
 
 /** How long the notice may take, tries again included: past this the autoscaler's next look sees the job anyway. */
 const noticeDeadlineMs = 5000;
-/** Tries within it, each at most `noticeTryMs`, `noticePauseMs` apart: other pods may hold the port's connections. */
-const noticeTries = 3;
+/**
+ * Tries until then, each at most `noticeTryMs`, a pause of 250–750 ms apart (at random, so that pods cut at once do
+ * not come back at once): other pods may hold the port's connections for a while.
+ */
 const noticeTryMs = 1500;
-const noticePauseMs = 500;
+const noticePause = () => 250 + Math.random() * 500;
 /** The longest line looked at for the listener's: more of a line is passed on, never kept. */
 const longestLine = 4096;
 /** How long the agent's last output may take to come through after it exited (something it left may hold the pipe). */
@@ -56,10 +58,11 @@ function sendNotice(settings: JobNoticeSettings, log: Log): () => void {
     clearTimeout(pause);
     log(`could not tell the autoscaler that agent ${settings.agentId} took a job (${why}); its next look sees it`);
   };
-  const attempt = (tries: number) => {
+  const attempt = () => {
     const retry = (why: string) => {
       lastFailure = why;
-      if (tries < noticeTries && Date.now() + noticePauseMs < deadline) pause = setTimeout(() => attempt(tries + 1), noticePauseMs);
+      const wait = noticePause();
+      if (Date.now() + wait < deadline) pause = setTimeout(attempt, wait);
       else failed(why);
     };
     try {
@@ -78,7 +81,7 @@ function sendNotice(settings: JobNoticeSettings, log: Log): () => void {
       failed((error as Error).message);
     }
   };
-  attempt(1);
+  attempt();
   return () => {
     if (lastFailure !== undefined) failed(lastFailure);
     done = true;

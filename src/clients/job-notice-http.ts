@@ -1,7 +1,7 @@
 // The JobNotices port over HTTP: the autoscaler's notice port, where its runner pods' supervisors POST `{ agentId }`
 // the moment their agent takes a job (src/core/job-notice.ts). Anyone the network lets through may send anything, so
-// it reads little (a small body, a short deadline for each connection, a few connections at once, two per address so
-// that one pod cannot keep the others out) and passes on only a well-formed agent id; the loop decides what a notice
+// it reads little (a small body, a short deadline for each connection, two connections per address so that no pod
+// can keep the others out, and a high bound on all of them) and passes on only a well-formed agent id; the loop decides what a notice
 // is worth. Every well-formed notice gets the same answer, known id or not.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,8 +16,11 @@ export interface JobNoticeServer extends JobNotices {
 
 /** The most a request may take, first byte to last: a supervisor sends its notice at once. */
 const deadlineMs = 2000;
-/** Connections at once: a storm is cut, not queued. */
-const maxConnections = 32;
+/**
+ * Connections at once: a bound on sockets, not a share. Each address holds at most two, each for at most the deadline,
+ * so many pods holding theirs still leave room for the one with a notice.
+ */
+const maxConnections = 1024;
 /** Connections at once from one address (one pod): a supervisor sends one notice. */
 const maxConnectionsPerAddress = 2;
 

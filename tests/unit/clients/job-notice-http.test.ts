@@ -88,6 +88,18 @@ describe('the autoscaler\'s notice port', () => {
     }
   });
 
+  it('passes on a pod\'s notice while many other pods each hold every connection they can', async () => {
+    heard.length = 0;
+    const addresses = Array.from({ length: 64 }, (_, index) => `127.0.1.${index + 1}`);
+    const held = await Promise.all(addresses.flatMap((address) => [open(address), open(address)]));
+    try {
+      assert.equal(await post('{"agentId":7}'), 202);
+      assert.deepEqual(heard, [7]);
+    } finally {
+      for (const { socket } of held) socket.destroy();
+    }
+  });
+
   it('passes nothing on once the loop stops listening', async () => {
     heard.length = 0;
     stopListening();

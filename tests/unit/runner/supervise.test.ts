@@ -99,9 +99,9 @@ describe('runner.js supervise', () => {
 
 /**
  * The autoscaler's notice port, in miniature: every request it gets, and a file touched once one came. `cut`: how many
- * connections it cuts first, as when other pods hold every connection it takes.
+ * connections it cuts for its first `cutMs`, as when other pods hold every connection it takes.
  */
-async function autoscaler(answer = true, cut = 0): Promise<{ url: string; notices: Array<{ method?: string; url?: string; body: string }>; server: Server }> {
+async function autoscaler(answer = true, cutMs = 0): Promise<{ url: string; notices: Array<{ method?: string; url?: string; body: string }>; server: Server }> {
   const notices: Array<{ method?: string; url?: string; body: string }> = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -112,8 +112,9 @@ async function autoscaler(answer = true, cut = 0): Promise<{ url: string; notice
       if (answer) res.writeHead(202).end();
     });
   });
+  const cutUntil = Date.now() + cutMs;
   server.on('connection', (socket) => {
-    if (cut-- > 0) socket.destroy();
+    if (Date.now() < cutUntil) socket.destroy();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/job-started`, notices, server };
@@ -172,9 +173,9 @@ describe('runner.js supervise: the notice that the agent took a job', () => {
     }
   });
 
-  it('tries again within its deadline when the autoscaler cuts its first connections', async () => {
+  for (const cutMs of [600, 3000]) it(`tries again within its deadline when the autoscaler cuts its connections for ${cutMs} ms`, async () => {
     rmSync(join(dir, 'noticed'), { force: true });
-    const { url, notices, server } = await autoscaler(true, 2);
+    const { url, notices, server } = await autoscaler(true, cutMs);
     try {
       const { code, stdout } = await superviseScript(agentRoot({ url, agentId: 42 }), `printf '${stamp}: Running job: Build\\n'\n${waitForNotice}`);
       assert.equal(code, 0);
