@@ -1,8 +1,8 @@
 // The JobNotices port over HTTP: the autoscaler's notice port, where its runner pods' supervisors POST `{ agentId }`
 // the moment their agent takes a job (src/core/job-notice.ts). Anyone the network lets through may send anything, so
-// it reads little (a small body, a short deadline for each connection, two connections per address so that no pod
-// can keep the others out, and a high bound on all of them) and passes on only a well-formed agent id; the loop decides what a notice
-// is worth. Every well-formed notice gets the same answer, known id or not.
+// it reads little (one small request per connection, a short deadline for each, two connections per address so that
+// no pod can keep the others out, and a high bound on all of them) and passes on only a well-formed agent id; the loop
+// decides what a notice is worth. Every well-formed notice gets the same answer, known id or not.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jobNoticeBodyLimit, jobNoticePath, jobNoticeProblem } from '../core/job-notice.js';
@@ -59,6 +59,9 @@ export function startJobNoticeServer(port: number, url: (port: number) => string
     req.on('error', () => {});
   });
   server.maxConnections = maxConnections;
+  // One notice per connection: requests pipelined after it are not read.
+  server.maxRequestsPerSocket = 1;
+  server.on('dropRequest', (_req, socket) => socket.destroy());
   const open = new Map<string, number>();
   server.on('connection', (socket) => {
     const address = socket.remoteAddress ?? '';

@@ -74,8 +74,17 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   // (src/core/job-notice.ts). The notice is the pod's word, for an agent id this runner granted (by this run, or
   // recorded on one of its pods): it only brings a pass sooner, at most every 2 s and not while the loop backs off.
   const noticed = new NoticedAgents();
-  const owned = (agentId: number) => grantedAgents.has(agentId)
-    || recordedAgentIds({ runnerName: options.runnerName, statefulSetUid: state.statefulSetUid }, registrations.pods).includes(agentId);
+  // The ids recorded on its pods, read again only when the pods (or the StatefulSet) change, not for each notice.
+  let recorded = { pods: registrations.pods, statefulSetUid: state.statefulSetUid, ids: new Set<number>() };
+  const recordedIds = () => {
+    if (recorded.pods !== registrations.pods || recorded.statefulSetUid !== state.statefulSetUid) {
+      const { pods } = registrations;
+      const { statefulSetUid } = state;
+      recorded = { pods, statefulSetUid, ids: new Set(recordedAgentIds({ runnerName: options.runnerName, statefulSetUid }, pods)) };
+    }
+    return recorded.ids;
+  };
+  const owned = (agentId: number) => grantedAgents.has(agentId) || recordedIds().has(agentId);
   const backsOff = () => backingOff(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures });
   // Pods change between passes (a job ends, its pod is replaced): follow them, and register each new one at once.
   const watching = new AbortController();

@@ -100,6 +100,15 @@ describe('the autoscaler\'s notice port', () => {
     }
   });
 
+  it('passes on one notice per connection, however many requests it pipelines', async () => {
+    heard.length = 0;
+    const body = '{"agentId":7}';
+    const { socket, closed } = await open('127.0.0.4', `POST /job-started HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`.repeat(5000));
+    socket.resume();
+    await closed;
+    assert.equal(heard.length, 1, 'notices passed on');
+  });
+
   it('passes nothing on once the loop stops listening', async () => {
     heard.length = 0;
     stopListening();
