@@ -57,11 +57,12 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   const registrations = new Registrations(options, services, pool, events, beforeWrite, grantedAgents, state);
   const self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster };
   // Single-use upkeep, from each pass's own look, around its replicas write (PassState.beforeScale says when).
-  state.beforeScale = async (look, statefulSet) => {
+  state.beforeScale = async (look, statefulSet, part) => {
     // Only once the pods are known: before, every registration would look like its pod's agent had ended.
     if (!registrations.seen) return;
     beforeWrite();
-    const plan = planSingleUse({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, look.ours, registrations.pods);
+    const { retire, disable } = planSingleUse({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, look.ours, registrations.pods);
+    const plan = { retire: part === 'disable' ? [] : retire, disable: part === 'retire' ? [] : disable };
     const trusted = { granted: grantedAgents, declared: declaredCapabilities(statefulSet) };
     if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, self, trusted, log, unheldKey: services.unheldKey })) state.agents = undefined;
   };

@@ -40,6 +40,9 @@ export interface PassServices {
   clock: Clock;
 }
 
+/** Which part of the single-use upkeep a call of PassState.beforeScale does. */
+export type UpkeepPart = 'all' | 'disable' | 'retire';
+
 export interface PassState {
   kube: KubeClient;
   poolId?: number;
@@ -69,9 +72,11 @@ export interface PassState {
    * What acts on the pass's final look, and the StatefulSet as looked at (the autoscaler's single-use upkeep): before a
    * replicas write that lowers or keeps the count, so that a pod it ends goes with its own grace period before a
    * scale-down's delete would give it the pod's whole one; after one that raises it, so that no retirement (several
-   * Azure DevOps calls each) holds up the slots queued jobs wait for. Throws LeadershipLost to stop the pass at once.
+   * Azure DevOps calls each) holds up the slots queued jobs wait for; that is `part`: `disable` (busy registrations,
+   * cheap) before a raise, `retire` after it whether it went through or not, `all` otherwise. Throws LeadershipLost
+   * to stop the pass at once.
    */
-  beforeScale?: (look: PoolLook, statefulSet: KubeObject) => Promise<void>;
+  beforeScale?: (look: PoolLook, statefulSet: KubeObject, part: UpkeepPart) => Promise<void>;
 }
 
 export interface PassResult {
@@ -173,22 +178,28 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   }
   if (options.dryRun) return { decision, look, pods: [], started: [], stuck };
   const { history: waits, fresh: started } = recordStarts(state.waits, jobStarts(look.ours, look.jobs), look.jobs.map((job) => job.requestId), services.clock.now());
-  // The single-use upkeep (PassState.beforeScale): before a write that lowers or keeps the count, after one that raises
-  // it, so that the slots queued jobs wait for wait on no retirement. Its failure fails the pass, but only once the
+  // The single-use upkeep (PassState.beforeScale): before a write that lowers or keeps the count; around one that raises
+  // it (disabling before, retiring after), so that the slots queued jobs wait for wait on no retirement. Its failure fails the pass, but only once the
   // pass has done the rest (a refused retirement holds up no scaling), unless it found the lease lost.
-  const upkeep = async () => state.beforeScale?.(look, statefulSet).then(() => undefined, (error: unknown) => {
+  const upkeep = async (part: UpkeepPart) => state.beforeScale?.(look, statefulSet, part).then(() => undefined, (error: unknown) => {
     if (error instanceof LeadershipLost) throw error;
     return { error: error as Error };
   });
   const raises = decision.replicas > currentReplicas;
-  let upkeepFailure = raises ? undefined : await upkeep();
+  // Busy registrations are disabled before any write, so that a write that fails or hangs holds up none.
+  let upkeepFailure = await upkeep(raises ? 'disable' : 'all');
   try {
     if (decision.replicas !== currentReplicas) {
       state.beforeWrite?.();
       if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet);
-      else await kube.scale(ref, decision.replicas, scaleFieldManager);
+      else {
+        try {
+          await kube.scale(ref, decision.replicas, scaleFieldManager);
+        } finally {
+          upkeepFailure = (await upkeep('retire')) ?? upkeepFailure;
+        }
+      }
     }
-    if (raises) upkeepFailure = await upkeep();
     if (options.actor === 'ScaleRunnerPool' && owner === undefined) {
       // From now on ScaleRunnerPool sets the count; a later DeployRunnerPool leaves it alone.
       await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);

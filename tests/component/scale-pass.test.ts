@@ -155,6 +155,20 @@ describe('a scaling pass', () => {
     assert.ok(host.warnings.some((line) => /Azure DevOps refused the retirement/.test(line)), host.warnings.join('\n'));
   });
 
+  for (const replicas of [1, 5]) it(`pool of 3 to ${replicas}, its scale write refused: the whole upkeep still ran, disabling first`, async () => {
+    const world = await pool(3);
+    world.kube.failNext({ verb: 'scale' }, new KubeApiError(500, 'InternalError', 'the API server is away'));
+    const parts: string[] = [];
+    const state: PassState = { kube: world.kube, poolId: world.poolId, beforeScale: async (_look, _statefulSet, part) => void parts.push(part) };
+    const options = {
+      namespace, runnerName, poolName, organizationUrl: emulator.orgUrl, target: { mode: 'fixed' as const, replicas },
+      dryRun: false, removeStaleRegistrations: false, actor: 'ScaleRunnerPool' as const,
+    };
+    const failure = await scalePass(options, { log: new MemoryHost(), ado: world.ado, clock: world.clock }, state).then(() => undefined, (error: unknown) => error);
+    assert.match(String(failure), /the API server is away/);
+    assert.deepEqual(parts, replicas > 3 ? ['disable', 'retire'] : ['all']);
+  });
+
   it('marks busy pods so that node drains and the cluster autoscaler spare them', async () => {
     const world = await pool(3, [1]);
     await world.scale({ mode: 'fixed', replicas: '3' });
