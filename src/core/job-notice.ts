@@ -4,9 +4,11 @@
 // the registration busy in Azure DevOps' own record and disables it while its job runs, whatever the poll interval.
 // The notice is the pod's word and says only "look now": it disables nothing. Any pod may send one for any agent id it
 // guesses, also long before that slot takes a job, so an id's notice is used up only once a look showed its
-// registration busy or having had a job; looks that show it idle forget it, and the slot's real notice counts later.
-// What bounds a hostile pod's cost is time, not ids: notices bring a look at most every 2 s (those in between make
-// one), and none sooner while the loop backs off (a failed pass, a low rate budget); ./noticed-agents.ts keeps that.
+// registration busy or having had a job; three looks begun after it that show it idle forget it, and the slot's real
+// notice starts the count over. What bounds a hostile pod's cost is time, not ids: notices bring a look at most every
+// 2 s (those in between make one), and none sooner while the loop backs off (a failed pass, under three quarters of
+// the shared rate budget left: ./poll-interval.ts); ./noticed-agents.ts keeps that. The port reads one request per
+// connection, two connections per address.
 // Its address reaches the pod inside the signed grant (./registration.ts). Pure: the wire shapes.
 import { autoscalerNoticePort } from './autoscaler-options.js';
 

@@ -12,6 +12,7 @@
 const stretchBelowShare = 0.5;
 /** How steeply: the interval grows with the cube of how far the share left has fallen under `stretchBelowShare`. */
 const steepness = 3;
+/** The longest a backoff or a stretch makes the interval; a longer poll interval is kept as it is. */
 const longestDelayMs = 60_000;
 
 export interface RateLimitState {
@@ -28,10 +29,17 @@ export function pollDelay(pollSeconds: number, state: { failures: number; rateLi
     const share = Math.max(0, rateLimit.remaining) / rateLimit.limit;
     if (share < stretchBelowShare) delay *= (stretchBelowShare / Math.max(share, 0.01)) ** steepness;
   }
-  return Math.min(longestDelayMs, Math.round(delay));
+  return Math.min(Math.max(longestDelayMs, pollSeconds * 1000), Math.round(delay));
 }
 
-/** Whether the loop backs off now (the last pass failed, the rate budget runs low): nothing may bring a look sooner. */
-export function backingOff(pollSeconds: number, state: { failures: number; rateLimit?: RateLimitState }): boolean {
-  return state.failures > 0 || pollDelay(pollSeconds, state) > pollSeconds * 1000;
+/**
+ * Below this share of the allowance left, notices bring no look sooner: each is a full read of the agents, paid from
+ * the budget every autoscaler shares, so they stop well before the regular interval stretches (`stretchBelowShare`).
+ */
+const noticesBelowShare = 0.75;
+
+/** Whether the loop backs off now (the last pass failed, the rate budget is no longer ample): nothing may bring a look sooner. */
+export function backingOff(state: { failures: number; rateLimit?: RateLimitState }): boolean {
+  const { rateLimit } = state;
+  return state.failures > 0 || (rateLimit !== undefined && rateLimit.limit > 0 && rateLimit.remaining / rateLimit.limit < noticesBelowShare);
 }

@@ -86,7 +86,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
     return recorded.ids;
   };
   const owned = (agentId: number) => grantedAgents.has(agentId) || recordedIds().has(agentId);
-  const backsOff = () => backingOff(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures });
+  const backsOff = () => backingOff({ rateLimit: ado.rateLimit, failures });
   // Pods change between passes (a job ends, its pod is replaced): follow them, and register each new one at once.
   const watching = new AbortController();
   let wake = () => {};

@@ -266,10 +266,18 @@ describe('scaling rules the autoscaler adds', () => {
     assert.equal(pollDelay(5, { failures: 12 }), 60_000);
   });
 
-  it('backs off, so that no notice brings a look sooner, after a failed pass and while the rate limit runs low', () => {
-    assert.equal(backingOff(5, { failures: 0, rateLimit: { remaining: 100, limit: 200 } }), false);
-    assert.equal(backingOff(5, { failures: 1 }), true);
-    assert.equal(backingOff(5, { failures: 0, rateLimit: { remaining: 90, limit: 200 } }), true);
+  it('backs off, so that no notice brings a look sooner, after a failed pass and below three quarters of the budget left', () => {
+    assert.equal(backingOff({ failures: 0, rateLimit: { remaining: 160, limit: 200 } }), false);
+    assert.equal(backingOff({ failures: 1 }), true);
+    // Notices alone cannot spend the shared budget past a quarter, short of where the regular interval stretches.
+    assert.equal(backingOff({ failures: 0, rateLimit: { remaining: 149, limit: 200 } }), true);
+    assert.equal(backingOff({ failures: 0, rateLimit: { remaining: 2, limit: 200 } }), true);
+  });
+
+  it('keeps a poll interval longer than a minute, up to the 300 s the task allows', () => {
+    assert.equal(pollDelay(300, { failures: 0 }), 300_000);
+    assert.equal(pollDelay(120, { failures: 3 }), 120_000);
+    assert.equal(pollDelay(5, { failures: 12 }), 60_000);
   });
 
   // Every autoscaler of an organization reads the same X-RateLimit-Remaining (the PAT's identity's): the interval
