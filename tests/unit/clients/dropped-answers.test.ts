@@ -3,8 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
-import { HttpKubeClient } from '../../../src/clients/kube-http.js';
+import { kubeClientAt } from '../../support/kube-client-at.js';
 import { KubeApiError } from '../../../src/core/ports/kube.js';
 import { RestAdoClient } from '../../../src/clients/ado-rest.js';
 import { AdoError } from '../../../src/core/ports/ado.js';
@@ -26,14 +25,7 @@ after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 describe('an answer cut off halfway', { timeout: 10_000 }, () => {
   it('ends a Kubernetes call with an "unreachable" error', async () => {
-    const config = new KubeConfig();
-    config.loadFromOptions({
-      clusters: [{ name: 'c', server: origin, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
-    const error = await new HttpKubeClient(config).get({ apiVersion: 'v1', kind: 'Pod', namespace: 'n', name: 'p' }).then(
+    const error = await kubeClientAt(origin).get({ apiVersion: 'v1', kind: 'Pod', namespace: 'n', name: 'p' }).then(
       () => assert.fail('the call succeeded'),
       (e: unknown) => e,
     );

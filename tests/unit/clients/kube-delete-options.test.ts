@@ -5,8 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
-import { HttpKubeClient } from '../../../src/clients/kube-http.js';
+import { kubeClientAt } from '../../support/kube-client-at.js';
 
 let server: Server;
 let origin = '';
@@ -30,14 +29,7 @@ after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 describe('a delete with options', { timeout: 10_000 }, () => {
   it('reaches the server with its UID precondition and grace period', async () => {
-    const config = new KubeConfig();
-    config.loadFromOptions({
-      clusters: [{ name: 'c', server: origin, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
-    assert.equal(await new HttpKubeClient(config).delete({ apiVersion: 'v1', kind: 'Pod', namespace: 'n', name: 'p' }, 'uid-1', 5), true);
+    assert.equal(await kubeClientAt(origin).delete({ apiVersion: 'v1', kind: 'Pod', namespace: 'n', name: 'p' }, 'uid-1', 5), true);
     assert.equal(received.length, 1);
     assert.equal(received[0].method, 'DELETE');
     assert.deepEqual(JSON.parse(received[0].body || '{}'), { preconditions: { uid: 'uid-1' }, gracePeriodSeconds: 5 });
