@@ -182,9 +182,10 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
       await kubectl(['apply', '-f', '-'], { input: JSON.stringify(attacker) });
       await kubectl(['scale', 'statefulset', 'auto', '-n', NS, '--replicas=1']);
       await kubectl(['wait', '-n', ATTACKER_NS, 'pod/attacker', '--for=condition=Ready', '--timeout=180s'], { timeoutMs: 190_000 });
-      const pod = await waitFor('auto-0 with an address', 180_000, async () => {
+      // The pod the scale-down ended may linger a while with its address: the attack is on the pod starting now.
+      const pod = await waitFor('a new auto-0 with an address', 180_000, async () => {
         const found = await kubectlJson<Any>(['get', 'pod', 'auto-0', '-n', NS]).catch(() => undefined);
-        return found?.status?.podIP ? found : undefined;
+        return found?.status?.podIP && found.metadata.deletionTimestamp === undefined ? found : undefined;
       });
       const url = `http://${pod.status.podIP}:8081/v1/registration`;
       const fromAttacker = (script: string) => kubectl(['exec', '-n', ATTACKER_NS, 'attacker', '--', 'bash', '-c', script]);
