@@ -60,7 +60,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   state.beforeScale = async (look, statefulSet, part) => {
     // Only once the pods are known: before, every registration would look like its pod's agent had ended.
     if (!registrations.seen) return;
-    beforeWrite();
+    await beforeWrite();
     const { retire, disable } = planSingleUse({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, look.ours, registrations.pods);
     const plan = { retire: part === 'disable' ? [] : retire, disable: part === 'retire' ? [] : disable };
     const trusted = { granted: grantedAgents, declared: declaredCapabilities(statefulSet) };
@@ -202,7 +202,7 @@ class Registrations {
     private readonly pool: { id: number; name: string },
     private readonly events: AutoscalerEvents,
     /** Throws once this autoscaler may no longer act (its lease lost): before every registration it writes. */
-    private readonly beforeWrite: () => void,
+    private readonly beforeWrite: () => Promise<void>,
     /** The agent ids it granted (PassState.grantedAgents): it adds each registration it makes, with its capabilities. */
     private readonly grantedAgents: Map<number, Record<string, string>>,
     /** Its StatefulSet's UID, as the last pass read it: only the pods it controls are registered. */
@@ -305,7 +305,7 @@ class Registrations {
    */
   private async register(target: HandshakeTarget, registration: AgentRegistration, existing: AgentInfo | undefined): ReturnType<AdoClient['registerAgent']> {
     const { ado } = this.services;
-    this.beforeWrite();
+    await this.beforeWrite();
     const draining = this.pods.some((pod) => pod.metadata.uid === target.uid && pod.metadata.annotations?.[annotations.draining] === 'true');
     const outcome = existing !== undefined && needsNewAgentId(existing, target.uid) ? await deleteRegistration(ado, this.pool.id, existing) : undefined;
     if (existing === undefined || (outcome !== undefined && outcome !== 'holdsJob')) {
@@ -324,7 +324,7 @@ class Registrations {
    * no pod can write. Only on that incarnation of the pod (its UID a precondition); a pod it cannot mark is not granted.
    */
   private async recordGrant(target: HandshakeTarget, agentId: number): Promise<void> {
-    this.beforeWrite();
+    await this.beforeWrite();
     await this.services.kube.mergePatch(
       { apiVersion: 'v1', kind: 'Pod', namespace: this.options.namespace, name: target.name },
       { metadata: { uid: target.uid, annotations: { [annotations.agentId]: String(agentId) } } },

@@ -19,6 +19,7 @@ export class LeadershipLost extends Error {
 export class Leadership {
   private renewedAt = Number.NEGATIVE_INFINITY;
   private leading = false;
+  private renewal?: Promise<boolean>;
 
   constructor(
     private readonly kube: KubeClient,
@@ -32,13 +33,34 @@ export class Leadership {
   ) {}
 
   /** Takes or renews the lease when due; true while this autoscaler may act. */
-  async hold(): Promise<boolean> {
+  hold(): Promise<boolean> {
+    return this.once(() => this.renew(true));
+  }
+
+  /**
+   * Before every write that lowers the count, drains, re-keys or deletes: renews the lease when due, so that a pass
+   * longer than the lease (registering a burst of pods on a busy node) keeps it; throws once it is lost. Only a lease
+   * still held is renewed here: one that ran out, or went, is taken again only by the loop, from a fresh look.
+   */
+  async check(): Promise<void> {
+    if (this.acting() && this.clock.now() >= this.renewDue()) await this.once(() => this.renew(false));
+    if (!this.acting()) throw new LeadershipLost();
+  }
+
+  /** Callers at the same moment share one renewal. */
+  private once(renewal: () => Promise<boolean>): Promise<boolean> {
+    this.renewal ??= renewal().finally(() => (this.renewal = undefined));
+    return this.renewal;
+  }
+
+  private async renew(mayTake: boolean): Promise<boolean> {
     const now = this.clock.now();
     if (this.leading && now < this.renewedAt + renewSeconds * 1000) return true;
     const ref = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: this.namespace, name: leaseName(this.runnerName) };
     try {
       const step = leaseStep(await this.kube.get(ref), this.identity, now);
       if (step.kind === 'wait') return this.follow(`${step.holder} holds the lease until ${new Date(step.until).toISOString()}`);
+      if (!mayTake && step.kind !== 'renew') return this.follow('its lease was removed or taken over');
       const lease = leaseWrite(step, this.namespace, this.runnerName, this.identity, now);
       if (step.kind === 'create') await this.kube.create(lease, fieldManager);
       else await this.kube.mergePatch(ref, { metadata: lease.metadata, spec: lease.spec }, fieldManager);
@@ -73,11 +95,6 @@ export class Leadership {
   /** Whether it may still act: nobody else can have taken the lease over since its last renewal. */
   acting(): boolean {
     return this.leading && this.clock.now() < actsUntil(this.renewedAt);
-  }
-
-  /** Before every write that lowers the count, drains, re-keys or deletes: throws once the lease is lost. */
-  check(): void {
-    if (!this.acting()) throw new LeadershipLost();
   }
 
   /** When to look at the lease again while another autoscaler holds it. */

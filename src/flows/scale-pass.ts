@@ -51,7 +51,7 @@ export interface PassState {
   /** The pool's agents as last read: reused for 30 s while no job is unfinished (and, for the autoscaler, none of ours busy or taking jobs). */
   agents?: { list: AgentInfo[]; at: number };
   /** Called before every write; throws to end the pass there (the autoscaler's lease was lost). */
-  beforeWrite?: () => void;
+  beforeWrite?: () => Promise<void>;
   /** The jobs counted as started and the last day's waits (src/core/job-wait.ts). */
   waits?: WaitHistory;
   /** The last SlotCannotStart Event recorded: the next one only when the cause changes, or minutes later. */
@@ -160,7 +160,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   } else if (!options.dryRun && ado !== undefined && poolId !== undefined) {
     const { disable } = enabledChanges(options.runnerName, look.ours, decision.replicas);
     if (disable.length > 0) {
-      state.beforeWrite?.();
+      await state.beforeWrite?.();
       refusal = await trySetAgentsEnabled(ado, log, poolId, disable, false);
       if (refusal === undefined) {
         // A job may have reached a slot between the first look and its drain: look again before scaling.
@@ -190,7 +190,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   let upkeepFailure = await upkeep(raises ? 'disable' : 'all');
   try {
     if (decision.replicas !== currentReplicas) {
-      state.beforeWrite?.();
+      await state.beforeWrite?.();
       if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet);
       else {
         try {
@@ -206,7 +206,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     }
     await markBusyPods(kube, options, listed, new Set(look.busyOrdinals));
     const pods = listed.map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
-    if (stuck.length > 0) state.beforeWrite?.();
+    if (stuck.length > 0) await state.beforeWrite?.();
     state.stuckTold = await tellStuckSlots(kube, statefulSet, stuck, state.stuckTold, { now: services.clock.now(), reporter: options.actor, fieldManager: scaleFieldManager, log });
     if (ado !== undefined && poolId !== undefined) {
       // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
@@ -219,7 +219,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
         .filter((agent) => !leaving.has(agent.name) && (options.actor !== 'autoscaler' || mayEnable(agent, live)));
       // Not after a refused drain (the same refusal), nor by an autoscaler whose count is no longer its own (DeployRunnerPool drains).
       if (countIsOurs && refusal === undefined && enable.length > 0) {
-        state.beforeWrite?.();
+        await state.beforeWrite?.();
         refusal = await trySetAgentsEnabled(ado, log, poolId, enable, true);
         if (refusal !== undefined && options.actor === 'autoscaler') decision = { ...decision, reason: `${decision.reason} (Azure DevOps refused to enable ${enable.map((agent) => agent.name).join(', ')}: ${refusal.message}; the next pass tries again)` };
         else if (refusal !== undefined) log.warning(drainRefused(refusal, drainPurpose));
@@ -233,7 +233,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       }
       const keep = registeredSlots(options.target, decision.replicas);
       for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, look.ours, keep) : []) {
-        state.beforeWrite?.();
+        await state.beforeWrite?.();
         try {
           // Already gone (another run removed it): nothing to report.
           if (!(await ado.deleteAgent(poolId, agent.id))) continue;
@@ -256,6 +256,9 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   }
 }
 
+// While a burst of pods starts, the controller updates the status several times a second: a few conflicts in a row.
+const scaleDownTries = 10;
+
 /**
  * A scale-down only on the StatefulSet as this pass looked at it: if another writer (a second autoscaler, a person)
  * changed its spec since, the write fails (409) instead of removing a slot nobody drained, and the next pass looks
@@ -268,7 +271,7 @@ async function scaleDown(kube: KubeClient, ref: ObjectRef, replicas: number, loo
     try {
       return await kube.scale(ref, replicas, scaleFieldManager, resourceVersion);
     } catch (error) {
-      if (!(error instanceof KubeApiError && error.status === 409) || attempt === 3) throw error;
+      if (!(error instanceof KubeApiError && error.status === 409) || attempt === scaleDownTries) throw error;
       const now = await kube.get(ref);
       const count = (object: KubeObject | undefined) => (object?.spec as { replicas?: number } | undefined)?.replicas;
       if (now === undefined || now.metadata.generation !== looked.metadata.generation || count(now) !== count(looked)) throw error;

@@ -128,6 +128,27 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(world.clock.now() - started < 600_000);
   });
 
+  it('keeps its lease through a pass longer than the lease, renewing it at its writes', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const jobs = Array.from({ length: 3 }, () => world.queueJob());
+    // Azure DevOps takes 8 s to list the waiting jobs, and the API server 8 s to scale (a node busy with a burst): the
+    // pass writes again 16 s after the loop took the lease, past its 15 s, and nobody else wants the lease.
+    let slowRead = true;
+    let slowScale = true;
+    world.ado.before('listUnfinishedJobs', async () => {
+      if (slowRead && !(slowRead = false)) await world.clock.sleep(8000);
+    });
+    world.kube.before('scale', async () => {
+      if (slowScale && !(slowScale = false)) await world.clock.sleep(8000);
+    });
+    const log = await autoscale(() => jobs.every((id) => world.agentOfJob(id) !== undefined), 300);
+    assert.ok(!slowRead && !slowScale);
+    assert.ok(jobs.every((id) => world.agentOfJob(id) !== undefined), log.log.join('\n'));
+    const said = [...log.log, ...log.warnings];
+    assert.ok(!said.some((line) => /no longer holds its lease|waits and changes nothing/.test(line)), `never lost its lease: ${said.join('\n')}`);
+  });
+
   it('keeps registrations single-use: a key a job copied gets no token once its pod is gone, nor when the slot returns', async () => {
     const slot = `${runnerName}-0`;
     const placeholder = () => world.agent(slot)?.systemCapabilities[identityVariables.podUid] === undefined;

@@ -53,13 +53,14 @@ describe('a scaling pass', () => {
     assert.deepEqual(world.cutOff, []);
   });
 
-  it('scales down only the StatefulSet it looked at: a status update meanwhile is no obstacle, another count is', async () => {
+  it('scales down only the StatefulSet it looked at: status updates meanwhile are no obstacle, another count is', async () => {
     const ref = { apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName };
-    // The controller updates the status between the pass's look and its scale: the resourceVersion moves on.
+    // The controller updates the status between the pass's look and its scale, and again before each of its next
+    // tries, as it does while a burst of pods starts: the resourceVersion keeps moving on.
     const statusOnly = await pool(4);
-    let once = false;
+    let statusUpdates = 0;
     const removeStatus = statusOnly.kube.before('scale', async () => {
-      if (!once && (once = true)) await statusOnly.kube.mergePatch(ref, { status: { observedGeneration: 7 } }, 'controller');
+      if (statusUpdates < 5) await statusOnly.kube.mergePatch(ref, { status: { observedGeneration: ++statusUpdates } }, 'controller');
     });
     assert.equal((await statusOnly.scale({ mode: 'fixed', replicas: '1' })).replicas, 1);
     assert.equal(statusOnly.replicas(), 1);
