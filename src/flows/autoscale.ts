@@ -113,8 +113,12 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
         state.agents = undefined;
         continue;
       }
+      // A look a notice brought goes before registering more pods, whose grants in a burst take seconds: the busy
+      // registration is disabled within its job, and the pods it went before are registered next, without a wait.
+      const noticeDue = () => !backsOff() && noticed.due() <= clock.now();
+      const noticeFirst = noticeDue();
       // A new registration is news the next look must see (the agents of an idle pool are otherwise read every 30 s).
-      if (await registrations.registerNewPods()) state.agents = undefined;
+      if (!noticeFirst && (await registrations.registerNewPods(noticeDue))) state.agents = undefined;
       if (clock.now() >= nextLook()) {
         const started = clock.now();
         if (started < nextPass) noticed.brought(started);
@@ -141,6 +145,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
           nextPass = clock.now() + delay;
         }
       }
+      if (noticeFirst) continue;
       // Sleep until the next pass or the next look at a starting pod, or until a pod changes.
       const woken = new Promise<void>((resolve) => (wake = resolve));
       await stop.wait(Math.max(0, Math.min(nextLook(), registrations.nextTry(), leadership.renewDue()) - clock.now()), woken);
@@ -235,8 +240,11 @@ class Registrations {
     return Math.min(...[...this.backoff.values()].map((entry) => entry.at));
   }
 
-  /** Registers the pods that wait for it; true when it changed any registration (even if its grant then failed). */
-  async registerNewPods(): Promise<boolean> {
+  /**
+   * Registers the pods that wait for it; true when it changed any registration (even if its grant then failed). Between
+   * batches it stops once `giveWay` says a look is due, leaving the rest due at once.
+   */
+  async registerNewPods(giveWay: () => boolean): Promise<boolean> {
     const now = this.services.clock.now();
     const targets = this.targets();
     const alive = new Set(targets.map((target) => target.uid));
@@ -267,6 +275,11 @@ class Registrations {
     }
     let registered = false;
     for (let i = 0; i < waiting.length; i += handshakeConcurrency) {
+      if (i > 0 && giveWay()) {
+        const now = this.services.clock.now();
+        for (const { target } of waiting.slice(i)) this.backoff.set(target.uid, { at: now, tries: this.backoff.get(target.uid)?.tries ?? 0 });
+        break;
+      }
       await Promise.all(waiting.slice(i, i + handshakeConcurrency).map(async ({ target, request }) => {
         try {
           const problem = requestProblem(target, request!);
