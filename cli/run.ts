@@ -11,7 +11,7 @@ import { deployRunnerPool } from '../src/flows/deploy-pool.js';
 import { scaleRunnerPool } from '../src/flows/scale-pool.js';
 import { readPoolStatus } from '../src/flows/pool-status.js';
 import { PoolBusyError, removeRunnerPool } from '../src/flows/remove-pool.js';
-import { InputError, InputReader, readDeployOptions, readRemoveOptions, readScaleOptions, readStatusOptions, type Files, type KubeClient } from '../src/core/index.js';
+import { describeInputProblem, InputError, InputReader, UnusableInput, readDeployOptions, readRemoveOptions, readScaleOptions, readStatusOptions, type Files, type KubeClient } from '../src/core/index.js';
 import { parseFlags, UsageError } from './args.js';
 import { commands, credentialSources, refusedFlags, type Command, type CommandName } from './commands.js';
 import { commandHelp, exitCodes, program, programHelp } from './help.js';
@@ -177,17 +177,28 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const inputs = new Map([...flags].filter(([flag]) => !ownFlags.has(flag)));
   for (const [input, value] of Object.entries(fixedInputs(command))) if (!inputs.has(input)) inputs.set(input, value);
   const host = new CliHost(inputs, credentials, io, flags.get('verbose') === 'true');
-  // Errors the flows raise name an input as a task does; here it is named as the command line takes it.
-  const named = (message: string) => message.replace(/Input '(\w+)'/g, (whole, input: string) => (command.flags.some((f) => f.name === input) || input in credentialSources ? `Input '${display(input)}'` : whole));
   try {
     return await run[command.name]({ command, flags, host, inputs: new InputReader(host, display) });
   } catch (error) {
-    const message = named(error instanceof Error ? error.message : String(error));
-    if (error instanceof InputError || error instanceof UsageError) {
-      host.error(`${program} ${command.name}: ${error instanceof InputError ? `bad input, nothing was changed:\n${message}` : message}`);
-      return exitCodes.usage;
-    }
+    const { code, message } = failure(command, error);
     host.error(`${program} ${command.name}: ${message}`);
-    return error instanceof PoolBusyError ? exitCodes.busy : exitCodes.failed;
+    return code;
   }
+}
+
+/**
+ * The exit status and the message of a command that failed, both from the error's type, never from its text: the
+ * readers already name each input as the command line takes it (InputReader's display); a flow names the input it
+ * cannot use as a task does, and is named here from the input the error carries.
+ */
+function failure(command: Command, error: unknown): { code: number; message: string } {
+  if (error instanceof InputError) return { code: exitCodes.usage, message: `bad input, nothing was changed:\n${error.message}` };
+  if (error instanceof UsageError) return { code: exitCodes.usage, message: error.message };
+  if (error instanceof UnusableInput) {
+    const { input } = error.problem;
+    const flagged = command.flags.some((flag) => flag.name === input) || input in credentialSources;
+    return { code: exitCodes.failed, message: describeInputProblem({ ...error.problem, input: flagged ? display(input) : input }) };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: error instanceof PoolBusyError ? exitCodes.busy : exitCodes.failed, message };
 }

@@ -9,6 +9,7 @@ import type { ClusterConnection } from '../core/model.js';
 import type { KubeClient } from '../core/ports/kube.js';
 import { kubeconfigFromEndpoint, kubernetesConnectionInput } from '../core/kubeconfig.js';
 import { connectionError, readEndpoint } from '../core/connections.js';
+import { UnusableInput } from '../core/inputs.js';
 
 export interface ClusterSession {
   connect(): Promise<KubeClient>;
@@ -21,7 +22,7 @@ const podTokenFile = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 /** inCluster works only inside a pod with a service account token: say so instead of a failed call to nowhere. */
 function checkInPod(): void {
   const outside = !process.env.KUBERNETES_SERVICE_HOST ? 'KUBERNETES_SERVICE_HOST is not set' : !existsSync(podTokenFile) ? `there is no service account token at ${podTokenFile}` : undefined;
-  if (outside) throw new Error(`Input 'connectionType': inCluster needs the task to run in a Kubernetes pod with a service account token, but ${outside}.`);
+  if (outside) throw new UnusableInput('connectionType', `inCluster needs the task to run in a Kubernetes pod with a service account token, but ${outside}.`);
 }
 
 /** The user's credentials are got, and the client certificate, key and certificate authority loaded as TLS would, before any call. */

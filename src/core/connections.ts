@@ -3,10 +3,11 @@
 import { load } from 'js-yaml';
 import { decodeBase64 } from './base64.js';
 import type { ServiceEndpoint, TaskHost } from './ports/host.js';
+import { UnusableInput } from './inputs.js';
 
 /** A connection that cannot be used: says which input chose it and what is wrong, never what it holds. */
-export function connectionError(input: string, id: string, what: string): Error {
-  return new Error(`Input '${input}': the service connection '${id}' ${what}`);
+export function connectionError(input: string, id: string, what: string): UnusableInput {
+  return new UnusableInput(input, `the service connection '${id}' ${what}`);
 }
 
 /** The connection `input` names. Fails, naming the input, when it is missing or unreadable. */

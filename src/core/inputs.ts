@@ -8,11 +8,32 @@ export interface InputProblem {
   message: string;
 }
 
+/** A problem told as the tasks tell it: `Input 'name': what is wrong`. */
+export function describeInputProblem(problem: InputProblem): string {
+  return `Input '${problem.input}': ${problem.message}`;
+}
+
 /** Bad input: raised before anything is changed anywhere. */
 export class InputError extends Error {
   constructor(readonly problems: InputProblem[]) {
-    super(problems.map((p) => `Input '${p.input}': ${p.message}`).join('\n'));
+    super(problems.map(describeInputProblem).join('\n'));
     this.name = 'InputError';
+  }
+}
+
+/**
+ * An input that reads well but cannot be used: what it names is missing or unfit (an agent pool, a StatefulSet, a
+ * folder, a service connection). Found while a flow looks or acts, so a failed run, not bad input; an entry names the
+ * input from `problem`, never from the message's text.
+ */
+export class UnusableInput extends Error {
+  readonly problem: InputProblem;
+
+  constructor(input: string, message: string) {
+    const problem = { input, message };
+    super(describeInputProblem(problem));
+    this.problem = problem;
+    this.name = 'UnusableInput';
   }
 }
 

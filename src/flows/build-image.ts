@@ -4,6 +4,7 @@ import type { CommandRunner } from '../core/ports/commands.js';
 import type { Files } from '../core/ports/files.js';
 import type { AgentPackages } from '../core/ports/ado.js';
 import { readEndpoint, systemConnection } from '../core/connections.js';
+import { UnusableInput } from '../core/inputs.js';
 import {
   agentPackagePlatform, bakedAgentVersion, isLoopbackRegistry, isOlderVersion, qualifiedRepository, registryConnectionInput, registryLogin, registryOf,
   type BuildImageOptions, type BuildImageResult, type Builder,
@@ -29,15 +30,15 @@ async function pickBuilder(wanted: Builder, commands: CommandRunner): Promise<'d
   const dockerAnswers = async () => (await commands.has('docker')) && (await commands.run('docker', ['version', '--format', '{{.Server.Version}}'])).code === 0;
   if (wanted === 'docker') {
     if (await dockerAnswers()) return 'docker';
-    throw new Error(`Input 'builder': docker was chosen, but no Docker engine answers on this agent (is the docker CLI on PATH and the daemon running?).`);
+    throw new UnusableInput('builder', `docker was chosen, but no Docker engine answers on this agent (is the docker CLI on PATH and the daemon running?).`);
   }
   if (wanted === 'buildah') {
     if (await commands.has('buildah')) return 'buildah';
-    throw new Error(`Input 'builder': buildah was chosen, but it is not on this agent's PATH.`);
+    throw new UnusableInput('builder', `buildah was chosen, but it is not on this agent's PATH.`);
   }
   if (await dockerAnswers()) return 'docker';
   if (await commands.has('buildah')) return 'buildah';
-  throw new Error(`Input 'builder': no image builder on this agent: install Docker (with a running engine) or buildah.`);
+  throw new UnusableInput('builder', `no image builder on this agent: install Docker (with a running engine) or buildah.`);
 }
 
 /** Builds the image and, when asked, pushes every tag and reports the digest. Logs in first: bad credentials push nothing. */
@@ -46,12 +47,12 @@ export async function buildRunnerImage(options: BuildImageOptions, services: Bui
   const dockerfile = options.dockerfile ?? files.join(services.builtinContext, 'images', 'linux', 'Dockerfile');
   const dockerfileKind = files.kind(dockerfile);
   if (dockerfileKind !== 'file') {
-    throw new Error(`Input 'dockerfile': ${dockerfileKind === 'directory' ? `'${dockerfile}' is a folder; name the Dockerfile in it` : `there is no file '${dockerfile}'`}.`);
+    throw new UnusableInput('dockerfile', `${dockerfileKind === 'directory' ? `'${dockerfile}' is a folder; name the Dockerfile in it` : `there is no file '${dockerfile}'`}.`);
   }
   const context = options.context ?? (options.dockerfile ? files.dirname(dockerfile) : services.builtinContext);
   const contextKind = files.kind(context);
   if (contextKind !== 'directory') {
-    throw new Error(`Input 'buildContext': ${contextKind === 'file' ? `'${context}' is a file; name the folder the build reads` : `there is no folder '${context}'`}.`);
+    throw new UnusableInput('buildContext', `${contextKind === 'file' ? `'${context}' is a file; name the folder the build reads` : `there is no folder '${context}'`}.`);
   }
   const login = options.push ? registryLogin(options.registryEndpointId!, readEndpoint(host, registryConnectionInput, options.registryEndpointId!)) : undefined;
   const baked = bakedAgentVersion(options, files.read(dockerfile));

@@ -25,6 +25,7 @@ import { enableAgain, publishForHub, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { markdownCell } from '../core/log-text.js';
 import { manifestTarget } from './manifest-path.js';
+import { UnusableInput } from '../core/inputs.js';
 
 export const fieldManager = 'azure-devops-runner';
 
@@ -163,7 +164,7 @@ interface OwnRunner extends RunnerIdentity {
 function refuseTakenNames(agents: AgentInfo[], self: RunnerIdentity): void {
   const taken = agents.map((agent) => ({ agent, owner: otherOwner(self, agent) })).find(({ owner }) => owner !== undefined);
   if (taken === undefined) return;
-  throw new Error(`Input 'runnerName': the pool's agent ${taken.agent.name} belongs to ${taken.owner}, and agent names are unique in a pool. Give this runner another runnerName, or leave it empty for one of its own.`);
+  throw new UnusableInput('runnerName', `the pool's agent ${taken.agent.name} belongs to ${taken.owner}, and agent names are unique in a pool. Give this runner another runnerName, or leave it empty for one of its own.`);
 }
 
 /**
@@ -306,7 +307,7 @@ async function dryRun(kube: KubeClient, options: DeployOptions, host: TaskHost, 
   if (options.pool.podRecycling === 'sidecar' || first.keepsRules) return { objects: first.objects, recycling: options.pool.podRecycling };
   const dropped = 'This cluster drops container restart rules (Kubernetes < 1.35, or the ContainerRestartRules feature is off)';
   if (options.podRecycling === 'restartRules') {
-    throw new Error(`Input 'podRecycling': ${dropped}, so an agent would be restarted in its old pod after each job. Use auto or sidecar.`);
+    throw new UnusableInput('podRecycling', `${dropped}, so an agent would be restarted in its old pod after each job. Use auto or sidecar.`);
   }
   host.info(`${dropped}: a recycle sidecar replaces each pod after its job.`);
   const sidecar = await check({ ...options.pool, podRecycling: 'sidecar' });

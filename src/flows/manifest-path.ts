@@ -3,6 +3,7 @@
 import type { DeployOptions } from '../core/deploy-options.js';
 import type { Files } from '../core/ports/files.js';
 import type { TaskHost } from '../core/ports/host.js';
+import { UnusableInput } from '../core/inputs.js';
 
 /** The agent's working folders (those set on this agent): its temp folder, the workspace, the sources. */
 export const workingFolderVariables = ['Agent.TempDirectory', 'Pipeline.Workspace', 'Build.SourcesDirectory', 'System.DefaultWorkingDirectory'];
@@ -16,7 +17,7 @@ const emptyFilePathVariables = ['Build.SourcesDirectory', 'System.DefaultWorking
 export function manifestTarget(options: DeployOptions, host: Pick<TaskHost, 'getVariable'>, files: Files): string | undefined {
   const given = options.manifestPath;
   if (given === undefined) return undefined;
-  const fail = (what: string) => new Error(`Input 'manifestPath': ${what}`);
+  const fail = (what: string) => new UnusableInput('manifestPath', what);
   const real = (variables: string[]) => variables.flatMap((name) => host.getVariable(name) ?? []).flatMap((path) => files.writeTarget(path) ?? []);
   const target = files.writeTarget(given);
   if (target === undefined) throw fail(`the folder '${files.dirname(given)}' does not exist.`);

@@ -15,6 +15,7 @@ import { autoscalerName, poolLabelSelector } from '../core/manifests/index.js';
 import { replicasOwner } from './scale-pass.js';
 import { findStatefulSet } from './runner-identity.js';
 import { startRefusals } from './slot-start.js';
+import { UnusableInput } from '../core/inputs.js';
 
 export interface PoolStatusServices {
   ado: AdoClient;
@@ -44,7 +45,7 @@ export async function readPoolStatus(options: PoolRef, services: PoolStatusServi
   const kube = await services.connect();
   const statefulSet = await findStatefulSet(kube, options);
   if (statefulSet === undefined) {
-    throw new Error(`Input 'runnerName': there is no runner pool ${options.runnerName === undefined ? `of '${poolName}' named by default` : `'${options.runnerName}'`} in namespace '${namespace}'.`);
+    throw new UnusableInput('runnerName', `there is no runner pool ${options.runnerName === undefined ? `of '${poolName}' named by default` : `'${options.runnerName}'`} in namespace '${namespace}'.`);
   }
   const runnerName = statefulSet.metadata.name;
   const [pods, deployment] = await Promise.all([
@@ -52,7 +53,7 @@ export async function readPoolStatus(options: PoolRef, services: PoolStatusServi
     kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: autoscalerName(runnerName) }),
   ]);
   const pool = await services.ado.findPool(poolName);
-  if (pool === undefined) throw new Error(`Input 'poolName': the agent pool '${poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
+  if (pool === undefined) throw new UnusableInput('poolName', `the agent pool '${poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
   const [agents, jobs] = await Promise.all([services.ado.listAgents(pool.id), services.ado.listUnfinishedJobs(pool.id)]);
   const jobsById = new Map(jobs.map((job) => [job.requestId, job]));
   const hubAgents: HubAgent[] = agents.map((agent) => ({

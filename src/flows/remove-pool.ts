@@ -13,6 +13,7 @@ import { scaleFieldManager } from './scale-pass.js';
 import { findRunner, noteRecordedGrants } from './runner-identity.js';
 import { ownAgents, type RunnerIdentity } from '../core/runner-identity.js';
 import { defaultRunnerName } from '../core/deploy-options.js';
+import { UnusableInput } from '../core/inputs.js';
 
 export interface RemoveServices {
   log: Log;
@@ -85,7 +86,7 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
   const { namespace } = options;
   const kube = await services.connect();
   const pool = await ado.findPool(options.poolName);
-  if (pool === undefined) throw new Error(`Input 'poolName': the agent pool '${options.poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
+  if (pool === undefined) throw new UnusableInput('poolName', `the agent pool '${options.poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
   // Its registrations are those carrying its identity, and those its autoscaler recorded on its pods whatever their
   // sessions claim (remembered once the pods are gone): another cluster's agents of the pool stay, whatever their names.
   const identity = { ...(await runnerToRemove(kube, ado, pool.id, options)), granted: new Set<number>() };

@@ -17,6 +17,7 @@ import { ownAgents, recordedIdentity } from '../core/runner-identity.js';
 import { drainRefused, publishForHub, trySetAgentsEnabled } from './agent-drain.js';
 import { startRefusals, tellStuckSlots, type EventReads, type StuckSlotsTold } from './slot-start.js';
 import { LeadershipLost } from './leadership.js';
+import { UnusableInput } from '../core/inputs.js';
 
 export const scaleFieldManager = 'azure-devops-runner-scale';
 const drainPurpose = 'the slots a scale-down removes';
@@ -104,13 +105,13 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   const ref = { apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: options.namespace, name: options.runnerName };
   const statefulSet = await kube.get(ref);
   if (statefulSet === undefined) {
-    throw new Error(`Input 'runnerName': there is no StatefulSet '${options.runnerName}' in namespace '${options.namespace}'. Run DeployRunnerPool first.`);
+    throw new UnusableInput('runnerName', `there is no StatefulSet '${options.runnerName}' in namespace '${options.namespace}'. Run DeployRunnerPool first.`);
   }
   // Before anything else can fail: a pass that keeps failing must not keep the handshake from registering pods.
   state.statefulSetUid = statefulSet.metadata.uid;
   const owner = replicasOwner(statefulSet);
   if (owner === 'autoscaler' && options.actor !== 'autoscaler') {
-    throw new Error(`Input 'runnerName': the in-cluster autoscaler scales '${options.runnerName}' (DeployRunnerPool autoscaling: inCluster); a second owner of its replica count would fight it. Run DeployRunnerPool with autoscaling: none first.`);
+    throw new UnusableInput('runnerName', `the in-cluster autoscaler scales '${options.runnerName}' (DeployRunnerPool autoscaling: inCluster); a second owner of its replica count would fight it. Run DeployRunnerPool with autoscaling: none first.`);
   }
   const currentReplicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
   // One look at the runner's pods serves the pass: which slots cannot start (before deciding), then the busy marks and

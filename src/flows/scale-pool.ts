@@ -8,6 +8,7 @@ import type { ScaleTarget } from '../core/scale-decision.js';
 import type { Clock } from '../core/ports/clock.js';
 import { scalePass, type PassOptions, type PassState } from './scale-pass.js';
 import { markdownTable } from '../core/log-text.js';
+import { UnusableInput } from '../core/inputs.js';
 
 export { scaleFieldManager } from './scale-pass.js';
 
@@ -25,7 +26,7 @@ export async function scaleRunnerPool(options: ScaleOptions, services: ScaleServ
   let poolId: number | undefined;
   if (ado) {
     const pool = await ado.findPool(options.poolName);
-    if (pool === undefined) throw new Error(`Input 'poolName': the agent pool '${options.poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
+    if (pool === undefined) throw new UnusableInput('poolName', `the agent pool '${options.poolName}' does not exist in ${options.organizationUrl}, or the token cannot see it.`);
     poolId = pool.id;
   } else {
     host.warning('Without Azure DevOps access the task cannot see which agents are busy; it cannot protect them from a scale-down.');

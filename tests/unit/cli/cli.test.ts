@@ -86,6 +86,22 @@ describe('command line arguments', () => {
     assert.ok(expected.some((line) => line.startsWith("Input '--azureDevOpsUrl'")) && expected.some((line) => line.startsWith("Input 'AZURE_DEVOPS_EXT_PAT")));
   });
 
+  // A value that reads like another input's name (Input 'poolName') is quoted as given: errors are named from their type.
+  const lookalike = "Input 'poolName'";
+
+  it('quotes a bad value as given, even one that reads like another input', async () => {
+    const run = await cli(['render', ...pool, '--image', 'reg/runner:1', '--runnerName', lookalike]);
+    assert.equal(run.code, 2);
+    assert.match(run.err, /^Input '--runnerName': must be a lowercase DNS label \(.*\); got 'Input 'poolName''\.$/m);
+  });
+
+  it('names an input a flow cannot use as the command line takes it, a failure (1), its value as given', async () => {
+    const folder = join(mkdtempSync(join(tmpdir(), 'cli-manifest-')), lookalike);
+    const run = await cli(['render', ...pool, '--image', 'reg/runner:1', '--manifestPath', join(folder, 'pool.yaml')]);
+    assert.equal(run.code, 1, run.err);
+    assert.equal(run.err, `azure-devops-runner render: Input '--manifestPath': the folder '${folder}' does not exist.\n`);
+  });
+
   it('reads the PAT from AZURE_DEVOPS_EXT_PAT or from stdin, and masks it wherever it would be printed', async () => {
     const render = ['render', ...pool, '--image', 'reg/runner:1'];
     const sources: Array<{ env?: Record<string, string>; stdin?: string; flags: string[] }> = [

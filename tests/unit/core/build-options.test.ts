@@ -94,7 +94,7 @@ describe('registryLogin', () => {
       /Input 'dockerRegistryServiceConnection': the service connection 'reg' \(UsernamePassword\) lacks password;/);
     assert.throws(() => registryLogin('acr', endpoint({}, { registrytype: 'ACR' })), /lacks loginServer, serviceprincipalid, serviceprincipalkey;/);
     assert.throws(() => registryLogin('reg', endpoint({ registry: 'has space', username: 'u', password: 'p' })),
-      /^Error: Input 'dockerRegistryServiceConnection': the service connection 'reg' names a registry that is not a host name or URL\.$/);
+      /^UnusableInput: Input 'dockerRegistryServiceConnection': the service connection 'reg' names a registry that is not a host name or URL\.$/);
   });
 });
 

@@ -31,7 +31,7 @@ describe('endpointSecrets', () => {
     readEndpoint(host, 'dockerRegistryServiceConnection', 'reg');
     assert.deepEqual(host.secrets, ['reg-pw']);
     assert.throws(() => readEndpoint(host, 'dockerRegistryServiceConnection', 'gone'),
-      /^Error: Input 'dockerRegistryServiceConnection': the service connection 'gone' was not found or is not authorized for this pipeline\.$/);
+      /^UnusableInput: Input 'dockerRegistryServiceConnection': the service connection 'gone' was not found or is not authorized for this pipeline\.$/);
   });
 });
 
@@ -58,7 +58,7 @@ describe('kubeconfigFromEndpoint', () => {
     const oidc = (config: string) => kubeconfigEndpoint(valid.replace('{token: t}', `{auth-provider: {name: oidc, config: {client-id: c, refresh-token: r${config}}}}`));
     for (const issuer of ['', ', idp-issuer-url: ""', ', idp-issuer-url: issuer.example.com']) {
       assert.throws(() => kubeconfigFromEndpoint('k', oidc(issuer)),
-        /^Error: Input 'kubernetesServiceConnection': the service connection 'k' has a user whose oidc auth-provider has no idp-issuer-url that is an http\(s\) URL\.$/);
+        /^UnusableInput: Input 'kubernetesServiceConnection': the service connection 'k' has a user whose oidc auth-provider has no idp-issuer-url that is an http\(s\) URL\.$/);
     }
     assert.doesNotThrow(() => kubeconfigFromEndpoint('k', oidc(', idp-issuer-url: https://login.example.com/tenant')));
   });

@@ -1,7 +1,7 @@
 // Where render may write: below the agent's working folders unless the user opts out; never a folder or nowhere.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { InputReader } from '../../../src/core/inputs.js';
+import { InputReader, UnusableInput } from '../../../src/core/inputs.js';
 import { readDeployOptions } from '../../../src/core/deploy-options.js';
 import { manifestTarget } from '../../../src/flows/manifest-path.js';
 import { MemoryFiles } from '../../support/memory-files.js';
@@ -25,13 +25,15 @@ describe('manifestTarget', () => {
 
   it('refuses a file outside them unless allowManifestOutsideWorkspace is set', () => {
     assert.throws(() => target({ manifestPath: '/agent/_temp/../../etc/passwd' }),
-      /^Error: Input 'manifestPath': '\/agent\/_temp\/..\/..\/etc\/passwd' is outside the agent's working folders \(Agent.TempDirectory, Pipeline.Workspace, Build.SourcesDirectory, System.DefaultWorkingDirectory\); write below one of them, or set allowManifestOutsideWorkspace\.$/);
+      /^UnusableInput: Input 'manifestPath': '\/agent\/_temp\/..\/..\/etc\/passwd' is outside the agent's working folders \(Agent.TempDirectory, Pipeline.Workspace, Build.SourcesDirectory, System.DefaultWorkingDirectory\); write below one of them, or set allowManifestOutsideWorkspace\.$/);
     assert.equal(target({ manifestPath: '/etc/pool.yaml', allowManifestOutsideWorkspace: 'true' }), '/etc/pool.yaml');
   });
 
   it('refuses a folder and a missing folder, naming the input', () => {
-    assert.throws(() => target({ manifestPath: '/agent/_temp' }), /^Error: Input 'manifestPath': '\/agent\/_temp' is a folder: name a file in it, such as \/agent\/_temp\/runner-pool.yaml\.$/);
-    assert.throws(() => target({ manifestPath: '/agent/_temp/no/pool.yaml' }), /^Error: Input 'manifestPath': the folder '\/agent\/_temp\/no' does not exist\.$/);
+    assert.throws(() => target({ manifestPath: '/agent/_temp' }), /^UnusableInput: Input 'manifestPath': '\/agent\/_temp' is a folder: name a file in it, such as \/agent\/_temp\/runner-pool.yaml\.$/);
+    assert.throws(() => target({ manifestPath: '/agent/_temp/no/pool.yaml' }), /^UnusableInput: Input 'manifestPath': the folder '\/agent\/_temp\/no' does not exist\.$/);
+    // The input is data on the error, for an entry to name it its own way (the command line: --manifestPath).
+    assert.throws(() => target({ manifestPath: '/agent/_temp/no/pool.yaml' }), (error) => error instanceof UnusableInput && error.problem.input === 'manifestPath');
   });
 
   it('reads the sources folder that an empty filePath input arrives as, for apply, as no manifest', () => {

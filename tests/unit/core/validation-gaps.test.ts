@@ -57,9 +57,9 @@ describe('BuildRunnerImage validation', () => {
     const run = (inputs: Record<string, string>) => buildRunnerImage(readBuildImageOptions(reader({ ...build, dockerfileSource: 'custom', ...inputs })), {
       host: new MemoryHost(), commands, files, builtinContext: '/builtin', tempDir: '/tmp', existingLogins: { docker: [], buildah: [] }, agentPackages: () => assert.fail('nothing may be asked'),
     });
-    await assert.rejects(run({ dockerfile: '/src/docker' }), /^Error: Input 'dockerfile': '\/src\/docker' is a folder; name the Dockerfile in it\.$/);
+    await assert.rejects(run({ dockerfile: '/src/docker' }), /^UnusableInput: Input 'dockerfile': '\/src\/docker' is a folder; name the Dockerfile in it\.$/);
     await assert.rejects(run({ dockerfile: '/src/docker/Dockerfile', buildContext: '/src/docker/Dockerfile' }),
-      /^Error: Input 'buildContext': '\/src\/docker\/Dockerfile' is a file; name the folder the build reads\.$/);
+      /^UnusableInput: Input 'buildContext': '\/src\/docker\/Dockerfile' is a file; name the folder the build reads\.$/);
   });
 });
 
