@@ -157,8 +157,10 @@ export class HttpKubeClient implements KubeClient {
   private async call(method: string, path: string, body?: object, contentType?: string): Promise<unknown> {
     const { status, json } = await this.send(method, path, body, contentType);
     if (status >= 200 && status < 300) return json;
-    const error = (json ?? {}) as { reason?: string; message?: string };
-    throw new KubeApiError(status, error.reason ?? String(status), `${method} ${path}: ${status} ${error.reason ?? ''}: ${error.message ?? ''}`.trim());
+    const error = (json ?? {}) as { reason?: string; message?: string; details?: { kind?: unknown; name?: unknown } };
+    const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    const details = { kind: text(error.details?.kind), name: text(error.details?.name) };
+    throw new KubeApiError(status, error.reason ?? String(status), `${method} ${path}: ${status} ${error.reason ?? ''}: ${error.message ?? ''}`.trim(), details);
   }
 
   async apply(object: KubeObject, options: { fieldManager: string; dryRun?: boolean }): Promise<KubeObject> {

@@ -55,7 +55,7 @@ function describeApiError(error: unknown, options: DeployOptions): Error {
   if (error.status === 0) return error;
   if (error.status === 401) return new Error(`The cluster rejected the credentials of the service connection (401 Unauthorized).`);
   if (error.status === 403) return new Error(`The service connection may not manage the runner pool in namespace '${ns}' (403 Forbidden): ${error.message}`);
-  if (error.status === 404 && /namespaces? .*not found/i.test(error.message)) return new Error(`The namespace '${ns}' does not exist. Create it first (kubectl create namespace ${ns}).`);
+  if (error.status === 404 && error.details.kind === 'namespaces') return new Error(`The namespace '${ns}' does not exist. Create it first (kubectl create namespace ${ns}).`);
   return new Error(`The cluster refused the runner pool: ${error.message}`);
 }
 

@@ -8,6 +8,7 @@ import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { namespace, RunnerWorld, runnerName } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
 import { slotOrdinal } from '../../src/core/slots.js';
+import { KubeApiError } from '../../src/core/ports/kube.js';
 
 let emulator: TestEmulator;
 before(async () => {
@@ -58,6 +59,16 @@ describe('DeployRunnerPool', () => {
     assert.deepEqual(world.kube.calls.filter((c) => c.verb === 'apply' && !c.dryRun), []);
     assert.deepEqual(world.kube.all('StatefulSet', namespace), []);
     assert.deepEqual(asked, [], 'no Azure DevOps call either');
+  });
+
+  it('tells a missing namespace from the Status the cluster answers, not from its words', async () => {
+    const world = await RunnerWorld.create(emulator);
+    // Worded otherwise (another release, another language): the Status still names the kind it did not find.
+    world.kube.failNext({ verb: 'apply' }, new KubeApiError(404, 'NotFound', `the namespace ${namespace} is gone`, { kind: 'namespaces', name: namespace }));
+    await assert.rejects(world.deploy({ replicas: '1' }), /^Error: The namespace 'runners' does not exist\. Create it first/);
+    // A 404 that only reads like one (a webhook's words): told as the cluster said it, not as a missing namespace.
+    world.kube.failNext({ verb: 'apply' }, new KubeApiError(404, 'NotFound', `admission webhook "allow-list" denied the request: namespaces ${namespace} not found in its list`));
+    await assert.rejects(world.deploy({ replicas: '1' }), /^Error: The cluster refused the runner pool: admission webhook "allow-list" denied/);
   });
 
   it('makes the autoscaler\'s keys once: a second deploy keeps them and the template; autoscaling off removes them', async () => {

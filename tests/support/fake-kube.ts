@@ -241,14 +241,16 @@ export class FakeKube implements KubeClient {
     }
   }
 
-  private notFound(kind: string, name: string): KubeApiError {
-    return new KubeApiError(404, 'NotFound', `${kind.toLowerCase()}s "${name}" not found`);
+  /** As the API server answers: the Status names the resource and the name it did not find. */
+  private notFound(kind: string, name: string | undefined): KubeApiError {
+    const resource = `${kind.toLowerCase()}s`;
+    return new KubeApiError(404, 'NotFound', `${resource} "${name}" not found`, { kind: resource, name });
   }
 
   async apply(object: KubeObject, options: { fieldManager: string; dryRun?: boolean }): Promise<KubeObject> {
     const { namespace, name } = object.metadata;
     await this.enter({ verb: 'apply', kind: object.kind, name, dryRun: options.dryRun === true });
-    if (namespace === undefined || !this.namespaces.has(namespace)) throw new KubeApiError(404, 'NotFound', `namespaces "${namespace}" not found`);
+    if (namespace === undefined || !this.namespaces.has(namespace)) throw this.notFound('Namespace', namespace);
     const key = this.key(object.kind, namespace, name);
     const existing = this.objects.get(key);
     // A resourceVersion in the applied object is a precondition, as on the API server.
@@ -326,7 +328,7 @@ export class FakeKube implements KubeClient {
   async create(object: KubeObject, _fieldManager: string): Promise<KubeObject> {
     const { namespace, name } = object.metadata;
     await this.enter({ verb: 'create', kind: object.kind, name });
-    if (namespace === undefined || !this.namespaces.has(namespace)) throw new KubeApiError(404, 'NotFound', `namespaces "${namespace}" not found`);
+    if (namespace === undefined || !this.namespaces.has(namespace)) throw this.notFound('Namespace', namespace);
     const key = this.key(object.kind, namespace, name);
     if (this.objects.has(key)) throw new KubeApiError(409, 'AlreadyExists', `${object.kind.toLowerCase()}s "${name}" already exists`);
     const created: KubeObject = {

@@ -19,12 +19,16 @@ export interface KubeObject {
   [field: string]: unknown;
 }
 
-/** An error answered by the API server, with its HTTP status and Status reason (e.g. 403 Forbidden); status 0: no answer. */
+/**
+ * An error answered by the API server, with its HTTP status and Status reason (e.g. 403 Forbidden); status 0: no
+ * answer. `details`: what the Status names, e.g. { kind: 'namespaces', name } for a namespace it did not find.
+ */
 export class KubeApiError extends Error {
   constructor(
     readonly status: number,
     readonly reason: string,
     message: string,
+    readonly details: { kind?: string; name?: string } = {},
   ) {
     super(message);
     this.name = 'KubeApiError';
