@@ -33,7 +33,8 @@ test('/metrics has the slots that cannot start now, by why: every cause a series
     return Object.fromEntries([...text.matchAll(/^azure_devops_runner_slot_start_failures\{reason="(\w+)"[^}]*runner="linux"[^}]*\} (\S+)$/gm)].map(([, reason, value]) => [reason, Number(value)]));
   };
   try {
-    const decision: ScaleDecision = { replicas: 3, previousReplicas: 3, busyAgents: 0, queuedJobs: 2, reason: 'scale-up to 5 held at 3', action: 'held' };
+    // Worded to mislead a reader of the text (no change, deferred, a scale-up): the metric counts its action.
+    const decision: ScaleDecision = { replicas: 3, previousReplicas: 3, busyAgents: 0, queuedJobs: 2, reason: 'no change: a scale-up to 5 deferred', action: 'held' };
     const look = { busyOrdinals: [], queuedJobs: 2, leftToOthers: 0, ours: [], jobs: [] };
     const pull = { reason: 'imagePull' as const, kubernetesReason: 'ImagePullBackOff', message: 'Back-off pulling image' };
     monitor.passed({ decision, look, durationMs: 10, jobsStarted: [], stuck: [{ slot: 1, ...pull }, { slot: 2, ...pull }, { slot: 0, reason: 'quota', kubernetesReason: 'FailedCreate', message: 'exceeded quota' }] });
@@ -43,6 +44,7 @@ test('/metrics has the slots that cannot start now, by why: every cause a series
     // The decision's kind is read from its action, not its text.
     const text = await (await fetch(`http://127.0.0.1:${monitor.port}/metrics`)).text();
     assert.match(text, /^azure_devops_runner_decisions_total\{action="held"[^}]*\} 2$/m);
+    assert.doesNotMatch(text, /^azure_devops_runner_decisions_total\{action="(no_change|deferred|scale_up)"/m);
   } finally {
     await monitor.close();
   }
