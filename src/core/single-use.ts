@@ -37,7 +37,8 @@
 // Left open: from the agent's exit to the autoscaler's next look a copied key still works — about a second when the
 // container ends (the pod watch wakes the autoscaler), at most one poll interval when a job keeps it running; but the
 // registration takes no job then: it was disabled while its job ran. Its window is now from the listener's `Running
-// job:` line to the pass its notice brings, about one look's round trip (a pod and Azure DevOps call or two): a job
+// job:` line to the pass its notice brings, about one look's round trip (a pod and Azure DevOps call or two; in a
+// burst, also the batch of registrations under way, up to 14 s with 20 pods starting on 2 cores): a job
 // that ends within that, and a job waiting for that very slot then, may still reach an agent started from a key copied
 // within it. When the notice is lost (a network plugin that keeps runner pods from the autoscaler, the autoscaler
 // restarting, an image from before notices), the poll interval is the window again, as before: a job shorter than one

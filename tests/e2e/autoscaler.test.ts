@@ -220,7 +220,8 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
   it('runs 20 jobs queued at zero, each in a fresh pod, and returns to zero', async () => {
     await waitFor('the pool back at zero', 120_000, async () => ((await replicas()) === 0 ? true : undefined));
     const since = (await world.emulator.admin.requests()).at(-1)?.seq ?? 0;
-    const ids = await queue(20, `${probeScript(world)}\nsleep 5`);
+    // Each job lasts 20 s: in a burst the look a notice brings waits for the registrations under way (up to 14 s here).
+    const ids = await queue(20, `${probeScript(world)}\nsleep 20`);
     const results = await finished(world, ids, 10 * 60_000);
     for (const { job, log } of results) assert.equal(job.result, 'succeeded', log);
     const uids = new Set(results.map(({ log }) => probeField(log, 'pod-uid')));
@@ -239,7 +240,10 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
       const disabled = served.find((request) => request.method === 'PATCH' && request.path.endsWith(`/agents/${job.agentId}`) && request.status === 200
         && request.time >= job.assignTime!)?.time;
       if (disabled !== undefined) delays.push(Date.parse(disabled) - Date.parse(job.assignTime!));
-      if (disabled === undefined || disabled > job.finishTime!) late.push(`job ${job.requestId} on agent ${job.agentId}: assigned ${job.assignTime}, finished ${job.finishTime}, disabled ${disabled ?? 'never'}`);
+      if (disabled === undefined || disabled > job.finishTime!) {
+        const calls = served.filter((request) => request.path.endsWith(`/agents/${job.agentId}`)).map((request) => `${request.time} ${request.method} ${request.status}`);
+        late.push(`job ${job.requestId} on agent ${job.agentId}: assigned ${job.assignTime}, finished ${job.finishTime}, disabled ${disabled ?? 'never'}; its calls: ${calls.join(', ')}`);
+      }
     }
     console.log(`assigned → disabled, ms: ${delays.sort((a, b) => a - b).join(' ')}`);
     assert.deepEqual(late, [], `each registration disabled while its job ran\n${log}`);
