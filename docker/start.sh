@@ -4,7 +4,8 @@
 # the in-cluster autoscaler with AZP_REGISTRATION=autoscaler), retire, recycle (a sidecar that deletes its own pod once
 # the agent has run its job: fresh pod per job on older clusters), autoscaler (the pool's in-cluster autoscaler),
 # docker-proxy (dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it),
-# share-externals DIR (dockerMode podContainers' init container: the agent's externals for the job containers).
+# share-externals DIR (the init container of dockerMode podContainers and dind: the agent's externals for the job
+# containers).
 # The image starts it as `init -- bash start.sh MODE` from execute-only copies of tini and bash, so neither PID 1
 # nor this shell is dumpable and a job step (same uid) can't read their environment or memory. docker/README.md.
 # What needs no credential is typed code (runner/, bundled as runner.js), run on the agent's own Node.
@@ -72,9 +73,10 @@ if [ "$mode" = docker-proxy ]; then
 fi
 
 # --- share-externals mode -----------------------------------------------------------------------------------------
-# dockerMode podContainers' init container (docs/container-jobs.md): the agent's externals into the pod's volume that
-# the agent and the job containers mount read-only (at /__a/externals there), with runner.js and a link to the newest
-# Node in azp-runner/, which the job containers' exec helpers run on.
+# The init container of the modes that run container jobs (docs/container-jobs.md): the agent's externals into the
+# pod's volume that podContainers' agent and job containers mount read-only (at /__a/externals there), and dind's
+# engine at the agent's own path, whence the agent binds them into a job's containers; with runner.js and a link to
+# the newest Node in azp-runner/, which podContainers' exec helpers run on.
 share_externals() {
   local target=$1 node
   [ -d "$target" ] && [ -w "$target" ] || fail "share-externals needs a writable directory (the pod's volume); got '$target'"

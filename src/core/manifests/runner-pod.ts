@@ -40,8 +40,9 @@ const dockerHost = 'tcp://127.0.0.1:2375';
 const dockerProxyDir = '/azp/docker';
 const dockerProxySocket = `${dockerProxyDir}/docker.sock`;
 
-// podContainers (docs/container-jobs.md): the paths runner/pod-containers.ts reads from AZP_POD_CONTAINERS. The agent's
-// own folders are shared with the job containers at the paths the agent's `docker create` asks for.
+// Container jobs (docs/container-jobs.md): the agent's `docker create` binds its work folder and its externals into
+// the job's containers. podContainers shares them with its siblings at the container paths (and runner/pod-containers.ts
+// reads these paths from AZP_POD_CONTAINERS); dind's engine resolves them at the agent's own paths in its container.
 const agentDir = '/azp/agent'; // the image's (images/linux/install.sh)
 const agentExternalsDir = `${agentDir}/externals`;
 // Outside the work folder (AGENT_TOOLSDIRECTORY), so that start.sh's cleaning of the work folder keeps its mount.
@@ -250,8 +251,11 @@ export function dockerSidecar(spec: RunnerPoolSpec): V1Container {
     startupProbe: { exec: { command: ['docker', `--host=${dockerHost}`, 'version'] }, periodSeconds: 1, failureThreshold: 120 },
     securityContext: { privileged: true, runAsUser: 0, runAsNonRoot: false },
     volumeMounts: [
-      // The same path as in the agent, so that a job's `docker run -v "$PWD:/src"` finds its files.
+      // The same paths as in the agent, so that a job's `docker run -v "$PWD:/src"` finds its files, and a container
+      // job's containers get the agent's work folder (its _tool, _temp and _tasks included) and its externals, whose
+      // Node runs their steps: the agent image's, copied by the externals step (the agent keeps its own, the same files).
       { name: 'work', mountPath: workDir },
+      { name: 'externals', mountPath: agentExternalsDir, readOnly: true },
       { name: 'docker-data', mountPath: '/var/lib/docker' },
     ],
   };
@@ -310,8 +314,9 @@ function podContainersEnv(spec: RunnerPoolSpec): V1EnvVar[] {
 }
 
 /**
- * podContainers' init container: copies the agent's externals, runner.js and a link to the newest Node (start.sh
- * share-externals) into the volume the agent and every job container mount read-only.
+ * The init container of the modes that run container jobs: copies the agent's externals, runner.js and a link to the
+ * newest Node (start.sh share-externals) into the volume that podContainers' agent and job containers, and dind's
+ * engine, mount read-only.
  */
 export function externalsStep(spec: RunnerPoolSpec): V1Container {
   return {
@@ -404,7 +409,7 @@ function dockerVolumes(spec: RunnerPoolSpec): V1Volume[] {
       ];
     case 'dind':
       // The engine's images, containers and build cache: gone with the pod.
-      return [{ name: 'docker-data', emptyDir: {} }];
+      return [{ name: 'externals', emptyDir: {} }, { name: 'docker-data', emptyDir: {} }];
     case 'podContainers':
       return [
         { name: 'externals', emptyDir: {} },
@@ -445,7 +450,7 @@ export function runnerPodSpec(spec: RunnerPoolSpec): V1PodSpec {
   const initContainers = [
     ...(registeredByAutoscaler(spec) ? [] : [registerStep(spec)]),
     ...(usesRecycleSidecar(spec) ? [recycleSidecar(spec)] : []),
-    ...(spec.dockerMode === 'dind' ? [dockerSidecar(spec)] : []),
+    ...(spec.dockerMode === 'dind' ? [externalsStep(spec), dockerSidecar(spec)] : []),
     ...(spec.dockerMode === 'hostSocket' ? [dockerProxySidecar(spec)] : []),
     ...(spec.dockerMode === 'podContainers' ? [externalsStep(spec), ...(spec.podContainers ?? []).map(offeredContainer)] : []),
   ];

@@ -123,12 +123,33 @@ describe('runner pool manifests', () => {
     // `dockerd` first: docker:dind's entrypoint adds tcp://0.0.0.0:2375 when given options only.
     assert.deepEqual(sidecar.args, ['dockerd', '--host=tcp://127.0.0.1:2375', '--tls=false']);
     assert.deepEqual(sidecar.startupProbe.exec.command, ['docker', '--host=tcp://127.0.0.1:2375', 'version']);
-    assert.deepEqual(sidecar.volumeMounts.map((m: Any) => m.mountPath), ['/azp/work', '/var/lib/docker']);
     assert.deepEqual(pod.volumes.find((v: Any) => v.name === 'docker-data'), { name: 'docker-data', emptyDir: {} });
     const agent = pod.containers[0];
     assert.ok(agent.env.some((e: Any) => e.name === 'DOCKER_HOST' && e.value === 'tcp://127.0.0.1:2375'));
     assert.deepEqual(agent.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-    assert.equal(podSpec({ ...spec, dockerMode: 'dind' }).initContainers[1].image, 'docker:28-dind', 'upstream by default');
+    assert.equal(podSpec({ ...spec, dockerMode: 'dind' }).initContainers.find((c: Any) => c.name === 'docker').image, 'docker:28-dind', 'upstream by default');
+  });
+
+  it('dind: the engine sees every folder the agent\'s `docker create` mounts at the agent\'s own path, the externals read-only', () => {
+    const pod = podSpec({ ...spec, dockerMode: 'dind' });
+    // The agent binds its work folder (the job's, _temp, _tasks, _tool, .taskkey) and its externals (Node for the
+    // steps) into a container job's containers; the engine resolves those sources in its own container.
+    assert.deepEqual(pod.initContainers.map((c: Any) => c.name), ['register', 'externals', 'docker'], 'the externals are copied before the engine starts');
+    const externals = pod.initContainers.find((c: Any) => c.name === 'externals');
+    assert.deepEqual(externals.args, ['share-externals', '/azp/shared-externals']);
+    assert.deepEqual(externals.volumeMounts, [{ name: 'externals', mountPath: '/azp/shared-externals' }]);
+    assert.deepEqual(externals.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    const engine = pod.initContainers.find((c: Any) => c.name === 'docker');
+    assert.deepEqual(engine.volumeMounts, [
+      { name: 'work', mountPath: '/azp/work' },
+      { name: 'externals', mountPath: '/azp/agent/externals', readOnly: true },
+      { name: 'docker-data', mountPath: '/var/lib/docker' },
+    ]);
+    assert.deepEqual(pod.volumes.find((v: Any) => v.name === 'externals'), { name: 'externals', emptyDir: {} });
+    // No AGENT_TOOLSDIRECTORY: the agent's tool folder is its work folder's _tool, which the engine sees already.
+    assert.ok(!pod.containers[0].env.some((e: Any) => e.name === 'AGENT_TOOLSDIRECTORY'));
+    // The agent keeps its image's externals, the same files as the copy: the engine's are never the agent's.
+    assert.ok(!pod.containers[0].volumeMounts.some((m: Any) => m.name === 'externals'));
   });
 
   it('hostSocket: only the docker sidecar mounts the node\'s socket, with its group; the agent talks to the sidecar', () => {
