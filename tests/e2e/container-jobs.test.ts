@@ -8,8 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { kubectl, kubectlJson, pushImage, waitFor } from '../support/cluster.js';
-import { docker } from '../support/docker.js';
+import { kubectl, kubectlJson, waitFor } from '../support/cluster.js';
+import { buildServiceImage, LocalImages, servicePort } from '../support/container-jobs.js';
 import { deployDockerPool, dockerPool, dockerSlot, idlePod, runJob } from '../support/docker-jobs.js';
 import { credentialProbe, probeField } from '../support/pool-jobs.js';
 import { run } from '../support/process.js';
@@ -23,7 +23,6 @@ type Any = any;
 const NS = 'adr-container-jobs-e2e';
 const MODE = 'podContainers';
 const slot = dockerSlot(MODE);
-const servicePort = 7000;
 const leak = /LEAK-|KUBERNETES-TOKEN|KUBELET-OPEN|APISERVER-OPEN|WROTE-EXTERNALS/;
 /** The Secret the service takes its token from (envFrom), which only the service's container may see. */
 const serviceSecret = 'adr-service-env';
@@ -36,40 +35,11 @@ let world: PoolWorld;
 let jobImage: string;
 /** That base with a TCP server as its command: the offered service. */
 let serviceImage: string;
-/** Tags this file added to the local engine. */
-const localTags: string[] = [];
+/** Images this file added to the local engine. */
+const localImages = new LocalImages();
 /** The pods the jobs ran in, in order, and when the last job finished. */
 const podUids: string[] = [];
 let lastJob: AdminJob | undefined;
-
-/**
- * The service: a line naming its uid, its plain variable and the length of its Secret's token to each connection, on
- * `servicePort`. perl-base is in every Debian (minbase included); the handler makes SIGTERM end it (as PID 1 it would
- * ignore it), so the pod ends as soon as its job does. A client that leaves at once (the kubelet's TCP probe) must not
- * end it with a SIGPIPE.
- */
-async function buildServiceImage(): Promise<string> {
-  const server = [
-    'use IO::Socket::INET;',
-    '$SIG{TERM} = sub { exit 0 };',
-    "$SIG{PIPE} = 'IGNORE';",
-    `my $server = IO::Socket::INET->new(LocalPort => ${servicePort}, Listen => 5, ReuseAddr => 1) or die "listen: $!";`,
-    'while (1) { my $client = $server->accept or next;',
-    'print $client "service-answers uid=$< greeting=" . ($ENV{SERVICE_GREETING} // "none") . " token-length=" . length($ENV{SERVICE_TOKEN} // "") . "\\n";',
-    'close $client; }',
-  ].join(' ');
-  const local = 'localhost/adr-container-service:e2e';
-  await docker(['build', '-q', '-t', local, '-'], { input: `FROM ${BASE_IMAGE}\nCMD ${JSON.stringify(['/usr/bin/perl', '-e', server])}\n`, env: { ...process.env, DOCKER_BUILDKIT: '0' } });
-  localTags.push(local);
-  return push(local, 'adr-container-service:e2e');
-}
-
-/** Pushes a local image to the cluster's registry; returns its reference by digest. */
-async function push(local: string, nameTag: string): Promise<string> {
-  const ref = await pushImage(local, nameTag, 'docker');
-  localTags.push(ref.slice(0, ref.indexOf('@')));
-  return ref;
-}
 
 /** The API server's own admission of a pod with `spec` in the namespace, without creating it (server-side dry run). */
 async function admission(spec: Any): Promise<{ code: number; stderr: string }> {
@@ -85,8 +55,8 @@ describe('Container jobs on a podContainers runner', { timeout: 10 * 60_000 }, (
     world = await startPoolWorld(dockerPool(MODE), 'container-jobs-e2e');
     await createNamespace(NS);
     await kubectl(['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted']);
-    jobImage = await push(BASE_IMAGE, 'adr-container-job:bookworm');
-    serviceImage = await buildServiceImage();
+    jobImage = await localImages.push(BASE_IMAGE, 'adr-container-job:bookworm');
+    serviceImage = await localImages.push(await buildServiceImage(localImages), 'adr-container-service:e2e');
     await kubectl(['create', 'secret', 'generic', serviceSecret, '-n', NS, `--from-literal=SERVICE_TOKEN=${serviceToken}`]);
     const started = Date.now();
     const deployed = await deployDockerPool(world, NS, MODE, {
@@ -99,7 +69,7 @@ describe('Container jobs on a podContainers runner', { timeout: 10 * 60_000 }, (
 
   after(async () => {
     await deleteNamespace(NS);
-    if (localTags.length > 0) await run('docker', ['rmi', ...localTags]);
+    await localImages.remove();
     await world?.stop();
   });
 

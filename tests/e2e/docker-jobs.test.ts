@@ -1,6 +1,7 @@
 // E2E: jobs that build and run images, in each Docker mode of DeployRunnerPool, on the real cluster: the node's
 // Docker engine (hostSocket), a Docker sidecar built from Debian's packages (dind), and rootless buildah in an
-// unprivileged agent (buildah). In each, the credential probe also looks through what the tool shows a job.
+// unprivileged agent (buildah). In each, the credential probe also looks through what the tool shows a job. dind also
+// runs a container job (`container:`, `services:`, `target: host`) whose images its engine pulls.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +10,8 @@ import { kubectl, kubectlJson, waitFor } from '../support/cluster.js';
 import { docker } from '../support/docker.js';
 import { run } from '../support/process.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { buildServiceImage, dindImageTrusting, LocalImages, pushToRegistry, workspaceJob } from '../support/container-jobs.js';
+import { BASE_IMAGE } from '../support/runner-image.js';
 import { createNamespace, deleteNamespace, nodeAddress } from '../support/runner-pool.js';
 import { assertKilledAgentLeavesNothing, probeField } from '../support/pool-jobs.js';
 import { deployDockerPool, dockerPool, idlePod, imageAndProbeScript, jobRepository, removeJobImages, runJob, startDockerWorld, type DockerWorld, type ImageJob } from '../support/docker-jobs.js';
@@ -30,6 +33,9 @@ type Any = any;
 
 let world: DockerWorld;
 let registry: TestRegistry | undefined;
+/** The registry the dind engine pulls a container job's images from. */
+let pullRegistry: TestRegistry | undefined;
+const localImages = new LocalImages();
 
 const deploy = (mode: DockerMode) => deployDockerPool(world, NS, mode);
 
@@ -86,6 +92,31 @@ async function imageJob(mode: DockerMode, job: ImageJob, noNewPrivs: 0 | 1): Pro
   return { uid, log };
 }
 
+/**
+ * dind: a YAML-like container job in the pool's next pod, its images pulled by the pod's engine from `registry` with
+ * the job's credentials: steps on the host and in the job container share the workspace at the agent's paths, the
+ * service answers on its alias. Returns the pod's UID.
+ */
+async function containerJob(images: { job: string; service: string }, registry: TestRegistry): Promise<string> {
+  const pull = { server: `http://${registry.address}`, username: registry.username, password: registry.password };
+  const { job, log } = await runJob(world, 'dind', workspaceJob({ ...images, registry: pull }), 300_000);
+  assert.equal(job.result, 'succeeded', log);
+  assert.doesNotMatch(log, new RegExp(registry.password), 'the registry password is masked');
+  for (const image of [images.job, images.service]) assert.ok(log.includes(`docker pull ${image}`), `the engine pulled ${image}: ${log}`);
+  const build = probeField(log, 'host-sources')?.match(/^\/azp\/work\/(\d+)\/s$/)?.[1];
+  assert.ok(build, `the host step ran in the agent's work folder: ${log}`);
+  assert.equal(probeField(log, 'container-os'), 'debian-bookworm');
+  assert.equal(probeField(log, 'container-uid'), '10001', 'the agent\'s uid, which the agent added to the job container');
+  assert.equal(probeField(log, 'container-sources'), `/__w/${build}/s`, '/__w is the job\'s work folder');
+  assert.match(log, /container-read=from the host/);
+  assert.match(log, /host-read=from the container owner=10001/);
+  assert.equal(probeField(log, 'container-externals'), 'read-only');
+  // The service runs as its image's user (root), with no variable of the job.
+  assert.match(log, /service-said=service-answers uid=0 greeting=none token-length=0/, 'the service answered on its alias');
+  console.log(`dind container job: queued to finished in ${(Date.parse(job.finishTime!) - Date.parse(job.queueTime)) / 1000} s`);
+  return probeField(log, 'pod-uid')!;
+}
+
 describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
   before(async () => {
     world = await startDockerWorld('docker-e2e');
@@ -95,6 +126,8 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
   after(async () => {
     await deleteNamespace(NS);
     await registry?.stop();
+    await pullRegistry?.stop();
+    await localImages.remove();
     await removeJobImages();
     await run('docker', ['rm', '-f', bystander]);
     await world?.stop();
@@ -139,27 +172,48 @@ describe('Docker for jobs', { timeout: 15 * 60_000 }, () => {
     await stopPool('hostSocket');
   });
 
-  it('dind: a job builds and runs in its pod\'s own engine, gone with the pod and out of reach from outside it', async () => {
-    const deployed = await deploy('dind');
+  it('dind: a job builds and runs in its pod\'s own engine, and a container job with a service runs there; all gone with the pod and out of reach from outside it', async () => {
+    // A container job's images come from a private plain-HTTP registry where pods reach the node (the cluster's own
+    // is on the node's loopback): the engine pulls them as the agent asks, trusting that registry through the
+    // daemon.json of a dind image made for it, as a user would.
+    let dindImage = world.dindImage;
+    let images: { job: string; service: string } | undefined;
+    if (world.cluster.local) {
+      pullRegistry = await startRegistry(16000 + (process.pid % 1000), 'ci', `pw-${randomBytes(12).toString('hex')}`, nodeAddress);
+      const to = pullRegistry;
+      const [trusting, job, service] = await Promise.all([
+        dindImageTrusting(world, localImages, to.address),
+        pushToRegistry(to, BASE_IMAGE, 'adr-container-job:bookworm'),
+        buildServiceImage(localImages).then((local) => pushToRegistry(to, local, 'adr-container-service:e2e')),
+      ]);
+      dindImage = trusting;
+      images = { job, service };
+    }
+    const deployed = await deployDockerPool(world, NS, 'dind', { dindImage });
     assert.equal(deployed.result, 'Succeeded', deployed.message);
     assert.match(deployed.warnings.join('\n'), /privileged Docker sidecar/);
     const template = (await kubectlJson<Any>(['get', 'statefulset', 'dind', '-n', NS])).spec.template.spec;
-    assert.equal(template.initContainers.find((c: Any) => c.name === 'docker').image, world.dindImage);
+    assert.equal(template.initContainers.find((c: Any) => c.name === 'docker').image, dindImage);
     assert.deepEqual(template.containers[0].securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } }, 'the agent stays unprivileged');
 
     const first = await imageJob('dind', { tool: 'docker', leaveBehind: true }, 1);
     const { uid } = first;
     assert.match(first.log, /docker-probe containers=1 images=[1-9]/, 'the probe looked at the job\'s own container and image');
+    const earlierPods = [uid];
+    if (images && pullRegistry) earlierPods.push(await containerJob(images, pullRegistry));
 
     const second = await runJob(world, 'dind', [
       'echo "pod-uid=$RUNNER_POD_UID"',
       `docker image inspect ${jobRepository}:${uid} >/dev/null 2>&1 || echo EARLIER-IMAGE-GONE`,
       'echo "engine-images=$(docker images -aq | wc -l) engine-containers=$(docker ps -aq | wc -l)"',
+      'echo "job-networks=$(docker network ls -q --filter name=vsts_network | wc -l)"',
     ].join('\n'));
     assert.equal(second.job.result, 'succeeded', second.log);
-    assert.notEqual(probeField(second.log, 'pod-uid'), uid, 'a new pod');
+    assert.ok(!earlierPods.includes(probeField(second.log, 'pod-uid')!), 'a new pod');
     assert.match(second.log, /EARLIER-IMAGE-GONE/);
+    // Nothing of the earlier jobs, the container job's pulled images, containers and network included.
     assert.match(second.log, /engine-images=0 engine-containers=0/, 'a new engine for every pod');
+    assert.equal(probeField(second.log, 'job-networks'), '0');
 
     // The engine answers inside its pod, and nowhere else: the pod's address refuses the connection (it is reachable:
     // curl's 7 is a refusal, a timeout would be 28), from another pod and from the node.
