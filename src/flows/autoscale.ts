@@ -64,7 +64,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
     const { retire, disable } = planSingleUse({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, look.ours, registrations.pods);
     const plan = { retire: part === 'disable' ? [] : retire, disable: part === 'retire' ? [] : disable };
     const trusted = { granted: grantedAgents, declared: declaredCapabilities(statefulSet) };
-    if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, self, trusted, log, unheldKey: services.unheldKey })) state.agents = undefined;
+    if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, self, trusted, log, unheldKey: services.unheldKey, beforeWrite })) state.agents = undefined;
   };
   let lastReason = '';
   let failures = 0;
@@ -114,11 +114,15 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
         continue;
       }
       // A look a notice brought goes before registering more pods, whose grants in a burst take seconds: the busy
-      // registration is disabled within its job, and the pods it went before are registered next, without a wait.
+      // registration is disabled within its job. Every turn registers at least one batch: notices, a hostile pod's
+      // among them, can put registrations off by one pass, never stop them.
       const noticeDue = () => !backsOff() && noticed.due() <= clock.now();
       const noticeFirst = noticeDue();
-      // A new registration is news the next look must see (the agents of an idle pool are otherwise read every 30 s).
-      if (!noticeFirst && (await registrations.registerNewPods(noticeDue))) state.agents = undefined;
+      const register = async () => {
+        // A new registration is news the next look must see (the agents of an idle pool are otherwise read every 30 s).
+        if (await registrations.registerNewPods(() => noticeDue() || stop.stopped)) state.agents = undefined;
+      };
+      if (!noticeFirst) await register();
       if (clock.now() >= nextLook()) {
         const started = clock.now();
         if (started < nextPass) noticed.brought(started);
@@ -145,7 +149,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
           nextPass = clock.now() + delay;
         }
       }
-      if (noticeFirst) continue;
+      if (noticeFirst) await register();
       // Sleep until the next pass or the next look at a starting pod, or until a pod changes.
       const woken = new Promise<void>((resolve) => (wake = resolve));
       await stop.wait(Math.max(0, Math.min(nextLook(), registrations.nextTry(), leadership.renewDue()) - clock.now()), woken);
@@ -241,8 +245,8 @@ class Registrations {
   }
 
   /**
-   * Registers the pods that wait for it; true when it changed any registration (even if its grant then failed). Between
-   * batches it stops once `giveWay` says a look is due, leaving the rest due at once.
+   * Registers the pods that wait for it; true when it changed any registration (even if its grant then failed). After
+   * its first batch it stops once `giveWay` says so (a look is due, or the loop stops), leaving the rest due at once.
    */
   async registerNewPods(giveWay: () => boolean): Promise<boolean> {
     const now = this.services.clock.now();

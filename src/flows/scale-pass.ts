@@ -192,7 +192,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   try {
     if (decision.replicas !== currentReplicas) {
       await state.beforeWrite?.();
-      if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet);
+      if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet, state.beforeWrite);
       else {
         try {
           await kube.scale(ref, decision.replicas, scaleFieldManager);
@@ -266,7 +266,7 @@ const scaleDownTries = 10;
  * again. Its controller's status updates change the resourceVersion too: after such a conflict, a spec that is still
  * the one looked at (same generation, same count) is scaled with the resourceVersion read then.
  */
-async function scaleDown(kube: KubeClient, ref: ObjectRef, replicas: number, looked: KubeObject): Promise<void> {
+async function scaleDown(kube: KubeClient, ref: ObjectRef, replicas: number, looked: KubeObject, beforeWrite?: () => Promise<void>): Promise<void> {
   let resourceVersion = looked.metadata.resourceVersion;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -277,6 +277,8 @@ async function scaleDown(kube: KubeClient, ref: ObjectRef, replicas: number, loo
       const count = (object: KubeObject | undefined) => (object?.spec as { replicas?: number } | undefined)?.replicas;
       if (now === undefined || now.metadata.generation !== looked.metadata.generation || count(now) !== count(looked)) throw error;
       resourceVersion = now.metadata.resourceVersion;
+      // Tries take a while on a busy API server: each is a write like the first.
+      await beforeWrite?.();
     }
   }
 }

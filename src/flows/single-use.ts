@@ -22,15 +22,19 @@ export interface SingleUseServices {
   log: Log;
   /** A public key whose private half nobody keeps. */
   unheldKey(): PublicKey;
+  /** Before each registration's writes: throws once they may no longer be made (the autoscaler's lease was lost). */
+  beforeWrite?: () => Promise<void>;
 }
 
 /** Carries out the plan; true when it changed any registration (the agents read before are stale then). */
 export async function keepSingleUse(plan: SingleUsePlan, poolId: number, services: SingleUseServices): Promise<boolean> {
   for (const agent of plan.disable) {
+    await services.beforeWrite?.();
     await setAgentEnabled(services.ado, services.log, poolId, agent, false);
     services.log.info(`Disabled ${agent.name} while its job runs: its registration takes no further job.`);
   }
   for (const { agent, pod } of plan.retire) {
+    await services.beforeWrite?.();
     if (pod !== undefined) await endPod(pod, agent, services);
     await retire(agent, poolId, services);
   }

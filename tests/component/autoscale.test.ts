@@ -149,6 +149,26 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(!said.some((line) => /no longer holds its lease|waits and changes nothing/.test(line)), `never lost its lease: ${said.join('\n')}`);
   });
 
+  it('stops retiring registrations at once when another autoscaler took its lease meanwhile', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const jobs = Array.from({ length: 3 }, () => world.queueJob());
+    await autoscale(() => jobs.every((id) => world.agentOfJob(id) !== undefined), 300, new MemoryHost(), { minReplicas: 3 });
+    // The three jobs end together: the next pass retires three registrations. The first retirement is slow (5 s), and
+    // meanwhile another autoscaler takes the lease over (as if this one had stalled).
+    const ref = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace, name: `${runnerName}-autoscaler` };
+    let deletes = 0;
+    world.ado.before('deleteAgent', async () => {
+      if (++deletes !== 1) return;
+      await world.clock.sleep(5000);
+      await world.kube.mergePatch(ref, { spec: { holderIdentity: 'autoscaler-pod-2', renewTime: new Date(world.clock.now()).toISOString() } }, 'another');
+    });
+    for (const id of jobs) world.finishJob(id);
+    const log = await autoscale(() => deletes > 0, 30, new MemoryHost(), { minReplicas: 3 });
+    assert.equal(deletes, 1, `one retirement, then nothing more: ${log.log.join('\n')}\n${log.warnings.join('\n')}`);
+    assert.ok(log.warnings.some((line) => /no longer holds its lease/.test(line)), log.warnings.join('\n'));
+  });
+
   it('keeps registrations single-use: a key a job copied gets no token once its pod is gone, nor when the slot returns', async () => {
     const slot = `${runnerName}-0`;
     const placeholder = () => world.agent(slot)?.systemCapabilities[identityVariables.podUid] === undefined;
@@ -620,6 +640,26 @@ describe('the in-cluster autoscaler', () => {
       assert.ok(looks.storm <= looks.quiet + 60_000 / noticeLookGapMs, `${looks.storm} looks in a minute of storm, ${looks.quiet} in a quiet one`);
       assert.equal(disabled, 0, 'a notice disables nothing');
       assert.ok(warm(), 'both slots still take jobs');
+    } finally {
+      await notices.close();
+    }
+  });
+
+  it('registers new pods while a hostile pod keeps sending notices for idle agents and each look takes 2.5 s', async () => {
+    const notices = await noticeServer();
+    try {
+      await deployAutoscaled();
+      const warm = (n: number) => Array.from({ length: n }, (_, ordinal) => world.slots().get(ordinal)).every((slot) => slot?.online === true && slot.enabled);
+      await autoscale(() => warm(2), 120, new MemoryHost(), { minReplicas: 2 }, world.handshake, notices);
+      const warmIds = world.grants.map((grant) => grant.agentId);
+      // Every look: notices for the idle agents (each new one keeps its id pending), and a slow Azure DevOps.
+      world.ado.before('listUnfinishedJobs', async () => {
+        for (const agentId of warmIds) sendNotice(notices.url, { agentId });
+        while (inFlight.size > 0) await Promise.all(inFlight);
+        await world.clock.sleep(2500);
+      });
+      const log = await autoscale(() => warm(4), 120, new MemoryHost(), { minReplicas: 4 }, world.handshake, notices);
+      assert.ok(warm(4), `slots 2 and 3 registered: ${log.log.join('\n')}`);
     } finally {
       await notices.close();
     }
