@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../support/fake-clock.js';
 import { FakeKube } from '../support/fake-kube.js';
 import { renderStatefulSet } from '../../src/core/manifests/index.js';
+import { poolLabelSelector, poolSelector } from '../../src/core/manifests/pool-labels.js';
 import type { RunnerPoolSpec } from '../../src/core/model.js';
 
 const spec: RunnerPoolSpec = {
@@ -66,5 +67,26 @@ describe('FakeKube', () => {
     assert.equal(await kube.delete(podRef('r-0'), first.metadata.uid), false, 'the old UID no longer names anything');
     assert.equal(await kube.delete(podRef('r-9')), false, 'nothing to delete (404)');
     await assert.rejects(kube.mergePatch(podRef('r-9'), {}, fieldManager), { status: 404 });
+  });
+
+  it('tells a watch of what its label selector selects, and of nothing else', async () => {
+    const { kube } = cluster();
+    await kube.apply(renderStatefulSet(spec), { fieldManager });
+    await kube.apply(renderStatefulSet({ ...spec, runnerName: 'other' }), { fieldManager });
+    const heard: string[][] = [];
+    const watching = new AbortController();
+    const watch = kube.watch('v1', 'Pod', 'ns', poolLabelSelector('r'), (pods) => heard.push(pods.map((pod) => pod.metadata.name)), watching.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(heard, [['r-0', 'r-1', 'r-2']], 'the current list at once');
+    await kube.mergePatch(podRef('other-0'), { metadata: { annotations: { note: 'x' } } }, fieldManager);
+    await kube.delete(podRef('other-1'));
+    assert.equal(heard.length, 1, 'another runner\'s pods change unheard');
+    await kube.mergePatch(podRef('r-1'), { metadata: { annotations: { note: 'x' } } }, fieldManager);
+    assert.deepEqual(heard.at(-1), ['r-0', 'r-1', 'r-2']);
+    // A pod whose labels no longer match leaves the list, and that is heard.
+    await kube.mergePatch(podRef('r-2'), { metadata: { labels: { [Object.keys(poolSelector('r'))[0]]: 'elsewhere' } } }, fieldManager);
+    assert.deepEqual(heard.at(-1), ['r-0', 'r-1']);
+    watching.abort();
+    await watch;
   });
 });
