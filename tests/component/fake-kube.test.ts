@@ -8,6 +8,7 @@ import { FakeKube } from '../support/fake-kube.js';
 import { renderStatefulSet } from '../../src/core/manifests/index.js';
 import { poolLabelSelector, poolSelector } from '../../src/core/manifests/pool-labels.js';
 import type { RunnerPoolSpec } from '../../src/core/model.js';
+import type { KubeObject } from '../../src/core/ports/kube.js';
 
 const spec: RunnerPoolSpec = {
   namespace: 'ns', runnerName: 'r', poolName: 'P', organizationUrl: 'https://dev.azure.com/o', replicas: 3, image: 'img:1',
@@ -74,15 +75,23 @@ describe('FakeKube', () => {
     await kube.apply(renderStatefulSet(spec), { fieldManager });
     await kube.apply(renderStatefulSet({ ...spec, runnerName: 'other' }), { fieldManager });
     const heard: string[][] = [];
+    let last: KubeObject[] = [];
     const watching = new AbortController();
-    const watch = kube.watch('v1', 'Pod', 'ns', poolLabelSelector('r'), (pods) => heard.push(pods.map((pod) => pod.metadata.name)), watching.signal);
+    const watch = kube.watch('v1', 'Pod', 'ns', poolLabelSelector('r'), (pods) => {
+      heard.push(pods.map((pod) => pod.metadata.name));
+      last = pods;
+    }, watching.signal);
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(heard, [['r-0', 'r-1', 'r-2']], 'the current list at once');
     await kube.mergePatch(podRef('other-0'), { metadata: { annotations: { note: 'x' } } }, fieldManager);
     await kube.delete(podRef('other-1'));
     assert.equal(heard.length, 1, 'another runner\'s pods change unheard');
+    const before = last;
     await kube.mergePatch(podRef('r-1'), { metadata: { annotations: { note: 'x' } } }, fieldManager);
     assert.deepEqual(heard.at(-1), ['r-0', 'r-1', 'r-2']);
+    // As from the client's watch: the changed pod is a new object, the others those of the last list.
+    assert.deepEqual(last.map((pod, index) => pod === before[index]), [true, false, true]);
+    assert.equal(last[1].metadata.annotations?.note, 'x');
     // A pod whose labels no longer match leaves the list, and that is heard.
     await kube.mergePatch(podRef('r-2'), { metadata: { labels: { [Object.keys(poolSelector('r'))[0]]: 'elsewhere' } } }, fieldManager);
     assert.deepEqual(heard.at(-1), ['r-0', 'r-1']);

@@ -140,8 +140,11 @@ export class FakeKube implements KubeClient {
   private readonly podQuotas = new Map<string, number>();
   /** The key of each recorded Event, by what makes a repeat the same Event: its object, reason and message. */
   private readonly eventKeys = new Map<string, string>();
-  /** Open watches: each gets the whole current list of what it watches after every change. */
-  private readonly watches = new Set<{ kind: string; namespace: string; labelSelector: string; onChange: (items: KubeObject[]) => void }>();
+  /**
+   * Open watches: each gets the whole current list of what it watches after every change. As from the client's watch
+   * (src/clients/kube-http.ts), only the changed object is a new copy; the others are those of the last list.
+   */
+  private readonly watches = new Set<{ kind: string; namespace: string; labelSelector: string; onChange: (items: KubeObject[]) => void; items: Map<string, KubeObject> }>();
 
   constructor(private readonly options: FakeKubeOptions) {
     this.namespaces = new Set(options.namespaces);
@@ -182,7 +185,7 @@ export class FakeKube implements KubeClient {
   limitPods(namespace: string, pods: number | undefined): void {
     if (pods === undefined) this.podQuotas.delete(namespace);
     else this.podQuotas.set(namespace, pods);
-    for (const statefulSet of this.all('StatefulSet', namespace)) this.reconcile(this.objects.get(this.key('StatefulSet', namespace, statefulSet.metadata.name))!);
+    for (const statefulSet of this.stored('StatefulSet', namespace)) this.reconcile(statefulSet);
   }
 
   onPod(listener: (event: PodEvent, pod: KubeObject) => void): void {
@@ -196,8 +199,8 @@ export class FakeKube implements KubeClient {
   }
 
   /** The stored objects of a kind, as copies, by name. */
-  all(kind: string, namespace: string, labelSelector?: string): KubeObject[] {
-    return this.stored(kind, namespace, labelSelector).map(clone);
+  all(kind: string, namespace: string): KubeObject[] {
+    return this.stored(kind, namespace).map(clone);
   }
 
   /** The stored objects themselves (not copies: for reading only), by name. */
@@ -229,10 +232,15 @@ export class FakeKube implements KubeClient {
    * on the API server, a watch hears nothing of objects outside its selector.
    */
   private changed(object: KubeObject, before?: KubeObject): void {
+    const key = this.key(object.kind, object.metadata.namespace, object.metadata.name);
+    const stored = this.objects.get(key) === object;
     for (const watch of this.watches) {
       if (watch.kind !== object.kind || watch.namespace !== object.metadata.namespace) continue;
       const selects = (o: KubeObject | undefined) => o !== undefined && matchesSelector(o.metadata.labels, watch.labelSelector);
-      if (selects(object) || selects(before)) watch.onChange(this.all(watch.kind, watch.namespace, watch.labelSelector));
+      if (!selects(object) && !selects(before)) continue;
+      if (stored && selects(object)) watch.items.set(key, clone(object));
+      else watch.items.delete(key);
+      watch.onChange([...watch.items.values()].sort((a, b) => byName(a.metadata.name, b.metadata.name)));
     }
   }
 
@@ -362,8 +370,9 @@ export class FakeKube implements KubeClient {
 
   async watch(_apiVersion: string, kind: string, namespace: string, labelSelector: string, onChange: (items: KubeObject[]) => void, signal: AbortSignal): Promise<void> {
     await this.enter({ verb: 'watch', kind });
-    const watch = { kind, namespace, labelSelector, onChange };
-    onChange(this.all(kind, namespace, labelSelector));
+    const items = new Map(this.stored(kind, namespace, labelSelector).map((o) => [this.key(kind, namespace, o.metadata.name), clone(o)]));
+    const watch = { kind, namespace, labelSelector, onChange, items };
+    onChange([...items.values()]);
     this.watches.add(watch);
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     this.watches.delete(watch);
