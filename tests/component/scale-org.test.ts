@@ -3,9 +3,11 @@
 // Smaller than `npm run bench -- scale-org` (10 runners polling every 2 s spend the allowance as fast as 50 polling
 // every 5 s would), and asserted on shape only: the budget, every slot, convergence after a 429 storm.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { tstuLimit } from '../../emulator/src/rate-limit.js';
-import { organization, orgFigures, peakWindowTstus, simulateOrganization } from '../support/org-sim.js';
+import { CallsInFlight, organization, orgFigures, peakWindowTstus, simulateOrganization } from '../support/org-sim.js';
 
 describe('an organization of autoscalers on one PAT', () => {
   it('stays under the rate limit with room to spare, requests every job\'s slot, and converges after a 429 storm', async () => {
@@ -27,5 +29,28 @@ describe('an organization of autoscalers on one PAT', () => {
     // After the storm every pool converged: all jobs done and every runner back at zero before the time ran out.
     assert.ok(phases.end < phases.burst + 60 * 60_000, figures);
     assert.deepEqual([...run.finalReplicas.values()].filter((count) => count !== 0), [], figures);
+  });
+
+  it('lets the time move on when a client gives up on a call the emulator holds on the simulated clock', async () => {
+    const flights = new CallsInFlight();
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let answered = () => {};
+    const sent = new Promise<void>((resolve) => (answered = resolve));
+    const server = createServer((_req, res) => {
+      void flights.hold(released).then(() => res.end('late', answered));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const statuses: number[] = [];
+    // The client's timeout is real time, the hold simulated time: the client gives up while the call is held.
+    await assert.rejects(flights.fetch((status) => statuses.push(status))(url, { signal: AbortSignal.timeout(50) }), { name: 'TimeoutError' });
+    assert.equal(flights.allHeld, true, 'the one call in flight is held: the time may move');
+    release();
+    await sent;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(flights.allHeld, true);
+    assert.deepEqual(statuses, [], 'an answer after the client gave up is nobody\'s');
+    server.close();
   });
 });

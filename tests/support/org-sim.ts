@@ -88,40 +88,70 @@ const podKey = publicKeyOf(generateKeyPairSync('rsa', { modulusLength: 2048 }).p
 const runnerOf = (agentOrPod: string) => agentOrPod.replace(/-\d+$/, '');
 const poolIndexOf = (runner: string) => Number(/^p(\d+)-/.exec(runner)![1]);
 
+/**
+ * The calls in flight over loopback, and those of them the emulator holds on the simulated clock (throttling delays):
+ * the time may move once every call in flight is held.
+ */
+export class CallsInFlight {
+  private inflight = 0;
+  private held = 0;
+
+  get allHeld(): boolean {
+    return this.inflight === this.held;
+  }
+
+  /** The emulator holds a call until `wait` ends. */
+  async hold(wait: Promise<void>): Promise<void> {
+    this.held++;
+    try {
+      await wait;
+    } finally {
+      this.held--;
+    }
+  }
+
+  /**
+   * A fetch that counts its calls, and tells `answered` each answer's status. The client's timeout runs in real time:
+   * a call it gives up on stays in flight until its answer comes, for the emulator may hold it on the simulated clock
+   * (counted among the held ones), and the time must move on for it to end.
+   */
+  fetch(answered: (status: number) => void): typeof fetch {
+    return async (input, init) => {
+      const { signal, ...rest } = init ?? {};
+      this.inflight++;
+      const answer = (async () => {
+        try {
+          const response = await fetch(input, rest);
+          return { response, body: await response.arrayBuffer() };
+        } finally {
+          this.inflight--;
+        }
+      })();
+      const givenUp = new Promise<never>((_, reject) => {
+        if (signal?.aborted) reject(signal.reason);
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+      // An answer after the client gave up is nobody's.
+      answer.catch(() => {});
+      const { response, body } = await Promise.race([answer, givenUp]);
+      answered(response.status);
+      // A copy whose body is already here: the call is over once this returns.
+      return new Response([101, 204, 205, 304].includes(response.status) ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers });
+    };
+  }
+}
+
 export async function simulateOrganization(scenario: OrgScenario): Promise<OrgRun> {
   const wallStart = Date.now();
   const clock = new SimClock();
-  // Calls in flight over loopback, and those of them the emulator holds on the simulated clock (throttling delays).
-  let inflight = 0;
-  let held = 0;
+  const flights = new CallsInFlight();
   const emulator: TestEmulator = await startEmulator({
     sessionExpiryMs: 1e12, lockDurationMs: 1e12, rateLimit: true,
-    clock: {
-      now: () => clock.now(),
-      sleep: async (ms) => {
-        held++;
-        try {
-          await clock.sleep(ms);
-        } finally {
-          held--;
-        }
-      },
-    },
+    clock: { now: () => clock.now(), sleep: (ms) => flights.hold(clock.sleep(ms)) },
   });
   const { store } = emulator;
   const calls: OrgRun['calls'] = [];
-  const countedFetch: typeof fetch = async (input, init) => {
-    inflight++;
-    try {
-      const response = await fetch(input, init);
-      const body = await response.arrayBuffer();
-      calls.push({ at: clock.now(), status: response.status });
-      // A copy whose body is already here: the call is over once this returns.
-      return new Response([101, 204, 205, 304].includes(response.status) ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers });
-    } finally {
-      inflight--;
-    }
-  };
+  const countedFetch = flights.fetch((status) => calls.push({ at: clock.now(), status }));
   const client = () => new RestAdoClient({
     organizationUrl: emulator.orgUrl, token: DEFAULT_PAT.token, extension, sleep: (ms) => clock.sleep(ms), now: () => clock.now(), log: () => {}, fetch: countedFetch,
   });
@@ -168,7 +198,7 @@ export async function simulateOrganization(scenario: OrgScenario): Promise<OrgRu
   const settle = async () => {
     for (let quiet = 0; quiet < 3;) {
       await new Promise((resolve) => setImmediate(resolve));
-      quiet = inflight === held ? quiet + 1 : 0;
+      quiet = flights.allHeld ? quiet + 1 : 0;
     }
   };
   const quantumMs = 250;
