@@ -44,8 +44,12 @@ export function parseServiceDemands(texts: string[]): { demands: ServiceDemand[]
   return { demands };
 }
 
+const PRINTABLE_ASCII = /^[ -~]*$/;
+
 /** String.Equals(OrdinalIgnoreCase): both upper-cased code point by code point with simple (length-keeping) case mapping. */
 export function foldCase(text: string): string {
+  // Printable ASCII maps one character to one: most names and values need no walk.
+  if (PRINTABLE_ASCII.test(text)) return text.toUpperCase();
   let folded = '';
   for (const char of text) {
     const upper = char.toUpperCase();

@@ -63,7 +63,9 @@ const MS_DATE_TEXT = /"\\u0000msdate:(-?\d+)"/g;
 /** Writes a JSON answer in the client's format; Date and WireEnum values anywhere in `value` are written per the options. */
 export function sendWire(res: ServerResponse, format: WireFormat, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = Array.isArray(value) && !format.noArrayWrap ? { count: value.length, value } : value;
-  let text = JSON.stringify(body, function (this: Record<string, unknown>, key: string, written: unknown) {
+  // Without options, Date and WireEnum write themselves (toJSON) as the default format: no replacer, a faster stringify.
+  const plain = !format.msDateFormat && !format.enumsAsNumbers && !format.excludeUrls;
+  let text = plain ? JSON.stringify(body) : JSON.stringify(body, function (this: Record<string, unknown>, key: string, written: unknown) {
     const original = this[key];
     if (original instanceof Date) return format.msDateFormat ? `${MS_DATE}${original.getTime()}` : written;
     if (original instanceof WireEnum) return format.enumsAsNumbers ? original.value : original.name;
