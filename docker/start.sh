@@ -248,13 +248,14 @@ clean_slate() {
 }
 
 # Runs config.sh with the credential in its environment only (the agent takes --token/--clientSecret from there),
-# in a session of its own (setsid: same pid), so that a stop signal reaches config.sh and everything it started.
+# in a session of its own (setsid: same pid), so that a stop signal reaches config.sh and everything it started. It
+# sees the agent's environment: the capabilities it registers are those the agent's session will report.
 config_with_credential() {
   local args=("$@")
   if [ "$auth" = pat ]; then
-    VSTS_AGENT_INPUT_TOKEN=$token run_child setsid ./config.sh "${args[@]}" --auth pat
+    VSTS_AGENT_INPUT_TOKEN=$token run_child setsid "${agent_env[@]}" ./config.sh "${args[@]}" --auth pat
   else
-    VSTS_AGENT_INPUT_CLIENTSECRET=$client_secret run_child setsid ./config.sh "${args[@]}" --auth SP \
+    VSTS_AGENT_INPUT_CLIENTSECRET=$client_secret run_child setsid "${agent_env[@]}" ./config.sh "${args[@]}" --auth SP \
       --clientId "$client_id" --tenantId "$tenant_id"
   fi
 }
@@ -295,9 +296,11 @@ remove_registration() {
 
 # dockerMode podContainers (the manifest sets AZP_POD_CONTAINERS): the agent's `docker` is the shim that maps its
 # container jobs onto the pod's offered containers, first on whatever PATH the image (or one derived from it) set; the
-# setting and the tool folder the pod shares are the runner's bookkeeping, not capabilities.
+# setting and the tool folder the pod shares are the runner's bookkeeping, not capabilities; so is the recycle
+# sidecar's folder.
 ignored_names() {
-  if [ -n "${AZP_POD_CONTAINERS:-}" ]; then echo "$secret_names,AZP_POD_CONTAINERS,AGENT_TOOLSDIRECTORY"; else echo "$secret_names"; fi
+  local names=$secret_names,AZP_RECYCLE_DIR
+  if [ -n "${AZP_POD_CONTAINERS:-}" ]; then echo "$names,AZP_POD_CONTAINERS,AGENT_TOOLSDIRECTORY"; else echo "$names"; fi
 }
 [ -z "${AZP_POD_CONTAINERS:-}" ] || PATH=$shim_dir:$PATH
 

@@ -95,13 +95,18 @@ function credentialEnv(spec: RunnerPoolSpec): V1EnvVar[] {
   }
 }
 
-/** Only the register step sees the credential: the Secret is mounted into this container alone. */
+/**
+ * Only the register step sees the credential: the Secret is mounted into this container alone. It has the agent's
+ * variables too: config.sh registers them as the agent's capabilities, which stay until the agent's session reports
+ * its own; with fewer, a job demanding one (an offered container, the pool's `env`) queued in between is refused.
+ * The recycle sidecar's folder is the run's alone (start.sh ignores it as a capability).
+ */
 export function registerStep(spec: RunnerPoolSpec): V1Container {
   return {
     name: 'register',
     image: spec.image,
     args: ['register'],
-    env: [...registrationEnv(spec), ...credentialEnv(spec)],
+    env: [...agentEnv(spec).filter((variable) => variable !== recycleDirEnv), ...credentialEnv(spec)],
     volumeMounts: [
       { name: 'config', mountPath: configDir },
       { name: 'registration', mountPath: secretDir, readOnly: true },

@@ -87,6 +87,19 @@ describe('runner pool manifests', () => {
     assert.ok(register.env.some((e: Any) => e.name === 'AZP_TOKEN_FILE'));
   });
 
+  it('registers with every variable the agent reports, so its capabilities are whole before its session', () => {
+    const modes = [spec, { ...spec, podRecycling: 'sidecar' as const }, { ...spec, env: { TOOL_HOME: '/opt/tool', GPU: 'a100' } },
+      ...(['hostSocket', 'dind', 'buildah'] as const).map((dockerMode) => ({ ...spec, dockerMode }))];
+    for (const pool of modes) {
+      const pod = podSpec(pool);
+      const register = pod.initContainers.find((c: Any) => c.name === 'register');
+      const registerEnv = JSON.stringify(register.env);
+      const missing = (pod.containers[0].env as Any[]).filter((e) => !registerEnv.includes(JSON.stringify(e))).map((e) => e.name);
+      // The recycle sidecar's folder is for the run alone (start.sh refuses it in register mode, ignores it as a capability).
+      assert.deepEqual(missing, pool.podRecycling === 'sidecar' ? ['AZP_RECYCLE_DIR'] : [], `${pool.dockerMode}/${pool.podRecycling}`);
+    }
+  });
+
   it('passes the pod identity to the agent so it becomes agent capabilities', () => {
     const env = podSpec(spec).containers[0].env as Any[];
     const byName = Object.fromEntries(env.map((e) => [e.name, e.value ?? e.valueFrom.fieldRef.fieldPath]));

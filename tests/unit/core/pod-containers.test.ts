@@ -296,8 +296,10 @@ describe('the podContainers pod', () => {
     assert.ok(agent.volumeMounts!.find((m) => m.name === 'externals')?.readOnly, 'nor can the agent\'s job steps');
   });
 
-  it('advertises each offered image as a capability a demand can name', () => {
-    assert.deepEqual(agent.env!.filter((e) => e.name.startsWith('RUNNER_CONTAINER_') || e.name.startsWith('RUNNER_SERVICE_')), [
+  it('advertises each offered image as a capability a demand can name, from the registration on', () => {
+    const offered = (container: V1Container) => container.env!.filter((e) => e.name.startsWith('RUNNER_CONTAINER_') || e.name.startsWith('RUNNER_SERVICE_'));
+    assert.deepEqual(offered(sidecar('register')), offered(agent), 'a job queued before the agent\'s session is not refused');
+    assert.deepEqual(offered(agent), [
       { name: 'RUNNER_CONTAINER_BUILD', value: 'debian:12' },
       { name: 'RUNNER_CONTAINER_TOOLS', value: 'registry.example.com/team/node-tools:20' },
       { name: 'RUNNER_SERVICE_REDIS', value: 'docker.io/library/redis:7' },

@@ -66,9 +66,9 @@ test('start.sh puts the shim first on the agent\'s PATH, keeping a derived image
   writeFileSync(join(derived, 'docker'), '#!/bin/sh\n');
   chmodSync(join(derived, 'docker'), 0o755);
   const path = `${derived}:/usr/bin:/bin`;
-  const secrets = 'AZP_TOKEN,AZP_TOKEN_FILE,AZP_CLIENT_ID,AZP_TENANT_ID,AZP_CLIENT_SECRET,AZP_CLIENT_SECRET_FILE';
-  assert.deepEqual(agentEnvironment(path, '{"containers":[]}'), ['<shim>/docker', `<shim>:${path}`, `${secrets},AZP_POD_CONTAINERS,AGENT_TOOLSDIRECTORY`]);
-  assert.deepEqual(agentEnvironment(path), [`${derived}/docker`, path, secrets], 'other modes keep their PATH and capabilities');
+  const ignored = 'AZP_TOKEN,AZP_TOKEN_FILE,AZP_CLIENT_ID,AZP_TENANT_ID,AZP_CLIENT_SECRET,AZP_CLIENT_SECRET_FILE,AZP_RECYCLE_DIR';
+  assert.deepEqual(agentEnvironment(path, '{"containers":[]}'), ['<shim>/docker', `<shim>:${path}`, `${ignored},AZP_POD_CONTAINERS,AGENT_TOOLSDIRECTORY`]);
+  assert.deepEqual(agentEnvironment(path), [`${derived}/docker`, path, ignored], 'other modes keep their PATH and capabilities');
 });
 
 test('share-externals gives the job containers the agent\'s externals, runner.js and the newest Node, which run the shim and the exec helper', () => {
