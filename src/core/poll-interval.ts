@@ -33,17 +33,6 @@ export function pollDelay(pollSeconds: number, state: { failures: number; rateLi
 }
 
 /**
- * How long after a batch of registrations the next may start: at once while half the allowance is left, then the
- * stretched poll interval. Each new pod's registration is two writes, which in a burst of hundreds of pods spend more
- * of the shared budget than the polls: they follow the same curve, so a burst waits for its slots rather than pushing
- * the organization past the allowance (README "How many runners an organization can run").
- */
-export function registrationSpacing(pollSeconds: number, rateLimit: RateLimitState | undefined): number {
-  if (rateLimit === undefined || rateLimit.limit <= 0 || rateLimit.remaining / rateLimit.limit >= stretchBelowShare) return 0;
-  return pollDelay(pollSeconds, { failures: 0, rateLimit });
-}
-
-/**
  * Below this share of the allowance left, notices bring no look sooner: each is a full read of the agents, paid from
  * the budget every autoscaler shares, so they stop well before the regular interval stretches (`stretchBelowShare`).
  */

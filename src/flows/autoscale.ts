@@ -16,7 +16,7 @@ import { agentRegistration, handshakeTargets, registrationGrant, requestProblem,
 import { declaredCapabilities, hadJob, needsNewAgentId, planSingleUse, podsWithLiveAgents, recordedAgentIds } from '../core/single-use.js';
 import { otherOwner, withOwnIdentity, type RunnerIdentity } from '../core/runner-identity.js';
 import type { PoolLook } from '../core/scale-decision.js';
-import { backingOff, pollDelay, registrationSpacing } from '../core/poll-interval.js';
+import { backingOff, pollDelay } from '../core/poll-interval.js';
 import { NoticedAgents } from '../core/noticed-agents.js';
 import { isTransient } from './scale-pool.js';
 import { scaleFieldManager, scalePass, type PassState } from './scale-pass.js';
@@ -202,8 +202,6 @@ class Registrations {
   private readonly granted = new Map<string, number>();
   /** Pods not granted yet, by UID: when to look at them again. */
   private readonly backoff = new Map<string, { at: number; tries: number }>();
-  /** While the rate budget runs low, when the next batch of registrations may start (registrationSpacing). */
-  private pacedUntil = 0;
   /** Whose agents it may re-key: those carrying its runner's identity, and those it granted. */
   private readonly self: RunnerIdentity;
 
@@ -248,8 +246,7 @@ class Registrations {
 
   /**
    * Registers the pods that wait for it; true when it changed any registration (even if its grant then failed). After
-   * its first batch it stops once `giveWay` says so (a look is due, or the loop stops), leaving the rest due at once;
-   * while the rate budget runs low, after each batch, leaving the rest due when the next batch may start.
+   * its first batch it stops once `giveWay` says so (a look is due, or the loop stops), leaving the rest due at once.
    */
   async registerNewPods(giveWay: () => boolean): Promise<boolean> {
     const now = this.services.clock.now();
@@ -263,10 +260,6 @@ class Registrations {
     }
     const due = targets.filter((target) => this.granted.get(target.uid) !== target.restarts && (this.backoff.get(target.uid)?.at ?? 0) <= now);
     if (due.length === 0) return false;
-    if (now < this.pacedUntil) {
-      this.putOff(due.map((target) => target.uid), this.pacedUntil);
-      return false;
-    }
     // Ask every due pod for its request first; one look at the pool's agents then serves all who asked.
     const asked = await Promise.all(due.map(async (target) => ({ target, request: await this.services.handshake.request(target.ip).catch(() => undefined) })));
     const waiting = asked.filter(({ target, request }) => {
@@ -286,9 +279,9 @@ class Registrations {
     }
     let registered = false;
     for (let i = 0; i < waiting.length; i += handshakeConcurrency) {
-      const now = this.services.clock.now();
-      if (i > 0 && (now < this.pacedUntil || giveWay())) {
-        this.putOff(waiting.slice(i).map(({ target }) => target.uid), Math.max(now, this.pacedUntil));
+      if (i > 0 && giveWay()) {
+        const now = this.services.clock.now();
+        for (const { target } of waiting.slice(i)) this.backoff.set(target.uid, { at: now, tries: this.backoff.get(target.uid)?.tries ?? 0 });
         break;
       }
       await Promise.all(waiting.slice(i, i + handshakeConcurrency).map(async ({ target, request }) => {
@@ -315,20 +308,8 @@ class Registrations {
           this.failed(target, error as Error);
         }
       }));
-      this.pace();
     }
     return registered;
-  }
-
-  /** While the rate budget runs low, the next batch waits (registrationSpacing). */
-  private pace(): void {
-    const spacing = registrationSpacing(this.options.settings.pollSeconds, this.services.ado.rateLimit);
-    if (spacing > 0) this.pacedUntil = this.services.clock.now() + spacing;
-  }
-
-  /** Leaves pods due for registration at `at`, with no try counted against them. */
-  private putOff(uids: string[], at: number): void {
-    for (const uid of uids) this.backoff.set(uid, { at, tries: this.backoff.get(uid)?.tries ?? 0 });
   }
 
   /**

@@ -10,8 +10,7 @@ import type { AutoscalerOptions } from '../../src/core/autoscaler-options.js';
 import type { StopSignal } from '../../src/core/ports/clock.js';
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../../src/core/ports/kube.js';
 import type { KubeCall } from '../support/fake-kube.js';
-import { DEFAULT_PAT, startEmulator, type TestEmulator } from '../support/emulator.js';
-import { identityOf } from '../../emulator/src/rate-limit.js';
+import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { namespace, poolName, quietEvents, runnerName, RunnerWorld } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
 import { unheldKey } from '../../src/clients/unheld-key.js';
@@ -34,7 +33,7 @@ beforeEach(async () => {
 
 /** As DeployRunnerPool sets them: the cluster's identity it recorded on the StatefulSet among them. */
 const options = (settings: Partial<AutoscalerOptions['settings']> = {}): AutoscalerOptions => ({
-  namespace, runnerName, poolName, organizationUrl: world.emulator.orgUrl, settings: { minReplicas: 0, maxReplicas: 10, standby: 0, pollSeconds: 5, ...settings },
+  namespace, runnerName, poolName, organizationUrl: emulator.orgUrl, settings: { minReplicas: 0, maxReplicas: 10, standby: 0, pollSeconds: 5, ...settings },
   cluster: world.kube.peek('StatefulSet', namespace, runnerName)?.metadata.annotations?.['azure-devops-runner/cluster'],
   extension: { publisher: 'tests', id: 'azure-devops-runner' }, keys: autoscalerKeyMaker.make().public,
 });
@@ -127,33 +126,6 @@ describe('the in-cluster autoscaler', () => {
     // A scale-up within one poll interval of the jobs: the first pass after they were queued.
     assert.ok(world.granted.length >= 1 + 6, `every new pod registered: ${world.granted.join(', ')}`);
     assert.ok(world.clock.now() - started < 600_000);
-  });
-
-  it('registers a burst one batch per stretched interval once the organization spent over half its rate budget', async () => {
-    const limited = await startEmulator({ sessionExpiryMs: 24 * 3600_000, lockDurationMs: 24 * 3600_000, rateLimit: true });
-    try {
-      world = await RunnerWorld.create(limited, { kube: { podStartSeconds: 3, podStopSeconds: 2 } });
-      await deployAutoscaled();
-      await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
-      const jobs = Array.from({ length: 10 }, () => world.queueJob());
-      // Other autoscalers on the same PAT spent 150 of the 200 TSTUs: a quarter is left, every interval 8 times longer.
-      limited.store.rateLimiter!.admit(identityOf({ kind: 'pat', user: DEFAULT_PAT.user, scopes: DEFAULT_PAT.scopes }), 150);
-      const grantedAt: number[] = [];
-      const handshake = { ...world.handshake, grant: async (...args: Parameters<typeof world.handshake.grant>) => {
-        await world.handshake.grant(...args);
-        grantedAt.push(world.clock.now());
-      } };
-      const log = await autoscale(() => grantedAt.length === jobs.length, 900, new MemoryHost(), {}, handshake);
-      assert.equal(grantedAt.length, jobs.length, log.log.join('\n'));
-      // Each batch at one moment (its calls take no fake time), at most 8 pods; the next a stretched interval later.
-      const batches = [...new Set(grantedAt)];
-      assert.ok(batches.length >= 2, `${grantedAt}`);
-      for (const at of batches) assert.ok(grantedAt.filter((time) => time === at).length <= 8, `${grantedAt}`);
-      for (let i = 1; i < batches.length; i++) assert.ok(batches[i] - batches[i - 1] >= 40_000, `batches at ${batches.map((at) => (at - batches[0]) / 1000)} s`);
-      assert.deepEqual(world.cutOff, []);
-    } finally {
-      await limited.stop();
-    }
   });
 
   it('keeps its lease through a pass longer than the lease, renewing it at its writes', async () => {

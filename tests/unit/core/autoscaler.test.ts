@@ -10,7 +10,7 @@ import { readDeployOptions } from '../../../src/core/deploy-options.js';
 import { InputReader } from '../../../src/core/inputs.js';
 import { agentSettingsFiles, grantProblem, handshakeTargets, registrationGrant, requestProblem, tokenEndpointUrl, type RegistrationRequest } from '../../../src/core/registration.js';
 import { grantStatement, signedGrantProblem } from '../../../src/core/handshake-trust.js';
-import { backingOff, pollDelay, registrationSpacing } from '../../../src/core/poll-interval.js';
+import { backingOff, pollDelay } from '../../../src/core/poll-interval.js';
 import { autoscalerKeyMaker } from '../../../src/clients/autoscaler-keys.js';
 import { decideScale } from '../../../src/core/scale-decision.js';
 import { snapshotDue } from '../../../src/core/snapshot.js';
@@ -272,14 +272,6 @@ describe('scaling rules the autoscaler adds', () => {
     // Notices alone cannot spend the shared budget past a quarter, short of where the regular interval stretches.
     assert.equal(backingOff({ failures: 0, rateLimit: { remaining: 149, limit: 200 } }), true);
     assert.equal(backingOff({ failures: 0, rateLimit: { remaining: 2, limit: 200 } }), true);
-  });
-
-  it('spaces batches of registrations only once half the budget is spent, as far apart as the stretched interval', () => {
-    assert.equal(registrationSpacing(5, undefined), 0);
-    assert.equal(registrationSpacing(5, { remaining: 100, limit: 200 }), 0);
-    assert.equal(registrationSpacing(5, { remaining: 50, limit: 200 }), 40_000);
-    assert.equal(registrationSpacing(5, { remaining: 0, limit: 200 }), 60_000);
-    assert.equal(registrationSpacing(5, { remaining: 0, limit: 0 }), 0, 'a budget the service does not state');
   });
 
   it('keeps a poll interval longer than a minute, up to the 300 s the task allows', () => {
