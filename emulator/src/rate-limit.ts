@@ -51,8 +51,8 @@ export type RateVerdict = { kind: 'pass'; delayMs: number; headers: Record<strin
 export class RateLimiter {
   /** Charges within the window, per identity, oldest first. */
   private readonly charges = new Map<string, Array<{ at: number; tstus: number }>>();
-  /** Every charge ever made, for the simulation's figures. */
-  readonly log: Array<{ at: number; identity: string; tstus: number }> = [];
+  /** Every charge ever made, with the call it paid for (method and route), for the simulation's figures. */
+  readonly log: Array<{ at: number; identity: string; tstus: number; call: string }> = [];
 
   constructor(readonly clock: RateClock) {}
 
@@ -65,7 +65,7 @@ export class RateLimiter {
   }
 
   /** Decides one request of `identity` costing `tstus`, and charges it unless blocked. */
-  admit(identity: string, tstus: number): RateVerdict {
+  admit(identity: string, tstus: number, call = 'other'): RateVerdict {
     const now = this.clock.now();
     const used = this.usage(identity);
     const list = this.charges.get(identity)!;
@@ -86,7 +86,7 @@ export class RateLimiter {
       return { kind: 'block', retryAfterSeconds, headers: { ...this.headers(0, resetAt(list.at(-1)!.at)), 'Retry-After': String(retryAfterSeconds) } };
     }
     list.push({ at: now, tstus });
-    this.log.push({ at: now, identity, tstus });
+    this.log.push({ at: now, identity, tstus, call });
     if (used >= tstuLimit) {
       // "Delays range from a few milliseconds per request up to 30 seconds", by the sustained level of consumption.
       const delayMs = Math.min(longestDelayMs, Math.max(5, Math.round(longestDelayMs * (used - tstuLimit) / ((blockShare - 1) * tstuLimit))));

@@ -150,7 +150,9 @@ async function admitted(store: Store, limiter: RateLimiter, principal: Principal
     rows.agents = store.poolAgents(poolId).length;
     for (const job of store.jobs.values()) if (job.poolId === poolId && job.result === undefined) rows.jobRequests++;
   }
-  const verdict = limiter.admit(identityOf(principal), tstuCost(method, path, rows));
+  // The call by its route: ids and names folded, so that the figures can say what spent the budget.
+  const route = path.replace(/^.*?\/_apis\//, '').replace(/\/[^/]*\d[^/]*(?=\/|$)/g, '/{id}');
+  const verdict = limiter.admit(identityOf(principal), tstuCost(method, path, rows), `${method} ${route}`);
   if (verdict.kind === 'block') {
     sendJson(res, 429, blocked().toBody(), verdict.headers);
     return false;

@@ -64,7 +64,7 @@ export interface OrgRun {
   /** Every call the autoscalers sent (each attempt), with its answer's status. */
   calls: Array<{ at: number; status: number }>;
   /** Every TSTU charge to the organization's identity. */
-  charges: Array<{ at: number; tstus: number }>;
+  charges: Array<{ at: number; tstus: number; call: string }>;
   /** Per burst job: queued, its slot requested (its runner's replicas reached its rank), started (handed to an agent), done. */
   jobs: Array<{ runner: string; queued: number; slotRequested?: number; started?: number; finished?: number; result?: string }>;
   /** Pods stopped while their agent ran a job. */
@@ -318,17 +318,29 @@ export async function simulateOrganization(scenario: OrgScenario): Promise<OrgRu
 /** Extension data needs an installed extension's identity; any name serves the emulator. */
 const extension = { publisher: 'tests', id: 'azure-devops-runner' };
 
-/** The most TSTUs charged within any sliding window, among charges from `from` to `to`. */
-export function peakWindowTstus(charges: OrgRun['charges'], from = -Infinity, to = Infinity): number {
+/** The sliding window, among charges from `from` to `to`, that holds the most TSTUs: its total and its charges. */
+function peakWindow(charges: OrgRun['charges'], from: number, to: number): { tstus: number; charges: OrgRun['charges'] } {
   const within = charges.filter((charge) => charge.at >= from && charge.at <= to).sort((a, b) => a.at - b.at);
-  let peak = 0;
+  let best = { tstus: 0, first: 0, last: -1 };
   let sum = 0;
   for (let first = 0, last = 0; last < within.length; last++) {
     sum += within[last].tstus;
     while (within[last].at - within[first].at >= windowMs) sum -= within[first++].tstus;
-    peak = Math.max(peak, sum);
+    if (sum > best.tstus) best = { tstus: sum, first, last };
   }
-  return peak;
+  return { tstus: best.tstus, charges: within.slice(best.first, best.last + 1) };
+}
+
+/** The most TSTUs charged within any sliding window, among charges from `from` to `to`. */
+export function peakWindowTstus(charges: OrgRun['charges'], from = -Infinity, to = Infinity): number {
+  return peakWindow(charges, from, to).tstus;
+}
+
+/** What each kind of call cost in that window, most first. */
+export function peakWindowByCall(charges: OrgRun['charges'], from = -Infinity, to = Infinity): Array<[string, number]> {
+  const byCall = new Map<string, number>();
+  for (const charge of peakWindow(charges, from, to).charges) byCall.set(charge.call, (byCall.get(charge.call) ?? 0) + charge.tstus);
+  return [...byCall].sort((a, b) => b[1] - a[1]);
 }
 
 /** Per minute, between `from` and `to`. */
@@ -360,6 +372,7 @@ export function orgFigures(run: OrgRun): Array<[string, number]> {
     ['tstu-per-minute-burst', perMinute(sum(inPhase(charges, phases.burst, busyTo)), phases.burst, busyTo)],
     ['tstu-5min-peak-idle', peakWindowTstus(charges, phases.idle, phases.burst)],
     ['tstu-5min-peak', peakWindowTstus(charges, phases.idle, phases.end)],
+    ...peakWindowByCall(charges, phases.idle, phases.end).map(([call, tstus]): [string, number] => [`tstu-5min-peak[${call}]`, tstus]),
     ['answers-429', calls.filter((call) => call.at >= phases.idle && call.status === 429).length],
     ['answers-429-outside-storm', calls.filter((call) => call.at >= phases.idle && call.status === 429 && (call.at < phases.stormStart || call.at >= phases.stormEnd)).length],
     ['reaction-s p50', quantile(reaction, 0.5)],
