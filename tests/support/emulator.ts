@@ -36,6 +36,11 @@ export class AdminClient {
     await this.call('POST', '/pats', pat);
   }
 
+  /** Adds a Bearer token standing for a user with those scopes: the access token Azure DevOps hands an extension's page. */
+  async addToken(token: { token: string; user?: string; scopes?: string[]; expiresInSeconds?: number }): Promise<void> {
+    await this.call('POST', '/tokens', token);
+  }
+
   async addServicePrincipal(sp: ServicePrincipal): Promise<void> {
     await this.call('POST', '/service-principals', sp);
   }

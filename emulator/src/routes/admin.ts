@@ -23,6 +23,8 @@ export interface AdminJob {
   assignTime?: string;
   receiveTime?: string;
   finishTime?: string;
+  /** The pipeline run that queued it (none for a job queued here). */
+  owner?: { id: number; name: string };
   log: string[];
 }
 
@@ -31,7 +33,7 @@ export function adminJob(job: Job): AdminJob {
   return {
     requestId: job.requestId, jobId: job.jobId, name: job.jobName, poolId: job.poolId, demands: job.demands.map(formatServiceDemand), state, result: job.result,
     agentId: job.reservedAgentId, agentName: job.reservedAgentName, queueTime: job.queueTime, assignTime: job.assignTime,
-    receiveTime: job.receiveTime, finishTime: job.finishTime, log: job.log,
+    receiveTime: job.receiveTime, finishTime: job.finishTime, owner: job.owner, log: job.log,
   };
 }
 
@@ -67,6 +69,18 @@ export function adminRoutes(seed: () => void): Route[] {
     route('POST', '/pats', (ctx, store) => {
       const pat = parseJsonBody<Partial<Pat> & { token: string }>(ctx);
       store.pats.set(pat.token, { token: pat.token, user: pat.user ?? 'tester@emulated.example', scopes: pat.scopes ?? ['app_token'] });
+      sendEmpty(ctx.res, 204);
+    }),
+    // A Bearer token for a user with those scopes: the access token Azure DevOps hands an extension's page.
+    route('POST', '/tokens', (ctx, store) => {
+      // Typed as a caller should send it; checked, since a caller may not.
+      const { token, user = 'tester@emulated.example', scopes = ['app_token'], expiresInSeconds = 3600 } = parseJsonBody<{ token: string; user?: string; scopes?: string[]; expiresInSeconds?: number }>(ctx);
+      const malformed = typeof token !== 'string' || !/^\S+$/.test(token) ? 'token must be a string without spaces'
+        : typeof user !== 'string' ? 'user must be a string'
+        : !Array.isArray(scopes) || !scopes.every((scope) => typeof scope === 'string') ? 'scopes must be a list of strings'
+        : typeof expiresInSeconds !== 'number' || !(expiresInSeconds > 0) ? 'expiresInSeconds must be a positive number' : undefined;
+      if (malformed) return reply(ctx, 400, { message: malformed });
+      store.tokens.set(token, { principal: { kind: 'pat', user, scopes }, expires: Date.now() + expiresInSeconds * 1000 });
       sendEmpty(ctx.res, 204);
     }),
     route('POST', '/service-principals', (ctx, store) => {
