@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildCli, buildHub, buildRunner, cliBundle, root } from '../scripts/build.mjs';
 import { buildAgentPackage } from '../emulator/agent/package.js';
-import { startEmulatorServer, type RunningEmulator } from '../emulator/src/server.js';
+import { startEmulatorServer } from '../emulator/src/server.js';
+import { AdminClient } from '../tests/support/emulator.js';
 import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
 import type { KubeClient } from '../src/core/index.js';
 import { extension, startHubHost } from './hub-host.js';
@@ -197,18 +198,19 @@ interface Checks {
 }
 
 /** --ci: one job runs to success, and the hub's page, its script and the data it reads all answer. */
-async function ciChecks(emulator: RunningEmulator, state: State, hub: { pageUrl: string; origin: string; orgUrl: string; token: string }): Promise<Checks> {
+async function ciChecks(admin: AdminClient, state: State, hub: { pageUrl: string; origin: string; orgUrl: string; token: string }): Promise<Checks> {
   const checks: Checks = { job: false, hub: false };
   await step('Running one job', async (note) => {
-    const before = new Set(emulator.store.jobs.keys());
+    const before = new Set((await admin.jobs()).map((job) => job.requestId));
     await queueRuns(state, 1);
-    const requestId = [...emulator.store.jobs.keys()].find((id) => !before.has(id))!;
-    for (let waited = 0; emulator.store.jobs.get(requestId)?.result === undefined; waited++) {
+    let job = (await admin.jobs()).find((queued) => !before.has(queued.requestId));
+    if (!job) throw new Error('the run queued no job');
+    for (let waited = 0; job.state !== 'finished'; waited++) {
       if (waited > 300) throw new Error('the job did not finish within 5 min');
-      note(emulator.store.jobs.get(requestId)?.assignTime ? 'running' : 'queued');
+      note(job.assignTime ? 'running' : 'queued');
       await sleep(1000);
+      job = await admin.job(job.requestId);
     }
-    const job = emulator.store.jobs.get(requestId)!;
     if (job.result !== 'succeeded') throw new Error(`the job ended ${job.result}:\n${job.log.join('\n')}`);
     checks.job = true;
   });
@@ -237,20 +239,26 @@ async function ciChecks(emulator: RunningEmulator, state: State, hub: { pageUrl:
 }
 
 /** Prints each job as it is queued, starts and ends. */
-function followJobs(emulator: RunningEmulator): () => void {
+function followJobs(admin: AdminClient): () => void {
   const seen = new Map<number, string>();
-  const timer = setInterval(() => {
-    for (const job of emulator.store.jobs.values()) {
-      // The name the job was given to: the single-use rule may have deleted that registration since.
-      const agent = job.reservedAgentName;
-      const state = job.result !== undefined ? `${job.result} on ${agent}` : job.receiveTime ? `running on ${agent}` : 'queued';
-      if (seen.get(job.requestId) === state) continue;
-      seen.set(job.requestId, state);
-      const took = job.result !== undefined && job.receiveTime ? ` after ${Math.round((Date.parse(job.finishTime ?? '') - Date.parse(job.receiveTime)) / 1000)} s` : '';
-      say(`  ${new Date().toTimeString().slice(0, 8)}  job ${job.requestId} (${job.owner?.name ?? job.jobName}): ${state}${took}`);
+  const stopping = new AbortController();
+  void (async () => {
+    while (await sleep(1000, true, { signal: stopping.signal }).catch(() => false)) {
+      // A read that fails (the emulator stopping) is read again a second later.
+      const jobs = await admin.jobs().catch(() => []);
+      if (stopping.signal.aborted) return;
+      for (const job of jobs) {
+        // The name the job was given to: the single-use rule may have deleted that registration since.
+        const agent = job.agentName;
+        const state = job.result !== undefined ? `${job.result} on ${agent}` : job.receiveTime ? `running on ${agent}` : 'queued';
+        if (seen.get(job.requestId) === state) continue;
+        seen.set(job.requestId, state);
+        const took = job.result !== undefined && job.receiveTime ? ` after ${Math.round((Date.parse(job.finishTime ?? '') - Date.parse(job.receiveTime)) / 1000)} s` : '';
+        say(`  ${new Date().toTimeString().slice(0, 8)}  job ${job.requestId} (${job.owner?.name ?? job.name}): ${state}${took}`);
+      }
     }
-  }, 1000);
-  return () => clearInterval(timer);
+  })();
+  return () => stopping.abort();
 }
 
 async function startTrial(options: Options): Promise<number> {
@@ -357,14 +365,14 @@ async function startTrial(options: Options): Promise<number> {
       pollTimeoutMs: 20_000,
     }));
     undo.push({ what: 'Stopping the emulator', run: () => emulator.stop() });
+    // Driven as the tests drive it, through its /_admin controls (tests/support/emulator.ts).
+    const admin = new AdminClient(emulator.url);
     // The browser gets the emulator on loopback (through ssh -L too), on another origin than the hub's page.
     const relay = await startTcpRelay({ host: emulatorHost, port: emulator.port }, { port: options.port + 1 });
     undo.push({ what: 'Stopping the emulator\'s loopback relay', run: () => relay.stop() });
     const browserOrgUrl = `http://127.0.0.1:${relay.port}${new URL(emulator.orgUrl).pathname}`;
-    const pipeline = emulator.store.ensureProject('Trial');
-    const sample = { id: emulator.store.id('pipeline'), projectId: pipeline.id, name: 'Sample', folder: '\\', revision: 1, pool: poolName, demands: [], script: sampleScript, env: {} };
-    emulator.store.pipelines.set(sample.id, sample);
-    Object.assign(state, { emulatorOrgUrl: emulator.orgUrl, pipeline: { id: sample.id, projectId: pipeline.id } });
+    const sample = await admin.createPipeline({ project: 'Trial', name: 'Sample', pool: poolName, script: sampleScript });
+    Object.assign(state, { emulatorOrgUrl: emulator.orgUrl, pipeline: { id: sample.id, projectId: sample.projectId } });
     saveState(state);
 
     const hubDir = join(root, 'dist', 'trial', 'hub');
@@ -405,14 +413,13 @@ async function startTrial(options: Options): Promise<number> {
       what: 'Removing the pool through the command line (azure-devops-runner remove)',
       run: async () => {
         // Sample jobs still queued or running would only make the removal wait.
-        for (const job of emulator.store.jobs.values()) if (job.result === undefined) emulator.store.cancelJob(job);
+        for (const job of await admin.jobs()) if (job.state !== 'finished') await admin.cancelJob(job.requestId);
         await cli(['remove', ...pool, '--waitSeconds', '120'], token, logFile('remove'));
       },
     });
-    const poolId = emulator.store.poolByName(poolName)!.id;
     // A pool with no agent rejects every job: the autoscaler starts slot 0 once, and its agent stays registered.
     await step('Waiting for the autoscaler to register the pool\'s first agent', async () => {
-      for (let waited = 0; emulator.store.poolAgents(poolId).length === 0; waited++) {
+      for (let waited = 0; (await admin.agents(poolName)).length === 0; waited++) {
         if (waited > 240) throw new Error(`no agent registered within 2 min; see kubectl -n ${namespace} logs deployment/${runnerName}-autoscaler`);
         await sleep(500);
       }
@@ -422,20 +429,20 @@ async function startTrial(options: Options): Promise<number> {
     undo.push({ what: 'Stopping the hub\'s page', run: () => host.stop() });
     const pageToken = `trial-reader-${randomBytes(12).toString('hex')}`;
     // The token the page's host hands the hub (getAccessToken), as Azure DevOps does: the user's, reading only.
-    emulator.store.tokens.set(pageToken, { principal: { kind: 'pat', user: 'trial@emulated.example', scopes: ['vso.agentpools', 'vso.extension.data'] }, expires: Date.now() + 7 * 86_400_000 });
+    await admin.addToken({ token: pageToken, user: 'trial@emulated.example', scopes: ['vso.agentpools', 'vso.extension.data'], expiresInSeconds: 7 * 86_400 });
     const hubUrl = host.pageUrl({ token: pageToken });
     state.hubUrl = hubUrl;
     saveState(state);
 
     if (options.ci) {
-      const checks = await ciChecks(emulator, state, { pageUrl: hubUrl, origin: host.origin, orgUrl: browserOrgUrl, token: pageToken });
+      const checks = await ciChecks(admin, state, { pageUrl: hubUrl, origin: host.origin, orgUrl: browserOrgUrl, token: pageToken });
       await stop();
       say(checks.job && checks.hub ? 'The trial worked: a job ran on the pool and the hub answered.' : 'The trial failed.');
       return checks.job && checks.hub ? 0 : 1;
     }
     const jobs = options.jobs ?? 3;
     await queueRuns(state, jobs);
-    const stopFollowing = followJobs(emulator);
+    const stopFollowing = followJobs(admin);
     undo.push({ what: 'Following the jobs no more', run: async () => stopFollowing() });
     const kubectl = external ? 'kubectl' : `${env.KUBECTL} --kubeconfig ${kubeconfig}`;
     const minutes = Math.floor((Date.now() - started) / 60_000);
