@@ -9,7 +9,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { legacyApiServer, kubectl, kubectlJson } from '../tests/support/cluster.js';
-import type { AdminJob } from '../tests/support/emulator.js';
+import type { AdminJob, ServedRequest } from '../tests/support/emulator.js';
 import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../tests/support/runner-pool.js';
 import { publicKeyOf } from '../emulator/agent/settings.js';
 import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
@@ -287,10 +287,10 @@ function idlePodSeconds(contender: Contender, poolJobs: AdminJob[], window: Wind
   return Math.max(0, podMs - busyMs) / 1000;
 }
 
-/** Calls and body bytes the contender's PAT made Azure DevOps serve in the window, per minute. */
-function adoPerMinute(world: PoolWorld, contender: Contender, windows: Window[]): { calls: number; kib: number } {
+/** Calls and body bytes the contender's PAT made Azure DevOps serve in the window, per minute (from the request log). */
+function adoPerMinute(log: ServedRequest[], contender: Contender, windows: Window[]): { calls: number; kib: number } {
   const minutes = windows.reduce((sum, w) => sum + (w.to - w.from), 0) / 60_000;
-  const served = world.emulator.store.served.filter((entry) => entry.principal === `pat:${contender.user}`
+  const served = log.filter((entry) => entry.principal === `pat:${contender.user}`
     && windows.some((w) => Date.parse(entry.time) >= w.from && Date.parse(entry.time) <= w.to));
   return { calls: served.length / minutes, kib: served.reduce((sum, entry) => sum + entry.bytes, 0) / 1024 / minutes };
 }
@@ -313,12 +313,12 @@ function waitStages(contender: Contender, job: AdminJob, agentName: string | und
   return clipped.slice(1).map((t, i) => (t - clipped[i]) / 1000);
 }
 
-function jobFigures(world: PoolWorld, contender: Contender, jobs: JobWatcher, window: Window): Figures {
+function jobFigures(log: ServedRequest[], contender: Contender, jobs: JobWatcher, window: Window): Figures {
   const poolJobs = jobs.of(contender.pool.id);
   const ours = poolJobs.filter((job) => window.jobIds.includes(job.requestId));
   const waits = ours.filter((job) => job.receiveTime).map((job) => (ms(job.receiveTime)! - ms(job.queueTime)!) / 1000);
   const stages = ours.map((job) => waitStages(contender, job, jobs.agentName(job.requestId))).filter((s): s is number[] => s !== undefined);
-  const ado = adoPerMinute(world, contender, [window]);
+  const ado = adoPerMinute(log, contender, [window]);
   return new Map([
     ['wait-p50-s', percentile(waits, 0.5)],
     ['wait-p95-s', percentile(waits, 0.95)],
@@ -333,14 +333,14 @@ function jobFigures(world: PoolWorld, contender: Contender, jobs: JobWatcher, wi
 }
 
 /** The burst's milestones: the n-th pod created, scheduled, running, agent online (a session) and job started. */
-function burstFigures(world: PoolWorld, contender: Contender, jobs: JobWatcher, window: Window): Figures {
+function burstFigures(log: ServedRequest[], contender: Contender, jobs: JobWatcher, window: Window): Figures {
   const nth = (times: Array<number | undefined>) => {
     const sorted = times.filter((t): t is number => t !== undefined && t >= window.from).sort((a, b) => a - b);
     return sorted.length >= BURST_JOBS ? (sorted[BURST_JOBS - 1] - window.from) / 1000 : Number.NaN;
   };
   const pods = contender.pods.all().filter((pod) => pod.seen >= window.from && pod.seen <= window.to);
   // The service answers a new session with 201 Created (agent-wire-protocol.md).
-  const sessions = world.emulator.store.served.filter((entry) => entry.method === 'POST' && entry.status === 201
+  const sessions = log.filter((entry) => entry.method === 'POST' && entry.status === 201
     && new RegExp(`/pools/${contender.pool.id}/sessions$`, 'i').test(entry.path)).map((entry) => Date.parse(entry.time));
   const started = jobs.of(contender.pool.id).filter((job) => window.jobIds.includes(job.requestId)).map((job) => ms(job.receiveTime));
   const first = Math.min(...pods.map((pod) => pod.seen));
@@ -351,12 +351,12 @@ function burstFigures(world: PoolWorld, contender: Contender, jobs: JobWatcher, 
     ['pods-created-s', nth(pods.map((pod) => pod.seen))],
     ['pods-scheduled-s', nth(pods.map((pod) => pod.scheduled))],
     ['containers-running-s', nth(pods.map((pod) => pod.running))],
-    ...jobFigures(world, contender, jobs, window),
+    ...jobFigures(log, contender, jobs, window),
   ]);
 }
 
-function idleFigures(world: PoolWorld, contender: Contender, jobs: JobWatcher, window: Window): Figures {
-  const ado = adoPerMinute(world, contender, [window]);
+function idleFigures(log: ServedRequest[], contender: Contender, jobs: JobWatcher, window: Window): Figures {
+  const ado = adoPerMinute(log, contender, [window]);
   return new Map([
     ['pod-seconds', idlePodSeconds(contender, jobs.of(contender.pool.id), window)],
     ['ado-calls-per-minute', ado.calls],
@@ -423,14 +423,15 @@ async function main(): Promise<void> {
     await sleep(IDLE_SECONDS * 1000);
     for (const contender of contenders) windows.get('idle')!.set(contender.key, { from: idleFrom, to: Date.now(), jobIds: [] });
     await jobs.refresh();
+    const log = await world.emulator.admin.requests();
 
-    const compute = (workload: Workload, figures: (world: PoolWorld, c: Contender, jobs: JobWatcher, w: Window) => Figures) =>
-      new Map(contenders.map((c) => [c.key, figures(world, c, jobs, windows.get(workload)!.get(c.key)!)]));
+    const compute = (workload: Workload, figures: (log: ServedRequest[], c: Contender, jobs: JobWatcher, w: Window) => Figures) =>
+      new Map(contenders.map((c) => [c.key, figures(log, c, jobs, windows.get(workload)!.get(c.key)!)]));
     printFigures('vs-keda-burst-', compute('burst', burstFigures));
     printFigures('vs-keda-stream-', compute('stream', jobFigures));
     printFigures('vs-keda-idle-', compute('idle', idleFigures));
     const overall = new Map(contenders.map((c) => {
-      const ado = adoPerMinute(world, c, [...windows.values()].map((byContender) => byContender.get(c.key)!));
+      const ado = adoPerMinute(log, c, [...windows.values()].map((byContender) => byContender.get(c.key)!));
       return [c.key, new Map([['ado-calls-per-minute', ado.calls], ['ado-kib-per-minute', ado.kib]])];
     }));
     printFigures('vs-keda-', overall);

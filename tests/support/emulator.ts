@@ -3,7 +3,7 @@ import { startEmulatorServer, type EmulatorOptions, type RunningEmulator } from 
 import type { AdminJob } from '../../emulator/src/routes/admin.js';
 import type { Fault, JobSpec, Pat, ServedRequest, ServicePrincipal } from '../../emulator/src/types.js';
 
-export type { AdminJob, EmulatorOptions };
+export type { AdminJob, EmulatorOptions, ServedRequest };
 export { DEFAULT_PAT } from '../../emulator/src/server.js';
 
 export interface FaultSpec extends Omit<Fault, 'id' | 'remaining'> {
