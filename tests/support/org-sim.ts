@@ -336,6 +336,11 @@ export function peakWindowTstus(charges: OrgRun['charges'], from = -Infinity, to
   return peakWindow(charges, from, to).tstus;
 }
 
+/** When that window starts. */
+export function peakWindowStart(charges: OrgRun['charges'], from = -Infinity, to = Infinity): number {
+  return peakWindow(charges, from, to).charges[0]?.at ?? Number.NaN;
+}
+
 /** What each kind of call cost in that window, most first. */
 export function peakWindowByCall(charges: OrgRun['charges'], from = -Infinity, to = Infinity): Array<[string, number]> {
   const byCall = new Map<string, number>();
@@ -372,6 +377,7 @@ export function orgFigures(run: OrgRun): Array<[string, number]> {
     ['tstu-per-minute-burst', perMinute(sum(inPhase(charges, phases.burst, busyTo)), phases.burst, busyTo)],
     ['tstu-5min-peak-idle', peakWindowTstus(charges, phases.idle, phases.burst)],
     ['tstu-5min-peak', peakWindowTstus(charges, phases.idle, phases.end)],
+    ['tstu-5min-peak-starts-min-after-burst', (peakWindowStart(charges, phases.idle, phases.end) - phases.burst) / 60_000],
     ...peakWindowByCall(charges, phases.idle, phases.end).map(([call, tstus]): [string, number] => [`tstu-5min-peak[${call}]`, tstus]),
     ['answers-429', calls.filter((call) => call.at >= phases.idle && call.status === 429).length],
     ['answers-429-outside-storm', calls.filter((call) => call.at >= phases.idle && call.status === 429 && (call.at < phases.stormStart || call.at >= phases.stormEnd)).length],
