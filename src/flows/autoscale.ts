@@ -3,7 +3,7 @@
 // starts (src/core/registration.ts), and replace idle pods of an old template. It never exits on a failure: it warns,
 // waits and tries again; only a stop request ends it, between two steps, never in the middle of a drain.
 import type { AutoscalerOptions } from '../core/autoscaler-options.js';
-import type { AdoClient } from '../core/ports/ado.js';
+import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { AgentInfo } from '../core/model.js';
 import type { Clock, StopSignal } from '../core/ports/clock.js';
 import type { AutoscalerEvents } from '../core/ports/autoscaler-events.js';
@@ -21,7 +21,7 @@ import { NoticedAgents } from '../core/noticed-agents.js';
 import { isTransient } from './scale-pool.js';
 import { scaleFieldManager, scalePass, type PassState } from './scale-pass.js';
 import { deleteRegistration, keepSingleUse } from './single-use.js';
-import { Leadership } from './leadership.js';
+import { Leadership, LeadershipLost } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
 
 export interface AutoscalerServices {
@@ -95,14 +95,44 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
     log.info(`Agent ${agentId}'s pod says it took a job: ${backsOff() ? 'looking at the next pass (backing off now)' : 'looking now'}.`);
     wake();
   });
+  // The agent ids of pods whose agent ended since the last turn, to disable at once while the loop backs off.
+  const ended = new Set<number>();
   const following = followPods(kube, options, stop, watching.signal, (pods) => {
-    // A pod whose agent ended leaves a registration to retire: at once, not at the next interval.
+    // A pod whose agent ended leaves a registration to retire: at once, not at the next interval. While the loop
+    // backs off (the organization's rate budget runs low), no look comes sooner, one for each pod whose job ended
+    // would spend it faster the busier the pool: the next turn disables that one registration instead, and the next
+    // pass retires it.
     const live = podsWithLiveAgents(pods);
-    if (registrations.seen && [...podsWithLiveAgents(registrations.pods)].some((uid) => !live.has(uid))) nextPass = 0;
+    const wasLive = podsWithLiveAgents(registrations.pods);
+    const endedPods = registrations.seen ? registrations.pods.filter((pod) => wasLive.has(pod.metadata.uid!) && !live.has(pod.metadata.uid!)) : [];
+    if (endedPods.length > 0) {
+      if (backsOff()) for (const id of recordedAgentIds({ runnerName: options.runnerName, statefulSetUid: state.statefulSetUid }, endedPods)) ended.add(id);
+      else nextPass = 0;
+    }
     registrations.pods = pods;
     registrations.seen = true;
     wake();
   });
+  // A registration whose pod's agent ended takes no job until the next pass retires it: disabled by its id, unless the
+  // last look showed it disabled already (its job was seen), one call each. One that is gone needs nothing.
+  const disableEnded = async () => {
+    const known = new Map(state.agents?.list.map((agent) => [agent.id, agent]));
+    const ids = [...ended].filter((id) => known.get(id)?.enabled !== false);
+    ended.clear();
+    for (const id of ids) {
+      try {
+        await beforeWrite();
+        await ado.setAgentEnabled(pool.id, id, false);
+        state.agents = undefined;
+      } catch (error) {
+        // Another autoscaler took the lease: its own look decides.
+        if (error instanceof LeadershipLost) return;
+        if (!(error instanceof AdoError) || error.status !== 404) {
+          log.warning(`Could not disable agent ${id}, whose pod's agent ended; the next pass retires it. ${(error as Error).message}`);
+        }
+      }
+    }
+  };
   try {
     while (!stop.stopped) {
       events.turning();
@@ -113,6 +143,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
         state.agents = undefined;
         continue;
       }
+      if (ended.size > 0) await disableEnded();
       // A look a notice brought goes before registering more pods, whose grants in a burst take seconds: the busy
       // registration is disabled within its job. Every turn registers at least one batch: notices, a hostile pod's
       // among them, can put registrations off by one pass, never stop them.

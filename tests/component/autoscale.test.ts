@@ -10,7 +10,8 @@ import type { AutoscalerOptions } from '../../src/core/autoscaler-options.js';
 import type { StopSignal } from '../../src/core/ports/clock.js';
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../../src/core/ports/kube.js';
 import type { KubeCall } from '../support/fake-kube.js';
-import { startEmulator, type TestEmulator } from '../support/emulator.js';
+import { DEFAULT_PAT, startEmulator, type TestEmulator } from '../support/emulator.js';
+import { identityOf } from '../../emulator/src/rate-limit.js';
 import { namespace, poolName, quietEvents, runnerName, RunnerWorld } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
 import { unheldKey } from '../../src/clients/unheld-key.js';
@@ -33,7 +34,7 @@ beforeEach(async () => {
 
 /** As DeployRunnerPool sets them: the cluster's identity it recorded on the StatefulSet among them. */
 const options = (settings: Partial<AutoscalerOptions['settings']> = {}): AutoscalerOptions => ({
-  namespace, runnerName, poolName, organizationUrl: emulator.orgUrl, settings: { minReplicas: 0, maxReplicas: 10, standby: 0, pollSeconds: 5, ...settings },
+  namespace, runnerName, poolName, organizationUrl: world.emulator.orgUrl, settings: { minReplicas: 0, maxReplicas: 10, standby: 0, pollSeconds: 5, ...settings },
   cluster: world.kube.peek('StatefulSet', namespace, runnerName)?.metadata.annotations?.['azure-devops-runner/cluster'],
   extension: { publisher: 'tests', id: 'azure-devops-runner' }, keys: autoscalerKeyMaker.make().public,
 });
@@ -593,6 +594,53 @@ describe('the in-cluster autoscaler', () => {
       assert.equal(enabledAtEnd, false, `disabled before the job ended\n${log.log.join('\n')}`);
     } finally {
       await notices.close();
+    }
+  });
+
+  it('while the organization\'s rate budget runs low, disables a short job\'s registration by its id as its pod ends, and looks no sooner', async () => {
+    const limited = await startEmulator({ sessionExpiryMs: 24 * 3600_000, lockDurationMs: 24 * 3600_000, rateLimit: true });
+    try {
+      world = await RunnerWorld.create(limited, { kube: { podStartSeconds: 3, podStopSeconds: 2 } });
+      const slot = `${runnerName}-0`;
+      await deployAutoscaled();
+      let job: number | undefined;
+      let ended: number | undefined;
+      let outOfService: number | undefined;
+      let retired: number | undefined;
+      const looks: number[] = [];
+      world.ado.before('listUnfinishedJobs', () => {
+        looks.push(world.clock.now());
+        if (job !== undefined || world.slots().get(0)?.online !== true || world.slots().get(0)?.enabled !== true) return;
+        // Other autoscalers on the same PAT spent 150 of the 200 TSTUs: the loop backs off, every interval 8 times longer.
+        limited.store.rateLimiter!.admit(identityOf({ kind: 'pat', user: DEFAULT_PAT.user, scopes: DEFAULT_PAT.scopes }), 150);
+        job = -1;
+        // A job shorter than the stretched interval, queued just after a look: no look sees it run.
+        world.clock.at(world.clock.now() + 500, () => {
+          job = world.queueJobFor(0);
+          world.clock.at(world.clock.now() + 3000, () => {
+            world.finishJob(job!);
+            ended = world.clock.now();
+          });
+        });
+      });
+      const granted = () => world.grants.find((grant) => grant.agentName === slot)?.agentId;
+      const log = await autoscale(() => {
+        // The slot's registration: the one granted to its pod, until a placeholder under a new id replaces it.
+        const agent = world.agent(slot);
+        const gone = agent?.id !== granted();
+        if (ended !== undefined && outOfService === undefined && (gone || agent?.enabled === false)) outOfService = world.clock.now();
+        if (ended !== undefined && retired === undefined && gone) retired = world.clock.now();
+        return retired !== undefined;
+      }, 300, new MemoryHost(), { minReplicas: 1 });
+      const lines = log.log.join('\n');
+      assert.ok(ended !== undefined && outOfService !== undefined, `no job can reach the registration once its pod ended\n${lines}`);
+      assert.ok(outOfService - ended <= 2_000, `out of service ${(outOfService - ended) / 1000} s after its pod ended`);
+      const sooner = looks.filter((at) => at > ended! && at <= outOfService!);
+      assert.deepEqual(sooner.map((at) => (at - ended!) / 1000), [], 'no look came sooner for the pod\'s end');
+      assert.ok(retired !== undefined, `the next pass retired it\n${lines}`);
+      assert.deepEqual(world.cutOff, []);
+    } finally {
+      await limited.stop();
     }
   });
 
