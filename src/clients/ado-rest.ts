@@ -196,11 +196,11 @@ export class RestAdoClient implements AdoClient {
     return pools?.value.find((p) => p.name.toLowerCase() === name.toLowerCase());
   }
 
-  async listAgents(poolId: number): Promise<AgentInfo[]> {
+  async listAgents(poolId: number, name?: string): Promise<AgentInfo[]> {
     const agents = await this.call<{ value: WireAgent[] }>(
       'GET',
       `distributedtask/pools/${poolId}/agents`,
-      { includeCapabilities: 'true', includeAssignedRequest: 'true', includeLastCompletedRequest: 'true', 'api-version': '7.1' },
+      { ...(name !== undefined && { agentName: name }), includeCapabilities: 'true', includeAssignedRequest: 'true', includeLastCompletedRequest: 'true', 'api-version': '7.1' },
       'read',
     );
     return (agents?.value ?? []).map((a) => ({

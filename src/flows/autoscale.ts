@@ -302,7 +302,8 @@ class Registrations {
     let agents;
     let deployment;
     try {
-      agents = await this.services.ado.listAgents(this.pool.id);
+      // One pod (a slot's next pod after its job, the common case): its agent alone, not every agent of the pool.
+      agents = await this.services.ado.listAgents(this.pool.id, waiting.length === 1 ? waiting[0].target.name : undefined);
       deployment = await this.services.ado.deploymentType();
     } catch (error) {
       for (const { target } of waiting) this.failed(target, error as Error);

@@ -95,6 +95,16 @@ describe('the in-cluster autoscaler', () => {
     assert.doesNotThrow(() => world.queueJob());
   });
 
+  it('registers a lone new pod from a read of its own agent, not of every agent in the pool', async () => {
+    await deployAutoscaled();
+    const byName: unknown[] = [];
+    world.ado.before('listAgents', ([, name]) => void byName.push(name));
+    await autoscale(() => world.granted.length > 0, 120);
+    // The registration's read names the slot (the service filters); the passes read the whole pool.
+    assert.deepEqual(byName.filter((name) => name !== undefined), [`${runnerName}-0`]);
+    assert.ok(byName.includes(undefined), 'a pass read the pool');
+  });
+
   it('registers a pod while every pass fails after reading the StatefulSet', async () => {
     await deployAutoscaled();
     await world.kube.scale({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName }, 1, 'tests');

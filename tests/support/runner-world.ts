@@ -64,9 +64,9 @@ class HookedAdo implements AdoClient {
     await this.enter('findPool', name);
     return this.inner.findPool(name);
   }
-  async listAgents(poolId: number) {
-    await this.enter('listAgents', poolId);
-    return this.inner.listAgents(poolId);
+  async listAgents(poolId: number, name?: string) {
+    await this.enter('listAgents', poolId, name);
+    return this.inner.listAgents(poolId, name);
   }
   async listUnfinishedJobs(poolId: number) {
     await this.enter('listUnfinishedJobs', poolId);

@@ -20,8 +20,11 @@ export interface JobRequest {
 
 export interface AdoClient {
   findPool(name: string): Promise<{ id: number; name: string } | undefined>;
-  /** Every agent of the pool, with capabilities and the request it runs. One call whatever the pool size. */
-  listAgents(poolId: number): Promise<AgentInfo[]>;
+  /**
+   * Every agent of the pool, with capabilities and the request it runs. One call whatever the pool size. With `name`,
+   * only the agent of that name (the service filters): a list of a large pool is a heavy read.
+   */
+  listAgents(poolId: number, name?: string): Promise<AgentInfo[]>;
   /** The pool's queued and running job requests (unfinished only), in one call whatever their number. */
   listUnfinishedJobs(poolId: number): Promise<JobRequest[]>;
   /** False when the agent was already gone. */
