@@ -142,16 +142,17 @@ async function applyFault(store: Store, fault: Fault, res: ServerResponse, req: 
  * Charges the call to its identity under the consumption limit; false when the service blocks it (answered 429 here).
  * A delayed call waits, then goes on with the headers saying so.
  */
-async function admitted(store: Store, limiter: RateLimiter, principal: Principal, method: string, path: string, params: Record<string, string>, res: ServerResponse): Promise<boolean> {
-  // What a pool's list answers would hold: the model charges lists by their rows.
+async function admitted(store: Store, limiter: RateLimiter, principal: Principal, method: string, path: string, params: Record<string, string>, query: URLSearchParams, res: ServerResponse): Promise<boolean> {
+  // What a pool's list answers would hold: the model charges lists by their rows (a read by name, by the one it returns).
   const poolId = Number(params.poolId);
   const rows = { agents: 0, jobRequests: 0 };
   if (Number.isInteger(poolId) && method === 'GET') {
-    rows.agents = store.poolAgents(poolId).length;
+    const name = query.get('agentName')?.toLowerCase();
+    rows.agents = store.poolAgents(poolId).filter((agent) => name === undefined || agent.name.toLowerCase() === name).length;
     for (const job of store.jobs.values()) if (job.poolId === poolId && job.result === undefined) rows.jobRequests++;
   }
   // The call by its route: ids and names folded, so that the figures can say what spent the budget.
-  const route = path.replace(/^.*?\/_apis\//, '').replace(/\/[^/]*\d[^/]*(?=\/|$)/g, '/{id}');
+  const route = path.replace(/^.*?\/_apis\//, '').replace(/\/[^/]*\d[^/]*(?=\/|$)/g, '/{id}') + (query.has('agentName') ? '?agentName' : '');
   const verdict = limiter.admit(identityOf(principal), tstuCost(method, path, rows), `${method} ${route}`);
   if (verdict.kind === 'block') {
     sendJson(res, 429, blocked().toBody(), verdict.headers);
@@ -259,7 +260,7 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
       principal = authenticate(store, credential, store.orgUrl);
       authorize(route, principal, orgUrl);
       if (route.version !== 'none') checkApiVersion(method, requestedApiVersion(req, url.searchParams), route.version);
-      if (principal && store.rateLimiter && !(await admitted(store, store.rateLimiter, principal, method, path, params, res))) return;
+      if (principal && store.rateLimiter && !(await admitted(store, store.rateLimiter, principal, method, path, params, url.searchParams, res))) return;
       const ctx: Ctx = { req, res, method, path, query: url.searchParams, params, principal, origin, orgUrl, body, format: wireFormat(req) };
       await route.handle(ctx, store);
     } catch (error) {

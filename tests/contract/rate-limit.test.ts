@@ -4,6 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RateLimiter, tstuCost, tstuLimit, windowMs } from '../../emulator/src/rate-limit.js';
+import { DEFAULT_PAT, startEmulator } from '../support/emulator.js';
+import { RestAdoClient } from '../../src/clients/ado-rest.js';
+import { unheldKey } from '../../src/clients/unheld-key.js';
 
 function newLimiter() {
   let now = Date.UTC(2026, 0, 1);
@@ -38,6 +41,24 @@ describe('the emulator\'s consumption limit', () => {
     pass(windowMs);
     assert.deepEqual(limiter.admit('user:a', 1).headers, {});
     assert.equal(limiter.usage('user:a'), 1);
+  });
+
+  it('charges a read of a pool\'s agents by the agents it returns: one read by name, as one agent', async () => {
+    const emulator = await startEmulator({ rateLimit: true });
+    try {
+      const pool = await emulator.admin.createPool('Charged');
+      const ado = new RestAdoClient({ organizationUrl: emulator.orgUrl, token: DEFAULT_PAT.token, sleep: async () => {}, log: () => {} });
+      for (let i = 0; i < 50; i++) await ado.registerAgent(pool.id, { name: `slot-${i}`, publicKey: unheldKey(), systemCapabilities: {} });
+      const charged = async (read: () => Promise<unknown>) => {
+        const before = emulator.store.rateLimiter!.log.length;
+        await read();
+        return emulator.store.rateLimiter!.log.slice(before).map(({ tstus, call }) => [call, Number(tstus.toFixed(3))]);
+      };
+      assert.deepEqual(await charged(() => ado.listAgents(pool.id)), [['GET distributedtask/pools/{id}/agents', 0.11]]);
+      assert.deepEqual(await charged(() => ado.listAgents(pool.id, 'slot-7')), [['GET distributedtask/pools/{id}/agents?agentName', 0.012]]);
+    } finally {
+      await emulator.stop();
+    }
   });
 
   it('charges lists by their rows and writes more than reads (the model)', () => {
