@@ -3,7 +3,7 @@
 // starts (src/core/registration.ts), and replace idle pods of an old template. It never exits on a failure: it warns,
 // waits and tries again; only a stop request ends it, between two steps, never in the middle of a drain.
 import type { AutoscalerOptions } from '../core/autoscaler-options.js';
-import { AdoError, type AdoClient } from '../core/ports/ado.js';
+import type { AdoClient } from '../core/ports/ado.js';
 import type { AgentInfo } from '../core/model.js';
 import type { Clock, StopSignal } from '../core/ports/clock.js';
 import type { AutoscalerEvents } from '../core/ports/autoscaler-events.js';
@@ -19,7 +19,7 @@ import type { PoolLook } from '../core/scale-decision.js';
 import { backingOff, pollDelay } from '../core/poll-interval.js';
 import { NoticedAgents } from '../core/noticed-agents.js';
 import { isTransient } from './scale-pool.js';
-import { scaleFieldManager, scalePass, type PassState } from './scale-pass.js';
+import { scaleFieldManager, scalePass, type PassState, type UpkeepPart } from './scale-pass.js';
 import { deleteRegistration, keepSingleUse } from './single-use.js';
 import { Leadership, LeadershipLost } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
@@ -56,15 +56,22 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   const state: PassState = { kube, poolId: pool.id, beforeWrite, grantedAgents };
   const registrations = new Registrations(options, services, pool, events, beforeWrite, grantedAgents, state);
   const self = { runnerName: options.runnerName, namespace: options.namespace, cluster: options.cluster };
-  // Single-use upkeep, from each pass's own look, around its replicas write (PassState.beforeScale says when).
-  state.beforeScale = async (look, statefulSet, part) => {
-    // Only once the pods are known: before, every registration would look like its pod's agent had ended.
-    if (!registrations.seen) return;
+  // Single-use upkeep of the registrations `ours` shows, against the pods as last seen.
+  const keepUp = async (ours: AgentInfo[], statefulSet: KubeObject, part: UpkeepPart) => {
     await beforeWrite();
-    const { retire, disable } = planSingleUse({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, look.ours, registrations.pods);
+    const { retire, disable } = planSingleUse({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, ours, registrations.pods);
     const plan = { retire: part === 'disable' ? [] : retire, disable: part === 'retire' ? [] : disable };
     const trusted = { granted: grantedAgents, declared: declaredCapabilities(statefulSet) };
     if (await keepSingleUse(plan, pool.id, { ado, kube, namespace: options.namespace, self, trusted, log, unheldKey: services.unheldKey, beforeWrite })) state.agents = undefined;
+  };
+  // The StatefulSet the last pass saw: what a retirement between passes builds its placeholder from.
+  let lastStatefulSet: KubeObject | undefined;
+  // From each pass's own look, around its replicas write (PassState.beforeScale says when).
+  state.beforeScale = async (look, statefulSet, part) => {
+    // Only once the pods are known: before, every registration would look like its pod's agent had ended.
+    if (!registrations.seen) return;
+    lastStatefulSet = statefulSet;
+    await keepUp(look.ours, statefulSet, part);
   };
   let lastReason = '';
   let failures = 0;
@@ -95,41 +102,40 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
     log.info(`Agent ${agentId}'s pod says it took a job: ${backsOff() ? 'looking at the next pass (backing off now)' : 'looking now'}.`);
     wake();
   });
-  // The agent ids of pods whose agent ended since the last turn, to disable at once while the loop backs off.
-  const ended = new Set<number>();
+  // While the loop backs off: the registrations of pods whose agent ended, by agent id, with their slot's name.
+  const ended = new Map<number, string>();
   const following = followPods(kube, options, stop, watching.signal, (pods) => {
     // A pod whose agent ended leaves a registration to retire: at once, not at the next interval. While the loop
-    // backs off (the organization's rate budget runs low), no look comes sooner, one for each pod whose job ended
-    // would spend it faster the busier the pool: the next turn disables that one registration instead, and the next
-    // pass retires it.
+    // backs off (the organization's rate budget runs low), a look at the whole pool for each pod whose job ended
+    // would spend the budget faster the busier the pool: the next turn retires that one registration from a read of
+    // its own agent instead. A pod with no agent id recorded brings the look.
     const live = podsWithLiveAgents(pods);
     const wasLive = podsWithLiveAgents(registrations.pods);
-    const endedPods = registrations.seen ? registrations.pods.filter((pod) => wasLive.has(pod.metadata.uid!) && !live.has(pod.metadata.uid!)) : [];
-    if (endedPods.length > 0) {
-      if (backsOff()) for (const id of recordedAgentIds({ runnerName: options.runnerName, statefulSetUid: state.statefulSetUid }, endedPods)) ended.add(id);
+    const runner = { runnerName: options.runnerName, statefulSetUid: state.statefulSetUid };
+    for (const pod of registrations.seen ? registrations.pods.filter((known) => wasLive.has(known.metadata.uid!) && !live.has(known.metadata.uid!)) : []) {
+      const [id] = recordedAgentIds(runner, [pod]);
+      if (backsOff() && id !== undefined) ended.set(id, pod.metadata.name!);
       else nextPass = 0;
     }
     registrations.pods = pods;
     registrations.seen = true;
     wake();
   });
-  // A registration whose pod's agent ended takes no job until the next pass retires it: disabled by its id, unless the
-  // last look showed it disabled already (its job was seen), one call each. One that is gone needs nothing.
-  const disableEnded = async () => {
-    const known = new Map(state.agents?.list.map((agent) => [agent.id, agent]));
-    const ids = [...ended].filter((id) => known.get(id)?.enabled !== false);
-    ended.clear();
-    for (const id of ids) {
+  // Retires each ended pod's registration from a read of that one agent (by its slot's name), as a pass would from
+  // its look; one the slot registered anew since (another id) is left to its pod. Without a pass's StatefulSet yet,
+  // or when the read or the retirement fails, the next pass (at once) does it.
+  const retireEnded = async () => {
+    for (const [id, name] of [...ended]) {
+      ended.delete(id);
       try {
-        await beforeWrite();
-        await ado.setAgentEnabled(pool.id, id, false);
-        state.agents = undefined;
+        if (lastStatefulSet === undefined) throw new Error('no pass has seen the StatefulSet yet');
+        const agent = (await ado.listAgents(pool.id, name)).find((found) => found.id === id);
+        if (agent !== undefined) await keepUp([agent], lastStatefulSet, 'all');
       } catch (error) {
-        // Another autoscaler took the lease: its own look decides.
+        nextPass = 0;
+        // The lease was lost: whoever acts next starts from a fresh look. Otherwise the next pass retires the rest.
         if (error instanceof LeadershipLost) return;
-        if (!(error instanceof AdoError) || error.status !== 404) {
-          log.warning(`Could not disable agent ${id}, whose pod's agent ended; the next pass retires it. ${(error as Error).message}`);
-        }
+        log.warning(`Could not retire ${name}'s registration (agent ${id}), whose pod's agent ended; the next pass does. ${(error as Error).message}`);
       }
     }
   };
@@ -143,7 +149,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
         state.agents = undefined;
         continue;
       }
-      if (ended.size > 0) await disableEnded();
+      if (ended.size > 0) await retireEnded();
       // A look a notice brought goes before registering more pods, whose grants in a burst take seconds: the busy
       // registration is disabled within its job. Every turn registers at least one batch: notices, a hostile pod's
       // among them, can put registrations off by one pass, never stop them.
@@ -183,7 +189,9 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       if (noticeFirst) await register();
       // Sleep until the next pass or the next look at a starting pod, or until a pod changes.
       const woken = new Promise<void>((resolve) => (wake = resolve));
-      await stop.wait(Math.max(0, Math.min(nextLook(), registrations.nextTry(), leadership.renewDue()) - clock.now()), woken);
+      // An ended pod seen during this turn is handled at once (its wake came before this turn's `woken`).
+      const endedDue = ended.size > 0 ? clock.now() : Number.POSITIVE_INFINITY;
+      await stop.wait(Math.max(0, Math.min(nextLook(), registrations.nextTry(), leadership.renewDue(), endedDue) - clock.now()), woken);
     }
   } finally {
     stopNotices?.();

@@ -62,11 +62,15 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.equal(applied.result, 'Succeeded', applied.message);
     const viaTask = await kubectlJson<Any>(['get', 'statefulset', 'linux', '-n', NS]);
     const viaKubectl = await kubectlJson<Any>(['get', 'statefulset', 'linux', '-n', RENDER_NS]);
-    // All but the cluster's identity, which render has no cluster to ask for (docs/several-clusters.md).
-    const agentEnv = (spec: Any) => spec.template.spec.containers[0].env;
-    assert.ok(agentEnv(viaTask.spec).some((e: Any) => e.name === 'RUNNER_CLUSTER'));
-    assert.ok(!agentEnv(viaKubectl.spec).some((e: Any) => e.name === 'RUNNER_CLUSTER'));
-    viaTask.spec.template.spec.containers[0].env = agentEnv(viaTask.spec).filter((e: Any) => e.name !== 'RUNNER_CLUSTER');
+    // All but the cluster's identity, which render has no cluster to ask for (docs/several-clusters.md); the agent
+    // and the register step (which registers the agent's variables) both carry it.
+    const withCluster = (spec: Any) => [...spec.template.spec.initContainers, ...spec.template.spec.containers]
+      .filter((container: Any) => (container.env ?? []).some((e: Any) => e.name === 'RUNNER_CLUSTER')).map((container: Any) => container.name);
+    assert.deepEqual(withCluster(viaTask.spec).sort(), ['agent', 'register']);
+    assert.deepEqual(withCluster(viaKubectl.spec), []);
+    for (const container of [...viaTask.spec.template.spec.initContainers, ...viaTask.spec.template.spec.containers]) {
+      container.env = container.env?.filter((e: Any) => e.name !== 'RUNNER_CLUSTER');
+    }
     assert.deepEqual(viaKubectl.spec, viaTask.spec);
     assert.equal(viaTask.spec.template.spec.containers[0].restartPolicyRules.length, 1, 'the cluster kept the restart rules');
   });
