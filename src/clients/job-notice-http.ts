@@ -29,7 +29,7 @@ const maxConnectionsPerAddress = 2;
  * (`(port) => url` for a port chosen at listen time).
  */
 export function startJobNoticeServer(port: number, url: (port: number) => string, host?: string): Promise<JobNoticeServer> {
-  const listeners = new Set<(agentId: number) => void>();
+  const listeners = new Set<(agentId: number, from: string) => void>();
   // Node's request deadlines cut a peer that trickles a body, but not one that sends nothing or never ends its headers:
   // every connection is also destroyed at the deadline from its start, whatever it sent.
   const server: Server = createServer({ headersTimeout: deadlineMs, requestTimeout: deadlineMs, keepAliveTimeout: 0, connectionsCheckingInterval: 500 }, (req, res) => {
@@ -53,7 +53,9 @@ export function startJobNoticeServer(port: number, url: (port: number) => string
         return answer(400);
       }
       if (jobNoticeProblem(body) !== undefined) return answer(400);
-      for (const onNotice of listeners) onNotice((body as { agentId: number }).agentId);
+      // A dual-stack socket gives an IPv4 peer as ::ffff:a.b.c.d; a pod's IP is a.b.c.d.
+      const from = (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+      for (const onNotice of listeners) onNotice((body as { agentId: number }).agentId, from);
       answer(202);
     });
     req.on('error', () => {});

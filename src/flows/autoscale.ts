@@ -3,7 +3,7 @@
 // starts (src/core/registration.ts), and replace idle pods of an old template. It never exits on a failure: it warns,
 // waits and tries again; only a stop request ends it, between two steps, never in the middle of a drain.
 import type { AutoscalerOptions } from '../core/autoscaler-options.js';
-import type { AdoClient } from '../core/ports/ado.js';
+import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { AgentInfo } from '../core/model.js';
 import type { Clock, StopSignal } from '../core/ports/clock.js';
 import type { AutoscalerEvents } from '../core/ports/autoscaler-events.js';
@@ -97,7 +97,16 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
   // Pods change between passes (a job ends, its pod is replaced): follow them, and register each new one at once.
   const watching = new AbortController();
   let wake = () => {};
-  const stopNotices = services.notices?.listen((agentId) => {
+  // While the loop backs off: registrations whose own pod said its agent took a job, to disable without a look.
+  const busy = new Set<number>();
+  const stopNotices = services.notices?.listen((agentId, from) => {
+    // No look comes sooner while backing off, but the pod holding the registration (its IP, the agent id recorded on
+    // it) is believed about its own agent: the next turn disables that one registration, so that a short job that
+    // stops its start script leaves none enabled. Another pod's notice can disable nothing.
+    if (backsOff() && registrations.holderAddress(agentId) === from) {
+      busy.add(agentId);
+      wake();
+    }
     if (!owned(agentId) || !noticed.take(agentId, clock.now())) return;
     log.info(`Agent ${agentId}'s pod says it took a job: ${backsOff() ? 'looking at the next pass (backing off now)' : 'looking now'}.`);
     wake();
@@ -121,6 +130,26 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
     registrations.seen = true;
     wake();
   });
+  // Disables each registration its own pod said took a job, unless the last look showed it disabled; one that is
+  // gone needs nothing. A failure brings the look at once.
+  const disableBusy = async () => {
+    const known = new Map(state.agents?.list.map((agent) => [agent.id, agent]));
+    for (const id of [...busy]) {
+      busy.delete(id);
+      if (known.get(id)?.enabled === false) continue;
+      try {
+        await beforeWrite();
+        await ado.setAgentEnabled(pool.id, id, false);
+        state.agents = undefined;
+        log.info(`Disabled agent ${id}, whose pod says it took a job: its registration takes no further job.`);
+      } catch (error) {
+        if (error instanceof AdoError && error.status === 404) continue;
+        nextPass = 0;
+        if (error instanceof LeadershipLost) return;
+        log.warning(`Could not disable agent ${id}, whose pod says it took a job; the next pass does. ${(error as Error).message}`);
+      }
+    }
+  };
   // Retires each ended pod's registration from a read of that one agent (by its slot's name), as a pass would from
   // its look; one the slot registered anew since (another id) is left to its pod. Without a pass's StatefulSet yet,
   // or when the read or the retirement fails, the next pass (at once) does it.
@@ -149,6 +178,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
         state.agents = undefined;
         continue;
       }
+      if (busy.size > 0) await disableBusy();
       if (ended.size > 0) await retireEnded();
       // A look a notice brought goes before registering more pods, whose grants in a burst take seconds: the busy
       // registration is disabled within its job. Every turn registers at least one batch: notices, a hostile pod's
@@ -189,8 +219,8 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       if (noticeFirst) await register();
       // Sleep until the next pass or the next look at a starting pod, or until a pod changes.
       const woken = new Promise<void>((resolve) => (wake = resolve));
-      // An ended pod seen during this turn is handled at once (its wake came before this turn's `woken`).
-      const endedDue = ended.size > 0 ? clock.now() : Number.POSITIVE_INFINITY;
+      // An ended pod or a busy notice seen during this turn is handled at once (its wake came before this turn's `woken`).
+      const endedDue = ended.size + busy.size > 0 ? clock.now() : Number.POSITIVE_INFINITY;
       await stop.wait(Math.max(0, Math.min(nextLook(), registrations.nextTry(), leadership.renewDue(), endedDue) - clock.now()), woken);
     }
   } finally {
@@ -272,6 +302,14 @@ class Registrations {
         this.backoff.delete(target.uid);
       }
     }
+  }
+
+  /** The IP of the runner's live pod with `agentId` recorded on it: the one that holds that registration's key. */
+  holderAddress(agentId: number): string | undefined {
+    const live = podsWithLiveAgents(this.pods);
+    const runner = { runnerName: this.options.runnerName, statefulSetUid: this.passState.statefulSetUid };
+    const pod = this.pods.find((candidate) => live.has(candidate.metadata.uid!) && recordedAgentIds(runner, [candidate])[0] === agentId);
+    return (pod?.status as { podIP?: string } | undefined)?.podIP || undefined;
   }
 
   private targets(): HandshakeTarget[] {

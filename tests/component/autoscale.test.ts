@@ -654,6 +654,74 @@ describe('the in-cluster autoscaler', () => {
     }
   });
 
+  /**
+   * The loop backs off (other autoscalers on the PAT spent 150 of the 200 TSTUs); slot 0, warm, takes a job just after
+   * a look; `notify` sends its notices (a stand-in for the port, whose sender address tests/unit/clients shows). The
+   * job ends 3 s later leaving its pod running (it stopped the start script), and 2 s after that an agent started
+   * from the key files it copied connects while another pipeline's job is queued.
+   */
+  async function shortJobWhileBackingOff(notify: (send: (agentId: number, from: string) => void, agentId: number, podIP: string) => void) {
+    const limited = await startEmulator({ sessionExpiryMs: 24 * 3600_000, lockDurationMs: 24 * 3600_000, rateLimit: true });
+    let listener: (agentId: number, from: string) => void = () => {};
+    const notices: JobNotices = { url: 'http://autoscaler.test/job-started', listen: (onNotice) => ((listener = onNotice), () => {}) };
+    try {
+      world = await RunnerWorld.create(limited, { kube: { podStartSeconds: 3, podStopSeconds: 2 } });
+      const slot = `${runnerName}-0`;
+      await deployAutoscaled();
+      let job: number | undefined;
+      let noticedAt: number | undefined;
+      let disabledAt: number | undefined;
+      let second: number | undefined;
+      let stolenTook: string | undefined;
+      const looks: number[] = [];
+      world.ado.before('listUnfinishedJobs', () => {
+        looks.push(world.clock.now());
+        if (job !== undefined || world.slots().get(0)?.online !== true || world.slots().get(0)?.enabled !== true) return;
+        limited.store.rateLimiter!.admit(identityOf({ kind: 'pat', user: DEFAULT_PAT.user, scopes: DEFAULT_PAT.scopes }), 150);
+        job = -1;
+        world.clock.at(world.clock.now() + 500, () => {
+          job = world.queueJobFor(0);
+          const grant = world.grants.at(-1)!;
+          const podIP = (world.kube.peek('Pod', namespace, slot)!.status as { podIP: string }).podIP;
+          notify(listener, grant.agentId, podIP);
+          noticedAt = world.clock.now();
+          world.clock.at(world.clock.now() + 3000, () => {
+            world.finishJobLeavingPod(job!);
+            world.clock.at(world.clock.now() + 2000, () => {
+              void world.stolenKeySession(grant, world.agent(slot)!.systemCapabilities).then((session) => {
+                second = world.queueJob();
+                stolenTook = session === undefined ? undefined : world.agentOfJob(second);
+              });
+            });
+          });
+        });
+      });
+      const log = await autoscale(() => {
+        if (noticedAt !== undefined && disabledAt === undefined && world.agent(slot)?.enabled === false) disabledAt = world.clock.now();
+        return second !== undefined;
+      }, 300, new MemoryHost(), { minReplicas: 1 }, world.handshake, notices);
+      const lookedSooner = looks.filter((at) => noticedAt !== undefined && at > noticedAt && at <= noticedAt + 3000).length;
+      return { stolenTook, noticedAt, disabledAt, lookedSooner, log: log.log.join('\n') };
+    } finally {
+      await limited.stop();
+    }
+  }
+
+  it('while backing off, disables a short job\'s registration on its own pod\'s notice, without a look: a copied key takes no later job', async () => {
+    const { stolenTook, noticedAt, disabledAt, lookedSooner, log } = await shortJobWhileBackingOff((send, agentId, podIP) => send(agentId, podIP));
+    assert.equal(stolenTook, undefined, `a copied key took another job\n${log}`);
+    assert.ok(noticedAt !== undefined && disabledAt !== undefined && disabledAt - noticedAt <= 2_000, `disabled ${disabledAt === undefined ? 'never' : `${(disabledAt - noticedAt!) / 1000} s`} after the notice\n${log}`);
+    assert.equal(lookedSooner, 0, 'no look came sooner for the notice');
+  });
+
+  it('while backing off, disables nothing for a notice from another address than the registration\'s pod', async () => {
+    // A hostile pod names slot 0's agent id; its own address is not the pod's that holds that registration.
+    const { disabledAt, noticedAt, log } = await shortJobWhileBackingOff((send, agentId) => send(agentId, '10.9.9.9'));
+    assert.ok(noticedAt !== undefined);
+    assert.ok(disabledAt === undefined || disabledAt - noticedAt >= 5_000, `disabled ${(disabledAt! - noticedAt) / 1000} s after another pod's notice\n${log}`);
+    assert.doesNotMatch(log, /whose pod says it took a job/);
+  });
+
   it('without notices, never sees a job shorter than one interval before it ends', async () => {
     const { enabledAtEnd, grant } = await shortJobOnWarmSlot();
     assert.equal(grant.noticeUrl, undefined);

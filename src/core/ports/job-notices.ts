@@ -4,6 +4,9 @@
 export interface JobNotices {
   /** Where runner pods send their notices: the address the autoscaler signs into each grant. */
   readonly url: string;
-  /** Hands `onNotice` the agent id of each well-formed notice from now on; the returned function ends that. */
-  listen(onNotice: (agentId: number) => void): () => void;
+  /**
+   * Hands `onNotice` the agent id of each well-formed notice from now on, and the address it came from (an IPv4 one
+   * as a.b.c.d); the returned function ends that.
+   */
+  listen(onNotice: (agentId: number, from: string) => void): () => void;
 }

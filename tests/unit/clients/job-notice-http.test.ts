@@ -8,11 +8,15 @@ import { startJobNoticeServer, type JobNoticeServer } from '../../../src/clients
 
 let server: JobNoticeServer;
 const heard: number[] = [];
+const senders: string[] = [];
 let stopListening: () => void;
 
 before(async () => {
   server = await startJobNoticeServer(0, (port) => `http://127.0.0.1:${port}/job-started`, '127.0.0.1');
-  stopListening = server.listen((agentId) => heard.push(agentId));
+  stopListening = server.listen((agentId, from) => {
+    heard.push(agentId);
+    senders.push(from);
+  });
 });
 after(() => server.close());
 
@@ -31,6 +35,22 @@ describe('the autoscaler\'s notice port', () => {
     assert.equal(await post('{"agentId":42}'), 202);
     assert.equal(await post('{"agentId":999999}'), 202);
     assert.deepEqual(heard, [42, 999999]);
+  });
+
+  it('says which address each notice came from, an IPv4 peer as a pod\'s IP is written', async () => {
+    senders.length = 0;
+    assert.equal(await post('{"agentId":7}'), 202);
+    assert.deepEqual(senders, ['127.0.0.1']);
+    // Over a dual-stack listener an IPv4 peer arrives as ::ffff:127.0.0.1.
+    const dual = await startJobNoticeServer(0, (port) => `http://127.0.0.1:${port}/job-started`, '::');
+    const from: string[] = [];
+    dual.listen((_agentId, address) => from.push(address));
+    try {
+      assert.equal((await fetch(`http://127.0.0.1:${dual.port}/job-started`, { method: 'POST', body: '{"agentId":7}' })).status, 202);
+      assert.deepEqual(from, ['127.0.0.1']);
+    } finally {
+      await dual.close();
+    }
   });
 
   it('passes on nothing else', async () => {
