@@ -607,12 +607,24 @@ describe('the in-cluster autoscaler', () => {
     }
   });
 
-  it('while the organization\'s rate budget runs low, retires an ended pod\'s registration from a read of that agent alone, the copied key useless', async () => {
+  /**
+   * A world on an emulator that enforces the rate limit, the pool deployed. `spend()`: other autoscalers on the same
+   * PAT spent 150 of the 200 TSTUs; the loop backs off, every interval 8 times longer.
+   */
+  async function onSpentBudget<T>(run: (spend: () => void) => Promise<T>): Promise<T> {
     const limited = await startEmulator({ sessionExpiryMs: 24 * 3600_000, lockDurationMs: 24 * 3600_000, rateLimit: true });
     try {
       world = await RunnerWorld.create(limited, { kube: { podStartSeconds: 3, podStopSeconds: 2 } });
-      const slot = `${runnerName}-0`;
       await deployAutoscaled();
+      return await run(() => void limited.store.rateLimiter!.admit(identityOf({ kind: 'pat', user: DEFAULT_PAT.user, scopes: DEFAULT_PAT.scopes }), 150));
+    } finally {
+      await limited.stop();
+    }
+  }
+
+  it('while the organization\'s rate budget runs low, retires an ended pod\'s registration from a read of that agent alone, the copied key useless', async () => {
+    await onSpentBudget(async (spend) => {
+      const slot = `${runnerName}-0`;
       let job: number | undefined;
       let ended: number | undefined;
       let retired: number | undefined;
@@ -623,8 +635,7 @@ describe('the in-cluster autoscaler', () => {
       world.ado.before('listUnfinishedJobs', () => {
         looks.push(world.clock.now());
         if (job !== undefined || world.slots().get(0)?.online !== true || world.slots().get(0)?.enabled !== true) return;
-        // Other autoscalers on the same PAT spent 150 of the 200 TSTUs: the loop backs off, every interval 8 times longer.
-        limited.store.rateLimiter!.admit(identityOf({ kind: 'pat', user: DEFAULT_PAT.user, scopes: DEFAULT_PAT.scopes }), 150);
+        spend();
         job = -1;
         // A job shorter than the stretched interval, queued just after a look: no look sees it run. Its pod ends with
         // it, and the slot's next pod comes only 100 s later (a full node): nothing re-keys the slot meanwhile.
@@ -649,9 +660,7 @@ describe('the in-cluster autoscaler', () => {
       assert.deepEqual(sooner(poolReads), [], 'nor a read of the whole pool');
       assert.equal(await world.stolenKeyWorks(grant!), false, 'the key the job could copy gets no token');
       assert.deepEqual(world.cutOff, []);
-    } finally {
-      await limited.stop();
-    }
+    });
   });
 
   /**
@@ -660,14 +669,11 @@ describe('the in-cluster autoscaler', () => {
    * job ends 3 s later leaving its pod running (it stopped the start script), and 2 s after that an agent started
    * from the key files it copied connects while another pipeline's job is queued.
    */
-  async function shortJobWhileBackingOff(notify: (send: (agentId: number, from: string) => void, agentId: number, podIP: string) => void) {
-    const limited = await startEmulator({ sessionExpiryMs: 24 * 3600_000, lockDurationMs: 24 * 3600_000, rateLimit: true });
+  function shortJobWhileBackingOff(notify: (send: (agentId: number, from: string) => void, agentId: number, podIP: string) => void) {
     let listener: (agentId: number, from: string) => void = () => {};
     const notices: JobNotices = { url: 'http://autoscaler.test/job-started', listen: (onNotice) => ((listener = onNotice), () => {}) };
-    try {
-      world = await RunnerWorld.create(limited, { kube: { podStartSeconds: 3, podStopSeconds: 2 } });
+    return onSpentBudget(async (spend) => {
       const slot = `${runnerName}-0`;
-      await deployAutoscaled();
       let job: number | undefined;
       let noticedAt: number | undefined;
       let disabledAt: number | undefined;
@@ -677,7 +683,7 @@ describe('the in-cluster autoscaler', () => {
       world.ado.before('listUnfinishedJobs', () => {
         looks.push(world.clock.now());
         if (job !== undefined || world.slots().get(0)?.online !== true || world.slots().get(0)?.enabled !== true) return;
-        limited.store.rateLimiter!.admit(identityOf({ kind: 'pat', user: DEFAULT_PAT.user, scopes: DEFAULT_PAT.scopes }), 150);
+        spend();
         job = -1;
         world.clock.at(world.clock.now() + 500, () => {
           job = world.queueJobFor(0);
@@ -702,9 +708,7 @@ describe('the in-cluster autoscaler', () => {
       }, 300, new MemoryHost(), { minReplicas: 1 }, world.handshake, notices);
       const lookedSooner = looks.filter((at) => noticedAt !== undefined && at > noticedAt && at <= noticedAt + 3000).length;
       return { stolenTook, noticedAt, disabledAt, lookedSooner, log: log.log.join('\n') };
-    } finally {
-      await limited.stop();
-    }
+    });
   }
 
   it('while backing off, disables a short job\'s registration on its own pod\'s notice, without a look: a copied key takes no later job', async () => {
