@@ -27,8 +27,11 @@
 // - A busy registration is disabled while its job runs: the job goes on, but whatever outlives it holds a
 //   registration the service gives no further job. The pod's supervisor tells the autoscaler the moment its agent
 //   takes a job, before any step runs (./job-notice.ts), and the autoscaler looks at once (within 2 s of its last look
-//   for notices, and not sooner while it backs off): a job shorter than one poll interval is seen busy too. The notice
-//   only hastens the look; what disables is Azure DevOps' record of the job.
+//   for notices): a job shorter than one poll interval is seen busy too. The notice only hastens the look; what
+//   disables is Azure DevOps' record of the job. While the autoscaler backs off (the organization's rate budget low,
+//   or failing passes) no look comes sooner: a notice from the very pod holding the registration (its IP, the agent id
+//   recorded on it) disables that one registration by its id instead, and a pod whose agent ended has its
+//   registration retired from a read of that one agent; another pod's notice disables nothing.
 // - A slot is enabled only by a live pod's re-key (the handshake, which re-keys a placeholder and gives a pod a new
 //   agent id when the registration had a job), never for a pod DeployRunnerPool is replacing (annotated draining); a
 //   scale pass never enables a registration that had a job, nor one whose key no live pod holds, and DeployRunnerPool
