@@ -2,7 +2,9 @@
 // takes a job it prints its `Running job:` line, before the job's first step; the pod's supervisor (runner/supervise.ts),
 // still trustworthy then, tells the autoscaler at once, and the autoscaler looks at once: the pass that follows sees
 // the registration busy in Azure DevOps' own record and disables it while its job runs, whatever the poll interval.
-// The notice is the pod's word and says only "look now": it disables nothing. Any pod may send one for any agent id it
+// The notice is the pod's word and says only "look now": it disables nothing (while the loop backs off, when no look
+// comes sooner, one from the very pod that holds the registration, by its IP, disables that one registration by its
+// id: a pod's word about its own agent, which has a job then). Any pod may send one for any agent id it
 // guesses, also long before that slot takes a job, so an id's notice is used up only once a look showed its
 // registration busy or having had a job; three looks begun after it that show it idle forget it, and the slot's real
 // notice starts the count over. What bounds a hostile pod's cost is time, not ids: notices bring a look at most every

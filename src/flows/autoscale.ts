@@ -130,8 +130,18 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
     registrations.seen = true;
     wake();
   });
+  // After a failed write or read between passes: the rest is left to one look, at once, which covers them all (each
+  // call may take its whole retry budget while Azure DevOps is away: one by one, a turn would outlast the liveness
+  // window). With the lease lost, nothing: whoever acts next starts from a fresh look.
+  const leaveToTheNextPass = (error: unknown, what: string) => {
+    busy.clear();
+    ended.clear();
+    if (error instanceof LeadershipLost) return;
+    nextPass = 0;
+    log.warning(`Could not ${what}; the next pass, at once, does. ${(error as Error).message}`);
+  };
   // Disables each registration its own pod said took a job, unless the last look showed it disabled; one that is
-  // gone needs nothing. A failure brings the look at once.
+  // gone needs nothing.
   const disableBusy = async () => {
     const known = new Map(state.agents?.list.map((agent) => [agent.id, agent]));
     for (const id of [...busy]) {
@@ -144,15 +154,13 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
         log.info(`Disabled agent ${id}, whose pod says it took a job: its registration takes no further job.`);
       } catch (error) {
         if (error instanceof AdoError && error.status === 404) continue;
-        nextPass = 0;
-        if (error instanceof LeadershipLost) return;
-        log.warning(`Could not disable agent ${id}, whose pod says it took a job; the next pass does. ${(error as Error).message}`);
+        return leaveToTheNextPass(error, `disable agent ${id}, whose pod says it took a job`);
       }
     }
   };
   // Retires each ended pod's registration from a read of that one agent (by its slot's name), as a pass would from
   // its look; one the slot registered anew since (another id) is left to its pod. Without a pass's StatefulSet yet,
-  // or when the read or the retirement fails, the next pass (at once) does it.
+  // the next pass (at once) does it.
   const retireEnded = async () => {
     for (const [id, name] of [...ended]) {
       ended.delete(id);
@@ -161,10 +169,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
         const agent = (await ado.listAgents(pool.id, name)).find((found) => found.id === id);
         if (agent !== undefined) await keepUp([agent], lastStatefulSet, 'all');
       } catch (error) {
-        nextPass = 0;
-        // The lease was lost: whoever acts next starts from a fresh look. Otherwise the next pass retires the rest.
-        if (error instanceof LeadershipLost) return;
-        log.warning(`Could not retire ${name}'s registration (agent ${id}), whose pod's agent ended; the next pass does. ${(error as Error).message}`);
+        return leaveToTheNextPass(error, `retire ${name}'s registration (agent ${id}), whose pod's agent ended`);
       }
     }
   };
@@ -180,6 +185,8 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
       }
       if (busy.size > 0) await disableBusy();
       if (ended.size > 0) await retireEnded();
+      // Its lease lost meanwhile: no look nor registration of its own; the next turn waits its turn.
+      if (!leadership.acting()) continue;
       // A look a notice brought goes before registering more pods, whose grants in a burst take seconds: the busy
       // registration is disabled within its job. Every turn registers at least one batch: notices, a hostile pod's
       // among them, can put registrations off by one pass, never stop them.

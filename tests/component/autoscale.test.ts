@@ -8,6 +8,7 @@ import { startAutoscalerMonitor } from '../../src/clients/autoscaler-metrics.js'
 import { autoscalerKeyMaker } from '../../src/clients/autoscaler-keys.js';
 import type { AutoscalerOptions } from '../../src/core/autoscaler-options.js';
 import type { StopSignal } from '../../src/core/ports/clock.js';
+import { AdoError } from '../../src/core/ports/ado.js';
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../../src/core/ports/kube.js';
 import type { KubeCall } from '../support/fake-kube.js';
 import { DEFAULT_PAT, startEmulator, type TestEmulator } from '../support/emulator.js';
@@ -724,6 +725,82 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(noticedAt !== undefined);
     assert.ok(disabledAt === undefined || disabledAt - noticedAt >= 5_000, `disabled ${(disabledAt! - noticedAt) / 1000} s after another pod's notice\n${log}`);
     assert.doesNotMatch(log, /whose pod says it took a job/);
+  });
+
+  it('while Azure DevOps is away and several pods end, turns at least every 5 minutes (its liveness): one look for them all', async () => {
+    await deployAutoscaled();
+    const slots = 6;
+    let down = false;
+    let failedPasses = 0;
+    let endedAt: number | undefined;
+    const turns: number[] = [];
+    // Each call takes its whole retry budget before it gives up, as the client does while the service is away.
+    const outage = async () => {
+      if (!down) return;
+      await world.clock.sleep(60_000);
+      throw new AdoError(503, 'Azure DevOps is away (gave up after 60 s)');
+    };
+    world.ado.before('listUnfinishedJobs', outage);
+    world.ado.before('listAgents', outage);
+    const warm = () => Array.from({ length: slots }, (_, i) => world.slots().get(i)).every((slot) => slot?.online === true && slot.enabled);
+    const start = world.clock.now();
+    const stop = {
+      get stopped() {
+        if (!down && warm()) down = true;
+        if (down && failedPasses > 0 && endedAt === undefined) {
+          // The loop backs off (a failed pass); every pod's agent ends (a node drained), their next pods come late.
+          endedAt = world.clock.now();
+          for (let i = 0; i < slots; i++) world.kube.completePod(namespace, `${runnerName}-${i}`, 3600);
+        }
+        return (endedAt !== undefined && world.clock.now() - endedAt > 900_000) || world.clock.now() - start > 3600_000;
+      },
+      wait: async (ms: number) => void (await world.clock.sleep(Math.max(1, Math.min(ms, 1000)))),
+    };
+    const events = { ...quietEvents, turning: () => void turns.push(world.clock.now()), passFailed: () => void failedPasses++ };
+    const log = new MemoryHost();
+    await runAutoscaler(options({ minReplicas: slots }), { kube: world.kube, ado: world.ado, handshake: world.handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1' }, stop, events);
+    assert.ok(endedAt !== undefined, 'the pods ended while Azure DevOps was away');
+    const after = turns.filter((at) => at >= endedAt!);
+    const longest = Math.max(...after.slice(1).map((at, i) => at - after[i]));
+    assert.ok(longest < 300_000, `longest turn ${longest / 1000} s\n${log.warnings.join('\n')}`);
+  });
+
+  it('losing its lease while it retires an ended pod\'s registration between passes, looks at nothing more', async () => {
+    await deployAutoscaled();
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace, name: `${runnerName}-autoscaler` };
+    let phase: 'warming' | 'failOnce' | 'failed' | 'ended' | 'lost' = 'warming';
+    let job: number | undefined;
+    let lostAt = 0;
+    const looksAfterLoss: number[] = [];
+    world.ado.before('listUnfinishedJobs', () => {
+      if (phase === 'lost') looksAfterLoss.push(world.clock.now());
+      if (phase === 'failOnce') {
+        phase = 'failed';
+        throw new Error('one failed pass: the loop backs off');
+      }
+    });
+    world.ado.before('listAgents', async ([, name]) => {
+      if (phase !== 'ended' || name === undefined) return;
+      // Another autoscaler takes the lease while the read of the ended pod's agent is under way.
+      await world.kube.mergePatch(lease, { spec: { holderIdentity: 'autoscaler-pod-2', renewTime: new Date(world.clock.now()).toISOString(), leaseDurationSeconds: 3600 } }, 'tests');
+      await world.clock.sleep(6000);
+      phase = 'lost';
+      lostAt = world.clock.now();
+    });
+    await autoscale(() => {
+      const slot = world.slots().get(0);
+      if (phase === 'warming' && slot?.online === true && slot.enabled) {
+        phase = 'failOnce';
+        job = world.queueJobFor(0);
+      }
+      if (phase === 'failed' && job !== undefined && world.agentOfJob(job) !== undefined) {
+        phase = 'ended';
+        world.finishJob(job, 600);
+      }
+      return phase === 'lost' && world.clock.now() - lostAt > 30_000;
+    }, 600, new MemoryHost(), { minReplicas: 1 });
+    assert.equal(phase, 'lost');
+    assert.deepEqual(looksAfterLoss.map((at) => (at - lostAt) / 1000), [], 'an autoscaler no longer leading read the pool');
   });
 
   it('without notices, never sees a job shorter than one interval before it ends', async () => {
