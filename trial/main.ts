@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildCli, buildHub, buildRunner, cliBundle, root } from '../scripts/build.mjs';
 import { buildAgentPackage } from '../emulator/agent/package.js';
 import { startEmulatorServer } from '../emulator/src/server.js';
-import { AdminClient } from '../tests/support/emulator.js';
+import { AdminClient } from '../emulator/src/admin-client.js';
 import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
 import type { KubeClient } from '../src/core/index.js';
 import { extension, startHubHost } from './hub-host.js';
@@ -365,7 +365,7 @@ async function startTrial(options: Options): Promise<number> {
       pollTimeoutMs: 20_000,
     }));
     undo.push({ what: 'Stopping the emulator', run: () => emulator.stop() });
-    // Driven as the tests drive it, through its /_admin controls (tests/support/emulator.ts).
+    // Driven as the tests drive it, through its /_admin controls (emulator/src/admin-client.ts).
     const admin = new AdminClient(emulator.url);
     // The browser gets the emulator on loopback (through ssh -L too), on another origin than the hub's page.
     const relay = await startTcpRelay({ host: emulatorHost, port: emulator.port }, { port: options.port + 1 });
