@@ -623,6 +623,23 @@ describe('the in-cluster autoscaler', () => {
     }
   }
 
+  /**
+   * The looks' start times; after the first look that finds slot 0 warm, spends the budget and queues a job for slot
+   * 0 half a second later (just after that look), handing it to `then`.
+   */
+  function queueOnWarmSlot(spend: () => void, then: (job: number) => void): number[] {
+    const looks: number[] = [];
+    let queued = false;
+    world.ado.before('listUnfinishedJobs', () => {
+      looks.push(world.clock.now());
+      if (queued || world.slots().get(0)?.online !== true || world.slots().get(0)?.enabled !== true) return;
+      spend();
+      queued = true;
+      world.clock.at(world.clock.now() + 500, () => then(world.queueJobFor(0)));
+    });
+    return looks;
+  }
+
   it('while the organization\'s rate budget runs low, retires an ended pod\'s registration from a read of that agent alone, the copied key useless', async () => {
     await onSpentBudget(async (spend) => {
       const slot = `${runnerName}-0`;
@@ -630,23 +647,16 @@ describe('the in-cluster autoscaler', () => {
       let ended: number | undefined;
       let retired: number | undefined;
       let grant: RegistrationGrant | undefined;
-      const looks: number[] = [];
       const poolReads: number[] = [];
       world.ado.before('listAgents', ([, name]) => void (name === undefined && poolReads.push(world.clock.now())));
-      world.ado.before('listUnfinishedJobs', () => {
-        looks.push(world.clock.now());
-        if (job !== undefined || world.slots().get(0)?.online !== true || world.slots().get(0)?.enabled !== true) return;
-        spend();
-        job = -1;
-        // A job shorter than the stretched interval, queued just after a look: no look sees it run. Its pod ends with
-        // it, and the slot's next pod comes only 100 s later (a full node): nothing re-keys the slot meanwhile.
-        world.clock.at(world.clock.now() + 500, () => {
-          job = world.queueJobFor(0);
-          grant = world.grants.at(-1)!;
-          world.clock.at(world.clock.now() + 3000, () => {
-            world.finishJob(job!, 100);
-            ended = world.clock.now();
-          });
+      // A job shorter than the stretched interval, queued just after a look: no look sees it run. Its pod ends with
+      // it, and the slot's next pod comes only 100 s later (a full node): nothing re-keys the slot meanwhile.
+      const looks = queueOnWarmSlot(spend, (queued) => {
+        job = queued;
+        grant = world.grants.at(-1)!;
+        world.clock.at(world.clock.now() + 3000, () => {
+          world.finishJob(job!, 100);
+          ended = world.clock.now();
         });
       });
       const log = await autoscale(() => {
@@ -680,25 +690,18 @@ describe('the in-cluster autoscaler', () => {
       let disabledAt: number | undefined;
       let second: number | undefined;
       let stolenTook: string | undefined;
-      const looks: number[] = [];
-      world.ado.before('listUnfinishedJobs', () => {
-        looks.push(world.clock.now());
-        if (job !== undefined || world.slots().get(0)?.online !== true || world.slots().get(0)?.enabled !== true) return;
-        spend();
-        job = -1;
-        world.clock.at(world.clock.now() + 500, () => {
-          job = world.queueJobFor(0);
-          const grant = world.grants.at(-1)!;
-          const podIP = (world.kube.peek('Pod', namespace, slot)!.status as { podIP: string }).podIP;
-          notify(listener, grant.agentId, podIP);
-          noticedAt = world.clock.now();
-          world.clock.at(world.clock.now() + 3000, () => {
-            world.finishJobLeavingPod(job!);
-            world.clock.at(world.clock.now() + 2000, () => {
-              void world.stolenKeySession(grant, world.agent(slot)!.systemCapabilities).then((session) => {
-                second = world.queueJob();
-                stolenTook = session === undefined ? undefined : world.agentOfJob(second);
-              });
+      const looks = queueOnWarmSlot(spend, (queued) => {
+        job = queued;
+        const grant = world.grants.at(-1)!;
+        const podIP = (world.kube.peek('Pod', namespace, slot)!.status as { podIP: string }).podIP;
+        notify(listener, grant.agentId, podIP);
+        noticedAt = world.clock.now();
+        world.clock.at(world.clock.now() + 3000, () => {
+          world.finishJobLeavingPod(job!);
+          world.clock.at(world.clock.now() + 2000, () => {
+            void world.stolenKeySession(grant, world.agent(slot)!.systemCapabilities).then((session) => {
+              second = world.queueJob();
+              stolenTook = session === undefined ? undefined : world.agentOfJob(second);
             });
           });
         });
