@@ -43,7 +43,7 @@ export default tseslint.config(
   {
     files: ['src/core/**'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', pureImports(['**/clients/**', '**/flows/**', '**/tasks/**', '**/hub/**'])],
+      '@typescript-eslint/no-restricted-imports': ['error', pureImports(['**/clients/**', '**/flows/**', '**/wiring/**', '**/tasks/**', '**/hub/**'])],
       'no-restricted-globals': ['error', ...impureGlobals],
       'no-restricted-properties': ['error', ...clockCalls],
       'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Take the time from the Clock port.' }],
@@ -52,7 +52,7 @@ export default tseslint.config(
   {
     files: ['src/flows/**'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', pureImports(['**/clients/**', '**/tasks/**', '**/hub/**'])],
+      '@typescript-eslint/no-restricted-imports': ['error', pureImports(['**/clients/**', '**/wiring/**', '**/tasks/**', '**/hub/**'])],
       'no-restricted-globals': ['error', ...impureGlobals],
       'no-restricted-properties': ['error', ...clockCalls],
       'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Take the time from the Clock port.' }],
@@ -60,7 +60,7 @@ export default tseslint.config(
   },
   {
     files: ['src/clients/**'],
-    rules: { 'no-restricted-imports': ['error', forbidden(['**/flows/**', '**/tasks/**', '**/hub/**'])] },
+    rules: { 'no-restricted-imports': ['error', forbidden(['**/flows/**', '**/wiring/**', '**/tasks/**', '**/hub/**'])] },
   },
   {
     // The runner image's helper is bundled on its own and runs inside runner pods: of the product, only the pure core's

@@ -2,9 +2,8 @@
 // gives it, wires the real clients into the autoscaling loop, serves /healthz and /metrics, and stops on SIGTERM.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpKubeClient, loadKubeConfig } from '../src/clients/kube-http.js';
-import { RestAdoClient } from '../src/clients/ado-rest.js';
+import { restAdoClient } from '../src/wiring/index.js';
 import { httpRunnerHandshake } from '../src/clients/runner-handshake-http.js';
 import { unheldKey } from '../src/clients/unheld-key.js';
 import { loadAutoscalerKeys } from '../src/clients/autoscaler-keys.js';
@@ -73,7 +72,7 @@ async function main(): Promise<void> {
   // Read at every call: a PAT rotated in its Secret reaches the file in place, and the next call uses it.
   const token = () => readFileSync(tokenFile, 'utf8').trim();
   token();
-  const ado = new RestAdoClient({ organizationUrl: options.organizationUrl, token, extension: options.extension, sleep: (ms) => sleep(ms), log: log.info });
+  const ado = restAdoClient(options.organizationUrl, token, options.extension, log.info);
   // In the cluster its own service account; KUBECONFIG for a run from outside (development, tests).
   const kube = new HttpKubeClient(loadKubeConfig(process.env.KUBECONFIG || undefined));
   const port = Number(process.env.METRICS_PORT ?? autoscalerMetricsPort);

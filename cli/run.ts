@@ -1,16 +1,11 @@
 // The command line's body: arguments to a command over the same core and flows as the tasks, and an exit status that
 // says what happened (cli/help.ts exitCodes). cli/main.ts gives it the process; unit tests give it their own streams.
 import extensionManifest from '../vss-extension.json' with { type: 'json' };
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CliHost } from '../src/clients/cli-host.js';
-import { RestAdoClient } from '../src/clients/ado-rest.js';
 import { nodeFiles } from '../src/clients/node-files.js';
 import { systemClock } from '../src/clients/system-clock.js';
-import { autoscalerKeyMaker } from '../src/clients/autoscaler-keys.js';
-import { deployRunnerPool } from '../src/flows/deploy-pool.js';
-import { scaleRunnerPool } from '../src/flows/scale-pool.js';
-import { readPoolStatus } from '../src/flows/pool-status.js';
-import { PoolBusyError, removeRunnerPool } from '../src/flows/remove-pool.js';
+import { PoolBusyError } from '../src/flows/remove-pool.js';
+import * as wire from '../src/wiring/index.js';
 import { describeInputProblem, InputError, InputReader, UnusableInput, readDeployOptions, readRemoveOptions, readScaleOptions, readStatusOptions, type Files, type KubeClient } from '../src/core/index.js';
 import { parseFlags, UsageError } from './args.js';
 import { commands, credentialSources, refusedFlags, type Command, type CommandName } from './commands.js';
@@ -54,15 +49,15 @@ async function openCluster(flags: Map<string, string>): Promise<KubeClient> {
   }
 }
 
-function adoClient(host: CliHost, organizationUrl: string, token: string): RestAdoClient {
-  return new RestAdoClient({ organizationUrl, token, extension, sleep: (ms) => sleep(ms), log: (message) => host.info(message) });
+/** Where this command's flow gets its clients: the kubeconfig's cluster (none for `render`). */
+async function sources({ command, flags, host }: Context, files?: Files): Promise<wire.EntrySources> {
+  const kube = command.cluster ? await openCluster(flags) : undefined;
+  return { host, extension, connect: kube && (async () => kube), files };
 }
 
-async function deploy({ command, flags, host, inputs }: Context): Promise<number> {
+async function deploy(context: Context): Promise<number> {
+  const { command, host, inputs } = context;
   const options = readDeployOptions(inputs);
-  options.pool.extension = extension;
-  const kube = command.cluster ? await openCluster(flags) : undefined;
-  const { credential, organizationUrl } = options.pool;
   // /dev/stdout (render's default): the manifests go to stdout, through the host's masking like everything printed.
   const stdout = '/dev/stdout';
   const files: Files = {
@@ -71,14 +66,7 @@ async function deploy({ command, flags, host, inputs }: Context): Promise<number
     writeTarget: (path) => (path === stdout ? stdout : nodeFiles.writeTarget(path)),
     write: (path, text, write) => (path === stdout ? host.print(text) : nodeFiles.write(path, text, write)),
   };
-  const result = await deployRunnerPool(options, {
-    host,
-    ado: kube && credential.kind === 'pat' ? adoClient(host, organizationUrl, credential.token) : undefined,
-    connect: async () => kube!,
-    files,
-    clock: systemClock,
-    keys: autoscalerKeyMaker,
-  });
+  const result = await wire.deploy(await sources(context, files), options);
   if (command.name === 'deploy') {
     host.setOutput('statefulSetName', result.statefulSetName);
     host.setOutput('replicas', String(result.replicas));
@@ -88,11 +76,10 @@ async function deploy({ command, flags, host, inputs }: Context): Promise<number
   return exitCodes.ok;
 }
 
-async function scale({ flags, host, inputs }: Context): Promise<number> {
+async function scale(context: Context): Promise<number> {
+  const { host, inputs } = context;
   const options = readScaleOptions(inputs);
-  const kube = await openCluster(flags);
-  const ado = options.token === undefined ? undefined : adoClient(host, options.organizationUrl, options.token);
-  const decision = await scaleRunnerPool(options, { host, ado, connect: async () => kube, clock: systemClock });
+  const decision = await wire.scale(await sources(context), options);
   host.setOutput('previousReplicas', String(decision.previousReplicas));
   host.setOutput('replicas', String(decision.replicas));
   host.setOutput('queuedJobs', String(decision.queuedJobs));
@@ -101,18 +88,18 @@ async function scale({ flags, host, inputs }: Context): Promise<number> {
   return exitCodes.ok;
 }
 
-async function status({ flags, host, inputs }: Context): Promise<number> {
+async function status(context: Context): Promise<number> {
+  const { host, inputs } = context;
   const options = readStatusOptions(inputs);
-  const kube = await openCluster(flags);
-  const found = await readPoolStatus(options, { ado: adoClient(host, options.organizationUrl, options.token), connect: async () => kube, clock: systemClock, log: host });
+  const found = await wire.status(await sources(context), options);
   host.print(options.output === 'json' ? `${JSON.stringify(found, null, 2)}\n` : statusTable(found, new Date(systemClock.now())));
   return exitCodes.ok;
 }
 
-async function remove({ flags, host, inputs }: Context): Promise<number> {
+async function remove(context: Context): Promise<number> {
+  const { host, inputs } = context;
   const options = readRemoveOptions(inputs);
-  const kube = await openCluster(flags);
-  const removed = await removeRunnerPool(options, { log: host, ado: adoClient(host, options.organizationUrl, options.token), connect: async () => kube, clock: systemClock });
+  const removed = await wire.remove(await sources(context), options);
   if (removed.objects.length + removed.agents.length > 0) host.info(`Removed runner '${removed.runnerName}': ${removed.objects.length} objects and ${removed.agents.length} registrations.`);
   return exitCodes.ok;
 }

@@ -2,11 +2,9 @@
 import * as tl from 'azure-pipelines-task-lib/task.js';
 import * as taskLibInternal from 'azure-pipelines-task-lib/internal.js';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceEndpoint, TaskHost } from '../core/ports/host.js';
-import { RestAdoClient } from './ado-rest.js';
 import { logLine, withoutLoggingCommands } from '../core/log-text.js';
 import { endpointSecrets } from '../core/connections.js';
 
@@ -83,10 +81,4 @@ export async function runTask(body: (host: TaskHost) => Promise<void>): Promise<
 export function extensionIdentity(): { publisher: string; id: string } | undefined {
   const file = join(__dirname, 'extension.json');
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { publisher: string; id: string }) : undefined;
-}
-
-/** The Azure DevOps client the tasks use with a PAT. */
-export function adoClient(host: TaskHost, organizationUrl: string, token: string): RestAdoClient {
-  host.setSecret(token);
-  return new RestAdoClient({ organizationUrl, token, extension: extensionIdentity(), sleep: (ms) => sleep(ms), log: (message) => host.info(message) });
 }

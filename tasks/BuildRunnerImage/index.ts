@@ -1,11 +1,8 @@
 // BuildRunnerImage task entry: reads the inputs, builds and pushes through the core, sets the outputs.
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTask } from '../../src/clients/task-lib-host.js';
-import { processCommands } from '../../src/clients/process-commands.js';
-import { nodeFiles } from '../../src/clients/node-files.js';
-import { agentPackagesClient } from '../../src/clients/agent-packages.js';
-import { buildRunnerImage } from '../../src/flows/build-image.js';
+import { extensionIdentity, runTask } from '../../src/clients/task-lib-host.js';
+import * as wire from '../../src/wiring/index.js';
 import { buildSummary, InputReader, readBuildImageOptions } from '../../src/core/index.js';
 
 /** Where docker and buildah (containers/image) look for the agent user's logins, in their order. */
@@ -24,15 +21,11 @@ function existingLogins() {
 
 void runTask(async (host) => {
   const options = readBuildImageOptions(new InputReader(host));
-  const result = await buildRunnerImage(options, {
-    host,
-    commands: processCommands,
-    files: nodeFiles,
+  const result = await wire.build({ host, extension: extensionIdentity() }, options, {
     // The built-in Dockerfile and entrypoint ship inside the task folder (scripts/build.mjs puts them there).
     builtinContext: join(__dirname, 'runner-image'),
     tempDir: host.getVariable('Agent.TempDirectory') ?? tmpdir(),
     existingLogins: existingLogins(),
-    agentPackages: agentPackagesClient,
   });
   host.setOutput('imageReference', result.imageReference);
   if (result.digest) host.setOutput('imageDigest', result.digest);
