@@ -1,7 +1,7 @@
 // A typed client for the emulator's /_admin controls (README "Admin API"): what the tests, the trial (`npm start`) and
 // the benches use to seed it and read what it saw, never its in-memory store.
 import type { AdminJob } from './routes/admin.js';
-import type { Fault, JobSpec, Pat, ServedRequest, ServicePrincipal } from './types.js';
+import type { Fault, JobSpec, Pat, ServedRequest, ServicePrincipal, TaskResult } from './types.js';
 
 export interface FaultSpec extends Omit<Fault, 'id' | 'remaining'> {
   /** How many matching requests get the fault (default: all until cleared). */
@@ -60,6 +60,16 @@ export class AdminClient {
     return (await this.call<AdminJob>('POST', `/jobs/${requestId}/cancel`)).json;
   }
 
+  /** The agent that was handed the job takes it: the job runs. */
+  async startJob(requestId: number): Promise<AdminJob> {
+    return (await this.call<AdminJob>('POST', `/jobs/${requestId}/start`)).json;
+  }
+
+  /** Ends a job with that result (a job's result, once given, stands). */
+  async finishJob(requestId: number, result: TaskResult): Promise<AdminJob> {
+    return (await this.call<AdminJob>('POST', `/jobs/${requestId}/finish`, { result })).json;
+  }
+
   async jobLog(requestId: number): Promise<string> {
     const response = await fetch(`${this.url}/_admin/jobs/${requestId}/log`);
     return response.text();
@@ -68,6 +78,16 @@ export class AdminClient {
   /** Polls until the job has a result (or the timeout passes, which throws). */
   async waitForJob(requestId: number, timeoutMs = 30_000): Promise<AdminJob> {
     return this.waitFor(() => this.job(requestId), (job) => job.state === 'finished', timeoutMs, `job ${requestId} to finish`);
+  }
+
+  /** Brings a registered agent online: a session, as its listener opens one (no agent process runs). */
+  async openSession(agentId: number): Promise<void> {
+    await this.call('POST', `/agents/${agentId}/session`);
+  }
+
+  /** Takes an agent offline: its session ends, and a job handed to it and not yet taken goes back to the queue. */
+  async endSession(agentId: number): Promise<void> {
+    await this.call('DELETE', `/agents/${agentId}/session`);
   }
 
   /** Sends the service's update message (AgentRefresh) to an agent with a session. */

@@ -1,23 +1,35 @@
-// The emulator's /_admin controls that the trial and the benchmarks drive it by, instead of reaching into its store.
+// The emulator's /_admin controls that the trial, the benchmarks and the test fixtures drive it by, instead of reaching
+// into its store.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { publicKeyOf } from '../../emulator/agent/settings.js';
-import { DEFAULT_PAT, startEmulator, type TestEmulator } from '../support/emulator.js';
+import { DEFAULT_PAT, startEmulator, type AdminJob, type TestEmulator } from '../support/emulator.js';
 
 let emulator: TestEmulator;
 const basic = { Authorization: `Basic ${Buffer.from(`:${DEFAULT_PAT.token}`).toString('base64')}`, 'Content-Type': 'application/json' };
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
+const publicKey = publicKeyOf(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+
+/** Registers an agent over REST, as the agent's configure step does; resolves to its id. */
+async function register(poolId: number, name: string): Promise<number> {
+  const agent = await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools/${poolId}/agents?api-version=7.1`, {
+    method: 'POST', headers: basic, body: JSON.stringify({ name, authorization: { publicKey } }),
+  });
+  assert.equal(agent.status, 200);
+  return ((await agent.json()) as { id: number }).id;
+}
+
+/** A raw admin call, for what the typed client would never send. */
+const adminCall = (method: string, path: string, body?: string) =>
+  fetch(`${emulator.url}/_admin${path}`, { method, headers: { 'Content-Type': 'application/json' }, body });
+
 before(async () => {
   emulator = await startEmulator({ pools: ['P'] });
   // A pool with no agent rejects every job: one registered agent, offline, keeps them queued.
-  const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  const agent = await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools/1/agents?api-version=7.1`, {
-    method: 'POST', headers: basic, body: JSON.stringify({ name: 'offline-1', authorization: { publicKey: publicKeyOf(key) } }),
-  });
-  assert.equal(agent.status, 200);
+  await register(1, 'offline-1');
 });
 after(() => emulator.stop());
 
@@ -34,7 +46,7 @@ test('tokens: a Bearer token stands for its user with only its scopes, until it 
   assert.equal((await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools`, { headers: bearer('page-token') })).status, 401);
 
   for (const malformed of [{}, { token: '' }, { token: 'a b' }, { token: 'x', scopes: 'vso.agentpools' }, { token: 'x', expiresInSeconds: 'soon' }, { token: 'x', expiresInSeconds: 0 }]) {
-    const response = await fetch(`${emulator.url}/_admin/tokens`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(malformed) });
+    const response = await adminCall('POST', '/tokens', JSON.stringify(malformed));
     assert.equal(response.status, 400, JSON.stringify(malformed));
   }
   assert.equal((await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools`, { headers: bearer('x') })).status, 401);
@@ -52,4 +64,47 @@ test('jobs: a job a pipeline run queued names that run as its owner; a job queue
   const jobs = await emulator.admin.jobs();
   assert.deepEqual(jobs.filter((job) => job.requestId !== direct.requestId).map((job) => job.owner), [{ id: run.id, name: run.name }]);
   assert.equal(jobs.find((job) => job.requestId === direct.requestId)?.owner, undefined);
+});
+
+test('sessions: an agent comes online and goes offline as its listener would; a job handed over and never taken goes back', async () => {
+  const pool = await emulator.admin.createPool('Sessions');
+  const agentId = await register(pool.id, 'listener-1');
+  const status = async () => (await emulator.admin.agents(pool.id)).map((agent) => agent.status);
+  await emulator.admin.openSession(agentId);
+  assert.deepEqual(await status(), ['online']);
+  // One session per agent, as the service answers a second listener.
+  assert.equal((await adminCall('POST', `/agents/${agentId}/session`)).status, 409);
+  const job = await emulator.admin.queueJob({ pool: pool.id, script: 'true' }) as AdminJob;
+  assert.deepEqual([job.state, job.agentName], ['assigned', 'listener-1']);
+  await emulator.admin.endSession(agentId);
+  assert.deepEqual(await status(), ['offline']);
+  assert.deepEqual([(await emulator.admin.job(job.requestId)).state, (await emulator.admin.job(job.requestId)).agentId], ['queued', undefined]);
+  assert.equal((await adminCall('DELETE', `/agents/${agentId}/session`)).status, 409, 'no session to end');
+  for (const method of ['POST', 'DELETE']) assert.equal((await adminCall(method, '/agents/999/session')).status, 404, method);
+  await emulator.admin.cancelJob(job.requestId);
+});
+
+test('jobs: the agent takes a job handed to it, and it ends with the result given; a result once given stands', async () => {
+  const pool = await emulator.admin.createPool('Results');
+  const agentId = await register(pool.id, 'runner-1');
+  const queued = await emulator.admin.queueJob({ pool: pool.id, script: 'true' }) as AdminJob;
+  // Nothing to take before an agent has the job.
+  assert.equal((await adminCall('POST', `/jobs/${queued.requestId}/start`)).status, 409);
+  await emulator.admin.openSession(agentId);
+  assert.equal((await emulator.admin.startJob(queued.requestId)).state, 'running');
+  assert.equal((await adminCall('POST', `/jobs/${queued.requestId}/start`)).status, 409, 'taken once');
+  for (const body of ['', 'null', '{}', '{"result":"passed"}', '{"result":2}', '{"result":"__proto__"}', '{"result":"constructor"}']) {
+    assert.equal((await adminCall('POST', `/jobs/${queued.requestId}/finish`, body)).status, 400, body);
+  }
+  assert.equal((await emulator.admin.job(queued.requestId)).state, 'running');
+  const finished = await emulator.admin.finishJob(queued.requestId, 'failed');
+  assert.deepEqual([finished.state, finished.result], ['finished', 'failed']);
+  assert.equal((await adminCall('POST', `/jobs/${queued.requestId}/finish`, '{"result":"succeeded"}')).status, 409);
+  assert.equal((await adminCall('POST', `/jobs/${queued.requestId}/start`)).status, 409, 'a finished job is not taken');
+  assert.equal((await emulator.admin.job(queued.requestId)).result, 'failed');
+  assert.equal((await adminCall('POST', '/jobs/999/finish', '{"result":"failed"}')).status, 404);
+  // The service's answer names it as the agent's last job.
+  const agents = await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools/${pool.id}/agents?includeLastCompletedRequest=true&api-version=7.1`, { headers: basic });
+  const [agent] = ((await agents.json()) as { value: Array<{ lastCompletedRequest?: { requestId: number; result: string } }> }).value;
+  assert.deepEqual([agent.lastCompletedRequest?.requestId, agent.lastCompletedRequest?.result], [queued.requestId, 'failed']);
 });

@@ -1,11 +1,13 @@
-// Test controls under /_admin (no auth, not logged): pools, PATs, jobs, pipelines, the request log, faults, reset.
+// Test controls under /_admin (no auth, not logged): pools, PATs, agent sessions, jobs, pipelines, the request log,
+// faults, reset.
 import { parseJsonBody, queryValue, reply, sendEmpty, VssError, type Ctx } from '../http.js';
 import type { Route } from '../router.js';
 import { jobSpecError } from '../containers.js';
 import { formatServiceDemand } from '../demands.js';
 import { agentJson } from '../serialize.js';
 import type { Store } from '../store.js';
-import type { Fault, Job, JobSpec, Pat, ServicePrincipal } from '../types.js';
+import type { Agent, Fault, Job, JobSpec, Pat, ServicePrincipal, TaskResult } from '../types.js';
+import { TaskResult as taskResults } from '../wire.js';
 
 const OPEN = { anonymous: true };
 
@@ -40,6 +42,12 @@ export function adminJob(job: Job): AdminJob {
 function job(store: Store, ctx: Ctx): Job {
   const found = store.jobs.get(Number(ctx.params.requestId));
   if (!found) throw new VssError(404, 'TaskAgentJobNotFoundException', `No job ${ctx.params.requestId}.`);
+  return found;
+}
+
+function agent(store: Store, ctx: Ctx): Agent {
+  const found = store.agents.get(Number(ctx.params.agentId));
+  if (!found) throw new VssError(404, 'TaskAgentNotFoundException', `No agent ${ctx.params.agentId}.`);
   return found;
 }
 
@@ -101,6 +109,18 @@ export function adminRoutes(seed: () => void): Route[] {
       }
       reply(ctx, 200, {});
     }),
+    // The agent's listener opens its session (the agent is online) or ends it, without an agent process; 409 as the
+    // service answers a second session, and when there is none to end.
+    route('POST', '/agents/{agentId}/session', (ctx, store) => {
+      const found = agent(store, ctx);
+      reply(ctx, 200, { sessionId: store.createSession(found, found.name).sessionId });
+    }),
+    route('DELETE', '/agents/{agentId}/session', (ctx, store) => {
+      const session = store.sessionOf(agent(store, ctx).id);
+      if (!session) return reply(ctx, 409, { message: `agent ${ctx.params.agentId} has no session` });
+      store.deleteSession(session.sessionId);
+      sendEmpty(ctx.res, 204);
+    }),
     route('POST', '/jobs', (ctx, store) => {
       const spec = parseJsonBody<JobSpec & { pool: string | number }>(ctx);
       const invalid = jobSpecError(spec);
@@ -121,6 +141,26 @@ export function adminRoutes(seed: () => void): Route[] {
     route('POST', '/jobs/{requestId}/cancel', (ctx, store) => {
       const found = job(store, ctx);
       store.cancelJob(found);
+      reply(ctx, 200, adminJob(found));
+    }),
+    // The agent takes the job it was handed (it acknowledges the job's message): the job runs. 409 unless handed over.
+    route('POST', '/jobs/{requestId}/start', (ctx, store) => {
+      const found = job(store, ctx);
+      const session = found.reservedAgentId === undefined ? undefined : store.sessionOf(found.reservedAgentId);
+      const message = session && store.messages.get(session.sessionId)?.find((candidate) => candidate.requestId === found.requestId && candidate.messageType === 'PipelineAgentJobRequest');
+      if (found.result !== undefined || !session || !message) return reply(ctx, 409, { message: `job ${found.requestId} is not waiting for its agent to take it` });
+      store.deleteMessage(session.sessionId, message.messageId);
+      reply(ctx, 200, adminJob(found));
+    }),
+    // The job ends with a result, as the agent or the service would end it: { "result": "failed" }. A result stands (409).
+    route('POST', '/jobs/{requestId}/finish', (ctx, store) => {
+      const result = parseJsonBody<{ result?: unknown } | null>(ctx)?.result;
+      if (typeof result !== 'string' || !Object.hasOwn(taskResults, result)) {
+        return reply(ctx, 400, { message: `result must be one of ${Object.keys(taskResults).join(', ')}` });
+      }
+      const found = job(store, ctx);
+      if (found.result !== undefined) return reply(ctx, 409, { message: `job ${found.requestId} already ended: ${found.result}` });
+      store.finishJob(found, result as TaskResult);
       reply(ctx, 200, adminJob(found));
     }),
     route('POST', '/pipelines', (ctx, store) => {
