@@ -35,7 +35,7 @@ try {
     try {
       const states: SlotPlan['state'][] = ['idle', 'busy', 'offline', 'disabled'];
       await seedRunnerPool(emulator, { poolName: 'Bench', runnerName: 'bench', queued: 3, slots: Array.from({ length: agents }, (_, i) => ({ state: states[i % states.length] })) });
-      const token = issueUserToken(emulator, ['vso.agentpools', 'vso.extension.data']);
+      const token = await issueUserToken(emulator, ['vso.agentpools', 'vso.extension.data']);
       const times: number[] = [];
       const queueTimes: number[] = [];
       for (let run = 0; run < runs; run++) {

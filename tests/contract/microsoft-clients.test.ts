@@ -144,7 +144,7 @@ describe('azure-devops-extension-api, as the hub calls it', () => {
 
   it('loads the runner agents, their jobs, the queue and the snapshots from the production formats', async () => {
     await registerPlainAgent('plain-not-a-runner');
-    const data = await load(issueUserToken(emulator, readScopes));
+    const data = await load(await issueUserToken(emulator, readScopes));
     const byName = Object.fromEntries(data.agents.map((agent) => [agent.name, agent]));
     assert.deepEqual(Object.keys(byName).sort(), ['linux-0', 'linux-1', 'linux-2', 'linux-3'], 'the demands filter leaves the plain agent out');
     assert.deepEqual(['linux-0', 'linux-1', 'linux-2', 'linux-3'].map((name) => [byName[name].status, byName[name].enabled]),
@@ -165,7 +165,7 @@ describe('azure-devops-extension-api, as the hub calls it', () => {
   });
 
   it('gets bare arrays, numeric enums and Dates from the client', async () => {
-    const client = new RunnerTaskAgentClient(clientOptions(emulator.orgUrl, issueUserToken(emulator, readScopes)));
+    const client = new RunnerTaskAgentClient(clientOptions(emulator.orgUrl, await issueUserToken(emulator, readScopes)));
     const pools = await client.getAgentPools();
     assert.ok(Array.isArray(pools));
     assert.equal(pools[0].poolType, BrowserTaskAgent.TaskAgentPoolType.Automation);
@@ -187,8 +187,8 @@ describe('azure-devops-extension-api, as the hub calls it', () => {
       }
       assert.fail('the load succeeded');
     };
-    assert.deepEqual(await failure(issueUserToken(emulator, ['vso.extension.data'])), ['agentPools', 403]);
-    assert.deepEqual(await failure(issueUserToken(emulator, ['vso.agentpools'])), ['extensionData', 403]);
+    assert.deepEqual(await failure(await issueUserToken(emulator, ['vso.extension.data'])), ['agentPools', 403]);
+    assert.deepEqual(await failure(await issueUserToken(emulator, ['vso.agentpools'])), ['extensionData', 403]);
     assert.deepEqual(await failure('not-a-token'), ['agentPools', 401]);
   });
 });
@@ -237,10 +237,10 @@ describe('cross-origin calls, as from the hub\'s CDN origin', () => {
 
   it('lets the page read answers, errors included, except a 401', async () => {
     const call = (token: string) => fetch(agents(), { headers: { Origin: origin, Authorization: `Bearer ${token}` } });
-    const ok = await call(issueUserToken(emulator, ['vso.agentpools']));
+    const ok = await call(await issueUserToken(emulator, ['vso.agentpools']));
     assert.equal(ok.status, 200);
     assert.equal(ok.headers.get('access-control-allow-origin'), origin);
-    const denied = await call(issueUserToken(emulator, ['vso.extension.data']));
+    const denied = await call(await issueUserToken(emulator, ['vso.extension.data']));
     assert.equal(denied.status, 403);
     assert.equal(denied.headers.get('access-control-allow-origin'), origin);
     const refused = await call('not-a-token');

@@ -65,7 +65,7 @@ describe('Runner pools hub in Chromium', () => {
       slots: [{ state: 'idle' }, { state: 'busy' }, { state: 'offline' }, { state: 'disabled' }, { state: 'podOnly' }],
     });
     await emulator.admin.clearRequests();
-    const { page, hub } = await open(issueUserToken(emulator, readScopes));
+    const { page, hub } = await open(await issueUserToken(emulator, readScopes));
     const pool = 'azure-pipelines.linux';
     await hub.locator('.slot-pod').first().waitFor();
     // Every call crossed origins: the browser asked before each kind of call.
@@ -116,7 +116,7 @@ describe('Runner pools hub in Chromium', () => {
     // The job requests are held until the faults are cleared: the rows must come first, however long the page takes.
     await emulator.admin.addFault({ path: 'jobrequests', kind: 'latency', delayMs: 120_000 });
     try {
-      const { page, hub } = await open(issueUserToken(emulator, readScopes));
+      const { page, hub } = await open(await issueUserToken(emulator, readScopes));
       await slotRow(hub, 'linux-4').waitFor();
       assert.equal(await counter(hub, pool, 'queued'), '…');
       assert.equal(await counter(hub, pool, 'online'), '3');
@@ -132,7 +132,7 @@ describe('Runner pools hub in Chromium', () => {
     const pool = 'azure-pipelines.linux';
     await emulator.admin.addFault({ path: 'jobrequests', kind: 'error', status: 500 });
     try {
-      const { page, hub } = await open(issueUserToken(emulator, readScopes));
+      const { page, hub } = await open(await issueUserToken(emulator, readScopes));
       await counterValue(hub, pool, 'queued').filter({ hasText: '!' }).waitFor({ timeout: 10_000 });
       assert.match(await hub.locator(`[data-pool="${pool}"] [data-counter="queued"]`).innerText(), /Not loaded: Azure DevOps answered HTTP 500/);
       assert.equal(await hub.locator('.hub-error').count(), 0);
@@ -144,10 +144,10 @@ describe('Runner pools hub in Chromium', () => {
   });
 
   it('follows the pool live: a refresh shows an agent that went offline', async () => {
-    const { page, hub } = await open(issueUserToken(emulator, readScopes));
+    const { page, hub } = await open(await issueUserToken(emulator, readScopes));
     await slotRow(hub, 'linux-0').waitFor();
-    const agent = [...emulator.store.agents.values()].find((a) => a.name === 'linux-0')!;
-    emulator.store.deleteSession(emulator.store.sessionOf(agent.id)!.sessionId);
+    const agent = (await emulator.admin.agents('Linux Private')).find((a) => a.name === 'linux-0')!;
+    await emulator.admin.endSession(agent.id as number);
     await hub.getByText('Refresh', { exact: true }).click();
     await hub.locator('.bolt-table-row', { hasText: 'linux-0' }).locator('.slot-state-label', { hasText: 'Offline' }).waitFor({ timeout: 10_000 });
     await page.close();
@@ -155,7 +155,7 @@ describe('Runner pools hub in Chromium', () => {
 
   it('shows a pool scaled to zero slots with its queue and what brings pods back', async () => {
     await seedRunnerPool(emulator, { poolName: 'Windows Private', runnerName: 'win', slots: [] });
-    const { page, hub } = await open(issueUserToken(emulator, readScopes));
+    const { page, hub } = await open(await issueUserToken(emulator, readScopes));
     const pool = hub.locator('[data-pool="azure-pipelines.win"]');
     await pool.waitFor();
     assert.match(await pool.locator('.pool-empty').innerText(), /no slots.*0 replicas/);
@@ -167,7 +167,7 @@ describe('Runner pools hub in Chromium', () => {
     const slots = 240;
     const states = ['idle', 'busy', 'offline', 'disabled'] as const;
     await seedRunnerPool(emulator, { poolName: 'Large Private', runnerName: 'large', slots: Array.from({ length: slots }, (_, i) => ({ state: states[i % states.length] })) });
-    const { page, hub } = await open(issueUserToken(emulator, readScopes));
+    const { page, hub } = await open(await issueUserToken(emulator, readScopes));
     const pool = 'azure-pipelines.large';
     const pods = hub.locator(`[data-pool="${pool}"] .slot-pod`);
     await pods.first().waitFor();
@@ -201,7 +201,7 @@ describe('Runner pools hub in Chromium', () => {
       assert.ok(!('rejected' in job), JSON.stringify(job));
       ids[name] = (job as AdminJob).requestId;
     }
-    const { page, hub } = await open(issueUserToken(emulator, readScopes));
+    const { page, hub } = await open(await issueUserToken(emulator, readScopes));
     const share = async (runner: string) => {
       const pool = `azure-pipelines.${runner}`;
       return [await queueCount(hub, pool), await hub.locator(`[data-pool="${pool}"] .pool-counter-share`).textContent(),
@@ -213,13 +213,13 @@ describe('Runner pools hub in Chromium', () => {
   });
 
   it('names the missing permission when Azure DevOps answers 403; a refused sign-in shows as a failed request', async () => {
-    const noPools = await open(issueUserToken(emulator, ['vso.extension.data']));
+    const noPools = await open(await issueUserToken(emulator, ['vso.extension.data']));
     const error = noPools.hub.locator('.hub-error');
     await error.waitFor();
     assert.match(await error.innerText(), /This page needs Agent Pools \(read\)[\s\S]*HTTP 403[\s\S]*vso\.agentpools/);
     await noPools.page.close();
 
-    const noData = await open(issueUserToken(emulator, ['vso.agentpools']));
+    const noData = await open(await issueUserToken(emulator, ['vso.agentpools']));
     await noData.hub.locator('.hub-error').waitFor();
     assert.match(await noData.hub.locator('.hub-error').innerText(), /This page needs Extension Data \(read\)[\s\S]*HTTP 403/);
     await noData.page.close();
@@ -232,7 +232,7 @@ describe('Runner pools hub in Chromium', () => {
   });
 
   it('says Azure DevOps cannot be reached when the server is down', async () => {
-    const token = issueUserToken(emulator, readScopes);
+    const token = await issueUserToken(emulator, readScopes);
     await emulator.stop();
     const { page, hub } = await open(token);
     await hub.locator('.hub-error').waitFor();

@@ -1,7 +1,8 @@
 // Puts a runner pool into the emulator the way the product would: agents register over REST with the pod identity
-// capabilities, come online through sessions, take and finish jobs; the pool snapshot is written as the tasks write it.
+// capabilities, come online through sessions, take and finish jobs a pipeline run queued; the pool snapshot is written
+// as the tasks write it. What needs an agent process or a signed-in user (sessions, a job's result, the page's token)
+// goes through the emulator's /_admin controls, never its in-memory store.
 import { generateKeyPairSync } from 'node:crypto';
-import type { Principal } from '../../emulator/src/types.js';
 import { snapshotCollection, type PodSummary, type PoolSnapshot } from '../../src/core/model.js';
 import { DEFAULT_PAT, type TestEmulator } from './emulator.js';
 
@@ -25,12 +26,17 @@ async function rest(emulator: TestEmulator, method: string, path: string, body?:
   return text ? JSON.parse(text) : {};
 }
 
-/** A bearer token for the page (what the SDK's getAccessToken hands out), holding exactly `scopes`. */
-export function issueUserToken(emulator: TestEmulator, scopes: string[]): string {
+/** A bearer token for the page (what the SDK's getAccessToken hands out), holding exactly `scopes`, for an hour. */
+export async function issueUserToken(emulator: TestEmulator, scopes: string[]): Promise<string> {
   const token = `hub-user-${scopes.join('+')}-${Math.random().toString(36).slice(2)}`;
-  const principal: Principal = { kind: 'pat', user: 'reader@emulated.example', scopes };
-  emulator.store.tokens.set(token, { principal, expires: Date.now() + 60 * 60_000 });
+  await emulator.admin.addToken({ token, user: 'reader@emulated.example', scopes, expiresInSeconds: 60 * 60 });
   return token;
+}
+
+/** The id of the pool named so, created when there is none. */
+async function findOrCreatePool(emulator: TestEmulator, name: string): Promise<number> {
+  const found = await rest(emulator, 'GET', `_apis/distributedtask/pools?poolName=${encodeURIComponent(name)}&api-version=7.1`) as { value: Array<{ id: number }> };
+  return found.value[0]?.id ?? (await emulator.admin.createPool(name)).id;
 }
 
 export interface SlotPlan {
@@ -46,8 +52,6 @@ export interface SeededPool {
   namespace: string;
 }
 
-const day = new Date().toISOString().slice(0, 10).replace(/-/g, '');
-
 /**
  * Creates the pool `poolName` (or joins it: several runners can share one) with runner `runnerName`: one slot per plan
  * entry (pod `<runner>-<i>`), `queued` jobs that wait for an agent, and the PoolSnapshot document (published
@@ -58,8 +62,7 @@ export async function seedRunnerPool(emulator: TestEmulator, options: {
 }): Promise<SeededPool> {
   const { poolName, runnerName, slots } = options;
   const namespace = options.namespace ?? 'azure-pipelines';
-  const { store } = emulator;
-  const pool = store.poolByName(poolName) ?? store.createPool(poolName);
+  const poolId = await findOrCreatePool(emulator, poolName);
   const image = 'registry.example/runner:4.266.2';
   // Queued jobs demand a capability only an offline agent has, so they wait instead of going to an idle agent.
   const waitDemand = `waits-for-${runnerName}`;
@@ -72,29 +75,34 @@ export async function seedRunnerPool(emulator: TestEmulator, options: {
       RUNNER_POD_UID: `uid-${podName}`, RUNNER_NODE_NAME: `node-${ordinal % 3}`, RUNNER_IMAGE: image,
       ...(plan.state === 'offline' && options.queued ? { [waitDemand]: 'yes' } : {}), ...plan.capabilities,
     };
-    const registered = await rest(emulator, 'POST', `_apis/distributedtask/pools/${pool.id}/agents?api-version=7.1`, {
+    const registered = await rest(emulator, 'POST', `_apis/distributedtask/pools/${poolId}/agents?api-version=7.1`, {
       name: podName, version: '4.266.2', osDescription: 'Linux', maxParallelism: 1, systemCapabilities: capabilities, authorization: { publicKey },
     });
-    agents.push({ plan, agent: store.agents.get(registered.id as number)!, ordinal });
+    agents.push({ plan, id: registered.id as number });
   }
-  // Busy agents first come online alone, run one job to a failure (their last job), then take the job they are busy with.
-  let run = 1;
-  for (const { agent } of agents.filter((a) => a.plan.state === 'busy')) {
-    store.createSession(agent, agent.name);
-    const owner = (n: number) => ({ owner: { id: n, name: `${day}.${n}` }, definition: { id: 7, name: 'CI' } });
-    const first = store.queueJob(pool.id, { name: 'Build', script: 'make' }, owner(run++));
-    if ('rejected' in first) throw new Error(first.rejected);
-    store.finishJob(first, 'failed');
-    const current = store.queueJob(pool.id, { name: 'Build', script: 'make' }, owner(run++));
-    if ('rejected' in current) throw new Error(current.rejected);
-    current.receiveTime = new Date().toISOString();
+  // Busy agents first come online alone, run one job of the CI pipeline to a failure (their last job), then take the
+  // job they are busy with: each run's job goes to the one idle agent online.
+  const busy = agents.filter((agent) => agent.plan.state === 'busy');
+  if (busy.length > 0) {
+    const pipeline = await emulator.admin.createPipeline({ project: 'Runner', name: 'CI', pool: poolName, script: 'make' });
+    const runOn = async (agentId: number): Promise<number> => {
+      const run = await rest(emulator, 'POST', `${pipeline.projectId}/_apis/pipelines/${pipeline.id}/runs?api-version=7.1`, {});
+      const job = (await emulator.admin.jobs()).find((candidate) => candidate.owner?.id === run.id);
+      if (job?.agentId !== agentId) throw new Error(`run ${String(run.id)} went to agent ${job?.agentId}, not ${agentId}`);
+      return job.requestId;
+    };
+    for (const { id } of busy) {
+      await emulator.admin.openSession(id);
+      await emulator.admin.finishJob(await runOn(id), 'failed');
+      await emulator.admin.startJob(await runOn(id));
+    }
   }
-  for (const { plan, agent } of agents) {
-    if (plan.state === 'idle' || plan.state === 'disabled') store.createSession(agent, agent.name);
-    if (plan.state === 'disabled') await rest(emulator, 'PATCH', `_apis/distributedtask/pools/${pool.id}/agents/${agent.id}?api-version=7.1`, { id: agent.id, enabled: false });
+  for (const { plan, id } of agents) {
+    if (plan.state === 'idle' || plan.state === 'disabled') await emulator.admin.openSession(id);
+    if (plan.state === 'disabled') await rest(emulator, 'PATCH', `_apis/distributedtask/pools/${poolId}/agents/${id}?api-version=7.1`, { id, enabled: false });
   }
   for (let i = 0; i < (options.queued ?? 0); i++) {
-    const job = store.queueJob(pool.id, { name: `Waiting ${i + 1}`, script: 'true', demands: [waitDemand] });
+    const job = await emulator.admin.queueJob({ pool: poolId, name: `Waiting ${i + 1}`, script: 'true', demands: [waitDemand] });
     if ('rejected' in job) throw new Error(job.rejected);
   }
   if (options.snapshot !== false) {
@@ -108,10 +116,10 @@ export async function seedRunnerPool(emulator: TestEmulator, options: {
     const snapshot: PoolSnapshot = {
       id: `${namespace}.${runnerName}`, runnerName, namespace, poolName, organizationUrl: emulator.orgUrl, publishedAt,
       publishedBy: 'ScaleRunnerPool', replicas: slots.length, pods,
-      lastDecision: { previousReplicas: slots.length, replicas: slots.length, queuedJobs: options.queued ?? 0, busyAgents: agents.filter((a) => a.plan.state === 'busy').length, reason: 'Replicas stay at the busy and queued count plus standby.', action: 'no_change' },
+      lastDecision: { previousReplicas: slots.length, replicas: slots.length, queuedJobs: options.queued ?? 0, busyAgents: busy.length, reason: 'Replicas stay at the busy and queued count plus standby.', action: 'no_change' },
     };
     await rest(emulator, 'PUT', `_apis/ExtensionManagement/InstalledExtensions/${extension.publisher}/${extension.id}/Data/Scopes/Default/Current/Collections/${snapshotCollection}/Documents?api-version=7.1-preview.1`,
       { ...snapshot, __etag: -1 });
   }
-  return { poolId: pool.id, poolName, runnerName, namespace };
+  return { poolId, poolName, runnerName, namespace };
 }
