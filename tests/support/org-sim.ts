@@ -12,12 +12,18 @@
 //
 // Time: every autoscaler sleeps on one SimClock, which moves only when all of them wait — on the clock, or on a call
 // the emulator holds back (a throttling delay). Calls over loopback HTTP take no simulated time.
+//
+// Unlike the other fixtures it reads and changes the emulator's store directly, not through /_admin: sessions, job ends
+// and the storm happen at exact simulated instants, inside the clock's and the cluster's synchronous callbacks, and the
+// burst's 1 000 jobs arrive at once. An admin call is a call in flight the clock does not wait for: it would land after
+// the time moved on, or between the autoscalers' calls, and change the figures. Its setup (the pools) uses /_admin.
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { RestAdoClient } from '../../src/clients/ado-rest.js';
 import { autoscalerKeyMaker } from '../../src/clients/autoscaler-keys.js';
 import { unheldKey } from '../../src/clients/unheld-key.js';
 import { InputReader } from '../../src/core/inputs.js';
 import { readDeployOptions } from '../../src/core/deploy-options.js';
+import { percentile } from '../../src/core/statistics.js';
 import { identityVariables } from '../../src/core/manifests/index.js';
 import { quietEvents } from './runner-world.js';
 import type { RunnerHandshake } from '../../src/core/ports/handshake.js';
@@ -353,12 +359,6 @@ export function perMinute(count: number, from: number, to: number): number {
   return count / Math.max(1e-9, (to - from) / 60_000);
 }
 
-/** The q-quantile (0..1) of `values`, nearest rank; NaN when there are none. */
-export function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
-
 /** The figures of a run, as `npm run bench -- scale-org` prints them. */
 export function orgFigures(run: OrgRun): Array<[string, number]> {
   const { phases, calls, charges, jobs } = run;
@@ -381,13 +381,13 @@ export function orgFigures(run: OrgRun): Array<[string, number]> {
     ...peakWindowByCall(charges, phases.idle, phases.end).map(([call, tstus]): [string, number] => [`tstu-5min-peak[${call}]`, tstus]),
     ['answers-429', calls.filter((call) => call.at >= phases.idle && call.status === 429).length],
     ['answers-429-outside-storm', calls.filter((call) => call.at >= phases.idle && call.status === 429 && (call.at < phases.stormStart || call.at >= phases.stormEnd)).length],
-    ['reaction-s p50', quantile(reaction, 0.5)],
-    ['reaction-s p95', quantile(reaction, 0.95)],
-    ['reaction-s max', quantile(reaction, 1)],
+    ['reaction-s p50', percentile(reaction, 0.5)],
+    ['reaction-s p95', percentile(reaction, 0.95)],
+    ['reaction-s max', percentile(reaction, 1)],
     ['slots-requested', reaction.length],
-    ['job-start-s p50', quantile(start, 0.5)],
-    ['job-start-s p95', quantile(start, 0.95)],
-    ['job-start-s max', quantile(start, 1)],
+    ['job-start-s p50', percentile(start, 0.5)],
+    ['job-start-s p95', percentile(start, 0.95)],
+    ['job-start-s max', percentile(start, 1)],
     ['jobs-started', start.length],
     ['jobs-succeeded', jobs.filter((job) => job.result === 'succeeded').length],
     ['jobs-cut-off', run.cutOff.length],
