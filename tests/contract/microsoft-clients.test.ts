@@ -30,9 +30,9 @@ before(async () => {
     poolName: 'Linux Private', runnerName: 'linux', queued: 2,
     slots: [{ state: 'idle' }, { state: 'busy' }, { state: 'offline' }, { state: 'disabled' }],
   });
-  const jobs = [...emulator.store.jobs.values()];
+  const jobs = await emulator.admin.jobs();
   failed = jobs.find((job) => job.result === 'failed')!.requestId;
-  running = jobs.find((job) => job.receiveTime !== undefined && job.result === undefined)!.requestId;
+  running = jobs.find((job) => job.state === 'running')!.requestId;
 });
 after(() => emulator.stop());
 
