@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   // Read at every call: a PAT rotated in its Secret reaches the file in place, and the next call uses it.
   const token = () => readFileSync(tokenFile, 'utf8').trim();
   token();
-  const ado = restAdoClient(options.organizationUrl, token, options.extension, log.info);
+  const ado = restAdoClient(options.organizationUrl, token, options.extension, (message) => log.info(message));
   // In the cluster its own service account; KUBECONFIG for a run from outside (development, tests).
   const kube = new HttpKubeClient(loadKubeConfig(process.env.KUBECONFIG || undefined));
   const port = Number(process.env.METRICS_PORT ?? autoscalerMetricsPort);

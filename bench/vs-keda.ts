@@ -62,7 +62,7 @@ class PodTracker {
       const uid = pod.metadata.uid!;
       present.add(uid);
       const status = (pod.status ?? {}) as { phase?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; state?: { running?: object } }> };
-      const record = this.records.get(uid) ?? { name: pod.metadata.name!, seen: now };
+      const record = this.records.get(uid) ?? { name: pod.metadata.name, seen: now };
       this.records.set(uid, record);
       if (record.scheduled === undefined && status.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'True')) record.scheduled = now;
       if (record.running === undefined && status.containerStatuses?.some((c) => c.name === 'agent' && c.state?.running)) record.running = now;
@@ -250,12 +250,12 @@ async function drain(world: PoolWorld, contender: Contender, jobs: JobWatcher, i
   if (!(await until(`${contender.key}'s jobs to finish`, timeoutMs, done))) {
     for (const id of ids) await world.emulator.admin.cancelJob(id).catch(() => undefined);
   }
-  await until(`${contender.key} back at zero`, 240_000, contender.atZero);
+  await until(`${contender.key} back at zero`, 240_000, () => contender.atZero());
   return Date.now();
 }
 
 async function burst(world: PoolWorld, contender: Contender, jobs: JobWatcher): Promise<Window> {
-  await until(`${contender.key} at zero`, 240_000, contender.atZero);
+  await until(`${contender.key} at zero`, 240_000, () => contender.atZero());
   const from = Date.now();
   const ids: number[] = [];
   for (let i = 0; i < BURST_JOBS; i++) ids.push(await queue(world, contender, `burst-${i}`, BURST_JOB_SECONDS));
@@ -263,7 +263,7 @@ async function burst(world: PoolWorld, contender: Contender, jobs: JobWatcher): 
 }
 
 async function stream(world: PoolWorld, contender: Contender, jobs: JobWatcher): Promise<Window> {
-  await until(`${contender.key} at zero`, 240_000, contender.atZero);
+  await until(`${contender.key} at zero`, 240_000, () => contender.atZero());
   const from = Date.now();
   const ids: number[] = [];
   for (const [i, { atMs, seconds }] of streamSchedule().entries()) {
@@ -418,7 +418,7 @@ async function main(): Promise<void> {
     for (const contender of contenders) windows.get('burst')!.set(contender.key, await burst(world, contender, jobs));
     for (const contender of contenders) windows.get('stream')!.set(contender.key, await stream(world, contender, jobs));
     // Idle: nothing runs, so the three idle side by side, in the same 5 minutes.
-    for (const contender of contenders) await until(`${contender.key} at zero`, 240_000, contender.atZero);
+    for (const contender of contenders) await until(`${contender.key} at zero`, 240_000, () => contender.atZero());
     const idleFrom = Date.now();
     await sleep(IDLE_SECONDS * 1000);
     for (const contender of contenders) windows.get('idle')!.set(contender.key, { from: idleFrom, to: Date.now(), jobIds: [] });
@@ -445,9 +445,9 @@ async function main(): Promise<void> {
     await jobs.stop();
     for (const contender of contenders) await contender.pods.stop();
     // The operator first removes its finalizers from the ScaledJobs: their namespaces go before it stops.
-    for (const namespace of namespaces) await deleteNamespace(namespace).catch((error: Error) => console.error(`# ${error.message}`));
+    for (const namespace of namespaces) await deleteNamespace(namespace).catch((error: unknown) => console.error(`# ${(error as Error).message}`));
     await operator?.stop();
-    await removeCrds(keda).catch((error: Error) => console.error(`# ${error.message}`));
+    await removeCrds(keda).catch((error: unknown) => console.error(`# ${(error as Error).message}`));
     await world.stop();
   }
 }

@@ -52,7 +52,7 @@ async function openCluster(flags: Map<string, string>): Promise<KubeClient> {
 /** Where this command's flow gets its clients: the kubeconfig's cluster (none for `render`). */
 async function sources({ command, flags, host }: Context, files?: Files): Promise<wire.EntrySources> {
   const kube = command.cluster ? await openCluster(flags) : undefined;
-  return { host, extension, connect: kube && (async () => kube), files };
+  return { host, extension, connect: kube && (() => Promise.resolve(kube)), files };
 }
 
 async function deploy(context: Context): Promise<number> {

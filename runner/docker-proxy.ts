@@ -99,7 +99,8 @@ export function readDockerProxySettings(env: NodeJS.ProcessEnv): DockerProxySett
 export async function startDockerProxy(options: DockerProxySettings & { log: Log }): Promise<DockerProxy> {
   const { upstream, listen, podUid, log } = options;
   // Before the agent can start (it waits for the socket below): a wrong socket group fails here, and says so.
-  await engineCall(upstream, 'GET', '/_ping').catch((error: NodeJS.ErrnoException) => {
+  await engineCall(upstream, 'GET', '/_ping').catch((caught: unknown) => {
+    const error = caught as NodeJS.ErrnoException;
     // Refused access is a setting (restarting won't help); an engine that is down may come back.
     if (error.code === 'EACCES') throw new SettingError(`the node's Docker socket ${upstream} refused this sidecar (EACCES): dockerSocketGroupId must be the group that owns the socket on the node`);
     throw new Error(`the node's Docker engine at ${upstream} did not answer (${error.code ?? error.message})`);

@@ -227,7 +227,7 @@ async function ciChecks(admin: AdminClient, state: State, hub: { pageUrl: string
       return (await response.json()) as { value: Array<Record<string, unknown>> };
     };
     const pools = await read(`_apis/distributedtask/pools?poolName=${encodeURIComponent(poolName)}&api-version=7.1`);
-    const poolId = pools.value[0]?.id;
+    const poolId = pools.value[0]?.id as number | undefined;
     if (poolId === undefined) throw new Error(`the pool '${poolName}' is not there`);
     const agents = await read(`_apis/distributedtask/pools/${poolId}/agents?includeCapabilities=true&api-version=7.1`);
     if (!agents.value.some((agent) => String(agent.name).startsWith(`${runnerName}-`))) throw new Error('the pool has no runner agent');
@@ -443,7 +443,7 @@ async function startTrial(options: Options): Promise<number> {
     const jobs = options.jobs ?? 3;
     await queueRuns(state, jobs);
     const stopFollowing = followJobs(admin);
-    undo.push({ what: 'Following the jobs no more', run: async () => stopFollowing() });
+    undo.push({ what: 'Following the jobs no more', run: () => Promise.resolve(stopFollowing()) });
     const kubectl = external ? 'kubectl' : `${env.KUBECTL} --kubeconfig ${kubeconfig}`;
     const minutes = Math.floor((Date.now() - started) / 60_000);
     say('');

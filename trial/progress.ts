@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 
-const tty = process.stdout.isTTY === true;
+const tty = process.stdout.isTTY;
 const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
 const elapsed = (ms: number) => (ms < 120_000 ? seconds(ms) : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`);
 

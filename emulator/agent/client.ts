@@ -72,7 +72,7 @@ export class VssClient {
         this.locations.set(definition.identifier.toLowerCase(), { area: definition.serviceType, resourceName: definition.displayName, routeTemplate: definition.relativePath });
       }
     }
-    return data as Record<string, unknown>;
+    return data;
   }
 
   /** Same server and locations, another credential (the worker's job token). */

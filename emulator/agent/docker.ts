@@ -120,13 +120,13 @@ export class Docker {
 
   /** The agent's exit-code form: output goes to the log, the exit code is returned. */
   async code(command: string, options: string, stdin?: string[]): Promise<number> {
-    return (await this.run(`${command} ${options}`.trim(), { stdin, onLine: this.log.output })).code;
+    return (await this.run(`${command} ${options}`.trim(), { stdin, onLine: (line) => this.log.output(line) })).code;
   }
 
   /** The agent's output form: non-empty stdout lines are returned; a non-zero exit throws (requireExitCodeZero). */
   async lines(command: string, options: string): Promise<string[]> {
     const arg = `${command} ${options}`.trim();
-    const result = await this.run(arg, { onLine: this.log.output });
+    const result = await this.run(arg, { onLine: (line) => this.log.output(line) });
     if (result.code !== 0) throw new Error(`Exit code ${result.code} returned from process: file name '${this.path}', arguments '${arg}'.`);
     return result.stdout;
   }

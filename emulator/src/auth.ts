@@ -83,8 +83,8 @@ export function verifyClientAssertion(assertion: string, agents: Iterable<Agent>
   let header: { alg?: string };
   let claims: { iss?: string; sub?: string; aud?: string; nbf?: number; exp?: number };
   try {
-    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
-    claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')) as typeof header;
+    claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as typeof claims;
   } catch {
     throw new Error('The client assertion is not valid JSON.');
   }

@@ -53,7 +53,7 @@ export function foldCase(text: string): string {
   let folded = '';
   for (const char of text) {
     const upper = char.toUpperCase();
-    folded += [...upper].length === 1 ? upper : char;
+    folded += Array.from(upper).length === 1 ? upper : char;
   }
   return folded;
 }

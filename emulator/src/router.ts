@@ -9,7 +9,7 @@ export interface Route {
   pattern: string;
   access: Access;
   /** 'none' = no api-version rules (OAuth, downloads, admin); a version = released; undefined = preview only. */
-  version: 'none' | string | undefined;
+  version: string | undefined;
   handle(ctx: Ctx, store: Store): void | Promise<void>;
 }
 

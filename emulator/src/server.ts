@@ -270,7 +270,7 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
         sendJson(res, error.status, error.toBody(), error.headers);
         return;
       }
-      sendJson(res, 500, new VssError(500, 'Exception', String((error as Error)?.message ?? error), 'System').toBody());
+      sendJson(res, 500, new VssError(500, 'Exception', error instanceof Error ? error.message : String(error), 'System').toBody());
     }
   }
 
@@ -291,7 +291,7 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
     async stop() {
       clearInterval(sweeper);
       store.reset();
-      await Promise.all([server, tokenServer].map((listening) => listening && new Promise<void>((resolve) => {
+      await Promise.all([server, tokenServer].filter((listening) => listening !== undefined).map((listening) => new Promise<void>((resolve) => {
         listening.closeAllConnections();
         listening.close(() => resolve());
       })));

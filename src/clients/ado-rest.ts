@@ -17,7 +17,7 @@ export interface RestClientOptions {
   /** How long one call may take, retries included (callBudgetMs by default). */
   budgetMs?: number;
   /** The clock the budget is measured on; injectable with `sleep`. */
-  now?(): number;
+  now?: () => number;
   /** How a request is sent (global fetch by default); a simulation injects one that follows every call. */
   fetch?: typeof fetch;
 }
@@ -103,7 +103,7 @@ export class RestAdoClient implements AdoClient {
 
   constructor(private readonly options: RestClientOptions) {
     this.base = options.organizationUrl.replace(/\/+$/, '');
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => Date.now());
   }
 
   private authorization(): string {

@@ -88,9 +88,9 @@ export function startAutoscalerMonitor(port: number, labels: { pool: string; run
       registry.metrics().then((text) => {
         res.writeHead(200, { 'content-type': registry.contentType });
         res.end(text);
-      }, (error: Error) => {
+      }, (error: unknown) => {
         res.writeHead(500);
-        res.end(error.message);
+        res.end(error instanceof Error ? error.message : String(error));
       });
     } else {
       res.writeHead(404);

@@ -33,7 +33,7 @@ async function checkTls(config: KubeConfig, fail: (what: string) => Error): Prom
   } catch (error) {
     // An auth-provider or exec plugin failed (an OIDC refresh, a missing command): its message may quote what it holds.
     const user = config.getCurrentUser();
-    const plugin = user?.authProvider ? `its ${String(user.authProvider.name)} auth-provider` : user?.exec ? 'its exec plugin' : 'its credential plugin';
+    const plugin = user?.authProvider ? `its ${String((user.authProvider as { name?: unknown }).name)} auth-provider` : user?.exec ? 'its exec plugin' : 'its credential plugin';
     throw fail(`has a user whose credentials the Kubernetes client cannot get: ${plugin} failed (${(error as { code?: string }).code ?? (error as Error).name}).`);
   }
   try {

@@ -55,14 +55,14 @@ export const processCommands: CommandRunner = {
       child.stdin.end(options.stdin ?? '');
     });
   },
-  async has(program) {
-    return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+  has(program) {
+    return Promise.resolve((process.env.PATH ?? '').split(delimiter).some((dir) => {
       try {
         accessSync(join(dir, program), constants.X_OK);
         return true;
       } catch {
         return false;
       }
-    });
+    }));
   },
 };

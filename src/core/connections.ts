@@ -16,7 +16,7 @@ export function readEndpoint(host: Pick<TaskHost, 'getEndpoint'>, input: string,
   try {
     endpoint = host.getEndpoint(id);
   } catch (error) {
-    throw connectionError(input, id, `${(error as Error).message}`);
+    throw connectionError(input, id, (error as Error).message);
   }
   if (endpoint === undefined) throw connectionError(input, id, 'was not found or is not authorized for this pipeline.');
   return endpoint;

@@ -92,7 +92,7 @@ function parseKubeconfig(id: string, text: string): Kubeconfig {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw connectionError(kubernetesConnectionInput, id, 'holds a kubeconfig that is not a YAML mapping (clusters, contexts, users).');
   }
-  return config as Kubeconfig;
+  return config;
 }
 
 export function kubeconfigFromEndpoint(endpointId: string, endpoint: ServiceEndpoint): ResolvedKubeconfig {

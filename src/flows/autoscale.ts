@@ -31,7 +31,7 @@ export interface AutoscalerServices {
   clock: Clock;
   log: Log;
   /** A public key whose private half nobody keeps: what a retired registration is left with. */
-  unheldKey(): PublicKey;
+  unheldKey: () => PublicKey;
   /** Who this autoscaler is in the runner's Lease: its pod's name. */
   identity: string;
   /** Its runner pods' notices that their agent took a job; without, its grants give no notice address. */
@@ -123,7 +123,7 @@ export async function runAutoscaler(options: AutoscalerOptions, services: Autosc
     const runner = { runnerName: options.runnerName, statefulSetUid: state.statefulSetUid };
     for (const pod of registrations.seen ? registrations.pods.filter((known) => wasLive.has(known.metadata.uid!) && !live.has(known.metadata.uid!)) : []) {
       const [id] = recordedAgentIds(runner, [pod]);
-      if (backsOff() && id !== undefined) ended.set(id, pod.metadata.name!);
+      if (backsOff() && id !== undefined) ended.set(id, pod.metadata.name);
       else nextPass = 0;
     }
     registrations.pods = pods;

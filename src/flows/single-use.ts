@@ -21,7 +21,7 @@ export interface SingleUseServices {
   trusted: TrustedCapabilities;
   log: Log;
   /** A public key whose private half nobody keeps. */
-  unheldKey(): PublicKey;
+  unheldKey: () => PublicKey;
   /** Before each registration's writes: throws once they may no longer be made (the autoscaler's lease was lost). */
   beforeWrite?: () => Promise<void>;
 }

@@ -176,7 +176,7 @@ test('a job keeps the name of its agent after that registration is deleted (the 
     assert.equal((await own.admin.waitForJob(queued.requestId, 60_000)).result, 'succeeded');
     await exited;
     const [agent] = await own.admin.agents('Retired');
-    const deleted = await fetch(`${own.orgUrl}/_apis/distributedtask/pools/${queued.poolId}/agents/${agent.id}?api-version=7.1`, { method: 'DELETE', headers: basic(DEFAULT_PAT.token) });
+    const deleted = await fetch(`${own.orgUrl}/_apis/distributedtask/pools/${String(queued.poolId)}/agents/${String(agent.id)}?api-version=7.1`, { method: 'DELETE', headers: basic(DEFAULT_PAT.token) });
     assert.equal(deleted.status, 204);
     assert.deepEqual(await own.admin.agents('Retired'), []);
     const job = await own.admin.job(queued.requestId);

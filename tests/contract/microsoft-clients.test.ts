@@ -92,10 +92,10 @@ describe('azure-devops-node-api, for the calls the tasks make', () => {
   it('disables and enables an agent', async () => {
     const taskAgent = await connection().getTaskAgentApi();
     const agent = agentNamed('linux-0');
-    const disabled = await taskAgent.updateAgent({ id: agent.id, enabled: false } as NodeTaskAgent.TaskAgent, pool.poolId, agent.id);
+    const disabled = await taskAgent.updateAgent({ id: agent.id, enabled: false }, pool.poolId, agent.id);
     assert.equal(disabled.enabled, false);
     assert.equal(agent.enabled, false);
-    assert.equal((await taskAgent.updateAgent({ id: agent.id, enabled: true } as NodeTaskAgent.TaskAgent, pool.poolId, agent.id)).enabled, true);
+    assert.equal((await taskAgent.updateAgent({ id: agent.id, enabled: true }, pool.poolId, agent.id)).enabled, true);
   });
 
   it('refuses to delete an agent running a job (400 TaskAgentJobStillRunningException) and deletes an idle one', async () => {

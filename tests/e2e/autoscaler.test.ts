@@ -12,7 +12,6 @@ import { unpackAgent } from '../support/agent-package.js';
 import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { assertKilledAgentLeavesNothing, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import { kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
-import type { AdminJob } from '../support/emulator.js';
 import { MemoryHost } from '../support/memory-host.js';
 import { HttpKubeClient, loadUserKubeConfig } from '../../src/clients/kube-http.js';
 import { RestAdoClient } from '../../src/clients/ado-rest.js';
@@ -93,7 +92,7 @@ async function queue(count: number, script: string, demands?: string[]): Promise
   for (let i = 0; i < count; i++) {
     const job = await world.emulator.admin.queueJob({ pool: POOL, name: `auto-${i}`, script, demands });
     assert.ok(!('rejected' in job), `job queued: ${JSON.stringify(job)}`);
-    ids.push((job as AdminJob).requestId);
+    ids.push(job.requestId);
   }
   return ids;
 }
@@ -303,7 +302,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
   it('does not count jobs demanding what the pool lacks', async () => {
     await waitFor('the pool back at zero', 120_000, async () => ((await replicas()) === 0 ? true : undefined));
     // An agent of the pool that is not ours offers a GPU: a job demanding one is accepted and waits, for that agent.
-    const pools = (await (await fetch(`${world.emulator.orgUrl}/_apis/distributedtask/pools?poolName=${POOL}`, { headers: authorization() })).json()) as Any;
+    const pools = (await (await fetch(`${world.emulator.orgUrl}/_apis/distributedtask/pools?poolName=${POOL}`, { headers: authorization() })).json());
     const added = await fetch(`${world.emulator.orgUrl}/_apis/distributedtask/pools/${pools.value[0].id}/agents?api-version=7.1`, {
       method: 'POST',
       headers: { ...authorization(), 'content-type': 'application/json' },
@@ -548,7 +547,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
       for (const { job } of results.slice(0, 2)) assert.ok(job.agentName?.startsWith(`${second}-`), `${job.agentName} is the second runner's`);
       await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
       await passesLater(2);
-      const autoAgents = async () => (await world.emulator.admin.agents(POOL)).filter((a) => /^auto-\d+$/.test(String(a.name))).map((a) => `${a.name}#${a.id} ${a.enabled}`).sort();
+      const autoAgents = async () => (await world.emulator.admin.agents(POOL)).filter((a) => /^auto-\d+$/.test(String(a.name))).map((a) => `${String(a.name)}#${String(a.id)} ${String(a.enabled)}`).sort();
       const before = await autoAgents();
       // remove, as the command line runs it, on the second runner with default inputs.
       const kube = new HttpKubeClient(loadUserKubeConfig({ path: (await cluster()).kubeconfig }));

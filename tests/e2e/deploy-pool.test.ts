@@ -87,7 +87,7 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
       { headers: { authorization: `Basic ${Buffer.from(`:${world.token}`).toString('base64')}` } },
     );
     assert.equal(document.status, 200);
-    const snapshot = (await document.json()) as Any;
+    const snapshot = (await document.json());
     assert.equal(snapshot.publishedBy, 'DeployRunnerPool');
     assert.deepEqual(snapshot.pods.map((p: Any) => p.name), ['linux-0', 'linux-1', 'linux-2']);
 

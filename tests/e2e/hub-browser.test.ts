@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { buildHub } from '../../scripts/build.mjs';
 import { launchChromium, type TestBrowser } from '../support/browser.js';
-import { startEmulator, type AdminJob, type TestEmulator } from '../support/emulator.js';
+import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { issueUserToken, seedRunnerPool } from '../support/hub-fixture.js';
 import { darkTheme, startHubHost, type HubHost } from '../../trial/hub-host.js';
 import { repoRoot } from '../support/task-manifests.js';
@@ -199,7 +199,7 @@ describe('Runner pools hub in Chromium', () => {
     for (const [name, demands] of [['Plain 1', []], ['Toolbox 1', ['TOOLBOX']], ['Plain 2', []]] as const) {
       const job = await emulator.admin.queueJob({ pool: 'Shared Private', name, script: 'true', demands: [...demands] });
       assert.ok(!('rejected' in job), JSON.stringify(job));
-      ids[name] = (job as AdminJob).requestId;
+      ids[name] = job.requestId;
     }
     const { page, hub } = await open(await issueUserToken(emulator, readScopes));
     const share = async (runner: string) => {

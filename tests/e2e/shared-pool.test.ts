@@ -9,7 +9,6 @@ import type { AddressInfo } from 'node:net';
 import { kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { createNamespace, deleteNamespace, deployPool, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { finished, probeField } from '../support/pool-jobs.js';
-import type { AdminJob } from '../support/emulator.js';
 
 const POOL = 'Shared';
 const NS = 'adr-shared-pool-e2e';
@@ -113,7 +112,7 @@ describe('two autoscaled runners sharing one pool', { timeout: 12 * 60_000 }, ()
       const queue = async (name: string, demands: string[]) => {
         const job = await world.emulator.admin.queueJob({ pool: POOL, name, script, demands });
         assert.ok(!('rejected' in job), `job queued: ${JSON.stringify(job)}`);
-        return (job as AdminJob).requestId;
+        return job.requestId;
       };
       const toolbox: number[] = [];
       const plain: number[] = [];

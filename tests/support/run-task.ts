@@ -142,7 +142,7 @@ export function runBundledTask(task: string, inputs: Record<string, string>, ext
         const secrets = credentialInputs.map((name) => inputs[name]).filter((value) => value !== undefined && value.trim() !== '');
         resolve({ status, tempDirectory, ...parseTaskOutput(task, stdout, secrets, stderr) });
       } catch (error) {
-        reject(error as Error);
+        reject(error);
       }
     });
   });

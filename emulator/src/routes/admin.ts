@@ -52,7 +52,7 @@ function agent(store: Store, ctx: Ctx): Agent {
 }
 
 function poolId(store: Store, pool: string | number | undefined): number {
-  const found = typeof pool === 'number' ? store.pools.get(pool) : store.poolByName(String(pool ?? ''));
+  const found = typeof pool === 'number' ? store.pools.get(pool) : store.poolByName(pool ?? '');
   if (!found) throw new VssError(404, 'TaskAgentPoolNotFoundException', `Agent pool ${String(pool)} could not be found.`);
   return found.id;
 }

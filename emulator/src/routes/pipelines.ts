@@ -60,7 +60,7 @@ export const pipelineRoutes: Route[] = [
       };
       // Template parameters and run variables reach the script as job variables (hence environment variables).
       const env: Record<string, string> = { ...pipeline.env };
-      for (const [name, value] of Object.entries(run.templateParameters)) env[`parameters.${name}`] = String(value);
+      for (const [name, value] of Object.entries(run.templateParameters)) env[`parameters.${name}`] = value;
       for (const [name, variable] of Object.entries(run.variables)) env[name] = variable.value ?? '';
       const pool = store.poolByName(pipeline.pool);
       if (!pool) throw new VssError(400, 'TaskAgentPoolNotFoundException', `Could not find a pool with name ${pipeline.pool}.`);

@@ -15,7 +15,7 @@ const counterLabels: Array<[keyof PoolCounters, string]> = [
 const staleAfterMs = 60 * 60_000;
 
 /** A counter's number; the queue arrives after the rest, so it may still be loading or have failed. */
-function CounterValue(props: { value: number | undefined; error?: unknown }): JSX.Element {
+function CounterValue(props: { value: number | undefined; error?: unknown }): React.JSX.Element {
   if (props.error !== undefined) {
     const { title, detail } = describeLoadError(props.error);
     return <span className="pool-counter-value pool-counter-failed title-m" title={`${title}: ${detail}`}>!</span>;
@@ -28,7 +28,7 @@ function CounterValue(props: { value: number | undefined; error?: unknown }): JS
  * The pool-wide counters; next to the queue, how many of its waiting jobs this runner counts (each waiting job of a
  * pool is counted by one of its runners).
  */
-export function Counters(props: { counters: PoolCounters; counted?: JobLink[]; queueError?: unknown }): JSX.Element {
+export function Counters(props: { counters: PoolCounters; counted?: JobLink[]; queueError?: unknown }): React.JSX.Element {
   const { counters, counted, queueError } = props;
   return (
     <div className="pool-counters flex-row flex-wrap" role="list" aria-label="Pool counters">
@@ -54,7 +54,7 @@ export function Counters(props: { counters: PoolCounters; counted?: JobLink[]; q
 const namedCountedJobs = 5;
 
 /** The waiting jobs this runner counts, named with their request ids. */
-function CountedJobs(props: { counted: JobLink[] | undefined }): JSX.Element | null {
+function CountedJobs(props: { counted: JobLink[] | undefined }): React.JSX.Element | null {
   const { counted } = props;
   if (!counted?.length) return null;
   const named = counted.slice(0, namedCountedJobs);
@@ -76,7 +76,7 @@ function CountedJobs(props: { counted: JobLink[] | undefined }): JSX.Element | n
 }
 
 /** The slots whose pod cannot start, each with Kubernetes' words: why the jobs this runner counts wait. */
-function StuckSlots(props: { view: PoolView }): JSX.Element | null {
+function StuckSlots(props: { view: PoolView }): React.JSX.Element | null {
   const { stuck } = props.view;
   if (stuck.length === 0) return null;
   return (
@@ -91,7 +91,7 @@ function StuckSlots(props: { view: PoolView }): JSX.Element | null {
 /** Waits in seconds up to ten minutes: the difference between 65 s and 119 s matters there. */
 const formatWait = (seconds: number) => (seconds < 600 ? `${Math.round(seconds)} s` : formatDuration(seconds * 1000));
 
-function SnapshotLine(props: { view: PoolView }): JSX.Element {
+function SnapshotLine(props: { view: PoolView }): React.JSX.Element {
   const { snapshot } = props.view;
   if (!snapshot) {
     return <div className="pool-snapshot secondary-text">No pod data yet: DeployRunnerPool and ScaleRunnerPool publish it after each run.</div>;
@@ -116,7 +116,7 @@ export function matchesFilter(slot: SlotView, filter: string): boolean {
   return filter.toLowerCase().split(/\s+/).filter(Boolean).every((word) => text.includes(word));
 }
 
-export function PoolCard(props: { view: PoolView; queueError?: unknown; filter: string; now: Date; organizationUrl?: string }): JSX.Element {
+export function PoolCard(props: { view: PoolView; queueError?: unknown; filter: string; now: Date; organizationUrl?: string }): React.JSX.Element {
   const { view, queueError, filter, now, organizationUrl } = props;
   const slots = React.useMemo(() => view.slots.filter((slot) => matchesFilter(slot, filter)), [view.slots, filter]);
   const poolLink = organizationUrl && view.poolId !== undefined ? `${organizationUrl}/_settings/agentpools?poolId=${view.poolId}&view=agents` : undefined;

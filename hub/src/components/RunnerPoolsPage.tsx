@@ -25,7 +25,7 @@ type LoadState =
   | { phase: 'failed'; error: unknown }
   | { phase: 'loaded'; views: PoolView[]; at: Date; refreshError?: unknown; queueErrors: Record<string, unknown> };
 
-export function RunnerPoolsPage(props: RunnerPoolsPageProps): JSX.Element {
+export function RunnerPoolsPage(props: RunnerPoolsPageProps): React.JSX.Element {
   const { service, refreshMs = 15_000, organizationUrl, clock = () => new Date(), onFirstLoad } = props;
   const [state, setState] = React.useState<LoadState>({ phase: 'loading' });
   const [filter, setFilter] = React.useState('');
@@ -90,7 +90,7 @@ export function RunnerPoolsPage(props: RunnerPoolsPageProps): JSX.Element {
     </Page>
   );
 
-  function body(): JSX.Element {
+  function body(): React.JSX.Element {
     if (state.phase === 'loading') {
       return <div className="hub-state hub-loading"><Spinner size={SpinnerSize.large} label="Loading runner pools…" /></div>;
     }

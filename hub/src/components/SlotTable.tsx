@@ -95,7 +95,7 @@ const cells: Array<{ id: string; name: string; width: number; render: CellRender
 ];
 
 /** A cell's line, cut with an ellipsis where the column is narrower; the whole text shows on hover. */
-function line(content: React.ReactNode): JSX.Element {
+function line(content: React.ReactNode): React.JSX.Element {
   return <span className="slot-line" title={plainText(content)}>{content}</span>;
 }
 
@@ -113,7 +113,7 @@ function columns(now: Date): Array<ITableColumn<SlotView>> {
   }));
 }
 
-export function SlotTable(props: { slots: SlotView[]; now: Date }): JSX.Element {
+export function SlotTable(props: { slots: SlotView[]; now: Date }): React.JSX.Element {
   const { slots, now } = props;
   const provider = React.useMemo(() => new ArrayItemProvider(slots), [slots]);
   const tableColumns = React.useMemo(() => columns(now), [now]);

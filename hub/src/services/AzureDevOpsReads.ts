@@ -17,7 +17,8 @@ const resultNames: Record<TaskResult, string> = {
 function jobName(request: TaskAgentJobRequest): { name: string; url?: string } {
   const name = [request.definition?.name, request.owner?.name].filter(Boolean).join(' · ') || request.jobName || `Request ${request.requestId}`;
   // Optional: which members excludeUrls=true strips is not documented (the emulator keeps _links; see emulator/README.md).
-  const href: unknown = request.owner?._links?.web?.href ?? request.definition?._links?.web?.href;
+  type Links = { web?: { href?: unknown } } | undefined;
+  const href = (request.owner?._links as Links)?.web?.href ?? (request.definition?._links as Links)?.web?.href;
   return { name, url: typeof href === 'string' ? href : undefined };
 }
 
@@ -36,7 +37,7 @@ export function toHubAgent(pool: { id: number; name: string }, agent: TaskAgent)
     id: agent.id,
     name: agent.name,
     status: agent.status === TaskAgentStatus.Online ? 'online' : 'offline',
-    enabled: agent.enabled !== false,
+    enabled: agent.enabled,
     busyWith: agent.assignedRequest?.requestId,
     capabilities: { ...agent.systemCapabilities, ...agent.userCapabilities },
     poolId: pool.id,

@@ -340,7 +340,7 @@ export function externalsStep(spec: RunnerPoolSpec): V1Container {
  * job back by a second at most; after `timeoutSeconds` of failures the kubelet restarts the service (and waits again).
  */
 function startupProbe({ probe, timeoutSeconds }: ServiceReadiness): V1Probe {
-  const check: V1Probe = probe.kind === 'tcp' ? { tcpSocket: { port: probe.port } }
+  const check: Pick<V1Probe, 'tcpSocket' | 'httpGet' | 'exec'> = probe.kind === 'tcp' ? { tcpSocket: { port: probe.port } }
     : probe.kind === 'http' ? { httpGet: { port: probe.port, path: probe.path } }
     : { exec: { command: probe.command } };
   return { ...check, periodSeconds: 1, failureThreshold: timeoutSeconds };

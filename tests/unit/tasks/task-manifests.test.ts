@@ -63,7 +63,7 @@ describe('task.json files', () => {
           if (input.groupName !== undefined) assert.ok(groups.has(input.groupName), `${input.name} group ${input.groupName}`);
           if (input.type === 'pickList') {
             assert.ok(input.options && Object.keys(input.options).length > 1, `${input.name} has options`);
-            if (input.defaultValue) assert.ok(input.defaultValue in input.options!, `${input.name} default is an option`);
+            if (input.defaultValue) assert.ok(input.defaultValue in input.options, `${input.name} default is an option`);
           }
         }
       });
