@@ -19,6 +19,8 @@ const NS = 'adr-scale-e2e';
 // about 7 minutes; the decision itself has its property tests in the fast tiers.
 const trials = Number(process.env.SCALE_TRIALS ?? 40);
 let world: PoolWorld;
+/** Pods that ran a job (or were removed): their agent exits after it, so a later test must not count them idle. */
+const spent = new Set<string>();
 
 /** The bundled ScaleRunnerPool on this suite's pool; `endpointEnv` is the service connection kubernetesConnectionId. */
 function scale(inputs: Record<string, string>, endpointEnv = world.endpointEnv) {
@@ -138,8 +140,6 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
     const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
     /** Busy slot → its job and the UID of the pod running it: a killed and re-created pod would have another UID. */
     const busy = new Map<number, { job: number; uid: string }>();
-    /** Pods whose agent has ended its job or that a scale-down removes: they take no new job. */
-    const spent = new Set<string>();
     const floors = new Set<number>();
     /** What each scale-down met: no busy slot above its target, a busy slot that stops it part way, or one that defers it whole. */
     const met = { plain: 0, partial: 0, whole: 0 };
@@ -216,14 +216,17 @@ describe('ScaleRunnerPool on a real cluster', { timeout: 40 * 60_000 }, () => {
       assert.ok(met.plain > 0 && met.partial > 0 && met.whole > 0, `the trials cover plain, partly and wholly deferred scale-downs: ${JSON.stringify(met)}`);
     } finally {
       // The later tests need idle slots, after a failure here too.
-      for (const { job } of busy.values()) await world.emulator.admin.cancelJob(job);
+      for (const { job, uid } of busy.values()) {
+        spent.add(uid);
+        await world.emulator.admin.cancelJob(job);
+      }
       for (const { job } of busy.values()) await world.emulator.admin.waitForJob(job, 60_000);
     }
   });
 
   it('keeps a slot that takes a job while the scale-down drains it', async () => {
     await scaleTo(5);
-    const ready = async () => (await freeSlots(new Map(), new Set())).filter((slot) => slot < 5).length;
+    const ready = async () => (await freeSlots(new Map(), spent)).filter((slot) => slot < 5).length;
     await world.emulator.admin.waitFor(ready, (count) => count === 5, 180_000, '5 idle slots');
     // The task's first drain call is held until the job below has landed on slot 4: after the task's look, before the drain.
     await world.emulator.admin.clearRequests();
