@@ -157,9 +157,11 @@ export class HttpKubeClient implements KubeClient {
   private async call(method: string, path: string, body?: object, contentType?: string): Promise<unknown> {
     const { status, json } = await this.send(method, path, body, contentType);
     if (status >= 200 && status < 300) return json;
-    const error = (json ?? {}) as { reason?: string; message?: string; details?: { kind?: unknown; name?: unknown } };
+    const error = (json ?? {}) as { reason?: string; message?: string; details?: { kind?: unknown; name?: unknown; causes?: unknown } };
     const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
-    const details = { kind: text(error.details?.kind), name: text(error.details?.name) };
+    const causes = Array.isArray(error.details?.causes) ? (error.details.causes as Array<{ field?: unknown }>) : [];
+    const fields = causes.map((cause) => text(cause.field)).filter((field) => field !== undefined);
+    const details = { kind: text(error.details?.kind), name: text(error.details?.name), ...(fields.length > 0 && { fields }) };
     throw new KubeApiError(status, error.reason ?? String(status), `${method} ${path}: ${status} ${error.reason ?? ''}: ${error.message ?? ''}`.trim(), details);
   }
 

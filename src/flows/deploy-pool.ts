@@ -3,7 +3,7 @@
 import { type DeployOptions } from '../core/deploy-options.js';
 import type { AgentInfo, PodRecycling, RunnerPoolSpec } from '../core/model.js';
 import type { TaskHost } from '../core/ports/host.js';
-import { KubeApiError, type KubeClient, type KubeObject } from '../core/ports/kube.js';
+import { KubeApiError, replacedSince, type KubeClient, type KubeObject } from '../core/ports/kube.js';
 import { manifestFile } from '../core/manifest-file.js';
 import { annotations, autoscalerKeysSecretName, autoscalerPolicyName, egressPolicyName, handshakePolicyName, keepsRestartRules, poolLabelSelector, renderRunnerPool, terminationGraceSeconds } from '../core/manifests/index.js';
 import { removeRecycleAccessWhenUnused } from './recycle-access.js';
@@ -431,7 +431,7 @@ async function markDraining(kube: KubeClient, pool: RunnerPoolSpec, pod: PodSumm
     await kube.mergePatch({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, { metadata: { uid: pod.uid, annotations: { [annotations.draining]: 'true' } } }, fieldManager);
     return true;
   } catch (error) {
-    if (error instanceof KubeApiError && (error.status === 404 || error.status === 409)) return false;
+    if (replacedSince(error)) return false;
     throw error;
   }
 }
@@ -442,7 +442,7 @@ async function unmarkDraining(kube: KubeClient, pool: RunnerPoolSpec, pods: PodS
     try {
       await kube.mergePatch({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, { metadata: { uid: pod.uid, annotations: { [annotations.draining]: null } } }, fieldManager);
     } catch (error) {
-      if (error instanceof KubeApiError && (error.status === 404 || error.status === 409)) continue;
+      if (replacedSince(error)) continue;
       host.warning(`Could not remove the mark ${annotations.draining} from ${pod.name}: ${(error as Error).message}. No scaling pass enables its agent until it is removed (kubectl -n ${pool.namespace} annotate pod ${pod.name} ${annotations.draining}-).`);
     }
   }

@@ -333,7 +333,8 @@ export class FakeKube implements KubeClient {
     this.precondition(existing, resourceVersion);
     // A UID in the patch names the incarnation it was meant for: a newer object under the name refuses it.
     if (uid !== undefined && uid !== existing.metadata.uid) {
-      throw new KubeApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${existing.metadata.uid}`);
+      // As the API server answers: a patch's UID is no precondition but a change of an immutable field.
+      throw new KubeApiError(422, 'Invalid', `${existing.kind} "${ref.name}" is invalid: metadata.uid: Invalid value: "${uid}": field is immutable`, { kind: existing.kind, name: ref.name, fields: ['metadata.uid'] });
     }
     const patched = jsonMergePatch(existing, patch) as KubeObject;
     patched.metadata.resourceVersion = String(++this.resourceVersion);

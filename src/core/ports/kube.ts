@@ -28,11 +28,22 @@ export class KubeApiError extends Error {
     readonly status: number,
     readonly reason: string,
     message: string,
-    readonly details: { kind?: string; name?: string } = {},
+    /** `fields`: the fields an invalid request (422) named, from the Status' causes. */
+    readonly details: { kind?: string; name?: string; fields?: string[] } = {},
   ) {
     super(message);
     this.name = 'KubeApiError';
   }
+}
+
+/**
+ * Whether a write aimed at one incarnation (its UID in the patch) missed because that object is gone or was replaced
+ * under its name. The API server answers a patch whose UID differs with 422 Invalid on metadata.uid (the field is
+ * immutable), not with a 409: a UID in a patch is no precondition the way one in DeleteOptions is.
+ */
+export function replacedSince(error: unknown): boolean {
+  if (!(error instanceof KubeApiError)) return false;
+  return error.status === 404 || (error.status === 422 && (error.details.fields ?? []).includes('metadata.uid'));
 }
 
 export interface KubeClient {

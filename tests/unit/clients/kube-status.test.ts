@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { KubeApiError } from '../../../src/core/ports/kube.js';
+import { KubeApiError, replacedSince } from '../../../src/core/ports/kube.js';
 import { kubeClientAt } from '../../support/kube-client-at.js';
 
 let server: Server;
@@ -13,7 +13,7 @@ let answer = {};
 before(async () => {
   server = createServer((req, res) => {
     req.resume();
-    req.on('end', () => res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify(answer)));
+    req.on('end', () => res.writeHead((answer as { code?: number }).code ?? 404, { 'content-type': 'application/json' }).end(JSON.stringify(answer)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -39,5 +39,17 @@ describe('an error the API server answers', { timeout: 10_000 }, () => {
     assert.deepEqual((await refusal()).details, { kind: undefined, name: undefined });
     answer = { kind: 'Status', reason: 'NotFound', details: null };
     assert.deepEqual((await refusal()).details, { kind: undefined, name: undefined });
+  });
+
+  it('names the fields an invalid write named: a patch aimed at a pod since replaced under its name', async () => {
+    // What kube-apiserver 1.36 answered a merge patch carrying another incarnation's metadata.uid.
+    const cause = { reason: 'FieldValueInvalid', message: 'Invalid value: "0000": field is immutable', field: 'metadata.uid' };
+    answer = { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'Pod "linux-0" is invalid: metadata.uid: Invalid value: "0000": field is immutable', reason: 'Invalid', details: { name: 'linux-0', kind: 'Pod', causes: [cause, cause] }, code: 422 };
+    const error = await refusal();
+    assert.equal(error.status, 422);
+    assert.deepEqual(error.details.fields, ['metadata.uid', 'metadata.uid']);
+    assert.equal(replacedSince(error), true);
+    answer = { ...answer, details: { name: 'linux-0', kind: 'Pod', causes: [{ ...cause, field: 'spec.schedulingGates[1].name' }] } };
+    assert.equal(replacedSince(await refusal()), false, 'another invalid field is a real refusal');
   });
 });
