@@ -33,6 +33,11 @@ export class AdminClient {
     await this.call('POST', '/pats', pat);
   }
 
+  /** Revokes a PAT: calls with it are refused from now on. */
+  async revokePat(token: string): Promise<void> {
+    await this.call('POST', '/pats/revoke', { token });
+  }
+
   /** Adds a Bearer token standing for a user with those scopes: the access token Azure DevOps hands an extension's page. */
   async addToken(token: { token: string; user?: string; scopes?: string[]; expiresInSeconds?: number }): Promise<void> {
     await this.call('POST', '/tokens', token);

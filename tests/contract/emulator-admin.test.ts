@@ -33,6 +33,16 @@ before(async () => {
 });
 after(() => emulator.stop());
 
+test('PATs: one added works with its scopes until it is revoked; revoking one that is not there is refused', async () => {
+  await emulator.admin.addPat({ token: 'pat-to-revoke', user: 'leaving@emulated.example', scopes: ['vso.agentpools'] });
+  const pools = () => fetch(`${emulator.orgUrl}/_apis/distributedtask/pools`, { headers: { Authorization: `Basic ${Buffer.from(':pat-to-revoke').toString('base64')}` } });
+  assert.equal((await pools()).status, 200);
+  await emulator.admin.revokePat('pat-to-revoke');
+  assert.equal((await pools()).status, 401);
+  assert.equal((await adminCall('POST', '/pats/revoke', JSON.stringify({ token: 'pat-to-revoke' }))).status, 404);
+  assert.equal((await adminCall('POST', '/pats/revoke', JSON.stringify({ token: 7 }))).status, 404);
+});
+
 test('tokens: a Bearer token stands for its user with only its scopes, until it expires; a malformed one is refused', async () => {
   await emulator.admin.addToken({ token: 'page-token', user: 'reader@emulated.example', scopes: ['vso.agentpools'], expiresInSeconds: 0.5 });
   const since = Math.max(0, ...(await emulator.admin.requests()).map((entry) => entry.seq));

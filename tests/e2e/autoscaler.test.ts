@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { run } from '../support/process.js';
 import { unpackAgent } from '../support/agent-package.js';
-import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { createNamespace, deleteNamespace, deployPool, imageVariant, poolPatOwner, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { assertKilledAgentLeavesNothing, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import { kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
 import { MemoryHost } from '../support/memory-host.js';
@@ -448,19 +448,18 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
 
   it('takes a rotated PAT from its Secret without a restart', async () => {
     const rotated = `pat-rotated-${Date.now()}`;
-    world.emulator.store.pats.set(rotated, { token: rotated, user: 'rotated@e2e.example', scopes: ['vso.agentpools_manage', 'vso.extension.data_write'] });
-    const old = world.emulator.store.pats.get(world.token)!;
+    await world.emulator.admin.addPat({ token: rotated, user: 'rotated@e2e.example', scopes: poolPatOwner.scopes });
     const pod = await autoscalerPod();
     try {
       await kubectl(['patch', 'secret', 'auto-registration', '-n', NS, '--type=merge', '-p', JSON.stringify({ stringData: { token: rotated } })]);
-      world.emulator.store.pats.delete(world.token);
+      await world.emulator.admin.revokePat(world.token);
       const since = Math.max(0, ...(await world.emulator.admin.requests()).map((r) => r.seq));
       // The kubelet refreshes a Secret volume within its sync period (about a minute) plus its cache's.
       await waitFor('a call with the rotated PAT', 240_000, async () =>
         (await world.emulator.admin.requests(since)).some((r) => r.principal === 'pat:rotated@e2e.example' && r.status === 200) ? true : undefined);
       assert.equal((await autoscalerPod()).metadata.uid, pod.metadata.uid, 'the same pod');
     } finally {
-      world.emulator.store.pats.set(world.token, old);
+      await world.emulator.admin.addPat({ token: world.token, ...poolPatOwner });
       await kubectl(['patch', 'secret', 'auto-registration', '-n', NS, '--type=merge', '-p', JSON.stringify({ stringData: { token: world.token } })]);
     }
   });
@@ -528,7 +527,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
       return Map.prototype.set.call(this, id, agent);
     };
     const secondPat = `pat-second-${Date.now()}`;
-    store.pats.set(secondPat, { token: secondPat, user: 'second@e2e.example', scopes: ['vso.agentpools_manage', 'vso.extension.data_write'] });
+    await world.emulator.admin.addPat({ token: secondPat, user: 'second@e2e.example', scopes: poolPatOwner.scopes });
     const since = Math.max(0, ...(await world.emulator.admin.requests()).map((r) => r.seq));
     await createNamespace(SECOND_NS);
     try {

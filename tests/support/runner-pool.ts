@@ -17,6 +17,9 @@ import { repoRoot } from './task-manifests.js';
 // The node's address on the cluster's own veth (tests/cluster/cluster.sh): pods reach the host there.
 export const nodeAddress = '10.250.0.1';
 
+/** The PAT a pool world's tasks and autoscalers use: its owner and scopes. */
+export const poolPatOwner = { user: 'pool@e2e.example', scopes: ['vso.agentpools_manage', 'vso.extension.data_write'] };
+
 export interface PoolWorld {
   cluster: Cluster;
   emulator: TestEmulator;
@@ -45,7 +48,7 @@ export async function startPoolWorld(pool: string, tag: string, options: PoolWor
   const token = `pat-${randomBytes(20).toString('hex')}`;
   const emulator = await startEmulator({
     host: k.local ? nodeAddress : '127.0.0.1',
-    pats: [{ token, user: 'pool@e2e.example', scopes: ['vso.agentpools_manage', 'vso.extension.data_write'] }],
+    pats: [{ token, ...poolPatOwner }],
     pools: [pool],
     agentPackage: await agentPackage(),
     pollTimeoutMs: 20_000,

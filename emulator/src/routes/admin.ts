@@ -79,6 +79,12 @@ export function adminRoutes(seed: () => void): Route[] {
       store.pats.set(pat.token, { token: pat.token, user: pat.user ?? 'tester@emulated.example', scopes: pat.scopes ?? ['app_token'] });
       sendEmpty(ctx.res, 204);
     }),
+    // Revokes a PAT, as its owner does in the user settings: the next call with it is refused (401).
+    route('POST', '/pats/revoke', (ctx, store) => {
+      const { token } = parseJsonBody<{ token: string }>(ctx);
+      if (typeof token !== 'string' || !store.pats.delete(token)) return reply(ctx, 404, { message: 'no such PAT' });
+      sendEmpty(ctx.res, 204);
+    }),
     // A Bearer token for a user with those scopes: the access token Azure DevOps hands an extension's page.
     route('POST', '/tokens', (ctx, store) => {
       // Typed as a caller should send it; checked, since a caller may not.
