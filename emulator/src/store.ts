@@ -27,6 +27,14 @@ export interface ExtensionDocument {
   [key: string]: unknown;
 }
 
+/**
+ * When an agent's status changes (it goes online or offline): now, and always later than its last change, as the
+ * service's own timestamps are: a client that kept what it read with the last date sees that it changed since.
+ */
+function statusChange(agent: Agent): string {
+  return new Date(Math.max(Date.now(), Date.parse(agent.statusChangedOn) + 1)).toISOString();
+}
+
 export class Store {
   readonly pools = new Map<number, Pool>();
   readonly agents = new Map<number, Agent>();
@@ -290,7 +298,7 @@ export class Store {
     this.sessions.set(session.sessionId, session);
     this.sessionByAgent.set(agent.id, session);
     this.messages.set(session.sessionId, []);
-    agent.statusChangedOn = new Date().toISOString();
+    agent.statusChangedOn = statusChange(agent);
     this.schedule();
     return session;
   }
@@ -305,7 +313,7 @@ export class Store {
     for (const poll of this.polls) if (poll.sessionId === sessionId) this.answerPoll(poll, undefined);
     const agent = this.agents.get(session.agentId);
     if (agent) {
-      agent.statusChangedOn = new Date().toISOString();
+      agent.statusChangedOn = statusChange(agent);
       const job = agent.assignedRequestId === undefined ? undefined : this.jobs.get(agent.assignedRequestId);
       if (job && job.receiveTime === undefined) {
         job.assignTime = undefined;

@@ -2,7 +2,7 @@
 // with back-off within one time budget per call.
 import { snapshotCollection, type AgentInfo, type PoolSnapshot } from '../core/model.js';
 import { demandText } from '../core/demands.js';
-import { AdoError, type AdoClient, type JobRequest } from '../core/ports/ado.js';
+import { AdoError, type AdoClient, type AgentListIncludes, type JobRequest } from '../core/ports/ado.js';
 import type { AgentRegistration, DeploymentType } from '../core/registration.js';
 
 export interface RestClientOptions {
@@ -42,6 +42,23 @@ interface WireAgent {
   userCapabilities?: Record<string, string> | null;
   assignedRequest?: { requestId: number } | null;
   lastCompletedRequest?: { requestId: number } | null;
+  statusChangedOn?: string;
+}
+
+/** The single-use rule needs the request an agent runs and the one it last finished (src/core/single-use.ts). */
+const agentIncludes = (capabilities: boolean) => ({ includeCapabilities: String(capabilities), includeAssignedRequest: 'true', includeLastCompletedRequest: 'true' });
+
+function agentInfo(a: WireAgent): AgentInfo {
+  return {
+    id: a.id,
+    name: a.name,
+    status: a.status === 'online' ? 'online' : 'offline',
+    enabled: a.enabled,
+    busyWith: a.assignedRequest?.requestId,
+    lastCompletedRequestId: a.lastCompletedRequest?.requestId,
+    capabilities: { ...a.systemCapabilities, ...a.userCapabilities },
+    ...(a.statusChangedOn && { statusChangedOn: a.statusChangedOn }),
+  };
 }
 
 interface WireJobRequest {
@@ -196,22 +213,19 @@ export class RestAdoClient implements AdoClient {
     return pools?.value.find((p) => p.name.toLowerCase() === name.toLowerCase());
   }
 
-  async listAgents(poolId: number, name?: string): Promise<AgentInfo[]> {
+  async listAgents(poolId: number, name?: string, include: AgentListIncludes = { capabilities: true }): Promise<AgentInfo[]> {
     const agents = await this.call<{ value: WireAgent[] }>(
       'GET',
       `distributedtask/pools/${poolId}/agents`,
-      { ...(name !== undefined && { agentName: name }), includeCapabilities: 'true', includeAssignedRequest: 'true', includeLastCompletedRequest: 'true', 'api-version': '7.1' },
+      { ...(name !== undefined && { agentName: name }), ...agentIncludes(include.capabilities), 'api-version': '7.1' },
       'read',
     );
-    return (agents?.value ?? []).map((a) => ({
-      id: a.id,
-      name: a.name,
-      status: a.status === 'online' ? 'online' : 'offline',
-      enabled: a.enabled,
-      busyWith: a.assignedRequest?.requestId,
-      lastCompletedRequestId: a.lastCompletedRequest?.requestId,
-      capabilities: { ...a.systemCapabilities, ...a.userCapabilities },
-    }));
+    return (agents?.value ?? []).map(agentInfo);
+  }
+
+  async getAgent(poolId: number, agentId: number): Promise<AgentInfo | undefined> {
+    const agent = await this.call<WireAgent>('GET', `distributedtask/pools/${poolId}/agents/${agentId}`, { ...agentIncludes(true), 'api-version': '7.1' }, 'read');
+    return agent && agentInfo(agent);
   }
 
   async listUnfinishedJobs(poolId: number): Promise<JobRequest[]> {

@@ -31,7 +31,6 @@ export interface HubJobRequest extends JobRequest {
 export interface HubAgent extends AgentInfo {
   poolId: number;
   poolName: string;
-  statusChangedOn?: string;
   runningJob?: JobLink;
   lastJob?: JobLink;
 }

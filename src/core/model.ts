@@ -181,6 +181,8 @@ export interface AgentInfo {
   /** The last request it finished, if any: the service's record, which no agent session can change. */
   lastCompletedRequestId?: number;
   capabilities: Record<string, string>;
+  /** When it last went online or offline (ISO), when the service says: an agent reports its capabilities as it goes online. */
+  statusChangedOn?: string;
 }
 
 /** A job request that waits for an agent of the pool. */

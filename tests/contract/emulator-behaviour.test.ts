@@ -187,3 +187,31 @@ test('a job keeps the name of its agent after that registration is deleted (the 
     rmSync(agentRoot, { recursive: true, force: true });
   }
 });
+
+test('agents: capabilities only when asked, by list or by id; a session sets them and its start and end change statusChangedOn', async () => {
+  const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const registered = await call('POST', '/_apis/distributedtask/pools/1/agents?api-version=7.1', { body: { name: 'caps-1', authorization: { publicKey: publicKeyOf(key) }, systemCapabilities: { sh: '/bin/sh' } } });
+  const id = registered.json!.id as number;
+  const listed = async (query: string) => ((await call('GET', `/_apis/distributedtask/pools/1/agents?agentName=caps-1&includeAssignedRequest=true${query}`)).json!.value as Array<Record<string, unknown>>)[0];
+  for (const query of ['', '&includeCapabilities=false']) {
+    const lean = await listed(query);
+    assert.equal('systemCapabilities' in lean || 'userCapabilities' in lean, false, `no capabilities with '${query}'`);
+    assert.equal(typeof lean.statusChangedOn, 'string', 'the date of its last status change comes all the same');
+  }
+  assert.deepEqual((await listed('&includeCapabilities=true')).systemCapabilities, { sh: '/bin/sh' });
+  const byId = async (query: string) => (await call('GET', `/_apis/distributedtask/pools/1/agents/${id}?api-version=7.1${query}`)).json!;
+  assert.equal('systemCapabilities' in await byId(''), false);
+  assert.deepEqual((await byId('&includeCapabilities=true')).systemCapabilities, { sh: '/bin/sh' });
+  // An agent reports its capabilities with its session, which is a status change; so is the session's end.
+  const registeredOn = (await byId('')).statusChangedOn as string;
+  const session = await call('POST', '/_apis/distributedtask/pools/1/sessions?api-version=7.1-preview.1', { body: { ownerName: 'caps-1', agent: { id }, systemCapabilities: { sh: '/bin/sh', other: 'yes' } } });
+  assert.equal(session.status, 201);
+  const online = await byId('&includeCapabilities=true');
+  assert.equal(online.status, 'online');
+  assert.deepEqual(online.systemCapabilities, { sh: '/bin/sh', other: 'yes' });
+  assert.ok(Date.parse(online.statusChangedOn as string) > Date.parse(registeredOn), `${online.statusChangedOn as string} after ${registeredOn}`);
+  assert.equal((await call('DELETE', `/_apis/distributedtask/pools/1/sessions/${session.json!.sessionId as string}?api-version=7.1-preview.1`)).status, 204);
+  const offline = await byId('');
+  assert.equal(offline.status, 'offline');
+  assert.ok(Date.parse(offline.statusChangedOn as string) > Date.parse(online.statusChangedOn as string));
+});

@@ -56,6 +56,11 @@ describe('the emulator\'s consumption limit', () => {
       };
       assert.deepEqual(await charged(() => ado.listAgents(pool.id)), [['GET distributedtask/pools/{id}/agents', 0.11]]);
       assert.deepEqual(await charged(() => ado.listAgents(pool.id, 'slot-7')), [['GET distributedtask/pools/{id}/agents?agentName', 0.012]]);
+      // What the autoscaler's looks send (src/core/capability-reads.ts): the list without capabilities costs as much by
+      // this model, the read of one agent by its id one light call.
+      assert.deepEqual(await charged(() => ado.listAgents(pool.id, undefined, { capabilities: false })), [['GET distributedtask/pools/{id}/agents', 0.11]]);
+      const [seventh] = await ado.listAgents(pool.id, 'slot-7');
+      assert.deepEqual(await charged(() => ado.getAgent(pool.id, seventh.id)), [['GET distributedtask/pools/{id}/agents/{id}', 0.01]]);
     } finally {
       await emulator.stop();
     }

@@ -4,7 +4,7 @@
 // its agent offline, and if that agent was running a job, the job is cut off — which the flows must never cause.
 import { randomUUID } from 'node:crypto';
 import { RestAdoClient } from '../../src/clients/ado-rest.js';
-import type { AdoClient } from '../../src/core/ports/ado.js';
+import { DelegatingAdoClient, type AdoClient, type AgentListIncludes } from '../../src/core/ports/ado.js';
 import type { KubeObject } from '../../src/core/ports/kube.js';
 import type { AutoscalerEvents } from '../../src/core/ports/autoscaler-events.js';
 import { InputReader } from '../../src/core/inputs.js';
@@ -31,24 +31,10 @@ import { MemoryFiles } from './memory-files.js';
 export type AdoMethod = Exclude<keyof AdoClient, 'throttledSeconds' | 'calls' | 'rateLimit'>;
 
 /** The real client, with a test's hook before each call: where the world moves between a flow's looks and acts. */
-class HookedAdo implements AdoClient {
+class HookedAdo extends DelegatingAdoClient {
   private readonly hooks: Array<{ method: AdoMethod; run: (args: unknown[]) => void | Promise<void> }> = [];
   /** The methods called so far, in order. */
   readonly called: AdoMethod[] = [];
-
-  constructor(private readonly inner: AdoClient) {}
-
-  get throttledSeconds(): number {
-    return this.inner.throttledSeconds;
-  }
-
-  get calls(): number {
-    return this.inner.calls;
-  }
-
-  get rateLimit() {
-    return this.inner.rateLimit;
-  }
 
   /** Runs `run` with the call's arguments before every call of `method`. */
   before(method: AdoMethod, run: (args: unknown[]) => void | Promise<void>): void {
@@ -64,9 +50,13 @@ class HookedAdo implements AdoClient {
     await this.enter('findPool', name);
     return this.inner.findPool(name);
   }
-  async listAgents(poolId: number, name?: string) {
-    await this.enter('listAgents', poolId, name);
-    return this.inner.listAgents(poolId, name);
+  async listAgents(poolId: number, name?: string, include?: AgentListIncludes) {
+    await this.enter('listAgents', poolId, name, include);
+    return this.inner.listAgents(poolId, name, include);
+  }
+  async getAgent(poolId: number, agentId: number) {
+    await this.enter('getAgent', poolId, agentId);
+    return this.inner.getAgent(poolId, agentId);
   }
   async listUnfinishedJobs(poolId: number) {
     await this.enter('listUnfinishedJobs', poolId);

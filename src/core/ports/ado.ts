@@ -18,13 +18,22 @@ export interface JobRequest {
   result?: string;
 }
 
+/** What a list of agents leaves out: capabilities are most of its bytes (issue #30). */
+export interface AgentListIncludes {
+  /** Default true; false: every agent's `capabilities` is empty. */
+  capabilities: boolean;
+}
+
 export interface AdoClient {
   findPool(name: string): Promise<{ id: number; name: string } | undefined>;
   /**
-   * Every agent of the pool, with capabilities and the request it runs. One call whatever the pool size. With `name`,
-   * only the agent of that name (the service filters): a list of a large pool is a heavy read.
+   * Every agent of the pool, with capabilities (unless `include` leaves them out) and the request it runs. One call
+   * whatever the pool size. With `name`, only the agent of that name (the service filters): a list of a large pool is
+   * a heavy read.
    */
-  listAgents(poolId: number, name?: string): Promise<AgentInfo[]>;
+  listAgents(poolId: number, name?: string, include?: AgentListIncludes): Promise<AgentInfo[]>;
+  /** One agent by id, with its capabilities and the requests it runs and last finished; undefined when gone. */
+  getAgent(poolId: number, agentId: number): Promise<AgentInfo | undefined>;
   /** The pool's queued and running job requests (unfinished only), in one call whatever their number. */
   listUnfinishedJobs(poolId: number): Promise<JobRequest[]>;
   /** False when the agent was already gone. */
@@ -51,6 +60,63 @@ export interface AdoClient {
   readonly calls: number;
   /** X-RateLimit-Remaining and -Limit of the last answer, if it carried them (the service sends them as the budget runs low). */
   readonly rateLimit?: { remaining: number; limit: number };
+}
+
+/** Passes every call on to `inner`: a base for a client that changes a few calls (the autoscaler's, a test's). */
+export class DelegatingAdoClient implements AdoClient {
+  constructor(protected readonly inner: AdoClient) {}
+
+  get throttledSeconds(): number {
+    return this.inner.throttledSeconds;
+  }
+
+  get calls(): number {
+    return this.inner.calls;
+  }
+
+  get rateLimit() {
+    return this.inner.rateLimit;
+  }
+
+  findPool(name: string) {
+    return this.inner.findPool(name);
+  }
+
+  listAgents(poolId: number, name?: string, include?: AgentListIncludes) {
+    return this.inner.listAgents(poolId, name, include);
+  }
+
+  getAgent(poolId: number, agentId: number) {
+    return this.inner.getAgent(poolId, agentId);
+  }
+
+  listUnfinishedJobs(poolId: number) {
+    return this.inner.listUnfinishedJobs(poolId);
+  }
+
+  deleteAgent(poolId: number, agentId: number) {
+    return this.inner.deleteAgent(poolId, agentId);
+  }
+
+  registerAgent(...args: Parameters<AdoClient['registerAgent']>) {
+    return this.inner.registerAgent(...args);
+  }
+
+  deploymentType() {
+    return this.inner.deploymentType();
+  }
+
+  setAgentEnabled(poolId: number, agentId: number, enabled: boolean) {
+    return this.inner.setAgentEnabled(poolId, agentId, enabled);
+  }
+
+  publishSnapshot(snapshot: PoolSnapshot) {
+    return this.inner.publishSnapshot(snapshot);
+  }
+
+  deleteSnapshot(id: string) {
+    return this.inner.deleteSnapshot(id);
+  }
 }
 
 /** The agent packages an organization offers (`distributedtask/packages/agent`), which BuildRunnerImage asks once. */
