@@ -23,6 +23,7 @@ import { scaleFieldManager, scalePass, type PassState, type UpkeepPart } from '.
 import { deleteRegistration, keepSingleUse } from './single-use.js';
 import { Leadership, LeadershipLost } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
+import { KeptCapabilities } from './kept-capabilities.js';
 
 export interface AutoscalerServices {
   kube: KubeClient;
@@ -41,7 +42,9 @@ export interface AutoscalerServices {
 /** How many pods it registers at once in a burst. */
 const handshakeConcurrency = 8;
 
-export async function runAutoscaler(options: AutoscalerOptions, services: AutoscalerServices, stop: StopSignal, events: AutoscalerEvents): Promise<void> {
+export async function runAutoscaler(options: AutoscalerOptions, given: AutoscalerServices, stop: StopSignal, events: AutoscalerEvents): Promise<void> {
+  // Its looks read capabilities only for registrations that changed since (issue #30), the same for every caller.
+  const services = { ...given, ado: new KeptCapabilities(given.ado, given.clock) };
   const { kube, ado, clock, log } = services;
   const pool = await findPool(options, services, stop, events);
   if (pool === undefined) return;

@@ -21,9 +21,13 @@ import type { RegistrationGrant } from '../../src/core/registration.js';
 import { startJobNoticeServer, type JobNoticeServer } from '../../src/clients/job-notice-http.js';
 import type { JobNotices } from '../../src/core/ports/job-notices.js';
 import { noticeLookGapMs } from '../../src/core/noticed-agents.js';
+import type { PoolLook } from '../../src/core/scale-decision.js';
+import { systemCapabilities as agentCapabilities } from '../../emulator/agent/capabilities.js';
 
 let emulator: TestEmulator;
 let world: RunnerWorld;
+/** Each pass's look, with the time the pass ended: what the autoscaler saw of the agents. */
+let looks: Array<{ at: number; look: PoolLook }> = [];
 
 before(async () => {
   emulator = await startEmulator({ sessionExpiryMs: 24 * 3600_000, lockDurationMs: 24 * 3600_000 });
@@ -31,6 +35,7 @@ before(async () => {
 after(() => emulator.stop());
 beforeEach(async () => {
   world = await RunnerWorld.create(emulator, { kube: { podStartSeconds: 3, podStopSeconds: 2 } });
+  looks = [];
 });
 
 /** As DeployRunnerPool sets them: the cluster's identity it recorded on the StatefulSet among them. */
@@ -81,8 +86,18 @@ async function deployAutoscaled(): Promise<void> {
 /** Runs the autoscaler until `done` holds or `seconds` of its time have passed; returns its log. */
 async function autoscale(done: () => boolean, seconds: number, log = new MemoryHost(), settings: Partial<AutoscalerOptions['settings']> = {}, handshake = world.handshake, notices?: JobNotices): Promise<MemoryHost> {
   const end = world.clock.now() + seconds * 1000;
-  await runAutoscaler(options(settings), { kube: world.kube, ado: world.ado, handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1', notices }, stopWhen(() => done() || world.clock.now() >= end), quietEvents);
+  await runAutoscaler(options(settings), { kube: world.kube, ado: world.ado, handshake, clock: world.clock, log, unheldKey, identity: 'autoscaler-pod-1', notices }, stopWhen(() => done() || world.clock.now() >= end), { ...quietEvents, passed: ({ look }) => void looks.push({ at: world.clock.now(), look }) });
   return log;
+}
+
+/** The reads of the world's pool's agents the emulator served from entry `from` on, by kind, with their bytes. */
+function agentReads(from: number) {
+  const list = new RegExp(`/distributedtask/pools/${world.poolId}/agents$`);
+  const byId = new RegExp(`/distributedtask/pools/${world.poolId}/agents/\\d+$`);
+  return emulator.store.served.slice(from).filter((entry) => entry.method === 'GET' && (list.test(entry.path) || byId.test(entry.path))).map((entry) => ({
+    kind: byId.test(entry.path) ? 'by id' : entry.query.agentName !== undefined ? 'by name' : entry.query.includeCapabilities === 'true' ? 'full list' : 'lean list',
+    path: entry.path, bytes: entry.bytes,
+  }));
 }
 
 describe('the in-cluster autoscaler', () => {
@@ -227,6 +242,7 @@ describe('the in-cluster autoscaler', () => {
     const stolen = world.grants.at(-1)!;
     let ended: number | undefined;
     let session: string | undefined;
+    let reported: { capabilities: Record<string, string>; at: number; served: number } | undefined;
     world.clock.at(world.clock.now() + 10_000, () => {
       world.finishJobLeavingPod(job);
       ended = world.clock.now();
@@ -234,10 +250,17 @@ describe('the in-cluster autoscaler', () => {
     world.ado.before('listUnfinishedJobs', async () => {
       if (ended === undefined || session !== undefined) return;
       const forged = Object.fromEntries(Object.entries(world.agent(slot)!.systemCapabilities).filter(([name]) => name !== identityVariables.podUid));
-      session = (await world.stolenKeySession(stolen, forge(forged))) ?? 'refused';
+      reported = { capabilities: forge(forged), at: world.clock.now(), served: emulator.store.served.length };
+      session = (await world.stolenKeySession(stolen, reported.capabilities)) ?? 'refused';
     });
     await autoscale(() => ended !== undefined && (until(pod) || world.clock.now() - ended >= 120_000), 300, log, settings);
     assert.ok(session !== undefined && session !== 'refused', `right after the job, the copied key opened a session: ${session}`);
+    // Its looks had kept the registration's capabilities from before (issue #30): the very look after the session read
+    // them again, by the agent's id, and saw what the session reported.
+    const seen = looks.find(({ at }) => at >= reported!.at)?.look.ours.find((agent) => agent.id === stolen.agentId);
+    assert.deepEqual(seen?.capabilities, reported!.capabilities, 'the look after the session saw its capabilities');
+    const reads = agentReads(reported!.served);
+    assert.ok(reads.some((read) => read.kind === 'lean list') && reads.some((read) => read.kind === 'by id' && read.path.endsWith(`/agents/${stolen.agentId}`)), reads.map((read) => `${read.kind} ${read.path}`).join('\n'));
     return { slot, stolen, ended: ended!, settings, log };
   }
 
@@ -1156,6 +1179,64 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(looks >= 20, `it kept looking: ${looks} looks in ${(world.clock.now() - from) / 1000} s`);
     // The agents are read again at most every 30 s, the snapshot published at most as often.
     assert.ok(calls.length <= looks * 1.5, `calls: ${calls.length} for ${looks} looks (${[...new Set(calls)].join(', ')})`);
+  });
+
+  /**
+   * What a real agent in a runner pod reports beside its runner's identity: its environment and the tools on its PATH
+   * (the agent double's scan, emulator/agent/capabilities.ts), a few KB: most of a read's bytes with capabilities.
+   */
+  function podAgentCapabilities(): Record<string, string> {
+    const environment = {
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/home/agent', HOSTNAME: `${runnerName}-0`, LANG: 'C.UTF-8',
+      AZP_URL: world.emulator.orgUrl, AZP_POOL: poolName, AZP_CONFIG_DIR: '/azp/config', AZP_WORK: '/azp/work', RUNNER_IMAGE: 'registry.example.com/runner:1',
+      KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', KUBERNETES_SERVICE_PORT_HTTPS: '443', KUBERNETES_PORT: 'tcp://10.96.0.1:443',
+      KUBERNETES_PORT_443_TCP: 'tcp://10.96.0.1:443', KUBERNETES_PORT_443_TCP_PROTO: 'tcp', KUBERNETES_PORT_443_TCP_PORT: '443', KUBERNETES_PORT_443_TCP_ADDR: '10.96.0.1',
+    };
+    // The world names each pod's agent itself.
+    return Object.fromEntries(Object.entries(agentCapabilities(environment, '', '4.255.0', '/azp')).filter(([name]) => name !== 'Agent.Name'));
+  }
+
+  it('reads the agents\' capabilities only for registrations that changed: none at idle, a job\'s registration by its id alone', async () => {
+    world.forgedCapabilities = podAgentCapabilities();
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    // Six registrations at rest: a burst's slots, each retired to a placeholder once its job ended with its pod.
+    const warm = Array.from({ length: 6 }, () => world.queueJob());
+    await autoscale(() => {
+      for (const id of warm) if (world.agentOfJob(id) !== undefined && emulator.store.jobs.get(id)?.result === undefined) world.finishJob(id);
+      return warm.every((id) => emulator.store.jobs.get(id)?.result === 'succeeded') && world.replicas() === 0;
+    }, 600);
+    const perMinute = (reads: ReturnType<typeof agentReads>, ms: number) => Math.round(reads.reduce((sum, read) => sum + read.bytes, 0) / (ms / 60_000));
+    const tally = (reads: ReturnType<typeof agentReads>) => [...new Set(reads.map((read) => read.kind))].map((kind) => {
+      const of = reads.filter((read) => read.kind === kind);
+      return `${of.length} ${kind} (${of.reduce((sum, read) => sum + read.bytes, 0)} B)`;
+    }).join(', ');
+    // Idle for five minutes, from a restart: one read with capabilities, then none.
+    let from = emulator.store.served.length;
+    let started = world.clock.now();
+    await autoscale(() => false, 300);
+    const idle = agentReads(from);
+    console.log(`agents reads idle: ${perMinute(idle, world.clock.now() - started)} B/min; ${tally(idle)}`);
+    assert.equal(idle[0].kind, 'full list', 'a restart reads them all once');
+    assert.deepEqual(idle.slice(1).map((read) => read.kind).filter((kind) => kind !== 'lean list'), [], 'no capabilities at idle');
+    assert.ok(idle.length >= 5, `it kept looking: ${tally(idle)}`);
+    // A small stream: a job every minute for three minutes, on a pool kept warm (each job's registration changes).
+    from = emulator.store.served.length;
+    started = world.clock.now();
+    const stream: number[] = [];
+    for (const minute of [0, 1, 2]) world.clock.at(started + minute * 60_000, () => void stream.push(world.queueJob()));
+    await autoscale(() => {
+      for (const id of stream) if (world.agentOfJob(id) !== undefined && emulator.store.jobs.get(id)?.result === undefined) world.clock.at(world.clock.now() + 10_000, () => world.finishJob(id));
+      return world.clock.now() - started >= 240_000;
+    }, 300, new MemoryHost(), { standby: 1 });
+    const streamed = agentReads(from);
+    console.log(`agents reads in a stream of 3 jobs in 4 minutes: ${perMinute(streamed, world.clock.now() - started)} B/min; ${tally(streamed)}`);
+    assert.ok(stream.every((id) => emulator.store.jobs.get(id)?.result === 'succeeded'), 'every job ran');
+    const full = streamed.filter((read) => read.kind === 'full list');
+    const byId = streamed.filter((read) => read.kind === 'by id');
+    assert.equal(full.length, 1, `only the restart reads them all: ${tally(streamed)}`);
+    // The pool has 7 agents: a read of one costs a fraction of a read of all.
+    assert.ok(byId.length > 0 && byId.every((read) => read.bytes * 3 < full[0].bytes), `a changed registration costs a small read of its own: ${tally(streamed)}`);
   });
 
   it('hands the count back to DeployRunnerPool when autoscaling is turned off, drained and above any busy slot', async () => {
