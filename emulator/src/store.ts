@@ -289,11 +289,13 @@ export class Store {
     this.messages.set(sessionId, queue.filter((message) => message.messageId !== messageId));
   }
 
-  createSession(agent: Agent, ownerName: string): Session {
+  /** The capabilities an agent reports with its session are its own from then on; a session refused changes nothing. */
+  createSession(agent: Agent, ownerName: string, systemCapabilities?: Record<string, string>): Session {
     const existing = this.sessionOf(agent.id);
     if (existing) {
       throw new VssError(409, 'TaskAgentSessionConflictException', `A session for agent ${agent.name} already exists.`);
     }
+    if (systemCapabilities) agent.systemCapabilities = systemCapabilities;
     const session = { sessionId: randomUUID(), agentId: agent.id, poolId: agent.poolId, ownerName, lastPoll: Date.now() };
     this.sessions.set(session.sessionId, session);
     this.sessionByAgent.set(agent.id, session);

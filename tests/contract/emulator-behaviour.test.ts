@@ -215,3 +215,20 @@ test('agents: capabilities only when asked, by list or by id; a session sets the
   assert.equal(offline.status, 'offline');
   assert.ok(Date.parse(offline.statusChangedOn as string) > Date.parse(online.statusChangedOn as string));
 });
+
+test('agents: a session refused (another is open, as for a copied key while the agent runs) changes neither capabilities nor status date', async () => {
+  const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const registered = await call('POST', '/_apis/distributedtask/pools/1/agents?api-version=7.1', { body: { name: 'caps-2', authorization: { publicKey: publicKeyOf(key) }, systemCapabilities: { sh: '/bin/sh' } } });
+  const id = registered.json!.id as number;
+  const open = (systemCapabilities: Record<string, string>) =>
+    call('POST', '/_apis/distributedtask/pools/1/sessions?api-version=7.1-preview.1', { body: { ownerName: 'caps-2', agent: { id }, systemCapabilities } });
+  const read = async () => (await call('GET', `/_apis/distributedtask/pools/1/agents/${id}?includeCapabilities=true&api-version=7.1`)).json!;
+  assert.equal((await open({ sh: '/bin/sh', runner: 'real' })).status, 201);
+  const before = await read();
+  const refused = await open({ sh: '/bin/sh', runner: 'forged' });
+  assert.equal(refused.status, 409);
+  const after = await read();
+  assert.deepEqual(after.systemCapabilities, { sh: '/bin/sh', runner: 'real' }, 'what the refused session reported is not kept');
+  assert.equal(after.statusChangedOn, before.statusChangedOn);
+  assert.equal(after.status, 'online');
+});

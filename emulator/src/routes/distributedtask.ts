@@ -287,8 +287,7 @@ export const distributedTaskRoutes: Route[] = [
       const body = parseJsonBody<{ ownerName?: string; agent?: { id?: number }; systemCapabilities?: Record<string, string> }>(ctx);
       const agent = store.agent(poolId, Number(body.agent?.id));
       if (ctx.principal?.kind === 'agent' && ctx.principal.agentId !== agent.id) throw new VssError(403, 'AccessDeniedException', 'Not your agent.');
-      if (body.systemCapabilities) agent.systemCapabilities = body.systemCapabilities;
-      const created = store.createSession(agent, body.ownerName ?? '');
+      const created = store.createSession(agent, body.ownerName ?? '', body.systemCapabilities);
       reply(ctx, 201, {
         sessionId: created.sessionId, ownerName: created.ownerName,
         agent: { id: agent.id, name: agent.name, version: agent.version, osDescription: agent.osDescription, enabled: agent.enabled, status: 'online', provisioningState: 'Provisioned' },
