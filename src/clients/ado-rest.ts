@@ -2,7 +2,7 @@
 // with back-off within one time budget per call.
 import { snapshotCollection, type AgentInfo, type PoolSnapshot } from '../core/model.js';
 import { demandText } from '../core/demands.js';
-import { AdoError, type AdoClient, type AgentListIncludes, type JobRequest } from '../core/ports/ado.js';
+import { AdoError, type AdoClient, type AgentListIncludes, type JobRequest, type RegisteredAgent } from '../core/ports/ado.js';
 import type { AgentRegistration, DeploymentType } from '../core/registration.js';
 
 export interface RestClientOptions {
@@ -273,7 +273,7 @@ export class RestAdoClient implements AdoClient {
     await this.call('PATCH', `distributedtask/pools/${poolId}/agents/${agentId}`, { 'api-version': '7.1' }, 'manage', { id: agentId, enabled });
   }
 
-  async registerAgent(poolId: number, agent: AgentRegistration, agentId?: number): Promise<{ id: number; name: string; clientId: string; authorizationUrl: string }> {
+  async registerAgent(poolId: number, agent: AgentRegistration, agentId?: number): Promise<RegisteredAgent> {
     // The body config.sh sends: the new key only (no client id), one job at a time, the capabilities it scanned.
     const body = {
       ...(agentId !== undefined && { id: agentId }),
@@ -294,7 +294,11 @@ export class RestAdoClient implements AdoClient {
     if (registered === undefined || !clientId || !authorizationUrl) {
       throw new AdoError(0, `Azure DevOps did not return the OAuth client of the agent ${agent.name} it registered.`);
     }
-    return { id: registered.id, name: registered.name, clientId, authorizationUrl };
+    const { capabilities, statusChangedOn } = agentInfo(registered);
+    // A re-key keeps a person's user capabilities: kept only when the answer shows them too.
+    const shown = registered.systemCapabilities !== undefined && (agentId === undefined || registered.userCapabilities !== undefined);
+    const written = shown && statusChangedOn !== undefined ? { capabilities, statusChangedOn } : undefined;
+    return { id: registered.id, name: registered.name, clientId, authorizationUrl, ...(written && { written }) };
   }
 
   deploymentType(): Promise<DeploymentType | undefined> {

@@ -4,8 +4,8 @@
 // An agent reports its system capabilities when it opens a session (the agent's MessageListener.CreateSessionAsync
 // sends them with the session), and opening one is a status change: the service sets statusChangedOn. So capabilities
 // read after the last status change are still the agent's, whoever holds its key, until the next change. What the
-// autoscaler writes itself (a re-key, a placeholder) counts as changed; a person's edit of user capabilities changes no
-// status: the whole pool is read again every `fullReadMs` for that.
+// autoscaler writes itself (a re-key, a placeholder) it keeps from the service's answer; a person's edit of user
+// capabilities changes no status: the whole pool is read again every `fullReadMs` for that.
 import type { AgentInfo } from './model.js';
 
 /** What is kept of one agent: its capabilities, and the status change they were read after. */
@@ -19,7 +19,7 @@ export interface CapabilityMemory {
   agents: Map<number, KnownCapabilities>;
   /** When the whole pool's capabilities were last read. */
   fullReadAt?: number;
-  /** The last look found so many registrations changed that one read of all served them (a burst, which lasts). */
+  /** The last read of all found more registrations changed than a look reads by id (a burst, which lasts). */
   burst: boolean;
 }
 
@@ -27,11 +27,11 @@ export interface CapabilityMemory {
 export const fullReadMs = 10 * 60_000;
 
 /**
- * The emulator's TSTU model (emulator/src/rate-limit.ts `tstuCost`): a call 0.01, plus 0.002 per agent a list returns.
- * A read of one agent is one call.
+ * The most agents a look reads by id. A list costs as many TSTUs with capabilities as without (the emulator's model,
+ * emulator/src/rate-limit.ts: 0.01 a call and 0.002 an agent listed), so every read by id is a call more: a look costs
+ * at most one list and this many light calls; beyond, it reads the list again with capabilities.
  */
-const callTstus = 0.01;
-const listedAgentTstus = 0.002;
+export const maxReadsById = 4;
 
 export function newCapabilityMemory(): CapabilityMemory {
   return { agents: new Map(), burst: false };
@@ -42,36 +42,45 @@ export function lookReadsCapabilities(memory: CapabilityMemory, now: number): bo
   return memory.fullReadAt === undefined || memory.burst || now - memory.fullReadAt >= fullReadMs;
 }
 
-/** The agents of a look whose capabilities are not known as of their last status change (a service that sends no date: all). */
-export function changedRegistrations(looked: readonly AgentInfo[], memory: CapabilityMemory): number[] {
-  return looked.filter((agent) => {
-    const known = memory.agents.get(agent.id);
-    return known === undefined || agent.statusChangedOn === undefined || known.statusChangedOn !== agent.statusChangedOn;
-  }).map((agent) => agent.id);
+/**
+ * Whether an agent's registration changed since its capabilities were read: the same instant in another format is no
+ * change; a date missing or unreadable on either side is one (a service that sends none: every look reads them).
+ */
+function changedSince(known: KnownCapabilities | undefined, statusChangedOn: string | undefined): boolean {
+  if (known?.statusChangedOn === undefined || statusChangedOn === undefined) return true;
+  const [then, now] = [Date.parse(known.statusChangedOn), Date.parse(statusChangedOn)];
+  return Number.isNaN(then) || Number.isNaN(now) || then !== now;
 }
 
-/**
- * How to read the changed agents' capabilities once a look (without them) is done: each by its id while those calls
- * cost no more than one read of the whole pool (k × 0.01 ≤ 0.01 + 0.002 × n, i.e. k ≤ 1 + n / 5), else all at once.
- * In bytes the reads one by one always win (each returns one agent, the full read every one).
- */
-export function capabilityReads(changed: readonly number[], poolSize: number): 'each' | 'all' {
-  return changed.length * callTstus <= callTstus + listedAgentTstus * poolSize ? 'each' : 'all';
+/** The agents of a look whose capabilities are not known as of their last status change. */
+export function changedRegistrations(looked: ReadonlyArray<Pick<AgentInfo, 'id' | 'statusChangedOn'>>, memory: CapabilityMemory): number[] {
+  return looked.filter((agent) => changedSince(memory.agents.get(agent.id), agent.statusChangedOn)).map((agent) => agent.id);
+}
+
+/** How to read the changed agents' capabilities once a look (without them) is done: each by its id while few, else all at once. */
+export function capabilityReads(changed: readonly number[]): 'each' | 'all' {
+  return changed.length <= maxReadsById ? 'each' : 'all';
 }
 
 /** Keeps what a read with capabilities returned; `whole`: the read listed the pool, so agents it did not list are gone. */
-export function remember(memory: CapabilityMemory, agents: readonly AgentInfo[], whole?: { at: number }): void {
+export function remember(memory: CapabilityMemory, agents: ReadonlyArray<Pick<AgentInfo, 'id' | 'statusChangedOn' | 'capabilities'>>, whole?: { at: number }): void {
   if (whole !== undefined) {
-    // A burst goes on while a read of all finds more changed than reads one by one would serve (the first read, with
-    // nothing known, is none).
-    memory.burst = memory.fullReadAt !== undefined && capabilityReads(changedRegistrations(agents, memory), agents.length) === 'all';
+    // A burst goes on while a read of all finds more changed than a look reads by id (the first read, with nothing
+    // known, is none).
+    memory.burst = memory.fullReadAt !== undefined && capabilityReads(changedRegistrations(agents, memory)) === 'all';
     memory.agents.clear();
     memory.fullReadAt = whole.at;
   }
   for (const agent of agents) memory.agents.set(agent.id, { statusChangedOn: agent.statusChangedOn, capabilities: agent.capabilities });
 }
 
-/** Drops agents whose registration the autoscaler itself changed or deleted, or a look no longer lists. */
+/** Drops agents whose registration the autoscaler itself changed or deleted. */
 export function forget(memory: CapabilityMemory, agentIds: Iterable<number>): void {
   for (const id of agentIds) memory.agents.delete(id);
+}
+
+/** Drops the agents a look no longer lists. */
+export function keepListed(memory: CapabilityMemory, looked: readonly AgentInfo[]): void {
+  const listed = new Set(looked.map((agent) => agent.id));
+  forget(memory, [...memory.agents.keys()].filter((id) => !listed.has(id)));
 }

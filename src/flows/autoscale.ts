@@ -77,6 +77,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
     await keepUp(look.ours, statefulSet, part);
   };
   let lastReason = '';
+  let term = 0;
   let failures = 0;
   let nextPass = 0;
   // The next pass: on time, or sooner for notices (below).
@@ -185,6 +186,12 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
         // Whoever acts next starts from a fresh look.
         state.agents = undefined;
         continue;
+      }
+      // A new term: another autoscaler may have acted meanwhile; nothing kept from before is trusted.
+      if (leadership.terms !== term) {
+        term = leadership.terms;
+        state.agents = undefined;
+        ado.startFresh();
       }
       if (busy.size > 0) await disableBusy();
       if (ended.size > 0) await retireEnded();

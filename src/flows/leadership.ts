@@ -19,6 +19,8 @@ export class LeadershipLost extends Error {
 export class Leadership {
   private renewedAt = Number.NEGATIVE_INFINITY;
   private leading = false;
+  /** How many times it started acting: a new term may follow another autoscaler's, whose acts it did not see. */
+  terms = 0;
   private renewal?: Promise<boolean>;
 
   constructor(
@@ -55,6 +57,7 @@ export class Leadership {
 
   private async renew(mayTake: boolean): Promise<boolean> {
     const now = this.clock.now();
+    const wasActing = this.acting();
     if (this.leading && now < this.renewedAt + renewSeconds * 1000) return true;
     const ref = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: this.namespace, name: leaseName(this.runnerName) };
     try {
@@ -72,6 +75,7 @@ export class Leadership {
       return this.acting();
     }
     if (!this.leading) this.log.info(`${this.who} holds the lease and acts for ${this.runnerName}.`);
+    if (!wasActing) this.terms++;
     this.leading = true;
     this.renewedAt = now;
     return true;

@@ -1059,6 +1059,27 @@ describe('the in-cluster autoscaler', () => {
     assert.equal(world.kube.peek('Pod', namespace, slot)?.metadata.annotations?.['azure-devops-runner/draining'], undefined, 'no pod left marked draining');
   });
 
+  it('reads every agent\'s capabilities again once it takes its lease back: another autoscaler may have acted meanwhile', async () => {
+    await deployAutoscaled();
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace, name: `${runnerName}-autoscaler` };
+    // Its looks at the whole pool: with capabilities or without.
+    const lists: Array<{ at: number; capabilities: boolean }> = [];
+    let takenAt: number | undefined;
+    world.ado.before('listAgents', ([, name, include]) => {
+      if (name === undefined) lists.push({ at: world.clock.now(), capabilities: (include as { capabilities: boolean } | undefined)?.capabilities !== false });
+    });
+    // Once its looks keep capabilities, another autoscaler holds the lease for 20 s.
+    world.ado.before('listUnfinishedJobs', async () => {
+      if (takenAt !== undefined || lists.filter((list) => !list.capabilities).length < 2) return;
+      takenAt = world.clock.now();
+      await world.kube.mergePatch(lease, { spec: { holderIdentity: 'autoscaler-pod-2', renewTime: new Date(takenAt).toISOString(), leaseDurationSeconds: 20 } }, 'tests');
+    });
+    const log = await autoscale(() => takenAt !== undefined && lists.some((list) => list.at >= takenAt! + 20_000), 300);
+    assert.ok(log.log.some((line) => /waits and changes nothing/.test(line)), log.log.join('\n'));
+    const back = lists.find((list) => list.at >= takenAt! + 20_000);
+    assert.equal(back?.capabilities, true, `the first look of its new term reads them all: taken at ${takenAt}, ${JSON.stringify(lists)}`);
+  });
+
   it('lets one autoscaler act at a time: a second waits, and takes over only once the first stops renewing its lease', async () => {
     await deployAutoscaled();
     const lease = () => world.kube.peek('Lease', namespace, `${runnerName}-autoscaler`)?.spec as { holderIdentity?: string } | undefined;

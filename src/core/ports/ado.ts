@@ -24,6 +24,16 @@ export interface AgentListIncludes {
   capabilities: boolean;
 }
 
+/** The service's answer to a registration. */
+export interface RegisteredAgent {
+  id: number;
+  name: string;
+  clientId: string;
+  authorizationUrl: string;
+  /** The registration as the answer shows it, when it shows the capabilities and their status date. */
+  written?: { capabilities: Record<string, string>; statusChangedOn: string };
+}
+
 export interface AdoClient {
   findPool(name: string): Promise<{ id: number; name: string } | undefined>;
   /**
@@ -40,9 +50,10 @@ export interface AdoClient {
   deleteAgent(poolId: number, agentId: number): Promise<boolean>;
   /**
    * Registers an agent with its public key: adds it, or with `agentId` re-keys that registration (as `config.sh
-   * --replace` does: the old key stops working). Returns what the agent needs to get its tokens.
+   * --replace` does: the old key stops working). Returns what the agent needs to get its tokens, and the registration
+   * as written when the answer shows its capabilities and status date.
    */
-  registerAgent(poolId: number, agent: AgentRegistration, agentId?: number): Promise<{ id: number; name: string; clientId: string; authorizationUrl: string }>;
+  registerAgent(poolId: number, agent: AgentRegistration, agentId?: number): Promise<RegisteredAgent>;
   /**
    * What connectionData says the server is; undefined when it does not say. Read once per client: it decides where
    * registered agents get their tokens (tokenEndpointUrl).
