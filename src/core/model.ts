@@ -207,6 +207,11 @@ export interface SlotStatus {
 export interface ScaleDecision {
   previousReplicas: number;
   replicas: number;
+  /**
+   * How many slots it wants running: busy + queued + standby within min..max (a fixed count: all). An autoscaled
+   * pool's other slots keep their pods gated, unscheduled (src/core/slot-gate.ts).
+   */
+  running: number;
   /** Queued jobs this pool's agents can run. */
   queuedJobs: number;
   busyAgents: number;

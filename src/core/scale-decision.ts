@@ -85,7 +85,7 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
   }
   const action: DecisionAction = replicas > observed.currentReplicas ? 'scale_up' : replicas < observed.currentReplicas ? 'scale_down'
     : held !== undefined ? 'held' : replicas > wanted ? 'deferred' : 'no_change';
-  return { previousReplicas: observed.currentReplicas, replicas, queuedJobs: observed.queuedJobs, busyAgents, reason, action };
+  return { previousReplicas: observed.currentReplicas, replicas, running: wanted, queuedJobs: observed.queuedJobs, busyAgents, reason, action };
 }
 
 /**

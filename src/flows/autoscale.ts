@@ -24,6 +24,9 @@ import { deleteRegistration, keepSingleUse } from './single-use.js';
 import { Leadership, LeadershipLost } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
 import { KeptCapabilities } from './kept-capabilities.js';
+import { pendingUngates } from '../core/slot-gate.js';
+import { slotOrdinal } from '../core/slots.js';
+import { liftGates } from './slot-gate.js';
 
 export interface AutoscalerServices {
   kube: KubeClient;
@@ -177,6 +180,18 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
       }
     }
   };
+  // The new pods of slots the last pass wanted started (a scale-up's): un-gated as soon as the watch shows them, from
+  // what that pass decided, with no call to Azure DevOps (src/core/slot-gate.ts).
+  const startsDue = () => (state.pendingStarts?.size ? pendingUngates(options.runnerName, state.pendingStarts, registrations.pods) : []);
+  const startPending = async () => {
+    const due = startsDue();
+    for (const pod of due) state.pendingStarts!.delete(slotOrdinal(options.runnerName, pod.name)!);
+    try {
+      await liftGates(kube, options.namespace, due, scaleFieldManager, log, beforeWrite);
+    } catch (error) {
+      leaveToTheNextPass(error, `start ${due.map((pod) => pod.name).join(', ')}`);
+    }
+  };
   try {
     while (!stop.stopped) {
       events.turning();
@@ -185,6 +200,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
         await stop.wait(Math.max(0, leadership.nextLook() - clock.now()));
         // Whoever acts next starts from a fresh look.
         state.agents = undefined;
+        state.pendingStarts = undefined;
         continue;
       }
       // A new term: another autoscaler may have acted meanwhile; nothing kept from before is trusted.
@@ -197,6 +213,8 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
       if (ended.size > 0) await retireEnded();
       // Its lease lost meanwhile: no look nor registration of its own; the next turn waits its turn.
       if (!leadership.acting()) continue;
+      // Before registering other pods: a pod's start is the long wait of a scale-up.
+      if (startsDue().length > 0) await startPending();
       // A look a notice brought goes before registering more pods, whose grants in a burst take seconds: the busy
       // registration is disabled within its job. Every turn registers at least one batch: notices, a hostile pod's
       // among them, can put registrations off by one pass, never stop them.
@@ -236,8 +254,9 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
       if (noticeFirst) await register();
       // Sleep until the next pass or the next look at a starting pod, or until a pod changes.
       const woken = new Promise<void>((resolve) => (wake = resolve));
-      // An ended pod or a busy notice seen during this turn is handled at once (its wake came before this turn's `woken`).
-      const endedDue = ended.size + busy.size > 0 ? clock.now() : Number.POSITIVE_INFINITY;
+      // An ended pod, a busy notice or a wanted slot's new pod seen during this turn is handled at once (its wake came
+      // before this turn's `woken`).
+      const endedDue = ended.size + busy.size > 0 || startsDue().length > 0 ? clock.now() : Number.POSITIVE_INFINITY;
       await stop.wait(Math.max(0, Math.min(nextLook(), registrations.nextTry(), leadership.renewDue(), endedDue) - clock.now()), woken);
     }
   } finally {

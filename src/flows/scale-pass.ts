@@ -14,6 +14,8 @@ import { slotOrdinal } from '../core/slots.js';
 import { keyHolder, mayEnable, podsWithLiveAgents, recordedAgentIds } from '../core/single-use.js';
 import { slotsSeen, stuckSlots, type StuckSlot } from '../core/slot-start.js';
 import { ownAgents, recordedIdentity } from '../core/runner-identity.js';
+import { planGates } from '../core/slot-gate.js';
+import { liftGates } from './slot-gate.js';
 import { drainRefused, publishForHub, trySetAgentsEnabled } from './agent-drain.js';
 import { startRefusals, tellStuckSlots, type EventReads, type StuckSlotsTold } from './slot-start.js';
 import { LeadershipLost } from './leadership.js';
@@ -78,6 +80,11 @@ export interface PassState {
    * to stop the pass at once.
    */
   beforeScale?: (look: PoolLook, statefulSet: KubeObject, part: UpkeepPart) => Promise<void>;
+  /**
+   * The slots the last pass wanted started that had no pod to un-gate yet (src/core/slot-gate.ts GatePlan.pending):
+   * the autoscaler un-gates their pods as soon as its pod watch shows them, without waiting for the next pass.
+   */
+  pendingStarts?: Set<number>;
 }
 
 export interface PassResult {
@@ -190,6 +197,13 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   // Busy registrations are disabled before any write, so that a write that fails or hangs holds up none.
   let upkeepFailure = await upkeep(raises ? 'disable' : 'all');
   try {
+    if (countIsOurs) {
+      // The slots wanted running start now, before the count's write and what follows it: each second here is a
+      // second of a pod's start. An autoscaled pool's other pods stay gated, holding no node (src/core/slot-gate.ts).
+      const gates = planGates({ runnerName: options.runnerName, replicas: decision.replicas, running: decision.running, pods: listed });
+      state.pendingStarts = new Set(gates.pending);
+      await liftGates(kube, options.namespace, gates.ungate, scaleFieldManager, log, state.beforeWrite);
+    }
     if (decision.replicas !== currentReplicas) {
       await state.beforeWrite?.();
       if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet, state.beforeWrite);

@@ -124,6 +124,8 @@ describe('the in-cluster autoscaler', () => {
   it('registers a pod while every pass fails after reading the StatefulSet', async () => {
     await deployAutoscaled();
     await world.kube.scale({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName }, 1, 'tests');
+    // Its slot wanted running, as by a pass before Azure DevOps failed.
+    await world.startSlot(0);
     // Every pass fails once it read the StatefulSet: Azure DevOps answers no job list.
     await emulator.admin.addFault({ path: 'jobrequests$', kind: 'error', status: 503, count: 10_000 });
     await autoscale(() => world.granted.length > 0, 600);
@@ -153,6 +155,74 @@ describe('the in-cluster autoscaler', () => {
     // A scale-up within one poll interval of the jobs: the first pass after they were queued.
     assert.ok(world.granted.length >= 1 + 6, `every new pod registered: ${world.granted.join(', ')}`);
     assert.ok(world.clock.now() - started < 600_000);
+  });
+
+  /**
+   * A burst of 4 jobs from zero, each on its own slot: slot 3's runs 120 s, the others 10 s, so the busy slot 3 keeps
+   * the count at 4 while slots 0-2 are done. Then `more` runs (jobs may be queued there). Returns, for the pods
+   * scheduled meanwhile, how long each waited from its creation for a node, and the seconds pods that ran no job held one.
+   */
+  async function burstOverBusyFloor(more: () => Promise<void> = async () => {}) {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const scheduled = new Map<string, { pod: string; at: number; createdAt: number; gone?: number; ranJob?: boolean }>();
+    world.kube.onPod((event, pod) => {
+      const uid = pod.metadata.uid!;
+      if (event === 'scheduled') scheduled.set(uid, { pod: pod.metadata.name, at: world.clock.now(), createdAt: Date.parse(pod.metadata.creationTimestamp!) });
+      if (event === 'gone' && scheduled.has(uid)) scheduled.get(uid)!.gone = world.clock.now();
+    });
+    const jobs = Array.from({ length: 4 }, () => world.queueJob());
+    const finishing = new Set<number>();
+    const succeeded = (id: number) => emulator.store.jobs.get(id)?.result === 'succeeded';
+    const run = (ids: number[], until: () => boolean) => autoscale(() => {
+      for (const id of ids) {
+        const agent = world.agentOfJob(id);
+        if (agent === undefined || finishing.has(id)) continue;
+        finishing.add(id);
+        const pod = world.kube.peek('Pod', namespace, agent)!.metadata.uid!;
+        scheduled.get(pod)!.ranJob = true;
+        world.clock.at(world.clock.now() + (agent === `${runnerName}-3` ? 120_000 : 10_000), () => world.finishJob(id));
+      }
+      return until();
+    }, 600);
+    // Until the short jobs are done while slot 3's runs, then `more`, then until every job is done and the pool at zero.
+    await run(jobs, () => jobs.filter(succeeded).length === 3);
+    await more();
+    const extra = [...world.emulator.store.jobs.keys()].filter((id) => !jobs.includes(id));
+    const log = await run([...jobs, ...extra], () => [...jobs, ...extra].every(succeeded) && world.replicas() === 0);
+    assert.ok([...jobs, ...extra].every(succeeded), log.log.join('\n'));
+    assert.deepEqual(world.cutOff, [], 'no job cut off');
+    const pods = [...scheduled.values()];
+    const idleSeconds = pods.filter((pod) => !pod.ranJob).reduce((sum, pod) => sum + ((pod.gone ?? world.clock.now()) - pod.at) / 1000, 0);
+    return { pods, idleSeconds, extra, log };
+  }
+
+  it('after a burst with nothing more waiting, starts no slot\'s fresh pod: it stays gated, holding no node', async () => {
+    const { pods, idleSeconds } = await burstOverBusyFloor();
+    // The old code scheduled every slot's fresh pod at once: 4 that ran no job (slots 0-2's beside the busy slot 3, and
+    // slot 3's after its job) held a node for 333 pod-seconds.
+    assert.deepEqual(pods.filter((pod) => !pod.ranJob).map((pod) => pod.pod), [], `pods scheduled that ran no job (${idleSeconds} s)`);
+    assert.equal(pods.length, 4);
+    // The scale-up's new pods are un-gated as soon as the watch shows them: at once on the fake clock, where the
+    // old code scheduled them at creation.
+    const waits = pods.map((pod) => pod.at - pod.createdAt);
+    assert.ok(Math.max(...waits) < 100, `ms from creation to a node: ${waits.join(', ')}`);
+  });
+
+  it('a job queued while slots sit gated below a busy one starts the lowest, which runs it', async () => {
+    let gatedBefore: boolean[] = [];
+    const { extra, pods } = await burstOverBusyFloor(async () => {
+      // Slots 0-2 are done (their fresh pods gated), slot 3 busy; a job comes.
+      await autoscale(() => [0, 1, 2].every((slot) => world.kube.peek('Pod', namespace, `${runnerName}-${slot}`)?.metadata.annotations?.['azure-devops-runner/agent-id'] === undefined && world.agent(`${runnerName}-${slot}`)?.enabled === false), 60);
+      gatedBefore = [0, 1, 2].map((slot) => !world.scheduled(slot));
+      world.queueJob();
+    });
+    // The old code had all three running idle: [false, false, false].
+    assert.deepEqual(gatedBefore, [true, true, true]);
+    assert.equal(extra.length, 1);
+    // Slot 0's fresh pod started for it and ran it; slots 1 and 2 never held a node.
+    const started = pods.slice(4);
+    assert.deepEqual(started.map((pod) => [pod.pod, pod.ranJob]), [[`${runnerName}-0`, true]]);
   });
 
   it('keeps its lease through a pass longer than the lease, renewing it at its writes', async () => {
@@ -484,6 +554,9 @@ describe('the in-cluster autoscaler', () => {
     // No look runs (Azure DevOps answers no job list): the handshake alone acts for the slot's next pod.
     await emulator.admin.addFault({ path: 'jobrequests$', kind: 'error', status: 503, count: 10_000 });
     await world.kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace, name: slot });
+    await world.clock.sleep(10_000);
+    // Its next pod wanted running, as by a pass before Azure DevOps failed.
+    await world.startSlot(0);
     await world.clock.sleep(10_000);
     // Between the handshake's look (idle, no job) and its delete, a copied key's session takes a job through it.
     let job: number | undefined;
@@ -962,7 +1035,7 @@ describe('the in-cluster autoscaler', () => {
     const slot = `${runnerName}-0`;
     await deployAutoscaled();
     await autoscale(() => world.granted.length > 0 && world.replicas() === 0 && world.agent(slot)?.systemCapabilities[identityVariables.podUid] === undefined, 120);
-    await autoscale(() => world.replicas() === 1, 60, new MemoryHost(), { minReplicas: 1 });
+    await autoscale(() => world.replicas() === 1 && world.scheduled(0), 60, new MemoryHost(), { minReplicas: 1 });
     const pod = world.kube.peek('Pod', namespace, slot)!.metadata.uid;
     let drained = false;
     let gap: 'waiting' | 'done' = 'waiting';
@@ -1039,7 +1112,7 @@ describe('the in-cluster autoscaler', () => {
     const settings = { maxReplicas: 1 };
     await deployAutoscaled();
     // A pool with no registration yet: the autoscaler starts slot 0, whose pod has not asked for its registration.
-    await autoscale(() => world.replicas() === 1, 60, new MemoryHost(), settings);
+    await autoscale(() => world.replicas() === 1 && world.scheduled(0), 60, new MemoryHost(), settings);
     assert.equal(world.agent(slot), undefined);
     let marked = false;
     let gap = false;

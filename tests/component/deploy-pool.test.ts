@@ -31,7 +31,7 @@ const failEnabling = (count = 1) => emulator.admin.addFault({ method: 'PATCH', p
 function drainedWhileLeaving(world: RunnerWorld): Map<string, boolean[]> {
   const seen = new Map<string, boolean[]>();
   world.kube.onPod((event, pod) => {
-    if (event === 'ready') return;
+    if (event !== 'deleting' && event !== 'gone') return;
     const agent = world.agent(pod.metadata.name);
     seen.set(pod.metadata.name, [...(seen.get(pod.metadata.name) ?? []), agent?.enabled === false]);
   });

@@ -2,7 +2,9 @@
 // manager owns what it applies; a dry run stores nothing), 404s, UID preconditions on delete and merge patch, graceful
 // deletion (deletionTimestamp until the pod stops, a grace period given by the delete or the pod), and a StatefulSet controller — Parallel, OnDelete, scale-down removes the
 // highest ordinals whether their pods are busy or not, a removed pod comes back under its name with a new UID and the
-// current template's controller-revision-hash. Time moves with the injected FakeClock.
+// current template's controller-revision-hash; scheduling gates (a gated pod gets no node and starts nothing until a
+// patch removes its last gate; a patch may remove gates, never add one, as the API server refuses). Time moves with
+// the injected FakeClock.
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../../src/core/ports/kube.js';
 import type { FakeClock } from './fake-clock.js';
 
@@ -17,8 +19,11 @@ export interface KubeCall {
   gracePeriodSeconds?: number;
 }
 
-/** What the world around the cluster sees of a pod: a runner's agent goes online when it is ready, offline when it stops. */
-export type PodEvent = 'ready' | 'deleting' | 'gone';
+/**
+ * What the world around the cluster sees of a pod: it is given a node (scheduled: at once, or once its last scheduling
+ * gate is removed), a runner's agent goes online when it is ready, offline when it stops.
+ */
+export type PodEvent = 'scheduled' | 'ready' | 'deleting' | 'gone';
 
 export interface FakeKubeOptions {
   clock: FakeClock;
@@ -45,7 +50,7 @@ interface Fault {
 type Json = Record<string, unknown>;
 interface Template {
   metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec: { containers: Json[]; terminationGracePeriodSeconds?: number };
+  spec: { containers: Json[]; terminationGracePeriodSeconds?: number; schedulingGates?: Array<{ name: string }> };
 }
 interface StatefulSetShape {
   spec: { replicas?: number; template: Template };
@@ -337,10 +342,26 @@ export class FakeKube implements KubeClient {
       throw new KubeApiError(422, 'Invalid', `${existing.kind} "${ref.name}" is invalid: metadata.uid: Invalid value: "${uid}": field is immutable`, { kind: existing.kind, name: ref.name, fields: ['metadata.uid'] });
     }
     const patched = jsonMergePatch(existing, patch) as KubeObject;
+    const wasGated = existing.kind === 'Pod' && this.gates(existing).length > 0;
+    if (existing.kind === 'Pod') this.checkGates(existing, patched);
     patched.metadata.resourceVersion = String(++this.resourceVersion);
     this.put(key, patched);
     if (patched.kind === 'StatefulSet') this.reconcile(patched);
+    if (wasGated && this.gates(patched).length === 0) this.schedule(patched);
     return clone(patched);
+  }
+
+  private gates(pod: KubeObject): string[] {
+    return ((pod.spec as Template['spec'] | undefined)?.schedulingGates ?? []).map((gate) => gate.name);
+  }
+
+  /** The API server's rule: a pod's scheduling gates can be removed after creation, never added. */
+  private checkGates(existing: KubeObject, patched: KubeObject): void {
+    const before = this.gates(existing);
+    const added = this.gates(patched).filter((gate) => !before.includes(gate));
+    if (added.length > 0) {
+      throw new KubeApiError(422, 'Invalid', `Pod "${existing.metadata.name}" is invalid: spec.schedulingGates: Forbidden: only deletion is allowed, but found new scheduling gate '${added[0]}'`);
+    }
   }
 
   async create(object: KubeObject, _fieldManager: string): Promise<KubeObject> {
@@ -523,12 +544,23 @@ export class FakeKube implements KubeClient {
         creationTimestamp: new Date(this.clock.now()).toISOString(),
         ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: statefulSet.metadata.name, uid: statefulSet.metadata.uid, controller: true }],
       } as KubeObject['metadata'],
-      spec: { ...clone(template.spec), nodeName: 'node-1' },
+      spec: clone(template.spec),
       status: { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] },
     };
+    const gated = this.gates(pod).length > 0;
+    if (gated) (pod.status as { conditions: Json[] }).conditions.push({ type: 'PodScheduled', status: 'False', reason: 'SchedulingGated', message: 'Scheduling is blocked due to non-empty scheduling gates' });
     this.put(this.key('Pod', namespace, name), pod);
     this.recordEvent(statefulSet, 'Normal', 'SuccessfulCreate', `create Pod ${name} in StatefulSet ${statefulSet.metadata.name} successful`);
-    const uid = pod.metadata.uid!;
+    if (!gated) this.schedule(pod);
+  }
+
+  /** The scheduler gives the pod a node, and the kubelet starts it: ready `podStartSeconds` later. */
+  private schedule(pod: KubeObject): void {
+    const { namespace, name, uid } = pod.metadata as { namespace: string; name: string; uid: string };
+    (pod.spec as Json).nodeName = 'node-1';
+    const status = pod.status as { conditions: Json[] };
+    status.conditions = [...status.conditions.filter((condition) => condition.type !== 'PodScheduled'), { type: 'PodScheduled', status: 'True' }];
+    this.emit('scheduled', pod);
     this.clock.at(this.clock.now() + (this.options.podStartSeconds ?? 0) * 1000, () => {
       const current = this.incarnation(namespace, name, uid);
       if (current === undefined || current.metadata.deletionTimestamp !== undefined) return;

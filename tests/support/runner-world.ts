@@ -338,6 +338,19 @@ export class RunnerWorld {
     return this.kube.all('Pod', this.namespace);
   }
 
+  /** Whether slot `ordinal`'s pod has a node: created, and not held by a scheduling gate. */
+  scheduled(ordinal: number): boolean {
+    return (this.kube.peek('Pod', this.namespace, `${this.runnerName}-${ordinal}`)?.spec as { nodeName?: string } | undefined)?.nodeName !== undefined;
+  }
+
+  /**
+   * Lifts slot `ordinal`'s scheduling gate as the autoscaler's pass does for a slot it wants running: for a test of what
+   * follows while no pass can decide (Azure DevOps failing).
+   */
+  async startSlot(ordinal: number): Promise<void> {
+    await this.kube.mergePatch({ apiVersion: 'v1', kind: 'Pod', namespace: this.namespace, name: `${this.runnerName}-${ordinal}` }, { spec: { schedulingGates: [] } }, 'tests');
+  }
+
   /** The snapshot the last pass or deploy published for the hub. */
   snapshot(): Record<string, unknown> | undefined {
     const key = [extension.publisher, extension.id, 'default', 'current', 'runner-pools'].join('/');

@@ -32,6 +32,12 @@ export const dockerModeLabel = 'azure-devops-runner/docker-mode';
 /** Set by ScaleRunnerPool on pods whose agent runs a job; the pool's PodDisruptionBudget protects them. */
 export const busyLabel = 'azure-devops-runner/busy';
 
+/**
+ * On an autoscaled pool's pods (autoscaling: inCluster), from creation: the pod is not scheduled (no node, no
+ * container) until the autoscaler lifts the gate because it wants the slot running (src/core/slot-gate.ts).
+ */
+export const slotWantedGate = 'azure-devops-runner/slot-wanted';
+
 export const annotations = {
   pool: 'azure-devops-runner/pool',
   organization: 'azure-devops-runner/organization',

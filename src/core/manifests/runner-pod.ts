@@ -12,7 +12,7 @@ import type {
   V1Volume,
 } from '@kubernetes/client-node';
 import { defaultDindImage, type OfferedContainer, type ResourceSettings, type RunnerPoolSpec, type ServiceReadiness } from '../model.js';
-import { identityVariables } from './pool-labels.js';
+import { identityVariables, slotWantedGate } from './pool-labels.js';
 import { registrationSecretName } from './registration-secret.js';
 import { recyclerName } from './recycle-access.js';
 import { handshakePort } from '../registration.js';
@@ -475,5 +475,7 @@ export function runnerPodSpec(spec: RunnerPoolSpec): V1PodSpec {
     ...(initContainers.length > 0 && { initContainers }),
     containers: [agentContainer(spec)],
     volumes: podVolumes(spec),
+    // Autoscaled: a slot's pod holds no node until a job (or standby) wants it; only the autoscaler lifts the gate.
+    ...(registeredByAutoscaler(spec) && { schedulingGates: [{ name: slotWantedGate }] }),
   };
 }

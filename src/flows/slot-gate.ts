@@ -1,0 +1,23 @@
+// Lifts the slot-wanted scheduling gate of the pods the autoscaler wants running (the rule: src/core/slot-gate.ts).
+import type { Log } from '../core/ports/host.js';
+import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
+import type { Ungate } from '../core/slot-gate.js';
+
+/**
+ * Removes the gate from each pod, that incarnation only (its UID a precondition), keeping any other controller's gates;
+ * the names of the pods it un-gated. A pod gone or replaced since the look is skipped: its slot's next pod is gated again.
+ */
+export async function liftGates(kube: KubeClient, namespace: string, pods: Ungate[], fieldManager: string, log: Log, beforeWrite?: () => Promise<void>): Promise<string[]> {
+  const lifted: string[] = [];
+  for (const pod of pods) {
+    await beforeWrite?.();
+    try {
+      await kube.mergePatch({ apiVersion: 'v1', kind: 'Pod', namespace, name: pod.name }, { metadata: { uid: pod.uid }, spec: { schedulingGates: pod.keep } }, fieldManager);
+      lifted.push(pod.name);
+    } catch (error) {
+      if (!(error instanceof KubeApiError && (error.status === 404 || error.status === 409))) throw error;
+    }
+  }
+  if (lifted.length > 0) log.info(`Started ${lifted.join(', ')}: lifted the scheduling gate of ${lifted.length === 1 ? 'a slot' : 'slots'} wanted running.`);
+  return lifted;
+}

@@ -1,0 +1,82 @@
+// The slot-wanted scheduling gate (src/core/slot-gate.ts), on examples and as properties over random pools of pods.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isGated, pendingUngates, planGates } from '../../../src/core/slot-gate.js';
+import type { KubeObject } from '../../../src/core/ports/kube.js';
+
+const gate = 'azure-devops-runner/slot-wanted';
+type State = 'gated' | 'running' | 'ended' | 'deleting' | 'missing';
+
+/** Slot `slot`'s pod in `state` (missing: none); `otherGate`: another controller's gate beside ours. */
+const slotPod = (slot: number, state: Exclude<State, 'missing'>, otherGate = false): KubeObject => ({
+  apiVersion: 'v1', kind: 'Pod',
+  metadata: { name: `linux-${slot}`, uid: `uid-${slot}`, ...(state === 'deleting' && { deletionTimestamp: '2026-12-08T10:00:00Z' }) },
+  spec: { containers: [], ...(state === 'gated' || otherGate ? { schedulingGates: [...(state === 'gated' ? [{ name: gate }] : []), ...(otherGate ? [{ name: 'example.com/quota' }] : [])] } : {}) },
+  status: state === 'gated'
+    ? { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'SchedulingGated' }] }
+    : { phase: state === 'ended' ? 'Succeeded' : 'Running', containerStatuses: [{ name: 'agent', state: state === 'ended' ? { terminated: { exitCode: 0 } } : { running: {} } }] },
+} as unknown as KubeObject);
+
+const pods = (states: State[]) => states.flatMap((state, slot) => (state === 'missing' ? [] : [slotPod(slot, state)]));
+
+/** The pods after the plan acted, and the pending slots' new pods came up gated and were un-gated. */
+function acted(states: State[], plan: ReturnType<typeof planGates>): State[] {
+  const started = new Set([...plan.ungate.map((pod) => Number(pod.name.split('-')[1])), ...plan.pending]);
+  return states.map((state, slot) => (started.has(slot) ? 'running' : state === 'missing' || state === 'ended' || state === 'deleting' ? 'gated' : state));
+}
+
+describe('the slot-wanted gate', () => {
+  it('un-gates the lowest gated slots up to the slots wanted running, counting those that run', () => {
+    const plan = planGates({ runnerName: 'linux', replicas: 5, running: 3, pods: pods(['gated', 'running', 'gated', 'gated', 'gated']) });
+    assert.deepEqual(plan.ungate.map((pod) => pod.name), ['linux-0', 'linux-2']);
+    assert.deepEqual(plan.pending, []);
+  });
+
+  it('leaves the new slots of a scale-up pending, and a slot whose pod is on its way out', () => {
+    const plan = planGates({ runnerName: 'linux', replicas: 4, running: 3, pods: pods(['ended', 'gated']) });
+    assert.deepEqual(plan.ungate.map((pod) => pod.name), ['linux-1']);
+    assert.deepEqual(plan.pending, [0, 2]);
+    // The watch shows slot 2's new pod gated: un-gated between passes; slot 0's ended pod is not.
+    assert.deepEqual(pendingUngates('linux', new Set(plan.pending), [...pods(['ended', 'gated']), slotPod(2, 'gated')]).map((pod) => pod.name), ['linux-2']);
+  });
+
+  it('un-gates nothing when nothing is wanted: a burst\'s fresh pods stay gated', () => {
+    const plan = planGates({ runnerName: 'linux', replicas: 6, running: 0, pods: pods(['gated', 'gated', 'gated', 'gated', 'gated', 'gated']) });
+    assert.deepEqual(plan, { ungate: [], pending: [] });
+  });
+
+  it('keeps another controller\'s gate: only ours is lifted', () => {
+    const plan = planGates({ runnerName: 'linux', replicas: 1, running: 1, pods: [slotPod(0, 'gated', true)] });
+    assert.deepEqual(plan.ungate, [{ name: 'linux-0', uid: 'uid-0', keep: [{ name: 'example.com/quota' }] }]);
+    // A pod held only by another's gate is ours to count as started.
+    assert.equal(isGated(slotPod(0, 'running', true)), false);
+  });
+
+  const states = fc.array(fc.constantFrom<State>('gated', 'running', 'ended', 'deleting', 'missing'), { maxLength: 12 });
+  const look = fc.record({ states, running: fc.nat(14), extra: fc.nat(3) });
+
+  it('never starts more slots than wanted, nor any at or above the count, lowest ordinals first, and converges', () => {
+    fc.assert(fc.property(look, ({ states: slots, running, extra }) => {
+      const replicas = slots.length;
+      const plan = planGates({ runnerName: 'linux', replicas, running, pods: [...pods(slots), ...Array.from({ length: extra }, (_, i) => slotPod(replicas + i, 'gated'))] });
+      const started = [...plan.ungate.map((pod) => Number(pod.name.split('-')[1])), ...plan.pending].sort((a, b) => a - b);
+      const runs = slots.filter((state) => state === 'running').length;
+      assert.equal(started.length, Math.max(0, Math.min(running, replicas) - runs), 'exactly the slots wanted, never more');
+      assert.ok(started.every((slot) => slot < replicas && slots[slot] !== 'running'));
+      // Lowest first: every slot below the highest started one runs or is started.
+      const highest = started.at(-1) ?? -1;
+      for (let slot = 0; slot < highest; slot++) assert.ok(slots[slot] === 'running' || started.includes(slot), `slot ${slot} skipped`);
+      for (const pod of plan.ungate) assert.equal(slots[Number(pod.name.split('-')[1])], 'gated', 'only a gated pod is un-gated');
+      // Once acted on, a second look wants nothing more.
+      assert.deepEqual(planGates({ runnerName: 'linux', replicas, running, pods: pods(acted(slots, plan)) }), { ungate: [], pending: [] });
+    }));
+  });
+
+  it('between passes un-gates only gated, live pods of pending slots', () => {
+    fc.assert(fc.property(states, fc.uniqueArray(fc.nat(12)), (slots, pending) => {
+      const ungated = pendingUngates('linux', new Set(pending), pods(slots)).map((pod) => Number(pod.name.split('-')[1]));
+      assert.deepEqual(ungated, slots.flatMap((state, slot) => (state === 'gated' && pending.includes(slot) ? [slot] : [])));
+    }));
+  });
+});
