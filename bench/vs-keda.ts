@@ -280,9 +280,13 @@ type Figures = Map<string, number>;
 const ms = (iso: string | undefined) => (iso === undefined ? undefined : Date.parse(iso));
 const overlap = (from: number, to: number, start: number, end: number) => Math.max(0, Math.min(to, end) - Math.max(from, start));
 
-/** What the user pays for and gets nothing from: pod lifetime in the window minus the time its jobs ran. */
+/**
+ * What the user pays for and gets nothing from: the time pods held a node in the window minus the time their jobs ran.
+ * A pod counts from its scheduling, not its creation: one still held by a scheduling gate (our autoscaled slots that no
+ * job wants) has no node, starts nothing and is nothing a node autoscaler keeps a node for.
+ */
 function idlePodSeconds(contender: Contender, poolJobs: AdminJob[], window: Window): number {
-  const podMs = contender.pods.all().reduce((sum, pod) => sum + overlap(window.from, window.to, pod.seen, pod.ended ?? window.to), 0);
+  const podMs = contender.pods.all().reduce((sum, pod) => sum + (pod.scheduled === undefined ? 0 : overlap(window.from, window.to, pod.scheduled, pod.ended ?? window.to)), 0);
   const busyMs = poolJobs.reduce((sum, job) => sum + (job.receiveTime ? overlap(window.from, window.to, ms(job.receiveTime)!, ms(job.finishTime) ?? window.to) : 0), 0);
   return Math.max(0, podMs - busyMs) / 1000;
 }
