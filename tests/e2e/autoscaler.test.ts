@@ -181,6 +181,13 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
       await kubectl(['apply', '-f', '-'], { input: JSON.stringify(attacker) });
       await kubectl(['scale', 'statefulset', 'auto', '-n', NS, '--replicas=1']);
       await kubectl(['wait', '-n', ATTACKER_NS, 'pod/attacker', '--for=condition=Ready', '--timeout=180s'], { timeoutMs: 190_000 });
+      // Its pods are created behind the slot-wanted scheduling gate: lifted here as the autoscaler's pass does for a slot
+      // it wants running.
+      await waitFor('a new auto-0', 180_000, async () => {
+        const found = await kubectlJson<Any>(['get', 'pod', 'auto-0', '-n', NS]).catch(() => undefined);
+        return found && found.metadata.deletionTimestamp === undefined ? true : undefined;
+      });
+      await kubectl(['patch', 'pod', 'auto-0', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { schedulingGates: [] } })]);
       // The pod the scale-down ended may linger a while with its address: the attack is on the pod starting now.
       const pod = await waitFor('a new auto-0 with an address', 180_000, async () => {
         const found = await kubectlJson<Any>(['get', 'pod', 'auto-0', '-n', NS]).catch(() => undefined);
