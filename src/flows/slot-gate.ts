@@ -1,6 +1,6 @@
 // Lifts the slot-wanted scheduling gate of the pods the autoscaler wants running (the rule: src/core/slot-gate.ts).
 import type { Log } from '../core/ports/host.js';
-import { KubeApiError, type KubeClient } from '../core/ports/kube.js';
+import { replacedSince, type KubeClient } from '../core/ports/kube.js';
 import type { Ungate } from '../core/slot-gate.js';
 
 /**
@@ -15,7 +15,7 @@ export async function liftGates(kube: KubeClient, namespace: string, pods: Ungat
       await kube.mergePatch({ apiVersion: 'v1', kind: 'Pod', namespace, name: pod.name }, { metadata: { uid: pod.uid }, spec: { schedulingGates: pod.keep } }, fieldManager);
       lifted.push(pod.name);
     } catch (error) {
-      if (!(error instanceof KubeApiError && (error.status === 404 || error.status === 409))) throw error;
+      if (!replacedSince(error)) throw error;
     }
   }
   if (lifted.length > 0) log.info(`Started ${lifted.join(', ')}: lifted the scheduling gate of ${lifted.length === 1 ? 'a slot' : 'slots'} wanted running.`);

@@ -8,7 +8,9 @@ import { FakeKube } from '../support/fake-kube.js';
 import { renderStatefulSet } from '../../src/core/manifests/index.js';
 import { poolLabelSelector, poolSelector } from '../../src/core/manifests/pool-labels.js';
 import type { RunnerPoolSpec } from '../../src/core/model.js';
-import type { KubeObject } from '../../src/core/ports/kube.js';
+import { replacedSince, type KubeObject } from '../../src/core/ports/kube.js';
+import { liftGates } from '../../src/flows/slot-gate.js';
+import { MemoryHost } from '../support/memory-host.js';
 
 const spec: RunnerPoolSpec = {
   namespace: 'ns', runnerName: 'r', poolName: 'P', organizationUrl: 'https://dev.azure.com/o', replicas: 3, image: 'img:1',
@@ -68,6 +70,17 @@ describe('FakeKube', () => {
     assert.equal(await kube.delete(podRef('r-0'), first.metadata.uid), false, 'the old UID no longer names anything');
     assert.equal(await kube.delete(podRef('r-9')), false, 'nothing to delete (404)');
     await assert.rejects(kube.mergePatch(podRef('r-9'), {}, fieldManager), { status: 404 });
+  });
+
+  it('answers a patch as the API server does: another incarnation\'s UID or a new scheduling gate is invalid (422)', async () => {
+    const { kube } = cluster();
+    const pod = await kube.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'gated', namespace: 'ns' }, spec: { containers: [{ name: 'c', image: 'img:1' }], schedulingGates: [{ name: 'x/y' }] }, status: { phase: 'Pending', conditions: [] } }, fieldManager);
+    await assert.rejects(kube.mergePatch(podRef('gated'), { metadata: { uid: 'another' }, spec: { schedulingGates: [] } }, fieldManager), (error) => replacedSince(error));
+    await assert.rejects(kube.mergePatch(podRef('gated'), { spec: { schedulingGates: [{ name: 'x/y' }, { name: 'a/b' }] } }, fieldManager), { status: 422 });
+    const log = new MemoryHost();
+    assert.deepEqual(await liftGates(kube, 'ns', [{ name: 'gated', uid: 'another', keep: [] }], fieldManager, log), [], 'a pod replaced since the look is skipped');
+    assert.deepEqual(await liftGates(kube, 'ns', [{ name: 'gated', uid: pod.metadata.uid!, keep: [] }], fieldManager, log), ['gated']);
+    assert.deepEqual((kube.peek('Pod', 'ns', 'gated')!.spec as { schedulingGates?: unknown[] }).schedulingGates, []);
   });
 
   it('tells a watch of what its label selector selects, and of nothing else', async () => {
