@@ -7,6 +7,7 @@
 // the resourceVersion it read, so of two that try at once one gets a conflict. A holder that could not renew within
 // the lease's duration (less a margin for clock skew) stops acting before anyone may take over.
 import type { KubeObject } from './ports/kube.js';
+import { slotWantedGate } from './manifests/pool-labels.js';
 
 export const leaseDurationSeconds = 15;
 /** How often the holder renews: three renewals fit in a lease's duration. */
@@ -15,6 +16,22 @@ export const renewSeconds = 5;
 const skewMarginSeconds = 2;
 
 export const leaseName = (runnerName: string): string => `${runnerName}-autoscaler`;
+
+/**
+ * On the Lease, at every write: the scheduling gate its holder lifts (src/core/slot-gate.ts). The gate is rendered by
+ * DeployRunnerPool, the autoscaler that lifts it comes with the runner image: an image built before the gate would
+ * leave every pod Pending, and DeployRunnerPool reads this to say so (deploy-pool.ts, waitForAutoscaler).
+ */
+export const liftsGateAnnotation = 'azure-devops-runner/lifts-gate';
+
+/** Whether the Lease's holder announced that it lifts the gate this release renders. */
+export function holderLiftsGate(lease: KubeObject): boolean {
+  return lease.metadata.annotations?.[liftsGateAnnotation] === slotWantedGate;
+}
+
+export function leaseHolder(lease: KubeObject | undefined): string | undefined {
+  return ((lease?.spec ?? {}) as LeaseSpec).holderIdentity;
+}
 
 interface LeaseSpec {
   holderIdentity?: string;
@@ -51,7 +68,10 @@ export function leaseWrite(step: Exclude<LeaseStep, { kind: 'wait' }>, namespace
   return {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
-    metadata: { name: leaseName(runnerName), namespace, ...(step.kind !== 'create' && { resourceVersion: step.resourceVersion }) },
+    metadata: {
+      name: leaseName(runnerName), namespace, annotations: { [liftsGateAnnotation]: slotWantedGate },
+      ...(step.kind !== 'create' && { resourceVersion: step.resourceVersion }),
+    },
     spec,
   };
 }

@@ -17,6 +17,7 @@ import { decodeBase64 } from '../core/base64.js';
 import type { PoolLook } from '../core/scale-decision.js';
 import { autoscalerGraceSeconds, autoscalerName, renderAutoscalerAccess, renderAutoscalerDeployment } from '../core/manifests/autoscaler.js';
 import { outlastAutoscaler } from './leadership.js';
+import { holderLiftsGate, leaseHolder, leaseName } from '../core/lease.js';
 import { replicasOwner, scalePass, type PassState } from './scale-pass.js';
 import { findRunner, noteRecordedGrants } from './runner-identity.js';
 import { ownAgents, otherOwner, type RunnerIdentity } from '../core/runner-identity.js';
@@ -260,20 +261,37 @@ async function enableOnceGone(kube: KubeClient, options: DeployOptions, services
   await enableAgain(services.ado!, services.host, poolId, drained);
 }
 
-/** Waits until the autoscaler's Deployment runs its current template, then reports the runner pods as they are. */
+/**
+ * Waits until the autoscaler's Deployment runs its current template and that autoscaler holds its Lease, then reports
+ * the runner pods as they are. The runner pods are rendered gated and the autoscaler comes with the runner image: one
+ * that does not announce on its Lease that it lifts the gate is from an image built before it (src/core/lease.ts).
+ */
 async function waitForAutoscaler(kube: KubeClient, options: DeployOptions, services: DeployServices): Promise<PodSummary[]> {
   const ref = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: options.pool.namespace, name: autoscalerName(options.pool.runnerName) };
+  const leaseRef = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: options.pool.namespace, name: leaseName(options.pool.runnerName) };
   const deadline = services.clock.now() + options.rolloutTimeoutSeconds * 1000;
+  const autoscalerPods = () => kube.list('v1', 'Pod', ref.namespace, `app.kubernetes.io/name=azure-devops-runner-autoscaler,app.kubernetes.io/instance=${options.pool.runnerName}`);
+  let running = false;
   for (;;) {
-    const deployment = await kube.get(ref);
-    const status = deployment?.status as { observedGeneration?: number; updatedReplicas?: number; availableReplicas?: number } | undefined;
-    const done = status?.observedGeneration === deployment?.metadata.generation && status?.updatedReplicas === 1 && status?.availableReplicas === 1;
-    if (done || options.rolloutTimeoutSeconds === 0) {
-      if (done) services.host.info(`The autoscaler ${ref.name} runs.`);
-      return listPoolPods(kube, options.pool);
+    if (options.rolloutTimeoutSeconds === 0) return listPoolPods(kube, options.pool);
+    if (!running) {
+      const deployment = await kube.get(ref);
+      const status = deployment?.status as { observedGeneration?: number; updatedReplicas?: number; availableReplicas?: number } | undefined;
+      running = status?.observedGeneration === deployment?.metadata.generation && status?.updatedReplicas === 1 && status?.availableReplicas === 1;
+      if (running) services.host.info(`The autoscaler ${ref.name} runs.`);
+    }
+    if (running) {
+      const lease = await kube.get(leaseRef);
+      const holder = leaseHolder(lease);
+      const current = (await autoscalerPods()).filter((pod) => pod.metadata.deletionTimestamp === undefined).map((pod) => pod.metadata.name);
+      if (lease !== undefined && holder !== undefined && current.includes(holder)) {
+        if (holderLiftsGate(lease)) return listPoolPods(kube, options.pool);
+        throw new UnusableInput('image', `the autoscaler in '${options.pool.image}' is older than this task: it does not lift the scheduling gate the runner pods are now created with, so they would stay Pending and no job would start. Build the image with this release's BuildRunnerImage, or deploy with the release the image was built with.`);
+      }
     }
     if (services.clock.now() >= deadline) {
-      const pods = await kube.list('v1', 'Pod', ref.namespace, `app.kubernetes.io/name=azure-devops-runner-autoscaler,app.kubernetes.io/instance=${options.pool.runnerName}`);
+      if (running) throw new Error(`Timed out after ${options.rolloutTimeoutSeconds} s waiting for the autoscaler ${ref.name} to take its lease ${leaseRef.name}. See its log: kubectl -n ${ref.namespace} logs deployment/${ref.name}.`);
+      const pods = await autoscalerPods();
       const why = pods.map(summarizePod).map((pod) => `${pod.name}: ${pod.phase}${pod.waitingReason ? ` (${pod.waitingReason})` : ''}, ${pod.restarts} restarts`).join('; ');
       throw new Error(`Timed out after ${options.rolloutTimeoutSeconds} s waiting for the autoscaler ${ref.name} to run${why ? `: ${why}` : ''}. See its log: kubectl -n ${ref.namespace} logs deployment/${ref.name}.`);
     }

@@ -89,6 +89,23 @@ describe('DeployRunnerPool', () => {
     assert.deepEqual(world.kube.all('NetworkPolicy', namespace).map((policy) => policy.metadata.name), [`${runnerName}-egress`]);
   });
 
+  it('refuses, naming the image, an autoscaler that does not say on its Lease that it lifts the gate its pods are created with', async () => {
+    // The autoscaler as the cluster would run it a second after the apply: its Deployment rolled out, its pod, its Lease.
+    const autoscalerRuns = (world: RunnerWorld, annotations: Record<string, string>) => world.clock.at(world.clock.now() + 1000, () => {
+      const name = `${runnerName}-autoscaler-7d9f-x2`;
+      void world.kube.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: `${runnerName}-autoscaler` }, { status: { updatedReplicas: 1, availableReplicas: 1 } }, 'kube-controller-manager');
+      void world.kube.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels: { 'app.kubernetes.io/name': 'azure-devops-runner-autoscaler', 'app.kubernetes.io/instance': runnerName } }, spec: { containers: [] }, status: { phase: 'Running' } }, 'kubelet');
+      void world.kube.create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `${runnerName}-autoscaler`, namespace, annotations }, spec: { holderIdentity: name } }, name);
+    });
+    const autoscaled = { autoscaling: 'inCluster', maxReplicas: '3', rolloutStatusTimeout: '60' };
+    const old = await RunnerWorld.create(emulator);
+    autoscalerRuns(old, {});
+    await assert.rejects(old.deploy(autoscaled), (error: Error) => /image/.test(error.message) && /does not lift the scheduling gate/.test(error.message) && /registry\.example\.com\/runner:1/.test(error.message));
+    const current = await RunnerWorld.create(emulator);
+    autoscalerRuns(current, { 'azure-devops-runner/lifts-gate': 'azure-devops-runner/slot-wanted' });
+    await current.deploy(autoscaled);
+  });
+
   it('gives every job a fresh pod through restart rules where the cluster keeps them', async () => {
     const world = await RunnerWorld.create(emulator);
     const result = await world.deploy({ replicas: '2' });
