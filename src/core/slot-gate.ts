@@ -21,8 +21,8 @@ function leaving(pod: KubeObject, live: Set<string>): boolean {
   return pod.metadata.deletionTimestamp !== undefined || pod.metadata.annotations?.[annotations.draining] === 'true' || !live.has(pod.metadata.uid ?? '');
 }
 
-function ungate(pod: KubeObject): Ungate {
-  return { name: pod.metadata.name, uid: pod.metadata.uid!, keep: gatesOf(pod).filter((gate) => gate.name !== slotWantedGate) };
+function ungate(pod: KubeObject, ordinal: number): Ungate {
+  return { name: pod.metadata.name, ordinal, uid: pod.metadata.uid!, keep: gatesOf(pod).filter((gate) => gate.name !== slotWantedGate) };
 }
 
 function gatesOf(pod: KubeObject): SchedulingGate[] {
@@ -37,6 +37,8 @@ export function isGated(pod: KubeObject): boolean {
 /** A pod to un-gate: that incarnation (its UID), and the gates it keeps (another controller's are not ours to lift). */
 export interface Ungate {
   name: string;
+  /** Its slot: wanted again when the pod was replaced before its gate was lifted. */
+  ordinal: number;
   uid: string;
   keep: SchedulingGate[];
 }
@@ -81,7 +83,7 @@ export function planGates({ runnerName, replicas, running, pods }: GateLook): Ga
     const pod = bySlot.get(ordinal);
     if (runs(pod)) continue;
     // A gated pod already leaving (a scale-down, DeployRunnerPool replacing it) is replaced: its next pod is the one to start.
-    if (pod !== undefined && isGated(pod) && !leaving(pod, live)) plan.ungate.push(ungate(pod));
+    if (pod !== undefined && isGated(pod) && !leaving(pod, live)) plan.ungate.push(ungate(pod, ordinal));
     else plan.pending.push(ordinal);
     missing--;
   }
@@ -96,6 +98,6 @@ export function pendingUngates(runnerName: string, pending: ReadonlySet<number>,
   const live = podsWithLiveAgents(pods);
   return pods.flatMap((pod) => {
     const ordinal = slotOrdinal(runnerName, pod.metadata.name);
-    return ordinal !== undefined && pending.has(ordinal) && isGated(pod) && !leaving(pod, live) ? [ungate(pod)] : [];
+    return ordinal !== undefined && pending.has(ordinal) && isGated(pod) && !leaving(pod, live) ? [ungate(pod, ordinal)] : [];
   });
 }

@@ -25,7 +25,6 @@ import { Leadership, LeadershipLost } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
 import { KeptCapabilities } from './kept-capabilities.js';
 import { pendingUngates } from '../core/slot-gate.js';
-import { slotOrdinal } from '../core/slots.js';
 import { liftGates } from './slot-gate.js';
 
 export interface AutoscalerServices {
@@ -185,9 +184,10 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
   const startsDue = () => (state.pendingStarts?.size ? pendingUngates(options.runnerName, state.pendingStarts, registrations.pods) : []);
   const startPending = async () => {
     const due = startsDue();
-    for (const pod of due) state.pendingStarts!.delete(slotOrdinal(options.runnerName, pod.name)!);
+    for (const { ordinal } of due) state.pendingStarts!.delete(ordinal);
     try {
-      await liftGates(kube, options.namespace, due, scaleFieldManager, log, beforeWrite);
+      // A pod replaced since the watch showed it: its slot's next pod is the one to start.
+      for (const { ordinal } of await liftGates(kube, options.namespace, due, scaleFieldManager, log, beforeWrite)) state.pendingStarts?.add(ordinal);
     } catch (error) {
       leaveToTheNextPass(error, `start ${due.map((pod) => pod.name).join(', ')}`);
     }

@@ -76,7 +76,8 @@ export interface PassState {
    * replicas write that lowers or keeps the count, so that a pod it ends goes with its own grace period before a
    * scale-down's delete would give it the pod's whole one; after one that raises it, so that no retirement (several
    * Azure DevOps calls each) holds up the slots queued jobs wait for; that is `part`: `disable` (busy registrations,
-   * cheap) before a raise, `retire` after it whether it went through or not, `all` otherwise. Throws LeadershipLost
+   * cheap) before a raise, `retire` after it whether it went through or not, `all` otherwise. A pass that starts
+   * slots (lifts their gates) without a raise disables before the starts and retires after them, before its write. Throws LeadershipLost
    * to stop the pass at once.
    */
   beforeScale?: (look: PoolLook, statefulSet: KubeObject, part: UpkeepPart) => Promise<void>;
@@ -194,16 +195,20 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     return { error: error as Error };
   });
   const raises = decision.replicas > currentReplicas;
-  // Busy registrations are disabled before any write, so that a write that fails or hangs holds up none.
-  let upkeepFailure = await upkeep(raises ? 'disable' : 'all');
+  // The slots wanted running start before the count's write and what follows it: each second here is a second of a
+  // pod's start. An autoscaled pool's other pods stay gated, holding no node (src/core/slot-gate.ts).
+  const gates = countIsOurs ? planGates({ runnerName: options.runnerName, replicas: decision.replicas, running: decision.running, pods: listed }) : undefined;
+  // Retirements (several calls each) wait for the starts and a raise; busy registrations are disabled before any
+  // write, so that a write that fails or hangs holds up none.
+  const retireLate = raises || (gates?.ungate.length ?? 0) > 0;
+  let upkeepFailure = await upkeep(retireLate ? 'disable' : 'all');
   try {
-    if (countIsOurs) {
-      // The slots wanted running start now, before the count's write and what follows it: each second here is a
-      // second of a pod's start. An autoscaled pool's other pods stay gated, holding no node (src/core/slot-gate.ts).
-      const gates = planGates({ runnerName: options.runnerName, replicas: decision.replicas, running: decision.running, pods: listed });
+    if (gates !== undefined) {
       state.pendingStarts = new Set(gates.pending);
-      await liftGates(kube, options.namespace, gates.ungate, scaleFieldManager, log, state.beforeWrite);
+      for (const { ordinal } of await liftGates(kube, options.namespace, gates.ungate, scaleFieldManager, log, state.beforeWrite)) state.pendingStarts.add(ordinal);
     }
+    // Before a write that lowers or keeps the count: a pod it ends goes with its own grace period.
+    if (retireLate && !raises) upkeepFailure = (await upkeep('retire')) ?? upkeepFailure;
     if (decision.replicas !== currentReplicas) {
       await state.beforeWrite?.();
       if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet, state.beforeWrite);

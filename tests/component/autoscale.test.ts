@@ -225,6 +225,53 @@ describe('the in-cluster autoscaler', () => {
     assert.deepEqual(started.map((pod) => [pod.pod, pod.ranJob]), [[`${runnerName}-0`, true]]);
   });
 
+  /** Slots 0 and 1 ran a job each; slot 0's ended, its fresh pod gated beside the busy slot 1. Returns slot 1's job. */
+  async function gatedBesideBusy(): Promise<number> {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const queued = [world.queueJob(), world.queueJob()];
+    await autoscale(() => queued.every((job) => world.agentOfJob(job) !== undefined), 300);
+    const [first, second] = [0, 1].map((slot) => queued.find((job) => world.agentOfJob(job) === `${runnerName}-${slot}`)!);
+    world.finishJob(first);
+    await autoscale(() => world.kube.peek('Pod', namespace, `${runnerName}-0`)?.metadata.annotations?.['azure-devops-runner/agent-id'] === undefined && world.agent(`${runnerName}-0`)?.enabled === false, 60);
+    assert.equal(world.scheduled(0), false);
+    return second;
+  }
+
+  it('in a pass that keeps or lowers the count, starts a wanted slot before it retires a used registration (several calls)', async () => {
+    const busyJob = await gatedBesideBusy();
+    const order: string[] = [];
+    world.ado.before('deleteAgent', () => void order.push('retire'));
+    world.kube.onPod((event, pod) => void (event === 'scheduled' && pod.metadata.name === `${runnerName}-0` && order.push('start slot 0')));
+    // Slot 1's job ends leaving its pod (a registration to retire) as another job comes: one pass sees both.
+    world.finishJobLeavingPod(busyJob);
+    world.queueJob();
+    const log = await autoscale(() => order.includes('retire') && order.includes('start slot 0'), 60);
+    // The old code retired first: [retire, start slot 0].
+    assert.deepEqual(order.slice(0, 2), ['start slot 0', 'retire'], log.log.join('\n'));
+  });
+
+  it('starts the next pod of a wanted slot whose gated pod was replaced just before its start', async () => {
+    await gatedBesideBusy();
+    const slot = `${runnerName}-0`;
+    let replaced = false;
+    // A job comes for the gated slot 0, whose pod goes (its node drained) just as the pass lifts its gate: the PATCH
+    // finds none (404); the StatefulSet creates the next one a second later, gated.
+    world.kube.before('mergePatch', (call) => {
+      if (replaced || call.kind !== 'Pod' || call.name !== slot || world.scheduled(0)) return;
+      replaced = true;
+      world.kube.completePod(namespace, slot, 1);
+    });
+    const scheduled: Array<{ at: number; createdAt: number }> = [];
+    world.kube.onPod((event, pod) => void (event === 'scheduled' && pod.metadata.name === slot && scheduled.push({ at: world.clock.now(), createdAt: Date.parse(pod.metadata.creationTimestamp!) })));
+    const job = world.queueJob();
+    const log = await autoscale(() => world.agentOfJob(job) !== undefined, 120);
+    assert.ok(replaced && scheduled.length > 0, log.log.join('\n'));
+    // The old code lost the slot until the next pass: 4000 ms from the next pod's creation to a node.
+    const waited = scheduled[0].at - scheduled[0].createdAt;
+    assert.ok(waited < 100, `ms from creation to a node: ${waited}\n${log.log.join('\n')}`);
+  });
+
   it('keeps its lease through a pass longer than the lease, renewing it at its writes', async () => {
     await deployAutoscaled();
     await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);

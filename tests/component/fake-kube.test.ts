@@ -78,8 +78,9 @@ describe('FakeKube', () => {
     await assert.rejects(kube.mergePatch(podRef('gated'), { metadata: { uid: 'another' }, spec: { schedulingGates: [] } }, fieldManager), (error) => replacedSince(error));
     await assert.rejects(kube.mergePatch(podRef('gated'), { spec: { schedulingGates: [{ name: 'x/y' }, { name: 'a/b' }] } }, fieldManager), { status: 422 });
     const log = new MemoryHost();
-    assert.deepEqual(await liftGates(kube, 'ns', [{ name: 'gated', uid: 'another', keep: [] }], fieldManager, log), [], 'a pod replaced since the look is skipped');
-    assert.deepEqual(await liftGates(kube, 'ns', [{ name: 'gated', uid: pod.metadata.uid!, keep: [] }], fieldManager, log), ['gated']);
+    const replaced = { name: 'gated', ordinal: 0, uid: 'another', keep: [] };
+    assert.deepEqual(await liftGates(kube, 'ns', [replaced], fieldManager, log), [replaced], 'a pod replaced since the look is skipped');
+    assert.deepEqual(await liftGates(kube, 'ns', [{ name: 'gated', ordinal: 0, uid: pod.metadata.uid!, keep: [] }], fieldManager, log), []);
     assert.deepEqual((kube.peek('Pod', 'ns', 'gated')!.spec as { schedulingGates?: unknown[] }).schedulingGates, []);
   });
 

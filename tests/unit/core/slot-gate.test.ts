@@ -9,14 +9,14 @@ const gate = 'azure-devops-runner/slot-wanted';
 type State = 'gated' | 'running' | 'ended' | 'deleting' | 'missing';
 
 /** Slot `slot`'s pod in `state` (missing: none); `otherGate`: another controller's gate beside ours. */
-const slotPod = (slot: number, state: Exclude<State, 'missing'>, otherGate = false): KubeObject => ({
+const slotPod = (slot: number, state: Exclude<State, 'missing'>, otherGate = false): KubeObject => (({
   apiVersion: 'v1', kind: 'Pod',
   metadata: { name: `linux-${slot}`, uid: `uid-${slot}`, ...(state === 'deleting' && { deletionTimestamp: '2026-12-08T10:00:00Z' }) },
   spec: { containers: [], ...(state === 'gated' || otherGate ? { schedulingGates: [...(state === 'gated' ? [{ name: gate }] : []), ...(otherGate ? [{ name: 'example.com/quota' }] : [])] } : {}) },
   status: state === 'gated'
     ? { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'SchedulingGated' }] }
     : { phase: state === 'ended' ? 'Succeeded' : 'Running', containerStatuses: [{ name: 'agent', state: state === 'ended' ? { terminated: { exitCode: 0 } } : { running: {} } }] },
-} as unknown as KubeObject);
+}));
 
 const pods = (states: State[]) => states.flatMap((state, slot) => (state === 'missing' ? [] : [slotPod(slot, state)]));
 
@@ -48,7 +48,7 @@ describe('the slot-wanted gate', () => {
 
   it('keeps another controller\'s gate: only ours is lifted', () => {
     const plan = planGates({ runnerName: 'linux', replicas: 1, running: 1, pods: [slotPod(0, 'gated', true)] });
-    assert.deepEqual(plan.ungate, [{ name: 'linux-0', uid: 'uid-0', keep: [{ name: 'example.com/quota' }] }]);
+    assert.deepEqual(plan.ungate, [{ name: 'linux-0', ordinal: 0, uid: 'uid-0', keep: [{ name: 'example.com/quota' }] }]);
     // A pod held only by another's gate is ours to count as started.
     assert.equal(isGated(slotPod(0, 'running', true)), false);
   });
