@@ -24,7 +24,7 @@ import { deleteRegistration, keepSingleUse } from './single-use.js';
 import { Leadership, LeadershipLost } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
 import { KeptCapabilities } from './kept-capabilities.js';
-import { pendingUngates } from '../core/slot-gate.js';
+import { pendingUngates, planGates } from '../core/slot-gate.js';
 import { liftGates } from './slot-gate.js';
 
 export interface AutoscalerServices {
@@ -127,10 +127,17 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
     const live = podsWithLiveAgents(pods);
     const wasLive = podsWithLiveAgents(registrations.pods);
     const runner = { runnerName: options.runnerName, statefulSetUid: state.statefulSetUid };
-    for (const pod of registrations.seen ? registrations.pods.filter((known) => wasLive.has(known.metadata.uid!) && !live.has(known.metadata.uid!)) : []) {
+    const endedPods = registrations.seen ? registrations.pods.filter((known) => wasLive.has(known.metadata.uid!) && !live.has(known.metadata.uid!)) : [];
+    for (const pod of endedPods) {
       const [id] = recordedAgentIds(runner, [pod]);
       if (backsOff() && id !== undefined) ended.set(id, pod.metadata.name);
       else nextPass = 0;
+    }
+    // No pass comes sooner while backing off: the slots the last decision wants running that no longer run (the
+    // ended pods' among them) start again as their next pods appear, as before the gate, never more than it wanted.
+    if (endedPods.length > 0 && backsOff() && state.slotsWanted !== undefined) {
+      const plan = planGates({ runnerName: options.runnerName, ...state.slotsWanted, pods });
+      state.pendingStarts = new Set([...plan.pending, ...plan.ungate.map((pod) => pod.ordinal)]);
     }
     registrations.pods = pods;
     registrations.seen = true;
@@ -201,12 +208,15 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
         // Whoever acts next starts from a fresh look.
         state.agents = undefined;
         state.pendingStarts = undefined;
+        state.slotsWanted = undefined;
         continue;
       }
       // A new term: another autoscaler may have acted meanwhile; nothing kept from before is trusted.
       if (leadership.terms !== term) {
         term = leadership.terms;
         state.agents = undefined;
+        state.pendingStarts = undefined;
+        state.slotsWanted = undefined;
         ado.startFresh();
       }
       if (busy.size > 0) await disableBusy();

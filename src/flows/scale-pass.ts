@@ -86,6 +86,11 @@ export interface PassState {
    * the autoscaler un-gates their pods as soon as its pod watch shows them, without waiting for the next pass.
    */
   pendingStarts?: Set<number>;
+  /**
+   * The last decision's wish for the gates (the replica count, the slots wanted running), kept through failed passes:
+   * while the loop backs off, the slot of a pod whose job ended is started again from it (src/flows/autoscale.ts).
+   */
+  slotsWanted?: { replicas: number; running: number };
 }
 
 export interface PassResult {
@@ -110,6 +115,8 @@ export function replicasOwner(statefulSet: KubeObject): ReplicasOwner | undefine
 export async function scalePass(options: PassOptions, services: PassServices, state: PassState): Promise<PassResult> {
   const { log, ado } = services;
   const { kube, poolId } = state;
+  // A pass decides afresh: what an earlier one left pending is forgotten, also when this one fails before deciding.
+  state.pendingStarts = undefined;
   const ref = { apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: options.namespace, name: options.runnerName };
   const statefulSet = await kube.get(ref);
   if (statefulSet === undefined) {
@@ -197,7 +204,8 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   const raises = decision.replicas > currentReplicas;
   // The slots wanted running start before the count's write and what follows it: each second here is a second of a
   // pod's start. An autoscaled pool's other pods stay gated, holding no node (src/core/slot-gate.ts).
-  const gates = countIsOurs ? planGates({ runnerName: options.runnerName, replicas: decision.replicas, running: decision.running, pods: listed }) : undefined;
+  state.slotsWanted = countIsOurs ? { replicas: decision.replicas, running: decision.running } : undefined;
+  const gates = state.slotsWanted && planGates({ runnerName: options.runnerName, ...state.slotsWanted, pods: listed });
   // Retirements (several calls each) wait for the starts and a raise; busy registrations are disabled before any
   // write, so that a write that fails or hangs holds up none.
   const retireLate = raises || (gates?.ungate.length ?? 0) > 0;

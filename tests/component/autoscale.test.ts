@@ -272,6 +272,28 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(waited < 100, `ms from creation to a node: ${waited}\n${log.log.join('\n')}`);
   });
 
+  it('starts no slot while its passes fail: a slot a pass before wanted stays gated, as no pass decides', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const first = world.queueJob();
+    await autoscale(() => world.agentOfJob(first) !== undefined, 300);
+    const slot = `${runnerName}-0`;
+    let failing = false;
+    // Azure DevOps fails every look once a pass saw slot 0's pod gone (its job done, the next pod 30 s away) while
+    // another job waits: that pass wanted the slot started.
+    world.ado.before('listUnfinishedJobs', () => {
+      if (failing) throw new Error('Azure DevOps is away');
+      if (world.kube.peek('Pod', namespace, slot) === undefined) failing = true;
+    });
+    world.finishJob(first, 30);
+    const ended = world.clock.now();
+    world.queueJob();
+    const log = await autoscale(() => world.clock.now() - ended >= 45_000, 60);
+    assert.ok(failing && world.kube.peek('Pod', namespace, slot) !== undefined, log.log.join('\n'));
+    // The old code started it from the pass before the failures: true.
+    assert.equal(world.scheduled(0), false, log.log.join('\n'));
+  });
+
   it('keeps its lease through a pass longer than the lease, renewing it at its writes', async () => {
     await deployAutoscaled();
     await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
@@ -857,6 +879,29 @@ describe('the in-cluster autoscaler', () => {
       return { stolenTook, noticedAt, disabledAt, lookedSooner, log: log.log.join('\n') };
     });
   }
+
+  it('while the organization\'s rate budget runs low, starts a wanted slot\'s fresh pod after its job as it appears, with no look', async () => {
+    await onSpentBudget(async (spend) => {
+      const slot = `${runnerName}-0`;
+      let ended: number | undefined;
+      const scheduled: Array<{ at: number; createdAt: number }> = [];
+      world.kube.onPod((event, pod) => void (ended !== undefined && event === 'scheduled' && pod.metadata.name === slot && scheduled.push({ at: world.clock.now(), createdAt: Date.parse(pod.metadata.creationTimestamp!) })));
+      // A job shorter than the stretched interval, queued just after a look; its pod ends with it, the next comes a
+      // second later. The pool keeps one slot running (minReplicas 1).
+      const looks = queueOnWarmSlot(spend, (job) => world.clock.at(world.clock.now() + 3000, () => {
+        world.finishJob(job, 1);
+        ended = world.clock.now();
+      }));
+      const log = await autoscale(() => scheduled.length > 0 || (ended !== undefined && world.clock.now() - ended >= 60_000), 300, new MemoryHost(), { minReplicas: 1 });
+      const lines = log.log.join('\n');
+      assert.ok(scheduled.length > 0, `the fresh pod never started\n${lines}`);
+      // The old code left it gated until the next stretched pass: 37999 ms from its creation to a node. Now the next
+      // turn of the loop, whose waits here end at most 1 s later (a pod change does not cut them short).
+      const waited = scheduled[0].at - scheduled[0].createdAt;
+      assert.ok(waited <= 1000, `ms from creation to a node: ${waited}\n${lines}`);
+      assert.deepEqual(looks.filter((at) => at > ended! && at <= scheduled[0].at), [], 'no look for it');
+    });
+  });
 
   it('while backing off, disables a short job\'s registration on its own pod\'s notice, without a look: a copied key takes no later job', async () => {
     const { stolenTook, noticedAt, disabledAt, lookedSooner, log } = await shortJobWhileBackingOff((send, agentId, podIP) => send(agentId, podIP));
