@@ -186,6 +186,13 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
       }
     }
   };
+  /** What this autoscaler kept of its looks: none of it is trusted once another may have acted. */
+  const forgetLook = () => {
+    state.agents = undefined;
+    state.pendingStarts = undefined;
+    state.slotsWanted = undefined;
+    ado.startFresh();
+  };
   // The new pods of slots the last pass wanted started (a scale-up's): un-gated as soon as the watch shows them, from
   // what that pass decided, with no call to Azure DevOps (src/core/slot-gate.ts).
   const startsDue = () => (state.pendingStarts?.size ? pendingUngates(options.runnerName, state.pendingStarts, registrations.pods) : []);
@@ -206,18 +213,13 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
         events.waiting();
         await stop.wait(Math.max(0, leadership.nextLook() - clock.now()));
         // Whoever acts next starts from a fresh look.
-        state.agents = undefined;
-        state.pendingStarts = undefined;
-        state.slotsWanted = undefined;
+        forgetLook();
         continue;
       }
       // A new term: another autoscaler may have acted meanwhile; nothing kept from before is trusted.
       if (leadership.terms !== term) {
         term = leadership.terms;
-        state.agents = undefined;
-        state.pendingStarts = undefined;
-        state.slotsWanted = undefined;
-        ado.startFresh();
+        forgetLook();
       }
       if (busy.size > 0) await disableBusy();
       if (ended.size > 0) await retireEnded();
