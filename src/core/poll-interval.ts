@@ -6,14 +6,17 @@
 // the same figure. So each stretches its interval by the same steep curve of the share left, and together they settle
 // where the calls they make fit, with room to spare, whatever their number: n autoscalers that would spend the
 // allowance n-fold at full pace settle near 1 - 0.5 / n^(1/3) of it used (a quarter to a third left for n = 2..10),
-// and below half used they poll at full pace (README "How many runners an organization can run").
+// and below half used they poll at full pace (README "How many runners an organization can run"). The stretch may reach
+// the whole window: capped at a minute, fifty autoscalers of a busy organization spent the allowance at that minute.
 
 /** Below this share of the TSTU allowance left, the autoscaler stretches its interval. */
 const stretchBelowShare = 0.5;
 /** How steeply: the interval grows with the cube of how far the share left has fallen under `stretchBelowShare`. */
 const steepness = 3;
-/** The longest a backoff or a stretch makes the interval; a longer poll interval is kept as it is. */
-const longestDelayMs = 60_000;
+/** The longest a failure's backoff makes the interval; a longer poll interval is kept as it is. */
+const longestBackoffMs = 60_000;
+/** The longest the rate budget stretches it: the window itself, after which every charge of the last pass is gone. */
+const longestStretchMs = 300_000;
 
 export interface RateLimitState {
   /** X-RateLimit-Remaining and -Limit of the last answer that carried them (none: the budget is not running low). */
@@ -22,14 +25,15 @@ export interface RateLimitState {
 }
 
 export function pollDelay(pollSeconds: number, state: { failures: number; rateLimit?: RateLimitState }): number {
-  let delay = pollSeconds * 1000;
-  if (state.failures > 0) delay = Math.max(delay, Math.min(longestDelayMs, 1000 * 2 ** (state.failures - 1)));
+  const interval = pollSeconds * 1000;
+  let delay = interval;
+  if (state.failures > 0) delay = Math.max(delay, Math.min(longestBackoffMs, 1000 * 2 ** (state.failures - 1)));
   const { rateLimit } = state;
   if (rateLimit !== undefined && rateLimit.limit > 0) {
     const share = Math.max(0, rateLimit.remaining) / rateLimit.limit;
-    if (share < stretchBelowShare) delay *= (stretchBelowShare / Math.max(share, 0.01)) ** steepness;
+    if (share < stretchBelowShare) return Math.round(Math.min(Math.max(longestStretchMs, interval), delay * (stretchBelowShare / Math.max(share, 0.01)) ** steepness));
   }
-  return Math.min(Math.max(longestDelayMs, pollSeconds * 1000), Math.round(delay));
+  return Math.min(Math.max(longestBackoffMs, interval), Math.round(delay));
 }
 
 /**
