@@ -212,6 +212,8 @@ export interface ScaleDecision {
    * pool's other slots keep their pods gated, unscheduled (src/core/slot-gate.ts).
    */
   running: number;
+  /** How many it would want running were none of the busy slots busy any more: the minimum, queued jobs, standby. */
+  runningOnceIdle: number;
   /** Queued jobs this pool's agents can run. */
   queuedJobs: number;
   busyAgents: number;

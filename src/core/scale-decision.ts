@@ -44,15 +44,18 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
   const undrainedFloor = undrained.length === 0 ? 0 : Math.max(...undrained) + 1;
   const floor = Math.max(busyFloor, undrainedFloor);
   let wanted: number;
+  let onceIdle: number;
   let why: string;
   if (target.mode === 'fixed') {
     wanted = target.replicas;
+    onceIdle = wanted;
     why = `fixed at ${wanted}`;
   } else {
     const { minReplicas, maxReplicas } = target.limits;
     const { standby, window } = observed.at === undefined ? { standby: target.limits.standby, window: undefined } : standbyAt(target.limits.standby, target.limits.standbySchedule ?? [], observed.at);
     const demand = busyAgents + observed.queuedJobs + standby;
     wanted = Math.min(maxReplicas, Math.max(minReplicas, demand));
+    onceIdle = Math.min(maxReplicas, Math.max(minReplicas, observed.queuedJobs + standby));
     why = `${busyAgents} busy + ${observed.queuedJobs} queued + ${standby} standby${window ? ` (standby schedule: ${window.text})` : ''} = ${demand}`;
     if (observed.leftToOthers) why += ` (${observed.leftToOthers} more waiting job${observed.leftToOthers === 1 ? ' is' : 's are'} counted by another runner of the pool)`;
     const unreadable = observed.unreadable ?? [];
@@ -60,6 +63,7 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
     if (wanted !== demand) why += `, kept within ${minReplicas}..${maxReplicas}`;
     if (observed.registered === false && wanted === 0 && maxReplicas > 0) {
       wanted = 1;
+      onceIdle = 1;
       why += '; no registration yet, so slot 0 runs once to register (a pool with no agent rejects every job)';
     }
   }
@@ -85,7 +89,7 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
   }
   const action: DecisionAction = replicas > observed.currentReplicas ? 'scale_up' : replicas < observed.currentReplicas ? 'scale_down'
     : held !== undefined ? 'held' : replicas > wanted ? 'deferred' : 'no_change';
-  return { previousReplicas: observed.currentReplicas, replicas, running: wanted, queuedJobs: observed.queuedJobs, busyAgents, reason, action };
+  return { previousReplicas: observed.currentReplicas, replicas, running: wanted, runningOnceIdle: onceIdle, queuedJobs: observed.queuedJobs, busyAgents, reason, action };
 }
 
 /**

@@ -64,6 +64,33 @@ export interface GateLook {
   pods: KubeObject[];
 }
 
+/** The last decision's wish for the gates, kept until the next pass. */
+export interface SlotsWanted {
+  /** The replica count after the decision. */
+  replicas: number;
+  /** How many slots it wants running (decideScale's `running`). */
+  running: number;
+  /** How many it would want were none busy (decideScale's `runningOnceIdle`): never fewer. */
+  runningOnceIdle: number;
+  /** The slots it counted busy. */
+  busy: readonly number[];
+}
+
+/**
+ * The wish once pods have ended since the decision, while no pass comes to renew it (the loop backs off): a slot it
+ * counted busy whose pod ended has run its job and is wanted no more for it. Starting its fresh pod anyway would
+ * register it, idle and be drained by the next pass: writes paid from the very budget that is running low. A slot
+ * wanted for anything else (the minimum, standby, a queued job) still is.
+ */
+export function afterJobsEnded(wanted: SlotsWanted, endedSlots: readonly number[]): SlotsWanted {
+  const done = new Set(endedSlots.filter((ordinal) => wanted.busy.includes(ordinal)));
+  return {
+    ...wanted,
+    running: Math.max(wanted.runningOnceIdle, wanted.running - done.size),
+    busy: wanted.busy.filter((ordinal) => !done.has(ordinal)),
+  };
+}
+
 /**
  * The slots to start: while fewer pods run (un-gated, not leaving, agent not ended) than wanted, the lowest slots
  * below the count that do not run, each by un-gating its gated pod, or as pending when it has none yet. Pods that run

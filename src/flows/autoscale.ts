@@ -14,6 +14,7 @@ import type { KubeClient, KubeObject } from '../core/ports/kube.js';
 import { annotations, poolLabelSelector } from '../core/manifests/pool-labels.js';
 import { agentRegistration, handshakeTargets, registrationGrant, requestProblem, type HandshakeTarget, type AgentRegistration, type PublicKey } from '../core/registration.js';
 import { declaredCapabilities, hadJob, needsNewAgentId, planSingleUse, podsWithLiveAgents, recordedAgentIds } from '../core/single-use.js';
+import { slotOrdinal } from '../core/slots.js';
 import { otherOwner, withOwnIdentity, type RunnerIdentity } from '../core/runner-identity.js';
 import type { PoolLook } from '../core/scale-decision.js';
 import { backingOff, pollDelay } from '../core/poll-interval.js';
@@ -24,7 +25,7 @@ import { deleteRegistration, keepSingleUse } from './single-use.js';
 import { Leadership, LeadershipLost } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
 import { KeptCapabilities } from './kept-capabilities.js';
-import { pendingUngates, planGates } from '../core/slot-gate.js';
+import { afterJobsEnded, pendingUngates, planGates } from '../core/slot-gate.js';
 import { liftGates } from './slot-gate.js';
 
 export interface AutoscalerServices {
@@ -133,9 +134,10 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
       if (backsOff() && id !== undefined) ended.set(id, pod.metadata.name);
       else nextPass = 0;
     }
-    // No pass comes sooner while backing off: the slots the last decision wants running that no longer run (the
-    // ended pods' among them) start again as their next pods appear, as before the gate, never more than it wanted.
+    // No pass comes sooner while backing off: the slots the last decision wants running that no longer run start
+    // again as their next pods appear, never more than it wanted, and a slot it wanted for a job now ended no more.
     if (endedPods.length > 0 && backsOff() && state.slotsWanted !== undefined) {
+      state.slotsWanted = afterJobsEnded(state.slotsWanted, endedPods.flatMap((pod) => slotOrdinal(options.runnerName, pod.metadata.name) ?? []));
       const plan = planGates({ runnerName: options.runnerName, ...state.slotsWanted, pods });
       state.pendingStarts = new Set([...plan.pending, ...plan.ungate.map((pod) => pod.ordinal)]);
     }

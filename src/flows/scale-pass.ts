@@ -14,7 +14,7 @@ import { slotOrdinal } from '../core/slots.js';
 import { keyHolder, mayEnable, podsWithLiveAgents, recordedAgentIds } from '../core/single-use.js';
 import { slotsSeen, stuckSlots, type StuckSlot } from '../core/slot-start.js';
 import { ownAgents, recordedIdentity } from '../core/runner-identity.js';
-import { planGates } from '../core/slot-gate.js';
+import { planGates, type SlotsWanted } from '../core/slot-gate.js';
 import { liftGates } from './slot-gate.js';
 import { drainRefused, publishForHub, trySetAgentsEnabled } from './agent-drain.js';
 import { startRefusals, tellStuckSlots, type EventReads, type StuckSlotsTold } from './slot-start.js';
@@ -90,7 +90,7 @@ export interface PassState {
    * The last decision's wish for the gates (the replica count, the slots wanted running), kept through failed passes:
    * while the loop backs off, the slot of a pod whose job ended is started again from it (src/flows/autoscale.ts).
    */
-  slotsWanted?: { replicas: number; running: number };
+  slotsWanted?: SlotsWanted;
 }
 
 export interface PassResult {
@@ -204,7 +204,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   const raises = decision.replicas > currentReplicas;
   // The slots wanted running start before the count's write and what follows it: each second here is a second of a
   // pod's start. An autoscaled pool's other pods stay gated, holding no node (src/core/slot-gate.ts).
-  state.slotsWanted = countIsOurs ? { replicas: decision.replicas, running: decision.running } : undefined;
+  state.slotsWanted = countIsOurs ? { replicas: decision.replicas, running: decision.running, runningOnceIdle: decision.runningOnceIdle, busy: look.busyOrdinals } : undefined;
   const gates = state.slotsWanted && planGates({ runnerName: options.runnerName, ...state.slotsWanted, pods: listed });
   // Retirements (several calls each) wait for the starts and a raise; busy registrations are disabled before any
   // write, so that a write that fails or hangs holds up none.

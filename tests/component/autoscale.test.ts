@@ -903,6 +903,34 @@ describe('the in-cluster autoscaler', () => {
     });
   });
 
+  it('while the organization\'s rate budget runs low, leaves a busy slot\'s fresh pod gated once its job ended, nothing else waiting', async () => {
+    await onSpentBudget(async (spend) => {
+      const slot = `${runnerName}-0`;
+      let job: number | undefined;
+      let ended: number | undefined;
+      const scheduled: number[] = [];
+      world.kube.onPod((event, pod) => void (ended !== undefined && event === 'scheduled' && pod.metadata.name === slot && scheduled.push(world.clock.now())));
+      // A look sees slot 0 busy (its decision wants it running for that job); then the budget is spent and the job
+      // ends before the stretched interval brings another pass.
+      world.ado.before('listUnfinishedJobs', () => {
+        // Queued once the pool has a registration (a pool with none rejects jobs).
+        if (job === undefined && world.slots().has(0)) job = world.queueJobFor(0);
+        if (job === undefined || ended !== undefined || world.slots().get(0)?.job !== job) return;
+        spend();
+        world.clock.at(world.clock.now() + 500, () => {
+          world.finishJob(job!, 1);
+          ended = world.clock.now();
+        });
+      });
+      const log = await autoscale(() => ended !== undefined && world.clock.now() - ended >= 30_000, 300);
+      const lines = log.log.join('\n');
+      assert.ok(ended !== undefined, `the job never ran\n${lines}`);
+      // The old code started it from the stale decision a second after it appeared (scheduled 1.5 s after the job),
+      // to register, idle and be drained: writes paid from the budget that was running low.
+      assert.deepEqual(scheduled.map((at) => at - ended!), [], `the fresh pod of a slot whose job ended started\n${lines}`);
+    });
+  });
+
   it('while backing off, disables a short job\'s registration on its own pod\'s notice, without a look: a copied key takes no later job', async () => {
     const { stolenTook, noticedAt, disabledAt, lookedSooner, log } = await shortJobWhileBackingOff((send, agentId, podIP) => send(agentId, podIP));
     assert.equal(stolenTook, undefined, `a copied key took another job\n${log}`);

@@ -349,9 +349,14 @@ export function peakWindowStart(charges: OrgRun['charges'], from = -Infinity, to
 
 /** What each kind of call cost in that window, most first. */
 export function peakWindowByCall(charges: OrgRun['charges'], from = -Infinity, to = Infinity): Array<[string, number]> {
-  const byCall = new Map<string, number>();
-  for (const charge of peakWindow(charges, from, to).charges) byCall.set(charge.call, (byCall.get(charge.call) ?? 0) + charge.tstus);
-  return [...byCall].sort((a, b) => b[1] - a[1]);
+  return byCall(peakWindow(charges, from, to).charges);
+}
+
+/** TSTUs by call, the most first. */
+function byCall(charges: OrgRun['charges']): Array<[string, number]> {
+  const tstus = new Map<string, number>();
+  for (const charge of charges) tstus.set(charge.call, (tstus.get(charge.call) ?? 0) + charge.tstus);
+  return [...tstus].sort((a, b) => b[1] - a[1]);
 }
 
 /** Per minute, between `from` and `to`. */
@@ -374,6 +379,7 @@ export function orgFigures(run: OrgRun): Array<[string, number]> {
     ['calls-per-minute-burst', perMinute(inPhase(calls, phases.burst, busyTo).length, phases.burst, busyTo)],
     ['calls-per-minute-after-storm', perMinute(inPhase(calls, phases.stormEnd, phases.end).length, phases.stormEnd, phases.end)],
     ['tstu-per-minute-idle', perMinute(sum(inPhase(charges, phases.idle, phases.burst)), phases.idle, phases.burst)],
+    ...byCall(inPhase(charges, phases.idle, phases.burst)).map(([call, tstus]): [string, number] => [`tstu-per-minute-idle[${call}]`, perMinute(tstus, phases.idle, phases.burst)]),
     ['tstu-per-minute-burst', perMinute(sum(inPhase(charges, phases.burst, busyTo)), phases.burst, busyTo)],
     ['tstu-5min-peak-idle', peakWindowTstus(charges, phases.idle, phases.burst)],
     ['tstu-5min-peak', peakWindowTstus(charges, phases.idle, phases.end)],

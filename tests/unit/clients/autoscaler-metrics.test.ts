@@ -10,7 +10,7 @@ test('/metrics has the job wait histogram by pipeline, with the runner as a labe
   const ado = { calls: 0, throttledSeconds: 0 } as AdoClient;
   const monitor = await startAutoscalerMonitor(0, { pool: 'P', runner: 'linux', namespace: 'ci' }, ado, { pollSeconds: 5 }, () => Date.now());
   try {
-    const decision: ScaleDecision = { replicas: 1, running: 1, previousReplicas: 1, busyAgents: 0, queuedJobs: 0, reason: 'no change', action: 'no_change' };
+    const decision: ScaleDecision = { replicas: 1, running: 1, runningOnceIdle: 1, previousReplicas: 1, busyAgents: 0, queuedJobs: 0, reason: 'no change', action: 'no_change' };
     const look = { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
     monitor.passed({ decision, look, durationMs: 10, jobsStarted: [{ requestId: 1, pipeline: 'CI', waitSeconds: 12, startedAt: 0 }, { requestId: 2, pipeline: 'CI', waitSeconds: 4, startedAt: 0 }], stuck: [] });
     monitor.passed({ decision, look, durationMs: 10, jobsStarted: [{ requestId: 3, pipeline: 'Nightly', waitSeconds: 400, startedAt: 0 }], stuck: [] });
@@ -34,7 +34,7 @@ test('/metrics has the slots that cannot start now, by why: every cause a series
   };
   try {
     // Worded to mislead a reader of the text (no change, deferred, a scale-up): the metric counts its action.
-    const decision: ScaleDecision = { replicas: 3, running: 3, previousReplicas: 3, busyAgents: 0, queuedJobs: 2, reason: 'no change: a scale-up to 5 deferred', action: 'held' };
+    const decision: ScaleDecision = { replicas: 3, running: 3, runningOnceIdle: 3, previousReplicas: 3, busyAgents: 0, queuedJobs: 2, reason: 'no change: a scale-up to 5 deferred', action: 'held' };
     const look = { busyOrdinals: [], queuedJobs: 2, leftToOthers: 0, ours: [], jobs: [] };
     const pull = { reason: 'imagePull' as const, kubernetesReason: 'ImagePullBackOff', message: 'Back-off pulling image' };
     monitor.passed({ decision, look, durationMs: 10, jobsStarted: [], stuck: [{ slot: 1, ...pull }, { slot: 2, ...pull }, { slot: 0, reason: 'quota', kubernetesReason: 'FailedCreate', message: 'exceeded quota' }] });

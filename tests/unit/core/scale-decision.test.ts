@@ -9,6 +9,15 @@ import type { AgentInfo } from '../../../src/core/model.js';
 const queue = (minReplicas: number, maxReplicas: number, standby = 0): ScaleTarget => ({ mode: 'queue', limits: { minReplicas, maxReplicas, standby } });
 
 describe('decideScale', () => {
+  it('says how many it would want running were none busy: the minimum, queued jobs and standby, within the limits', () => {
+    const queue = (minReplicas: number, maxReplicas: number, standby: number): ScaleTarget => ({ mode: 'queue', limits: { minReplicas, maxReplicas, standby } });
+    const observed = { currentReplicas: 4, busyOrdinals: [0, 1, 3], queuedJobs: 1 };
+    assert.deepEqual([decideScale(queue(0, 10, 1), observed)].map(({ running, runningOnceIdle }) => [running, runningOnceIdle]), [[5, 2]]);
+    assert.equal(decideScale(queue(3, 10, 0), observed).runningOnceIdle, 3);
+    assert.equal(decideScale(queue(0, 1, 1), observed).runningOnceIdle, 1);
+    assert.equal(decideScale({ mode: 'fixed', replicas: 2 }, observed).runningOnceIdle, 2);
+  });
+
   it('adds busy, queued and standby', () => {
     const d = decideScale(queue(0, 10, 1), { currentReplicas: 2, busyOrdinals: [0, 1], queuedJobs: 3 });
     assert.equal(d.replicas, 6);

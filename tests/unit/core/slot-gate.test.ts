@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isGated, pendingUngates, planGates } from '../../../src/core/slot-gate.js';
+import { afterJobsEnded, isGated, pendingUngates, planGates } from '../../../src/core/slot-gate.js';
 import type { KubeObject } from '../../../src/core/ports/kube.js';
 
 const gate = 'azure-devops-runner/slot-wanted';
@@ -77,6 +77,27 @@ describe('the slot-wanted gate', () => {
     fc.assert(fc.property(states, fc.uniqueArray(fc.nat(12)), (slots, pending) => {
       const ungated = pendingUngates('linux', new Set(pending), pods(slots)).map((pod) => Number(pod.name.split('-')[1]));
       assert.deepEqual(ungated, slots.flatMap((state, slot) => (state === 'gated' && pending.includes(slot) ? [slot] : [])));
+    }));
+  });
+  it('after jobs ended while backing off, wants a busy slot no more, but never fewer than were none busy', () => {
+    const wanted = { replicas: 5, running: 4, runningOnceIdle: 1, busy: [0, 2, 3] };
+    assert.deepEqual(afterJobsEnded(wanted, [2, 4]), { replicas: 5, running: 3, runningOnceIdle: 1, busy: [0, 3] });
+    // Slot 4 was not busy in the decision (wanted for standby or a queued job): its end changes nothing.
+    assert.deepEqual(afterJobsEnded(wanted, [4]), wanted);
+    // A slot's end told twice counts once.
+    assert.deepEqual(afterJobsEnded(afterJobsEnded(wanted, [2]), [2]).running, 3);
+    assert.equal(afterJobsEnded(wanted, [0, 2, 3]).running, 1);
+  });
+
+  it('property: after jobs ended, wants between the count were none busy and the decision\'s, one slot fewer per busy slot ended', () => {
+    fc.assert(fc.property(fc.uniqueArray(fc.nat(9)), fc.nat(10), fc.array(fc.nat(9)), (busy, onceIdle, ended) => {
+      const running = Math.min(10, busy.length + onceIdle);
+      const wanted = { replicas: 10, running, runningOnceIdle: Math.min(onceIdle, running), busy };
+      const after = afterJobsEnded(wanted, ended);
+      const done = busy.filter((ordinal) => ended.includes(ordinal)).length;
+      assert.ok(after.running <= running && after.running >= wanted.runningOnceIdle);
+      assert.equal(after.running, Math.max(wanted.runningOnceIdle, running - done));
+      assert.deepEqual(after.busy, busy.filter((ordinal) => !ended.includes(ordinal)));
     }));
   });
 });
