@@ -1,7 +1,7 @@
 // A typed client for the emulator's /_admin controls (README "Admin API"): what the tests, the trial (`npm start`) and
 // the benches use to seed it and read what it saw, never its in-memory store.
 import type { AdminJob } from './routes/admin.js';
-import type { Fault, JobSpec, Pat, ServedRequest, ServicePrincipal, TaskResult } from './types.js';
+import type { AgentWrite, Fault, JobSpec, Pat, ServedRequest, ServicePrincipal, TaskResult } from './types.js';
 
 export interface FaultSpec extends Omit<Fault, 'id' | 'remaining'> {
   /** How many matching requests get the fault (default: all until cleared). */
@@ -106,6 +106,11 @@ export class AdminClient {
 
   async createPipeline(spec: { project: string; name: string; pool: string; demands?: string[]; script: string; env?: Record<string, string> }): Promise<{ id: number; projectId: string }> {
     return (await this.call<{ id: number; projectId: string }>('POST', '/pipelines', spec)).json;
+  }
+
+  /** The writes clients made to agents after `since` (a write's seq), oldest first, whoever sent them. */
+  async agentWrites(since = 0): Promise<AgentWrite[]> {
+    return (await this.call<{ value: AgentWrite[] }>('GET', `/agents/writes?since=${since}`)).json.value;
   }
 
   async requests(since = 0): Promise<ServedRequest[]> {

@@ -58,6 +58,17 @@ export function readCredential(req: IncomingMessage): Credential {
   return { kind: 'invalid' };
 }
 
+/** How the request log and the agent writes name who sent a call. */
+export function principalName(principal: Principal | undefined): string | undefined {
+  switch (principal?.kind) {
+    case 'pat': return `pat:${principal.user}`;
+    case 'sp': return `sp:${principal.clientId}`;
+    case 'agent': return `agent:${principal.agentId}`;
+    case 'job': return `job:${principal.requestId}`;
+    default: return undefined;
+  }
+}
+
 export function patPrincipal(pat: Pat): Principal {
   return { kind: 'pat', user: pat.user, scopes: pat.scopes };
 }

@@ -1,7 +1,7 @@
 // The emulator's HTTP server: routing, authentication, api-version checks, fault injection and the served-request log.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { forbiddenScope, patHasScope, patPrincipal, readCredential, unauthorized, type Credential } from './auth.js';
+import { forbiddenScope, patHasScope, patPrincipal, principalName, readCredential, unauthorized, type Credential } from './auth.js';
 import { allowOrigin, answerPreflight, isPreflight, withholdOrigin } from './cors.js';
 import { checkApiVersion, readBody, requestedApiVersion, sendJson, VssError, type Ctx } from './http.js';
 import { newInstanceId, type DeploymentType } from './locations.js';
@@ -61,16 +61,6 @@ export const DEFAULT_PAT: Pat = { token: 'emulator-pat', user: 'tester@emulated.
 
 function authKind(credential: Credential): ServedRequest['auth'] {
   return credential.kind;
-}
-
-function describe(principal: Principal | undefined): string | undefined {
-  switch (principal?.kind) {
-    case 'pat': return `pat:${principal.user}`;
-    case 'sp': return `sp:${principal.clientId}`;
-    case 'agent': return `agent:${principal.agentId}`;
-    case 'job': return `job:${principal.requestId}`;
-    default: return undefined;
-  }
 }
 
 function authenticate(store: Store, credential: Credential, orgUrl: string): Principal | undefined {
@@ -234,7 +224,7 @@ export async function startEmulatorServer(options: EmulatorOptions = {}): Promis
       countBodyBytes(res, (bytes) => (entry.bytes += bytes));
       res.on('close', () => {
         entry.status = res.headersSent ? res.statusCode : 0;
-        entry.principal = describe(principal);
+        entry.principal = principalName(principal);
       });
     }
     const origin = `http://${req.headers.host ?? 'localhost'}`;

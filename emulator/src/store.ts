@@ -1,14 +1,14 @@
 // The emulator's state and its behaviour: sessions, long polls, job queueing, assignment, locks, cancellation, expiry.
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { newAccessToken } from './auth.js';
+import { newAccessToken, principalName } from './auth.js';
 import { Capabilities, parseServiceDemands, satisfiesAll } from './demands.js';
 import { sendEmpty, sendJson, VssError } from './http.js';
 import { jobMessage } from './serialize.js';
 import { pickAgent, queueRejection, type AgentView } from './scheduling.js';
 import { RateLimiter, type RateClock } from './rate-limit.js';
 import type {
-  Agent, Fault, Job, JobSpec, Message, Pat, PendingPoll, Pipeline, Pool, Principal, Project, Run, ServedRequest, ServicePrincipal,
+  Agent, AgentWrite, Fault, Job, JobSpec, Message, Pat, PendingPoll, Pipeline, Pool, Principal, Project, Run, ServedRequest, ServicePrincipal,
   Session, TaskResult,
 } from './types.js';
 
@@ -54,6 +54,8 @@ export class Store {
   /** Answers a latency fault holds back: clearing the faults lets them go at once. */
   private readonly held = new Set<() => void>();
   readonly served: ServedRequest[] = [];
+  /** Every write clients made to agents, in order (GET /_admin/agents/writes): it outlives the agents it names. */
+  readonly agentWrites: AgentWrite[] = [];
   /** The organisation URL clients reach us at (set once the server listens); job messages carry it. */
   orgUrl = '';
   /** The agents' token endpoint, their `authorizationUrl` and the audience of their client assertions (set with orgUrl). */
@@ -64,7 +66,7 @@ export class Store {
   private readonly capabilityCache = new WeakMap<Agent, { system: Agent['systemCapabilities']; user: Agent['userCapabilities']; capabilities: Capabilities }>();
   /** Sessions by agent id: agent lists ask for every agent's session. */
   private readonly sessionByAgent = new Map<number, Session>();
-  private nextId = { pool: 1, agent: 1, request: 1, message: 1, pipeline: 1, run: 1, fault: 1, served: 1 };
+  private nextId = { pool: 1, agent: 1, request: 1, message: 1, pipeline: 1, run: 1, fault: 1, served: 1, agentWrite: 1 };
 
   constructor(
     readonly options: StoreOptions,
@@ -79,8 +81,9 @@ export class Store {
       this.projects, this.pipelines, this.runs, this.collections, this.sessionByAgent]) map.clear();
     this.clearFaults();
     this.served.length = 0;
+    this.agentWrites.length = 0;
     if (this.rateLimiter) this.rateLimiter = new RateLimiter(this.clock);
-    this.nextId = { pool: 1, agent: 1, request: 1, message: 1, pipeline: 1, run: 1, fault: 1, served: 1 };
+    this.nextId = { pool: 1, agent: 1, request: 1, message: 1, pipeline: 1, run: 1, fault: 1, served: 1, agentWrite: 1 };
   }
 
   /** Ends every fault, and lets the answers a latency fault holds go now. */
@@ -333,6 +336,14 @@ export class Store {
     for (const [token, entry] of this.tokens) {
       if (entry.principal.kind === 'agent' && entry.principal.agentId === agentId) this.tokens.delete(token);
     }
+  }
+
+  /** Notes a write `by` made to `agent`, once made; `detail` is what it set that the history keeps. */
+  noteAgentWrite(agent: Agent, action: AgentWrite['action'], by: Principal | undefined, detail: Pick<AgentWrite, 'systemCapabilities' | 'enabled'> = {}): void {
+    this.agentWrites.push({
+      seq: this.id('agentWrite'), time: new Date().toISOString(), action, agentId: agent.id, poolId: agent.poolId, name: agent.name,
+      principal: principalName(by), ...detail,
+    });
   }
 
   deleteAgent(agent: Agent): void {

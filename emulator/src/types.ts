@@ -200,6 +200,23 @@ export interface Fault {
   remaining: number;
 }
 
+/** A write a client made to an agent registration over REST, as GET /_admin/agents/writes reports it. */
+export interface AgentWrite {
+  seq: number;
+  time: string;
+  /** registered (POST), replaced (PUT: a new key), updated (PATCH), userCapabilities (PUT), deleted (its own or its pool's DELETE). */
+  action: 'registered' | 'replaced' | 'updated' | 'userCapabilities' | 'deleted';
+  agentId: number;
+  poolId: number;
+  name: string;
+  /** Who sent it, named as in the request log (`pat:<user>`, `sp:<client id>`, …). */
+  principal?: string;
+  /** The system capabilities it set (registered and replaced). */
+  systemCapabilities?: Record<string, string>;
+  /** Whether the agent is enabled after it (registered and updated). */
+  enabled?: boolean;
+}
+
 export interface ServedRequest {
   seq: number;
   time: string;

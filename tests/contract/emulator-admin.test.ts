@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { publicKeyOf } from '../../emulator/agent/settings.js';
 import { DEFAULT_PAT, startEmulator, type AdminJob, type TestEmulator } from '../support/emulator.js';
+import type { AgentWrite } from '../../emulator/src/types.js';
 
 let emulator: TestEmulator;
 const basic = { Authorization: `Basic ${Buffer.from(`:${DEFAULT_PAT.token}`).toString('base64')}`, 'Content-Type': 'application/json' };
@@ -14,9 +15,9 @@ const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 const publicKey = publicKeyOf(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
 
 /** Registers an agent over REST, as the agent's configure step does; resolves to its id. */
-async function register(poolId: number, name: string): Promise<number> {
+async function register(poolId: number, name: string, systemCapabilities?: Record<string, string>, headers = basic): Promise<number> {
   const agent = await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools/${poolId}/agents?api-version=7.1`, {
-    method: 'POST', headers: basic, body: JSON.stringify({ name, authorization: { publicKey } }),
+    method: 'POST', headers, body: JSON.stringify({ name, systemCapabilities, authorization: { publicKey } }),
   });
   assert.equal(agent.status, 200);
   return ((await agent.json()) as { id: number }).id;
@@ -117,4 +118,62 @@ test('jobs: the agent takes a job handed to it, and it ends with the result give
   const agents = await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools/${pool.id}/agents?includeLastCompletedRequest=true&api-version=7.1`, { headers: basic });
   const [agent] = ((await agents.json()) as { value: Array<{ lastCompletedRequest?: { requestId: number; result: string } }> }).value;
   assert.deepEqual([agent.lastCompletedRequest?.requestId, agent.lastCompletedRequest?.result], [queued.requestId, 'failed']);
+});
+
+test('agent writes: every write a client made to an agent, by whom, with what it registered, kept once the agent is gone', async () => {
+  await emulator.admin.addPat({ token: 'pat-second', user: 'second@emulated.example', scopes: ['vso.agentpools_manage'] });
+  await emulator.admin.addPat({ token: 'pat-reader', user: 'reader@emulated.example', scopes: ['vso.agentpools'] });
+  const patHeaders = (token: string) => ({ ...basic, Authorization: `Basic ${Buffer.from(`:${token}`).toString('base64')}` });
+  const second = patHeaders('pat-second');
+  const pool = await emulator.admin.createPool('Writes');
+  const since = Math.max(0, ...(await emulator.admin.agentWrites()).map((write) => write.seq));
+  const agentId = await register(pool.id, 'blue-0', { RUNNER_NAMESPACE: 'blue' });
+  const agentUrl = (id: number, tail = '') => `${emulator.orgUrl}/_apis/distributedtask/pools/${pool.id}/agents/${id}${tail}?api-version=7.1`;
+  const write = (method: string, id: number, body: unknown, headers = basic, tail = '') => fetch(agentUrl(id, tail), { method, headers, body: JSON.stringify(body) });
+  assert.equal((await write('PATCH', agentId, { id: agentId, enabled: false }, second)).status, 200);
+  assert.equal((await write('PUT', agentId, { name: 'blue-0', systemCapabilities: { RUNNER_NAMESPACE: 'green' }, authorization: { publicKey } })).status, 200);
+  assert.equal((await write('PUT', agentId, { tool: 'yes' }, basic, '/usercapabilities')).status, 200);
+  // Refused writes change nothing and are none: a credential refused, a scope short, a body without a key.
+  assert.equal((await write('PATCH', agentId, { id: agentId, enabled: true }, patHeaders('pat-unknown'))).status, 401);
+  assert.equal((await write('PATCH', agentId, { id: agentId, enabled: true }, patHeaders('pat-reader'))).status, 403);
+  assert.equal((await write('PUT', agentId, { name: 'blue-0' })).status, 400);
+  assert.equal((await fetch(agentUrl(agentId), { method: 'DELETE', headers: second })).status, 204);
+  // Deleting the pool deletes its agents: a write to each, by whoever deleted it.
+  const left = await register(pool.id, 'green-1', { RUNNER_NAMESPACE: 'green' }, second);
+  const removed = await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools/${pool.id}?api-version=7.1`, { method: 'DELETE', headers: basic });
+  assert.equal(removed.status, 204);
+
+  const writes = await emulator.admin.agentWrites(since);
+  assert.deepEqual(writes.map(({ action, agentId: id, poolId, name, principal, systemCapabilities, enabled }) => ({ action, id, poolId, name, principal, systemCapabilities, enabled })), [
+    { action: 'registered', id: agentId, poolId: pool.id, name: 'blue-0', principal: 'pat:tester@emulated.example', systemCapabilities: { RUNNER_NAMESPACE: 'blue' }, enabled: true },
+    { action: 'updated', id: agentId, poolId: pool.id, name: 'blue-0', principal: 'pat:second@emulated.example', systemCapabilities: undefined, enabled: false },
+    { action: 'replaced', id: agentId, poolId: pool.id, name: 'blue-0', principal: 'pat:tester@emulated.example', systemCapabilities: { RUNNER_NAMESPACE: 'green' }, enabled: undefined },
+    { action: 'userCapabilities', id: agentId, poolId: pool.id, name: 'blue-0', principal: 'pat:tester@emulated.example', systemCapabilities: undefined, enabled: undefined },
+    { action: 'deleted', id: agentId, poolId: pool.id, name: 'blue-0', principal: 'pat:second@emulated.example', systemCapabilities: undefined, enabled: undefined },
+    { action: 'registered', id: left, poolId: pool.id, name: 'green-1', principal: 'pat:second@emulated.example', systemCapabilities: { RUNNER_NAMESPACE: 'green' }, enabled: true },
+    { action: 'deleted', id: left, poolId: pool.id, name: 'green-1', principal: 'pat:tester@emulated.example', systemCapabilities: undefined, enabled: undefined },
+  ] satisfies Array<Partial<Record<keyof AgentWrite | 'id', unknown>>>);
+  assert.ok(writes.every((entry, i) => i === 0 || entry.seq > writes[i - 1].seq), 'in the order they were made');
+  assert.deepEqual(await emulator.admin.agentWrites(writes.at(-1)!.seq), [], 'none after the last');
+});
+
+test('agent writes: a DELETE refused for an agent running a job is no write; a reset forgets them', async () => {
+  const pool = await emulator.admin.createPool('Busy');
+  const agentId = await register(pool.id, 'busy-0');
+  await emulator.admin.openSession(agentId);
+  const job = await emulator.admin.queueJob({ pool: pool.id, script: 'true' }) as AdminJob;
+  const since = Math.max(0, ...(await emulator.admin.agentWrites()).map((write) => write.seq));
+  const refused = await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools/${pool.id}/agents/${agentId}?api-version=7.1`, { method: 'DELETE', headers: basic });
+  assert.equal(refused.status, 400);
+  assert.deepEqual(await emulator.admin.agentWrites(since), []);
+  await emulator.admin.cancelJob(job.requestId);
+  const scratch = await startEmulator({ pools: ['P'] });
+  try {
+    await fetch(`${scratch.orgUrl}/_apis/distributedtask/pools/1/agents?api-version=7.1`, { method: 'POST', headers: basic, body: JSON.stringify({ name: 'a', authorization: { publicKey } }) });
+    assert.equal((await scratch.admin.agentWrites()).length, 1);
+    await scratch.admin.reset();
+    assert.deepEqual(await scratch.admin.agentWrites(), []);
+  } finally {
+    await scratch.stop();
+  }
 });

@@ -179,6 +179,11 @@ export function adminRoutes(seed: () => void): Route[] {
       store.pipelines.set(pipeline.id, pipeline);
       reply(ctx, 200, { id: pipeline.id, projectId: project.id, project: project.name });
     }),
+    // What clients wrote to agents, and who: a test checks whose registrations a runner touched, even deleted ones.
+    route('GET', '/agents/writes', (ctx, store) => {
+      const since = Number(queryValue(ctx.query, 'since') ?? 0);
+      reply(ctx, 200, store.agentWrites.filter((entry) => entry.seq > since));
+    }),
     route('GET', '/requests', (ctx, store) => {
       const since = Number(queryValue(ctx.query, 'since') ?? 0);
       reply(ctx, 200, store.served.filter((entry) => entry.seq > since));

@@ -137,7 +137,10 @@ export const distributedTaskRoutes: Route[] = [
     method: 'DELETE', pattern: `${POOLS}/{poolId}`, access: MANAGE, version: '7.1',
     handle(ctx, store) {
       const pool = store.pool(intParam(ctx, 'poolId'));
-      for (const agent of store.poolAgents(pool.id)) store.deleteAgent(agent);
+      for (const agent of store.poolAgents(pool.id)) {
+        store.deleteAgent(agent);
+        store.noteAgentWrite(agent, 'deleted', ctx.principal);
+      }
       store.pools.delete(pool.id);
       sendEmpty(ctx.res, 204);
     },
@@ -172,6 +175,7 @@ export const distributedTaskRoutes: Route[] = [
         userCapabilities: {}, publicKey: requirePublicKey(body), clientId: randomUUID(),
       };
       store.agents.set(agent.id, agent);
+      store.noteAgentWrite(agent, 'registered', ctx.principal, { systemCapabilities: { ...agent.systemCapabilities }, enabled: agent.enabled });
       store.schedule();
       reply(ctx, 200, agentJson(store, agent, { capabilities: true, authorization: true }));
     },
@@ -203,6 +207,7 @@ export const distributedTaskRoutes: Route[] = [
       agent.version = body.version ?? agent.version;
       agent.osDescription = body.osDescription ?? agent.osDescription;
       agent.systemCapabilities = body.systemCapabilities ?? agent.systemCapabilities;
+      store.noteAgentWrite(agent, 'replaced', ctx.principal, { systemCapabilities: { ...agent.systemCapabilities } });
       store.schedule();
       reply(ctx, 200, agentJson(store, agent, { capabilities: true, authorization: true }));
     },
@@ -213,6 +218,7 @@ export const distributedTaskRoutes: Route[] = [
       const agent = store.agent(intParam(ctx, 'poolId'), intParam(ctx, 'agentId'));
       const body = parseJsonBody<AgentBody>(ctx);
       if (typeof body.enabled === 'boolean') agent.enabled = body.enabled;
+      store.noteAgentWrite(agent, 'updated', ctx.principal, { enabled: agent.enabled });
       store.schedule();
       reply(ctx, 200, agentJson(store, agent));
     },
@@ -226,6 +232,7 @@ export const distributedTaskRoutes: Route[] = [
         throw new VssError(400, 'TaskAgentJobStillRunningException', `Agent "${agent.name}" is running a job for pool "${store.pool(agent.poolId).name}"`);
       }
       store.deleteAgent(agent);
+      store.noteAgentWrite(agent, 'deleted', ctx.principal);
       sendEmpty(ctx.res, 204);
     },
   },
@@ -235,6 +242,7 @@ export const distributedTaskRoutes: Route[] = [
       const agent = store.agent(intParam(ctx, 'poolId'), intParam(ctx, 'agentId'));
       const body = parseJsonBody<Record<string, unknown>>(ctx);
       agent.userCapabilities = Object.fromEntries(Object.entries(body).map(([key, value]) => [key, String(value ?? '')]));
+      store.noteAgentWrite(agent, 'userCapabilities', ctx.principal);
       store.schedule();
       reply(ctx, 200, agentJson(store, agent, { capabilities: true }));
     },
