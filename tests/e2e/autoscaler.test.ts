@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { cluster, kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
 import { run } from '../support/process.js';
 import { unpackAgent } from '../support/agent-package.js';
-import { createNamespace, deleteNamespace, deployPool, imageVariant, poolPatOwner, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { createNamespace, deleteNamespace, deployPool, imageVariant, poolPatOwner, readSnapshot, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { assertKilledAgentLeavesNothing, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import { kubernetesConnectionId, runBundledTask } from '../support/run-task.js';
 import { MemoryHost } from '../support/memory-host.js';
@@ -486,8 +486,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
         return /^(ErrImagePull|ImagePullBackOff)$/.test(waiting ?? '') ? Date.now() : undefined;
       });
       const decided = await waitFor('the decision to say so', 30_000, async () => (stuckLine.test(await autoscalerLog()) ? Date.now() : undefined));
-      const snapshot = () => [...world.emulator.store.collections.values()].map((documents) => documents.get(`${NS}.auto`)).find(Boolean) as Any;
-      const published = await waitFor('the snapshot to say so', 30_000, async () => (snapshot()?.stuckSlots?.[0]?.reason === 'imagePull' ? Date.now() : undefined));
+      const published = await waitFor('the snapshot to say so', 30_000, async () => ((await readSnapshot(world, `${NS}.auto`))?.stuckSlots?.[0]?.reason === 'imagePull' ? Date.now() : undefined));
       // A figure, not a bound: one interval (pollSeconds 2) and its pass on an idle machine; the waits above bound it.
       console.log(`slot 0 failing → decision ${decided - failing} ms, snapshot ${published - failing} ms`);
       const kube = new HttpKubeClient(loadUserKubeConfig({ path: (await cluster()).kubeconfig }));
@@ -525,14 +524,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
   it('shares its pool with a second namespace\'s runner of default name: every job runs, neither touches the other\'s agents, remove leaves it whole', async () => {
     // The second namespace stands in for a second cluster: its runner has an identity of its own (docs/several-clusters.md).
     await waitFor('the pool back at zero', 180_000, async () => ((await replicas()) === 0 ? true : undefined));
-    const { store } = world.emulator;
-    // Whose each agent was when it was made, and a PAT of its own for the second runner: every write to an agent is
-    // traced to the runner that sent it.
-    const madeIn = new Map([...store.agents].map(([id, agent]) => [id, agent.systemCapabilities.RUNNER_NAMESPACE]));
-    store.agents.set = function (this: typeof store.agents, id, agent) {
-      if (!madeIn.has(id)) madeIn.set(id, agent.systemCapabilities.RUNNER_NAMESPACE);
-      return Map.prototype.set.call(this, id, agent);
-    };
+    // A PAT of its own for the second runner: every write to an agent is traced to the runner that sent it.
     const secondPat = `pat-second-${Date.now()}`;
     await world.emulator.admin.addPat({ token: secondPat, user: 'second@e2e.example', scopes: poolPatOwner.scopes });
     const since = Math.max(0, ...(await world.emulator.admin.requests()).map((r) => r.seq));
@@ -563,7 +555,10 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
       assert.equal(removed.runnerName, second);
       assert.ok(!(await world.emulator.admin.agents(POOL)).some((a) => String(a.name).startsWith(`${second}-`)), 'its registrations gone');
       assert.deepEqual(await autoAgents(), before, 'this runner\'s agents untouched');
-      // Every write to an agent (enable, disable, re-key, delete) went to an agent of the runner that sent it.
+      // Every write to an agent (enable, disable, re-key, delete) went to an agent of the runner that sent it: whose each
+      // agent was when it was made, from the emulator's record of writes to agents (it keeps the deleted ones).
+      const madeIn = new Map((await world.emulator.admin.agentWrites()).filter((write) => write.action === 'registered')
+        .map((write) => [write.agentId, write.systemCapabilities?.RUNNER_NAMESPACE]));
       const writer: Record<string, string> = { 'pat:pool@e2e.example': NS, 'pat:second@e2e.example': SECOND_NS };
       const foreign = (await world.emulator.admin.requests(since)).flatMap((request) => {
         const id = /\/agents\/(\d+)$/.exec(request.path)?.[1];
@@ -573,7 +568,6 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
       assert.deepEqual(foreign, []);
       assert.ok((await world.emulator.admin.requests(since)).some((r) => r.principal === 'pat:second@e2e.example' && r.method === 'DELETE'), 'the check has writes to check');
     } finally {
-      delete (store.agents as Partial<Pick<typeof store.agents, 'set'>>).set;
       await deleteNamespace(SECOND_NS);
     }
   });

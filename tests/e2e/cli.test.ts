@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
 import { cliBundle } from '../../scripts/build.mjs';
 import { kubectl, legacyApiServer } from '../support/cluster.js';
-import { createNamespace, deleteNamespace, deployerRbac, smallPods, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { createNamespace, deleteNamespace, deployerRbac, readSnapshot, smallPods, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { finished, probeScript } from '../support/pool-jobs.js';
 import type { AdminJob } from '../support/emulator.js';
-import { extension } from '../support/hub-fixture.js';
 
 const POOL = 'Command Line';
 const NS = 'adr-cli-e2e';
@@ -71,8 +70,8 @@ function cli(args: string[], token: 'stdin' | 'env' = 'env'): Promise<CliRun> {
 
 const poolFlags = () => ['--namespace', NS, '--poolName', POOL, '--runnerName', 'cli', '--azureDevOpsUrl', world.emulator.orgUrl];
 
-/** The hub's snapshot of the runner, as the emulator stores extension data. */
-const snapshot = () => world.emulator.store.collections.get([extension.publisher, extension.id, 'default', 'current', 'runner-pools'].join('/'))?.get(`${NS}.cli`);
+/** The hub's snapshot of the runner, read as the hub reads it. */
+const snapshot = () => readSnapshot(world, `${NS}.cli`);
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
@@ -139,7 +138,7 @@ describe('the command line on a real cluster', { timeout: 12 * 60_000 }, () => {
   });
 
   it('removes it once the job has ended: no object of the pool in the namespace, no registration in the agent pool', async () => {
-    assert.ok(snapshot(), 'the hub had a snapshot of the pool');
+    assert.ok(await snapshot(), 'the hub had a snapshot of the pool');
     const removed = await cli(['remove', ...poolFlags()], 'stdin');
     assert.equal(removed.code, 0, removed.stderr);
     assert.match(removed.stderr, /Waiting for the job on cli-0 to end/);
@@ -150,7 +149,7 @@ describe('the command line on a real cluster', { timeout: 12 * 60_000 }, () => {
     assert.deepEqual(left, ['configmap/kube-root-ca.crt', 'role.rbac.authorization.k8s.io/runner-deployer', 'rolebinding.rbac.authorization.k8s.io/runner-deployer',
       'serviceaccount/default', 'serviceaccount/runner-deployer']);
     assert.deepEqual(await world.emulator.admin.agents(POOL), []);
-    assert.equal(snapshot(), undefined, 'the hub shows the pool no more');
+    assert.equal(await snapshot(), undefined, 'the hub shows the pool no more');
   });
 
   it('never shows the PAT: not in its output, its process entry or its files', () => {

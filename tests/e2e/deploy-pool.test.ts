@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubectl, kubectlJson, legacyApiServer, waitFor } from '../support/cluster.js';
-import { createNamespace, deleteNamespace, deployPool, imageVariant, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
+import { createNamespace, deleteNamespace, deployPool, imageVariant, readSnapshot, startPoolWorld, type PoolWorld } from '../support/runner-pool.js';
 import { assertFreshPodPerJob, assertKilledAgentLeavesNothing, assertRolloutKillsNoJob, assertUpdateMessageIgnored, finished, probeField, probeScript } from '../support/pool-jobs.js';
 import type { AdminJob } from '../support/emulator.js';
 
@@ -82,14 +82,9 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.equal(deployed.outputs.statefulSetName, 'linux');
     assert.equal(deployed.outputs.replicas, '3');
     // The hub's view of the pods, published into the extension's data storage with the task's PAT.
-    const document = await fetch(
-      `${world.emulator.orgUrl}/_apis/ExtensionManagement/InstalledExtensions/azure-devops-runner/azure-devops-runner/Data/Scopes/Default/Current/Collections/runner-pools/Documents/${NS}.linux?api-version=7.1-preview.1`,
-      { headers: { authorization: `Basic ${Buffer.from(`:${world.token}`).toString('base64')}` } },
-    );
-    assert.equal(document.status, 200);
-    const snapshot = (await document.json());
-    assert.equal(snapshot.publishedBy, 'DeployRunnerPool');
-    assert.deepEqual(snapshot.pods.map((p: Any) => p.name), ['linux-0', 'linux-1', 'linux-2']);
+    const snapshot = await readSnapshot(world, `${NS}.linux`);
+    assert.equal(snapshot?.publishedBy, 'DeployRunnerPool');
+    assert.deepEqual(snapshot?.pods.map((p) => p.name), ['linux-0', 'linux-1', 'linux-2']);
 
     await assertFreshPodPerJob(world, POOL, NS, 30, ['linux-0', 'linux-1', 'linux-2']);
   });

@@ -13,6 +13,8 @@ import { agentPackage } from './agent-package.js';
 import { buildRunnerImage, discoverAgentPackage, ensureBaseImage } from './runner-image.js';
 import { kubeconfigEndpoint, kubernetesConnectionId, runBundledTask, type TaskRun } from './run-task.js';
 import { repoRoot } from './task-manifests.js';
+import { snapshotCollection, type PoolSnapshot } from '../../src/core/model.js';
+import { extension } from '../../trial/hub-host.js';
 
 // The node's address on the cluster's own veth (tests/cluster/cluster.sh): pods reach the host there.
 export const nodeAddress = '10.250.0.1';
@@ -86,6 +88,18 @@ export const smallPods = { cpuRequest: '50m', memoryRequest: '128Mi' };
 export function deployPool(world: PoolWorld, inputs: Record<string, string>, endpointEnv = world.endpointEnv): Promise<TaskRun> {
   const base = { kubernetesServiceConnection: kubernetesConnectionId, azureDevOpsUrl: world.emulator.orgUrl, image: world.image, personalAccessToken: world.token, ...smallPods };
   return runBundledTask('DeployRunnerPool', { ...base, ...inputs }, endpointEnv);
+}
+
+/**
+ * The hub's snapshot of runner `<namespace>.<runner>` as the hub reads it: the extension data REST route of the
+ * packaged extension, with the world's PAT. Undefined when there is none.
+ */
+export async function readSnapshot(world: PoolWorld, id: string): Promise<PoolSnapshot | undefined> {
+  const path = `_apis/ExtensionManagement/InstalledExtensions/${extension.publisher}/${extension.id}/Data/Scopes/Default/Current/Collections/${snapshotCollection}/Documents/${encodeURIComponent(id)}`;
+  const response = await fetch(`${world.emulator.orgUrl}/${path}?api-version=7.1-preview.1`, { headers: { Authorization: `Basic ${Buffer.from(`:${world.token}`).toString('base64')}` } });
+  if (response.status === 404) return undefined;
+  if (!response.ok) throw new Error(`GET snapshot ${id}: HTTP ${response.status} ${await response.text()}`);
+  return (await response.json()) as PoolSnapshot;
 }
 
 /** A variant of `image` with one more label: another digest, the same contents. */
