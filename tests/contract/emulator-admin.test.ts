@@ -63,7 +63,7 @@ test('tokens: a Bearer token stands for its user with only its scopes, until it 
   assert.equal((await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools`, { headers: bearer('x') })).status, 401);
 });
 
-test('jobs: a job a pipeline run queued names that run as its owner; a job queued here has none', async () => {
+test('jobs: a job a pipeline run queued names that run as its owner and its project; a job queued here has no owner', async () => {
   const pipeline = await emulator.admin.createPipeline({ project: 'Admin', name: 'Sample', pool: 'P', script: 'true' });
   const response = await fetch(`${emulator.orgUrl}/${pipeline.projectId}/_apis/pipelines/${pipeline.id}/runs?api-version=7.1`, {
     method: 'POST', headers: basic, body: '{}',
@@ -73,7 +73,7 @@ test('jobs: a job a pipeline run queued names that run as its owner; a job queue
   const direct = await emulator.admin.queueJob({ pool: 'P', script: 'true' });
   assert.ok('requestId' in direct);
   const jobs = await emulator.admin.jobs();
-  assert.deepEqual(jobs.filter((job) => job.requestId !== direct.requestId).map((job) => job.owner), [{ id: run.id, name: run.name }]);
+  assert.deepEqual(jobs.filter((job) => job.requestId !== direct.requestId).map((job) => [job.owner, job.projectId]), [[{ id: run.id, name: run.name }, pipeline.projectId]]);
   assert.equal(jobs.find((job) => job.requestId === direct.requestId)?.owner, undefined);
 });
 

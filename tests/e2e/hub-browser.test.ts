@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { buildHub } from '../../scripts/build.mjs';
 import { launchChromium, type TestBrowser } from '../support/browser.js';
-import { DEFAULT_PAT, startEmulator, type TestEmulator } from '../support/emulator.js';
+import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { issueUserToken, seedRunnerPool } from '../support/hub-fixture.js';
 import { darkTheme, startHubHost, type HubHost } from '../../trial/hub-host.js';
 import { repoRoot } from '../support/task-manifests.js';
@@ -60,7 +60,7 @@ describe('Runner pools hub in Chromium', () => {
   };
 
   it('shows every slot of the pool with its agent, job, pod and counters, in light and dark themes', async () => {
-    const { poolId } = await seedRunnerPool(emulator, {
+    await seedRunnerPool(emulator, {
       poolName: 'Linux Private', runnerName: 'linux', queued: 2,
       slots: [{ state: 'idle' }, { state: 'busy' }, { state: 'offline' }, { state: 'disabled' }, { state: 'podOnly' }],
     });
@@ -79,10 +79,7 @@ describe('Runner pools hub in Chromium', () => {
     const busy = slotRow(hub, 'linux-1');
     const job = busy.locator('a.slot-job');
     assert.match(await job.innerText(), /^CI · \d{8}\.2$/);
-    // The run's page in its project: the project as the service names it on the job request (its scopeId).
-    const request = await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools/${poolId}/jobrequests/2`, { headers: { Authorization: `Basic ${Buffer.from(`:${DEFAULT_PAT.token}`).toString('base64')}` } });
-    const { scopeId } = (await request.json()) as { scopeId: string };
-    assert.equal(await job.getAttribute('href'), `${emulator.orgUrl}/${scopeId}/_build/results?buildId=2`);
+    assert.equal(await job.getAttribute('href'), `${emulator.orgUrl}/${(await emulator.admin.job(2)).projectId}/_build/results?buildId=2`);
     assert.match(await busy.locator('.slot-last').innerText(), /CI · \d{8}\.1/);
     assert.match(await busy.innerText(), /Failed · \d+ s ago/);
     assert.match(await slotRow(hub, 'linux-2').innerText(), /Running · not ready\s+2 restarts/);

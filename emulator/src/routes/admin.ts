@@ -27,6 +27,8 @@ export interface AdminJob {
   finishTime?: string;
   /** The pipeline run that queued it (none for a job queued here). */
   owner?: { id: number; name: string };
+  /** The project it runs in: its pipeline's (a job queued here has one of its own); the run's page is under it. */
+  projectId: string;
   log: string[];
 }
 
@@ -35,7 +37,7 @@ export function adminJob(job: Job): AdminJob {
   return {
     requestId: job.requestId, jobId: job.jobId, name: job.jobName, poolId: job.poolId, demands: job.demands.map(formatServiceDemand), state, result: job.result,
     agentId: job.reservedAgentId, agentName: job.reservedAgentName, queueTime: job.queueTime, assignTime: job.assignTime,
-    receiveTime: job.receiveTime, finishTime: job.finishTime, owner: job.owner, log: job.log,
+    receiveTime: job.receiveTime, finishTime: job.finishTime, owner: job.owner, projectId: job.projectId, log: job.log,
   };
 }
 
