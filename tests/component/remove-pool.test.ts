@@ -59,7 +59,7 @@ describe('the command line\'s remove', () => {
     });
     const log = new MemoryHost();
     await remove(world, {}, log);
-    assert.equal(world.emulator.store.jobs.get(job)!.result, 'succeeded');
+    assert.equal((await world.emulator.admin.job(job)).result, 'succeeded');
     assert.deepEqual(world.cutOff, []);
     assert.equal(world.agentOfJob(late!), undefined, 'the drained pool took no new job');
     assert.match(log.log.join('\n'), new RegExp(`Waiting for the job on ${slot(1)} to end`));

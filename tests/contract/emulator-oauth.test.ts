@@ -57,11 +57,21 @@ test('registration returns OAuth data; the agent then works with a Bearer token 
 });
 
 test('a token request signed with another key is refused with invalid_client', async () => {
-  const body = new URLSearchParams({
-    grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: clientAssertion(emulator.store.agents.get(1)!.clientId, emulator.authorizationUrl, other),
+  // An agent registered with `key`: its client id, as the registration answers it.
+  const registration = await fetch(`${emulator.orgUrl}/_apis/distributedtask/pools/1/agents?api-version=7.1`, {
+    method: 'POST', headers: { Authorization: `Basic ${Buffer.from(':emulator-pat').toString('base64')}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'keyed-agent', authorization: { publicKey: publicKeyOf(key) } }),
   });
-  const response = await fetch(emulator.authorizationUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body });
+  const { authorization } = (await registration.json()) as { authorization: { clientId: string } };
+  const tokenRequest = (signer: typeof key) => fetch(emulator.authorizationUrl, {
+    method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: clientAssertion(authorization.clientId, emulator.authorizationUrl, signer),
+    }),
+  });
+  const response = await tokenRequest(other);
   assert.equal(response.status, 401);
   assert.equal((await response.json() as { error: string }).error, 'invalid_client');
+  assert.equal((await tokenRequest(key)).status, 200, 'the same client with its own key gets a token');
 });

@@ -46,7 +46,10 @@ async function registerPlainAgent(name: string): Promise<number> {
   return ((await response.json()) as { id: number }).id;
 }
 
-const agentNamed = (name: string) => [...emulator.store.agents.values()].find((agent) => agent.name === name)!;
+type ListedAgent = { id: number; name: string; enabled: boolean; statusChangedOn: string };
+/** The pool's agents as the emulator's admin API lists them. */
+const listed = async () => (await emulator.admin.agents(pool.poolId)) as ListedAgent[];
+const agentNamed = async (name: string) => (await listed()).find((agent) => agent.name === name)!;
 
 describe('azure-devops-node-api, for the calls the tasks make', () => {
   const connection = () => new WebApi(emulator.orgUrl, getPersonalAccessTokenHandler(DEFAULT_PAT.token));
@@ -91,27 +94,27 @@ describe('azure-devops-node-api, for the calls the tasks make', () => {
 
   it('disables and enables an agent', async () => {
     const taskAgent = await connection().getTaskAgentApi();
-    const agent = agentNamed('linux-0');
+    const agent = await agentNamed('linux-0');
     const disabled = await taskAgent.updateAgent({ id: agent.id, enabled: false }, pool.poolId, agent.id);
     assert.equal(disabled.enabled, false);
-    assert.equal(agent.enabled, false);
+    assert.equal((await agentNamed('linux-0')).enabled, false);
     assert.equal((await taskAgent.updateAgent({ id: agent.id, enabled: true }, pool.poolId, agent.id)).enabled, true);
   });
 
   it('refuses to delete an agent running a job (400 TaskAgentJobStillRunningException) and deletes an idle one', async () => {
     const taskAgent = await connection().getTaskAgentApi();
-    const busy = agentNamed('linux-1');
+    const busy = await agentNamed('linux-1');
     await assert.rejects(taskAgent.deleteAgent(pool.poolId, busy.id), (error: { statusCode?: number; message: string; result?: { typeKey?: string } }) => {
       assert.equal(error.statusCode, 400);
       assert.equal(error.result?.typeKey, 'TaskAgentJobStillRunningException');
       assert.equal(error.message, 'Agent "linux-1" is running a job for pool "Linux Private"');
       return true;
     });
-    assert.ok(emulator.store.agents.has(busy.id));
-    assert.equal(emulator.store.jobs.get(running)?.result, undefined, 'the job runs on');
+    assert.ok((await listed()).some((agent) => agent.id === busy.id));
+    assert.equal((await emulator.admin.job(running)).result, undefined, 'the job runs on');
     const plain = await registerPlainAgent('plain-to-delete');
     await taskAgent.deleteAgent(pool.poolId, plain);
-    assert.equal(emulator.store.agents.has(plain), false);
+    assert.equal((await listed()).some((agent) => agent.id === plain), false);
   });
 
   it('upserts a pool snapshot document, last write wins', async () => {
@@ -150,17 +153,18 @@ describe('azure-devops-extension-api, as the hub calls it', () => {
     assert.deepEqual(['linux-0', 'linux-1', 'linux-2', 'linux-3'].map((name) => [byName[name].status, byName[name].enabled]),
       [['online', true], ['online', true], ['offline', true], ['online', false]]);
     const busy = byName['linux-1'];
+    const [runningJob, failedJob] = [await emulator.admin.job(running), await emulator.admin.job(failed)];
     assert.equal(busy.busyWith, running);
-    assert.equal(busy.runningJob?.time, emulator.store.jobs.get(running)?.receiveTime);
-    assert.equal(busy.runningJob?.url, `${emulator.orgUrl}/${emulator.store.jobs.get(running)?.projectId}/_build/results?buildId=${running}`);
-    assert.deepEqual([busy.lastJob?.requestId, busy.lastJob?.result, busy.lastJob?.time], [failed, 'failed', emulator.store.jobs.get(failed)?.finishTime]);
-    assert.equal(busy.statusChangedOn, agentNamed('linux-1').statusChangedOn);
+    assert.equal(busy.runningJob?.time, runningJob.receiveTime);
+    assert.equal(busy.runningJob?.url, `${emulator.orgUrl}/${runningJob.projectId}/_build/results?buildId=${running}`);
+    assert.deepEqual([busy.lastJob?.requestId, busy.lastJob?.result, busy.lastJob?.time], [failed, 'failed', failedJob.finishTime]);
+    assert.equal(busy.statusChangedOn, (await agentNamed('linux-1')).statusChangedOn);
     // The job requests as the pool's rule reads them: demands as strings, the running one reserved and assigned.
     const jobs = await data.jobRequestsByPool['Linux Private'];
     assert.deepEqual(jobs.map((job) => [job.requestId, job.name, job.demands, job.reservedAgentName, job.assignTime === undefined]).sort(),
-      [[running, `CI · ${emulator.store.jobs.get(running)?.owner?.name}`, [], 'linux-1', false],
+      [[running, `CI · ${runningJob.owner?.name}`, [], 'linux-1', false],
         [running + 1, 'emulated · Waiting 1', ['waits-for-linux'], undefined, true], [running + 2, 'emulated · Waiting 2', ['waits-for-linux'], undefined, true]]);
-    assert.equal(jobs.find((job) => job.requestId === running)?.assignTime, emulator.store.jobs.get(running)?.assignTime);
+    assert.equal(jobs.find((job) => job.requestId === running)?.assignTime, runningJob.assignTime);
     assert.deepEqual(data.snapshots.map((snapshot) => snapshot.id).sort(), ['azure-pipelines.linux', 'ci.node']);
   });
 
