@@ -37,9 +37,24 @@ export function buildSnapshot(
 /** The longest a published snapshot may go unrefreshed while its publisher runs: the hub's pod data is never older. */
 export const snapshotRefreshMs = 30_000;
 
-/** Whether to publish `next`: first time, when anything but its time changed, or when the last one is 30 s old. */
+/**
+ * The least time between two snapshots that only tell of a change: the hub page reads them every 15 s
+ * (RunnerPoolsPage's refresh), so a page left open misses nothing it would have shown, where the autoscaler's passes
+ * (every 5 s) changed the snapshot nearly every time while jobs ran.
+ */
+export const snapshotChangeGapMs = 15_000;
+
+/** Which slots cannot start, and why in a word: what a person waits to see at once (not Kubernetes' changing words). */
+const stuckKey = (snapshot: PoolSnapshot) => JSON.stringify((snapshot.stuckSlots ?? []).map(({ slot, reason }) => [slot, reason]));
+
+/**
+ * Whether to publish `next`: the first time; when the last one is 30 s old, changed or not; when a slot stopped or
+ * began being unable to start, or for another reason, at once; when anything else but its time changed, once the
+ * last one is 15 s old (a later pass publishes a change held back, if it still holds).
+ */
 export function snapshotDue(last: { snapshot: PoolSnapshot; at: number } | undefined, next: PoolSnapshot, now: number): boolean {
   if (last === undefined || now - last.at >= snapshotRefreshMs) return true;
+  if (stuckKey(last.snapshot) !== stuckKey(next)) return true;
   const content = (snapshot: PoolSnapshot) => JSON.stringify({ ...snapshot, publishedAt: undefined });
-  return content(last.snapshot) !== content(next);
+  return now - last.at >= snapshotChangeGapMs && content(last.snapshot) !== content(next);
 }

@@ -100,6 +100,18 @@ function agentReads(from: number) {
   }));
 }
 
+/** The calls made with the PAT that the emulator served from entry `from` on, as `METHOD route` (ids as {id}). */
+function patCalls(from: number): string[] {
+  return emulator.store.served.slice(from).filter((entry) => entry.auth === 'basic').map((entry) => `${entry.method} ${entry.path.replace(/\/\d+(?=\/|$)/g, '/{id}').replace(/^.*?\/_apis\//, '')}`);
+}
+
+/** Calls counted by route, most first. */
+function tallyRoutes(calls: string[]): string {
+  const counts = new Map<string, number>();
+  for (const call of calls) counts.set(call, (counts.get(call) ?? 0) + 1);
+  return [...counts].sort(([, a], [, b]) => b - a).map(([route, count]) => `${count} ${route}`).join(', ');
+}
+
 describe('the in-cluster autoscaler', () => {
   it('starts slot 0 once for a pool with no registration, registers it, and goes back to zero', async () => {
     await deployAutoscaled();
@@ -1393,6 +1405,34 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(looks >= 20, `it kept looking: ${looks} looks in ${(world.clock.now() - from) / 1000} s`);
     // The agents are read again at most every 30 s, the snapshot published at most as often.
     assert.ok(calls.length <= looks * 1.5, `calls: ${calls.length} for ${looks} looks (${[...new Set(calls)].join(', ')})`);
+  });
+
+  it('publishes the hub\'s snapshot at most every 15 s while jobs stream, and at least every 30 s', async () => {
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+    const from = emulator.store.served.length;
+    const started = world.clock.now();
+    const published: number[] = [];
+    world.ado.before('publishSnapshot', () => void published.push(world.clock.now()));
+    // A stream of 12 jobs, one every 15 s, each ending 10 s after its agent took it.
+    const stream: number[] = [];
+    for (let i = 0; i < 12; i++) world.clock.at(started + i * 15_000, () => void stream.push(world.queueJob()));
+    const finishing = new Set<number>();
+    await autoscale(() => {
+      for (const id of stream) {
+        if (world.agentOfJob(id) === undefined || finishing.has(id)) continue;
+        finishing.add(id);
+        world.clock.at(world.clock.now() + 10_000, () => world.finishJob(id));
+      }
+      return world.clock.now() - started >= 180_000;
+    }, 300);
+    const calls = patCalls(from);
+    console.log(`PAT calls in a stream of 12 jobs over ${(world.clock.now() - started) / 1000} s: ${calls.length}; ${tallyRoutes(calls)}`);
+    assert.ok(stream.filter((id) => emulator.store.jobs.get(id)?.result === 'succeeded').length >= 11, 'the jobs ran');
+    const gaps = published.slice(1).map((at, index) => (at - published[index]) / 1000);
+    // The old code published on every pass that changed anything: 33 in these 3 minutes, 5 s apart.
+    assert.ok(gaps.every((gap) => gap >= 15), `a change waits for 15 s since the last publish: ${gaps.join(', ')} s`);
+    assert.ok(Math.max(...gaps) <= 35, `refreshed at least every 30 s (one interval late at most): ${gaps.join(', ')} s`);
   });
 
   /**

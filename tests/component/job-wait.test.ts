@@ -9,6 +9,7 @@ import { DEFAULT_PAT, startEmulator, type TestEmulator } from '../support/emulat
 import { seedRunnerPool, type SeededPool } from '../support/hub-fixture.js';
 import { MemoryHost } from '../support/memory-host.js';
 import { statefulSetOnly } from '../support/fake-kube.js';
+import { snapshotChangeGapMs } from '../../src/core/snapshot.js';
 
 let emulator: TestEmulator;
 let pool: SeededPool;
@@ -45,11 +46,13 @@ test('a pass counts each job its agents received once, by pipeline, and publishe
     dryRun: false, removeStaleRegistrations: false, actor: 'ScaleRunnerPool',
   };
   const state: PassState = { kube, poolId: pool.poolId };
-  const clock = { now: () => Date.now(), sleep: async () => {} };
+  let now = Date.now();
+  const clock = { now: () => now, sleep: async () => {} };
   const host = new MemoryHost();
 
-  // As the loops do: the pass's history is kept once the pass went through.
+  // As the loops do: the pass's history is kept once the pass went through. A change waits 15 s for its snapshot.
   const pass = async () => {
+    now += snapshotChangeGapMs;
     const result = await scalePass(options, { log: host, ado, clock }, state);
     state.waits = result.waits;
     return result;

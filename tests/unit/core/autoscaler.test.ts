@@ -308,7 +308,7 @@ describe('scaling rules the autoscaler adds', () => {
     const snapshot = { id: 'n.r', runnerName: 'r', namespace: 'n', poolName: 'P', organizationUrl: 'u', publishedAt: 't1', publishedBy: 'autoscaler' as const, replicas: 1, pods: [] };
     assert.equal(snapshotDue(undefined, snapshot, 0), true);
     assert.equal(snapshotDue({ snapshot, at: 0 }, { ...snapshot, publishedAt: 't2' }, 10_000), false);
-    assert.equal(snapshotDue({ snapshot, at: 0 }, { ...snapshot, replicas: 2 }, 10_000), true);
+    assert.equal(snapshotDue({ snapshot, at: 0 }, { ...snapshot, replicas: 2 }, 15_000), true);
     assert.equal(snapshotDue({ snapshot, at: 0 }, snapshot, 30_000), true);
   });
 });
