@@ -14,9 +14,9 @@ function owner(status: PoolStatus): string {
 function row(slot: SlotView, now: Date): string[] {
   const { agent } = slot;
   const notes = [slot.staleRegistration && 'stale registration', slot.beyondReplicas && 'above the replica count'].filter(Boolean);
-  const pod = slot.podPhase === undefined
-    ? '-'
-    : `${slot.podPhase}, ${slot.ready ? 'ready' : 'not ready'}${slot.waitingReason || slot.cannotStart ? ` (${slot.waitingReason ?? slot.cannotStart!.kubernetesReason})` : ''}${slot.deleting ? ', stopping' : ''}`;
+  // Kubernetes' word for why it is not running, as kubectl shows it.
+  const why = slot.waitingReason ?? slot.cannotStart?.kubernetesReason ?? (slot.state === 'parked' ? 'SchedulingGated' : undefined);
+  const pod = slot.podPhase === undefined ? '-' : `${slot.podPhase}, ${slot.ready ? 'ready' : 'not ready'}${why ? ` (${why})` : ''}${slot.deleting ? ', stopping' : ''}`;
   return [
     slot.podName,
     [stateLabels[slot.state], ...notes].join(', '),
@@ -54,7 +54,7 @@ export function statusTable(status: PoolStatus, now: Date): string {
   const head = [
     `Runner ${view.runnerName} in namespace ${view.namespace}, agent pool '${view.poolName}'`,
     `Replicas: ${view.replicas ?? '?'}, ${owner(status)}`,
-    `Online ${counters.online} · Busy ${counters.busy} · Idle ${counters.idle} · Offline ${counters.offline} · Disabled ${counters.disabled} · Queued ${counters.queued ?? '?'}`,
+    `Online ${counters.online} · Busy ${counters.busy} · Idle ${counters.idle} · Offline ${counters.offline} · Disabled ${counters.disabled} · Parked ${counters.parked} · Queued ${counters.queued ?? '?'}`,
     ...stuckLines(view),
   ];
   if (view.slots.length === 0) return `${head.join('\n')}\n\nNo slot: the pool is at zero and has no registration.\n`;

@@ -37,10 +37,11 @@ export interface HubAgent extends AgentInfo {
 
 /**
  * What a slot is doing, most telling first: an agent's state when it has one, else its pod's.
- * `failing` = the pod waits on an error (image pull, crash loop); `starting` = a pod whose agent has not registered yet;
- * `missing` = below the replica count but no pod and no agent.
+ * `failing` = the pod waits on an error (image pull, crash loop); `parked` = the pod waits, on purpose and holding no
+ * node, for the autoscaler to start it when a job needs the slot (its scheduling gate, src/core/slot-gate.ts);
+ * `starting` = a pod whose agent has not registered yet; `missing` = below the replica count but no pod and no agent.
  */
-export type SlotState = 'busy' | 'idle' | 'offline' | 'disabled' | 'failing' | 'starting' | 'missing';
+export type SlotState = 'busy' | 'idle' | 'offline' | 'disabled' | 'failing' | 'parked' | 'starting' | 'missing';
 
 export interface SlotView extends SlotStatus {
   agent?: HubAgent;
@@ -60,8 +61,11 @@ export interface PoolCounters {
   online: number;
   busy: number;
   idle: number;
+  /** Agents offline, but for parked slots' (offline by design). */
   offline: number;
   disabled: number;
+  /** Slots whose pod the autoscaler holds until a job needs it. */
+  parked: number;
   /** Jobs of the Azure DevOps pool waiting for an agent (the whole pool, not only this runner's share); undefined until known. */
   queued: number | undefined;
 }
@@ -105,6 +109,9 @@ function slotState(agent: HubAgent | undefined, pod: PodSummary | undefined, mis
   if (agent && agent.status === 'online' && (agent.runningJob || agent.busyWith !== undefined)) return 'busy';
   // A slot that cannot start says so, whatever registration it keeps (an autoscaled slot's disabled placeholder).
   if (stuck) return 'failing';
+  // Its registration is a placeholder that waits offline and disabled with it; an agent online under its name is
+  // another story, told as the agent's.
+  if (pod?.gated && agent?.status !== 'online') return 'parked';
   if (agent) {
     if (!agent.enabled) return 'disabled';
     if (agent.status === 'online') return 'idle';
@@ -145,8 +152,9 @@ function countersOf(slots: SlotView[]): PoolCounters {
     online: online.length,
     busy: busy.length,
     idle: online.filter((a) => a.enabled && !busy.includes(a)).length,
-    offline: agents.filter((a) => a.status === 'offline').length,
+    offline: slots.filter((slot) => slot.agent?.status === 'offline' && slot.state !== 'parked').length,
     disabled: slots.filter((slot) => slot.state === 'disabled').length,
+    parked: slots.filter((slot) => slot.state === 'parked').length,
     queued: undefined,
   };
 }

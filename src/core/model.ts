@@ -249,6 +249,8 @@ export interface PodSummary {
   draining?: boolean;
   /** Why the pod is not running yet, e.g. ImagePullBackOff or CrashLoopBackOff. */
   waitingReason?: string;
+  /** Held by the autoscaler's slot-wanted gate (src/core/slot-gate.ts): no node until a job wants the slot. */
+  gated?: boolean;
 }
 
 /**

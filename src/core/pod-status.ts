@@ -3,6 +3,7 @@ import type { KubeObject } from './ports/kube.js';
 import type { PodSummary } from './model.js';
 import { markdownTable } from './log-text.js';
 import { annotations } from './manifests/pool-labels.js';
+import { isGated } from './slot-gate.js';
 
 export type { PodSummary };
 
@@ -31,12 +32,14 @@ export function summarizePod(pod: KubeObject): PodSummary {
     createdAt: pod.metadata.creationTimestamp,
     deleting: pod.metadata.deletionTimestamp !== undefined,
     ...(pod.metadata.annotations?.[annotations.draining] === 'true' && { draining: true }),
+    ...(isGated(pod) && { gated: true }),
     waitingReason: containers.map((c) => c.state?.waiting?.reason).find((r) => r !== undefined && r !== 'PodInitializing'),
   };
 }
 
 /** A markdown table of pods, for job summaries. */
 export function podTable(pods: PodSummary[]): string {
-  const rows = pods.map((p) => [p.name, `${p.phase}${p.waitingReason ? ` (${p.waitingReason})` : ''}`, p.ready ? 'yes' : 'no', String(p.restarts), p.node ?? '', p.image ?? '']);
+  const why = (p: PodSummary) => p.waitingReason ?? (p.gated ? 'parked: starts when a job needs it' : undefined);
+  const rows = pods.map((p) => [p.name, `${p.phase}${why(p) ? ` (${why(p)})` : ''}`, p.ready ? 'yes' : 'no', String(p.restarts), p.node ?? '', p.image ?? '']);
   return markdownTable(['pod', 'phase', 'ready', 'restarts', 'node', 'image'], rows);
 }

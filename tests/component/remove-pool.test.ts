@@ -9,6 +9,7 @@ import { MemoryHost } from '../support/memory-host.js';
 import { InputReader, readRemoveOptions, readStatusOptions } from '../../src/core/index.js';
 import { PoolBusyError, removeRunnerPool } from '../../src/flows/remove-pool.js';
 import { readPoolStatus } from '../../src/flows/pool-status.js';
+import { statusTable } from '../../cli/status-table.js';
 
 let emulator: TestEmulator;
 before(async () => {
@@ -138,10 +139,25 @@ describe('the command line\'s status', () => {
     const { view, replicasOwner, autoscaler } = await readPoolStatus(options, { ado: world.ado, connect: async () => world.kube, clock: world.clock, log: new MemoryHost() });
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state, s.podPhase, s.ready]), [[slot(0), 'idle', 'Running', true], [slot(1), 'busy', 'Running', true]]);
     assert.equal(view.slots[1].agent?.runningJob?.requestId, running);
-    assert.deepEqual({ ...view.counters }, { online: 2, busy: 1, idle: 1, offline: 0, disabled: 0, queued: 1 });
+    assert.deepEqual({ ...view.counters }, { online: 2, busy: 1, idle: 1, offline: 0, disabled: 0, parked: 0, queued: 1 });
     assert.equal(view.replicas, 2);
     assert.equal(replicasOwner, undefined);
     assert.equal(autoscaler, undefined);
+  });
+
+  it('shows the slots an autoscaled pool holds gated as parked, not starting, and says Kubernetes\' word for it', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '4', rolloutStatusTimeout: '0' });
+    // Two slots, as by a scale-up whose jobs went elsewhere: their pods wait gated.
+    await world.kube.scale({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName }, 2, 'tests');
+    const options = readStatusOptions(new InputReader(poolInputs(world, {})));
+    const status = await readPoolStatus(options, { ado: world.ado, connect: async () => world.kube, clock: world.clock, log: new MemoryHost() });
+    assert.deepEqual(status.view.slots.map((s) => [s.podName, s.state, s.podPhase, s.node]), [[slot(0), 'parked', 'Pending', undefined], [slot(1), 'parked', 'Pending', undefined]]);
+    assert.deepEqual(status.view.stuck, [], 'held on purpose, not stuck');
+    assert.equal(status.view.counters.parked, 2);
+    const text = statusTable(status, new Date(world.clock.now()));
+    assert.match(text, /Parked 2/);
+    assert.match(text, new RegExp(`${slot(1)} +Parked +not registered +Pending, not ready \\(SchedulingGated\\)`));
   });
 
   it('names a runner that is not there', async () => {

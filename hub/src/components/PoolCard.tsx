@@ -8,7 +8,8 @@ import { formatDuration, stateLabels } from './format.js';
 import { SlotTable } from './SlotTable.js';
 
 const counterLabels: Array<[keyof PoolCounters, string]> = [
-  ['online', 'Online'], ['busy', 'Busy'], ['idle', 'Idle'], ['offline', 'Offline'], ['disabled', 'Disabled'], ['queued', 'Queued jobs'],
+  ['online', 'Online'], ['busy', 'Busy'], ['idle', 'Idle'], ['offline', 'Offline'], ['disabled', 'Disabled'], ['parked', 'Parked'],
+  ['queued', 'Queued jobs'],
 ];
 
 /** Snapshots older than this are flagged: no task has run for a while, so pod data may be out of date. */

@@ -5,7 +5,7 @@ import { Status, Statuses, StatusSize, type IStatusProps } from 'azure-devops-ui
 import { SimpleTableCell, Table, TwoLineTableCell, type ITableColumn } from 'azure-devops-ui/Table.js';
 import { ArrayItemProvider } from 'azure-devops-ui/Utilities/Provider.js';
 import type { SlotState, SlotView } from '../../../src/core/index.js';
-import { ago, plainText, resultLabel, stateLabels } from './format.js';
+import { ago, plainText, resultLabel, stateHints, stateLabels } from './format.js';
 
 const stateStatus: Record<SlotState, IStatusProps> = {
   busy: Statuses.Running,
@@ -13,6 +13,7 @@ const stateStatus: Record<SlotState, IStatusProps> = {
   offline: Statuses.Skipped,
   disabled: Statuses.Canceled,
   failing: Statuses.Failed,
+  parked: Statuses.Waiting,
   starting: Statuses.Queued,
   missing: Statuses.Warning,
 };
@@ -42,12 +43,13 @@ const cells: Array<{ id: string; name: string; width: number; render: CellRender
     id: 'agent', name: 'Agent', width: -16,
     render: (slot, now) => ({
       line1: (
-        <span className={`slot-state slot-state-${slot.state} flex-row flex-center`}>
+        <span className={`slot-state slot-state-${slot.state} flex-row flex-center`} title={stateHints[slot.state]}>
           <Status {...stateStatus[slot.state]} size={StatusSize.m} className="margin-right-4" />
           <span className="slot-state-label">{stateLabels[slot.state]}</span>
         </span>
       ),
-      line2: slot.staleRegistration ? 'registration from an earlier pod' : slot.waitingReason ?? slot.cannotStart?.kubernetesReason ?? ago(slot.agent?.statusChangedOn, now),
+      line2: slot.staleRegistration ? 'registration from an earlier pod' : slot.state === 'parked' ? 'starts when a job needs it'
+        : slot.waitingReason ?? slot.cannotStart?.kubernetesReason ?? ago(slot.agent?.statusChangedOn, now),
     }),
   },
   {

@@ -26,8 +26,21 @@ export const stateLabels: Record<SlotState, string> = {
   offline: 'Offline',
   disabled: 'Disabled',
   failing: 'Pod failing',
+  parked: 'Parked',
   starting: 'Pod starting',
   missing: 'No pod',
+};
+
+/** What each state means, for a reader who hovers over it. */
+export const stateHints: Record<SlotState, string> = {
+  busy: 'Its agent runs a job.',
+  idle: 'Its agent is online and waits for a job.',
+  offline: 'Its agent is registered but not connected.',
+  disabled: 'Its agent takes no job: drained, or its one job is done.',
+  failing: 'Its pod cannot start.',
+  parked: 'Its pod waits, on no node and costing nothing, until the autoscaler starts it for a job.',
+  starting: 'Its pod starts; its agent has not registered yet.',
+  missing: 'Below the replica count, but there is no pod and no agent.',
 };
 
 const resultLabels: Record<string, string> = {

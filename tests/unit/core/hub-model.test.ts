@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { buildPoolViews, withJobRequests, type HubAgent, type HubJobRequest } from '../../../src/core/hub-model.js';
 import type { PodSummary, PoolSnapshot } from '../../../src/core/model.js';
 import { observePool } from '../../../src/core/scale-decision.js';
+import { summarizePod } from '../../../src/core/pod-status.js';
+import { slotWantedGate } from '../../../src/core/manifests/index.js';
 
 const now = new Date('2026-11-28T10:00:00Z');
 
@@ -57,7 +59,7 @@ describe('buildPoolViews', () => {
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [
       ['linux-0', 'idle'], ['linux-1', 'disabled'], ['linux-2', 'busy'], ['linux-3', 'failing'], ['linux-10', 'offline'],
     ]);
-    assert.deepEqual(view.counters, { online: 3, busy: 1, idle: 1, offline: 1, disabled: 1, queued: 4 });
+    assert.deepEqual(view.counters, { online: 3, busy: 1, idle: 1, offline: 1, disabled: 1, parked: 0, queued: 4 });
     assert.deepEqual(view.counted, [1, 2, 3, 4].map((id) => ({ requestId: id, name: `CI · Job ${id}`, url: `https://x/_build/results?buildId=${id}` })),
       'the only runner of the pool counts every waiting job, oldest first (the service lists newest first), and not the one running');
     assert.equal(view.slots[4].beyondReplicas, true);
@@ -84,9 +86,41 @@ describe('buildPoolViews', () => {
     assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [['linux-0', 'starting'], ['linux-1', 'missing']]);
     const [crashing] = buildPoolViews([agent('linux-0', { status: 'offline' })], {}, [snapshot([pod('linux-0', { ready: false, waitingReason: 'CrashLoopBackOff' })], 1)], now);
     assert.equal(crashing.slots[0].state, 'failing');
-    assert.deepEqual(view.counters, { online: 0, busy: 0, idle: 0, offline: 0, disabled: 0, queued: 0 });
+    assert.deepEqual(view.counters, { online: 0, busy: 0, idle: 0, offline: 0, disabled: 0, parked: 0, queued: 0 });
     assert.deepEqual(view.counted, []);
     assert.equal(view.poolId, undefined);
+  });
+
+  it('shows a slot whose pod the autoscaler\'s gate holds as parked, never failing, its placeholder counted neither offline nor disabled', () => {
+    const placeholder = (name: string) => agent(name, { status: 'offline', enabled: false, capabilities: { RUNNER_NAME: 'linux', RUNNER_NAMESPACE: 'ci' } });
+    const gated = (name: string) => pod(name, { phase: 'Pending', ready: false, node: undefined, gated: true });
+    const running = { requestId: 5, name: 'CI · Build' };
+    const [view] = buildPoolViews([
+      placeholder('linux-0'), agent('linux-1', { enabled: false, runningJob: running }), agent('linux-3'), placeholder('linux-4'),
+    ], {}, [snapshot([gated('linux-0'), gated('linux-1'), gated('linux-2'), gated('linux-3'), pod('linux-4')], 5)], now);
+    // Slot 1's agent runs a job, slot 3's is online: something else holds their registrations, and that is what to see.
+    assert.deepEqual(view.slots.map((s) => [s.podName, s.state]), [
+      ['linux-0', 'parked'], ['linux-1', 'busy'], ['linux-2', 'parked'], ['linux-3', 'idle'], ['linux-4', 'disabled'],
+    ]);
+    assert.deepEqual(view.counters, { online: 2, busy: 1, idle: 1, offline: 1, disabled: 1, parked: 2, queued: undefined });
+    // A slot that cannot start says so, gated or not.
+    const stuck = { slot: 0, reason: 'quota' as const, kubernetesReason: 'FailedCreate', message: 'exceeded quota' };
+    const [held] = buildPoolViews([], {}, [snapshot([gated('linux-0')], 1, { stuckSlots: [stuck] })], now);
+    assert.equal(held.slots[0].state, 'failing');
+  });
+
+  it('takes a pod\'s gate from its spec: the slot-wanted gate parks it, another controller\'s gate alone does not', () => {
+    const of = (schedulingGates?: Array<{ name: string }>) => summarizePod({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'linux-0', uid: 'u' },
+      spec: { containers: [], ...(schedulingGates && { schedulingGates }) }, status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'SchedulingGated' }] },
+    });
+    assert.equal(of([{ name: slotWantedGate }]).gated, true);
+    assert.equal(of([{ name: 'example.com/quota' }, { name: slotWantedGate }]).gated, true);
+    assert.equal(of([{ name: 'example.com/quota' }]).gated, undefined);
+    assert.equal(of([]).gated, undefined, 'its gate lifted');
+    assert.equal(of().gated, undefined);
+    const [view] = buildPoolViews([], {}, [snapshot([of([{ name: slotWantedGate }]), { ...of([]), name: 'linux-1' }], 2)], now);
+    assert.deepEqual(view.slots.map((s) => s.state), ['parked', 'starting']);
   });
 
   it('flags a registration left by an earlier pod of the same name', () => {

@@ -118,6 +118,18 @@ describe('Runner pools page', () => {
     for (const line of rows(root).flatMap((row) => [...row.querySelectorAll('.slot-line')])) assert.equal(line.getAttribute('title'), line.textContent);
   });
 
+  it('shows a slot the autoscaler holds gated as parked, says what that means, and counts it', async () => {
+    const data = fixture();
+    data.snapshots[0].pods[4] = { ...data.snapshots[0].pods[4], node: undefined, waitingReason: undefined, gated: true };
+    const root = render(new hub.LocalRunnerPoolService(data));
+    await eventually(() => assert.equal(rows(root).length, 5));
+    const parked = rowOf(root, 'linux-4');
+    assert.equal(parked.querySelector('.slot-state-label')?.textContent, 'Parked');
+    assert.match(parked.querySelector('.slot-state')?.getAttribute('title') ?? '', /waits, on no node and costing nothing, until the autoscaler starts it for a job/);
+    assert.match(parked.textContent ?? '', /starts when a job needs it/);
+    assert.deepEqual(['offline', 'disabled', 'parked'].map((key) => counter(root, key)), ['1', '1', '1']);
+  });
+
   it('counts agents online, busy, idle, offline and disabled, and the pool\'s queued jobs; names the snapshot\'s age', async () => {
     const root = render(new hub.LocalRunnerPoolService(fixture()));
     await eventually(() => assert.equal(counter(root, 'queued'), '2'));
