@@ -114,6 +114,8 @@ async function applyRunnerPool(options: DeployOptions, services: DeployServices,
       await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
       await outlastAutoscaler(kube, pool.namespace, pool.runnerName, 'DeployRunnerPool', services.clock, host, autoscalerGraceSeconds);
       autoscalerStopped = true;
+      // Without Azure DevOps access the count never goes down (nothing tells busy slots): every slot stays.
+      await deleteParkedPods(kube, pool, poolId === undefined ? Infinity : pool.replicas, host);
     }
   } catch (error) {
     throw describeApiError(error, options);
@@ -475,6 +477,18 @@ async function waitUntilGone(kube: KubeClient, pool: RunnerPoolSpec, pods: PodSu
       await services.clock.sleep(1000);
     }
   }
+}
+
+/**
+ * Autoscaling turned off, once the autoscaler no longer acts: the pods it kept gated are of its template, and started
+ * they would wait for a registration no autoscaler grants. None ever ran a container, so none holds an agent or a job:
+ * each of a slot below `staying` goes at once, undrained, and its next pod comes from the new template, which has no
+ * gate; those above go with the scale-down (started first only if a busy slot above keeps them: then replaced).
+ */
+async function deleteParkedPods(kube: KubeClient, pool: RunnerPoolSpec, staying: number, host: TaskHost): Promise<void> {
+  const parked = (await listPoolPods(kube, pool)).filter((pod) => pod.gated && !pod.deleting && slotOrdinal(pool.runnerName, pod.name)! < staying);
+  for (const pod of parked) await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, pod.uid);
+  if (parked.length > 0) host.info(`Replaced ${parked.map((pod) => pod.name).join(', ')}, which the autoscaler held gated: their slots start on the new template.`);
 }
 
 /** The pool's pods, by slot order. */

@@ -8,7 +8,8 @@ import { startEmulator, type TestEmulator } from '../support/emulator.js';
 import { namespace, RunnerWorld, runnerName } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
 import { slotOrdinal } from '../../src/core/slots.js';
-import { KubeApiError } from '../../src/core/ports/kube.js';
+import { KubeApiError, type KubeObject } from '../../src/core/ports/kube.js';
+import { slotWantedGate } from '../../src/core/manifests/index.js';
 
 let emulator: TestEmulator;
 before(async () => {
@@ -22,6 +23,8 @@ const newImage = { image: 'registry.example.com/runner:2' };
 const slot = (ordinal: number) => `${runnerName}-${ordinal}`;
 const podsByName = (world: RunnerWorld) => new Map(world.pods().map((p) => [p.metadata.name, { uid: p.metadata.uid!, revision: p.metadata.labels!['controller-revision-hash'] }]));
 const updateRevision = (world: RunnerWorld) => (world.kube.peek('StatefulSet', namespace, runnerName)!.status as { updateRevision: string }).updateRevision;
+/** Whether a pod still waits for the autoscaler's slot-wanted gate. */
+const gated = (pod: KubeObject) => ((pod.spec as { schedulingGates?: Array<{ name: string }> }).schedulingGates ?? []).some((gate) => gate.name === slotWantedGate);
 const enabledSlots = (world: RunnerWorld) => [...world.slots()].filter(([, s]) => s.enabled).map(([o]) => o);
 
 /** Fails the next `count` calls that set an agent's enabled flag, as Azure DevOps would answer them. */
@@ -87,6 +90,41 @@ describe('DeployRunnerPool', () => {
     await world.deploy({ replicas: '1', rolloutStatusTimeout: '0' });
     assert.equal(keysSecret(), undefined);
     assert.deepEqual(world.kube.all('NetworkPolicy', namespace).map((policy) => policy.metadata.name), [`${runnerName}-egress`]);
+  });
+
+  it('turning autoscaling off while slots sit gated, runs every slot of the count: no pod keeps the gate, the autoscaler goes', async () => {
+    // With a PAT, and with a Secret of the user's, where the task has no Azure DevOps access and drains nothing.
+    for (const [replicas, credential] of [[0, 'pat'], [1, 'pat'], [3, 'pat'], [5, 'pat'], [1, 'existingSecret'], [3, 'existingSecret']] as const) {
+      const world = await RunnerWorld.create(emulator);
+      const inputs: Record<string, string> = credential === 'pat' ? {} : { credentialType: 'existingSecret', existingSecretName: 'runner-pat' };
+      const withAdo = credential === 'pat';
+      await world.deploy({ ...inputs, autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '5', rolloutStatusTimeout: '0' }, new MemoryHost(), withAdo);
+      // Three slots whose pods wait gated, as after a scale-up whose jobs went elsewhere.
+      await world.kube.scale({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName }, 3, 'tests');
+      await world.clock.sleep(10_000);
+      assert.deepEqual(world.pods().map((pod) => [pod.metadata.name, gated(pod), world.scheduled(slotOrdinal(runnerName, pod.metadata.name)!)]),
+        [0, 1, 2].map((ordinal) => [slot(ordinal), true, false]));
+      // Pods started on the autoscaler's template wait for a registration no autoscaler will grant; a pod started for a
+      // slot that goes costs a start for nothing.
+      const started: Array<[string, string]> = [];
+      world.kube.onPod((event, pod) => {
+        if (event === 'scheduled') started.push([pod.metadata.name, pod.metadata.labels!['controller-revision-hash']]);
+      });
+      const off = await world.deploy({ ...inputs, autoscaling: 'none', replicas: String(replicas) }, new MemoryHost(), withAdo);
+      // What a scale-down removes goes within its grace period.
+      await world.clock.sleep(60_000);
+      const what = `with replicas ${replicas} and credentialType ${credential}`;
+      // Without Azure DevOps access the count does not go down (nothing tells busy slots): every slot stays.
+      const staying = credential === 'pat' ? replicas : Math.max(replicas, 3);
+      assert.equal(off.replicas, staying, what);
+      const slots = Array.from({ length: staying }, (_, ordinal) => ordinal);
+      assert.deepEqual(world.pods().map((pod) => [pod.metadata.name, gated(pod), (pod.status as { phase?: string }).phase, pod.metadata.labels!['controller-revision-hash']]).sort(),
+        slots.map((ordinal) => [slot(ordinal), false, 'Running', updateRevision(world)]), what);
+      assert.deepEqual(slots.filter((ordinal) => !world.scheduled(ordinal)), [], what);
+      assert.deepEqual(started.sort(), slots.map((ordinal) => [slot(ordinal), updateRevision(world)]), `each slot that stays started once, on the new template, ${what}`);
+      assert.deepEqual([...world.slots()].filter(([, agent]) => agent.online && agent.enabled).map(([ordinal]) => ordinal), slots, `each slot's agent takes jobs, ${what}`);
+      for (const kind of ['Deployment', 'ServiceAccount', 'Role', 'RoleBinding']) assert.equal(world.kube.peek(kind, namespace, `${runnerName}-autoscaler`), undefined, `its ${kind} is gone`);
+    }
   });
 
   it('refuses, naming the image, an autoscaler that does not say on its Lease that it lifts the gate its pods are created with', async () => {

@@ -357,11 +357,15 @@ export class RunnerWorld {
     return this.store.collections.get(key)?.get(`${this.namespace}.${this.runnerName}`.toLowerCase());
   }
 
-  /** DeployRunnerPool's flow, from task inputs as the agent hands them over. */
-  async deploy(inputs: Record<string, string> = {}, host = new MemoryHost()): Promise<DeployResult> {
+  /**
+   * DeployRunnerPool's flow, from task inputs as the agent hands them over; `withAdo` false: without Azure DevOps, as the
+   * task runs with a credential other than a PAT (src/wiring).
+   */
+  async deploy(inputs: Record<string, string> = {}, host = new MemoryHost(), withAdo = true): Promise<DeployResult> {
     const named: Record<string, string> = this.defaultName ? {} : { runnerName: this.runnerName };
     const options = readDeployOptions(new InputReader(new MemoryHost({ ...this.inputs(), ...named, image: 'registry.example.com/runner:1', ...inputs })));
-    const result = await deployRunnerPool(options, { host, ado: this.ado, connect: async () => this.kube, files: new MemoryFiles(), clock: this.clock, keys: autoscalerKeyMaker });
+    const ado = withAdo ? this.ado : undefined;
+    const result = await deployRunnerPool(options, { host, ado, connect: async () => this.kube, files: new MemoryFiles(), clock: this.clock, keys: autoscalerKeyMaker });
     if (this.defaultName) this.runnerName = result.statefulSetName;
     return result;
   }
