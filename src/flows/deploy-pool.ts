@@ -110,12 +110,15 @@ async function applyRunnerPool(options: DeployOptions, services: DeployServices,
     if (pool.restrictEgress === false && (await kube.delete(egress))) host.info(`Removed the NetworkPolicy ${pool.namespace}/${egress.name}: restrictEgress is off.`);
     // Autoscaling turned off: the autoscaler goes, and the count is the task's again — once the autoscaler no longer
     // acts, or it would enable again the agents this task drains next.
-    if (pool.autoscaler === undefined && existing && replicasOwner(existing) === 'autoscaler') {
-      await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
-      await outlastAutoscaler(kube, pool.namespace, pool.runnerName, 'DeployRunnerPool', services.clock, host, autoscalerGraceSeconds);
-      autoscalerStopped = true;
-      // Without Azure DevOps access the count never goes down (nothing tells busy slots): every slot stays.
-      await deleteParkedPods(kube, pool, poolId === undefined ? Infinity : pool.replicas, host);
+    if (pool.autoscaler === undefined) {
+      const left = await autoscalerLeftovers(kube, pool, existing);
+      if (left !== undefined) {
+        await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
+        if (left.mayAct) await outlastAutoscaler(kube, pool.namespace, pool.runnerName, 'DeployRunnerPool', services.clock, host, autoscalerGraceSeconds);
+        autoscalerStopped = true;
+        // Without Azure DevOps access the count never goes down (nothing tells busy slots): every slot stays.
+        await deleteParkedPods(kube, pool, poolId === undefined ? Infinity : pool.replicas, host);
+      }
     }
   } catch (error) {
     throw describeApiError(error, options);
@@ -480,6 +483,19 @@ async function waitUntilGone(kube: KubeClient, pool: RunnerPoolSpec, pods: PodSu
 }
 
 /**
+ * Whether an autoscaler of a pool now deployed without one left anything to undo, and whether one may still act: its
+ * Lease is there, or the StatefulSet still names it the count's owner (it may not have taken its Lease yet). Read from the cluster, not only from the StatefulSet's replicas-owner annotation: the apply
+ * removes that before the rest is undone, so a run that failed part way (the autoscaler outlasting it, a refused call)
+ * leaves its rerun only the Lease and the pods the autoscaler kept gated to tell.
+ */
+async function autoscalerLeftovers(kube: KubeClient, pool: RunnerPoolSpec, existing: KubeObject | undefined): Promise<{ mayAct: boolean } | undefined> {
+  if (existing === undefined) return undefined;
+  const mayAct = replicasOwner(existing) === 'autoscaler' || (await kube.get({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: pool.namespace, name: leaseName(pool.runnerName) })) !== undefined;
+  if (mayAct || (await listPoolPods(kube, pool)).some((pod) => pod.gated)) return { mayAct };
+  return undefined;
+}
+
+/**
  * Autoscaling turned off, once the autoscaler no longer acts: the pods it kept gated are of its template, and started
  * they would wait for a registration no autoscaler grants. None ever ran a container, so none holds an agent or a job:
  * each of a slot below `staying` goes at once, undrained, and its next pod comes from the new template, which has no
@@ -487,8 +503,10 @@ async function waitUntilGone(kube: KubeClient, pool: RunnerPoolSpec, pods: PodSu
  */
 async function deleteParkedPods(kube: KubeClient, pool: RunnerPoolSpec, staying: number, host: TaskHost): Promise<void> {
   const parked = (await listPoolPods(kube, pool)).filter((pod) => pod.gated && !pod.deleting && slotOrdinal(pool.runnerName, pod.name)! < staying);
-  for (const pod of parked) await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, pod.uid);
-  if (parked.length > 0) host.info(`Replaced ${parked.map((pod) => pod.name).join(', ')}, which the autoscaler held gated: their slots start on the new template.`);
+  const replaced: string[] = [];
+  // One gone since the look (its slot's next pod comes from the new template) was not replaced here.
+  for (const pod of parked) if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, pod.uid)) replaced.push(pod.name);
+  if (replaced.length > 0) host.info(`Replaced ${replaced.join(', ')}, which the autoscaler held gated: their slots start on the new template.`);
 }
 
 /** The pool's pods, by slot order. */

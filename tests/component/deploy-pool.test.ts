@@ -92,18 +92,34 @@ describe('DeployRunnerPool', () => {
     assert.deepEqual(world.kube.all('NetworkPolicy', namespace).map((policy) => policy.metadata.name), [`${runnerName}-egress`]);
   });
 
+  /**
+   * An autoscaled pool whose three slots' pods wait gated, as after a scale-up whose jobs went elsewhere; with a PAT,
+   * or with a Secret of the user's, where the task has no Azure DevOps access and drains nothing.
+   */
+  async function parkedPool(credential: 'pat' | 'existingSecret') {
+    const world = await RunnerWorld.create(emulator);
+    const inputs: Record<string, string> = credential === 'pat' ? {} : { credentialType: 'existingSecret', existingSecretName: 'runner-pat' };
+    const withAdo = credential === 'pat';
+    await world.deploy({ ...inputs, autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '5', rolloutStatusTimeout: '0' }, new MemoryHost(), withAdo);
+    await world.kube.scale({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName }, 3, 'tests');
+    await world.clock.sleep(10_000);
+    assert.deepEqual(world.pods().map((pod) => [pod.metadata.name, gated(pod), world.scheduled(slotOrdinal(runnerName, pod.metadata.name)!)]),
+      [0, 1, 2].map((ordinal) => [slot(ordinal), true, false]));
+    return { world, inputs, withAdo };
+  }
+
+  /** Each of the slots runs a pod of the StatefulSet's current template, ungated, whose agent takes jobs. */
+  function assertRunsNewTemplate(world: RunnerWorld, slots: number[], what: string) {
+    assert.deepEqual(world.pods().map((pod) => [pod.metadata.name, gated(pod), (pod.status as { phase?: string }).phase, pod.metadata.labels!['controller-revision-hash']]).sort(),
+      slots.map((ordinal) => [slot(ordinal), false, 'Running', updateRevision(world)]), what);
+    assert.deepEqual(slots.filter((ordinal) => !world.scheduled(ordinal)), [], what);
+    assert.deepEqual([...world.slots()].filter(([, agent]) => agent.online && agent.enabled).map(([ordinal]) => ordinal), slots, `each slot's agent takes jobs, ${what}`);
+    for (const kind of ['Deployment', 'ServiceAccount', 'Role', 'RoleBinding']) assert.equal(world.kube.peek(kind, namespace, `${runnerName}-autoscaler`), undefined, `its ${kind} is gone, ${what}`);
+  }
+
   it('turning autoscaling off while slots sit gated, runs every slot of the count: no pod keeps the gate, the autoscaler goes', async () => {
-    // With a PAT, and with a Secret of the user's, where the task has no Azure DevOps access and drains nothing.
     for (const [replicas, credential] of [[0, 'pat'], [1, 'pat'], [3, 'pat'], [5, 'pat'], [1, 'existingSecret'], [3, 'existingSecret']] as const) {
-      const world = await RunnerWorld.create(emulator);
-      const inputs: Record<string, string> = credential === 'pat' ? {} : { credentialType: 'existingSecret', existingSecretName: 'runner-pat' };
-      const withAdo = credential === 'pat';
-      await world.deploy({ ...inputs, autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '5', rolloutStatusTimeout: '0' }, new MemoryHost(), withAdo);
-      // Three slots whose pods wait gated, as after a scale-up whose jobs went elsewhere.
-      await world.kube.scale({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace, name: runnerName }, 3, 'tests');
-      await world.clock.sleep(10_000);
-      assert.deepEqual(world.pods().map((pod) => [pod.metadata.name, gated(pod), world.scheduled(slotOrdinal(runnerName, pod.metadata.name)!)]),
-        [0, 1, 2].map((ordinal) => [slot(ordinal), true, false]));
+      const { world, inputs, withAdo } = await parkedPool(credential);
       // Pods started on the autoscaler's template wait for a registration no autoscaler will grant; a pod started for a
       // slot that goes costs a start for nothing.
       const started: Array<[string, string]> = [];
@@ -118,12 +134,28 @@ describe('DeployRunnerPool', () => {
       const staying = credential === 'pat' ? replicas : Math.max(replicas, 3);
       assert.equal(off.replicas, staying, what);
       const slots = Array.from({ length: staying }, (_, ordinal) => ordinal);
-      assert.deepEqual(world.pods().map((pod) => [pod.metadata.name, gated(pod), (pod.status as { phase?: string }).phase, pod.metadata.labels!['controller-revision-hash']]).sort(),
-        slots.map((ordinal) => [slot(ordinal), false, 'Running', updateRevision(world)]), what);
-      assert.deepEqual(slots.filter((ordinal) => !world.scheduled(ordinal)), [], what);
+      assertRunsNewTemplate(world, slots, what);
       assert.deepEqual(started.sort(), slots.map((ordinal) => [slot(ordinal), updateRevision(world)]), `each slot that stays started once, on the new template, ${what}`);
-      assert.deepEqual([...world.slots()].filter(([, agent]) => agent.online && agent.enabled).map(([ordinal]) => ordinal), slots, `each slot's agent takes jobs, ${what}`);
-      for (const kind of ['Deployment', 'ServiceAccount', 'Role', 'RoleBinding']) assert.equal(world.kube.peek(kind, namespace, `${runnerName}-autoscaler`), undefined, `its ${kind} is gone`);
+    }
+  });
+
+  it('run again after a switch to autoscaling none that failed part way, still replaces the parked pods: what is in the cluster tells, not the annotation', async () => {
+    // The first run applies the StatefulSet (its replicas-owner annotation gone), then fails at the Lease's delete (the
+    // Lease left), or at the first parked pod's (the pods left only).
+    for (const [credential, failing] of [['existingSecret', 'Lease'], ['pat', 'Lease'], ['existingSecret', 'Pod']] as const) {
+      const { world, inputs, withAdo } = await parkedPool(credential);
+      world.kube.failNext({ verb: 'delete', kind: failing }, new KubeApiError(503, 'ServiceUnavailable', 'the API server is restarting'));
+      const off = { ...inputs, autoscaling: 'none', replicas: '3' };
+      await assert.rejects(world.deploy(off, new MemoryHost(), withAdo));
+      assert.equal(world.pods().filter(gated).length, 3, 'the parked pods of the old template are still there');
+      const host = new MemoryHost();
+      await world.deploy(off, host, withAdo);
+      await world.clock.sleep(60_000);
+      // The old code skipped the replacement on the rerun: its pass lifted the gates of the old template's pods, three
+      // pods Running on the old revision whose agents wait for a registration no autoscaler grants.
+      assertRunsNewTemplate(world, [0, 1, 2], `run again after a failed ${failing} delete, with credentialType ${credential}`);
+      assert.equal(world.kube.peek('Lease', namespace, `${runnerName}-autoscaler`), undefined, 'its Lease is gone');
+      assert.match(host.log.join('\n'), /Replaced .*which the autoscaler held gated/);
     }
   });
 
