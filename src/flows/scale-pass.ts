@@ -210,10 +210,14 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   // write, so that a write that fails or hangs holds up none.
   const retireLate = raises || (gates?.ungate.length ?? 0) > 0;
   let upkeepFailure = await upkeep(retireLate ? 'disable' : 'all');
+  // The pods whose gate this pass lifted (UIDs): the list was taken before, and they start now.
+  const lifted = new Set<string>();
   try {
     if (gates !== undefined) {
       state.pendingStarts = new Set(gates.pending);
-      for (const { ordinal } of await liftGates(kube, options.namespace, gates.ungate, scaleFieldManager, log, state.beforeWrite)) state.pendingStarts.add(ordinal);
+      const skipped = await liftGates(kube, options.namespace, gates.ungate, scaleFieldManager, log, state.beforeWrite);
+      for (const { ordinal } of skipped) state.pendingStarts.add(ordinal);
+      for (const pod of gates.ungate) if (!skipped.includes(pod)) lifted.add(pod.uid);
     }
     // Before a write that lowers or keeps the count: a pod it ends goes with its own grace period.
     if (retireLate && !raises) upkeepFailure = (await upkeep('retire')) ?? upkeepFailure;
@@ -233,7 +237,8 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);
     }
     await markBusyPods(kube, options, listed, new Set(look.busyOrdinals));
-    const pods = listed.map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+    // The hub shows a gated pod as Parked: one started just now shows as starting, not beside the job it starts for.
+    const pods = listed.map(summarizePod).map((pod) => (lifted.has(pod.uid) ? { ...pod, gated: undefined } : pod)).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
     if (stuck.length > 0) await state.beforeWrite?.();
     state.stuckTold = await tellStuckSlots(kube, statefulSet, stuck, state.stuckTold, { now: services.clock.now(), reporter: options.actor, fieldManager: scaleFieldManager, log });
     if (ado !== undefined && poolId !== undefined) {

@@ -16,11 +16,12 @@ import { identityOf } from '../../emulator/src/rate-limit.js';
 import { namespace, poolName, quietEvents, runnerName, RunnerWorld } from '../support/runner-world.js';
 import { MemoryHost } from '../support/memory-host.js';
 import { unheldKey } from '../../src/clients/unheld-key.js';
-import { identityVariables } from '../../src/core/manifests/index.js';
+import { identityVariables, slotWantedGate } from '../../src/core/manifests/index.js';
 import type { RegistrationGrant } from '../../src/core/registration.js';
 import { startJobNoticeServer, type JobNoticeServer } from '../../src/clients/job-notice-http.js';
 import type { JobNotices } from '../../src/core/ports/job-notices.js';
 import { noticeLookGapMs } from '../../src/core/noticed-agents.js';
+import type { PoolSnapshot } from '../../src/core/model.js';
 import type { PoolLook } from '../../src/core/scale-decision.js';
 import { systemCapabilities as agentCapabilities } from '../../emulator/agent/capabilities.js';
 
@@ -249,6 +250,38 @@ describe('the in-cluster autoscaler', () => {
     assert.equal(world.scheduled(0), false);
     return second;
   }
+
+  /**
+   * Watches every snapshot published from now on: the times, and each pod it shows parked (gated) that was no longer
+   * gated in the cluster as it went out, the same incarnation.
+   */
+  function watchSnapshots(): { at: number[]; startedShownParked: string[] } {
+    const seen = { at: [] as number[], startedShownParked: [] as string[] };
+    world.ado.before('publishSnapshot', ([snapshot]) => {
+      seen.at.push(world.clock.now());
+      for (const pod of (snapshot as PoolSnapshot).pods.filter((shown) => shown.gated)) {
+        const now = world.kube.peek('Pod', namespace, pod.name);
+        const gates = (now?.spec as { schedulingGates?: Array<{ name: string }> } | undefined)?.schedulingGates ?? [];
+        if (now?.metadata.uid === pod.uid && !gates.some((gate) => gate.name === slotWantedGate)) seen.startedShownParked.push(pod.name);
+      }
+    });
+    return seen;
+  }
+
+  it('the snapshot of the pass that starts a parked slot shows it starting, not parked', async () => {
+    const busyJob = await gatedBesideBusy();
+    const snapshots = watchSnapshots();
+    // Nothing changes while slot 1 runs its job: the pass's snapshot goes out 30 s after the last; a change from 15 s.
+    await autoscale(() => snapshots.at.length > 0, 60);
+    await autoscale(() => world.clock.now() - snapshots.at.at(-1)! >= 16_000, 60);
+    const published = snapshots.at.length;
+    world.queueJob();
+    await autoscale(() => world.scheduled(0), 30);
+    assert.equal(snapshots.at.length, published + 1, 'the pass that started slot 0 published');
+    // The old code built it from the pods as listed before the gate was lifted: [`${runnerName}-0`].
+    assert.deepEqual(snapshots.startedShownParked, []);
+    world.finishJob(busyJob);
+  });
 
   it('in a pass that keeps or lowers the count, starts a wanted slot before it retires a used registration (several calls)', async () => {
     const busyJob = await gatedBesideBusy();
@@ -1412,8 +1445,7 @@ describe('the in-cluster autoscaler', () => {
     await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
     const from = emulator.store.served.length;
     const started = world.clock.now();
-    const published: number[] = [];
-    world.ado.before('publishSnapshot', () => void published.push(world.clock.now()));
+    const snapshots = watchSnapshots();
     // A stream of 12 jobs, one every 15 s, each ending 10 s after its agent took it.
     const stream: number[] = [];
     for (let i = 0; i < 12; i++) world.clock.at(started + i * 15_000, () => void stream.push(world.queueJob()));
@@ -1429,10 +1461,15 @@ describe('the in-cluster autoscaler', () => {
     const calls = patCalls(from);
     console.log(`PAT calls in a stream of 12 jobs over ${(world.clock.now() - started) / 1000} s: ${calls.length}; ${tallyRoutes(calls)}`);
     assert.ok(stream.filter((id) => emulator.store.jobs.get(id)?.result === 'succeeded').length >= 11, 'the jobs ran');
+    // From the stream's start to its end, each publish after the last: a change waits for 15 s since the last publish,
+    // and none is later than 30 s and one pass (5 s).
+    const published = [started, ...snapshots.at, world.clock.now()];
     const gaps = published.slice(1).map((at, index) => (at - published[index]) / 1000);
     // The old code published on every pass that changed anything: 33 in these 3 minutes, 5 s apart.
-    assert.ok(gaps.every((gap) => gap >= 15), `a change waits for 15 s since the last publish: ${gaps.join(', ')} s`);
-    assert.ok(Math.max(...gaps) <= 35, `refreshed at least every 30 s (one interval late at most): ${gaps.join(', ')} s`);
+    assert.ok(snapshots.at.length >= 180 / 35, `published ${snapshots.at.length} times in 180 s`);
+    assert.ok(gaps.slice(1, -1).every((gap) => gap >= 15), `a change waits for 15 s since the last publish: ${gaps.join(', ')} s`);
+    assert.ok(gaps.every((gap) => gap <= 35), `refreshed at least every 30 s (one pass late at most): ${gaps.join(', ')} s`);
+    assert.deepEqual(snapshots.startedShownParked, [], 'no slot shown parked once started');
   });
 
   /**
