@@ -39,8 +39,9 @@ export const snapshotRefreshMs = 30_000;
 
 /**
  * The least time between two snapshots that only tell of a change: the hub page reads them every 15 s
- * (RunnerPoolsPage's refresh), so a page left open misses nothing it would have shown, where the autoscaler's passes
- * (every 5 s) changed the snapshot nearly every time while jobs ran.
+ * (RunnerPoolsPage's refresh), where the autoscaler's passes (every 5 s) changed the snapshot nearly every time while
+ * jobs ran. A state that lasts is published at most 15 s and a pass after it began; one that lasts less (a pod
+ * between its creation and its start, say) may never be.
  */
 export const snapshotChangeGapMs = 15_000;
 
@@ -48,12 +49,13 @@ export const snapshotChangeGapMs = 15_000;
 const stuckKey = (snapshot: PoolSnapshot) => JSON.stringify((snapshot.stuckSlots ?? []).map(({ slot, reason }) => [slot, reason]));
 
 /**
- * Whether to publish `next`: the first time; when the last one is 30 s old, changed or not; when a slot stopped or
- * began being unable to start, or for another reason, at once; when anything else but its time changed, once the
- * last one is 15 s old (a later pass publishes a change held back, if it still holds).
+ * Whether to publish `next`: the first time; when the last one is 30 s old, or newer than the clock (gone back), changed
+ * or not; when a slot stopped or began being unable to start, or for another reason, at once; when anything else but
+ * its time changed, once the last one is 15 s old (a later pass publishes a change held back, if it still holds).
  */
 export function snapshotDue(last: { snapshot: PoolSnapshot; at: number } | undefined, next: PoolSnapshot, now: number): boolean {
-  if (last === undefined || now - last.at >= snapshotRefreshMs) return true;
+  // A clock gone back since the last (a node's time corrected) would hold every snapshot back until it caught up.
+  if (last === undefined || now < last.at || now - last.at >= snapshotRefreshMs) return true;
   if (stuckKey(last.snapshot) !== stuckKey(next)) return true;
   const content = (snapshot: PoolSnapshot) => JSON.stringify({ ...snapshot, publishedAt: undefined });
   return now - last.at >= snapshotChangeGapMs && content(last.snapshot) !== content(next);

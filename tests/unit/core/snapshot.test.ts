@@ -19,6 +19,12 @@ describe('when the hub\'s snapshot is published', () => {
     assert.equal(snapshotDue({ snapshot, at: 0 }, { ...snapshot, replicas: 2 }, 15_000), true);
   });
 
+  it('after the clock went back, a change at once: it would otherwise wait for the clock to catch up, then 15 s', () => {
+    // The old code held it back: false, until 15 s after the earlier time.
+    assert.equal(snapshotDue({ snapshot, at: 600_000 }, { ...snapshot, replicas: 2 }, 0), true);
+    assert.equal(snapshotDue({ snapshot, at: 600_000 }, { ...snapshot, publishedAt: 't2' }, 0), true, 'unchanged too: the 30 s refresh counts from now on');
+  });
+
   it('a slot that cannot start, or starts again, at once; Kubernetes\' changing words wait like any change', () => {
     const stuck = { ...snapshot, stuckSlots: [pulling] };
     assert.equal(snapshotDue({ snapshot, at: 0 }, stuck, 1), true, 'a slot cannot start');
