@@ -490,7 +490,12 @@ async function waitUntilGone(kube: KubeClient, pool: RunnerPoolSpec, pods: PodSu
  */
 async function autoscalerLeftovers(kube: KubeClient, pool: RunnerPoolSpec, existing: KubeObject | undefined): Promise<{ mayAct: boolean } | undefined> {
   if (existing === undefined) return undefined;
-  const mayAct = replicasOwner(existing) === 'autoscaler' || (await kube.get({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: pool.namespace, name: leaseName(pool.runnerName) })) !== undefined;
+  // A deployer Role narrowed to fixed pools may not read Leases: then no autoscaler of its could hold one.
+  const lease = () => kube.get({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: pool.namespace, name: leaseName(pool.runnerName) }).catch((error: unknown) => {
+    if (error instanceof KubeApiError && error.status === 403) return undefined;
+    throw error;
+  });
+  const mayAct = replicasOwner(existing) === 'autoscaler' || (await lease()) !== undefined;
   if (mayAct || (await listPoolPods(kube, pool)).some((pod) => pod.gated)) return { mayAct };
   return undefined;
 }

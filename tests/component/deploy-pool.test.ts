@@ -176,6 +176,14 @@ describe('DeployRunnerPool', () => {
     await current.deploy(autoscaled);
   });
 
+  it('redeploys a fixed pool with a deployer Role that may not read Leases: no autoscaler of its could hold one', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '2' });
+    world.kube.failNext({ verb: 'get', kind: 'Lease' }, new KubeApiError(403, 'Forbidden', 'leases.coordination.k8s.io is forbidden'), 100);
+    const result = await world.deploy({ replicas: '2', env: 'A=1' });
+    assert.deepEqual(result.pods.map((p) => p.name), [slot(0), slot(1)]);
+  });
+
   it('gives every job a fresh pod through restart rules where the cluster keeps them', async () => {
     const world = await RunnerWorld.create(emulator);
     const result = await world.deploy({ replicas: '2' });
