@@ -34,8 +34,12 @@ export function buildSnapshot(
   };
 }
 
-/** The longest a published snapshot may go unrefreshed while its publisher runs: the hub's pod data is never older. */
-export const snapshotRefreshMs = 30_000;
+/**
+ * The longest a published snapshot may go unrefreshed while its publisher runs: the hub's pod data is never older. Two
+ * minutes: an unchanged snapshot says only that its publisher still runs, and at 30 s its PUTs were over a third of an
+ * idle organization's TSTUs (`npm run bench -- scale-org`: 5.0 of 13.7 a minute, and the agents read as often 2.0).
+ */
+export const snapshotRefreshMs = 120_000;
 
 /**
  * The least time between two snapshots that only tell of a change: the hub page reads them every 15 s
@@ -49,7 +53,7 @@ export const snapshotChangeGapMs = 15_000;
 const stuckKey = (snapshot: PoolSnapshot) => JSON.stringify((snapshot.stuckSlots ?? []).map(({ slot, reason }) => [slot, reason]));
 
 /**
- * Whether to publish `next`: the first time; when the last one is 30 s old, or newer than the clock (gone back), changed
+ * Whether to publish `next`: the first time; when the last one is 2 minutes old, or newer than the clock (gone back), changed
  * or not; when a slot stopped or began being unable to start, or for another reason, at once; when anything else but
  * its time changed, once the last one is 15 s old (a later pass publishes a change held back, if it still holds).
  */

@@ -49,9 +49,9 @@ export type UpkeepPart = 'all' | 'disable' | 'retire';
 export interface PassState {
   kube: KubeClient;
   poolId?: number;
-  /** The last snapshot published: the next one goes out when the pool changed, or 30 s later. */
+  /** The last snapshot published: the next one goes out when the pool changed (15 s after it at the soonest), or 2 minutes later. */
   published?: { snapshot: PoolSnapshot; at: number };
-  /** The pool's agents as last read: reused for 30 s while no job is unfinished (and, for the autoscaler, none of ours busy or taking jobs). */
+  /** The pool's agents as last read: reused as long as a snapshot may go unrefreshed (2 minutes) while no job is unfinished (and, for the autoscaler, none of ours busy or taking jobs). */
   agents?: { list: AgentInfo[]; at: number };
   /** Called before every write; throws to end the pass there (the autoscaler's lease was lost). */
   beforeWrite?: () => Promise<void>;
@@ -144,7 +144,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
     const jobs = await ado.listUnfinishedJobs(poolId);
     // An idle pool at rest costs one call a look: with no unfinished job none is wanted, so the agents read within the
-    // last 30 s still say all the pass needs (the look after a drain always reads them again). For the autoscaler, not
+    // last 2 minutes still say all the pass needs (the look after a drain always reads them again). For the autoscaler, not
     // while one of ours was busy then or could have taken a job since (enabled: one still starting then may be online
     // now): a job may have run and ended between two looks, and its registration is to be retired at once
     // (src/core/single-use.ts).

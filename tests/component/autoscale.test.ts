@@ -271,8 +271,8 @@ describe('the in-cluster autoscaler', () => {
   it('the snapshot of the pass that starts a parked slot shows it starting, not parked', async () => {
     const busyJob = await gatedBesideBusy();
     const snapshots = watchSnapshots();
-    // Nothing changes while slot 1 runs its job: the pass's snapshot goes out 30 s after the last; a change from 15 s.
-    await autoscale(() => snapshots.at.length > 0, 60);
+    // Nothing changes while slot 1 runs its job: the pass's snapshot goes out 2 minutes after the last; a change from 15 s.
+    await autoscale(() => snapshots.at.length > 0, 150);
     await autoscale(() => world.clock.now() - snapshots.at.at(-1)! >= 16_000, 60);
     const published = snapshots.at.length;
     world.queueJob();
@@ -1436,7 +1436,7 @@ describe('the in-cluster autoscaler', () => {
     const calls = world.ado.called.slice(before);
     const looks = calls.filter((c) => c === 'listUnfinishedJobs').length;
     assert.ok(looks >= 20, `it kept looking: ${looks} looks in ${(world.clock.now() - from) / 1000} s`);
-    // The agents are read again at most every 30 s, the snapshot published at most as often.
+    // The agents are read again at most every 2 minutes, the snapshot published at most as often.
     assert.ok(calls.length <= looks * 1.5, `calls: ${calls.length} for ${looks} looks (${[...new Set(calls)].join(', ')})`);
   });
 
@@ -1510,7 +1510,8 @@ describe('the in-cluster autoscaler', () => {
     console.log(`agents reads idle: ${perMinute(idle, world.clock.now() - started)} B/min; ${tally(idle)}`);
     assert.equal(idle[0].kind, 'full list', 'a restart reads them all once');
     assert.deepEqual(idle.slice(1).map((read) => read.kind).filter((kind) => kind !== 'lean list'), [], 'no capabilities at idle');
-    assert.ok(idle.length >= 5, `it kept looking: ${tally(idle)}`);
+    // Read again at least every 2 minutes (how long a snapshot may go unrefreshed).
+    assert.ok(idle.length >= 3, `it kept looking: ${tally(idle)}`);
     // A small stream: a job every minute for three minutes, on a pool kept warm (each job's registration changes).
     from = emulator.store.served.length;
     started = world.clock.now();

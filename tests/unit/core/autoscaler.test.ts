@@ -13,7 +13,6 @@ import { grantStatement, signedGrantProblem } from '../../../src/core/handshake-
 import { backingOff, pollDelay } from '../../../src/core/poll-interval.js';
 import { autoscalerKeyMaker } from '../../../src/clients/autoscaler-keys.js';
 import { decideScale } from '../../../src/core/scale-decision.js';
-import { snapshotDue } from '../../../src/core/snapshot.js';
 import type { RunnerPoolSpec } from '../../../src/core/model.js';
 import type { KubeObject } from '../../../src/core/ports/kube.js';
 import { inputProblems, MemoryHost } from '../../support/memory-host.js';
@@ -302,13 +301,5 @@ describe('scaling rules the autoscaler adds', () => {
       assert.ok(at(busier, failures) >= at(rate.used, failures));
       assert.ok(at(rate.used, failures + 1) >= at(rate.used, failures));
     }));
-  });
-
-  it('publishes the snapshot when the pool changed or 30 s after the last one', () => {
-    const snapshot = { id: 'n.r', runnerName: 'r', namespace: 'n', poolName: 'P', organizationUrl: 'u', publishedAt: 't1', publishedBy: 'autoscaler' as const, replicas: 1, pods: [] };
-    assert.equal(snapshotDue(undefined, snapshot, 0), true);
-    assert.equal(snapshotDue({ snapshot, at: 0 }, { ...snapshot, publishedAt: 't2' }, 10_000), false);
-    assert.equal(snapshotDue({ snapshot, at: 0 }, { ...snapshot, replicas: 2 }, 15_000), true);
-    assert.equal(snapshotDue({ snapshot, at: 0 }, snapshot, 30_000), true);
   });
 });
