@@ -168,6 +168,9 @@ authorization: {mode: Webhook}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+# A Secret's new value reaches a mounted volume at the pod's next sync: 10 s here instead of a minute, for the test
+# that rotates the autoscaler's PAT (the autoscaler reads its token file again when it changes, whatever the period).
+syncFrequency: 10s
 EOF
 }
 

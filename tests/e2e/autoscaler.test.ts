@@ -461,7 +461,7 @@ describe('the in-cluster autoscaler on a real cluster', { timeout: 30 * 60_000 }
       await kubectl(['patch', 'secret', 'auto-registration', '-n', NS, '--type=merge', '-p', JSON.stringify({ stringData: { token: rotated } })]);
       await world.emulator.admin.revokePat(world.token);
       const since = Math.max(0, ...(await world.emulator.admin.requests()).map((r) => r.seq));
-      // The kubelet refreshes a Secret volume within its sync period (about a minute) plus its cache's.
+      // The kubelet refreshes a Secret volume at the pod's next sync: a minute by default (10 s on the test cluster).
       await waitFor('a call with the rotated PAT', 240_000, async () =>
         (await world.emulator.admin.requests(since)).some((r) => r.principal === 'pat:rotated@e2e.example' && r.status === 200) ? true : undefined);
       assert.equal((await autoscalerPod()).metadata.uid, pod.metadata.uid, 'the same pod');
