@@ -23,14 +23,16 @@ export interface HealthRule {
 /**
  * Live (/healthz, the liveness probe: the kubelet restarts it when it fails) while the loop turns: a turn began within
  * ten intervals, five minutes at least — longer than a healthy turn takes (a failing Azure DevOps call gives up after
- * 60 s, the longest wait between passes is 60 s). An outage of Azure DevOps or the API server keeps it live: a restart
+ * 60 s; between passes stretched by a low rate budget, the loop still turns for its lease every few seconds). An outage of Azure DevOps or the API server keeps it live: a restart
  * would not bring either back. A wedged loop (a call that never returns) is restarted, and loses nothing: every pass
  * starts from the cluster and the pool as they are.
  */
 export const liveSeconds = (rule: HealthRule) => Math.max(300, 10 * rule.pollSeconds);
 /**
- * Ready (/readyz, the readiness probe) while Azure DevOps answers: a pass succeeded within six intervals, two minutes
- * at least, or it waits for another autoscaler's lease (it has nothing to ask Azure DevOps then).
+ * Ready (/readyz, the readiness probe) while Azure DevOps answers: its last pass succeeded and its loop turns (however
+ * far apart a low rate budget stretches the passes), or a pass succeeded within six intervals, two minutes at least;
+ * or it waits for another
+ * autoscaler's lease (it has nothing to ask Azure DevOps then).
  */
 export const readySeconds = (rule: HealthRule) => Math.max(120, 6 * rule.pollSeconds);
 
@@ -83,7 +85,8 @@ export function startAutoscalerMonitor(port: number, labels: { pool: string; run
       answer(res, secondsSinceTurn() <= liveSeconds(health), `the loop last turned ${Math.round(secondsSinceTurn())} s ago`);
     } else if (req.url === '/readyz') {
       const good = lastGoodAt === undefined ? 'none yet' : `${Math.round(secondsSinceGoodPass())} s ago`;
-      answer(res, lastGoodAt !== undefined && secondsSinceGoodPass() <= readySeconds(health), `last good pass ${good}${lastFailure === undefined ? '' : `; last failure: ${lastFailure}`}`);
+      const lastPassGood = lastFailure === undefined && secondsSinceTurn() <= liveSeconds(health);
+      answer(res, lastGoodAt !== undefined && (lastPassGood || secondsSinceGoodPass() <= readySeconds(health)), `last good pass ${good}${lastFailure === undefined ? '' : `; last failure: ${lastFailure}`}`);
     } else if (req.url === '/metrics') {
       registry.metrics().then((text) => {
         res.writeHead(200, { 'content-type': registry.contentType });

@@ -204,6 +204,13 @@ export interface SlotStatus {
   startedAt?: string;
 }
 
+/** `running` = the busy slots + `beyondBusy` (queued jobs and standby; a fixed count: all), within least..most. */
+export interface RunningRule {
+  beyondBusy: number;
+  least: number;
+  most: number;
+}
+
 export interface ScaleDecision {
   previousReplicas: number;
   replicas: number;
@@ -212,8 +219,8 @@ export interface ScaleDecision {
    * pool's other slots keep their pods gated, unscheduled (src/core/slot-gate.ts).
    */
   running: number;
-  /** How many it would want running were none of the busy slots busy any more: the minimum, queued jobs, standby. */
-  runningOnceIdle: number;
+  /** How `running` follows from the busy slots, for when some of them end before the next decision (slot-gate.ts). */
+  runningRule: RunningRule;
   /** Queued jobs this pool's agents can run. */
   queuedJobs: number;
   busyAgents: number;

@@ -15,7 +15,11 @@ const stretchBelowShare = 0.5;
 const steepness = 3;
 /** The longest a failure's backoff makes the interval; a longer poll interval is kept as it is. */
 const longestBackoffMs = 60_000;
-/** The longest the rate budget stretches it: the window itself, after which every charge of the last pass is gone. */
+/**
+ * The longest the rate budget stretches it: the window itself, after which every charge of the last pass is gone. Only
+ * while no registration of the runner takes jobs and the last pass succeeded: a look is what retires a registration
+ * whose job a notice never told of (src/core/single-use.ts), so it comes within `longestBackoffMs` then.
+ */
 const longestStretchMs = 300_000;
 
 export interface RateLimitState {
@@ -24,14 +28,22 @@ export interface RateLimitState {
   limit: number;
 }
 
-export function pollDelay(pollSeconds: number, state: { failures: number; rateLimit?: RateLimitState }): number {
+export interface PollState {
+  failures: number;
+  rateLimit?: RateLimitState;
+  /** One of the runner's registrations is enabled: a key a job copied could take the next job it is given. */
+  takesJobs?: boolean;
+}
+
+export function pollDelay(pollSeconds: number, state: PollState): number {
   const interval = pollSeconds * 1000;
   let delay = interval;
   if (state.failures > 0) delay = Math.max(delay, Math.min(longestBackoffMs, 1000 * 2 ** (state.failures - 1)));
   const { rateLimit } = state;
   if (rateLimit !== undefined && rateLimit.limit > 0) {
     const share = Math.max(0, rateLimit.remaining) / rateLimit.limit;
-    if (share < stretchBelowShare) return Math.round(Math.min(Math.max(longestStretchMs, interval), delay * (stretchBelowShare / Math.max(share, 0.01)) ** steepness));
+    const longest = state.failures > 0 || state.takesJobs === true ? longestBackoffMs : longestStretchMs;
+    if (share < stretchBelowShare) return Math.round(Math.min(Math.max(longest, interval), delay * (stretchBelowShare / Math.max(share, 0.01)) ** steepness));
   }
   return Math.min(Math.max(longestBackoffMs, interval), Math.round(delay));
 }

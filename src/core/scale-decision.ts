@@ -1,5 +1,5 @@
 // The scaling decision: pool state in, replica count and reason out. Pure, so it can be tested exhaustively.
-import type { AgentInfo, DecisionAction, ScaleDecision, ScaleLimits } from './model.js';
+import type { AgentInfo, DecisionAction, RunningRule, ScaleDecision, ScaleLimits } from './model.js';
 import type { JobRequest } from './ports/ado.js';
 import { runnerShare } from './assignment.js';
 import { slotOrdinal } from './slots.js';
@@ -35,6 +35,11 @@ export interface PoolObservation {
 
 export type ScaleTarget = { mode: 'fixed'; replicas: number } | { mode: 'queue'; limits: ScaleLimits };
 
+/** The slots wanted running for `busy` busy ones: the rest of the demand added, within the limits. */
+export function runningBy(rule: RunningRule, busy: number): number {
+  return Math.min(rule.most, Math.max(rule.least, busy + rule.beyondBusy));
+}
+
 export function decideScale(target: ScaleTarget, observed: PoolObservation): ScaleDecision {
   const busyAgents = observed.busyOrdinals.length;
   // A StatefulSet removes its highest ordinals first, so the highest busy slot sets the floor.
@@ -43,30 +48,28 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
   const undrained = (observed.undrained ?? []).filter((ordinal) => ordinal < observed.currentReplicas);
   const undrainedFloor = undrained.length === 0 ? 0 : Math.max(...undrained) + 1;
   const floor = Math.max(busyFloor, undrainedFloor);
-  let wanted: number;
-  let onceIdle: number;
+  let rule: RunningRule;
   let why: string;
   if (target.mode === 'fixed') {
-    wanted = target.replicas;
-    onceIdle = wanted;
-    why = `fixed at ${wanted}`;
+    rule = { beyondBusy: target.replicas, least: target.replicas, most: target.replicas };
+    why = `fixed at ${target.replicas}`;
   } else {
     const { minReplicas, maxReplicas } = target.limits;
     const { standby, window } = observed.at === undefined ? { standby: target.limits.standby, window: undefined } : standbyAt(target.limits.standby, target.limits.standbySchedule ?? [], observed.at);
     const demand = busyAgents + observed.queuedJobs + standby;
-    wanted = Math.min(maxReplicas, Math.max(minReplicas, demand));
-    onceIdle = Math.min(maxReplicas, Math.max(minReplicas, observed.queuedJobs + standby));
+    rule = { beyondBusy: observed.queuedJobs + standby, least: minReplicas, most: maxReplicas };
+    const withinLimits = runningBy(rule, busyAgents);
     why = `${busyAgents} busy + ${observed.queuedJobs} queued + ${standby} standby${window ? ` (standby schedule: ${window.text})` : ''} = ${demand}`;
     if (observed.leftToOthers) why += ` (${observed.leftToOthers} more waiting job${observed.leftToOthers === 1 ? ' is' : 's are'} counted by another runner of the pool)`;
     const unreadable = observed.unreadable ?? [];
     if (unreadable.length > 0) why += ` (${unreadable.length} waiting job${unreadable.length === 1 ? '' : 's'} not counted: a demand this runner cannot read, e.g. ${unreadable[0]})`;
-    if (wanted !== demand) why += `, kept within ${minReplicas}..${maxReplicas}`;
-    if (observed.registered === false && wanted === 0 && maxReplicas > 0) {
-      wanted = 1;
-      onceIdle = 1;
+    if (withinLimits !== demand) why += `, kept within ${minReplicas}..${maxReplicas}`;
+    if (observed.registered === false && withinLimits === 0 && maxReplicas > 0) {
+      rule = { ...rule, least: 1 };
       why += '; no registration yet, so slot 0 runs once to register (a pool with no agent rejects every job)';
     }
   }
+  const wanted = runningBy(rule, busyAgents);
   const stuck = observed.stuck ?? [];
   if (stuck.length > 0) why += `; ${describeStuckSlots(stuck)}`;
   let replicas = Math.max(wanted, floor);
@@ -89,7 +92,7 @@ export function decideScale(target: ScaleTarget, observed: PoolObservation): Sca
   }
   const action: DecisionAction = replicas > observed.currentReplicas ? 'scale_up' : replicas < observed.currentReplicas ? 'scale_down'
     : held !== undefined ? 'held' : replicas > wanted ? 'deferred' : 'no_change';
-  return { previousReplicas: observed.currentReplicas, replicas, running: wanted, runningOnceIdle: onceIdle, queuedJobs: observed.queuedJobs, busyAgents, reason, action };
+  return { previousReplicas: observed.currentReplicas, replicas, running: wanted, runningRule: rule, queuedJobs: observed.queuedJobs, busyAgents, reason, action };
 }
 
 /**

@@ -7,6 +7,8 @@
 // un-gated runs until its job ends or a scale-down drains it. A gated pod never registered: its slot holds a disabled
 // placeholder (src/core/single-use.ts), so a scale-down may always pass it.
 import type { KubeObject } from './ports/kube.js';
+import type { RunningRule } from './model.js';
+import { runningBy } from './scale-decision.js';
 import { slotWantedGate, annotations } from './manifests/pool-labels.js';
 import { podsWithLiveAgents } from './single-use.js';
 import { slotOrdinal } from './slots.js';
@@ -70,25 +72,21 @@ export interface SlotsWanted {
   replicas: number;
   /** How many slots it wants running (decideScale's `running`). */
   running: number;
-  /** How many it would want were none busy (decideScale's `runningOnceIdle`): never fewer. */
-  runningOnceIdle: number;
+  /** How that follows from the busy slots (decideScale's `runningRule`). */
+  rule: RunningRule;
   /** The slots it counted busy. */
   busy: readonly number[];
 }
 
 /**
  * The wish once pods have ended since the decision, while no pass comes to renew it (the loop backs off): a slot it
- * counted busy whose pod ended has run its job and is wanted no more for it. Starting its fresh pod anyway would
- * register it, idle and be drained by the next pass: writes paid from the very budget that is running low. A slot
- * wanted for anything else (the minimum, standby, a queued job) still is.
+ * counted busy whose pod ended has run its job, and is wanted no more for it — the rest of the demand (queued jobs,
+ * standby) and the limits as the decision had them. Starting its fresh pod anyway would register it, idle and be
+ * drained by the next pass: writes paid from the very budget that is running low.
  */
 export function afterJobsEnded(wanted: SlotsWanted, endedSlots: readonly number[]): SlotsWanted {
-  const done = new Set(endedSlots.filter((ordinal) => wanted.busy.includes(ordinal)));
-  return {
-    ...wanted,
-    running: Math.max(wanted.runningOnceIdle, wanted.running - done.size),
-    busy: wanted.busy.filter((ordinal) => !done.has(ordinal)),
-  };
+  const busy = wanted.busy.filter((ordinal) => !endedSlots.includes(ordinal));
+  return { ...wanted, running: runningBy(wanted.rule, busy.length), busy };
 }
 
 /**

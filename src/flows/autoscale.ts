@@ -235,7 +235,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
       const noticeDue = () => !backsOff() && noticed.due() <= clock.now();
       const noticeFirst = noticeDue();
       const register = async () => {
-        // A new registration is news the next look must see (the agents of an idle pool are otherwise read every 30 s).
+        // A new registration is news the next look must see (the agents of an idle pool are otherwise read every minute).
         if (await registrations.registerNewPods(() => noticeDue() || stop.stopped)) state.agents = undefined;
       };
       if (!noticeFirst) await register();
@@ -255,7 +255,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           const changes = decision.replicas !== decision.previousReplicas;
           if (changes || decision.reason.replace(/\d+/g, '#') !== lastReason) log.info(decision.reason);
           lastReason = decision.reason.replace(/\d+/g, '#');
-          nextPass = clock.now() + pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures: 0 });
+          nextPass = clock.now() + pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures: 0, takesJobs: look.ours.some((agent) => agent.enabled) });
         } catch (error) {
           const transient = isTransient(error);
           events.passFailed(error as Error, transient);

@@ -132,7 +132,7 @@ async function applyRunnerPool(options: DeployOptions, services: DeployServices,
   let replicas = currentReplicas;
   if (owner === undefined) {
     let passPods: PodSummary[];
-    // The pass reuses the list while no job is unfinished, for 2 minutes (scale-pass.ts); not after an autoscaler it
+    // The pass reuses the list while no job is unfinished, for a minute (scale-pass.ts); not after an autoscaler it
     // outlasted, which may have changed the agents' enabled flags meanwhile.
     ({ look, replicas, pods: passPods } = await setReplicas(kube, options, services, poolId, currentReplicas, autoscalerStopped ? undefined : agentsRead));
     if (look !== undefined && poolId !== undefined) await enableOnceGone(kube, options, services, poolId, look, passPods, replicas);

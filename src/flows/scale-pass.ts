@@ -7,7 +7,7 @@ import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
 import { decideScale, enabledChanges, observePool, registeredSlots, staleRegistrations, type PoolLook, type ScaleTarget } from '../core/scale-decision.js';
 import { annotations, busyLabel, poolLabelSelector } from '../core/manifests/index.js';
-import { buildSnapshot, snapshotDue, snapshotRefreshMs } from '../core/snapshot.js';
+import { buildSnapshot, snapshotDue } from '../core/snapshot.js';
 import { jobStarts, recordStarts, summarizeWaits, type JobStart, type WaitHistory } from '../core/job-wait.js';
 import { summarizePod, type PodSummary } from '../core/pod-status.js';
 import { slotOrdinal } from '../core/slots.js';
@@ -46,12 +46,18 @@ export interface PassServices {
 /** Which part of the single-use upkeep a call of PassState.beforeScale does. */
 export type UpkeepPart = 'all' | 'disable' | 'retire';
 
+/**
+ * How long an idle pool's look reuses the agents it read: a minute, so that registrations deleted by hand (a pool left
+ * with none rejects every job) are seen within one; the snapshot may go two minutes unrefreshed, the agents not.
+ */
+const agentsKeptMs = 60_000;
+
 export interface PassState {
   kube: KubeClient;
   poolId?: number;
   /** The last snapshot published: the next one goes out when the pool changed (15 s after it at the soonest), or 2 minutes later. */
   published?: { snapshot: PoolSnapshot; at: number };
-  /** The pool's agents as last read: reused as long as a snapshot may go unrefreshed (2 minutes) while no job is unfinished (and, for the autoscaler, none of ours busy or taking jobs). */
+  /** The pool's agents as last read: reused for `agentsKeptMs` while no job is unfinished (and, for the autoscaler, none of ours busy or taking jobs). */
   agents?: { list: AgentInfo[]; at: number };
   /** Called before every write; throws to end the pass there (the autoscaler's lease was lost). */
   beforeWrite?: () => Promise<void>;
@@ -144,13 +150,13 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
     const jobs = await ado.listUnfinishedJobs(poolId);
     // An idle pool at rest costs one call a look: with no unfinished job none is wanted, so the agents read within the
-    // last 2 minutes still say all the pass needs (the look after a drain always reads them again). For the autoscaler, not
+    // last minute still say all the pass needs (the look after a drain always reads them again). For the autoscaler, not
     // while one of ours was busy then or could have taken a job since (enabled: one still starting then may be online
     // now): a job may have run and ended between two looks, and its registration is to be retired at once
     // (src/core/single-use.ts).
     const cached = state.agents;
     const settled = (list: AgentInfo[]) => options.actor !== 'autoscaler' || !ownAgents(identity, list).some((agent) => agent.busyWith !== undefined || agent.enabled);
-    const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < snapshotRefreshMs && settled(cached.list);
+    const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < agentsKeptMs && settled(cached.list);
     const agents = reuse ? cached.list : await ado.listAgents(poolId);
     if (!reuse) {
       state.agents = { list: agents, at: services.clock.now() };
@@ -204,7 +210,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   const raises = decision.replicas > currentReplicas;
   // The slots wanted running start before the count's write and what follows it: each second here is a second of a
   // pod's start. An autoscaled pool's other pods stay gated, holding no node (src/core/slot-gate.ts).
-  state.slotsWanted = countIsOurs ? { replicas: decision.replicas, running: decision.running, runningOnceIdle: decision.runningOnceIdle, busy: look.busyOrdinals } : undefined;
+  state.slotsWanted = countIsOurs ? { replicas: decision.replicas, running: decision.running, rule: decision.runningRule, busy: look.busyOrdinals } : undefined;
   const gates = state.slotsWanted && planGates({ runnerName: options.runnerName, ...state.slotsWanted, pods: listed });
   // Retirements (several calls each) wait for the starts and a raise; busy registrations are disabled before any
   // write, so that a write that fails or hangs holds up none.

@@ -948,18 +948,24 @@ describe('the in-cluster autoscaler', () => {
     });
   });
 
-  it('while the organization\'s rate budget runs low, leaves a busy slot\'s fresh pod gated once its job ended, nothing else waiting', async () => {
-    await onSpentBudget(async (spend) => {
+  /**
+   * On a spent budget: a look sees slot 0 busy with its job (and `waiting` more jobs queued, none of which another slot
+   * may take: maxReplicas 1); its job then ends before the stretched interval brings another pass. Returns when slot
+   * 0's fresh pod was scheduled, relative to the job's end.
+   */
+  async function busySlotEndsWhileBackingOff(waiting: number): Promise<{ scheduled: number[]; lines: string }> {
+    return onSpentBudget(async (spend) => {
       const slot = `${runnerName}-0`;
       let job: number | undefined;
       let ended: number | undefined;
       const scheduled: number[] = [];
-      world.kube.onPod((event, pod) => void (ended !== undefined && event === 'scheduled' && pod.metadata.name === slot && scheduled.push(world.clock.now())));
-      // A look sees slot 0 busy (its decision wants it running for that job); then the budget is spent and the job
-      // ends before the stretched interval brings another pass.
+      world.kube.onPod((event, pod) => void (ended !== undefined && event === 'scheduled' && pod.metadata.name === slot && scheduled.push(world.clock.now() - ended)));
       world.ado.before('listUnfinishedJobs', () => {
         // Queued once the pool has a registration (a pool with none rejects jobs).
-        if (job === undefined && world.slots().has(0)) job = world.queueJobFor(0);
+        if (job === undefined && world.slots().has(0)) {
+          job = world.queueJobFor(0);
+          for (let i = 0; i < waiting; i++) world.queueJobFor(0);
+        }
         if (job === undefined || ended !== undefined || world.slots().get(0)?.job !== job) return;
         spend();
         world.clock.at(world.clock.now() + 500, () => {
@@ -967,13 +973,23 @@ describe('the in-cluster autoscaler', () => {
           ended = world.clock.now();
         });
       });
-      const log = await autoscale(() => ended !== undefined && world.clock.now() - ended >= 30_000, 300);
-      const lines = log.log.join('\n');
-      assert.ok(ended !== undefined, `the job never ran\n${lines}`);
-      // The old code started it from the stale decision a second after it appeared (scheduled 1.5 s after the job),
-      // to register, idle and be drained: writes paid from the budget that was running low.
-      assert.deepEqual(scheduled.map((at) => at - ended!), [], `the fresh pod of a slot whose job ended started\n${lines}`);
+      const log = await autoscale(() => ended !== undefined && (world.clock.now() - ended >= 30_000 || (waiting > 0 && scheduled.length > 0)), 300, new MemoryHost(), { maxReplicas: 1 });
+      assert.ok(ended !== undefined, `the job never ran\n${log.log.join('\n')}`);
+      return { scheduled, lines: log.log.join('\n') };
     });
+  }
+
+  it('while the organization\'s rate budget runs low, leaves a busy slot\'s fresh pod gated once its job ended, nothing else waiting', async () => {
+    const { scheduled, lines } = await busySlotEndsWhileBackingOff(0);
+    // The old code started it from the stale decision a second after it appeared (scheduled 1.5 s after the job),
+    // to register, idle and be drained: writes paid from the budget that was running low.
+    assert.deepEqual(scheduled, [], `the fresh pod of a slot whose job ended started\n${lines}`);
+  });
+
+  it('while the organization\'s rate budget runs low, starts a busy slot\'s fresh pod at maxReplicas when a job still waits', async () => {
+    const { scheduled, lines } = await busySlotEndsWhileBackingOff(1);
+    // The first rule took the ended job's slot off a count already kept within maxReplicas: the waiting job got none.
+    assert.ok(scheduled.length > 0 && scheduled[0] <= 2_000, `ms from the job's end to the fresh pod's node: ${scheduled.join(', ')}\n${lines}`);
   });
 
   it('while backing off, disables a short job\'s registration on its own pod\'s notice, without a look: a copied key takes no later job', async () => {
@@ -1436,7 +1452,7 @@ describe('the in-cluster autoscaler', () => {
     const calls = world.ado.called.slice(before);
     const looks = calls.filter((c) => c === 'listUnfinishedJobs').length;
     assert.ok(looks >= 20, `it kept looking: ${looks} looks in ${(world.clock.now() - from) / 1000} s`);
-    // The agents are read again at most every 2 minutes, the snapshot published at most as often.
+    // The agents are read again at most every minute, the snapshot at most every 2 minutes.
     assert.ok(calls.length <= looks * 1.5, `calls: ${calls.length} for ${looks} looks (${[...new Set(calls)].join(', ')})`);
   });
 
@@ -1510,7 +1526,7 @@ describe('the in-cluster autoscaler', () => {
     console.log(`agents reads idle: ${perMinute(idle, world.clock.now() - started)} B/min; ${tally(idle)}`);
     assert.equal(idle[0].kind, 'full list', 'a restart reads them all once');
     assert.deepEqual(idle.slice(1).map((read) => read.kind).filter((kind) => kind !== 'lean list'), [], 'no capabilities at idle');
-    // Read again at least every 2 minutes (how long a snapshot may go unrefreshed).
+    // Read again at least every minute.
     assert.ok(idle.length >= 3, `it kept looking: ${tally(idle)}`);
     // A small stream: a job every minute for three minutes, on a pool kept warm (each job's registration changes).
     from = emulator.store.served.length;

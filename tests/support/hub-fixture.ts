@@ -116,7 +116,7 @@ export async function seedRunnerPool(emulator: TestEmulator, options: {
     const snapshot: PoolSnapshot = {
       id: `${namespace}.${runnerName}`, runnerName, namespace, poolName, organizationUrl: emulator.orgUrl, publishedAt,
       publishedBy: 'ScaleRunnerPool', replicas: slots.length, pods,
-      lastDecision: { previousReplicas: slots.length, replicas: slots.length, running: slots.length, runningOnceIdle: options.queued ?? 0, queuedJobs: options.queued ?? 0, busyAgents: busy.length, reason: 'Replicas stay at the busy and queued count plus standby.', action: 'no_change' },
+      lastDecision: { previousReplicas: slots.length, replicas: slots.length, running: slots.length, runningRule: { beyondBusy: options.queued ?? 0, least: 0, most: slots.length }, queuedJobs: options.queued ?? 0, busyAgents: busy.length, reason: 'Replicas stay at the busy and queued count plus standby.', action: 'no_change' },
     };
     await rest(emulator, 'PUT', `_apis/ExtensionManagement/InstalledExtensions/${extension.publisher}/${extension.id}/Data/Scopes/Default/Current/Collections/${snapshotCollection}/Documents?api-version=7.1-preview.1`,
       { ...snapshot, __etag: -1 });

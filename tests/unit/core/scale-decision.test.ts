@@ -2,20 +2,27 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decideScale, enabledChanges, registeredSlots, staleRegistrations, type PoolObservation, type ScaleTarget } from '../../../src/core/scale-decision.js';
+import { decideScale, enabledChanges, runningBy, registeredSlots, staleRegistrations, type PoolObservation, type ScaleTarget } from '../../../src/core/scale-decision.js';
 import { slotOrdinal } from '../../../src/core/slots.js';
 import type { AgentInfo } from '../../../src/core/model.js';
 
 const queue = (minReplicas: number, maxReplicas: number, standby = 0): ScaleTarget => ({ mode: 'queue', limits: { minReplicas, maxReplicas, standby } });
 
 describe('decideScale', () => {
-  it('says how many it would want running were none busy: the minimum, queued jobs and standby, within the limits', () => {
+  it('says how its running count follows from the busy slots: queued jobs and standby added, within the limits', () => {
     const queue = (minReplicas: number, maxReplicas: number, standby: number): ScaleTarget => ({ mode: 'queue', limits: { minReplicas, maxReplicas, standby } });
     const observed = { currentReplicas: 4, busyOrdinals: [0, 1, 3], queuedJobs: 1 };
-    assert.deepEqual([decideScale(queue(0, 10, 1), observed)].map(({ running, runningOnceIdle }) => [running, runningOnceIdle]), [[5, 2]]);
-    assert.equal(decideScale(queue(3, 10, 0), observed).runningOnceIdle, 3);
-    assert.equal(decideScale(queue(0, 1, 1), observed).runningOnceIdle, 1);
-    assert.equal(decideScale({ mode: 'fixed', replicas: 2 }, observed).runningOnceIdle, 2);
+    assert.deepEqual(decideScale(queue(0, 10, 1), observed).runningRule, { beyondBusy: 2, least: 0, most: 10 });
+    assert.deepEqual(decideScale({ mode: 'fixed', replicas: 2 }, observed).runningRule, { beyondBusy: 2, least: 2, most: 2 });
+    // No registration yet: slot 0 runs once whatever ends.
+    assert.equal(decideScale(queue(0, 5, 0), { currentReplicas: 0, busyOrdinals: [], queuedJobs: 0, registered: false }).runningRule.least, 1);
+  });
+
+  it('property: its running count is its rule applied to its busy slots', () => {
+    fc.assert(fc.property(fc.uniqueArray(fc.nat(20)), fc.nat(10), fc.nat(5), fc.nat(5), fc.nat(15), fc.boolean(), (busyOrdinals, queuedJobs, standby, minReplicas, more, registered) => {
+      const decision = decideScale({ mode: 'queue', limits: { minReplicas, maxReplicas: minReplicas + more, standby } }, { currentReplicas: 3, busyOrdinals, queuedJobs, registered });
+      assert.equal(runningBy(decision.runningRule, busyOrdinals.length), decision.running);
+    }));
   });
 
   it('adds busy, queued and standby', () => {

@@ -79,25 +79,20 @@ describe('the slot-wanted gate', () => {
       assert.deepEqual(ungated, slots.flatMap((state, slot) => (state === 'gated' && pending.includes(slot) ? [slot] : [])));
     }));
   });
-  it('after jobs ended while backing off, wants a busy slot no more, but never fewer than were none busy', () => {
-    const wanted = { replicas: 5, running: 4, runningOnceIdle: 1, busy: [0, 2, 3] };
-    assert.deepEqual(afterJobsEnded(wanted, [2, 4]), { replicas: 5, running: 3, runningOnceIdle: 1, busy: [0, 3] });
-    // Slot 4 was not busy in the decision (wanted for standby or a queued job): its end changes nothing.
+  it('after jobs ended while backing off, wants a slot no more for the job it ran, but still for what waits', () => {
+    const wanted = { replicas: 6, running: 5, rule: { beyondBusy: 2, least: 1, most: 10 }, busy: [0, 2, 3] };
+    assert.deepEqual(afterJobsEnded(wanted, [2, 4]), { ...wanted, running: 4, busy: [0, 3] });
+    // Slot 4 was not busy in the decision: its end changes nothing.
     assert.deepEqual(afterJobsEnded(wanted, [4]), wanted);
-    // A slot's end told twice counts once.
-    assert.deepEqual(afterJobsEnded(afterJobsEnded(wanted, [2]), [2]).running, 3);
-    assert.equal(afterJobsEnded(wanted, [0, 2, 3]).running, 1);
+    assert.equal(afterJobsEnded(wanted, [0, 2, 3]).running, 2);
+    assert.equal(afterJobsEnded({ ...wanted, rule: { beyondBusy: 0, least: 1, most: 10 }, running: 3 }, [0, 2, 3]).running, 1, 'the minimum');
   });
 
-  it('property: after jobs ended, wants between the count were none busy and the decision\'s, one slot fewer per busy slot ended', () => {
-    fc.assert(fc.property(fc.uniqueArray(fc.nat(9)), fc.nat(10), fc.array(fc.nat(9)), (busy, onceIdle, ended) => {
-      const running = Math.min(10, busy.length + onceIdle);
-      const wanted = { replicas: 10, running, runningOnceIdle: Math.min(onceIdle, running), busy };
-      const after = afterJobsEnded(wanted, ended);
-      const done = busy.filter((ordinal) => ended.includes(ordinal)).length;
-      assert.ok(after.running <= running && after.running >= wanted.runningOnceIdle);
-      assert.equal(after.running, Math.max(wanted.runningOnceIdle, running - done));
-      assert.deepEqual(after.busy, busy.filter((ordinal) => !ended.includes(ordinal)));
-    }));
+  it('after a busy slot ended at maxReplicas, keeps every slot the waiting jobs still want', () => {
+    // 3 busy and 2 queued, kept within 0..3: the old rule took one slot off per ended job, starting none for the queue.
+    const wanted = { replicas: 3, running: 3, rule: { beyondBusy: 2, least: 0, most: 3 }, busy: [0, 1, 2] };
+    assert.equal(afterJobsEnded(wanted, [0]).running, 3);
+    assert.equal(afterJobsEnded(wanted, [0, 1]).running, 3);
+    assert.equal(afterJobsEnded(wanted, [0, 1, 2]).running, 2);
   });
 });

@@ -25,7 +25,7 @@ function fixture(): LocalPoolData {
     publishedAt: '2026-11-28T09:57:00Z', publishedBy: 'ScaleRunnerPool', replicas: 5,
     pods: [0, 1, 2, 3].map((n) => ({ name: `linux-${n}`, uid: `uid-linux-${n}`, phase: 'Running', ready: true, restarts: n === 2 ? 3 : 0, node: 'kind-worker', image: 'registry.local/runner:1', createdAt: '2026-11-28T08:00:00Z', deleting: false }))
       .concat({ name: 'linux-4', uid: 'uid-linux-4', phase: 'Pending', ready: false, restarts: 0, node: 'kind-worker', image: 'registry.local/runner:1', createdAt: '2026-11-28T09:59:00Z', deleting: false }),
-    lastDecision: { previousReplicas: 4, replicas: 5, running: 5, runningOnceIdle: 3, queuedJobs: 2, busyAgents: 1, reason: '1 busy + 2 queued + 1 standby = 5 replicas.', action: 'scale_up' },
+    lastDecision: { previousReplicas: 4, replicas: 5, running: 5, runningRule: { beyondBusy: 3, least: 0, most: 10 }, queuedJobs: 2, busyAgents: 1, reason: '1 busy + 2 queued + 1 standby = 5 replicas.', action: 'scale_up' },
   };
   return {
     agents: [
