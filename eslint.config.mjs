@@ -1,6 +1,8 @@
 // Lint rules for all TypeScript in the repository: typescript-eslint's recommended set, strict about unused code and
-// promises, and the layers' import rules (README, "Repository map"): imports run one way, core ← clients, flows ← entries.
+// promises, the layers' import rules (README, "Repository map"): imports run one way, core ← clients, flows ← entries,
+// and the code's layout, which `npm run format` fixes.
 import eslint from '@eslint/js';
+import stylistic from '@stylistic/eslint-plugin';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
@@ -53,6 +55,76 @@ export default defineConfig(
       '@typescript-eslint/no-unnecessary-type-parameters': 'off',
       // numbers and booleans print as they read; a possibly-undefined value still has to be said how.
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowRegExp: true }],
+    },
+  },
+  {
+    // The layout the code already has, as a formatter: `eslint --fix` puts a deviation right. Nothing here wraps or
+    // joins lines (no length limit, no rules on where a line breaks): long lines and line breaks are the writer's choice.
+    plugins: { '@stylistic': stylistic },
+    rules: {
+      // A chain of conditionals reads flat, one `: condition ? value` a line, not as a staircase: a nested one's lines
+      // are left as written.
+      '@stylistic/indent': ['error', 2, { ignoredNodes: ['ConditionalExpression > ConditionalExpression.alternate'] }],
+      '@stylistic/quotes': ['error', 'single', { avoidEscape: true, allowTemplateLiterals: 'always' }],
+      '@stylistic/semi': ['error', 'always'],
+      '@stylistic/semi-spacing': 'error',
+      '@stylistic/semi-style': 'error',
+      '@stylistic/no-extra-semi': 'error',
+      '@stylistic/comma-dangle': ['error', 'always-multiline'],
+      '@stylistic/comma-spacing': 'error',
+      '@stylistic/comma-style': 'error',
+      '@stylistic/quote-props': ['error', 'as-needed'],
+      '@stylistic/member-delimiter-style': 'error',
+      '@stylistic/type-annotation-spacing': 'error',
+      '@stylistic/type-generic-spacing': 'error',
+      '@stylistic/type-named-tuple-spacing': 'error',
+      '@stylistic/arrow-parens': ['error', 'always'],
+      '@stylistic/arrow-spacing': 'error',
+      '@stylistic/brace-style': ['error', '1tbs', { allowSingleLine: true }],
+      '@stylistic/nonblock-statement-body-position': ['error', 'beside'],
+      '@stylistic/padded-blocks': ['error', 'never'],
+      // Deprecated for list-style, which would also rewrap every list whose items share lines: these two only space.
+      '@stylistic/object-curly-spacing': ['error', 'always'],
+      '@stylistic/array-bracket-spacing': 'error',
+      '@stylistic/computed-property-spacing': 'error',
+      '@stylistic/block-spacing': 'error',
+      '@stylistic/space-before-blocks': 'error',
+      '@stylistic/space-before-function-paren': ['error', { anonymous: 'always', named: 'never', asyncArrow: 'always' }],
+      '@stylistic/space-in-parens': 'error',
+      '@stylistic/space-infix-ops': 'error',
+      '@stylistic/space-unary-ops': 'error',
+      '@stylistic/key-spacing': 'error',
+      '@stylistic/keyword-spacing': 'error',
+      '@stylistic/switch-colon-spacing': 'error',
+      '@stylistic/rest-spread-spacing': 'error',
+      '@stylistic/template-curly-spacing': 'error',
+      '@stylistic/template-tag-spacing': 'error',
+      '@stylistic/generator-star-spacing': ['error', { before: false, after: true }],
+      '@stylistic/yield-star-spacing': ['error', 'after'],
+      '@stylistic/function-call-spacing': 'error',
+      '@stylistic/no-whitespace-before-property': 'error',
+      '@stylistic/dot-location': ['error', 'property'],
+      '@stylistic/new-parens': 'error',
+      '@stylistic/no-floating-decimal': 'error',
+      '@stylistic/one-var-declaration-per-line': ['error', 'initializations'],
+      '@stylistic/no-multi-spaces': 'error',
+      '@stylistic/spaced-comment': ['error', 'always', { markers: ['/'], block: { balanced: true } }],
+      '@stylistic/no-tabs': 'error',
+      '@stylistic/no-mixed-spaces-and-tabs': 'error',
+      '@stylistic/no-trailing-spaces': 'error',
+      '@stylistic/no-multiple-empty-lines': ['error', { max: 1, maxBOF: 0, maxEOF: 0 }],
+      '@stylistic/eol-last': 'error',
+      '@stylistic/linebreak-style': 'error',
+      // The hub's React components.
+      '@stylistic/jsx-quotes': ['error', 'prefer-double'],
+      '@stylistic/jsx-indent-props': ['error', 2],
+      '@stylistic/jsx-curly-spacing': 'error',
+      '@stylistic/jsx-curly-newline': ['error', 'consistent'],
+      '@stylistic/jsx-curly-brace-presence': ['error', { props: 'never', children: 'never' }],
+      '@stylistic/jsx-equals-spacing': 'error',
+      '@stylistic/jsx-tag-spacing': ['error', { beforeSelfClosing: 'always' }],
+      '@stylistic/jsx-self-closing-comp': 'error',
+      '@stylistic/jsx-wrap-multilines': 'error',
     },
   },
   {
