@@ -12,7 +12,6 @@ const NS = 'adr-docker-bench';
 const jobs = Number(process.env.DOCKER_JOBS ?? 3);
 const replacements = Number(process.env.DOCKER_ONLINE ?? 3);
 
-
 async function idleAgent(world: DockerWorld, mode: DockerMode, after: number): Promise<void> {
   const name = `${mode.toLowerCase()}-0`;
   await world.emulator.admin.waitFor(

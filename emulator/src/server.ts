@@ -157,7 +157,7 @@ async function admitted(store: Store, limiter: RateLimiter, principal: Principal
 function countBodyBytes(res: ServerResponse, onBytes: (bytes: number) => void): void {
   const size = (chunk: unknown, encoding: unknown) =>
     typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-    : chunk instanceof Uint8Array ? chunk.byteLength : 0;
+      : chunk instanceof Uint8Array ? chunk.byteLength : 0;
   const write = res.write.bind(res) as (...args: unknown[]) => boolean;
   const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
   res.write = ((chunk: unknown, ...rest: unknown[]) => {

@@ -176,4 +176,3 @@ export function readDeployOptions(inputs: InputReader): DeployOptions {
   inputs.finish();
   return options;
 }
-

@@ -494,4 +494,3 @@ class Registrations {
     this.backoff.set(target.uid, { at: this.services.clock.now() + delay, tries });
   }
 }
-

@@ -135,4 +135,3 @@ async function imageSize(builder: 'docker' | 'buildah', ref: string, exec: (args
   const manifest = JSON.parse(await exec(['inspect', '--type', 'image', '--format', '{{.Manifest}}', ref], 'Reading the image size')) as { layers?: Array<{ size: number }> };
   return manifest.layers?.reduce((sum, layer) => sum + layer.size, 0) || undefined;
 }
-

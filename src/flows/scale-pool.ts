@@ -82,4 +82,3 @@ export function isTransient(error: unknown): boolean {
   return (error instanceof KubeApiError && error.status === 409)
     || ((error instanceof KubeApiError || error instanceof AdoError) && (error.status === 0 || error.status === 429 || error.status >= 500));
 }
-

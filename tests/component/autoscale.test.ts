@@ -78,7 +78,6 @@ function stopWhen(until: () => boolean): StopSignal & { stop(): void } {
   };
 }
 
-
 async function deployAutoscaled(): Promise<void> {
   const deployed = await world.deploy({ runnerName, autoscaling: 'inCluster', minReplicas: '0', maxReplicas: '10', rolloutStatusTimeout: '0' });
   assert.equal(deployed.replicas, 0);

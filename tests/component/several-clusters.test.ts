@@ -51,7 +51,6 @@ function deployedOptions(runner: RunnerWorld): AutoscalerOptions {
   return readAutoscalerOptions(Object.fromEntries(env.flatMap(({ name, value }) => (value === undefined ? [] : [[name, value]]))));
 }
 
-
 /** Both runners' autoscalers side by side until `done` holds or `seconds` of their time have passed. */
 async function autoscaleBoth(runners: RunnerWorld[], done: () => boolean, seconds: number): Promise<MemoryHost[]> {
   const { clock } = runners[0];

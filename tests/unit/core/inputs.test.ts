@@ -7,7 +7,6 @@ import { readScaleOptions } from '../../../src/core/scale-options.js';
 import { readBuildImageOptions } from '../../../src/core/build-options.js';
 import { inputProblems, MemoryHost } from '../../support/memory-host.js';
 
-
 const reader = (inputs: Record<string, string>) => new InputReader(new MemoryHost(inputs));
 const tenantId = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const clientId = '0b8a4e3c-5f1d-4d2e-9a6b-7c8d9e0f1a2b';

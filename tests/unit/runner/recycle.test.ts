@@ -92,7 +92,7 @@ describe('the recycle sidecar', () => {
       assert.deepEqual(errors.map((e) => e.slice(0, 44)), answers.slice(0, -1).map((s) => `deleting pod linux-2 failed (HTTP ${String(s).padStart(3, '0')}): xxxxx`.slice(0, 44)));
       assert.ok(errors.every((e) => e.length < 460), 'a long answer is cut');
     }
-    assert.deepEqual([2, 4, 8, 16, 32, 60].map(nextDelay), [4, 8, 16, 32, 60, 60], "2 s, doubling, then a minute");
+    assert.deepEqual([2, 4, 8, 16, 32, 60].map(nextDelay), [4, 8, 16, 32, 60, 60], '2 s, doubling, then a minute');
   });
 
   it('deletes its pod, not letting the agent start again, when a job ended its agent and the container restarts in place', async () => {
