@@ -83,9 +83,8 @@ export default defineConfig(
       '@stylistic/brace-style': ['error', '1tbs', { allowSingleLine: true }],
       '@stylistic/nonblock-statement-body-position': ['error', 'beside'],
       '@stylistic/padded-blocks': ['error', 'never'],
-      // Deprecated for list-style, which would also rewrap every list whose items share lines: these two only space.
-      '@stylistic/object-curly-spacing': ['error', 'always'],
-      '@stylistic/array-bracket-spacing': 'error',
+      // Not object-curly-spacing nor array-bracket-spacing: deprecated (a warning on every run) for list-style, which
+      // would also rewrap every list whose items share lines.
       '@stylistic/computed-property-spacing': 'error',
       '@stylistic/block-spacing': 'error',
       '@stylistic/space-before-blocks': 'error',
