@@ -17,8 +17,7 @@ const steepness = 3;
 const longestBackoffMs = 60_000;
 /**
  * The longest the rate budget stretches it: the window itself, after which every charge of the last pass is gone. Only
- * while no registration of the runner takes jobs and the last pass succeeded: a look is what retires a registration
- * whose job a notice never told of (src/core/single-use.ts), so it comes within `longestBackoffMs` then.
+ * while no key is at stake (PollState.keysAtStake); then a look comes within `longestBackoffMs`.
  */
 const longestStretchMs = 300_000;
 
@@ -31,8 +30,11 @@ export interface RateLimitState {
 export interface PollState {
   failures: number;
   rateLimit?: RateLimitState;
-  /** One of the runner's registrations is enabled: a key a job copied could take the next job it is given. */
-  takesJobs?: boolean;
+  /**
+   * A registration of the runner may take a job (enabled in the last look, or registered since), or a retirement was
+   * left to the next pass: a key a job copied could take another job until a look retires it (src/core/single-use.ts).
+   */
+  keysAtStake?: boolean;
 }
 
 export function pollDelay(pollSeconds: number, state: PollState): number {
@@ -42,7 +44,7 @@ export function pollDelay(pollSeconds: number, state: PollState): number {
   const { rateLimit } = state;
   if (rateLimit !== undefined && rateLimit.limit > 0) {
     const share = Math.max(0, rateLimit.remaining) / rateLimit.limit;
-    const longest = state.failures > 0 || state.takesJobs === true ? longestBackoffMs : longestStretchMs;
+    const longest = state.keysAtStake === true ? longestBackoffMs : longestStretchMs;
     if (share < stretchBelowShare) return Math.round(Math.min(Math.max(longest, interval), delay * (stretchBelowShare / Math.max(share, 0.01)) ** steepness));
   }
   return Math.min(Math.max(longestBackoffMs, interval), Math.round(delay));

@@ -46,7 +46,7 @@
 // within it. When the notice is lost (a network plugin that keeps runner pods from the autoscaler, the autoscaler
 // restarting, an image from before notices), the poll interval is the window again, as before: a job shorter than one
 // interval is never seen busy (a low rate budget stretches the interval, to a minute at most while a registration of
-// the runner is enabled: src/core/poll-interval.ts). Azure DevOps has no single-use registration; only the service could close this whole.
+// the runner may take a job: src/core/poll-interval.ts). Azure DevOps has no single-use registration; only the service could close this whole.
 // Also open: a pod granted
 // before the `agent-id` annotation existed is not ended (its registration is retired all the same); the granted ids
 // live in the autoscaler's memory, so after it restarts (or another takes its lease) a registration whose copied key's

@@ -83,6 +83,8 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
   let term = 0;
   let failures = 0;
   let nextPass = 0;
+  // Whether a registration may take a job or a retirement is owed (PollState.keysAtStake): the next look within a minute.
+  let keysAtStake = false;
   // The next pass: on time, or sooner for notices (below).
   const nextLook = () => (backsOff() ? nextPass : Math.min(nextPass, noticed.due()));
   // A pod's notice that its agent took a job: look now, so that the busy registration is disabled while its job runs
@@ -153,6 +155,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
     ended.clear();
     if (error instanceof LeadershipLost) return;
     nextPass = 0;
+    keysAtStake = true;
     log.warning(`Could not ${what}; the next pass, at once, does. ${(error as Error).message}`);
   };
   // Disables each registration its own pod said took a job, unless the last look showed it disabled; one that is
@@ -235,8 +238,13 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
       const noticeDue = () => !backsOff() && noticed.due() <= clock.now();
       const noticeFirst = noticeDue();
       const register = async () => {
-        // A new registration is news the next look must see (the agents of an idle pool are otherwise read every minute).
-        if (await registrations.registerNewPods(() => noticeDue() || stop.stopped)) state.agents = undefined;
+        // A new registration is news the next look must see (the agents of an idle pool are otherwise read every minute),
+        // and a key at stake: however low the budget, that look comes within a minute.
+        if (await registrations.registerNewPods(() => noticeDue() || stop.stopped)) {
+          state.agents = undefined;
+          keysAtStake = true;
+          nextPass = Math.min(nextPass, clock.now() + pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake }));
+        }
       };
       if (!noticeFirst) await register();
       if (clock.now() >= nextLook()) {
@@ -245,7 +253,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
         // A noticed agent's job is news the cached agents cannot show.
         if (noticed.due() < Number.POSITIVE_INFINITY) state.agents = undefined;
         try {
-          const { decision, look, started: jobsStarted, waits, stuck } = await scalePass(pass, { log, ado, clock }, state);
+          const { decision, look, started: jobsStarted, waits, stuck, takesJobs } = await scalePass(pass, { log, ado, clock }, state);
           events.passed({ decision, look, durationMs: clock.now() - started, jobsStarted, stuck });
           state.waits = waits;
           noticed.looked(look.ours, owned, started);
@@ -255,12 +263,13 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           const changes = decision.replicas !== decision.previousReplicas;
           if (changes || decision.reason.replace(/\d+/g, '#') !== lastReason) log.info(decision.reason);
           lastReason = decision.reason.replace(/\d+/g, '#');
-          nextPass = clock.now() + pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures: 0, takesJobs: look.ours.some((agent) => agent.enabled) });
+          keysAtStake = takesJobs;
+          nextPass = clock.now() + pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures: 0, keysAtStake });
         } catch (error) {
           const transient = isTransient(error);
           events.passFailed(error as Error, transient);
           failures++;
-          const delay = pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures });
+          const delay = pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake });
           log.warning(`This pass failed${transient ? '' : ' (refused)'}; the next one is in ${Math.round(delay / 1000)} s. ${(error as Error).message}`);
           nextPass = clock.now() + delay;
         }

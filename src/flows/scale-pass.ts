@@ -109,6 +109,8 @@ export interface PassResult {
   waits?: WaitHistory;
   /** The slots whose pod cannot start, and why (src/core/slot-start.ts). */
   stuck: StuckSlot[];
+  /** Whether one of the runner's registrations may take a job after the pass: enabled in its look, or by it. */
+  takesJobs: boolean;
 }
 
 /** The owner of a StatefulSet's replica count (src/core/model.ts ReplicasOwner), from its annotation. */
@@ -198,7 +200,8 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       }
     }
   }
-  if (options.dryRun) return { decision, look, pods: [], started: [], stuck };
+  const enabledInLook = look.ours.some((agent) => agent.enabled);
+  if (options.dryRun) return { decision, look, pods: [], started: [], stuck, takesJobs: enabledInLook };
   const { history: waits, fresh: started } = recordStarts(state.waits, jobStarts(look.ours, look.jobs), look.jobs.map((job) => job.requestId), services.clock.now());
   // The single-use upkeep (PassState.beforeScale): before a write that lowers or keeps the count; around one that raises
   // it (disabling before, retiring after), so that the slots queued jobs wait for wait on no retirement. Its failure fails the pass, but only once the
@@ -247,6 +250,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     const pods = listed.map(summarizePod).map((pod) => (lifted.has(pod.uid) ? { ...pod, gated: undefined } : pod)).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
     if (stuck.length > 0) await state.beforeWrite?.();
     state.stuckTold = await tellStuckSlots(kube, statefulSet, stuck, state.stuckTold, { now: services.clock.now(), reporter: options.actor, fieldManager: scaleFieldManager, log });
+    let enabledByPass = false;
     if (ado !== undefined && poolId !== undefined) {
       // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
       // A pod on its way out (DeployRunnerPool replacing it) keeps its agent drained: a job handed to it would be cut off.
@@ -259,6 +263,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       // Not after a refused drain (the same refusal), nor by an autoscaler whose count is no longer its own (DeployRunnerPool drains).
       if (countIsOurs && refusal === undefined && enable.length > 0) {
         await state.beforeWrite?.();
+        enabledByPass = true;
         refusal = await trySetAgentsEnabled(ado, log, poolId, enable, true);
         if (refusal !== undefined && options.actor === 'autoscaler') decision = { ...decision, reason: `${decision.reason} (Azure DevOps refused to enable ${enable.map((agent) => agent.name).join(', ')}: ${refusal.message}; the next pass tries again)` };
         else if (refusal !== undefined) log.warning(drainRefused(refusal, drainPurpose));
@@ -287,7 +292,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       }
     }
     if (upkeepFailure !== undefined) throw upkeepFailure.error;
-    return { decision, look, pods, started, waits, stuck };
+    return { decision, look, pods, started, waits, stuck, takesJobs: enabledInLook || enabledByPass };
   } catch (error) {
     // A later step fails the pass with its own error: the upkeep's must not be lost with it.
     if (upkeepFailure !== undefined && error !== upkeepFailure.error) log.warning(`The single-use upkeep failed too in this pass: ${upkeepFailure.error.message}`);

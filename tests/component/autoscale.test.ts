@@ -821,12 +821,12 @@ describe('the in-cluster autoscaler', () => {
    * A world on an emulator that enforces the rate limit, the pool deployed. `spend()`: other autoscalers on the same
    * PAT spent 150 of the 200 TSTUs; the loop backs off, every interval 8 times longer.
    */
-  async function onSpentBudget<T>(run: (spend: () => void) => Promise<T>): Promise<T> {
+  async function onSpentBudget<T>(run: (spend: (tstus?: number) => void) => Promise<T>): Promise<T> {
     const limited = await startEmulator({ sessionExpiryMs: 24 * 3600_000, lockDurationMs: 24 * 3600_000, rateLimit: true });
     try {
       world = await RunnerWorld.create(limited, { kube: { podStartSeconds: 3, podStopSeconds: 2 } });
       await deployAutoscaled();
-      return await run(() => void limited.store.rateLimiter!.admit(identityOf({ kind: 'pat', user: DEFAULT_PAT.user, scopes: DEFAULT_PAT.scopes }), 150));
+      return await run((tstus = 150) => void limited.store.rateLimiter!.admit(identityOf({ kind: 'pat', user: DEFAULT_PAT.user, scopes: DEFAULT_PAT.scopes }), tstus));
     } finally {
       await limited.stop();
     }
@@ -948,47 +948,87 @@ describe('the in-cluster autoscaler', () => {
   });
 
   /**
-   * On a spent budget: a look sees slot 0 busy with its job (and `waiting` more jobs queued, none of which another slot
-   * may take: maxReplicas 1); its job then ends before the stretched interval brings another pass. Returns when slot
-   * 0's fresh pod was scheduled, relative to the job's end.
+   * On a spent budget: a look sees slots 0..`busySlots`-1 busy with a job each (and `waiting` more jobs queued), at
+   * maxReplicas `busySlots`; slot 0's job then ends before the stretched interval brings another pass.
+   * Returns when slot 0's fresh pod was scheduled, in ms after the job's end.
    */
-  async function busySlotEndsWhileBackingOff(waiting: number): Promise<{ scheduled: number[]; lines: string }> {
+  async function busySlotEndsWhileBackingOff(busySlots: number, waiting: number): Promise<{ scheduled: number[]; lines: string }> {
     return onSpentBudget(async (spend) => {
       const slot = `${runnerName}-0`;
-      let job: number | undefined;
+      let jobs: number[] | undefined;
+      let running: number | undefined;
       let ended: number | undefined;
       const scheduled: number[] = [];
       world.kube.onPod((event, pod) => void (ended !== undefined && event === 'scheduled' && pod.metadata.name === slot && scheduled.push(world.clock.now() - ended)));
       world.ado.before('listUnfinishedJobs', () => {
         // Queued once the pool has a registration (a pool with none rejects jobs).
-        if (job === undefined && world.slots().has(0)) {
-          job = world.queueJobFor(0);
-          for (let i = 0; i < waiting; i++) world.queueJobFor(0);
-        }
-        if (job === undefined || ended !== undefined || world.slots().get(0)?.job !== job) return;
+        jobs ??= world.slots().has(0) ? Array.from({ length: busySlots + waiting }, () => world.queueJob()) : undefined;
+        const slots = [...world.slots().values()];
+        if (jobs === undefined || ended !== undefined || running !== undefined || slots.filter((each) => each.job !== undefined).length < busySlots) return;
+        running = world.slots().get(0)!.job!;
         spend();
         world.clock.at(world.clock.now() + 500, () => {
-          world.finishJob(job!, 1);
+          world.finishJob(running!, 1);
           ended = world.clock.now();
         });
       });
-      const log = await autoscale(() => ended !== undefined && (world.clock.now() - ended >= 30_000 || (waiting > 0 && scheduled.length > 0)), 300, new MemoryHost(), { maxReplicas: 1 });
-      assert.ok(ended !== undefined, `the job never ran\n${log.log.join('\n')}`);
+      const log = await autoscale(() => ended !== undefined && (world.clock.now() - ended >= 30_000 || (waiting > 0 && scheduled.length > 0)), 300, new MemoryHost(), { maxReplicas: busySlots });
+      assert.ok(ended !== undefined, `the jobs never ran\n${log.log.join('\n')}`);
       return { scheduled, lines: log.log.join('\n') };
     });
   }
 
   it('while the organization\'s rate budget runs low, leaves a busy slot\'s fresh pod gated once its job ended, nothing else waiting', async () => {
-    const { scheduled, lines } = await busySlotEndsWhileBackingOff(0);
+    const { scheduled, lines } = await busySlotEndsWhileBackingOff(1, 0);
     // The old code started it from the stale decision a second after it appeared (scheduled 1.5 s after the job),
     // to register, idle and be drained: writes paid from the budget that was running low.
     assert.deepEqual(scheduled, [], `the fresh pod of a slot whose job ended started\n${lines}`);
   });
 
   it('while the organization\'s rate budget runs low, starts a busy slot\'s fresh pod at maxReplicas when a job still waits', async () => {
-    const { scheduled, lines } = await busySlotEndsWhileBackingOff(1);
-    // The first rule took the ended job's slot off a count already kept within maxReplicas: the waiting job got none.
+    // Slots 0 and 1 busy and one job waiting for slot 0, kept within 0..2; slot 0's job ends. The first rule took
+    // the ended job's slot off the count kept within maxReplicas (2 - 1): the waiting job got no slot.
+    const { scheduled, lines } = await busySlotEndsWhileBackingOff(2, 1);
     assert.ok(scheduled.length > 0 && scheduled[0] <= 2_000, `ms from the job's end to the fresh pod's node: ${scheduled.join(', ')}\n${lines}`);
+  });
+
+  /** The seconds between its looks once nearly all of the budget is spent, with `minReplicas` slots kept warm. */
+  async function looksOnSpentBudget(minReplicas: number): Promise<number[]> {
+    return onSpentBudget(async (spend) => {
+      await autoscale(() => world.granted.length > 0 && world.replicas() === minReplicas && [...world.slots().values()].filter((slot) => slot.online).length === minReplicas, 120, new MemoryHost(), { minReplicas });
+      spend(190);
+      const looks: number[] = [];
+      world.ado.before('listUnfinishedJobs', () => void looks.push(world.clock.now()));
+      await autoscale(() => false, 600, new MemoryHost(), { minReplicas });
+      return looks.slice(1).map((at, index) => (at - looks[index]) / 1000);
+    });
+  }
+
+  it('while nearly all of the budget is spent, looks within a minute while a registration could take a job, else up to five', async () => {
+    // A warm slot's registration is enabled: a job that stops its start script and whose notice is lost keeps it so
+    // until a look. The first stretch rule let that wait five minutes.
+    const warm = await looksOnSpentBudget(1);
+    assert.ok(warm.length > 0 && warm.every((gap) => gap <= 61), `seconds between looks with a warm slot: ${warm.join(', ')}`);
+    const idle = await looksOnSpentBudget(0);
+    assert.ok(idle.some((gap) => gap > 120), `seconds between looks at zero: ${idle.join(', ')}`);
+  });
+
+  it('while nearly all of the budget is spent, disables a new slot\'s registration within a minute of its job, with no notice', async () => {
+    await onSpentBudget(async (spend) => {
+      await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+      spend(190);
+      const job = world.queueJob();
+      let took: number | undefined;
+      let disabled: number | undefined;
+      const log = await autoscale(() => {
+        const slot = world.slots().get(0);
+        if (took === undefined && slot?.job === job) took = world.clock.now();
+        if (took !== undefined && disabled === undefined && slot?.job === job && !slot.enabled) disabled = world.clock.now();
+        return disabled !== undefined || (took !== undefined && world.clock.now() - took > 400_000);
+      }, 600);
+      // The pass that scaled up saw no registration enabled: the first stretch rule left the next look 300 s away.
+      assert.ok(took !== undefined && disabled !== undefined && disabled - took <= 61_000, `disabled ${disabled === undefined ? 'never' : `${(disabled - took!) / 1000} s`} after its job started\n${log.log.join('\n')}`);
+    });
   });
 
   it('while backing off, disables a short job\'s registration on its own pod\'s notice, without a look: a copied key takes no later job', async () => {

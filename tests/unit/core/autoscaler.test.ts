@@ -261,9 +261,10 @@ describe('scaling rules the autoscaler adds', () => {
     assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 100, limit: 200 } }), 5000);
     assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 50, limit: 200 } }), 40_000);
     assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 20, limit: 200 } }), 300_000);
-    // A look retires a used registration no notice told of: a minute at most while one takes jobs, or after a failure.
-    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 20, limit: 200 }, takesJobs: true }), 60_000);
-    assert.equal(pollDelay(5, { failures: 1, rateLimit: { remaining: 0, limit: 200 } }), 60_000);
+    // A look retires a used registration no notice told of: a minute at most while a key is at stake.
+    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 20, limit: 200 }, keysAtStake: true }), 60_000);
+    assert.equal(pollDelay(5, { failures: 1, rateLimit: { remaining: 0, limit: 200 }, keysAtStake: true }), 60_000);
+    assert.equal(pollDelay(5, { failures: 1, rateLimit: { remaining: 0, limit: 200 } }), 300_000);
     assert.equal(pollDelay(2, { failures: 4 }), 8000);
     assert.equal(pollDelay(5, { failures: 12 }), 60_000);
   });
@@ -287,11 +288,11 @@ describe('scaling rules the autoscaler adds', () => {
   const budget = fc.record({ limit: fc.integer({ min: 1, max: 10_000 }), used: fc.double({ min: 0, max: 1, noNaN: true }) });
   // A failure backs off a minute at most (Azure DevOps or the cluster may be back any moment); a low budget stretches up
   // to the whole window, the only way many autoscalers sharing one identity can spend less than the allowance.
-  it('property: never shorter than pollSeconds; a minute at most but for a low budget with no failure and nothing taking jobs, then five', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 0, max: 40 }), fc.option(budget, { nil: undefined }), fc.boolean(), (pollSeconds, failures, rate, takesJobs) => {
+  it('property: never shorter than pollSeconds; a minute at most but for a low budget with no key at stake, then five', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 0, max: 40 }), fc.option(budget, { nil: undefined }), fc.boolean(), (pollSeconds, failures, rate, keysAtStake) => {
       const rateLimit = rate && { remaining: Math.round(rate.limit * (1 - rate.used)), limit: rate.limit };
-      const delay = pollDelay(pollSeconds, { failures, rateLimit, takesJobs });
-      const stretched = failures === 0 && !takesJobs && rateLimit !== undefined && rateLimit.remaining < rateLimit.limit / 2;
+      const delay = pollDelay(pollSeconds, { failures, rateLimit, keysAtStake });
+      const stretched = !keysAtStake && rateLimit !== undefined && rateLimit.remaining < rateLimit.limit / 2;
       assert.ok(delay >= pollSeconds * 1000 && delay <= (stretched ? 300_000 : 60_000), `${delay}`);
       if (failures === 0 && (rateLimit === undefined || rateLimit.remaining >= rateLimit.limit / 2)) assert.equal(delay, Math.min(pollSeconds * 1000, 60_000));
     }));
@@ -302,8 +303,7 @@ describe('scaling rules the autoscaler adds', () => {
       const at = (used: number, failed: number) => pollDelay(pollSeconds, { failures: failed, rateLimit: { remaining: Math.round(rate.limit * (1 - used)), limit: rate.limit } });
       const busier = rate.used + (1 - rate.used) * more;
       assert.ok(at(busier, failures) >= at(rate.used, failures));
-      // (A first failure brings the ceiling down to a minute: a look soon, whatever the budget.)
-      if (failures > 0) assert.ok(at(rate.used, failures + 1) >= at(rate.used, failures));
+      assert.ok(at(rate.used, failures + 1) >= at(rate.used, failures));
     }));
   });
 });

@@ -18,10 +18,13 @@ describe('decideScale', () => {
     assert.equal(decideScale(queue(0, 5, 0), { currentReplicas: 0, busyOrdinals: [], queuedJobs: 0, registered: false }).runningRule.least, 1);
   });
 
-  it('property: its running count is its rule applied to its busy slots', () => {
-    fc.assert(fc.property(fc.uniqueArray(fc.nat(20)), fc.nat(10), fc.nat(5), fc.nat(5), fc.nat(15), fc.boolean(), (busyOrdinals, queuedJobs, standby, minReplicas, more, registered) => {
-      const decision = decideScale({ mode: 'queue', limits: { minReplicas, maxReplicas: minReplicas + more, standby } }, { currentReplicas: 3, busyOrdinals, queuedJobs, registered });
-      assert.equal(runningBy(decision.runningRule, busyOrdinals.length), decision.running);
+  it('property: its rule gives busy + queued + standby within the limits (1 with no registration), for any busy count', () => {
+    fc.assert(fc.property(fc.uniqueArray(fc.nat(20)), fc.nat(10), fc.nat(5), fc.nat(5), fc.nat(15), fc.boolean(), fc.nat(20), (busyOrdinals, queuedJobs, standby, minReplicas, more, registered, busy) => {
+      const maxReplicas = minReplicas + more;
+      const { runningRule } = decideScale({ mode: 'queue', limits: { minReplicas, maxReplicas, standby } }, { currentReplicas: 3, busyOrdinals, queuedJobs, registered });
+      const clamp = (count: number) => Math.min(maxReplicas, Math.max(minReplicas, count));
+      const firstRegistration = !registered && clamp(busyOrdinals.length + queuedJobs + standby) === 0 && maxReplicas > 0;
+      assert.equal(runningBy(runningRule, busy), firstRegistration ? Math.min(maxReplicas, Math.max(1, busy)) : clamp(busy + queuedJobs + standby));
     }));
   });
 
