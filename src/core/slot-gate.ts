@@ -76,17 +76,24 @@ export interface SlotsWanted {
   rule: RunningRule;
   /** The slots it counted busy. */
   busy: readonly number[];
+  /** The queued jobs it counted (part of `rule.beyondBusy`, with standby). */
+  queued: number;
 }
 
 /**
  * The wish once pods have ended since the decision, while no pass comes to renew it (the loop backs off): a slot it
- * counted busy whose pod ended has run its job, and is wanted no more for it — the rest of the demand (queued jobs,
- * standby) and the limits as the decision had them. Starting its fresh pod anyway would register it, idle and be
+ * counted busy whose pod ended has run its job, and is wanted no more for it; another slot whose pod ended has run
+ * one of the queued jobs, wanted no more either — the rest of the demand (jobs still queued, standby) and the limits
+ * as the decision had them. Starting its fresh pod anyway would register it, idle and be
  * drained by the next pass: writes paid from the very budget that is running low.
  */
 export function afterJobsEnded(wanted: SlotsWanted, endedSlots: readonly number[]): SlotsWanted {
   const busy = wanted.busy.filter((ordinal) => !endedSlots.includes(ordinal));
-  return { ...wanted, running: runningBy(wanted.rule, busy.length), busy };
+  // A slot it did not count busy whose pod ended ran a job since: one of those that waited, while any did. (One that
+  // ended without a job leaves that job to the next pass, which a registration enabled for it brings within a minute.)
+  const ranQueued = Math.min(wanted.queued, endedSlots.filter((ordinal) => !wanted.busy.includes(ordinal)).length);
+  const rule = { ...wanted.rule, beyondBusy: wanted.rule.beyondBusy - ranQueued };
+  return { ...wanted, rule, queued: wanted.queued - ranQueued, running: runningBy(rule, busy.length), busy };
 }
 
 /**

@@ -84,7 +84,9 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
   let failures = 0;
   let nextPass = 0;
   // Whether a registration may take a job or a retirement is owed (PollState.keysAtStake): the next look within a minute.
-  let keysAtStake = false;
+  // Until a pass has looked (at the start, in a new term, after a failed pass), one may: a warm slot's, or one the
+  // failed pass enabled before it failed.
+  let keysAtStake = true;
   // The next pass: on time, or sooner for notices (below).
   const nextLook = () => (backsOff() ? nextPass : Math.min(nextPass, noticed.due()));
   // A pod's notice that its agent took a job: look now, so that the busy registration is disabled while its job runs
@@ -196,6 +198,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
     state.agents = undefined;
     state.pendingStarts = undefined;
     state.slotsWanted = undefined;
+    keysAtStake = true;
     ado.startFresh();
   };
   // The new pods of slots the last pass wanted started (a scale-up's): un-gated as soon as the watch shows them, from
@@ -269,6 +272,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           const transient = isTransient(error);
           events.passFailed(error as Error, transient);
           failures++;
+          keysAtStake = true;
           const delay = pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake });
           log.warning(`This pass failed${transient ? '' : ' (refused)'}; the next one is in ${Math.round(delay / 1000)} s. ${(error as Error).message}`);
           nextPass = clock.now() + delay;

@@ -213,7 +213,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   const raises = decision.replicas > currentReplicas;
   // The slots wanted running start before the count's write and what follows it: each second here is a second of a
   // pod's start. An autoscaled pool's other pods stay gated, holding no node (src/core/slot-gate.ts).
-  state.slotsWanted = countIsOurs ? { replicas: decision.replicas, running: decision.running, rule: decision.runningRule, busy: look.busyOrdinals } : undefined;
+  state.slotsWanted = countIsOurs ? { replicas: decision.replicas, running: decision.running, rule: decision.runningRule, busy: look.busyOrdinals, queued: decision.queuedJobs } : undefined;
   const gates = state.slotsWanted && planGates({ runnerName: options.runnerName, ...state.slotsWanted, pods: listed });
   // Retirements (several calls each) wait for the starts and a raise; busy registrations are disabled before any
   // write, so that a write that fails or hangs holds up none.

@@ -1031,6 +1031,47 @@ describe('the in-cluster autoscaler', () => {
     });
   });
 
+  it('while nearly all of the budget is spent, a restarted autoscaler whose first pass fails looks again within a minute', async () => {
+    // A warm slot's registration is enabled; the restarted loop knows nothing of it until a pass looks, and its first
+    // pass fails (the API server blips). The first rule waited out the stretch: 300 s with a key at stake.
+    await onSpentBudget(async (spend) => {
+      await autoscale(() => world.granted.length > 0 && world.replicas() === 1 && [...world.slots().values()].filter((slot) => slot.online && slot.enabled).length === 1, 120, new MemoryHost(), { minReplicas: 1 });
+      spend(190);
+      world.kube.failNext({ verb: 'get', kind: 'StatefulSet' }, new KubeApiError(503, 'ServiceUnavailable', 'the API server blips'), 1);
+      const looks: number[] = [];
+      world.ado.before('listUnfinishedJobs', () => void looks.push(world.clock.now()));
+      const start = world.clock.now();
+      const log = await autoscale(() => looks.length > 0, 400, new MemoryHost(), { minReplicas: 1 });
+      assert.ok(looks.length > 0 && looks[0] - start <= 61_000, `first look ${looks.length > 0 ? `${(looks[0] - start) / 1000} s` : 'never'} after the restart\n${log.log.join('\n')}`);
+    });
+  });
+
+  it('while nearly all of the budget is spent, leaves the fresh pod of a slot started for a waiting job gated once that job ended', async () => {
+    await onSpentBudget(async (spend) => {
+      await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);
+      spend(150);
+      const slot = `${runnerName}-0`;
+      const job = world.queueJob();
+      let finishing = false;
+      let ended: number | undefined;
+      const scheduled: number[] = [];
+      world.kube.onPod((event, pod) => void (ended !== undefined && event === 'scheduled' && pod.metadata.name === slot && scheduled.push(world.clock.now() - ended)));
+      const log = await autoscale(() => {
+        if (!finishing && world.slots().get(0)?.job === job) {
+          finishing = true;
+          world.clock.at(world.clock.now() + 2000, () => {
+            world.finishJob(job, 1);
+            ended = world.clock.now();
+          });
+        }
+        return ended !== undefined && world.clock.now() - ended >= 30_000;
+      }, 600);
+      assert.ok(ended !== undefined, `the job never ran\n${log.log.join('\n')}`);
+      // The first rule counted the job still queued: the fresh pod started a second after the job, to register and idle.
+      assert.deepEqual(scheduled, [], `ms from the job's end to its slot's fresh pod on a node\n${log.log.join('\n')}`);
+    });
+  });
+
   it('while backing off, disables a short job\'s registration on its own pod\'s notice, without a look: a copied key takes no later job', async () => {
     const { stolenTook, noticedAt, disabledAt, lookedSooner, log } = await shortJobWhileBackingOff((send, agentId, podIP) => send(agentId, podIP));
     assert.equal(stolenTook, undefined, `a copied key took another job\n${log}`);

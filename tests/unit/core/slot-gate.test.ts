@@ -80,9 +80,10 @@ describe('the slot-wanted gate', () => {
     }));
   });
   it('after jobs ended while backing off, wants a slot no more for the job it ran, but still for what waits', () => {
-    const wanted = { replicas: 6, running: 5, rule: { beyondBusy: 2, least: 1, most: 10 }, busy: [0, 2, 3] };
+    // Two standby slots beyond the three busy.
+    const wanted = { replicas: 6, running: 5, rule: { beyondBusy: 2, least: 1, most: 10 }, busy: [0, 2, 3], queued: 0 };
     assert.deepEqual(afterJobsEnded(wanted, [2, 4]), { ...wanted, running: 4, busy: [0, 3] });
-    // Slot 4 was not busy in the decision: its end changes nothing.
+    // Slot 4 was not busy in the decision, and no job waited: its end changes nothing.
     assert.deepEqual(afterJobsEnded(wanted, [4]), wanted);
     assert.equal(afterJobsEnded(wanted, [0, 2, 3]).running, 2);
     assert.equal(afterJobsEnded({ ...wanted, rule: { beyondBusy: 0, least: 1, most: 10 }, running: 3 }, [0, 2, 3]).running, 1, 'the minimum');
@@ -90,9 +91,19 @@ describe('the slot-wanted gate', () => {
 
   it('after a busy slot ended at maxReplicas, keeps every slot the waiting jobs still want', () => {
     // 3 busy and 2 queued, kept within 0..3: the old rule took one slot off per ended job, starting none for the queue.
-    const wanted = { replicas: 3, running: 3, rule: { beyondBusy: 2, least: 0, most: 3 }, busy: [0, 1, 2] };
+    const wanted = { replicas: 3, running: 3, rule: { beyondBusy: 2, least: 0, most: 3 }, busy: [0, 1, 2], queued: 2 };
     assert.equal(afterJobsEnded(wanted, [0]).running, 3);
     assert.equal(afterJobsEnded(wanted, [0, 1]).running, 3);
     assert.equal(afterJobsEnded(wanted, [0, 1, 2]).running, 2);
+  });
+
+  it('after a slot started for a waiting job ended, wants it no more for that job', () => {
+    // One job queued and one standby beyond slot 0's busy one: slot 1 was started for the job; its pod ended having run
+    // it. The first rule still counted the job queued and started slot 1's fresh pod, to register, idle and be drained.
+    const wanted = { replicas: 3, running: 3, rule: { beyondBusy: 2, least: 0, most: 10 }, busy: [0], queued: 1 };
+    assert.deepEqual(afterJobsEnded(wanted, [1]), { ...wanted, running: 2, rule: { beyondBusy: 1, least: 0, most: 10 }, queued: 0 });
+    // A second one that ended takes nothing more off: the standby slot is still wanted.
+    assert.equal(afterJobsEnded(afterJobsEnded(wanted, [1]), [2]).running, 2);
+    assert.equal(afterJobsEnded(wanted, [0, 1, 2]).running, 1, 'the standby slot');
   });
 });
