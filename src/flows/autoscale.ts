@@ -25,7 +25,7 @@ import { deleteRegistration, keepSingleUse } from './single-use.js';
 import { Leadership, LeadershipLost } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
 import { KeptCapabilities } from './kept-capabilities.js';
-import { afterJobsEnded, pendingUngates, planGates } from '../core/slot-gate.js';
+import { afterJobsEnded, pendingUngates, planGates, type SlotsWanted } from '../core/slot-gate.js';
 import { liftGates } from './slot-gate.js';
 
 export interface AutoscalerServices {
@@ -124,6 +124,16 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
   });
   // While the loop backs off: the registrations of pods whose agent ended, by agent id, with their slot's name.
   const ended = new Map<number, string>();
+  // The slots whose pods' agents ended while a pass ran: its look may be older than their end, and its wish and its
+  // next interval would undo what the end asked for (below); the end is applied again once the pass is over.
+  let endedInPass: number[] | undefined;
+  const slotsOf = (pods: KubeObject[]) => pods.flatMap((pod) => slotOrdinal(options.runnerName, pod.metadata.name) ?? []);
+  /** A wish without the slots whose jobs ended since, and the slots it starts as their next pods appear. */
+  const afterEnds = (wanted: SlotsWanted, slots: number[], pods: KubeObject[]) => {
+    state.slotsWanted = afterJobsEnded(wanted, slots);
+    const plan = planGates({ runnerName: options.runnerName, ...state.slotsWanted, pods });
+    state.pendingStarts = new Set([...plan.pending, ...plan.ungate.map((pod) => pod.ordinal)]);
+  };
   const following = followPods(kube, options, stop, watching.signal, (pods) => {
     // A pod whose agent ended leaves a registration to retire: at once, not at the next interval. While the loop
     // backs off (the organization's rate budget runs low), a look at the whole pool for each pod whose job ended
@@ -140,11 +150,8 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
     }
     // No pass comes sooner while backing off: the slots the last decision wants running that no longer run start
     // again as their next pods appear, never more than it wanted, and a slot it wanted for a job now ended no more.
-    if (endedPods.length > 0 && backsOff() && state.slotsWanted !== undefined) {
-      state.slotsWanted = afterJobsEnded(state.slotsWanted, endedPods.flatMap((pod) => slotOrdinal(options.runnerName, pod.metadata.name) ?? []));
-      const plan = planGates({ runnerName: options.runnerName, ...state.slotsWanted, pods });
-      state.pendingStarts = new Set([...plan.pending, ...plan.ungate.map((pod) => pod.ordinal)]);
-    }
+    if (endedPods.length > 0 && backsOff() && state.slotsWanted !== undefined) afterEnds(state.slotsWanted, slotsOf(endedPods), pods);
+    endedInPass?.push(...slotsOf(endedPods));
     registrations.pods = pods;
     registrations.seen = true;
     wake();
@@ -255,6 +262,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
         if (started < nextPass) noticed.brought(started);
         // A noticed agent's job is news the cached agents cannot show.
         if (noticed.due() < Number.POSITIVE_INFINITY) state.agents = undefined;
+        endedInPass = [];
         try {
           const { decision, look, started: jobsStarted, waits, stuck, takesJobs } = await scalePass(pass, { log, ado, clock }, state);
           events.passed({ decision, look, durationMs: clock.now() - started, jobsStarted, stuck });
@@ -268,6 +276,14 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           lastReason = decision.reason.replace(/\d+/g, '#');
           keysAtStake = takesJobs;
           nextPass = clock.now() + pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures: 0, keysAtStake });
+          // Pods that ended during the pass, after its look: as if they ended now (a slot the look saw busy, done).
+          if (endedInPass.length > 0) {
+            if (!backsOff()) nextPass = 0;
+            else if (state.slotsWanted !== undefined) {
+              const { busy } = state.slotsWanted;
+              afterEnds(state.slotsWanted, endedInPass.filter((ordinal) => busy.includes(ordinal)), registrations.pods);
+            }
+          }
         } catch (error) {
           const transient = isTransient(error);
           events.passFailed(error as Error, transient);
@@ -276,6 +292,8 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           const delay = pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake });
           log.warning(`This pass failed${transient ? '' : ' (refused)'}; the next one is in ${Math.round(delay / 1000)} s. ${(error as Error).message}`);
           nextPass = clock.now() + delay;
+        } finally {
+          endedInPass = undefined;
         }
       }
       if (noticeFirst) await register();

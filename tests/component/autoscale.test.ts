@@ -1031,6 +1031,34 @@ describe('the in-cluster autoscaler', () => {
     });
   });
 
+  it('while the organization\'s rate budget runs low, leaves gated a busy slot whose pod ended during a pass, after its look', async () => {
+    // Slots 0 and 1 busy; slot 0's job ends (and its pod with it) while a pass reads the agents, after its job list
+    // counted slot 0 busy; slot 1's job ends later. The pass's wish, from its older look, still had slot 0 busy: the
+    // first rule started slot 0's fresh pod when slot 1's ended.
+    await onSpentBudget(async (spend) => {
+      let jobs: number[] | undefined;
+      let endedInPass: number | undefined;
+      let secondEnded: number | undefined;
+      const scheduled: number[] = [];
+      world.kube.onPod((event, pod) => void (endedInPass !== undefined && event === 'scheduled' && pod.metadata.name === `${runnerName}-0` && scheduled.push(world.clock.now() - endedInPass)));
+      world.ado.before('listUnfinishedJobs', () => void (jobs ??= world.slots().has(0) ? [world.queueJob(), world.queueJob()] : undefined));
+      world.ado.before('listAgents', () => {
+        const slots = [...world.slots().values()];
+        if (jobs === undefined || endedInPass !== undefined || slots.filter((slot) => slot.job !== undefined).length < 2) return;
+        spend();
+        world.finishJob(world.slots().get(0)!.job!, 1);
+        endedInPass = world.clock.now();
+        world.clock.at(world.clock.now() + 5000, () => {
+          world.finishJob(world.slots().get(1)!.job!, 1);
+          secondEnded = world.clock.now();
+        });
+      });
+      const log = await autoscale(() => secondEnded !== undefined && world.clock.now() - secondEnded >= 30_000, 300, new MemoryHost(), { maxReplicas: 2 });
+      assert.ok(secondEnded !== undefined, `the jobs never ran\n${log.log.join('\n')}`);
+      assert.deepEqual(scheduled, [], `ms from slot 0's job's end to its fresh pod on a node\n${log.log.join('\n')}`);
+    });
+  });
+
   it('while nearly all of the budget is spent, a restarted autoscaler whose first pass fails looks again within a minute', async () => {
     // A warm slot's registration is enabled; the restarted loop knows nothing of it until a pass looks, and its first
     // pass fails (the API server blips). The first rule waited out the stretch: 300 s with a key at stake.
