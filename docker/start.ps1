@@ -38,11 +38,6 @@ if ($Mode -notin @('all', 'register', 'run', 'retire', 'recycle', 'autoscaler', 
 # is protected for the machine that made it (DPAPI), so it cannot be made for a pod the way start.sh does.
 if ($Mode -eq 'autoscaler') { Stop-WithError 'the autoscaler runs from the Linux runner image' }
 if ($Mode -eq 'docker-proxy') { Stop-WithError 'docker-proxy mode needs the Linux image: it passes on a node''s Docker socket' }
-$AZP_REGISTRATION = Get-Setting 'AZP_REGISTRATION'
-if ($AZP_REGISTRATION -and $AZP_REGISTRATION -ne 'pod') {
-  Stop-WithError 'AZP_REGISTRATION must be pod on Windows: the in-cluster autoscaler registers Linux agents only'
-}
-
 # The newest Node the agent package ships (externals\node20_1, node24, …), which runs runner.js (runner/main.ts).
 function Get-AgentNode {
   $nodes = @(Get-ChildItem -Path (Join-Path $AgentDir 'externals\node*\bin\node.exe') -ErrorAction SilentlyContinue |
@@ -58,40 +53,30 @@ if ($Mode -eq 'recycle') {
   exit $LASTEXITCODE
 }
 
-# --- settings ---
-$AZP_URL = Get-Setting 'AZP_URL'
-$AZP_POOL = Get-Setting 'AZP_POOL' 'Default'
-$AZP_AGENT_NAME = Get-Setting 'AZP_AGENT_NAME' $env:COMPUTERNAME
-$AZP_WORK = Get-Setting 'AZP_WORK' '_work'
-$AZP_REMOVE_ON_EXIT = Get-Setting 'AZP_REMOVE_ON_EXIT' 'false'
-$AZP_CONFIG_DIR = Get-Setting 'AZP_CONFIG_DIR'
-
-if (-not $AZP_URL) { Stop-WithError 'AZP_URL is required: the organisation URL, e.g. https://dev.azure.com/contoso' }
-if ($AZP_URL -notmatch '^https?://[^/\s]+(/\S*)?$') {
-  Stop-WithError "AZP_URL='$AZP_URL' is not an http(s) organisation URL, e.g. https://dev.azure.com/contoso"
+# --- settings: defaults and checks are runner.js's (runner/start-settings.ts, shared with start.sh), told which
+# credential settings are set, never their values; one NAME=value line each ---
+$Node = Get-AgentNode
+$credentialsSet = @(@{ AZP_TOKEN = $Token; AZP_TOKEN_FILE = $TokenFile; AZP_CLIENT_ID = $ClientId; AZP_TENANT_ID = $TenantId
+    AZP_CLIENT_SECRET = $ClientSecret; AZP_CLIENT_SECRET_FILE = $ClientSecretFile }.GetEnumerator() |
+  Where-Object { $_.Value } | ForEach-Object { $_.Key })
+$settingLines = @(& $Node $Runner settings $Mode @credentialsSet)
+if ($LASTEXITCODE -ne 0) { exit $ConfigError }
+$Settings = @{}
+foreach ($line in $settingLines) {
+  $name, $value = $line -split '=', 2
+  if ($name -notin @('AZP_URL', 'AZP_POOL', 'AZP_AGENT_NAME', 'AZP_WORK', 'AZP_REMOVE_ON_EXIT', 'AZP_CONFIG_DIR', 'AZP_REGISTRATION', 'AZP_RECYCLE_DIR', 'auth')) {
+    Stop-WithError "runner.js settings printed '$name', which is no setting"
+  }
+  $Settings[$name] = $value
 }
-if ($AZP_POOL -notmatch '^[^\p{Cc}]{1,128}$') { Stop-WithError 'AZP_POOL must be a pool name (1-128 printable characters)' }
-if ($AZP_AGENT_NAME -cnotmatch '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$') {
-  Stop-WithError "AZP_AGENT_NAME='$AZP_AGENT_NAME' must be 1-64 letters, digits, '.', '_' or '-' (default: the host name)"
-}
-if ($AZP_WORK -match '\p{Cc}' -or $AZP_WORK -match '(^|[\\/])\.\.([\\/]|$)') {
-  Stop-WithError "AZP_WORK='$AZP_WORK' must be a directory path without '..'"
-}
-if ($AZP_REMOVE_ON_EXIT -cnotin @('true', 'false')) { Stop-WithError 'AZP_REMOVE_ON_EXIT must be true or false' }
-if ($Mode -eq 'run' -and $AZP_REMOVE_ON_EXIT -eq 'true') {
-  Stop-WithError 'AZP_REMOVE_ON_EXIT=true needs the credential, which run mode never has: use the retire mode instead'
-}
-if ($Mode -in @('register', 'run') -and -not $AZP_CONFIG_DIR) {
-  Stop-WithError "AZP_CONFIG_DIR is required in $Mode mode: the directory shared by register and run"
-}
-$AZP_RECYCLE_DIR = Get-Setting 'AZP_RECYCLE_DIR'
-if ($AZP_RECYCLE_DIR -and $Mode -ne 'run') { Stop-WithError 'AZP_RECYCLE_DIR is for run mode, next to a recycle sidecar' }
-if ($AZP_RECYCLE_DIR -and -not (Test-Path -PathType Container $AZP_RECYCLE_DIR)) {
-  Stop-WithError "AZP_RECYCLE_DIR='$AZP_RECYCLE_DIR' is not a writable directory (the volume shared with the recycle sidecar)"
-}
-if ($AZP_CONFIG_DIR -and $Mode -ne 'run' -and -not (Test-Path -PathType Container $AZP_CONFIG_DIR)) {
-  Stop-WithError "AZP_CONFIG_DIR='$AZP_CONFIG_DIR' is not a writable directory"
-}
+$AZP_URL = $Settings.AZP_URL
+$AZP_POOL = $Settings.AZP_POOL
+$AZP_AGENT_NAME = $Settings.AZP_AGENT_NAME
+$AZP_WORK = $Settings.AZP_WORK
+$AZP_REMOVE_ON_EXIT = $Settings.AZP_REMOVE_ON_EXIT
+$AZP_CONFIG_DIR = $Settings.AZP_CONFIG_DIR
+$AZP_RECYCLE_DIR = $Settings.AZP_RECYCLE_DIR
+$Auth = $Settings.auth
 
 function Read-SecretFile([string]$Setting, [string]$Path) {
   if (-not (Test-Path -PathType Leaf $Path)) { Stop-WithError "$Setting='$Path' is not a readable file" }
@@ -107,32 +92,9 @@ function Read-SecretFile([string]$Setting, [string]$Path) {
   return $value
 }
 
-$Auth = 'none'
-$anyPat = [bool]($Token + $TokenFile)
-$anySp = [bool]($ClientId + $TenantId + $ClientSecret + $ClientSecretFile)
-if ($Mode -eq 'run') {
-  if ($anyPat -or $anySp) {
-    Stop-WithError "run mode takes no credential ($($SecretNames -replace ',', ', ')): the job would run next to it; register in register mode"
-  }
-} elseif ($anyPat -and $anySp) {
-  Stop-WithError 'set either a PAT (AZP_TOKEN or AZP_TOKEN_FILE) or a service principal (AZP_CLIENT_ID, AZP_TENANT_ID, AZP_CLIENT_SECRET), not both'
-} elseif ($anyPat) {
-  if ($Token -and $TokenFile) { Stop-WithError 'set AZP_TOKEN or AZP_TOKEN_FILE, not both' }
-  if ($TokenFile) { $Token = Read-SecretFile 'AZP_TOKEN_FILE' $TokenFile }
-  $Auth = 'pat'
-} elseif ($anySp) {
-  if (-not $ClientId) { Stop-WithError 'AZP_CLIENT_ID is required for service principal registration' }
-  if (-not $TenantId) { Stop-WithError 'AZP_TENANT_ID is required for service principal registration' }
-  if (-not ($ClientSecret + $ClientSecretFile)) {
-    Stop-WithError 'AZP_CLIENT_SECRET or AZP_CLIENT_SECRET_FILE is required for service principal registration'
-  }
-  if ($ClientSecret -and $ClientSecretFile) { Stop-WithError 'set AZP_CLIENT_SECRET or AZP_CLIENT_SECRET_FILE, not both' }
-  if ($ClientSecretFile) { $ClientSecret = Read-SecretFile 'AZP_CLIENT_SECRET_FILE' $ClientSecretFile }
-  $Auth = 'sp'
-} else {
-  Stop-WithError ('no credential: set AZP_TOKEN_FILE or AZP_TOKEN (a PAT with Agent Pools read & manage), or AZP_CLIENT_ID, ' +
-    'AZP_TENANT_ID and AZP_CLIENT_SECRET (a service principal)')
-}
+# The secret files, once the settings are known to be right.
+if ($TokenFile) { $Token = Read-SecretFile 'AZP_TOKEN_FILE' $TokenFile }
+if ($ClientSecretFile) { $ClientSecret = Read-SecretFile 'AZP_CLIENT_SECRET_FILE' $ClientSecretFile }
 
 # --- steps ---
 function Get-WorkDir { if ([IO.Path]::IsPathRooted($AZP_WORK)) { $AZP_WORK } else { Join-Path $AgentDir $AZP_WORK } }

@@ -102,38 +102,26 @@ if [ "$mode" = recycle ]; then
 fi
 
 # --- settings -----------------------------------------------------------------------------------------------------
-AZP_URL=${AZP_URL:-}
-AZP_POOL=${AZP_POOL:-Default}
-AZP_AGENT_NAME=${AZP_AGENT_NAME:-$HOSTNAME}
-AZP_WORK=${AZP_WORK:-_work}
-AZP_REMOVE_ON_EXIT=${AZP_REMOVE_ON_EXIT:-false}
-AZP_CONFIG_DIR=${AZP_CONFIG_DIR:-}
-
-[ -n "$AZP_URL" ] || fail "AZP_URL is required: the organisation URL, e.g. https://dev.azure.com/contoso"
-[[ $AZP_URL =~ ^https?://[^/[:space:]]+(/[^[:space:]]*)?$ ]] \
-  || fail "AZP_URL='$AZP_URL' is not an http(s) organisation URL, e.g. https://dev.azure.com/contoso"
-[[ $AZP_POOL =~ ^[^[:cntrl:]]{1,128}$ ]] || fail "AZP_POOL must be a pool name (1-128 printable characters)"
-[[ $AZP_AGENT_NAME =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] \
-  || fail "AZP_AGENT_NAME='$AZP_AGENT_NAME' must be 1-64 letters, digits, '.', '_' or '-' (default: the host name)"
-[[ $AZP_WORK =~ ^[^[:cntrl:]]+$ && ! $AZP_WORK =~ (^|/)\.\.(/|$) ]] \
-  || fail "AZP_WORK='$AZP_WORK' must be a directory path without '..'"
-[[ $AZP_REMOVE_ON_EXIT =~ ^(true|false)$ ]] || fail "AZP_REMOVE_ON_EXIT must be true or false"
-[ "$mode:$AZP_REMOVE_ON_EXIT" != run:true ] \
-  || fail "AZP_REMOVE_ON_EXIT=true needs the credential, which run mode never has: use the retire mode instead"
-case $mode in
-  register | run) [ -n "$AZP_CONFIG_DIR" ] || fail "AZP_CONFIG_DIR is required in $mode mode: the directory shared by register and run" ;;
-esac
-AZP_REGISTRATION=${AZP_REGISTRATION:-pod}
-[[ $AZP_REGISTRATION =~ ^(pod|autoscaler)$ ]] || fail "AZP_REGISTRATION must be pod or autoscaler"
-[ "$AZP_REGISTRATION" = pod ] || [ "$mode" = run ] || fail "AZP_REGISTRATION=autoscaler is for run mode: the autoscaler registers the agent"
-AZP_RECYCLE_DIR=${AZP_RECYCLE_DIR:-}
-[ -z "$AZP_RECYCLE_DIR" ] || [ "$mode" = run ] || fail "AZP_RECYCLE_DIR is for run mode, next to a recycle sidecar"
-[ -z "$AZP_RECYCLE_DIR" ] || { [ -d "$AZP_RECYCLE_DIR" ] && [ -w "$AZP_RECYCLE_DIR" ]; } \
-  || fail "AZP_RECYCLE_DIR='$AZP_RECYCLE_DIR' is not a writable directory (the volume shared with the recycle sidecar)"
-if [ -n "$AZP_CONFIG_DIR" ]; then
-  [ -d "$AZP_CONFIG_DIR" ] && [ -w "$AZP_CONFIG_DIR" ] || [ "$mode" = run ] \
-    || fail "AZP_CONFIG_DIR='$AZP_CONFIG_DIR' is not a writable directory"
-fi
+# Defaults and checks are runner.js's (runner/start-settings.ts, shared with start.ps1): it is told which credential
+# settings are set, never their values, and prints each setting as one NAME=value line.
+node=$(agent_node)
+credentials_set=()
+[ -z "$token" ] || credentials_set+=(AZP_TOKEN)
+[ -z "$token_file" ] || credentials_set+=(AZP_TOKEN_FILE)
+[ -z "$client_id" ] || credentials_set+=(AZP_CLIENT_ID)
+[ -z "$tenant_id" ] || credentials_set+=(AZP_TENANT_ID)
+[ -z "$client_secret" ] || credentials_set+=(AZP_CLIENT_SECRET)
+[ -z "$client_secret_file" ] || credentials_set+=(AZP_CLIENT_SECRET_FILE)
+settings=$("$node" "$runner" settings "$mode" "${credentials_set[@]}") || exit "$config_error"
+auth=none
+while IFS='=' read -r name value; do
+  case $name in
+    AZP_URL | AZP_POOL | AZP_AGENT_NAME | AZP_WORK | AZP_REMOVE_ON_EXIT | AZP_CONFIG_DIR | AZP_REGISTRATION | AZP_RECYCLE_DIR | auth)
+      printf -v "$name" '%s' "$value"
+      ;;
+    *) fail "runner.js settings printed '$name', which is no setting" ;;
+  esac
+done <<<"$settings"
 
 # Reads a secret file, then makes sure a job can't read it later (all mode runs jobs in this container).
 read_secret_file() {
@@ -151,29 +139,9 @@ read_secret_file() {
   printf '%s' "$value"
 }
 
-auth=none
-if [ "$mode" = run ]; then
-  [ -z "$token$token_file$client_id$tenant_id$client_secret$client_secret_file" ] \
-    || fail "run mode takes no credential (${secret_names//,/, }): the job would run next to it; register in register mode"
-else
-  if [ -n "$token$token_file" ] && [ -n "$client_id$tenant_id$client_secret$client_secret_file" ]; then
-    fail "set either a PAT (AZP_TOKEN or AZP_TOKEN_FILE) or a service principal (AZP_CLIENT_ID, AZP_TENANT_ID, AZP_CLIENT_SECRET), not both"
-  elif [ -n "$token$token_file" ]; then
-    [ -z "$token" ] || [ -z "$token_file" ] || fail "set AZP_TOKEN or AZP_TOKEN_FILE, not both"
-    [ -z "$token_file" ] || token=$(read_secret_file AZP_TOKEN_FILE "$token_file")
-    auth=pat
-  elif [ -n "$client_id$tenant_id$client_secret$client_secret_file" ]; then
-    [ -n "$client_id" ] || fail "AZP_CLIENT_ID is required for service principal registration"
-    [ -n "$tenant_id" ] || fail "AZP_TENANT_ID is required for service principal registration"
-    [ -n "$client_secret$client_secret_file" ] || fail "AZP_CLIENT_SECRET or AZP_CLIENT_SECRET_FILE is required for service principal registration"
-    [ -z "$client_secret" ] || [ -z "$client_secret_file" ] || fail "set AZP_CLIENT_SECRET or AZP_CLIENT_SECRET_FILE, not both"
-    [ -z "$client_secret_file" ] || client_secret=$(read_secret_file AZP_CLIENT_SECRET_FILE "$client_secret_file")
-    auth=sp
-  else
-    fail "no credential: set AZP_TOKEN_FILE or AZP_TOKEN (a PAT with Agent Pools read & manage), or AZP_CLIENT_ID," \
-      "AZP_TENANT_ID and AZP_CLIENT_SECRET (a service principal)"
-  fi
-fi
+# The secret files, once the settings are known to be right.
+[ -z "$token_file" ] || token=$(read_secret_file AZP_TOKEN_FILE "$token_file")
+[ -z "$client_secret_file" ] || client_secret=$(read_secret_file AZP_CLIENT_SECRET_FILE "$client_secret_file")
 
 # --- child processes and signals ----------------------------------------------------------------------------------
 # Whatever takes time runs as a background child that this script waits for: bash runs a trap only once a foreground
@@ -359,7 +327,6 @@ case $mode in
     remove_registration
     ;;
   run | all)
-    node=$(agent_node)
     run_child clean_slate
     if [ "$mode" = all ]; then
       register

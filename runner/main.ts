@@ -1,28 +1,48 @@
 // The runner image's typed helper, bundled into one file (scripts/build.mjs) and run by the image's entrypoints
 // (docker/start.sh, docker/start.ps1) on the Node that ships with the agent: `node runner.js <command> [args…]`.
+//   settings MODE [NAME…]    the entrypoint's settings for MODE, checked, as NAME=value lines (NAME…: the credential
+//                            settings it found set, never their values)
 //   recycle                  the recycle sidecar: deletes its own pod once the agent has run its job
 //   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
 //   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
 //   docker-proxy             dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it
 //   docker <args…>           dockerMode podContainers' `docker` on the agent's PATH: the pod's declared containers
 //   exec-server <socket>     dockerMode podContainers' exec helper in each job container: runs the agent's `docker exec`
-import { existsSync, rmSync } from 'node:fs';
+import { constants, existsSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deletePodOverHttps, readRecycleSettings, recycleWhenDone } from './recycle.js';
 import { supervise } from './supervise.js';
 import { awaitRegistration, readHandshakeSettings } from './handshake.js';
 import { readDockerProxySettings, startDockerProxy } from './docker-proxy.js';
-import { configError, SettingError, UsageError } from './settings.js';
+import { accessible, configError, SettingError, UsageError } from './settings.js';
 import { dockerShim } from './docker-shim.js';
 import { startExecServer } from './exec-server.js';
 import { readPodContainers } from './pod-containers.js';
+import { credentialNames, formatStartSettings, readStartSettings } from './start-settings.js';
 
 const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
-const error = (command: string) => (message: string) => console.error(`runner ${command}: error: ${message}`);
+const error = (command: string) => (message: string) => {
+  for (const line of message.split('\n')) console.error(`runner ${command}: error: ${line}`);
+};
+
+const writableDir = (path: string) => accessible(path, constants.W_OK, 'directory');
+
+/** The entrypoint's settings for a mode, checked, as NAME=value lines (runner/start-settings.ts). */
+function printSettings([mode = '', ...credentials]: string[]): number {
+  const unknown = credentials.filter((name) => !(credentialNames as readonly string[]).includes(name));
+  // Never echoed: an argument that is no name could be a value.
+  if (unknown.length > 0) throw new UsageError(`settings takes only the names of the credential settings set (${credentialNames.join(', ')})`);
+  const platform = process.platform === 'win32' ? 'windows' : 'linux';
+  const hostName = process.env[platform === 'windows' ? 'COMPUTERNAME' : 'HOSTNAME'] || hostname();
+  process.stdout.write(formatStartSettings(readStartSettings(mode, { platform, env: process.env, hostName, credentials: new Set(credentials), writableDir })));
+  return 0;
+}
 
 /** Each command: its arguments in, its exit code out. */
 const commands: Record<string, (args: string[]) => Promise<number>> = {
+  settings: (args) => Promise.resolve(printSettings(args)),
   async recycle() {
     const settings = readRecycleSettings(process.env);
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));

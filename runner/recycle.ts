@@ -2,10 +2,10 @@
 // (docs/fresh-pod-per-job.md). The agent container leaves job-done in the volume it shares with this sidecar; the
 // sidecar alone holds a Kubernetes token, allowed to delete the pool's pods, and deletes its own pod with the pod's UID
 // as a precondition, so that a successor with the same name is never hit. The StatefulSet then makes a fresh pod.
-import { existsSync, readFileSync, statSync, accessSync, constants } from 'node:fs';
+import { existsSync, readFileSync, statSync, constants } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { SettingError, type Log } from './settings.js';
+import { accessible, SettingError, type Log } from './settings.js';
 
 export interface RecycleSettings {
   /** The volume shared with the agent container, where it leaves job-done. */
@@ -20,14 +20,7 @@ export interface RecycleSettings {
 }
 
 const isDirectory = (path: string) => existsSync(path) && statSync(path).isDirectory();
-const isReadable = (path: string) => {
-  try {
-    accessSync(path, constants.R_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-};
+const isReadable = (path: string) => accessible(path, constants.R_OK, 'file');
 
 /** The sidecar's settings from its environment (the downward API, the projected volume), or a SettingError. */
 export function readRecycleSettings(env: NodeJS.ProcessEnv): RecycleSettings {

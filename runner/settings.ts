@@ -1,3 +1,4 @@
+import { accessSync, statSync } from 'node:fs';
 // What the runner's commands share: how they report, and the exit code of a wrong setting (as docker/start.sh's).
 
 /** EX_CONFIG: a setting is wrong; restarting won't help. */
@@ -10,3 +11,14 @@ export class SettingError extends Error {}
 export class UsageError extends Error {}
 
 export type Log = (message: string) => void;
+
+/** Whether this user may access `path` as `mode` (an fs.constants flag), and it is a file or a directory as asked. */
+export function accessible(path: string, mode: number, kind: 'file' | 'directory'): boolean {
+  try {
+    accessSync(path, mode);
+    const stat = statSync(path);
+    return kind === 'file' ? stat.isFile() : stat.isDirectory();
+  } catch {
+    return false;
+  }
+}

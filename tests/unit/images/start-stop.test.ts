@@ -252,4 +252,19 @@ describe('start.sh stopped at any moment of its start', { concurrency: 2, skip: 
     assert.ok(runs.some((run) => /listener: Listening for Jobs/.test(run.output)), 'the later stops found the agent running');
     assert.deepEqual(broken(runs), [], summary(runs));
   });
+
+  it('names every wrong setting at once, keeps the credential\'s value from the settings\' check and starts nothing', async () => {
+    const home = mkdtempSync(join(dir, 'home-bad-'));
+    if (asRoot) chownSync(home, uid, uid);
+    const child = spawn('bash', [startSh, 'all'], {
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, ...settings, AZP_TOKEN: 'pat-value', AZP_URL: 'dev.azure.com/contoso', AZP_AGENT_NAME: 'bad name!', AZP_REMOVE_ON_EXIT: 'yes' },
+      stdio: ['ignore', 'pipe', 'pipe'], ...(asRoot && { uid, gid: uid }),
+    });
+    let output = '';
+    for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.equal(code, 78, output);
+    for (const message of [/AZP_URL='dev\.azure\.com\/contoso' is not/, /AZP_AGENT_NAME='bad name!' must be/, /AZP_REMOVE_ON_EXIT must be true or false/]) assert.match(output, message);
+    assert.doesNotMatch(output, /config\.sh|pat-value/);
+  });
 });

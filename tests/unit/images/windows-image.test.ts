@@ -52,6 +52,7 @@ const linux = parseDockerfile(read('images/linux/Dockerfile'));
 const windows = parseDockerfile(read('images/windows/Dockerfile'));
 const startSh = read('docker/start.sh');
 const startPs1 = read('docker/start.ps1');
+const startSettings = read('runner/start-settings.ts');
 
 test('both entrypoints read exactly the same settings', () => {
   const sh = settingNames(startSh);
@@ -66,12 +67,14 @@ test('both entrypoints know the same modes, messages and exit code for a bad set
   assert.ok(startPs1.includes(expected(modes)));
   for (const script of [startSh, startPs1]) {
     assert.match(script, /ConfigError = 78|config_error=78/);
-    assert.match(script, /AZP_URL is required: the organisation URL/);
+    // The settings' checks and messages are the typed helper's, for both (runner/start-settings.ts).
+    assert.match(script, /\$Runner settings \$Mode|"\$runner" settings "\$mode"/);
     assert.match(script, /--replace/);
     assert.match(script, /--once/);
     assert.match(script, /agent\.disableupdate/);
     assert.match(script, /VSTS_AGENT_INPUT_TOKEN/);
   }
+  assert.match(startSettings, /AZP_URL is required: the organisation URL/);
 });
 
 test('both entrypoints hand the recycle sidecar to the same typed helper, which both images carry', () => {
