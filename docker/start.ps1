@@ -59,12 +59,14 @@ $Node = Get-AgentNode
 $credentialsSet = @(@{ AZP_TOKEN = $Token; AZP_TOKEN_FILE = $TokenFile; AZP_CLIENT_ID = $ClientId; AZP_TENANT_ID = $TenantId
     AZP_CLIENT_SECRET = $ClientSecret; AZP_CLIENT_SECRET_FILE = $ClientSecretFile }.GetEnumerator() |
   Where-Object { $_.Value } | ForEach-Object { $_.Key })
+# Node writes UTF-8; Windows PowerShell decodes a native command's output by the console's code page otherwise.
+[Console]::OutputEncoding = [Text.Encoding]::UTF8
 $settingLines = @(& $Node $Runner settings $Mode @credentialsSet)
 if ($LASTEXITCODE -ne 0) { exit $ConfigError }
 $Settings = @{}
 foreach ($line in $settingLines) {
   $name, $value = $line -split '=', 2
-  if ($name -notin @('AZP_URL', 'AZP_POOL', 'AZP_AGENT_NAME', 'AZP_WORK', 'AZP_REMOVE_ON_EXIT', 'AZP_CONFIG_DIR', 'AZP_REGISTRATION', 'AZP_RECYCLE_DIR', 'auth')) {
+  if ($null -eq $value -or $name -notin @('AZP_URL', 'AZP_POOL', 'AZP_AGENT_NAME', 'AZP_WORK', 'AZP_REMOVE_ON_EXIT', 'AZP_CONFIG_DIR', 'AZP_REGISTRATION', 'AZP_RECYCLE_DIR', 'auth')) {
     Stop-WithError "runner.js settings printed '$name', which is no setting"
   }
   $Settings[$name] = $value

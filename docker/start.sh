@@ -114,14 +114,23 @@ credentials_set=()
 [ -z "$client_secret_file" ] || credentials_set+=(AZP_CLIENT_SECRET_FILE)
 settings=$("$node" "$runner" settings "$mode" "${credentials_set[@]}") || exit "$config_error"
 auth=none
-while IFS='=' read -r name value; do
-  case $name in
-    AZP_URL | AZP_POOL | AZP_AGENT_NAME | AZP_WORK | AZP_REMOVE_ON_EXIT | AZP_CONFIG_DIR | AZP_REGISTRATION | AZP_RECYCLE_DIR | auth)
-      printf -v "$name" '%s' "$value"
-      ;;
-    *) fail "runner.js settings printed '$name', which is no setting" ;;
-  esac
-done <<<"$settings"
+# Sets each setting from runner.js settings' NAME=value lines: the value is all after the first '=' (read's field
+# splitting would drop a trailing one, and IFS= keeps its spaces), and only the names it may print are set.
+read_settings() {
+  local line name value
+  while IFS= read -r line; do
+    name=${line%%=*}
+    value=${line#*=}
+    [ "$name" != "$line" ] || fail "runner.js settings printed '$line', which is no NAME=value line"
+    case $name in
+      AZP_URL | AZP_POOL | AZP_AGENT_NAME | AZP_WORK | AZP_REMOVE_ON_EXIT | AZP_CONFIG_DIR | AZP_REGISTRATION | AZP_RECYCLE_DIR | auth)
+        printf -v "$name" '%s' "$value"
+        ;;
+      *) fail "runner.js settings printed '$name', which is no setting" ;;
+    esac
+  done <<<"$1"
+}
+read_settings "$settings"
 
 # Reads a secret file, then makes sure a job can't read it later (all mode runs jobs in this container).
 read_secret_file() {

@@ -21,10 +21,11 @@ import { dockerShim } from './docker-shim.js';
 import { startExecServer } from './exec-server.js';
 import { readPodContainers } from './pod-containers.js';
 import { credentialNames, formatStartSettings, readStartSettings } from './start-settings.js';
+import { withoutLoggingCommands } from '../src/core/index.js';
 
 const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
 const error = (command: string) => (message: string) => {
-  for (const line of message.split('\n')) console.error(`runner ${command}: error: ${line}`);
+  for (const line of message.split('\n')) console.error(`runner ${command}: error: ${withoutLoggingCommands(line)}`);
 };
 
 const writableDir = (path: string) => accessible(path, constants.W_OK, 'directory');

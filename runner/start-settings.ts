@@ -1,6 +1,7 @@
 // The entrypoint's settings (docker/start.sh, docker/start.ps1): defaults and every check, in one place for both
 // operating systems. The entrypoint keeps the credential itself (it reads and holds it in a shell no job step can read,
 // docker/README.md) and tells this command only which credential settings are set, never their values.
+import { logLine } from '../src/core/index.js';
 import { SettingError } from './settings.js';
 
 /** The modes that reach the settings (the others need none: recycle, autoscaler, docker-proxy, share-externals). */
@@ -35,15 +36,20 @@ export interface StartContext {
   writableDir: (path: string) => boolean;
 }
 
-/** Whatever could be read as a second line (or a terminal's command): no setting may carry one. */
-const control = /\p{Cc}/u;
+/**
+ * Whatever could be read as a second line (or a terminal's command), and what Node made of bytes that are not UTF-8
+ * (U+FFFD: the value it checked would not be the one the shell uses): no setting may carry either.
+ */
+const control = /[\p{Cc}\uFFFD]/u;
+/** A value in a message: on one line, and never a logging command. */
+const shown = (value: string) => logLine(value);
 
 /**
  * The settings of `mode`, defaults applied; every problem at once (one line each) as a SettingError, so a wrong
  * container is mended in one go. The messages are the entrypoint's own since the image began: tests and users match them.
  */
 export function readStartSettings(mode: string, context: StartContext): StartSettings {
-  if (!startModes.includes(mode as StartMode)) throw new SettingError(`the settings are for the ${startModes.join(', ')} modes, not '${mode}'`);
+  if (!startModes.includes(mode as StartMode)) throw new SettingError(`the settings are for the ${startModes.join(', ')} modes, not '${shown(mode)}'`);
   const { env, platform } = context;
   const problems: string[] = [];
   const setting = (name: string, fallback = '') => env[name] || fallback;
@@ -51,17 +57,17 @@ export function readStartSettings(mode: string, context: StartContext): StartSet
 
   const url = setting('AZP_URL');
   if (url === '') problems.push('AZP_URL is required: the organisation URL, e.g. https://dev.azure.com/contoso');
-  else if (!/^https?:\/\/[^/\s]+(\/\S*)?$/.test(url) || control.test(url)) problems.push(`AZP_URL='${url}' is not an http(s) organisation URL, e.g. https://dev.azure.com/contoso`);
+  else if (!/^https?:\/\/[^/\s]+(\/\S*)?$/i.test(url) || control.test(url)) problems.push(`AZP_URL='${shown(url)}' is not an http(s) organisation URL, e.g. https://dev.azure.com/contoso`);
 
   const pool = setting('AZP_POOL', 'Default');
-  if (!/^\P{Cc}{1,128}$/u.test(pool)) problems.push('AZP_POOL must be a pool name (1-128 printable characters)');
+  if (!/^\P{Cc}{1,128}$/u.test(pool) || control.test(pool)) problems.push('AZP_POOL must be a pool name (1-128 printable characters)');
 
   const agentName = setting('AZP_AGENT_NAME', context.hostName);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(agentName)) problems.push(`AZP_AGENT_NAME='${agentName}' must be 1-64 letters, digits, '.', '_' or '-' (default: the host name)`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(agentName)) problems.push(`AZP_AGENT_NAME='${shown(agentName)}' must be 1-64 letters, digits, '.', '_' or '-' (default: the host name)`);
 
   const work = setting('AZP_WORK', '_work');
   const parent = windows ? /(^|[\\/])\.\.([\\/]|$)/ : /(^|\/)\.\.(\/|$)/;
-  if (control.test(work) || parent.test(work)) problems.push(`AZP_WORK='${work}' must be a directory path without '..'`);
+  if (control.test(work) || parent.test(work)) problems.push(`AZP_WORK='${shown(work)}' must be a directory path without '..'`);
 
   const removeOnExit = setting('AZP_REMOVE_ON_EXIT', 'false');
   if (removeOnExit !== 'true' && removeOnExit !== 'false') problems.push('AZP_REMOVE_ON_EXIT must be true or false');
@@ -70,7 +76,7 @@ export function readStartSettings(mode: string, context: StartContext): StartSet
   const configDir = setting('AZP_CONFIG_DIR');
   if (configDir === '' && (mode === 'register' || mode === 'run')) problems.push(`AZP_CONFIG_DIR is required in ${mode} mode: the directory shared by register and run`);
   // Run mode reads the registration from it (a read-only volume will do); the others write it.
-  if (configDir !== '' && (control.test(configDir) || (mode !== 'run' && !context.writableDir(configDir)))) problems.push(`AZP_CONFIG_DIR='${configDir}' is not a writable directory`);
+  if (configDir !== '' && (control.test(configDir) || (mode !== 'run' && !context.writableDir(configDir)))) problems.push(`AZP_CONFIG_DIR='${shown(configDir)}' is not a writable directory`);
 
   const registration = setting('AZP_REGISTRATION', 'pod');
   if (windows && registration !== 'pod') problems.push('AZP_REGISTRATION must be pod on Windows: the in-cluster autoscaler registers Linux agents only');
@@ -79,7 +85,7 @@ export function readStartSettings(mode: string, context: StartContext): StartSet
 
   const recycleDir = setting('AZP_RECYCLE_DIR');
   if (recycleDir !== '' && mode !== 'run') problems.push('AZP_RECYCLE_DIR is for run mode, next to a recycle sidecar');
-  else if (recycleDir !== '' && (control.test(recycleDir) || !context.writableDir(recycleDir))) problems.push(`AZP_RECYCLE_DIR='${recycleDir}' is not a writable directory (the volume shared with the recycle sidecar)`);
+  else if (recycleDir !== '' && (control.test(recycleDir) || !context.writableDir(recycleDir))) problems.push(`AZP_RECYCLE_DIR='${shown(recycleDir)}' is not a writable directory (the volume shared with the recycle sidecar)`);
 
   const auth = readAuth(mode as StartMode, context.credentials, problems);
   if (problems.length > 0) throw new SettingError(problems.join('\n'));

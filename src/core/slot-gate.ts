@@ -91,7 +91,8 @@ export function afterJobsEnded(wanted: SlotsWanted, endedSlots: readonly number[
   const busy = wanted.busy.filter((ordinal) => !endedSlots.includes(ordinal));
   // A slot it did not count busy whose pod ended ran a job since: one of those that waited, while any did. (One that
   // ended without a job leaves that job to the next pass, which a registration enabled for it brings within a minute.)
-  const ranQueued = Math.min(wanted.queued, endedSlots.filter((ordinal) => !wanted.busy.includes(ordinal)).length);
+  // Only one it kept: a pod above the count was drained (or is being removed), not started for a job.
+  const ranQueued = Math.min(wanted.queued, endedSlots.filter((ordinal) => ordinal < wanted.replicas && !wanted.busy.includes(ordinal)).length);
   const rule = { ...wanted.rule, beyondBusy: wanted.rule.beyondBusy - ranQueued };
   return { ...wanted, rule, queued: wanted.queued - ranQueued, running: runningBy(rule, busy.length), busy };
 }

@@ -105,5 +105,8 @@ describe('the slot-wanted gate', () => {
     // A second one that ended takes nothing more off: the standby slot is still wanted.
     assert.equal(afterJobsEnded(afterJobsEnded(wanted, [1]), [2]).running, 2);
     assert.equal(afterJobsEnded(wanted, [0, 1, 2]).running, 1, 'the standby slot');
+    // Pods above the count that ended were drained by a scale-down, not started for the job: it still waits.
+    const scaledDown = { replicas: 1, running: 1, rule: { beyondBusy: 1, least: 0, most: 10 }, busy: [], queued: 1 };
+    assert.deepEqual(afterJobsEnded(scaledDown, [1, 2]), scaledDown);
   });
 });

@@ -1,4 +1,5 @@
-// start.sh's choice of the Node that runs runner.js: the newest the agent package ships, run on its own in bash.
+// start.sh's own helpers, each run on its own in bash: the choice of the Node that runs runner.js (the newest the agent
+// package ships), and the reading of runner.js settings' lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -37,4 +38,19 @@ test('start.sh runs runner.js on the newest Node the agent ships, the plain node
   const none = chosen([]);
   assert.equal(none.status, 78);
   assert.match(none.stderr, /start\.sh: error: no Node\.js under .*externals \(node\*\/bin\/node\)/);
+});
+
+test('start.sh takes each setting as runner.js settings printed it, all after the first \'=\', spaces and a trailing \'=\' kept', () => {
+  const read = (lines: string) => {
+    const script = `set -euo pipefail\nreadonly config_error=78\n${functionOf('fail')}\n${functionOf('read_settings')}\nread_settings "$1"\n`
+      + 'printf "%s|" "$AZP_POOL" "$AZP_WORK" "$AZP_URL" "$auth"';
+    return spawnSync('bash', ['-c', script, 'start.sh', lines], { encoding: 'utf8' });
+  };
+  const taken = read('AZP_POOL= pool = one= \nAZP_WORK=/srv/x=\nAZP_URL=https://dev.azure.com/contoso?a=b\nauth=pat');
+  assert.equal(taken.stdout, ' pool = one= |/srv/x=|https://dev.azure.com/contoso?a=b|pat|', taken.stderr);
+  for (const [lines, message] of [['PATH=/tmp/evil', /printed 'PATH', which is no setting/], ['AZP_POOL', /printed 'AZP_POOL', which is no NAME=value line/]] as const) {
+    const refused = read(lines);
+    assert.equal(refused.status, 78);
+    assert.match(refused.stderr, message);
+  }
 });

@@ -83,6 +83,16 @@ describe('the entrypoint\'s settings', () => {
     assert.deepEqual(problems('run', context({ AZP_CONFIG_DIR: '/c', AZP_WORK: 'C:\\w\\..\\x' }, { credentials: new Set() })), [], 'a backslash is a name\'s character on Linux');
   });
 
+  it('shows a wrong value on one line, never as a logging command, and refuses what is not UTF-8', () => {
+    assert.deepEqual(problems('run', context({ AZP_CONFIG_DIR: '/config', AZP_AGENT_NAME: '##vso[task.setvariable variable=X]evil', AZP_WORK: 'w\r##vso[task.complete]' }, { credentials: new Set() })), [
+      "AZP_AGENT_NAME='**vso[task.setvariable variable=X]evil' must be 1-64 letters, digits, '.', '_' or '-' (default: the host name)",
+      "AZP_WORK='w\\r**vso[task.complete]' must be a directory path without '..'",
+    ]);
+    // Node reads an environment value that is not UTF-8 with U+FFFD in place of the bytes: not the path the shell uses.
+    assert.deepEqual(problems('run', context({ AZP_CONFIG_DIR: '/config', AZP_WORK: '/tmp/caf\uFFFD' }, { credentials: new Set() })), ["AZP_WORK='/tmp/caf\uFFFD' must be a directory path without '..'"]);
+    assert.equal(readStartSettings('all', context({ AZP_URL: 'HTTPS://dev.azure.com/contoso' })).AZP_URL, 'HTTPS://dev.azure.com/contoso', 'a scheme in capitals');
+  });
+
   it('prints one line a setting, and no value can add a line', () => {
     for (const name of ['AZP_URL', 'AZP_POOL', 'AZP_AGENT_NAME', 'AZP_WORK', 'AZP_CONFIG_DIR', 'AZP_RECYCLE_DIR', 'AZP_REGISTRATION', 'AZP_REMOVE_ON_EXIT']) {
       for (const breaker of ['\n', '\r', '\u0085', '\u001b']) {
