@@ -73,25 +73,14 @@ if [ "$mode" = docker-proxy ]; then
 fi
 
 # --- share-externals mode -----------------------------------------------------------------------------------------
-# The init container of the modes that run container jobs (docs/container-jobs.md): the agent's externals into the
-# pod's volume that podContainers' agent and job containers mount read-only (at /__a/externals there), and dind's
-# engine at the agent's own path, whence the agent binds them into a job's containers; with runner.js and a link to
-# the newest Node in azp-runner/, which podContainers' exec helpers run on.
+# The init container of the modes that run container jobs: runner.js copies the agent's externals into the pod's
+# volume, with itself and a link to the newest Node (runner/share-externals.ts).
 share_externals() {
-  local target=$1 node
-  [ -d "$target" ] && [ -w "$target" ] || fail "share-externals needs a writable directory (the pod's volume); got '$target'"
+  local node
   node=$(agent_node)
-  # Into the volume's root, which keeps its own owner and mode: the job containers' processes read it as the agent's uid.
-  cp -R "$agent_dir/externals/." "$target/"
-  mkdir "$target/azp-runner"
-  cp "$runner" "$target/azp-runner/runner.js"
-  ln -s "../${node#"$agent_dir/externals/"}" "$target/azp-runner/node"
+  exec "$node" "$runner" share-externals "$agent_dir/externals" "$node" "$1"
 }
-if [ "$mode" = share-externals ]; then
-  share_externals "${2:-}"
-  log "shared the agent's externals in ${2:-}"
-  exit 0
-fi
+[ "$mode" != share-externals ] || share_externals "${2:-}"
 
 # --- recycle mode -------------------------------------------------------------------------------------------------
 # The sidecar that deletes its own pod once the agent has run its job (runner/recycle.ts). It holds no credential

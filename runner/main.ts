@@ -2,6 +2,9 @@
 // (docker/start.sh, docker/start.ps1) on the Node that ships with the agent: `node runner.js <command> [args…]`.
 //   settings MODE [NAME…]    the entrypoint's settings for MODE, checked, as NAME=value lines (NAME…: the credential
 //                            settings it found set, never their values)
+//   share-externals <externals> <node> <dir>
+//                            the init container of container jobs: the agent's externals, runner.js and a link to
+//                            the Node into the pod's volume
 //   recycle                  the recycle sidecar: deletes its own pod once the agent has run its job
 //   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
 //   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
@@ -22,6 +25,7 @@ import { startExecServer } from './exec-server.js';
 import { readPodContainers } from './pod-containers.js';
 import { credentialNames, formatStartSettings, readStartSettings } from './start-settings.js';
 import { withoutLoggingCommands } from '../src/core/index.js';
+import { shareExternals } from './share-externals.js';
 
 const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
 const error = (command: string) => (message: string) => {
@@ -44,6 +48,12 @@ function printSettings([mode = '', ...credentials]: string[]): number {
 /** Each command: its arguments in, its exit code out. */
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   settings: (args) => Promise.resolve(printSettings(args)),
+  'share-externals': ([externals = '', node = '', target = '']) => {
+    if (!externals || !node) throw new UsageError('share-externals needs the agent\'s externals, the Node to link and the pod\'s volume: runner.js share-externals <externals> <node> <dir>');
+    shareExternals({ externals, node, runnerJs: process.argv[1], target });
+    log('share-externals')(`shared the agent's externals in ${target}`);
+    return Promise.resolve(0);
+  },
   async recycle() {
     const settings = readRecycleSettings(process.env);
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
