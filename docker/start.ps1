@@ -168,13 +168,8 @@ function Remove-Registration {
 # As start.sh: with the recycle sidecar, the agent starts only once the sidecar has answered; if this container starts
 # again, the sidecar deletes the pod instead.
 function Wait-AgentStartAllowed {
-  $request = Join-Path $AZP_RECYCLE_DIR 'agent-start'
-  New-Item -ItemType File -Force $request | Out-Null
-  foreach ($attempt in 1..600) {
-    if (-not (Test-Path $request)) { return }
-    Start-Sleep -Milliseconds 100
-  }
-  Stop-WithError 'the recycle sidecar did not answer within 60 s that the agent may start'
+  & $Node $Runner recycle-start $AZP_RECYCLE_DIR
+  if ($LASTEXITCODE -ne 0) { exit $ConfigError }
 }
 
 function Invoke-Agent {
@@ -211,7 +206,7 @@ switch ($Mode) {
     if ($AZP_REMOVE_ON_EXIT -eq 'true' -and -not (Remove-Registration)) { $rc = 1 }
     if ($AZP_RECYCLE_DIR -and $rc -eq 0) {
       # Exiting would restart the agent in this same pod: the sidecar deletes the pod instead.
-      New-Item -ItemType File -Force (Join-Path $AZP_RECYCLE_DIR 'job-done') | Out-Null
+      & $Node $Runner recycle-done $AZP_RECYCLE_DIR
       Write-Log 'job done: waiting for the recycle sidecar to replace this pod'
       while ($true) { Start-Sleep -Seconds 1 }
     }

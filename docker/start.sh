@@ -275,17 +275,9 @@ ignored_names() {
 agent_env=(env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$(ignored_names)")
 
 # With the recycle sidecar (no container restart rules), a job that ends its agent would get this container restarted
-# in the same pod: tell the sidecar the agent starts now and wait for its answer; if this container ever starts again,
-# the sidecar deletes the pod instead of answering (runner/recycle.ts).
-announce_agent_start() {
-  local request=$AZP_RECYCLE_DIR/agent-start waited=0
-  : >"$request"
-  while [ -e "$request" ]; do
-    [ "$waited" -lt 600 ] || fail "the recycle sidecar did not answer within 60 s that the agent may start"
-    run_child sleep 0.1 || true
-    waited=$((waited + 1))
-  done
-}
+# in the same pod: runner.js tells the sidecar the agent starts now and waits for its answer; if this container ever
+# starts again, the sidecar deletes the pod instead of answering (runner/recycle.ts).
+announce_agent_start() { run_child "$node" "$runner" recycle-start "$AZP_RECYCLE_DIR" || exit "$config_error"; }
 
 run_agent() {
   [ -z "$AZP_RECYCLE_DIR" ] || announce_agent_start
@@ -349,7 +341,7 @@ case $mode in
     rc=$(exit_code_after_agent "$rc")
     if [ -n "$AZP_RECYCLE_DIR" ] && [ "$rc" = 0 ]; then
       # Exiting would restart the agent in this same pod: the sidecar deletes the pod instead.
-      : >"$AZP_RECYCLE_DIR/job-done"
+      "$node" "$runner" recycle-done "$AZP_RECYCLE_DIR"
       log "job done: waiting for the recycle sidecar to replace this pod"
       until $stopping; do run_child sleep 1 || true; done
       exit 0

@@ -6,16 +6,18 @@
 //                            the init container of container jobs: the agent's externals, runner.js and a link to
 //                            the Node into the pod's volume
 //   recycle                  the recycle sidecar: deletes its own pod once the agent has run its job
+//   recycle-start <dir>      the agent container's request to the sidecar before its agent starts, and the wait
+//   recycle-done <dir>       the agent container's word to the sidecar that the agent ran its job
 //   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
 //   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
 //   docker-proxy             dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it
 //   docker <args…>           dockerMode podContainers' `docker` on the agent's PATH: the pod's declared containers
 //   exec-server <socket>     dockerMode podContainers' exec helper in each job container: runs the agent's `docker exec`
-import { constants, existsSync, rmSync } from 'node:fs';
+import { constants, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { deletePodOverHttps, readRecycleSettings, recycleWhenDone } from './recycle.js';
+import { awaitStartAllowed, deletePodOverHttps, readRecycleSettings, recycleFiles, recycleWhenDone } from './recycle.js';
 import { supervise } from './supervise.js';
 import { awaitRegistration, readHandshakeSettings } from './handshake.js';
 import { readDockerProxySettings, startDockerProxy } from './docker-proxy.js';
@@ -58,9 +60,9 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const settings = readRecycleSettings(process.env);
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
     await recycleWhenDone(settings, {
-      jobDone: () => existsSync(join(settings.recycleDir, 'job-done')),
-      startRequested: () => existsSync(join(settings.recycleDir, 'agent-start')),
-      allowStart: () => rmSync(join(settings.recycleDir, 'agent-start'), { force: true }),
+      jobDone: () => existsSync(join(settings.recycleDir, recycleFiles.jobDone)),
+      startRequested: () => existsSync(join(settings.recycleDir, recycleFiles.agentStart)),
+      allowStart: () => rmSync(join(settings.recycleDir, recycleFiles.agentStart), { force: true }),
       deletePod: () => deletePodOverHttps(settings),
       sleep: (ms) => sleep(ms),
       log: log('recycle'),
@@ -68,6 +70,21 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     });
     // Kubernetes stops this container with the pod; exiting sooner would restart the sidecar.
     return new Promise(() => setInterval(() => {}, 60_000));
+  },
+  // The agent container's side of the hand-off with the recycle sidecar (recycle.ts), in the volume they share.
+  async 'recycle-start'([dir = '']) {
+    if (!dir) throw new UsageError('recycle-start needs the volume shared with the recycle sidecar: runner.js recycle-start <dir>');
+    await awaitStartAllowed({
+      request: () => writeFileSync(join(dir, recycleFiles.agentStart), ''),
+      answered: () => !existsSync(join(dir, recycleFiles.agentStart)),
+      sleep: (ms) => sleep(ms),
+    });
+    return 0;
+  },
+  'recycle-done': ([dir = '']) => {
+    if (!dir) throw new UsageError('recycle-done needs the volume shared with the recycle sidecar: runner.js recycle-done <dir>');
+    writeFileSync(join(dir, recycleFiles.jobDone), '');
+    return Promise.resolve(0);
   },
   supervise: (args) => supervise(args, { log: log('supervise') }),
   async handshake([agentDir = '/azp/agent']) {

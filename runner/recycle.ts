@@ -60,6 +60,35 @@ export interface RecycleIo {
   error: Log;
 }
 
+/** The hand-off's files in the volume the agent container shares with the sidecar. */
+export const recycleFiles = {
+  /** The agent container's request to start its agent; the sidecar answers by taking it away. */
+  agentStart: 'agent-start',
+  /** The agent ran its job: the pod is done. */
+  jobDone: 'job-done',
+} as const;
+
+export interface StartRequestIo {
+  request(): void;
+  answered(): boolean;
+  sleep(ms: number): Promise<void>;
+}
+
+/** How long the agent container waits for the sidecar's answer before it gives up (exit code 78). */
+const startAnswerMs = 60_000;
+
+/**
+ * The agent container's side, before its agent starts (`runner.js recycle-start`): asks the sidecar and waits for its
+ * answer. Should this container ever start again, the sidecar deletes the pod instead of answering (below).
+ */
+export async function awaitStartAllowed(io: StartRequestIo): Promise<void> {
+  io.request();
+  for (let waited = 0; !io.answered(); waited += 100) {
+    if (waited >= startAnswerMs) throw new SettingError(`the recycle sidecar did not answer within ${startAnswerMs / 1000} s that the agent may start`);
+    await io.sleep(100);
+  }
+}
+
 /** After a failed delete, the wait before the next attempt: 2 s, doubling, then a minute. */
 export function nextDelay(seconds: number): number {
   return seconds < 30 ? seconds * 2 : 60;

@@ -2,13 +2,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRunner } from '../../../scripts/build.mjs';
-import { deletePodOverHttps, nextDelay, readRecycleSettings, recycleWhenDone, type Answer, type RecycleSettings } from '../../../runner/recycle.js';
+import { awaitStartAllowed, deletePodOverHttps, nextDelay, readRecycleSettings, recycleFiles, recycleWhenDone, type Answer, type RecycleSettings } from '../../../runner/recycle.js';
+import { SettingError } from '../../../runner/settings.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'recycle-'));
 const recycleDir = join(dir, 'recycle');
@@ -140,6 +142,55 @@ describe('the recycle sidecar', () => {
     }
   });
 
+  it('the agent container\'s side: asks to start and waits for the answer, a minute at most', async () => {
+    let pending = false;
+    let waited = 0;
+    const io = (answerAfterMs: number) => ({
+      request: () => void (pending = true),
+      answered: () => !pending,
+      sleep: (ms: number) => {
+        waited += ms;
+        if (waited >= answerAfterMs) pending = false;
+        return Promise.resolve();
+      },
+    });
+    await awaitStartAllowed(io(700));
+    assert.equal(waited, 700);
+    waited = 0;
+    await assert.rejects(awaitStartAllowed(io(Number.POSITIVE_INFINITY)), (error: Error) => error instanceof SettingError && /did not answer within 60 s/.test(error.message));
+    assert.equal(waited, 60_000);
+  });
+
+  it('as the bundle, both sides of the hand-off: the agent container\'s request answered by the sidecar, then job-done', async () => {
+    const bundle = join(dir, 'bundle', 'runner.js');
+    await buildRunner(bundle);
+    const shared = mkdtempSync(join(dir, 'shared-'));
+    const start = spawn(process.execPath, [bundle, 'recycle-start', shared], { stdio: 'ignore' });
+    const started = new Promise<number | null>((resolve) => start.on('exit', resolve));
+    let answered = false;
+    await recycleWhenDone({ ...readRecycleSettings({ ...env, AZP_RECYCLE_DIR: shared }) }, {
+      jobDone: () => existsSync(join(shared, recycleFiles.jobDone)),
+      startRequested: () => existsSync(join(shared, recycleFiles.agentStart)),
+      allowStart: () => {
+        rmSync(join(shared, recycleFiles.agentStart));
+        answered = true;
+      },
+      deletePod: () => Promise.resolve({ status: 200, body: '' }),
+      // Once it answered: the agent container's start goes on (its wait ends), its agent runs the job, it says so.
+      sleep: async (ms) => {
+        if (answered && !existsSync(join(shared, recycleFiles.jobDone))) {
+          assert.equal(await started, 0, 'recycle-start ended once answered');
+          execFileSync(process.execPath, [bundle, 'recycle-done', shared]);
+        }
+        await sleep(Math.min(ms, 20));
+      },
+      log: () => {},
+      error: (message) => assert.fail(message),
+    });
+    assert.equal(await started, 0);
+    assert.ok(existsSync(join(shared, recycleFiles.jobDone)));
+  });
+
   it('as the bundle: stops with exit code 78 on a wrong setting, and 64 on an unknown command', async () => {
     const bundle = join(dir, 'bundle', 'runner.js');
     await buildRunner(bundle);
@@ -154,6 +205,6 @@ describe('the recycle sidecar', () => {
     assert.deepEqual(await run(['exec-server'], {}), { code: 64, stderr: 'runner exec-server: error: exec-server needs the socket to listen on: runner.js exec-server <socket dir>/<container name>.sock\n' });
     const unknown = await run(['register-agent'], {});
     assert.equal(unknown.code, 64);
-    assert.match(unknown.stderr, /unknown command 'register-agent' \(expected settings, share-externals, recycle, supervise, handshake, docker-proxy, docker, or exec-server\)/);
+    assert.match(unknown.stderr, /unknown command 'register-agent' \(expected settings, share-externals, recycle, recycle-start, recycle-done, supervise, handshake, docker-proxy, docker, or exec-server\)/);
   });
 });
