@@ -207,6 +207,7 @@ switch ($Mode) {
     if ($AZP_RECYCLE_DIR -and $rc -eq 0) {
       # Exiting would restart the agent in this same pod: the sidecar deletes the pod instead.
       & $Node $Runner recycle-done $AZP_RECYCLE_DIR
+      if ($LASTEXITCODE -ne 0) { exit 1 }
       Write-Log 'job done: waiting for the recycle sidecar to replace this pod'
       while ($true) { Start-Sleep -Seconds 1 }
     }

@@ -13,11 +13,11 @@
 //   docker-proxy             dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it
 //   docker <args…>           dockerMode podContainers' `docker` on the agent's PATH: the pod's declared containers
 //   exec-server <socket>     dockerMode podContainers' exec helper in each job container: runs the agent's `docker exec`
-import { constants, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { awaitStartAllowed, deletePodOverHttps, readRecycleSettings, recycleFiles, recycleWhenDone } from './recycle.js';
+import { awaitStartAllowed, deletePodOverHttps, handOffPresent, leaveHandOff, readRecycleSettings, recycleFiles, recycleWhenDone } from './recycle.js';
 import { supervise } from './supervise.js';
 import { awaitRegistration, readHandshakeSettings } from './handshake.js';
 import { readDockerProxySettings, startDockerProxy } from './docker-proxy.js';
@@ -60,9 +60,9 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const settings = readRecycleSettings(process.env);
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
     await recycleWhenDone(settings, {
-      jobDone: () => existsSync(join(settings.recycleDir, recycleFiles.jobDone)),
-      startRequested: () => existsSync(join(settings.recycleDir, recycleFiles.agentStart)),
-      allowStart: () => rmSync(join(settings.recycleDir, recycleFiles.agentStart), { force: true }),
+      jobDone: () => handOffPresent(settings.recycleDir, recycleFiles.jobDone),
+      startRequested: () => handOffPresent(settings.recycleDir, recycleFiles.agentStart),
+      allowStart: () => rmSync(join(settings.recycleDir, recycleFiles.agentStart), { force: true, recursive: true }),
       deletePod: () => deletePodOverHttps(settings),
       sleep: (ms) => sleep(ms),
       log: log('recycle'),
@@ -75,15 +75,15 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   async 'recycle-start'([dir = '']) {
     if (!dir) throw new UsageError('recycle-start needs the volume shared with the recycle sidecar: runner.js recycle-start <dir>');
     await awaitStartAllowed({
-      request: () => writeFileSync(join(dir, recycleFiles.agentStart), ''),
-      answered: () => !existsSync(join(dir, recycleFiles.agentStart)),
+      request: () => leaveHandOff(dir, recycleFiles.agentStart),
+      answered: () => !handOffPresent(dir, recycleFiles.agentStart),
       sleep: (ms) => sleep(ms),
     });
     return 0;
   },
   'recycle-done': ([dir = '']) => {
     if (!dir) throw new UsageError('recycle-done needs the volume shared with the recycle sidecar: runner.js recycle-done <dir>');
-    writeFileSync(join(dir, recycleFiles.jobDone), '');
+    leaveHandOff(dir, recycleFiles.jobDone);
     return Promise.resolve(0);
   },
   supervise: (args) => supervise(args, { log: log('supervise') }),

@@ -2,7 +2,7 @@
 // (docs/fresh-pod-per-job.md). The agent container leaves job-done in the volume it shares with this sidecar; the
 // sidecar alone holds a Kubernetes token, allowed to delete the pool's pods, and deletes its own pod with the pod's UID
 // as a precondition, so that a successor with the same name is never hit. The StatefulSet then makes a fresh pod.
-import { existsSync, readFileSync, statSync, constants } from 'node:fs';
+import { constants, existsSync, lstatSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { accessible, SettingError, type Log } from './settings.js';
@@ -67,6 +67,25 @@ export const recycleFiles = {
   /** The agent ran its job: the pod is done. */
   jobDone: 'job-done',
 } as const;
+
+/**
+ * Whether the shared volume holds `name`, whatever it is: a link a job planted counts as the file itself (followed, a
+ * link to the work volume, which this sidecar does not mount, would hide a request or the job's end from it).
+ */
+export function handOffPresent(dir: string, name: string): boolean {
+  try {
+    lstatSync(join(dir, name));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Leaves `name` in the shared volume as a file of its own: whatever a job put there first (a link) is replaced, never followed. */
+export function leaveHandOff(dir: string, name: string): void {
+  rmSync(join(dir, name), { force: true, recursive: true });
+  writeFileSync(join(dir, name), '', { flag: 'wx' });
+}
 
 export interface StartRequestIo {
   request(): void;

@@ -3,7 +3,7 @@
 // engine at the agent's own path, whence the agent binds them into a job's containers; with runner.js and a link to
 // the Node it runs on (the newest the agent ships, start.sh's choice) in azp-runner/, which podContainers' exec
 // helpers run on.
-import { chmodSync, constants, copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
+import { chmodSync, constants, copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { accessible, SettingError } from './settings.js';
 
@@ -25,6 +25,7 @@ export function shareExternals({ externals, node, runnerJs, target }: ShareExter
   // Into the volume's root, which keeps its own owner and mode: the job containers' processes read it as the agent's
   // uid. Links stay links, as the agent package made them.
   copyInto(externals, target);
+  rmSync(join(target, 'azp-runner'), { recursive: true, force: true });
   mkdirSync(join(target, 'azp-runner'));
   copyFileSync(runnerJs, join(target, 'azp-runner', 'runner.js'));
   // Relative: it resolves wherever the volume is mounted.
@@ -41,6 +42,8 @@ function copyInto(from: string, to: string): void {
     const source = join(from, name);
     const copy = join(to, name);
     const stat = lstatSync(source);
+    // What an earlier run of the init container left (it restarts in place, perhaps cut off mid-copy) is replaced.
+    rmSync(copy, { recursive: true, force: true });
     if (stat.isSymbolicLink()) symlinkSync(readlinkSync(source), copy);
     else if (stat.isDirectory()) {
       mkdirSync(copy);

@@ -2,14 +2,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRunner } from '../../../scripts/build.mjs';
-import { awaitStartAllowed, deletePodOverHttps, nextDelay, readRecycleSettings, recycleFiles, recycleWhenDone, type Answer, type RecycleSettings } from '../../../runner/recycle.js';
+import { awaitStartAllowed, deletePodOverHttps, handOffPresent, leaveHandOff, nextDelay, readRecycleSettings, recycleFiles, recycleWhenDone, type Answer, type RecycleSettings } from '../../../runner/recycle.js';
 import { SettingError } from '../../../runner/settings.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'recycle-'));
@@ -189,6 +189,20 @@ describe('the recycle sidecar', () => {
     });
     assert.equal(await started, 0);
     assert.ok(existsSync(join(shared, recycleFiles.jobDone)));
+  });
+
+  it('never follows a link a job planted in the shared volume: a request or a job\'s end stays where the sidecar sees it', () => {
+    // The job links agent-start and job-done into its work volume, which the sidecar does not mount: the old hand-off
+    // wrote through the links, and a process the job left behind could answer the next start itself.
+    const shared = mkdtempSync(join(dir, 'planted-'));
+    const work = mkdtempSync(join(dir, 'work-'));
+    for (const name of [recycleFiles.agentStart, recycleFiles.jobDone]) {
+      symlinkSync(join(work, name), join(shared, name));
+      assert.ok(handOffPresent(shared, name), 'a planted link, even dangling, counts for the sidecar');
+      leaveHandOff(shared, name);
+      assert.ok(lstatSync(join(shared, name)).isFile(), 'the link replaced by a file of its own');
+      assert.ok(!existsSync(join(work, name)), 'nothing written through the link');
+    }
   });
 
   it('as the bundle: stops with exit code 78 on a wrong setting, and 64 on an unknown command', async () => {

@@ -2,7 +2,7 @@
 // bundle, is in tests/unit/images/pod-containers-image.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { shareExternals } from '../../../runner/share-externals.js';
@@ -38,4 +38,16 @@ test('refuses a volume it cannot write and a Node outside the externals, before 
   const target = join(dir, 'other');
   mkdirSync(target);
   refused(target, '/usr/bin/node');
+});
+
+test('run again on what an earlier run left (the init container restarts in place), replaces it whole', () => {
+  const target = join(dir, 'again');
+  mkdirSync(join(target, 'node24'), { recursive: true });
+  writeFileSync(join(target, 'node24', 'partial'), '');
+  const node = join(externals, 'node24', 'bin', 'node');
+  shareExternals({ externals, node, runnerJs, target });
+  shareExternals({ externals, node, runnerJs, target });
+  assert.ok(!existsSync(join(target, 'node24', 'partial')), 'the cut-off copy is gone');
+  assert.equal(readlinkSync(join(target, 'azp-runner', 'node')), join('..', 'node24', 'bin', 'node'));
+  assert.equal(readlinkSync(join(target, 'git', 'bin', 'git-upload-pack')), 'git');
 });
