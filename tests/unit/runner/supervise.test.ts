@@ -81,8 +81,16 @@ describe('runner.js supervise', () => {
 
   it('stops the listener that run.sh starts after the signal came, while a command substitution ran', async () => {
     const { code, stdout } = await stopDuringJob(join('slow', 'run.sh'), 'starting');
-    assert.deepEqual(signalled(), ['listener.sh.TERM']);
-    assert.equal(code, 3);
+    // The signal meets the listener running (it ends its job itself: 3), or, on a loaded machine, in the instant
+    // after run.sh forked it and before it became the listener: then it never starts (run.sh ends 143), and no step
+    // ran. Never run.sh or a step; and an unsignalled listener would run its step past the 5 s the stop may take.
+    if (signalled().length === 0) {
+      assert.equal(code, 143);
+      assert.ok(!existsSync(join(dir, 'ready')), 'no step ran');
+    } else {
+      assert.deepEqual(signalled(), ['listener.sh.TERM']);
+      assert.equal(code, 3);
+    }
     assert.equal(stdout.match(/stopping the agent listener/g)?.length, 2, 'the subshell, then the listener');
   });
 
