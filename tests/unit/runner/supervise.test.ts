@@ -18,9 +18,10 @@ const bundle = join(dir, 'bundle', 'runner.js');
 before(async () => {
   await buildRunner(bundle);
   // An agent in miniature: the listener runs a job step; each notes a SIGTERM in a file named after it. The listener
-  // ends its step with SIGKILL, so a step.sh.TERM can only come from the supervisor.
+  // ends its step with SIGKILL, so a step.sh.TERM can only come from the supervisor. It names the step by `$!`, set
+  // as the step starts: a signal between that and `job=$!` would otherwise leave it waiting for a step it never ended.
   const script = (name: string, body: string) => {
-    writeFileSync(join(dir, name), `#!/bin/bash\ntrap 'touch "${dir}/${name}.TERM"; ${name === 'listener.sh' ? 'kill -KILL $job; wait $job; exit 3' : 'exit 9'}' TERM\n${body}\n`);
+    writeFileSync(join(dir, name), `#!/bin/bash\ntrap 'touch "${dir}/${name}.TERM"; ${name === 'listener.sh' ? 'kill -KILL $!; wait $!; exit 3' : 'exit 9'}' TERM\n${body}\n`);
     chmodSync(join(dir, name), 0o755);
   };
   script('step.sh', `touch "${dir}/ready"; while :; do sleep 0.1; done`);
