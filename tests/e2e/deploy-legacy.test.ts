@@ -44,7 +44,7 @@ describe('DeployRunnerPool on a cluster without container restart rules', { time
     assert.equal(await kubectl(['get', 'statefulsets,secrets,serviceaccounts,roles', '-n', NS, '-l', 'app.kubernetes.io/instance=legacy', '-o', 'name']), '');
   });
 
-  it('gives 30 jobs on 3 slots 30 fresh pods through the recycle sidecar, with no credential in reach', async () => {
+  it('gives 15 jobs on 3 slots 15 fresh pods through the recycle sidecar, with no credential in reach', async () => {
     const deployed = await deploy({ replicas: '3' });
     assert.equal(deployed.result, 'Succeeded', deployed.message);
     assert.equal(deployed.outputs.podRecycling, 'sidecar');
@@ -53,7 +53,7 @@ describe('DeployRunnerPool on a cluster without container restart rules', { time
     assert.equal(template.containers[0].restartPolicyRules, undefined);
     assert.ok(template.initContainers.some((c: Any) => c.name === 'recycle' && c.restartPolicy === 'Always'));
 
-    usedPods = await assertFreshPodPerJob(world, POOL, NS, 30, ['legacy-0', 'legacy-1', 'legacy-2']);
+    usedPods = await assertFreshPodPerJob(world, POOL, NS, 15, ['legacy-0', 'legacy-1', 'legacy-2']);
   });
 
   it('keeps the token in the sidecar, allowed to delete only the pool\'s own pods', async () => {

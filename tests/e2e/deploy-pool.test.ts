@@ -75,7 +75,7 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.equal(viaTask.spec.template.spec.containers[0].restartPolicyRules.length, 1, 'the cluster kept the restart rules');
   });
 
-  it('gives 30 jobs on 3 slots 30 fresh pods, with nothing carried over and no credential in reach', async () => {
+  it('gives 15 jobs on 3 slots 15 fresh pods, with nothing carried over and no credential in reach', async () => {
     const deployed = await deploy({ replicas: '3' });
     assert.equal(deployed.result, 'Succeeded', deployed.message);
     assert.deepEqual(deployed.warnings, []);
@@ -86,7 +86,7 @@ describe('DeployRunnerPool on a real cluster', { timeout: 20 * 60_000 }, () => {
     assert.equal(snapshot?.publishedBy, 'DeployRunnerPool');
     assert.deepEqual(snapshot?.pods.map((p) => p.name), ['linux-0', 'linux-1', 'linux-2']);
 
-    await assertFreshPodPerJob(world, POOL, NS, 30, ['linux-0', 'linux-1', 'linux-2']);
+    await assertFreshPodPerJob(world, POOL, NS, 15, ['linux-0', 'linux-1', 'linux-2']);
   });
 
   it('runs no later job in the pod of a job that ended its agent, whichever way it did; ignores update messages', async () => {
