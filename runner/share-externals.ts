@@ -35,7 +35,7 @@ export function shareExternals({ externals, node, runnerJs, target }: ShareExter
 /**
  * Copies what `from` holds into the existing directory `to`, as `cp -R from/. to/` does: links as links (the agent's
  * are relative), files and folders with their modes. By hand: the bundle runs on the agent's Node from 16 on, whose
- * fs.cpSync was experimental and kept no link verbatim.
+ * fs.cpSync was experimental and kept no link verbatim. Only links, folders and regular files.
  */
 function copyInto(from: string, to: string): void {
   for (const name of readdirSync(from)) {
@@ -49,6 +49,7 @@ function copyInto(from: string, to: string): void {
       mkdirSync(copy);
       copyInto(source, copy);
       chmodSync(copy, stat.mode & 0o7777);
-    } else copyFileSync(source, copy);
+    } else if (stat.isFile()) copyFileSync(source, copy);
+    // A FIFO, socket or device is nothing to share, and reading a FIFO would hold the pod's start for ever.
   }
 }

@@ -1,6 +1,7 @@
 // The init container's copy of the agent's externals (runner/share-externals.ts); start.sh's side, run on the real
 // bundle, is in tests/unit/images/pod-containers-image.test.ts.
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,4 +51,19 @@ test('run again on what an earlier run left (the init container restarts in plac
   assert.ok(!existsSync(join(target, 'node24', 'partial')), 'the cut-off copy is gone');
   assert.equal(readlinkSync(join(target, 'azp-runner', 'node')), join('..', 'node24', 'bin', 'node'));
   assert.equal(readlinkSync(join(target, 'git', 'bin', 'git-upload-pack')), 'git');
+});
+
+test('passes over a FIFO instead of waiting on it for ever', () => {
+  const withFifo = join(dir, 'with-fifo');
+  mkdirSync(join(withFifo, 'node24', 'bin'), { recursive: true });
+  writeFileSync(join(withFifo, 'node24', 'bin', 'node'), '');
+  assert.equal(spawnSync('mkfifo', [join(withFifo, 'pipe')]).status, 0);
+  const target = join(dir, 'fifo-volume');
+  mkdirSync(target);
+  // In a child: a copy that opened the FIFO would never return.
+  const share = `import(${JSON.stringify(new URL('../../../runner/share-externals.ts', import.meta.url).href)}).then((m) => m.shareExternals(${JSON.stringify({ externals: withFifo, node: join(withFifo, 'node24', 'bin', 'node'), runnerJs, target })}))`;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', share], { timeout: 20_000, encoding: 'utf8' });
+  assert.equal(child.status, 0, child.error?.message ?? child.stderr);
+  assert.ok(!existsSync(join(target, 'pipe')), 'the FIFO is not copied');
+  assert.ok(lstatSync(join(target, 'node24', 'bin', 'node')).isFile());
 });
