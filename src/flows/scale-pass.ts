@@ -5,16 +5,16 @@ import type { Log } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../core/ports/kube.js';
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
-import { decideScale, enabledChanges, observePool, registeredSlots, staleRegistrations, type PoolLook, type ScaleTarget } from '../core/scale-decision.js';
+import { observePool, type PoolLook, type ScaleTarget } from '../core/scale-decision.js';
+import { ownerConflict, planPass, type BusyMark, type PassObservation, type UpkeepPart } from '../core/pass-plan.js';
 import { annotations, busyLabel, poolLabelSelector } from '../core/manifests/index.js';
 import { buildSnapshot, snapshotDue } from '../core/snapshot.js';
 import { jobStarts, recordStarts, summarizeWaits, type JobStart, type WaitHistory } from '../core/job-wait.js';
 import { summarizePod, type PodSummary } from '../core/pod-status.js';
-import { slotOrdinal } from '../core/slots.js';
-import { keyHolder, mayEnable, podsWithLiveAgents, recordedAgentIds } from '../core/single-use.js';
+import { keyHolder, recordedAgentIds } from '../core/single-use.js';
 import { slotsSeen, stuckSlots, type StuckSlot } from '../core/slot-start.js';
-import { ownAgents, recordedIdentity } from '../core/runner-identity.js';
-import { planGates, type SlotsWanted } from '../core/slot-gate.js';
+import { ownAgents, recordedIdentity, type RunnerIdentity } from '../core/runner-identity.js';
+import type { SlotsWanted } from '../core/slot-gate.js';
 import { liftGates } from './slot-gate.js';
 import { drainRefused, publishForHub, trySetAgentsEnabled } from './agent-drain.js';
 import { startRefusals, tellStuckSlots, type EventReads, type StuckSlotsTold } from './slot-start.js';
@@ -43,8 +43,7 @@ export interface PassServices {
   clock: Clock;
 }
 
-/** Which part of the single-use upkeep a call of PassState.beforeScale does. */
-export type UpkeepPart = 'all' | 'disable' | 'retire';
+export type { UpkeepPart };
 
 /**
  * How long an idle pool's look reuses the agents it read: a minute, so that registrations deleted by hand (a pool left
@@ -119,7 +118,7 @@ export function replicasOwner(statefulSet: KubeObject): ReplicasOwner | undefine
   return owner === 'autoscaler' || owner === 'ScaleRunnerPool' ? owner : undefined;
 }
 
-/** One look at the pool and what follows from it. */
+/** One look at the pool and what follows from it: observe, plan (src/core/pass-plan.ts), act; after a drain, observe and plan once more. */
 export async function scalePass(options: PassOptions, services: PassServices, state: PassState): Promise<PassResult> {
   const { log, ado } = services;
   const { kube, poolId } = state;
@@ -133,9 +132,8 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   // Before anything else can fail: a pass that keeps failing must not keep the handshake from registering pods.
   state.statefulSetUid = statefulSet.metadata.uid;
   const owner = replicasOwner(statefulSet);
-  if (owner === 'autoscaler' && options.actor !== 'autoscaler') {
-    throw new UnusableInput('runnerName', `the in-cluster autoscaler scales '${options.runnerName}' (DeployRunnerPool autoscaling: inCluster); a second owner of its replica count would fight it. Run DeployRunnerPool with autoscaling: none first.`);
-  }
+  const conflict = ownerConflict(options.runnerName, options.actor, owner);
+  if (conflict !== undefined) throw new UnusableInput('runnerName', conflict);
   const currentReplicas = (statefulSet.spec as { replicas?: number }).replicas ?? 1;
   // One look at the runner's pods serves the pass: which slots cannot start (before deciding), then the busy marks and
   // the snapshot. The StatefulSet's events only when a slot has no pod.
@@ -148,58 +146,30 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   // Whose the pool's agents are: those carrying its identity, and those it granted whatever they claim.
   const granted = new Set([...recordedAgentIds({ runnerName: options.runnerName, statefulSetUid: statefulSet.metadata.uid }, listed), ...(state.grantedAgents?.keys() ?? [])]);
   const identity = { ...recordedIdentity(statefulSet), granted };
-  const observe = async (fresh: boolean): Promise<PoolLook> => {
-    if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
-    const jobs = await ado.listUnfinishedJobs(poolId);
-    // An idle pool at rest costs one call a look: with no unfinished job none is wanted, so the agents read within the
-    // last minute still say all the pass needs (the look after a drain always reads them again). For the autoscaler, not
-    // while one of ours was busy then or could have taken a job since (enabled: one still starting then may be online
-    // now): a job may have run and ended between two looks, and its registration is to be retired at once
-    // (src/core/single-use.ts).
-    const cached = state.agents;
-    const settled = (list: AgentInfo[]) => options.actor !== 'autoscaler' || !ownAgents(identity, list).some((agent) => agent.busyWith !== undefined || agent.enabled);
-    const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < agentsKeptMs && settled(cached.list);
-    const agents = reuse ? cached.list : await ado.listAgents(poolId);
-    if (!reuse) {
-      state.agents = { list: agents, at: services.clock.now() };
-      for (const id of state.grantedAgents?.keys() ?? []) if (!agents.some((agent) => agent.id === id)) state.grantedAgents!.delete(id);
-    }
-    return observePool(identity, agents, jobs, options.actor === 'autoscaler');
-  };
-  const decide = (look: PoolLook, undrained?: number[]) => decideScale(options.target, { currentReplicas, ...look, registered: ado === undefined || look.ours.length > 0, undrained, at: new Date(services.clock.now()), stuck });
-  // The slots that take jobs: after a drain, a scale-down may remove none of them (nor a busy one).
-  const takingJobs = (look: PoolLook) => look.ours.filter((agent) => agent.enabled).map((agent) => slotOrdinal(options.runnerName, agent.name)!);
+  const observe = (fresh: boolean) => observeAgents(options, services, state, identity, fresh);
   let look = await observe(false);
   const stuck = stuckSlots({
     runnerName: options.runnerName, replicas: currentReplicas, statefulSetUid: statefulSet.metadata.uid, pods: listed, events: refusals,
     registeredPods: new Set(look.ours.flatMap((agent) => keyHolder(agent) ?? [])), seen: state.slotsSeen, now: services.clock.now(),
   });
-  let decision = decide(look);
+  const observed: PassObservation = {
+    runnerName: options.runnerName, target: options.target, actor: options.actor, dryRun: options.dryRun, removeStaleRegistrations: options.removeStaleRegistrations,
+    ado: ado === undefined ? undefined : { poolFound: poolId !== undefined }, currentReplicas, owner, pods: listed, look, stuck, at: services.clock.now(),
+  };
+  let plan = planPass(observed);
   // Azure DevOps refused to change an agent's enabled flag (403) in this pass: this pass's answer, retried next pass.
   let refusal: AdoError | undefined;
-  // DeployRunnerPool turned autoscaling off and is about to remove this autoscaler: it leaves the count and the agents alone.
-  const countIsOurs = options.actor !== 'autoscaler' || owner === 'autoscaler';
-  if (!countIsOurs) {
-    decision = { ...decision, replicas: currentReplicas, action: 'no_change', reason: `the replica count is no longer the autoscaler's (${owner ?? 'DeployRunnerPool'} sets it); no change` };
-  } else if (!options.dryRun && ado !== undefined && poolId !== undefined) {
-    const { disable } = enabledChanges(options.runnerName, look.ours, decision.replicas);
-    if (disable.length > 0) {
-      await state.beforeWrite?.();
-      refusal = await trySetAgentsEnabled(ado, log, poolId, disable, false);
-      if (refusal === undefined) {
-        // A job may have reached a slot between the first look and its drain: look again before scaling.
-        look = await observe(true);
-        decision = decide(look, takingJobs(look));
-      } else if (options.actor === 'autoscaler') {
-        // It acts again in seconds: no slot goes undrained, the next pass drains and scales.
-        decision = decide(look, takingJobs(look));
-        decision = { ...decision, reason: `${decision.reason} (Azure DevOps refused the drain: ${refusal.message}; the next pass tries again)` };
-      } else {
-        // A task's one pass: it scales without draining, and says so.
-        log.warning(drainRefused(refusal, drainPurpose));
-      }
-    }
+  if (plan.disable.length > 0) {
+    await state.beforeWrite?.();
+    refusal = await trySetAgentsEnabled(ado!, log, poolId!, plan.disable, false);
+    // A job may have reached a slot between the first look and its drain: look again before scaling.
+    if (refusal === undefined) look = await observe(true);
+    // A task's one pass scales without draining, on its first decision, and says so.
+    else if (options.actor !== 'autoscaler') log.warning(drainRefused(refusal, drainPurpose));
+    const at = refusal !== undefined && options.actor !== 'autoscaler' ? observed.at : services.clock.now();
+    plan = planPass({ ...observed, look, at, drain: { refused: refusal?.message } });
   }
+  let { decision } = plan;
   const enabledInLook = look.ours.some((agent) => agent.enabled);
   if (options.dryRun) return { decision, look, pods: [], started: [], stuck, takesJobs: enabledInLook };
   const { history: waits, fresh: started } = recordStarts(state.waits, jobStarts(look.ours, look.jobs), look.jobs.map((job) => job.requestId), services.clock.now());
@@ -210,15 +180,11 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     if (error instanceof LeadershipLost) throw error;
     return { error: error as Error };
   });
-  const raises = decision.replicas > currentReplicas;
   // The slots wanted running start before the count's write and what follows it: each second here is a second of a
-  // pod's start. An autoscaled pool's other pods stay gated, holding no node (src/core/slot-gate.ts).
-  state.slotsWanted = countIsOurs ? { replicas: decision.replicas, running: decision.running, rule: decision.runningRule, busy: look.busyOrdinals, queued: decision.queuedJobs } : undefined;
-  const gates = state.slotsWanted && planGates({ runnerName: options.runnerName, ...state.slotsWanted, pods: listed });
-  // Retirements (several calls each) wait for the starts and a raise; busy registrations are disabled before any
-  // write, so that a write that fails or hangs holds up none.
-  const retireLate = raises || (gates?.ungate.length ?? 0) > 0;
-  let upkeepFailure = await upkeep(retireLate ? 'disable' : 'all');
+  // pod's start.
+  state.slotsWanted = plan.slotsWanted;
+  const { gates } = plan;
+  let upkeepFailure = await upkeep(plan.upkeep.first);
   // The pods whose gate this pass lifted (UIDs): the list was taken before, and they start now.
   const lifted = new Set<string>();
   try {
@@ -229,10 +195,10 @@ export async function scalePass(options: PassOptions, services: PassServices, st
       for (const pod of gates.ungate) if (!skipped.includes(pod)) lifted.add(pod.uid);
     }
     // Before a write that lowers or keeps the count: a pod it ends goes with its own grace period.
-    if (retireLate && !raises) upkeepFailure = (await upkeep('retire')) ?? upkeepFailure;
-    if (decision.replicas !== currentReplicas) {
+    if (plan.upkeep.retire === 'after-starts') upkeepFailure = (await upkeep('retire')) ?? upkeepFailure;
+    if (decision.action === 'scale_down' || decision.action === 'scale_up') {
       await state.beforeWrite?.();
-      if (decision.replicas < currentReplicas) await scaleDown(kube, ref, decision.replicas, statefulSet, state.beforeWrite);
+      if (decision.action === 'scale_down') await scaleDown(kube, ref, decision.replicas, statefulSet, state.beforeWrite);
       else {
         try {
           await kube.scale(ref, decision.replicas, scaleFieldManager);
@@ -241,31 +207,19 @@ export async function scalePass(options: PassOptions, services: PassServices, st
         }
       }
     }
-    if (options.actor === 'ScaleRunnerPool' && owner === undefined) {
-      // From now on ScaleRunnerPool sets the count; a later DeployRunnerPool leaves it alone.
-      await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);
-    }
-    await markBusyPods(kube, options, listed, new Set(look.busyOrdinals));
+    if (plan.markOwner) await kube.mergePatch(ref, { metadata: { annotations: { [annotations.replicasOwner]: 'ScaleRunnerPool' } } }, scaleFieldManager);
+    await markBusyPods(kube, options.namespace, plan.busyMarks);
     // The hub shows a gated pod as Parked: one started just now shows as starting, not beside the job it starts for.
     const pods = listed.map(summarizePod).map((pod) => (lifted.has(pod.uid) ? { ...pod, gated: undefined } : pod)).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
     if (stuck.length > 0) await state.beforeWrite?.();
     state.stuckTold = await tellStuckSlots(kube, statefulSet, stuck, state.stuckTold, { now: services.clock.now(), reporter: options.actor, fieldManager: scaleFieldManager, log });
     let enabledByPass = false;
     if (ado !== undefined && poolId !== undefined) {
-      // Slots the pool keeps take jobs again: a drain that found a late job, or an earlier scale-down, disabled them.
-      // A pod on its way out (DeployRunnerPool replacing it) keeps its agent drained: a job handed to it would be cut off.
-      const leaving = new Set(pods.filter((pod) => pod.deleting || pod.draining).map((pod) => pod.name));
-      // The autoscaler's registrations are single-use (src/core/single-use.ts): enabled only while a live pod holds the
-      // key, and never once they had a job.
-      const live = podsWithLiveAgents(listed);
-      const enable = enabledChanges(options.runnerName, look.ours, decision.replicas).enable
-        .filter((agent) => !leaving.has(agent.name) && (options.actor !== 'autoscaler' || mayEnable(agent, live)));
-      // Not after a refused drain (the same refusal), nor by an autoscaler whose count is no longer its own (DeployRunnerPool drains).
-      if (countIsOurs && refusal === undefined && enable.length > 0) {
+      if (plan.enable.length > 0) {
         await state.beforeWrite?.();
         enabledByPass = true;
-        refusal = await trySetAgentsEnabled(ado, log, poolId, enable, true);
-        if (refusal !== undefined && options.actor === 'autoscaler') decision = { ...decision, reason: `${decision.reason} (Azure DevOps refused to enable ${enable.map((agent) => agent.name).join(', ')}: ${refusal.message}; the next pass tries again)` };
+        refusal = await trySetAgentsEnabled(ado, log, poolId, plan.enable, true);
+        if (refusal !== undefined && options.actor === 'autoscaler') decision = { ...decision, reason: `${decision.reason} (Azure DevOps refused to enable ${plan.enable.map((agent) => agent.name).join(', ')}: ${refusal.message}; the next pass tries again)` };
         else if (refusal !== undefined) log.warning(drainRefused(refusal, drainPurpose));
         state.agents = undefined; // their enabled flags changed since the look
       }
@@ -275,8 +229,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
         await publishForHub(ado, log, snapshot);
         state.published = { snapshot, at: services.clock.now() };
       }
-      const keep = registeredSlots(options.target, decision.replicas);
-      for (const agent of options.removeStaleRegistrations ? staleRegistrations(options.runnerName, look.ours, keep) : []) {
+      for (const { agent, reason } of plan.stale) {
         await state.beforeWrite?.();
         try {
           // Already gone (another run removed it): nothing to report.
@@ -288,7 +241,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
           log.warning(`Kept the offline registration ${agent.name} for now: ${error.message}. A later pass removes it once it holds no job.`);
           continue;
         }
-        log.info(`Removed the offline registration ${agent.name}: its slot is above ${Math.max(1, keep) - 1}.`);
+        log.info(`Removed the offline registration ${agent.name}: ${reason}.`);
       }
     }
     if (upkeepFailure !== undefined) throw upkeepFailure.error;
@@ -298,6 +251,29 @@ export async function scalePass(options: PassOptions, services: PassServices, st
     if (upkeepFailure !== undefined && error !== upkeepFailure.error) log.warning(`The single-use upkeep failed too in this pass: ${upkeepFailure.error.message}`);
     throw error;
   }
+}
+
+/**
+ * The pass's look at Azure DevOps: the pool's unfinished jobs and its agents. An idle pool at rest costs one call a
+ * look: with no unfinished job none is wanted, so the agents read within the last minute still say all the pass needs
+ * (the look after a drain, `fresh`, always reads them again). For the autoscaler, not while one of ours was busy then
+ * or could have taken a job since (enabled: one still starting then may be online now): a job may have run and ended
+ * between two looks, and its registration is to be retired at once (src/core/single-use.ts).
+ */
+async function observeAgents(options: PassOptions, services: PassServices, state: PassState, identity: RunnerIdentity, fresh: boolean): Promise<PoolLook> {
+  const { ado } = services;
+  const { poolId } = state;
+  if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
+  const jobs = await ado.listUnfinishedJobs(poolId);
+  const cached = state.agents;
+  const settled = (list: AgentInfo[]) => options.actor !== 'autoscaler' || !ownAgents(identity, list).some((agent) => agent.busyWith !== undefined || agent.enabled);
+  const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < agentsKeptMs && settled(cached.list);
+  const agents = reuse ? cached.list : await ado.listAgents(poolId);
+  if (!reuse) {
+    state.agents = { list: agents, at: services.clock.now() };
+    for (const id of state.grantedAgents?.keys() ?? []) if (!agents.some((agent) => agent.id === id)) state.grantedAgents!.delete(id);
+  }
+  return observePool(identity, agents, jobs, options.actor === 'autoscaler');
 }
 
 // While a burst of pods starts, the controller updates the status several times a second: a few conflicts in a row.
@@ -326,18 +302,13 @@ async function scaleDown(kube: KubeClient, ref: ObjectRef, replicas: number, loo
   }
 }
 
-/** Labels and annotates each pod by its agent's state: busy pods are kept by node drains and the cluster autoscaler. */
-async function markBusyPods(kube: KubeClient, options: PassOptions, pods: KubeObject[], busy: Set<number>): Promise<void> {
-  for (const pod of pods) {
-    const ordinal = slotOrdinal(options.runnerName, pod.metadata.name);
-    if (ordinal === undefined || pod.metadata.deletionTimestamp !== undefined) continue;
-    const isBusy = busy.has(ordinal) ? 'true' : 'false';
-    const evictable = busy.has(ordinal) ? 'false' : 'true';
-    if (pod.metadata.labels?.[busyLabel] === isBusy && pod.metadata.annotations?.[annotations.safeToEvict] === evictable) continue;
+/** Writes the busy marks the plan found wrong: busy pods are kept by node drains and the cluster autoscaler. */
+async function markBusyPods(kube: KubeClient, namespace: string, marks: BusyMark[]): Promise<void> {
+  for (const { pod, busy } of marks) {
     try {
       await kube.mergePatch(
-        { apiVersion: 'v1', kind: 'Pod', namespace: options.namespace, name: pod.metadata.name },
-        { metadata: { labels: { [busyLabel]: isBusy }, annotations: { [annotations.safeToEvict]: evictable } } },
+        { apiVersion: 'v1', kind: 'Pod', namespace, name: pod },
+        { metadata: { labels: { [busyLabel]: String(busy) }, annotations: { [annotations.safeToEvict]: String(!busy) } } },
         scaleFieldManager,
       );
     } catch (error) {
