@@ -130,6 +130,22 @@ describe('planPass', () => {
     }), { numRuns: 500 });
   });
 
+  it('property: the autoscaler enables only a registration that never had a job, whose key a pod still running holds', () => {
+    const autoscaled = observations.map((o) => ({ ...o, actor: 'autoscaler' as const, owner: 'autoscaler' as const }));
+    fc.assert(fc.property(autoscaled, fc.uniqueArray(fc.nat(8)), (observed, landed) => {
+      const { first, final } = pass(observed, new Set(landed));
+      for (const a of [...first.enable, ...final.enable]) {
+        assert.ok(a.busyWith === undefined && a.lastCompletedRequestId === undefined, `${a.name} had a job`);
+        const holder = observed.pods.find((p) => p.metadata.uid === a.capabilities[identityVariables.podUid]);
+        assert.ok(holder !== undefined && holder.status?.phase !== 'Succeeded' && holder.status?.phase !== 'Failed', `${a.name}'s key is held by no pod still running`);
+      }
+    }), { numRuns: 500 });
+  });
+
+  it('property: a dry run plans no drain', () => {
+    fc.assert(fc.property(observations, (observed) => assert.deepEqual(planPass({ ...observed, dryRun: true }).disable, [])), { numRuns: 300 });
+  });
+
   it('property: re-planning on the pool the pass leaves plans no further change', () => {
     fc.assert(fc.property(observations, (observed) => {
       const { final, observed: looked } = pass(observed);
