@@ -299,6 +299,24 @@ function adoPerMinute(log: ServedRequest[], contender: Contender, windows: Windo
   return { calls: served.length / minutes, kib: served.reduce((sum, entry) => sum + entry.bytes, 0) / 1024 / minutes };
 }
 
+/** Where a contender's bytes went in the windows: the five routes that served the most, ids and values folded. */
+function bytesByRoute(log: ServedRequest[], contender: Contender, windows: Window[]): string {
+  const routes = new Map<string, { calls: number; bytes: number }>();
+  let total = 0;
+  for (const entry of log) {
+    if (entry.principal !== `pat:${contender.user}` || !windows.some((w) => Date.parse(entry.time) >= w.from && Date.parse(entry.time) <= w.to)) continue;
+    const flags = ['includeCapabilities', 'agentName'].filter((key) => key in entry.query).map((key) => `${key}=${key === 'agentName' ? '…' : entry.query[key]}`);
+    const route = `${entry.method} ${entry.path.replace(/^.*?\/_apis\//, '').replace(/\/\d+(?=\/|$)/g, '/{id}')}${flags.length > 0 ? `?${flags.join('&')}` : ''}`;
+    const tally = routes.get(route) ?? { calls: 0, bytes: 0 };
+    tally.calls++;
+    tally.bytes += entry.bytes;
+    total += entry.bytes;
+    routes.set(route, tally);
+  }
+  return [...routes].sort(([, a], [, b]) => b.bytes - a.bytes).slice(0, 5)
+    .map(([route, { calls, bytes }]) => `${route} ${calls}× ${(bytes / 1024).toFixed(0)} KiB (${((100 * bytes) / Math.max(1, total)).toFixed(0)} %)`).join('; ');
+}
+
 /**
  * A job's wait in stages, from the pod that ran it: poll (queued → pod created), scheduling (→ scheduled), start
  * (→ agent container running), registration (→ job received: the agent's registration, session and first poll).
@@ -439,6 +457,9 @@ async function main(): Promise<void> {
       return [c.key, new Map([['ado-calls-per-minute', ado.calls], ['ado-kib-per-minute', ado.kib]])];
     }));
     printFigures('vs-keda-', overall);
+    for (const workload of windows.keys()) {
+      for (const c of contenders) console.log(`# where the bytes go, ${workload}, ${c.key}: ${bytesByRoute(log, c, [windows.get(workload)!.get(c.key)!])}`);
+    }
     const failedOurs = [...windows.keys()].flatMap((w) => [...windows.get(w)!.get('ours')!.jobIds])
       .filter((id) => jobs.of(contenders[0].pool.id).find((job) => job.requestId === id)?.result !== 'succeeded');
     if (failedOurs.length > 0) {
