@@ -137,7 +137,8 @@ describe('planPass', () => {
       for (const a of [...first.enable, ...final.enable]) {
         assert.ok(a.busyWith === undefined && a.lastCompletedRequestId === undefined, `${a.name} had a job`);
         const holder = observed.pods.find((p) => p.metadata.uid === a.capabilities[identityVariables.podUid]);
-        assert.ok(holder !== undefined && holder.status?.phase !== 'Succeeded' && holder.status?.phase !== 'Failed', `${a.name}'s key is held by no pod still running`);
+        const phase = (holder?.status as { phase?: string } | undefined)?.phase;
+        assert.ok(holder !== undefined && phase !== 'Succeeded' && phase !== 'Failed', `${a.name}'s key is held by no pod still running`);
       }
     }), { numRuns: 500 });
   });
