@@ -99,15 +99,11 @@ if ($TokenFile) { $Token = Read-SecretFile 'AZP_TOKEN_FILE' $TokenFile }
 if ($ClientSecretFile) { $ClientSecret = Read-SecretFile 'AZP_CLIENT_SECRET_FILE' $ClientSecretFile }
 
 # --- steps ---
-function Get-WorkDir { if ([IO.Path]::IsPathRooted($AZP_WORK)) { $AZP_WORK } else { Join-Path $AgentDir $AZP_WORK } }
-
-# Removes what an earlier run left behind: the agent's settings and logs, the work folder, temp files.
+# Removes what an earlier run left behind: the entries of the agent root its package did not bring (.pristine), the
+# work folder and the temp folder; runner.js (runner/clean-slate.ts, shared with start.sh).
 function Clear-Slate {
-  $pristine = Get-Content (Join-Path $AgentDir '.pristine')
-  Get-ChildItem -Force $AgentDir | Where-Object Name -notin $pristine | Remove-Item -Recurse -Force
-  foreach ($dir in @((Get-WorkDir), $env:TEMP)) {
-    if (Test-Path $dir) { Get-ChildItem -Force $dir | Remove-Item -Recurse -Force -ErrorAction SilentlyContinue }
-  }
+  & $Node $Runner clean-slate --agent-dir $AgentDir --work $AZP_WORK $env:TEMP
+  if ($LASTEXITCODE -ne 0) { exit $ConfigError }
 }
 
 # Runs config.cmd with the credential in its environment only (the agent takes --token/--clientSecret from there).

@@ -188,29 +188,12 @@ run_child() {
 }
 
 # --- steps --------------------------------------------------------------------------------------------------------
-work_dir() { if [[ $AZP_WORK == /* ]]; then echo "$AZP_WORK"; else echo "$agent_dir/$AZP_WORK"; fi; }
-
-# Empties a directory of the entries that match the find tests given (a job may have left them read-only).
-empty_dir() {
-  local dir=$1
-  shift
-  [ -d "$dir" ] || return 0
-  find "$dir" -mindepth 1 -maxdepth 1 "$@" -exec chmod -R u+rwx {} + 2>/dev/null || true
-  find "$dir" -mindepth 1 -maxdepth 1 "$@" -exec rm -rf {} + || fail "could not clean $dir"
-}
-
-# Removes what an earlier run left in this container's filesystem (Docker restarts a container in place). Run as a
-# child: a large work folder must not hold a stop signal back.
+# Removes what an earlier run left in this container's filesystem (Docker restarts a container in place): this user's
+# files in the agent root and the scratch dirs, the work folder, $HOME (back to /etc/skel); runner.js
+# (runner/clean-slate.ts, shared with start.ps1). Run as a child: a large work folder must not hold a stop signal back.
 clean_slate() {
-  local dir
-  for dir in "$agent_dir" "${scratch_dirs[@]}"; do empty_dir "$dir" -user "$(id -u)"; done
-  # The work folder whoever owns its mount point (the kubelet makes a volume's root-owned, group-writable): only one
-  # this user may write, so a work folder set to / or /etc is never emptied.
-  if [ -d "$(work_dir)" ] && [ -w "$(work_dir)" ] && [ "$(work_dir)" != / ]; then empty_dir "$(work_dir)"; fi
-  if [ -O "$HOME" ]; then
-    empty_dir "$HOME"
-    [ ! -d /etc/skel ] || cp -a /etc/skel/. "$HOME/"
-  fi
+  run_child "$node" "$runner" clean-slate --agent-dir "$agent_dir" --work "$AZP_WORK" --home "$HOME" --skel /etc/skel \
+    "${scratch_dirs[@]}" || exit "$config_error"
 }
 
 # Runs config.sh with the credential in its environment only (the agent takes --token/--clientSecret from there),
@@ -306,18 +289,18 @@ end_leftovers() {
 cd "$agent_dir"
 case $mode in
   register)
-    run_child clean_slate
+    clean_slate
     register
     save_settings
     log "registration saved in $AZP_CONFIG_DIR"
     ;;
   retire)
-    run_child clean_slate
+    clean_slate
     register
     remove_registration
     ;;
   run | all)
-    run_child clean_slate
+    clean_slate
     if [ "$mode" = all ]; then
       register
     elif [ "$AZP_REGISTRATION" = autoscaler ]; then

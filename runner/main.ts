@@ -2,6 +2,9 @@
 // (docker/start.sh, docker/start.ps1) on the Node that ships with the agent: `node runner.js <command> [args…]`.
 //   settings MODE [NAME…]    the entrypoint's settings for MODE, checked, as NAME=value lines (NAME…: the credential
 //                            settings it found set, never their values)
+//   clean-slate --agent-dir <dir> --work <AZP_WORK> [--home <dir> --skel <dir>] [scratch dir…]
+//                            removes what an earlier run left in this container (the agent's settings and logs, the
+//                            work folder, the user's temporary files and $HOME), before the agent registers or runs
 //   share-externals <externals> <node> <dir>
 //                            the init container of container jobs: the agent's externals, runner.js and a link to
 //                            the Node into the pod's volume
@@ -21,13 +24,14 @@ import { awaitStartAllowed, deletePodOverHttps, handOffPresent, leaveHandOff, re
 import { supervise } from './supervise.js';
 import { awaitRegistration, readHandshakeSettings } from './handshake.js';
 import { readDockerProxySettings, startDockerProxy } from './docker-proxy.js';
-import { accessible, configError, SettingError, UsageError } from './settings.js';
+import { accessible, configError, SettingError, StepError, UsageError } from './settings.js';
 import { dockerShim } from './docker-shim.js';
 import { startExecServer } from './exec-server.js';
 import { readPodContainers } from './pod-containers.js';
 import { credentialNames, formatStartSettings, readStartSettings } from './start-settings.js';
 import { withoutLoggingCommands } from '../src/core/index.js';
 import { shareExternals } from './share-externals.js';
+import { cleanSlate } from './clean-slate.js';
 
 const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
 const error = (command: string) => (message: string) => {
@@ -35,21 +39,48 @@ const error = (command: string) => (message: string) => {
 };
 
 const writableDir = (path: string) => accessible(path, constants.W_OK, 'directory');
+const platform = process.platform === 'win32' ? 'windows' : 'linux';
+/** This user (Linux); Windows has no uid, and its rules ask for none. */
+const uid = process.getuid?.() ?? -1;
 
 /** The entrypoint's settings for a mode, checked, as NAME=value lines (runner/start-settings.ts). */
 function printSettings([mode = '', ...credentials]: string[]): number {
   const unknown = credentials.filter((name) => !(credentialNames as readonly string[]).includes(name));
   // Never echoed: an argument that is no name could be a value.
   if (unknown.length > 0) throw new UsageError(`settings takes only the names of the credential settings set (${credentialNames.join(', ')})`);
-  const platform = process.platform === 'win32' ? 'windows' : 'linux';
   const hostName = process.env[platform === 'windows' ? 'COMPUTERNAME' : 'HOSTNAME'] || hostname();
   process.stdout.write(formatStartSettings(readStartSettings(mode, { platform, env: process.env, hostName, credentials: new Set(credentials), writableDir })));
   return 0;
 }
 
+/**
+ * `--name value` options (each at most once, from `names`), then the other arguments as they came. Named rather than
+ * in places: PowerShell drops an empty argument to a native command, which would shift every place after it.
+ */
+function options(args: string[], names: readonly string[], usage: string): { named: Map<string, string>; rest: string[] } {
+  const named = new Map<string, string>();
+  let at = 0;
+  for (; at < args.length && args[at].startsWith('--'); at += 2) {
+    const name = args[at].slice(2);
+    if (!names.includes(name) || named.has(name) || at + 1 >= args.length) throw new UsageError(usage);
+    named.set(name, args[at + 1]);
+  }
+  return { named, rest: args.slice(at) };
+}
+
+const cleanSlateUsage = 'clean-slate needs the agent root and AZP_WORK: runner.js clean-slate --agent-dir <dir> --work <AZP_WORK> [--home <dir> --skel <dir>] [scratch dir…]';
+
 /** Each command: its arguments in, its exit code out. */
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   settings: (args) => Promise.resolve(printSettings(args)),
+  'clean-slate': (args) => {
+    const { named, rest } = options(args, ['agent-dir', 'work', 'home', 'skel'], cleanSlateUsage);
+    const agentDir = named.get('agent-dir');
+    const work = named.get('work');
+    if (!agentDir || !work) throw new UsageError(cleanSlateUsage);
+    cleanSlate({ platform, uid, agentDir, work, scratchDirs: rest, home: named.get('home'), skel: named.get('skel') });
+    return Promise.resolve(0);
+  },
   'share-externals': ([externals = '', node = '', target = '']) => {
     if (!externals || !node) throw new UsageError('share-externals needs the agent\'s externals, the Node to link and the pod\'s volume: runner.js share-externals <externals> <node> <dir>');
     shareExternals({ externals, node, runnerJs: process.argv[1], target });
@@ -122,9 +153,9 @@ async function main([name = '', ...args]: string[]): Promise<number> {
     if (command === undefined) throw new UsageError(`unknown command '${name}' (expected ${new Intl.ListFormat('en', { type: 'disjunction' }).format(Object.keys(commands))})`);
     return await command(args);
   } catch (caught) {
-    if (caught instanceof SettingError || caught instanceof UsageError) {
+    if (caught instanceof SettingError || caught instanceof StepError || caught instanceof UsageError) {
       error(name || 'runner')(caught.message);
-      return caught instanceof SettingError ? configError : 64;
+      return caught instanceof UsageError ? 64 : configError;
     }
     throw caught;
   }

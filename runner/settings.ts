@@ -7,6 +7,12 @@ export const configError = 78;
 /** A setting is missing or wrong: the command stops before doing anything, with exit code 78. */
 export class SettingError extends Error {}
 
+/**
+ * A step the entrypoint takes before the agent runs failed (the clean slate, the agent's settings): exit code 78 too,
+ * as start.sh's header says of anything that fails before the agent ran.
+ */
+export class StepError extends Error {}
+
 /** The command line is wrong (exit code 64, EX_USAGE). */
 export class UsageError extends Error {}
 

@@ -3,8 +3,9 @@
 // engine at the agent's own path, whence the agent binds them into a job's containers; with runner.js and a link to
 // the Node it runs on (the newest the agent ships, start.sh's choice) in azp-runner/, which podContainers' exec
 // helpers run on.
-import { chmodSync, constants, copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { constants, copyFileSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { copyInto } from './files.js';
 import { accessible, SettingError } from './settings.js';
 
 export interface ShareExternals {
@@ -23,33 +24,12 @@ export function shareExternals({ externals, node, runnerJs, target }: ShareExter
   const nodeInside = relative(externals, node);
   if (nodeInside.startsWith('..') || nodeInside.startsWith(sep)) throw new SettingError(`share-externals links a Node inside ${externals}; got '${node}'`);
   // Into the volume's root, which keeps its own owner and mode: the job containers' processes read it as the agent's
-  // uid. Links stay links, as the agent package made them.
+  // uid. Links stay links, as the agent package made them; what an earlier run of the init container left (it restarts
+  // in place, perhaps cut off mid-copy) is replaced.
   copyInto(externals, target);
   rmSync(join(target, 'azp-runner'), { recursive: true, force: true });
   mkdirSync(join(target, 'azp-runner'));
   copyFileSync(runnerJs, join(target, 'azp-runner', 'runner.js'));
   // Relative: it resolves wherever the volume is mounted.
   symlinkSync(join('..', nodeInside), join(target, 'azp-runner', 'node'));
-}
-
-/**
- * Copies what `from` holds into the existing directory `to`, as `cp -R from/. to/` does: links as links (the agent's
- * are relative), files and folders with their modes. By hand: the bundle runs on the agent's Node from 16 on, whose
- * fs.cpSync was experimental and kept no link verbatim. Only links, folders and regular files.
- */
-function copyInto(from: string, to: string): void {
-  for (const name of readdirSync(from)) {
-    const source = join(from, name);
-    const copy = join(to, name);
-    const stat = lstatSync(source);
-    // What an earlier run of the init container left (it restarts in place, perhaps cut off mid-copy) is replaced.
-    rmSync(copy, { recursive: true, force: true });
-    if (stat.isSymbolicLink()) symlinkSync(readlinkSync(source), copy);
-    else if (stat.isDirectory()) {
-      mkdirSync(copy);
-      copyInto(source, copy);
-      chmodSync(copy, stat.mode & 0o7777);
-    } else if (stat.isFile()) copyFileSync(source, copy);
-    // A FIFO, socket or device is nothing to share, and reading a FIFO would hold the pod's start for ever.
-  }
 }
