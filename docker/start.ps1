@@ -133,22 +133,15 @@ function Register-Agent {
   }
 }
 
-# The agent's settings are the files in the agent root that the package didn't bring.
-function Get-AgentSettings {
-  $pristine = Get-Content (Join-Path $AgentDir '.pristine')
-  Get-ChildItem -Force -File $AgentDir | Where-Object Name -notin $pristine
-}
-
+# The agent's settings files (those the package didn't bring) into AZP_CONFIG_DIR and back: runner/agent-settings.ts.
 function Save-Settings {
-  Get-ChildItem -Force $AZP_CONFIG_DIR | Remove-Item -Recurse -Force
-  Get-AgentSettings | Copy-Item -Destination $AZP_CONFIG_DIR
+  & $Node $Runner save-registration $AgentDir $AZP_CONFIG_DIR
+  if ($LASTEXITCODE -ne 0) { exit $ConfigError }
 }
 
 function Restore-Settings {
-  if (-not (Test-Path (Join-Path $AZP_CONFIG_DIR '.agent'))) {
-    Stop-WithError "AZP_CONFIG_DIR='$AZP_CONFIG_DIR' holds no registration: run the register mode first"
-  }
-  Get-ChildItem -Force -File $AZP_CONFIG_DIR | Copy-Item -Destination $AgentDir
+  & $Node $Runner restore-registration $AgentDir $AZP_CONFIG_DIR
+  if ($LASTEXITCODE -ne 0) { exit $ConfigError }
 }
 
 function Remove-Registration {

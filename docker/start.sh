@@ -219,18 +219,9 @@ register() {
   }
 }
 
-# The files config.sh wrote are the only regular files in the agent root that belong to this user.
-agent_settings() { find "$agent_dir" -mindepth 1 -maxdepth 1 -type f -user "$(id -u)"; }
-
-save_settings() {
-  find "$AZP_CONFIG_DIR" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
-  agent_settings | xargs -r cp -p -t "$AZP_CONFIG_DIR"
-}
-
-restore_settings() {
-  [ -f "$AZP_CONFIG_DIR/.agent" ] || fail "AZP_CONFIG_DIR='$AZP_CONFIG_DIR' holds no registration: run the register mode first"
-  find "$AZP_CONFIG_DIR" -mindepth 1 -maxdepth 1 -type f -exec cp -p -t "$agent_dir" {} +
-}
+# The agent's settings files (those config.sh wrote) into AZP_CONFIG_DIR and back: runner/agent-settings.ts.
+save_settings() { "$node" "$runner" save-registration "$agent_dir" "$AZP_CONFIG_DIR" || exit "$config_error"; }
+restore_settings() { "$node" "$runner" restore-registration "$agent_dir" "$AZP_CONFIG_DIR" || exit "$config_error"; }
 
 remove_registration() {
   local attempt

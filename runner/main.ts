@@ -5,6 +5,9 @@
 //   clean-slate --agent-dir <dir> --work <AZP_WORK> [--home <dir> --skel <dir>] [scratch dir…]
 //                            removes what an earlier run left in this container (the agent's settings and logs, the
 //                            work folder, the user's temporary files and $HOME), before the agent registers or runs
+//   save-registration <agent dir> <config dir>
+//   restore-registration <agent dir> <config dir>
+//                            the agent's settings files into AZP_CONFIG_DIR (register mode) and back (run mode)
 //   share-externals <externals> <node> <dir>
 //                            the init container of container jobs: the agent's externals, runner.js and a link to
 //                            the Node into the pod's volume
@@ -32,6 +35,7 @@ import { credentialNames, formatStartSettings, readStartSettings } from './start
 import { withoutLoggingCommands } from '../src/core/index.js';
 import { shareExternals } from './share-externals.js';
 import { cleanSlate } from './clean-slate.js';
+import { restoreRegistration, saveRegistration } from './agent-settings.js';
 
 const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
 const error = (command: string) => (message: string) => {
@@ -79,6 +83,16 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     const work = named.get('work');
     if (!agentDir || !work) throw new UsageError(cleanSlateUsage);
     cleanSlate({ platform, uid, agentDir, work, scratchDirs: rest, home: named.get('home'), skel: named.get('skel') });
+    return Promise.resolve(0);
+  },
+  'save-registration': ([agentDir = '', configDir = '']) => {
+    if (!agentDir || !configDir) throw new UsageError('save-registration needs the agent root and AZP_CONFIG_DIR: runner.js save-registration <agent dir> <config dir>');
+    saveRegistration({ platform, uid, agentDir, configDir });
+    return Promise.resolve(0);
+  },
+  'restore-registration': ([agentDir = '', configDir = '']) => {
+    if (!agentDir || !configDir) throw new UsageError('restore-registration needs the agent root and AZP_CONFIG_DIR: runner.js restore-registration <agent dir> <config dir>');
+    restoreRegistration({ platform, uid, agentDir, configDir });
     return Promise.resolve(0);
   },
   'share-externals': ([externals = '', node = '', target = '']) => {
