@@ -111,10 +111,12 @@ export function emptyDir(dir: string, { remove = () => true, bestEffort = false 
   if (!entry(dir)?.isDirectory()) return;
   let failure: unknown;
   try {
-    for (const name of readdirSync(dir)) {
+    // Names as bytes: a job may leave one that is no UTF-8, which a decoded name would no longer find.
+    for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+      const path = Buffer.concat([Buffer.from(join(dir, '/')), name]);
       try {
-        const stat = entry(join(dir, name));
-        if (stat !== undefined && remove(name, stat)) removeTree(join(dir, name), stat);
+        const stat = entry(path);
+        if (stat !== undefined && remove(name.toString(), stat)) removeTree(path, stat);
       } catch (caught) {
         failure ??= caught;
       }

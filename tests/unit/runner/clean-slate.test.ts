@@ -5,7 +5,8 @@
 // tests/unit/images/start-stop.test.ts. The Windows rule (.pristine) runs in-process on the same kind of folders.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanSlate, workFolder } from '../../../runner/clean-slate.js';
 import { StepError } from '../../../runner/settings.js';
@@ -129,6 +130,26 @@ describe('runner.js clean-slate', { skip: !asRoot && 'it removes its own user\'s
     for (const work of ['/', '//', '/.', '/tmp/..']) assert.equal(workFolder(agent, work, writable), undefined, `AZP_WORK=${work}`);
     assert.equal(workFolder(agent, '_work', writable), join(agent, '_work'));
     assert.equal(workFolder(agent, '_work', () => false), undefined);
+  });
+
+  it('removes whatever a job can make, as rm did: a tree deeper than the path limit, names that are no UTF-8', () => {
+    const root = folder(join(dir, 'odd-trees'), 0, 0o755);
+    const agent = folder(join(root, 'agent'), 0, 0o1777);
+    const work = folder(join(root, 'work'), agentUid, 0o755);
+    // As a job would, from inside (a path from / would pass the limit): 2 500 folders deep, about 7 500 bytes.
+    const deep = `process.chdir(${JSON.stringify(work)}); const fs = require('node:fs'); fs.mkdirSync('deep'); process.chdir('deep');
+      for (let i = 0; i < 2500; i++) { fs.mkdirSync('aa'); process.chdir('aa'); } fs.writeFileSync('bottom', ''); fs.mkdirSync('locked'); fs.chmodSync('locked', 0o500);`;
+    const made = spawnSync(process.execPath, ['-e', deep], { uid: agentUid, gid: agentUid, encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const bytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : Buffer.from(part))));
+    writeFileSync(bytes(work, '/', [0xff, 0x41]), 'top');
+    mkdirSync(bytes(work, '/', [0xfd]));
+    writeFileSync(bytes(work, '/', [0xfd], '/', [0xfe]), 'nested');
+    writeFileSync(bytes(agent, '/', [0xfc]), 'a leftover of this user');
+    for (const path of [bytes(work, '/', [0xff, 0x41]), bytes(work, '/', [0xfd]), bytes(work, '/', [0xfd], '/', [0xfe]), bytes(agent, '/', [0xfc])]) chownSync(path, agentUid, agentUid);
+    assert.deepEqual(run(['--agent-dir', agent, '--work', work]), { code: 0, stdout: '', stderr: '' });
+    assert.deepEqual(readdirSync(work), [], 'the work folder is empty');
+    assert.deepEqual(readdirSync(agent), [], 'so is the agent root');
   });
 
   it('empties $HOME only when this user owns it, then copies skel back: modes kept, links as links', () => {
