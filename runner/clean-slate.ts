@@ -6,6 +6,7 @@
 // folders, and links to elsewhere (to the config volume, the agent's key, the package): a link is removed, never
 // followed (runner/files.ts). It holds no credential; the entrypoint runs it as a child of its own, so that a stop
 // signal ends it at once however large the work folder.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, constants, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { isAbsolute, join, parse, resolve } from 'node:path';
 import { logLine } from '../src/core/index.js';
@@ -58,15 +59,18 @@ export interface CleanSlate {
 /** Removes what an earlier run left, in start.sh's order; what can't be removed is a StepError naming it. */
 export function cleanSlate(slate: CleanSlate): void {
   const { platform, uid, agentDir } = slate;
-  const windows = platform === 'windows';
-  const leftover = leftoverRule(platform, agentDir, uid);
-  emptyDir(agentDir, { remove: leftover });
+  const work = workFolder(agentDir, slate.work, (path) => accessible(path, constants.W_OK, 'directory'));
+  if (platform === 'linux') {
+    for (const dir of [agentDir, ...slate.scratchDirs]) emptyWithFind(dir, uid);
+    if (work !== undefined) emptyWithFind(work);
+    if (slate.home !== undefined) restoreHome(slate.home, uid, slate.skel);
+    return;
+  }
+  emptyDir(agentDir, { remove: leftoverRule(platform, agentDir, uid) });
   // On Windows the temporary and work folders are this user's alone, and a file some process still holds open can't be
   // deleted there: what is in use stays, as start.ps1 let it.
-  for (const dir of slate.scratchDirs) emptyDir(dir, windows ? { bestEffort: true } : { remove: ownedBy(uid) });
-  const work = workFolder(agentDir, slate.work, (path) => accessible(path, constants.W_OK, 'directory'));
-  if (work !== undefined) emptyDir(work, { bestEffort: windows });
-  if (slate.home !== undefined && !windows) restoreHome(slate.home, uid, slate.skel);
+  for (const dir of slate.scratchDirs) emptyDir(dir, { bestEffort: true });
+  if (work !== undefined) emptyDir(work, { bestEffort: true });
 }
 
 /**
@@ -84,7 +88,7 @@ export function workFolder(agentDir: string, work: string, writable: (path: stri
 function restoreHome(home: string, uid: number, skel: string | undefined): void {
   const stat = entry(home);
   if (!stat?.isDirectory() || stat.uid !== uid) return;
-  emptyDir(home, {});
+  emptyWithFind(home);
   const skeleton = skel === undefined ? undefined : statOf(skel);
   if (skel === undefined || !skeleton?.isDirectory()) return;
   try {
@@ -104,19 +108,35 @@ interface Emptying {
 }
 
 /**
- * Empties `dir` of the entries `remove` picks, each removed whole (runner/files.ts). A `dir` that is missing, or a
- * link, is left alone: find never went into a link given as its starting point either (nor is a $HOME that is one).
+ * Linux: empties `dir` of its entries (of `owner`'s only, when given) with find and rm, as start.sh did: they walk by
+ * file descriptor and by bytes, so no tree a job leaves stops or misleads them — one deeper than the path limit, names
+ * that are no UTF-8, a folder swapped for a link while they run (another container of the pod may share the work
+ * volume) — which Node's path-based calls cannot promise. Made writable first: chmod -R follows no link below the
+ * entries, and a link among them is not given to it. A `dir` that is missing, or a link, is left alone.
+ */
+function emptyWithFind(dir: string, owner?: number): void {
+  if (!entry(dir)?.isDirectory()) return;
+  const entries = [dir, '-mindepth', '1', '-maxdepth', '1', ...(owner === undefined ? [] : ['-user', String(owner)])];
+  spawnSync('find', [...entries, '!', '-type', 'l', '-exec', 'chmod', '-R', 'u+rwx', '{}', '+'], { stdio: 'ignore' });
+  const removal = spawnSync('find', [...entries, '-exec', 'rm', '-rf', '{}', '+'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (removal.error !== undefined || removal.status !== 0) {
+    const why = removal.error ?? (removal.stderr.trim().split('\n')[0] || `find exited ${removal.status}`);
+    throw new StepError(`could not clean ${shown(dir)}: ${reason(why)}`);
+  }
+}
+
+/**
+ * Windows: empties `dir` of the entries `remove` picks, each removed whole (runner/files.ts). A `dir` that is missing,
+ * or a link, is left alone.
  */
 export function emptyDir(dir: string, { remove = () => true, bestEffort = false }: Emptying): void {
   if (!entry(dir)?.isDirectory()) return;
   let failure: unknown;
   try {
-    // Names as bytes: a job may leave one that is no UTF-8, which a decoded name would no longer find.
-    for (const name of readdirSync(dir, { encoding: 'buffer' })) {
-      const path = Buffer.concat([Buffer.from(join(dir, '/')), name]);
+    for (const name of readdirSync(dir)) {
       try {
-        const stat = entry(path);
-        if (stat !== undefined && remove(name.toString(), stat)) removeTree(path, stat);
+        const stat = entry(join(dir, name));
+        if (stat !== undefined && remove(name, stat)) removeTree(join(dir, name), stat);
       } catch (caught) {
         failure ??= caught;
       }

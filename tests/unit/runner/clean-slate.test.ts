@@ -136,9 +136,10 @@ describe('runner.js clean-slate', { skip: !asRoot && 'it removes its own user\'s
     const root = folder(join(dir, 'odd-trees'), 0, 0o755);
     const agent = folder(join(root, 'agent'), 0, 0o1777);
     const work = folder(join(root, 'work'), agentUid, 0o755);
-    // As a job would, from inside (a path from / would pass the limit): 2 500 folders deep, about 7 500 bytes.
+    // As a job would, from inside (a path from / would pass the limit): 2 500 folders deep, about 7 500 bytes, read-only
+    // at the bottom.
     const deep = `process.chdir(${JSON.stringify(work)}); const fs = require('node:fs'); fs.mkdirSync('deep'); process.chdir('deep');
-      for (let i = 0; i < 2500; i++) { fs.mkdirSync('aa'); process.chdir('aa'); } fs.writeFileSync('bottom', ''); fs.mkdirSync('locked'); fs.chmodSync('locked', 0o500);`;
+      for (let i = 0; i < 2500; i++) { fs.mkdirSync('aa'); process.chdir('aa'); } fs.writeFileSync('bottom', ''); fs.mkdirSync('locked'); fs.chmodSync('locked', 0o500); fs.chmodSync('.', 0o555);`;
     const made = spawnSync(process.execPath, ['-e', deep], { uid: agentUid, gid: agentUid, encoding: 'utf8' });
     assert.equal(made.status, 0, made.stderr);
     const bytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : Buffer.from(part))));
@@ -192,7 +193,7 @@ describe('runner.js clean-slate', { skip: !asRoot && 'it removes its own user\'s
     file(join(scratch, 'job', '##vso[task.setvariable variable=x]y', 'root-made'), 0);
     const result = run(['--agent-dir', agent, '--work', '_work', scratch]);
     assert.equal(result.code, 78);
-    assert.match(result.stderr, new RegExp(`^runner clean-slate: error: could not clean ${scratch}: EACCES: permission denied, unlink '.*root-made'\n$`));
+    assert.match(result.stderr, new RegExp(`^runner clean-slate: error: could not clean ${scratch}: rm: cannot remove '.*root-made': Permission denied\n$`));
     assert.doesNotMatch(result.stderr, /##vso\[/, 'a name a job chose is no logging command');
 
     const usage = run(['--agent-dir', agent]);
