@@ -35,19 +35,65 @@ export interface PollState {
    * left to the next pass: a key a job copied could take another job until a look retires it (src/core/single-use.ts).
    */
   keysAtStake?: boolean;
+  /** A stretch the budget asked for earlier, as it stands now (BudgetPace): kept like the last answer's. */
+  rememberedStretchMs?: number;
 }
 
 export function pollDelay(pollSeconds: number, state: PollState): number {
   const interval = pollSeconds * 1000;
-  let delay = interval;
-  if (state.failures > 0) delay = Math.max(delay, Math.min(longestBackoffMs, 1000 * 2 ** (state.failures - 1)));
-  const { rateLimit } = state;
-  if (rateLimit !== undefined && rateLimit.limit > 0) {
-    const share = Math.max(0, rateLimit.remaining) / rateLimit.limit;
+  const delay = backedOff(interval, state.failures);
+  const stretched = Math.max(budgetStretch(delay, state.rateLimit), state.rememberedStretchMs ?? 0);
+  if (stretched > delay) {
     const longest = state.keysAtStake === true ? longestBackoffMs : longestStretchMs;
-    if (share < stretchBelowShare) return Math.round(Math.min(Math.max(longest, interval), delay * (stretchBelowShare / Math.max(share, 0.01)) ** steepness));
+    return Math.round(Math.min(Math.max(longest, interval), stretched));
   }
   return Math.min(Math.max(longestBackoffMs, interval), Math.round(delay));
+}
+
+/** The interval, longer after failures. */
+function backedOff(interval: number, failures: number): number {
+  return failures > 0 ? Math.max(interval, Math.min(longestBackoffMs, 1000 * 2 ** (failures - 1))) : interval;
+}
+
+/** `delay` stretched by the budget the last answer announced (0: it announced none, or it is not running low). */
+function budgetStretch(delay: number, rateLimit: RateLimitState | undefined): number {
+  if (rateLimit === undefined || rateLimit.limit <= 0) return 0;
+  const share = Math.max(0, rateLimit.remaining) / rateLimit.limit;
+  return share < stretchBelowShare ? Math.min(longestStretchMs, delay * (stretchBelowShare / Math.max(share, 0.01)) ** steepness) : 0;
+}
+
+/**
+ * How long a stretch is remembered: it halves every this many ms. Four to five halvings bring a stretch the service's
+ * 429s or an empty budget asked for (a minute and more) back to a few seconds over ten minutes, two windows.
+ */
+const stretchHalfLifeMs = 150_000;
+
+/**
+ * The stretch the budget asked for, remembered (one per autoscaler). An answer without the headers says only that under
+ * half the allowance is used, not how little: after a 429 storm (whose answers said none was left), fifty autoscalers
+ * that went back to full pace on their first such answer spent the allowance within a minute, all at once, and those
+ * calls weighed on the window for five more. Coming back by halves over minutes, like a sender leaving congestion,
+ * spreads that return; a fresh answer that asks for more stretch counts at once.
+ */
+export class BudgetPace {
+  private last?: { stretchMs: number; at: number };
+
+  /** pollDelay, with the stretch remembered at `now` (ms). */
+  delay(pollSeconds: number, state: PollState, now: number): number {
+    const remembered = this.remembered(now);
+    const asked = budgetStretch(backedOff(pollSeconds * 1000, state.failures), state.rateLimit);
+    if (asked >= remembered && asked > 0) this.last = { stretchMs: asked, at: now };
+    return pollDelay(pollSeconds, { ...state, rememberedStretchMs: Math.max(asked, remembered) });
+  }
+
+  /** Whether the stretch remembered at `now` still makes the interval longer than `pollSeconds`: the loop backs off. */
+  stretching(pollSeconds: number, now: number): boolean {
+    return this.remembered(now) > pollSeconds * 1000;
+  }
+
+  private remembered(now: number): number {
+    return this.last === undefined ? 0 : this.last.stretchMs * 0.5 ** (Math.max(0, now - this.last.at) / stretchHalfLifeMs);
+  }
 }
 
 /**

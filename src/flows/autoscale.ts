@@ -17,7 +17,7 @@ import { declaredCapabilities, hadJob, needsNewAgentId, planSingleUse, podsWithL
 import { slotOrdinal } from '../core/slots.js';
 import { otherOwner, withOwnIdentity, type RunnerIdentity } from '../core/runner-identity.js';
 import type { PoolLook } from '../core/scale-decision.js';
-import { backingOff, pollDelay } from '../core/poll-interval.js';
+import { BudgetPace, backingOff, pollDelay } from '../core/poll-interval.js';
 import { NoticedAgents } from '../core/noticed-agents.js';
 import { isTransient } from './scale-pool.js';
 import { scaleFieldManager, scalePass, type PassState, type UpkeepPart } from './scale-pass.js';
@@ -104,7 +104,10 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
     return recorded.ids;
   };
   const owned = (agentId: number) => grantedAgents.has(agentId) || recordedIds().has(agentId);
-  const backsOff = () => backingOff({ rateLimit: ado.rateLimit, failures });
+  // The budget's stretch, remembered: once answers no longer carry the headers, the pace comes back by halves, and
+  // notices bring no look sooner meanwhile.
+  const pace = new BudgetPace();
+  const backsOff = () => backingOff({ rateLimit: ado.rateLimit, failures }) || pace.stretching(options.settings.pollSeconds, clock.now());
   // Pods change between passes (a job ends, its pod is replaced): follow them, and register each new one at once.
   const watching = new AbortController();
   let wake = () => {};
@@ -253,7 +256,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
         if (await registrations.registerNewPods(() => noticeDue() || stop.stopped)) {
           state.agents = undefined;
           keysAtStake = true;
-          nextPass = Math.min(nextPass, clock.now() + pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake }));
+          nextPass = Math.min(nextPass, clock.now() + pace.delay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake }, clock.now()));
         }
       };
       if (!noticeFirst) await register();
@@ -275,7 +278,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           if (changes || decision.reason.replace(/\d+/g, '#') !== lastReason) log.info(decision.reason);
           lastReason = decision.reason.replace(/\d+/g, '#');
           keysAtStake = takesJobs;
-          nextPass = clock.now() + pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures: 0, keysAtStake });
+          nextPass = clock.now() + pace.delay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures: 0, keysAtStake }, clock.now());
           // Pods that ended during the pass, after its look: as if they ended now (a slot the look saw busy, done).
           if (endedInPass.length > 0) {
             if (!backsOff()) nextPass = 0;
@@ -289,7 +292,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           events.passFailed(error as Error, transient);
           failures++;
           keysAtStake = true;
-          const delay = pollDelay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake });
+          const delay = pace.delay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake }, clock.now());
           log.warning(`This pass failed${transient ? '' : ' (refused)'}; the next one is in ${Math.round(delay / 1000)} s. ${(error as Error).message}`);
           nextPass = clock.now() + delay;
         } finally {

@@ -378,6 +378,7 @@ export function orgFigures(run: OrgRun): Array<[string, number]> {
     ['calls-per-minute-idle', perMinute(inPhase(calls, phases.idle, phases.burst).length, phases.idle, phases.burst)],
     ['calls-per-minute-burst', perMinute(inPhase(calls, phases.burst, busyTo).length, phases.burst, busyTo)],
     ['calls-per-minute-after-storm', perMinute(inPhase(calls, phases.stormEnd, phases.end).length, phases.stormEnd, phases.end)],
+    ['tstu-first-minute-after-storm', sum(inPhase(charges, phases.stormEnd, phases.stormEnd + 60_000))],
     ['tstu-per-minute-idle', perMinute(sum(inPhase(charges, phases.idle, phases.burst)), phases.idle, phases.burst)],
     ...byCall(inPhase(charges, phases.idle, phases.burst)).map(([call, tstus]): [string, number] => [`tstu-per-minute-idle[${call}]`, perMinute(tstus, phases.idle, phases.burst)]),
     ['tstu-per-minute-burst', perMinute(sum(inPhase(charges, phases.burst, busyTo)), phases.burst, busyTo)],

@@ -10,7 +10,7 @@ import { readDeployOptions } from '../../../src/core/deploy-options.js';
 import { InputReader } from '../../../src/core/inputs.js';
 import { agentSettingsFiles, grantProblem, handshakeTargets, registrationGrant, requestProblem, tokenEndpointUrl, type RegistrationRequest } from '../../../src/core/registration.js';
 import { grantStatement, signedGrantProblem } from '../../../src/core/handshake-trust.js';
-import { backingOff, pollDelay } from '../../../src/core/poll-interval.js';
+import { BudgetPace, backingOff, pollDelay } from '../../../src/core/poll-interval.js';
 import { autoscalerKeyMaker } from '../../../src/clients/autoscaler-keys.js';
 import { decideScale } from '../../../src/core/scale-decision.js';
 import type { RunnerPoolSpec } from '../../../src/core/model.js';
@@ -267,6 +267,43 @@ describe('scaling rules the autoscaler adds', () => {
     assert.equal(pollDelay(5, { failures: 1, rateLimit: { remaining: 0, limit: 200 } }), 300_000);
     assert.equal(pollDelay(2, { failures: 4 }), 8000);
     assert.equal(pollDelay(5, { failures: 12 }), 60_000);
+  });
+
+  it('remembers the budget\'s stretch once answers carry no headers, halving it every 150 s', () => {
+    const pace = new BudgetPace();
+    // A 429 says none is left: the longest stretch, capped at a minute while a key is at stake.
+    assert.equal(pace.delay(5, { failures: 1, rateLimit: { remaining: 0, limit: 200 }, keysAtStake: true }, 0), 60_000);
+    // The next answers carry no headers (under half used): the pace comes back by halves, not at once.
+    assert.equal(pace.delay(5, { failures: 0 }, 150_000), 150_000);
+    assert.equal(pace.delay(5, { failures: 0, keysAtStake: true }, 300_000), 60_000);
+    assert.equal(pace.delay(5, { failures: 0 }, 600_000), 18_750);
+    assert.equal(pace.stretching(5, 600_000), true);
+    // An answer that asks for more counts at once, and is remembered from then.
+    assert.equal(pace.delay(5, { failures: 0, rateLimit: { remaining: 50, limit: 200 } }, 600_000), 40_000);
+    assert.equal(pace.delay(5, { failures: 0 }, 750_000), 20_000);
+    assert.equal(pace.delay(5, { failures: 0 }, 1_200_000), 5000);
+    assert.equal(pace.stretching(5, 1_200_000), false);
+    assert.equal(new BudgetPace().delay(5, { failures: 0 }, 0), 5000);
+  });
+
+  it('property: the remembered pace is never shorter than the last answer asks, never past the caps, and only shortens while no answer asks for more', () => {
+    const step = fc.record({ after: fc.integer({ min: 0, max: 400_000 }), failures: fc.integer({ min: 0, max: 8 }), used: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }), keysAtStake: fc.boolean() });
+    fc.assert(fc.property(fc.integer({ min: 1, max: 60 }), fc.array(step, { maxLength: 30 }), (pollSeconds, steps) => {
+      const pace = new BudgetPace();
+      let now = 0;
+      let previous: { delay: number; keysAtStake: boolean; failures: number } | undefined;
+      for (const { after, failures, used, keysAtStake } of steps) {
+        now += after;
+        const rateLimit = used === undefined ? undefined : { remaining: Math.round(200 * (1 - used)), limit: 200 };
+        const state = { failures, rateLimit, keysAtStake };
+        const delay = pace.delay(pollSeconds, state, now);
+        assert.ok(delay >= pollDelay(pollSeconds, state), `${delay} < ${pollDelay(pollSeconds, state)}`);
+        assert.ok(delay <= Math.max(pollSeconds * 1000, keysAtStake ? 60_000 : 300_000), `${delay}`);
+        const asksNothing = pollDelay(pollSeconds, state) === pollSeconds * 1000;
+        if (previous !== undefined && asksNothing && previous.keysAtStake === keysAtStake && previous.failures === 0 && failures === 0) assert.ok(delay <= previous.delay, `${delay} > ${previous.delay}`);
+        previous = { delay, keysAtStake, failures };
+      }
+    }));
   });
 
   it('backs off, so that no notice brings a look sooner, after a failed pass and below three quarters of the budget left', () => {
