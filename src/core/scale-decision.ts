@@ -140,6 +140,15 @@ export interface PoolLook {
 }
 
 /**
+ * The unfinished jobs as a key: two looks with the same key saw the same requests, none newly reserved, assigned,
+ * received or done in between, so no agent took or finished one of them (a job queued and done between the two looks
+ * is missed, as with no job at all).
+ */
+export function jobsSeen(jobs: readonly JobRequest[]): string {
+  return jobs.map((job) => [job.requestId, job.reservedAgentName ?? '', job.assignTime ?? '', job.receiveTime ?? '', job.result ?? ''].join(' ')).sort().join('\n');
+}
+
+/**
  * `self`: the runner looking, whose agents are those carrying its identity (src/core/runner-identity.ts), whatever the
  * names of another cluster's. `scaled`: the in-cluster autoscaler runs this look (false: ScaleRunnerPool, or
  * DeployRunnerPool's fixed count).

@@ -5,7 +5,7 @@ import type { Log } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../core/ports/kube.js';
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
-import { observePool, type PoolLook, type ScaleTarget } from '../core/scale-decision.js';
+import { jobsSeen, observePool, type PoolLook, type ScaleTarget } from '../core/scale-decision.js';
 import { ownerConflict, planPass, type BusyMark, type PassObservation, type UpkeepPart } from '../core/pass-plan.js';
 import { annotations, busyLabel, poolLabelSelector } from '../core/manifests/index.js';
 import { buildSnapshot, snapshotDue } from '../core/snapshot.js';
@@ -56,8 +56,11 @@ export interface PassState {
   poolId?: number;
   /** The last snapshot published: the next one goes out when the pool changed (15 s after it at the soonest), or 2 minutes later. */
   published?: { snapshot: PoolSnapshot; at: number };
-  /** The pool's agents as last read: reused for `agentsKeptMs` while no job is unfinished (and, for the autoscaler, none of ours busy or taking jobs). */
-  agents?: { list: AgentInfo[]; at: number };
+  /**
+   * The pool's agents as last read, and the unfinished jobs seen with them (jobsSeen): reused for `agentsKeptMs` while
+   * no job is unfinished or the same jobs are (and, for the autoscaler, none of ours busy or taking jobs).
+   */
+  agents?: { list: AgentInfo[]; at: number; jobs?: string };
   /** Called before every write; throws to end the pass there (the autoscaler's lease was lost). */
   beforeWrite?: () => Promise<void>;
   /** The jobs counted as started and the last day's waits (src/core/job-wait.ts). */
@@ -254,11 +257,12 @@ export async function scalePass(options: PassOptions, services: PassServices, st
 }
 
 /**
- * The pass's look at Azure DevOps: the pool's unfinished jobs and its agents. An idle pool at rest costs one call a
- * look: with no unfinished job none is wanted, so the agents read within the last minute still say all the pass needs
- * (the look after a drain, `fresh`, always reads them again). For the autoscaler, not while one of ours was busy then
- * or could have taken a job since (enabled: one still starting then may be online now): a job may have run and ended
- * between two looks, and its registration is to be retired at once (src/core/single-use.ts).
+ * The pass's look at Azure DevOps: the pool's unfinished jobs and its agents. A pool at rest costs one call a look: with
+ * no unfinished job, or the same ones unchanged since the agents were read (a burst waiting for its pods), no agent
+ * took or finished a job, so the agents read within the last minute still say all the pass needs (the look after a
+ * drain, `fresh`, always reads them again). For the autoscaler, not while one of ours was busy then or could have
+ * taken a job since (enabled: one still starting then may be online now): a job may have run and ended between two
+ * looks, and its registration is to be retired at once (src/core/single-use.ts).
  */
 async function observeAgents(options: PassOptions, services: PassServices, state: PassState, identity: RunnerIdentity, fresh: boolean): Promise<PoolLook> {
   const { ado } = services;
@@ -267,10 +271,11 @@ async function observeAgents(options: PassOptions, services: PassServices, state
   const jobs = await ado.listUnfinishedJobs(poolId);
   const cached = state.agents;
   const settled = (list: AgentInfo[]) => options.actor !== 'autoscaler' || !ownAgents(identity, list).some((agent) => agent.busyWith !== undefined || agent.enabled);
-  const reuse = !fresh && jobs.length === 0 && cached !== undefined && services.clock.now() - cached.at < agentsKeptMs && settled(cached.list);
+  const seen = jobsSeen(jobs);
+  const reuse = !fresh && cached !== undefined && (jobs.length === 0 || cached.jobs === seen) && services.clock.now() - cached.at < agentsKeptMs && settled(cached.list);
   const agents = reuse ? cached.list : await ado.listAgents(poolId);
   if (!reuse) {
-    state.agents = { list: agents, at: services.clock.now() };
+    state.agents = { list: agents, at: services.clock.now(), jobs: seen };
     for (const id of state.grantedAgents?.keys() ?? []) if (!agents.some((agent) => agent.id === id)) state.grantedAgents!.delete(id);
   }
   return observePool(identity, agents, jobs, options.actor === 'autoscaler');

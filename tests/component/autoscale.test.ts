@@ -1655,6 +1655,29 @@ describe('the in-cluster autoscaler', () => {
     assert.ok(byId.length > 0 && byId.every((read) => read.bytes * 3 < full[0].bytes), `a changed registration costs a small read of its own: ${tally(streamed)}`);
   });
 
+  it('reads the agents once a minute while the same jobs wait for a slot\'s pod to start, and each look once its agent may take one', async () => {
+    world = await RunnerWorld.create(emulator, { kube: { podStartSeconds: 100, podStopSeconds: 2 } });
+    await deployAutoscaled();
+    await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 600);
+    const from = emulator.store.served.length;
+    const queuedAt = world.clock.now();
+    const job = world.queueJob();
+    let grantedAt: number | undefined;
+    const granted = world.granted.length;
+    await autoscale(() => {
+      if (grantedAt === undefined && world.granted.length > granted) grantedAt = world.clock.now();
+      return world.agentOfJob(job) !== undefined;
+    }, 300);
+    assert.ok(grantedAt !== undefined, 'the slot\'s pod was registered');
+    const looks = emulator.store.served.slice(from).filter((entry) => entry.method === 'GET' && /\/jobrequests$/.test(entry.path)).length;
+    const reads = agentReads(from).filter((read) => read.kind !== 'by name');
+    // The look that saw the job read the agents; while the pod started (100 s, twenty looks) the same job waited and
+    // none of ours could take it. The old code read them on every look: 23 times.
+    assert.ok(looks >= 15, `${looks} looks`);
+    assert.ok(reads.length <= 5, `${reads.length} reads of the agents in ${(grantedAt - queuedAt) / 1000} s of waiting for one pod`);
+    assert.equal(emulator.store.jobs.get(job)?.result, undefined, 'the job runs');
+  });
+
   it('hands the count back to DeployRunnerPool when autoscaling is turned off, drained and above any busy slot', async () => {
     await deployAutoscaled();
     await autoscale(() => world.granted.length > 0 && world.replicas() === 0, 120);

@@ -1,7 +1,7 @@
 // Reading the pool's state from Azure DevOps: which slots are busy and which queued jobs this runner can take.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { observePool } from '../../../src/core/scale-decision.js';
+import { jobsSeen, observePool } from '../../../src/core/scale-decision.js';
 import type { AgentInfo } from '../../../src/core/model.js';
 
 const agent = (name: string, busyWith?: number, capabilities: Record<string, string> = {}): AgentInfo => ({
@@ -46,5 +46,23 @@ describe('observePool', () => {
 
   it('counts nothing when the runner has no registration at all', () => {
     assert.equal(observePool({ runnerName: 'linux', namespace: 'runners' }, [agent('other-0')], [{ requestId: 1, demands: [] }]).queuedJobs, 0);
+  });
+});
+
+describe('jobsSeen', () => {
+  const waiting = [{ requestId: 7, demands: ['java'] }, { requestId: 9, demands: [], reservedAgentName: 'linux-0', assignTime: '2026-12-07T10:00:00Z' }];
+
+  it('is the same for the same jobs in any order, and changes when one is taken, received, done, added or gone', () => {
+    assert.equal(jobsSeen(waiting), jobsSeen([...waiting].reverse()));
+    assert.equal(jobsSeen([]), '');
+    const changed = [
+      [{ ...waiting[0], reservedAgentName: 'other-0' }, waiting[1]],
+      [waiting[0], { ...waiting[1], receiveTime: '2026-12-07T10:00:01Z' }],
+      [waiting[0], { ...waiting[1], result: 'succeeded' }],
+      [waiting[0], { ...waiting[1], assignTime: '2026-12-07T10:00:02Z' }],
+      [...waiting, { requestId: 10, demands: [] }],
+      [waiting[1]],
+    ];
+    for (const jobs of changed) assert.notEqual(jobsSeen(jobs), jobsSeen(waiting), JSON.stringify(jobs));
   });
 });
