@@ -6,8 +6,9 @@
 // the same figure. So each stretches its interval by the same steep curve of the share left, and together they settle
 // where the calls they make fit, with room to spare, whatever their number: n autoscalers that would spend the
 // allowance n-fold at full pace settle near 1 - 0.5 / n^(1/3) of it used (a quarter to a third left for n = 2..10),
-// and below half used they poll at full pace (README "How many runners an organization can run"). The stretch may reach
-// the whole window: capped at a minute, fifty autoscalers of a busy organization spent the allowance at that minute.
+// and below half used (no headers) they come back to full pace by halves (BudgetPace; README "How many runners an
+// organization can run"). The stretch may reach the whole window: capped at a minute, fifty autoscalers of a busy
+// organization spent the allowance at that minute.
 
 /** Below this share of the TSTU allowance left, the autoscaler stretches its interval. */
 const stretchBelowShare = 0.5;
