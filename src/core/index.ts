@@ -10,6 +10,7 @@ export * from './cli-options.js';
 export * from './demands.js';
 export * from './scale-decision.js';
 export * from './pass-plan.js';
+export * from './deploy-plan.js';
 export * from './slots.js';
 export * from './assignment.js';
 export * from './autoscaler-options.js';

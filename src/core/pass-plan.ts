@@ -80,6 +80,12 @@ export interface PassPlan {
   stale: StaleRegistration[];
 }
 
+/** The owner of a StatefulSet's replica count (src/core/model.ts ReplicasOwner), from its annotation. */
+export function replicasOwner(statefulSet: KubeObject): ReplicasOwner | undefined {
+  const owner = statefulSet.metadata.annotations?.[annotations.replicasOwner];
+  return owner === 'autoscaler' || owner === 'ScaleRunnerPool' ? owner : undefined;
+}
+
 /** Why a pass may not scale this pool at all: another owner's count it would fight. Undefined when it may. */
 export function ownerConflict(runnerName: string, actor: PassObservation['actor'], owner: ReplicasOwner | undefined): string | undefined {
   if (owner !== 'autoscaler' || actor === 'autoscaler') return undefined;

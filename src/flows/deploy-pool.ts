@@ -5,7 +5,7 @@ import type { AgentInfo, PodRecycling, RunnerPoolSpec } from '../core/model.js';
 import type { TaskHost } from '../core/ports/host.js';
 import { KubeApiError, replacedSince, type KubeClient, type KubeObject } from '../core/ports/kube.js';
 import { manifestFile } from '../core/manifest-file.js';
-import { annotations, autoscalerKeysSecretName, autoscalerPolicyName, egressPolicyName, handshakePolicyName, keepsRestartRules, poolLabelSelector, renderRunnerPool, terminationGraceSeconds } from '../core/manifests/index.js';
+import { annotations, autoscalerKeysSecretName, keepsRestartRules, poolLabelSelector, renderRunnerPool, terminationGraceSeconds } from '../core/manifests/index.js';
 import { removeRecycleAccessWhenUnused } from './recycle-access.js';
 import { podTable, summarizePod, type PodSummary } from '../core/pod-status.js';
 import type { AdoClient } from '../core/ports/ado.js';
@@ -15,13 +15,14 @@ import type { AutoscalerKeyMaker } from '../core/ports/handshake.js';
 import { autoscalerKeyFiles, type AutoscalerKeys } from '../core/handshake-trust.js';
 import { decodeBase64 } from '../core/base64.js';
 import type { PoolLook } from '../core/scale-decision.js';
-import { autoscalerGraceSeconds, autoscalerName, renderAutoscalerAccess, renderAutoscalerDeployment } from '../core/manifests/autoscaler.js';
+import { autoscalerGraceSeconds, autoscalerName } from '../core/manifests/autoscaler.js';
 import { outlastAutoscaler } from './leadership.js';
 import { holderLiftsGate, leaseHolder, leaseName } from '../core/lease.js';
-import { replicasOwner, scalePass, type PassState } from './scale-pass.js';
+import { scalePass, type PassState } from './scale-pass.js';
 import { findRunner, noteRecordedGrants } from './runner-identity.js';
-import { ownAgents, otherOwner, type RunnerIdentity } from '../core/runner-identity.js';
-import { slotOrdinal } from '../core/slots.js';
+import { ownAgents, type RunnerIdentity } from '../core/runner-identity.js';
+import { recordedAgentIds } from '../core/single-use.js';
+import { afterDrain, agentsToDrain, drainedWhileLeaving, enableAfterReplacement, outdatedPods, parkedToReplace, passReport, planDeploy, planReplacement, type CountByPass, type DeployObservation, type DeployPlan } from '../core/deploy-plan.js';
 import { enableAgain, publishForHub, setAgentsEnabled } from './agent-drain.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { markdownCell } from '../core/log-text.js';
@@ -91,58 +92,34 @@ async function applyRunnerPool(options: DeployOptions, services: DeployServices,
   const { pool } = options;
   const keyed = pool.autoscaler ? { ...options, pool: { ...pool, autoscalerKeys: await autoscalerKeys(kube, options, services) } } : options;
   const { objects, recycling } = await dryRun(kube, keyed, host, existing);
+  const applied = { ...keyed.pool, podRecycling: recycling };
   // After the dry run, which finds what the cluster refuses (a missing namespace, a bad object) with no call to Azure
   // DevOps, and before any change.
   const poolId = services.ado && (await services.ado.findPool(pool.poolName))?.id;
-  // Its own: the registrations carrying its identity, and those its autoscaler recorded on its pods whatever their
-  // sessions claim (a job's copied key can name another namespace).
-  const self: OwnRunner = { runnerName: pool.runnerName, namespace: pool.namespace, cluster: pool.cluster, granted: new Set() };
-  if (poolId !== undefined) await noteRecordedGrants(kube, existing, self.granted);
-  // Read once: the taken-name check, the scaling pass and the pod replacement all start from this list.
-  const agentsRead = poolId === undefined ? undefined : { list: await services.ado!.listAgents(poolId), at: services.clock.now() };
-  if (agentsRead !== undefined) refuseTakenNames(agentsRead.list, self);
-  const applied = { ...keyed.pool, podRecycling: recycling };
+  const { observed, agentsRead } = await observe(kube, options, services, applied, objects, existing, poolId);
+  const plan = planDeploy(observed);
+  if (plan.refusal !== undefined) throw plan.refusal;
   if (manifestPath) services.files.write(manifestPath, manifestFile(applied));
-  let autoscalerStopped = false;
   try {
-    for (const object of objects) await applyObject(kube, object, host);
-    const egress = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespace: pool.namespace, name: egressPolicyName(pool.runnerName) };
-    if (pool.restrictEgress === false && (await kube.delete(egress))) host.info(`Removed the NetworkPolicy ${pool.namespace}/${egress.name}: restrictEgress is off.`);
-    // Autoscaling turned off: the autoscaler goes, and the count is the task's again — once the autoscaler no longer
-    // acts, or it would enable again the agents this task drains next.
-    if (pool.autoscaler === undefined) {
-      const left = await autoscalerLeftovers(kube, pool, existing);
-      if (left !== undefined) {
-        await removeObjects(kube, pool.namespace, autoscalerObjects(applied));
-        if (left.mayAct) await outlastAutoscaler(kube, pool.namespace, pool.runnerName, 'DeployRunnerPool', services.clock, host, autoscalerGraceSeconds);
-        autoscalerStopped = true;
-        // Without Azure DevOps access the count never goes down (nothing tells busy slots): every slot stays.
-        await deleteParkedPods(kube, pool, poolId === undefined ? Infinity : pool.replicas, host);
-      }
-    }
+    for (const object of plan.apply) await applyObject(kube, object, host);
+    if (plan.removeEgress !== undefined && (await kube.delete(plan.removeEgress))) host.info(`Removed the NetworkPolicy ${pool.namespace}/${plan.removeEgress.name}: restrictEgress is off.`);
+    if (plan.stopAutoscaler !== undefined) await stopAutoscaler(kube, applied, plan.stopAutoscaler, services);
   } catch (error) {
     throw describeApiError(error, options);
   }
-  const currentReplicas = (existing?.spec as { replicas?: number } | undefined)?.replicas ?? pool.replicas;
-  // The count has one owner. With the autoscaler it is the autoscaler's; once ScaleRunnerPool scaled the pool, its;
-  // otherwise (autoscaling just turned off included) this task's `replicas`, reached through the same pass (drain,
-  // busy floor) as every other scale-down.
-  const owner = pool.autoscaler ? 'autoscaler' : existing && replicasOwner(existing) === 'ScaleRunnerPool' ? 'ScaleRunnerPool' : undefined;
   let look: PoolLook | undefined;
-  let replicas = currentReplicas;
-  if (owner === undefined) {
+  let replicas = plan.currentReplicas;
+  if (plan.pass !== undefined) {
     let passPods: PodSummary[];
-    // The pass reuses the list while no job is unfinished, for a minute (scale-pass.ts); not after an autoscaler it
-    // outlasted, which may have changed the agents' enabled flags meanwhile.
-    ({ look, replicas, pods: passPods } = await setReplicas(kube, options, services, poolId, currentReplicas, autoscalerStopped ? undefined : agentsRead));
+    ({ look, replicas, pods: passPods } = await setReplicas(kube, options, services, poolId, plan.pass, agentsRead));
     if (look !== undefined && poolId !== undefined) await enableOnceGone(kube, options, services, poolId, look, passPods, replicas);
-  } else {
-    host.info(`The replica count stays ${currentReplicas}: ${owner === 'autoscaler' ? 'the in-cluster autoscaler sets it' : 'ScaleRunnerPool scales this pool (remove the annotation azure-devops-runner/replicas-owner to hand it back)'}.`);
+  } else if (plan.countStays !== undefined) {
+    host.info(plan.countStays);
   }
   // Without a pass, the agents are read again only if a pod is to be replaced: one registered since the first read
   // must be drained too before its pod goes.
   const registered = poolId === undefined ? undefined : { poolId, agents: look?.ours };
-  await replaceIdleOutdatedPods(kube, options, services, registered, replicas, self);
+  await replaceIdleOutdatedPods(kube, options, services, registered, replicas, observed.self);
   const pods = pool.autoscaler ? await waitForAutoscaler(kube, options, services) : await waitForPods(kube, options, services, replicas);
   if (recycling === 'restartRules') {
     try {
@@ -158,19 +135,28 @@ async function applyRunnerPool(options: DeployOptions, services: DeployServices,
   return { statefulSetName: pool.runnerName, replicas, manifestPath: manifestPath && options.manifestPath, podRecycling: recycling, pods };
 }
 
-/** The runner deployed, with the agent ids recorded on its pods so far (noteRecordedGrants). */
+/** The runner deployed, with the agent ids recorded on its pods so far. */
 interface OwnRunner extends RunnerIdentity {
   granted: Set<number>;
 }
 
 /**
- * Agent names are unique in a pool: a runner whose slots' names another cluster's (or namespace's) runner registered
- * would take them over, or never register. Refused before anything changes; default names never collide.
+ * The one look the plan goes by, before any change: the runner's pods, its autoscaler's Lease when autoscaling is off,
+ * and the pool's agents, read once (the taken-name check, the scaling pass and the pod replacement all start from
+ * them). Its own agents: those carrying its identity, and those its autoscaler recorded on its pods whatever their
+ * sessions claim (a job's copied key can name another namespace), read before the agents, as a record comes first.
  */
-function refuseTakenNames(agents: AgentInfo[], self: RunnerIdentity): void {
-  const taken = agents.map((agent) => ({ agent, owner: otherOwner(self, agent) })).find(({ owner }) => owner !== undefined);
-  if (taken === undefined) return;
-  throw new UnusableInput('runnerName', `the pool's agent ${taken.agent.name} belongs to ${taken.owner}, and agent names are unique in a pool. Give this runner another runnerName, or leave it empty for one of its own.`);
+async function observe(kube: KubeClient, options: DeployOptions, services: DeployServices, pool: RunnerPoolSpec, objects: KubeObject[], existing: KubeObject | undefined, poolId: number | undefined): Promise<{ observed: DeployObservation & { self: OwnRunner }; agentsRead: PassState['agents'] }> {
+  const listed = existing === undefined ? [] : await kube.list('v1', 'Pod', pool.namespace, poolLabelSelector(pool.runnerName));
+  const granted = new Set(existing === undefined ? [] : recordedAgentIds({ runnerName: existing.metadata.name, statefulSetUid: existing.metadata.uid }, listed));
+  const self: OwnRunner = { runnerName: pool.runnerName, namespace: pool.namespace, cluster: pool.cluster, granted };
+  // A deployer Role narrowed to fixed pools may not read Leases: then no autoscaler of its could hold one.
+  const lease = pool.autoscaler !== undefined || existing === undefined ? undefined : await kube.get({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: pool.namespace, name: leaseName(pool.runnerName) }).catch((error: unknown) => {
+    if (error instanceof KubeApiError && error.status === 403) return undefined;
+    throw describeApiError(error, options);
+  });
+  const agentsRead = poolId === undefined ? undefined : { list: await services.ado!.listAgents(poolId), at: services.clock.now() };
+  return { observed: { pool, objects, existing, pods: sortedPods(listed), leaseFound: lease !== undefined, agents: agentsRead?.list, self }, agentsRead };
 }
 
 /**
@@ -221,34 +207,17 @@ async function autoscalerKeys(kube: KubeClient, options: DeployOptions, services
   return services.keys.make();
 }
 
-/** The autoscaler's objects, to remove when autoscaling is turned off: its Deployment first, so it stops first. */
-function autoscalerObjects(pool: RunnerPoolSpec): KubeObject[] {
-  const settings = { minReplicas: 0, maxReplicas: 0, standby: 0, pollSeconds: 5 };
-  const withAutoscaler = { ...pool, autoscaler: settings };
-  const named = (kind: string, apiVersion: string, name: string): KubeObject => ({ apiVersion, kind, metadata: { name, namespace: pool.namespace } });
-  return [
-    named('Secret', 'v1', autoscalerKeysSecretName(pool.runnerName)),
-    ...renderAutoscalerAccess(withAutoscaler),
-    named('NetworkPolicy', 'networking.k8s.io/v1', handshakePolicyName(pool.runnerName)),
-    named('NetworkPolicy', 'networking.k8s.io/v1', autoscalerPolicyName(pool.runnerName)),
-    renderAutoscalerDeployment(withAutoscaler),
-  ];
-}
-
-/** The pool's size set to `replicas`: drained and never below a busy slot; without Azure DevOps only ever raised. */
-async function setReplicas(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number | undefined, current: number, agents: PassState['agents']): Promise<{ look?: PoolLook; replicas: number; pods: PodSummary[] }> {
+/** The pool's size set by the plan's pass: drained and never below a busy slot; without Azure DevOps only ever raised. */
+async function setReplicas(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number | undefined, count: CountByPass, agents: PassState['agents']): Promise<{ look?: PoolLook; replicas: number; pods: PodSummary[] }> {
   const { pool } = options;
-  let wanted = pool.replicas;
-  if (poolId === undefined && wanted < current) {
-    services.host.warning(`The pool stays at ${current} replicas, not ${wanted}: lowering it needs a PAT to see which agents are busy (credentialType pat).`);
-    wanted = current;
-  }
+  if (count.warning !== undefined) services.host.warning(count.warning);
   const pass = {
     namespace: pool.namespace, runnerName: pool.runnerName, poolName: pool.poolName, organizationUrl: pool.organizationUrl,
-    target: { mode: 'fixed' as const, replicas: wanted }, dryRun: false, removeStaleRegistrations: false, actor: 'DeployRunnerPool' as const,
+    target: { mode: 'fixed' as const, replicas: count.replicas }, dryRun: false, removeStaleRegistrations: false, actor: 'DeployRunnerPool' as const,
   };
-  const { decision, look, pods } = await scalePass(pass, { log: services.host, ado: poolId === undefined ? undefined : services.ado, clock: services.clock }, { kube, poolId, agents });
-  if (decision.replicas !== decision.previousReplicas || decision.replicas !== pool.replicas) services.host.info(`${decision.reason}.`);
+  const { decision, look, pods } = await scalePass(pass, { log: services.host, ado: poolId === undefined ? undefined : services.ado, clock: services.clock }, { kube, poolId, agents: count.reuseAgents ? agents : undefined });
+  const report = passReport(decision, pool.replicas);
+  if (report !== undefined) services.host.info(report);
   return { look: poolId === undefined ? undefined : look, replicas: decision.replicas, pods };
 }
 
@@ -257,13 +226,10 @@ async function setReplicas(kube: KubeClient, options: DeployOptions, services: D
  * later pass of this task enables it, so it waits for those pods to go, then enables their agents.
  */
 async function enableOnceGone(kube: KubeClient, options: DeployOptions, services: DeployServices, poolId: number, look: PoolLook, passPods: PodSummary[], replicas: number): Promise<void> {
-  const { pool } = options;
-  // The pods the pass saw leaving (they may be gone already), of slots the pool keeps.
-  const leaving = passPods.filter((pod) => pod.deleting && slotOrdinal(pool.runnerName, pod.name)! < replicas);
-  const drained = look.ours.filter((agent) => !agent.enabled && leaving.some((pod) => pod.name === agent.name));
-  if (drained.length === 0) return;
-  await waitUntilGone(kube, pool, leaving.filter((pod) => drained.some((agent) => agent.name === pod.name)), services);
-  await enableAgain(services.ado!, services.host, poolId, drained);
+  const drained = drainedWhileLeaving(options.pool.runnerName, look.ours, passPods, replicas);
+  if (drained.agents.length === 0) return;
+  await waitUntilGone(kube, options.pool, drained.pods, services);
+  await enableAgain(services.ado!, services.host, poolId, drained.agents);
 }
 
 /**
@@ -342,14 +308,6 @@ async function roleExists(kube: KubeClient, binding: KubeObject): Promise<boolea
   return (await kube.get({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', namespace: binding.metadata.namespace, name })) !== undefined;
 }
 
-/** Removes objects of the pool that are no longer wanted (the recycle sidecar's once restart rules do its work). */
-async function removeObjects(kube: KubeClient, namespace: string, objects: KubeObject[]): Promise<void> {
-  for (const object of [...objects].reverse()) {
-    const ref = { apiVersion: object.apiVersion, kind: object.kind, namespace, name: object.metadata.name };
-    if (await kube.get(ref)) await kube.delete(ref);
-  }
-}
-
 interface RegisteredAgents {
   poolId: number;
   /** This runner's agents as the pass just saw them; undefined: read them when a pod is to be replaced. */
@@ -376,35 +334,24 @@ async function waitForPods(kube: KubeClient, options: DeployOptions, services: D
 }
 
 /**
- * Pods still on the previous template take the new one when they are replaced after their next job (OnDelete).
- * An idle one would run that job on the old template, so it is replaced now; a busy one is left to finish.
- * An idle agent is drained first (its pod marked draining) and looked at again: a job that reached it meanwhile runs
- * to its end. A pod whose agent the second look shows idle and disabled, whoever disabled it, or not registered, is
- * deleted (nothing can hand it a job: no scaling pass nor handshake enables a draining pod's agent); one whose agent
- * is enabled (registered or enabled again between the two looks) keeps running and is replaced after its job. Every
- * pod kept loses its draining mark. The agents it drained are enabled again once the pods it deleted are gone; an
- * autoscaled pool's are not (its registrations are single-use, src/core/single-use.ts): the autoscaler's pass enables
- * a kept pod's, the handshake a new pod's.
+ * Replaces the idle pods of an old template (src/core/deploy-plan.ts planReplacement), on a look taken once the count
+ * is set. An idle agent is drained first (its pod marked draining) and looked at again: a job that reached it
+ * meanwhile runs to its end (afterDrain). Every pod kept loses its draining mark. The agents it drained are enabled
+ * again once the pods it deleted are gone (enableAfterReplacement).
  */
 async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions, services: DeployServices, registered: RegisteredAgents | undefined, replicas: number, self: OwnRunner): Promise<void> {
   const { pool } = options;
   const { ado, host } = services;
   const statefulSet = await kube.get({ apiVersion: 'apps/v1', kind: 'StatefulSet', namespace: pool.namespace, name: pool.runnerName });
-  const updateRevision = (statefulSet?.status as { updateRevision?: string } | undefined)?.updateRevision;
-  const outdated = (await listPoolPods(kube, pool))
-    .filter((p) => updateRevision !== undefined && p.revision !== undefined && p.revision !== updateRevision && !p.deleting);
+  const outdated = outdatedPods(await listPoolPods(kube, pool), (statefulSet?.status as { updateRevision?: string } | undefined)?.updateRevision);
   if (outdated.length === 0) return;
-  if (ado === undefined) {
-    host.info(`${outdated.length} pod(s) run the previous template; each takes the new one after its next job.`);
-    return;
-  }
-  const agentOf = (agents: AgentInfo[] | undefined, pod: PodSummary) => agents?.find((a) => a.name === pod.name);
   // Those of pods granted since the first look too: the looks below go by them.
-  if (registered !== undefined) await noteRecordedGrants(kube, statefulSet, self.granted);
-  const known = registered === undefined ? undefined : registered.agents ?? ownAgents(self, await ado.listAgents(registered.poolId));
-  const idle = outdated.filter((pod) => agentOf(known, pod)?.busyWith === undefined);
-  for (const pod of outdated.filter((p) => !idle.includes(p))) host.info(`${pod.name} is running a job; it takes the new template when that job ends.`);
-  if (idle.length === 0) return;
+  if (ado !== undefined && registered !== undefined) await noteRecordedGrants(kube, statefulSet, self.granted);
+  const known = ado === undefined || registered === undefined ? undefined : registered.agents ?? ownAgents(self, await ado.listAgents(registered.poolId));
+  const plan = planReplacement(outdated, known, ado !== undefined);
+  if (plan.notice !== undefined) host.info(plan.notice);
+  for (const { reason } of plan.kept) host.info(reason);
+  if (ado === undefined || plan.drain.length === 0) return;
   // The agents of the pods it marked: a pod replaced since the look (its job ended) has nothing to drain.
   let toDrain: AgentInfo[] = [];
   // True from the first call on: a failure halfway through the drain still re-enables those it disabled.
@@ -413,20 +360,14 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
   try {
     // Marked first: a scaling pass that runs meanwhile (ScaleRunnerPool, the autoscaler) must not enable them again.
     const marked: PodSummary[] = [];
-    for (const pod of idle) if (await markDraining(kube, pool, pod)) marked.push(pod);
-    toDrain = marked.map((pod) => agentOf(known, pod)).filter((a) => a !== undefined);
+    for (const pod of plan.drain) if (await markDraining(kube, pool, pod)) marked.push(pod);
+    toDrain = agentsToDrain(marked, known);
     if (registered !== undefined) drains = await setAgentsEnabled(ado, host, registered.poolId, toDrain, false, 'the idle pods it replaces');
     const now = registered === undefined ? undefined : ownAgents(self, await ado.listAgents(registered.poolId));
-    const drained = new Set(toDrain.map((agent) => agent.id));
     for (const pod of marked) {
-      const agent = agentOf(now, pod);
-      if (agent?.busyWith !== undefined) {
-        host.info(`${pod.name} took a job while being drained; it takes the new template when that job ends.`);
-      } else if (agent?.enabled === true) {
-        // Registered after the first look, or enabled again since its drain: it may be handed a job at any moment. Its
-        // pod ends after that job, on the new template.
-        const since = drained.has(agent.id) ? 'was enabled again after its drain' : 'registered after the first look, undrained';
-        host.info(`${pod.name}'s agent ${since}; it takes the new template after its next job.`);
+      const kept = afterDrain(pod, now, toDrain);
+      if (kept !== undefined) {
+        host.info(kept.reason);
       } else if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, pod.uid)) {
         replaced.push(pod);
         host.info(`Replaced idle ${pod.name} so that its next job runs on the new template.`);
@@ -436,12 +377,8 @@ async function replaceIdleOutdatedPods(kube: KubeClient, options: DeployOptions,
     await waitUntilGone(kube, pool, replaced, services);
   } finally {
     // A kept pod takes jobs again once nothing marks it draining: a scaling pass enables its agent then.
-    await unmarkDraining(kube, pool, idle.filter((pod) => !replaced.includes(pod)), host);
-    // An autoscaled pool's slot is enabled only by its live pod's re-key or a pass that sees that pod hold the key
-    // (src/core/single-use.ts): these looks are too old to tell which pod took a job since, or is gone.
-    // Slots above the pool's size stay drained: the StatefulSet removes them.
-    const kept = toDrain.filter((agent) => slotOrdinal(pool.runnerName, agent.name)! < replicas);
-    if (pool.autoscaler === undefined && registered !== undefined && drains) await enableAgain(ado, host, registered.poolId, kept);
+    await unmarkDraining(kube, pool, plan.drain.filter((pod) => !replaced.includes(pod)), host);
+    if (registered !== undefined && drains) await enableAgain(ado, host, registered.poolId, enableAfterReplacement(pool, toDrain, replicas));
   }
 }
 
@@ -483,38 +420,29 @@ async function waitUntilGone(kube: KubeClient, pool: RunnerPoolSpec, pods: PodSu
 }
 
 /**
- * Whether an autoscaler of a pool now deployed without one left anything to undo, and whether one may still act: its
- * Lease is there, or the StatefulSet still names it the count's owner (it may not have taken its Lease yet). Read from the cluster, not only from the StatefulSet's replicas-owner annotation: the apply
- * removes that before the rest is undone, so a run that failed part way (the autoscaler outlasting it, a refused call)
- * leaves its rerun only the Lease and the pods the autoscaler kept gated to tell.
+ * Autoscaling turned off: the autoscaler goes (its Deployment first, so it stops first), outlasted when it may still
+ * act, then the pods it kept parked are replaced, as a look taken once it no longer acts shows them.
  */
-async function autoscalerLeftovers(kube: KubeClient, pool: RunnerPoolSpec, existing: KubeObject | undefined): Promise<{ mayAct: boolean } | undefined> {
-  if (existing === undefined) return undefined;
-  // A deployer Role narrowed to fixed pools may not read Leases: then no autoscaler of its could hold one.
-  const lease = () => kube.get({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: pool.namespace, name: leaseName(pool.runnerName) }).catch((error: unknown) => {
-    if (error instanceof KubeApiError && error.status === 403) return undefined;
-    throw error;
-  });
-  const mayAct = replicasOwner(existing) === 'autoscaler' || (await lease()) !== undefined;
-  if (mayAct || (await listPoolPods(kube, pool)).some((pod) => pod.gated)) return { mayAct };
-  return undefined;
-}
-
-/**
- * Autoscaling turned off, once the autoscaler no longer acts: the pods it kept gated are of its template, and started
- * they would wait for a registration no autoscaler grants. None ever ran a container, so none holds an agent or a job:
- * each of a slot below `staying` goes at once, undrained, and its next pod comes from the new template, which has no
- * gate; those above go with the scale-down (started first only if a busy slot above keeps them: then replaced).
- */
-async function deleteParkedPods(kube: KubeClient, pool: RunnerPoolSpec, staying: number, host: TaskHost): Promise<void> {
-  const parked = (await listPoolPods(kube, pool)).filter((pod) => pod.gated && !pod.deleting && slotOrdinal(pool.runnerName, pod.name)! < staying);
+async function stopAutoscaler(kube: KubeClient, pool: RunnerPoolSpec, stop: NonNullable<DeployPlan['stopAutoscaler']>, services: DeployServices): Promise<void> {
+  const { host } = services;
+  for (const object of stop.objects) {
+    const ref = { apiVersion: object.apiVersion, kind: object.kind, namespace: pool.namespace, name: object.metadata.name };
+    if (await kube.get(ref)) await kube.delete(ref);
+  }
+  if (stop.outlast) await outlastAutoscaler(kube, pool.namespace, pool.runnerName, 'DeployRunnerPool', services.clock, host, autoscalerGraceSeconds);
   const replaced: string[] = [];
   // One gone since the look (its slot's next pod comes from the new template) was not replaced here.
-  for (const pod of parked) if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, pod.uid)) replaced.push(pod.name);
+  for (const pod of parkedToReplace(pool.runnerName, await listPoolPods(kube, pool), stop.replaceParkedBelow)) {
+    if (await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: pool.namespace, name: pod.name }, pod.uid)) replaced.push(pod.name);
+  }
   if (replaced.length > 0) host.info(`Replaced ${replaced.join(', ')}, which the autoscaler held gated: their slots start on the new template.`);
 }
 
 /** The pool's pods, by slot order. */
 async function listPoolPods(kube: KubeClient, pool: RunnerPoolSpec): Promise<PodSummary[]> {
-  return (await kube.list('v1', 'Pod', pool.namespace, poolLabelSelector(pool.runnerName))).map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return sortedPods(await kube.list('v1', 'Pod', pool.namespace, poolLabelSelector(pool.runnerName)));
+}
+
+function sortedPods(pods: KubeObject[]): PodSummary[] {
+  return pods.map(summarizePod).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }

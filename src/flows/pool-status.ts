@@ -12,7 +12,7 @@ import { summarizePod } from '../core/pod-status.js';
 import { keyHolder } from '../core/single-use.js';
 import { stuckSlots } from '../core/slot-start.js';
 import { autoscalerName, poolLabelSelector } from '../core/manifests/index.js';
-import { replicasOwner } from './scale-pass.js';
+import { replicasOwner } from '../core/pass-plan.js';
 import { findStatefulSet } from './runner-identity.js';
 import { startRefusals } from './slot-start.js';
 import { UnusableInput } from '../core/inputs.js';

@@ -1,12 +1,12 @@
 // One pass of scaling, shared by ScaleRunnerPool, DeployRunnerPool's fixed count and the in-cluster autoscaler: look at
 // the pool, decide, drain the slots a scale-down removes, look again, scale, mark busy pods, re-enable, publish, tidy.
-import type { AgentInfo, PoolSnapshot, ReplicasOwner, ScaleDecision } from '../core/model.js';
+import type { AgentInfo, PoolSnapshot, ScaleDecision } from '../core/model.js';
 import type { Log } from '../core/ports/host.js';
 import { KubeApiError, type KubeClient, type KubeObject, type ObjectRef } from '../core/ports/kube.js';
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
 import { jobsSeen, observePool, type PoolLook, type ScaleTarget } from '../core/scale-decision.js';
-import { ownerConflict, planPass, type BusyMark, type PassObservation, type UpkeepPart } from '../core/pass-plan.js';
+import { ownerConflict, planPass, replicasOwner, type BusyMark, type PassObservation, type UpkeepPart } from '../core/pass-plan.js';
 import { annotations, busyLabel, poolLabelSelector } from '../core/manifests/index.js';
 import { buildSnapshot, snapshotDue } from '../core/snapshot.js';
 import { jobStarts, recordStarts, summarizeWaits, type JobStart, type WaitHistory } from '../core/job-wait.js';
@@ -113,12 +113,6 @@ export interface PassResult {
   stuck: StuckSlot[];
   /** Whether one of the runner's registrations may take a job after the pass: enabled in its look, or by it. */
   takesJobs: boolean;
-}
-
-/** The owner of a StatefulSet's replica count (src/core/model.ts ReplicasOwner), from its annotation. */
-export function replicasOwner(statefulSet: KubeObject): ReplicasOwner | undefined {
-  const owner = statefulSet.metadata.annotations?.[annotations.replicasOwner];
-  return owner === 'autoscaler' || owner === 'ScaleRunnerPool' ? owner : undefined;
 }
 
 /** One look at the pool and what follows from it: observe, plan (src/core/pass-plan.ts), act; after a drain, observe and plan once more. */
