@@ -11,6 +11,7 @@ export * from './demands.js';
 export * from './scale-decision.js';
 export * from './pass-plan.js';
 export * from './deploy-plan.js';
+export * from './remove-plan.js';
 export * from './slots.js';
 export * from './assignment.js';
 export * from './autoscaler-options.js';

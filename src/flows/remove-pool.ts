@@ -2,13 +2,12 @@
 // agents' registrations, every object DeployRunnerPool made for it and its hub snapshot — without cutting off a job:
 // its agents are drained first, and running jobs end before any pod goes.
 import type { RemoveOptions } from '../core/cli-options.js';
-import { leaseName } from '../core/lease.js';
 import type { Log } from '../core/ports/host.js';
 import { AdoError, type AdoClient } from '../core/ports/ado.js';
 import type { Clock } from '../core/ports/clock.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../core/ports/kube.js';
-import { autoscalerName, everyPoolObject, poolLabelSelector, poolLabels, terminationGraceSeconds } from '../core/manifests/index.js';
-import { observePool } from '../core/scale-decision.js';
+import { everyPoolObject, poolLabelSelector, poolLabels, terminationGraceSeconds } from '../core/manifests/index.js';
+import { planRemove, registrationsToDelete, removeStep, type RemoveLook } from '../core/remove-plan.js';
 import { scaleFieldManager } from './scale-pass.js';
 import { findRunner, noteRecordedGrants } from './runner-identity.js';
 import { ownAgents, type RunnerIdentity } from '../core/runner-identity.js';
@@ -81,6 +80,7 @@ async function runnerToRemove(kube: KubeClient, ado: AdoClient, poolId: number, 
   return ownAgents(found.identity, agents).length === 0 && ownAgents(beforeTags, agents).length > 0 ? beforeTags : found.identity;
 }
 
+/** One look, then the plan (src/core/remove-plan.ts): the autoscaler, a drain and a wait on fresh looks, the pods, the registrations, the rest. */
 export async function removeRunnerPool(options: RemoveOptions, services: RemoveServices): Promise<RemoveResult> {
   const { log, ado, clock } = services;
   const { namespace } = options;
@@ -93,19 +93,17 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
   const { runnerName } = identity;
   const objects = await ownObjects(kube, { ...options, runnerName });
   const statefulSet = objects.find((object) => object.kind === 'StatefulSet');
-  const look = async () => {
+  const look = async (): Promise<RemoveLook> => {
     await noteRecordedGrants(kube, statefulSet, identity.granted);
     const [agents, jobs] = await Promise.all([ado.listAgents(pool.id), ado.listUnfinishedJobs(pool.id)]);
-    const { ours, busyOrdinals } = observePool(identity, agents, jobs);
-    return { ours, busy: busyOrdinals.map((ordinal) => `${runnerName}-${ordinal}`) };
+    return { agents, jobs };
   };
   let seen = await look();
-  if (objects.length === 0 && seen.ours.length === 0) {
-    log.info(`Nothing to remove: no object of runner '${runnerName}' in namespace '${namespace}' and no registration of it in pool '${pool.name}'.`);
+  const plan = planRemove({ self: identity, poolName: pool.name, objects, look: seen, waitSeconds: options.waitSeconds });
+  if (plan.refusal !== undefined) throw new PoolBusyError(plan.refusal);
+  if (plan.nothing !== undefined) {
+    log.info(plan.nothing);
     return { runnerName, objects: [], agents: [] };
-  }
-  if (seen.busy.length > 0 && options.waitSeconds === 0) {
-    throw new PoolBusyError(`${seen.busy.join(', ')} ${seen.busy.length === 1 ? 'runs a job' : 'run jobs'}; nothing was removed. Remove the pool once ${seen.busy.length === 1 ? 'it ends' : 'they end'}, or give waitSeconds to wait for ${seen.busy.length === 1 ? 'it' : 'them'}.`);
   }
   const deadline = clock.now() + options.waitSeconds * 1000;
   const removed: string[] = [];
@@ -115,44 +113,37 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
     log.info(`Removed ${objectName(object)}.`);
   };
 
-  // The autoscaler first: it would scale the pool up again, enable drained agents and register new pods.
-  const autoscaler = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === autoscalerName(runnerName));
-  if (autoscaler) {
-    await remove(autoscaler);
+  if (plan.autoscaler !== undefined) {
+    await remove(plan.autoscaler.deployment);
     await waitForNoPods(kube, namespace, `app.kubernetes.io/name=azure-devops-runner-autoscaler,app.kubernetes.io/instance=${runnerName}`, 60, clock, 'The autoscaler');
-    // Its Lease, which it made itself (no manifest names it).
-    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace, name: leaseName(runnerName) };
-    if (await kube.delete(lease)) removed.push(`Lease/${lease.name}`);
+    if (await kube.delete(plan.autoscaler.lease)) removed.push(`Lease/${plan.autoscaler.lease.name}`);
     // Until it stopped it registered, enabled and retired agents: the drain goes by a look taken since.
     seen = await look();
   }
-  // Drained: the service hands a disabled agent no new job. Then the jobs already running end in their pods.
-  const enabled = seen.ours.filter((agent) => agent.enabled);
-  for (const agent of enabled) await ado.setAgentEnabled(pool.id, agent.id, false);
-  if (enabled.length > 0) log.info(`Disabled ${enabled.map((agent) => agent.name).join(', ')}: no new job starts on the pool.`);
-  seen = await look();
+  // Drained: the service hands a disabled agent no new job. Then the jobs already running end in their pods. Each step
+  // goes by a fresh look: an agent registered since the last one is drained too before any pod goes.
   let waitingFor = '';
-  while (seen.busy.length > 0) {
-    if (clock.now() >= deadline) {
-      throw new PoolBusyError(`${seen.busy.join(', ')} still ${seen.busy.length === 1 ? 'runs a job' : 'run jobs'} after ${options.waitSeconds} s. The pool is drained (no new job starts on it, its autoscaler is gone) but still there: remove it again once the ${seen.busy.length === 1 ? 'job ends' : 'jobs end'}.`);
+  const next = () => removeStep(identity, seen, deadline - clock.now(), options.waitSeconds);
+  for (let step = next(); step.kind !== 'pods-go'; step = next()) {
+    if (step.kind === 'give-up') throw new PoolBusyError(step.message);
+    if (step.kind === 'drain') {
+      for (const agent of step.agents) await ado.setAgentEnabled(pool.id, agent.id, false);
+      log.info(step.message);
+    } else {
+      if (step.busy.join() !== waitingFor) log.info(step.message);
+      waitingFor = step.busy.join();
+      await clock.sleep(pollMs);
     }
-    if (seen.busy.join() !== waitingFor) log.info(`Waiting for the job${seen.busy.length === 1 ? '' : 's'} on ${seen.busy.join(', ')} to end (at most ${Math.ceil((deadline - clock.now()) / 1000)} s more).`);
-    waitingFor = seen.busy.join();
-    await clock.sleep(pollMs);
     seen = await look();
   }
 
-  // No pod: scaled to none before the StatefulSet goes, so no deletion policy can leave one running.
-  if (statefulSet) {
-    await kube.scale(refOf(statefulSet), 0, scaleFieldManager);
+  if (plan.scaleToNone !== undefined) {
+    await kube.scale(refOf(plan.scaleToNone), 0, scaleFieldManager);
     await waitForNoPods(kube, namespace, poolLabelSelector(runnerName), terminationGraceSeconds + 30, clock, 'The runner pods');
   }
-  // The registrations once their pods are gone, as they are now: one that another cluster's runner took over while
-  // they went is no longer this runner's. The service keeps one a job still holds (its pod died mid-job) until the
-  // job's lock runs out.
-  seen = await look();
+  // The service keeps a registration a job still holds (its pod died mid-job) until the job's lock runs out.
   const agents: string[] = [];
-  for (const agent of seen.ours) {
+  for (const agent of registrationsToDelete(identity, await look())) {
     const until = clock.now() + registrationLockSeconds * 1000;
     for (;;) {
       try {
@@ -166,8 +157,7 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
     agents.push(agent.name);
   }
   if (agents.length > 0) log.info(`Removed the registrations ${agents.join(', ')} from pool '${pool.name}'.`);
-  // Then every other object, in the reverse of the order DeployRunnerPool applied them.
-  for (const object of [...objects].reverse()) if (object !== autoscaler) await remove(object);
-  await ado.deleteSnapshot(`${namespace}.${runnerName}`);
+  for (const object of plan.objects) await remove(object);
+  await ado.deleteSnapshot(plan.snapshot);
   return { runnerName, objects: removed, agents };
 }

@@ -41,18 +41,6 @@ function drainedWhileLeaving(world: RunnerWorld): Map<string, boolean[]> {
   return seen;
 }
 
-/** Takes slot `ordinal`'s registration away, as if its pod's agent had not registered yet; returns its registration. */
-function unregistered(world: RunnerWorld, ordinal: number): () => void {
-  const { store } = emulator;
-  const agent = world.agent(slot(ordinal))!;
-  store.deleteSession(store.sessionOf(agent.id)!.sessionId);
-  store.agents.delete(agent.id);
-  return () => {
-    store.agents.set(agent.id, agent);
-    store.createSession(agent, `${agent.name}-listener`);
-  };
-}
-
 describe('DeployRunnerPool', () => {
   it('checks every object with a dry run first: a missing namespace fails, naming it, and nothing is stored or asked', async () => {
     const world = await RunnerWorld.create(emulator, { kube: { namespaces: [] } });
@@ -275,8 +263,8 @@ describe('DeployRunnerPool', () => {
     await world.deploy({ replicas: '3' });
     const before = podsByName(world);
     // Slots 0 and 2 run pods whose agents have not registered yet; slot 0's registers after the first look.
-    const registerLate = unregistered(world, 0);
-    unregistered(world, 2);
+    const registerLate = world.unregister(0);
+    world.unregister(2);
     world.ado.before('setAgentEnabled', ([, , enabled]) => {
       if (enabled === false) registerLate();
     });

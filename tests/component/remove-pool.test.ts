@@ -68,6 +68,32 @@ describe('the command line\'s remove', () => {
     assert.deepEqual(world.slots(), new Map());
   });
 
+  it('drains an agent that registered after its drain began before any pod goes: a job finds no agent, none is cut off', async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '2' });
+    // Slot 1's pod has not registered its agent when remove looks; it registers as the drain begins.
+    const registerLate = world.unregister(1);
+    let registered = false;
+    world.ado.before('setAgentEnabled', ([, , enabled]) => {
+      if (enabled === false && !registered) {
+        registered = true;
+        registerLate();
+      }
+    });
+    let enabledAtScale: string[] | undefined;
+    let late: number | undefined;
+    world.kube.before('scale', () => {
+      enabledAtScale = [...world.slots().values()].filter((agent) => agent.enabled).map((agent) => agent.name);
+      late = world.queueJobFor(1);
+    });
+    const removed = await remove(world);
+    // The old remove drained from the look before the drain: slot 1 took the job, and its pod went under it.
+    assert.deepEqual(enabledAtScale, [], 'every registration drained before the pods went');
+    assert.equal(world.agentOfJob(late!), undefined, 'the drained pool took no new job');
+    assert.deepEqual(world.cutOff, []);
+    assert.deepEqual(removed.agents, [slot(0), slot(1)]);
+  });
+
   it('with waitSeconds 0, refuses a pool that runs a job and changes nothing', async () => {
     const world = await RunnerWorld.create(emulator);
     await world.deploy({ replicas: '2' });

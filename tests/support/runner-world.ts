@@ -273,6 +273,17 @@ export class RunnerWorld {
     return agent;
   }
 
+  /** Takes slot `ordinal`'s registration away, as if its pod's agent had not registered yet; returns what registers it again. */
+  unregister(ordinal: number): () => void {
+    const agent = this.agent(`${this.runnerName}-${ordinal}`)!;
+    this.store.deleteSession(this.store.sessionOf(agent.id)!.sessionId);
+    this.store.agents.delete(agent.id);
+    return () => {
+      this.store.agents.set(agent.id, agent);
+      this.store.createSession(agent, `${agent.name}-listener`);
+    };
+  }
+
   agent(name: string): Agent | undefined {
     return this.store.poolAgents(this.poolId).find((a) => a.name === name);
   }
