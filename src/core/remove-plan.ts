@@ -81,24 +81,45 @@ export function planRemove(observed: RemoveObservation): RemovePlan {
 /** What remove does next, between the autoscaler and the pods. */
 export type RemoveStep =
   | { kind: 'drain'; agents: AgentInfo[]; message: string }
-  | { kind: 'wait'; busy: string[]; message: string }
+  /** Sleep a poll interval: for the jobs on `busy`, and before draining `enabledAgain` (drained since the last sleep) again. */
+  | { kind: 'wait'; busy: string[]; enabledAgain: string[]; message: string }
   | { kind: 'give-up'; message: string }
   | { kind: 'pods-go' };
 
+/** The agents remove disabled: ever, and since its last sleep (those it does not disable again before a sleep). */
+export interface Drained {
+  ever: ReadonlySet<number>;
+  sinceSleep: ReadonlySet<number>;
+}
+
+const nothingDrained: Drained = { ever: new Set(), sinceSleep: new Set() };
+
 /**
  * The step a look calls for: drain the runner's agents it finds enabled (the service hands a disabled agent no new
- * job); else wait for the jobs running (`msLeft` of `waitSeconds` to go), or give up once that time is spent; else
- * the pods may go.
+ * job), but not one drained since the last sleep: a look that finds it enabled again (something else enables it, or
+ * the disable did not take) waits a poll interval first; else wait for the jobs running (`msLeft` of `waitSeconds` to
+ * go); else the pods may go. The time counts whatever the step: once it is spent, with an agent still enabled or busy,
+ * remove gives up — after its first drain, which it makes even with no time (waitSeconds 0 on an idle pool).
  */
-export function removeStep(self: RunnerIdentity, look: RemoveLook, msLeft: number, waitSeconds: number): RemoveStep {
+export function removeStep(self: RunnerIdentity, look: RemoveLook, msLeft: number, waitSeconds: number, drained: Drained = nothingDrained): RemoveStep {
   const { ours, busy } = busySlots(self, look);
   const enabled = ours.filter((agent) => agent.enabled);
-  if (enabled.length > 0) return { kind: 'drain', agents: enabled, message: `Disabled ${enabled.map((agent) => agent.name).join(', ')}: no new job starts on the pool.` };
-  if (busy.length === 0) return { kind: 'pods-go' };
-  if (msLeft <= 0) {
-    return { kind: 'give-up', message: `${busy.join(', ')} still ${plural(busy, 'runs a job', 'run jobs')} after ${waitSeconds} s. The pool is drained (no new job starts on it, its autoscaler is gone) but still there: remove it again once the ${plural(busy, 'job ends', 'jobs end')}.` };
-  }
-  return { kind: 'wait', busy, message: `Waiting for the job${plural(busy, '', 's')} on ${busy.join(', ')} to end (at most ${Math.ceil(msLeft / 1000)} s more).` };
+  if (enabled.length === 0 && busy.length === 0) return { kind: 'pods-go' };
+  if (msLeft <= 0 && (drained.ever.size > 0 || enabled.length === 0)) return { kind: 'give-up', message: giveUp(enabled.map((agent) => agent.name), busy, waitSeconds) };
+  const fresh = enabled.filter((agent) => !drained.sinceSleep.has(agent.id));
+  if (fresh.length > 0) return { kind: 'drain', agents: fresh, message: `Disabled ${fresh.map((agent) => agent.name).join(', ')}: no new job starts on the pool.` };
+  const enabledAgain = enabled.map((agent) => agent.name);
+  const seconds = `at most ${Math.ceil(msLeft / 1000)} s more`;
+  const again = enabledAgain.length === 0 ? '' : `${enabledAgain.join(', ')} ${plural(enabledAgain, 'is', 'are')} enabled again after ${plural(enabledAgain, 'its', 'their')} disable: disabling ${plural(enabledAgain, 'it', 'them')} again after a pause (${seconds}).`;
+  const jobs = busy.length === 0 ? '' : `Waiting for the job${plural(busy, '', 's')} on ${busy.join(', ')} to end (${seconds}).`;
+  return { kind: 'wait', busy, enabledAgain, message: [again, jobs].filter((line) => line !== '').join(' ') };
+}
+
+function giveUp(enabled: string[], busy: string[], waitSeconds: number): string {
+  const jobs = `${busy.join(', ')} still ${plural(busy, 'runs a job', 'run jobs')} after ${waitSeconds} s`;
+  if (enabled.length === 0) return `${jobs}. The pool is drained (no new job starts on it, its autoscaler is gone) but still there: remove it again once the ${plural(busy, 'job ends', 'jobs end')}.`;
+  const also = busy.length === 0 ? '' : ` (and ${jobs})`;
+  return `${enabled.join(', ')} ${plural(enabled, 'is', 'are')} still enabled after ${waitSeconds} s${also}: something enables ${plural(enabled, 'it', 'them')} again after remove disables ${plural(enabled, 'it', 'them')} (an autoscaler or a deploy of the pool still running?). No pod and no registration was removed: stop what enables ${plural(enabled, 'it', 'them')}, then remove the pool again.`;
 }
 
 /**

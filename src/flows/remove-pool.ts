@@ -122,17 +122,26 @@ export async function removeRunnerPool(options: RemoveOptions, services: RemoveS
   }
   // Drained: the service hands a disabled agent no new job. Then the jobs already running end in their pods. Each step
   // goes by a fresh look: an agent registered since the last one is drained too before any pod goes.
+  // An agent drained since the last sleep is not drained again before the next one, and the time counts whatever the
+  // step: something that keeps enabling an agent makes remove give up after waitSeconds, not spin.
   let waitingFor = '';
-  const next = () => removeStep(identity, seen, deadline - clock.now(), options.waitSeconds);
+  const drained = { ever: new Set<number>(), sinceSleep: new Set<number>() };
+  const next = () => removeStep(identity, seen, deadline - clock.now(), options.waitSeconds, drained);
   for (let step = next(); step.kind !== 'pods-go'; step = next()) {
     if (step.kind === 'give-up') throw new PoolBusyError(step.message);
     if (step.kind === 'drain') {
-      for (const agent of step.agents) await ado.setAgentEnabled(pool.id, agent.id, false);
+      for (const agent of step.agents) {
+        await ado.setAgentEnabled(pool.id, agent.id, false);
+        drained.ever.add(agent.id);
+        drained.sinceSleep.add(agent.id);
+      }
       log.info(step.message);
     } else {
-      if (step.busy.join() !== waitingFor) log.info(step.message);
-      waitingFor = step.busy.join();
+      const waitingNow = `${step.busy.join()}/${step.enabledAgain.join()}`;
+      if (waitingNow !== waitingFor) log.info(step.message);
+      waitingFor = waitingNow;
       await clock.sleep(pollMs);
+      drained.sinceSleep.clear();
     }
     seen = await look();
   }

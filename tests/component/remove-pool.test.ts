@@ -120,6 +120,74 @@ describe('the command line\'s remove', () => {
     assert.deepEqual(objectsIn(world), []);
   });
 
+  // Something re-enables slot 1 before every look (a leftover autoscaler, a disable the service accepts but does not
+  // apply). Remove gives up after waitSeconds naming it, and drains it again only after a sleep. The hook stops a
+  // spinning remove after 50 disables, so that the old loop fails instead of hanging.
+  async function removeWithStubbornAgent(world: RunnerWorld, waitSeconds: string) {
+    const events: string[] = [];
+    world.ado.before('listAgents', () => {
+      const agent = world.agent(slot(1));
+      if (agent !== undefined) agent.enabled = true;
+    });
+    world.ado.before('setAgentEnabled', ([, , enabled]) => {
+      if (enabled !== false) return;
+      events.push('disable');
+      if (events.filter((event) => event === 'disable').length >= 50) throw new Error('spins: 50 disables');
+    });
+    const sleep = world.clock.sleep.bind(world.clock);
+    world.clock.sleep = async (ms: number) => {
+      events.push(`sleep ${ms}`);
+      return sleep(ms);
+    };
+    const started = world.clock.now();
+    const outcome = await remove(world, { waitSeconds }).then(() => 'returned', (error: Error) => error);
+    return { outcome, events, elapsed: world.clock.now() - started };
+  }
+
+  it('gives up after waitSeconds, naming it, on an agent that something keeps enabling; drains it again only after a sleep', { timeout: 20_000 }, async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '2' });
+    world.queueJobFor(0);
+    const { outcome, events, elapsed } = await removeWithStubbornAgent(world, '1');
+    assert.ok(outcome instanceof PoolBusyError, String(outcome));
+    assert.match(outcome.message, new RegExp(`^${slot(1)} is still enabled after 1 s \\(and ${slot(0)} still runs a job after 1 s\\): something enables it again`));
+    assert.deepEqual(events, ['disable', 'disable', 'sleep 5000'], 'both drained once, then a sleep, then the time is spent');
+    assert.ok(elapsed >= 1000);
+    assert.ok(world.kube.peek('StatefulSet', namespace, runnerName), 'the pool is still there');
+    assert.deepEqual(world.cutOff, []);
+  });
+
+  it('with waitSeconds 0 on an idle pool, drains once and gives up on an agent that something keeps enabling', { timeout: 20_000 }, async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '2' });
+    const { outcome, events } = await removeWithStubbornAgent(world, '0');
+    assert.ok(outcome instanceof PoolBusyError, String(outcome));
+    assert.match(outcome.message, new RegExp(`^${slot(1)} is still enabled after 0 s: something enables it again`));
+    assert.deepEqual(events, ['disable', 'disable']);
+    assert.ok(world.kube.peek('StatefulSet', namespace, runnerName), 'the pool is still there');
+  });
+
+  it('drains again, after a sleep, an agent whose disable did not show at once, then removes the pool', { timeout: 20_000 }, async () => {
+    const world = await RunnerWorld.create(emulator);
+    await world.deploy({ replicas: '2' });
+    // The next two looks after the first disable still show slot 1 enabled (a lagging read).
+    let lagging = 0;
+    let disables = 0;
+    world.ado.before('setAgentEnabled', ([, , enabled]) => {
+      if (enabled === false && disables++ === 0) lagging = 2;
+    });
+    world.ado.before('listAgents', () => {
+      if (lagging === 0) return;
+      lagging--;
+      world.agent(slot(1))!.enabled = true;
+    });
+    const log = new MemoryHost();
+    const removed = await remove(world, {}, log);
+    assert.deepEqual(removed.agents, [slot(0), slot(1)]);
+    assert.deepEqual(objectsIn(world), []);
+    assert.match(log.log.join('\n'), new RegExp(`${slot(1)} is enabled again after its disable: disabling it again after a pause`));
+  });
+
   it('removes the in-cluster autoscaler before it touches any agent, so that nothing enables or scales the pool again', async () => {
     const world = await RunnerWorld.create(emulator);
     await world.deploy({ autoscaling: 'inCluster', maxReplicas: '3', rolloutStatusTimeout: '0' });

@@ -56,22 +56,51 @@ const pools: fc.Arbitrary<Pool> = fc.record({
 const mayRunJob = (look: RemoveLook, owners: Map<number, Owner>) => look.agents.some((agent) => ownedBy(agent, owners)
   && (agent.enabled || agent.busyWith !== undefined || look.jobs.some((job) => job.reservedAgentName === agent.name)));
 
-/** Remove run to its end, as the flow runs it: each step on a fresh look; a job waited for ends; at most 20 steps. */
-function runToEnd({ observed, owners }: Pool): { steps: string[]; look: RemoveLook } {
-  let look = observed.look;
+/**
+ * How the world answers remove: the ids whose disable does not stick (something enables them again before every
+ * look), and after how many sleeps the jobs waited for end (never: Infinity). The clock moves by `pollMs` a sleep.
+ */
+interface World { stubborn: ReadonlySet<number>; jobsEndAfter: number; budgetMs: number }
+const pollMs = 5000;
+const friendly: World = { stubborn: new Set(), jobsEndAfter: 1, budgetMs: 60_000 };
+
+/** Remove run to its end, as the flow runs it: each step on a fresh look, the time spent counted; at most 100 steps. */
+function runToEnd({ observed, owners }: Pool, world: World = friendly): { steps: string[]; look: RemoveLook; last: ReturnType<typeof removeStep>; redrainedWithoutSleep: number[] } {
+  let look = { ...observed.look, agents: observed.look.agents.map((agent) => (world.stubborn.has(agent.id) ? { ...agent, enabled: true } : agent)) };
   const steps: string[] = [];
-  for (let i = 0; i < 20; i++) {
-    const step = removeStep(self, look, 60_000, observed.waitSeconds);
+  const drained = { ever: new Set<number>(), sinceSleep: new Set<number>() };
+  const redrainedWithoutSleep: number[] = [];
+  let elapsed = 0;
+  let sleeps = 0;
+  for (let i = 0; i < 100; i++) {
+    const step = removeStep(self, look, world.budgetMs - elapsed, observed.waitSeconds, drained);
     steps.push(step.kind);
-    if (step.kind === 'pods-go' || step.kind === 'give-up') break;
-    const drained = new Set(step.kind === 'drain' ? step.agents.map((agent) => agent.id) : []);
-    const idle = step.kind === 'wait' ? new Set(step.busy) : new Set<string>();
+    if (step.kind === 'pods-go' || step.kind === 'give-up') return { steps, look, last: step, redrainedWithoutSleep };
+    if (step.kind === 'drain') {
+      for (const agent of step.agents) {
+        if (drained.sinceSleep.has(agent.id)) redrainedWithoutSleep.push(agent.id);
+        drained.ever.add(agent.id);
+        drained.sinceSleep.add(agent.id);
+      }
+    } else {
+      elapsed += pollMs;
+      sleeps++;
+      drained.sinceSleep.clear();
+    }
+    const off = new Set(step.kind === 'drain' ? step.agents.map((agent) => agent.id) : []);
+    const jobsEnd = step.kind === 'wait' && sleeps >= world.jobsEndAfter;
+    const idle = (name: string) => jobsEnd && look.agents.some((agent) => agent.name === name && ownedBy(agent, owners));
     look = {
-      agents: look.agents.map((agent) => ({ ...agent, ...(drained.has(agent.id) && { enabled: false }), ...(idle.has(agent.name) && ownedBy(agent, owners) && { busyWith: undefined }) })),
-      jobs: look.jobs.filter((job) => !idle.has(job.reservedAgentName ?? '')),
+      agents: look.agents.map((agent) => ({
+        ...agent,
+        ...(off.has(agent.id) && { enabled: false }),
+        ...(world.stubborn.has(agent.id) && { enabled: true }),
+        ...(idle(agent.name) && { busyWith: undefined }),
+      })),
+      jobs: look.jobs.filter((job) => !idle(job.reservedAgentName ?? '')),
     };
   }
-  return { steps, look };
+  throw new Error(`remove did not end within 100 steps: ${steps.join(' ')}`);
 }
 
 describe('planRemove', () => {
@@ -126,10 +155,37 @@ describe('planRemove', () => {
     }), { numRuns: 500 });
   });
 
+  it('property: ends within the time given whatever the world does: an agent that keeps being enabled is drained again only after a sleep, then named when remove gives up', () => {
+    fc.assert(fc.property(pools, fc.integer({ min: 0, max: 6 }), fc.constantFrom(0, 1, 3, Infinity), fc.integer({ min: 0, max: 30_000 }), (pool, stubbornMask, jobsEndAfter, budgetMs) => {
+      const ids = pool.observed.look.agents.map((agent) => agent.id);
+      const stubborn = new Set(ids.filter((_, i) => (stubbornMask >> i) & 1));
+      const { steps, last, redrainedWithoutSleep } = runToEnd(pool, { stubborn, jobsEndAfter, budgetMs });
+      assert.deepEqual(redrainedWithoutSleep, [], `drained again without a sleep: ${steps.join(' ')}`);
+      const waits = steps.filter((kind) => kind === 'wait').length;
+      assert.ok(waits <= Math.ceil(budgetMs / pollMs), `waited past the time given: ${steps.join(' ')}`);
+      const keptEnabled = pool.observed.look.agents.filter((agent) => stubborn.has(agent.id) && ownedBy(agent, pool.owners));
+      if (keptEnabled.length > 0) {
+        assert.equal(last.kind, 'give-up', steps.join(' '));
+        for (const agent of keptEnabled) assert.match((last as { message: string }).message, new RegExp(`${agent.name}\\b.*still enabled after`));
+      }
+      if (last.kind === 'give-up') assert.ok(waits * pollMs >= budgetMs, `gave up with time left: ${steps.join(' ')}`);
+    }), { numRuns: 500 });
+  });
+
+  it('drains once even with no time left, then gives up on an agent enabled again; with time left, waits a poll interval before draining it again', () => {
+    const agent = agentOf(1, { owner: 'own', enabled: true, busy: false, reserved: false });
+    const look = { agents: [agent], jobs: [] };
+    assert.equal(removeStep(self, look, 0, 0).kind, 'drain');
+    const drainedOnce = { ever: new Set([agent.id]), sinceSleep: new Set([agent.id]) };
+    assert.match((removeStep(self, look, 0, 0, drainedOnce) as { message: string }).message, /^linux-1 is still enabled after 0 s: something enables it again after remove disables it/);
+    assert.deepEqual(removeStep(self, look, 9_000, 10, drainedOnce), { kind: 'wait', busy: [], enabledAgain: ['linux-1'], message: 'linux-1 is enabled again after its disable: disabling it again after a pause (at most 9 s more).' });
+    assert.equal(removeStep(self, look, 4_000, 10, { ...drainedOnce, sinceSleep: new Set() }).kind, 'drain');
+  });
+
   it('says which jobs it waits for and how long, and gives up once the time is spent', () => {
     const busy = (index: number) => agentOf(index, { owner: 'own', enabled: false, busy: true, reserved: false });
     const look = { agents: [busy(0), busy(2)], jobs: [] };
-    assert.deepEqual(removeStep(self, look, 12_300, 60), { kind: 'wait', busy: ['linux-0', 'linux-2'], message: 'Waiting for the jobs on linux-0, linux-2 to end (at most 13 s more).' });
+    assert.deepEqual(removeStep(self, look, 12_300, 60), { kind: 'wait', busy: ['linux-0', 'linux-2'], enabledAgain: [], message: 'Waiting for the jobs on linux-0, linux-2 to end (at most 13 s more).' });
     assert.equal(removeStep(self, { ...look, agents: [busy(1)] }, 0, 20).kind, 'give-up');
     assert.match((removeStep(self, { ...look, agents: [busy(1)] }, 0, 20) as { message: string }).message, /^linux-1 still runs a job after 20 s\. The pool is drained/);
     assert.equal(planRemove({ self, poolName: 'Linux', objects: [], look, waitSeconds: 0 }).refusal,
