@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { afterDrain, agentsToDrain, outdatedPods, parkedToReplace, planDeploy, planReplacement, type DeployObservation, type DeployPlan } from '../../../src/core/deploy-plan.js';
+import { afterDrain, agentsToDrain, enableAfterReplacement, outdatedPods, parkedToReplace, planDeploy, planReplacement, type DeployObservation, type DeployPlan } from '../../../src/core/deploy-plan.js';
 import type { AgentInfo, RunnerPoolSpec } from '../../../src/core/model.js';
 import type { KubeObject } from '../../../src/core/ports/kube.js';
 import type { PodSummary } from '../../../src/core/pod-status.js';
@@ -147,6 +147,19 @@ describe('planDeploy', () => {
       assert.equal(next.pass?.replicas ?? next.currentReplicas, next.currentReplicas, 'the count is where the pass left it');
       assert.equal(next.countStays !== undefined, plan.countStays !== undefined);
     }), { numRuns: 500 });
+  });
+
+  it('property: enables again after a replacement only agents of slots the pool keeps, none of an autoscaled pool\'s', () => {
+    // The StatefulSet is about to remove the pods at or above `replicas`: an agent enabled there could take a job on a
+    // pod that is going away.
+    fc.assert(fc.property(fc.uniqueArray(fc.nat(7)), fc.nat(6), fc.boolean(), (ordinals, replicas, autoscaled) => {
+      const drained = ordinals.map((ordinal) => agentOf(ordinal, { enabled: false, busy: false, identity: 'own' }));
+      const enabled = enableAfterReplacement({ runnerName, ...(autoscaled && { autoscaler: autoscaling }) }, drained, replicas);
+      const kept = autoscaled ? [] : drained.filter((agent) => Number(agent.name.slice(runnerName.length + 1)) < replicas);
+      assert.deepEqual(enabled, kept, `replicas ${replicas}`);
+    }), { numRuns: 300 });
+    const drained = [0, 1, 2, 3].map((ordinal) => agentOf(ordinal, { enabled: false, busy: false, identity: 'own' }));
+    assert.deepEqual(enableAfterReplacement({ runnerName }, drained, 2).map((agent) => agent.name), ['linux-0', 'linux-1']);
   });
 
   it('leaves the count to the autoscaler or to ScaleRunnerPool, saying so, and warns when it cannot lower it blind', () => {
