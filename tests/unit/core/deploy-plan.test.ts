@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { afterDrain, agentsToDrain, enableAfterReplacement, outdatedPods, parkedToReplace, planDeploy, planReplacement, type DeployObservation, type DeployPlan } from '../../../src/core/deploy-plan.js';
+import { afterDrain, agentsToDrain, drainedWhileLeaving, enableAfterReplacement, outdatedPods, parkedToReplace, planDeploy, planReplacement, type DeployObservation, type DeployPlan } from '../../../src/core/deploy-plan.js';
 import type { AgentInfo, RunnerPoolSpec } from '../../../src/core/model.js';
 import type { KubeObject } from '../../../src/core/ports/kube.js';
 import type { PodSummary } from '../../../src/core/pod-status.js';
@@ -160,6 +160,42 @@ describe('planDeploy', () => {
     }), { numRuns: 300 });
     const drained = [0, 1, 2, 3].map((ordinal) => agentOf(ordinal, { enabled: false, busy: false, identity: 'own' }));
     assert.deepEqual(enableAfterReplacement({ runnerName }, drained, 2).map((agent) => agent.name), ['linux-0', 'linux-1']);
+  });
+
+  it('property: removes the egress NetworkPolicy only when restrictEgress is false: a default deploy keeps it', () => {
+    fc.assert(fc.property(observations, (observed) => {
+      const plan = planDeploy(observed);
+      if (plan.refusal !== undefined) return;
+      assert.equal(plan.removeEgress !== undefined, observed.pool.restrictEgress === false, `restrictEgress ${observed.pool.restrictEgress}`);
+    }), { numRuns: 300 });
+    const there = { pool: spec, objects, existing: statefulSet(2), pods: [], leaseFound: false, agents: [], self };
+    assert.equal(planDeploy(there).removeEgress, undefined, 'restrictEgress unset: the policy stays');
+    assert.equal(planDeploy({ ...there, pool: { ...spec, restrictEgress: false } }).removeEgress?.name, 'linux-egress');
+  });
+
+  it('property: the outdated pods are those on an older template, not already leaving', () => {
+    fc.assert(fc.property(slots, (shapes) => {
+      const pods = shapes.flatMap((slot, ordinal) => (slot.pod === 'none' ? [] : [podOf(ordinal, slot)]));
+      assert.deepEqual(outdatedPods(pods, 'new'), pods.filter((pod) => pod.revision === 'old' && !pod.deleting));
+      assert.deepEqual(outdatedPods(pods, undefined), []);
+    }), { numRuns: 300 });
+    const leaving = podOf(0, { pod: 'deleting', outdated: true, agent: null });
+    assert.deepEqual(outdatedPods([leaving], 'new'), [], 'a pod already leaving is not replaced again');
+  });
+
+  it('property: keeps drained, while their old pod leaves, only the disabled agents of slots the pool keeps', () => {
+    fc.assert(fc.property(slots, fc.nat(6), (shapes, replicas) => {
+      const pods = shapes.flatMap((slot, ordinal) => (slot.pod === 'none' ? [] : [podOf(ordinal, slot)]));
+      const agents = shapes.flatMap((slot, ordinal) => (slot.agent === null ? [] : [agentOf(ordinal, slot.agent)]));
+      const { pods: leaving, agents: drained } = drainedWhileLeaving(runnerName, agents, pods, replicas);
+      const ordinal = (name: string) => Number(name.slice(runnerName.length + 1));
+      const expected = agents.filter((agent) => !agent.enabled && ordinal(agent.name) < replicas && pods.some((pod) => pod.deleting && pod.name === agent.name));
+      assert.deepEqual(drained, expected);
+      assert.deepEqual(leaving.map((pod) => pod.name), expected.map((agent) => agent.name).filter((name) => pods.some((pod) => pod.name === name)));
+    }), { numRuns: 300 });
+    const pod = podOf(0, { pod: 'deleting', outdated: false, agent: null });
+    const enabled = agentOf(0, { enabled: true, busy: false, identity: 'own' });
+    assert.deepEqual(drainedWhileLeaving(runnerName, [enabled], [pod], 2), { pods: [], agents: [] }, 'an enabled agent was not drained: nothing keeps it');
   });
 
   it('leaves the count to the autoscaler or to ScaleRunnerPool, saying so, and warns when it cannot lower it blind', () => {
