@@ -74,7 +74,10 @@ const stretchHalfLifeMs = 150_000;
  * half the allowance is used, not how little: after a 429 storm (whose answers said none was left), fifty autoscalers
  * that went back to full pace on their first such answer spent the allowance within a minute, all at once, and those
  * calls weighed on the window for five more. Coming back by halves over minutes, like a sender leaving congestion,
- * spreads that return; a fresh answer that asks for more stretch counts at once.
+ * spreads that return; a fresh answer that asks for more stretch counts at once. Only the budget's stretch of the
+ * interval is remembered, never a failure's backoff (an outage says nothing about the budget), and it only sets the
+ * interval: notices still bring a look (`backingOff` reads the last answer and the failures alone), and a key at stake
+ * still caps it at a minute.
  */
 export class BudgetPace {
   private last?: { stretchMs: number; at: number };
@@ -82,18 +85,16 @@ export class BudgetPace {
   /** pollDelay, with the stretch remembered at `now` (ms). */
   delay(pollSeconds: number, state: PollState, now: number): number {
     const remembered = this.remembered(now);
-    const asked = budgetStretch(backedOff(pollSeconds * 1000, state.failures), state.rateLimit);
+    const asked = budgetStretch(pollSeconds * 1000, state.rateLimit);
     if (asked >= remembered && asked > 0) this.last = { stretchMs: asked, at: now };
-    return pollDelay(pollSeconds, { ...state, rememberedStretchMs: Math.max(asked, remembered) });
-  }
-
-  /** Whether the stretch remembered at `now` still makes the interval longer than `pollSeconds`: the loop backs off. */
-  stretching(pollSeconds: number, now: number): boolean {
-    return this.remembered(now) > pollSeconds * 1000;
+    return pollDelay(pollSeconds, { ...state, rememberedStretchMs: remembered });
   }
 
   private remembered(now: number): number {
-    return this.last === undefined ? 0 : this.last.stretchMs * 0.5 ** (Math.max(0, now - this.last.at) / stretchHalfLifeMs);
+    if (this.last === undefined) return 0;
+    // A clock set back: the halving goes on from now, rather than holding the stretch until the clock catches up.
+    if (now < this.last.at) this.last = { ...this.last, at: now };
+    return this.last.stretchMs * 0.5 ** ((now - this.last.at) / stretchHalfLifeMs);
   }
 }
 

@@ -140,12 +140,12 @@ export interface PoolLook {
 }
 
 /**
- * The unfinished jobs as a key: two looks with the same key saw the same requests, none newly reserved, assigned,
- * received or done in between, so no agent took or finished one of them (a job queued and done between the two looks
- * is missed, as with no job at all).
+ * The unfinished jobs as a key: two looks with the same key saw the same requests, none newly reserved, assigned or
+ * received in between (a finished one is no longer listed), so no agent took or finished one of them (a job queued
+ * and done between the two looks is missed, as with no job at all).
  */
 export function jobsSeen(jobs: readonly JobRequest[]): string {
-  return jobs.map((job) => [job.requestId, job.reservedAgentName ?? '', job.assignTime ?? '', job.receiveTime ?? '', job.result ?? ''].join(' ')).sort().join('\n');
+  return jobs.map((job) => [job.requestId, job.reservedAgentName ?? '', job.assignTime ?? '', job.receiveTime ?? ''].join(' ')).sort().join('\n');
 }
 
 /**

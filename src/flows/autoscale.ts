@@ -104,10 +104,9 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
     return recorded.ids;
   };
   const owned = (agentId: number) => grantedAgents.has(agentId) || recordedIds().has(agentId);
-  // The budget's stretch, remembered: once answers no longer carry the headers, the pace comes back by halves, and
-  // notices bring no look sooner meanwhile.
+  const backsOff = () => backingOff({ rateLimit: ado.rateLimit, failures });
+  // The budget's stretch, remembered: once answers no longer carry the headers, the pace comes back by halves.
   const pace = new BudgetPace();
-  const backsOff = () => backingOff({ rateLimit: ado.rateLimit, failures }) || pace.stretching(options.settings.pollSeconds, clock.now());
   // Pods change between passes (a job ends, its pod is replaced): follow them, and register each new one at once.
   const watching = new AbortController();
   let wake = () => {};

@@ -277,13 +277,26 @@ describe('scaling rules the autoscaler adds', () => {
     assert.equal(pace.delay(5, { failures: 0 }, 150_000), 150_000);
     assert.equal(pace.delay(5, { failures: 0, keysAtStake: true }, 300_000), 60_000);
     assert.equal(pace.delay(5, { failures: 0 }, 600_000), 18_750);
-    assert.equal(pace.stretching(5, 600_000), true);
     // An answer that asks for more counts at once, and is remembered from then.
     assert.equal(pace.delay(5, { failures: 0, rateLimit: { remaining: 50, limit: 200 } }, 600_000), 40_000);
     assert.equal(pace.delay(5, { failures: 0 }, 750_000), 20_000);
     assert.equal(pace.delay(5, { failures: 0 }, 1_200_000), 5000);
-    assert.equal(pace.stretching(5, 1_200_000), false);
     assert.equal(new BudgetPace().delay(5, { failures: 0 }, 0), 5000);
+  });
+
+  it('remembers only the budget\'s stretch: an outage\'s backoff on a last answer near half used is not kept', () => {
+    const pace = new BudgetPace();
+    // Seven failed passes, the last answer (before the outage) 98 of 200 left: backoff and budget together.
+    assert.equal(pace.delay(5, { failures: 7, rateLimit: { remaining: 98, limit: 200 } }, 0), 63_749);
+    // Back, no headers: the pace is the interval's again (the backoff times the budget, remembered, was 48 s here).
+    assert.equal(pace.delay(5, { failures: 0 }, 60_000), 5000);
+  });
+
+  it('goes on halving a remembered stretch after the clock is set back', () => {
+    const pace = new BudgetPace();
+    assert.equal(pace.delay(5, { failures: 0, rateLimit: { remaining: 0, limit: 200 } }, 3_600_000), 300_000);
+    assert.equal(pace.delay(5, { failures: 0 }, 0), 300_000);
+    assert.equal(pace.delay(5, { failures: 0 }, 600_000), 18_750);
   });
 
   it('property: the remembered pace is never shorter than the last answer asks, never past the caps, and only shortens while no answer asks for more', () => {
