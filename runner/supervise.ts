@@ -32,6 +32,13 @@ const noticePause = () => 250 + Math.random() * 500;
 const longestLine = 4096;
 /** How long the agent's last output may take to come through after it exited (something it left may hold the pipe). */
 const drainMs = 1000;
+/**
+ * The listener's line once its session exists. A signal while it creates the session cancels the request after the
+ * service took it: the session stays, unknown to the listener, and the agent shows online (a job would be handed to
+ * it) until the service expires it. So a stop before that line waits for it, `sessionGraceMs` at most.
+ */
+const listeningLine = /Listening for Jobs/;
+const sessionGraceMs = 1500;
 
 /** The notice settings the handshake left, read before the agent starts: no job has run, so none has changed them. */
 function noticeSettings(agentDir: string): JobNoticeSettings | undefined {
@@ -115,8 +122,15 @@ export async function supervise(args: string[], options: SuperviseOptions): Prom
   // The listener may not run yet: run.sh's child is then a passing subshell (`$(id -u)`, …), and with no child at all
   // there is nobody to tell (run.sh itself would die and leave the listener it is starting orphaned). So until the
   // agent ends, whatever is its listener gets the signal, each process once.
+  let listening = false;
+  let stopAsked: number | undefined;
   const stop = () => {
     if (child?.pid === undefined) return;
+    stopAsked ??= Date.now();
+    if (!listening && Date.now() - stopAsked < sessionGraceMs) {
+      recheck ??= setInterval(stop, 100);
+      return;
+    }
     const targets = listenerOf(child.pid, options.proc).filter((pid) => !signalled.has(pid));
     if (targets.length > 0) options.log(`stopping the agent listener (pid ${targets.join(', ')})`);
     for (const pid of targets) {
@@ -141,6 +155,10 @@ export async function supervise(args: string[], options: SuperviseOptions): Prom
       child.on('exit', (exitCode, signal) => resolve(exitCode ?? 128 + (signal === null ? 0 : constants.signals[signal])));
       const output = child.stdout!;
       output.pipe(process.stdout, { end: false });
+      output.on('data', firstLineWatcher(listeningLine, () => {
+        listening = true;
+        if (stopAsked !== undefined) stop();
+      }));
       if (notice !== undefined) output.on('data', firstLineWatcher(runningJobLine, () => (stopNotice = sendNotice(notice, options.log))));
       drained = new Promise((done) => output.once('end', done));
     });
