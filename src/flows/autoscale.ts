@@ -107,6 +107,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
   const backsOff = () => backingOff({ rateLimit: ado.rateLimit, failures });
   // The budget's stretch, remembered: once answers no longer carry the headers, the pace comes back by halves.
   const pace = new BudgetPace();
+  const nextDelay = () => pace.delay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake }, clock.now());
   // Pods change between passes (a job ends, its pod is replaced): follow them, and register each new one at once.
   const watching = new AbortController();
   let wake = () => {};
@@ -255,7 +256,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
         if (await registrations.registerNewPods(() => noticeDue() || stop.stopped)) {
           state.agents = undefined;
           keysAtStake = true;
-          nextPass = Math.min(nextPass, clock.now() + pace.delay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake }, clock.now()));
+          nextPass = Math.min(nextPass, clock.now() + nextDelay());
         }
       };
       if (!noticeFirst) await register();
@@ -277,7 +278,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           if (changes || decision.reason.replace(/\d+/g, '#') !== lastReason) log.info(decision.reason);
           lastReason = decision.reason.replace(/\d+/g, '#');
           keysAtStake = takesJobs;
-          nextPass = clock.now() + pace.delay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures: 0, keysAtStake }, clock.now());
+          nextPass = clock.now() + nextDelay();
           // Pods that ended during the pass, after its look: as if they ended now (a slot the look saw busy, done).
           if (endedInPass.length > 0) {
             if (!backsOff()) nextPass = 0;
@@ -291,7 +292,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           events.passFailed(error as Error, transient);
           failures++;
           keysAtStake = true;
-          const delay = pace.delay(options.settings.pollSeconds, { rateLimit: ado.rateLimit, failures, keysAtStake }, clock.now());
+          const delay = nextDelay();
           log.warning(`This pass failed${transient ? '' : ' (refused)'}; the next one is in ${Math.round(delay / 1000)} s. ${(error as Error).message}`);
           nextPass = clock.now() + delay;
         } finally {
