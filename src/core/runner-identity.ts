@@ -8,6 +8,7 @@ import type { KubeObject } from './ports/kube.js';
 import { annotations, identityVariables } from './manifests/pool-labels.js';
 import { defaultRunnerName, maxRunnerNameLength } from './deploy-options.js';
 import { slotOrdinal } from './slots.js';
+import { fnv1a } from './hash.js';
 
 export interface RunnerIdentity {
   runnerName: string;
@@ -66,9 +67,7 @@ export function otherOwner(self: RunnerIdentity, agent: Pick<AgentInfo, 'name' |
 
 /** Five characters from the cluster and namespace (FNV-1a, base 36): stable, and different for each pair in practice. */
 export function runnerTag(cluster: string, namespace: string): string {
-  let hash = 0x811c9dc5;
-  for (const char of `${cluster}/${namespace}`) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
-  return hash.toString(36).padStart(5, '0').slice(-5);
+  return fnv1a(`${cluster}/${namespace}`).toString(36).padStart(5, '0').slice(-5);
 }
 
 /**

@@ -10,6 +10,8 @@ export interface ObjectMeta {
   deletionTimestamp?: string;
   resourceVersion?: string;
   generation?: number;
+  /** The objects it belongs to: Kubernetes removes it once all of them are gone. */
+  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }>;
 }
 
 export interface KubeObject {
