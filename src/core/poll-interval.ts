@@ -5,13 +5,17 @@
 // an organization usually shares one PAT: X-RateLimit-Remaining is the organization's budget, and each autoscaler reads
 // the same figure. So each stretches its interval by the same steep curve of the share left, and together they settle
 // where the calls they make fit, with room to spare, whatever their number: n autoscalers that would spend the
-// allowance n-fold at full pace settle near 1 - 0.5 / n^(1/3) of it used (a quarter to a third left for n = 2..10),
-// and below half used (no headers) they come back to full pace by halves (BudgetPace; README "How many runners an
-// organization can run"). The stretch may reach the whole window: capped at a minute, fifty autoscalers of a busy
-// organization spent the allowance at that minute.
+// allowance n-fold at full pace settle near 1 - 0.7 / n^(1/3) of it used (a bit over half to seven tenths for
+// n = 2..10), and below half used (no headers) they come back to full pace by halves (BudgetPace; README "How many
+// runners an organization can run"). The stretch may reach the whole window: capped at a minute, fifty autoscalers of
+// a busy organization spent the allowance at that minute.
 
-/** Below this share of the TSTU allowance left, the autoscaler stretches its interval. */
-const stretchBelowShare = 0.5;
+/**
+ * Below this share of the TSTU allowance left, the autoscaler stretches its interval. The service's first headers
+ * (half of it used) already stretch it 2.7-fold: at 0.5, fifty autoscalers settled with the busiest five minutes of
+ * `npm run bench -- scale-org` at 92 % of the allowance, at 0.7 at 83 %.
+ */
+const stretchBelowShare = 0.7;
 /** How steeply: the interval grows with the cube of how far the share left has fallen under `stretchBelowShare`. */
 const steepness = 3;
 /** The longest a failure's backoff makes the interval; a longer poll interval is kept as it is. */

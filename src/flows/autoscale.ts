@@ -25,6 +25,7 @@ import { deleteRegistration, keepSingleUse } from './single-use.js';
 import { Leadership, LeadershipLost } from './leadership.js';
 import { setAgentEnabled } from './agent-drain.js';
 import { KeptCapabilities } from './kept-capabilities.js';
+import { SharedJobRequests } from './shared-job-requests.js';
 import { afterJobsEnded, pendingUngates, planGates, type SlotsWanted } from '../core/slot-gate.js';
 import { liftGates } from './slot-gate.js';
 
@@ -46,8 +47,14 @@ export interface AutoscalerServices {
 const handshakeConcurrency = 8;
 
 export async function runAutoscaler(options: AutoscalerOptions, given: AutoscalerServices, stop: StopSignal, events: AutoscalerEvents): Promise<void> {
-  // Its looks read capabilities only for registrations that changed since (issue #30), the same for every caller.
-  const services = { ...given, ado: new KeptCapabilities(given.ado, given.clock) };
+  // Its looks share the pool's lists with the namespace's other runners of the pool (issue #26,
+  // src/core/shared-look.ts), and read capabilities only for registrations that changed since (issue #30), the same
+  // for every caller.
+  const sharedJobs = new SharedJobRequests(given.ado, given.kube, given.clock, given.log, {
+    namespace: options.namespace, organizationUrl: options.organizationUrl, poolName: options.poolName, pollSeconds: options.settings.pollSeconds, identity: given.identity,
+    owner: () => (state.statefulSetUid === undefined ? undefined : { name: options.runnerName, uid: state.statefulSetUid }),
+  });
+  const services = { ...given, ado: new KeptCapabilities(sharedJobs, given.clock) };
   const { kube, ado, clock, log } = services;
   const pool = await findPool(options, services, stop, events);
   if (pool === undefined) return;
@@ -130,6 +137,8 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
   // The slots whose pods' agents ended while a pass ran: its look may be older than their end, and its wish and its
   // next interval would undo what the end asked for (below); the end is applied again once the pass is over.
   let endedInPass: number[] | undefined;
+  // One of them had no agent id recorded: the look it asked for is still due after the pass.
+  let unrecordedEndInPass = false;
   const slotsOf = (pods: KubeObject[]) => pods.flatMap((pod) => slotOrdinal(options.runnerName, pod.metadata.name) ?? []);
   /** A wish without the slots whose jobs ended since, and the slots it starts as their next pods appear. */
   const afterEnds = (wanted: SlotsWanted, slots: number[], pods: KubeObject[]) => {
@@ -138,23 +147,28 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
     state.pendingStarts = new Set([...plan.pending, ...plan.ungate.map((pod) => pod.ordinal)]);
   };
   const following = followPods(kube, options, stop, watching.signal, (pods) => {
-    // A pod whose agent ended leaves a registration to retire: at once, not at the next interval. While the loop
-    // backs off (the organization's rate budget runs low), a look at the whole pool for each pod whose job ended
-    // would spend the budget faster the busier the pool: the next turn retires that one registration from a read of
-    // its own agent instead. A pod with no agent id recorded brings the look.
+    // A pod whose agent ended leaves a registration to retire: at once, not at the next interval. The next turn
+    // retires that one registration from a read of its own agent: a look at the whole pool for each pod whose job
+    // ended would spend the organization's rate budget faster the busier the pool (issue #26: a thousand jobs ending
+    // over ten minutes, each bringing a read of a hundred agents). A pod with no agent id recorded brings the look.
     const live = podsWithLiveAgents(pods);
     const wasLive = podsWithLiveAgents(registrations.pods);
     const runner = { runnerName: options.runnerName, statefulSetUid: state.statefulSetUid };
     const endedPods = registrations.seen ? registrations.pods.filter((known) => wasLive.has(known.metadata.uid!) && !live.has(known.metadata.uid!)) : [];
     for (const pod of endedPods) {
       const [id] = recordedAgentIds(runner, [pod]);
-      if (backsOff() && id !== undefined) ended.set(id, pod.metadata.name);
-      else nextPass = 0;
+      if (id !== undefined) ended.set(id, pod.metadata.name);
+      else {
+        nextPass = 0;
+        unrecordedEndInPass = endedInPass !== undefined;
+      }
     }
-    // No pass comes sooner while backing off: the slots the last decision wants running that no longer run start
-    // again as their next pods appear, never more than it wanted, and a slot it wanted for a job now ended no more.
-    if (endedPods.length > 0 && backsOff() && state.slotsWanted !== undefined) afterEnds(state.slotsWanted, slotsOf(endedPods), pods);
-    endedInPass?.push(...slotsOf(endedPods));
+    // The slots the last decision wants running that no longer run start again as their next pods appear, never more
+    // than it wanted, and a slot it wanted for a job now ended no more; the next pass decides the rest on time. A pod
+    // that was leaving (scaled down before, replaced) ran no job the decision wanted its slot for.
+    const endedSlots = slotsOf(endedPods.filter((pod) => pod.metadata.deletionTimestamp === undefined));
+    if (endedSlots.length > 0 && state.slotsWanted !== undefined) afterEnds(state.slotsWanted, endedSlots, pods);
+    endedInPass?.push(...endedSlots);
     registrations.pods = pods;
     registrations.seen = true;
     wake();
@@ -210,6 +224,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
     state.slotsWanted = undefined;
     keysAtStake = true;
     ado.startFresh();
+    sharedJobs.lookAfresh();
   };
   // The new pods of slots the last pass wanted started (a scale-up's): un-gated as soon as the watch shows them, from
   // what that pass decided, with no call to Azure DevOps (src/core/slot-gate.ts).
@@ -263,8 +278,11 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
       if (clock.now() >= nextLook()) {
         const started = clock.now();
         if (started < nextPass) noticed.brought(started);
-        // A noticed agent's job is news the cached agents cannot show.
-        if (noticed.due() < Number.POSITIVE_INFINITY) state.agents = undefined;
+        // A noticed agent's job is news the cached agents, and a list read before the notice, cannot show.
+        if (noticed.due() < Number.POSITIVE_INFINITY) {
+          state.agents = undefined;
+          sharedJobs.lookAfresh();
+        }
         endedInPass = [];
         try {
           const { decision, look, started: jobsStarted, waits, stuck, takesJobs } = await scalePass(pass, { log, ado, clock }, state);
@@ -280,13 +298,11 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           keysAtStake = takesJobs;
           nextPass = clock.now() + nextDelay();
           // Pods that ended during the pass, after its look: as if they ended now (a slot the look saw busy, done).
-          if (endedInPass.length > 0) {
-            if (!backsOff()) nextPass = 0;
-            else if (state.slotsWanted !== undefined) {
-              const { busy } = state.slotsWanted;
-              afterEnds(state.slotsWanted, endedInPass.filter((ordinal) => busy.includes(ordinal)), registrations.pods);
-            }
+          if (endedInPass.length > 0 && state.slotsWanted !== undefined) {
+            const { busy } = state.slotsWanted;
+            afterEnds(state.slotsWanted, endedInPass.filter((ordinal) => busy.includes(ordinal)), registrations.pods);
           }
+          if (unrecordedEndInPass) nextPass = 0;
         } catch (error) {
           const transient = isTransient(error);
           events.passFailed(error as Error, transient);
@@ -297,6 +313,7 @@ export async function runAutoscaler(options: AutoscalerOptions, given: Autoscale
           nextPass = clock.now() + delay;
         } finally {
           endedInPass = undefined;
+          unrecordedEndInPass = false;
         }
       }
       if (noticeFirst) await register();

@@ -156,9 +156,11 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   let plan = planPass(observed);
   // Azure DevOps refused to change an agent's enabled flag (403) in this pass: this pass's answer, retried next pass.
   let refusal: AdoError | undefined;
-  if (plan.disable.length > 0) {
+  // A count is lowered only on a look of its own taken after the drain, or, with nothing to drain, instead of one
+  // taken in part from another runner's lists (src/core/shared-look.ts): those say nothing of a clock's drift.
+  if (plan.disable.length > 0 || (plan.decision.action === 'scale_down' && ado?.lastLookShared === true)) {
     await state.beforeWrite?.();
-    refusal = await trySetAgentsEnabled(ado!, log, poolId!, plan.disable, false);
+    if (plan.disable.length > 0) refusal = await trySetAgentsEnabled(ado!, log, poolId!, plan.disable, false);
     // A job may have reached a slot between the first look and its drain: look again before scaling.
     if (refusal === undefined) look = await observe(true);
     // A task's one pass scales without draining, on its first decision, and says so.
@@ -254,7 +256,7 @@ export async function scalePass(options: PassOptions, services: PassServices, st
  * The pass's look at Azure DevOps: the pool's unfinished jobs and its agents. A pool at rest costs one call a look: with
  * no unfinished job, or the same ones unchanged since the agents were read (a burst waiting for its pods), no agent
  * took or finished a job, so the agents read within the last minute still say all the pass needs (the look after a
- * drain, `fresh`, always reads them again). For the autoscaler, not while one of ours was busy then or could have
+ * drain, `fresh`, always reads them again, and itself: no list from another runner's look). For the autoscaler, not while one of ours was busy then or could have
  * taken a job since (enabled: one still starting then may be online now): a job may have run and ended between two
  * looks, and its registration is to be retired at once (src/core/single-use.ts).
  */
@@ -262,6 +264,7 @@ async function observeAgents(options: PassOptions, services: PassServices, state
   const { ado } = services;
   const { poolId } = state;
   if (poolId === undefined || ado === undefined) return { busyOrdinals: [], queuedJobs: 0, leftToOthers: 0, ours: [], jobs: [] };
+  if (fresh) ado.lookAfresh?.();
   const jobs = await ado.listUnfinishedJobs(poolId);
   const cached = state.agents;
   const settled = (list: AgentInfo[]) => options.actor !== 'autoscaler' || !ownAgents(identity, list).some((agent) => agent.busyWith !== undefined || agent.enabled);

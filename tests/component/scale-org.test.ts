@@ -28,6 +28,12 @@ describe('an organization of autoscalers on one PAT', () => {
     // a fortieth.
     const afterStorm = figureList.find(([name]) => name === 'tstu-first-minute-after-storm')![1];
     assert.ok(afterStorm <= 0.05 * tstuLimit, `${afterStorm.toFixed(1)} TSTUs in the first minute after the storm\n${figures}`);
+    // The five runners of each pool share its job requests (src/core/shared-look.ts): idle, each looks every 2 s, and
+    // alone each look read them (3 000 reads in the ten minutes).
+    const { scenario } = run;
+    const looks = scenario.pools * scenario.runnersPerPool * scenario.idleMinutes * 60 / scenario.pollSeconds;
+    const reads = charges.filter((charge) => charge.at >= phases.idle && charge.at < phases.burst && charge.call === 'GET distributedtask/pools/{id}/jobrequests').length;
+    assert.ok(reads <= looks / 2, `${reads} reads of the job requests in ${looks} looks\n${figures}`);
     // Every job's slot requested, every job handed to an agent and done, none cut off.
     assert.equal(jobs.filter((job) => job.slotRequested === undefined).length, 0, figures);
     assert.equal(jobs.filter((job) => job.result !== 'succeeded').length, 0, figures);

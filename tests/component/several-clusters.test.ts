@@ -5,16 +5,13 @@
 // session claims; `remove` goes by what it sees after its drain (review M10).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { runAutoscaler } from '../../src/flows/autoscale.js';
-import { readAutoscalerOptions, type AutoscalerOptions } from '../../src/core/autoscaler-options.js';
-import type { StopSignal } from '../../src/core/ports/clock.js';
 import { InputReader, readRemoveOptions } from '../../src/core/index.js';
 import { removeRunnerPool } from '../../src/flows/remove-pool.js';
-import { unheldKey } from '../../src/clients/unheld-key.js';
 import { startEmulator, type TestEmulator } from '../support/emulator.js';
-import { namespace, poolName, quietEvents, runnerName, RunnerWorld } from '../support/runner-world.js';
+import { namespace, poolName, runnerName, RunnerWorld } from '../support/runner-world.js';
 import { defaultRunnerName } from '../../src/core/deploy-options.js';
 import { MemoryHost } from '../support/memory-host.js';
+import { autoscaleTogether } from '../support/runners-together.js';
 
 let emulator: TestEmulator;
 before(async () => {
@@ -44,29 +41,8 @@ function recordWrites(runner: RunnerWorld): string[] {
   return touched;
 }
 
-/** The autoscaler's settings as DeployRunnerPool wrote them into its Deployment's environment. */
-function deployedOptions(runner: RunnerWorld): AutoscalerOptions {
-  const deployment = runner.kube.peek('Deployment', runner.namespace, `${runner.runnerName}-autoscaler`)!;
-  const env = (deployment.spec as { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } } }).template.spec.containers[0].env;
-  return readAutoscalerOptions(Object.fromEntries(env.flatMap(({ name, value }) => (value === undefined ? [] : [[name, value]]))));
-}
-
 /** Both runners' autoscalers side by side until `done` holds or `seconds` of their time have passed. */
-async function autoscaleBoth(runners: RunnerWorld[], done: () => boolean, seconds: number): Promise<MemoryHost[]> {
-  const { clock } = runners[0];
-  const end = clock.now() + seconds * 1000;
-  const stop: StopSignal = {
-    get stopped() {
-      return done() || clock.now() >= end;
-    },
-    wait: (ms) => clock.sleep(Math.max(1, Math.min(ms, 1000))),
-  };
-  const logs = runners.map(() => new MemoryHost());
-  await Promise.all(runners.map((runner, i) => runAutoscaler(deployedOptions(runner), {
-    kube: runner.kube, ado: runner.ado, handshake: runner.handshake, clock, log: logs[i], unheldKey, identity: `autoscaler-${runner.namespace}`,
-  }, stop, quietEvents)));
-  return logs;
-}
+const autoscaleBoth = (runners: RunnerWorld[], done: () => boolean, seconds: number) => autoscaleTogether(runners, done, seconds);
 
 function remove(runner: RunnerWorld, inputs: Record<string, string> = {}) {
   const options = readRemoveOptions(new InputReader(new MemoryHost({ namespace: runner.namespace, poolName, azureDevOpsUrl: emulator.orgUrl, personalAccessToken: runner.token, ...inputs })));

@@ -240,10 +240,13 @@ export async function simulateOrganization(scenario: OrgScenario): Promise<OrgRu
     wait: (ms: number, until?: Promise<void>) => Promise.race([clock.sleep(ms), stopped, ...(until ? [until] : [])]),
   };
 
-  const loops = runners.map((runner) => runAutoscaler({
+  // Their pods start over one interval, as the pods of separate deployments do (scheduling, image, lease), spread
+  // evenly: started at one instant, they would look in lockstep for ever, which no cluster does.
+  const startsAfter = (index: number) => Math.round(((index * 0.618034) % 1) * scenario.pollSeconds * 1000);
+  const loops = runners.map((runner, index) => clock.sleep(startsAfter(index)).then(() => runAutoscaler({
     namespace: runner.namespace, runnerName: runner.name, poolName: runner.poolName, organizationUrl: emulator.orgUrl, extension,
     settings: { minReplicas: 0, maxReplicas: scenario.slotsPerRunner, standby: 0, pollSeconds: scenario.pollSeconds }, keys: autoscalerKeyMaker.make().public,
-  }, { kube, ado: client(), handshake, clock, log: new MemoryHost(), unheldKey, identity: `${runner.name}-autoscaler` }, stop, quietEvents));
+  }, { kube, ado: client(), handshake, clock, log: new MemoryHost(), unheldKey, identity: `${runner.name}-autoscaler` }, stop, quietEvents)));
 
   const replicas = (runner: { name: string; namespace: string }) => (kube.peek('StatefulSet', runner.namespace, runner.name)?.spec as { replicas?: number } | undefined)?.replicas ?? 0;
   const namespaces = [...new Set(runners.map((runner) => runner.namespace))];

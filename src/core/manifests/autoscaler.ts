@@ -4,6 +4,7 @@
 import type { V1Affinity, V1Secret } from '@kubernetes/client-node';
 import type { KubeObject } from '../ports/kube.js';
 import { leaseName } from '../lease.js';
+import { sharedLookName } from '../shared-look.js';
 import { maxReplicas, type AutoscalerAntiAffinity, type RunnerPoolSpec } from '../model.js';
 import { autoscalerEnvironment, autoscalerKeysDir, autoscalerMetricsPort, autoscalerNoticePort, autoscalerPodIpVariable, autoscalerTokenDir } from '../autoscaler-options.js';
 import { autoscalerKeyFiles } from '../handshake-trust.js';
@@ -42,8 +43,8 @@ export function renderAutoscalerKeysSecret(spec: RunnerPoolSpec & Required<Pick<
 /**
  * What the autoscaler may do, and nothing more: read its StatefulSet and set its scale, read the namespace's pods
  * (list and watch cannot be limited by name), label the pool's own pods busy or idle, record on each the agent id it
- * granted and delete one that outlives its job (src/core/single-use.ts; by name, so no other pod), and read and record
- * events. No Secret: the kubelet mounts its PAT, and no runner pod mounts that Secret. Every slot a pool can have, not
+ * granted and delete one that outlives its job (src/core/single-use.ts; by name, so no other pod), read and record
+ * events, and hold its Lease and the one its pool's job requests are shared on (by name). No Secret: the kubelet mounts its PAT, and no runner pod mounts that Secret. Every slot a pool can have, not
  * only those below its maxReplicas: a busy slot stays above a lowered maximum until its job ends, and a pass that may
  * not mark or register it would fail every time.
  */
@@ -63,7 +64,8 @@ export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
         { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
         // Its Lease: one autoscaler acts at a time (src/core/lease.ts). Creating cannot be limited to a name.
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
-        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: [leaseName(spec.runnerName)] },
+        // And the Lease on which the namespace's runners of its pool share the pool's job requests (src/core/shared-look.ts).
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: [leaseName(spec.runnerName), sharedLookName(spec.organizationUrl, spec.poolName)] },
         // Its slots' pods only: marked busy or idle, the agent id granted recorded, and a pod that outlives its job ended.
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: slots },
         // Slots that cannot start (src/core/slot-start.ts): a quota's refusal is only in the StatefulSet's events, and

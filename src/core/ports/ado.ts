@@ -71,6 +71,12 @@ export interface AdoClient {
   readonly calls: number;
   /** X-RateLimit-Remaining and -Limit of the last answer, if it carried them (the service sends them as the budget runs low). */
   readonly rateLimit?: { remaining: number; limit: number };
+  /**
+   * A client that may take a pool's lists from another autoscaler's look (src/flows/shared-job-requests.ts): whether the
+   * last look's came from there, and from now on only lists read now.
+   */
+  readonly lastLookShared?: boolean;
+  lookAfresh?(): void;
 }
 
 /** Passes every call on to `inner`: a base for a client that changes a few calls (the autoscaler's, a test's). */
@@ -87,6 +93,14 @@ export class DelegatingAdoClient implements AdoClient {
 
   get rateLimit() {
     return this.inner.rateLimit;
+  }
+
+  get lastLookShared() {
+    return this.inner.lastLookShared;
+  }
+
+  lookAfresh() {
+    this.inner.lookAfresh?.();
   }
 
   findPool(name: string) {

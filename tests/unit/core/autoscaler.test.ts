@@ -11,6 +11,7 @@ import { InputReader } from '../../../src/core/inputs.js';
 import { agentSettingsFiles, grantProblem, handshakeTargets, registrationGrant, requestProblem, tokenEndpointUrl, type RegistrationRequest } from '../../../src/core/registration.js';
 import { grantStatement, signedGrantProblem } from '../../../src/core/handshake-trust.js';
 import { BudgetPace, backingOff, pollDelay } from '../../../src/core/poll-interval.js';
+import { sharedLookName } from '../../../src/core/shared-look.js';
 import { autoscalerKeyMaker } from '../../../src/clients/autoscaler-keys.js';
 import { decideScale } from '../../../src/core/scale-decision.js';
 import type { RunnerPoolSpec } from '../../../src/core/model.js';
@@ -67,7 +68,7 @@ describe('the autoscaler\'s objects', () => {
     ]);
   });
 
-  it('may read its StatefulSet, set its scale, hold its Lease, label the pool\'s pods and read and record events; nothing else, and no Secret', () => {
+  it('may read its StatefulSet, set its scale, hold its Lease and its pool\'s shared look, label the pool\'s pods and read and record events; nothing else, and no Secret', () => {
     // Every slot a pool may have: a busy slot above a lowered maxReplicas (20 here) is still marked and registered.
     const role = renderAutoscalerAccess(spec).find((o) => o.kind === 'Role') as Any;
     assert.deepEqual(role.rules, [
@@ -75,7 +76,7 @@ describe('the autoscaler\'s objects', () => {
       { apiGroups: ['apps'], resources: ['statefulsets/scale'], verbs: ['get', 'patch'], resourceNames: ['linux'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
-      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: ['linux-autoscaler'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: ['linux-autoscaler', sharedLookName(spec.organizationUrl, spec.poolName)] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: Array.from({ length: 500 }, (_, n) => `linux-${n}`) },
       { apiGroups: [''], resources: ['events'], verbs: ['list', 'create'] },
     ]);
@@ -143,7 +144,7 @@ describe('the registration handshake', () => {
   const runner = { runnerName: 'linux', statefulSetUid: 'sts-1' };
   const owner = { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'linux', uid: 'sts-1', controller: true };
   const pod = (name: string, uid: string, phase = 'Running', ip = '10.0.0.9', restarts = 0, ownerReferences = [owner]): KubeObject => ({
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, uid, ownerReferences } as KubeObject['metadata'], status: { phase, podIP: ip, containerStatuses: [{ name: 'agent', restartCount: restarts }] },
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, uid, ownerReferences }, status: { phase, podIP: ip, containerStatuses: [{ name: 'agent', restartCount: restarts }] },
   });
   const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = publicKey.export({ format: 'jwk' });
@@ -258,8 +259,9 @@ describe('scaling rules the autoscaler adds', () => {
   it('waits its interval, longer after failures and when the rate limit runs low', () => {
     assert.equal(pollDelay(5, { failures: 0 }), 5000);
     assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 150, limit: 200 } }), 5000);
-    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 100, limit: 200 } }), 5000);
-    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 50, limit: 200 } }), 40_000);
+    // The service's first headers (half used) already stretch it: (0.7 / 0.5)^3.
+    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 100, limit: 200 } }), 13_720);
+    assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 50, limit: 200 } }), 109_760);
     assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 20, limit: 200 } }), 300_000);
     // A look retires a used registration no notice told of: a minute at most while a key is at stake.
     assert.equal(pollDelay(5, { failures: 0, rateLimit: { remaining: 20, limit: 200 }, keysAtStake: true }), 60_000);
@@ -278,17 +280,18 @@ describe('scaling rules the autoscaler adds', () => {
     assert.equal(pace.delay(5, { failures: 0, keysAtStake: true }, 300_000), 60_000);
     assert.equal(pace.delay(5, { failures: 0 }, 600_000), 18_750);
     // An answer that asks for more counts at once, and is remembered from then.
-    assert.equal(pace.delay(5, { failures: 0, rateLimit: { remaining: 50, limit: 200 } }, 600_000), 40_000);
-    assert.equal(pace.delay(5, { failures: 0 }, 750_000), 20_000);
-    assert.equal(pace.delay(5, { failures: 0 }, 1_200_000), 5000);
+    assert.equal(pace.delay(5, { failures: 0, rateLimit: { remaining: 50, limit: 200 } }, 600_000), 109_760);
+    assert.equal(pace.delay(5, { failures: 0 }, 750_000), 54_880);
+    assert.equal(pace.delay(5, { failures: 0 }, 1_200_000), 6860);
+    assert.equal(pace.delay(5, { failures: 0 }, 1_650_000), 5000);
     assert.equal(new BudgetPace().delay(5, { failures: 0 }, 0), 5000);
   });
 
-  it('remembers only the budget\'s stretch: an outage\'s backoff on a last answer near half used is not kept', () => {
+  it('remembers only the budget\'s stretch: an outage\'s backoff on a last answer near the stretch\'s threshold is not kept', () => {
     const pace = new BudgetPace();
-    // Seven failed passes, the last answer (before the outage) 98 of 200 left: backoff and budget together.
-    assert.equal(pace.delay(5, { failures: 7, rateLimit: { remaining: 98, limit: 200 } }, 0), 63_749);
-    // Back, no headers: the pace is the interval's again (the backoff times the budget, remembered, was 48 s here).
+    // Seven failed passes, the last answer (before the outage) 139 of 200 left: backoff and budget together.
+    assert.equal(pace.delay(5, { failures: 7, rateLimit: { remaining: 139, limit: 200 } }, 0), 61_304);
+    // Back, no headers: the pace is the interval's again (the backoff times the budget, remembered, would be 46 s here).
     assert.equal(pace.delay(5, { failures: 0 }, 60_000), 5000);
   });
 

@@ -24,7 +24,7 @@ const slotPod = (slot: number, uid: string, agentId: number | undefined, extra: 
     ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'linux', uid: extra.owner ?? 'sts-uid', controller: true }],
   },
   status: { phase: 'Running', containerStatuses: [{ name: 'agent', state: extra.terminated ? { terminated: { exitCode: 0 } } : { running: {} } }] },
-} as unknown as KubeObject);
+});
 
 /** A runner's StatefulSet, as far as its declared capabilities go. */
 const runnerStatefulSet = {
