@@ -144,8 +144,8 @@ read_secret_file() {
 # --- child processes and signals ----------------------------------------------------------------------------------
 # Whatever takes time runs as a background child that this script waits for: bash runs a trap only once a foreground
 # command has returned, but it interrupts a `wait` at once.
-stage=setup # setup: before the agent runs; agent: runner.js supervise runs it; after: what follows the agent
-agent=0     # runner.js supervise's pid
+stage=setup # setup: before runner.js run; agent: runner.js run runs; after: what follows it
+agent=0     # runner.js run's pid
 stopping=false
 
 # A stop before the agent runs: nothing begun is worth finishing. Each child is told to end (config.sh's session whole:
@@ -158,9 +158,10 @@ end_setup() {
   exit 143
 }
 
-# SIGTERM/SIGINT, at any moment. Once the agent runs, runner.js supervise passes it to the listener only (idle, the
-# agent ends at once; during a job it cancels the job; the job's processes are the agent's to stop). After the agent,
-# what must follow it (the registration's removal) still runs, then the script exits 143.
+# SIGTERM/SIGINT, at any moment. Once runner.js run runs, it gets the signal: before the agent it ends at once; once
+# the agent runs, it passes the signal to the listener only (idle, the agent ends at once; during a job it cancels the
+# job; the job's processes are the agent's to stop). After the agent, what must follow it (the registration's
+# removal) still runs, then the script exits 143.
 on_signal() {
   log "stopping"
   stopping=true
@@ -219,9 +220,8 @@ register() {
   }
 }
 
-# The agent's settings files (those config.sh wrote) into AZP_CONFIG_DIR and back: runner/agent-settings.ts.
+# The agent's settings files (those config.sh wrote) into AZP_CONFIG_DIR, for run mode: runner/agent-settings.ts.
 save_settings() { "$node" "$runner" save-registration "$agent_dir" "$AZP_CONFIG_DIR" || exit "$config_error"; }
-restore_settings() { "$node" "$runner" restore-registration "$agent_dir" "$AZP_CONFIG_DIR" || exit "$config_error"; }
 
 remove_registration() {
   local attempt
@@ -248,28 +248,23 @@ ignored_names() {
 # requests (the image pins the agent; an update would use up --once).
 agent_env=(env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$(ignored_names)")
 
-# With the recycle sidecar (no container restart rules), a job that ends its agent would get this container restarted
-# in the same pod: runner.js tells the sidecar the agent starts now and waits for its answer; if this container ever
-# starts again, the sidecar deletes the pod instead of answering (runner/recycle.ts).
-announce_agent_start() { run_child "$node" "$runner" recycle-start "$AZP_RECYCLE_DIR" || exit "$config_error"; }
-
+# The agent's one run: runner.js run (runner/run.ts) takes its registration in run mode (the handshake with the
+# in-cluster autoscaler, or the one register mode saved), asks the recycle sidecar whether it may start, runs the
+# agent, maps its exit code (78, the container's in-place restart, becomes 1 once the agent ran) and hands the pod to
+# the sidecar. It holds no credential. Once it runs, a stop goes to it: it ends its steps, or has the agent stopped.
 run_agent() {
-  [ -z "$AZP_RECYCLE_DIR" ] || announce_agent_start
-  log "running agent '$AZP_AGENT_NAME' for one job"
-  # A signal before `stage=agent` ends the supervisor as a setup child: it has not started the agent yet.
-  "$node" "$runner" supervise -- "${agent_env[@]}" ./run.sh --once &
+  local registration=saved # run mode: register mode saved it in AZP_CONFIG_DIR
+  [ "$AZP_REGISTRATION" != autoscaler ] || registration=autoscaler
+  [ "$mode" != all ] || registration=registered # by config.sh, just now
+  "$node" "$runner" run --agent-dir "$agent_dir" --agent-name "$AZP_AGENT_NAME" --registration "$registration" \
+    --config-dir "$AZP_CONFIG_DIR" --recycle-dir "$AZP_RECYCLE_DIR" -- "${agent_env[@]}" &
   agent=$!
   stage=agent
   local rc=0
   wait_for "$agent" || rc=$?
   stage=after
-  log "agent exited with code $rc"
   return "$rc"
 }
-
-# The agent ran: whatever it exited with, this pod is done, and a job may have chosen the code. 78 is the one code
-# the container restarts on in place (the pod's restart rule), so it becomes 1.
-exit_code_after_agent() { if [ "$1" = "$config_error" ]; then echo 1; else echo "$1"; fi; }
 
 # Ends whatever a job left running before the credential is used again. Only when our init is PID 1 (a private PID
 # namespace): with a shared one, kill -1 would reach other containers' processes.
@@ -290,21 +285,15 @@ case $mode in
     register
     remove_registration
     ;;
-  run | all)
+  run)
     clean_slate
-    if [ "$mode" = all ]; then
-      register
-    elif [ "$AZP_REGISTRATION" = autoscaler ]; then
-      # The autoscaler registers this pod's agent with the key made here: no PAT ever reaches this pod. The request
-      # holds the capabilities the agent will report, so it is made in the agent's environment.
-      run_child "${agent_env[@]}" "$node" "$runner" handshake "$agent_dir" || {
-        rc=$?
-        echo "start.sh: error: the registration handshake failed (exit code $rc)" >&2
-        exit "$config_error"
-      }
-    else
-      restore_settings
-    fi
+    rc=0
+    run_agent || rc=$?
+    exit "$rc"
+    ;;
+  all)
+    clean_slate
+    register
     rc=0
     run_agent || rc=$?
     if [ "$AZP_REMOVE_ON_EXIT" = true ]; then
@@ -312,14 +301,6 @@ case $mode in
       remove_registration || rc=1
     fi
     if $stopping; then exit 143; fi
-    rc=$(exit_code_after_agent "$rc")
-    if [ -n "$AZP_RECYCLE_DIR" ] && [ "$rc" = 0 ]; then
-      # Exiting would restart the agent in this same pod: the sidecar deletes the pod instead.
-      "$node" "$runner" recycle-done "$AZP_RECYCLE_DIR"
-      log "job done: waiting for the recycle sidecar to replace this pod"
-      until $stopping; do run_child sleep 1 || true; done
-      exit 0
-    fi
     exit "$rc"
     ;;
 esac

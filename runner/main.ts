@@ -14,6 +14,10 @@
 //   recycle                  the recycle sidecar: deletes its own pod once the agent has run its job
 //   recycle-start <dir>      the agent container's request to the sidecar before its agent starts, and the wait
 //   recycle-done <dir>       the agent container's word to the sidecar that the agent ran its job
+//   run --agent-dir <dir> --agent-name <name> --registration <registered|autoscaler|saved> [--config-dir <dir>]
+//       [--recycle-dir <dir>] -- <agent environment…>
+//                            the agent's one run after start.sh's clean slate: its registration in run mode, the
+//                            recycle sidecar's hand-off, the agent under supervise, the exit code
 //   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
 //   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
 //   docker-proxy             dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it
@@ -25,6 +29,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { awaitStartAllowed, deletePodOverHttps, handOffPresent, leaveHandOff, readRecycleSettings, recycleFiles, recycleWhenDone } from './recycle.js';
 import { supervise } from './supervise.js';
+import { childSteps, registrations, runAgent, type Registration } from './run.js';
 import { awaitRegistration, readHandshakeSettings } from './handshake.js';
 import { readDockerProxySettings, startDockerProxy } from './docker-proxy.js';
 import { accessible, configError, SettingError, StepError, UsageError } from './settings.js';
@@ -42,6 +47,7 @@ const error = (command: string) => (message: string) => {
   for (const line of message.split('\n')) console.error(`runner ${command}: error: ${withoutLoggingCommands(line)}`);
 };
 
+const isRegistration = (name: string): name is Registration => (registrations as readonly string[]).includes(name);
 const writableDir = (path: string) => accessible(path, constants.W_OK, 'directory');
 const platform = process.platform === 'win32' ? 'windows' : 'linux';
 /** This user (Linux); Windows has no uid, and its rules ask for none. */
@@ -58,19 +64,30 @@ function printSettings([mode = '', ...credentials]: string[]): number {
 }
 
 /**
- * `--name value` options (each at most once, from `names`), then the other arguments as they came. Named rather than
- * in places: PowerShell drops an empty argument to a native command, which would shift every place after it.
+ * `--name value` options (each at most once, from `names`), then the other arguments as they came (those after `--`,
+ * if it ends the options). Named rather than in places: PowerShell drops an empty argument to a native command, which
+ * would shift every place after it.
  */
 function options(args: string[], names: readonly string[], usage: string): { named: Map<string, string>; rest: string[] } {
   const named = new Map<string, string>();
   let at = 0;
   for (; at < args.length && args[at].startsWith('--'); at += 2) {
+    if (args[at] === '--') return { named, rest: args.slice(at + 1) };
     const name = args[at].slice(2);
     if (!names.includes(name) || named.has(name) || at + 1 >= args.length) throw new UsageError(usage);
     named.set(name, args[at + 1]);
   }
   return { named, rest: args.slice(at) };
 }
+
+const runUsage = 'run needs the agent root, its name, how it is registered and the agent\'s environment: runner.js run --agent-dir <dir> --agent-name <name> --registration <registered|autoscaler|saved> [--config-dir <dir>] [--recycle-dir <dir>] -- <agent environment…>';
+
+/** The agent container's side of the hand-off: asks the recycle sidecar whether the agent may start, and waits. */
+const askToStart = (dir: string) => awaitStartAllowed({
+  request: () => leaveHandOff(dir, recycleFiles.agentStart),
+  answered: () => !handOffPresent(dir, recycleFiles.agentStart),
+  sleep: (ms) => sleep(ms),
+});
 
 const cleanSlateUsage = 'clean-slate needs the agent root and AZP_WORK: runner.js clean-slate --agent-dir <dir> --work <AZP_WORK> [--home <dir> --skel <dir>] [scratch dir…]';
 
@@ -119,17 +136,37 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   // The agent container's side of the hand-off with the recycle sidecar (recycle.ts), in the volume they share.
   async 'recycle-start'([dir = '']) {
     if (!dir) throw new UsageError('recycle-start needs the volume shared with the recycle sidecar: runner.js recycle-start <dir>');
-    await awaitStartAllowed({
-      request: () => leaveHandOff(dir, recycleFiles.agentStart),
-      answered: () => !handOffPresent(dir, recycleFiles.agentStart),
-      sleep: (ms) => sleep(ms),
-    });
+    await askToStart(dir);
     return 0;
   },
   'recycle-done': ([dir = '']) => {
     if (!dir) throw new UsageError('recycle-done needs the volume shared with the recycle sidecar: runner.js recycle-done <dir>');
     leaveHandOff(dir, recycleFiles.jobDone);
     return Promise.resolve(0);
+  },
+  run(args) {
+    const { named, rest: agentEnv } = options(args, ['agent-dir', 'agent-name', 'registration', 'config-dir', 'recycle-dir'], runUsage);
+    const [agentDir, agentName, registration] = ['agent-dir', 'agent-name', 'registration'].map((name) => named.get(name) ?? '');
+    // An empty directory is none: start.sh passes each setting as it is.
+    const configDir = named.get('config-dir') || undefined;
+    const recycleDir = named.get('recycle-dir') || undefined;
+    if (!agentDir || !agentName || !isRegistration(registration) || agentEnv.length === 0 || (registration === 'saved' && !configDir)) throw new UsageError(runUsage);
+    process.chdir(agentDir);
+    const steps = childSteps();
+    return runAgent({ agentName, registration, recycleDir }, {
+      // In the agent's environment: the request holds the capabilities the agent will report.
+      handshake: () => steps.step([...agentEnv, process.execPath, process.argv[1], 'handshake', agentDir]),
+      restore: () => restoreRegistration({ platform, uid, agentDir, configDir: configDir! }),
+      awaitStartAllowed: () => askToStart(recycleDir!),
+      agent: () => supervise([...agentEnv, './run.sh', '--once'], { log: log('supervise') }),
+      jobDone: () => leaveHandOff(recycleDir!, recycleFiles.jobDone),
+      onStop: (handler) => {
+        process.on('SIGTERM', handler);
+        process.on('SIGINT', handler);
+      },
+      endSteps: () => steps.end(),
+      log: log('run'),
+    });
   },
   supervise: (args) => supervise(args, { log: log('supervise') }),
   async handshake([agentDir = '/azp/agent']) {

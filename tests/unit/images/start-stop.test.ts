@@ -174,8 +174,8 @@ function broken(runs: Run[]): string[] {
       ...(run.goneMs > limitMs ? [`gone after ${shown(run.goneMs)}`] : []),
       // 143, or the signal's own end before the trap is set: never 78, which restarts the container in its pod.
       ...(run.code === 143 || run.signal === 'SIGTERM' ? [] : [`exited ${run.code ?? run.signal}`]),
-      // Once told to stop, start.sh never starts the agent: it would take a job in a pod on its way out.
-      ...(/start\.sh: stopping[\s\S]*start\.sh: running agent/.test(run.output) ? ['started the agent after the stop'] : []),
+      // Once told to stop, start.sh (runner.js run) never starts the agent: it would take a job in a pod on its way out.
+      ...(/start\.sh: stopping[\s\S]*runner run: running agent/.test(run.output) ? ['started the agent after the stop'] : []),
     ];
     return problems.length > 0 ? [`${run.when}: ${problems.join(', ')}\n${run.timeline.replace(/^/gm, '    ')}`] : [];
   });
@@ -234,7 +234,7 @@ describe('start.sh stopped at any moment of its start', { concurrency: 2, skip: 
         ...settings, AZP_REGISTRATION: 'autoscaler', RUNNER_POD_UID: 'pod-uid-0',
         [autoscalerKeyVariables.signing]: keys.public.signing, [autoscalerKeyVariables.encryption]: keys.public.encryption,
       }, [0, 50, 150, 300, 500, 700, 900, 1100, 1300, 1600, 2000, 2500], [
-        /runner handshake: waiting for the autoscaler/, /runner handshake: registered by the autoscaler/, /start\.sh: running agent/,
+        /runner handshake: waiting for the autoscaler/, /runner handshake: registered by the autoscaler/, /runner run: running agent/,
         /run\.sh: started/, /listener: Listening for Jobs/,
       ], { starting: () => (scaledDown = false), stopping: () => (scaledDown = true) });
       assert.ok(runs.some((run) => /listener: Listening for Jobs/.test(run.output)), 'the later stops found the agent running');
@@ -247,7 +247,7 @@ describe('start.sh stopped at any moment of its start', { concurrency: 2, skip: 
 
   it('is gone within 2 s, registered by config.sh with a PAT: before, while and after config.sh runs', async (t) => {
     const runs = await sweep(t, 'all', { ...settings, AZP_TOKEN: 'pat-value' }, [0, 100, 250, 400, 600, 800, 1100, 1500, 2000], [
-      /config\.sh: registering/, /config\.sh: registered/, /start\.sh: running agent/, /run\.sh: started/, /listener: Listening for Jobs/,
+      /config\.sh: registering/, /config\.sh: registered/, /runner run: running agent/, /run\.sh: started/, /listener: Listening for Jobs/,
     ]);
     assert.ok(runs.some((run) => /listener: Listening for Jobs/.test(run.output)), 'the later stops found the agent running');
     assert.deepEqual(broken(runs), [], summary(runs));

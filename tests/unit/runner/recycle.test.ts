@@ -219,6 +219,6 @@ describe('the recycle sidecar', () => {
     assert.deepEqual(await run(['exec-server'], {}), { code: 64, stderr: 'runner exec-server: error: exec-server needs the socket to listen on: runner.js exec-server <socket dir>/<container name>.sock\n' });
     const unknown = await run(['register-agent'], {});
     assert.equal(unknown.code, 64);
-    assert.match(unknown.stderr, /unknown command 'register-agent' \(expected settings, clean-slate, save-registration, restore-registration, share-externals, recycle, recycle-start, recycle-done, supervise, handshake, docker-proxy, docker, or exec-server\)/);
+    assert.match(unknown.stderr, /unknown command 'register-agent' \(expected settings, clean-slate, save-registration, restore-registration, share-externals, recycle, recycle-start, recycle-done, run, supervise, handshake, docker-proxy, docker, or exec-server\)/);
   });
 });
