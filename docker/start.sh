@@ -59,41 +59,28 @@ agent_node() {
   echo "${newest#* }"
 }
 
-# --- autoscaler mode ----------------------------------------------------------------------------------------------
-# The pool's in-cluster autoscaler (autoscaler/DESIGN.md): its settings come from its Deployment's environment.
-if [ "$mode" = autoscaler ]; then
-  exec "$(agent_node)" /usr/local/lib/azp/autoscaler.js
-fi
-
-# --- docker-proxy mode --------------------------------------------------------------------------------------------
-# The only container of a hostSocket pod with the node's Docker socket: the job's Docker calls pass through it, what
-# they create is labelled with the pod's UID and removed when the pod ends (runner/docker-proxy.ts, docker/README.md).
-if [ "$mode" = docker-proxy ]; then
-  exec "$(agent_node)" "$runner" docker-proxy
-fi
-
-# --- share-externals mode -----------------------------------------------------------------------------------------
-# The init container of the modes that run container jobs: runner.js copies the agent's externals into the pod's
-# volume, with itself and a link to the newest Node (runner/share-externals.ts).
+# --- modes without the agent's credential -------------------------------------------------------------------------
+# Each is a program of its own on the agent's Node: the pool's in-cluster autoscaler (autoscaler/DESIGN.md, settings
+# from its Deployment); hostSocket's sidecar, the only container with the node's Docker socket (runner/docker-proxy.ts);
+# the recycle sidecar that deletes its own pod once the agent has run its job, with only its own Kubernetes token
+# (runner/recycle.ts); and the init container of the modes that run container jobs, which copies the agent's externals
+# into the pod's volume with runner.js and a link to the newest Node (runner/share-externals.ts).
 share_externals() {
   local node
   node=$(agent_node)
   exec "$node" "$runner" share-externals "$agent_dir/externals" "$node" "$1"
 }
-[ "$mode" != share-externals ] || share_externals "${2:-}"
-
-# --- recycle mode -------------------------------------------------------------------------------------------------
-# The sidecar that deletes its own pod once the agent has run its job (runner/recycle.ts). It holds no credential
-# of the agent's, only its own Kubernetes token.
-if [ "$mode" = recycle ]; then
-  node=$(agent_node)
-  exec "$node" "$runner" recycle
-fi
+node=$(agent_node)
+case $mode in
+  autoscaler) exec "$node" /usr/local/lib/azp/autoscaler.js ;;
+  docker-proxy) exec "$node" "$runner" docker-proxy ;;
+  recycle) exec "$node" "$runner" recycle ;;
+  share-externals) share_externals "${2:-}" ;;
+esac
 
 # --- settings -----------------------------------------------------------------------------------------------------
 # Defaults and checks are runner.js's (runner/start-settings.ts, shared with start.ps1): it is told which credential
 # settings are set, never their values, and prints each setting as one NAME=value line.
-node=$(agent_node)
 credentials_set=()
 [ -z "$token" ] || credentials_set+=(AZP_TOKEN)
 [ -z "$token_file" ] || credentials_set+=(AZP_TOKEN_FILE)
@@ -147,8 +134,12 @@ read_secret_file() {
 stage=setup # setup: before runner.js run; agent: runner.js run runs; after: what follows it
 agent=0     # runner.js run's pid
 stopping=false
+# runner.js run's word (SIGUSR2) just before it starts the agent. It is dumpable: once a job ran, that job may have
+# traced it and chosen its exit code, so the code is mapped here, in the process a job can't trace.
+agent_ran=false
+trap 'agent_ran=true' USR2
 
-# A stop before the agent runs: nothing begun is worth finishing. Each child is told to end (config.sh's session whole:
+# A stop before runner.js run: nothing begun is worth finishing. Each child is told to end (config.sh's session whole:
 # setsid made its pid its group) and the script exits at once; the container ends with it (tini is PID 1), and with
 # the container whatever is left of its processes. A registration the step leaves is retired by the autoscaler once
 # this pod has gone (src/core/single-use.ts), or kept, as docker/README.md says.
@@ -248,21 +239,26 @@ ignored_names() {
 # requests (the image pins the agent; an update would use up --once).
 agent_env=(env "agent.disableupdate=true" "VSO_AGENT_IGNORE=${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}$(ignored_names)")
 
+# The agent ran: whatever it exited with, this pod is done, and a job may have chosen the code. 78 is the one code
+# the container restarts on in place (the pod's restart rule), so it becomes 1.
+exit_code_after_agent() { if [ "$1" = "$config_error" ]; then echo 1; else echo "$1"; fi; }
+
 # The agent's one run: runner.js run (runner/run.ts) takes its registration in run mode (the handshake with the
 # in-cluster autoscaler, or the one register mode saved), asks the recycle sidecar whether it may start, runs the
-# agent, maps its exit code (78, the container's in-place restart, becomes 1 once the agent ran) and hands the pod to
-# the sidecar. It holds no credential. Once it runs, a stop goes to it: it ends its steps, or has the agent stopped.
+# agent and hands the pod to the sidecar; it exits with the agent's code. It holds no credential. Once it runs, a
+# stop goes to it: it ends its steps, or has the agent stopped.
 run_agent() {
   local registration=saved # run mode: register mode saved it in AZP_CONFIG_DIR
   [ "$AZP_REGISTRATION" != autoscaler ] || registration=autoscaler
   [ "$mode" != all ] || registration=registered # by config.sh, just now
   "$node" "$runner" run --agent-dir "$agent_dir" --agent-name "$AZP_AGENT_NAME" --registration "$registration" \
-    --config-dir "$AZP_CONFIG_DIR" --recycle-dir "$AZP_RECYCLE_DIR" -- "${agent_env[@]}" &
+    --config-dir "$AZP_CONFIG_DIR" --recycle-dir "$AZP_RECYCLE_DIR" --notify $$ -- "${agent_env[@]}" &
   agent=$!
   stage=agent
   local rc=0
   wait_for "$agent" || rc=$?
   stage=after
+  if $agent_ran; then rc=$(exit_code_after_agent "$rc"); fi
   return "$rc"
 }
 

@@ -15,9 +15,9 @@
 //   recycle-start <dir>      the agent container's request to the sidecar before its agent starts, and the wait
 //   recycle-done <dir>       the agent container's word to the sidecar that the agent ran its job
 //   run --agent-dir <dir> --agent-name <name> --registration <registered|autoscaler|saved> [--config-dir <dir>]
-//       [--recycle-dir <dir>] -- <agent environment…>
+//       [--recycle-dir <dir>] [--notify <pid>] -- <agent environment…>
 //                            the agent's one run after start.sh's clean slate: its registration in run mode, the
-//                            recycle sidecar's hand-off, the agent under supervise, the exit code
+//                            recycle sidecar's hand-off, the agent under supervise (SIGUSR2 to <pid> as it starts)
 //   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
 //   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
 //   docker-proxy             dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it
@@ -80,7 +80,7 @@ function options(args: string[], names: readonly string[], usage: string): { nam
   return { named, rest: args.slice(at) };
 }
 
-const runUsage = 'run needs the agent root, its name, how it is registered and the agent\'s environment: runner.js run --agent-dir <dir> --agent-name <name> --registration <registered|autoscaler|saved> [--config-dir <dir>] [--recycle-dir <dir>] -- <agent environment…>';
+const runUsage = 'run needs the agent root, its name, how it is registered and the agent\'s environment: runner.js run --agent-dir <dir> --agent-name <name> --registration <registered|autoscaler|saved> [--config-dir <dir>] [--recycle-dir <dir>] [--notify <pid>] -- <agent environment…>';
 
 /** The agent container's side of the hand-off: asks the recycle sidecar whether the agent may start, and waits. */
 const askToStart = (dir: string) => awaitStartAllowed({
@@ -145,12 +145,15 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     return Promise.resolve(0);
   },
   run(args) {
-    const { named, rest: agentEnv } = options(args, ['agent-dir', 'agent-name', 'registration', 'config-dir', 'recycle-dir'], runUsage);
+    const { named, rest: agentEnv } = options(args, ['agent-dir', 'agent-name', 'registration', 'config-dir', 'recycle-dir', 'notify'], runUsage);
     const [agentDir, agentName, registration] = ['agent-dir', 'agent-name', 'registration'].map((name) => named.get(name) ?? '');
     // An empty directory is none: start.sh passes each setting as it is.
     const configDir = named.get('config-dir') || undefined;
     const recycleDir = named.get('recycle-dir') || undefined;
-    if (!agentDir || !agentName || !isRegistration(registration) || agentEnv.length === 0 || (registration === 'saved' && !configDir)) throw new UsageError(runUsage);
+    const notify = Number(named.get('notify') ?? 0);
+    if (!agentDir || !agentName || !isRegistration(registration) || agentEnv.length === 0 || (registration === 'saved' && !configDir) || !Number.isInteger(notify) || notify < 0) {
+      throw new UsageError(runUsage);
+    }
     process.chdir(agentDir);
     const steps = childSteps();
     return runAgent({ agentName, registration, recycleDir }, {
@@ -158,6 +161,9 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
       handshake: () => steps.step([...agentEnv, process.execPath, process.argv[1], 'handshake', agentDir]),
       restore: () => restoreRegistration({ platform, uid, agentDir, configDir: configDir! }),
       awaitStartAllowed: () => askToStart(recycleDir!),
+      agentStarting: () => {
+        if (notify > 0) process.kill(notify, 'SIGUSR2');
+      },
       agent: () => supervise([...agentEnv, './run.sh', '--once'], { log: log('supervise') }),
       jobDone: () => leaveHandOff(recycleDir!, recycleFiles.jobDone),
       onStop: (handler) => {

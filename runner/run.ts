@@ -1,14 +1,16 @@
 // `run`: the agent's one run, once start.sh has cleaned the slate (and in all mode registered it with config.sh). It
 // holds no credential, so it is typed: in run mode it takes the registration (the handshake with the in-cluster
 // autoscaler, or the one register mode saved), asks the recycle sidecar whether the agent may start, runs the agent
-// under supervise (supervise.ts), maps its exit code and, with the sidecar, hands the pod over to it and waits.
+// under supervise (supervise.ts) and, with the sidecar, hands the pod over to it and waits. Its exit code is the
+// agent's, which start.sh maps: 78 (the container's in-place restart) becomes 1 once the agent ran, in the one process
+// a job cannot trace, told by this one just before the agent starts (`agentStarting`).
 // A stop signal (start.sh passes it on) ends whatever step runs before the agent, and the command, at once (143); once
 // the agent runs, supervise passes it to the listener only; after the agent, it ends the wait for the sidecar.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import { configError, StepError, type Log } from './settings.js';
+import { StepError, type Log } from './settings.js';
 
-/** How the agent got its registration: config.sh made it (all mode), the autoscaler makes it, or register mode saved it. */
+/** How the agent is registered: config.sh made it (all mode), the autoscaler makes it, or register mode saved it. */
 export const registrations = ['registered', 'autoscaler', 'saved'] as const;
 export type Registration = (typeof registrations)[number];
 
@@ -29,6 +31,8 @@ export interface AgentRunIo {
   restore(): void;
   /** The request to the recycle sidecar, and the wait for its answer (a SettingError after a minute). */
   awaitStartAllowed(): Promise<void>;
+  /** Tells start.sh that the agent starts now: from then on 78 is no exit code. */
+  agentStarting(): void;
   /** Runs the agent under supervise; resolves to its exit code. */
   agent(): Promise<number>;
   /** The word to the recycle sidecar that the agent ran its job. */
@@ -39,12 +43,6 @@ export interface AgentRunIo {
   endSteps(): void;
   log: Log;
 }
-
-/**
- * The agent ran: whatever it exited with, this pod is done, and a job may have chosen the code. 78 is the one code
- * the container restarts on in place (the pod's restart rule, src/core/manifests/runner-pod.ts), so it becomes 1.
- */
-export const exitCodeAfterAgent = (code: number): number => (code === configError ? 1 : code);
 
 /** The run, to its exit code; a step that fails before the agent runs throws (exit code 78). */
 export async function runAgent(run: AgentRun, io: AgentRunIo): Promise<number> {
@@ -75,10 +73,11 @@ export async function runAgent(run: AgentRun, io: AgentRunIo): Promise<number> {
     return stoppedCode;
   }
   io.log(`running agent '${run.agentName}' for one job`);
+  io.agentStarting();
   const code = await io.agent();
   io.log(`agent exited with code ${code}`);
   if (stopping) return stoppedCode;
-  if (run.recycleDir === undefined || exitCodeAfterAgent(code) !== 0) return exitCodeAfterAgent(code);
+  if (run.recycleDir === undefined || code !== 0) return code;
   // Exiting would restart the agent in this same pod: the sidecar deletes the pod instead.
   io.jobDone();
   io.log('job done: waiting for the recycle sidecar to replace this pod');

@@ -30,6 +30,7 @@ function stand(overrides: Partial<AgentRunIo> = {}) {
     handshake: () => (calls.push('handshake'), Promise.resolve(0)),
     restore: () => void calls.push('restore'),
     awaitStartAllowed: () => (calls.push('awaitStartAllowed'), Promise.resolve()),
+    agentStarting: () => void calls.push('agentStarting'),
     agent: () => (calls.push('agent'), Promise.resolve(0)),
     jobDone: () => void calls.push('jobDone'),
     onStop: (handler) => (onStop = handler),
@@ -47,19 +48,20 @@ const recycled: AgentRun = { agentName: 'linux-0', registration: 'saved', recycl
 const settled = async (promise: Promise<unknown>) => Promise.race([promise.then(() => true, () => true), sleep(20).then(() => false)]);
 
 describe('runAgent', () => {
-  it('takes the registration its mode says, then runs the agent and ends with its code', async () => {
+  it('takes the registration its mode says, tells start.sh, then runs the agent and ends with its code', async () => {
     for (const [run, steps] of [
-      [registered, ['agent']],
-      [{ ...registered, registration: 'autoscaler' }, ['handshake', 'agent']],
-      [{ ...registered, registration: 'saved' }, ['restore', 'agent']],
+      [registered, ['agentStarting', 'agent']],
+      [{ ...registered, registration: 'autoscaler' }, ['handshake', 'agentStarting', 'agent']],
+      [{ ...registered, registration: 'saved' }, ['restore', 'agentStarting', 'agent']],
     ] as const) {
       const { io, calls, logged } = stand({ agent: () => (calls.push('agent'), Promise.resolve(3)) });
       assert.equal(await runAgent(run, io), 3);
       assert.deepEqual(calls, steps);
       assert.deepEqual(logged, ['running agent \'linux-0\' for one job', 'agent exited with code 3']);
     }
+    // 78 as it is: start.sh, which a job can't trace, maps it once told the agent started.
     const { io } = stand({ agent: () => Promise.resolve(78) });
-    assert.equal(await runAgent(registered, io), 1, '78 once the agent ran is 1');
+    assert.equal(await runAgent(registered, io), 78);
   });
 
   it('fails before the agent when the handshake or the saved registration fails', async () => {
@@ -67,7 +69,7 @@ describe('runAgent', () => {
     await assert.rejects(runAgent({ ...registered, registration: 'autoscaler' }, failed.io), (error: Error) => error instanceof StepError && error.message === 'the registration handshake failed (exit code 2)');
     const missing = stand({ restore: () => { throw new StepError('no registration'); } });
     await assert.rejects(runAgent({ ...registered, registration: 'saved' }, missing.io), /no registration/);
-    for (const { calls } of [failed, missing]) assert.ok(!calls.includes('agent'), 'the agent never started');
+    for (const { calls } of [failed, missing]) assert.ok(!calls.includes('agentStarting') && !calls.includes('agent'), 'the agent never started');
   });
 
   it('stopped during the handshake: ends it and the run at once (143), and never starts the agent', async () => {
@@ -106,7 +108,7 @@ describe('runAgent', () => {
       assert.equal(await settled(run), false, 'the run waits for the agent');
       agent.resolve(agentCode);
       assert.equal(await run, stoppedCode);
-      assert.deepEqual(calls, ['restore', 'awaitStartAllowed', 'agent'], 'no job-done: the pod is stopping anyway');
+      assert.deepEqual(calls, ['restore', 'awaitStartAllowed', 'agentStarting', 'agent'], 'no job-done: the pod is stopping anyway');
     }
   });
 
@@ -114,14 +116,14 @@ describe('runAgent', () => {
     const { io, calls, logged, stop } = stand();
     const run = runAgent(recycled, io);
     await sleep(5);
-    assert.deepEqual(calls, ['restore', 'awaitStartAllowed', 'agent', 'jobDone']);
+    assert.deepEqual(calls, ['restore', 'awaitStartAllowed', 'agentStarting', 'agent', 'jobDone']);
     assert.equal(logged.at(-1), 'job done: waiting for the recycle sidecar to replace this pod');
     assert.equal(await settled(run), false, 'exiting would restart the agent in this pod');
     stop();
     assert.equal(await run, 0);
     // A job that failed or ended its agent: the container ends with its code (the pod's rules take it from there).
-    for (const [agentCode, code] of [[2, 2], [78, 1]]) {
-      const failed = stand({ agent: () => Promise.resolve(agentCode) });
+    for (const code of [2, 78]) {
+      const failed = stand({ agent: () => Promise.resolve(code) });
       assert.equal(await runAgent(recycled, failed.io), code);
       assert.ok(!failed.calls.includes('jobDone'));
     }
@@ -189,10 +191,10 @@ async function stopped(run: Started): Promise<number | null> {
 }
 
 describe('runner.js run', () => {
-  it('runs the agent in the environment it is given and ends with its code, 78 as 1', async () => {
-    for (const [agentCode, code] of [['0', 0], ['3', 3], ['78', 1]] as const) {
+  it('runs the agent in the environment it is given and ends with its code', async () => {
+    for (const agentCode of ['0', '3', '78']) {
       const run = start(['--registration', 'registered'], { AGENT_EXIT: agentCode });
-      assert.equal(await run.exit, code, run.output());
+      assert.equal(await run.exit, Number(agentCode), run.output());
       assert.match(run.output(), new RegExp(`runner run: running agent 'linux-0' for one job\\n[\\s\\S]*runner run: agent exited with code ${agentCode}\\n`));
     }
     const run = start(['--registration', 'registered'], { AGENT_EXIT: '0' });
@@ -227,6 +229,28 @@ describe('runner.js run', () => {
     await sleep(200);
     assert.equal(await Promise.race([run.exit, sleep(0).then(() => 'running')]), 'running', 'it waits for the sidecar');
     assert.equal(await stopped(run), 0, run.output());
+  });
+
+  it('tells the process named by --notify (SIGUSR2) just before the agent starts, and only then', async () => {
+    // start.sh's side in miniature: a bash that notes the word, then whether the agent had started when it came.
+    const told = join(dir, 'told');
+    const parent = (options: string[], env: Record<string, string>) => new Promise<string>((resolve) => {
+      rmSync(told, { force: true });
+      rmSync(join(agentDir, 'agent-env'), { force: true });
+      const script = `trap 'ls "${agentDir}" | grep -c agent-env > "${told}" || true' USR2\n"$@" --notify $$ -- env AGENT_MARK=agent-env & pid=$!\n`
+        + 'while :; do wait $pid; rc=$?; kill -0 $pid 2>/dev/null || break; done; echo "exit $rc"';
+      const child = spawn('bash', ['-c', script, 'parent', process.execPath, bundle, 'run', '--agent-dir', agentDir, '--agent-name', 'linux-0', ...options], {
+        env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.on('exit', () => resolve(output));
+    });
+    assert.match(await parent(['--registration', 'registered'], { AGENT_EXIT: '78' }), /exit 78\n$/);
+    assert.equal(readFileSync(told, 'utf8'), '0\n', 'told before the agent started');
+    const empty = mkdtempSync(join(dir, 'config-'));
+    assert.match(await parent(['--registration', 'saved', '--config-dir', empty], { AGENT_EXIT: '0' }), /exit 78\n$/);
+    assert.ok(!existsSync(told), 'never told: the agent never started');
   });
 
   it('refuses a registration register mode never saved (78), and a wrong command line (64)', async () => {
