@@ -39,7 +39,7 @@ import { readPodContainers } from './pod-containers.js';
 import { credentialNames, formatStartSettings, readStartSettings } from './start-settings.js';
 import { withoutLoggingCommands } from '../src/core/index.js';
 import { shareExternals } from './share-externals.js';
-import { cleanSlate } from './clean-slate.js';
+import { cleanSlate, reason } from './clean-slate.js';
 import { restoreRegistration, saveRegistration } from './agent-settings.js';
 
 const log = (command: string) => (message: string) => console.log(`runner ${command}: ${message}`);
@@ -154,7 +154,11 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     if (!agentDir || !agentName || !isRegistration(registration) || agentEnv.length === 0 || (registration === 'saved' && !configDir) || !Number.isInteger(notify) || notify < 0) {
       throw new UsageError(runUsage);
     }
-    process.chdir(agentDir);
+    try {
+      process.chdir(agentDir);
+    } catch (caught) {
+      throw new StepError(`can't enter the agent root '${agentDir}': ${reason(caught)}`);
+    }
     const steps = childSteps();
     return runAgent({ agentName, registration, recycleDir }, {
       // In the agent's environment: the request holds the capabilities the agent will report.

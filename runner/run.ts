@@ -8,7 +8,8 @@
 // the agent runs, supervise passes it to the listener only; after the agent, it ends the wait for the sidecar.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import { StepError, type Log } from './settings.js';
+import { reason } from './clean-slate.js';
+import { SettingError, StepError, type Log } from './settings.js';
 
 /** How the agent is registered: config.sh made it (all mode), the autoscaler makes it, or register mode saved it. */
 export const registrations = ['registered', 'autoscaler', 'saved'] as const;
@@ -44,7 +45,10 @@ export interface AgentRunIo {
   log: Log;
 }
 
-/** The run, to its exit code; a step that fails before the agent runs throws (exit code 78). */
+/**
+ * The run, to its exit code. Whatever fails before the agent starts (a step, the word to start.sh) throws a StepError
+ * or SettingError: one line and exit code 78, as start.sh's own steps; never once the agent has started.
+ */
 export async function runAgent(run: AgentRun, io: AgentRunIo): Promise<number> {
   let stopping = false;
   let stopped!: () => void;
@@ -67,13 +71,18 @@ export async function runAgent(run: AgentRun, io: AgentRunIo): Promise<number> {
   };
   // Nothing begun before the agent is worth finishing, and the agent never starts once told to stop: a pod on its way
   // out would take a job.
-  await Promise.race([setup(), stop]);
-  if (stopping) {
-    io.endSteps();
-    return stoppedCode;
+  try {
+    await Promise.race([setup(), stop]);
+    if (stopping) {
+      io.endSteps();
+      return stoppedCode;
+    }
+    io.log(`running agent '${run.agentName}' for one job`);
+    io.agentStarting();
+  } catch (caught) {
+    // An unexpected error too (EACCES in the sidecar's volume, ESRCH from start.sh's pid): a line, not a stack trace.
+    throw caught instanceof StepError || caught instanceof SettingError ? caught : new StepError(`before the agent started: ${reason(caught)}`);
   }
-  io.log(`running agent '${run.agentName}' for one job`);
-  io.agentStarting();
   const code = await io.agent();
   io.log(`agent exited with code ${code}`);
   if (stopping) return stoppedCode;

@@ -72,6 +72,18 @@ describe('runAgent', () => {
     for (const { calls } of [failed, missing]) assert.ok(!calls.includes('agentStarting') && !calls.includes('agent'), 'the agent never started');
   });
 
+  it('turns an unexpected error before the agent into a StepError (one line, 78), never once the agent started', async () => {
+    const unexpected = (code: string) => Object.assign(new Error(`${code}: it failed`), { code });
+    const volume = stand({ awaitStartAllowed: () => Promise.reject(unexpected('EACCES')) });
+    await assert.rejects(runAgent(recycled, volume.io), (error: Error) => error instanceof StepError && error.message === 'before the agent started: EACCES: it failed');
+    const notify = stand({ agentStarting: () => { throw unexpected('ESRCH'); } });
+    await assert.rejects(runAgent(registered, notify.io), (error: Error) => error instanceof StepError && /ESRCH/.test(error.message));
+    for (const { calls } of [volume, notify]) assert.ok(!calls.includes('agent'), 'the agent never started');
+    // Once the agent started, an error is no failure before it: it is not made a 78.
+    const late = stand({ agent: () => Promise.reject(unexpected('EIO')) });
+    await assert.rejects(runAgent(registered, late.io), (error: Error) => !(error instanceof StepError));
+  });
+
   it('stopped during the handshake: ends it and the run at once (143), and never starts the agent', async () => {
     const handshake = deferred<number>();
     const { io, calls, stop } = stand({ handshake: () => handshake.promise });
@@ -251,6 +263,20 @@ describe('runner.js run', () => {
     const empty = mkdtempSync(join(dir, 'config-'));
     assert.match(await parent(['--registration', 'saved', '--config-dir', empty], { AGENT_EXIT: '0' }), /exit 78\n$/);
     assert.ok(!existsSync(told), 'never told: the agent never started');
+  });
+
+  it('fails before the agent with one line and 78 when start.sh\'s pid is gone or the agent root can\'t be entered', async () => {
+    const gone = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => gone.on('exit', resolve));
+    const notify = start(['--registration', 'registered', '--notify', String(gone.pid)], { AGENT_EXIT: '0' });
+    assert.equal(await notify.exit, 78, notify.output());
+    assert.match(notify.output(), /runner run: error: before the agent started: .*ESRCH/);
+    assert.doesNotMatch(notify.output(), /\n\s+at /, 'no stack trace');
+    const root = spawn(process.execPath, [bundle, 'run', '--agent-dir', join(dir, 'no-such-root'), '--agent-name', 'linux-0', '--registration', 'registered', '--', 'env'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    for (const stream of [root.stdout, root.stderr]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    assert.equal(await new Promise((resolve) => root.on('close', resolve)), 78, output);
+    assert.match(output, /^runner run: error: can't enter the agent root '.*no-such-root': .*\n$/);
   });
 
   it('refuses a registration register mode never saved (78), and a wrong command line (64)', async () => {
