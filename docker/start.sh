@@ -285,6 +285,9 @@ case $mode in
     clean_slate
     rc=0
     run_agent || rc=$?
+    # After a stop 143, whatever runner.js ended with (a step failing as the stop came: 78 would restart this
+    # container); but 0 when the job was done and the stop ended the wait for the recycle sidecar.
+    if $stopping && [ "$rc" != 0 ]; then exit 143; fi
     exit "$rc"
     ;;
   all)

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildRunner } from '../../../scripts/build.mjs';
+import { recycleFiles } from '../../../runner/recycle.js';
 import { autoscalerKeyMaker } from '../../../src/clients/autoscaler-keys.js';
 import { httpRunnerHandshake } from '../../../src/clients/runner-handshake-http.js';
 import { autoscalerKeyVariables, type RegistrationGrant } from '../../../src/core/index.js';
@@ -71,6 +72,8 @@ before(async () => {
 setTimeout(() => {
   process.on('SIGTERM', () => { console.log('listener: Agent shutdown requested.'); setTimeout(() => process.exit(0), 50); });
   console.log('listener: Listening for Jobs');
+  // The code a job made its agent exit with, as the exit-code tests below set it.
+  if (process.env.LISTENER_EXIT) setTimeout(() => process.exit(Number(process.env.LISTENER_EXIT)), 100);
   setInterval(() => {}, 60000);
 }, 300);
 `);
@@ -110,10 +113,10 @@ const shown = (ms: number) => (Number.isFinite(ms) ? `${Math.round(ms)} ms` : `m
 type Moment = { afterMs: number } | { atLine: RegExp };
 
 /**
- * Starts start.sh in `mode` with `env`, sends SIGTERM at `moment` (calling `stopping` first), and measures how long its
- * process tree takes to go.
+ * Starts start.sh in `mode` with `env`, as the image's user, with a home and an AZP_CONFIG_DIR of its own (holding the
+ * files of `saved`) and a mark in its environment; its output and timeline grow in `text` as it writes.
  */
-async function stopAt(mode: string, env: Record<string, string>, moment: Moment, stopping = () => {}): Promise<Run> {
+function launch(mode: string, env: Record<string, string>, saved: Record<string, string> = {}) {
   const mark = randomUUID();
   const home = join(dir, `home-${mark}`);
   const configDir = join(dir, `config-${mark}`);
@@ -121,30 +124,41 @@ async function stopAt(mode: string, env: Record<string, string>, moment: Moment,
     mkdirSync(owned);
     if (asRoot) chownSync(owned, uid, uid);
   }
+  for (const [name, content] of Object.entries(saved)) writeFileSync(join(configDir, name), content);
   const child = spawn('bash', [startSh, mode], {
     env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, AZP_CONFIG_DIR: configDir, STOP_TEST_RUN: mark, ...env },
     stdio: ['ignore', 'pipe', 'pipe'], ...(asRoot && { uid, gid: uid }),
   });
   const started = performance.now();
-  let output = '';
-  let timeline = '';
+  const text = { output: '', timeline: '' };
   const lines: Array<() => void> = [];
   for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-    timeline += chunk.toString().replace(/^(?=.)/gm, `+${Math.round(performance.now() - started)} ms `);
+    text.output += chunk.toString();
+    text.timeline += chunk.toString().replace(/^(?=.)/gm, `+${Math.round(performance.now() - started)} ms `);
     for (const check of lines) check();
   });
   const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
+  // Exited, with all it wrote read.
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, mark, started, exited, closed, lines, text };
+}
+
+/**
+ * Starts start.sh in `mode` with `env`, sends SIGTERM at `moment` (calling `stopping` first), and measures how long its
+ * process tree takes to go.
+ */
+async function stopAt(mode: string, env: Record<string, string>, moment: Moment, stopping = () => {}, saved: Record<string, string> = {}): Promise<Run> {
+  const { child, mark, started, exited, lines, text } = launch(mode, env, saved);
   let missed = false;
   if ('afterMs' in moment) await sleep(moment.afterMs);
   else {
-    const seen = new Promise<void>((resolve) => lines.push(() => moment.atLine.test(output) && resolve()));
+    const seen = new Promise<void>((resolve) => lines.push(() => moment.atLine.test(text.output) && resolve()));
     await Promise.race([seen, exited, sleep(lineWaitMs, undefined, { ref: false })]);
-    missed = !moment.atLine.test(output);
+    missed = !moment.atLine.test(text.output);
   }
   stopping();
   const signalled = performance.now();
-  timeline += `+${Math.round(signalled - started)} ms SIGTERM\n`;
+  text.timeline += `+${Math.round(signalled - started)} ms SIGTERM\n`;
   child.kill('SIGTERM');
   let goneMs = Infinity;
   while (performance.now() - signalled < watchMs) {
@@ -162,6 +176,7 @@ async function stopAt(mode: string, env: Record<string, string>, moment: Moment,
     }
   }
   const [code, signal] = await exited;
+  const { output, timeline } = text;
   const when = 'afterMs' in moment ? `${moment.afterMs} ms after the start` : `at ${moment.atLine.source}`;
   return { when, goneMs, code, signal, output, timeline, missed };
 }
@@ -266,5 +281,54 @@ describe('start.sh stopped at any moment of its start', { concurrency: 2, skip: 
     assert.equal(code, 78, output);
     for (const message of [/AZP_URL='dev\.azure\.com\/contoso' is not/, /AZP_AGENT_NAME='bad name!' must be/, /AZP_REMOVE_ON_EXIT must be true or false/]) assert.match(output, message);
     assert.doesNotMatch(output, /config\.sh|pat-value/);
+  });
+});
+
+/** A registration register mode saved, as run mode takes it back from AZP_CONFIG_DIR. */
+const saved = { '.agent': '{"agentName":"linux-0"}\n' };
+
+/** start.sh in `mode` to its own end, unstopped: its exit code and all it wrote; nothing of it is left after. */
+async function runToEnd(mode: string, env: Record<string, string>, files: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+  const { closed, mark, text } = launch(mode, env, files);
+  const code = await closed;
+  for (const pid of processesOf(mark)) process.kill(pid, 'SIGKILL');
+  return { code, output: text.output };
+}
+
+describe('start.sh\'s exit code around the agent', { skip: !asRoot && 'start.sh refuses root: the test runs it as uid 10001, which needs root' }, () => {
+  // 78 restarts the agent container in its pod: once runner.js run has said the agent starts (SIGUSR2), start.sh
+  // makes it 1, whatever the agent (or a job through it) ended with.
+  for (const [mode, env, files] of [
+    ['all', { ...settings, AZP_TOKEN: 'pat-value' }, {}],
+    ['run', settings, saved],
+  ] as const) {
+    it(`exits 1, never 78, when the agent exits 78 (${mode} mode)`, async () => {
+      const { code, output } = await runToEnd(mode, { ...env, LISTENER_EXIT: '78' }, files);
+      assert.match(output, /runner run: running agent 'linux-0' for one job[\s\S]*runner run: agent exited with code 78/);
+      assert.equal(code, 1, output);
+    });
+  }
+
+  it('exits 78 when run mode fails before the agent (no saved registration), and starts no agent', async () => {
+    const { code, output } = await runToEnd('run', { ...settings, LISTENER_EXIT: '0' });
+    assert.match(output, /runner run: error: AZP_CONFIG_DIR='.*' holds no registration/);
+    assert.doesNotMatch(output, /running agent|listener:/);
+    assert.equal(code, 78, output);
+  });
+
+  it('exits 0 when the job was done and a stop ends the wait for the recycle sidecar', async () => {
+    const recycleDir = mkdtempSync(join(dir, 'recycle-'));
+    chmodSync(recycleDir, 0o1777);
+    // The sidecar's side: it lets the agent start by taking the request away.
+    const sidecar = setInterval(() => rmSync(join(recycleDir, recycleFiles.agentStart), { force: true }), 20);
+    try {
+      const run = await stopAt('run', { ...settings, AZP_RECYCLE_DIR: recycleDir, LISTENER_EXIT: '0' }, { atLine: /waiting for the recycle sidecar/ }, undefined, saved);
+      assert.ok(!run.missed, run.timeline);
+      assert.ok(readdirSync(recycleDir).includes(recycleFiles.jobDone), 'the job-done word left for the sidecar');
+      assert.ok(run.goneMs <= limitMs, run.timeline);
+      assert.equal(run.code, 0, run.timeline);
+    } finally {
+      clearInterval(sidecar);
+    }
   });
 });
