@@ -154,12 +154,11 @@ end_setup() {
 # job; the job's processes are the agent's to stop). After the agent, what must follow it (the registration's
 # removal) still runs, then the script exits 143.
 on_signal() {
-  log "stopping"
   stopping=true
-  case $stage in
-    setup) end_setup ;;
-    agent) kill -TERM "$agent" 2>/dev/null || true ;;
-  esac
+  # runner.js run first: the sooner it knows, the less likely it starts the agent meanwhile.
+  [ "$stage" != agent ] || kill -TERM "$agent" 2>/dev/null || true
+  log "stopping"
+  [ "$stage" != setup ] || end_setup
 }
 trap on_signal TERM INT
 

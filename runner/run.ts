@@ -73,6 +73,9 @@ export async function runAgent(run: AgentRun, io: AgentRunIo): Promise<number> {
   // out would take a job.
   try {
     await Promise.race([setup(), stop]);
+    // A signal that came as the last step ended waits for the event loop, behind this promise chain: give it that
+    // turn, so that it still keeps the agent from starting.
+    if (!stopping) await new Promise((resolve) => setImmediate(resolve));
     if (stopping) {
       io.endSteps();
       return stoppedCode;

@@ -110,6 +110,17 @@ describe('runAgent', () => {
     assert.deepEqual(calls, ['restore', 'awaitStartAllowed', 'endSteps']);
   });
 
+  it('stopped as the last step ends (the signal handled in the next turn of the event loop): never starts the agent', async () => {
+    const allowed = deferred<undefined>();
+    const { io, calls, stop } = stand({ awaitStartAllowed: () => (calls.push('awaitStartAllowed'), allowed.promise) });
+    const run = runAgent(recycled, io);
+    await sleep(5);
+    allowed.resolve(undefined);
+    setImmediate(stop);
+    assert.equal(await run, stoppedCode);
+    assert.deepEqual(calls, ['restore', 'awaitStartAllowed', 'endSteps']);
+  });
+
   it('stopped while the agent runs: leaves the agent to supervise, waits for it, then 143 and no hand-off', async () => {
     for (const agentCode of [0, 143]) {
       const agent = deferred<number>();
