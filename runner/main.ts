@@ -13,12 +13,14 @@
 //                            the Node into the pod's volume
 //   recycle                  the recycle sidecar: deletes its own pod once the agent has run its job
 //   recycle-start <dir>      the agent container's request to the sidecar before its agent starts, and the wait
-//   recycle-done <dir>       the agent container's word to the sidecar that the agent ran its job
+//                            (start.ps1; start.sh's `run` does it in-process)
+//   recycle-done <dir>       the agent container's word to the sidecar that the agent ran its job (start.ps1; as above)
 //   run --agent-dir <dir> --agent-name <name> --registration <registered|autoscaler|saved> [--config-dir <dir>]
 //       [--recycle-dir <dir>] [--notify <pid>] -- <agent environment…>
 //                            the agent's one run after start.sh's clean slate: its registration in run mode, the
 //                            recycle sidecar's hand-off, the agent under supervise (SIGUSR2 to <pid> as it starts)
-//   supervise -- <command…>  runs the agent, passing a stop signal to its listener only
+//   supervise -- <command…>  runs a command as `run` runs the agent, passing a stop signal to its listener only (the
+//                            entrypoints use `run`; this one runs the supervisor on its own)
 //   handshake [agent dir]    waits for the in-cluster autoscaler to register this pod's agent (AZP_REGISTRATION=autoscaler)
 //   docker-proxy             dockerMode hostSocket's sidecar: the node's Docker engine for the job, and the cleanup after it
 //   docker <args…>           dockerMode podContainers' `docker` on the agent's PATH: the pod's declared containers

@@ -49,7 +49,7 @@ export interface Answer {
 
 export interface RecycleIo {
   jobDone(): boolean;
-  /** The agent container asks whether its agent may start (start.sh's agent-start request). */
+  /** The agent container asks whether its agent may start (the agent-start request of `runner.js run` or start.ps1). */
   startRequested(): boolean;
   /** Lets it start: the request is answered by taking it away. */
   allowStart(): void;
@@ -97,8 +97,9 @@ export interface StartRequestIo {
 const startAnswerMs = 60_000;
 
 /**
- * The agent container's side, before its agent starts (`runner.js recycle-start`): asks the sidecar and waits for its
- * answer. Should this container ever start again, the sidecar deletes the pod instead of answering (below).
+ * The agent container's side, before its agent starts (`runner.js run`, or `recycle-start` for start.ps1): asks the
+ * sidecar and waits for its answer. Should this container ever start again, the sidecar deletes the pod instead of
+ * answering (below).
  */
 export async function awaitStartAllowed(io: StartRequestIo): Promise<void> {
   io.request();
