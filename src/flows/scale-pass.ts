@@ -156,8 +156,8 @@ export async function scalePass(options: PassOptions, services: PassServices, st
   let plan = planPass(observed);
   // Azure DevOps refused to change an agent's enabled flag (403) in this pass: this pass's answer, retried next pass.
   let refusal: AdoError | undefined;
-  // A count is lowered only on a look of its own taken after the drain, or, with nothing to drain, instead of one
-  // taken in part from another runner's lists (src/core/shared-look.ts): those say nothing of a clock's drift.
+  // A count is lowered only on a look of its own: taken after the drain, or, with nothing to drain, instead of a look
+  // whose job requests came from another runner (src/core/shared-look.ts), which rests on two nodes' clocks agreeing.
   if (plan.disable.length > 0 || (plan.decision.action === 'scale_down' && ado?.lastLookShared === true)) {
     await state.beforeWrite?.();
     if (plan.disable.length > 0) refusal = await trySetAgentsEnabled(ado!, log, poolId!, plan.disable, false);
@@ -256,9 +256,10 @@ export async function scalePass(options: PassOptions, services: PassServices, st
  * The pass's look at Azure DevOps: the pool's unfinished jobs and its agents. A pool at rest costs one call a look: with
  * no unfinished job, or the same ones unchanged since the agents were read (a burst waiting for its pods), no agent
  * took or finished a job, so the agents read within the last minute still say all the pass needs (the look after a
- * drain, `fresh`, always reads them again, and itself: no list from another runner's look). For the autoscaler, not while one of ours was busy then or could have
- * taken a job since (enabled: one still starting then may be online now): a job may have run and ended between two
- * looks, and its registration is to be retired at once (src/core/single-use.ts).
+ * drain, `fresh`, always reads them again, and its job requests itself, none from another runner's look). For the
+ * autoscaler, not while one of ours was busy then or could have taken a job since (enabled: one still starting then
+ * may be online now): a job may have run and ended between two looks, and its registration is to be retired at once
+ * (src/core/single-use.ts).
  */
 async function observeAgents(options: PassOptions, services: PassServices, state: PassState, identity: RunnerIdentity, fresh: boolean): Promise<PoolLook> {
   const { ado } = services;

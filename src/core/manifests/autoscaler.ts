@@ -44,9 +44,10 @@ export function renderAutoscalerKeysSecret(spec: RunnerPoolSpec & Required<Pick<
  * What the autoscaler may do, and nothing more: read its StatefulSet and set its scale, read the namespace's pods
  * (list and watch cannot be limited by name), label the pool's own pods busy or idle, record on each the agent id it
  * granted and delete one that outlives its job (src/core/single-use.ts; by name, so no other pod), read and record
- * events, and hold its Lease and the one its pool's job requests are shared on (by name). No Secret: the kubelet mounts its PAT, and no runner pod mounts that Secret. Every slot a pool can have, not
- * only those below its maxReplicas: a busy slot stays above a lowered maximum until its job ends, and a pass that may
- * not mark or register it would fail every time.
+ * events, and hold its Lease and the one its pool's job requests are shared on (by name). No Secret: the kubelet
+ * mounts its PAT, and no runner pod mounts that Secret. Every slot a pool can have, not only those below its
+ * maxReplicas: a busy slot stays above a lowered maximum until its job ends, and a pass that may not mark or register
+ * it would fail every time.
  */
 export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
   const name = autoscalerName(spec.runnerName);
@@ -64,7 +65,7 @@ export function renderAutoscalerAccess(spec: RunnerPoolSpec): KubeObject[] {
         { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
         // Its Lease: one autoscaler acts at a time (src/core/lease.ts). Creating cannot be limited to a name.
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
-        // And the Lease on which the namespace's runners of its pool share the pool's job requests (src/core/shared-look.ts).
+        // And the Lease on which the namespace's runners of its pool share its job requests (src/core/shared-look.ts).
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'], resourceNames: [leaseName(spec.runnerName), sharedLookName(spec.organizationUrl, spec.poolName)] },
         // Its slots' pods only: marked busy or idle, the agent id granted recorded, and a pod that outlives its job ended.
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: slots },
